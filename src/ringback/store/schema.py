@@ -1,0 +1,161 @@
+"""The current schema as SQLAlchemy Core tables, used to build queries.
+
+Times are integers: milliseconds since the Unix epoch, UTC (``*_at`` columns). Migrations in
+``migrations.py`` create exactly these tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+Json = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # INTEGER PRIMARY KEY = rowid
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+queues = sa.Table(
+    "queues",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False, server_default="off"),
+    sa.Column("concurrent_task_limit", sa.Integer, nullable=False),
+    sa.Column("max_calls_per_second", sa.Float, nullable=True),
+    sa.Column("calling_hours", Json, nullable=True),
+    sa.Column("rate_tokens", sa.Float, nullable=False, server_default="0"),
+    sa.Column("rate_updated_at", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_call_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("client_id", "name", name="queues_client_name"),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("queue_id", sa.BigInteger, sa.ForeignKey("queues.id"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("run_at", sa.BigInteger, nullable=False),
+    sa.Column("start_time_utc", sa.BigInteger, nullable=True),
+    sa.Column("timezone", sa.Text, nullable=True),
+    sa.Column("max_tries", sa.Integer, nullable=False),
+    sa.Column("tries_used", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_caller_tries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("caller_tries_used", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("backoff", Json, nullable=True),
+    sa.Column("caller_pause_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("finish_result", sa.Text, nullable=True),
+    sa.Column("finish_comment", sa.Text, nullable=True),
+    sa.Column("cdr", sa.Text, nullable=True),
+    sa.Column("lease_owner", sa.Text, nullable=True),
+    sa.Column("lease_until", sa.BigInteger, nullable=True),
+    sa.Column("fence", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("event_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("first_attempt_at", sa.BigInteger, nullable=True),
+    sa.Column("last_attempt_at", sa.BigInteger, nullable=True),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("call_uuid", sa.Text, nullable=False),
+    sa.Column("leg_uuid", sa.Text, nullable=False),
+    sa.Column("leg", sa.Text, nullable=False),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("queue_id", sa.BigInteger, nullable=True),
+    sa.Column("task_id", sa.BigInteger, nullable=True),
+    sa.Column("attempt", sa.Integer, nullable=True),
+    sa.Column("direction", sa.Text, nullable=False),
+    sa.Column("from_number", sa.Text, nullable=True),
+    sa.Column("to_number", sa.Text, nullable=False),
+    sa.Column("caller_id_name", sa.Text, nullable=True),
+    sa.Column("sip_code", sa.Integer, nullable=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("hangup_cause", sa.Text, nullable=True),
+    sa.Column("hangup_disposition", sa.Text, nullable=True),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("ringing_at", sa.BigInteger, nullable=True),
+    sa.Column("answered_at", sa.BigInteger, nullable=True),
+    sa.Column("ended_at", sa.BigInteger, nullable=True),
+    sa.Column("bridged_at", sa.BigInteger, nullable=True),
+    sa.Column("bridged_with", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.BigInteger, nullable=True),
+    sa.Column("billsec_ms", sa.BigInteger, nullable=True),
+    sa.Column("played", Json, nullable=False),
+    sa.Column("dtmf_received", sa.Text, nullable=False, server_default=""),
+    sa.Column("detail", Json, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("queue_id", sa.BigInteger, nullable=True),
+    sa.Column("task_id", sa.BigInteger, nullable=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("occurred_at", sa.BigInteger, nullable=False),
+    sa.Column("data", Json, nullable=False),
+    sa.UniqueConstraint("task_id", "seq", name="events_task_seq"),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False, unique=True),
+    sa.Column("secret_hash", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_hash", sa.Text, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("applied_at", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,135 @@
+"""SQLite writes on the event loop's own thread.
+
+A SQLite write in WAL mode takes microseconds; handing every statement to a helper thread (as
+aiosqlite does) costs more than the statement itself and serialises the worker behind thread
+hand-offs. So ringback keeps one SQLAlchemy (pysqlite) connection for writes and runs its
+statements inline. It never blocks on another process: the write lock is taken with
+``BEGIN IMMEDIATE`` and ``busy_timeout=0``, and while another process holds it the coroutine
+sleeps and tries again. Reads still go through aiosqlite, off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, CursorResult
+
+BUSY_GIVE_UP_SECONDS = 30.0
+log = logging.getLogger(__name__)
+
+
+def sqlite_pragmas(
+    dbapi_connection: Any, *, busy_timeout_ms: int, autocheckpoint: bool = True
+) -> None:
+    dbapi_connection.isolation_level = None  # transactions are begun explicitly
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    if not autocheckpoint:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+class InlineConnection:
+    """The subset of ``AsyncConnection`` the store uses, run synchronously."""
+
+    __slots__ = ("sync",)
+
+    def __init__(self, sync: Connection) -> None:
+        self.sync = sync
+
+    async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]:
+        return self.sync.execute(statement, parameters)
+
+    async def exec_driver_sql(self, sql: str, parameters: Any = None) -> CursorResult[Any]:
+        return self.sync.exec_driver_sql(sql, parameters)
+
+
+class SqliteWriter:
+    """One write connection, one transaction at a time.
+
+    Checkpoints (copying the WAL back into the database, with an fsync) would stall the loop
+    for milliseconds if a commit ran them; the writer turns them off for its connection and
+    runs them in a helper thread instead, every ``CHECKPOINT_EVERY`` commits.
+    """
+
+    CHECKPOINT_EVERY = 200
+
+    def __init__(self, sync_url: str, database_path: str) -> None:
+        self.engine = sa.create_engine(sync_url, poolclass=sa.pool.StaticPool)
+        self.database_path = database_path
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            sqlite_pragmas(dbapi_connection, busy_timeout_ms=0, autocheckpoint=False)
+
+        self._conn: Connection | None = None
+        self._lock = asyncio.Lock()
+        self._commits = 0
+        self._checkpointing: asyncio.Future[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[InlineConnection]:
+        async with self._lock:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            conn = self._conn
+            with conn.begin():  # SQLAlchemy's bookkeeping; pysqlite sends nothing yet
+                await _begin_immediate(conn)
+                yield InlineConnection(conn)
+        self._commits += 1
+        if self._commits >= self.CHECKPOINT_EVERY and self._checkpointing is None:
+            self._commits = 0
+            self._checkpointing = asyncio.get_running_loop().run_in_executor(
+                None, _checkpoint, self.database_path
+            )
+            self._checkpointing.add_done_callback(self._checkpointed)
+
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
+        self._checkpointing = None
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("WAL checkpoint failed: %s", done.exception())
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.engine.dispose()
+
+
+def _checkpoint(database_path: str) -> None:
+    """Copy what the WAL holds into the database without blocking writers (PASSIVE), and let
+    SQLite refresh its statistics where they are stale."""
+    conn = sqlite3.connect(database_path, timeout=5)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        # keep the planner's statistics fresh as tables grow, or it ignores the indexes
+        conn.execute("PRAGMA optimize")
+    finally:
+        conn.close()
+
+
+async def _begin_immediate(conn: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + BUSY_GIVE_UP_SECONDS
+    pause = 0.0005
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except sa.exc.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if loop.time() > give_up:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.02)

@@ -1,0 +1,322 @@
+"""The store's contract, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from ringback.clock import FakeClock
+from ringback.domain.model import (
+    AttemptResult,
+    Decision,
+    EventType,
+    NewEvent,
+    Outcome,
+    TaskKind,
+    TaskStatus,
+)
+from ringback.domain.tasks import NewTask
+from ringback.store import schema
+from ringback.store.db import QueueChanges, Store
+from ringback.store.migrations import LATEST_VERSION
+from ringback.store.records import Completion, Conflict, NotFound, Progress
+
+
+def msg_task(clock: FakeClock, *, delay_s: float = 0, to: str = "0901234000") -> NewTask:
+    return NewTask(
+        kind=TaskKind.MSG_CALL,
+        name=None,
+        payload={"calling_number": "0506868000", "called_number": to, "audio_file": "hi.wav"},
+        run_at=clock.now() + timedelta(seconds=delay_s),
+        max_tries=3,
+        backoff={"type": "fixed", "delay": 10_000, "jitter": 0.0},
+        max_caller_tries=0,
+        caller_pause_s=0,
+        timezone=None,
+        start_time_utc=None,
+    )
+
+
+async def setup_queue(store: Store, clock: FakeClock, *, limit: int = 10, on: bool = True) -> int:
+    client = await store.ensure_client("acme", clock.now())
+    queue = await store.create_queue(
+        client, "q", clock.now(), status="on" if on else "off", concurrent_task_limit=limit
+    )
+    return queue.id
+
+
+def finished(clock: FakeClock) -> Decision:
+    return Decision(
+        status=TaskStatus.FINISHED,
+        run_at=None,
+        tries_used=1,
+        caller_tries_used=0,
+        attempt=1,
+        finish_result=None,
+        finish_comment="done",
+        events=[NewEvent(EventType.TASK_FINISHED, clock.now(), {"result": "success"})],
+    )
+
+
+async def test_migrations_create_every_table_of_the_schema(store: Store) -> None:
+    assert await store.schema_version() == LATEST_VERSION
+    async with store.engine.connect() as conn:
+        for table in schema.metadata.tables.values():
+            names = await conn.run_sync(
+                lambda sync, name=table.name: [
+                    c["name"] for c in sa.inspect(sync).get_columns(name)
+                ]
+            )
+            assert names == [c.name for c in table.columns], table.name
+
+
+async def test_migrate_twice_applies_nothing_the_second_time(
+    store: Store, clock: FakeClock
+) -> None:
+    assert await store.migrate(clock.now()) == []
+
+
+async def test_queue_names_are_unique_per_client(store: Store, clock: FakeClock) -> None:
+    await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    with pytest.raises(Conflict):
+        await store.create_queue(client, "q", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    assert (await store.create_queue(other, "q", clock.now())).client_id == other
+
+
+async def test_new_queue_is_off_by_default(store: Store, clock: FakeClock) -> None:
+    client = await store.ensure_client("acme", clock.now())
+    assert (await store.create_queue(client, "fresh", clock.now())).status == "off"
+
+
+async def test_add_tasks_writes_a_created_event_each(store: Store, clock: FakeClock) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    ids = await store.add_tasks(client, queue_id, [msg_task(clock), msg_task(clock)], clock.now())
+    assert len(ids) == 2
+    task = await store.get_task(ids[0])
+    assert task.status == "scheduled" and task.kind is TaskKind.MSG_CALL
+    events = await store.events_for_task(ids[0])
+    assert [(e.seq, e.type) for e in events] == [(1, "task.created")]
+
+
+async def test_add_tasks_to_another_clients_queue_is_refused(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    other = await store.ensure_client("other", clock.now())
+    with pytest.raises(NotFound):
+        await store.add_tasks(other, queue_id, [msg_task(clock)], clock.now())
+
+
+async def test_claim_takes_due_tasks_oldest_first(store: Store, clock: FakeClock) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    late = await store.add_tasks(client, queue_id, [msg_task(clock, delay_s=5)], clock.now())
+    clock.advance(1)
+    early = await store.add_tasks(client, queue_id, [msg_task(clock, delay_s=1)], clock.now())
+    future = await store.add_tasks(client, queue_id, [msg_task(clock, delay_s=60)], clock.now())
+    clock.advance(10)
+    result = await store.claim("w1", clock.now(), 10, 30)
+    assert [t.id for t in result.tasks] == [early[0], late[0]]
+    assert result.next_due is not None and result.next_due > clock.now()
+    assert future[0] not in [t.id for t in result.tasks]
+    claimed = result.tasks[0]
+    assert (claimed.attempt, claimed.fence, claimed.event_seq) == (1, 1, 2)
+    task = await store.get_task(early[0])
+    assert task.status == "executed" and task.lease_owner == "w1"
+    events = await store.events_for_task(early[0])
+    assert events[-1].type == "task.started" and events[-1].data == {"attempt": 1}
+
+
+async def test_claim_never_exceeds_the_concurrent_task_limit(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock, limit=3)
+    client = await store.ensure_client("acme", clock.now())
+    await store.add_tasks(client, queue_id, [msg_task(clock) for _ in range(10)], clock.now())
+    first = await store.claim("w1", clock.now(), 10, 30)
+    second = await store.claim("w2", clock.now(), 10, 30)
+    assert len(first.tasks) == 3 and second.tasks == []
+    waiting = await store.list_tasks(queue_id=queue_id, status="scheduled")
+    assert {t.status for t in waiting} == {"delayed_concurrent_task"}
+    assert {t.blocked_reason for t in waiting} == {"concurrent_task_limit"}
+
+
+async def test_switched_off_queue_gives_nothing_and_shows_queue_off(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock, on=False)
+    client = await store.ensure_client("acme", clock.now())
+    ids = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    assert (await store.claim("w1", clock.now(), 10, 30)).tasks == []
+    task = await store.get_task(ids[0])
+    assert (task.status, task.blocked_reason) == ("scheduled", "queue_off")
+    await store.update_queue(queue_id, QueueChanges(status="on"), clock.now())
+    assert [t.id for t in (await store.claim("w1", clock.now(), 10, 30)).tasks] == ids
+
+
+async def test_complete_with_a_stale_fence_is_refused(store: Store, clock: FakeClock) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    stale = Completion(task_id, claimed.fence - 1, finished(clock), finished(clock).events)
+    good = Completion(task_id, claimed.fence, finished(clock), finished(clock).events)
+    assert await store.complete([stale]) == [False]
+    assert (await store.get_task(task_id)).status == "executed"
+    assert await store.complete([good]) == [True]
+    assert await store.complete([good]) == [False]  # only once
+    task = await store.get_task(task_id)
+    assert task.status == "finished" and task.lease_owner is None
+    assert [e.type for e in await store.events_for_task(task_id)] == [
+        "task.created",
+        "task.started",
+        "task.finished",
+    ]
+
+
+async def test_reaper_completion_waits_for_the_lease_to_run_out(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    assert await store.expired_leases(clock.now()) == []
+    clock.advance(20)
+    assert await store.heartbeat("w1", clock.now(), 30) == 1
+    clock.advance(20)  # 40 s after the claim, but only 20 s after the heartbeat
+    assert await store.expired_leases(clock.now()) == []
+    early = Completion(task_id, claimed.fence, finished(clock), [], expired_before=clock.now())
+    assert await store.complete([early]) == [False]
+    clock.advance(11)
+    [expired] = await store.expired_leases(clock.now())
+    assert expired.id == task_id and expired.fence == claimed.fence
+
+
+async def test_progress_events_are_fenced_and_numbered(store: Store, clock: FakeClock) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    answered = NewEvent(EventType.CALL_ANSWERED, clock.now(), {"leg": "main"})
+    assert await store.record_progress([Progress(task_id, claimed.fence, [answered])]) == [True]
+    assert await store.record_progress([Progress(task_id, 99, [answered])]) == [False]
+    done = finished(clock)
+    assert await store.complete([Completion(task_id, claimed.fence, done, done.events)]) == [True]
+    assert [(e.seq, e.type) for e in await store.events_for_task(task_id)] == [
+        (1, "task.created"),
+        (2, "task.started"),
+        (3, "call.answered"),
+        (4, "task.finished"),
+    ]
+
+
+async def test_cancel_finishes_the_task_and_fences_out_the_attempt(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    assert await store.cancel_task(task_id, clock.now()) is True
+    assert await store.cancel_task(task_id, clock.now()) is False
+    done = finished(clock)
+    assert await store.complete([Completion(task_id, claimed.fence, done, done.events)]) == [False]
+    task = await store.get_task(task_id)
+    assert (task.status, task.finish_result, task.finish_comment) == (
+        "finished",
+        "failed",
+        "canceled",
+    )
+    assert (await store.events_for_task(task_id))[-1].type == "task.canceled"
+
+
+async def test_release_gives_the_attempt_back(store: Store, clock: FakeClock) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    await store.claim("w1", clock.now(), 1, 30)
+    assert await store.release("w1", [task_id], clock.now()) == 1
+    task = await store.get_task(task_id)
+    assert (task.status, task.attempt, task.lease_owner) == ("scheduled", 0, None)
+
+
+async def test_rate_limit_spreads_claims_over_time(store: Store, clock: FakeClock) -> None:
+    client = await store.ensure_client("acme", clock.now())
+    queue = await store.create_queue(
+        client, "slow", clock.now(), status="on", concurrent_task_limit=100, max_calls_per_second=2
+    )
+    await store.add_tasks(client, queue.id, [msg_task(clock) for _ in range(10)], clock.now())
+    first = await store.claim("w1", clock.now(), 100, 30)
+    assert len(first.tasks) == 2  # a burst of one second's worth
+    again = await store.claim("w1", clock.now(), 100, 30)
+    assert again.tasks == [] and again.rate_limited_until is not None
+    clock.set(again.rate_limited_until)
+    assert len((await store.claim("w1", clock.now(), 100, 30)).tasks) == 1
+    clock.advance(1)
+    assert len((await store.claim("w1", clock.now(), 100, 30)).tasks) == 2
+
+
+async def test_calling_hours_move_a_due_task_to_the_next_window(
+    store: Store, clock: FakeClock
+) -> None:
+    # FakeClock starts Monday 2026-01-05 12:00 UTC = 21:00 in Tokyo (no DST)
+    client = await store.ensure_client("acme", clock.now())
+    hours = {
+        "timezone": "Asia/Tokyo",
+        "windows": [
+            {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"}
+        ],
+    }
+    queue = await store.create_queue(client, "tokyo", clock.now(), status="on", calling_hours=hours)
+    [task_id] = await store.add_tasks(client, queue.id, [msg_task(clock)], clock.now())
+    result = await store.claim("w1", clock.now(), 10, 30)
+    assert result.tasks == [] and result.delayed == 1
+    task = await store.get_task(task_id)
+    assert task.status == "delayed_interval" and task.blocked_reason == "calling_hours"
+    assert task.run_at.isoformat() == "2026-01-06T00:00:00+00:00"  # Tue 09:00 JST
+    assert (await store.events_for_task(task_id))[-1].type == "task.delayed"
+    clock.set(task.run_at)
+    assert [t.id for t in (await store.claim("w1", clock.now(), 10, 30)).tasks] == [task_id]
+
+
+async def test_call_records_are_stored_with_the_completion(store: Store, clock: FakeClock) -> None:
+    from ringback.domain.model import Leg
+    from ringback.telephony.base import CallRecord
+
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    start = clock.now()
+    record = CallRecord(
+        leg_uuid="leg-1",
+        call_uuid="call-1",
+        leg=Leg.MAIN,
+        direction="outbound",
+        from_number="0506868000",
+        to_number="0901234000",
+        caller_id_name=None,
+        started_at=start,
+        sip_code=200,
+        outcome=Outcome.ANSWERED,
+        hangup_cause="NORMAL_CLEARING",
+        hangup_disposition="send_bye",
+        ringing_at=start + timedelta(seconds=0.1),
+        answered_at=start + timedelta(seconds=2),
+        ended_at=start + timedelta(seconds=7),
+        played=[{"type": "play", "file": "hi.wav", "seconds": 5.0}],
+    )
+    done = finished(clock)
+    completion = Completion(task_id, claimed.fence, done, done.events, [record], cdr="call-1")
+    assert await store.complete([completion]) == [True]
+    [call] = await store.calls(task_id=task_id)
+    assert (call.duration_ms, call.billsec_ms, call.sip_code) == (7000, 5000, 200)
+    assert call.played == [{"type": "play", "file": "hi.wav", "seconds": 5.0}]
+    assert (await store.get_task(task_id)).cdr == "call-1"
+    assert AttemptResult  # imported for symmetry with the engine tests
