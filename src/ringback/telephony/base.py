@@ -1,0 +1,114 @@
+"""The dialer seam: what the engine and the IVR ask of any telephony backend (sim, sip)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from ringback.domain.model import Leg, Outcome
+
+
+@dataclass(slots=True)
+class OriginateRequest:
+    to_number: str
+    caller_id_number: str | None
+    caller_id_name: str | None = None
+    ring_timeout_s: float = 30.0
+    leg: Leg = Leg.MAIN
+    call_uuid: str = ""  # the attempt's call uuid; legs of one attempt share it
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One call leg as it will be stored (a CDR row)."""
+
+    leg_uuid: str
+    call_uuid: str
+    leg: Leg
+    direction: str  # "outbound" | "inbound"
+    from_number: str | None
+    to_number: str
+    caller_id_name: str | None
+    started_at: datetime
+    sip_code: int | None = None
+    outcome: Outcome | None = None
+    hangup_cause: str | None = None
+    hangup_disposition: str | None = None  # send_bye, recv_bye, send_cancel, recv_refuse, ...
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    bridged_at: datetime | None = None
+    bridged_with: str | None = None  # leg_uuid of the other party
+    played: list[dict[str, Any]] = field(default_factory=list)
+    dtmf_received: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    @property
+    def billsec(self) -> float | None:
+        if self.ended_at is None or self.answered_at is None:
+            return 0.0 if self.ended_at is not None else None
+        return (self.ended_at - self.answered_at).total_seconds()
+
+    @property
+    def bridged_duration_s(self) -> float | None:
+        if self.bridged_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.bridged_at).total_seconds()
+
+
+class CallError(Exception):
+    """A media or signalling operation failed on a live call (e.g. the far end hung up)."""
+
+
+class Call(Protocol):
+    """One leg. Methods that need an answered call raise :class:`CallError` otherwise."""
+
+    @property
+    def record(self) -> CallRecord: ...
+
+    async def wait_answer(self) -> Outcome:
+        """Until answered or failed; ``Outcome.ANSWERED`` or the failure outcome."""
+        ...
+
+    async def play(self, path: Path, *, loop: int = 1) -> None: ...
+
+    async def speak(
+        self, text: str, *, language: str | None = None, voice: str | None = None, loop: int = 1
+    ) -> None: ...
+
+    async def wait(self, seconds: float) -> None: ...
+
+    async def collect_digits(
+        self, *, max_digits: int, timeout_s: float, finish_on_key: str = "#"
+    ) -> str: ...
+
+    async def send_dtmf(self, digits: str) -> None: ...
+
+    async def bridge(self, other: Call) -> None:
+        """Connect the two answered legs; returns when either side hangs up."""
+        ...
+
+    async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        """End the call: BYE when answered, CANCEL while ringing; idempotent."""
+        ...
+
+    async def wait_ended(self) -> CallRecord: ...
+
+
+class Dialer(Protocol):
+    name: str
+
+    async def originate(self, request: OriginateRequest) -> Call:
+        """Start an outbound leg and return at once; the leg rings in the background."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,648 @@
+"""The simulator dialer: the default telephony backend. It dials nobody and needs no network.
+
+What the "callee" of a number does comes from number rules (see ``sim_defaults.toml`` for the
+format): the built-in rules answer every number except those ending in a SIP failure code, and a
+rules file of your own is tried before them.
+
+Each leg follows a timeline fixed when it is originated: it rings for ``ring_seconds`` (or until
+the request's ring timeout, whichever comes first), then answers or fails; once answered, the
+callee hangs up by itself ``talk_seconds`` later. Every event is stamped with the time it was
+due on the injected clock, whenever the code looks at the leg, so a test that moves a
+:class:`~ringback.clock.FakeClock` in big steps still sees exact times.
+
+``fast=True`` removes ring and talk time: legs answer (or fail) the moment they are originated,
+media takes no time, the callee never hangs up on its own, and nothing ever calls
+``clock.sleep`` nor creates a task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import re
+import tomllib
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import cache, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ringback.clock import Clock
+from ringback.domain.model import Outcome
+from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
+from ringback.ids import new_uuid
+from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
+
+#: how long the simulator takes to say one character of a Speak text
+SPEAK_SECONDS_PER_CHAR = 0.06
+#: keys a callee can press; the script may also hold DTMF_PAUSE
+DTMF_KEYS = frozenset("0123456789*#ABCD")
+#: in a dtmf script: the callee stops pressing, the current collection times out
+DTMF_PAUSE = ","
+MAX_SECONDS = 86_400.0
+BUILTIN_RULES_NAME = "ringback/telephony/sim_defaults.toml"
+
+_MATCHERS = ("suffix", "prefix", "number", "pattern")
+_SETTINGS = ("ring_seconds", "talk_seconds", "dtmf")
+_RULE_KEYS = frozenset((*_MATCHERS, *_SETTINGS, "sip_code"))
+_TOP_KEYS = frozenset(("defaults", "rules"))
+_RINGING_OUTCOMES = frozenset((Outcome.ANSWERED, Outcome.NO_ANSWER, Outcome.REJECTED))
+
+
+# --- number rules -------------------------------------------------------------------------
+
+
+class SimConfigError(Exception):
+    """A simulator rules file is unreadable or wrong; says which file, which rule and why."""
+
+    def __init__(self, source: str, problem: str, rule_number: int | None = None) -> None:
+        where = source if rule_number is None else f"{source}: [[rules]] #{rule_number}"
+        super().__init__(f"{where}: {problem}")
+        self.source = source
+        self.problem = problem
+        self.rule_number = rule_number  # 1-based, in file order
+
+
+@dataclass(frozen=True, slots=True)
+class SimDefaults:
+    ring_seconds: float = 1.0
+    talk_seconds: float = 3.0
+    dtmf: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SimRule:
+    """One ``[[rules]]`` entry: a matcher and what a matching number does."""
+
+    matcher: str  # suffix | prefix | number | pattern
+    value: str
+    sip_code: int | None = None
+    ring_seconds: float | None = None
+    talk_seconds: float | None = None
+    dtmf: str | None = None
+    regex: re.Pattern[str] | None = field(default=None, compare=False)
+
+    def matches(self, number: str) -> bool:
+        if self.matcher == "suffix":
+            return number.endswith(self.value)
+        if self.matcher == "prefix":
+            return number.startswith(self.value)
+        if self.matcher == "number":
+            return number == self.value
+        return self.regex is not None and self.regex.fullmatch(number) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CalleeBehaviour:
+    """What the callee of one leg does, all rules applied."""
+
+    sip_code: int  # 200: answers
+    ring_seconds: float
+    talk_seconds: float
+    dtmf: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimRules:
+    defaults: SimDefaults = field(default_factory=SimDefaults)
+    rules: tuple[SimRule, ...] = ()
+
+    def behaviour_for(self, number: str) -> CalleeBehaviour:
+        """The first rule matching ``number`` decides; what it leaves out comes from defaults."""
+        dialled = _dialled_part(number)
+        defaults = self.defaults
+        for rule in self.rules:
+            if rule.matches(dialled):
+                return CalleeBehaviour(
+                    sip_code=rule.sip_code if rule.sip_code is not None else 200,
+                    ring_seconds=_first(rule.ring_seconds, defaults.ring_seconds),
+                    talk_seconds=_first(rule.talk_seconds, defaults.talk_seconds),
+                    dtmf=rule.dtmf if rule.dtmf is not None else defaults.dtmf,
+                )
+        return CalleeBehaviour(200, defaults.ring_seconds, defaults.talk_seconds, defaults.dtmf)
+
+
+def load_sim_rules(path: Path | None) -> SimRules:
+    """The built-in rules, with the rules file at ``path`` (if any) put in front of them.
+
+    The file's ``[defaults]`` replace the built-in defaults key by key; its ``[[rules]]`` are
+    tried before the built-in ones.
+    """
+    builtin = _builtin_rules()
+    if path is None:
+        return builtin
+    source = str(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise SimConfigError(source, f"cannot read the file: {exc.strerror or exc}") from exc
+    defaults, rules = _parse_rules_document(text, source)
+    return SimRules(
+        defaults=replace(builtin.defaults, **defaults),
+        rules=(*rules, *builtin.rules),
+    )
+
+
+@cache
+def _builtin_rules() -> SimRules:
+    data = resources.files("ringback.telephony").joinpath("sim_defaults.toml").read_bytes()
+    defaults, rules = _parse_rules_document(data, BUILTIN_RULES_NAME)
+    return SimRules(defaults=replace(SimDefaults(), **defaults), rules=rules)
+
+
+def _parse_rules_document(data: bytes, source: str) -> tuple[dict[str, Any], tuple[SimRule, ...]]:
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SimConfigError(source, f"not UTF-8 text: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SimConfigError(source, f"not valid TOML: {exc}") from exc
+    unknown = sorted(set(document) - _TOP_KEYS)
+    if unknown:
+        raise SimConfigError(
+            source, f"unknown key(s) {', '.join(unknown)} (expected [defaults] and [[rules]])"
+        )
+    raw_defaults = document.get("defaults", {})
+    if not isinstance(raw_defaults, dict):
+        raise SimConfigError(source, "[defaults] must be a table")
+    try:
+        defaults = _parse_settings(raw_defaults, frozenset(_SETTINGS), "[defaults]")
+    except ValueError as exc:
+        raise SimConfigError(source, str(exc)) from exc
+    raw_rules = document.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise SimConfigError(source, "rules must be an array of tables ([[rules]])")
+    rules = []
+    for number, raw in enumerate(raw_rules, start=1):
+        try:
+            rules.append(_parse_rule(raw))
+        except ValueError as exc:
+            raise SimConfigError(source, str(exc), number) from exc
+    return defaults, tuple(rules)
+
+
+def _parse_rule(raw: Any) -> SimRule:
+    if not isinstance(raw, dict):
+        raise ValueError("a rule must be a table")
+    matchers = [key for key in _MATCHERS if key in raw]
+    if len(matchers) != 1:
+        found = ", ".join(matchers) if matchers else "none"
+        raise ValueError(f"a rule needs exactly one of {', '.join(_MATCHERS)} (found {found})")
+    matcher = matchers[0]
+    value = raw[matcher]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{matcher} must be a non-empty string")
+    regex = None
+    if matcher == "pattern":
+        try:
+            regex = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern {value!r} is not a valid regular expression: {exc}") from exc
+    settings = {key: val for key, val in raw.items() if key != matcher}
+    parsed = _parse_settings(settings, _RULE_KEYS - set(_MATCHERS), "a rule")
+    return SimRule(matcher=matcher, value=value, regex=regex, **parsed)
+
+
+def _parse_settings(raw: dict[str, Any], allowed: frozenset[str], where: str) -> dict[str, Any]:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) {', '.join(unknown)} in {where} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+    parsed: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "sip_code":
+            parsed[key] = _sip_code(value)
+        elif key == "dtmf":
+            parsed[key] = _dtmf_script(value)
+        else:
+            parsed[key] = _seconds(key, value)
+    return parsed
+
+
+def _sip_code(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"sip_code must be an integer, not {value!r}")
+    if value != 200 and not 400 <= value <= 699:
+        raise ValueError(f"sip_code {value} is not 200 (answer) or a failure code from 400 to 699")
+    return value
+
+
+def _seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number of seconds, not {value!r}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or not 0.0 <= seconds <= MAX_SECONDS:
+        raise ValueError(f"{key} must be between 0 and {MAX_SECONDS:g} seconds, not {value!r}")
+    return seconds
+
+
+def _dtmf_script(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"dtmf must be a string, not {value!r}")
+    script = value.upper()
+    bad = sorted({key for key in script if key not in DTMF_KEYS and key != DTMF_PAUSE})
+    if bad:
+        raise ValueError(f"dtmf {value!r} holds {''.join(bad)!r}: use 0-9 * # A-D and ','")
+    return script
+
+
+def _first(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _dialled_part(number: str) -> str:
+    """What the rules match: the number, or the user part of a ``sip:user@host`` URI."""
+    if number.startswith(("sip:", "sips:")):
+        return number.split(":", 1)[1].split("@", 1)[0]
+    return number
+
+
+# --- audio --------------------------------------------------------------------------------
+
+
+def wav_seconds(path: Path) -> float:
+    """The length of a WAV file, read from its header (cached by path and modification time)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise CallError(f"cannot play {path}: {exc.strerror or exc}") from exc
+    return _wav_seconds(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _wav_seconds(path: str, mtime_ns: int, size: int) -> float:
+    del mtime_ns, size  # part of the cache key only
+    try:
+        with wave.open(path, "rb") as audio:
+            frames, rate = audio.getnframes(), audio.getframerate()
+    except (wave.Error, EOFError, OSError) as exc:
+        raise CallError(f"cannot play {path}: {exc or type(exc).__name__}") from exc
+    if rate <= 0:
+        raise CallError(f"cannot play {path}: the WAV header gives no frame rate")
+    return frames / rate
+
+
+# --- calls --------------------------------------------------------------------------------
+
+
+class _State(enum.Enum):
+    RINGING = "ringing"
+    UP = "up"
+    ENDED = "ended"
+
+
+class SimCall:
+    """One simulated leg; see the module docstring for its timeline."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        request: OriginateRequest,
+        behaviour: CalleeBehaviour,
+        *,
+        fast: bool,
+        on_end: Callable[[SimCall], None] | None = None,
+    ) -> None:
+        now = clock.now()
+        self._clock = clock
+        self._fast = fast
+        self._on_end = on_end
+        self._code = behaviour.sip_code
+        self._talk = timedelta(seconds=0.0 if fast else behaviour.talk_seconds)
+        self._dtmf = behaviour.dtmf
+        self._dtmf_next = 0
+        self._state = _State.RINGING
+        self._end_at: datetime | None = None  # when an answered leg ends by itself
+        self._end_disposition = "recv_bye"
+        self._ended: asyncio.Future[None] | None = None
+        ring = 0.0 if fast else behaviour.ring_seconds
+        timeout = max(0.0, request.ring_timeout_s)
+        self._ring_timed_out = timeout < ring
+        self._settles_at = now + timedelta(seconds=min(ring, timeout))
+        self._record = CallRecord(
+            leg_uuid=new_uuid(),
+            call_uuid=request.call_uuid,
+            leg=request.leg,
+            direction="outbound",
+            from_number=request.caller_id_number,
+            to_number=request.to_number,
+            caller_id_name=request.caller_id_name,
+            started_at=now,
+        )
+        if self._ring_timed_out or outcome_for_sip(self._code) in _RINGING_OUTCOMES:
+            self._record.ringing_at = now
+        self._catch_up(now)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def record(self) -> CallRecord:
+        """The leg as of ``clock.now()`` (events that fell due meanwhile are applied first)."""
+        self._catch_up()
+        return self._record
+
+    @property
+    def leg_uuid(self) -> str:
+        return self._record.leg_uuid
+
+    @property
+    def ended(self) -> bool:
+        self._catch_up()
+        return self._state is _State.ENDED
+
+    def _catch_up(self, now: datetime | None = None) -> None:
+        state = self._state
+        if state is _State.ENDED or (state is _State.UP and self._end_at is None):
+            return  # nothing can fall due (an answered leg in fast mode ends only when told)
+        now = self._clock.now() if now is None else now
+        if state is _State.RINGING:
+            if now < self._settles_at:
+                return
+            self._settle_ringing()
+        if self._state is _State.UP and self._end_at is not None and now >= self._end_at:
+            self._finish(
+                self._end_at, Outcome.ANSWERED, 200, "NORMAL_CLEARING", self._end_disposition
+            )
+
+    def _settle_ringing(self) -> None:
+        at = self._settles_at
+        if self._ring_timed_out:
+            self._finish(at, Outcome.NO_ANSWER, 487, "NO_ANSWER", "send_cancel")
+        elif outcome_for_sip(self._code) is Outcome.ANSWERED:
+            self._state = _State.UP
+            self._record.answered_at = at
+            self._record.sip_code = 200
+            self._record.outcome = Outcome.ANSWERED
+            if not self._fast:
+                self._end_at = at + self._talk
+        else:
+            self._finish(
+                at,
+                outcome_for_sip(self._code),
+                self._code,
+                cause_for_sip(self._code),
+                "recv_refuse",
+            )
+
+    def _finish(
+        self, at: datetime, outcome: Outcome, sip_code: int, cause: str, disposition: str
+    ) -> None:
+        record = self._record
+        record.ended_at = at
+        record.outcome = outcome
+        record.sip_code = sip_code
+        record.hangup_cause = cause
+        record.hangup_disposition = disposition
+        self._state = _State.ENDED
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
+        if self._on_end is not None:
+            self._on_end(self)
+
+    def _hang_up_now(self, cause: str, disposition: str) -> None:
+        now = self._clock.now()
+        if self._state is _State.RINGING:
+            if cause == "NORMAL_CLEARING":
+                cause = "ORIGINATOR_CANCEL"
+            self._finish(now, Outcome.CANCELED, 487, cause, "send_cancel")
+        elif self._state is _State.UP:
+            self._finish(now, Outcome.ANSWERED, 200, cause, disposition)
+
+    def _require_up(self, action: str) -> None:
+        self._catch_up()
+        if self._state is _State.RINGING:
+            raise CallError(f"cannot {action}: the call is not answered")
+        if self._state is _State.ENDED:
+            raise self._ended_error(action)
+
+    def _ended_error(self, action: str) -> CallError:
+        record = self._record
+        if record.answered_at is None:
+            return CallError(f"cannot {action}: the call was not answered")
+        if record.hangup_disposition == "recv_bye":
+            return CallError("far end hung up")
+        return CallError(f"cannot {action}: the call has ended")
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    def _ended_future(self) -> asyncio.Future[None]:
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+            if self._state is _State.ENDED:
+                self._ended.set_result(None)
+        return self._ended
+
+    async def _sleep_until(self, when: datetime, *, also: SimCall | None = None) -> bool:
+        """Sleep on the clock until ``when``; False if this leg (or ``also``) ends first."""
+        seconds = (when - self._clock.now()).total_seconds()
+        legs = (self,) if also is None else (self, also)
+        if any(leg._state is _State.ENDED for leg in legs):
+            return False
+        if seconds <= 0:
+            return True
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait(
+                (sleeper, *(leg._ended_future() for leg in legs)),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            if not sleeper.done():
+                sleeper.cancel()
+        if sleeper.done() and not sleeper.cancelled():
+            sleeper.result()
+            return True
+        return False
+
+    async def _spend(self, seconds: float, action: str) -> None:
+        """Let ``seconds`` of media time pass on an answered leg; CallError if it ends first."""
+        if self._fast or seconds <= 0:
+            return
+        until = self._clock.now() + timedelta(seconds=seconds)
+        end_at = self._end_at
+        if end_at is not None and end_at < until:
+            if await self._sleep_until(end_at):
+                self._catch_up(max(self._clock.now(), end_at))
+            raise self._ended_error(action)
+        if not await self._sleep_until(until):
+            self._catch_up()
+            raise self._ended_error(action)
+
+    # -- the Call protocol ------------------------------------------------------------------
+
+    async def wait_answer(self) -> Outcome:
+        self._catch_up()
+        while self._state is _State.RINGING:
+            await self._sleep_until(self._settles_at)
+            self._catch_up()
+        if self._record.answered_at is not None:
+            return Outcome.ANSWERED
+        return self._record.outcome or Outcome.FAILED
+
+    async def play(self, path: Path, *, loop: int = 1) -> None:
+        _check_loop(loop)
+        self._require_up("play")
+        seconds = wav_seconds(path if isinstance(path, Path) else Path(path)) * loop
+        self._record.played.append(
+            {"type": "play", "file": str(path), "loop": loop, "seconds": round(seconds, 3)}
+        )
+        await self._spend(seconds, "play")
+
+    async def speak(
+        self, text: str, *, language: str | None = None, voice: str | None = None, loop: int = 1
+    ) -> None:
+        _check_loop(loop)
+        self._require_up("speak")
+        seconds = len(text) * SPEAK_SECONDS_PER_CHAR * loop
+        self._record.played.append(
+            {
+                "type": "speak",
+                "text": text,
+                "language": language,
+                "voice": voice,
+                "loop": loop,
+                "seconds": round(seconds, 3),
+            }
+        )
+        await self._spend(seconds, "speak")
+
+    async def wait(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueError(f"cannot wait {seconds!r} seconds")
+        self._require_up("wait")
+        await self._spend(seconds, "wait")
+
+    async def collect_digits(
+        self, *, max_digits: int, timeout_s: float, finish_on_key: str = "#"
+    ) -> str:
+        """The keys the callee's dtmf script presses next (see ``sim_defaults.toml``)."""
+        if max_digits < 1:
+            raise ValueError(f"max_digits must be at least 1, not {max_digits}")
+        if not timeout_s >= 0:
+            raise ValueError(f"timeout_s must be >= 0, not {timeout_s!r}")
+        self._require_up("collect digits")
+        digits, timed_out = self._next_keys(max_digits, finish_on_key)
+        self._record.dtmf_received += digits
+        if timed_out:
+            await self._spend(timeout_s, "collect digits")
+        return digits
+
+    def _next_keys(self, max_digits: int, finish_on_key: str) -> tuple[str, bool]:
+        """(keys pressed, whether the collection times out) — consumes the script."""
+        script = self._dtmf
+        digits = ""
+        while self._dtmf_next < len(script):
+            key = script[self._dtmf_next]
+            self._dtmf_next += 1
+            if key == DTMF_PAUSE:
+                return digits, True
+            if finish_on_key and key == finish_on_key:
+                return digits, False
+            digits += key
+            if len(digits) >= max_digits:
+                return digits, False
+        return digits, True
+
+    async def send_dtmf(self, digits: str) -> None:
+        self._require_up("send DTMF")
+        self._record.played.append({"type": "dtmf_sent", "digits": digits})
+
+    async def bridge(self, other: Call) -> None:
+        """Connect two answered legs until the first callee's talk time runs out.
+
+        That callee hangs up (``recv_bye``) and ringback hangs up the other (``send_bye``); on a
+        tie, this leg's callee is the one who hangs up. If either leg is hung up meanwhile, the
+        other is hung up too.
+        """
+        if not isinstance(other, SimCall):
+            raise CallError("the simulator can only bridge two simulator calls")
+        if other is self:
+            raise CallError("cannot bridge a call with itself")
+        self._require_up("bridge")
+        other._require_up("bridge")
+        if self._record.bridged_with is not None or other._record.bridged_with is not None:
+            raise CallError("cannot bridge: a leg is already bridged")
+        now = self._clock.now()
+        for leg, peer in ((self, other), (other, self)):
+            leg._record.bridged_at = now
+            leg._record.bridged_with = peer._record.leg_uuid
+        if self._fast:
+            self._hang_up_now("NORMAL_CLEARING", "recv_bye")
+            other._hang_up_now("NORMAL_CLEARING", "send_bye")
+            return
+        assert self._end_at is not None and other._end_at is not None  # answered, not fast
+        first, second = (self, other) if self._end_at <= other._end_at else (other, self)
+        second._end_at = first._end_at
+        second._end_disposition = "send_bye"
+        end_at = first._end_at
+        assert end_at is not None
+        if await self._sleep_until(end_at, also=other):
+            first._catch_up(max(self._clock.now(), end_at))
+            second._catch_up(max(self._clock.now(), end_at))
+        for leg in (self, other):
+            leg._hang_up_now("NORMAL_CLEARING", "send_bye")
+
+    async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        """BYE when answered, CANCEL while ringing (cause ORIGINATOR_CANCEL unless given)."""
+        self._catch_up()
+        self._hang_up_now(cause, "send_bye")
+
+    async def wait_ended(self) -> CallRecord:
+        """Until the leg ends; in fast mode an answered callee hangs up at once."""
+        self._catch_up()
+        while self._state is not _State.ENDED:
+            if self._fast:
+                self._hang_up_now("NORMAL_CLEARING", "recv_bye")
+                break
+            due = self._settles_at if self._state is _State.RINGING else self._end_at
+            assert due is not None
+            await self._sleep_until(due)
+            self._catch_up()
+        return self._record
+
+
+def _check_loop(loop: int) -> None:
+    if loop < 1:
+        raise ValueError(f"loop must be at least 1, not {loop}")
+
+
+# --- the dialer ---------------------------------------------------------------------------
+
+
+class SimDialer:
+    """The :class:`~ringback.telephony.base.Dialer` of the simulator."""
+
+    name: str = "sim"
+
+    def __init__(self, clock: Clock, rules: SimRules | None = None, fast: bool = False) -> None:
+        self.clock = clock
+        self.rules = rules if rules is not None else load_sim_rules(None)
+        self.fast = fast
+        self.originated = 0  # legs originated since the dialer was made
+        self._live: dict[str, SimCall] = {}
+
+    async def originate(self, request: OriginateRequest) -> SimCall:
+        behaviour = self.rules.behaviour_for(request.to_number)
+        call = SimCall(self.clock, request, behaviour, fast=self.fast, on_end=self._forget)
+        self.originated += 1
+        if not call.ended:
+            self._live[call.leg_uuid] = call
+        return call
+
+    def live_calls(self) -> list[SimCall]:
+        """Legs not ended yet (as of ``clock.now()``)."""
+        return [call for call in list(self._live.values()) if not call.ended]
+
+    async def close(self) -> None:
+        """Hang up every leg still up or ringing."""
+        for call in list(self._live.values()):
+            await call.hangup("SYSTEM_SHUTDOWN")
+
+    def _forget(self, call: SimCall) -> None:
+        self._live.pop(call.leg_uuid, None)
