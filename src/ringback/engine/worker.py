@@ -1,0 +1,499 @@
+"""The worker: claims due tasks, runs one attempt each, writes results back in batches.
+
+One asyncio loop per process does everything:
+- the claimer takes due tasks while this worker has room (``max_in_flight``) and otherwise sleeps
+  until the earliest ``run_at`` (a timer, not a coarse poll), woken early by new work (an
+  in-process signal on SQLite, LISTEN/NOTIFY on PostgreSQL) or by freed room;
+- each attempt runs as its own asyncio task against the dialer;
+- the flusher writes finished attempts (and events of running ones) in one transaction per
+  batch, each fenced so that a worker that lost its lease changes nothing;
+- the heartbeat extends every lease this worker holds in one statement; the reaper sends tasks
+  whose lease ran out (their worker died) down the retry path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+
+from ringback.clock import Clock
+from ringback.config import Settings
+from ringback.domain.decide import WORKER_LOST, decide
+from ringback.domain.model import AttemptResult, NewEvent, Outcome
+from ringback.engine.context import AttemptContext
+from ringback.engine.runners import run_attempt
+from ringback.ids import new_uuid
+from ringback.storage import Storage
+from ringback.store.db import Store
+from ringback.store.records import ClaimedTask, Completion, Progress
+from ringback.telephony.base import Call, Dialer, OriginateRequest
+
+log = structlog.get_logger("ringback.worker")
+
+
+class WorkerMetrics(Protocol):
+    """Where a worker reports what it measures (the API's Prometheus metrics, for one)."""
+
+    def observe_claim(self, seconds: float) -> None: ...
+
+    def observe_lateness(self, seconds: float) -> None: ...
+
+    def count_attempt(self, outcome: str) -> None: ...
+
+
+@dataclass(slots=True)
+class WorkerConfig:
+    max_in_flight: int = 150
+    claim_batch: int = 200
+    lease_seconds: float = 60.0
+    reap_every_seconds: float = 5.0
+    idle_poll_seconds: float = 1.0  # upper bound on sleep: catches work added by other processes
+    blocked_poll_seconds: float = 0.05  # due work held back by queue limits: look again this soon
+    # claim tasks due this soon and dial each at its exact run_at: the claim's database round
+    # trips then never make a call late (the slot is held at most this much early)
+    lookahead_seconds: float = 0.25
+    shutdown_grace_seconds: float = 30.0
+    ring_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerConfig:
+        return cls(
+            max_in_flight=settings.max_in_flight,
+            claim_batch=settings.claim_batch,
+            lease_seconds=settings.lease_seconds,
+            ring_timeout_seconds=settings.ring_timeout_seconds,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        )
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    claimed: int = 0
+    completed: int = 0
+    fenced_out: int = 0
+    reaped: int = 0
+    released: int = 0
+
+
+class _AttemptDialer:
+    """Remembers the legs an attempt originated, so that none outlives a canceled attempt."""
+
+    __slots__ = ("calls", "inner", "name")
+
+    def __init__(self, inner: Dialer) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[Call] = []
+
+    async def originate(self, request: OriginateRequest) -> Call:
+        call = await self.inner.originate(request)
+        self.calls.append(call)
+        return call
+
+    async def close(self) -> None:  # the worker owns the real dialer
+        return None
+
+
+@dataclass(slots=True)
+class _InFlight:
+    claimed: ClaimedTask
+    ctx: AttemptContext
+    dialer: _AttemptDialer
+    task: asyncio.Task[None] | None = None
+    lost: bool = False
+    unsent: list[NewEvent] = field(default_factory=list)
+    writing: asyncio.Future[None] | None = None  # a write of this attempt's events under way
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        dialer: Dialer,
+        storage: Storage,
+        clock: Clock,
+        config: WorkerConfig | None = None,
+        *,
+        rng: random.Random | None = None,
+        owner: str | None = None,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.dialer = dialer
+        self.storage = storage
+        self.clock = clock
+        self.config = config or WorkerConfig()
+        self.rng = rng or random.Random()
+        self.owner = owner or worker_id()
+        self.metrics = metrics
+        self.stats = WorkerStats()
+        self._in_flight: dict[int, _InFlight] = {}
+        self._completions: list[Completion] = []
+        self._progress: dict[int, _InFlight] = {}
+        self._wake = asyncio.Event()
+        self._flush_wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._closing = False
+        self._next_due: datetime | None = None
+        self._blocked = False
+        self._rate_until: datetime | None = None
+        store.on_wake(self._wake.set)
+
+    # --- public -----------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight attempts may end within the shutdown grace period."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; then shut down gracefully."""
+        log.info("worker started", owner=self.owner, dialer=self.dialer.name)
+        unlisten = await self.store.listen(self._wake.set)
+        flusher = asyncio.create_task(self._flusher(), name="flusher")
+        maintenance = [
+            asyncio.create_task(self._every(self.config.lease_seconds / 3, self._heartbeat)),
+            asyncio.create_task(self._every(self.config.reap_every_seconds, self.reap)),
+        ]
+        try:
+            backoff = 0.0
+            while not self._stopping.is_set():
+                try:
+                    await self._claim_round(self.config.lookahead_seconds)
+                    backoff = 0.0
+                except Exception as exc:  # the database is away: keep the calls, try again
+                    backoff = min(30.0, max(0.5, backoff * 2))
+                    log.error("claiming failed; retrying", error=str(exc), retry_in_s=backoff)
+                    await self._pause(backoff)
+                    continue
+                await self._sleep_until_work()
+        finally:
+            await self._wait_in_flight()
+            self._closing = True
+            self._flush_wake.set()
+            try:
+                await asyncio.wait_for(flusher, self.config.shutdown_grace_seconds + 10)
+            except TimeoutError:
+                log.error("could not write every attempt result before stopping")
+            for task in maintenance:
+                task.cancel()
+            await asyncio.gather(*maintenance, return_exceptions=True)
+            await unlisten()
+            log.info("worker stopped", owner=self.owner, completed=self.stats.completed)
+
+    async def drain(self) -> int:
+        """Run every task due now to its result, without background loops (tests, tools).
+
+        Returns the number of attempts that ran.
+        """
+        ran = 0
+        while True:
+            started = await self._claim_round(0.0)
+            ran += started
+            running = [f.task for f in self._in_flight.values() if f.task and not f.task.done()]
+            if running:
+                await asyncio.gather(*running)
+            await self._flush_once()
+            if not started and not self._in_flight:
+                return ran
+
+    async def reap(self) -> int:
+        """Send tasks whose lease ran out down the retry path (comment ``worker lost``)."""
+        now = self.clock.now()
+        expired = await self.store.expired_leases(now)
+        if not expired:
+            return 0
+        lost = AttemptResult(success=False, outcome=Outcome.FAILED, comment=WORKER_LOST)
+        completions = []
+        for claimed in expired:
+            decision = decide(claimed.retry, lost, now, self.rng)
+            completions.append(
+                Completion(claimed.id, claimed.fence, decision, decision.events, expired_before=now)
+            )
+        applied = await self.store.complete(completions)
+        reaped = sum(applied)
+        self.stats.reaped += reaped
+        if reaped:
+            log.warning("reaped tasks of a lost worker", count=reaped)
+            self._wake.set()
+        return reaped
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    async def _claim_round(self, lookahead: float) -> int:
+        started = 0
+        self._wake.clear()
+        while not self._stopping.is_set():
+            room = self.config.max_in_flight - len(self._in_flight)
+            if room <= 0:
+                break
+            want = min(room, self.config.claim_batch)
+            now = self.clock.now()
+            began = time.perf_counter()
+            result = await self.store.claim(
+                self.owner, now, want, self.config.lease_seconds, lookahead_seconds=lookahead
+            )
+            if self.metrics is not None:
+                self.metrics.observe_claim(time.perf_counter() - began)
+            self._next_due, self._rate_until = result.next_due, result.rate_limited_until
+            self._blocked = result.blocked
+            for claimed in result.tasks:
+                self._start(claimed, now)
+            started += len(result.tasks)
+            if len(result.tasks) < want and not result.delayed:
+                break
+        return started
+
+    def _start(self, claimed: ClaimedTask, now: datetime) -> None:
+        self.stats.claimed += 1
+        dialer = _AttemptDialer(self.dialer)
+        ctx = AttemptContext(
+            task_id=claimed.id,
+            client_id=claimed.client_id,
+            queue_id=claimed.queue_id,
+            kind=claimed.kind,
+            attempt=claimed.attempt,
+            call_uuid=new_uuid(),
+            payload=claimed.payload,
+            dialer=dialer,
+            storage=self.storage,
+            clock=self.clock,
+            ring_timeout_s=self.config.ring_timeout_seconds,
+            on_progress=self._on_progress,
+        )
+        flight = _InFlight(claimed, ctx, dialer)
+        self._in_flight[claimed.id] = flight
+        flight.task = asyncio.create_task(self._attempt(flight))
+
+    async def _sleep_until_work(self) -> None:
+        if self._stopping.is_set():
+            return
+        now = self.clock.now()
+        delay = self.config.idle_poll_seconds
+        if self._blocked:
+            # due work exists but every queue that has it is full (or being claimed by another
+            # worker): a finished call here or elsewhere (NOTIFY) wakes us; else look again soon
+            delay = self.config.blocked_poll_seconds
+        elif len(self._in_flight) < self.config.max_in_flight:
+            ahead = self.config.lookahead_seconds
+            for when, early in ((self._next_due, ahead), (self._rate_until, 0.0)):
+                if when is not None:
+                    delay = min(delay, max(0.0, (when - now).total_seconds() - early))
+        await self._pause(delay)
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep ``delay`` on the clock, or less if woken (new work, freed room, stop)."""
+        if delay <= 0:
+            await asyncio.sleep(0)
+            return
+        waiter = asyncio.create_task(self._wake.wait())
+        sleeper = asyncio.create_task(self.clock.sleep(delay))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+
+    # --- attempts ---------------------------------------------------------------------------
+
+    async def _attempt(self, flight: _InFlight) -> None:
+        ctx, claimed = flight.ctx, flight.claimed
+        try:
+            early = (claimed.run_at - self.clock.now()).total_seconds()
+            if early > 0:  # claimed ahead of time: dial at run_at, not before
+                await self.clock.sleep(early)
+            if self.metrics is not None:
+                late = (self.clock.now() - claimed.run_at).total_seconds()
+                self.metrics.observe_lateness(max(0.0, late))
+            result = await run_attempt(ctx)
+        except asyncio.CancelledError:
+            result = await self._abandon(flight, "attempt interrupted: worker shutting down")
+            if not result.originated and not flight.lost:
+                await self.store.release(self.owner, [claimed.id], self.clock.now())
+                self.stats.released += 1
+                self._forget(claimed.id)
+                return
+        except Exception as exc:  # a runner bug must not kill the worker or leak the task
+            log.exception("attempt runner failed", task_id=claimed.id)
+            result = await self._abandon(flight, f"internal error: {exc}")
+        if flight.lost:
+            self._forget(claimed.id)
+            return
+        if flight.writing is not None:  # its events must be stored before its result
+            await asyncio.shield(flight.writing)
+        now = self.clock.now()
+        decision = decide(claimed.retry, result, now, self.rng)
+        if self.metrics is not None and result.originated:
+            self.metrics.count_attempt(result.outcome.value)
+        for record in ctx.calls:
+            record.detail["worker"] = self.owner
+        self._progress.pop(claimed.id, None)
+        self._completions.append(
+            Completion(
+                task_id=claimed.id,
+                fence=claimed.fence,
+                decision=decision,
+                events=[*flight.unsent, *decision.events],
+                calls=ctx.calls,
+                cdr=ctx.call_uuid if ctx.calls else None,
+            )
+        )
+        flight.unsent = []
+        self._flush_wake.set()
+
+    async def _abandon(self, flight: _InFlight, comment: str) -> AttemptResult:
+        """Hang up whatever the attempt left ringing or connected and record it."""
+        recorded = {rec.leg_uuid for rec in flight.ctx.calls}
+        for call in flight.dialer.calls:
+            with contextlib.suppress(Exception):
+                await call.hangup()
+            if call.record.leg_uuid not in recorded:
+                flight.ctx.record_call(call.record)
+        return AttemptResult(
+            success=False,
+            outcome=Outcome.CANCELED,
+            originated=bool(flight.dialer.calls),
+            comment=comment,
+        )
+
+    def _on_progress(self, ctx: AttemptContext) -> None:
+        flight = self._in_flight.get(ctx.task_id)
+        if flight is None:
+            return
+        for event_type, data in ctx.progress:
+            flight.unsent.append(NewEvent(event_type, self.clock.now(), data))
+        ctx.progress.clear()
+        self._progress[ctx.task_id] = flight
+        self._flush_wake.set()
+
+    def _forget(self, task_id: int) -> None:
+        self._in_flight.pop(task_id, None)
+        self._progress.pop(task_id, None)
+        self._wake.set()
+
+    # --- writing back -----------------------------------------------------------------------
+
+    async def _flusher(self) -> None:
+        """Write results as they come, in up to ``parallel_writes`` transactions at once.
+
+        After :meth:`stop`, it writes what is left and returns.
+        """
+        writers: set[asyncio.Task[None]] = set()
+        while True:
+            await self._flush_wake.wait()
+            self._flush_wake.clear()
+            while len(writers) >= self.store.parallel_writes:
+                await asyncio.wait(writers, return_when=asyncio.FIRST_COMPLETED)
+            writer = asyncio.create_task(self._write_safely())
+            writers.add(writer)
+            writer.add_done_callback(writers.discard)
+            if self._closing:
+                await asyncio.gather(*writers)
+                if not self._completions and not self._progress:
+                    return
+
+    async def _write_safely(self) -> None:
+        try:
+            await self._flush_once()
+        except Exception:
+            log.exception("writing attempt results failed; will retry")
+            await asyncio.sleep(1.0)
+            self._flush_wake.set()
+
+    async def _flush_once(self) -> None:
+        progress = [f for f in self._progress.values() if f.unsent and not f.lost]
+        self._progress.clear()
+        completions, self._completions = self._completions, []
+        if progress:
+            await self._write_progress(progress)
+        if completions:
+            await self._write_completions(completions)
+
+    async def _write_progress(self, flights: list[_InFlight]) -> None:
+        items = [Progress(f.claimed.id, f.claimed.fence, f.unsent) for f in flights]
+        done = asyncio.get_running_loop().create_future()
+        for flight in flights:
+            flight.unsent = []
+            flight.writing = done
+        try:
+            applied = await self.store.record_progress(items)
+        except BaseException:
+            for flight, item in zip(flights, items, strict=True):  # keep them for the next try
+                flight.unsent[:0] = item.events
+                self._progress[flight.claimed.id] = flight
+            raise
+        finally:
+            done.set_result(None)
+            for flight in flights:
+                if flight.writing is done:
+                    flight.writing = None
+        for flight, ok in zip(flights, applied, strict=True):
+            if not ok:
+                self._lose(flight)
+
+    async def _write_completions(self, completions: list[Completion]) -> None:
+        try:
+            applied = await self.store.complete(completions)
+        except BaseException:
+            self._completions[:0] = completions  # keep them for the next try
+            raise
+        for completion, ok in zip(completions, applied, strict=True):
+            self._forget(completion.task_id)
+            if ok:
+                self.stats.completed += 1
+            else:
+                self.stats.fenced_out += 1
+                log.warning("attempt result refused: lease lost", task_id=completion.task_id)
+
+    def _lose(self, flight: _InFlight) -> None:
+        """The task was canceled or reaped under us: stop the attempt, write nothing."""
+        flight.lost = True
+        self.stats.fenced_out += 1
+        if flight.task is not None and not flight.task.done():
+            flight.task.cancel()
+
+    async def _heartbeat(self) -> None:
+        if self._in_flight:
+            await self.store.heartbeat(self.owner, self.clock.now(), self.config.lease_seconds)
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            await self.clock.sleep(seconds)
+            try:
+                await job()
+            except Exception:
+                log.exception("maintenance job failed", job=getattr(job, "__name__", "?"))
+
+    async def _wait_in_flight(self) -> None:
+        grace = self.config.shutdown_grace_seconds
+        pending = [f.task for f in self._in_flight.values() if f.task and not f.task.done()]
+        if not pending:
+            return
+        log.info("waiting for in-flight calls", count=len(pending), grace_s=grace)
+        _, still = await asyncio.wait(pending, timeout=grace)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.gather(*still, return_exceptions=True)

@@ -1,0 +1,529 @@
+"""The engine end to end with a fake clock: retries, counters, calling hours, on/off, leases.
+
+Every test runs on SQLite and on PostgreSQL. Calls go to the simulator in fast mode; time is a
+FakeClock moved by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ringback.clock import FakeClock
+from ringback.domain.model import AttemptResult, Outcome, TaskStatus
+from ringback.engine.worker import Worker, WorkerConfig
+from ringback.service import InvalidInput, TaskService
+from ringback.storage import Storage
+from ringback.store.db import QueueChanges, Store, open_store
+from ringback.store.records import Completion, TaskRow
+from ringback.telephony.sim import SimDialer, load_sim_rules
+from support import PgSchema, make_wav
+
+OK = "0901234000"
+BUSY = "0901234486"
+INVALID = "0901234404"
+NO_ANSWER = "0901234480"
+
+
+@dataclass
+class Env:
+    store: Store
+    clock: FakeClock
+    service: TaskService
+    worker: Worker
+    client_id: int
+
+    async def job(self, to: str = OK, **options: Any) -> int:
+        job = {
+            "type": "msg_call",
+            "data": {"calling_number": "0506868000", "called_number": to, "audio_file": "hi.wav"},
+        }
+        if options:
+            job["options"] = options
+        [task_id] = await self.service.add_jobs(self.client_id, [job])
+        return task_id
+
+    async def callback(self, queue: str = "default", **fields: Any) -> int:
+        q = await self.store.ensure_queue(self.client_id, queue, self.clock.now(), status="on")
+        task = {"a_number": OK, "b_number": "0907777000", **fields}
+        [task_id] = await self.service.add_callback_tasks(self.client_id, q.id, [task])
+        return task_id
+
+    async def task(self, task_id: int) -> TaskRow:
+        return await self.store.get_task(task_id)
+
+    async def run_at_offsets(self, task_id: int) -> list[float]:
+        """Seconds from the first attempt's start to each attempt's start, per call records."""
+        calls = await self.store.calls(task_id=task_id)
+        starts = sorted({c.started_at for c in calls})
+        return [(s - starts[0]).total_seconds() for s in starts]
+
+    async def run_until_finished(
+        self, task_id: int, step_s: float = 1.0, limit: int = 10_000
+    ) -> TaskRow:
+        for _ in range(limit):
+            await self.worker.drain()
+            task = await self.task(task_id)
+            if task.stored_status == "finished":
+                return task
+            self.clock.set(max(self.clock.now() + timedelta(seconds=step_s), task.run_at))
+        raise AssertionError("task did not finish")
+
+
+@pytest.fixture
+async def env(store: Store, clock: FakeClock, tmp_path: Path) -> Env:
+    storage = Storage(tmp_path / "storage")
+    client_id = await store.ensure_client("acme", clock.now())
+    make_wav(storage.resolve(client_id, "hi.wav"))
+    worker = Worker(
+        store,
+        SimDialer(clock, load_sim_rules(None), fast=True),
+        storage,
+        clock,
+        WorkerConfig(lease_seconds=30),
+        rng=random.Random(7),
+        owner="test-worker",
+    )
+    return Env(store, clock, TaskService(store, clock), worker, client_id)
+
+
+async def test_msg_call_plays_the_message_and_finishes_with_success(env: Env) -> None:
+    task_id = await env.job()
+    assert await env.worker.drain() == 1
+    task = await env.task(task_id)
+    assert (task.status, task.finish_result, task.attempt) == ("finished", "success", 1)
+    [call] = await env.store.calls(task_id=task_id)
+    assert call.outcome == "answered" and call.sip_code == 200
+    assert [p["file"] for p in call.played] == ["hi.wav"] or call.played[0]["file"].endswith(
+        "hi.wav"
+    )
+    assert task.cdr == call.call_uuid
+    events = [e.type for e in await env.store.events_for_task(task_id)]
+    assert events == [
+        "task.created",
+        "task.started",
+        "call.answered",
+        "call.ended",
+        "task.finished",
+    ]
+
+
+async def test_fixed_backoff_waits_the_same_delay_before_every_retry(env: Env) -> None:
+    task_id = await env.job(BUSY, attempts=3, backoff={"type": "fixed", "delay": 10_000})
+    task = await env.run_until_finished(task_id, step_s=0.5)
+    assert (task.finish_result, task.attempt, task.tries_used) == ("failed", 3, 3)
+    assert "attempts exhausted (3 of 3)" in (task.finish_comment or "")
+    assert await env.run_at_offsets(task_id) == [0.0, 10.0, 20.0]
+
+
+async def test_exponential_backoff_doubles_the_delay_for_each_retry(env: Env) -> None:
+    task_id = await env.job(BUSY, attempts=4, backoff={"type": "exponential", "delay": 1000})
+    await env.run_until_finished(task_id, step_s=0.25)
+    assert await env.run_at_offsets(task_id) == [0.0, 1.0, 3.0, 7.0]
+
+
+async def test_jitter_draws_each_pause_within_its_band(env: Env) -> None:
+    backoff = {"type": "exponential", "delay": 10_000, "jitter": 0.5}
+    task_id = await env.job(BUSY, attempts=4, backoff=backoff)
+    await env.run_until_finished(task_id, step_s=0.1)
+    offsets = await env.run_at_offsets(task_id)
+    pauses = [b - a for a, b in itertools.pairwise(offsets)]
+    for n, pause in enumerate(pauses, start=1):
+        full = 10 * 2 ** (n - 1)
+        assert full * 0.5 - 0.1 <= pause <= full + 0.1, (n, pause)
+    assert len(set(pauses)) == 3
+
+
+async def test_first_try_waits_the_job_delay(env: Env) -> None:
+    task_id = await env.job(delay=10_000)
+    assert await env.worker.drain() == 0
+    env.clock.advance(9.999)
+    assert await env.worker.drain() == 0
+    env.clock.advance(0.001)
+    assert await env.worker.drain() == 1
+    assert (await env.task(task_id)).finish_result == "success"
+
+
+async def test_try_again_pause_spaces_callback_retries(env: Env) -> None:
+    task_id = await env.callback(b_number=BUSY, try_count=3, try_again_pause="45")
+    task = await env.run_until_finished(task_id, step_s=1)
+    assert (task.finish_result, task.tries_used) == ("failed", 3)
+    offsets = await env.run_at_offsets(task_id)
+    assert offsets == [0.0, 45.0, 90.0]
+
+
+async def test_callback_success_connects_a_and_b(env: Env) -> None:
+    task_id = await env.callback()
+    await env.worker.drain()
+    task = await env.task(task_id)
+    assert task.finish_result == "success"
+    legs = {c.leg: c for c in await env.store.calls(task_id=task_id)}
+    assert legs["a"].bridged_at is not None and legs["b"].bridged_at is not None
+    assert legs["a"].bridged_with == legs["b"].leg_uuid
+    events = [e.type for e in await env.store.events_for_task(task_id)]
+    assert events.index("call.bridged") < events.index("task.finished")
+    assert events[-1] == "task.finished" and events.count("call.answered") == 2
+
+
+async def test_try_count_caller_spends_caller_tries_on_a_leg_failures(env: Env) -> None:
+    # A busy: only the caller counter is spent, with the caller pause; it ends the task.
+    task_id = await env.callback(
+        a_number=BUSY,
+        try_count=10,
+        try_again_pause=100,
+        try_count_caller=3,
+        try_again_pause_caller=20,
+    )
+    task = await env.run_until_finished(task_id)
+    assert (task.caller_tries_used, task.tries_used, task.attempt) == (3, 0, 3)
+    assert "caller attempts exhausted (3 of 3)" in (task.finish_comment or "")
+    assert await env.run_at_offsets(task_id) == [0.0, 20.0, 40.0]
+
+
+async def test_try_count_caller_keeps_counting_when_b_fails(env: Env) -> None:
+    # A answers, B busy: both counters are spent and the plain pause applies; the caller
+    # counter still ends the task before try_count does.
+    task_id = await env.callback(
+        b_number=BUSY,
+        try_count=10,
+        try_again_pause=100,
+        try_count_caller=2,
+        try_again_pause_caller=20,
+    )
+    task = await env.run_until_finished(task_id)
+    assert (task.caller_tries_used, task.tries_used) == (2, 2)
+    assert await env.run_at_offsets(task_id) == [0.0, 100.0]
+
+
+async def test_try_count_zero_caller_counter_uses_try_count_only(env: Env) -> None:
+    task_id = await env.callback(a_number=BUSY, try_count=2, try_again_pause=5)
+    task = await env.run_until_finished(task_id)
+    assert (task.caller_tries_used, task.tries_used, task.attempt) == (0, 2, 2)
+
+
+async def test_invalid_number_is_never_retried(env: Env) -> None:
+    task_id = await env.job(INVALID, attempts=5, backoff={"type": "fixed", "delay": 1000})
+    await env.worker.drain()
+    task = await env.task(task_id)
+    assert (task.status, task.finish_result, task.attempt) == ("finished", "failed", 1)
+    assert "404" in (task.finish_comment or "") or "invalid" in (task.finish_comment or "")
+
+
+async def test_try_count_above_50_is_refused_and_nothing_is_stored(env: Env) -> None:
+    queue = await env.store.ensure_queue(env.client_id, "q", env.clock.now())
+    good = {"a_number": OK, "b_number": "0907777000"}
+    with pytest.raises(InvalidInput) as caught:
+        await env.service.add_callback_tasks(
+            env.client_id, queue.id, [good, {**good, "try_count": 51}]
+        )
+    assert caught.value.details[0]["loc"] == [1, "try_count"]
+    assert await env.store.list_tasks(client_id=env.client_id) == []
+
+
+async def test_switched_off_queue_dispatches_nothing_until_switched_on(env: Env) -> None:
+    task_id = await env.job()
+    queue_id = (await env.task(task_id)).queue_id
+    await env.store.update_queue(queue_id, QueueChanges(status="off"), env.clock.now())
+    env.clock.advance(3600)
+    assert await env.worker.drain() == 0
+    task = await env.task(task_id)
+    assert (task.status, task.blocked_reason) == ("scheduled", "queue_off")
+    await env.store.update_queue(queue_id, QueueChanges(status="on"), env.clock.now())
+    assert await env.worker.drain() == 1
+    assert (await env.task(task_id)).finish_result == "success"
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "saturday", "expected_utc"),
+    [
+        # Europe/Paris: clocks go forward on Sunday 2026-03-29; Monday 09:00 CEST = 07:00 UTC
+        ("Europe/Paris", "2026-03-28T12:00:00+00:00", "2026-03-30T07:00:00+00:00"),
+        # America/New_York: forward on Sunday 2026-03-08; Monday 09:00 EDT = 13:00 UTC
+        ("America/New_York", "2026-03-07T18:00:00+00:00", "2026-03-09T13:00:00+00:00"),
+        # Europe/Paris fall back on Sunday 2026-10-25; Monday 09:00 CET = 08:00 UTC
+        ("Europe/Paris", "2026-10-24T12:00:00+00:00", "2026-10-26T08:00:00+00:00"),
+        # Asia/Tokyo has no DST: Monday 09:00 JST = Sunday 00:00 UTC
+        ("Asia/Tokyo", "2026-03-28T12:00:00+00:00", "2026-03-30T00:00:00+00:00"),
+    ],
+)
+async def test_task_outside_calling_hours_waits_for_the_next_window(
+    env: Env, zone: str, saturday: str, expected_utc: str
+) -> None:
+    env.clock.set(_at(saturday))
+    hours = {"timezone": zone, "windows": [{"days": ["mon-fri"], "start": "09:00", "end": "17:00"}]}
+    queue = await env.store.create_queue(
+        env.client_id, "hours", env.clock.now(), status="on", calling_hours=hours
+    )
+    job = {
+        "type": "msg_call",
+        "queue": "hours",
+        "data": {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"},
+    }
+    [task_id] = await env.service.add_jobs(env.client_id, [job])
+    assert queue.id == (await env.task(task_id)).queue_id
+    assert await env.worker.drain() == 0
+    task = await env.task(task_id)
+    assert task.status == "delayed_interval"
+    assert task.run_at == _at(expected_utc)
+    env.clock.set(_at(expected_utc) - timedelta(seconds=1))
+    assert await env.worker.drain() == 0
+    env.clock.advance(1)
+    assert await env.worker.drain() == 1
+    [call] = await env.store.calls(task_id=task_id)
+    assert call.started_at == _at(expected_utc)
+
+
+async def test_a_task_timezone_overrides_the_queues_zone(env: Env) -> None:
+    env.clock.set(_at("2026-01-05T12:00:00+00:00"))  # Monday: 13:00 Paris, 21:00 Tokyo
+    hours = {
+        "timezone": "Europe/Paris",
+        "windows": [{"days": ["daily"], "start": "09:00", "end": "17:00"}],
+    }
+    await env.store.create_queue(
+        env.client_id, "hours", env.clock.now(), status="on", calling_hours=hours
+    )
+    data = {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"}
+    jobs = [
+        {"type": "msg_call", "queue": "hours", "data": data},
+        {"type": "msg_call", "queue": "hours", "data": data, "options": {"timezone": "Asia/Tokyo"}},
+    ]
+    paris, tokyo = await env.service.add_jobs(env.client_id, jobs)
+    assert await env.worker.drain() == 1
+    assert (await env.task(paris)).finish_result == "success"
+    assert (await env.task(tokyo)).run_at == _at("2026-01-06T00:00:00+00:00")
+
+
+async def test_reaper_retries_the_tasks_of_a_dead_worker_and_fences_its_late_write(
+    env: Env,
+) -> None:
+    task_id = await env.job(attempts=2, backoff={"type": "fixed", "delay": 5000})
+    [held] = (await env.store.claim("dead-worker", env.clock.now(), 10, 30)).tasks
+    env.clock.advance(29)
+    assert await env.worker.reap() == 0
+    env.clock.advance(2)
+    assert await env.worker.reap() == 1
+    task = await env.task(task_id)
+    assert (task.status, task.finish_comment, task.tries_used) == ("delayed", "worker lost", 1)
+    env.clock.advance(5)
+    assert await env.worker.drain() == 1
+    task = await env.task(task_id)
+    assert (task.finish_result, task.attempt) == ("success", 2)
+    # the dead worker wakes up and reports its attempt: refused
+    late = Completion(task_id, held.fence, _decision_success(env), [])
+    assert await env.store.complete([late]) == [False]
+    assert (await env.task(task_id)).attempt == 2
+
+
+def _decision_success(env: Env) -> Any:
+    from ringback.domain.decide import decide
+    from ringback.domain.model import RetryState, TaskKind
+
+    state = RetryState(TaskKind.MSG_CALL, 1, 0, 0, 1, 0, None, 0.0, 2)
+    return decide(state, AttemptResult(True, Outcome.ANSWERED), env.clock.now(), random.Random(1))
+
+
+async def test_worker_dials_at_the_next_run_at_without_polling(env: Env) -> None:
+    env.worker.config.idle_poll_seconds = 3600
+    runner = asyncio.create_task(env.worker.run())
+    try:
+        task_id = await env.job(delay=5000)
+        run_at = (await env.task(task_id)).run_at
+        await _until(lambda: env.clock.sleepers > 0)
+        env.clock.advance(4.9)  # within the claim lookahead: claimed, but not dialed yet
+        await asyncio.sleep(0.05)
+        assert await env.store.calls(task_id=task_id) == []
+        env.clock.advance(0.1)
+        await _until_finished(env, task_id)
+        [call] = await env.store.calls(task_id=task_id)
+        assert call.started_at == run_at  # dialed at its run_at exactly
+    finally:
+        env.worker.stop()
+        await asyncio.wait_for(runner, 10)
+
+
+async def test_new_work_wakes_a_sleeping_worker(env: Env) -> None:
+    env.worker.config.idle_poll_seconds = 3600
+    runner = asyncio.create_task(env.worker.run())
+    try:
+        await _until(lambda: env.clock.sleepers > 0)
+        task_id = await env.job()
+        await _until_finished(env, task_id)
+    finally:
+        env.worker.stop()
+        await asyncio.wait_for(runner, 10)
+
+
+async def timed_call(
+    store: Store, clock: FakeClock, tmp_path: Path, *, message_s: float, grace_s: float
+) -> tuple[Worker, int]:
+    """A worker with the simulator in real (fake-clock) time, and a msg_call job with two tries
+    whose message lasts ``message_s``."""
+    storage = Storage(tmp_path / "storage")
+    client_id = await store.ensure_client("acme", clock.now())
+    make_wav(storage.resolve(client_id, "hi.wav"), seconds=message_s)
+    worker = Worker(
+        store,
+        SimDialer(clock, load_sim_rules(None)),
+        storage,
+        clock,
+        WorkerConfig(shutdown_grace_seconds=grace_s),
+        owner="w",
+    )
+    data = {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"}
+    job = {"type": "msg_call", "data": data, "options": {"attempts": 2}}
+    [task_id] = await TaskService(store, clock).add_jobs(client_id, [job])
+    return worker, task_id
+
+
+async def test_shutdown_lets_a_running_call_end(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    worker, task_id = await timed_call(store, clock, tmp_path, message_s=2.0, grace_s=60)
+    runner = asyncio.create_task(worker.run())
+    await _until(lambda: worker.in_flight == 1)
+    worker.stop()
+    for _ in range(40):  # ring 1 s + message 2 s, in fake time
+        clock.advance(0.25)
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(runner, 10)
+    task = await store.get_task(task_id)
+    assert (task.status, task.finish_result) == ("finished", "success")
+
+
+async def test_shutdown_after_the_grace_period_hangs_up_and_counts_the_attempt(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    worker, task_id = await timed_call(store, clock, tmp_path, message_s=30.0, grace_s=0.2)
+    runner = asyncio.create_task(worker.run())
+    dialer = worker.dialer
+    assert isinstance(dialer, SimDialer)
+    await _until(lambda: dialer.originated == 1)  # ringing from now, in fake time
+    clock.advance(2)  # answered, playing
+    await asyncio.sleep(0.05)  # the runner goes on to play the message
+    worker.stop()
+    await asyncio.wait_for(runner, 10)  # the grace period is real time
+    task = await store.get_task(task_id)
+    assert task.stored_status == TaskStatus.DELAYED.value and task.attempt == 1
+    [call] = await store.calls(task_id=task_id)
+    assert call.ended_at is not None and call.answered_at is not None
+
+
+async def _until(condition: Any, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.005)
+
+
+async def _until_finished(env: Env, task_id: int, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while (await env.task(task_id)).stored_status != "finished":
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("task did not finish")
+        await asyncio.sleep(0.01)
+
+
+async def test_worker_keeps_running_when_the_database_fails_for_a_while(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_claim = env.store.claim
+    failures = 3
+
+    async def flaky_claim(*args: Any, **kwargs: Any) -> Any:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise OSError("connection refused")
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(env.store, "claim", flaky_claim)
+    task_id = await env.job()
+    runner = asyncio.create_task(env.worker.run())
+    try:
+        for _ in range(200):  # back off 0.5 s, 1 s, 2 s of fake time, then claim again
+            if failures == 0 and (await env.task(task_id)).stored_status == "finished":
+                break
+            env.clock.advance(0.1)
+            await asyncio.sleep(0.005)
+        assert failures == 0 and not runner.done()
+        await _until_finished(env, task_id)
+    finally:
+        env.worker.stop()
+        await asyncio.wait_for(runner, 10)
+
+
+async def test_work_added_by_another_process_wakes_a_sleeping_worker_through_notify(
+    pg_schema: PgSchema, clock: FakeClock, tmp_path: Path
+) -> None:
+    """PostgreSQL: LISTEN/NOTIFY wakes the worker at once; it does not wait for its poll."""
+    await pg_schema.create()
+    ours = await open_store(
+        pg_schema.url(), clock, migrate=True, search_path=pg_schema.name,
+        notify_channel=pg_schema.name,
+    )  # fmt: skip
+    theirs = await open_store(
+        pg_schema.url(), clock, search_path=pg_schema.name, notify_channel=pg_schema.name
+    )
+    try:
+        storage = Storage(tmp_path / "storage")
+        client_id = await theirs.ensure_client("acme", clock.now())
+        make_wav(storage.resolve(client_id, "hi.wav"))
+        worker = Worker(
+            ours, SimDialer(clock, load_sim_rules(None), fast=True), storage, clock,
+            WorkerConfig(idle_poll_seconds=3600),
+        )  # fmt: skip
+        runner = asyncio.create_task(worker.run())
+        try:
+            await _until(lambda: clock.sleepers > 0)  # asleep for an hour of fake time
+            data = {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"}
+            jobs = [{"type": "msg_call", "data": data}]
+            [task_id] = await TaskService(theirs, clock).add_jobs(client_id, jobs)
+            await _until(lambda: worker.stats.completed == 1)  # no clock movement needed
+            assert (await ours.get_task(task_id)).finish_result == "success"
+        finally:
+            worker.stop()
+            await asyncio.wait_for(runner, 10)
+    finally:
+        await ours.close()
+        await theirs.close()
+        await pg_schema.drop()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.claims: list[float] = []
+        self.lateness: list[float] = []
+        self.outcomes: list[str] = []
+
+    def observe_claim(self, seconds: float) -> None:
+        self.claims.append(seconds)
+
+    def observe_lateness(self, seconds: float) -> None:
+        self.lateness.append(seconds)
+
+    def count_attempt(self, outcome: str) -> None:
+        self.outcomes.append(outcome)
+
+
+async def test_worker_reports_claims_lateness_and_attempt_outcomes(env: Env) -> None:
+    recorder = Recorder()
+    env.worker.metrics = recorder
+    await env.job()
+    await env.job(BUSY)
+    env.clock.advance(2)  # both are 2 s late when claimed
+    await env.worker.drain()
+    assert recorder.claims and all(seconds >= 0 for seconds in recorder.claims)
+    assert recorder.lateness == [2.0, 2.0]
+    assert sorted(recorder.outcomes) == ["answered", "busy"]
