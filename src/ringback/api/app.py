@@ -1,0 +1,239 @@
+"""The FastAPI application: ``create_app(store, clock, storage, settings)``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route, compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ringback import __version__
+from ringback.api import errors
+from ringback.api.deps import ClockDep, StoreDep
+from ringback.api.errors import ErrorBody, error_response
+from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
+from ringback.api.routes import jobs, oauth, queues, tasks
+from ringback.api.schemas import HealthOut
+from ringback.clock import Clock
+from ringback.config import Settings
+from ringback.storage import Storage
+from ringback.store.db import Store
+
+PREFIX = "/api/ver1.0"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+# routers other modules provide; included when they exist
+_OPTIONAL_ROUTERS = ("ringback.api.routes.call_history", "ringback.api.routes.storage")
+_STORAGE_PATH = re.compile(rf"^{re.escape(PREFIX)}/client/[^/]+/storage(/|$)")
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Outbound-call scheduler: queues of callback tasks (the ucom4b `task_scheduler` API) and
+msg_call / ivr_call jobs (the AddJob JSON). Get a token with `POST /oauth/token`
+(client credentials), then send `Authorization: Bearer <token>`. Errors are JSON
+`{"error", "message", "details"}`. POSTs accept an `Idempotency-Key` header.
+"""
+
+
+class BodyLimit:
+    """Refuse request bodies over a size (413), by Content-Length and while reading.
+
+    Storage paths get ``storage_max_bytes``; None leaves them to the storage routes' own limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, storage_max_bytes: int | None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.storage_max_bytes = storage_max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        limit = self.storage_max_bytes if _STORAGE_PATH.match(path) else self.max_bytes
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._refuse(scope, receive, send, limit)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except _TooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send, limit)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = error_response(
+            413, "too_large", f"the request body is larger than {limit} bytes",
+            headers={"Connection": "close"},
+        )  # fmt: skip
+        await response(scope, receive, send)
+
+
+class _TooLarge(StarletteHTTPException):
+    """Raised while the body is read; FastAPI passes HTTP exceptions on to the handlers."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+MethodTable = list[tuple[re.Pattern[str], frozenset[str]]]
+
+
+def method_table(routers: list[tuple[str, APIRouter]]) -> MethodTable:
+    """(path regex, methods) of every route of these (prefix, router) pairs."""
+    table: MethodTable = []
+    for prefix, router in routers:
+        for route in router.routes:
+            if isinstance(route, Route) and route.methods:
+                regex, _format, _convertors = compile_path(prefix + route.path)
+                table.append((regex, frozenset(route.methods)))
+    return table
+
+
+class AllowHeader:
+    """405 answers list every method of the path: FastAPI makes one route per method, and the
+    405 names only some of them."""
+
+    def __init__(self, app: ASGIApp, table: MethodTable) -> None:
+        self.app = app
+        self.table = table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+
+        async def fixed_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                given = [v for k, v in message["headers"] if k.lower() == b"allow"]
+                allowed = {m.strip() for v in given for m in v.decode().split(",") if m.strip()}
+                for regex, methods in self.table:
+                    if regex.match(path):
+                        allowed |= methods
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"allow"]
+                headers.append((b"allow", ", ".join(sorted(allowed)).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, fixed_send)
+
+
+def create_app(
+    store: Store,
+    clock: Clock,
+    storage: Storage,
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    storage_max_body_bytes: int | None = None,
+) -> FastAPI:
+    """The API over ``store``. Pass ``metrics`` to share it with a worker in this process."""
+    app = FastAPI(
+        title="ringback",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.clock = clock
+    app.state.storage = storage
+    app.state.settings = settings
+    app.state.metrics = metrics or Metrics()
+    errors.install(app)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, exc: OverflowError) -> Response:
+        # e.g. a time near year 1 or 9999 that leaves the calendar once moved to UTC
+        return error_response(422, "invalid_input", f"value out of range: {exc}")
+
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=max_body_bytes,
+        storage_max_bytes=storage_max_body_bytes,
+    )
+    api_routers = [queues.router, tasks.router, jobs.router]
+    api_routers += [r for r in map(_optional_router, _OPTIONAL_ROUTERS) if r is not None]
+    service = _service_router()
+    app.include_router(oauth.router)
+    api = APIRouter(prefix=PREFIX)
+    for router in api_routers:
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(service)
+    table = method_table(
+        [("", oauth.router), ("", service), *((PREFIX, router) for router in api_routers)]
+    )
+    app.add_middleware(AllowHeader, table=table)
+    return app
+
+
+def _optional_router(name: str) -> APIRouter | None:
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise  # the module exists but something it imports does not
+        return None
+    router: APIRouter = module.router
+    return router
+
+
+def _service_router() -> APIRouter:
+    router = APIRouter(tags=["service"])
+    unavailable: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
+
+    @router.get("/healthz", response_model=HealthOut, responses=unavailable)
+    async def healthz(store: StoreDep) -> HealthOut | Response:
+        """200 when the database answers."""
+        try:
+            ok = await store.schema_version() > 0
+        except Exception:  # any failure to reach the database is "unavailable"
+            log.warning("health check: database unavailable", exc_info=True)
+            ok = False
+        if not ok:
+            return error_response(503, "unavailable", "the database does not answer")
+        return HealthOut()
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics(request: Request, store: StoreDep, clock: ClockDep) -> Response:
+        """Prometheus text format."""
+        registry: Metrics = request.app.state.metrics
+        body = await registry.render(store, clock.now())
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return router

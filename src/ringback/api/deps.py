@@ -1,0 +1,85 @@
+"""What routes depend on: the store, clock, storage and settings of the app, and the client a
+bearer token speaks for."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ringback.api.errors import ApiError
+from ringback.clock import Clock
+from ringback.config import Settings
+from ringback.service import TaskService
+from ringback.storage import Storage
+from ringback.store.db import Store
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_service(request: Request) -> TaskService:
+    return TaskService(get_store(request), get_clock(request))
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServiceDep = Annotated[TaskService, Depends(get_service)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/token")
+
+
+def token_digest(token: str) -> str:
+    """Tokens are stored as this digest only (they are long random strings, not passwords)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def current_client(
+    client_id: Annotated[int, Path(ge=1, description="Your client id")],
+    store: StoreDep,
+    clock: ClockDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    """The path's client id, once the bearer token is shown to belong to it.
+
+    No token or a bad one: 401. A valid token of another client: 404, as if the client did not
+    exist (ids of other clients are not disclosed).
+    """
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError(
+            401, "unauthorized", "send 'Authorization: Bearer <token>'", headers=challenge
+        )
+    owner = await store.token_client(token_digest(credentials.credentials), clock.now())
+    if owner is None:
+        raise ApiError(
+            401, "invalid_token", "the token is unknown or expired: get a new one",
+            headers=challenge,
+        )  # fmt: skip
+    if owner != client_id:
+        raise ApiError(404, "not_found", f"no client {client_id}")
+    return client_id
+
+
+CurrentClient = Annotated[int, Depends(current_client)]

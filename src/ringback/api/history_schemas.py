@@ -1,0 +1,89 @@
+"""Response models of the call-history and storage routes.
+
+Times are the seed's ``YYYY-MM-DD HH:MM:SS`` in UTC; durations are whole seconds (rounded
+down, as a CDR's ``duration`` / ``billsec``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SeedTime = str
+
+
+class CdrLeg(BaseModel):
+    """One leg (part) of a call, as the telephony backend recorded it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    leg_uuid: str
+    leg: str = Field(description="main (msg_call / ivr_call), a / b (callback), transfer")
+    from_: str | None = Field(alias="from", description="caller id number shown on this leg")
+    to: str = Field(description="the number this leg called")
+    sip_code: int | None = Field(description="final SIP response code of the leg")
+    outcome: str | None = Field(
+        description="answered, busy, no_answer, rejected, invalid_number, failed, canceled"
+    )
+    hangup_cause: str | None
+    hangup_disposition: str | None = Field(description="send_bye, recv_bye, send_cancel, …")
+    start_time_gmt: SeedTime
+    ring_time_gmt: SeedTime | None
+    answer_time_gmt: SeedTime | None
+    end_time_gmt: SeedTime | None
+    bridged_time_gmt: SeedTime | None
+    bridged_with: str | None = Field(description="leg_uuid of the leg this one was bridged to")
+    duration: int | None = Field(description="seconds from start to end")
+    billsec: int | None = Field(description="seconds from answer to end (0 if never answered)")
+    played: list[dict[str, Any]] = Field(description="what was played or sent on the leg")
+    dtmf_received: str
+
+
+class CallHistoryRecord(BaseModel):
+    """One call (all legs of one attempt), seed B7."""
+
+    call_uuid: str
+    flow: Literal["in", "out"]
+    from_username: str | None = Field(
+        description="caller number: the caller id of a msg/ivr call, the A number of a callback"
+    )
+    from_screen_name: str | None = Field(description="caller name shown to the callee")
+    to_username: str | None = Field(
+        description="the number called (main leg or B leg); null if B was never dialled"
+    )
+    start_time_gmt: SeedTime
+    answer_time_gmt: SeedTime | None = Field(description="when the first leg answered")
+    end_time_gmt: SeedTime | None
+    duration: int | None = Field(description="seconds from the first start to the last end")
+    bridged_duration: int | None = Field(description="seconds connected; null if never")
+    bridged_time_gmt: SeedTime | None
+    bridged_username: str | None = Field(description="number of the party connected to")
+    hangup_cause: str | None
+    hangup_disposition: str | None
+    result: str | None = Field(description="outcome of the main leg (or B leg of a callback)")
+    task_id: int | None
+    attempt: int | None
+    client_owner_id: int
+    application: str | None = Field(
+        description="callback for A/B calls, ivr_call when a leg was transferred, else null"
+    )
+    cdr: list[CdrLeg]
+
+
+class CallHistoryPage(BaseModel):
+    calls: list[CallHistoryRecord]
+    total: int = Field(description="calls matching the period, all pages")
+    limit: int
+    offset: int
+
+
+class StoredFile(BaseModel):
+    path: str = Field(description="path inside the client's storage")
+    size: int = Field(description="bytes")
+    modified_utc: SeedTime
+
+
+class StorageListing(BaseModel):
+    files: list[StoredFile]
+    total: int
