@@ -1,0 +1,284 @@
+"""Engine benchmark: end-to-end throughput and dial lateness, on SQLite and PostgreSQL.
+
+Workers are real ``ringback worker`` processes with the simulator; the figures come from what
+they stored (task and call timestamps), not from the benchmark's own clock.
+
+- throughput: N msg_call tasks due at once, simulator in fast mode (no ring or talk time),
+  with 1 and with 2 worker processes; tasks finished per second from the first claim to the
+  last result stored;
+- lateness: tasks due at a steady 200 per second (run_at 5 ms apart), one worker; the lateness
+  of a task is its call's start (dial) minus its run_at.
+
+Every figure is the median of ``--runs`` runs, the stores alternating. Progress goes to stderr;
+the last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import wave
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+
+from ringback.clock import SystemClock
+from ringback.domain.model import TaskKind
+from ringback.domain.tasks import NewTask
+from ringback.storage import Storage
+from ringback.store.db import QueueChanges, Store, open_store
+
+PG_ADMIN = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def write_wav(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x00" * 800)
+
+
+class Target:
+    """A fresh database for one run: a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind, self.workdir = kind, workdir
+        self.database: str | None = None
+        self.url = ""
+
+    async def open(self) -> Store:
+        clock = SystemClock()
+        if self.kind == "sqlite":
+            self.url = f"sqlite:///{self.workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+            return await open_store(self.url, clock, migrate=True)
+        self.database = f"rb_bench_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f"CREATE DATABASE {self.database}")
+        await admin.close()
+        self.url = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.database
+        return await open_store(self.url, clock, migrate=True)
+
+    async def close(self, store: Store) -> None:
+        await store.close()
+        if self.database:
+            admin = await asyncpg.connect(PG_ADMIN)
+            await admin.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
+            await admin.close()
+
+
+def msg_task(clock: SystemClock, i: int, delay_s: float) -> NewTask:
+    return NewTask(
+        kind=TaskKind.MSG_CALL,
+        name=None,
+        payload={
+            "calling_number": "0506868000",
+            "called_number": f"09{i:08d}1",  # no simulator failure suffix
+            "audio_file": "bench.wav",
+        },
+        run_at=clock.now() + timedelta(seconds=delay_s),
+        max_tries=3,
+        backoff={"type": "fixed", "delay": 1000, "jitter": 0.0},
+        max_caller_tries=0,
+        caller_pause_s=0.0,
+        timezone=None,
+        start_time_utc=None,
+    )
+
+
+class Run:
+    """One database, its tasks, and worker processes started against it."""
+
+    def __init__(self, target: Target, workdir: Path) -> None:
+        self.target, self.workdir = target, workdir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    async def __aenter__(self) -> Run:
+        self.store = await self.target.open()
+        self.storage = Storage(self.workdir / "storage")
+        clock = SystemClock()
+        self.client = await self.store.ensure_client("bench", clock.now())
+        write_wav(self.storage.resolve(self.client, "bench.wav"))
+        self.queue = await self.store.create_queue(
+            self.client, "bench", clock.now(), concurrent_task_limit=10_000
+        )
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        await self.target.close(self.store)
+
+    async def add(self, tasks: list[NewTask]) -> None:
+        for start in range(0, len(tasks), 5000):
+            batch = tasks[start : start + 5000]
+            await self.store.add_tasks(self.client, self.queue.id, batch, SystemClock().now())
+
+    def start_workers(self, count: int, fast: bool) -> None:
+        env = {
+            **os.environ,
+            "RINGBACK_DATABASE_URL": self.target.url,
+            "RINGBACK_STORAGE_DIR": str(self.workdir / "storage"),
+            "RINGBACK_SIM_FAST": "1" if fast else "0",
+            "RINGBACK_MAX_IN_FLIGHT": "2000" if fast else "150",
+        }
+        for _ in range(count):
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "ringback", "worker"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+    async def switch_on(self) -> None:
+        await self.store.update_queue(self.queue.id, QueueChanges(status="on"), SystemClock().now())
+
+    async def wait_done(self, within: float) -> None:
+        """Until no task is pending or running (cheap: both tests use partial indexes)."""
+        deadline = time.monotonic() + within
+        query = sa.text(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE queue_id = :q AND status IN "
+            "('scheduled', 'delayed', 'delayed_interval')) OR EXISTS (SELECT 1 FROM tasks "
+            "WHERE queue_id = :q AND status = 'executed')"
+        )
+        while time.monotonic() < deadline:
+            async with self.store.engine.connect() as conn:
+                if not (await conn.execute(query, {"q": self.queue.id})).scalar():
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("the workers did not finish in time")
+        for proc in self.processes:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.processes:
+            proc.wait(timeout=60)
+
+    async def scalar(self, sql: str) -> Any:
+        async with self.store.engine.connect() as conn:
+            return (await conn.execute(sa.text(sql))).scalar()
+
+
+async def throughput(kind: str, workdir: Path, n: int, processes: int) -> float:
+    async with Run(Target(kind, workdir), workdir) as run:
+        clock = SystemClock()
+        await run.add([msg_task(clock, i, 0) for i in range(n)])
+        run.start_workers(processes, fast=True)
+        await asyncio.sleep(2.0)  # let the workers start before the queue opens
+        await run.switch_on()
+        await run.wait_done(within=600)
+        done = await run.scalar("SELECT count(*) FROM tasks WHERE finish_result = 'success'")
+        if done != n:
+            raise RuntimeError(f"{n - done} of {n} tasks did not succeed")
+        first = await run.scalar("SELECT min(first_attempt_at) FROM tasks")
+        last = await run.scalar("SELECT max(finished_at) FROM tasks")
+        return float(n / ((last - first) / 1000))
+
+
+async def lateness(kind: str, workdir: Path, rate: int, seconds: float) -> list[float]:
+    async with Run(Target(kind, workdir), workdir) as run:
+        clock = SystemClock()
+        n = int(rate * seconds)
+        lead = 3.0  # the first task is due this long after insertion
+        await run.add([msg_task(clock, i, lead + i / rate) for i in range(n)])
+        await run.switch_on()
+        run.start_workers(1, fast=True)
+        await run.wait_done(within=120 + seconds)
+        async with run.store.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT c.started_at - t.run_at FROM calls c "
+                        "JOIN tasks t ON t.id = c.task_id"
+                    )
+                )
+            ).all()
+        if len(rows) != n:
+            raise RuntimeError(f"{len(rows)} calls for {n} tasks")
+        return [float(row[0]) for row in rows]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--stores", nargs="+", choices=["sqlite", "pg"], default=["sqlite", "pg"])
+    args = parser.parse_args()
+
+    rates: dict[str, list[float]] = {}
+    late: dict[str, list[list[float]]] = {"sqlite": [], "pg": []}
+    with tempfile.TemporaryDirectory(prefix="ringback-bench-") as tmp:
+        workdir = Path(tmp)
+        for run in range(1, args.runs + 1):
+            for name, kind in (("sqlite", "sqlite"), ("pg", "postgresql")):
+                if name not in args.stores:
+                    continue
+                for procs in args.processes:
+                    say(f"[{run}/{args.runs}] {name}: {args.tasks} tasks, {procs} worker(s)…")
+                    rate = await throughput(kind, workdir, args.tasks, procs)
+                    rates.setdefault(f"{name}_{procs}", []).append(rate)
+                    say(f"    {rate:,.0f} tasks/s")
+                say(f"[{run}/{args.runs}] {name}: lateness at {args.rate}/s, {args.seconds:.0f} s…")
+                values = await lateness(kind, workdir, args.rate, args.seconds)
+                late[name].append(values)
+                say(
+                    f"    p50 {pct(values, 0.5):.0f} ms, p99 {pct(values, 0.99):.0f} ms, "
+                    f"max {max(values):.0f} ms"
+                )
+
+    results: dict[str, Any] = {}
+    for name in args.stores:
+        best = max(args.processes, key=lambda p: statistics.median(rates[f"{name}_{p}"]))
+        for procs in args.processes:
+            results[f"{name}_tasks_per_s_{procs}proc"] = round(
+                statistics.median(rates[f"{name}_{procs}"])
+            )
+        results[f"{name}_tasks_per_s"] = results[f"{name}_tasks_per_s_{best}proc"]
+        results[f"{name}_processes"] = best
+        results[f"{name}_lateness_p50_ms"] = statistics.median(pct(v, 0.5) for v in late[name])
+        results[f"{name}_lateness_p99_ms"] = statistics.median(pct(v, 0.99) for v in late[name])
+    if len(args.stores) == 2:
+        results["pg_over_sqlite_tasks_per_s"] = round(
+            results["pg_tasks_per_s"] / results["sqlite_tasks_per_s"], 3
+        )
+    results |= {
+        "tasks": args.tasks,
+        "runs": args.runs,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

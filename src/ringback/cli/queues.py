@@ -1,0 +1,216 @@
+"""``ringback queue add|set|on|off|list``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ringback.cli.common import (
+    ClientOpt,
+    CliError,
+    JsonOpt,
+    err,
+    errors,
+    find_client,
+    find_queue,
+    make_table,
+    out,
+    run,
+    seed_time,
+    unknown_client,
+)
+from ringback.config import Settings
+from ringback.service import TaskService, parse_calling_hours
+from ringback.store.db import QueueChanges, Store
+from ringback.store.records import QueueRow
+
+queue_app = typer.Typer(help="Create, switch and list queues.", no_args_is_help=True)
+
+
+def queue_dict(queue: QueueRow) -> dict[str, Any]:
+    return {
+        "id": queue.id,
+        "name": queue.name,
+        "comment": queue.comment,
+        "status": queue.status,
+        "concurrent_task_limit": queue.concurrent_task_limit,
+        "max_calls_per_second": queue.max_calls_per_second,
+        "calling_hours": queue.calling_hours,
+        "task_count": queue.task_count,
+        "sched_task_count": queue.sched_task_count,
+        "running": queue.running_count,
+        "last_call_date": seed_time(queue.last_call_at) or None,
+        "create_date_utc": seed_time(queue.created_at),
+    }
+
+
+def _print_queues(queues: list[QueueRow], as_json: bool) -> None:
+    if as_json:
+        out.print_json(data=[queue_dict(q) for q in queues])
+        return
+    table = make_table(
+        "id",
+        "name",
+        "status",
+        "limit",
+        "running",
+        "scheduled",
+        "tasks",
+        "calls/s",
+        "calling hours",
+        "last call (UTC)",
+        wrap=("calling hours",),
+    )
+    for q in queues:
+        hours = ""
+        if q.calling_hours:
+            from ringback.domain.calling_hours import CallingHours
+
+            hours = CallingHours.parse(q.calling_hours).describe()
+        table.add_row(
+            str(q.id),
+            escape(q.name),
+            "[green]on[/green]" if q.status == "on" else "[yellow]off[/yellow]",
+            str(q.concurrent_task_limit),
+            str(q.running_count),
+            str(q.sched_task_count),
+            str(q.task_count),
+            str(q.max_calls_per_second or ""),
+            escape(hours),
+            seed_time(q.last_call_at),
+        )
+    out.print(table)
+
+
+LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", min=1, max=10_000, help="concurrent_task_limit: calls at once."),
+]
+CpsOpt = Annotated[
+    float | None, typer.Option("--max-cps", min=0.001, help="max_calls_per_second (token bucket).")
+]
+HoursOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hours",
+        help="Calling hours, e.g. 'Europe/Paris mon-fri 09:00-18:00, sat 10:00-13:00'.",
+    ),
+]
+
+
+@queue_app.command("add")
+def queue_add(
+    name: Annotated[str, typer.Argument(help="Queue name (unique per client).")],
+    client: ClientOpt = "default",
+    limit: LimitOpt = None,
+    on: Annotated[bool, typer.Option("--on", help="Switch it on now (default: off).")] = False,
+    comment: Annotated[str, typer.Option(help="Free comment.")] = "",
+    max_cps: CpsOpt = None,
+    hours: HoursOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a queue (switched off unless --on, as in the seed)."""
+    with errors():
+        if not name.strip():
+            raise CliError("a queue needs a name")
+        calling_hours = parse_calling_hours(hours) if hours else None
+
+    async def work(store: Store, service: TaskService, _s: Settings) -> QueueRow:
+        client_id = await service.client_id(client)
+        return await store.create_queue(
+            client_id,
+            name,
+            store.clock.now(),
+            comment=comment,
+            status="on" if on else "off",
+            concurrent_task_limit=limit or 10,
+            max_calls_per_second=max_cps,
+            calling_hours=calling_hours,
+        )
+
+    queue = run(work)
+    _print_queues([queue], as_json)
+    if queue.status == "off" and not as_json:
+        err.print(f"queue '{escape(name)}' is off: 'ringback queue on {escape(name)}' starts it")
+
+
+@queue_app.command("set")
+def queue_set(
+    name: str,
+    client: ClientOpt = "default",
+    limit: LimitOpt = None,
+    max_cps: CpsOpt = None,
+    no_max_cps: Annotated[
+        bool, typer.Option("--no-max-cps", help="Remove the calls-per-second limit.")
+    ] = False,
+    hours: HoursOpt = None,
+    no_hours: Annotated[bool, typer.Option("--no-hours", help="Remove calling hours.")] = False,
+    comment: Annotated[str | None, typer.Option(help="Free comment.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a queue's limit, rate, calling hours or comment."""
+    with errors():
+        if hours and no_hours:
+            raise CliError("give --hours or --no-hours, not both")
+        if max_cps is not None and no_max_cps:
+            raise CliError("give --max-cps or --no-max-cps, not both")
+        if (limit, max_cps, hours, comment) == (None, None, None, None) and not (
+            no_hours or no_max_cps
+        ):
+            raise CliError(
+                "nothing to change: give --limit, --max-cps, --no-max-cps, --hours, --no-hours "
+                "or --comment"
+            )
+        changes = QueueChanges(
+            comment=comment,
+            concurrent_task_limit=limit,
+            max_calls_per_second=max_cps,
+            clear_max_calls_per_second=no_max_cps,
+            calling_hours=parse_calling_hours(hours) if hours else None,
+            clear_calling_hours=no_hours,
+        )
+
+    async def work(store: Store, service: TaskService, _s: Settings) -> QueueRow:
+        client_id = await find_client(service, client)
+        queue = await find_queue(store, client_id, name, client)
+        return await store.update_queue(queue.id, changes, store.clock.now(), client_id=client_id)
+
+    _print_queues([run(work)], as_json)
+
+
+def _switch(name: str, client: str, status: str, as_json: bool) -> None:
+    async def work(store: Store, service: TaskService, _s: Settings) -> QueueRow:
+        client_id = await find_client(service, client)
+        queue = await find_queue(store, client_id, name, client)
+        return await service.set_queue_status(queue.client_id, name, status)
+
+    _print_queues([run(work)], as_json)
+
+
+@queue_app.command("on")
+def queue_on(name: str, client: ClientOpt = "default", as_json: JsonOpt = False) -> None:
+    """Switch a queue on: its due tasks start dialing."""
+    _switch(name, client, "on", as_json)
+
+
+@queue_app.command("off")
+def queue_off(name: str, client: ClientOpt = "default", as_json: JsonOpt = False) -> None:
+    """Switch a queue off: nothing new is dialed; running calls finish."""
+    _switch(name, client, "off", as_json)
+
+
+@queue_app.command("list")
+def queue_list(client: ClientOpt = "default", as_json: JsonOpt = False) -> None:
+    """List the client's queues with their counters."""
+
+    async def work(store: Store, service: TaskService, _s: Settings) -> list[QueueRow]:
+        client_id = await find_client(service, client)
+        if client_id is None:
+            if client == "default":
+                return []  # a fresh database
+            raise unknown_client(client)
+        return await store.list_queues(client_id)
+
+    _print_queues(run(work), as_json)

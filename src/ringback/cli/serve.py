@@ -1,0 +1,172 @@
+"""``ringback serve``, ``ringback worker`` and ``ringback migrate``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ringback.cli.common import CliError, err, out, run, shown_url
+from ringback.clock import Clock
+from ringback.config import Settings
+from ringback.service import TaskService
+from ringback.storage import Storage
+from ringback.store.db import Store
+from ringback.telephony.sim import SimDialer, load_sim_rules
+
+
+def _configure_logging() -> None:
+    import structlog  # only the service logs
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        # logs go to stderr, like every other message of the service (stdout stays clean)
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+async def _run_service(store: Store, settings: Settings, clock: Clock, *, api: bool) -> None:
+    """The worker, and with ``api`` the HTTP API, in this process until SIGTERM / Ctrl-C."""
+    from ringback.engine.worker import Worker, WorkerConfig  # only the service needs the engine
+
+    storage = Storage(settings.storage_dir)
+    dialer = SimDialer(clock, load_sim_rules(settings.sim_rules), fast=settings.sim_fast)
+    metrics = None
+    server = None
+    if api:
+        from ringback.api.metrics import Metrics  # one set of metrics: the API shows the worker's
+
+        metrics = Metrics()
+        server = _api_server(store, clock, storage, settings, metrics)
+    worker = Worker(
+        store, dialer, storage, clock, WorkerConfig.from_settings(settings), metrics=metrics
+    )
+
+    def stop() -> None:
+        worker.stop()
+        if server is not None:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    running = [asyncio.create_task(worker.run())]
+    if server is not None:
+        running.append(asyncio.create_task(server.serve()))
+    try:
+        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        stop()  # one ended (a stop, or the API could not start): end the other too
+        await asyncio.gather(*running, return_exceptions=True)
+        for task in done:
+            problem = task.exception()
+            if isinstance(problem, SystemExit):  # uvicorn could not listen
+                raise CliError(
+                    f"the API could not listen on {settings.host}:{settings.port} "
+                    "(port in use? set RINGBACK_PORT or --port)"
+                )
+            if problem is not None:
+                raise problem
+    finally:
+        await dialer.close()
+
+
+def _api_server(
+    store: Store, clock: Clock, storage: Storage, settings: Settings, metrics: Any
+) -> Any:
+    import uvicorn
+
+    from ringback.api.app import create_app
+
+    class Server(uvicorn.Server):
+        def capture_signals(self) -> Any:  # the service handles SIGTERM / SIGINT itself
+            return contextlib.nullcontext()
+
+    app = create_app(store, clock, storage, settings, metrics=metrics)
+    return Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info"))
+
+
+def _serve(what: str, processes: int | None, *, api: bool) -> None:
+    _configure_logging()
+
+    async def work(store: Store, _service: TaskService, settings: Settings) -> None:
+        from ringback.engine.processes import WorkerProcesses
+
+        count = processes or settings.worker_processes
+        dialer = settings.dialer
+        if settings.sim_rules:
+            dialer += f" (rules {settings.sim_rules})"
+        if settings.sim_fast:
+            dialer += " (fast)"
+        listening = f"API on http://{settings.host}:{settings.port}/docs, " if api else ""
+        err.print(
+            f"ringback {what}: {listening}database {shown_url(settings.database_url)}, "
+            f"dialer {dialer}, storage {settings.storage_dir.resolve()}, "
+            f"{count} worker process(es). Ctrl-C or SIGTERM stops."
+        )
+        extra = WorkerProcesses()
+        try:
+            extra.start(count - 1)  # after the migration above: children find the schema ready
+            await _run_service(store, settings, store.clock, api=api)
+        finally:
+            await asyncio.to_thread(extra.stop, settings.shutdown_grace_seconds)
+
+    run(work)
+
+
+ProcessesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--processes",
+        min=1,
+        max=256,
+        help="Worker processes on this machine, one core each "
+        "(default: RINGBACK_WORKER_PROCESSES, else 1).",
+    ),
+]
+
+
+HostOpt = Annotated[
+    str | None, typer.Option("--host", help="API address (default RINGBACK_HOST, 127.0.0.1).")
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", min=1, max=65535, help="API port (default RINGBACK_PORT, 8080)."),
+]
+
+
+def serve(processes: ProcessesOpt = None, host: HostOpt = None, port: PortOpt = None) -> None:
+    """Run the service: migrations, the HTTP API and workers that dial due tasks (until
+    SIGTERM)."""
+    if host is not None:
+        os.environ["RINGBACK_HOST"] = host
+    if port is not None:
+        os.environ["RINGBACK_PORT"] = str(port)
+    _serve("serve", processes, api=True)
+
+
+def worker(processes: ProcessesOpt = None) -> None:
+    """Run workers only, no API (to add workers beside a ``serve``, here or on other hosts)."""
+    _serve("worker", processes, api=False)
+
+
+def migrate() -> None:
+    """Apply pending database migrations."""
+
+    async def work(store: Store, _s: TaskService, settings: Settings) -> tuple[str, int]:
+        return shown_url(settings.database_url), await store.schema_version()
+
+    url, version = run(work)
+    out.print(f"database {escape(url)}: schema at version {version}")

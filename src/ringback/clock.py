@@ -1,0 +1,64 @@
+"""The injected clock: real time in production, moved by hand in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that only moves when told to. ``sleep`` resolves once ``advance`` passes it."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(
+            self._sleepers, (self._now + timedelta(seconds=seconds), next(self._order), future)
+        )
+        await future
+
+    @property
+    def sleepers(self) -> int:
+        return sum(1 for _, _, fut in self._sleepers if not fut.done())
+
+    def set(self, when: datetime) -> None:
+        if when < self._now:
+            raise ValueError("a FakeClock does not go backwards")
+        self._now = when
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+
+    def advance(self, seconds: float = 0.0, **delta: float) -> datetime:
+        self.set(self._now + timedelta(seconds=seconds, **delta))
+        return self._now

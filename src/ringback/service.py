@@ -1,0 +1,161 @@
+"""The small service interface the CLI, the API and the IVR use to add and manage work.
+
+Input is validated here, all or nothing, with an error per index and field; nothing is written
+unless every item is valid.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from ringback.clock import Clock
+from ringback.domain.calling_hours import CallingHours
+from ringback.domain.tasks import (
+    CallbackTask,
+    IvrCallJob,
+    Job,
+    MsgCallJob,
+    NewTask,
+    task_from_callback,
+    task_from_job,
+)
+from ringback.store.db import QueueChanges, Store
+from ringback.store.records import NotFound, QueueRow
+
+T = TypeVar("T")
+DEFAULT_QUEUE = "default"
+MAX_TASKS_PER_REQUEST = 10_000
+_job_adapter: TypeAdapter[MsgCallJob | IvrCallJob] = TypeAdapter(Job)
+
+
+@dataclass(slots=True)
+class InvalidInput(ValueError):
+    """Bad input; ``details`` holds one entry per problem: ``{"loc": [...], "msg": ...}``."""
+
+    message: str
+    details: list[dict[str, Any]]
+
+    def __str__(self) -> str:
+        lines = [self.message]
+        for detail in self.details:
+            where = ".".join(str(part) for part in detail["loc"]) or "(input)"
+            lines.append(f"  {where}: {detail['msg']}")
+        return "\n".join(lines)
+
+
+def _problems(exc: ValidationError, prefix: Sequence[Any]) -> list[dict[str, Any]]:
+    out = []
+    for error in exc.errors(include_url=False):
+        loc = [*prefix, *error["loc"]]
+        # drop pydantic's union tag from the location ("data.msg_call.x" -> "data.x")
+        loc = [part for part in loc if part not in ("msg_call", "ivr_call")]
+        msg = error["msg"]
+        if error["type"] == "extra_forbidden":
+            msg = f"unknown field {loc[-1]!r}"
+        out.append({"loc": loc, "msg": msg.removeprefix("Value error, ")})
+    return out
+
+
+def parse_jobs(items: Sequence[Any]) -> list[MsgCallJob | IvrCallJob]:
+    return _validate_each(items, _job_adapter.validate_python, "jobs")
+
+
+def parse_callback_tasks(items: Sequence[Any]) -> list[CallbackTask]:
+    return _validate_each(items, CallbackTask.model_validate, "tasks")
+
+
+def _validate_each(items: Sequence[Any], validate: Callable[[Any], T], what: str) -> list[T]:
+    """Every item validated; all problems reported at once, with their index."""
+    _check_count(items)
+    valid, details = [], []
+    for index, item in enumerate(items):
+        try:
+            valid.append(validate(item))
+        except ValidationError as exc:
+            details.extend(_problems(exc, [index]))
+    if details:
+        raise InvalidInput(f"{len(details)} problem(s) in the {what}; nothing was added", details)
+    return valid
+
+
+def _check_count(items: Sequence[Any]) -> None:
+    if not isinstance(items, list | tuple):
+        raise InvalidInput("expected a list of tasks", [{"loc": [], "msg": "not a list"}])
+    if not 1 <= len(items) <= MAX_TASKS_PER_REQUEST:
+        raise InvalidInput(
+            f"send 1 to {MAX_TASKS_PER_REQUEST} tasks at a time, not {len(items)}",
+            [{"loc": [], "msg": f"{len(items)} tasks"}],
+        )
+
+
+def parse_calling_hours(spec: str | dict[str, Any]) -> dict[str, Any]:
+    try:
+        return CallingHours.parse(spec).to_dict()
+    except ValueError as exc:
+        raise InvalidInput(
+            f"calling hours: {exc}", [{"loc": ["calling_hours"], "msg": str(exc)}]
+        ) from exc
+
+
+class TaskService:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def client_id(self, name: str, *, create: bool = True) -> int:
+        if create:
+            return await self.store.ensure_client(name, self.clock.now())
+        try:
+            return await self.store.find_client(name)
+        except NotFound as exc:
+            raise NotFound(
+                f"no client named {name!r} yet: add a queue or a task for it first"
+            ) from exc
+
+    async def add_jobs(self, client_id: int, items: Sequence[Any]) -> list[int]:
+        """AddJob JSON objects; each goes to its ``queue`` or to ``default`` (made on first use)."""
+        jobs = parse_jobs(items)
+        now = self.clock.now()
+        by_queue: dict[str, list[tuple[int, NewTask]]] = defaultdict(list)
+        for index, job in enumerate(jobs):
+            by_queue[job.queue or DEFAULT_QUEUE].append((index, task_from_job(job, now)))
+        queues: dict[str, QueueRow] = {}
+        for name in by_queue:  # resolve every queue before writing anything
+            if name == DEFAULT_QUEUE:
+                queues[name] = await self.store.ensure_queue(client_id, name, now, status="on")
+            else:
+                try:
+                    queues[name] = await self.store.find_queue(client_id, name)
+                except NotFound as exc:
+                    indexes = [i for i, _ in by_queue[name]]
+                    raise InvalidInput(
+                        f"no queue named {name!r}; nothing was added",
+                        [{"loc": [i, "queue"], "msg": f"no queue named {name!r}"} for i in indexes],
+                    ) from exc
+        ids: dict[int, int] = {}
+        for name, entries in by_queue.items():
+            added = await self.store.add_tasks(
+                client_id, queues[name].id, [task for _, task in entries], now
+            )
+            ids.update({index: task_id for (index, _), task_id in zip(entries, added, strict=True)})
+        return [ids[index] for index in range(len(jobs))]
+
+    async def add_callback_tasks(
+        self, client_id: int, queue_id: int, items: Sequence[Any]
+    ) -> list[int]:
+        specs = parse_callback_tasks(items)
+        now = self.clock.now()
+        return await self.store.add_tasks(
+            client_id, queue_id, [task_from_callback(spec, now) for spec in specs], now
+        )
+
+    async def set_queue_status(self, client_id: int, name: str, status: str) -> QueueRow:
+        queue = await self.store.find_queue(client_id, name)
+        return await self.store.update_queue(
+            queue.id, QueueChanges(status=status), self.clock.now(), client_id=client_id
+        )

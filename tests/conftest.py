@@ -1,0 +1,56 @@
+"""Shared fixtures: one test suite, run against every store (SQLite and PostgreSQL).
+
+PostgreSQL tests use a real server (``RINGBACK_TEST_PG_URL``, default the local ``test``
+database) and a fresh schema per test. Without a server they are skipped, unless
+``RINGBACK_REQUIRE_PG=1`` (as in CI), where they fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ringback.clock import FakeClock
+from ringback.store.db import Store, open_store
+from support import PgSchema, require_pg
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        require_pg()
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
+    if backend == "sqlite":
+        opened = await open_store(f"sqlite:///{tmp_path / 'ringback.db'}", clock, migrate=True)
+        try:
+            yield opened
+        finally:
+            await opened.close()
+        return
+    schema = PgSchema()
+    await schema.create()
+    opened = await open_store(
+        schema.url(), clock, migrate=True, search_path=schema.name, notify_channel=schema.name
+    )
+    try:
+        yield opened
+    finally:
+        await opened.close()
+        await schema.drop()
+
+
+@pytest.fixture
+def pg_schema() -> PgSchema:
+    require_pg()
+    return PgSchema()

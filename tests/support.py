@@ -1,0 +1,112 @@
+"""Helpers shared by the tests (importable as ``support``: tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import uuid
+import wave
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from ringback.clock import FakeClock
+
+T = TypeVar("T")
+
+PG_URL = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("RINGBACK_REQUIRE_PG") == "1"
+
+
+def _pg_available() -> str | None:
+    """None when the server answers, else the reason."""
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(PG_URL, timeout=3)
+        await conn.close()
+
+    try:  # in a thread of its own: callers may be inside a running event loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, probe()).result()
+    except Exception as exc:
+        return f"PostgreSQL at {PG_URL} is not reachable: {exc}"
+    return None
+
+
+_PG_PROBLEM: str | bool | None = False
+
+
+def require_pg() -> None:
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _pg_available()
+    if _PG_PROBLEM:
+        if REQUIRE_PG:
+            pytest.fail(f"{_PG_PROBLEM} (RINGBACK_REQUIRE_PG=1)")
+        pytest.skip(str(_PG_PROBLEM))
+
+
+class PgSchema:
+    """A throw-away schema in the test database."""
+
+    def __init__(self) -> None:
+        self.name = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def create(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(f"CREATE SCHEMA {self.name}")
+        finally:
+            await conn.close()
+
+    async def drop(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+        finally:
+            await conn.close()
+
+    def url(self) -> str:
+        return PG_URL
+
+
+def make_wav(path: Path, seconds: float = 0.5, rate: int = 8000) -> Path:
+    """A silent 16-bit mono WAV file of ``seconds``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(rate)
+        audio.writeframes(b"\x00\x00" * round(rate * seconds))
+    return path
+
+
+async def settle() -> None:
+    """Let every task that can run, run (the clock does not move)."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def on_clock(
+    clock: FakeClock, awaitable: Awaitable[T], step: float = 0.1, limit: float = 600.0
+) -> T:
+    """Await ``awaitable`` while moving the fake clock forward in small steps."""
+    task = asyncio.ensure_future(awaitable)
+    moved = 0.0
+    while True:
+        await settle()
+        if task.done():
+            return task.result()
+        if moved >= limit:
+            task.cancel()
+            raise AssertionError(f"still waiting after {limit} s of fake time")
+        clock.advance(step)
+        moved += step
