@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import (
     NEVER_RETRY,
+    a_leg_rank,
     cause_for_sip,
     is_retryable,
     outcome_for_cause,
@@ -143,3 +144,12 @@ def test_sip_code_without_a_cause_is_normal_unspecified(code: int) -> None:
 @given(SIP_CODES.filter(lambda code: code not in {401, 402, 407, 408, 487}))
 def test_cause_of_a_sip_code_gives_the_same_outcome_except_documented_codes(code: int) -> None:
     assert outcome_for_cause(cause_for_sip(code)) is outcome_for_sip(code)
+
+
+def test_a_leg_report_prefers_answered_and_names_invalid_only_when_every_leg_was_invalid() -> None:
+    legs = ["invalid_number", "busy", None, "no_answer"]
+    assert min(legs, key=a_leg_rank) == "busy"
+    assert min(["invalid_number", "invalid_number"], key=a_leg_rank) == "invalid_number"
+    assert min(["invalid_number", None], key=a_leg_rank) is None  # no outcome counts as failed
+    assert min(["something-new", "canceled"], key=a_leg_rank) == "canceled"
+    assert min(["failed", "answered"], key=a_leg_rank) == "answered"

@@ -127,3 +127,25 @@ def is_retryable(outcome: Outcome) -> bool:
     This says nothing about success: an answered call is finished by the caller, not here.
     """
     return outcome not in NEVER_RETRY
+
+
+#: which outcome of the A legs a callback reports when none answered: the first in this order
+#: that any A leg had (so invalid_number only when every A number was invalid)
+A_OUTCOME_PREFERENCE: tuple[Outcome, ...] = (
+    Outcome.ANSWERED,
+    Outcome.BUSY,
+    Outcome.NO_ANSWER,
+    Outcome.REJECTED,
+    Outcome.FAILED,
+    Outcome.CANCELED,
+    Outcome.INVALID_NUMBER,
+)
+
+
+def a_leg_rank(outcome: str | None) -> int:
+    """Where an A leg's outcome stands in :data:`A_OUTCOME_PREFERENCE` (no outcome counts as
+    failed; an unknown one comes last): the leg with the lowest rank is the one reported."""
+    try:
+        return A_OUTCOME_PREFERENCE.index(Outcome(outcome or Outcome.FAILED))
+    except ValueError:
+        return len(A_OUTCOME_PREFERENCE)

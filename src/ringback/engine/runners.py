@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
+from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import CallbackTask, IvrCallData, MsgCallData
 from ringback.engine.context import AttemptContext
 from ringback.ivr.minimal import (
@@ -37,17 +38,6 @@ from ringback.telephony.base import Call, CallError, CallRecord, OriginateReques
 
 log = logging.getLogger(__name__)
 
-#: which outcome of the A legs a callback reports when none answered: the first in this order
-#: that any A leg had (so invalid_number only when every A number was invalid)
-A_OUTCOME_PREFERENCE: tuple[Outcome, ...] = (
-    Outcome.ANSWERED,
-    Outcome.BUSY,
-    Outcome.NO_ANSWER,
-    Outcome.REJECTED,
-    Outcome.FAILED,
-    Outcome.CANCELED,
-    Outcome.INVALID_NUMBER,
-)
 #: hangup cause of the A legs that lose the race to answer first
 LOSE_RACE = "LOSE_RACE"
 
@@ -292,11 +282,9 @@ async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
 
 
 def _a_not_answered(records: Sequence[CallRecord]) -> AttemptResult:
-    def rank(record: CallRecord) -> int:
-        outcome = record.outcome or Outcome.FAILED
-        return A_OUTCOME_PREFERENCE.index(outcome)
-
-    best = min(records, key=rank)  # min keeps the first of equals: dial order
+    best = min(
+        records, key=lambda record: a_leg_rank(record.outcome)
+    )  # min keeps the first of equals: dial order
     prefix = "A leg: " if len(records) == 1 else f"none of {len(records)} A numbers answered: "
     return _not_answered(best, FailedLeg.A, prefix)
 

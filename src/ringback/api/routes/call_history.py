@@ -17,7 +17,7 @@ from fastapi import Path as PathParam
 from ringback.api.deps import CurrentClient, StoreDep
 from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.history_schemas import CallHistoryPage, CallHistoryRecord, CdrLeg
-from ringback.domain.model import Outcome
+from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import format_seed_time, parse_utc_time
 from ringback.store.records import CallRow
 
@@ -31,17 +31,6 @@ def _plain_path(request: Request) -> None:
 
 router = APIRouter(tags=["call history"], dependencies=[Depends(_plain_path)])
 
-#: which A leg a callback that B never reached reports: the first in this order that any A leg
-#: had (the order of ``engine.runners.A_OUTCOME_PREFERENCE``; api/ does not import the engine)
-A_OUTCOME_PREFERENCE: tuple[str, ...] = (
-    Outcome.ANSWERED,
-    Outcome.BUSY,
-    Outcome.NO_ANSWER,
-    Outcome.REJECTED,
-    Outcome.FAILED,
-    Outcome.CANCELED,
-    Outcome.INVALID_NUMBER,
-)
 MAX_LIMIT = 1000
 MAX_OFFSET = 2**31 - 1
 
@@ -176,13 +165,9 @@ def _latest(times: Sequence[datetime | None]) -> datetime | None:
 def _best_a_leg(a_legs: Sequence[CallRow]) -> CallRow:
     """The A leg that answered, else the one whose outcome the attempt reports."""
 
-    def rank(leg: CallRow) -> int:
-        outcome = leg.outcome or Outcome.FAILED
-        if outcome in A_OUTCOME_PREFERENCE:
-            return A_OUTCOME_PREFERENCE.index(outcome)
-        return len(A_OUTCOME_PREFERENCE)
-
-    return min(a_legs, key=rank)  # min keeps the first of equals: dial order
+    return min(
+        a_legs, key=lambda leg: a_leg_rank(leg.outcome)
+    )  # min keeps the first of equals: dial order
 
 
 def _application(legs: Sequence[CallRow]) -> str | None:
