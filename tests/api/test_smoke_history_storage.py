@@ -131,7 +131,7 @@ async def test_call_history_records_sum_up_the_legs(api: Api) -> None:
     assert msg["task_id"] == msg_id and msg["attempt"] == 1
     assert msg["flow"] == "out" and msg["client_owner_id"] == api.client_id
     assert (msg["from_username"], msg["to_username"]) == (CALLER, OK)
-    assert (msg["result"], msg["application"]) == ("answered", None)
+    assert (msg["result"], msg["application"]) == ("answered", "msg_call")
     assert msg["start_time_gmt"] == format_seed_time(t0)
     assert msg["answer_time_gmt"] == msg["start_time_gmt"]  # fast simulator: no ringing
     assert msg["end_time_gmt"] is not None and msg["duration"] == 0

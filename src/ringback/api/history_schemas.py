@@ -66,7 +66,8 @@ class CallHistoryRecord(BaseModel):
     attempt: int | None
     client_owner_id: int
     application: str | None = Field(
-        description="callback for A/B calls, ivr_call when a leg was transferred, else null"
+        description="kind of the task that placed the call: callback, msg_call or ivr_call "
+        "(null for a call of no task)"
     )
     cdr: list[CdrLeg]
 

@@ -881,9 +881,7 @@ class Store(AccessMixin):
         if client_id is not None:
             where.append(c.c.client_id == client_id)
         async with self._read() as conn:
-            rows = (
-                await conn.execute(sa.select(c).where(*where).order_by(c.c.id).limit(limit))
-            ).all()
+            rows = (await conn.execute(_legs().where(*where).order_by(c.c.id).limit(limit))).all()
         return [_call_row(row) for row in rows]
 
     async def calls_of(self, call_uuids: Sequence[str]) -> list[CallRow]:
@@ -894,7 +892,7 @@ class Store(AccessMixin):
         async with self._read() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(c).where(c.c.call_uuid.in_(list(call_uuids))).order_by(c.c.id)
+                    _legs().where(c.c.call_uuid.in_(list(call_uuids))).order_by(c.c.id)
                 )
             ).all()
         return [_call_row(row) for row in rows]
@@ -907,9 +905,7 @@ class Store(AccessMixin):
         c = t.calls
         async with self._read() as conn:
             rows = (
-                await conn.execute(
-                    sa.select(c).where(c.c.task_id.in_(list(task_ids))).order_by(c.c.id)
-                )
+                await conn.execute(_legs().where(c.c.task_id.in_(list(task_ids))).order_by(c.c.id))
             ).all()
         for row in rows:
             found[row.task_id].append(_call_row(row))
@@ -1143,6 +1139,14 @@ def _task_row(row: Row[Any], running: int, now_ms: int) -> TaskRow:
     )
 
 
+def _legs() -> sa.Select[Any]:
+    """Call legs with the kind of the task that placed them (None for calls of no task)."""
+    c, tk = t.calls, t.tasks
+    return sa.select(c, tk.c.kind.label("task_kind")).select_from(
+        c.outerjoin(tk, tk.c.id == c.c.task_id)
+    )
+
+
 def _call_row(row: Row[Any]) -> CallRow:
     return CallRow(
         id=row.id,
@@ -1172,6 +1176,7 @@ def _call_row(row: Row[Any]) -> CallRow:
         played=row.played,
         dtmf_received=row.dtmf_received,
         detail=row.detail,
+        task_kind=row.task_kind,
     )
 
 

@@ -167,6 +167,8 @@ class CallRow:
     played: list[dict[str, Any]]
     dtmf_received: str
     detail: dict[str, Any]
+    #: kind of the task whose attempt placed the leg (None for a call of no task)
+    task_kind: str | None = None
 
 
 @dataclass(slots=True)

@@ -171,12 +171,8 @@ def _best_a_leg(a_legs: Sequence[CallRow]) -> CallRow:
 
 
 def _application(legs: Sequence[CallRow]) -> str | None:
-    kinds = {leg.leg for leg in legs}
-    if kinds & {"a", "b"}:
-        return "callback"
-    if "transfer" in kinds:  # only an IVR transfers
-        return "ivr_call"
-    return None  # msg_call or ivr_call: the legs do not say which
+    """The kind of task that placed the call (``callback``, ``msg_call``, ``ivr_call``)."""
+    return next((leg.task_kind for leg in legs if leg.task_kind), None)
 
 
 def cdr_leg(leg: CallRow) -> CdrLeg:
