@@ -419,7 +419,7 @@ async def test_shutdown_after_the_grace_period_hangs_up_and_counts_the_attempt(
     assert call.ended_at is not None and call.answered_at is not None
 
 
-async def _until(condition: Any, within: float = 5.0) -> None:
+async def _until(condition: Any, within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not condition():
         if asyncio.get_running_loop().time() > deadline:
@@ -427,7 +427,7 @@ async def _until(condition: Any, within: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
-async def _until_finished(env: Env, task_id: int, within: float = 5.0) -> None:
+async def _until_finished(env: Env, task_id: int, within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while (await env.task(task_id)).stored_status != "finished":
         if asyncio.get_running_loop().time() > deadline:
