@@ -273,3 +273,21 @@ def test_namespaced_elements_are_unknown() -> None:
     assert error("<IVR><x:Speak xmlns:x='urn:x'>hi</x:Speak></IVR>") == (
         "line 1: Unknown element {urn:x}Speak"
     )
+
+
+def test_expressions_are_checked_when_the_document_is_validated() -> None:
+    assert error("<IVR><If expr='1 +'><Then/></If></IVR>") == (
+        "line 1: Attribute expr of element If: invalid expression '1 +': invalid syntax"
+    )
+    assert error("<IVR><Set var='x' expr='x.__class__'/></IVR>").startswith(
+        "line 1: Attribute expr of element Set:"
+    )
+
+
+def test_templates_are_checked_when_the_document_is_validated() -> None:
+    assert error("<IVR>\n<Speak>Hello {{ 1 + }}</Speak></IVR>") == (
+        "line 2: Element Speak: invalid expression ' 1 + ': invalid syntax"
+    )
+    assert error("<IVR><GetJSON var='d' url='http://x/{{[a for a in b]}}'/></IVR>").startswith(
+        "line 1: Attribute url of element GetJSON: a comprehension is not allowed"
+    )

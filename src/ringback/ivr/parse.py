@@ -33,6 +33,7 @@ from typing import Any
 from lxml import etree
 
 from ringback.ivr.errors import IvrError
+from ringback.ivr.expr import ExprError, check_template, compile_expr
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_DEPTH = 32
@@ -144,6 +145,7 @@ NAME = AttrType("a name of letters, digits and _ (not starting with a digit)", _
 def _expression(value: str) -> str:
     if not value.strip() or len(value) > 1000:
         raise ValueError
+    compile_expr(value)  # an ExprError says what is wrong with it
     return value.strip()
 
 
@@ -568,6 +570,10 @@ def _node(element: etree._Element, *, depth: int, counter: list[int]) -> Node:
             raise IvrError(
                 f"The text of element {tag} is longer than {spec.text_chars} characters", line
             )
+        try:
+            check_template(body)
+        except ExprError as exc:
+            raise IvrError(f"Element {tag}: {exc.message}", line) from None
     return Node(tag, line or 0, MappingProxyType(attrs), body, tuple(children))
 
 
@@ -583,6 +589,10 @@ def _attributes(
             raise IvrError(f"Element {tag} does not support attribute {name}", line)
         try:
             attrs[name] = attr.type.convert(value)
+            if isinstance(attrs[name], str) and "{{" in value:
+                check_template(value)
+        except ExprError as exc:
+            raise IvrError(f"Attribute {name} of element {tag}: {exc.message}", line) from None
         except ValueError:
             shown = value if len(value) <= 40 else value[:40] + "…"
             raise IvrError(
