@@ -353,18 +353,17 @@ async def test_ivr_call_reads_a_document_from_client_storage(
             ivr_payload("https://example.com/ivr.xml", source="url"),
             "ivr_xml of type url is not supported yet",
         ),
-        (ivr_payload("<IVR><SendFax/></IVR>"), "Element SendFax is not supported yet (line 1)"),
         (
             ivr_payload("<IVR>\n\n<Speak studio='x'>hi</Speak></IVR>"),
-            "Element Speak does not support attribute studio (line 3)",
+            "line 3: Element Speak does not support attribute studio",
         ),
         (
             ivr_payload('<!DOCTYPE IVR [<!ENTITY a "b">]><IVR/>'),
-            "DOCTYPE and ENTITY declarations are not allowed (line 1)",
+            "line 1: DOCTYPE and ENTITY declarations are not allowed",
         ),
         (
             ivr_payload("<IVR><Play>audio/none.wav</Play></IVR>"),
-            "Cannot execute Play. File audio/none.wav doesn't exist",
+            "line 1: Cannot execute Play. File audio/none.wav doesn't exist",
         ),
     ],
 )
@@ -376,6 +375,20 @@ async def test_ivr_call_that_cannot_run_fails_without_dialling(
     assert (result.success, result.originated, result.retryable) == (False, False, False)
     assert result.comment == comment
     assert fast_sim.originated == 0
+
+
+async def test_ivr_call_with_an_element_not_supported_yet_fails_when_it_is_reached(
+    fast_sim: SimDialer, storage: Storage
+) -> None:
+    xml = "<IVR><Speak>Hello</Speak>\n<SendFax>fax.tiff</SendFax><Speak>Never</Speak></IVR>"
+    ctx = context(TaskKind.IVR_CALL, ivr_payload(xml), fast_sim, storage)
+    result = await run(ctx)
+    assert (result.success, result.outcome, result.retryable) == (False, Outcome.ANSWERED, False)
+    assert result.comment == "line 2: Element SendFax is not supported yet"
+    assert [entry["text"] for entry in ctx.calls[0].played] == ["Hello"]
+    assert ctx.calls[0].detail["ivr_trace"][-1] == (
+        "line 2 error: Element SendFax is not supported yet"
+    )
 
 
 async def test_ivr_call_not_answered_reports_the_leg_outcome(
@@ -398,7 +411,7 @@ async def test_ivr_error_during_the_call_fails_the_task_without_retry(
     storage.resolve(CLIENT, "audio/hello.wav").unlink()
     result = await task
     assert (result.success, result.outcome, result.retryable) == (False, Outcome.ANSWERED, False)
-    assert result.comment == "Cannot execute Play. File audio/hello.wav doesn't exist"
+    assert result.comment == "line 1: Cannot execute Play. File audio/hello.wav doesn't exist"
     assert ctx.calls[0].ended_at is not None
     assert sim.live_calls() == []
 

@@ -1,10 +1,11 @@
-"""The ``ringback`` command: serve, worker, migrate, queue, task, status."""
+"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, status."""
 
 from __future__ import annotations
 
 import typer
 
 from ringback.cli.clients import client_app
+from ringback.cli.ivr import ivr_app
 from ringback.cli.queues import queue_app
 from ringback.cli.serve import migrate, serve, worker
 from ringback.cli.status import status
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.add_typer(queue_app, name="queue")
 app.add_typer(task_app, name="task")
 app.add_typer(client_app, name="client")
+app.add_typer(ivr_app, name="ivr")
 app.command()(serve)
 app.command()(worker)
 app.command()(migrate)

@@ -26,13 +26,9 @@ from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outc
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import CallbackTask, IvrCallData, MsgCallData
 from ringback.engine.context import AttemptContext
-from ringback.ivr.minimal import (
-    MAX_DOCUMENT_BYTES,
-    IvrError,
-    check_play_files,
-    parse_minimal,
-    run_minimal,
-)
+from ringback.ivr.errors import IvrError
+from ringback.ivr.interpret import Interpreter, call_variables, static_problems
+from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
 from ringback.storage import StorageError
 from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
 
@@ -135,21 +131,39 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     else:
         xml = source.data
     try:
-        steps = parse_minimal(xml)
-        check_play_files(steps, ctx.storage, ctx.client_id)
+        document = parse(xml)
     except IvrError as exc:
         return _not_dialled(str(exc))
+    problem = static_problems(document, ctx.storage, ctx.client_id)
+    if problem is not None:
+        return _not_dialled(str(problem))
 
     call = await legs.originate(_request(ctx, data.called_number, data.calling_number))
     if await legs.wait_answer(call) is not Outcome.ANSWERED:
         return _not_answered(await legs.finish(call))
-    try:
-        await run_minimal(steps, call, ctx.storage, ctx.client_id)
-    except IvrError as exc:
+    interpreter = Interpreter(
+        document,
+        call,
+        variables=call_variables(
+            call_uuid=ctx.call_uuid,
+            direction="outbound",
+            calling_number=data.calling_number,
+            called_number=data.called_number,
+        ),
+        storage=ctx.storage,
+        client_id=ctx.client_id,
+        jobs=ctx.jobs,
+        now=ctx.clock.now,
+    )
+    run = await interpreter.run()
+    call.record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
+    if run.error is not None:
         record = await legs.finish(call)
-        return _answered(record, str(exc), success=False, retryable=False)
-    except CallError as exc:
-        return _interrupted(await legs.finish(call), exc, "callee hung up during the IVR")
+        return _answered(record, str(run.error), success=False, retryable=False)
+    if run.call_error is not None:
+        return _interrupted(
+            await legs.finish(call), CallError(run.call_error), "callee hung up during the IVR"
+        )
     return _answered(await legs.finish(call), "IVR completed")
 
 

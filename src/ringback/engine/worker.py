@@ -34,6 +34,7 @@ from ringback.domain.model import AttemptResult, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
 from ringback.engine.runners import run_attempt
 from ringback.ids import new_uuid
+from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.store.records import ClaimedTask, Completion, Progress
@@ -142,6 +143,7 @@ class Worker:
         self.owner = owner or worker_id()
         self.metrics = metrics
         self.stats = WorkerStats()
+        self._jobs = TaskService(store, clock)  # where IVRs run by this worker add jobs
         self._in_flight: dict[int, _InFlight] = {}
         self._completions: list[Completion] = []
         self._progress: dict[int, _InFlight] = {}
@@ -282,6 +284,7 @@ class Worker:
             clock=self.clock,
             ring_timeout_s=self.config.ring_timeout_seconds,
             on_progress=self._on_progress,
+            jobs=self._jobs,
         )
         flight = _InFlight(claimed, ctx, dialer)
         self._in_flight[claimed.id] = flight

@@ -1,0 +1,161 @@
+"""IVR benchmark: parse + validate throughput, and interpreted elements per second.
+
+- parse_validate_per_s: a typical 50-element document (menu, time-of-day Cond, Switch on the
+  digits, templates, AddJob) parsed and validated from bytes, repeatedly;
+- elements_per_s: a menu loop (GetDigits, Switch, Set, If, Speak, GoTo) interpreted on the
+  simulator in fast mode (media takes no time), counted from the trace of executed elements.
+
+Every figure is the median of ``--runs`` runs. Progress goes to stderr; the last line printed
+is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import time
+
+from ringback.clock import FakeClock
+from ringback.ivr.parse import parse
+from ringback.ivr.simulate import simulate_call
+
+FLOOR_PARSE_PER_S = 2_000
+
+TYPICAL = b"""<?xml version="1.0" encoding="UTF-8"?>
+<IVR>
+  <Answer/>
+  <Wait length="0.5"/>
+  <Set var="zone" val="Asia/Tokyo"/>
+  <Cond>
+    <Clause expr="weekday(zone) GE 6">
+      <Speak language="en-US" voice="en-US-Standard-C">We are closed on weekends.</Speak>
+      <Hangup reason="busy"/>
+    </Clause>
+    <Clause expr="hour(zone) LT 9 or hour(zone) GE 18">
+      <Speak language="en-US">Our office hours are nine to six.</Speak>
+      <Hangup/>
+    </Clause>
+    <Else>
+      <Speak language="en-US">Welcome to ACME, {{CallingNumber}}.</Speak>
+    </Else>
+  </Cond>
+  <Section name="menu">
+    <GetDigits numDigits="1" validDigits="1239" timeout="5" maxTries="3" finishOnKey="#">
+      <Speak language="en-US">For sales press 1, for support 2, for a call back 3.</Speak>
+      <Wait length="1"/>
+      <Speak purpose="alert" language="en-US">Sorry, that is not an option.</Speak>
+    </GetDigits>
+    <Switch expr="Digits">
+      <Case val="1">
+        <Set var="dept" val="sales"/>
+        <Speak language="en-US">Connecting you to {{dept}}.</Speak>
+        <Play>audio/sales.wav</Play>
+      </Case>
+      <Case val="2">
+        <Set var="dept" val="support"/>
+        <If expr="int(CalledNumber[-1:]) % 2 == 0">
+          <Then><Speak language="en-US">Support, even line.</Speak></Then>
+          <Else><Speak language="en-US">Support, odd line.</Speak></Else>
+        </If>
+        <Play loop="2">audio/support.wav</Play>
+      </Case>
+      <Case val="3">
+        <AddJob>{"type": "msg_call", "data": {"calling_number": "{{CalledNumber}}",
+          "called_number": "{{CallingNumber}}", "audio_file": "callback.wav"},
+          "options": {"delay": 10000, "attempts": 3,
+                      "backoff": {"type": "fixed", "delay": 60000}}}</AddJob>
+        <If expr="JobAdded">
+          <Then><Speak language="en-US">We will call you back shortly.</Speak></Then>
+          <Else><Speak language="en-US">Sorry, something went wrong.</Speak></Else>
+        </If>
+      </Case>
+      <Case val="9"><GoTo>menu</GoTo></Case>
+      <Default>
+        <Speak language="en-US">Goodbye.</Speak>
+        <Hangup/>
+      </Default>
+    </Switch>
+  </Section>
+  <Section name="survey">
+    <GetDigits numDigits="1" validDigits="12345"><Speak>Rate us from 1 to 5.</Speak></GetDigits>
+    <Set var="score" expr="int(Digits) if Digits else 0"/>
+    <Speak>You rated us {{score}}. Thank you.</Speak>
+    <Wait length="0.5"/>
+  </Section>
+  <Hangup/>
+</IVR>
+"""
+
+LOOP = b"""<IVR>
+  <Set var="i" expr="0"/>
+  <Section name="menu">
+    <GetDigits numDigits="1" validDigits="123"><Speak>Press a key</Speak></GetDigits>
+    <Switch expr="Digits">
+      <Case val="1"><Set var="i" expr="i + 1"/></Case>
+      <Case val="2"><Set var="i" expr="i + 2"/></Case>
+      <Default><Speak>Nothing</Speak></Default>
+    </Switch>
+    <If expr="i LT 600"><Then><Speak>Again {{i}}</Speak><GoTo>menu</GoTo></Then></If>
+  </Section>
+  <Speak>Done</Speak>
+</IVR>"""
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def parse_rate(seconds: float) -> float:
+    parse(TYPICAL)
+    count = 0
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        for _ in range(100):
+            parse(TYPICAL)
+        count += 100
+    return count / elapsed
+
+
+async def element_rate(seconds: float) -> float:
+    document = parse(LOOP)
+    executed = 0
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        result, _ = await simulate_call(document, FakeClock(), digits="1" * 1000)
+        assert result.ok, result.error
+        executed += sum(1 for entry in result.trace if entry.line)
+    return executed / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of one run")
+    args = parser.parse_args()
+    elements = sum(1 for _ in parse(TYPICAL).root.walk())
+    log(f"typical document: {elements} elements, {len(TYPICAL)} bytes")
+    parse_rates, element_rates = [], []
+    for run in range(1, args.runs + 1):
+        parse_rates.append(parse_rate(args.seconds))
+        log(f"run {run}: parse + validate {parse_rates[-1]:,.0f}/s")
+        element_rates.append(asyncio.run(element_rate(args.seconds)))
+        log(f"run {run}: interpreted {element_rates[-1]:,.0f} elements/s")
+    results = {
+        "parse_validate_per_s": round(statistics.median(parse_rates)),
+        "parse_validate_floor_per_s": FLOOR_PARSE_PER_S,
+        "elements_per_s": round(statistics.median(element_rates)),
+        "document_elements": elements,
+        "runs": args.runs,
+        "python": platform.python_version(),
+    }
+    if results["parse_validate_per_s"] < FLOOR_PARSE_PER_S:
+        log(f"below the floor of {FLOOR_PARSE_PER_S}/s")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

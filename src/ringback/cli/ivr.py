@@ -1,0 +1,160 @@
+"""``ringback ivr check FILE…`` and ``ringback ivr run FILE``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from ringback.cli.common import err, out
+from ringback.cli.common import run as run_with_store
+from ringback.clock import SystemClock
+from ringback.config import Settings
+from ringback.ivr.errors import IvrError
+from ringback.ivr.interpret import IvrRun
+from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+from ringback.ivr.simulate import simulate_call
+from ringback.service import TaskService
+from ringback.storage import Storage
+from ringback.store.db import Store
+from ringback.telephony.base import CallRecord
+from ringback.telephony.sim import DTMF_KEYS, DTMF_PAUSE
+
+ivr_app = typer.Typer(help="Check IVR documents and try them on a simulated call.")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise IvrError(f"cannot read the file: {exc.strerror or exc}") from exc
+    return data
+
+
+@ivr_app.command("check")
+def ivr_check(
+    files: Annotated[list[Path], typer.Argument(help="IVR XML documents to validate.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+) -> None:
+    """Validate IVR documents: exit 0 when all are valid, 1 printing every error."""
+    failed = 0
+    for path in files:
+        try:
+            document = parse(_read(path))
+        except IvrError as exc:
+            failed += 1
+            where = f"{path}:{exc.line}" if exc.line else str(path)
+            err.print(f"[red]{escape(where)}[/red]: {escape(exc.message)}")
+            continue
+        if not quiet:
+            count = sum(1 for _ in document.root.walk())
+            out.print(f"{escape(str(path))}: ok ({count} elements)")
+    if failed:
+        err.print(f"{failed} of {len(files)} document(s) invalid")
+        raise typer.Exit(1)
+
+
+def _variables(pairs: list[str]) -> dict[str, str]:
+    variables = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected NAME=VALUE, not {pair!r}", param_hint="--var")
+        variables[name.strip()] = value
+    return variables
+
+
+def _print_transcript(
+    path: Path, caller: str, called: str, digits: str, run: IvrRun, record: CallRecord
+) -> None:
+    out.print(
+        f"Simulated inbound call from {escape(caller)} to {escape(called)} running "
+        f"{escape(str(path))}" + (f", caller presses {escape(repr(digits))}" if digits else "")
+    )
+    for entry in run.trace:
+        where = f"line {entry.line:>3}" if entry.line else "        "
+        out.print(f"  {where}  [bold]{escape(entry.element)}[/bold]  {escape(entry.detail)}")
+    if record.dtmf_received:
+        out.print(f"Keys pressed: {escape(record.dtmf_received)}")
+    if run.set_variables:
+        shown = ", ".join(f"{k}={v}" for k, v in run.var_parameters().items())
+        out.print(f"Variables: {escape(shown)}")
+    if run.jobs_added:
+        out.print(f"Tasks added: {', '.join(str(task) for task in run.jobs_added)}")
+    if run.error is not None:
+        err.print(f"[red]error:[/red] {escape(str(run.error))}")
+    elif run.call_error is not None:
+        err.print(f"[red]call ended:[/red] {escape(run.call_error)}")
+    else:
+        out.print(f"Call ended ({run.hung_up_by}).")
+
+
+@ivr_app.command("run")
+def ivr_run(
+    file: Annotated[Path, typer.Argument(help="The IVR XML document.")],
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="A call variable NAME=VALUE (repeatable).")
+    ] = None,
+    digits: Annotated[
+        str, typer.Option("--digits", help="Keys the caller presses; ',' is a pause.")
+    ] = "",
+    caller: Annotated[str, typer.Option("--caller", help="CallingNumber.")] = "09012341234",
+    called: Annotated[str, typer.Option("--called", help="CalledNumber.")] = "05068680000",
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client",
+            envvar="RINGBACK_CLIENT",
+            help="Client whose storage Play reads and whose queue AddJob writes to (opens the "
+            "database). Without it, Play and AddJob fail the call.",
+        ),
+    ] = None,
+) -> None:
+    """Run an IVR document on a simulated call and print the transcript (exit 1 on error)."""
+    variables = _variables(var or [])
+    bad = sorted(set(digits.upper()) - DTMF_KEYS - {DTMF_PAUSE})
+    if bad:
+        raise typer.BadParameter(
+            f"keys {''.join(bad)!r}: use 0-9 * # A-D and ','", param_hint="--digits"
+        )
+    try:
+        document = parse(_read(file))
+    except IvrError as exc:
+        where = f"{file}:{exc.line}" if exc.line else str(file)
+        err.print(f"[red]{escape(where)}[/red]: {escape(exc.message)}")
+        raise typer.Exit(1) from None
+
+    async def simulate(
+        storage: Storage | None, client_id: int | None, service: TaskService | None
+    ) -> tuple[IvrRun, CallRecord]:
+        return await simulate_call(
+            document,
+            SystemClock(),
+            caller=caller,
+            called=called,
+            digits=digits,
+            variables=variables,
+            storage=storage,
+            client_id=client_id,
+            jobs=service,
+        )
+
+    if client is None:
+        result, record = asyncio.run(simulate(None, None, None))
+    else:
+        client_name = client
+
+        async def work(
+            _store: Store, service: TaskService, settings: Settings
+        ) -> tuple[IvrRun, CallRecord]:
+            client_id = await service.client_id(client_name)
+            return await simulate(Storage(settings.storage_dir), client_id, service)
+
+        result, record = run_with_store(work)
+    _print_transcript(file, caller, called, digits, result, record)
+    if not result.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,73 @@
+"""``ringback ivr check``: exit 0 when every document is valid, 1 with every error and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ringback.cli import app
+
+DOCUMENTS = Path(__file__).parent / "documents"
+
+
+def test_check_exits_0_when_all_documents_are_valid() -> None:
+    files = [str(path) for path in sorted(DOCUMENTS.glob("valid_*.xml"))]
+    result = CliRunner().invoke(app, ["ivr", "check", *files])
+    assert result.exit_code == 0, result.output
+    assert f"{files[0]}: ok (" in result.stdout
+
+
+def test_check_exits_1_printing_every_error_with_file_and_line(tmp_path: Path) -> None:
+    good = tmp_path / "good.xml"
+    good.write_text("<IVR><Speak>hi</Speak></IVR>")
+    bad1 = tmp_path / "bad1.xml"
+    bad1.write_text("<IVR>\n\n<Speak studio='x'>hi</Speak></IVR>")
+    bad2 = tmp_path / "bad2.xml"
+    bad2.write_text("<IVR>\n<Play loop='9'>a.wav</Play></IVR>")
+    missing = tmp_path / "missing.xml"
+    result = CliRunner().invoke(
+        app, ["ivr", "check", str(good), str(bad1), str(bad2), str(missing)]
+    )
+    assert result.exit_code == 1
+    assert f"{bad1}:3: Element Speak does not support attribute studio" in result.stderr
+    assert f"{bad2}:2: Attribute loop of element Play must be an integer from 1 to 5" in (
+        result.stderr
+    )
+    assert f"{missing}: cannot read the file" in result.stderr
+    assert "3 of 4 document(s) invalid" in result.stderr
+    assert f"{good}: ok (2 elements)" in result.stdout
+
+
+def test_run_prints_a_transcript_of_the_simulated_call() -> None:
+    path = DOCUMENTS / "valid_switch_expr_cases_default.xml"
+    result = CliRunner().invoke(app, ["ivr", "run", str(path), "--digits", "2", "--var", "X=1"])
+    assert result.exit_code == 0, result.output
+    assert "caller presses '2'" in result.stdout
+    assert "GetDigits  try 1: '2'" in result.stdout
+    assert "Speak  'Support'" in result.stdout
+    assert "Call ended (end of document)." in result.stdout
+
+
+def test_run_exits_1_when_the_ivr_fails(tmp_path: Path) -> None:
+    path = tmp_path / "park.xml"
+    path.write_text("<IVR><Speak>hold on</Speak>\n<Park/></IVR>")
+    result = CliRunner().invoke(app, ["ivr", "run", str(path)])
+    assert result.exit_code == 1
+    assert "error: line 2: Element Park is not supported yet" in result.stderr
+
+
+def test_run_with_a_client_queues_the_seeds_callback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RINGBACK_DATABASE_URL", f"sqlite:///{tmp_path / 'rb.db'}")
+    monkeypatch.setenv("RINGBACK_STORAGE_DIR", str(tmp_path / "storage"))
+    path = DOCUMENTS / "valid_seed_addjob_callback.xml"
+    result = CliRunner().invoke(app, ["ivr", "run", str(path), "--client", "acme"])
+    assert result.exit_code == 0, result.output
+    assert "AddJob  task 1 added" in result.stdout
+    assert "I am calling you back in a few seconds." in result.stdout
+    listed = CliRunner().invoke(app, ["task", "list", "--client", "acme", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert '"09012341234"' in listed.stdout
