@@ -343,8 +343,12 @@ class Store(AccessMixin):
         self._woke()
         return await self.get_queue(queue_id)
 
-    async def get_queue(self, queue_id: int, *, client_id: int | None = None) -> QueueRow:
-        rows = await self._queues([t.queues.c.id == queue_id], client_id)
+    async def get_queue(
+        self, queue_id: int, *, client_id: int | None = None, pending: bool = True
+    ) -> QueueRow:
+        """The queue with its counters; ``pending=False`` leaves ``sched_task_count`` at 0
+        (not counted: it costs a count over the queue's waiting tasks)."""
+        rows = await self._queues([t.queues.c.id == queue_id], client_id, pending=pending)
         if not rows:
             raise NotFound(f"no queue {queue_id}")
         return rows[0]
@@ -358,7 +362,9 @@ class Store(AccessMixin):
     async def list_queues(self, client_id: int | None = None) -> list[QueueRow]:
         return await self._queues([], client_id)
 
-    async def _queues(self, where: list[Any], client_id: int | None) -> list[QueueRow]:
+    async def _queues(
+        self, where: list[Any], client_id: int | None, *, pending: bool = True
+    ) -> list[QueueRow]:
         q = t.queues
         where = [*where, q.c.deleted_at.is_(None)]
         if client_id is not None:
@@ -376,8 +382,11 @@ class Store(AccessMixin):
         stmt = (
             sa.select(
                 q,
-                count().label("task_count"),
-                count(IS_PENDING).label("sched"),
+                sa.select(t.queue_task_counts.c.n)  # kept by triggers (migration 3)
+                .where(t.queue_task_counts.c.queue_id == q.c.id)
+                .scalar_subquery()
+                .label("task_count"),
+                (count(IS_PENDING) if pending else sa.literal(0)).label("sched"),
                 count(IS_RUNNING).label("running"),
             )
             .where(*where)
@@ -441,60 +450,12 @@ class Store(AccessMixin):
         """Store tasks (all or nothing) with their ``task.created`` events."""
         if not new_tasks:
             return []
-        now_ms = to_ms(now)
-        rows = [
-            {
-                "client_id": client_id,
-                "queue_id": queue_id,
-                "kind": task.kind.value,
-                "name": task.name,
-                "payload": task.payload,
-                "status": TaskStatus.SCHEDULED.value,
-                "run_at": to_ms(task.run_at),
-                "start_time_utc": to_ms(task.start_time_utc) if task.start_time_utc else None,
-                "timezone": task.timezone,
-                "max_tries": task.max_tries,
-                "max_caller_tries": task.max_caller_tries,
-                "backoff": task.backoff,
-                "caller_pause_s": task.caller_pause_s,
-                "event_seq": 1,
-                "created_at": now_ms,
-                "updated_at": now_ms,
-            }
-            for task in new_tasks
-        ]
         async with self._write() as conn:
-            exists = (
-                await conn.execute(
-                    sa.select(t.queues.c.id).where(
-                        t.queues.c.id == queue_id, t.queues.c.client_id == client_id
-                    )
-                )
-            ).scalar()
-            if exists is None:
+            ids = await self.engine_sql.add_tasks(
+                conn, client_id, queue_id, new_tasks, to_ms(now)
+            )  # on PostgreSQL with the wake-up
+            if ids is None:
                 raise NotFound(f"no queue {queue_id}")
-            ids: list[int] = []
-            for chunk in _chunks(rows, 1000):
-                result = await conn.execute(
-                    t.tasks.insert().returning(t.tasks.c.id, sort_by_parameter_order=True), chunk
-                )
-                ids.extend(int(i) for i in result.scalars())
-            await conn.execute(
-                t.events.insert(),
-                [
-                    {
-                        "client_id": client_id,
-                        "queue_id": queue_id,
-                        "task_id": task_id,
-                        "seq": 1,
-                        "type": EventType.TASK_CREATED.value,
-                        "occurred_at": now_ms,
-                        "data": {"kind": task.kind.value, "run_at": task.run_at.isoformat()},
-                    }
-                    for task_id, task in zip(ids, new_tasks, strict=True)
-                ],
-            )
-            await self._notify(conn)
         self._woke()
         return ids
 
@@ -518,9 +479,18 @@ class Store(AccessMixin):
         """One page of tasks and how many match in all, read from one snapshot, so that the
         total agrees with the page even while workers finish tasks."""
         where = _task_filters(filters)
+        queue_id = filters.get("queue_id")
+        narrowed = any(v for k, v in filters.items() if k not in ("client_id", "queue_id"))
+        if queue_id is not None and not narrowed:
+            # the queue's count, kept by triggers: exact, and read in the same snapshot
+            qc = t.queue_task_counts
+            stmt = sa.select(sa.func.coalesce(sa.func.max(qc.c.n), 0)).where(
+                qc.c.queue_id == queue_id, *_queue_owner(queue_id, filters.get("client_id"))
+            )
+        else:
+            stmt = sa.select(sa.func.count()).select_from(t.tasks).where(*where)
         async with self._read() as conn:
             rows = await self._tasks(where, limit=limit, offset=offset, conn=conn)
-            stmt = sa.select(sa.func.count()).select_from(t.tasks).where(*where)
             total = int((await conn.execute(stmt)).scalar_one())
         return rows, total
 
@@ -580,13 +550,14 @@ class Store(AccessMixin):
     ) -> list[TaskRow]:
         """Tasks matching ``where`` by id (read on ``conn`` when given, to share its snapshot)."""
         q, tk = t.queues, t.tasks
+        # deferred join: the page's ids first (from an index alone when one covers the
+        # filters, however deep the offset), then only those rows
+        page = sa.select(tk.c.id).where(*where).order_by(tk.c.id).limit(limit).offset(offset)
+        ids = page.subquery("page")
         stmt = (
             sa.select(tk, q.c.status.label("queue_status"), q.c.concurrent_task_limit)
-            .select_from(tk.outerjoin(q, q.c.id == tk.c.queue_id))
-            .where(*where)
+            .select_from(tk.join(ids, ids.c.id == tk.c.id).outerjoin(q, q.c.id == tk.c.queue_id))
             .order_by(tk.c.id)
-            .limit(limit)
-            .offset(offset)
         )
         async with contextlib.AsyncExitStack() as stack:
             if conn is None:
@@ -1045,12 +1016,26 @@ class TaskFilters(TypedDict, total=False):
     finished_to: datetime | None
 
 
+def _queue_owner(queue_id: int, client_id: int | None) -> list[Any]:
+    """``client_id`` tested on the queue's row (once) rather than on every task: a task's
+    client is always its queue's (``add_tasks`` checks it), and the test on tasks would keep
+    the per-queue indexes from answering alone."""
+    if client_id is None:
+        return []
+    q = t.queues
+    return [sa.exists().where(q.c.id == queue_id, q.c.client_id == client_id)]
+
+
 def _task_filters(filters: TaskFilters) -> list[Any]:
     tk = t.tasks
     where: list[Any] = []
+    queue_id, client_id = filters.get("queue_id"), filters.get("client_id")
+    if queue_id is not None:
+        where += _queue_owner(queue_id, client_id)
+        client_id = None
     for column, value in (
-        (tk.c.client_id, filters.get("client_id")),
-        (tk.c.queue_id, filters.get("queue_id")),
+        (tk.c.client_id, client_id),
+        (tk.c.queue_id, queue_id),
         (tk.c.status, filters.get("status")),
         (tk.c.name, filters.get("name")),
     ):
@@ -1072,11 +1057,6 @@ def _task_filters(filters: TaskFilters) -> list[Any]:
 
 def _opt_ms(when: datetime | None) -> int | None:
     return None if when is None else to_ms(when)
-
-
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def _queue_row(row: Row[Any]) -> QueueRow:
