@@ -35,9 +35,7 @@ _SIP_URI_RE = re.compile(r"^sips?:[A-Za-z0-9._~+!$&'()*,;=%-]+@[A-Za-z0-9.-]+(:[
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 # the seed format with every field at full width: read without strptime (~10x faster); any
 # other text, or a date that does not exist, takes the strptime path (and its errors)
-_SEED_TIME_RE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?"
-)
+_SEED_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 
 
 def check_number(value: str) -> str:
@@ -68,12 +66,9 @@ def parse_utc_time(value: str | datetime) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time: use 'YYYY-MM-DD HH:MM:SS' (UTC)")
     text = value.strip()
-    if (seed := _SEED_TIME_RE.fullmatch(text)) is not None:
-        year, month, day, hour, minute, second = seed.groups(default="0")
-        try:
-            return datetime(
-                int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC
-            )
+    if _SEED_TIME_RE.fullmatch(text) is not None:
+        try:  # fromisoformat reads exactly this form, in C
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
         except ValueError:
             pass
     for fmt in _TIME_FORMATS:
