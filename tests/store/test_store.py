@@ -370,3 +370,20 @@ async def test_page_totals_are_exact_for_a_whole_queue_and_its_filters(
             (await conn.execute(sa.text("SELECT queue_id, n FROM queue_task_counts"))).all()
         )
     assert kept == counted == {queue_id: 7, other.id: 3}
+
+
+async def test_pages_near_the_end_are_the_same_pages(store: Store, clock: FakeClock) -> None:
+    queue_id = await setup_queue(store, clock)
+    client_id = await store.ensure_client("acme", clock.now())
+    ids = await store.add_tasks(client_id, queue_id, [msg_task(clock)] * 11, clock.now())
+    for offset in range(13):
+        for limit in (1, 3, 5, 20):
+            rows, total = await store.page_tasks(
+                client_id=client_id, queue_id=queue_id, limit=limit, offset=offset
+            )
+            assert total == 11 and [row.id for row in rows] == ids[offset : offset + limit]
+            rows, total = await store.page_tasks(
+                client_id=client_id, queue_id=queue_id, status="scheduled", limit=limit,
+                offset=offset,
+            )  # fmt: skip
+            assert total == 11 and [row.id for row in rows] == ids[offset : offset + limit]

@@ -495,8 +495,17 @@ class Store(AccessMixin):
         async with self._read() as conn:
             if not await _owns_queue(conn, filters):
                 return [], 0
-            rows = await self._tasks(where, limit=limit, offset=offset, conn=conn)
             total = int((await conn.execute(stmt)).scalar_one())
+            if offset >= total:
+                return [], total
+            if offset <= total // 2:
+                rows = await self._tasks(where, limit=limit, offset=offset, conn=conn)
+            else:  # nearer the end: skip fewer rows, counting back from the last one
+                left = total - offset
+                rows = await self._tasks(
+                    where, limit=min(limit, left), offset=max(0, left - limit), conn=conn,
+                    from_end=True,
+                )  # fmt: skip
         return rows, total
 
     async def update_task(
@@ -552,12 +561,15 @@ class Store(AccessMixin):
         limit: int,
         offset: int = 0,
         conn: AsyncConnection | None = None,
+        from_end: bool = False,
     ) -> list[TaskRow]:
-        """Tasks matching ``where`` by id (read on ``conn`` when given, to share its snapshot)."""
+        """Tasks matching ``where`` by id (read on ``conn`` when given, to share its snapshot);
+        ``from_end``: ``offset`` counts back from the last one (the page is still by id)."""
         q, tk = t.queues, t.tasks
         # deferred join: the page's ids first (from an index alone when one covers the
         # filters, however deep the offset), then only those rows
-        page = sa.select(tk.c.id).where(*where).order_by(tk.c.id).limit(limit).offset(offset)
+        order = tk.c.id.desc() if from_end else tk.c.id
+        page = sa.select(tk.c.id).where(*where).order_by(order).limit(limit).offset(offset)
         ids = page.subquery("page")
         stmt = (
             sa.select(tk, q.c.status.label("queue_status"), q.c.concurrent_task_limit)
