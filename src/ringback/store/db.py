@@ -67,6 +67,9 @@ _EXECUTED = TaskStatus.EXECUTED.value
 # when the query repeats its predicate literally (SQLite, and PostgreSQL's generic plans).
 IS_PENDING = t.tasks.c.status.in_([sa.literal_column(f"'{s}'") for s in PENDING_STATUSES])
 IS_RUNNING = t.tasks.c.status == sa.literal_column(f"'{_EXECUTED}'")
+_STATUS_LITERALS: dict[str, sa.ColumnElement[Any]] = {
+    s.value: sa.literal_column(f"'{s.value}'") for s in TaskStatus
+}
 
 
 def normalise_url(url: str) -> str:
@@ -1055,10 +1058,14 @@ def _task_filters(filters: TaskFilters) -> list[Any]:
     queue_id, client_id = filters.get("queue_id"), filters.get("client_id")
     if queue_id is not None:  # tested once on the queue: _owns_queue
         client_id = None
+    status = filters.get("status")
+    if status in _STATUS_LITERALS:  # a literal, so that a partial index may answer
+        where.append(tk.c.status == _STATUS_LITERALS[status])
+        status = None
     for column, value in (
         (tk.c.client_id, client_id),
         (tk.c.queue_id, queue_id),
-        (tk.c.status, filters.get("status")),
+        (tk.c.status, status),
         (tk.c.name, filters.get("name")),
     ):
         if value is not None:

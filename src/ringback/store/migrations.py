@@ -185,10 +185,12 @@ _COUNT_TRIGGERS = {
         END""",
     ),
     "postgresql": (
-        # the count of a status filter: B-tree deduplication keeps a queue's tasks of one
-        # status in a few posting lists (8 MB for 1M tasks, against 170 MB for the
-        # (queue_id, status, id) index the pages are read from), 4x faster to count
-        "CREATE INDEX tasks_queue_status_count ON tasks (queue_id, status)",
+        # the count of a waiting-status filter: B-tree deduplication keeps a queue's tasks of
+        # one status in a few posting lists (MBs, against 170 MB for 1M tasks in the
+        # (queue_id, status, id) index the pages are read from), 4x faster to count. Partial,
+        # so that the engine's updates (to executed, finished) add no entries to it.
+        f"""CREATE INDEX tasks_queue_waiting ON tasks (queue_id, status)
+            WHERE status IN {_PENDING}""",
         # statement-level: one upsert per statement and queue, rows locked in queue order
         """CREATE FUNCTION tasks_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -243,7 +245,10 @@ MIGRATIONS += (
         (
             "CREATE INDEX tasks_queue_id ON tasks (queue_id, id)",
             "CREATE INDEX tasks_queue_created ON tasks (queue_id, created_at, id)",
-            "CREATE INDEX tasks_queue_name ON tasks (queue_id, name, id)",
+            # partial: jobs (msg_call, ivr_call) have no name, and every index costs the
+            # engine an entry per status change on PostgreSQL
+            """CREATE INDEX tasks_queue_name ON tasks (queue_id, name, id)
+                WHERE name IS NOT NULL""",
             """CREATE TABLE queue_task_counts (
                 queue_id BIGINT PRIMARY KEY REFERENCES queues (id),
                 n BIGINT NOT NULL)""",
