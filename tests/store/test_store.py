@@ -320,3 +320,70 @@ async def test_call_records_are_stored_with_the_completion(store: Store, clock: 
     assert call.played == [{"type": "play", "file": "hi.wav", "seconds": 5.0}]
     assert (await store.get_task(task_id)).cdr == "call-1"
     assert AttemptResult  # imported for symmetry with the engine tests
+
+
+async def test_add_tasks_returns_increasing_ids_in_input_order(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client_id = await store.ensure_client("acme", clock.now())
+    first = await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now())
+    numbers = [f"09012340{n:02d}" for n in range(30)]
+    ids = await store.add_tasks(
+        client_id, queue_id, [msg_task(clock, to=number) for number in numbers], clock.now()
+    )
+    assert ids == sorted(ids) and len(set(ids)) == 30 and ids[0] > first[0]
+    for task_id, number in zip(ids, numbers, strict=True):
+        task = await store.get_task(task_id)
+        assert task.payload["called_number"] == number
+        assert [e.type for e in await store.events_for_task(task_id)] == ["task.created"]
+
+
+async def test_page_totals_are_exact_for_a_whole_queue_and_its_filters(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client_id = await store.ensure_client("acme", clock.now())
+    other = await store.create_queue(client_id, "other", clock.now())
+    ids = await store.add_tasks(client_id, queue_id, [msg_task(clock)] * 7, clock.now())
+    await store.add_tasks(client_id, other.id, [msg_task(clock)] * 3, clock.now())
+    assert await store.cancel_task(ids[0], clock.now())
+    rows, total = await store.page_tasks(client_id=client_id, queue_id=queue_id, limit=2, offset=4)
+    assert total == 7 and [row.id for row in rows] == ids[4:6]
+    rows, total = await store.page_tasks(
+        client_id=client_id, queue_id=queue_id, status="finished", limit=10
+    )
+    assert total == 1 and [row.id for row in rows] == ids[:1]
+    queue = await store.get_queue(queue_id)
+    assert (queue.task_count, queue.sched_task_count) == (7, 6)
+    stranger = await store.ensure_client("stranger", clock.now())
+    assert await store.page_tasks(client_id=stranger, queue_id=queue_id, limit=10) == ([], 0)
+    async with store.engine.connect() as conn:  # the kept counts agree with count(*)
+        counted = dict(
+            (
+                await conn.execute(
+                    sa.text("SELECT queue_id, count(*) FROM tasks GROUP BY queue_id")
+                )
+            ).all()
+        )
+        kept = dict(
+            (await conn.execute(sa.text("SELECT queue_id, n FROM queue_task_counts"))).all()
+        )
+    assert kept == counted == {queue_id: 7, other.id: 3}
+
+
+async def test_pages_near_the_end_are_the_same_pages(store: Store, clock: FakeClock) -> None:
+    queue_id = await setup_queue(store, clock)
+    client_id = await store.ensure_client("acme", clock.now())
+    ids = await store.add_tasks(client_id, queue_id, [msg_task(clock)] * 11, clock.now())
+    for offset in range(13):
+        for limit in (1, 3, 5, 20):
+            rows, total = await store.page_tasks(
+                client_id=client_id, queue_id=queue_id, limit=limit, offset=offset
+            )
+            assert total == 11 and [row.id for row in rows] == ids[offset : offset + limit]
+            rows, total = await store.page_tasks(
+                client_id=client_id, queue_id=queue_id, status="scheduled", limit=limit,
+                offset=offset,
+            )  # fmt: skip
+            assert total == 11 and [row.id for row in rows] == ids[offset : offset + limit]

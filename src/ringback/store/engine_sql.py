@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from ringback.domain.model import NewEvent
+from ringback.domain.model import EventType, NewEvent, TaskStatus
+from ringback.domain.tasks import NewTask
 from ringback.telephony.base import CallRecord
 
 PENDING_SQL = "('scheduled', 'delayed', 'delayed_interval')"
@@ -109,11 +110,35 @@ class TaskResult:
     calls: list[tuple[Any, ...]]  # call_values() tuples
 
 
+_NEW_TASK_COLUMNS = (
+    "id, client_id, queue_id, kind, name, payload, status, run_at, start_time_utc, timezone, "
+    "max_tries, max_caller_tries, backoff, caller_pause_s, event_seq, created_at, updated_at"
+)
+_SCHEDULED = TaskStatus.SCHEDULED.value
+# SQLite: batches this large are inserted in a helper thread (milliseconds of SQLite work,
+# against ~50 µs for the hand-off), smaller ones inline
+_IN_THREAD_FROM = 100
+_CREATED = EventType.TASK_CREATED.value
+
+
+def _created_data(task: NewTask) -> dict[str, Any]:
+    """The data of a new task's ``task.created`` event."""
+    return {"kind": task.kind.value, "run_at": task.run_at.isoformat()}
+
+
 class Connection(Protocol):
     async def exec_driver_sql(self, sql: str, parameters: Any = None) -> Any: ...
 
 
 class EngineSql(Protocol):
+    async def add_tasks(
+        self, conn: Connection, client_id: int, queue_id: int, tasks: Sequence[NewTask],
+        now_ms: int,
+    ) -> list[int] | None:  # fmt: skip
+        """Insert the tasks and their ``task.created`` events; their ids in input order
+        (increasing), or None if the client has no such queue."""
+        ...
+
     async def due_queues(self, conn: Connection, now_ms: int) -> list[Any]: ...
     async def running(self, conn: Connection, queue_id: int) -> int: ...
     async def claim_due(self, conn: Connection, claim: Claim) -> list[Any]:
@@ -164,6 +189,55 @@ def _event_tuple(
 
 class SqliteEngineSql:
     """Plain statements on the inline writer (see sqlite_writer)."""
+
+    _add_tasks = (
+        f"INSERT INTO tasks ({_NEW_TASK_COLUMNS}) "
+        f"VALUES ({', '.join('?' * len(_NEW_TASK_COLUMNS.split(',')))})"
+    )
+
+    async def add_tasks(
+        self, conn: Connection, client_id: int, queue_id: int, tasks: Sequence[NewTask],
+        now_ms: int,
+    ) -> list[int] | None:  # fmt: skip
+        # The ids are given, not left to SQLite: the write lock is held (BEGIN IMMEDIATE), so
+        # max(id) + 1 onwards is what SQLite would pick itself (no AUTOINCREMENT), and one
+        # executemany needs no RETURNING, whose row order SQLite does not promise.
+        head = (
+            await conn.exec_driver_sql(
+                "SELECT (SELECT max(id) FROM tasks) FROM queues WHERE id = ? AND client_id = ?",
+                (queue_id, client_id),
+            )
+        ).first()
+        if head is None:
+            return None
+        first = int(head[0] or 0) + 1
+        ids = list(range(first, first + len(tasks)))
+        rows = [
+            (
+                task_id, client_id, queue_id, task.kind.value, task.name, dumps(task.payload),
+                _SCHEDULED, _ms(task.run_at), _ms(task.start_time_utc), task.timezone,
+                task.max_tries, task.max_caller_tries,
+                None if task.backoff is None else dumps(task.backoff), task.caller_pause_s, 1,
+                now_ms, now_ms,
+            )
+            for task_id, task in zip(ids, tasks, strict=True)
+        ]  # fmt: skip
+        events = [
+            (client_id, queue_id, task_id, 1, _CREATED, now_ms, dumps(_created_data(task)))
+            for task_id, task in zip(ids, tasks, strict=True)
+        ]
+
+        def insert(sync: Any) -> None:
+            sync.exec_driver_sql(self._add_tasks, rows)
+            sync.exec_driver_sql(self._events, events)
+
+        in_thread = getattr(conn, "in_thread", None)  # the inline writer (sqlite_writer)
+        if in_thread is not None and len(tasks) >= _IN_THREAD_FROM:
+            await in_thread(insert)
+        else:
+            await conn.exec_driver_sql(self._add_tasks, rows)
+            await conn.exec_driver_sql(self._events, events)
+        return ids
 
     _events = (
         "INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data) "
@@ -316,6 +390,55 @@ class PostgresEngineSql:
 
     def __init__(self, notify_channel: str) -> None:
         self.notify_channel = notify_channel
+        self._task_ids_sql: str | None = None
+
+    # ids from the tasks' own sequence first (one round trip, sorted: input order), then the
+    # tasks and their events in one statement from one JSON document, and the wake-up
+    _task_ids = (
+        "SELECT array_agg(nextval({seq}::regclass)) FROM generate_series(1, $1) "
+        "WHERE EXISTS (SELECT 1 FROM queues WHERE id = $2 AND client_id = $3)"
+    )
+    _add_tasks = (
+        "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, kind text, "
+        "name text, payload jsonb, run_at bigint, start_time_utc bigint, timezone text, "
+        "max_tries int, max_caller_tries int, backoff jsonb, caller_pause_s double precision, "
+        "created jsonb)), "
+        f"new_tasks AS (INSERT INTO tasks ({_NEW_TASK_COLUMNS}) "
+        f"SELECT id, $2, $3, kind, name, payload, '{_SCHEDULED}', run_at, start_time_utc, "
+        "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4 FROM r), "
+        "new_events AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, "
+        f"occurred_at, data) SELECT $2, $3, id, 1, '{_CREATED}', $4, created FROM r) "
+        "SELECT pg_notify($5, '')"
+    )
+
+    async def add_tasks(
+        self, conn: Connection, client_id: int, queue_id: int, tasks: Sequence[NewTask],
+        now_ms: int,
+    ) -> list[int] | None:  # fmt: skip
+        if self._task_ids_sql is None:  # the sequence's name, looked up once (search_path)
+            seq = (
+                await conn.exec_driver_sql("SELECT pg_get_serial_sequence('tasks', 'id')")
+            ).scalar()
+            self._task_ids_sql = self._task_ids.format(seq="'" + seq.replace("'", "''") + "'")
+        result = await conn.exec_driver_sql(self._task_ids_sql, (len(tasks), queue_id, client_id))
+        got = result.scalar()
+        if not got:
+            return None
+        ids = sorted(int(i) for i in got)
+        doc = [
+            {
+                "id": task_id, "kind": task.kind.value, "name": task.name,
+                "payload": task.payload, "run_at": _ms(task.run_at),
+                "start_time_utc": _ms(task.start_time_utc), "timezone": task.timezone,
+                "max_tries": task.max_tries, "max_caller_tries": task.max_caller_tries,
+                "backoff": task.backoff, "caller_pause_s": task.caller_pause_s,
+                "created": _created_data(task),
+            }
+            for task_id, task in zip(ids, tasks, strict=True)
+        ]  # fmt: skip
+        params = (dumps(doc), client_id, queue_id, now_ms, self.notify_channel)
+        await conn.exec_driver_sql(self._add_tasks, params)
+        return ids
 
     # $1 queue, $2 now, $3 want, $4 owner, $5 lease, $6 due, $7 queue limit, $8 rate tokens
     _claim_cte = (

@@ -76,6 +76,15 @@ tasks = sa.Table(
     sa.Column("finished_at", sa.BigInteger, nullable=True),
 )
 
+# kept by triggers on tasks (migration 3): how many tasks each queue holds
+queue_task_counts = sa.Table(
+    "queue_task_counts",
+    metadata,
+    sa.Column("queue_id", sa.BigInteger, sa.ForeignKey("queues.id"), primary_key=True,
+              autoincrement=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)  # fmt: skip
+
 calls = sa.Table(
     "calls",
     metadata,

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, CursorResult
 
+T = TypeVar("T")
 BUSY_GIVE_UP_SECONDS = 30.0
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ class InlineConnection:
     async def exec_driver_sql(self, sql: str, parameters: Any = None) -> CursorResult[Any]:
         return self.sync.exec_driver_sql(sql, parameters)
 
+    async def in_thread(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on this connection in a helper thread, the loop free meanwhile: for
+        long statements only (a bulk insert), where SQLite's work (without the GIL) then
+        overlaps the next request's Python on another core. The transaction's lock is held
+        throughout, so no other statement uses the connection meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(None, work, self.sync)
+
 
 class SqliteWriter:
     """One write connection, one transaction at a time.
@@ -65,7 +73,12 @@ class SqliteWriter:
     CHECKPOINT_EVERY = 200
 
     def __init__(self, sync_url: str, database_path: str) -> None:
-        self.engine = sa.create_engine(sync_url, poolclass=sa.pool.StaticPool)
+        self.engine = sa.create_engine(
+            sync_url,
+            poolclass=sa.pool.StaticPool,
+            # used from a helper thread at times (InlineConnection.in_thread), never at once
+            connect_args={"check_same_thread": False},
+        )
         self.database_path = database_path
 
         @event.listens_for(self.engine, "connect")

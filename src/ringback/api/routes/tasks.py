@@ -23,7 +23,7 @@ from ringback.api.schemas import (
     parse_time_param,
     task_out,
 )
-from ringback.domain.tasks import task_from_callback
+from ringback.domain.tasks import task_from_callback, tasks_from_callbacks
 from ringback.store.db import Store
 from ringback.store.records import Conflict, NotFound, TaskRow
 
@@ -91,7 +91,7 @@ ListDep = Annotated[ListParams, Depends(list_params)]
 
 async def _task(store: Store, client_id: int, scheduler_id: int, task_id: int) -> TaskRow:
     """The task, if it is in this (existing) queue of this client."""
-    await store.get_queue(scheduler_id, client_id=client_id)
+    await store.get_queue(scheduler_id, client_id=client_id, pending=False)
     task = await store.get_task(task_id, client_id=client_id)
     if task.queue_id != scheduler_id:
         raise NotFound(f"no task {task_id} in queue {scheduler_id}")
@@ -108,9 +108,9 @@ async def add_tasks(
 ) -> Response:  # fmt: skip
     if (replay := await idem.replay()) is not None:
         return replay
-    queue = await store.get_queue(scheduler_id, client_id=client_id)
+    queue = await store.get_queue(scheduler_id, client_id=client_id, pending=False)
     now = clock.now()
-    new = [task_from_callback(spec, now) for spec in body.tasks]
+    new = tasks_from_callbacks(body.tasks, now)
     ids = await store.add_tasks(client_id, scheduler_id, new, now)
     return await idem.respond(201, {"tasks": created_tasks_json(ids, new, queue, now)})
 
@@ -119,7 +119,7 @@ async def add_tasks(
 async def list_tasks(
     scheduler_id: SchedulerId, client_id: CurrentClient, store: StoreDep, params: ListDep
 ) -> TaskListOut:
-    await store.get_queue(scheduler_id, client_id=client_id)
+    await store.get_queue(scheduler_id, client_id=client_id, pending=False)
     where = {"client_id": client_id, "queue_id": scheduler_id, **params.filters()}
     rows, total = await store.page_tasks(**where, limit=params.limit, offset=params.offset)
     calls = await store.calls_for_tasks([row.id for row in rows])
