@@ -250,6 +250,7 @@ class NewTask:
     caller_pause_s: float
     timezone: str | None
     start_time_utc: datetime | None
+    webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
 
 
 def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:
