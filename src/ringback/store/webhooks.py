@@ -453,10 +453,10 @@ class WebhookMixin:
             )  # fmt: skip
         return claimed
 
-    async def finish_deliveries(self, results: Sequence[DeliveryResult], now: datetime) -> int:
-        """Record the outcome of tries whose lease (fence) still holds; returns how many."""
+    async def finish_deliveries(self, results: Sequence[DeliveryResult], now: datetime) -> None:
+        """Record the outcome of tries whose lease (fence) still holds (others are ignored)."""
         if not results:
-            return 0
+            return
         now_ms = to_ms(now)
         params = [
             {
@@ -467,7 +467,7 @@ class WebhookMixin:
         ]  # fmt: skip
         ws = t.webhook_subscriptions
         async with self._write() as conn:
-            result = await conn.execute(_FINISH, params)
+            await conn.execute(_FINISH, params)
             for r in results:
                 if r.disable_subscription is not None and r.status == "dead":
                     await conn.execute(
@@ -477,7 +477,6 @@ class WebhookMixin:
                         .values(active=False, disabled_reason=r.disable_subscription,
                                 updated_at=now_ms)
                     )  # fmt: skip
-        return int(result.rowcount)
 
     # --- the API's view ---------------------------------------------------------------------
 

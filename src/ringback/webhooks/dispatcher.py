@@ -359,9 +359,7 @@ class Dispatcher:
         if when is None:
             self.stats.dead += 1
             return DeliveryResult(job.id, job.fence, "dead", None, code, error, excerpt)
-        return DeliveryResult(
-            job.id, job.fence, "pending", int(when * 1000), code, error, excerpt
-        )
+        return DeliveryResult(job.id, job.fence, "pending", int(when * 1000), code, error, excerpt)
 
 
 async def _excerpt(answer: httpx.Response) -> str:
@@ -378,5 +376,3 @@ def _api_task_json(task: TaskRow, calls: list[Any]) -> dict[str, Any]:
     from ringback.api.schemas import task_out  # the task exactly as the API shows it
 
     return task_out(task, calls).model_dump(mode="json")
-
-

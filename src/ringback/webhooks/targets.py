@@ -101,7 +101,11 @@ def targets(
     seen: set[str] = set()
     for hook in job_webhooks or ():
         url = hook.get("url")
-        if isinstance(url, str) and url not in seen and matches(hook.get("events", ["*"]), event_type):
+        if (
+            isinstance(url, str)
+            and url not in seen
+            and matches(hook.get("events", ["*"]), event_type)
+        ):
             seen.add(url)
             found.append(Target("job", url))
     found.extend(
