@@ -23,7 +23,7 @@ from ringback.telephony.sim import SimDialer, load_sim_rules
 from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig, new_secret
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import verify
-from support_webhooks import Receiver, Received
+from support_webhooks import Received, Receiver
 
 OK_A, OK_B, BUSY_B = "0901234000", "0907777000", "0907777486"
 

@@ -57,8 +57,8 @@ from ringback.store.records import (
     from_ms,
     to_ms,
 )
-from ringback.store.webhooks import WebhookMixin
 from ringback.store.sqlite_writer import InlineConnection, SqliteWriter, sqlite_pragmas
+from ringback.store.webhooks import WebhookMixin
 
 NOTIFY_CHANNEL = "ringback_wake"
 Conn = AsyncConnection | InlineConnection

@@ -155,7 +155,7 @@ _PG_CLAIM = (
     + _CLAIM_WHERE.format(now="$1")
     + " ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED) "
     "UPDATE webhook_deliveries w SET lease_owner = $3, lease_until = $4, fence = w.fence + 1, "
-    f"updated_at = $1 FROM picked WHERE w.id = picked.id RETURNING "
+    "updated_at = $1 FROM picked WHERE w.id = picked.id RETURNING "
     + ", ".join("w." + c.strip() for c in _CLAIM_RETURNING.split(","))
 )
 _FINISH = sa.text(
