@@ -69,10 +69,13 @@ class Receiver:
                     time.sleep(receiver.slow_s)
                 code = {"ok": 200, "slow": 200, "error": 500, "gone": 410}[mode]
                 answer = b'{"ok": true}' if code == 200 else b"no" * 2000
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except OSError:  # the sender gave up (timed out) or died: that is expected
+                    self.close_connection = True
 
             def log_message(self, *_args: Any) -> None:
                 return None
