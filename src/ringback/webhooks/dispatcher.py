@@ -6,8 +6,8 @@ It runs in every worker process as its own asyncio tasks, beside (never on) the 
   each event's body once (the task as the API shows it at that moment) and stores one delivery
   per target, marking the events dispatched, in one transaction;
 - **delivery** leases due deliveries (the oldest pending one of each task and target only, so
-  a task's events reach each target in sequence order), POSTs each signed body, at most
-  ``per_host`` at once per host, and writes the outcomes back in batches, fenced: a
+  a task's events reach each target in sequence order), POSTs each signed body (aiohttp; at
+  most ``per_host`` connections per host), and writes the outcomes back in batches, fenced: a
   dispatcher that lost a lease (it was too slow, or another took over after a crash) cannot
   overwrite a newer outcome.
 
@@ -22,12 +22,11 @@ import asyncio
 import contextlib
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import orjson
 import structlog
 
@@ -107,12 +106,11 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.stats = DispatcherStats()
         self._task_json = task_json or _api_task_json
-        self._hosts: dict[str, asyncio.Semaphore] = {}
         self._sending: dict[int, asyncio.Task[None]] = {}
         self._results: list[DeliveryResult] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         store.on_wake(self._wake.set)
 
     # --- public -----------------------------------------------------------------------------
@@ -161,23 +159,27 @@ class Dispatcher:
     # --- rounds -----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _http(self) -> Any:
-        if self._client is not None:
-            yield self._client
+    async def _http(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """The HTTP client for the time of the block: a connection pool with at most
+        ``per_host`` connections per host (requests beyond wait for one) and ``max_in_flight``
+        in all."""
+        if self._session is not None:
+            yield self._session
             return
-        limits = httpx.Limits(
-            max_connections=self.config.max_in_flight,
-            max_keepalive_connections=self.config.max_in_flight,
+        connector = aiohttp.TCPConnector(
+            limit=self.config.max_in_flight, limit_per_host=self.config.per_host
         )
-        timeout = httpx.Timeout(self.config.total_timeout_s, connect=self.config.connect_timeout_s)
-        async with httpx.AsyncClient(
-            limits=limits, timeout=timeout, follow_redirects=False, trust_env=False
-        ) as client:
-            self._client = client
+        timeout = aiohttp.ClientTimeout(
+            total=self.config.total_timeout_s, connect=self.config.connect_timeout_s
+        )
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
+        ) as session:
+            self._session = session
             try:
-                yield client
+                yield session
             finally:
-                self._client = None
+                self._session = None
 
     async def _round(self) -> bool:
         flushed = await self._flush()
@@ -284,17 +286,10 @@ class Dispatcher:
             raise
         return len(results)
 
-    def _host_limit(self, url: str) -> asyncio.Semaphore:
-        host = urlsplit(url).netloc.lower()
-        sem = self._hosts.get(host)
-        if sem is None:
-            sem = self._hosts[host] = asyncio.Semaphore(self.config.per_host)
-        return sem
-
     async def _deliver(self, job: ClaimedDelivery) -> None:
         try:
-            async with self._host_limit(job.url):
-                result = await self._attempt(job)
+            assert self._session is not None
+            result = await self._attempt(job, self._session)
         except Exception as exc:  # a bug must not lose the delivery: it is tried again
             log.exception("webhook delivery failed unexpectedly", delivery_id=job.id)
             result = self._failure(job, None, f"internal error: {exc}", None)
@@ -303,8 +298,9 @@ class Dispatcher:
         self._results.append(result)
         self._wake.set()
 
-    async def _attempt(self, job: ClaimedDelivery) -> DeliveryResult:
-        assert self._client is not None
+    async def _attempt(
+        self, job: ClaimedDelivery, session: aiohttp.ClientSession
+    ) -> DeliveryResult:
         if not job.secrets:
             return self._failure(job, None, "no signing secret", None)
         try:
@@ -326,16 +322,15 @@ class Dispatcher:
         self.stats.sent += 1
         try:
             async with asyncio.timeout(self.config.total_timeout_s):
-                async with self._client.stream(
-                    "POST", job.url, content=body, headers=headers
+                async with session.post(
+                    job.url, data=body, headers=headers, allow_redirects=False
                 ) as answer:
-                    excerpt = await _excerpt(answer)
-                    code = answer.status_code
+                    code = answer.status
+                    kept = await answer.content.read(EXCERPT_BYTES)
+                    excerpt = kept.decode("utf-8", errors="replace")
         except TimeoutError:
             return self._failure(job, None, "timeout", None)
-        except httpx.TimeoutException as exc:
-            return self._failure(job, None, f"timeout: {type(exc).__name__}", None)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
             return self._failure(job, None, f"{type(exc).__name__}: {exc}"[:300], None)
         if 200 <= code < 300:
             self.stats.delivered += 1
@@ -360,16 +355,6 @@ class Dispatcher:
             self.stats.dead += 1
             return DeliveryResult(job.id, job.fence, "dead", None, code, error, excerpt)
         return DeliveryResult(job.id, job.fence, "pending", int(when * 1000), code, error, excerpt)
-
-
-async def _excerpt(answer: httpx.Response) -> str:
-    """The first bytes of the answer (the rest is not read)."""
-    kept = b""
-    async for chunk in answer.aiter_raw():
-        kept += chunk
-        if len(kept) >= EXCERPT_BYTES:
-            break
-    return kept[:EXCERPT_BYTES].decode("utf-8", errors="replace")
 
 
 def _api_task_json(task: TaskRow, calls: list[Any]) -> dict[str, Any]:
