@@ -1,9 +1,10 @@
 """A real HTTP receiver on 127.0.0.1 for webhook tests (a ``ThreadingHTTPServer`` in a thread).
 
-``mode`` says how it answers: ``ok`` (200), ``error`` (500), ``gone`` (410) or ``slow`` (records
+``mode`` says how it answers: ``ok`` (200), ``error`` (500), ``gone`` (410), ``slow`` (records
 the request as processed, then waits ``slow_s`` before answering 200, longer than the
-dispatcher's timeout). :meth:`stop` closes the port (the receiver is down); :meth:`start`
-opens the same port again.
+dispatcher's timeout) or ``hold`` (the same, for a ``slow_s`` within the timeout). ``peak`` is
+the most requests it had under way at once. :meth:`stop` closes the port (the receiver is
+down); :meth:`start` opens the same port again.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Receiver:
         self.mode = "ok"
         self.slow_s = 1.0
         self.received: list[Received] = []
+        self.active = 0  # requests being answered now
+        self.peak = 0  # the most at once
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -65,9 +68,15 @@ class Receiver:
                     receiver.received.append(
                         Received(self.path, dict(self.headers.items()), body, mode)
                     )
-                if mode == "slow":
-                    time.sleep(receiver.slow_s)
-                code = {"ok": 200, "slow": 200, "error": 500, "gone": 410}[mode]
+                    receiver.active += 1
+                    receiver.peak = max(receiver.peak, receiver.active)
+                try:
+                    if mode in ("slow", "hold"):
+                        time.sleep(receiver.slow_s)
+                finally:
+                    with receiver._lock:
+                        receiver.active -= 1
+                code = {"ok": 200, "slow": 200, "hold": 200, "error": 500, "gone": 410}[mode]
                 answer = b'{"ok": true}' if code == 200 else b"no" * 2000
                 try:
                     self.send_response(code)

@@ -84,6 +84,7 @@ def test_webhook_routes_create_read_change_delete_a_subscription(
         ({"url": "http://example.com/x", "events": ["task.exploded"]}, "events"),
         ({"url": "http://example.com/x", "colour": "red"}, "colour"),
         ({"url": "http://example.com/x", "secret": "short"}, "secret"),
+        ({"url": "http://example.com/x", "description": "a\u0000b"}, "body"),
     ],
 )
 def test_webhook_create_refuses_bad_urls_events_and_unknown_fields(

@@ -293,3 +293,18 @@ async def test_a_lost_lease_is_taken_over_and_the_event_is_still_delivered(env: 
     await env.store.finish_deliveries(late, env.clock.now())
     rows, _ = await env.store.page_deliveries(env.client_id)
     assert {r.status for r in rows} == {"delivered"}
+
+
+async def test_requests_to_one_host_never_exceed_the_per_host_connection_limit(env: Env) -> None:
+    env.dispatcher.config.per_host = 2
+    env.dispatcher.config.total_timeout_s = 5.0
+    await env.store.create_subscription(
+        env.client_id, url=f"{env.receiver.url}/all", events=["task.created"],
+        secret=new_secret(), active=True, description="", now=env.clock.now(),
+    )  # fmt: skip
+    for _ in range(8):  # eight tasks: eight first events that may go in parallel
+        await env.callback(start_time_utc="2030-01-01 00:00:00")
+    env.receiver.mode, env.receiver.slow_s = "hold", 0.2
+    await env.dispatcher.run_once()
+    assert len(env.receiver.requests()) == 8
+    assert env.receiver.peak == 2

@@ -7,9 +7,9 @@ It runs in every worker process as its own asyncio tasks, beside (never on) the 
   per target, marking the events dispatched, in one transaction;
 - **delivery** leases due deliveries (the oldest pending one of each task and target only, so
   a task's events reach each target in sequence order), POSTs each signed body (aiohttp; at
-  most ``per_host`` connections per host), and writes the outcomes back in batches, fenced: a
-  dispatcher that lost a lease (it was too slow, or another took over after a crash) cannot
-  overwrite a newer outcome.
+  most ``per_host`` requests per host at once, each timed once it may go), and writes the
+  outcomes back in batches, fenced: a dispatcher that lost a lease (it was too slow, or
+  another took over after a crash) cannot overwrite a newer outcome.
 
 Delivery is at least once: a request whose answer was lost (a timeout after the receiver
 processed it, a crash before the outcome was stored) is sent again, with the same
@@ -25,6 +25,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -111,6 +112,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
+        self._hosts: dict[str, asyncio.Semaphore] = {}
         store.on_wake(self._wake.set)
 
     # --- public -----------------------------------------------------------------------------
@@ -169,9 +171,9 @@ class Dispatcher:
         connector = aiohttp.TCPConnector(
             limit=self.config.max_in_flight, limit_per_host=self.config.per_host
         )
-        timeout = aiohttp.ClientTimeout(
-            total=self.config.total_timeout_s, connect=self.config.connect_timeout_s
-        )
+        # the total is timed around each request, once its host's semaphore is held: aiohttp's
+        # own total (and its "connect") would also count the wait for a free connection
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s)
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
         ) as session:
@@ -286,10 +288,18 @@ class Dispatcher:
             raise
         return len(results)
 
+    def _host_limit(self, host: str) -> asyncio.Semaphore:
+        """At most ``per_host`` requests to one host at once (the rest wait here, untimed)."""
+        sem = self._hosts.get(host)
+        if sem is None:
+            sem = self._hosts[host] = asyncio.Semaphore(self.config.per_host)
+        return sem
+
     async def _deliver(self, job: ClaimedDelivery) -> None:
         try:
             assert self._session is not None
-            result = await self._attempt(job, self._session)
+            async with self._host_limit(urlsplit(job.url).netloc.lower()):
+                result = await self._attempt(job, self._session)
         except Exception as exc:  # a bug must not lose the delivery: it is tried again
             log.exception("webhook delivery failed unexpectedly", delivery_id=job.id)
             result = self._failure(job, None, f"internal error: {exc}", None)

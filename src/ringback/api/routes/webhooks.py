@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Response
 from ringback.api.deps import ClockDep, CurrentClient, SettingsDep, StoreDep
 from ringback.api.errors import ApiError
 from ringback.api.idempotency import IdempotencyDep
-from ringback.api.schemas import MAX_ID, errors
+from ringback.api.schemas import MAX_ID, errors, reject_unstorable
 from ringback.api.webhook_schemas import (
     DeliveryListOut,
     DeliveryOut,
@@ -54,6 +54,7 @@ async def create_webhook(
 ) -> Response:  # fmt: skip
     if (replay := await idem.replay()) is not None:
         return replay
+    reject_unstorable(body.model_dump())
     _check_url(body.url, settings)
     row = await store.create_subscription(
         client_id, url=body.url, events=list(body.events), secret=body.secret or new_secret(),
@@ -86,6 +87,7 @@ async def update_webhook(
 ) -> WebhookOut:  # fmt: skip
     """A new ``secret`` (or ``rotate_secret: true``) keeps the old secret signing too, as a
     second ``v1=``, for 24 hours. ``active: true`` switches a webhook on again after a 410."""
+    reject_unstorable(body.model_dump())
     changes: dict[str, Any] = {}
     sent = body.model_fields_set
     for name in ("url", "events", "active", "description", "secret"):
