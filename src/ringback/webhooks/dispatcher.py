@@ -229,7 +229,11 @@ class Dispatcher:
             if task is not None and task.id not in task_json:
                 if calls is None:  # read once per batch, only when something is delivered
                     calls = await self.store.calls_for_tasks(task_ids)
-                task_json[task.id] = self._task_json(task, calls.get(task.id, []))
+                try:
+                    task_json[task.id] = self._task_json(task, calls.get(task.id, []))
+                except Exception:  # one odd task must not stall every webhook behind it
+                    log.exception("webhook body: task not shown", task_id=task.id)
+                    task_json[task.id] = None
             body = tg.body(
                 event_id=event.id,
                 event_type=event.type,
