@@ -61,6 +61,14 @@ class Settings:
     worker_processes: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
+    webhook_allow_private: bool = False
+    webhook_connect_timeout: float = 5.0
+    webhook_timeout: float = 10.0
+    webhook_retry_base: float = 5.0
+    webhook_retry_for: float = 86400.0
+    webhook_per_host: int = 16
+    webhook_max_in_flight: int = 256
+    webhook_lease_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -85,4 +93,12 @@ class Settings:
             worker_processes=int(_env_float("RINGBACK_WORKER_PROCESSES", 1)),
             host=os.environ.get("RINGBACK_HOST") or "127.0.0.1",
             port=_env_port("RINGBACK_PORT", 8080),
+            webhook_allow_private=_env_bool("RINGBACK_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_connect_timeout=_env_float("RINGBACK_WEBHOOK_CONNECT_TIMEOUT", 5.0),
+            webhook_timeout=_env_float("RINGBACK_WEBHOOK_TIMEOUT", 10.0),
+            webhook_retry_base=_env_float("RINGBACK_WEBHOOK_RETRY_BASE", 5.0),
+            webhook_retry_for=_env_float("RINGBACK_WEBHOOK_RETRY_FOR", 86400.0),
+            webhook_per_host=int(_env_float("RINGBACK_WEBHOOK_PER_HOST", 16)),
+            webhook_max_in_flight=int(_env_float("RINGBACK_WEBHOOK_MAX_IN_FLIGHT", 256)),
+            webhook_lease_seconds=_env_float("RINGBACK_WEBHOOK_LEASE_SECONDS", 60.0),
         )

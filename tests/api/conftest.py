@@ -145,6 +145,19 @@ class LiveServer:
     tenants: dict[str, Tenant] = field(default_factory=dict)
     _clients: list[httpx.Client] = field(default_factory=list)
 
+    def kill_and_restart(self) -> None:
+        """``kill -9`` the server (by its PID), then start it again on the same database."""
+        self.process.kill()
+        self.process.wait(timeout=STOP_TIMEOUT_S)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ringback", "serve", "--host", HOST, "--port",
+                 self.url.rsplit(":", 1)[1]],
+                env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        _wait_healthy(self)
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-8000:]
@@ -232,7 +245,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def run_server(store: str, workdir: Path) -> Iterator[LiveServer]:
+def run_server(
+    store: str, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """A ``ringback serve`` on ``store``, stopped (and its database dropped) on exit."""
     database: str | None = None
     if store == "sqlite":
@@ -255,6 +270,14 @@ def run_server(store: str, workdir: Path) -> Iterator[LiveServer]:
         "RINGBACK_PORT": str(port),
         "RINGBACK_WORKER_PROCESSES": "1",
         "RINGBACK_SHUTDOWN_GRACE": "2",
+        # webhook receivers of the tests listen on 127.0.0.1; retries are quick and give up
+        # after 3 s (instead of a day), so that dead deliveries can be seen
+        "RINGBACK_WEBHOOK_ALLOW_PRIVATE": "1",
+        "RINGBACK_WEBHOOK_CONNECT_TIMEOUT": "1",
+        "RINGBACK_WEBHOOK_TIMEOUT": "2",
+        "RINGBACK_WEBHOOK_RETRY_BASE": "0.2",
+        "RINGBACK_WEBHOOK_RETRY_FOR": "3",
+        **(extra_env or {}),
     }
     log_path = workdir / "serve.log"
     process: subprocess.Popen[bytes] | None = None
@@ -272,7 +295,9 @@ def run_server(store: str, workdir: Path) -> Iterator[LiveServer]:
     finally:
         if server is not None:
             server.close_clients()
-        if process is not None:
+        if server is not None:
+            _stop(server.process)  # the one running now (a test may have restarted it)
+        elif process is not None:
             _stop(process)
         if database is not None:
             with contextlib.suppress(Exception):
@@ -287,6 +312,17 @@ def live(
     if request.param == "postgresql":
         _root_require_pg(request.config)
     with run_server(request.param, tmp_path_factory.mktemp(f"api-{request.param}")) as server:
+        yield server
+
+
+@pytest.fixture(params=STORES)
+def own_live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of this test's own (it may kill and restart it), on each store; webhook
+    leases of 3 s and retries for a minute."""
+    if request.param == "postgresql":
+        _root_require_pg(request.config)
+    extra = {"RINGBACK_WEBHOOK_LEASE_SECONDS": "3", "RINGBACK_WEBHOOK_RETRY_FOR": "60"}
+    with run_server(request.param, tmp_path, extra) as server:
         yield server
 
 

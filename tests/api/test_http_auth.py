@@ -120,6 +120,9 @@ class Owned:
     file: str
     queue: dict[str, Any]
     task: dict[str, Any]
+    webhook: dict[str, Any]
+    delivery_id: int
+    signing_secret: str
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ class Route:
             job_id=ids.jid,
             call_uuid=ids.call_uuid,
             path=ids.file,
+            webhook_id=ids.webhook["id"],
+            delivery_id=ids.delivery_id,
         )
 
     def send(self, http: httpx.Client, client_id: int, ids: Owned) -> httpx.Response:
@@ -159,6 +164,10 @@ class Route:
             }
         elif self.body == "file":
             kwargs["content"] = b"intruder"
+        elif self.body == "webhook":
+            kwargs["json"] = {"url": "http://127.0.0.1:9/intruder"}
+        elif self.body == "webhook_put":
+            kwargs["json"] = {"url": "http://127.0.0.1:9/intruder", "rotate_secret": True}
         # absolute URL: the tenant clients are rooted at their own client prefix
         return http.request(
             self.method, str(http.base_url.copy_with(raw_path=url.encode())), **kwargs
@@ -185,6 +194,16 @@ ROUTES = [
     Route("PUT", "/storage/{path}", "file"),
     Route("GET", "/storage/{path}"),
     Route("DELETE", "/storage/{path}"),
+    Route("POST", "/webhooks/", "webhook"),
+    Route("GET", "/webhooks/"),
+    Route("GET", "/webhooks/{webhook_id}"),
+    Route("PUT", "/webhooks/{webhook_id}", "webhook_put"),
+    Route("DELETE", "/webhooks/{webhook_id}"),
+    Route("GET", "/webhook_deliveries/"),
+    Route("GET", "/webhook_deliveries/{delivery_id}"),
+    Route("POST", "/webhook_deliveries/{delivery_id}/redeliver"),
+    Route("GET", "/webhook_secret"),
+    Route("POST", "/webhook_secret/rotate"),
 ]
 ROUTE_IDS = [f"{r.method} {r.template.split('?')[0]}" for r in ROUTES]
 # routes naming one of alice's resources (a list or create under bob's own id is bob's own)
@@ -210,6 +229,11 @@ def owned(tenants: dict[str, Tenant], rb: Any) -> Owned:
         what="the history task to finish",
     )
     assert finished["cdr"], finished
+    # a webhook (to a closed port) that gets the waiting task's task.created: a delivery
+    webhook = alice.http.post(
+        "/webhooks/", json={"url": "http://127.0.0.1:9/alice", "events": ["task.created"]}
+    ).json()
+    signing_secret = alice.http.get("/webhook_secret").json()["secret"]
     # a switched-off queue with a waiting task
     queue = alice.new_queue(status="off", comment="alice's")
     [task] = alice.add_tasks(queue["id"], rb.task(name="waiting"))
@@ -227,6 +251,11 @@ def owned(tenants: dict[str, Tenant], rb: Any) -> Owned:
     assert job.status_code == 201, job.text
     stored = alice.http.put("/storage/private/a.txt", content=FILE_BODY)
     assert stored.status_code == 201, stored.text
+    deliveries = rb.poll(
+        lambda: alice.http.get("/webhook_deliveries/", params={"webhook_id": webhook["id"]}),
+        lambda page: page["total"] >= 1,
+        what="alice's webhook delivery",
+    )
     return Owned(
         sid=queue["id"],
         tid=task["id"],
@@ -235,6 +264,9 @@ def owned(tenants: dict[str, Tenant], rb: Any) -> Owned:
         file="private/a.txt",
         queue=queue,
         task=task,
+        webhook=webhook,
+        delivery_id=deliveries["deliveries"][0]["id"],
+        signing_secret=signing_secret,
     )
 
 
@@ -250,6 +282,13 @@ def _assert_alice_untouched(alice: Tenant, ids: Owned) -> None:
     assert task.json()["a_number"] == ids.task["a_number"]
     stored = alice.http.get(f"/storage/{ids.file}")
     assert stored.status_code == 200 and stored.content == FILE_BODY, stored.text
+    webhook = alice.http.get(f"/webhooks/{ids.webhook['id']}")
+    assert webhook.status_code == 200, webhook.text
+    for field in ("url", "secret", "events", "active"):
+        assert webhook.json()[field] == ids.webhook[field], webhook.json()
+    assert alice.http.get("/webhook_secret").json()["secret"] == ids.signing_secret
+    delivery = alice.http.get(f"/webhook_deliveries/{ids.delivery_id}")
+    assert delivery.status_code == 200 and delivery.json()["attempts"] < 1000, delivery.text
 
 
 def test_route_table_covers_every_client_route(anon: httpx.Client) -> None:

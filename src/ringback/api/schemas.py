@@ -321,10 +321,16 @@ class CallbackParamsOut(BaseModel):
     dst_dtmf: str | None = None
 
 
+class JobWebhookOut(BaseModel):
+    url: str
+    events: list[str]
+
+
 class JobOptionsOut(BaseModel):
     attempts: int
     backoff: Backoff | None
     timezone: str | None
+    webhooks: list[JobWebhookOut] = []
 
 
 class TaskOut(BaseModel):
@@ -381,7 +387,7 @@ def _own_fields(
         return {
             "data": payload,
             "options": {"attempts": new.max_tries, "backoff": new.backoff,
-                        "timezone": new.timezone},
+                        "timezone": new.timezone, "webhooks": new.webhooks or []},
         }  # fmt: skip
     fields = {key: value for key, value in payload.items() if key in _CALLBACK_FIELDS}
     fields["callback_params"] = {**_NO_CALLBACK_PARAMS, **payload.get("callback_params", {})}
@@ -399,7 +405,7 @@ def _task_fields(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
         kind=row.kind, name=row.name, payload=row.payload, run_at=row.run_at,
         max_tries=row.max_tries, backoff=row.backoff, max_caller_tries=row.max_caller_tries,
         caller_pause_s=row.caller_pause_s, timezone=row.timezone,
-        start_time_utc=row.start_time_utc,
+        start_time_utc=row.start_time_utc, webhooks=row.webhooks,
     )  # fmt: skip
     return {
         "id": row.id,

@@ -54,16 +54,23 @@ async def _run_service(store: Store, settings: Settings, clock: Clock, *, api: b
     worker = Worker(
         store, dialer, storage, clock, WorkerConfig.from_settings(settings), metrics=metrics
     )
+    from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
+
+    # webhooks go out from their own asyncio task: a slow receiver never holds up dialing
+    dispatcher = Dispatcher(
+        store, clock, DispatcherConfig.from_settings(settings), owner=worker.owner
+    )
 
     def stop() -> None:
         worker.stop()
+        dispatcher.stop()
         if server is not None:
             server.should_exit = True
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    running = [asyncio.create_task(worker.run())]
+    running = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]
     if server is not None:
         running.append(asyncio.create_task(server.serve()))
     try:

@@ -136,12 +136,42 @@ class Backoff(_Strict):
     jitter: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+_EVENT_NAMES = frozenset(
+    {"task.created", "task.started", "task.retry_scheduled", "task.delayed", "task.updated",
+     "task.finished", "task.canceled", "call.answered", "call.bridged", "call.ended"}
+)  # fmt: skip
+
+
+def check_event_pattern(value: str) -> str:
+    """``*``, ``task.*``, ``call.*`` or an event type (``task.finished``, …)."""
+    if value in ("*", "task.*", "call.*") or value in _EVENT_NAMES:
+        return value
+    raise ValueError(
+        f"{value!r} is not an event type or pattern (*, task.*, call.*, task.finished, …)"
+    )
+
+
+EventPattern = Annotated[str, AfterValidator(check_event_pattern)]
+
+
+class JobWebhook(_Strict):
+    """A URL that receives this job's events (signed with the client's webhook secret)."""
+
+    url: str = Field(max_length=2048, pattern=r"^https?://")
+    events: list[EventPattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=20)
+
+
 class JobOptions(_Strict):
     attempts: int = Field(default=1, ge=1, le=MAX_TRY_COUNT)
     delay: int = Field(default=0, ge=0, le=MAX_PAUSE_S * 1000, description="milliseconds")
     backoff: Backoff | None = None
     timezone: TimeZoneName | None = Field(
         default=None, description="ringback: evaluate the queue's calling hours in this zone"
+    )
+    webhooks: list[JobWebhook] = Field(
+        default_factory=list,
+        max_length=10,
+        description="ringback: URLs that receive this job's events (README: Webhooks)",
     )
 
 
@@ -259,6 +289,7 @@ class NewTask:
     caller_pause_s: float
     timezone: str | None
     start_time_utc: datetime | None
+    webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
 
 
 def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:
@@ -275,6 +306,7 @@ def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:
         caller_pause_s=0.0,
         timezone=options.timezone,
         start_time_utc=None,
+        webhooks=[hook.model_dump() for hook in options.webhooks] or None,
     )
 
 

@@ -58,6 +58,7 @@ from ringback.store.records import (
     to_ms,
 )
 from ringback.store.sqlite_writer import InlineConnection, SqliteWriter, sqlite_pragmas
+from ringback.store.webhooks import WebhookMixin
 
 NOTIFY_CHANNEL = "ringback_wake"
 Conn = AsyncConnection | InlineConnection
@@ -97,7 +98,7 @@ class QueueChanges:
     clear_calling_hours: bool = False
 
 
-class Store(AccessMixin):
+class Store(AccessMixin, WebhookMixin):
     """Open with :func:`open_store`; close with :meth:`close`."""
 
     def __init__(
@@ -470,6 +471,11 @@ class Store(AccessMixin):
         if not rows:
             raise NotFound(f"no task {task_id}")
         return rows[0]
+
+    async def tasks_by_ids(self, ids: Sequence[int]) -> list[TaskRow]:
+        if not ids:
+            return []
+        return await self._tasks([t.tasks.c.id.in_(list(ids))], limit=len(ids))
 
     async def list_tasks(
         self, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
@@ -1145,6 +1151,7 @@ def _task_row(row: Row[Any], running: int, now_ms: int) -> TaskRow:
         first_attempt_at=from_ms(row.first_attempt_at),
         last_attempt_at=from_ms(row.last_attempt_at),
         finished_at=from_ms(row.finished_at),
+        webhooks=row.webhooks,
     )
 
 

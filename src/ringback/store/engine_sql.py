@@ -112,7 +112,8 @@ class TaskResult:
 
 _NEW_TASK_COLUMNS = (
     "id, client_id, queue_id, kind, name, payload, status, run_at, start_time_utc, timezone, "
-    "max_tries, max_caller_tries, backoff, caller_pause_s, event_seq, created_at, updated_at"
+    "max_tries, max_caller_tries, backoff, caller_pause_s, event_seq, created_at, updated_at, "
+    "webhooks"
 )
 _SCHEDULED = TaskStatus.SCHEDULED.value
 # SQLite: batches this large are inserted in a helper thread (milliseconds of SQLite work,
@@ -218,7 +219,7 @@ class SqliteEngineSql:
                 _SCHEDULED, _ms(task.run_at), _ms(task.start_time_utc), task.timezone,
                 task.max_tries, task.max_caller_tries,
                 None if task.backoff is None else dumps(task.backoff), task.caller_pause_s, 1,
-                now_ms, now_ms,
+                now_ms, now_ms, dumps(task.webhooks) if task.webhooks else None,
             )
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip
@@ -402,10 +403,11 @@ class PostgresEngineSql:
         "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, kind text, "
         "name text, payload jsonb, run_at bigint, start_time_utc bigint, timezone text, "
         "max_tries int, max_caller_tries int, backoff jsonb, caller_pause_s double precision, "
-        "created jsonb)), "
+        "created jsonb, webhooks jsonb)), "
         f"new_tasks AS (INSERT INTO tasks ({_NEW_TASK_COLUMNS}) "
         f"SELECT id, $2, $3, kind, name, payload, '{_SCHEDULED}', run_at, start_time_utc, "
-        "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4 FROM r), "
+        "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks "
+        "FROM r), "
         "new_events AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, "
         f"occurred_at, data) SELECT $2, $3, id, 1, '{_CREATED}', $4, created FROM r) "
         "SELECT pg_notify($5, '')"
@@ -432,7 +434,7 @@ class PostgresEngineSql:
                 "start_time_utc": _ms(task.start_time_utc), "timezone": task.timezone,
                 "max_tries": task.max_tries, "max_caller_tries": task.max_caller_tries,
                 "backoff": task.backoff, "caller_pause_s": task.caller_pause_s,
-                "created": _created_data(task),
+                "created": _created_data(task), "webhooks": task.webhooks or None,
             }
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip

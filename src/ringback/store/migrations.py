@@ -259,6 +259,73 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        4,
+        "webhooks: subscriptions, client signing keys, deliveries, event dispatch mark",
+        (
+            """CREATE TABLE webhook_subscriptions (
+                id {id},
+                client_id BIGINT NOT NULL REFERENCES clients (id),
+                url TEXT NOT NULL,
+                events {json} NOT NULL,
+                secret TEXT NOT NULL,
+                previous_secret TEXT,
+                previous_secret_until BIGINT,
+                active BOOLEAN NOT NULL DEFAULT TRUE,
+                description TEXT NOT NULL DEFAULT '',
+                disabled_reason TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL)""",
+            "CREATE INDEX webhook_subscriptions_client ON webhook_subscriptions (client_id, id)",
+            """CREATE TABLE webhook_keys (
+                client_id BIGINT PRIMARY KEY REFERENCES clients (id),
+                secret TEXT NOT NULL,
+                previous_secret TEXT,
+                previous_secret_until BIGINT,
+                created_at BIGINT NOT NULL,
+                rotated_at BIGINT)""",
+            """CREATE TABLE webhook_deliveries (
+                id {id},
+                event_id BIGINT NOT NULL,
+                client_id BIGINT NOT NULL REFERENCES clients (id),
+                task_id BIGINT,
+                seq INTEGER NOT NULL,
+                event_type TEXT NOT NULL,
+                target_kind TEXT NOT NULL CHECK (target_kind IN ('url_before',
+                    'url_before_again', 'url_success', 'url_after', 'job', 'subscription')),
+                target_key TEXT NOT NULL,
+                subscription_id BIGINT,
+                url TEXT NOT NULL,
+                body TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at BIGINT NOT NULL,
+                lease_owner TEXT,
+                lease_until BIGINT,
+                fence BIGINT NOT NULL DEFAULT 0,
+                last_status_code INTEGER,
+                last_error TEXT,
+                response_excerpt TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                delivered_at BIGINT,
+                dead_at BIGINT,
+                CONSTRAINT webhook_deliveries_event_target UNIQUE (event_id, target_key))""",
+            """CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id)
+                WHERE status = 'pending'""",
+            """CREATE INDEX webhook_deliveries_chain ON webhook_deliveries
+                (task_id, target_key, seq) WHERE status = 'pending'""",
+            "CREATE INDEX webhook_deliveries_client ON webhook_deliveries (client_id, status, id)",
+            # events written before this migration are not delivered (there was no target yet)
+            "ALTER TABLE events ADD COLUMN dispatched_at BIGINT",
+            "UPDATE events SET dispatched_at = 0",
+            "CREATE INDEX events_undispatched ON events (id) WHERE dispatched_at IS NULL",
+            "ALTER TABLE tasks ADD COLUMN webhooks {json}",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -77,6 +77,7 @@ class TaskRow:
     first_attempt_at: datetime | None
     last_attempt_at: datetime | None
     finished_at: datetime | None
+    webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
 
 
 @dataclass(slots=True)

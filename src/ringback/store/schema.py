@@ -74,6 +74,7 @@ tasks = sa.Table(
     sa.Column("first_attempt_at", sa.BigInteger, nullable=True),
     sa.Column("last_attempt_at", sa.BigInteger, nullable=True),
     sa.Column("finished_at", sa.BigInteger, nullable=True),
+    sa.Column("webhooks", Json, nullable=True),  # a job's own webhook URLs (options.webhooks)
 )
 
 # kept by triggers on tasks (migration 3): how many tasks each queue holds
@@ -128,6 +129,7 @@ events = sa.Table(
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("occurred_at", sa.BigInteger, nullable=False),
     sa.Column("data", Json, nullable=False),
+    sa.Column("dispatched_at", sa.BigInteger, nullable=True),  # fanned out to webhook targets
     sa.UniqueConstraint("task_id", "seq", name="events_task_seq"),
 )
 
@@ -159,6 +161,64 @@ idempotency_keys = sa.Table(
     sa.Column("status_code", sa.Integer, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+webhook_subscriptions = sa.Table(
+    "webhook_subscriptions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", Json, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("previous_secret", sa.Text, nullable=True),
+    sa.Column("previous_secret_until", sa.BigInteger, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+webhook_keys = sa.Table(
+    "webhook_keys",
+    metadata,
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("previous_secret", sa.Text, nullable=True),
+    sa.Column("previous_secret_until", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("rotated_at", sa.BigInteger, nullable=True),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("task_id", sa.BigInteger, nullable=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("target_kind", sa.Text, nullable=False),
+    sa.Column("target_key", sa.Text, nullable=False),
+    sa.Column("subscription_id", sa.BigInteger, nullable=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("lease_owner", sa.Text, nullable=True),
+    sa.Column("lease_until", sa.BigInteger, nullable=True),
+    sa.Column("fence", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("response_excerpt", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.Column("dead_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("event_id", "target_key", name="webhook_deliveries_event_target"),
 )
 
 schema_migrations = sa.Table(

@@ -1,0 +1,236 @@
+"""Webhook benchmark: events per second delivered to a local receiver, on SQLite and PostgreSQL.
+
+A fresh database gets N msg_call tasks run to their end by an in-process worker (simulator,
+fast mode): five events each (task.created, task.started, call.answered, call.ended,
+task.finished), so N tasks are in flight for the dispatcher at once. A subscription takes every
+event (``*``). Then one dispatcher (production settings: aiohttp, 16 connections per host, retries,
+leases, signing, per-task ordering) fans out and delivers them to a receiver in another process
+(a small asyncio HTTP/1.1 server on 127.0.0.1 that answers 200 and counts). The figure is
+deliveries stored as delivered per second, from the dispatcher's start to the last one; the
+receiver's count is checked against it. Median of ``--runs`` runs, the stores alternating.
+Progress goes to stderr; the last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import wave
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from ringback.clock import SystemClock
+from ringback.engine.worker import Worker, WorkerConfig
+from ringback.service import TaskService
+from ringback.storage import Storage
+from ringback.store.db import Store, open_store
+from ringback.telephony.sim import SimDialer, load_sim_rules
+from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig, new_secret
+
+PG_ADMIN = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- the receiver (its own process) ------------------------------------------------------------
+
+
+async def receive(port: int) -> None:
+    count = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal count
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                if head.startswith(b"GET /count"):
+                    body = str(count).encode()
+                else:
+                    count += 1
+                    body = b"ok"
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# --- one run ------------------------------------------------------------------------------
+
+
+async def open_target(kind: str, workdir: Path) -> tuple[Store, str | None]:
+    clock = SystemClock()
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        return await open_store(url, clock, migrate=True), None
+    database = f"rb_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f"CREATE DATABASE {database}")
+    await admin.close()
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + database
+    return await open_store(url, clock, migrate=True), database
+
+
+async def close_target(store: Store, database: str | None) -> None:
+    await store.close()
+    if database:
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        await admin.close()
+
+
+async def one_run(kind: str, tasks: int, receiver_url: str, workdir: Path) -> dict[str, Any]:
+    clock = SystemClock()
+    store, database = await open_target(kind, workdir)
+    try:
+        client = await store.ensure_client("bench", clock.now())
+        storage = Storage(workdir / "storage")
+        path = storage.resolve(client, "bench.wav")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            out.writeframes(b"\x00\x00" * 800)
+        await store.create_subscription(
+            client, url=f"{receiver_url}/hook", events=["*"], secret=new_secret(), active=True,
+            description="bench", now=clock.now(),
+        )  # fmt: skip
+        service = TaskService(store, clock)
+        job = {
+            "type": "msg_call",
+            "data": {"calling_number": "100", "called_number": "0901234000",
+                     "audio_file": "bench.wav"},
+        }  # fmt: skip
+        for start in range(0, tasks, 1000):
+            await service.add_jobs(client, [job] * min(1000, tasks - start))
+        worker = Worker(
+            store, SimDialer(clock, load_sim_rules(None), fast=True), storage, clock,
+            WorkerConfig(max_in_flight=500), rng=random.Random(1), owner="bench-worker",
+        )  # fmt: skip
+        await worker.drain()
+        expected = tasks * 5
+        say(f"  {kind}: {tasks} tasks finished; delivering {expected} events")
+        dispatcher = Dispatcher(
+            store, clock, DispatcherConfig(allow_private=True), owner="bench-dispatcher"
+        )
+        async with httpx.AsyncClient() as http:
+            before = int((await http.get(f"{receiver_url}/count")).text)
+        began = time.perf_counter()
+        running = asyncio.create_task(dispatcher.run())
+        delivered = 0
+        deadline = began + 150
+        while time.perf_counter() < deadline:
+            _, delivered = await store.page_deliveries(client, status="delivered", limit=1)
+            if delivered >= expected:
+                break
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - began
+        dispatcher.stop()
+        await running
+        async with httpx.AsyncClient() as http:
+            received = int((await http.get(f"{receiver_url}/count")).text) - before
+        if delivered < expected or received < expected:
+            raise SystemExit(
+                f"{delivered} of {expected} events delivered in time ({received} received)"
+            )
+        return {
+            "events": expected,
+            "seconds": round(elapsed, 3),
+            "events_per_s": round(expected / elapsed),
+            "received": received,
+        }
+    finally:
+        await close_target(store, database)
+
+
+async def measure(args: argparse.Namespace, url: str) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in args.stores}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in range(args.runs):
+            for kind in args.stores:
+                say(f"run {n + 1}/{args.runs}, {kind}")
+                result = await one_run(kind, args.tasks, url, Path(tmp))
+                say(f"  {kind}: {result}")
+                runs[kind].append(result)
+    return runs
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    receiver = subprocess.Popen(
+        [sys.executable, __file__, "--receiver", str(port)], start_new_session=True
+    )
+    try:
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        runs = asyncio.run(measure(args, f"http://127.0.0.1:{port}"))
+    finally:
+        os.killpg(receiver.pid, signal.SIGTERM)
+        receiver.wait(timeout=10)
+    per_store = {
+        kind: int(statistics.median(r["events_per_s"] for r in results))
+        for kind, results in runs.items()
+    }
+    return {
+        "benchmark": "webhooks",
+        "tasks_in_flight": args.tasks,
+        "events_per_task": 5,
+        "per_host_connections": DispatcherConfig().per_host,
+        "events_per_s": min(per_store.values()),
+        "events_per_s_by_store": per_store,
+        "runs": runs,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stores", nargs="+", choices=["sqlite", "pg"], default=["sqlite", "pg"])
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.receiver:
+        asyncio.run(receive(arguments.receiver))
+    else:
+        print(json.dumps(main(arguments)))

@@ -1,0 +1,598 @@
+"""Queries of webhook delivery: subscriptions, client signing keys, the delivery table.
+
+A mixin of :class:`ringback.store.db.Store`.
+
+Events are fanned out lazily: the dispatcher reads events not yet dispatched
+(``dispatched_at IS NULL``), works out their targets, and stores one delivery per (event,
+target) while marking the events dispatched, in one transaction (the unique (event, target)
+key makes a second dispatcher doing the same harmless). Because the events of one task are
+committed in sequence order, a reader that sees event n+1 undispatched also sees event n
+(undispatched, or already fanned out), so the deliveries of a task exist in order.
+
+A delivery is claimed with a lease and a fence (like tasks): ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, the single writer on SQLite. It is claimable only while no earlier delivery
+(lower ``seq``) of the same task to the same target is still pending: per task and target,
+event n+1 waits until event n is delivered or dead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ringback.store import schema as t
+from ringback.store.engine_sql import loads
+from ringback.store.records import Conflict, EventRow, NotFound, from_ms, to_ms
+
+if TYPE_CHECKING:
+    from ringback.store.db import Conn
+
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+
+@dataclass(slots=True)
+class SubscriptionRow:
+    id: int
+    client_id: int
+    url: str
+    events: list[str]
+    secret: str
+    previous_secret: str | None
+    previous_secret_until: datetime | None
+    active: bool
+    description: str
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class WebhookKeyRow:
+    client_id: int
+    secret: str
+    previous_secret: str | None
+    previous_secret_until: datetime | None
+    created_at: datetime
+    rotated_at: datetime | None
+
+
+@dataclass(slots=True)
+class NewDelivery:
+    event_id: int
+    client_id: int
+    task_id: int | None
+    seq: int
+    event_type: str
+    target_kind: str
+    target_key: str
+    subscription_id: int | None
+    url: str
+    body: str
+
+
+@dataclass(slots=True)
+class ClaimedDelivery:
+    id: int
+    fence: int
+    event_id: int
+    event_type: str
+    target_kind: str
+    url: str
+    body: str
+    attempts: int
+    subscription_id: int | None
+    client_id: int
+    created_at_ms: int
+    secrets: list[str]  # sign with each (the new one first during a rotation)
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    id: int
+    fence: int
+    status: str  # delivered, pending (try again at next_attempt_at) or dead
+    next_attempt_at_ms: int | None
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+    disable_subscription: str | None = None  # the reason, when the receiver answered 410
+
+
+@dataclass(slots=True)
+class DeliveryRow:
+    id: int
+    event_id: int
+    client_id: int
+    task_id: int | None
+    seq: int
+    event_type: str
+    target_kind: str
+    subscription_id: int | None
+    url: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    response_excerpt: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    dead_at: datetime | None
+
+
+_CLAIM_WHERE = (
+    "d.status = 'pending' AND d.next_attempt_at <= {now} "
+    "AND (d.lease_until IS NULL OR d.lease_until < {now}) "
+    "AND (d.subscription_id IS NULL OR s.active) "
+    "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'pending' "
+    "AND p.task_id = d.task_id AND p.target_key = d.target_key AND p.seq < d.seq)"
+)
+_CLAIM_FROM = (
+    "FROM webhook_deliveries d LEFT JOIN webhook_subscriptions s ON s.id = d.subscription_id "
+)
+_CLAIM_RETURNING = (
+    "id, fence, event_id, event_type, target_kind, url, body, attempts, subscription_id, "
+    "client_id, created_at"
+)
+_SQLITE_CLAIM = (
+    "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?, fence = fence + 1, "
+    f"updated_at = ? WHERE id IN (SELECT d.id {_CLAIM_FROM} WHERE "
+    + _CLAIM_WHERE.format(now="?")
+    + f" ORDER BY d.next_attempt_at, d.id LIMIT ?) RETURNING {_CLAIM_RETURNING}"
+)
+_PG_CLAIM = (
+    f"WITH picked AS (SELECT d.id {_CLAIM_FROM} WHERE "
+    + _CLAIM_WHERE.format(now="$1")
+    + " ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED) "
+    "UPDATE webhook_deliveries w SET lease_owner = $3, lease_until = $4, fence = w.fence + 1, "
+    "updated_at = $1 FROM picked WHERE w.id = picked.id RETURNING "
+    + ", ".join("w." + c.strip() for c in _CLAIM_RETURNING.split(","))
+)
+_FINISH = sa.text(
+    "UPDATE webhook_deliveries SET status = :status, attempts = attempts + 1, "
+    "next_attempt_at = COALESCE(:next_at, next_attempt_at), lease_owner = NULL, "
+    "lease_until = NULL, last_status_code = :code, last_error = :error, "
+    "response_excerpt = :excerpt, updated_at = :now, "
+    "delivered_at = CASE WHEN :status = 'delivered' THEN :now ELSE delivered_at END, "
+    "dead_at = CASE WHEN :status = 'dead' THEN :now ELSE dead_at END "
+    "WHERE id = :id AND fence = :fence AND status = 'pending'"
+)
+
+
+class WebhookMixin:
+    """Needs ``_write``, ``_read`` and ``is_sqlite`` from the Store it is mixed into."""
+
+    if TYPE_CHECKING:
+        is_sqlite: bool
+
+        def _write(self, *, one_statement: bool = False) -> AbstractAsyncContextManager[Conn]: ...
+
+        def _read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    async def create_subscription(
+        self,
+        client_id: int,
+        *,
+        url: str,
+        events: list[str],
+        secret: str,
+        active: bool,
+        description: str,
+        now: datetime,
+    ) -> SubscriptionRow:
+        ws = t.webhook_subscriptions
+        async with self._write() as conn:
+            new_id = (
+                await conn.execute(
+                    ws.insert()
+                    .values(
+                        client_id=client_id, url=url, events=events, secret=secret,
+                        active=active, description=description, created_at=to_ms(now),
+                        updated_at=to_ms(now),
+                    )
+                    .returning(ws.c.id)
+                )
+            ).scalar_one()  # fmt: skip
+        return await self.get_subscription(int(new_id), client_id)
+
+    async def get_subscription(self, sub_id: int, client_id: int) -> SubscriptionRow:
+        rows = await self.list_subscriptions(client_id, sub_id=sub_id)
+        if not rows:
+            raise NotFound(f"no webhook {sub_id}")
+        return rows[0]
+
+    async def list_subscriptions(
+        self, client_id: int, *, sub_id: int | None = None
+    ) -> list[SubscriptionRow]:
+        ws = t.webhook_subscriptions
+        where = [ws.c.client_id == client_id]
+        if sub_id is not None:
+            where.append(ws.c.id == sub_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(sa.select(ws).where(*where).order_by(ws.c.id))).all()
+        return [_subscription(row) for row in rows]
+
+    async def update_subscription(
+        self,
+        sub_id: int,
+        client_id: int,
+        changes: dict[str, Any],
+        now: datetime,
+        *,
+        previous_secret_until: datetime | None = None,
+    ) -> SubscriptionRow:
+        """Change the fields in ``changes`` (url, events, secret, active, description).
+
+        A new ``secret`` keeps the old one valid (signed with too) until
+        ``previous_secret_until``; switching ``active`` on clears ``disabled_reason``.
+        """
+        ws = t.webhook_subscriptions
+        values: dict[str, Any] = {**changes, "updated_at": to_ms(now)}
+        async with self._write() as conn:
+            current = (
+                await conn.execute(
+                    sa.select(ws.c.secret).where(ws.c.id == sub_id, ws.c.client_id == client_id)
+                )
+            ).scalar()
+            if current is None:
+                raise NotFound(f"no webhook {sub_id}")
+            if "secret" in changes and changes["secret"] != current:
+                values["previous_secret"] = current
+                values["previous_secret_until"] = (
+                    None if previous_secret_until is None else to_ms(previous_secret_until)
+                )
+            if changes.get("active"):
+                values["disabled_reason"] = None
+            await conn.execute(ws.update().where(ws.c.id == sub_id).values(**values))
+        return await self.get_subscription(sub_id, client_id)
+
+    async def delete_subscription(self, sub_id: int, client_id: int) -> None:
+        """Delete a subscription and its undelivered deliveries (delivered and dead ones stay,
+        for the record)."""
+        ws, wd = t.webhook_subscriptions, t.webhook_deliveries
+        async with self._write() as conn:
+            result = await conn.execute(
+                ws.delete().where(ws.c.id == sub_id, ws.c.client_id == client_id)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no webhook {sub_id}")
+            await conn.execute(
+                wd.delete().where(wd.c.subscription_id == sub_id, wd.c.status == "pending")
+            )
+
+    # --- the client's signing key (seed URLs, job URLs) -------------------------------------
+
+    async def webhook_key(self, client_id: int, new_secret: str, now: datetime) -> WebhookKeyRow:
+        """The client's signing key, made with ``new_secret`` if it has none yet."""
+        async with self._write() as conn:
+            await self._ensure_keys(conn, {client_id: new_secret}, to_ms(now))
+        return await self._key(client_id)
+
+    async def rotate_webhook_key(
+        self, client_id: int, new_secret: str, now: datetime, previous_until: datetime
+    ) -> WebhookKeyRow:
+        """A new signing key; the old one signs too until ``previous_until``."""
+        wk = t.webhook_keys
+        async with self._write() as conn:
+            current = (
+                await conn.execute(sa.select(wk.c.secret).where(wk.c.client_id == client_id))
+            ).scalar()
+            if current is None:
+                await self._ensure_keys(conn, {client_id: new_secret}, to_ms(now))
+            else:
+                await conn.execute(
+                    wk.update()
+                    .where(wk.c.client_id == client_id)
+                    .values(
+                        secret=new_secret, previous_secret=current,
+                        previous_secret_until=to_ms(previous_until), rotated_at=to_ms(now),
+                    )
+                )  # fmt: skip
+        return await self._key(client_id)
+
+    async def _key(self, client_id: int) -> WebhookKeyRow:
+        wk = t.webhook_keys
+        async with self._read() as conn:
+            row = (await conn.execute(sa.select(wk).where(wk.c.client_id == client_id))).one()
+        return WebhookKeyRow(
+            client_id=row.client_id,
+            secret=row.secret,
+            previous_secret=row.previous_secret,
+            previous_secret_until=from_ms(row.previous_secret_until),
+            created_at=from_ms(row.created_at),  # type: ignore[arg-type]
+            rotated_at=from_ms(row.rotated_at),
+        )
+
+    async def _ensure_keys(self, conn: Conn, secrets: dict[int, str], now_ms: int) -> None:
+        if not secrets:
+            return
+        rows = [
+            {"client_id": cid, "secret": secret, "created_at": now_ms}
+            for cid, secret in secrets.items()
+        ]
+        insert = (sqlite_dialect.insert if self.is_sqlite else pg_dialect.insert)(t.webhook_keys)
+        await conn.execute(insert.on_conflict_do_nothing(index_elements=["client_id"]), rows)
+
+    # --- fan-out ----------------------------------------------------------------------------
+
+    async def undispatched_events(self, limit: int) -> list[EventRow]:
+        """Events not yet fanned out to their webhook targets, oldest first."""
+        ev = t.events
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(ev).where(ev.c.dispatched_at.is_(None)).order_by(ev.c.id).limit(limit)
+                )
+            ).all()
+        return [
+            EventRow(
+                id=row.id, client_id=row.client_id, queue_id=row.queue_id, task_id=row.task_id,
+                seq=row.seq, type=row.type,
+                occurred_at=from_ms(row.occurred_at),  # type: ignore[arg-type]
+                data=loads(row.data),
+            )
+            for row in rows
+        ]  # fmt: skip
+
+    async def active_subscriptions(self, client_ids: Sequence[int]) -> list[SubscriptionRow]:
+        ws = t.webhook_subscriptions
+        if not client_ids:
+            return []
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(ws)
+                    .where(ws.c.client_id.in_(list(client_ids)), ws.c.active.is_(sa.true()))
+                    .order_by(ws.c.id)
+                )
+            ).all()
+        return [_subscription(row) for row in rows]
+
+    async def store_deliveries(
+        self,
+        deliveries: Sequence[NewDelivery],
+        event_ids: Sequence[int],
+        key_secrets: dict[int, str],
+        now: datetime,
+    ) -> int:
+        """Store deliveries (once per event and target) and mark their events dispatched;
+        make the signing keys of clients that have none (``key_secrets``: candidates)."""
+        now_ms = to_ms(now)
+        ev, wd = t.events, t.webhook_deliveries
+        async with self._write() as conn:
+            await self._ensure_keys(conn, key_secrets, now_ms)
+            if deliveries:
+                rows = [
+                    {
+                        "event_id": d.event_id, "client_id": d.client_id, "task_id": d.task_id,
+                        "seq": d.seq, "event_type": d.event_type, "target_kind": d.target_kind,
+                        "target_key": d.target_key, "subscription_id": d.subscription_id,
+                        "url": d.url, "body": d.body, "status": "pending", "attempts": 0,
+                        "next_attempt_at": now_ms, "created_at": now_ms, "updated_at": now_ms,
+                    }
+                    for d in deliveries
+                ]  # fmt: skip
+                insert = (sqlite_dialect.insert if self.is_sqlite else pg_dialect.insert)(wd)
+                await conn.execute(
+                    insert.on_conflict_do_nothing(index_elements=["event_id", "target_key"]), rows
+                )
+            if event_ids:
+                await conn.execute(
+                    ev.update()
+                    .where(ev.c.id.in_(list(event_ids)), ev.c.dispatched_at.is_(None))
+                    .values(dispatched_at=now_ms)
+                )
+        return len(deliveries)
+
+    # --- delivering -------------------------------------------------------------------------
+
+    async def claim_deliveries(
+        self, owner: str, now: datetime, limit: int, lease_seconds: float
+    ) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries, each the oldest pending one of its task and
+        target, with the secrets to sign them."""
+        now_ms = to_ms(now)
+        lease = now_ms + int(lease_seconds * 1000)
+        async with self._write() as conn:
+            if self.is_sqlite:
+                result = await conn.exec_driver_sql(
+                    _SQLITE_CLAIM, (owner, lease, now_ms, now_ms, now_ms, limit)
+                )
+            else:
+                result = await conn.exec_driver_sql(_PG_CLAIM, (now_ms, limit, owner, lease))
+            rows: list[Any] = list(result.all())
+            if not rows:
+                return []
+            sub_ids = {r[8] for r in rows if r[8] is not None}
+            client_ids = {r[9] for r in rows if r[8] is None}
+            sub_secrets: dict[int, list[str]] = {}
+            key_secrets: dict[int, list[str]] = {}
+            ws, wk = t.webhook_subscriptions, t.webhook_keys
+            if sub_ids:
+                sub_rows: Sequence[Any] = (
+                    await conn.execute(
+                        sa.select(
+                            ws.c.id, ws.c.secret, ws.c.previous_secret, ws.c.previous_secret_until
+                        ).where(ws.c.id.in_(sub_ids))
+                    )
+                ).all()
+                for sid, secret, old, until in sub_rows:
+                    sub_secrets[sid] = _secrets(secret, old, until, now_ms)
+            if client_ids:
+                key_rows: Sequence[Any] = (
+                    await conn.execute(
+                        sa.select(
+                            wk.c.client_id, wk.c.secret, wk.c.previous_secret,
+                            wk.c.previous_secret_until,
+                        ).where(wk.c.client_id.in_(client_ids))
+                    )
+                ).all()  # fmt: skip
+                for cid, secret, old, until in key_rows:
+                    key_secrets[cid] = _secrets(secret, old, until, now_ms)
+        claimed = []
+        for r in sorted(rows, key=lambda r: r[0]):
+            secrets = sub_secrets.get(r[8], []) if r[8] is not None else key_secrets.get(r[9], [])
+            claimed.append(
+                ClaimedDelivery(
+                    id=r[0], fence=r[1], event_id=r[2], event_type=r[3], target_kind=r[4],
+                    url=r[5], body=r[6], attempts=r[7], subscription_id=r[8], client_id=r[9],
+                    created_at_ms=r[10], secrets=secrets,
+                )
+            )  # fmt: skip
+        return claimed
+
+    async def finish_deliveries(self, results: Sequence[DeliveryResult], now: datetime) -> None:
+        """Record the outcome of tries whose lease (fence) still holds (others are ignored)."""
+        if not results:
+            return
+        now_ms = to_ms(now)
+        params = [
+            {
+                "id": r.id, "fence": r.fence, "status": r.status, "next_at": r.next_attempt_at_ms,
+                "code": r.status_code, "error": r.error, "excerpt": r.excerpt, "now": now_ms,
+            }
+            for r in results
+        ]  # fmt: skip
+        ws = t.webhook_subscriptions
+        async with self._write() as conn:
+            await conn.execute(_FINISH, params)
+            for r in results:
+                if r.disable_subscription is not None and r.status == "dead":
+                    await conn.execute(
+                        ws.update()
+                        .where(ws.c.id == sa.select(t.webhook_deliveries.c.subscription_id)
+                               .where(t.webhook_deliveries.c.id == r.id).scalar_subquery())
+                        .values(active=False, disabled_reason=r.disable_subscription,
+                                updated_at=now_ms)
+                    )  # fmt: skip
+
+    # --- the API's view ---------------------------------------------------------------------
+
+    async def page_deliveries(
+        self,
+        client_id: int,
+        *,
+        status: str | None = None,
+        subscription_id: int | None = None,
+        task_id: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[DeliveryRow], int]:
+        wd = t.webhook_deliveries
+        where = [wd.c.client_id == client_id]
+        if status is not None:
+            where.append(wd.c.status == status)
+        if subscription_id is not None:
+            where.append(wd.c.subscription_id == subscription_id)
+        if task_id is not None:
+            where.append(wd.c.task_id == task_id)
+        columns = [c for c in wd.c if c.name not in ("body", "target_key")]
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(*columns).where(*where).order_by(wd.c.id).limit(limit).offset(offset)
+                )
+            ).all()
+            total = (
+                await conn.execute(sa.select(sa.func.count()).select_from(wd).where(*where))
+            ).scalar_one()
+        return [_delivery(row) for row in rows], int(total)
+
+    async def get_delivery(self, delivery_id: int, client_id: int) -> tuple[DeliveryRow, str]:
+        """A delivery and its body."""
+        wd = t.webhook_deliveries
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(wd).where(wd.c.id == delivery_id, wd.c.client_id == client_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no webhook delivery {delivery_id}")
+        return _delivery(row), str(row.body)
+
+    async def redeliver(self, delivery_id: int, client_id: int, now: datetime) -> DeliveryRow:
+        """Send a dead delivery again (from now, with a new retry period)."""
+        wd = t.webhook_deliveries
+        now_ms = to_ms(now)
+        async with self._write() as conn:
+            status = (
+                await conn.execute(
+                    sa.select(wd.c.status).where(
+                        wd.c.id == delivery_id, wd.c.client_id == client_id
+                    )
+                )
+            ).scalar()
+            if status is None:
+                raise NotFound(f"no webhook delivery {delivery_id}")
+            if status != "dead":
+                raise Conflict(f"webhook delivery {delivery_id} is {status}, not dead")
+            await conn.execute(
+                wd.update()
+                .where(wd.c.id == delivery_id)
+                .values(
+                    status="pending", attempts=0, next_attempt_at=now_ms, created_at=now_ms,
+                    updated_at=now_ms, dead_at=None, lease_owner=None, lease_until=None,
+                    fence=wd.c.fence + 1,
+                )
+            )  # fmt: skip
+        return (await self.get_delivery(delivery_id, client_id))[0]
+
+
+def _secrets(secret: str, old: str | None, until: int | None, now_ms: int) -> list[str]:
+    if old and until is not None and until > now_ms:
+        return [secret, old]
+    return [secret]
+
+
+def _subscription(row: Row[Any]) -> SubscriptionRow:
+    return SubscriptionRow(
+        id=row.id,
+        client_id=row.client_id,
+        url=row.url,
+        events=list(loads(row.events)),
+        secret=row.secret,
+        previous_secret=row.previous_secret,
+        previous_secret_until=from_ms(row.previous_secret_until),
+        active=bool(row.active),
+        description=row.description,
+        disabled_reason=row.disabled_reason,
+        created_at=from_ms(row.created_at),  # type: ignore[arg-type]
+        updated_at=from_ms(row.updated_at),  # type: ignore[arg-type]
+    )
+
+
+def _delivery(row: Row[Any]) -> DeliveryRow:
+    return DeliveryRow(
+        id=row.id,
+        event_id=row.event_id,
+        client_id=row.client_id,
+        task_id=row.task_id,
+        seq=row.seq,
+        event_type=row.event_type,
+        target_kind=row.target_kind,
+        subscription_id=row.subscription_id,
+        url=row.url,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=from_ms(row.next_attempt_at),  # type: ignore[arg-type]
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        response_excerpt=row.response_excerpt,
+        created_at=from_ms(row.created_at),  # type: ignore[arg-type]
+        updated_at=from_ms(row.updated_at),  # type: ignore[arg-type]
+        delivered_at=from_ms(row.delivered_at),
+        dead_at=from_ms(row.dead_at),
+    )

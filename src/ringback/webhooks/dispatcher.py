@@ -1,0 +1,377 @@
+"""The webhook dispatcher: fans events out to their targets and delivers them.
+
+It runs in every worker process as its own asyncio tasks, beside (never on) the attempt path:
+
+- **fan-out** reads events not yet dispatched, works out their targets (``targets``), builds
+  each event's body once (the task as the API shows it at that moment) and stores one delivery
+  per target, marking the events dispatched, in one transaction;
+- **delivery** leases due deliveries (the oldest pending one of each task and target only, so
+  a task's events reach each target in sequence order), POSTs each signed body (aiohttp; at
+  most ``per_host`` requests per host at once, each timed once it may go), and writes the
+  outcomes back in batches, fenced: a dispatcher that lost a lease (it was too slow, or
+  another took over after a crash) cannot overwrite a newer outcome.
+
+Delivery is at least once: a request whose answer was lost (a timeout after the receiver
+processed it, a crash before the outcome was stored) is sent again, with the same
+``Ringback-Event-Id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+import structlog
+
+from ringback import __version__
+from ringback.clock import Clock
+from ringback.config import Settings
+from ringback.netguard import BlockedAddress, resolve_checked
+from ringback.store.db import Store
+from ringback.store.records import TaskRow
+from ringback.store.webhooks import ClaimedDelivery, DeliveryResult, NewDelivery
+from ringback.webhooks import targets as tg
+from ringback.webhooks.schedule import RetryPolicy
+from ringback.webhooks.signing import signature_header
+
+log = structlog.get_logger("ringback.webhooks")
+
+USER_AGENT = f"ringback-webhooks/{__version__}"
+EXCERPT_BYTES = 512
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+@dataclass(slots=True)
+class DispatcherConfig:
+    connect_timeout_s: float = 5.0
+    total_timeout_s: float = 10.0
+    per_host: int = 16
+    max_in_flight: int = 256
+    claim_batch: int = 200
+    fanout_batch: int = 1000
+    lease_seconds: float = 60.0
+    idle_poll_seconds: float = 0.25
+    allow_private: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DispatcherConfig:
+        return cls(
+            connect_timeout_s=settings.webhook_connect_timeout,
+            total_timeout_s=settings.webhook_timeout,
+            per_host=settings.webhook_per_host,
+            max_in_flight=settings.webhook_max_in_flight,
+            lease_seconds=max(settings.webhook_lease_seconds, settings.webhook_timeout + 1),
+            allow_private=settings.webhook_allow_private,
+            retry=RetryPolicy(
+                base_s=settings.webhook_retry_base, give_up_after_s=settings.webhook_retry_for
+            ),
+        )
+
+
+@dataclass(slots=True)
+class DispatcherStats:
+    fanned_out: int = 0
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        config: DispatcherConfig | None = None,
+        *,
+        owner: str,
+        task_json: Callable[[TaskRow, list[Any]], dict[str, Any]] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config or DispatcherConfig()
+        self.owner = owner
+        self.rng = rng or random.Random()
+        self.stats = DispatcherStats()
+        self._task_json = task_json or _api_task_json
+        self._sending: dict[int, asyncio.Task[None]] = {}
+        self._results: list[DeliveryResult] = []
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        store.on_wake(self._wake.set)
+
+    # --- public -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Fan out and deliver until :meth:`stop`; then let sends in flight end (bounded by the
+        request timeout) and store their outcomes."""
+        backoff = 0.0
+        async with self._http():
+            try:
+                while not self._stopping.is_set():
+                    self._wake.clear()
+                    try:
+                        busy = await self._round()
+                        backoff = 0.0
+                    except Exception as exc:  # the database is away: try again later
+                        backoff = min(30.0, max(0.5, backoff * 2))
+                        log.error("webhook round failed", error=str(exc), retry_in_s=backoff)
+                        await self._pause(backoff)
+                        continue
+                    if not busy:
+                        await self._pause(self.config.idle_poll_seconds)
+            finally:
+                if self._sending:
+                    await asyncio.wait(
+                        list(self._sending.values()), timeout=self.config.total_timeout_s + 1
+                    )
+                with contextlib.suppress(Exception):
+                    await self._flush()
+
+    async def run_once(self) -> int:
+        """One full round without background loops (tests, tools): fan out, claim what is due,
+        wait for those sends, store their outcomes. Returns the deliveries attempted."""
+        async with self._http():
+            await self.fan_out()
+            started = await self._claim()
+            if self._sending:
+                await asyncio.gather(*self._sending.values())
+            await self._flush()
+            return started
+
+    # --- rounds -----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _http(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """The HTTP client for the time of the block: a connection pool with at most
+        ``per_host`` connections per host (requests beyond wait for one) and ``max_in_flight``
+        in all."""
+        if self._session is not None:
+            yield self._session
+            return
+        connector = aiohttp.TCPConnector(
+            limit=self.config.max_in_flight, limit_per_host=self.config.per_host
+        )
+        # the total is timed around each request, once its host's semaphore is held: aiohttp's
+        # own total (and its "connect") would also count the wait for a free connection
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
+        ) as session:
+            self._session = session
+            try:
+                yield session
+            finally:
+                self._session = None
+
+    async def _round(self) -> bool:
+        flushed = await self._flush()
+        fanned = await self.fan_out()
+        started = await self._claim()
+        return bool(flushed or fanned or started)
+
+    async def _pause(self, seconds: float) -> None:
+        waiter = asyncio.create_task(self._wake.wait())
+        sleeper = asyncio.create_task(asyncio.sleep(seconds))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+
+    # --- fan-out ----------------------------------------------------------------------------
+
+    async def fan_out(self) -> int:
+        """Store the deliveries of events not yet dispatched; returns the events handled."""
+        events = await self.store.undispatched_events(self.config.fanout_batch)
+        if not events:
+            return 0
+        client_ids = sorted({e.client_id for e in events})
+        subscriptions: dict[int, list[tg.Subscription]] = {cid: [] for cid in client_ids}
+        for sub in await self.store.active_subscriptions(client_ids):
+            subscriptions[sub.client_id].append(tg.Subscription(sub.id, sub.url, sub.events))
+        task_ids = sorted({e.task_id for e in events if e.task_id is not None})
+        tasks = {row.id: row for row in await self.store.tasks_by_ids(task_ids)}
+        task_json: dict[int, dict[str, Any] | None] = {}
+        calls: dict[int, list[Any]] | None = None
+        deliveries: list[NewDelivery] = []
+        need_key: set[int] = set()
+        for event in events:
+            task = tasks.get(event.task_id) if event.task_id is not None else None
+            found = tg.targets(
+                event.type,
+                event.data,
+                task.payload if task is not None else None,
+                task.webhooks if task is not None else None,
+                subscriptions[event.client_id],
+            )
+            if not found:
+                continue
+            if task is not None and task.id not in task_json:
+                if calls is None:  # read once per batch, only when something is delivered
+                    calls = await self.store.calls_for_tasks(task_ids)
+                try:
+                    task_json[task.id] = self._task_json(task, calls.get(task.id, []))
+                except Exception:  # one odd task must not stall every webhook behind it
+                    log.exception("webhook body: task not shown", task_id=task.id)
+                    task_json[task.id] = None
+            body = tg.body(
+                event_id=event.id,
+                event_type=event.type,
+                sequence=event.seq,
+                occurred_at=event.occurred_at.isoformat().replace("+00:00", "Z"),
+                client_id=event.client_id,
+                queue_id=event.queue_id,
+                task=task_json.get(task.id) if task is not None else None,
+                data=event.data,
+            )
+            text = orjson.dumps(body, default=str).decode()
+            for target in found:
+                if target.subscription_id is None:
+                    need_key.add(event.client_id)
+                deliveries.append(
+                    NewDelivery(
+                        event_id=event.id, client_id=event.client_id, task_id=event.task_id,
+                        seq=event.seq, event_type=event.type, target_kind=target.kind,
+                        target_key=target.key, subscription_id=target.subscription_id,
+                        url=target.url, body=text,
+                    )
+                )  # fmt: skip
+        await self.store.store_deliveries(
+            deliveries,
+            [e.id for e in events],
+            {cid: new_secret() for cid in need_key},
+            self.clock.now(),
+        )
+        self.stats.fanned_out += len(events)
+        return len(events)
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    async def _claim(self) -> int:
+        room = self.config.max_in_flight - len(self._sending)
+        if room <= 0:
+            return 0
+        claimed = await self.store.claim_deliveries(
+            self.owner,
+            self.clock.now(),
+            min(room, self.config.claim_batch),
+            self.config.lease_seconds,
+        )
+        for job in claimed:
+            self._sending[job.id] = asyncio.create_task(self._deliver(job))
+        return len(claimed)
+
+    async def _flush(self) -> int:
+        results, self._results = self._results, []
+        if not results:
+            return 0
+        try:
+            await self.store.finish_deliveries(results, self.clock.now())
+        except BaseException:
+            self._results[:0] = results  # keep them for the next try
+            raise
+        return len(results)
+
+    def _host_limit(self, host: str) -> asyncio.Semaphore:
+        """At most ``per_host`` requests to one host at once (the rest wait here, untimed)."""
+        sem = self._hosts.get(host)
+        if sem is None:
+            sem = self._hosts[host] = asyncio.Semaphore(self.config.per_host)
+        return sem
+
+    async def _deliver(self, job: ClaimedDelivery) -> None:
+        try:
+            assert self._session is not None
+            async with self._host_limit(urlsplit(job.url).netloc.lower()):
+                result = await self._attempt(job, self._session)
+        except Exception as exc:  # a bug must not lose the delivery: it is tried again
+            log.exception("webhook delivery failed unexpectedly", delivery_id=job.id)
+            result = self._failure(job, None, f"internal error: {exc}", None)
+        finally:
+            self._sending.pop(job.id, None)
+        self._results.append(result)
+        self._wake.set()
+
+    async def _attempt(
+        self, job: ClaimedDelivery, session: aiohttp.ClientSession
+    ) -> DeliveryResult:
+        if not job.secrets:
+            return self._failure(job, None, "no signing secret", None)
+        try:
+            await resolve_checked(job.url, allow_private=self.config.allow_private)
+        except BlockedAddress as exc:
+            self.stats.dead += 1
+            return DeliveryResult(job.id, job.fence, "dead", None, None, str(exc), None)
+        body = job.body.encode()
+        timestamp = int(self.clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Ringback-Event-Id": str(job.event_id),
+            "Ringback-Event-Type": job.event_type,
+            "Ringback-Delivery-Id": str(job.id),
+            "Ringback-Target": job.target_kind,
+            "Ringback-Signature": signature_header(job.secrets, timestamp, body),
+        }
+        self.stats.sent += 1
+        try:
+            async with asyncio.timeout(self.config.total_timeout_s):
+                async with session.post(
+                    job.url, data=body, headers=headers, allow_redirects=False
+                ) as answer:
+                    code = answer.status
+                    kept = await answer.content.read(EXCERPT_BYTES)
+                    excerpt = kept.decode("utf-8", errors="replace")
+        except TimeoutError:
+            return self._failure(job, None, "timeout", None)
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            return self._failure(job, None, f"{type(exc).__name__}: {exc}"[:300], None)
+        if 200 <= code < 300:
+            self.stats.delivered += 1
+            return DeliveryResult(job.id, job.fence, "delivered", None, code, None, excerpt)
+        if code == 410:
+            self.stats.dead += 1
+            reason = "the receiver answered 410 Gone" if job.subscription_id else None
+            return DeliveryResult(
+                job.id, job.fence, "dead", None, code, "410 Gone", excerpt, reason
+            )
+        return self._failure(job, code, f"HTTP {code}", excerpt)
+
+    def _failure(
+        self, job: ClaimedDelivery, code: int | None, error: str, excerpt: str | None
+    ) -> DeliveryResult:
+        self.stats.failed += 1
+        now_s = self.clock.now().timestamp()
+        when = self.config.retry.next_try(
+            job.attempts + 1, job.created_at_ms / 1000, now_s, self.rng
+        )
+        if when is None:
+            self.stats.dead += 1
+            return DeliveryResult(job.id, job.fence, "dead", None, code, error, excerpt)
+        return DeliveryResult(job.id, job.fence, "pending", int(when * 1000), code, error, excerpt)
+
+
+def _api_task_json(task: TaskRow, calls: list[Any]) -> dict[str, Any]:
+    from ringback.api.schemas import task_out  # the task exactly as the API shows it
+
+    return task_out(task, calls).model_dump(mode="json")
