@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -387,3 +388,29 @@ async def test_pages_near_the_end_are_the_same_pages(store: Store, clock: FakeCl
                 offset=offset,
             )  # fmt: skip
             assert total == 11 and [row.id for row in rows] == ids[offset : offset + limit]
+
+
+async def test_events_some_target_can_receive_are_left_for_the_webhook_dispatcher(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client_id = (await store.get_queue(queue_id)).client_id
+    seed_url = {**msg_task(clock).payload, "url_after": "https://example.com/after"}
+    hooked = [
+        replace(msg_task(clock), payload=seed_url),
+        replace(msg_task(clock), webhooks=[{"url": "https://example.com/job", "events": ["*"]}]),
+    ]
+    hooked_ids = set(await store.add_tasks(client_id, queue_id, hooked, clock.now()))
+    plain_id = (await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now()))[0]
+    waiting = {event.task_id for event in await store.undispatched_events(100)}
+    assert hooked_ids <= waiting
+    if store.is_sqlite:  # SQLite leaves every event to the dispatcher
+        assert plain_id in waiting
+    else:  # no target can receive it: written as dispatched (PostgreSQL)
+        assert plain_id not in waiting
+    await store.create_subscription(
+        client_id, url="https://example.com/all", events=["*"], secret="s" * 32, active=True,
+        description="", now=clock.now(),
+    )  # fmt: skip
+    later = (await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now()))[0]
+    assert later in {event.task_id for event in await store.undispatched_events(100)}

@@ -409,7 +409,12 @@ class PostgresEngineSql:
         "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks "
         "FROM r), "
         "new_events AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, "
-        f"occurred_at, data) SELECT $2, $3, id, 1, '{_CREATED}', $4, created FROM r) "
+        f"occurred_at, data, dispatched_at) SELECT $2, $3, id, 1, '{_CREATED}', $4, created, "
+        # written as dispatched when no webhook target can receive it (see migration 5)
+        "CASE WHEN webhooks IS NULL AND COALESCE(payload ->> 'url_before', "
+        "payload ->> 'url_before_again', payload ->> 'url_success', payload ->> 'url_after') "
+        "IS NULL AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.client_id = $2 "
+        "AND s.active) THEN $4 END FROM r) "
         "SELECT pg_notify($5, '')"
     )
 
