@@ -92,8 +92,8 @@ def check(response: httpx.Response, status: int, what: str) -> Any:
 class Service:
     """A fresh database, API credentials and a running ``ringback serve`` against it."""
 
-    def __init__(self, kind: str, workdir: Path) -> None:
-        self.kind, self.workdir = kind, workdir
+    def __init__(self, kind: str, workdir: Path, processes: int = 1) -> None:
+        self.kind, self.workdir, self.processes = kind, workdir, processes
         self.database: str | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"serve-{kind}-{uuid.uuid4().hex[:6]}.log"
@@ -121,7 +121,7 @@ class Service:
             "RINGBACK_DATABASE_URL": self.url,
             "RINGBACK_STORAGE_DIR": str(self.workdir / "storage"),
             "RINGBACK_SIM_FAST": "1",
-            "RINGBACK_WORKER_PROCESSES": "1",
+            "RINGBACK_WORKER_PROCESSES": str(self.processes),
             "RINGBACK_HOST": "127.0.0.1",
             "RINGBACK_PORT": str(self.port),
         }
@@ -477,7 +477,7 @@ async def one_store(name: str, args: argparse.Namespace, workdir: Path) -> dict[
     kind = "sqlite" if name == "sqlite" else "postgresql"
     started = time.perf_counter()
     say(f"{name}: starting ringback serve…")
-    async with Service(kind, workdir) as svc:
+    async with Service(kind, workdir, args.processes) as svc:
         say(f"{name}: bulk, {args.batches} batches of {args.batch} callback tasks…")
         rates = await bulk(svc, args, [0])
         results[f"{name}_bulk_tasks_per_s_seq"] = round(rates["seq"])
@@ -517,6 +517,12 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="tasks per POST")
     parser.add_argument("--batches", type=int, default=20, help="POSTs per measurement")
     parser.add_argument("--runs", type=int, default=3, help="bulk runs (median)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="ringback serve --processes N: API processes sharing the port (one per core)",
+    )
     parser.add_argument("--stores", nargs="+", choices=["sqlite", "pg"], default=["sqlite", "pg"])
     parser.add_argument(
         "--million", nargs="*", choices=["sqlite", "pg"], default=["pg"],
@@ -547,6 +553,7 @@ async def main() -> None:
     results |= {
         "below_floor": below,
         "bulk_batch": args.batch,
+        "api_processes": args.processes,
         "bulk_batches": args.batches,
         "runs": args.runs,
         "deep_offset": args.deep_offset,

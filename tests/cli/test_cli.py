@@ -473,3 +473,51 @@ def test_worker_with_processes_2_runs_a_child_worker_and_stops_both_on_sigterm(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         log.close()
+
+
+def test_serve_with_processes_2_answers_the_api_from_both_and_stops_both_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from support_webhooks import free_port
+
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    log = log_path.open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGBACK_")}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "ringback", "serve", "--processes", "2", "--port", str(port)],
+        env={**env, **cli_env(tmp_path)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while log_path.read_text().count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, log_path.read_text()
+            assert parent.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+        servers = {
+            int(line.rsplit("[", 1)[1].split("]")[0])
+            for line in log_path.read_text().splitlines()
+            if "Started server process" in line
+        }
+        assert len(servers) == 2 and parent.pid in servers, log_path.read_text()
+        for _ in range(4):  # one port, one listening socket, whichever process accepts
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=20) == 0
+        assert log_path.read_text().count("Finished server process") == 2
+        for pid in servers - {parent.pid}:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)  # the child is gone (and reaped)
+    finally:
+        if parent.poll() is None:  # the test failed half-way: end the parent and its child
+            parent.kill()
+            parent.wait(timeout=10)
+            for line in log_path.read_text().splitlines():
+                if "serve process started" in line:
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(line.rsplit("pid=", 1)[1].split()[0]), signal.SIGKILL)
+        log.close()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from rich.markup import escape
 from ringback.cli.common import CliError, err, out, run, shown_url
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.engine.processes import LISTEN_FD_ENV
 from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
@@ -38,7 +40,14 @@ def _configure_logging() -> None:
     )
 
 
-async def _run_service(store: Store, settings: Settings, clock: Clock, *, api: bool) -> None:
+async def _run_service(
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    *,
+    api: bool,
+    listening: socket.socket | None = None,
+) -> None:
     """The worker, and with ``api`` the HTTP API, in this process until SIGTERM / Ctrl-C."""
     from ringback.engine.worker import Worker, WorkerConfig  # only the service needs the engine
 
@@ -51,6 +60,7 @@ async def _run_service(store: Store, settings: Settings, clock: Clock, *, api: b
 
         metrics = Metrics()
         server = _api_server(store, clock, storage, settings, metrics)
+        sockets = None if listening is None else [listening]
     worker = Worker(
         store, dialer, storage, clock, WorkerConfig.from_settings(settings), metrics=metrics
     )
@@ -72,7 +82,7 @@ async def _run_service(store: Store, settings: Settings, clock: Clock, *, api: b
         loop.add_signal_handler(sig, stop)
     running = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]
     if server is not None:
-        running.append(asyncio.create_task(server.serve()))
+        running.append(asyncio.create_task(server.serve(sockets=sockets)))
     try:
         done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
         stop()  # one ended (a stop, or the API could not start): end the other too
@@ -88,6 +98,31 @@ async def _run_service(store: Store, settings: Settings, clock: Clock, *, api: b
                 raise problem
     finally:
         await dialer.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, opened before ``serve --processes N`` starts its children,
+    which accept from it too (inherited by descriptor)."""
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+        sock.listen(2048)
+    except OSError as exc:
+        raise CliError(
+            f"the API could not listen on {host}:{port} ({exc.strerror}; port in use? set "
+            "RINGBACK_PORT or --port)"
+        ) from None
+    sock.setblocking(False)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _inherited_socket() -> socket.socket | None:
+    """The listening socket a ``serve --processes N`` parent handed to this child, if any."""
+    fd = os.environ.get(LISTEN_FD_ENV)
+    return None if fd is None else socket.socket(fileno=int(fd))
 
 
 def _api_server(
@@ -124,9 +159,18 @@ def _serve(what: str, processes: int | None, *, api: bool) -> None:
             f"{count} worker process(es). Ctrl-C or SIGTERM stops."
         )
         extra = WorkerProcesses()
+        # serve --processes N: every process serves the API from one listening socket
+        api_socket = _inherited_socket() if api else None
+        if api and api_socket is None and count > 1:
+            api_socket = _listen(settings.host, settings.port)
         try:
-            extra.start(count - 1)  # after the migration above: children find the schema ready
-            await _run_service(store, settings, store.clock, api=api)
+            # after the migration above: children find the schema ready
+            extra.start(
+                count - 1,
+                "serve" if api else "worker",
+                listen_fd=None if api_socket is None else api_socket.fileno(),
+            )
+            await _run_service(store, settings, store.clock, api=api, listening=api_socket)
         finally:
             await asyncio.to_thread(extra.stop, settings.shutdown_grace_seconds)
 
@@ -139,8 +183,8 @@ ProcessesOpt = Annotated[
         "--processes",
         min=1,
         max=256,
-        help="Worker processes on this machine, one core each "
-        "(default: RINGBACK_WORKER_PROCESSES, else 1).",
+        help="Processes on this machine, one core each (default: RINGBACK_WORKER_PROCESSES, "
+        "else 1); with serve, each also serves the API on the same port.",
     ),
 ]
 

@@ -1,9 +1,12 @@
-"""Extra worker processes on this machine, started and stopped with the main one.
+"""Extra service processes on this machine, started and stopped with the main one.
 
 One Python process uses one core; ``ringback worker --processes N`` runs N-1 more workers as
-child processes (``python -m ringback worker``) with the same settings. Claims stay correct
-across them (queue row locks on PostgreSQL, the write lock on SQLite). On stop each child gets
-SIGTERM and shuts down gracefully; one that does not exit in time is killed.
+child processes (``python -m ringback worker``) with the same settings, and ``ringback serve
+--processes N`` runs N-1 more ``serve`` processes, each with the HTTP API beside its worker,
+all accepting connections from the one listening socket the parent opened and handed down
+(a process busy with a request is not waiting to accept, so an idle one takes the next). Claims stay
+correct across them (queue row locks on PostgreSQL, the write lock on SQLite). On stop each
+child gets SIGTERM and shuts down gracefully; one that does not exit in time is killed.
 """
 
 from __future__ import annotations
@@ -17,19 +20,29 @@ import structlog
 
 log = structlog.get_logger("ringback.processes")
 
+#: for the children of ``serve --processes N``: the parent's listening socket, by descriptor
+LISTEN_FD_ENV = "RINGBACK_LISTEN_FD"
+
 
 class WorkerProcesses:
     def __init__(self) -> None:
         self.children: list[subprocess.Popen[bytes]] = []
 
-    def start(self, count: int) -> None:
+    def start(self, count: int, command: str = "worker", listen_fd: int | None = None) -> None:
+        """``count`` child processes running ``ringback COMMAND`` (``worker`` or ``serve``);
+        ``listen_fd``: the listening socket the ``serve`` children accept from."""
         env = {**os.environ, "RINGBACK_WORKER_PROCESSES": "1"}
+        env.pop(LISTEN_FD_ENV, None)
+        if listen_fd is not None:
+            env[LISTEN_FD_ENV] = str(listen_fd)
         for _ in range(count):
             child = subprocess.Popen(
-                [sys.executable, "-m", "ringback", "worker", "--processes", "1"], env=env
+                [sys.executable, "-m", "ringback", command, "--processes", "1"],
+                env=env,
+                pass_fds=() if listen_fd is None else (listen_fd,),
             )
             self.children.append(child)
-            log.info("worker process started", pid=child.pid)
+            log.info(f"{command} process started", pid=child.pid)
 
     def stop(self, grace_seconds: float) -> None:
         for child in self.children:

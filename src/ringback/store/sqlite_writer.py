@@ -145,4 +145,4 @@ async def _begin_immediate(conn: Connection) -> None:
             if loop.time() > give_up:
                 raise
         await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.02)
+        pause = min(pause * 2, 0.002)
