@@ -27,13 +27,13 @@ import sys
 import tempfile
 import time
 import uuid
-import wave
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
+from engine import write_wav  # bench/engine.py, beside this script
 from ringback.clock import SystemClock
 from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import TaskService
@@ -119,13 +119,7 @@ async def one_run(kind: str, tasks: int, receiver_url: str, workdir: Path) -> di
     try:
         client = await store.ensure_client("bench", clock.now())
         storage = Storage(workdir / "storage")
-        path = storage.resolve(client, "bench.wav")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(8000)
-            out.writeframes(b"\x00\x00" * 800)
+        write_wav(storage.resolve(client, "bench.wav"))
         await store.create_subscription(
             client, url=f"{receiver_url}/hook", events=["*"], secret=new_secret(), active=True,
             description="bench", now=clock.now(),

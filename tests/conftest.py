@@ -7,7 +7,7 @@ database) and a fresh schema per test. Without a server they are skipped, unless
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from ringback.clock import FakeClock
 from ringback.store.db import Store, open_store
 from support import PgSchema, require_pg
+from support_webhooks import Receiver
 
 
 @pytest.fixture
@@ -54,3 +55,13 @@ async def store(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator
 def pg_schema() -> PgSchema:
     require_pg()
     return PgSchema()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver on 127.0.0.1 for webhook deliveries, stopped after the test."""
+    running = Receiver().start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -7,7 +7,7 @@ so that dead deliveries can be seen.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,15 +20,6 @@ if TYPE_CHECKING:  # conftest.py is not importable at run time (every one is "co
 
 OK_A, OK_B, BUSY_B = "0901234000", "0907777000", "0907777486"
 SEED = ("url_before", "url_before_again", "url_success", "url_after")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:

@@ -7,7 +7,7 @@ for retries is moved, not waited for; the HTTP requests are real.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,15 +69,6 @@ class Env:
     def seed_urls(self, tag: str) -> dict[str, str]:
         return {f: f"{self.receiver.url}/{tag}/{f}" for f in
                 ("url_before", "url_before_again", "url_success", "url_after")}  # fmt: skip
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
