@@ -277,6 +277,10 @@ class CallbackTask(_Strict):
 # --- what the store persists ----------------------------------------------------------------
 
 
+#: the webhook URL fields of a scheduler (callback) task (seed 001)
+SEED_URLS: tuple[str, ...] = ("url_before", "url_before_again", "url_success", "url_after")
+
+
 @dataclass(slots=True)
 class NewTask:
     kind: TaskKind
@@ -290,6 +294,11 @@ class NewTask:
     timezone: str | None
     start_time_utc: datetime | None
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
+
+    @property
+    def names_webhook_urls(self) -> bool:
+        """True if the task itself names a webhook URL (a seed URL field, a job's webhooks)."""
+        return bool(self.webhooks) or any(self.payload.get(field) for field in SEED_URLS)
 
 
 def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:

@@ -205,13 +205,14 @@ class SqliteEngineSql:
         # executemany needs no RETURNING, whose row order SQLite does not promise.
         head = (
             await conn.exec_driver_sql(
-                "SELECT (SELECT max(id) FROM tasks) FROM queues WHERE id = ? AND client_id = ?",
-                (queue_id, client_id),
+                "SELECT (SELECT max(id) FROM tasks), EXISTS (SELECT 1 FROM webhook_subscriptions "
+                "WHERE client_id = ? AND active) FROM queues WHERE id = ? AND client_id = ?",
+                (client_id, queue_id, client_id),
             )
         ).first()
         if head is None:
             return None
-        first = int(head[0] or 0) + 1
+        first, subscribed = int(head[0] or 0) + 1, bool(head[1])
         ids = list(range(first, first + len(tasks)))
         rows = [
             (
@@ -223,22 +224,32 @@ class SqliteEngineSql:
             )
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip
+        # written as dispatched when no webhook target can receive them, as on PostgreSQL
+        # (migration 5): the dispatcher then neither reads nor updates them
         events = [
-            (client_id, queue_id, task_id, 1, _CREATED, now_ms, dumps(_created_data(task)))
+            (
+                client_id, queue_id, task_id, 1, _CREATED, now_ms, dumps(_created_data(task)),
+                None if subscribed or task.names_webhook_urls else now_ms,
+            )
             for task_id, task in zip(ids, tasks, strict=True)
-        ]
+        ]  # fmt: skip
 
         def insert(sync: Any) -> None:
             sync.exec_driver_sql(self._add_tasks, rows)
-            sync.exec_driver_sql(self._events, events)
+            sync.exec_driver_sql(self._created_events, events)
 
         in_thread = getattr(conn, "in_thread", None)  # the inline writer (sqlite_writer)
         if in_thread is not None and len(tasks) >= _IN_THREAD_FROM:
             await in_thread(insert)
         else:
             await conn.exec_driver_sql(self._add_tasks, rows)
-            await conn.exec_driver_sql(self._events, events)
+            await conn.exec_driver_sql(self._created_events, events)
         return ids
+
+    _created_events = (
+        "INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data, "
+        "dispatched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
 
     _events = (
         "INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data) "

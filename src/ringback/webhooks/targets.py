@@ -30,8 +30,6 @@ EVENT_TYPES: tuple[str, ...] = (
     "call.ended",
 )
 
-SEED_URLS: tuple[str, ...] = ("url_before", "url_before_again", "url_success", "url_after")
-
 
 def valid_pattern(pattern: str) -> bool:
     """``*``, ``task.*``, ``call.*`` or an exact event type."""
