@@ -58,6 +58,7 @@ from ringback.store.records import (
     to_ms,
 )
 from ringback.store.sqlite_writer import InlineConnection, SqliteWriter, sqlite_pragmas
+from ringback.store.numbers import NumbersMixin
 from ringback.store.webhooks import WebhookMixin
 
 NOTIFY_CHANNEL = "ringback_wake"
@@ -98,7 +99,7 @@ class QueueChanges:
     clear_calling_hours: bool = False
 
 
-class Store(AccessMixin, WebhookMixin):
+class Store(AccessMixin, WebhookMixin, NumbersMixin):
     """Open with :func:`open_store`; close with :meth:`close`."""
 
     def __init__(
