@@ -468,10 +468,7 @@ class Interpreter:
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(reply.body)
-            try:
-                await self.call.play(Path(name), loop=loop)
-            except (ValueError, OSError, EOFError) as exc:  # e.g. not a WAV file
-                raise self._fail(node, f"Cannot play {relpath}: {exc}") from None
+            await self.call.play(Path(name), loop=loop)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(name)
