@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
