@@ -225,7 +225,7 @@ async def test_an_error_handler_section_takes_over_after_an_error() -> None:
     assert spoken(record) == ["one", "sorry"]
     assert "division by zero" in result.variables["Error"]
     assert trace(result)[2].startswith("line 2 error handler: Cannot execute Set.")
-    assert trace(result)[3] == "line 2 SetErrorHandler: error handler: Section oops"
+    assert trace(result)[3] == "line 2 SetErrorHandler: to Section oops"
 
 
 async def test_an_error_inside_the_error_handler_loop_is_bounded() -> None:

@@ -153,3 +153,20 @@ class HttpFetcher:
             raise _Failed(f"cannot connect: {cause.strerror or cause}") from None
         except (aiohttp.ClientError, ValueError, asyncio.IncompleteReadError) as exc:
             raise _Failed(str(exc) or type(exc).__name__) from None
+
+
+class OfflineFetcher:
+    """A :class:`Fetcher` for runs without network (``ringback ivr run --offline``, the test
+    corpus): every URL fails with ``HTTP fetching is switched off``, so GetJSON gives null and
+    a Redirect or action URL falls back to the next target, exactly as if the servers were
+    down."""
+
+    async def fetch(
+        self,
+        urls: Sequence[str],
+        *,
+        method: str = "POST",
+        form: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+    ) -> FetchResult:
+        raise FetchError([f"{url}: HTTP fetching is switched off" for url in urls])

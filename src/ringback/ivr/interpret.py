@@ -23,7 +23,9 @@ SendSMS (through a pluggable :class:`SmsSender`; by default recorded in the call
 
 Not honoured, and said so in the trace: Play ``terminators`` and GetDigits ``playBeep`` (the
 Call protocol cannot interrupt playback nor make tones), SendFax ``header`` (not passed to the
-backend), Transfer ``suppressPreAnswerAudio``.
+backend), Transfer ``suppressPreAnswerAudio``. Not honoured silently: GetDigits/GetInput
+``interdigitTimeout`` (the Call protocol has one timeout per collection, ``timeout``), and
+GetInput ``speechTimeout`` / ``profanityFilter`` / ``language`` (no recognizer).
 
 An error never escapes :meth:`Interpreter.run`: unless a SetErrorHandler target takes over, it
 ends the call and is reported in :attr:`IvrRun.error` (a runtime IvrError) or
@@ -183,6 +185,10 @@ def call_variables(
     }
     variables.update(extra)
     return variables
+
+
+def _after(failures: Sequence[str]) -> str:
+    return f" (after {'; '.join(failures)})" if failures else ""
 
 
 def is_url(target: str) -> bool:
@@ -357,6 +363,7 @@ class Interpreter:
         """Where the first working target leads (see the module docstring); IvrError if none."""
         self._count_jump(node.line)
         rendered = [self._render(node, target).strip() for target in targets]
+        head = "to " if label == node.tag else f"{label}: "
         failures: list[str] = []
         index = 0
         while index < len(rendered):
@@ -366,13 +373,13 @@ class Interpreter:
                 while index < len(rendered) and is_url(rendered[index]):
                     urls.append(rendered[index])
                     index += 1
-                loaded = await self._fetch_document(node, urls, label, method, extra, failures)
+                loaded = await self._fetch_document(node, urls, head, method, extra, failures)
                 if loaded is not None:
                     return loaded
                 continue
             index += 1
             if target in self.document.sections:
-                self._trace(node.line, node.tag, f"{label}: Section {target}")
+                self._trace(node.line, node.tag, f"{head}Section {target}{_after(failures)}")
                 section = self.document.sections[target]
                 return _Continue(self.document, section, self.result.answer_url)
             path = target.removeprefix("file://")
@@ -384,7 +391,7 @@ class Interpreter:
             except StorageError as exc:
                 failures.append(f"{target}: no Section of that name, and {exc}")
                 continue
-            self._trace(node.line, node.tag, f"{label}: storage file {path}")
+            self._trace(node.line, node.tag, f"{head}storage file {path}{_after(failures)}")
             self.result.answer_url = None
             return _Continue(self._load(node, xml, f"storage:{path}"), 0, None)
         raise self._fail(node, f"No {label} target could be loaded: " + "; ".join(failures))
@@ -393,7 +400,7 @@ class Interpreter:
         self,
         node: Node,
         urls: Sequence[str],
-        label: str,
+        head: str,
         method: str,
         extra: Mapping[str, str] | None,
         failures: list[str],
@@ -406,8 +413,8 @@ class Interpreter:
         except FetchError as exc:
             failures.extend(exc.failures)
             return None
-        tried = "".join(f" (after {failure})" for failure in reply.failures)
-        self._trace(node.line, node.tag, f"{label}: {method} {reply.url}{tried}")
+        failures.extend(reply.failures)
+        self._trace(node.line, node.tag, f"{head}{method} {reply.url}{_after(failures)}")
         self.result.answer_url = reply.url  # a parse error below is reported to that URL
         return _Continue(self._load(node, reply.body, reply.url), 0, reply.url)
 
@@ -427,7 +434,7 @@ class Interpreter:
         self.result.variables["Error"] = exc.message
         handler = Node("SetErrorHandler", exc.line or 0, {})
         return await self._follow(
-            handler, self.error_handler, "error handler", extra={"Error": exc.message}
+            handler, self.error_handler, "SetErrorHandler", extra={"Error": exc.message}
         )
 
     # -- elements ------------------------------------------------------------------------------
@@ -625,7 +632,7 @@ class Interpreter:
         data: bytes | None = None
         if is_url(url):
             if self.fetcher is None:
-                problem = "no HTTP fetcher is available here"
+                problem = f"{url}: no HTTP fetcher is available here"
             else:
                 form = self.form() if method == "POST" else None
                 try:
@@ -635,23 +642,23 @@ class Interpreter:
         elif url.startswith("file://") or "://" not in url:
             path = url.removeprefix("file://")
             if self.storage is None or self.client_id is None:
-                problem = "no client storage is available here"
+                problem = f"{url}: no client storage is available here"
             else:
                 try:
                     data = self.storage.read_bytes(self.client_id, path, max_bytes=1024 * 1024)
                 except StorageError as exc:
-                    problem = str(exc)
+                    problem = f"{url}: {exc}"
         else:
-            problem = "only http, https and file URLs are supported"
+            problem = f"{url}: only http, https and file URLs are supported"
         if data is not None:
             try:
                 value = json.loads(data)
             except (ValueError, RecursionError):
-                problem = "the reply is not JSON"
+                problem = f"{url}: the reply is not JSON"
         self.result.variables[name] = value
         source = f"{method} {url}" if is_url(url) else url
         if problem:
-            self._trace(node.line, "GetJSON", f"{name} = null ({source}: {problem})")
+            self._trace(node.line, "GetJSON", f"{name} = null ({problem})")
         else:
             shown = render_value(value)
             shown = shown if len(shown) <= 80 else shown[:80] + "…"
