@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from ringback.clock import FakeClock
-from ringback.domain.model import Leg
+from ringback.domain.model import EventType, Leg, TaskKind
+from ringback.engine.context import AttemptContext
+from ringback.engine.runners import run_attempt
 from ringback.ivr.errors import IvrNotSupported
 from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import parse
@@ -18,6 +20,7 @@ from ringback.ivr.session import IvrSource
 from ringback.ivr.simulate import simulate_call
 from ringback.storage import Storage
 from ringback.telephony.base import Call, CallRecord
+from ringback.telephony.sim import SimDialer
 from support import on_clock
 
 CLIENT = 3
@@ -260,3 +263,34 @@ def test_an_ivr_source_must_name_a_known_kind_and_hold_data() -> None:
         IvrSource("ftp", "x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty"):
         IvrSource("xml", " ")
+
+
+async def test_an_ivr_call_task_records_and_reports_its_transfer_leg(storage: Storage) -> None:
+    dialer = SimDialer(FakeClock(), fast=True)
+    ctx = AttemptContext(
+        task_id=1,
+        client_id=CLIENT,
+        queue_id=1,
+        kind=TaskKind.IVR_CALL,
+        attempt=1,
+        call_uuid="c0ffee",
+        payload={
+            "calling_number": "+15550000",
+            "called_number": "+15551234",
+            "ivr_xml": {"type": "inline", "data": "<IVR><Transfer>+15559999</Transfer></IVR>"},
+        },
+        dialer=dialer,
+        storage=storage,
+        clock=dialer.clock,
+    )
+    result = await run_attempt(ctx)
+    assert (result.success, result.comment) == (True, "IVR completed")
+    main, transfer = sorted(ctx.calls, key=lambda record: record.leg != Leg.MAIN)
+    assert (transfer.leg, transfer.to_number, transfer.from_number) == (
+        Leg.TRANSFER,
+        "+15559999",
+        "+15550000",
+    )
+    assert transfer.bridged_with == main.leg_uuid
+    ended = [data["leg"] for kind, data in ctx.progress if kind is EventType.CALL_ENDED]
+    assert sorted(ended) == ["main", "transfer"]

@@ -14,7 +14,7 @@ from ringback.cli.common import run as run_with_store
 from ringback.clock import SystemClock
 from ringback.config import ConfigError, Settings
 from ringback.ivr.errors import IvrError
-from ringback.ivr.fetch import FetchConfig, HttpFetcher
+from ringback.ivr.fetch import FetchConfig, HttpFetcher, OfflineFetcher
 from ringback.ivr.interpret import IvrRun, is_url
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.ivr.session import IvrSource
@@ -108,6 +108,10 @@ def ivr_run(
     ] = "",
     caller: Annotated[str, typer.Option("--caller", help="CallingNumber.")] = "09012341234",
     called: Annotated[str, typer.Option("--called", help="CalledNumber.")] = "05068680000",
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="No HTTP: every URL fails as if its server were down."),
+    ] = False,
     completed_url: Annotated[
         str | None,
         typer.Option("--completed-url", help="POST CallStatus=completed there at the end."),
@@ -160,7 +164,7 @@ def ivr_run(
             storage=storage,
             client_id=client_id,
             jobs=service,
-            fetcher=HttpFetcher(fetch_config),
+            fetcher=OfflineFetcher() if offline else HttpFetcher(fetch_config),
             completed_url=completed_url,
         )
 
