@@ -42,6 +42,7 @@ from ringback.store.engine_sql import (
     loads,
 )
 from ringback.store.migrations import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
+from ringback.store.numbers import NumbersMixin
 from ringback.store.records import (
     CallRow,
     ClaimedTask,
@@ -58,7 +59,6 @@ from ringback.store.records import (
     to_ms,
 )
 from ringback.store.sqlite_writer import InlineConnection, SqliteWriter, sqlite_pragmas
-from ringback.store.numbers import NumbersMixin
 from ringback.store.webhooks import WebhookMixin
 
 NOTIFY_CHANNEL = "ringback_wake"
