@@ -344,6 +344,13 @@ async def test_getjson_reads_a_storage_file_and_a_missing_one_gives_null(
     )
 
 
+async def test_a_large_reply_is_read_whole_up_to_the_limit(server: AppServer) -> None:
+    numbers = list(range(100_000))  # about 600 kB: many chunks
+    server.replies["/many"] = Reply(json.dumps(numbers), content_type="application/json")
+    reply = await LOCAL.fetch([server.url("/many")], method="GET")
+    assert json.loads(reply.body) == numbers
+
+
 async def test_a_reply_larger_than_the_limit_is_a_failure(server: AppServer) -> None:
     server.replies["/big"] = Reply("[" + "1," * 1000 + "1]")
     fetcher = HttpFetcher(FetchConfig(max_bytes=100, allow_private=True))
