@@ -344,6 +344,13 @@ async def test_getjson_reads_a_storage_file_and_a_missing_one_gives_null(
     )
 
 
+async def test_a_large_reply_is_read_whole_up_to_the_limit(server: AppServer) -> None:
+    numbers = list(range(100_000))  # about 600 kB: many chunks
+    server.replies["/many"] = Reply(json.dumps(numbers), content_type="application/json")
+    reply = await LOCAL.fetch([server.url("/many")], method="GET")
+    assert json.loads(reply.body) == numbers
+
+
 async def test_a_reply_larger_than_the_limit_is_a_failure(server: AppServer) -> None:
     server.replies["/big"] = Reply("[" + "1," * 1000 + "1]")
     fetcher = HttpFetcher(FetchConfig(max_bytes=100, allow_private=True))
@@ -396,6 +403,12 @@ async def test_the_guard_refuses_link_local_metadata_and_private_targets(
         await guarded.fetch([url])
     assert reason in str(caught.value)
     assert "refused" in str(caught.value)
+
+
+async def test_a_metadata_address_written_as_a_number_is_not_fetched() -> None:
+    guarded = HttpFetcher(FetchConfig(timeout_s=2.0))
+    with pytest.raises(FetchError, match="not a canonical IPv4 address"):
+        await guarded.fetch(["http://2852039166/latest/"])  # 169.254.169.254
 
 
 async def test_a_local_server_is_refused_unless_private_targets_are_allowed(

@@ -136,10 +136,12 @@ class HttpFetcher:
                     raise _Failed(f"HTTP {response.status}")
                 if response.content_length is not None and response.content_length > limit:
                     raise _Failed(f"the reply is larger than {limit} bytes")
-                body = await response.content.read(limit + 1)
-                if len(body) > limit:
-                    raise _Failed(f"the reply is larger than {limit} bytes")
-                return response.status, body, response.content_type
+                body = bytearray()
+                while chunk := await response.content.read(64 * 1024):
+                    body += chunk
+                    if len(body) > limit:
+                        raise _Failed(f"the reply is larger than {limit} bytes")
+                return response.status, bytes(body), response.content_type
         except _Failed:
             raise
         except BlockedAddress as exc:
