@@ -142,6 +142,9 @@ def test_the_seed_example_as_an_inbound_call_books_the_call_back_and_it_plays(
     history = alice.http.get("/call_history/", params={"limit": 1000}).json()["calls"]
     inbound = [c for c in history if c["call_uuid"] == call["call_uuid"]]
     assert len(inbound) == 1, history
+    assert inbound[0]["flow"] == "in" and inbound[0]["from_username"] == caller, inbound
+    trace = inbound[0]["cdr"][0]["detail"]["ivr_trace"]
+    assert any("AddJob: task" in line for line in trace), trace
     outbound = [c for c in history if c.get("task_id") == task_id]
     assert outbound, history
     played = [leg["played"] for leg in outbound[-1]["cdr"]]

@@ -87,6 +87,8 @@ async def simulate_call(
     else:
         run = await run_ivr(call, source, env=env)
     record = call.record
+    # the simulator placed the caller's leg as an outbound call to the caller: turn it round
     record.direction = "inbound"
+    record.from_number, record.to_number = call_vars["CallingNumber"], call_vars["CalledNumber"]
     record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
     return run, record
