@@ -8,6 +8,7 @@ unchanged afterwards.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,7 @@ class Owned:
     webhook: dict[str, Any]
     delivery_id: int
     signing_secret: str
+    number: str
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class Route:
             path=ids.file,
             webhook_id=ids.webhook["id"],
             delivery_id=ids.delivery_id,
+            number=ids.number,
         )
 
     def send(self, http: httpx.Client, client_id: int, ids: Owned) -> httpx.Response:
@@ -168,6 +171,10 @@ class Route:
             kwargs["json"] = {"url": "http://127.0.0.1:9/intruder"}
         elif self.body == "webhook_put":
             kwargs["json"] = {"url": "http://127.0.0.1:9/intruder", "rotate_secret": True}
+        elif self.body == "number":
+            kwargs["json"] = {"answer_url": "http://127.0.0.1:9/intruder"}
+        elif self.body == "simulate":
+            kwargs["json"] = {"called_number": ids.number}
         # absolute URL: the tenant clients are rooted at their own client prefix
         return http.request(
             self.method, str(http.base_url.copy_with(raw_path=url.encode())), **kwargs
@@ -204,14 +211,23 @@ ROUTES = [
     Route("POST", "/webhook_deliveries/{delivery_id}/redeliver"),
     Route("GET", "/webhook_secret"),
     Route("POST", "/webhook_secret/rotate"),
+    Route("GET", "/numbers/"),
+    Route("GET", "/numbers/{number}"),
+    Route("PUT", "/numbers/{number}", "number"),
+    Route("DELETE", "/numbers/{number}"),
+    Route("POST", "/calls/simulate", "simulate"),
 ]
 ROUTE_IDS = [f"{r.method} {r.template.split('?')[0]}" for r in ROUTES]
 # routes naming one of alice's resources (a list or create under bob's own id is bob's own)
 
 
 def _names_a_resource(route: Route) -> bool:
-    # PUT /storage/{path} under bob's id stores bob's own file: see the test for it below
-    return "{" in route.template and not (route.method == "PUT" and "storage" in route.template)
+    # PUT /storage/{path} under bob's id stores bob's own file: see the test for it below;
+    # PUT /numbers/{number} of alice's number under bob's id is 409 (tests/api/test_http_numbers)
+    if route.method == "PUT" and ("storage" in route.template or "numbers" in route.template):
+        return False
+    # simulating a call to alice's number under bob's id: the number is not bob's, 404
+    return "{" in route.template or route.body == "simulate"
 
 
 BY_ID = [route for route in ROUTES if _names_a_resource(route)]
@@ -256,7 +272,11 @@ def owned(tenants: dict[str, Tenant], rb: Any) -> Owned:
         lambda page: page["total"] >= 1,
         what="alice's webhook delivery",
     )
+    number = "0" + str(uuid.uuid4().int)[:10]
+    routed = alice.http.put(f"/numbers/{number}", json={"ivr_file": "ivr.xml"})
+    assert routed.status_code == 201, routed.text
     return Owned(
+        number=number,
         sid=queue["id"],
         tid=task["id"],
         jid=job.json()["id"],
@@ -287,6 +307,8 @@ def _assert_alice_untouched(alice: Tenant, ids: Owned) -> None:
     for field in ("url", "secret", "events", "active"):
         assert webhook.json()[field] == ids.webhook[field], webhook.json()
     assert alice.http.get("/webhook_secret").json()["secret"] == ids.signing_secret
+    number = alice.http.get(f"/numbers/{ids.number}")
+    assert number.status_code == 200 and number.json()["ivr_file"] == "ivr.xml", number.text
     delivery = alice.http.get(f"/webhook_deliveries/{ids.delivery_id}")
     assert delivery.status_code == 200 and delivery.json()["attempts"] < 1000, delivery.text
 

@@ -46,7 +46,8 @@ async def get_number(number: Number, client_id: CurrentClient, store: StoreDep) 
 
 
 @router.put(
-    "/numbers/{number}", response_model=NumberOut, responses=errors(409),
+    "/numbers/{number}", response_model=NumberOut,
+    responses={**errors(400, 409, 413), 201: {"model": NumberOut, "description": "A new route"}},
     summary="Route a called number to an IVR (creates or replaces the route)",
 )  # fmt: skip
 async def put_number(
@@ -88,7 +89,7 @@ async def delete_number(number: Number, client_id: CurrentClient, store: StoreDe
 
 
 @router.post(
-    "/calls/simulate", response_model=SimulatedCallOut, responses=errors(404),
+    "/calls/simulate", response_model=SimulatedCallOut, responses=errors(400, 413),
     summary="Run an inbound call to one of the client's numbers through the simulator",
 )  # fmt: skip
 async def simulate_call(
