@@ -3,7 +3,8 @@ leg (the SIP dialer) or on a simulated one (``POST /calls/simulate``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 import structlog
 
@@ -13,7 +14,9 @@ from ringback.ivr.fetch import FetchConfig, HttpFetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, call_variables
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
 from ringback.ivr.simulate import simulate_call
+from ringback.service import TaskService
 from ringback.storage import Storage
+from ringback.store.db import Store
 from ringback.store.numbers import NumberRow
 from ringback.telephony.base import Call, CallRecord, Dialer
 
@@ -100,3 +103,43 @@ async def answer_inbound(
     if run.error is not None:
         log.info("inbound IVR failed", number=route.number, error=run.error.message)
     return run
+
+
+class InboundLeg(Call, Protocol):
+    """An inbound leg that rings until it is picked up (the SIP dialer's calls)."""
+
+    async def answer(self) -> None: ...
+
+
+#: what the SIP dialer calls for each inbound INVITE: (leg, called number, calling number)
+InboundHandler = Callable[[InboundLeg, str, str], Awaitable[None]]
+
+
+def inbound_handler(
+    store: Store, storage: Storage, dialer: Dialer, clock: Clock, settings: Settings
+) -> InboundHandler:
+    """Route each inbound call by its called number (``/numbers/``): answer it, run the
+    number's IVR, and keep the call (and its Transfer legs) in the client's call history.
+    A number no client routes is refused (404) and not recorded: it belongs to nobody."""
+    jobs = TaskService(store, clock)
+
+    async def handle(call: InboundLeg, called: str, calling: str) -> None:
+        route = await store.route_for(called)
+        if route is None:
+            log.info("inbound call to a number nobody routes", number=called)
+            await call.hangup("UNALLOCATED_NUMBER")
+            return
+        run: IvrRun | None = None
+        try:
+            await call.answer()
+            run = await answer_inbound(
+                call, route, calling_number=calling, storage=storage, jobs=jobs,
+                dialer=dialer, clock=clock, settings=settings,
+            )  # fmt: skip
+        finally:
+            await call.hangup()
+            record = await call.wait_ended()
+            legs = [record, *(run.other_legs if run is not None else [])]
+            await store.save_calls(route.client_id, legs)
+
+    return handle

@@ -106,7 +106,7 @@ async def simulate_call(
         route, caller=body.calling_number, digits=body.digits, variables=body.variables,
         storage=storage, jobs=TaskService(store, clock), clock=clock, settings=settings,
     )  # fmt: skip
-    await store.save_calls(client_id, [record])
+    await store.save_calls(client_id, [record, *run.other_legs])
     error = run.error.message if run.error is not None else run.call_error
     return SimulatedCallOut(
         call_uuid=record.call_uuid,
