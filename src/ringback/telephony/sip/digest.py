@@ -1,0 +1,71 @@
+"""HTTP digest authentication for SIP (RFC 2617 / RFC 8760): MD5 and SHA-256, qop=auth."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sipmessage import AuthChallenge
+
+_HASHES = {"MD5": "md5", "MD5-SESS": "md5", "SHA-256": "sha256", "SHA-256-SESS": "sha256"}
+
+
+class DigestError(ValueError):
+    """A challenge ringback cannot answer (unknown scheme, algorithm or qop)."""
+
+
+def _h(algorithm: str, text: str) -> str:
+    return hashlib.new(_HASHES[algorithm], text.encode("utf-8")).hexdigest()
+
+
+def answer_challenge(
+    challenge: AuthChallenge,
+    *,
+    method: str,
+    uri: str,
+    username: str,
+    password: str,
+    nonce_count: int = 1,
+    cnonce: str | None = None,
+) -> str:
+    """The ``Authorization`` / ``Proxy-Authorization`` value answering ``challenge``."""
+    if challenge.scheme.lower() != "digest":
+        raise DigestError(f"authentication scheme {challenge.scheme!r} is not supported")
+    params = challenge.parameters
+    realm = params.get("realm")
+    nonce = params.get("nonce")
+    if realm is None or nonce is None:
+        raise DigestError("the digest challenge has no realm or no nonce")
+    algorithm = params.get("algorithm", "MD5").upper()
+    if algorithm not in _HASHES:
+        raise DigestError(f"digest algorithm {algorithm!r} is not supported (MD5, SHA-256)")
+    qops = [q.strip().lower() for q in params.get("qop", "").split(",") if q.strip()]
+    if qops and "auth" not in qops:
+        raise DigestError(f"digest qop {params['qop']!r} is not supported (only auth)")
+    cnonce = cnonce or secrets.token_hex(8)
+    nc = f"{nonce_count:08x}"
+    ha1 = _h(algorithm, f"{username}:{realm}:{password}")
+    if algorithm.endswith("-SESS"):
+        ha1 = _h(algorithm, f"{ha1}:{nonce}:{cnonce}")
+    ha2 = _h(algorithm, f"{method}:{uri}")
+    if qops:
+        response = _h(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
+    else:
+        response = _h(algorithm, f"{ha1}:{nonce}:{ha2}")
+    fields = [
+        f'username="{_quoted(username)}"',
+        f'realm="{_quoted(realm)}"',
+        f'nonce="{_quoted(nonce)}"',
+        f'uri="{_quoted(uri)}"',
+        f'response="{response}"',
+        f"algorithm={algorithm}",
+    ]
+    if qops:
+        fields += ["qop=auth", f"nc={nc}", f'cnonce="{cnonce}"']
+    if "opaque" in params:
+        fields.append(f'opaque="{_quoted(params["opaque"])}"')
+    return "Digest " + ", ".join(fields)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
