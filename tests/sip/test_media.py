@@ -116,9 +116,7 @@ async def test_packets_carry_rtp_timestamps_160_apart_and_one_marker(
     assert all(h[1] & 0x7F == 8 for h in headers)
     assert [h[1] >> 7 for h in headers] == [1] + [0] * 9
     assert {(h2[2] - h1[2]) & 0xFFFF for h1, h2 in itertools.pairwise(headers)} == {1}
-    assert {(h2[3] - h1[3]) & 0xFFFFFFFF for h1, h2 in itertools.pairwise(headers)} == {
-        160
-    }
+    assert {(h2[3] - h1[3]) & 0xFFFFFFFF for h1, h2 in itertools.pairwise(headers)} == {160}
     assert all(len(p) == 12 + 160 for _, p in sniff.packets)
 
 
