@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import random
 import shutil
+import signal
+import socket
 import struct
+import subprocess
+import time
 import wave
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from aiortp.codecs import PcmaCodec, PcmuCodec
 
 REQUIRE_SIPP = os.environ.get("RINGBACK_REQUIRE_SIPP") == "1"
 
@@ -102,3 +111,164 @@ def dominant_hz(pcm: bytes, rate: int = 8000) -> float:
 def rms(pcm: bytes) -> float:
     x = floats(pcm)
     return float(np.sqrt(np.mean(x * x))) if len(x) else 0.0
+
+
+# ---------------------------------------------------------------- sipp, ports, pcaps
+
+SIPP_SHARE = Path("/usr/share/sip-tester")
+HOST = "127.0.0.1"
+
+
+def free_udp_ports(count: int = 1, step: int = 1, even: bool = False) -> int:
+    """A base port with `count` ports (base, base+step, …) free for UDP on 127.0.0.1."""
+    for _ in range(200):
+        base = random.randrange(30000, 60000)
+        if even:
+            base -= base % 2
+        sockets: list[socket.socket] = []
+        try:
+            for i in range(count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(s)
+                s.bind((HOST, base + i * step))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free UDP ports found")
+
+
+@dataclass
+class Sipp:
+    """One sipp process, started from a scenario text, stopped by its PID."""
+
+    scenario: str
+    workdir: Path
+    name: str = "uas"
+    calls: int = 1
+    rtp_echo: bool = False
+    extra: list[str] = field(default_factory=list)
+    sip_port: int = 0
+    media_port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def error_file(self) -> Path:
+        return self.workdir / f"{self.name}.err.log"
+
+    @property
+    def message_file(self) -> Path:
+        return self.workdir / f"{self.name}.msg.log"
+
+    def start(self, timeout_s: float = 60.0) -> Sipp:
+        exe = require_program("sipp", "sip-tester")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        scenario = self.workdir / f"{self.name}.xml"
+        scenario.write_text(self.scenario)
+        self.sip_port = self.sip_port or free_udp_ports()
+        self.media_port = self.media_port or free_udp_ports(4, even=True)
+        cmd = [
+            exe, "-sf", str(scenario), "-i", HOST, "-p", str(self.sip_port),
+            "-mi", HOST, "-mp", str(self.media_port), "-m", str(self.calls),
+            "-nostdin", "-timeout", f"{timeout_s:.0f}s", "-timeout_error",
+            "-trace_err", "-error_file", str(self.error_file),
+            "-trace_msg", "-message_file", str(self.message_file),
+            *(["-rtp_echo"] if self.rtp_echo else []), *self.extra,
+        ]  # fmt: skip
+        out = (self.workdir / f"{self.name}.out").open("wb")
+        self.process = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=self.workdir, start_new_session=True,
+        )  # fmt: skip
+        out.close()
+        time.sleep(0.3)  # sipp binds its sockets before it reads the first datagram
+        if self.process.poll() is not None:
+            raise RuntimeError(f"sipp exited at once: {self.output()}")
+        return self
+
+    def output(self) -> str:
+        path = self.workdir / f"{self.name}.out"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def errors(self) -> str:
+        return self.error_file.read_text(errors="replace") if self.error_file.exists() else ""
+
+    def wait(self, timeout_s: float = 30.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout_s)
+
+    async def wait_async(self, timeout_s: float = 30.0) -> int:
+        return await asyncio.to_thread(self.wait, timeout_s)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def read_pcap_udp_payloads(path: Path) -> list[bytes]:
+    """The UDP payloads of an Ethernet/IPv4 pcap file (sipp's bundled RTP captures)."""
+    data = path.read_bytes()
+    magic = struct.unpack_from("<I", data)[0]
+    order = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    offset = 24
+    payloads = []
+    while offset + 16 <= len(data):
+        length = struct.unpack_from(order + "I", data, offset + 8)[0]
+        frame = data[offset + 16 : offset + 16 + length]
+        offset += 16 + length
+        ip = frame[14:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+            continue
+        udp = ip[(ip[0] & 0x0F) * 4 :]
+        payloads.append(udp[8:])
+    return payloads
+
+
+class RtpRecorder(asyncio.DatagramProtocol):
+    """A plain UDP socket standing in for a phone's media port: keeps every RTP packet."""
+
+    def __init__(self) -> None:
+        self.packets: list[tuple[float, bytes]] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.packets.append((time.monotonic(), data))
+
+    @classmethod
+    async def open(cls, port: int = 0) -> tuple[RtpRecorder, int]:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(cls, local_addr=(HOST, port))
+        return protocol, transport.get_extra_info("sockname")[1]
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def audio_pcm(self) -> bytes:
+        """The G.711 packets (PCMU or PCMA by payload type) decoded, in sequence order."""
+        frames: dict[int, bytes] = {}
+        first: int | None = None
+        for _, data in self.packets:
+            if len(data) < 12 or data[0] >> 6 != 2:
+                continue
+            pt = data[1] & 0x7F
+            if pt not in (0, 8):
+                continue
+            seq = struct.unpack_from("!H", data, 2)[0]
+            first = seq if first is None else first
+            codec = PcmuCodec() if pt == 0 else PcmaCodec()
+            frames[(seq - first) & 0xFFFF] = codec.decode(data[12:])
+        return b"".join(frames[k] for k in sorted(frames))

@@ -10,7 +10,14 @@ import struct
 from collections.abc import AsyncIterator
 
 import pytest
-from support_media import best_correlation, chirp, dominant_hz
+from support_media import (
+    SIPP_SHARE,
+    best_correlation,
+    chirp,
+    dominant_hz,
+    read_pcap_udp_payloads,
+    require_program,
+)
 
 from ringback.telephony.sip.media import MediaError, RtpSession
 
@@ -307,3 +314,21 @@ async def test_recording_keeps_the_timeline_across_a_lost_packet(
     await settle()
     assert len(b.recorded_pcm()) == 5 * 320  # 1, 2, silence for 3, 4, 5
     assert dominant_hz(b.recorded_pcm()) == 0.0
+
+
+async def test_sipps_recorded_rfc4733_digits_decode_one_per_key_press(
+    sessions: list[RtpSession],
+) -> None:
+    require_program("sipp", "sip-tester")
+    b = await RtpSession.open(HOST, RANGE)
+    sessions.append(b)
+    b.connect((HOST, 9), "PCMU", 0, 101)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        # "1" twice: the same recorded packets, timestamps and all, replayed
+        for name in ("1", "1", "2", "pound", "star"):
+            for packet in read_pcap_udp_payloads(SIPP_SHARE / f"dtmf_2833_{name}.pcap"):
+                raw.sendto(packet, (HOST, b.local_port))
+            await asyncio.sleep(0.05)
+    async with asyncio.timeout(LOOP_TIMEOUT):
+        assert [await b.next_digit(2.0) for _ in range(5)] == ["1", "1", "2", "#", "*"]
+    assert await b.next_digit(0.2) is None
