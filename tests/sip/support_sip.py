@@ -13,6 +13,7 @@ from ringback.clock import SystemClock
 from ringback.telephony.base import OriginateRequest
 from ringback.telephony.sip.dialer import InboundHandler, SipDialer
 from ringback.telephony.sip.settings import SipSettings
+from ringback.telephony.sip.transactions import Timers
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -40,6 +41,7 @@ async def sip_dialer(
     username: str | None = None,
     password: str | None = None,
     on_inbound: InboundHandler | None = None,
+    timers: Timers | None = None,
 ) -> AsyncIterator[SipDialer]:
     rtp = free_udp_ports(40, even=True)
     settings = SipSettings(
@@ -52,7 +54,7 @@ async def sip_dialer(
         rtp_ports=(rtp, rtp + 39),
         caller_id="4930123456",
     )
-    dialer = SipDialer(settings, SystemClock(), on_inbound=on_inbound)
+    dialer = SipDialer(settings, SystemClock(), on_inbound=on_inbound, timers=timers)
     await dialer.start()
     try:
         yield dialer

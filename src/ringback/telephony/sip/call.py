@@ -602,7 +602,8 @@ class SipCall:
         request, dest = await self._dialog_request("BYE")
         txn = self._agent.start_request(request, dest)
         with contextlib.suppress(TimeoutError):
-            response = await asyncio.wait_for(asyncio.shield(txn.result), BYE_WAIT_S)
+            wait = min(BYE_WAIT_S, self._agent.timers.b)
+            response = await asyncio.wait_for(asyncio.shield(txn.result), wait)
             self._record.detail["bye_response"] = response.code
 
     # -- media -------------------------------------------------------------------------------
