@@ -194,3 +194,32 @@ async def test_inbound_call_from_sipp_is_answered_collects_digits_and_hung_up_by
 
 def test_sine_helper_is_audible() -> None:  # guards the WAV the answer test plays
     assert float(np.max(np.abs(sine(440, 0.1, 8000)))) > 0.4
+
+
+async def test_in_dialog_reinvite_update_options_info_are_answered_and_route_is_used(
+    tmp_path: Path,
+) -> None:
+    with sipp_peer(tmp_path, "uas_in_dialog_requests") as sipp:
+        async with sip_dialer(sipp.sip_port) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            record = await call.wait_ended()  # sipp hangs up after its requests
+        await _sipp_passed(sipp)  # sipp checks the ACK's Route and the re-INVITE's SDP
+    assert record.hangup_disposition == "recv_bye"
+    assert record.detail["codec"] == "PCMA"  # the re-INVITE moved the call to PCMA
+    assert record.detail["sip_info_dtmf"] == "5"
+    messages = sipp.message_file.read_text()
+    assert re.search(r"^Route: <sip:127\.0\.0\.1:\d+;lr>", messages, flags=re.M)
+
+
+async def test_a_2xx_racing_the_cancel_is_acked_then_hung_up_with_bye(tmp_path: Path) -> None:
+    with sipp_peer(tmp_path, "uas_answer_races_cancel") as sipp:
+        async with sip_dialer(sipp.sip_port) as dialer:
+            call = await dialer.originate(request(ring_timeout_s=0.5))
+            assert await call.wait_answer() is Outcome.NO_ANSWER
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)
+    assert record.sip_code == 200
+    assert record.hangup_disposition == "send_bye"
+    assert record.detail["answered_while_canceling"] is True
+    assert record.answered_at is None
