@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support_media import Sipp, sine, write_wav
+from support_media import Sipp, require_program, sine, write_wav
 from support_sip import request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
@@ -223,3 +223,47 @@ async def test_a_2xx_racing_the_cancel_is_acked_then_hung_up_with_bye(tmp_path: 
     assert record.hangup_disposition == "send_bye"
     assert record.detail["answered_while_canceling"] is True
     assert record.answered_at is None
+
+
+async def test_speak_and_park_send_audio_and_are_recorded(tmp_path: Path) -> None:
+    require_program("espeak-ng", "espeak-ng")
+    with sipp_peer(tmp_path, "uas_answer") as sipp:
+        async with sip_dialer(sipp.sip_port) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            await call.speak("Hello", language="en")
+            await call.park(1.0)  # a beep, then silence: returns when the time is up
+            await call.hangup()
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)
+    speak, park = record.played
+    assert speak["type"] == "speak" and speak["seconds"] > 0.2
+    assert park == {"type": "park", "music": None, "seconds": 1.0}
+    spoken_packets = speak["seconds"] * 50
+    assert record.detail["rtp_packets_sent"] >= spoken_packets + 45  # + 1 s of park
+
+
+async def test_bridge_relays_media_both_ways_until_one_leg_hangs_up(tmp_path: Path) -> None:
+    with (
+        sipp_peer(tmp_path, "uas_answer_play") as sipp_a,
+        sipp_peer(tmp_path, "uas_answer_remote_bye", extra=["-rtp_echo"]) as sipp_b,
+    ):
+        async with sip_dialer(sipp_a.sip_port) as trunk_a, sip_dialer(sipp_b.sip_port) as trunk_b:
+            a = await trunk_a.originate(request())
+            assert await a.wait_answer() is Outcome.ANSWERED
+            b = await trunk_b.originate(request("5550111"))
+            assert await b.wait_answer() is Outcome.ANSWERED
+            await a.bridge(b)  # B hangs up 3 s after answering
+            record_a, record_b = await a.wait_ended(), await b.wait_ended()
+        await _sipp_passed(sipp_a)
+        await _sipp_passed(sipp_b)
+    assert record_a.bridged_with == record_b.leg_uuid
+    assert record_b.bridged_with == record_a.leg_uuid
+    assert record_b.hangup_disposition == "recv_bye"
+    assert record_a.hangup_disposition == "send_bye"
+    assert record_a.bridged_duration_s is not None and record_a.bridged_duration_s > 1.0
+    # A plays PCMA into the bridge, B echoes it back: packets flowed on both legs
+    assert record_a.detail["rtp_packets_received"] > 50
+    assert record_b.detail["rtp_packets_received"] > 50
+    assert record_a.detail["rtp"]["packets_relayed"] > 50
+    assert record_b.detail["rtp"]["packets_relayed"] > 50
