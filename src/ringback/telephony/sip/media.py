@@ -24,7 +24,7 @@ import socket
 import struct
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiortp.codecs import PcmaCodec, PcmuCodec
 from aiortp.codecs.base import Codec
@@ -152,8 +152,8 @@ class _Receiver(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # (CPython's selector transport is not a DatagramTransport subclass: no isinstance)
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._on_datagram is not None:
