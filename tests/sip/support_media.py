@@ -15,6 +15,7 @@ import time
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -241,8 +242,7 @@ class RtpRecorder(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.packets.append((time.monotonic(), data))
@@ -272,3 +272,160 @@ class RtpRecorder(asyncio.DatagramProtocol):
             codec = PcmuCodec() if pt == 0 else PcmaCodec()
             frames[(seq - first) & 0xFFFF] = codec.decode(data[12:])
         return b"".join(frames[k] for k in sorted(frames))
+
+
+# ---------------------------------------------------------------- sipp UAS scenarios
+
+_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{name}">
+  <recv request="INVITE" crlf="true">{invite_action}</recv>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=sipp 53655765 2353687637 IN IP4 [local_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio {media_port} RTP/AVP {formats} 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+
+]]></send>
+  <recv request="ACK" crlf="true">{ack_action}</recv>
+"""
+
+_WAIT_BYE = """  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <timewait milliseconds="500"/>
+</scenario>
+"""
+
+_SEND_BYE = """  <send retrans="500"><![CDATA[
+BYE [$rc] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From:[$lto]
+To:[$rfrom]
+[last_Call-ID:]
+CSeq: 1 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+</scenario>
+"""
+
+
+_REMEMBER_CONTACT = (
+    '<action><ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="rc"/></action>'
+)
+_REMEMBER_TAGS = (
+    '<action><ereg regexp=".*" search_in="hdr" header="From:" assign_to="rfrom"/>'
+    '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="lto"/></action>'
+)
+
+
+def _head(name: str, media_port: str, formats: str, sends_bye: bool = False) -> str:
+    return _HEAD.format(
+        name=name,
+        media_port=media_port,
+        formats=formats,
+        invite_action=_REMEMBER_CONTACT if sends_bye else "",
+        ack_action=_REMEMBER_TAGS if sends_bye else "",
+    )
+
+
+def _play(pcap: str) -> str:
+    return f'  <nop><action><exec play_pcap_audio="{SIPP_SHARE / pcap}"/></action></nop>\n'
+
+
+def uas_answer(media_port: str = "[media_port]", formats: str = "0 8") -> str:
+    """Answers (media to `media_port`: sipp's own, or a recorder's), waits for the BYE."""
+    return _head("answer", media_port, formats) + _WAIT_BYE
+
+
+def uas_answer_dtmf(digits: list[str], delay_ms: int = 1000) -> str:
+    """Answers, plays sipp's recorded RFC 4733 key presses `digits`, waits for the BYE."""
+    body = f'  <pause milliseconds="{delay_ms}"/>\n'
+    for digit in digits:
+        body += _play(f"dtmf_2833_{digit}.pcap") + '  <pause milliseconds="400"/>\n'
+    head = _head("answer dtmf", "[media_port]", "0 8")
+    return head + body + _WAIT_BYE
+
+
+def uas_answer_play_then_bye(seconds: float, formats: str = "0 8") -> str:
+    """Answers, plays sipp's g711a.pcap (PCMA speech), hangs up after `seconds`."""
+    head = _head("answer play bye", "[media_port]", formats, sends_bye=True)
+    body = _play("g711a.pcap") + f'  <pause milliseconds="{round(seconds * 1000)}"/>\n'
+    return head + body + _SEND_BYE
+
+
+def uas_callback_pair(b_media_port: int, seconds: float) -> str:
+    """Two calls through one sipp (the dialer's single trunk), told apart by the To user.
+
+    `alice` (A) answers PCMU/PCMA, plays sipp's g711a.pcap (PCMA speech) and hangs up after
+    `seconds`; `bob` (B) answers PCMA only with its media at `b_media_port` (the test's own
+    RTP echo) and waits for the BYE.
+    """
+    answer_a = _HEAD.format(
+        name="callback pair", media_port="[media_port]", formats="0 8",
+        invite_action=(
+            '<action><ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" '
+            'assign_to="rc"/><ereg regexp="sip:bob@" search_in="hdr" header="To:" '
+            'check_it="false" assign_to="isb"/></action>'
+        ),
+        ack_action=_REMEMBER_TAGS,
+    ).replace("</recv>", '</recv>\n  <nop test="isb" next="b"/>', 1)  # fmt: skip
+    body_a = _play("g711a.pcap") + f'  <pause milliseconds="{round(seconds * 1000)}"/>\n'
+    bye_a = _SEND_BYE.replace('<recv response="200"/>', '<recv response="200" next="end"/>')
+    bye_a = bye_a.replace("</scenario>\n", "")
+    answer_b = _HEAD.split("<send><![CDATA[", 1)[1].format(
+        media_port=b_media_port, formats="8", ack_action=""
+    )
+    wait_b = _WAIT_BYE.replace("</scenario>\n", "")
+    return (
+        answer_a + body_a + bye_a + '  <label id="b"/>\n  <send><![CDATA[' + answer_b + wait_b
+        + '  <label id="end"/>\n</scenario>\n'
+    )  # fmt: skip
+
+
+class RtpEcho(RtpRecorder):
+    """A far-end phone that says back everything it hears (to the address it came from)."""
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        super().datagram_received(data, addr)
+        if self.transport is not None:
+            self.transport.sendto(data, addr)

@@ -22,9 +22,10 @@ import logging
 import random
 import socket
 import struct
+import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiortp.codecs import PcmaCodec, PcmuCodec
 from aiortp.codecs.base import Codec
@@ -152,8 +153,8 @@ class _Receiver(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # (CPython's selector transport is not a DatagramTransport subclass: no isinstance)
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._on_datagram is not None:
@@ -222,6 +223,7 @@ class RtpSession:
         self._dtmf_sent = ""
         self._codecs_received: set[str] = set()
         self._first_packet_at: float | None = None
+        self._send_times: list[float] | None = None
         self._last_packet_at: float | None = None
 
     # ------------------------------------------------------------ life cycle
@@ -301,6 +303,8 @@ class RtpSession:
         )
         self._seq = (self._seq + 1) & 0xFFFF
         self._rtp.sendto(header + payload, self._remote)
+        if self._send_times is not None:
+            self._send_times.append(time.monotonic())
         self._packets_sent += 1
         self._bytes_sent += len(payload)
 
@@ -591,6 +595,15 @@ class RtpSession:
             "dtmf_received": self._dtmf_received,
             "dtmf_sent": self._dtmf_sent,
         }
+
+    def record_send_times(self, enabled: bool = True) -> None:
+        """Keep the `time.monotonic()` of every packet sent from now on (pacing measurements:
+        the socket send is synchronous, so on a local network this is when it hits the wire)."""
+        self._send_times = [] if enabled else None
+
+    @property
+    def send_times(self) -> list[float]:
+        return list(self._send_times or ())
 
     def seconds_since_last_packet(self) -> float | None:
         """For RTP-timeout checks: None until the first packet arrives."""
