@@ -17,7 +17,7 @@ from support_media import Sipp, require_program, sine, write_wav
 from support_sip import request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
-from ringback.telephony.base import CallError, CallNotSupported
+from ringback.telephony.base import CallError, CallNotSupported, CallRecord
 from ringback.telephony.sip.call import SipCall
 
 pytestmark = pytest.mark.slow
@@ -267,3 +267,21 @@ async def test_bridge_relays_media_both_ways_until_one_leg_hangs_up(tmp_path: Pa
     assert record_b.detail["rtp_packets_received"] > 50
     assert record_a.detail["rtp"]["packets_relayed"] > 50
     assert record_b.detail["rtp"]["packets_relayed"] > 50
+
+
+async def test_inbound_call_canceled_by_the_caller_gets_487_and_is_canceled(
+    tmp_path: Path,
+) -> None:
+    records: list[CallRecord] = []
+
+    async def ring_forever(call: SipCall, called: str, calling: str) -> None:
+        records.append(await call.wait_ended())
+
+    async with sip_dialer(5060, on_inbound=ring_forever) as dialer:
+        target = f"127.0.0.1:{dialer.port}"
+        with sipp_peer(tmp_path, "uac_call_cancel", extra=[target, "-s", "5550199"]) as sipp:
+            await _sipp_passed(sipp)
+    [record] = records
+    assert (record.outcome, record.sip_code) == (Outcome.CANCELED, 487)
+    assert record.hangup_disposition == "recv_cancel"
+    assert record.direction == "inbound" and record.ringing_at is not None
