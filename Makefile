@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ivr.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/sip.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info

@@ -1,0 +1,255 @@
+"""SIP benchmark: N concurrent G.711 calls from one ringback process (SipDialer) to sipp.
+
+For each N (default 10, 50, 100, 150, 200) a fresh `sipp -sn uas -rtp_echo` answers every
+call and echoes its RTP. The benchmark process places the N calls at once through the real
+dialer, then streams audio on all of them (one 20 ms PCMU packet per call, paced by the media
+clock, while sipp echoes it back) and measures, over a steady window:
+
+- setup latency: originate() to answered, per call (p50 / p99), and call setups per second
+  (N / time from the first INVITE to the last answer), the calls offered at `--cps` per
+  second (default 100: twice the floor; sipp's built-in UAS aborts a call when an INVITE
+  retransmission reaches it after its 200 OK, which a burst of 150 simultaneous INVITEs
+  provokes);
+- CPU of this process (user + sys, % of one core) and CPU per call;
+- inter-packet gap of every call's sent stream (p50 / p99 / max, and gaps > 40 ms): the time
+  between consecutive RTP sends of a call (the socket send is synchronous; on loopback that is
+  when the packet is on the wire);
+- packets echoed back, as a check that media really flowed both ways.
+
+Floors (issue 6): with 150 calls in one process, p99 gap <= 25 ms; >= 50 setups/s.
+Progress goes to stderr; the last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ringback.clock import SystemClock
+from ringback.domain.model import Outcome
+from ringback.telephony.base import OriginateRequest
+from ringback.telephony.sip.audio import tone_pcm8k
+from ringback.telephony.sip.call import SipCall
+from ringback.telephony.sip.dialer import SipDialer
+from ringback.telephony.sip.media import RtpSession
+from ringback.telephony.sip.settings import SipSettings
+
+HOST = "127.0.0.1"
+FLOOR_GAP_P99_MS = 25.0
+FLOOR_SETUPS_PER_S = 50.0
+FLOOR_CALLS = 150
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def free_port(even: bool = False) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((HOST, 0))
+            port = int(s.getsockname()[1])
+        if not even or port % 2 == 0:
+            return port
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+class SippUas:
+    """`sipp -sn uas -rtp_echo` on free ports, stopped by PID."""
+
+    def __init__(self, workdir: Path) -> None:
+        exe = shutil.which("sipp")
+        if exe is None:
+            raise SystemExit("sipp is not installed (Debian package sip-tester)")
+        self.sip_port = free_port()
+        self.media_port = free_port(even=True)
+        self.log = workdir / f"sipp-{self.sip_port}.out"
+        self.errors = workdir / f"sipp-{self.sip_port}.err"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [exe, "-sn", "uas", "-rtp_echo", "-i", HOST, "-p", str(self.sip_port),
+                 "-mi", HOST, "-mp", str(self.media_port), "-nostdin", "-max_socket", "4096",
+                 "-trace_err", "-error_file", str(self.errors), "-timeout", "600s"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+                start_new_session=True,
+            )  # fmt: skip
+        time.sleep(0.5)
+        if self.process.poll() is not None:
+            raise SystemExit(f"sipp exited: {self.log.read_text(errors='replace')[-2000:]}")
+
+    def cpu_seconds(self) -> float:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_size(
+    calls: int, cps: float, window_s: float, warmup_s: float, workdir: Path
+) -> dict[str, Any]:
+    sipp = SippUas(workdir)
+    settings = SipSettings(proxy_host=HOST, proxy_port=sipp.sip_port, local_host=HOST,
+                           local_port=0, rtp_ports=(44000, 47999))  # fmt: skip
+    dialer = await SipDialer(settings, SystemClock()).start()
+    audio = tone_pcm8k(440.0, warmup_s + window_s + 5.0, level=0.3)
+    legs: list[SipCall] = []
+    players: list[asyncio.Task[None]] = []
+    try:
+        latencies: list[float] = []
+
+        async def place(i: int) -> SipCall:
+            await asyncio.sleep(i / cps)  # offered load: `cps` new calls per second
+            started = time.monotonic()
+            call = await dialer.originate(
+                OriginateRequest(f"{1000 + i}", "0501234000", ring_timeout_s=30, call_uuid=str(i))
+            )
+            outcome = await call.wait_answer()
+            if outcome is not Outcome.ANSWERED:
+                raise RuntimeError(f"call {i}: {outcome} {call.record.detail}")
+            latencies.append(time.monotonic() - started)
+            return call
+
+        first = time.monotonic()
+        try:
+            async with asyncio.timeout(60):
+                legs = list(await asyncio.gather(*(place(i) for i in range(calls))))
+        except (RuntimeError, TimeoutError):
+            if sipp.errors.exists():
+                say(sipp.errors.read_text(errors="replace")[:3000])
+            legs = dialer.live_calls()
+            raise
+        setup_s = max(time.monotonic() - first, 1e-9)
+        sessions = [leg.media for leg in legs]
+        assert all(isinstance(s, RtpSession) for s in sessions)
+        rtp = [s for s in sessions if isinstance(s, RtpSession)]
+        players = [asyncio.create_task(s.play_pcm(audio)) for s in rtp]
+        await asyncio.sleep(warmup_s)
+        for s in rtp:
+            s.record_send_times()
+        received_before = sum(s.stats["packets_received"] for s in rtp)
+        cpu0, sipp0, wall0 = cpu_seconds(), sipp.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(window_s)
+        cpu1, sipp1, wall1 = cpu_seconds(), sipp.cpu_seconds(), time.monotonic()
+        received = sum(s.stats["packets_received"] for s in rtp) - received_before
+        gaps: list[float] = []
+        for s in rtp:
+            times = s.send_times
+            gaps.extend((b - a) * 1000 for a, b in itertools.pairwise(times))
+            s.record_send_times(False)
+    finally:
+        for task in players:
+            task.cancel()
+        await asyncio.gather(*players, return_exceptions=True)
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(leg.hangup() for leg in legs), return_exceptions=True)
+            await dialer.close()
+        sipp.stop()
+    wall = wall1 - wall0
+    cpu_pct = (cpu1 - cpu0) / wall * 100
+    expected = calls * wall / 0.020
+    result = {
+        "calls": calls,
+        "setup_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "setup_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "setups_per_s": round(calls / setup_s, 1),
+        "cpu_pct": round(cpu_pct, 1),
+        "cpu_per_call_pct": round(cpu_pct / calls, 3),
+        "sipp_cpu_pct": round((sipp1 - sipp0) / wall * 100, 1),
+        "gap_p50_ms": round(percentile(gaps, 50), 2),
+        "gap_p99_ms": round(percentile(gaps, 99), 2),
+        "gap_max_ms": round(max(gaps, default=float("nan")), 2),
+        "gaps_over_40ms": sum(1 for g in gaps if g > 40),
+        "packets_sent": len(gaps) + len(rtp),
+        "echo_received_ratio": round(received / expected, 3),
+        "sipp_errors": sipp.errors.exists() and sipp.errors.stat().st_size > 0,
+    }
+    say(json.dumps(result))
+    return result
+
+
+async def main_async(
+    sizes: list[int], cps: float, runs: int, window_s: float, warmup_s: float
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="ringback-bench-sip-") as tmp:
+        per_size: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+        for run in range(runs):
+            for n in sizes:
+                say(f"run {run + 1}/{runs}: {n} calls")
+                per_size[n].append(await run_size(n, cps, window_s, warmup_s, Path(tmp)))
+                await asyncio.sleep(1.0)  # sipp's sockets and ours wind down
+    summary: dict[str, Any] = {
+        "bench": "sip",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} CPU, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}",
+        "runs": runs,
+        "offered_cps": cps,
+        "window_s": window_s,
+    }
+    for n, results in per_size.items():
+        for key in ("setup_p50_ms", "setup_p99_ms", "setups_per_s", "cpu_pct",
+                    "cpu_per_call_pct", "sipp_cpu_pct", "gap_p50_ms", "gap_p99_ms",
+                    "gap_max_ms", "gaps_over_40ms", "echo_received_ratio"):  # fmt: skip
+            summary[f"calls_{n}_{key}"] = statistics.median(r[key] for r in results)
+        summary[f"calls_{n}_sipp_errors"] = any(r["sipp_errors"] for r in results)
+    reference = FLOOR_CALLS if FLOOR_CALLS in per_size else max(per_size)
+    summary["setups_per_s"] = summary[f"calls_{reference}_setups_per_s"]
+    if f"calls_{FLOOR_CALLS}_gap_p99_ms" in summary:
+        summary["floor_gap_p99_ok"] = summary[f"calls_{FLOOR_CALLS}_gap_p99_ms"] <= FLOOR_GAP_P99_MS
+    summary["floor_setups_ok"] = summary["setups_per_s"] >= FLOOR_SETUPS_PER_S
+    print(json.dumps(summary))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="10,50,100,150,200", help="concurrent calls, comma list")
+    parser.add_argument("--cps", type=float, default=100.0, help="offered new calls per second")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size (median reported)")
+    parser.add_argument("--window", type=float, default=8.0, help="measured seconds per size")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    if not sizes or min(sizes) < 1:
+        parser.error("--sizes needs positive call counts")
+    asyncio.run(main_async(sizes, args.cps, args.runs, args.window, args.warmup))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,875 @@
+"""One SIP call leg, outbound or inbound: INVITE / CANCEL / BYE, its dialog, its media.
+
+An outbound leg sends its INVITE to the trunk at once and rings in the background; on the ring
+timeout it CANCELs (after a provisional response, RFC 3261 §9.1), and a 2xx that races the
+CANCEL is ACKed and then BYEd. A 401/407 is answered once with digest credentials (the
+transaction has ACKed the challenge before the new INVITE, with a new CSeq, goes out).
+
+Every final response is kept raw in ``record.sip_code`` and normalised with
+:func:`~ringback.domain.outcomes.outcome_for_sip` / :func:`cause_for_sip`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sipmessage import URI, Address, Request, Response
+
+from ringback.clock import Clock
+from ringback.domain.model import Outcome
+from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
+from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord
+from ringback.telephony.sip.agent import UserAgent
+from ringback.telephony.sip.digest import DigestError, answer_challenge
+from ringback.telephony.sip.media_port import MediaSession, MediaToolkit, session_stats
+from ringback.telephony.sip.message import (
+    ALLOW,
+    Addr,
+    new_branch,
+    response_to,
+    tag_of,
+    with_tag,
+)
+from ringback.telephony.sip.sdp import RemoteMedia, SdpError, build_sdp, parse_remote_media
+from ringback.telephony.sip.settings import SipSettings
+from ringback.telephony.sip.transactions import (
+    InviteClientTransaction,
+    InviteServerTransaction,
+)
+
+log = logging.getLogger("ringback.sip")
+
+T = TypeVar("T")
+
+SDP = "application/sdp"
+#: how long a local hangup waits for the BYE's answer before it moves on (the BYE transaction
+#: keeps retransmitting in the background)
+BYE_WAIT_S = 4.0
+#: park without a music file: a 425 Hz beep every 4 seconds
+PARK_TONE_HZ = 425.0
+_SILENCE_3S = bytes(2 * 8000 * 3)
+#: extensions ringback cannot honour when an inbound INVITE requires them
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
+
+
+class _State(enum.Enum):
+    CALLING = "calling"
+    RINGING = "ringing"
+    UP = "up"
+    ENDED = "ended"
+
+
+class SipCall:
+    """A :class:`~ringback.telephony.base.Call` over SIP. Build it with
+    :meth:`~ringback.telephony.sip.dialer.SipDialer.originate` (outbound) or receive it in the
+    dialer's ``on_inbound`` hook (inbound: call :meth:`answer` to pick up)."""
+
+    def __init__(
+        self,
+        agent: UserAgent,
+        settings: SipSettings,
+        clock: Clock,
+        media: MediaToolkit,
+        record: CallRecord,
+        *,
+        call_id: str,
+        local_tag: str,
+        local_address: Address,
+        remote_address: Address,
+        on_end: Callable[[SipCall], None] | None = None,
+    ) -> None:
+        self._agent = agent
+        self._settings = settings
+        self._clock = clock
+        self._media = media
+        self._record = record
+        self._on_end = on_end
+        self._loop = asyncio.get_running_loop()
+        self._state = _State.CALLING
+        self._ended: asyncio.Future[None] = self._loop.create_future()
+        self._media_closed: asyncio.Task[None] | None = None
+        self._session: MediaSession | None = None
+        self.call_id = call_id
+        self._local_tag = local_tag
+        self._local_address = local_address  # without tag
+        self._remote_address = remote_address  # without tag
+        self._remote_tag: str | None = None
+        self._remote_target: URI | None = None
+        self._route_set: list[Address] = []
+        self._local_cseq = random.randint(1, 9999)
+        self._remote_cseq: int | None = None
+        self._sdp_session_id = random.randint(1, 2**31)
+        self._local_sdp = b""
+        self._remote_media: RemoteMedia | None = None
+        self._task: asyncio.Task[None] | None = None
+        # outbound
+        self._invite: Request | None = None
+        self._invite_dest: Addr | None = None
+        self._invite_txn: InviteClientTransaction | None = None
+        self._responses: asyncio.Queue[Response] = asyncio.Queue()
+        self._ack: tuple[Request, Addr] | None = None
+        self._cancel_reason: str | None = None  # "ring_timeout" | "hangup"
+        self._cancel_cause = "ORIGINATOR_CANCEL"
+        self._cancel_sent = False
+        self._provisional_seen = False
+        self._got_response = False
+        self._ring_timer: asyncio.TimerHandle | None = None
+        # inbound (and re-INVITEs we answered)
+        self._server_txn: InviteServerTransaction | None = None
+        self._reinvite_txn: InviteServerTransaction | None = None
+        self._sent_offer_in_2xx = False
+        self._bye_sent = False
+        self._answered_event = asyncio.Event()
+        record.detail.setdefault("call_id", call_id)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def record(self) -> CallRecord:
+        return self._record
+
+    @property
+    def leg_uuid(self) -> str:
+        return self._record.leg_uuid
+
+    @property
+    def ended(self) -> bool:
+        return self._state is _State.ENDED
+
+    @property
+    def answered(self) -> bool:
+        return self._state is _State.UP
+
+    @property
+    def media(self) -> MediaSession | None:
+        return self._session
+
+    @property
+    def _dialog_key(self) -> tuple[str, str]:
+        return (self.call_id, self._local_tag)
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def start_outbound(self, target: URI, ring_timeout_s: float) -> None:
+        self._agent.add_dialog(self._dialog_key, self)
+        self._task = asyncio.create_task(self._dial(target, ring_timeout_s))
+
+    async def _dial(self, target: URI, ring_timeout_s: float) -> None:
+        try:
+            await self._dial_steps(target, ring_timeout_s)
+        except asyncio.CancelledError:
+            self._finish(Outcome.FAILED, None, "SYSTEM_SHUTDOWN", "send_cancel")
+            raise
+        except Exception as exc:  # never leave a leg hanging on a bug or a network error
+            log.exception("outbound SIP call %s failed", self.call_id)
+            self._finish(Outcome.FAILED, None, "NORMAL_TEMPORARY_FAILURE", "error", error=str(exc))
+
+    async def _dial_steps(self, target: URI, ring_timeout_s: float) -> None:
+        try:
+            self._session = await self._media.open_session(
+                self._settings.local_host, self._settings.rtp_ports
+            )
+        except Exception as exc:
+            self._finish(
+                Outcome.FAILED, None, "NORMAL_TEMPORARY_FAILURE", "error", error=f"media: {exc}"
+            )
+            return
+        self._local_sdp = build_sdp(
+            self._session.local_host,
+            self._session.local_port,
+            session_id=self._sdp_session_id,
+            version=1,
+        )
+        dest = await self._agent.resolve(
+            URI.parse(f"sip:{self._settings.proxy_host}:{self._settings.proxy_port}")
+        )
+        self._ring_timer = self._loop.call_later(max(0.0, ring_timeout_s), self._ring_timeout)
+        authorization: tuple[str, str] | None = None
+        challenges = 0
+        while True:
+            invite = self._build_invite(target, authorization)
+            self._invite, self._invite_dest = invite, dest
+            self._provisional_seen = self._cancel_sent = False
+            self._invite_txn = self._agent.start_invite(invite, dest, self._on_invite_response)
+            final = await self._final_response()
+            if final.code in (401, 407) and self._cancel_reason is None and challenges < 2:
+                answered = self._answer_challenge(final, invite)
+                if answered is not None and not (challenges and not _stale(final)):
+                    challenges += 1
+                    authorization = answered
+                    continue
+            break
+        if self._ring_timer is not None:
+            self._ring_timer.cancel()
+        if 200 <= final.code < 300:
+            await self._on_answered(final)
+        else:
+            self._on_refused(final)
+
+    def _build_invite(self, target: URI, authorization: tuple[str, str] | None) -> Request:
+        self._local_cseq += 1
+        invite = Request("INVITE", target, body=self._local_sdp)
+        headers = invite.headers
+        headers.set("Via", f"SIP/2.0/UDP {self._via_host()};branch={new_branch()};rport")
+        headers.set("Max-Forwards", "70")
+        headers.set("From", str(with_tag(self._local_address, self._local_tag)))
+        headers.set("To", str(self._remote_address))
+        headers.set("Call-ID", self.call_id)
+        headers.set("CSeq", f"{self._local_cseq} INVITE")
+        headers.set("Contact", f"<{self._agent.contact_uri}>")
+        headers.set("Allow", ALLOW)
+        headers.set("User-Agent", "ringback")
+        if authorization is not None:
+            headers.set(*authorization)
+        headers.set("Content-Type", SDP)
+        headers.set("Content-Length", str(len(self._local_sdp)))
+        return invite
+
+    def _via_host(self) -> str:
+        return f"{self._agent.host}:{self._agent.port}"
+
+    def _answer_challenge(self, response: Response, invite: Request) -> tuple[str, str] | None:
+        username, password = self._settings.username, self._settings.password
+        if username is None or password is None:
+            return None
+        header = "WWW-Authenticate" if response.code == 401 else "Proxy-Authenticate"
+        raw = response.headers.get(header)
+        if raw is None:
+            return None
+        try:
+            value = answer_challenge(
+                raw,
+                method="INVITE",
+                uri=str(invite.uri),
+                username=username,
+                password=password,
+            )
+        except DigestError as exc:
+            self._record.detail["auth_error"] = str(exc)
+            return None
+        return ("Authorization" if response.code == 401 else "Proxy-Authorization", value)
+
+    def _on_invite_response(self, response: Response) -> None:
+        self._got_response = True
+        if 200 <= response.code < 300 and self._ack is not None:
+            self._resend_ack()
+            return
+        self._responses.put_nowait(response)
+
+    async def _final_response(self) -> Response:
+        while True:
+            response = await self._responses.get()
+            if response.code >= 200:
+                return response
+            if response.code > 100 and self._record.ringing_at is None:
+                self._record.ringing_at = self._clock.now()
+                self._state = _State.RINGING
+            self._provisional_seen = True
+            if self._cancel_reason is not None and not self._cancel_sent:
+                self._send_cancel()
+
+    def _ring_timeout(self) -> None:
+        self._request_cancel("ring_timeout")
+
+    def _request_cancel(self, reason: str) -> None:
+        if self._state not in (_State.CALLING, _State.RINGING) or self._cancel_reason is not None:
+            return
+        self._cancel_reason = reason
+        if self._provisional_seen and not self._cancel_sent:
+            self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        invite, dest = self._invite, self._invite_dest
+        if invite is None or dest is None:
+            return
+        self._cancel_sent = True
+        cancel = Request("CANCEL", invite.uri)
+        cancel.headers.set("Via", invite.headers.getlist("Via")[0])
+        cancel.headers.set("Max-Forwards", "70")
+        for name in ("From", "To", "Call-ID"):
+            cancel.headers.set(name, invite.headers[name])
+        cancel.headers.set("CSeq", f"{invite.cseq.sequence} CANCEL")
+        routes = invite.headers.getlist("Route")
+        if routes:
+            cancel.headers.setlist("Route", list(routes))
+        cancel.headers.set("Content-Length", "0")
+        self._agent.start_request(cancel, dest)
+
+    async def _on_answered(self, response: Response) -> None:
+        assert self._invite is not None
+        self._remote_tag = tag_of(response.to_address)
+        contacts = response.contact
+        self._remote_target = contacts[0].uri if contacts else self._invite.uri
+        self._route_set = list(reversed(response.record_route))
+        self._record.sip_code = response.code
+        ack, dest = await self._dialog_request("ACK", cseq=self._invite.cseq.sequence)
+        self._ack = (ack, dest)
+        self._agent.send(ack, dest)
+        if self._cancel_reason is not None:
+            await self._send_bye()
+            if self._cancel_reason == "ring_timeout":
+                self._finish(
+                    Outcome.NO_ANSWER,
+                    response.code,
+                    "NO_ANSWER",
+                    "send_bye",
+                    answered_while_canceling=True,
+                )
+            else:
+                self._finish(
+                    Outcome.CANCELED,
+                    response.code,
+                    self._cancel_cause,
+                    "send_bye",
+                    answered_while_canceling=True,
+                )
+            return
+        try:
+            remote = parse_remote_media(response.body)
+        except SdpError as exc:
+            await self._send_bye()
+            self._finish(
+                Outcome.FAILED,
+                response.code,
+                "INCOMPATIBLE_DESTINATION",
+                "send_bye",
+                error=f"the answer's SDP: {exc}",
+            )
+            return
+        self._connect_media(remote)
+        self._state = _State.UP
+        self._record.answered_at = self._clock.now()
+        self._record.outcome = Outcome.ANSWERED
+        self._answered_event.set()
+
+    def _on_refused(self, response: Response) -> None:
+        code = response.code
+        self._record.detail["reason"] = f"{code} {response.phrase}"
+        if code == 408 and not self._got_response:
+            self._finish(
+                Outcome.FAILED,
+                408,
+                "RECOVERY_ON_TIMER_EXPIRE",
+                "timeout",
+                error="no response from the trunk (Timer B)",
+            )
+        elif code == 487 and self._cancel_reason == "ring_timeout":
+            self._finish(Outcome.NO_ANSWER, 487, "NO_ANSWER", "send_cancel")
+        elif code == 487 and self._cancel_reason == "hangup":
+            self._finish(Outcome.CANCELED, 487, self._cancel_cause, "send_cancel")
+        else:
+            self._finish(outcome_for_sip(code), code, cause_for_sip(code), "recv_refuse")
+
+    def _resend_ack(self) -> None:
+        if self._ack is not None:
+            self._agent.send(*self._ack)
+
+    # -- inbound -----------------------------------------------------------------------------
+
+    def start_inbound(self, invite: Request, txn: InviteServerTransaction) -> None:
+        self._invite = invite
+        self._server_txn = txn
+        txn.on_cancel = self._on_inbound_cancel
+        self._remote_cseq = invite.cseq.sequence
+        self._remote_tag = tag_of(invite.from_address)
+        contacts = invite.contact
+        self._remote_target = contacts[0].uri if contacts else invite.from_address.uri
+        self._route_set = list(invite.record_route)
+        txn.respond(response_to(invite, 100))
+
+    async def prepare_inbound(self) -> bool:
+        """Check the offer, open media, ring; False when the call was refused instead."""
+        invite, txn = self._invite, self._server_txn
+        assert invite is not None and txn is not None
+        unsupported = [ext for ext in invite.require if ext not in SUPPORTED_EXTENSIONS]
+        if unsupported:
+            response = response_to(invite, 420, to_tag=self._local_tag)
+            response.headers.set("Unsupported", ", ".join(unsupported))
+            self._refuse_inbound(response, "extension not supported: " + ", ".join(unsupported))
+            return False
+        if invite.body:
+            try:
+                self._remote_media = parse_remote_media(invite.body)
+            except SdpError as exc:
+                self._refuse_inbound(response_to(invite, 488, to_tag=self._local_tag), str(exc))
+                return False
+        try:
+            self._session = await self._media.open_session(
+                self._settings.local_host, self._settings.rtp_ports
+            )
+        except Exception as exc:
+            self._refuse_inbound(response_to(invite, 503, to_tag=self._local_tag), f"media: {exc}")
+            return False
+        if self._state is _State.ENDED:  # CANCELed meanwhile
+            return False
+        self._agent.add_dialog(self._dialog_key, self)
+        ringing = response_to(invite, 180, to_tag=self._local_tag)
+        ringing.headers.set("Contact", f"<{self._agent.contact_uri}>")
+        txn.respond(ringing)
+        self._state = _State.RINGING
+        self._record.ringing_at = self._clock.now()
+        return True
+
+    async def answer(self) -> None:
+        """Pick up an inbound call (200 OK with our SDP); nothing to do on an outbound one."""
+        if self._state is _State.UP:
+            return
+        if self._state is _State.ENDED:
+            raise self._ended_error("answer")
+        txn, invite, session = self._server_txn, self._invite, self._session
+        if txn is None or invite is None or session is None:
+            raise CallError("cannot answer: the call is not answered yet")
+        remote = self._remote_media
+        if remote is not None:
+            codecs: tuple[tuple[int, str], ...] = ((remote.payload_type, remote.codec),)
+            self._local_sdp = build_sdp(
+                session.local_host,
+                session.local_port,
+                session_id=self._sdp_session_id,
+                version=1,
+                codecs=codecs,
+                dtmf_payload_type=remote.dtmf_payload_type,
+            )
+        else:
+            self._sent_offer_in_2xx = True
+            self._local_sdp = build_sdp(
+                session.local_host, session.local_port, session_id=self._sdp_session_id, version=1
+            )
+        ok = response_to(
+            invite, 200, to_tag=self._local_tag, body=self._local_sdp, content_type=SDP
+        )
+        ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
+        ok.headers.set("Allow", ALLOW)
+        txn.respond(ok)
+        if remote is not None:
+            self._connect_media(remote)
+        self._state = _State.UP
+        self._record.answered_at = self._clock.now()
+        self._record.sip_code = 200
+        self._record.outcome = Outcome.ANSWERED
+        self._answered_event.set()
+
+    def _on_inbound_cancel(self) -> None:
+        txn, invite = self._server_txn, self._invite
+        if txn is None or invite is None or self._state is _State.ENDED:
+            return
+        txn.respond(response_to(invite, 487, to_tag=self._local_tag))
+        self._finish(Outcome.CANCELED, 487, "ORIGINATOR_CANCEL", "recv_cancel")
+
+    def _refuse_inbound(self, response: Response, why: str) -> None:
+        if self._server_txn is not None:
+            self._server_txn.respond(response)
+        code = response.code
+        self._finish(outcome_for_sip(code), code, cause_for_sip(code), "send_refuse", error=why)
+
+    def _on_no_ack(self) -> None:
+        self._loop.create_task(self._hang_up_after_no_ack())
+
+    async def _hang_up_after_no_ack(self) -> None:
+        if self._state is _State.UP:
+            await self._send_bye()
+            self._finish(
+                Outcome.ANSWERED,
+                200,
+                "RECOVERY_ON_TIMER_EXPIRE",
+                "send_bye",
+                error="the far end never ACKed our 200 OK",
+            )
+
+    # -- dialog: what the far end sends us -------------------------------------------------
+
+    def on_ack(self, request: Request) -> None:
+        for txn in (self._server_txn, self._reinvite_txn):
+            if (
+                txn is not None
+                and not txn.acked
+                and txn.final_sent
+                and txn.request.cseq.sequence == request.cseq.sequence
+            ):
+                txn.ack()
+                if self._sent_offer_in_2xx and request.body:
+                    self._sent_offer_in_2xx = False
+                    self._apply_remote_sdp(request.body)
+
+    def on_stray_2xx(self, response: Response) -> None:
+        self._resend_ack()
+
+    def on_request(self, request: Request, source: Addr) -> None:
+        method = request.method
+        sequence = request.cseq.sequence
+        if self._remote_cseq is not None and sequence < self._remote_cseq:
+            self._agent.respond(request, source, response_to(request, 500))
+            return
+        self._remote_cseq = sequence
+        if method == "BYE":
+            self._agent.respond(request, source, response_to(request, 200))
+            if self._state is _State.UP:
+                self._finish(Outcome.ANSWERED, 200, "NORMAL_CLEARING", "recv_bye")
+            else:
+                self._finish(Outcome.CANCELED, 487, "ORIGINATOR_CANCEL", "recv_bye")
+        elif method == "INVITE":
+            self._answer_reinvite(request, source)
+        elif method == "UPDATE":
+            if request.body and not self._apply_remote_sdp(request.body):
+                self._agent.respond(request, source, response_to(request, 488))
+                return
+            body = self._local_sdp if request.body else b""
+            ok = response_to(request, 200, body=body, content_type=SDP if body else None)
+            ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
+            self._agent.respond(request, source, ok)
+        elif method in ("OPTIONS", "INFO"):
+            if method == "INFO":
+                self._note_info(request)
+            ok = response_to(request, 200)
+            ok.headers.set("Allow", ALLOW)
+            self._agent.respond(request, source, ok)
+        else:
+            response = response_to(request, 501)
+            response.headers.set("Allow", ALLOW)
+            self._agent.respond(request, source, response)
+
+    def _answer_reinvite(self, request: Request, source: Addr) -> None:
+        txn = self._agent.server_invite(request, source)
+        if self._reinvite_txn is not None and not self._reinvite_txn.acked:
+            txn.respond(response_to(request, 491))
+            return
+        if request.body and not self._apply_remote_sdp(request.body):
+            txn.respond(response_to(request, 488))
+            return
+        self._sent_offer_in_2xx = not request.body
+        ok = response_to(request, 200, body=self._local_sdp, content_type=SDP)
+        ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
+        ok.headers.set("Allow", ALLOW)
+        self._reinvite_txn = txn
+        txn.respond(ok)
+
+    def _apply_remote_sdp(self, body: bytes) -> bool:
+        try:
+            remote = parse_remote_media(body)
+        except SdpError as exc:
+            self._record.detail.setdefault("sdp_errors", []).append(str(exc))
+            return False
+        if self._session is not None and self._state is _State.UP:
+            self._connect_media(remote)
+        return True
+
+    def _note_info(self, request: Request) -> None:
+        kind = (request.headers.get("Content-Type") or "").lower()
+        if kind.startswith("application/dtmf-relay"):
+            for line in request.body.decode("utf-8", "replace").splitlines():
+                key, _, value = line.partition("=")
+                if key.strip().lower() == "signal" and value.strip():
+                    self._record.detail.setdefault("sip_info_dtmf", "")
+                    self._record.detail["sip_info_dtmf"] += value.strip()[:1]
+
+    # -- requests we send in the dialog ------------------------------------------------------
+
+    async def _dialog_request(
+        self, method: str, *, cseq: int | None = None
+    ) -> tuple[Request, Addr]:
+        assert self._remote_target is not None
+        if cseq is None:
+            self._local_cseq += 1
+            cseq = self._local_cseq
+        request = Request(method, self._remote_target)
+        headers = request.headers
+        headers.set("Via", f"SIP/2.0/UDP {self._via_host()};branch={new_branch()};rport")
+        headers.set("Max-Forwards", "70")
+        local = with_tag(self._local_address, self._local_tag)
+        remote = self._remote_address
+        if self._remote_tag is not None:
+            remote = with_tag(remote, self._remote_tag)
+        headers.set("From", str(local))
+        headers.set("To", str(remote))
+        headers.set("Call-ID", self.call_id)
+        headers.set("CSeq", f"{cseq} {method}")
+        if self._route_set:
+            headers.setlist("Route", [str(route) for route in self._route_set])
+        if method != "ACK":
+            headers.set("Contact", f"<{self._agent.contact_uri}>")
+        headers.set("Content-Length", "0")
+        next_hop = self._route_set[0].uri if self._route_set else self._remote_target
+        return request, await self._agent.resolve(next_hop)
+
+    async def _send_bye(self) -> None:
+        request, dest = await self._dialog_request("BYE")
+        txn = self._agent.start_request(request, dest)
+        with contextlib.suppress(TimeoutError):
+            wait = min(BYE_WAIT_S, self._agent.timers.b)
+            response = await asyncio.wait_for(asyncio.shield(txn.result), wait)
+            self._record.detail["bye_response"] = response.code
+
+    # -- media -------------------------------------------------------------------------------
+
+    def _connect_media(self, remote: RemoteMedia) -> None:
+        self._remote_media = remote
+        if self._session is None:
+            return
+        self._session.connect(
+            remote.address, remote.codec, remote.payload_type, remote.dtmf_payload_type
+        )
+        self._record.detail["codec"] = remote.codec
+        self._record.detail["remote_rtp"] = f"{remote.host}:{remote.port}"
+
+    def _up_session(self, action: str) -> MediaSession:
+        if self._state is _State.ENDED:
+            raise self._ended_error(action)
+        if self._state is not _State.UP or self._session is None:
+            raise CallError(f"cannot {action}: the call is not answered")
+        return self._session
+
+    async def _until_ended(self, work: Coroutine[Any, Any, T], action: str) -> T:
+        """Run ``work``; CallError (and ``work`` cancelled) if the call ends first."""
+        task: asyncio.Task[T] = asyncio.ensure_future(work)
+        try:
+            await asyncio.wait((task, self._ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if task.cancelled() or not task.done():
+            raise self._ended_error(action)
+        return task.result()
+
+    async def _play_pcm(self, pcm: bytes, loop: int, action: str) -> None:
+        session = self._up_session(action)
+
+        async def play_all() -> None:
+            for _ in range(loop):
+                await session.play_pcm(pcm)
+
+        await self._until_ended(play_all(), action)
+
+    # -- the Call protocol -------------------------------------------------------------------
+
+    async def wait_answer(self) -> Outcome:
+        if self._state in (_State.CALLING, _State.RINGING):
+            waiter = asyncio.ensure_future(self._answered_event.wait())
+            try:
+                await asyncio.wait((waiter, self._ended), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+        if self._record.answered_at is not None:
+            return Outcome.ANSWERED
+        return self._record.outcome or Outcome.FAILED
+
+    async def play(self, path: Path, *, loop: int = 1) -> None:
+        _check_loop(loop)
+        self._up_session("play")
+        try:
+            pcm = await self._media.wav_pcm(Path(path))
+        except (OSError, ValueError, EOFError) as exc:
+            raise CallError(f"cannot play {path}: {exc}") from exc
+        seconds = len(pcm) / 16000 * loop
+        self._record.played.append(
+            {"type": "play", "file": str(path), "loop": loop, "seconds": round(seconds, 3)}
+        )
+        await self._play_pcm(pcm, loop, "play")
+
+    async def speak(
+        self, text: str, *, language: str | None = None, voice: str | None = None, loop: int = 1
+    ) -> None:
+        _check_loop(loop)
+        self._up_session("speak")
+        try:
+            pcm = await self._media.speech_pcm(text, language, voice)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CallError(f"cannot speak: {exc}") from exc
+        self._record.played.append(
+            {
+                "type": "speak",
+                "text": text,
+                "language": language,
+                "voice": voice,
+                "loop": loop,
+                "seconds": round(len(pcm) / 16000 * loop, 3),
+            }
+        )
+        await self._play_pcm(pcm, loop, "speak")
+
+    async def wait(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueError(f"cannot wait {seconds!r} seconds")
+        self._up_session("wait")
+        await self._until_ended(asyncio.sleep(seconds), "wait")
+
+    async def collect_digits(
+        self, *, max_digits: int, timeout_s: float, finish_on_key: str = "#"
+    ) -> str:
+        """Digits the far end presses (RFC 4733), until ``finish_on_key`` (not returned),
+        ``max_digits``, or ``timeout_s`` without a key (the wait restarts after each key)."""
+        if max_digits < 1:
+            raise ValueError(f"max_digits must be at least 1, not {max_digits}")
+        if not timeout_s >= 0:
+            raise ValueError(f"timeout_s must be >= 0, not {timeout_s!r}")
+        session = self._up_session("collect digits")
+        digits = ""
+        try:
+            while len(digits) < max_digits:
+                key = await self._until_ended(session.next_digit(timeout_s), "collect digits")
+                if key is None:
+                    break
+                if finish_on_key and key == finish_on_key:
+                    break
+                digits += key
+        finally:
+            self._record.dtmf_received += digits
+        return digits
+
+    async def send_dtmf(self, digits: str) -> None:
+        session = self._up_session("send DTMF")
+        self._record.played.append({"type": "dtmf_sent", "digits": digits})
+        await self._until_ended(session.send_dtmf(digits), "send DTMF")
+
+    async def bridge(self, other: Call) -> None:
+        """Relay media between two answered legs until either hangs up; then hang up both."""
+        if not isinstance(other, SipCall):
+            raise CallError("the sip backend can only bridge two sip calls")
+        if other is self:
+            raise CallError("cannot bridge a call with itself")
+        mine = self._up_session("bridge")
+        theirs = other._up_session("bridge")
+        if self._record.bridged_with is not None or other._record.bridged_with is not None:
+            raise CallError("cannot bridge: a leg is already bridged")
+        mine.bridge(theirs)
+        now = self._clock.now()
+        for leg, peer in ((self, other), (other, self)):
+            leg._record.bridged_at = now
+            leg._record.bridged_with = peer._record.leg_uuid
+        try:
+            await asyncio.wait((self._ended, other._ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            with contextlib.suppress(Exception):
+                mine.unbridge()
+            for leg in (self, other):
+                await leg.hangup()
+
+    async def park(self, timeout_s: float, music: Path | None = None) -> None:
+        """Hold the caller for ``timeout_s`` with ``music`` looped (or a beep every 4 s)."""
+        if not timeout_s >= 0:
+            raise ValueError(f"timeout_s must be >= 0, not {timeout_s!r}")
+        session = self._up_session("park")
+        if music is not None:
+            try:
+                pcm = await self._media.wav_pcm(Path(music))
+            except (OSError, ValueError, EOFError) as exc:
+                raise CallError(f"cannot park with {music}: {exc}") from exc
+        else:
+            pcm = await self._media.tone_pcm(PARK_TONE_HZ, 1.0) + _SILENCE_3S
+        self._record.played.append(
+            {"type": "park", "music": None if music is None else str(music), "seconds": timeout_s}
+        )
+
+        async def hold() -> None:
+            while True:
+                await session.play_pcm(pcm)
+
+        with contextlib.suppress(TimeoutError):
+            await self._until_ended(asyncio.wait_for(hold(), timeout_s), "park")
+
+    async def send_fax(self, path: Path) -> None:
+        raise CallNotSupported("SendFax is not supported by the sip backend")
+
+    async def receive_fax(self, timeout_s: float) -> bytes:
+        raise CallNotSupported("ReceiveFax is not supported by the sip backend")
+
+    async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        """BYE when answered, CANCEL while ringing out, a refusal while ringing in."""
+        state = self._state
+        if state is _State.ENDED:
+            return
+        if state is _State.UP:
+            if not self._bye_sent:  # a concurrent hangup waits for the first one's BYE
+                self._bye_sent = True
+                await self._send_bye()
+                self._finish(Outcome.ANSWERED, 200, cause, "send_bye")
+            await self.wait_ended()
+            return
+        if self._server_txn is not None and self._invite is not None:  # inbound, ringing
+            code = {"USER_BUSY": 486, "CALL_REJECTED": 603}.get(cause, 480)
+            self._refuse_inbound(response_to(self._invite, code, to_tag=self._local_tag), cause)
+            return
+        self._cancel_cause = "ORIGINATOR_CANCEL" if cause == "NORMAL_CLEARING" else cause
+        self._request_cancel("hangup")
+        if self._cancel_reason == "hangup" and self._invite is None:
+            # nothing sent yet (media still opening): stop the dialing task
+            if self._task is not None:
+                self._task.cancel()
+            self._finish(Outcome.CANCELED, None, self._cancel_cause, "send_cancel")
+        await self.wait_ended()
+
+    async def wait_ended(self) -> CallRecord:
+        await asyncio.shield(self._ended)
+        if self._media_closed is not None:
+            await asyncio.shield(self._media_closed)
+        return self._record
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        outcome: Outcome,
+        sip_code: int | None,
+        cause: str,
+        disposition: str,
+        **detail: Any,
+    ) -> None:
+        if self._state is _State.ENDED and self._ended.done():
+            return
+        self._state = _State.ENDED
+        record = self._record
+        record.ended_at = self._clock.now()
+        record.outcome = outcome
+        if sip_code is not None:
+            record.sip_code = sip_code
+        record.hangup_cause = cause
+        record.hangup_disposition = disposition
+        record.detail.update(detail)
+        if self._ring_timer is not None:
+            self._ring_timer.cancel()
+        self._agent.remove_dialog(self._dialog_key)
+        session = self._session
+        if session is not None:
+            stats = session_stats(session)
+            record.detail["rtp"] = stats
+            for key in ("packets_sent", "packets_received"):
+                if key in stats:
+                    record.detail[f"rtp_{key}"] = stats[key]
+            self._media_closed = self._loop.create_task(_close_quietly(session))
+        if not self._ended.done():
+            self._ended.set_result(None)
+        if self._on_end is not None:
+            self._on_end(self)
+
+    def _ended_error(self, action: str) -> CallError:
+        record = self._record
+        if record.answered_at is None:
+            return CallError(f"cannot {action}: the call was not answered")
+        if record.hangup_disposition == "recv_bye":
+            return CallError("far end hung up")
+        return CallError(f"cannot {action}: the call has ended")
+
+
+async def _close_quietly(session: MediaSession) -> None:
+    try:
+        await session.close()
+    except Exception:
+        log.exception("closing an RTP session failed")
+
+
+def _stale(response: Response) -> bool:
+    raw = response.headers.get("WWW-Authenticate") or response.headers.get("Proxy-Authenticate")
+    return raw is not None and "stale=true" in raw.replace(" ", "").lower()
+
+
+def _check_loop(loop: int) -> None:
+    if loop < 1:
+        raise ValueError(f"loop must be at least 1, not {loop}")

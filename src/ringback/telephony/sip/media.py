@@ -1,0 +1,612 @@
+"""RTP media for SIP calls: G.711 sending paced at 20 ms, RFC 4733 DTMF both ways, recording,
+and A↔B bridging that relays media and transcodes PCMU↔PCMA when the legs differ.
+
+One `RtpSession` per call leg. It binds an even UDP port (and the odd RTCP port above it, whose
+datagrams are read and dropped) before the SDP offer goes out, and is `connect`ed to the remote
+address and codec from the SDP answer (again after a re-INVITE).
+
+Pacing: every session that is playing is driven by one shared 20 ms clock per event loop, so
+150 calls cost one timer wake-up per frame, not 150. The clock works on absolute deadlines:
+a late wake-up sends the missed frames at once rather than drifting, and RTP timestamps follow
+the media clock (wall time since the session opened), so silence between prompts appears as a
+timestamp jump as RFC 3550 expects.
+
+The G.711 tables come from aiortp (`PcmuCodec`, `PcmaCodec`); the RTP header is packed and
+parsed here, in a few struct calls, because this is the per-packet hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import struct
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, cast
+
+from aiortp.codecs import PcmaCodec, PcmuCodec
+from aiortp.codecs.base import Codec
+
+log = logging.getLogger(__name__)
+
+RATE = 8000
+FRAME_MS = 20
+FRAME_SAMPLES = RATE * FRAME_MS // 1000  # 160
+FRAME_BYTES = FRAME_SAMPLES * 2  # s16le PCM per frame
+FRAME_S = FRAME_MS / 1000
+# A media clock that falls this far behind (a blocked event loop) starts again from now
+# instead of sending the whole backlog in one burst.
+MAX_CATCH_UP_S = 0.2
+DTMF_DIGITS = "0123456789*#ABCD"
+DTMF_TONE_MS = 100
+DTMF_GAP_MS = 60
+DTMF_VOLUME = 10  # -dBm0
+MAX_RECORD_S = 3600.0
+
+_RTP_HEADER = struct.Struct("!BBHII")
+_EVENT = struct.Struct("!BBH")
+_CODECS: dict[str, Codec] = {"PCMU": PcmuCodec(), "PCMA": PcmaCodec()}
+_STATIC_PT = {0: "PCMU", 8: "PCMA"}
+
+
+class MediaError(RuntimeError):
+    """The session cannot do what was asked (not connected, closed, no free port)."""
+
+
+# ---------------------------------------------------------------- shared pacing clock
+
+
+class _MediaClock:
+    """Calls `tick(deadline)` on each playing session every 20 ms, on absolute deadlines."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._sessions: dict[RtpSession, None] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, session: RtpSession) -> None:
+        self._sessions[session] = None
+        if self._task is None or self._task.done():
+            self._task = self._loop.create_task(self._run(), name="rtp-media-clock")
+
+    def discard(self, session: RtpSession) -> None:
+        self._sessions.pop(session, None)
+
+    async def _run(self) -> None:
+        loop = self._loop
+        deadline = loop.time() + FRAME_S
+        while self._sessions:
+            delay = deadline - loop.time()
+            if delay < -MAX_CATCH_UP_S:
+                deadline = loop.time()
+            await asyncio.sleep(max(0.0, delay))
+            for session in list(self._sessions):
+                try:
+                    more = session._tick(deadline)
+                except Exception as exc:  # one broken session must not stop the others
+                    log.exception("rtp: sending a frame failed")
+                    session._play_failed(exc)
+                    more = False
+                if not more:
+                    self._sessions.pop(session, None)
+            deadline += FRAME_S
+
+
+_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _MediaClock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _clock() -> _MediaClock:
+    loop = asyncio.get_running_loop()
+    clock = _clocks.get(loop)
+    if clock is None:
+        clock = _clocks[loop] = _MediaClock(loop)
+    return clock
+
+
+# ---------------------------------------------------------------- ports
+
+_port_cursor: dict[tuple[int, int], int] = {}
+
+
+def _bind_pair(host: str, port_range: tuple[int, int]) -> tuple[socket.socket, socket.socket]:
+    """Bind an even RTP port and the RTCP port above it, both inside `port_range` (inclusive).
+
+    A per-range cursor spreads successive calls over the range, so a port just released is not
+    reused at once (late packets of the old call would land in the new one).
+    """
+    low, high = port_range
+    if not (0 < low <= high <= 65535):
+        raise ValueError(f"invalid RTP port range {port_range}")
+    first = low + (low % 2)
+    pairs = (high - first + 1) // 2
+    if pairs < 1:
+        raise ValueError(f"RTP port range {port_range} holds no even/odd port pair")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    start = _port_cursor.get(port_range, random.randrange(pairs))
+    for i in range(pairs):
+        index = (start + i) % pairs
+        port = first + 2 * index
+        rtp = socket.socket(family, socket.SOCK_DGRAM)
+        rtcp = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            rtp.bind((host, port))
+            rtcp.bind((host, port + 1))
+        except OSError:
+            rtp.close()
+            rtcp.close()
+            continue
+        _port_cursor[port_range] = (index + 1) % pairs
+        rtp.setblocking(False)
+        rtcp.setblocking(False)
+        return rtp, rtcp
+    raise MediaError(f"no free RTP port pair in {low}-{high} on {host}")
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None] | None) -> None:
+        self._on_datagram = on_datagram
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (CPython's selector transport is not a DatagramTransport subclass: no isinstance)
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._on_datagram is not None:
+            self._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a peer that has gone: nothing to do, keep the socket.
+        log.debug("rtp: socket error %s", exc)
+
+
+# ---------------------------------------------------------------- the session
+
+
+class RtpSession:
+    """One leg's RTP stream: send (paced G.711, RFC 4733), receive (digits, recording), relay."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        rtp: asyncio.DatagramTransport,
+        rtcp: asyncio.DatagramTransport,
+    ) -> None:
+        self.local_host = host
+        self.local_port = port
+        self._rtp = rtp
+        self._rtcp = rtcp
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+        self._ts_base = random.getrandbits(32)
+        self._ssrc = random.getrandbits(32)
+        self._seq = random.getrandbits(16)
+        self._remote: tuple[str, int] | None = None
+        self._codec_name = "PCMU"
+        self._codec: Codec = _CODECS["PCMU"]
+        self._pt = 0
+        self._dtmf_pt: int | None = None
+        self._closed = False
+        # playing
+        self._play_lock = asyncio.Lock()
+        self._play_buf: bytes = b""
+        self._play_pos = 0
+        self._play_done: asyncio.Future[None] | None = None
+        self._play_marker = False
+        # receiving
+        self._digits: asyncio.Queue[str] = asyncio.Queue()
+        self._event_key: tuple[int, int, int] | None = None
+        self._event_ended = False
+        self._event_duration = 0
+        self._recording: bytearray | None = None
+        self._record_limit = 0
+        self._record_last: tuple[int, int] | None = None  # (ssrc, seq) of the last recorded
+        # bridging
+        self._peer: RtpSession | None = None
+        self._relay_ssrc: int | None = None
+        self._relay_offset = 0
+        # counters
+        self._packets_sent = 0
+        self._bytes_sent = 0
+        self._packets_received = 0
+        self._bytes_received = 0
+        self._packets_relayed = 0
+        self._packets_invalid = 0
+        self._packets_ignored = 0
+        self._dtmf_received = ""
+        self._dtmf_sent = ""
+        self._codecs_received: set[str] = set()
+        self._first_packet_at: float | None = None
+        self._send_times: list[float] | None = None
+        self._last_packet_at: float | None = None
+
+    # ------------------------------------------------------------ life cycle
+
+    @classmethod
+    async def open(cls, host: str, port_range: tuple[int, int]) -> RtpSession:
+        """Bind an even UDP port from `port_range` (inclusive) on `host` (and RTCP above it)."""
+        loop = asyncio.get_running_loop()
+        rtp_sock, rtcp_sock = _bind_pair(host, port_range)
+        port = rtp_sock.getsockname()[1]
+        receiver = _Receiver(None)
+        try:
+            rtp, _ = await loop.create_datagram_endpoint(lambda: receiver, sock=rtp_sock)
+            rtcp, _ = await loop.create_datagram_endpoint(lambda: _Receiver(None), sock=rtcp_sock)
+        except BaseException:
+            rtp_sock.close()
+            rtcp_sock.close()
+            raise
+        session = cls(host, port, rtp, rtcp)
+        receiver._on_datagram = session._on_datagram
+        return session
+
+    def connect(
+        self,
+        remote: tuple[str, int],
+        codec: str,
+        payload_type: int,
+        dtmf_payload_type: int | None,
+    ) -> None:
+        """Send to `remote` in `codec` ("PCMU" | "PCMA"); call again after a re-INVITE."""
+        name = codec.upper()
+        if name not in _CODECS:
+            raise ValueError(f"codec {codec!r} is not supported (PCMU and PCMA only)")
+        if not 0 <= payload_type <= 127:
+            raise ValueError(f"invalid RTP payload type {payload_type}")
+        if dtmf_payload_type is not None and not 0 <= dtmf_payload_type <= 127:
+            raise ValueError(f"invalid telephone-event payload type {dtmf_payload_type}")
+        host, port = remote
+        if not 0 < port <= 65535:
+            raise ValueError(f"invalid remote RTP port {port}")
+        self._remote = (host, port)
+        self._codec_name = name
+        self._codec = _CODECS[name]
+        self._pt = payload_type
+        self._dtmf_pt = dtmf_payload_type
+
+    @property
+    def connected(self) -> bool:
+        return self._remote is not None and not self._closed
+
+    @property
+    def codec(self) -> str:
+        return self._codec_name
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.unbridge()
+        _clock().discard(self)
+        self._finish_play()
+        self._rtp.close()
+        self._rtcp.close()
+        await asyncio.sleep(0)
+
+    # ------------------------------------------------------------ sending
+
+    def _now_ts(self, at: float | None = None) -> int:
+        when = self._loop.time() if at is None else at
+        return (self._ts_base + round((when - self._t0) * RATE)) & 0xFFFFFFFF
+
+    def _send(self, pt: int, payload: bytes, ts: int, marker: bool) -> None:
+        if self._remote is None or self._closed:
+            return
+        header = _RTP_HEADER.pack(
+            0x80, (0x80 if marker else 0) | pt, self._seq, ts & 0xFFFFFFFF, self._ssrc
+        )
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._rtp.sendto(header + payload, self._remote)
+        if self._send_times is not None:
+            self._send_times.append(time.monotonic())
+        self._packets_sent += 1
+        self._bytes_sent += len(payload)
+
+    async def play_pcm(self, pcm: bytes) -> None:
+        """Send s16le mono 8 kHz PCM as G.711, one packet every 20 ms; return after the last.
+
+        Cancelling stops the playback at the next frame. Plays on one session run one after
+        the other. The last frame is padded with silence.
+        """
+        async with self._play_lock:
+            self._require_connected()
+            if not pcm:
+                return
+            usable = len(pcm) // 2 * 2
+            padding = (-usable) % FRAME_BYTES
+            self._play_buf = pcm[:usable] + bytes(padding)
+            self._play_pos = 0
+            self._play_marker = True
+            done: asyncio.Future[None] = self._loop.create_future()
+            self._play_done = done
+            clock = _clock()
+            clock.add(self)
+            try:
+                await done
+            finally:
+                clock.discard(self)
+                self._play_buf = b""
+                self._play_done = None
+
+    def _tick(self, deadline: float) -> bool:
+        """Send the next frame of the current playback; False when there is nothing more."""
+        done = self._play_done
+        if done is None or done.done():
+            return False
+        if self._closed or self._remote is None:
+            done.set_result(None)
+            return False
+        frame = self._play_buf[self._play_pos : self._play_pos + FRAME_BYTES]
+        self._play_pos += FRAME_BYTES
+        self._send(self._pt, self._codec.encode(frame), self._now_ts(deadline), self._play_marker)
+        self._play_marker = False
+        if self._play_pos >= len(self._play_buf):
+            done.set_result(None)
+            return False
+        return True
+
+    def _play_failed(self, exc: Exception) -> None:
+        if self._play_done is not None and not self._play_done.done():
+            self._play_done.set_exception(exc)
+
+    def _finish_play(self) -> None:
+        if self._play_done is not None and not self._play_done.done():
+            self._play_done.set_result(None)
+
+    async def send_dtmf(self, digits: str) -> None:
+        """Send `digits` as RFC 4733 telephone-events (100 ms each, 60 ms apart)."""
+        bad = [d for d in digits if d.upper() not in DTMF_DIGITS]
+        if bad:
+            raise ValueError(f"not DTMF digits: {''.join(bad)!r} (allowed: {DTMF_DIGITS})")
+        async with self._play_lock:
+            self._require_connected()
+            if self._dtmf_pt is None:
+                raise MediaError(
+                    "the remote party did not accept telephone-event: RFC 4733 DTMF is not "
+                    "supported on this call"
+                )
+            for digit in digits.upper():
+                await self._send_event(DTMF_DIGITS.index(digit))
+                self._dtmf_sent += digit
+                await asyncio.sleep(DTMF_GAP_MS / 1000)
+
+    async def _send_event(self, event: int) -> None:
+        assert self._dtmf_pt is not None
+        ts = self._now_ts()
+        total = DTMF_TONE_MS * RATE // 1000
+        duration = FRAME_SAMPLES
+        first = True
+        while duration < total:
+            payload = _EVENT.pack(event, DTMF_VOLUME, duration)
+            self._send(self._dtmf_pt, payload, ts, first)
+            first = False
+            duration += FRAME_SAMPLES
+            await asyncio.sleep(FRAME_S)
+        end = _EVENT.pack(event, 0x80 | DTMF_VOLUME, total)
+        for _ in range(3):  # the end packet three times (RFC 4733 §2.5.1.4)
+            self._send(self._dtmf_pt, end, ts, False)
+
+    def _require_connected(self) -> None:
+        if self._closed:
+            raise MediaError("the RTP session is closed")
+        if self._remote is None:
+            raise MediaError("the RTP session is not connected to a remote address yet")
+
+    # ------------------------------------------------------------ receiving
+
+    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self._receive(data)
+        except Exception:  # a hostile datagram must never take the call down
+            self._packets_invalid += 1
+            log.debug("rtp: dropped a datagram from %s", addr, exc_info=True)
+
+    def _receive(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if len(data) < 12:
+            self._packets_invalid += 1
+            return
+        b0, b1, seq, ts, ssrc = _RTP_HEADER.unpack_from(data)
+        if b0 >> 6 != 2:
+            self._packets_invalid += 1
+            return
+        pt = b1 & 0x7F
+        if 72 <= pt <= 76:  # RTCP multiplexed on the RTP port (RFC 5761): not used
+            self._packets_ignored += 1
+            return
+        start = 12 + 4 * (b0 & 0x0F)
+        if b0 & 0x10:  # header extension
+            if len(data) < start + 4:
+                self._packets_invalid += 1
+                return
+            start += 4 + 4 * struct.unpack_from("!H", data, start + 2)[0]
+        end = len(data)
+        if b0 & 0x20:  # padding
+            end -= data[-1]
+        if start > end or (b0 & 0x20 and data[-1] == 0):
+            self._packets_invalid += 1
+            return
+        payload = data[start:end]
+        if self._remote is None:
+            self._packets_ignored += 1
+            return
+        if pt == self._dtmf_pt:
+            self._count_received(payload)
+            self._on_event(payload, ts, ssrc)
+            peer = self._peer
+            if peer is not None and peer._dtmf_pt is not None:
+                peer._relay(peer._dtmf_pt, payload, ts, ssrc, bool(b1 & 0x80))
+            return
+        name = _STATIC_PT.get(pt) or (self._codec_name if pt == self._pt else None)
+        if name is None:
+            self._packets_ignored += 1  # comfort noise, codecs we did not offer
+            return
+        self._count_received(payload)
+        self._codecs_received.add(name)
+        if self._recording is not None:
+            self._record(_CODECS[name].decode(payload), seq, ssrc)
+        peer = self._peer
+        if peer is not None:
+            out = (
+                payload
+                if name == peer._codec_name
+                else peer._codec.encode(_CODECS[name].decode(payload))
+            )
+            peer._relay(peer._pt, out, ts, ssrc, bool(b1 & 0x80))
+
+    def _count_received(self, payload: bytes) -> None:
+        now = self._loop.time()
+        if self._first_packet_at is None:
+            self._first_packet_at = now
+        self._last_packet_at = now
+        self._packets_received += 1
+        self._bytes_received += len(payload)
+
+    def _on_event(self, payload: bytes, ts: int, ssrc: int) -> None:
+        """One digit per RFC 4733 event, however many packets (and end repeats) carry it."""
+        if len(payload) < 4:
+            self._packets_invalid += 1
+            return
+        event, flags, duration = _EVENT.unpack_from(payload)
+        ended = bool(flags & 0x80)
+        key = (ssrc, ts, event)
+        # The same event again after its end with a shorter duration is a new key press
+        # (a sender replaying the same recorded packets), not a retransmission.
+        again = key == self._event_key and self._event_ended and not ended
+        again = again and duration < self._event_duration
+        if key != self._event_key or again:
+            self._event_key = key
+            if event < len(DTMF_DIGITS):
+                digit = DTMF_DIGITS[event]
+                self._dtmf_received += digit
+                self._digits.put_nowait(digit)
+        self._event_ended = ended
+        self._event_duration = duration
+
+    async def next_digit(self, timeout: float) -> str | None:  # noqa: ASYNC109 (the interface)
+        """The next RFC 4733 digit received (oldest first), or None after `timeout` seconds."""
+        if not self._digits.empty():
+            return self._digits.get_nowait()
+        if self._closed:
+            return None
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                return await self._digits.get()
+        except TimeoutError:
+            return None
+
+    def clear_digits(self) -> None:
+        while not self._digits.empty():
+            self._digits.get_nowait()
+
+    # ------------------------------------------------------------ recording
+
+    def start_recording(self, max_seconds: float = 600.0) -> None:
+        """Keep the received audio (decoded to s16le 8 kHz), up to `max_seconds`."""
+        if not 0 < max_seconds <= MAX_RECORD_S:
+            raise ValueError(f"recording length must be in (0, {MAX_RECORD_S:.0f}] s")
+        self._recording = bytearray()
+        self._record_limit = int(max_seconds * RATE) * 2
+        self._record_last = None
+
+    def recorded_pcm(self) -> bytes:
+        """The audio received since `start_recording`, lost packets filled with silence."""
+        return bytes(self._recording or b"")
+
+    def _record(self, pcm: bytes, seq: int, ssrc: int) -> None:
+        rec = self._recording
+        assert rec is not None
+        last = self._record_last
+        if last is not None and last[0] == ssrc:
+            ahead = (seq - last[1]) & 0xFFFF
+            if ahead == 0 or ahead >= 0x8000:
+                return  # a duplicate or a packet that arrived after a later one
+            if 1 < ahead <= 50:  # up to one second lost: keep the timeline with silence
+                rec.extend(bytes(len(pcm) * (ahead - 1)))
+        self._record_last = (ssrc, seq)
+        room = self._record_limit - len(rec)
+        if room > 0:
+            rec.extend(pcm[:room])
+
+    # ------------------------------------------------------------ bridging
+
+    def bridge(self, other: RtpSession) -> None:
+        """Relay media both ways between this leg and `other`, transcoding when codecs differ.
+
+        Audio and RFC 4733 events received on one leg are re-sent on the other with that leg's
+        SSRC, sequence numbers and timestamps (offset from the source's), as a B2BUA does.
+        """
+        if other is self:
+            raise ValueError("cannot bridge an RTP session with itself")
+        if self._closed or other._closed:
+            raise MediaError("cannot bridge a closed RTP session")
+        self.unbridge()
+        other.unbridge()
+        self._peer = other
+        other._peer = self
+        self._relay_ssrc = other._relay_ssrc = None
+
+    def unbridge(self) -> None:
+        peer = self._peer
+        self._peer = None
+        if peer is not None and peer._peer is self:
+            peer._peer = None
+
+    @property
+    def bridged(self) -> bool:
+        return self._peer is not None
+
+    def _relay(self, pt: int, payload: bytes, ts: int, source_ssrc: int, marker: bool) -> None:
+        if self._remote is None or self._closed:
+            return
+        if source_ssrc != self._relay_ssrc:
+            # A new source stream: map its timestamps onto this leg's media clock.
+            self._relay_ssrc = source_ssrc
+            self._relay_offset = (self._now_ts() - ts) & 0xFFFFFFFF
+            marker = True
+        self._send(pt, payload, (ts + self._relay_offset) & 0xFFFFFFFF, marker)
+        self._packets_relayed += 1
+
+    # ------------------------------------------------------------ stats
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "codec": self._codec_name,
+            "payload_type": self._pt,
+            "dtmf_payload_type": self._dtmf_pt,
+            "local": f"{self.local_host}:{self.local_port}",
+            "remote": f"{self._remote[0]}:{self._remote[1]}" if self._remote else None,
+            "packets_sent": self._packets_sent,
+            "bytes_sent": self._bytes_sent,
+            "packets_received": self._packets_received,
+            "bytes_received": self._bytes_received,
+            "packets_relayed": self._packets_relayed,
+            "packets_invalid": self._packets_invalid,
+            "packets_ignored": self._packets_ignored,
+            "codecs_received": sorted(self._codecs_received),
+            "dtmf_received": self._dtmf_received,
+            "dtmf_sent": self._dtmf_sent,
+        }
+
+    def record_send_times(self, enabled: bool = True) -> None:
+        """Keep the `time.monotonic()` of every packet sent from now on (pacing measurements:
+        the socket send is synchronous, so on a local network this is when it hits the wire)."""
+        self._send_times = [] if enabled else None
+
+    @property
+    def send_times(self) -> list[float]:
+        return list(self._send_times or ())
+
+    def seconds_since_last_packet(self) -> float | None:
+        """For RTP-timeout checks: None until the first packet arrives."""
+        if self._last_packet_at is None:
+            return None
+        return self._loop.time() - self._last_packet_at

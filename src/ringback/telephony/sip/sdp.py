@@ -1,0 +1,152 @@
+"""SDP offer/answer for G.711 audio (PCMU 0, PCMA 8) and RFC 4733 telephone-event (RFC 3264)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+#: static payload types of the codecs ringback speaks
+STATIC_CODECS: dict[int, str] = {0: "PCMU", 8: "PCMA"}
+SUPPORTED_CODECS = frozenset(STATIC_CODECS.values())
+DTMF_PAYLOAD_TYPE = 101
+MAX_SDP_BYTES = 16_384
+
+
+class SdpError(ValueError):
+    """An SDP body ringback cannot use; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteMedia:
+    """Where the far end wants audio and in which of our codecs."""
+
+    host: str
+    port: int
+    codec: str  # "PCMU" | "PCMA"
+    payload_type: int
+    dtmf_payload_type: int | None
+    on_hold: bool = False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+
+def build_sdp(
+    host: str,
+    port: int,
+    *,
+    session_id: int,
+    version: int,
+    codecs: tuple[tuple[int, str], ...] = ((0, "PCMU"), (8, "PCMA")),
+    dtmf_payload_type: int | None = DTMF_PAYLOAD_TYPE,
+) -> bytes:
+    """An offer (every codec we speak) or an answer (``codecs`` = the one chosen)."""
+    family = "IP6" if ":" in host else "IP4"
+    formats = [str(pt) for pt, _ in codecs]
+    lines = [
+        "v=0",
+        f"o=ringback {session_id} {version} IN {family} {host}",
+        "s=ringback",
+        f"c=IN {family} {host}",
+        "t=0 0",
+    ]
+    if dtmf_payload_type is not None:
+        formats.append(str(dtmf_payload_type))
+    lines.append(f"m=audio {port} RTP/AVP {' '.join(formats)}")
+    for pt, name in codecs:
+        lines.append(f"a=rtpmap:{pt} {name}/8000")
+    if dtmf_payload_type is not None:
+        lines.append(f"a=rtpmap:{dtmf_payload_type} telephone-event/8000")
+        lines.append(f"a=fmtp:{dtmf_payload_type} 0-16")
+    lines += ["a=ptime:20", "a=sendrecv"]
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def parse_remote_media(body: bytes) -> RemoteMedia:
+    """The first audio stream of ``body`` with a codec we speak (its preferred one).
+
+    Raises :class:`SdpError` for a body that is not SDP, has no audio stream, no usable
+    address, or offers only codecs ringback does not speak.
+    """
+    if len(body) > MAX_SDP_BYTES:
+        raise SdpError(f"SDP body of {len(body)} bytes is too large")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SdpError("SDP body is not UTF-8 text") from exc
+    session_host: str | None = None
+    media_host: str | None = None
+    audio: tuple[int, list[int]] | None = None
+    rtpmap: dict[int, str] = {}
+    direction_hold = False
+    in_audio = False
+    seen_audio = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if len(line) < 2 or line[1] != "=":
+            continue
+        kind, value = line[0], line[2:]
+        if kind == "m":
+            in_audio = False
+            fields = value.split()
+            if not seen_audio and len(fields) >= 4 and fields[0] == "audio":
+                seen_audio = in_audio = True
+                audio = (_port(fields[1]), [_payload_type(f) for f in fields[3:]])
+        elif kind == "c":
+            host = _connection_host(value)
+            if audio is None and not seen_audio:
+                session_host = host
+            elif in_audio:
+                media_host = host
+        elif kind == "a" and (in_audio or not seen_audio):
+            if value.startswith("rtpmap:"):
+                pt_text, _, encoding = value[7:].partition(" ")
+                rtpmap[_payload_type(pt_text)] = encoding.split("/")[0].strip().upper()
+            elif value in ("sendonly", "inactive"):
+                direction_hold = True
+    if audio is None:
+        raise SdpError("SDP has no audio stream (m=audio)")
+    port, formats = audio
+    address = media_host or session_host
+    if address is None:
+        raise SdpError("SDP gives no connection address (c=)")
+    hold = direction_hold or address in ("0.0.0.0", "::")
+    codec: tuple[int, str] | None = None
+    dtmf: int | None = None
+    for pt in formats:
+        name = rtpmap.get(pt) or STATIC_CODECS.get(pt, "")
+        if codec is None and name in SUPPORTED_CODECS:
+            codec = (pt, name)
+        elif dtmf is None and name == "TELEPHONE-EVENT":
+            dtmf = pt
+    if codec is None:
+        raise SdpError(f"SDP offers no codec ringback speaks (PCMU, PCMA): formats {formats}")
+    if port == 0:
+        raise SdpError("SDP audio stream is disabled (port 0)")
+    return RemoteMedia(address, port, codec[1], codec[0], dtmf, on_hold=hold)
+
+
+def _port(text: str) -> int:
+    port_text = text.split("/")[0]
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise SdpError(f"SDP media port {text!r} is not a port")
+    return int(port_text)
+
+
+def _payload_type(text: str) -> int:
+    if not text.isdigit() or int(text) > 127:
+        raise SdpError(f"SDP payload type {text!r} is not a number from 0 to 127")
+    return int(text)
+
+
+def _connection_host(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 3 or fields[0] != "IN" or fields[1] not in ("IP4", "IP6"):
+        raise SdpError(f"SDP connection line c={value!r} is not 'IN IP4|IP6 address'")
+    host = fields[2].split("/")[0]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise SdpError(f"SDP connection address {host!r} is not an IP address") from exc
+    return host
