@@ -113,6 +113,7 @@ async def test_packets_carry_rtp_timestamps_160_apart_and_one_marker(
     transport, sniff, port = await sniffer()
     try:
         a.connect((HOST, port), "PCMA", 8, 101)
+        a.record_send_times()
         async with asyncio.timeout(LOOP_TIMEOUT):
             await a.play_pcm(chirp(0.2))
         await settle()
@@ -125,6 +126,8 @@ async def test_packets_carry_rtp_timestamps_160_apart_and_one_marker(
     assert {(h2[2] - h1[2]) & 0xFFFF for h1, h2 in itertools.pairwise(headers)} == {1}
     assert {(h2[3] - h1[3]) & 0xFFFFFFFF for h1, h2 in itertools.pairwise(headers)} == {160}
     assert all(len(p) == 12 + 160 for _, p in sniff.packets)
+    sent_at = a.send_times
+    assert len(sent_at) == 10 and sent_at == sorted(sent_at)
 
 
 async def test_a_cancelled_playback_stops_sending_and_the_next_one_plays(
