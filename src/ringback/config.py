@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ringback.telephony.sip.settings import SipSettings
+
 DEFAULT_DATABASE_URL = "sqlite:///./ringback.db"
 
 
@@ -69,15 +71,13 @@ class Settings:
     webhook_per_host: int = 16
     webhook_max_in_flight: int = 256
     webhook_lease_seconds: float = 60.0
+    sip: SipSettings | None = None  # the sip dialer's settings (RINGBACK_DIALER=sip)
 
     @classmethod
     def from_env(cls) -> Settings:
-        dialer = os.environ.get("RINGBACK_DIALER", "sim")
-        if dialer != "sim":
-            raise ConfigError(
-                f"RINGBACK_DIALER={dialer!r}: only the 'sim' dialer exists in this version "
-                "(the SIP dialer is not supported yet)"
-            )
+        dialer = os.environ.get("RINGBACK_DIALER") or "sim"
+        if dialer not in ("sim", "sip"):
+            raise ConfigError(f"RINGBACK_DIALER={dialer!r}: use 'sim' (the default) or 'sip'")
         rules = os.environ.get("RINGBACK_SIM_RULES")
         return cls(
             database_url=os.environ.get("RINGBACK_DATABASE_URL") or DEFAULT_DATABASE_URL,
@@ -101,4 +101,61 @@ class Settings:
             webhook_per_host=int(_env_float("RINGBACK_WEBHOOK_PER_HOST", 16)),
             webhook_max_in_flight=int(_env_float("RINGBACK_WEBHOOK_MAX_IN_FLIGHT", 256)),
             webhook_lease_seconds=_env_float("RINGBACK_WEBHOOK_LEASE_SECONDS", 60.0),
+            sip=sip_settings_from_env() if dialer == "sip" else None,
         )
+
+
+def sip_settings_from_env() -> SipSettings:
+    """The ``RINGBACK_SIP_*`` settings; ``RINGBACK_SIP_PROXY`` (host or host:port) is required."""
+    proxy = os.environ.get("RINGBACK_SIP_PROXY") or ""
+    if not proxy:
+        raise ConfigError(
+            "RINGBACK_DIALER=sip needs RINGBACK_SIP_PROXY: the trunk or proxy as host or host:port"
+        )
+    proxy_host, proxy_port = _host_port("RINGBACK_SIP_PROXY", proxy, 5060)
+    username = os.environ.get("RINGBACK_SIP_USERNAME") or None
+    password = os.environ.get("RINGBACK_SIP_PASSWORD") or None
+    if (username is None) != (password is None):
+        raise ConfigError("set both RINGBACK_SIP_USERNAME and RINGBACK_SIP_PASSWORD, or neither")
+    local_port = os.environ.get("RINGBACK_SIP_LOCAL_PORT") or "5060"
+    if not local_port.isdigit() or int(local_port) > 65535:
+        raise ConfigError(f"RINGBACK_SIP_LOCAL_PORT={local_port!r} is not a UDP port (0-65535)")
+    return SipSettings(
+        proxy_host=proxy_host,
+        proxy_port=proxy_port,
+        username=username,
+        password=password,
+        local_host=os.environ.get("RINGBACK_SIP_LOCAL_HOST") or "127.0.0.1",
+        local_port=int(local_port),
+        rtp_ports=_port_range("RINGBACK_SIP_RTP_PORTS", (20000, 29999)),
+        caller_id=os.environ.get("RINGBACK_SIP_CALLER_ID") or None,
+        domain=os.environ.get("RINGBACK_SIP_DOMAIN") or None,
+        max_ring_timeout_s=_env_float("RINGBACK_SIP_RING_TIMEOUT", 120.0),
+    )
+
+
+def _host_port(name: str, raw: str, default_port: int) -> tuple[str, int]:
+    host, colon, port = raw.rpartition(":")
+    if not colon or "]" in port:  # no port, or a bare IPv6 address in brackets
+        host, port = raw, ""
+    host = host.strip("[]")
+    if not host or any(ch.isspace() for ch in host):
+        raise ConfigError(f"{name}={raw!r} is not host or host:port")
+    if port == "":
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name}={raw!r}: the port is not 1-65535")
+    return host, int(port)
+
+
+def _port_range(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    low, dash, high = raw.partition("-")
+    if not (dash and low.strip().isdigit() and high.strip().isdigit()):
+        raise ConfigError(f"{name}={raw!r} is not a port range like 20000-29999")
+    first, last = int(low), int(high)
+    if not 1024 <= first < last <= 65535:
+        raise ConfigError(f"{name}={raw!r}: use two ports from 1024 to 65535, the first lower")
+    return first, last

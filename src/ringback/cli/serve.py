@@ -21,6 +21,7 @@ from ringback.engine.processes import LISTEN_FD_ENV
 from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
+from ringback.telephony.base import Dialer
 from ringback.telephony.sim import SimDialer, load_sim_rules
 
 
@@ -52,7 +53,7 @@ async def _run_service(
     from ringback.engine.worker import Worker, WorkerConfig  # only the service needs the engine
 
     storage = Storage(settings.storage_dir)
-    dialer = SimDialer(clock, load_sim_rules(settings.sim_rules), fast=settings.sim_fast)
+    dialer = await _dialer(settings, clock)
     metrics = None
     server = None
     if api:
@@ -98,6 +99,23 @@ async def _run_service(
                 raise problem
     finally:
         await dialer.close()
+
+
+async def _dialer(settings: Settings, clock: Clock) -> Dialer:
+    """The dialer RINGBACK_DIALER names: the simulator, or the SIP user agent (bound here)."""
+    if settings.dialer != "sip":
+        return SimDialer(clock, load_sim_rules(settings.sim_rules), fast=settings.sim_fast)
+    from ringback.telephony.sip.dialer import SipDialer  # only the sip backend needs it
+
+    assert settings.sip is not None  # Settings.from_env reads RINGBACK_SIP_* for "sip"
+    sip = settings.sip
+    try:
+        return await SipDialer(sip, clock).start()
+    except OSError as exc:
+        raise CliError(
+            f"the sip dialer could not listen on {sip.local_host}:{sip.local_port} UDP "
+            f"({exc.strerror or exc}; port in use? set RINGBACK_SIP_LOCAL_PORT)"
+        ) from None
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -147,7 +165,17 @@ def _serve(what: str, processes: int | None, *, api: bool) -> None:
         from ringback.engine.processes import WorkerProcesses
 
         count = processes or settings.worker_processes
+        sip = settings.sip
+        if sip is not None and count > 1 and sip.local_port != 0:
+            raise CliError(
+                f"the sip dialer binds UDP port {sip.local_port} and only one process can: run "
+                "one process per port (RINGBACK_SIP_LOCAL_PORT), or set it to 0 (any free "
+                "port; outbound calls only)"
+            )
         dialer = settings.dialer
+        if sip is not None:
+            dialer += f" (trunk {sip.proxy_host}:{sip.proxy_port}, SIP {sip.local_host}:"
+            dialer += f"{sip.local_port or 'any'} UDP)"
         if settings.sim_rules:
             dialer += f" (rules {settings.sim_rules})"
         if settings.sim_fast:

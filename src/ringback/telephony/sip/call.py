@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sipmessage import URI, Address, AuthChallenge, Request, Response
+from sipmessage import URI, Address, Request, Response
 
 from ringback.clock import Clock
 from ringback.domain.model import Outcome
@@ -244,15 +244,14 @@ class SipCall:
         if raw is None:
             return None
         try:
-            challenge = AuthChallenge.parse(raw)
             value = answer_challenge(
-                challenge,
+                raw,
                 method="INVITE",
                 uri=str(invite.uri),
                 username=username,
                 password=password,
             )
-        except (ValueError, DigestError) as exc:
+        except DigestError as exc:
             self._record.detail["auth_error"] = str(exc)
             return None
         return ("Authorization" if response.code == 401 else "Proxy-Authorization", value)
@@ -603,7 +602,8 @@ class SipCall:
         request, dest = await self._dialog_request("BYE")
         txn = self._agent.start_request(request, dest)
         with contextlib.suppress(TimeoutError):
-            response = await asyncio.wait_for(asyncio.shield(txn.result), BYE_WAIT_S)
+            wait = min(BYE_WAIT_S, self._agent.timers.b)
+            response = await asyncio.wait_for(asyncio.shield(txn.result), wait)
             self._record.detail["bye_response"] = response.code
 
     # -- media -------------------------------------------------------------------------------

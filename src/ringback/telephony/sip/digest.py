@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-
-from sipmessage import AuthChallenge
 
 _HASHES = {"MD5": "md5", "MD5-SESS": "md5", "SHA-256": "sha256", "SHA-256-SESS": "sha256"}
 
@@ -18,8 +17,32 @@ def _h(algorithm: str, text: str) -> str:
     return hashlib.new(_HASHES[algorithm], text.encode("utf-8")).hexdigest()
 
 
+_PARAM = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*(?:,|$)')
+
+
+def parse_challenge(raw: str) -> tuple[str, dict[str, str]]:
+    """A ``WWW-Authenticate`` / ``Proxy-Authenticate`` value as (scheme, parameters).
+
+    Quoted values may hold commas (``qop="auth,auth-int"``), which ``sipmessage`` splits.
+    """
+    scheme, _, rest = raw.strip().partition(" ")
+    params: dict[str, str] = {}
+    position = 0
+    rest = rest.strip()
+    while position < len(rest):
+        found = _PARAM.match(rest, position)
+        if found is None or found.end() == position:
+            raise DigestError(f"cannot read the challenge {raw!r}")
+        value = found.group(2)
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        params[found.group(1).lower()] = value
+        position = found.end()
+    return scheme, params
+
+
 def answer_challenge(
-    challenge: AuthChallenge,
+    challenge: str,
     *,
     method: str,
     uri: str,
@@ -29,9 +52,9 @@ def answer_challenge(
     cnonce: str | None = None,
 ) -> str:
     """The ``Authorization`` / ``Proxy-Authorization`` value answering ``challenge``."""
-    if challenge.scheme.lower() != "digest":
-        raise DigestError(f"authentication scheme {challenge.scheme!r} is not supported")
-    params = challenge.parameters
+    scheme, params = parse_challenge(challenge)
+    if scheme.lower() != "digest":
+        raise DigestError(f"authentication scheme {scheme!r} is not supported")
     realm = params.get("realm")
     nonce = params.get("nonce")
     if realm is None or nonce is None:

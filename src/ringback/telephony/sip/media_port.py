@@ -1,19 +1,17 @@
 """What the SIP calls need from the media layer (``media.py`` / ``audio.py``), as protocols.
 
-The default :class:`RtpMedia` loads ringback's own RTP layer; tests and other embedders may pass
-anything with the same shape.
+The default :class:`RtpMedia` is ringback's own RTP layer; an embedder may pass anything with
+the same shape.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from pathlib import Path
 from typing import Any, Protocol
 
-
-class MediaUnavailable(RuntimeError):
-    """The RTP layer could not be loaded or could not open a session."""
+from ringback.telephony.sip.audio import load_wav_pcm8k, speak_pcm8k, tone_pcm8k
+from ringback.telephony.sip.media import RtpSession
 
 
 class MediaSession(Protocol):
@@ -58,27 +56,16 @@ def session_stats(session: MediaSession) -> dict[str, Any]:
 
 
 class RtpMedia:
-    """:class:`MediaToolkit` on ``ringback.telephony.sip.media`` and ``...sip.audio``."""
-
-    def __init__(self) -> None:
-        try:
-            self._media = importlib.import_module("ringback.telephony.sip.media")
-            self._audio = importlib.import_module("ringback.telephony.sip.audio")
-        except ImportError as exc:
-            raise MediaUnavailable(f"the SIP media layer cannot be loaded: {exc}") from exc
+    """:class:`MediaToolkit` on ringback's RTP layer (:mod:`.media`) and audio (:mod:`.audio`)."""
 
     async def open_session(self, host: str, port_range: tuple[int, int]) -> MediaSession:
-        session: MediaSession = await self._media.RtpSession.open(host, port_range)
-        return session
+        return await RtpSession.open(host, port_range)
 
     async def wav_pcm(self, path: Path) -> bytes:
-        pcm: bytes = await asyncio.to_thread(self._audio.load_wav_pcm8k, path)
-        return pcm
+        return await asyncio.to_thread(load_wav_pcm8k, path)
 
     async def speech_pcm(self, text: str, language: str | None, voice: str | None) -> bytes:
-        pcm: bytes = await asyncio.to_thread(self._audio.speak_pcm8k, text, language, voice)
-        return pcm
+        return await asyncio.to_thread(speak_pcm8k, text, language, voice)
 
     async def tone_pcm(self, freq_hz: float, seconds: float) -> bytes:
-        pcm: bytes = await asyncio.to_thread(self._audio.tone_pcm8k, freq_hz, seconds)
-        return pcm
+        return await asyncio.to_thread(tone_pcm8k, freq_hz, seconds)

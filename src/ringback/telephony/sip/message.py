@@ -82,8 +82,12 @@ def parse_datagram(data: bytes) -> Request | Response:
         if not vias:
             raise SipParseError("no Via header")
         cseq = message.cseq
-        message.from_address  # noqa: B018 — parses, or raises ValueError
+        # every header the agent reads parses here, or the datagram is dropped
+        message.from_address  # noqa: B018
         message.to_address  # noqa: B018
+        message.contact  # noqa: B018
+        message.record_route  # noqa: B018
+        message.route  # noqa: B018
     except SipParseError:
         raise
     except (ValueError, KeyError, IndexError, TypeError) as exc:
