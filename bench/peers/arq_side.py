@@ -21,7 +21,6 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job
 from arq.worker import Worker, func
-
 from bench.peers.common import (
     RETRY_TRIES,
     BenchError,
@@ -186,4 +185,3 @@ class Arq:
 
         result: list[float] = await self._measure(run)
         return result
-

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from bullmq import Queue, Worker
-
 from bench.peers.common import (
     RETRY_DELAY_S,
     RETRY_TRIES,
@@ -26,6 +24,7 @@ from bench.peers.common import (
     rate_of,
     wait_until,
 )
+from bullmq import Queue, Worker
 
 REDIS_URL = os.environ.get("RINGBACK_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 PREFIX = "rbpeers"

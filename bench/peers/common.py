@@ -110,12 +110,15 @@ class Workers:
         self.peak_kib = 0
         self._sampler: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Workers:
+    def _start(self) -> None:
         with self.log.open("ab") as log:
             for _ in range(self.count):
                 self.processes.append(
                     subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=log)
                 )
+
+    async def __aenter__(self) -> Workers:
+        self._start()
         self._sampler = asyncio.create_task(self._sample(lambda: self.processes))
         return self
 

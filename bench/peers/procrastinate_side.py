@@ -11,7 +11,6 @@ from pathlib import Path
 
 import asyncpg
 import procrastinate
-
 from bench.engine import PG_ADMIN
 from bench.peers.common import (
     RETRY_DELAY_S,
@@ -153,4 +152,3 @@ class Procrastinate:
         if len(rows) != len(dues):
             raise RuntimeError(f"procrastinate: {len(rows)} jobs started of {len(dues)}")
         return [float(row[0]) for row in rows]
-
