@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,16 +98,45 @@ async def wait_until(
 # --- worker processes -----------------------------------------------------------------------
 
 
+class RssPeak:
+    """Samples, while the block runs, the RSS of the processes ``processes()`` returns (and
+    of their children); ``peak_mib`` is the largest one process reached."""
+
+    def __init__(self, processes: Callable[[], Iterable[subprocess.Popen[bytes]]]) -> None:
+        self.processes = processes
+        self.peak_kib = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            for proc in self.processes():
+                self.peak_kib = max(self.peak_kib, tree_rss_kib(proc.pid))
+            await asyncio.sleep(0.2)
+
+    async def __aenter__(self) -> RssPeak:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_kib / 1024
+
+
 class Workers:
-    """Worker processes of one system (``python -m bench.peers.worker SYSTEM …``), stopped by
+    """Worker processes of one system (``python -m bench.peers.worker SYSTEM``), stopped by
     PID (SIGTERM, then SIGKILL) when the block ends; their RSS is sampled while it runs."""
 
     def __init__(self, argv: list[str], count: int, log: Path, env: dict[str, str] | None = None):
         self.argv, self.count, self.log = argv, count, log
         self.env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         self.processes: list[subprocess.Popen[bytes]] = []
-        self.peak_kib = 0
-        self._sampler: asyncio.Task[None] | None = None
+        self.rss = RssPeak(lambda: self.processes)
 
     def _start(self) -> None:
         with self.log.open("ab") as log:
@@ -118,15 +146,13 @@ class Workers:
                 )
 
     async def __aenter__(self) -> Workers:
-        self._start()
-        self._sampler = asyncio.create_task(self._sample(lambda: self.processes))
+        try:
+            self._start()
+            await self.rss.__aenter__()
+        except BaseException:
+            stop_processes(self.processes)
+            raise
         return self
-
-    async def _sample(self, processes: Callable[[], Iterable[subprocess.Popen[bytes]]]) -> None:
-        while True:
-            for proc in processes():
-                self.peak_kib = max(self.peak_kib, tree_rss_kib(proc.pid))
-            await asyncio.sleep(0.2)
 
     def check_alive(self) -> None:
         for proc in self.processes:
@@ -134,18 +160,15 @@ class Workers:
                 tail = self.log.read_text(errors="replace")[-2000:]
                 raise BenchError(f"a worker exited with {proc.returncode}:\n{tail}")
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
-        stop_processes(self.processes)
+    async def __aexit__(self, *_: object) -> None:
+        try:
+            await self.rss.__aexit__()
+        finally:
+            stop_processes(self.processes)
 
     @property
     def peak_mib(self) -> float:
-        return self.peak_kib / 1024
+        return self.rss.peak_mib
 
 
 def stop_processes(processes: Iterable[subprocess.Popen[bytes]], timeout: float = 20) -> None:
