@@ -87,9 +87,7 @@ class Backlog:
                 name = rng.choice(self.names) if self.names else "backlog-none"
                 queries.append((kind, {"limit": 100, "name": name}, 1 if self.names else 0))
             else:
-                created, size = (
-                    rng.choice(self.windows) if self.windows else (datetime.now(UTC), 0)
-                )
+                created, size = rng.choice(self.windows) if self.windows else (datetime.now(UTC), 0)
                 window = {
                     "limit": 100,
                     "created_from": seed_time(created - timedelta(hours=1)),
