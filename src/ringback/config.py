@@ -61,7 +61,10 @@ class Settings:
     worker_processes: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
+    # private, loopback and link-local destinations allowed for webhooks and IVR fetches
     webhook_allow_private: bool = False
+    ivr_fetch_timeout: float = 5.0
+    ivr_fetch_max_bytes: int = 1024 * 1024
     webhook_connect_timeout: float = 5.0
     webhook_timeout: float = 10.0
     webhook_retry_base: float = 5.0
@@ -93,7 +96,11 @@ class Settings:
             worker_processes=int(_env_float("RINGBACK_WORKER_PROCESSES", 1)),
             host=os.environ.get("RINGBACK_HOST") or "127.0.0.1",
             port=_env_port("RINGBACK_PORT", 8080),
-            webhook_allow_private=_env_bool("RINGBACK_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_allow_private=_env_bool(
+                "RINGBACK_ALLOW_PRIVATE", _env_bool("RINGBACK_WEBHOOK_ALLOW_PRIVATE", False)
+            ),
+            ivr_fetch_timeout=_env_float("RINGBACK_IVR_FETCH_TIMEOUT", 5.0),
+            ivr_fetch_max_bytes=int(_env_float("RINGBACK_IVR_FETCH_MAX_BYTES", 1024 * 1024)),
             webhook_connect_timeout=_env_float("RINGBACK_WEBHOOK_CONNECT_TIMEOUT", 5.0),
             webhook_timeout=_env_float("RINGBACK_WEBHOOK_TIMEOUT", 10.0),
             webhook_retry_base=_env_float("RINGBACK_WEBHOOK_RETRY_BASE", 5.0),

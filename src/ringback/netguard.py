@@ -1,9 +1,12 @@
-"""The address guard for every URL ringback calls out to (webhooks; the IVR's fetches later).
+"""The address guard for every URL ringback calls out to (webhooks, the IVR's HTTP fetches).
 
 A URL must be ``http`` or ``https``, carry no credentials, and, unless private destinations are
-allowed (``RINGBACK_WEBHOOK_ALLOW_PRIVATE=1``, for tests and closed networks), resolve only to
-public addresses: loopback, private, link-local, multicast, reserved and unspecified addresses
-are refused, whether written literally or returned by DNS.
+allowed (``RINGBACK_ALLOW_PRIVATE=1``, or its older name ``RINGBACK_WEBHOOK_ALLOW_PRIVATE=1``,
+for tests and closed networks), resolve only to public addresses: loopback, private,
+link-local (169.254.0.0/16, fe80::/10, with the cloud metadata addresses 169.254.169.254 and
+fd00:ec2::254), multicast, reserved and unspecified addresses are refused, whether written
+literally or returned by DNS. :class:`GuardedResolver` checks the addresses aiohttp is about to
+connect to, so a name that resolves differently the second time cannot slip through.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import asyncio
 import ipaddress
 import socket
 from urllib.parse import urlsplit
+
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -35,6 +41,28 @@ def check_url(url: str) -> tuple[str, int]:
     if not host:
         raise BlockedAddress(f"{url!r} has no host")
     return host, port or (443 if parts.scheme == "https" else 80)
+
+
+METADATA_ADDRESSES = frozenset({
+    ipaddress.ip_address("169.254.169.254"),
+    ipaddress.ip_address("fd00:ec2::254"),
+})  # fmt: skip
+
+
+def why_not_public(address: Address) -> str | None:
+    """Why ``address`` is not a public address (``None`` when it is)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    if address in METADATA_ADDRESSES:
+        return "the cloud metadata address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_loopback:
+        return "a loopback address"
+    if not is_public(address):
+        return "not a public address"
+    return None
 
 
 def is_public(address: Address) -> bool:
@@ -63,8 +91,10 @@ def check_literal(url: str, *, allow_private: bool) -> None:
     """What can be checked without DNS: the form, and the host if it is an IP address."""
     host, _ = check_url(url)
     address = literal_address(host)
-    if address is not None and not allow_private and not is_public(address):
-        raise BlockedAddress(f"{url!r}: {address} is not a public address")
+    if address is not None and not allow_private:
+        reason = why_not_public(address)
+        if reason is not None:
+            raise BlockedAddress(f"{url!r}: {address} is {reason}")
 
 
 async def resolve_checked(url: str, *, allow_private: bool) -> None:
@@ -84,5 +114,22 @@ async def resolve_checked(url: str, *, allow_private: bool) -> None:
             raise BlockedAddress(f"{url!r}: cannot resolve {host}: {exc}") from None
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for found in addresses:
-        if not is_public(found):
-            raise BlockedAddress(f"{url!r}: {host} resolves to {found}, not a public address")
+        reason = why_not_public(found)
+        if reason is not None:
+            raise BlockedAddress(f"{url!r}: {host} resolves to {found}, {reason}")
+
+
+class GuardedResolver(ThreadedResolver):
+    """An aiohttp resolver that refuses every non-public address a host resolves to (used with
+    :func:`check_literal`, since aiohttp does not resolve literal IP addresses)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await super().resolve(host, port, family)
+        for result in results:
+            found = ipaddress.ip_address(result["host"])
+            reason = why_not_public(found)
+            if reason is not None:
+                raise BlockedAddress(f"{host} resolves to {found}, {reason}")
+        return results

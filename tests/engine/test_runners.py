@@ -350,10 +350,6 @@ async def test_ivr_call_reads_a_document_from_client_storage(
             "Cannot read the IVR document: File ivr/none.xml doesn't exist",
         ),
         (
-            ivr_payload("https://example.com/ivr.xml", source="url"),
-            "ivr_xml of type url is not supported yet",
-        ),
-        (
             ivr_payload("<IVR>\n\n<Speak studio='x'>hi</Speak></IVR>"),
             "line 3: Element Speak does not support attribute studio",
         ),
@@ -377,18 +373,18 @@ async def test_ivr_call_that_cannot_run_fails_without_dialling(
     assert fast_sim.originated == 0
 
 
-async def test_ivr_call_with_an_element_not_supported_yet_fails_when_it_is_reached(
+async def test_ivr_call_with_an_element_the_backend_cannot_do_fails_when_it_is_reached(
     fast_sim: SimDialer, storage: Storage
 ) -> None:
+    storage.write_bytes(CLIENT, "fax.tiff", b"II*\x00")
     xml = "<IVR><Speak>Hello</Speak>\n<SendFax>fax.tiff</SendFax><Speak>Never</Speak></IVR>"
     ctx = context(TaskKind.IVR_CALL, ivr_payload(xml), fast_sim, storage)
     result = await run(ctx)
     assert (result.success, result.outcome, result.retryable) == (False, Outcome.ANSWERED, False)
-    assert result.comment == "line 2: Element SendFax is not supported yet"
+    message = "Cannot execute SendFax. SendFax is not supported by the sim backend"
+    assert result.comment == f"line 2: {message}"
     assert [entry["text"] for entry in ctx.calls[0].played] == ["Hello"]
-    assert ctx.calls[0].detail["ivr_trace"][-1] == (
-        "line 2 error: Element SendFax is not supported yet"
-    )
+    assert ctx.calls[0].detail["ivr_trace"][-1] == f"line 2 error: {message}"
 
 
 async def test_ivr_call_not_answered_reports_the_leg_outcome(

@@ -9,8 +9,7 @@ import pytest
 
 from ringback.clock import FakeClock
 from ringback.engine.worker import Worker
-from ringback.ivr.errors import IvrNotSupported
-from ringback.ivr.interpret import NOT_SUPPORTED_YET, IvrRun
+from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import parse
 from ringback.ivr.simulate import simulate_call
 from ringback.service import TaskService
@@ -177,12 +176,6 @@ async def test_getdigits_action_naming_a_section_jumps_there() -> None:
     assert heard((await run(xml, digits="4"))[1]) == ["menu 4"]
 
 
-async def test_getdigits_action_url_is_refused_clearly() -> None:
-    result, _ = await run("<IVR><GetDigits action='http://app/x' numDigits='1'/></IVR>", "1")
-    assert isinstance(result.error, IvrNotSupported)
-    assert "supported only with a Section name yet" in str(result.error)
-
-
 async def test_goto_continues_at_the_section_and_sections_run_in_sequence() -> None:
     xml = (
         "<IVR><GoTo>b</GoTo><Section name='a'><Speak>a</Speak></Section>"
@@ -205,30 +198,6 @@ async def test_the_step_limit_stops_a_long_run() -> None:
     assert str(result.error) == (
         "line 1: The IVR executed more than 10 elements; stopped (endless loop?)"
     )
-
-
-@pytest.mark.parametrize(
-    "element",
-    [
-        "<GetJSON var='d' url='http://x'/>",
-        "<Redirect>http://x</Redirect>",
-        "<Transfer>0901234</Transfer>",
-        "<Park/>",
-        "<SendFax>f.tiff</SendFax>",
-        "<ReceiveFax>f.tiff</ReceiveFax>",
-        "<SendSMS>hi</SendSMS>",
-        "<GetInput/>",
-        "<SetErrorHandler>x</SetErrorHandler>",
-    ],
-)
-async def test_elements_not_supported_yet_end_the_call_with_a_clear_error(element: str) -> None:
-    result, record = await run(f"<IVR><Speak>before</Speak>\n{element}<Speak>after</Speak></IVR>")
-    tag = element[1:].split()[0].split(">")[0].split("/")[0]
-    assert tag in NOT_SUPPORTED_YET
-    assert isinstance(result.error, IvrNotSupported)
-    assert str(result.error) == f"line 2: Element {tag} is not supported yet"
-    assert heard(record) == ["before"]
-    assert record.ended_at is not None
 
 
 async def test_a_missing_play_file_ends_the_call_in_the_dialects_words(storage: Storage) -> None:

@@ -51,11 +51,22 @@ def test_run_prints_a_transcript_of_the_simulated_call() -> None:
 
 
 def test_run_exits_1_when_the_ivr_fails(tmp_path: Path) -> None:
-    path = tmp_path / "park.xml"
-    path.write_text("<IVR><Speak>hold on</Speak>\n<Park/></IVR>")
+    path = tmp_path / "hangup.xml"
+    path.write_text("<IVR><Speak>hold on</Speak>\n<Transfer>sales</Transfer></IVR>")
     result = CliRunner().invoke(app, ["ivr", "run", str(path)])
     assert result.exit_code == 1
-    assert "error: line 2: Element Park is not supported yet" in result.stderr
+    assert "error: line 2: Cannot execute Transfer. Transferring to 'sales' is not supported" in (
+        result.stderr
+    )
+
+
+def test_run_var_calling_number_overrides_the_caller(tmp_path: Path) -> None:
+    path = tmp_path / "who.xml"
+    path.write_text("<IVR><Speak>{{CallingNumber}} {{From}} to {{CalledNumber}}</Speak></IVR>")
+    result = CliRunner().invoke(app, ["ivr", "run", str(path), "--var", "CallingNumber=0311112222"])
+    assert result.exit_code == 0, result.stdout
+    assert "'0311112222 0311112222 to 05068680000'" in result.stdout
+    assert "from 0311112222 to 05068680000" in result.stdout
 
 
 def test_run_with_a_client_queues_the_seeds_callback(

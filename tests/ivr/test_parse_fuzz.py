@@ -1,15 +1,21 @@
-"""Random and mutated documents never crash or hang the parser: only IvrError comes out."""
+"""Random and mutated documents never crash or hang the parser (only IvrError comes out) nor
+the interpreter (a run always ends, with the call hung up)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ringback.clock import FakeClock
 from ringback.ivr.errors import IvrError
+from ringback.ivr.fetch import OfflineFetcher
+from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import ELEMENTS, parse
+from ringback.ivr.simulate import simulate_call
 
 CORPUS = [path.read_bytes() for path in sorted((Path(__file__).parent / "documents").glob("*.xml"))]
 TAGS = sorted(ELEMENTS)
@@ -75,3 +81,61 @@ def test_random_text_only_raises_ivr_errors(text: str) -> None:
 @given(st.binary(max_size=200))
 def test_random_bytes_only_raise_ivr_errors(data: bytes) -> None:
     parse_or_ivr_error(data)
+
+
+def run_if_valid(xml: str, digits: str) -> None:
+    try:
+        document = parse(xml)
+    except IvrError:
+        return
+    result, record = asyncio.run(
+        asyncio.wait_for(
+            simulate_call(
+                document, FakeClock(), digits=digits, fetcher=OfflineFetcher(), max_steps=300
+            ),
+            timeout=10,
+        )
+    )
+    assert isinstance(result, IvrRun)
+    assert record.ended_at is not None  # the call always ends
+    assert result.ok or result.error is not None or result.call_error is not None
+
+
+SNIPPETS = [
+    "<Answer/>", "<Speak>hi {{Digits}}</Speak>", "<Wait length='0.5'/>", "<Hangup/>",
+    "<Set var='x' expr='1 + 2'/>", "<Set var='y' expr='1 / 0'/>", "<Play>{{x}}.wav</Play>",
+    "<GetDigits numDigits='1' validDigits='12' maxTries='2'><Speak>p</Speak></GetDigits>",
+    "<GetInput numDigits='2' action='s'/>", "<GetDigits action='http://a/x, none.xml'/>",
+    "<Redirect>s</Redirect>", "<Redirect method='GET'>http://a/x, none.xml</Redirect>",
+    "<GetJSON var='d' url='http://a/x'/>", "<GetJSON var='d' url='file://d.json'/>",
+    "<Transfer failureAction='s'>0312340486</Transfer>", "<Transfer>0312345678</Transfer>",
+    "<Transfer>uservoicemail,x</Transfer>", "<Park timeout='5'/>", "<SendSMS>hi</SendSMS>",
+    "<SetErrorHandler>s</SetErrorHandler>", "<SetErrorHandler>http://a/e</SetErrorHandler>",
+    "<GoTo>s</GoTo>", "<AddJob>{}</AddJob>", "<SendFax>f.tiff</SendFax>",
+    "<ReceiveFax>in.tiff</ReceiveFax>",
+]  # fmt: skip
+
+
+@st.composite
+def statements(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(st.integers(0, 5 if depth < 3 else 0))
+    if kind == 1:
+        then, other = draw(statements(depth + 1)), draw(statements(depth + 1))
+        return f"<If expr=\"Digits == '1'\"><Then>{then}</Then><Else>{other}</Else></If>"
+    if kind == 2:
+        case, default = draw(statements(depth + 1)), draw(statements(depth + 1))
+        return (
+            f"<Switch expr='Digits'><Case val='2'>{case}</Case>"
+            f"<Default>{default}</Default></Switch>"
+        )
+    return "".join(draw(st.lists(st.sampled_from(SNIPPETS), min_size=1, max_size=4)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(statements(), statements(), st.text(alphabet="0123456789*#,", max_size=12))
+def test_random_valid_documents_never_crash_or_hang_the_interpreter(
+    body: str, section: str, digits: str
+) -> None:
+    xml = f"<IVR>{body}<Section name='s'>{section}</Section></IVR>"
+    parse(xml)  # valid by construction
+    run_if_valid(xml, digits)

@@ -17,7 +17,7 @@ from ringback.api import errors
 from ringback.api.deps import ClockDep, StoreDep
 from ringback.api.errors import ErrorBody, error_response
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
-from ringback.api.routes import jobs, oauth, queues, tasks, webhooks
+from ringback.api.routes import jobs, numbers, oauth, queues, tasks, webhooks
 from ringback.api.schemas import HealthOut
 from ringback.clock import Clock
 from ringback.config import Settings
@@ -182,7 +182,7 @@ def create_app(
         max_bytes=max_body_bytes,
         storage_max_bytes=storage_max_body_bytes,
     )
-    api_routers = [queues.router, tasks.router, jobs.router, webhooks.router]
+    api_routers = [queues.router, tasks.router, jobs.router, webhooks.router, numbers.router]
     api_routers += [r for r in map(_optional_router, _OPTIONAL_ROUTERS) if r is not None]
     service = _service_router()
     app.include_router(oauth.router)

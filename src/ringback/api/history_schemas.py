@@ -38,6 +38,11 @@ class CdrLeg(BaseModel):
     billsec: int | None = Field(description="seconds from answer to end (0 if never answered)")
     played: list[dict[str, Any]] = Field(description="what was played or sent on the leg")
     dtmf_received: str
+    detail: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the backend kept besides: ivr_trace (every IVR element executed), "
+        "sms (SendSMS), media (RTP packets and codec on the sip backend), …",
+    )
 
 
 class CallHistoryRecord(BaseModel):

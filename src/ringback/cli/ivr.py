@@ -12,10 +12,12 @@ from rich.markup import escape
 from ringback.cli.common import err, out
 from ringback.cli.common import run as run_with_store
 from ringback.clock import SystemClock
-from ringback.config import Settings
+from ringback.config import ConfigError, Settings
 from ringback.ivr.errors import IvrError
-from ringback.ivr.interpret import IvrRun
-from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+from ringback.ivr.fetch import FetchConfig, HttpFetcher, OfflineFetcher
+from ringback.ivr.interpret import IvrRun, is_url
+from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
+from ringback.ivr.session import IvrSource
 from ringback.ivr.simulate import simulate_call
 from ringback.service import TaskService
 from ringback.storage import Storage
@@ -69,11 +71,11 @@ def _variables(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_transcript(
-    path: Path, caller: str, called: str, digits: str, run: IvrRun, record: CallRecord
+    path: str, caller: str, called: str, digits: str, run: IvrRun, record: CallRecord
 ) -> None:
     out.print(
         f"Simulated inbound call from {escape(caller)} to {escape(called)} running "
-        f"{escape(str(path))}" + (f", caller presses {escape(repr(digits))}" if digits else "")
+        f"{escape(path)}" + (f", caller presses {escape(repr(digits))}" if digits else "")
     )
     for entry in run.trace:
         where = f"line {entry.line:>3}" if entry.line else "        "
@@ -95,7 +97,9 @@ def _print_transcript(
 
 @ivr_app.command("run")
 def ivr_run(
-    file: Annotated[Path, typer.Argument(help="The IVR XML document.")],
+    file: Annotated[
+        str, typer.Argument(help="The IVR XML document: a file, or an answer URL list.")
+    ],
     var: Annotated[
         list[str] | None, typer.Option("--var", help="A call variable NAME=VALUE (repeatable).")
     ] = None,
@@ -104,6 +108,14 @@ def ivr_run(
     ] = "",
     caller: Annotated[str, typer.Option("--caller", help="CallingNumber.")] = "09012341234",
     called: Annotated[str, typer.Option("--called", help="CalledNumber.")] = "05068680000",
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="No HTTP: every URL fails as if its server were down."),
+    ] = False,
+    completed_url: Annotated[
+        str | None,
+        typer.Option("--completed-url", help="POST CallStatus=completed there at the end."),
+    ] = None,
     client: Annotated[
         str | None,
         typer.Option(
@@ -116,23 +128,34 @@ def ivr_run(
 ) -> None:
     """Run an IVR document on a simulated call and print the transcript (exit 1 on error)."""
     variables = _variables(var or [])
+    caller = variables.get("CallingNumber", caller)
+    called = variables.get("CalledNumber", called)
     bad = sorted(set(digits.upper()) - DTMF_KEYS - {DTMF_PAUSE})
     if bad:
         raise typer.BadParameter(
             f"keys {''.join(bad)!r}: use 0-9 * # A-D and ','", param_hint="--digits"
         )
+    source: IvrSource | Document
+    if is_url(file):
+        source = IvrSource("url", file)
+    else:
+        try:
+            source = parse(_read(Path(file)))
+        except IvrError as exc:
+            where = f"{file}:{exc.line}" if exc.line else str(file)
+            err.print(f"[red]{escape(where)}[/red]: {escape(exc.message)}")
+            raise typer.Exit(1) from None
     try:
-        document = parse(_read(file))
-    except IvrError as exc:
-        where = f"{file}:{exc.line}" if exc.line else str(file)
-        err.print(f"[red]{escape(where)}[/red]: {escape(exc.message)}")
+        fetch_config = FetchConfig.from_settings(Settings.from_env())
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
     async def simulate(
         storage: Storage | None, client_id: int | None, service: TaskService | None
     ) -> tuple[IvrRun, CallRecord]:
         return await simulate_call(
-            document,
+            source,
             SystemClock(),
             caller=caller,
             called=called,
@@ -141,6 +164,8 @@ def ivr_run(
             storage=storage,
             client_id=client_id,
             jobs=service,
+            fetcher=OfflineFetcher() if offline else HttpFetcher(fetch_config),
+            completed_url=completed_url,
         )
 
     if client is None:

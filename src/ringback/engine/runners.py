@@ -22,13 +22,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ringback.config import ConfigError, Settings
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import CallbackTask, IvrCallData, MsgCallData
 from ringback.engine.context import AttemptContext
 from ringback.ivr.errors import IvrError
-from ringback.ivr.interpret import Interpreter, call_variables, static_problems
+from ringback.ivr.fetch import FetchConfig, HttpFetcher
+from ringback.ivr.interpret import call_variables, static_problems
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
 from ringback.storage import StorageError
 from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
 
@@ -120,30 +123,34 @@ async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
 
 async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     data = _load(IvrCallData, ctx.payload)
-    source = data.ivr_xml
-    if source.type == "url":
-        return _not_dialled("ivr_xml of type url is not supported yet")
-    if source.type == "storage":
+    xml = data.ivr_xml
+    if xml.type == "url":
+        source = IvrSource("url", xml.data)
+    else:  # refuse a document that cannot run before dialling anyone
+        if xml.type == "storage":
+            try:
+                text = ctx.storage.read_text(ctx.client_id, xml.data, max_bytes=MAX_DOCUMENT_BYTES)
+            except StorageError as exc:
+                return _not_dialled(f"Cannot read the IVR document: {exc}")
+        else:
+            text = xml.data
         try:
-            xml = ctx.storage.read_text(ctx.client_id, source.data, max_bytes=MAX_DOCUMENT_BYTES)
-        except StorageError as exc:
-            return _not_dialled(f"Cannot read the IVR document: {exc}")
-    else:
-        xml = source.data
+            document = parse(text)
+        except IvrError as exc:
+            return _not_dialled(str(exc))
+        problem = static_problems(document, ctx.storage, ctx.client_id)
+        if problem is not None:
+            return _not_dialled(str(problem))
+        source = IvrSource("xml", text)
     try:
-        document = parse(xml)
-    except IvrError as exc:
-        return _not_dialled(str(exc))
-    problem = static_problems(document, ctx.storage, ctx.client_id)
-    if problem is not None:
-        return _not_dialled(str(problem))
+        fetch_config = FetchConfig.from_settings(Settings.from_env())
+    except ConfigError as exc:
+        return _not_dialled(f"cannot fetch IVR documents: {exc}")
 
     call = await legs.originate(_request(ctx, data.called_number, data.calling_number))
     if await legs.wait_answer(call) is not Outcome.ANSWERED:
         return _not_answered(await legs.finish(call))
-    interpreter = Interpreter(
-        document,
-        call,
+    env = IvrEnvironment(
         variables=call_variables(
             call_uuid=ctx.call_uuid,
             direction="outbound",
@@ -153,9 +160,14 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         storage=ctx.storage,
         client_id=ctx.client_id,
         jobs=ctx.jobs,
+        dialer=ctx.dialer,
+        fetcher=HttpFetcher(fetch_config),
         now=ctx.clock.now,
     )
-    run = await interpreter.run()
+    run = await run_ivr(call, source, env=env)
+    for other in run.other_legs:  # Transfer legs, already ended
+        ctx.record_call(other)
+        ctx.emit(EventType.CALL_ENDED, leg_event_data(other))
     call.record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
     if run.error is not None:
         record = await legs.finish(call)

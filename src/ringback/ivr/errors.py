@@ -21,4 +21,5 @@ class IvrError(Exception):
 
 
 class IvrNotSupported(IvrError):
-    """A valid element (or use of one) that ringback's interpreter does not run yet."""
+    """A valid element, or use of one, that ringback cannot run: e.g. a Transfer to a Basix
+    voicemail box, or a fax on a backend that cannot fax."""

@@ -1,9 +1,11 @@
-"""Run an IVR document as a simulated inbound call (``ringback ivr run``, tests, benchmarks).
+"""Run an IVR as a simulated inbound call (``ringback ivr run``, tests, benchmarks).
 
 The simulator has no inbound legs: the caller is modelled as a simulator leg that is already
 answered when the document starts, whose DTMF script is ``digits`` (``,`` = a pause: the
 current GetDigits times out). Call variables are those of an inbound call from ``caller`` to
-``called``.
+``called`` (``variables`` may override any of them, ``CallingNumber`` included). Transfer legs
+are simulator legs too: what a number does comes from the simulator's number rules (e.g. a
+number ending in 486 is busy).
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from typing import Any
 
 from ringback.clock import Clock
 from ringback.ids import new_uuid
-from ringback.ivr.interpret import Interpreter, IvrRun, JobQueue, call_variables
+from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher
+from ringback.ivr.interpret import IvrRun, JobQueue, SmsSender, call_variables
 from ringback.ivr.parse import Document
+from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import Storage
 from ringback.telephony.base import CallRecord, OriginateRequest
-from ringback.telephony.sim import SimDialer, load_sim_rules
+from ringback.telephony.sim import SimDialer, SimRules, load_sim_rules
 
 
 async def simulate_call(
-    document: Document,
+    source: IvrSource | Document,
     clock: Clock,
     *,
     caller: str = "09012341234",
@@ -34,35 +38,57 @@ async def simulate_call(
     jobs: JobQueue | None = None,
     fast: bool = True,
     max_steps: int | None = None,
+    fetcher: Fetcher | None = None,
+    completed_url: str | None = None,
+    sms: SmsSender | None = None,
+    sim_rules: SimRules | None = None,
 ) -> tuple[IvrRun, CallRecord]:
-    """Run ``document`` on a simulated call; the run (trace, variables, error) and the record."""
-    builtin = load_sim_rules(None)
-    rules = replace(builtin, defaults=replace(builtin.defaults, dtmf=digits.upper()))
+    """Run the IVR of ``source`` (or a parsed document) on a simulated call; the run (trace,
+    variables, error) and the caller's call record (``detail["ivr_trace"]`` holds the trace).
+
+    ``fetcher`` defaults to an :class:`HttpFetcher` that refuses private addresses.
+    """
+    base = sim_rules if sim_rules is not None else load_sim_rules(None)
+    rules = replace(base, defaults=replace(base.defaults, dtmf=digits.upper()))
     dialer = SimDialer(clock, rules, fast=fast)
     call_uuid = new_uuid()
+    extra = {key: str(value) for key, value in (variables or {}).items()}
+    call_vars = call_variables(
+        call_uuid=call_uuid,
+        direction="inbound",
+        calling_number=caller,
+        called_number=called,
+        extra=extra,
+    )
     call = await dialer.originate(
-        OriginateRequest(to_number=caller, caller_id_number=called, call_uuid=call_uuid)
+        OriginateRequest(
+            to_number=call_vars["CallingNumber"],
+            caller_id_number=call_vars["CalledNumber"],
+            call_uuid=call_uuid,
+        )
     )
     await call.wait_answer()
-    interpreter = Interpreter(
-        document,
-        call,
-        variables=call_variables(
-            call_uuid=call_uuid,
-            direction="inbound",
-            calling_number=caller,
-            called_number=called,
-            extra={key: str(value) for key, value in (variables or {}).items()},
-        ),
+    # Transfer legs follow the number rules without the caller's DTMF script
+    transfer_dialer = SimDialer(clock, base, fast=fast)
+    env = IvrEnvironment(
+        variables=call_vars,
         storage=storage,
         client_id=client_id,
         jobs=jobs,
+        dialer=transfer_dialer,
+        fetcher=fetcher if fetcher is not None else HttpFetcher(FetchConfig()),
         now=clock.now,
+        completed_url=completed_url,
+        sms=sms,
         **({"max_steps": max_steps} if max_steps is not None else {}),
     )
-    run = await interpreter.run()
-    await call.hangup()
+    if isinstance(source, Document):
+        run = await run_document(call, source, env=env)
+    else:
+        run = await run_ivr(call, source, env=env)
     record = call.record
+    # the simulator placed the caller's leg as an outbound call to the caller: turn it round
     record.direction = "inbound"
+    record.from_number, record.to_number = call_vars["CallingNumber"], call_vars["CalledNumber"]
     record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
     return run, record

@@ -42,6 +42,7 @@ from ringback.store.engine_sql import (
     loads,
 )
 from ringback.store.migrations import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
+from ringback.store.numbers import NumbersMixin
 from ringback.store.records import (
     CallRow,
     ClaimedTask,
@@ -98,7 +99,7 @@ class QueueChanges:
     clear_calling_hours: bool = False
 
 
-class Store(AccessMixin, WebhookMixin):
+class Store(AccessMixin, WebhookMixin, NumbersMixin):
     """Open with :func:`open_store`; close with :meth:`close`."""
 
     def __init__(

@@ -364,6 +364,27 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        6,
+        "numbers: inbound routing of a called number to an answer URL or a storage IVR file",
+        (
+            """CREATE TABLE numbers (
+                number TEXT PRIMARY KEY,
+                client_id BIGINT NOT NULL REFERENCES clients (id),
+                answer_url TEXT,
+                ivr_file TEXT,
+                notify_completed BOOLEAN NOT NULL DEFAULT FALSE,
+                description TEXT NOT NULL DEFAULT '',
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                CONSTRAINT numbers_one_target CHECK
+                    ((answer_url IS NULL) <> (ivr_file IS NULL)))""",
+            "CREATE INDEX numbers_client ON numbers (client_id, number)",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

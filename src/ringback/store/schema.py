@@ -221,6 +221,20 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("event_id", "target_key", name="webhook_deliveries_event_target"),
 )
 
+# inbound routing (migration 6): a called number belongs to one client and leads to an IVR
+numbers = sa.Table(
+    "numbers",
+    metadata,
+    sa.Column("number", sa.Text, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("answer_url", sa.Text, nullable=True),
+    sa.Column("ivr_file", sa.Text, nullable=True),
+    sa.Column("notify_completed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,

@@ -69,6 +69,11 @@ class CallError(Exception):
     """A media or signalling operation failed on a live call (e.g. the far end hung up)."""
 
 
+class CallNotSupported(Exception):
+    """The backend cannot do this operation at all (the message says which and which backend,
+    e.g. ``SendFax is not supported by the sim backend``); the call itself is unaffected."""
+
+
 class Call(Protocol):
     """One leg. Methods that need an answered call raise :class:`CallError` otherwise."""
 
@@ -99,6 +104,21 @@ class Call(Protocol):
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         """End the call: BYE when answered, CANCEL while ringing; idempotent."""
+        ...
+
+    async def park(self, timeout_s: float, music: Path | None = None) -> None:
+        """Hold the call (music on hold when answered, ringback while ringing) until
+        ``timeout_s`` passes; CallError if it ends meanwhile."""
+        ...
+
+    async def send_fax(self, path: Path) -> None:
+        """Send the TIFF at ``path`` as a fax on the answered call; CallNotSupported when the
+        backend cannot fax, CallError when the transmission fails."""
+        ...
+
+    async def receive_fax(self, timeout_s: float) -> bytes:
+        """Receive a fax on the answered call (the TIFF bytes); CallNotSupported when the
+        backend cannot fax, CallError when the reception fails or times out."""
         ...
 
     async def wait_ended(self) -> CallRecord: ...

@@ -35,7 +35,7 @@ from ringback.clock import Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
 from ringback.ids import new_uuid
-from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
+from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord, OriginateRequest
 
 #: how long the simulator takes to say one character of a Speak text
 SPEAK_SECONDS_PER_CHAR = 0.06
@@ -587,6 +587,27 @@ class SimCall:
             second._catch_up(max(self._clock.now(), end_at))
         for leg in (self, other):
             leg._hang_up_now("NORMAL_CLEARING", "send_bye")
+
+    async def park(self, timeout_s: float, music: Path | None = None) -> None:
+        """Hold the answered call for ``timeout_s`` (recorded in ``played``); CallError if the
+        callee hangs up first. In fast mode no time passes."""
+        if not timeout_s >= 0:
+            raise ValueError(f"cannot park for {timeout_s!r} seconds")
+        self._require_up("park")
+        self._record.played.append(
+            {
+                "type": "park",
+                "seconds": round(timeout_s, 3),
+                "music": str(music) if music is not None else None,
+            }
+        )
+        await self._spend(timeout_s, "park")
+
+    async def send_fax(self, path: Path) -> None:
+        raise CallNotSupported("SendFax is not supported by the sim backend")
+
+    async def receive_fax(self, timeout_s: float) -> bytes:
+        raise CallNotSupported("ReceiveFax is not supported by the sim backend")
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         """BYE when answered, CANCEL while ringing (cause ORIGINATOR_CANCEL unless given)."""

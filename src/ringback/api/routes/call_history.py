@@ -196,6 +196,7 @@ def cdr_leg(leg: CallRow) -> CdrLeg:
             "billsec": _seconds(leg.billsec_ms),
             "played": leg.played,
             "dtmf_received": leg.dtmf_received,
+            "detail": leg.detail,
         }
     )
 

@@ -1,0 +1,120 @@
+"""Inbound routing: ``/numbers/`` maps a called number to an IVR (an answer URL or a storage
+XML file), and ``/calls/simulate`` runs an inbound call to one of them through the simulator."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from ringback.api.deps import ClockDep, CurrentClient, SettingsDep, StorageDep, StoreDep
+from ringback.api.errors import ApiError
+from ringback.api.number_schemas import (
+    NUMBER_PATTERN,
+    NumberIn,
+    NumberListOut,
+    NumberOut,
+    SimulatedCallOut,
+    SimulateIn,
+    TraceEntryOut,
+)
+from ringback.api.schemas import errors, reject_unstorable
+from ringback.inbound import simulate_inbound
+from ringback.netguard import BlockedAddress, check_literal
+from ringback.service import TaskService
+from ringback.storage import StorageError
+
+router = APIRouter(prefix="/client/{client_id}", tags=["inbound"])
+Number = Annotated[str, Path(pattern=NUMBER_PATTERN, description="the called number")]
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(
+        422, "invalid_input", f"invalid input: body.{field}",
+        [{"loc": ["body", field], "msg": message}],
+    )  # fmt: skip
+
+
+@router.get("/numbers/", response_model=NumberListOut, responses=errors(), summary="List")
+async def list_numbers(client_id: CurrentClient, store: StoreDep) -> NumberListOut:
+    return NumberListOut(numbers=[NumberOut.of(r) for r in await store.list_numbers(client_id)])
+
+
+@router.get("/numbers/{number}", response_model=NumberOut, responses=errors(), summary="Read")
+async def get_number(number: Number, client_id: CurrentClient, store: StoreDep) -> NumberOut:
+    return NumberOut.of(await store.get_number(client_id, number))
+
+
+@router.put(
+    "/numbers/{number}", response_model=NumberOut, responses=errors(409),
+    summary="Route a called number to an IVR (creates or replaces the route)",
+)  # fmt: skip
+async def put_number(
+    number: Number, body: NumberIn, client_id: CurrentClient, store: StoreDep, clock: ClockDep,
+    storage: StorageDep, settings: SettingsDep, response: Response,
+) -> NumberOut:  # fmt: skip
+    """Answers 201 when the route is new, 200 when it replaced one; 409 when another client
+    routes the number."""
+    reject_unstorable(body.model_dump())
+    answer_url = None
+    if body.answer_url is not None:
+        urls = [url.strip() for url in body.answer_url.split(",")]
+        for url in urls:
+            try:
+                check_literal(url, allow_private=settings.webhook_allow_private)
+            except BlockedAddress as exc:
+                raise _invalid("answer_url", str(exc)) from None
+        answer_url = ",".join(urls)
+    if body.ivr_file is not None:
+        try:
+            storage.resolve(client_id, body.ivr_file)
+        except StorageError as exc:
+            raise _invalid("ivr_file", str(exc)) from None
+    row, created = await store.put_number(
+        client_id, number, answer_url=answer_url, ivr_file=body.ivr_file,
+        notify_completed=body.notify_completed, description=body.description, now=clock.now(),
+    )  # fmt: skip
+    response.status_code = 201 if created else 200
+    return NumberOut.of(row)
+
+
+@router.delete(
+    "/numbers/{number}", status_code=204, response_class=Response, responses=errors(),
+    summary="Stop routing a number",
+)  # fmt: skip
+async def delete_number(number: Number, client_id: CurrentClient, store: StoreDep) -> Response:
+    await store.delete_number(client_id, number)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/calls/simulate", response_model=SimulatedCallOut, responses=errors(404),
+    summary="Run an inbound call to one of the client's numbers through the simulator",
+)  # fmt: skip
+async def simulate_call(
+    body: SimulateIn, client_id: CurrentClient, store: StoreDep, clock: ClockDep,
+    storage: StorageDep, settings: SettingsDep,
+) -> SimulatedCallOut:  # fmt: skip
+    """The call runs at once (no ringing, no media time); its IVR really runs: AddJob adds
+    tasks, GetJSON and answer URLs are really fetched. The call is kept in call_history."""
+    reject_unstorable(body.model_dump())
+    route = await store.route_for(body.called_number)
+    if route is None or route.client_id != client_id:
+        raise ApiError(404, "not_found", f"no route for number {body.called_number}")
+    run, record = await simulate_inbound(
+        route, caller=body.calling_number, digits=body.digits, variables=body.variables,
+        storage=storage, jobs=TaskService(store, clock), clock=clock, settings=settings,
+    )  # fmt: skip
+    await store.save_calls(client_id, [record])
+    error = run.error.message if run.error is not None else run.call_error
+    return SimulatedCallOut(
+        call_uuid=record.call_uuid,
+        status="error" if error else "completed",
+        error=error,
+        hung_up_by=run.hung_up_by,
+        trace=[TraceEntryOut(line=e.line, element=e.element, detail=e.detail) for e in run.trace],
+        variables={name[4:]: value for name, value in run.var_parameters().items()},
+        jobs_added=run.jobs_added,
+        played=record.played,
+        dtmf_received=record.dtmf_received,
+    )

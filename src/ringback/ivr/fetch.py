@@ -1,0 +1,174 @@
+"""HTTP for the IVR: answer URLs, Redirect and ``action`` targets, GetJSON, Play of a URL.
+
+:class:`HttpFetcher` tries a comma fallback list in order (reference A7): the next URL is tried
+when one cannot be reached, times out, is refused by the address guard, answers with a status
+other than 2xx, or sends more than ``max_bytes``. Each request is bounded by
+``FetchConfig.timeout_s`` (all of it: connecting, sending, reading). Redirects (3xx) are not
+followed; they count as a failure of that URL. Every address is checked by
+:mod:`ringback.netguard` (private, loopback, link-local and metadata addresses are refused
+unless ``allow_private``), including the addresses a host name resolves to at connect time.
+
+A form is sent as ``application/x-www-form-urlencoded`` in the body of a POST, or as the query
+string of a GET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from ringback.config import Settings
+from ringback.netguard import BlockedAddress, GuardedResolver, check_literal
+
+DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_MAX_BYTES = 1024 * 1024
+USER_AGENT = "ringback-ivr"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_bytes: int = DEFAULT_MAX_BYTES
+    allow_private: bool = False  # tests and closed networks only
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FetchConfig:
+        """``RINGBACK_IVR_FETCH_TIMEOUT``, ``RINGBACK_IVR_FETCH_MAX_BYTES`` and
+        ``RINGBACK_ALLOW_PRIVATE`` (or ``RINGBACK_WEBHOOK_ALLOW_PRIVATE``)."""
+        return cls(
+            timeout_s=settings.ivr_fetch_timeout,
+            max_bytes=settings.ivr_fetch_max_bytes,
+            allow_private=settings.webhook_allow_private,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    url: str  # the URL that answered
+    status: int
+    body: bytes
+    content_type: str
+    failures: tuple[str, ...] = ()  # the URLs tried before it, each with why it failed
+
+
+class FetchError(Exception):
+    """No URL of the list answered; the message says why for each one."""
+
+    def __init__(self, failures: Sequence[str]) -> None:
+        super().__init__("; ".join(failures) if failures else "no URL to fetch")
+        self.failures = tuple(failures)
+
+
+class Fetcher(Protocol):
+    async def fetch(
+        self,
+        urls: Sequence[str],
+        *,
+        method: str = "POST",
+        form: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+    ) -> FetchResult: ...
+
+
+class _Failed(Exception):
+    pass
+
+
+class HttpFetcher:
+    """The :class:`Fetcher` on aiohttp (a short-lived session per list of URLs)."""
+
+    def __init__(self, config: FetchConfig | None = None) -> None:
+        self.config = config if config is not None else FetchConfig()
+
+    async def fetch(
+        self,
+        urls: Sequence[str],
+        *,
+        method: str = "POST",
+        form: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+    ) -> FetchResult:
+        """The reply of the first URL of ``urls`` that answers 2xx; FetchError if none does."""
+        if method not in ("GET", "POST"):
+            raise ValueError(f"method must be GET or POST, not {method!r}")
+        limit = max_bytes if max_bytes is not None else self.config.max_bytes
+        failures: list[str] = []
+        connector = aiohttp.TCPConnector(
+            resolver=None if self.config.allow_private else GuardedResolver(),
+            limit=4,
+            force_close=True,
+        )
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
+        ) as session:
+            for url in urls:
+                try:
+                    status, body, content_type = await self._one(
+                        session, url, method, dict(form or {}), limit
+                    )
+                except _Failed as exc:
+                    failures.append(f"{url}: {exc}")
+                    continue
+                return FetchResult(url, status, body, content_type, tuple(failures))
+        raise FetchError(failures)
+
+    async def _one(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        method: str,
+        form: dict[str, str],
+        limit: int,
+    ) -> tuple[int, bytes, str]:
+        try:
+            check_literal(url, allow_private=self.config.allow_private)
+            if method == "GET":
+                request = session.get(url, params=form or None, allow_redirects=False)
+            else:
+                request = session.post(url, data=form, allow_redirects=False)
+            async with request as response:
+                if not 200 <= response.status < 300:
+                    raise _Failed(f"HTTP {response.status}")
+                if response.content_length is not None and response.content_length > limit:
+                    raise _Failed(f"the reply is larger than {limit} bytes")
+                body = bytearray()
+                while chunk := await response.content.read(64 * 1024):
+                    body += chunk
+                    if len(body) > limit:
+                        raise _Failed(f"the reply is larger than {limit} bytes")
+                return response.status, bytes(body), response.content_type
+        except _Failed:
+            raise
+        except BlockedAddress as exc:
+            raise _Failed(f"refused: {exc}") from None
+        except TimeoutError:
+            raise _Failed(f"no reply within {self.config.timeout_s:g} s") from None
+        except aiohttp.ClientConnectorError as exc:
+            cause = exc.os_error
+            if isinstance(cause, BlockedAddress):
+                raise _Failed(f"refused: {cause}") from None
+            raise _Failed(f"cannot connect: {cause.strerror or cause}") from None
+        except (aiohttp.ClientError, ValueError, asyncio.IncompleteReadError) as exc:
+            raise _Failed(str(exc) or type(exc).__name__) from None
+
+
+class OfflineFetcher:
+    """A :class:`Fetcher` for runs without network (``ringback ivr run --offline``, the test
+    corpus): every URL fails with ``HTTP fetching is switched off``, so GetJSON gives null and
+    a Redirect or action URL falls back to the next target, exactly as if the servers were
+    down."""
+
+    async def fetch(
+        self,
+        urls: Sequence[str],
+        *,
+        method: str = "POST",
+        form: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+    ) -> FetchResult:
+        raise FetchError([f"{url}: HTTP fetching is switched off" for url in urls])

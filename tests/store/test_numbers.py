@@ -1,0 +1,67 @@
+"""Inbound routing and inbound call records in the store, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ringback.clock import FakeClock
+from ringback.domain.model import Leg, Outcome
+from ringback.store.db import Store
+from ringback.store.records import Conflict, NotFound
+from ringback.telephony.base import CallRecord
+
+
+async def test_a_number_routes_to_one_client_and_its_route_can_be_replaced(
+    store: Store, clock: FakeClock
+) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    row, created = await store.put_number(
+        acme, "0505550001", answer_url=None, ivr_file="menu.xml", notify_completed=False,
+        description="main line", now=clock.now(),
+    )  # fmt: skip
+    assert created and row.ivr_file == "menu.xml" and row.client_id == acme
+    clock.advance(5)
+    row, created = await store.put_number(
+        acme, "0505550001", answer_url="http://a/x,http://b/x", ivr_file=None,
+        notify_completed=True, description="", now=clock.now(),
+    )  # fmt: skip
+    assert not created and row.answer_url == "http://a/x,http://b/x" and row.ivr_file is None
+    assert row.updated_at - row.created_at == timedelta(seconds=5)
+    assert await store.route_for("0505550001") == row
+    assert await store.route_for("0505550002") is None
+
+    with pytest.raises(Conflict):
+        await store.put_number(
+            other, "0505550001", answer_url=None, ivr_file="x.xml", notify_completed=False,
+            description="", now=clock.now(),
+        )  # fmt: skip
+    with pytest.raises(NotFound):
+        await store.get_number(other, "0505550001")
+    with pytest.raises(NotFound):
+        await store.delete_number(other, "0505550001")
+    assert [n.number for n in await store.list_numbers(acme)] == ["0505550001"]
+    await store.delete_number(acme, "0505550001")
+    assert await store.list_numbers(acme) == []
+
+
+async def test_an_inbound_call_is_stored_without_a_task_and_read_back_whole(
+    store: Store, clock: FakeClock
+) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    record = CallRecord(
+        leg_uuid="leg-1", call_uuid="call-1", leg=Leg.MAIN, direction="inbound",
+        from_number="09011112222", to_number="0505550001", caller_id_name=None,
+        started_at=clock.now(), answered_at=clock.now(), outcome=Outcome.ANSWERED, sip_code=200,
+        ended_at=clock.now() + timedelta(seconds=3), hangup_cause="NORMAL_CLEARING",
+        played=[{"type": "speak", "text": "hello", "at": clock.now()}], dtmf_received="1#",
+        detail={"ivr_trace": ["line 1 Speak: 'hello'"]},
+    )  # fmt: skip
+    await store.save_calls(acme, [record])
+    [row] = await store.calls(call_uuid="call-1")
+    assert row.task_id is None and row.direction == "inbound" and row.client_id == acme
+    assert row.played[0]["text"] == "hello" and row.dtmf_received == "1#"
+    assert row.detail == {"ivr_trace": ["line 1 Speak: 'hello'"]}
+    assert row.duration_ms == 3000
