@@ -140,7 +140,7 @@ def table(figures: dict[str, dict[str, float]]) -> tuple[str, dict[str, Any]]:
 def backlog_table(results: dict[str, Any], stores: list[str]) -> str:
     lines = [
         "| ringback, backlog | empty store | " + f"{results.get('backlog_tasks', 0):,} tasks"
-        " | 1M / empty |",
+        " | with backlog / empty |",
         "|---|---|---|---|",
     ]
     for store in stores:
