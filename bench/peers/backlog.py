@@ -69,8 +69,9 @@ class Backlog:
                 say(f"    {done:,} tasks stored ({done / (time.perf_counter() - started):,.0f}/s)")
         return done / (time.perf_counter() - started)
 
-    async def lists(self, requests: int, problems: list[str]) -> list[float]:
-        """Latency (ms) of ``requests`` filtered lists of the queue, the kinds shuffled."""
+    async def lists(self, requests: int, problems: list[str]) -> dict[str, list[float]]:
+        """Latency (ms) of ``requests`` filtered lists of the queue by kind, the kinds
+        shuffled."""
         url = f"{self.svc.prefix}/task_scheduler/{self.svc.queue_id}/tasks/"
         scheduled = await count(
             self.store,
@@ -96,7 +97,7 @@ class Backlog:
                 queries.append((kind, window, size))
         warm, timed = queries[:6], queries[6:]
         rng.shuffle(timed)
-        times: list[float] = []
+        times: dict[str, list[float]] = {kind: [] for kind in FILTERS}
         for position, (kind, query, total) in enumerate(warm + timed):
             started = time.perf_counter()
             answer = await self.svc.http.get(url, params=query)
@@ -108,7 +109,7 @@ class Backlog:
                     f"{kind}: total {page.get('total')} and {rows} tasks, expected {total}"
                 )
             if position >= len(warm):
-                times.append(elapsed_ms)
+                times[kind].append(elapsed_ms)
         return times
 
     async def throughput(self, n: int) -> float:
@@ -128,8 +129,8 @@ class Backlog:
 
 async def phase(
     backlog: Backlog, n: int, runs: int, requests: int, label: str
-) -> tuple[list[float], list[float], float]:
-    """(list latencies, throughputs, peak RSS MiB) of one phase."""
+) -> tuple[dict[str, list[float]], list[float], float]:
+    """(list latencies by kind, throughputs, peak RSS MiB) of one phase."""
     problems: list[str] = []
     assert backlog.svc.process is not None
     process = backlog.svc.process
@@ -137,7 +138,11 @@ async def phase(
         times = await backlog.lists(requests, problems)
         if problems:
             raise BenchError(f"{label}: wrong list answers: {problems[:3]}")
-        say(f"    {label}: filtered list p50 {pct(times, 0.5):.1f} ms, p95 {pct(times, 0.95):.1f}")
+        for kind, values in times.items():
+            say(
+                f"    {label}: list {kind} p50 {pct(values, 0.5):.1f} ms, "
+                f"p95 {pct(values, 0.95):.1f} ms"
+            )
         rates = []
         for _ in range(runs):
             rates.append(await backlog.throughput(n))
@@ -182,15 +187,22 @@ async def measure(
             os.environ["RINGBACK_MAX_IN_FLIGHT"] = saved
     prefix = f"{store_name}_backlog"
     empty_rate, full_rate = statistics.median(empty[1]), statistics.median(full[1])
+    every_empty = [v for values in empty[0].values() for v in values]
+    every_full = [v for values in full[0].values() for v in values]
+    by_kind = {
+        f"{prefix}_full_list_p95_ms_{kind}": round(pct(values, 0.95), 1)
+        for kind, values in full[0].items()
+    }
     return {
         f"{prefix}_tasks": total,
         f"{prefix}_fill_tasks_per_s": round(fill_rate),
         f"{prefix}_empty_tasks_per_s": round(empty_rate),
         f"{prefix}_full_tasks_per_s": round(full_rate),
         f"{prefix}_full_over_empty": round(full_rate / empty_rate, 3),
-        f"{prefix}_empty_list_p95_ms": round(pct(empty[0], 0.95), 1),
-        f"{prefix}_full_list_p50_ms": round(pct(full[0], 0.5), 1),
-        f"{prefix}_full_list_p95_ms": round(pct(full[0], 0.95), 1),
+        f"{prefix}_empty_list_p95_ms": round(pct(every_empty, 0.95), 1),
+        f"{prefix}_full_list_p50_ms": round(pct(every_full, 0.5), 1),
+        f"{prefix}_full_list_p95_ms": round(pct(every_full, 0.95), 1),
+        **by_kind,
         f"{prefix}_empty_rss_mib": round(empty[2], 1),
         f"{prefix}_full_rss_mib": round(full[2], 1),
     }
