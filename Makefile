@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
@@ -42,6 +42,18 @@ bench: setup
 	$(BIN)/python bench/ivr.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/sip.py
+
+# ringback beside procrastinate, bullmq and arq (bench/peers): the peers come from the
+# `peers` extra of pyproject.toml, installed once per version of that file
+PEERS_STAMP := $(VENV)/.peers-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+$(PEERS_STAMP): $(STAMP)
+	@echo "Installing the peer job queues (pip install -e '.[dev,peers]')…"
+	@$(BIN)/python -m pip install -q -e '.[dev,peers]'
+	@rm -f $(VENV)/.peers-* && touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	$(BIN)/python -m bench.peers $(BENCH_PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info

@@ -156,44 +156,64 @@ class Run:
         await self.store.update_queue(self.queue.id, QueueChanges(status="on"), SystemClock().now())
 
     async def wait_done(self, within: float) -> None:
-        """Until no task is pending or running (cheap: both tests use partial indexes)."""
-        deadline = time.monotonic() + within
-        query = sa.text(
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE queue_id = :q AND status IN "
-            "('scheduled', 'delayed', 'delayed_interval')) OR EXISTS (SELECT 1 FROM tasks "
-            "WHERE queue_id = :q AND status = 'executed')"
-        )
-        while time.monotonic() < deadline:
-            async with self.store.engine.connect() as conn:
-                if not (await conn.execute(query, {"q": self.queue.id})).scalar():
-                    break
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the workers did not finish in time")
+        """Until no task of the queue is pending or running; then the workers are stopped."""
+        await wait_queue_done(self.store, self.queue.id, within)
         for proc in self.processes:
             proc.send_signal(signal.SIGTERM)
         for proc in self.processes:
             proc.wait(timeout=60)
 
-    async def scalar(self, sql: str) -> Any:
-        async with self.store.engine.connect() as conn:
-            return (await conn.execute(sa.text(sql))).scalar()
+
+async def wait_queue_done(store: Store, queue_id: int, within: float) -> None:
+    """Until no task of the queue is pending or running (cheap: both tests use partial
+    indexes)."""
+    deadline = time.monotonic() + within
+    query = sa.text(
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE queue_id = :q AND status IN "
+        "('scheduled', 'delayed', 'delayed_interval')) OR EXISTS (SELECT 1 FROM tasks "
+        "WHERE queue_id = :q AND status = 'executed')"
+    )
+    while time.monotonic() < deadline:
+        async with store.engine.connect() as conn:
+            if not (await conn.execute(query, {"q": queue_id})).scalar():
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the workers did not finish in time")
+
+
+async def queue_rate(store: Store, queue_id: int, n: int) -> float:
+    """Tasks finished per second in the queue, from the first claim to the last result
+    stored; every one of its ``n`` tasks must have succeeded."""
+    async with store.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.text(
+                    "SELECT count(*) FILTER (WHERE finish_result = 'success'), "
+                    "min(first_attempt_at), max(finished_at) FROM tasks WHERE queue_id = :q"
+                ),
+                {"q": queue_id},
+            )
+        ).one()
+    done, first, last = int(row[0]), row[1], row[2]
+    if done != n:
+        raise RuntimeError(f"{n - done} of {n} tasks did not succeed")
+    return float(n / ((last - first) / 1000))
+
+
+async def measure_throughput(run: Run, n: int, processes: int) -> float:
+    """``n`` tasks due at once in the run's queue, ``processes`` workers: tasks per second."""
+    clock = SystemClock()
+    await run.add([msg_task(clock, i, 0) for i in range(n)])
+    run.start_workers(processes, fast=True)
+    await asyncio.sleep(2.0)  # let the workers start before the queue opens
+    await run.switch_on()
+    await run.wait_done(within=600)
+    return await queue_rate(run.store, run.queue.id, n)
 
 
 async def throughput(kind: str, workdir: Path, n: int, processes: int) -> float:
     async with Run(Target(kind, workdir), workdir) as run:
-        clock = SystemClock()
-        await run.add([msg_task(clock, i, 0) for i in range(n)])
-        run.start_workers(processes, fast=True)
-        await asyncio.sleep(2.0)  # let the workers start before the queue opens
-        await run.switch_on()
-        await run.wait_done(within=600)
-        done = await run.scalar("SELECT count(*) FROM tasks WHERE finish_result = 'success'")
-        if done != n:
-            raise RuntimeError(f"{n - done} of {n} tasks did not succeed")
-        first = await run.scalar("SELECT min(first_attempt_at) FROM tasks")
-        last = await run.scalar("SELECT max(finished_at) FROM tasks")
-        return float(n / ((last - first) / 1000))
+        return await measure_throughput(run, n, processes)
 
 
 async def lateness(kind: str, workdir: Path, rate: int, seconds: float) -> list[float]:

@@ -521,3 +521,33 @@ def test_serve_with_processes_2_answers_the_api_from_both_and_stops_both_on_sigt
                     with contextlib.suppress(ProcessLookupError, ValueError):
                         os.kill(int(line.rsplit("pid=", 1)[1].split()[0]), signal.SIGKILL)
         log.close()
+
+
+async def test_connections_accepted_on_the_shared_api_socket_have_nagle_off() -> None:
+    """``serve --processes N`` accepts from the socket ``_listen`` opens: its connections must
+    have TCP_NODELAY, as uvicorn's own sockets have (a small answer would otherwise wait for
+    the client's delayed ACK)."""
+    import asyncio
+    import socket
+
+    from ringback.cli.serve import _listen
+    from support_webhooks import free_port
+
+    sock = _listen("127.0.0.1", free_port())
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = writer.get_extra_info("socket")
+        accepted.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, sock=sock)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(*sock.getsockname()[:2]), TIMEOUT_S
+        )
+        assert await asyncio.wait_for(accepted, TIMEOUT_S) != 0
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()

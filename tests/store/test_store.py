@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -411,3 +412,55 @@ async def test_only_events_some_webhook_target_can_receive_are_left_for_the_disp
     )  # fmt: skip
     later = (await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now()))[0]
     assert later in {event.task_id for event in await store.undispatched_events(100)}
+
+
+async def test_engine_events_no_webhook_target_can_receive_are_written_as_dispatched(
+    store: Store, clock: FakeClock
+) -> None:
+    """Events written by claim, progress and complete: those of a task with a seed URL or job
+    webhooks, or of any task once its client has an active subscription, wait for the
+    dispatcher on both stores; on PostgreSQL the others are written as dispatched (SQLite
+    leaves every engine event to the dispatcher)."""
+    queue_id = await setup_queue(store, clock)
+    client_id = (await store.get_queue(queue_id)).client_id
+    seed_url = {**msg_task(clock).payload, "url_after": "https://example.com/after"}
+    hooked = [
+        replace(msg_task(clock), payload=seed_url),
+        replace(msg_task(clock), webhooks=[{"url": "https://example.com/job", "events": ["*"]}]),
+    ]
+    hooked_ids = set(await store.add_tasks(client_id, queue_id, hooked, clock.now()))
+    [plain_id] = await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now())
+
+    async def run_all() -> None:
+        claimed = (await store.claim("w1", clock.now(), 10, 30)).tasks
+        answered = NewEvent(EventType.CALL_ANSWERED, clock.now(), {"leg": "main"})
+        progress = [Progress(task.id, task.fence, [answered]) for task in claimed]
+        assert await store.record_progress(progress) == [True] * len(claimed)
+        done = finished(clock)
+        completions = [Completion(task.id, task.fence, done, done.events) for task in claimed]
+        assert await store.complete(completions) == [True] * len(claimed)
+
+    def engine_events(events: list[Any], task_ids: set[int]) -> set[tuple[int, str]]:
+        return {(e.task_id, e.type) for e in events if e.task_id in task_ids} - {
+            (task_id, "task.created") for task_id in task_ids
+        }
+
+    def expected(task_ids: set[int]) -> set[tuple[int, str]]:
+        kinds = ("task.started", "call.answered", "task.finished")
+        return {(task_id, kind) for task_id in task_ids for kind in kinds}
+
+    await run_all()
+    waiting = await store.undispatched_events(1000)
+    assert engine_events(waiting, hooked_ids) == expected(hooked_ids)
+    plain_waiting = engine_events(waiting, {plain_id})
+    pg = store.engine.dialect.name == "postgresql"
+    assert plain_waiting == (set() if pg else expected({plain_id}))
+
+    await store.create_subscription(
+        client_id, url="https://example.com/all", events=["*"], secret="s" * 32, active=True,
+        description="", now=clock.now(),
+    )  # fmt: skip
+    [later_id] = await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now())
+    await run_all()
+    waiting = await store.undispatched_events(1000)
+    assert engine_events(waiting, {later_id}) == expected({later_id})

@@ -1,0 +1,208 @@
+"""ringback with a backlog of 1,000,000 scheduled tasks, against the same service empty.
+
+A real ``ringback serve --processes N`` (bench/api.py's ``Service``: fresh database, API
+credentials, the simulator in fast mode) runs throughout. First, with the store empty:
+filtered task lists over HTTP and the throughput of ``n`` due tasks (each run in a fresh
+queue, as bench/engine.py measures it: first claim to last result stored). Then 1,000,000
+tasks due tomorrow are added to the listed queue (switched on, so the workers' claims must
+step over them), in chunks of 10,000 created 6 hours apart, each task with its own name; then
+PostgreSQL's ``VACUUM ANALYZE`` (what autovacuum does after a bulk load); then the same lists
+and throughput runs. The serve processes' peak RSS is sampled in both phases.
+
+The filtered lists are ``GET …/tasks/?limit=100`` with ``status=scheduled`` (every backlog
+task matches: the exact total is a count of 1,000,000), ``name=`` (one task), and a
+``created_from``/``created_to`` window holding one chunk; each answer's ``total`` and length are
+checked against the database.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.api import Service, check, count, seed_time, settle
+from bench.engine import msg_task, pct, queue_rate, say, wait_queue_done, write_wav
+from bench.peers.common import BenchError, RssPeak
+
+from ringback.clock import SystemClock
+from ringback.storage import Storage
+from ringback.store.db import QueueChanges, Store, open_store
+
+CHUNK = 10_000
+FILTERS = ("status", "name", "created_range")
+
+
+class Backlog:
+    """One store: the service, and what was filled into it."""
+
+    def __init__(self, svc: Service, store: Store) -> None:
+        self.svc, self.store = svc, store
+        self.names: list[str] = []
+        self.windows: list[tuple[datetime, int]] = []  # (created, tasks) of every chunk
+        self.runs = 0
+
+    async def fill(self, total: int) -> float:
+        """``total`` tasks due tomorrow in the listed queue; tasks stored per second."""
+        clock = SystemClock()
+        chunks = (total + CHUNK - 1) // CHUNK
+        newest = clock.now() - timedelta(hours=6)
+        started = time.perf_counter()
+        done = 0
+        for k in range(chunks):
+            size = min(CHUNK, total - done)
+            created = newest - timedelta(hours=6 * (chunks - 1 - k))
+            tasks = [
+                replace(msg_task(clock, done + i, 86_400), name=f"backlog-{done + i}")
+                for i in range(size)
+            ]
+            await self.store.add_tasks(self.svc.client_id, self.svc.queue_id, tasks, created)
+            self.names.append(f"backlog-{done + size // 2}")
+            self.windows.append((created, size))
+            done += size
+            if (k + 1) % 20 == 0 or k + 1 == chunks:
+                say(f"    {done:,} tasks stored ({done / (time.perf_counter() - started):,.0f}/s)")
+        return done / (time.perf_counter() - started)
+
+    async def lists(self, requests: int, problems: list[str]) -> dict[str, list[float]]:
+        """Latency (ms) of ``requests`` filtered lists of the queue by kind, the kinds
+        shuffled."""
+        url = f"{self.svc.prefix}/task_scheduler/{self.svc.queue_id}/tasks/"
+        scheduled = await count(
+            self.store,
+            "SELECT count(*) FROM tasks WHERE queue_id = :q AND status = 'scheduled'",
+            q=self.svc.queue_id,
+        )
+        rng = random.Random(7)
+        queries: list[tuple[str, dict[str, Any], int]] = []
+        for k in range(requests + 6):  # the first 6 warm up
+            kind = FILTERS[k % len(FILTERS)]
+            if kind == "status":
+                queries.append((kind, {"limit": 100, "status": "scheduled"}, scheduled))
+            elif kind == "name":
+                name = rng.choice(self.names) if self.names else "backlog-none"
+                queries.append((kind, {"limit": 100, "name": name}, 1 if self.names else 0))
+            else:
+                created, size = rng.choice(self.windows) if self.windows else (datetime.now(UTC), 0)
+                window = {
+                    "limit": 100,
+                    "created_from": seed_time(created - timedelta(hours=1)),
+                    "created_to": seed_time(created + timedelta(hours=1)),
+                }
+                queries.append((kind, window, size))
+        warm, timed = queries[:6], queries[6:]
+        rng.shuffle(timed)
+        times: dict[str, list[float]] = {kind: [] for kind in FILTERS}
+        for position, (kind, query, total) in enumerate(warm + timed):
+            started = time.perf_counter()
+            answer = await self.svc.http.get(url, params=query)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            page = check(answer, 200, f"GET tasks/ ({kind})")
+            rows = len(page.get("tasks", []))
+            if page.get("total") != total or rows != min(100, total):
+                problems.append(
+                    f"{kind}: total {page.get('total')} and {rows} tasks, expected {total}"
+                )
+            if position >= len(warm):
+                times[kind].append(elapsed_ms)
+        return times
+
+    async def throughput(self, n: int) -> float:
+        """``n`` tasks due now in a fresh queue, run by the service's workers: tasks/s."""
+        clock = SystemClock()
+        self.runs += 1
+        queue = await self.store.create_queue(
+            self.svc.client_id, f"run-{self.runs}", clock.now(), concurrent_task_limit=10_000
+        )
+        for start in range(0, n, 5000):
+            tasks = [msg_task(clock, i, 0) for i in range(start, min(n, start + 5000))]
+            await self.store.add_tasks(self.svc.client_id, queue.id, tasks, clock.now())
+        await self.store.update_queue(queue.id, QueueChanges(status="on"), clock.now())
+        await wait_queue_done(self.store, queue.id, within=600)
+        return await queue_rate(self.store, queue.id, n)
+
+
+async def phase(
+    backlog: Backlog, n: int, runs: int, requests: int, label: str
+) -> tuple[dict[str, list[float]], list[float], float]:
+    """(list latencies by kind, throughputs, peak RSS MiB) of one phase."""
+    problems: list[str] = []
+    assert backlog.svc.process is not None
+    process = backlog.svc.process
+    async with RssPeak(lambda: [process]) as rss:
+        times = await backlog.lists(requests, problems)
+        if problems:
+            raise BenchError(f"{label}: wrong list answers: {problems[:3]}")
+        for kind, values in times.items():
+            say(
+                f"    {label}: list {kind} p50 {pct(values, 0.5):.1f} ms, "
+                f"p95 {pct(values, 0.95):.1f} ms"
+            )
+        rates = []
+        for _ in range(runs):
+            rates.append(await backlog.throughput(n))
+            say(f"    {label}: {rates[-1]:,.0f} tasks/s")
+    return times, rates, rss.peak_mib
+
+
+async def measure(
+    store_name: str,
+    workdir: Path,
+    *,
+    total: int,
+    n: int,
+    runs: int,
+    processes: int,
+    requests: int,
+) -> dict[str, Any]:
+    kind = "sqlite" if store_name == "sqlite" else "postgresql"
+    saved = os.environ.get("RINGBACK_MAX_IN_FLIGHT")
+    os.environ["RINGBACK_MAX_IN_FLIGHT"] = "2000"  # as bench/engine.py runs its workers
+    try:
+        async with Service(kind, workdir, processes) as svc:
+            write_wav(Storage(workdir / "storage").resolve(svc.client_id, "bench.wav"))
+            store = await open_store(svc.url, SystemClock(), migrate=True)
+            try:
+                backlog = Backlog(svc, store)
+                now = SystemClock().now()
+                await store.update_queue(svc.queue_id, QueueChanges(status="on"), now)
+                say(f"{store_name}: backlog, empty store…")
+                empty = await phase(backlog, n, runs, requests, "empty")
+                say(f"{store_name}: backlog, filling {total:,} scheduled tasks…")
+                fill_rate = await backlog.fill(total)
+                await settle(svc)
+                say(f"{store_name}: backlog, {total:,} tasks stored…")
+                full = await phase(backlog, n, runs, requests, f"{total:,}")
+            finally:
+                await store.close()
+    finally:
+        if saved is None:
+            os.environ.pop("RINGBACK_MAX_IN_FLIGHT", None)
+        else:
+            os.environ["RINGBACK_MAX_IN_FLIGHT"] = saved
+    prefix = f"{store_name}_backlog"
+    empty_rate, full_rate = statistics.median(empty[1]), statistics.median(full[1])
+    every_empty = [v for values in empty[0].values() for v in values]
+    every_full = [v for values in full[0].values() for v in values]
+    by_kind = {
+        f"{prefix}_full_list_p95_ms_{kind}": round(pct(values, 0.95), 1)
+        for kind, values in full[0].items()
+    }
+    return {
+        f"{prefix}_tasks": total,
+        f"{prefix}_fill_tasks_per_s": round(fill_rate),
+        f"{prefix}_empty_tasks_per_s": round(empty_rate),
+        f"{prefix}_full_tasks_per_s": round(full_rate),
+        f"{prefix}_full_over_empty": round(full_rate / empty_rate, 3),
+        f"{prefix}_empty_list_p95_ms": round(pct(every_empty, 0.95), 1),
+        f"{prefix}_full_list_p50_ms": round(pct(every_full, 0.5), 1),
+        f"{prefix}_full_list_p95_ms": round(pct(every_full, 0.95), 1),
+        **by_kind,
+        f"{prefix}_empty_rss_mib": round(empty[2], 1),
+        f"{prefix}_full_rss_mib": round(full[2], 1),
+    }
