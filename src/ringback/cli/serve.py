@@ -53,7 +53,7 @@ async def _run_service(
     from ringback.engine.worker import Worker, WorkerConfig  # only the service needs the engine
 
     storage = Storage(settings.storage_dir)
-    dialer = await _dialer(settings, clock)
+    dialer = await _dialer(settings, clock, store, storage)
     metrics = None
     server = None
     if api:
@@ -101,16 +101,20 @@ async def _run_service(
         await dialer.close()
 
 
-async def _dialer(settings: Settings, clock: Clock) -> Dialer:
-    """The dialer RINGBACK_DIALER names: the simulator, or the SIP user agent (bound here)."""
+async def _dialer(settings: Settings, clock: Clock, store: Store, storage: Storage) -> Dialer:
+    """The dialer RINGBACK_DIALER names: the simulator, or the SIP user agent (bound here),
+    whose inbound calls go to the IVR their called number is routed to (``/numbers/``)."""
     if settings.dialer != "sip":
         return SimDialer(clock, load_sim_rules(settings.sim_rules), fast=settings.sim_fast)
+    from ringback.inbound import inbound_handler
     from ringback.telephony.sip.dialer import SipDialer  # only the sip backend needs it
 
     assert settings.sip is not None  # Settings.from_env reads RINGBACK_SIP_* for "sip"
     sip = settings.sip
+    dialer = SipDialer(sip, clock)
+    dialer.on_inbound = inbound_handler(store, storage, dialer, clock, settings)
     try:
-        return await SipDialer(sip, clock).start()
+        return await dialer.start()
     except OSError as exc:
         raise CliError(
             f"the sip dialer could not listen on {sip.local_host}:{sip.local_port} UDP "

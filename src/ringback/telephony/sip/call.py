@@ -794,7 +794,9 @@ class SipCall:
             await self.wait_ended()
             return
         if self._server_txn is not None and self._invite is not None:  # inbound, ringing
-            code = {"USER_BUSY": 486, "CALL_REJECTED": 603}.get(cause, 480)
+            code = {"USER_BUSY": 486, "CALL_REJECTED": 603, "UNALLOCATED_NUMBER": 404}.get(
+                cause, 480
+            )
             self._refuse_inbound(response_to(self._invite, code, to_tag=self._local_tag), cause)
             return
         self._cancel_cause = "ORIGINATOR_CANCEL" if cause == "NORMAL_CLEARING" else cause
