@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support_sip import request, sip_dialer, sipp_peer
+from support_sip import bounded, request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
 from ringback.telephony.sip.call import SipCall
@@ -107,10 +107,11 @@ def test_agent_handles_any_datagram_without_an_error(datagrams: list[bytes]) -> 
             await asyncio.sleep(0.01)
             return dialer.agent.handler_errors, dialer.agent.malformed
 
-    errors, _ = asyncio.run(feed())
+    errors, _ = asyncio.run(asyncio.wait_for(feed(), 30))
     assert errors == 0
 
 
+@bounded(90)
 async def test_a_flood_of_garbage_then_bad_sdp_then_a_real_call_completes(tmp_path: Path) -> None:
     rng = random.Random(6)
     answered: list[str] = []

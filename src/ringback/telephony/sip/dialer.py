@@ -14,6 +14,7 @@ from ringback.ids import new_uuid
 from ringback.telephony.base import CallRecord, OriginateRequest
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call import SipCall
+from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.media_port import MediaToolkit, RtpMedia
 from ringback.telephony.sip.message import Addr, new_call_id, new_tag
 from ringback.telephony.sip.settings import SipSettings
@@ -84,16 +85,19 @@ class SipDialer:
             self.clock,
             self.media,
             record,
-            call_id=new_call_id(),
-            local_tag=new_tag(),
-            local_address=local,
-            remote_address=remote,
+            dialog=Dialog(
+                call_id=new_call_id(),
+                local_tag=new_tag(),
+                local_address=local,
+                remote_address=remote,
+                remote_target=target,
+            ),
             on_end=self._forget,
         )
         self._live[call.leg_uuid] = call
         self.originated += 1
         ring = min(request.ring_timeout_s, settings.max_ring_timeout_s)
-        call.start_outbound(target, ring)
+        call.start_outbound(ring)
         return call
 
     def _target(self, number: str) -> URI:
@@ -142,19 +146,18 @@ class SipDialer:
             caller_id_name=invite.from_address.name or None,
             started_at=self.clock.now(),
         )
-        local_tag = new_tag()
         call = SipCall(
             self.agent,
             self.settings,
             self.clock,
             self.media,
             record,
-            call_id=invite.call_id,
-            local_tag=local_tag,
-            local_address=invite.to_address,
-            remote_address=Address(
-                uri=invite.from_address.uri,
-                name=invite.from_address.name,
+            dialog=Dialog(
+                call_id=invite.call_id,
+                local_tag=new_tag(),
+                local_address=Address(uri=invite.to_address.uri, name=invite.to_address.name),
+                remote_address=Address(uri=invite.from_address.uri, name=invite.from_address.name),
+                remote_target=invite.from_address.uri,
             ),
             on_end=self._forget,
         )
