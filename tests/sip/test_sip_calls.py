@@ -8,6 +8,7 @@ order, and its error log stays empty.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from pathlib import Path
 
@@ -301,3 +302,21 @@ async def test_inbound_call_canceled_by_the_caller_gets_487_and_is_canceled(
     assert (record.outcome, record.sip_code) == (Outcome.CANCELED, 487)
     assert record.hangup_disposition == "recv_cancel"
     assert record.direction == "inbound" and record.ringing_at is not None
+
+
+@bounded(90)
+async def test_407_proxy_challenge_is_answered_with_proxy_authorization(tmp_path: Path) -> None:
+    with sipp_peer(tmp_path, "uas_proxy_auth") as sipp:
+        async with sip_dialer(sipp.sip_port, username="alice", password="s3cret") as dialer:
+            call = await dialer.originate(request())
+            outcome = await call.wait_answer()
+            await call.hangup()
+        await _sipp_passed(sipp)
+    assert outcome is Outcome.ANSWERED
+    header = re.search(r"^Proxy-Authorization: Digest (.*)$", sipp.message_file.read_text(), re.M)
+    assert header is not None
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header.group(1)))
+    ha1 = hashlib.md5(b"alice:sipeval:s3cret").hexdigest()
+    ha2 = hashlib.md5(f"INVITE:{fields['uri']}".encode()).hexdigest()
+    expected = f"{ha1}:{fields['nonce']}:{fields['nc']}:{fields['cnonce']}:auth:{ha2}"
+    assert fields["response"] == hashlib.md5(expected.encode()).hexdigest()
