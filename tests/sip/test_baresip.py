@@ -23,13 +23,11 @@ from support_media import (
     require_program,
     write_wav,
 )
+from support_sip import sip_dialer
 
-from ringback.clock import SystemClock
 from ringback.domain.model import Outcome
 from ringback.telephony.base import OriginateRequest
 from ringback.telephony.sip.audio import load_wav_pcm8k
-from ringback.telephony.sip.dialer import SipDialer
-from ringback.telephony.sip.settings import SipSettings
 
 START_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 30.0
@@ -110,19 +108,13 @@ async def test_baresip_answers_by_itself_and_hears_the_message_and_the_keys(
 ) -> None:
     message = chirp(2.0)
     wav = write_wav(tmp_path / "message.wav", [floats(message)], 8000, 2)
-    settings = SipSettings(proxy_host=HOST, proxy_port=baresip.sip_port, local_host=HOST,
-                           local_port=0, rtp_ports=(43000, 43999))  # fmt: skip
-    dialer = await SipDialer(settings, SystemClock()).start()
-    try:
-        async with asyncio.timeout(CALL_TIMEOUT_S):
-            call = await dialer.originate(OriginateRequest("bob", "0501234000", call_uuid="c1"))
-            assert await call.wait_answer() is Outcome.ANSWERED
-            await call.play(wav)
-            await call.send_dtmf("159#")
-            await call.hangup()
-            record = await call.wait_ended()
-    finally:
-        await dialer.close()
+    async with sip_dialer(baresip.sip_port) as dialer, asyncio.timeout(CALL_TIMEOUT_S):
+        call = await dialer.originate(OriginateRequest("bob", "0501234000", call_uuid="c1"))
+        assert await call.wait_answer() is Outcome.ANSWERED
+        await call.play(wav)
+        await call.send_dtmf("159#")
+        await call.hangup()
+        record = await call.wait_ended()
     await asyncio.to_thread(baresip.wait_for, "terminated", 10.0)
     assert record.sip_code == 200 and record.hangup_disposition == "send_bye"
     rtp = record.detail["rtp"]

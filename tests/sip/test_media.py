@@ -113,6 +113,7 @@ async def test_packets_carry_rtp_timestamps_160_apart_and_one_marker(
     transport, sniff, port = await sniffer()
     try:
         a.connect((HOST, port), "PCMA", 8, 101)
+        a.record_send_times()
         async with asyncio.timeout(LOOP_TIMEOUT):
             await a.play_pcm(chirp(0.2))
         await settle()
@@ -125,6 +126,28 @@ async def test_packets_carry_rtp_timestamps_160_apart_and_one_marker(
     assert {(h2[2] - h1[2]) & 0xFFFF for h1, h2 in itertools.pairwise(headers)} == {1}
     assert {(h2[3] - h1[3]) & 0xFFFFFFFF for h1, h2 in itertools.pairwise(headers)} == {160}
     assert all(len(p) == 12 + 160 for _, p in sniff.packets)
+    sent_at = a.send_times
+    assert len(sent_at) == 10 and sent_at == sorted(sent_at)
+
+
+async def test_a_remote_address_of_0_0_0_0_is_hold_and_nothing_is_sent(
+    sessions: list[RtpSession],
+) -> None:
+    a = await RtpSession.open(HOST, RANGE)
+    sessions.append(a)
+    transport, sniff, port = await sniffer()
+    try:
+        a.connect(("0.0.0.0", port), "PCMU", 0, 101)  # the far end put the call on hold
+        async with asyncio.timeout(LOOP_TIMEOUT):
+            await a.play_pcm(chirp(0.1))  # time passes as if played
+            await settle()
+            assert sniff.packets == [] and a.stats["on_hold"]
+            a.connect((HOST, port), "PCMU", 0, 101)  # resumed
+            await a.play_pcm(chirp(0.1))
+            await settle()
+    finally:
+        transport.close()
+    assert len(sniff.packets) == 5
 
 
 async def test_a_cancelled_playback_stops_sending_and_the_next_one_plays(

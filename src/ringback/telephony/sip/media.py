@@ -18,6 +18,7 @@ parsed here, in a few struct calls, because this is the per-packet hot path.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import socket
@@ -108,6 +109,13 @@ def _clock() -> _MediaClock:
     return clock
 
 
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 # ---------------------------------------------------------------- ports
 
 _port_cursor: dict[tuple[int, int], int] = {}
@@ -192,6 +200,7 @@ class RtpSession:
         self._codec: Codec = _CODECS["PCMU"]
         self._pt = 0
         self._dtmf_pt: int | None = None
+        self._on_hold = False
         self._closed = False
         # playing
         self._play_lock = asyncio.Lock()
@@ -265,6 +274,8 @@ class RtpSession:
         if not 0 < port <= 65535:
             raise ValueError(f"invalid remote RTP port {port}")
         self._remote = (host, port)
+        # c=0.0.0.0 (RFC 2543 hold): send nothing; the OS would deliver it to this machine
+        self._on_hold = _unspecified(host)
         self._codec_name = name
         self._codec = _CODECS[name]
         self._pt = payload_type
@@ -296,7 +307,7 @@ class RtpSession:
         return (self._ts_base + round((when - self._t0) * RATE)) & 0xFFFFFFFF
 
     def _send(self, pt: int, payload: bytes, ts: int, marker: bool) -> None:
-        if self._remote is None or self._closed:
+        if self._remote is None or self._closed or self._on_hold:
             return
         header = _RTP_HEADER.pack(
             0x80, (0x80 if marker else 0) | pt, self._seq, ts & 0xFFFFFFFF, self._ssrc
@@ -584,6 +595,7 @@ class RtpSession:
             "dtmf_payload_type": self._dtmf_pt,
             "local": f"{self.local_host}:{self.local_port}",
             "remote": f"{self._remote[0]}:{self._remote[1]}" if self._remote else None,
+            "on_hold": self._on_hold,
             "packets_sent": self._packets_sent,
             "bytes_sent": self._bytes_sent,
             "packets_received": self._packets_received,
