@@ -320,3 +320,5 @@ async def test_407_proxy_challenge_is_answered_with_proxy_authorization(tmp_path
     ha2 = hashlib.md5(f"INVITE:{fields['uri']}".encode()).hexdigest()
     expected = f"{ha1}:{fields['nonce']}:{fields['nc']}:{fields['cnonce']}:auth:{ha2}"
     assert fields["response"] == hashlib.md5(expected.encode()).hexdigest()
+    *_, ack_of_2xx = re.findall(r"^ACK sip:.*?\n\n", sipp.message_file.read_text(), re.M | re.S)
+    assert "Proxy-Authorization: Digest" in ack_of_2xx  # the INVITE's credentials

@@ -296,6 +296,10 @@ class SipCall:
         )
         self._record.sip_code = response.code
         ack, dest = await self._dialog_request("ACK", cseq=self._invite.cseq.sequence)
+        for name in ("Authorization", "Proxy-Authorization"):  # RFC 3261 §13.2.2.4
+            credentials = self._invite.headers.get(name)
+            if credentials is not None:
+                ack.headers.set(name, credentials)
         self._ack = (ack, dest)
         self._agent.send(ack, dest)
         if self._cancel_reason is not None:
