@@ -11,7 +11,7 @@ from sipmessage import URI, Address, Request
 from ringback.clock import Clock
 from ringback.domain.model import Leg
 from ringback.ids import new_uuid
-from ringback.telephony.base import CallRecord, OriginateRequest
+from ringback.telephony.base import CallError, CallRecord, OriginateRequest
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialog import Dialog
@@ -62,7 +62,7 @@ class SipDialer:
 
     async def originate(self, request: OriginateRequest) -> SipCall:
         settings = self.settings
-        target = self._target(request.to_number)
+        target = self.target_uri(request.to_number)
         caller = request.caller_id_number or settings.caller_id or "ringback"
         local = Address(
             uri=URI.parse(f"sip:{_user(caller)}@{settings.from_domain}"),
@@ -100,16 +100,17 @@ class SipDialer:
         call.start_outbound(ring)
         return call
 
-    def _target(self, number: str) -> URI:
-        """``sip:`` URIs are dialled as they are; a number goes to the trunk's domain."""
+    def target_uri(self, number: str) -> URI:
+        """``sip:`` URIs are dialled as they are; a number goes to the trunk's domain.
+        CallError (as the engine expects from ``originate``) for what cannot be dialled."""
         if number.startswith(("sip:", "sips:")):
             try:
                 return URI.parse(number)
             except ValueError as exc:
-                raise ValueError(f"{number!r} is not a SIP URI") from exc
+                raise CallError(f"cannot dial {number!r}: not a valid SIP URI") from exc
         user = _user(number)
         if not user:
-            raise ValueError(f"{number!r} is not a number ringback can dial")
+            raise CallError(f"cannot dial {number!r}: no digits or letters to dial")
         settings = self.settings
         port = "" if settings.proxy_port == 5060 else f":{settings.proxy_port}"
         return URI.parse(f"sip:{user}@{settings.from_domain}{port}")
