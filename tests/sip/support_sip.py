@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from support_media import HOST, Sipp, free_udp_ports
 
@@ -16,6 +19,20 @@ from ringback.telephony.sip.settings import SipSettings
 from ringback.telephony.sip.transactions import Timers
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def bounded(seconds: float) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Any]]:
+    """An async test that fails (TimeoutError) instead of hanging past ``seconds``."""
+
+    def wrap(test: Callable[..., Awaitable[None]]) -> Callable[..., Any]:
+        @functools.wraps(test)
+        async def run(*args: Any, **kwargs: Any) -> None:
+            async with asyncio.timeout(seconds):
+                await test(*args, **kwargs)
+
+        return run
+
+    return wrap
 
 
 def scenario(name: str) -> str:

@@ -8,13 +8,14 @@ order, and its error log stays empty.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from support_media import Sipp, require_program, sine, write_wav
-from support_sip import request, sip_dialer, sipp_peer
+from support_sip import bounded, request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
 from ringback.telephony.base import CallError, CallNotSupported, CallRecord
@@ -29,6 +30,7 @@ async def _sipp_passed(sipp: Sipp) -> None:
     assert sipp.errors() == ""
 
 
+@bounded(90)
 async def test_answered_call_plays_a_wav_collects_rfc4733_digits_12_and_ends_with_bye(
     tmp_path: Path,
 ) -> None:
@@ -56,6 +58,7 @@ async def test_answered_call_plays_a_wav_collects_rfc4733_digits_12_and_ends_wit
     assert record.detail["bye_response"] == 200
 
 
+@bounded(90)
 async def test_486_is_busy_keeps_the_raw_code_and_is_acked(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_busy") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
@@ -69,6 +72,7 @@ async def test_486_is_busy_keeps_the_raw_code_and_is_acked(tmp_path: Path) -> No
     assert record.answered_at is None
 
 
+@bounded(90)
 async def test_ring_timeout_cancels_and_the_487_is_no_answer(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_noanswer") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
@@ -83,6 +87,7 @@ async def test_ring_timeout_cancels_and_the_487_is_no_answer(tmp_path: Path) -> 
     assert 0.9 <= (record.ended_at - record.started_at).total_seconds() < 5
 
 
+@bounded(90)
 async def test_hangup_while_ringing_cancels_and_is_canceled(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_noanswer") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
@@ -98,6 +103,7 @@ async def test_hangup_while_ringing_cancels_and_is_canceled(tmp_path: Path) -> N
     assert (record.sip_code, record.hangup_cause) == (487, "ORIGINATOR_CANCEL")
 
 
+@bounded(90)
 async def test_401_challenge_is_acked_then_answered_with_digest_credentials(
     tmp_path: Path,
 ) -> None:
@@ -114,6 +120,7 @@ async def test_401_challenge_is_acked_then_answered_with_digest_credentials(
     assert len(set(cseqs)) == 2 and max(cseqs) == min(cseqs) + 1  # new CSeq for the retry
 
 
+@bounded(90)
 async def test_401_with_wrong_password_ends_rejected_by_the_403(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_auth") as sipp:
         async with sip_dialer(sipp.sip_port, username="alice", password="wrong") as dialer:
@@ -124,6 +131,7 @@ async def test_401_with_wrong_password_ends_rejected_by_the_403(tmp_path: Path) 
     assert record.sip_code == 403
 
 
+@bounded(90)
 async def test_503_is_failed_and_acked(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_503") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
@@ -134,6 +142,7 @@ async def test_503_is_failed_and_acked(tmp_path: Path) -> None:
     assert (record.sip_code, record.hangup_cause) == (503, "NORMAL_TEMPORARY_FAILURE")
 
 
+@bounded(90)
 async def test_remote_bye_ends_the_call_and_media_calls_then_fail(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_answer_remote_bye") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
@@ -148,6 +157,7 @@ async def test_remote_bye_ends_the_call_and_media_calls_then_fail(tmp_path: Path
     assert record.hangup_cause == "NORMAL_CLEARING"
 
 
+@bounded(90)
 async def test_invite_is_retransmitted_on_timer_a_until_a_response(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_retransmit_busy") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
@@ -162,6 +172,7 @@ async def test_invite_is_retransmitted_on_timer_a_until_a_response(tmp_path: Pat
     assert len(set(branches)) == 1  # retransmissions, not new transactions
 
 
+@bounded(90)
 async def test_fax_is_not_supported_by_the_sip_backend(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_answer") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
@@ -175,6 +186,7 @@ async def test_fax_is_not_supported_by_the_sip_backend(tmp_path: Path) -> None:
         await _sipp_passed(sipp)
 
 
+@bounded(90)
 async def test_inbound_call_from_sipp_is_answered_collects_digits_and_hung_up_by_us(
     tmp_path: Path,
 ) -> None:
@@ -196,6 +208,7 @@ def test_sine_helper_is_audible() -> None:  # guards the WAV the answer test pla
     assert float(np.max(np.abs(sine(440, 0.1, 8000)))) > 0.4
 
 
+@bounded(90)
 async def test_in_dialog_reinvite_update_options_info_are_answered_and_route_is_used(
     tmp_path: Path,
 ) -> None:
@@ -212,6 +225,7 @@ async def test_in_dialog_reinvite_update_options_info_are_answered_and_route_is_
     assert re.search(r"^Route: <sip:127\.0\.0\.1:\d+;lr>", messages, flags=re.M)
 
 
+@bounded(90)
 async def test_a_2xx_racing_the_cancel_is_acked_then_hung_up_with_bye(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_answer_races_cancel") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
@@ -225,6 +239,7 @@ async def test_a_2xx_racing_the_cancel_is_acked_then_hung_up_with_bye(tmp_path: 
     assert record.answered_at is None
 
 
+@bounded(90)
 async def test_speak_and_park_send_audio_and_are_recorded(tmp_path: Path) -> None:
     require_program("espeak-ng", "espeak-ng")
     with sipp_peer(tmp_path, "uas_answer") as sipp:
@@ -243,6 +258,7 @@ async def test_speak_and_park_send_audio_and_are_recorded(tmp_path: Path) -> Non
     assert record.detail["rtp_packets_sent"] >= spoken_packets + 45  # + 1 s of park
 
 
+@bounded(90)
 async def test_bridge_relays_media_both_ways_until_one_leg_hangs_up(tmp_path: Path) -> None:
     with (
         sipp_peer(tmp_path, "uas_answer_play") as sipp_a,
@@ -269,6 +285,7 @@ async def test_bridge_relays_media_both_ways_until_one_leg_hangs_up(tmp_path: Pa
     assert record_b.detail["rtp"]["packets_relayed"] > 50
 
 
+@bounded(90)
 async def test_inbound_call_canceled_by_the_caller_gets_487_and_is_canceled(
     tmp_path: Path,
 ) -> None:
@@ -285,3 +302,23 @@ async def test_inbound_call_canceled_by_the_caller_gets_487_and_is_canceled(
     assert (record.outcome, record.sip_code) == (Outcome.CANCELED, 487)
     assert record.hangup_disposition == "recv_cancel"
     assert record.direction == "inbound" and record.ringing_at is not None
+
+
+@bounded(90)
+async def test_407_proxy_challenge_is_answered_with_proxy_authorization(tmp_path: Path) -> None:
+    with sipp_peer(tmp_path, "uas_proxy_auth") as sipp:
+        async with sip_dialer(sipp.sip_port, username="alice", password="s3cret") as dialer:
+            call = await dialer.originate(request())
+            outcome = await call.wait_answer()
+            await call.hangup()
+        await _sipp_passed(sipp)
+    assert outcome is Outcome.ANSWERED
+    header = re.search(r"^Proxy-Authorization: Digest (.*)$", sipp.message_file.read_text(), re.M)
+    assert header is not None
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header.group(1)))
+    ha1 = hashlib.md5(b"alice:sipeval:s3cret").hexdigest()
+    ha2 = hashlib.md5(f"INVITE:{fields['uri']}".encode()).hexdigest()
+    expected = f"{ha1}:{fields['nonce']}:{fields['nc']}:{fields['cnonce']}:auth:{ha2}"
+    assert fields["response"] == hashlib.md5(expected.encode()).hexdigest()
+    *_, ack_of_2xx = re.findall(r"^ACK sip:.*?\n\n", sipp.message_file.read_text(), re.M | re.S)
+    assert "Proxy-Authorization: Digest" in ack_of_2xx  # the INVITE's credentials

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import socket
+import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support_sip import request, sip_dialer, sipp_peer
+from support_sip import bounded, request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
 from ringback.telephony.sip.call import SipCall
@@ -107,10 +109,11 @@ def test_agent_handles_any_datagram_without_an_error(datagrams: list[bytes]) -> 
             await asyncio.sleep(0.01)
             return dialer.agent.handler_errors, dialer.agent.malformed
 
-    errors, _ = asyncio.run(feed())
+    errors, _ = asyncio.run(asyncio.wait_for(feed(), 30))
     assert errors == 0
 
 
+@bounded(90)
 async def test_a_flood_of_garbage_then_bad_sdp_then_a_real_call_completes(tmp_path: Path) -> None:
     rng = random.Random(6)
     answered: list[str] = []
@@ -167,3 +170,52 @@ def _replies_for(sock: socket.socket, marker: bytes) -> bytes:
             status = data.split(b" ", 2)[1] if data.startswith(b"SIP/2.0 ") else b""
             if status[:1] in (b"2", b"3", b"4", b"5", b"6"):
                 return seen
+
+
+@bounded(30)
+async def test_inbound_200_is_retransmitted_until_the_ack_and_a_repeated_invite_gets_it_again() -> (
+    None
+):
+    async def pick_up(call: SipCall, called: str, calling: str) -> None:
+        await call.answer()
+        await call.wait_ended()
+
+    async with sip_dialer(5060, on_inbound=pick_up) as dialer:
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(0.2)
+        target = ("127.0.0.1", dialer.port)
+        try:
+            peer.sendto(invite(7), target)
+            first = await asyncio.to_thread(_collect, peer, 1.9)
+            oks = [data for data in first if data.startswith(b"SIP/2.0 200 ")]
+            # RFC 3261 §13.3.1.4: 200 at 0 s, again at 0.5 and 1.5 s (T1 doubling)
+            assert len(oks) == 3, [data.split(b"\r\n", 1)[0] for data in first]
+            assert b"SIP/2.0 100 " in first[0] and any(b"SIP/2.0 180 " in d for d in first)
+            peer.sendto(invite(7), target)  # a retransmitted INVITE: the 200 again
+            again = await asyncio.to_thread(_collect, peer, 0.3)
+            assert [data.split(b"\r\n", 1)[0] for data in again] == [b"SIP/2.0 200 OK"]
+            to_line = next(line for line in oks[0].split(b"\r\n") if line.startswith(b"To:"))
+            ack = invite(7).split(b"\r\n\r\n", 1)[0].replace(b"INVITE sip:", b"ACK sip:", 1)
+            ack = ack.replace(b"CSeq: 1 INVITE", b"CSeq: 1 ACK").replace(
+                b"branch=z9hG4bKfuzz7", b"branch=z9hG4bKack7"
+            )
+            ack = re.sub(rb"To: [^\r]*", to_line.replace(b"\\", b"\\\\"), ack)
+            ack = re.sub(rb"Content-(Type|Length): [^\r]*\r\n", b"", ack + b"\r\n")
+            peer.sendto(ack + b"Content-Length: 0\r\n\r\n", target)
+            after = await asyncio.to_thread(_collect, peer, 2.5)
+            assert after == []  # the ACK stopped the retransmissions (next was due at 3.5 s)
+        finally:
+            peer.close()
+        [call] = dialer.live_calls()
+        assert call.answered
+
+
+def _collect(sock: socket.socket, seconds: float) -> list[bytes]:
+    """Every datagram ``sock`` receives in the next ``seconds``."""
+    deadline = time.monotonic() + seconds
+    got: list[bytes] = []
+    while time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            got.append(sock.recvfrom(65536)[0])
+    return got

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from support_sip import request, sip_dialer
 
+from ringback.telephony.base import CallError
 from ringback.telephony.sip.digest import DigestError, answer_challenge
 from ringback.telephony.sip.message import SipParseError, new_branch, parse_datagram
 from ringback.telephony.sip.sdp import SdpError, build_sdp, parse_remote_media
@@ -144,3 +146,22 @@ def test_datagrams_that_are_not_usable_sip_are_refused_with_a_reason(
 ) -> None:
     with pytest.raises(SipParseError, match=message):
         parse_datagram(data)
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [("--- ---", "no digits or letters"), ("sip:bad uri@", "not a valid SIP URI")],
+)
+async def test_originate_refuses_what_cannot_be_dialled_with_a_call_error(
+    number: str, message: str
+) -> None:
+    async with sip_dialer(5060) as dialer:
+        with pytest.raises(CallError, match=message):
+            await dialer.originate(request(number))
+        assert dialer.live_calls() == []
+
+
+async def test_numbers_are_dialled_at_the_trunk_domain_and_sip_uris_as_they_are() -> None:
+    async with sip_dialer(5070) as dialer:
+        assert str(dialer.target_uri("+49 30 123-456")) == "sip:+4930123456@127.0.0.1:5070"
+        assert str(dialer.target_uri("sip:bob@example.net")) == "sip:bob@example.net"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -33,6 +34,9 @@ from ringback.telephony.sip.transactions import (
 )
 
 log = logging.getLogger("ringback.sip")
+
+#: a far end's Contact host that does not resolve in time fails the request (not the agent)
+RESOLVE_TIMEOUT_S = 2.0
 
 DialogKey = tuple[str, str]  # (Call-ID, local tag)
 ClientTransaction = InviteClientTransaction | NonInviteClientTransaction
@@ -164,7 +168,13 @@ class UserAgent:
             return (host, port)
         except ValueError:
             pass
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=2)  # SOCK_DGRAM
+        try:
+            async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_DGRAM
+                )
+        except TimeoutError:
+            raise OSError(f"cannot resolve {host}: no answer in {RESOLVE_TIMEOUT_S:g} s") from None
         if not infos:
             raise OSError(f"cannot resolve {host}")
         address = infos[0][4]

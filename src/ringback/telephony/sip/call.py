@@ -20,22 +20,21 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sipmessage import URI, Address, Request, Response
+from sipmessage import URI, Request, Response
 
 from ringback.clock import Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
 from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord
 from ringback.telephony.sip.agent import UserAgent
+from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.digest import DigestError, answer_challenge
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit, session_stats
 from ringback.telephony.sip.message import (
     ALLOW,
     Addr,
-    new_branch,
     response_to,
     tag_of,
-    with_tag,
 )
 from ringback.telephony.sip.sdp import RemoteMedia, SdpError, build_sdp, parse_remote_media
 from ringback.telephony.sip.settings import SipSettings
@@ -55,6 +54,8 @@ BYE_WAIT_S = 4.0
 #: park without a music file: a 425 Hz beep every 4 seconds
 PARK_TONE_HZ = 425.0
 _SILENCE_3S = bytes(2 * 8000 * 3)
+#: the response refusing a ringing inbound call, by hangup cause (480 otherwise)
+_INBOUND_REFUSALS = {"USER_BUSY": 486, "CALL_REJECTED": 603, "UNALLOCATED_NUMBER": 404}
 #: extensions ringback cannot honour when an inbound INVITE requires them
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
 
@@ -79,10 +80,7 @@ class SipCall:
         media: MediaToolkit,
         record: CallRecord,
         *,
-        call_id: str,
-        local_tag: str,
-        local_address: Address,
-        remote_address: Address,
+        dialog: Dialog,
         on_end: Callable[[SipCall], None] | None = None,
     ) -> None:
         self._agent = agent
@@ -96,15 +94,7 @@ class SipCall:
         self._ended: asyncio.Future[None] = self._loop.create_future()
         self._media_closed: asyncio.Task[None] | None = None
         self._session: MediaSession | None = None
-        self.call_id = call_id
-        self._local_tag = local_tag
-        self._local_address = local_address  # without tag
-        self._remote_address = remote_address  # without tag
-        self._remote_tag: str | None = None
-        self._remote_target: URI | None = None
-        self._route_set: list[Address] = []
-        self._local_cseq = random.randint(1, 9999)
-        self._remote_cseq: int | None = None
+        self._dialog = dialog
         self._sdp_session_id = random.randint(1, 2**31)
         self._local_sdp = b""
         self._remote_media: RemoteMedia | None = None
@@ -125,9 +115,9 @@ class SipCall:
         self._server_txn: InviteServerTransaction | None = None
         self._reinvite_txn: InviteServerTransaction | None = None
         self._sent_offer_in_2xx = False
-        self._bye_sent = False
+        self._bye_task: asyncio.Task[None] | None = None
         self._answered_event = asyncio.Event()
-        record.detail.setdefault("call_id", call_id)
+        record.detail.setdefault("call_id", dialog.call_id)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -152,18 +142,22 @@ class SipCall:
         return self._session
 
     @property
+    def call_id(self) -> str:
+        return self._dialog.call_id
+
+    @property
     def _dialog_key(self) -> tuple[str, str]:
-        return (self.call_id, self._local_tag)
+        return self._dialog.key
 
     # -- outbound ----------------------------------------------------------------------------
 
-    def start_outbound(self, target: URI, ring_timeout_s: float) -> None:
+    def start_outbound(self, ring_timeout_s: float) -> None:
         self._agent.add_dialog(self._dialog_key, self)
-        self._task = asyncio.create_task(self._dial(target, ring_timeout_s))
+        self._task = asyncio.create_task(self._dial(ring_timeout_s))
 
-    async def _dial(self, target: URI, ring_timeout_s: float) -> None:
+    async def _dial(self, ring_timeout_s: float) -> None:
         try:
-            await self._dial_steps(target, ring_timeout_s)
+            await self._dial_steps(ring_timeout_s)
         except asyncio.CancelledError:
             self._finish(Outcome.FAILED, None, "SYSTEM_SHUTDOWN", "send_cancel")
             raise
@@ -171,7 +165,7 @@ class SipCall:
             log.exception("outbound SIP call %s failed", self.call_id)
             self._finish(Outcome.FAILED, None, "NORMAL_TEMPORARY_FAILURE", "error", error=str(exc))
 
-    async def _dial_steps(self, target: URI, ring_timeout_s: float) -> None:
+    async def _dial_steps(self, ring_timeout_s: float) -> None:
         try:
             self._session = await self._media.open_session(
                 self._settings.local_host, self._settings.rtp_ports
@@ -194,7 +188,7 @@ class SipCall:
         authorization: tuple[str, str] | None = None
         challenges = 0
         while True:
-            invite = self._build_invite(target, authorization)
+            invite = self._build_invite(authorization)
             self._invite, self._invite_dest = invite, dest
             self._provisional_seen = self._cancel_sent = False
             self._invite_txn = self._agent.start_invite(invite, dest, self._on_invite_response)
@@ -213,17 +207,12 @@ class SipCall:
         else:
             self._on_refused(final)
 
-    def _build_invite(self, target: URI, authorization: tuple[str, str] | None) -> Request:
-        self._local_cseq += 1
-        invite = Request("INVITE", target, body=self._local_sdp)
+    def _build_invite(self, authorization: tuple[str, str] | None) -> Request:
+        invite = self._dialog.request(
+            "INVITE", via_host=self._via_host(), contact=self._agent.contact_uri
+        )
+        invite.body = self._local_sdp
         headers = invite.headers
-        headers.set("Via", f"SIP/2.0/UDP {self._via_host()};branch={new_branch()};rport")
-        headers.set("Max-Forwards", "70")
-        headers.set("From", str(with_tag(self._local_address, self._local_tag)))
-        headers.set("To", str(self._remote_address))
-        headers.set("Call-ID", self.call_id)
-        headers.set("CSeq", f"{self._local_cseq} INVITE")
-        headers.set("Contact", f"<{self._agent.contact_uri}>")
         headers.set("Allow", ALLOW)
         headers.set("User-Agent", "ringback")
         if authorization is not None:
@@ -304,12 +293,15 @@ class SipCall:
 
     async def _on_answered(self, response: Response) -> None:
         assert self._invite is not None
-        self._remote_tag = tag_of(response.to_address)
-        contacts = response.contact
-        self._remote_target = contacts[0].uri if contacts else self._invite.uri
-        self._route_set = list(reversed(response.record_route))
+        self._dialog.learn_from_2xx(
+            tag_of(response.to_address), response.contact, response.record_route, uac=True
+        )
         self._record.sip_code = response.code
         ack, dest = await self._dialog_request("ACK", cseq=self._invite.cseq.sequence)
+        for name in ("Authorization", "Proxy-Authorization"):  # RFC 3261 §13.2.2.4
+            credentials = self._invite.headers.get(name)
+            if credentials is not None:
+                ack.headers.set(name, credentials)
         self._ack = (ack, dest)
         self._agent.send(ack, dest)
         if self._cancel_reason is not None:
@@ -352,7 +344,15 @@ class SipCall:
     def _on_refused(self, response: Response) -> None:
         code = response.code
         self._record.detail["reason"] = f"{code} {response.phrase}"
-        if code == 408 and not self._got_response:
+        if code == 408 and not self._got_response and self._cancel_reason == "hangup":
+            self._finish(
+                Outcome.CANCELED,
+                None,
+                self._cancel_cause,
+                "send_cancel",
+                error="no response from the trunk (Timer B)",
+            )
+        elif code == 408 and not self._got_response:
             self._finish(
                 Outcome.FAILED,
                 408,
@@ -377,11 +377,10 @@ class SipCall:
         self._invite = invite
         self._server_txn = txn
         txn.on_cancel = self._on_inbound_cancel
-        self._remote_cseq = invite.cseq.sequence
-        self._remote_tag = tag_of(invite.from_address)
-        contacts = invite.contact
-        self._remote_target = contacts[0].uri if contacts else invite.from_address.uri
-        self._route_set = list(invite.record_route)
+        self._dialog.remote_cseq = invite.cseq.sequence
+        self._dialog.learn_from_2xx(
+            tag_of(invite.from_address), invite.contact, invite.record_route, uac=False
+        )
         txn.respond(response_to(invite, 100))
 
     async def prepare_inbound(self) -> bool:
@@ -390,7 +389,7 @@ class SipCall:
         assert invite is not None and txn is not None
         unsupported = [ext for ext in invite.require if ext not in SUPPORTED_EXTENSIONS]
         if unsupported:
-            response = response_to(invite, 420, to_tag=self._local_tag)
+            response = response_to(invite, 420, to_tag=self._dialog.local_tag)
             response.headers.set("Unsupported", ", ".join(unsupported))
             self._refuse_inbound(response, "extension not supported: " + ", ".join(unsupported))
             return False
@@ -398,19 +397,23 @@ class SipCall:
             try:
                 self._remote_media = parse_remote_media(invite.body)
             except SdpError as exc:
-                self._refuse_inbound(response_to(invite, 488, to_tag=self._local_tag), str(exc))
+                self._refuse_inbound(
+                    response_to(invite, 488, to_tag=self._dialog.local_tag), str(exc)
+                )
                 return False
         try:
             self._session = await self._media.open_session(
                 self._settings.local_host, self._settings.rtp_ports
             )
         except Exception as exc:
-            self._refuse_inbound(response_to(invite, 503, to_tag=self._local_tag), f"media: {exc}")
+            self._refuse_inbound(
+                response_to(invite, 503, to_tag=self._dialog.local_tag), f"media: {exc}"
+            )
             return False
         if self._state is _State.ENDED:  # CANCELed meanwhile
             return False
         self._agent.add_dialog(self._dialog_key, self)
-        ringing = response_to(invite, 180, to_tag=self._local_tag)
+        ringing = response_to(invite, 180, to_tag=self._dialog.local_tag)
         ringing.headers.set("Contact", f"<{self._agent.contact_uri}>")
         txn.respond(ringing)
         self._state = _State.RINGING
@@ -443,7 +446,7 @@ class SipCall:
                 session.local_host, session.local_port, session_id=self._sdp_session_id, version=1
             )
         ok = response_to(
-            invite, 200, to_tag=self._local_tag, body=self._local_sdp, content_type=SDP
+            invite, 200, to_tag=self._dialog.local_tag, body=self._local_sdp, content_type=SDP
         )
         ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
         ok.headers.set("Allow", ALLOW)
@@ -460,7 +463,7 @@ class SipCall:
         txn, invite = self._server_txn, self._invite
         if txn is None or invite is None or self._state is _State.ENDED:
             return
-        txn.respond(response_to(invite, 487, to_tag=self._local_tag))
+        txn.respond(response_to(invite, 487, to_tag=self._dialog.local_tag))
         self._finish(Outcome.CANCELED, 487, "ORIGINATOR_CANCEL", "recv_cancel")
 
     def _refuse_inbound(self, response: Response, why: str) -> None:
@@ -504,10 +507,11 @@ class SipCall:
     def on_request(self, request: Request, source: Addr) -> None:
         method = request.method
         sequence = request.cseq.sequence
-        if self._remote_cseq is not None and sequence < self._remote_cseq:
+        remote_cseq = self._dialog.remote_cseq
+        if remote_cseq is not None and sequence < remote_cseq:
             self._agent.respond(request, source, response_to(request, 500))
             return
-        self._remote_cseq = sequence
+        self._dialog.remote_cseq = sequence
         if method == "BYE":
             self._agent.respond(request, source, response_to(request, 200))
             if self._state is _State.UP:
@@ -574,32 +578,19 @@ class SipCall:
     async def _dialog_request(
         self, method: str, *, cseq: int | None = None
     ) -> tuple[Request, Addr]:
-        assert self._remote_target is not None
-        if cseq is None:
-            self._local_cseq += 1
-            cseq = self._local_cseq
-        request = Request(method, self._remote_target)
-        headers = request.headers
-        headers.set("Via", f"SIP/2.0/UDP {self._via_host()};branch={new_branch()};rport")
-        headers.set("Max-Forwards", "70")
-        local = with_tag(self._local_address, self._local_tag)
-        remote = self._remote_address
-        if self._remote_tag is not None:
-            remote = with_tag(remote, self._remote_tag)
-        headers.set("From", str(local))
-        headers.set("To", str(remote))
-        headers.set("Call-ID", self.call_id)
-        headers.set("CSeq", f"{cseq} {method}")
-        if self._route_set:
-            headers.setlist("Route", [str(route) for route in self._route_set])
-        if method != "ACK":
-            headers.set("Contact", f"<{self._agent.contact_uri}>")
-        headers.set("Content-Length", "0")
-        next_hop = self._route_set[0].uri if self._route_set else self._remote_target
-        return request, await self._agent.resolve(next_hop)
+        contact = None if method == "ACK" else self._agent.contact_uri
+        request = self._dialog.request(
+            method, via_host=self._via_host(), contact=contact, cseq=cseq
+        )
+        return request, await self._agent.resolve(self._dialog.next_hop)
 
     async def _send_bye(self) -> None:
-        request, dest = await self._dialog_request("BYE")
+        """BYE, and its answer in ``detail`` (a BYE that cannot be sent is noted there too)."""
+        try:
+            request, dest = await self._dialog_request("BYE")
+        except OSError as exc:
+            self._record.detail["bye_error"] = str(exc)
+            return
         txn = self._agent.start_request(request, dest)
         with contextlib.suppress(TimeoutError):
             wait = min(BYE_WAIT_S, self._agent.timers.b)
@@ -787,17 +778,18 @@ class SipCall:
         if state is _State.ENDED:
             return
         if state is _State.UP:
-            if not self._bye_sent:  # a concurrent hangup waits for the first one's BYE
-                self._bye_sent = True
-                await self._send_bye()
-                self._finish(Outcome.ANSWERED, 200, cause, "send_bye")
+            # in a task of its own: a caller cancelled meanwhile cannot leave the call half
+            # hung up, and a concurrent hangup waits for the first one's BYE
+            if self._bye_task is None:
+                self._bye_task = self._loop.create_task(self._bye_and_end(cause))
+            await asyncio.shield(self._bye_task)
             await self.wait_ended()
             return
         if self._server_txn is not None and self._invite is not None:  # inbound, ringing
-            code = {"USER_BUSY": 486, "CALL_REJECTED": 603, "UNALLOCATED_NUMBER": 404}.get(
-                cause, 480
+            code = _INBOUND_REFUSALS.get(cause, 480)
+            self._refuse_inbound(
+                response_to(self._invite, code, to_tag=self._dialog.local_tag), cause
             )
-            self._refuse_inbound(response_to(self._invite, code, to_tag=self._local_tag), cause)
             return
         self._cancel_cause = "ORIGINATOR_CANCEL" if cause == "NORMAL_CLEARING" else cause
         self._request_cancel("hangup")
@@ -807,6 +799,12 @@ class SipCall:
                 self._task.cancel()
             self._finish(Outcome.CANCELED, None, self._cancel_cause, "send_cancel")
         await self.wait_ended()
+
+    async def _bye_and_end(self, cause: str) -> None:
+        try:
+            await self._send_bye()
+        finally:
+            self._finish(Outcome.ANSWERED, 200, cause, "send_bye")
 
     async def wait_ended(self) -> CallRecord:
         await asyncio.shield(self._ended)

@@ -11,9 +11,10 @@ from sipmessage import URI, Address, Request
 from ringback.clock import Clock
 from ringback.domain.model import Leg
 from ringback.ids import new_uuid
-from ringback.telephony.base import CallRecord, OriginateRequest
+from ringback.telephony.base import CallError, CallRecord, OriginateRequest
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call import SipCall
+from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.media_port import MediaToolkit, RtpMedia
 from ringback.telephony.sip.message import Addr, new_call_id, new_tag
 from ringback.telephony.sip.settings import SipSettings
@@ -61,7 +62,7 @@ class SipDialer:
 
     async def originate(self, request: OriginateRequest) -> SipCall:
         settings = self.settings
-        target = self._target(request.to_number)
+        target = self.target_uri(request.to_number)
         caller = request.caller_id_number or settings.caller_id or "ringback"
         local = Address(
             uri=URI.parse(f"sip:{_user(caller)}@{settings.from_domain}"),
@@ -84,28 +85,32 @@ class SipDialer:
             self.clock,
             self.media,
             record,
-            call_id=new_call_id(),
-            local_tag=new_tag(),
-            local_address=local,
-            remote_address=remote,
+            dialog=Dialog(
+                call_id=new_call_id(),
+                local_tag=new_tag(),
+                local_address=local,
+                remote_address=remote,
+                remote_target=target,
+            ),
             on_end=self._forget,
         )
         self._live[call.leg_uuid] = call
         self.originated += 1
         ring = min(request.ring_timeout_s, settings.max_ring_timeout_s)
-        call.start_outbound(target, ring)
+        call.start_outbound(ring)
         return call
 
-    def _target(self, number: str) -> URI:
-        """``sip:`` URIs are dialled as they are; a number goes to the trunk's domain."""
+    def target_uri(self, number: str) -> URI:
+        """``sip:`` URIs are dialled as they are; a number goes to the trunk's domain.
+        CallError (as the engine expects from ``originate``) for what cannot be dialled."""
         if number.startswith(("sip:", "sips:")):
             try:
                 return URI.parse(number)
             except ValueError as exc:
-                raise ValueError(f"{number!r} is not a SIP URI") from exc
+                raise CallError(f"cannot dial {number!r}: not a valid SIP URI") from exc
         user = _user(number)
         if not user:
-            raise ValueError(f"{number!r} is not a number ringback can dial")
+            raise CallError(f"cannot dial {number!r}: no digits or letters to dial")
         settings = self.settings
         port = "" if settings.proxy_port == 5060 else f":{settings.proxy_port}"
         return URI.parse(f"sip:{user}@{settings.from_domain}{port}")
@@ -142,19 +147,18 @@ class SipDialer:
             caller_id_name=invite.from_address.name or None,
             started_at=self.clock.now(),
         )
-        local_tag = new_tag()
         call = SipCall(
             self.agent,
             self.settings,
             self.clock,
             self.media,
             record,
-            call_id=invite.call_id,
-            local_tag=local_tag,
-            local_address=invite.to_address,
-            remote_address=Address(
-                uri=invite.from_address.uri,
-                name=invite.from_address.name,
+            dialog=Dialog(
+                call_id=invite.call_id,
+                local_tag=new_tag(),
+                local_address=Address(uri=invite.to_address.uri, name=invite.to_address.name),
+                remote_address=Address(uri=invite.from_address.uri, name=invite.from_address.name),
+                remote_target=invite.from_address.uri,
             ),
             on_end=self._forget,
         )
