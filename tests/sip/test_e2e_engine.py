@@ -183,9 +183,9 @@ async def test_callback_bridges_a_and_b_with_audio_both_ways_and_records_the_bri
     a, b = legs["a"].detail["rtp"], legs["b"].detail["rtp"]
     assert (a["codec"], b["codec"]) == ("PCMU", "PCMA")
     assert a["codecs_received"] == ["PCMA"]  # sipp plays PCMA whatever was negotiated
-    # A -> B: A's speech relayed to B (100 packets is 2 s); B -> A: B's echo relayed back
-    assert a["packets_received"] >= 100 and b["packets_relayed"] >= 100
-    assert b["packets_received"] >= 100 and a["packets_relayed"] >= 100
+    # A -> B: A's speech relayed to B (50 packets is 1 s, of about 2 s played); B -> A: B's echo
+    assert a["packets_received"] >= 50 and b["packets_relayed"] >= 50
+    assert b["packets_received"] >= 50 and a["packets_relayed"] >= 50
     assert b["packets_received"] == a["packets_relayed"]
     assert len(echo.packets) == b["packets_sent"]
     history = call_record(env.client_id, calls)
