@@ -173,16 +173,29 @@ def _serve(what: str, processes: int | None, *, api: bool) -> None:
 
         count = processes or settings.worker_processes
         sip = settings.sip
-        if sip is not None and count > 1 and sip.local_port != 0:
-            raise CliError(
-                f"the sip dialer binds UDP port {sip.local_port} and only one process can: run "
-                "one process per port (RINGBACK_SIP_LOCAL_PORT), or set it to 0 (any free "
-                "port; outbound calls only)"
-            )
+        # one SIP port per process: the first binds RINGBACK_SIP_LOCAL_PORT, child i the port
+        # i above it (0: each any free port)
+        sip_ports = None
+        if sip is not None and sip.local_port != 0:
+            if sip.local_port + count - 1 > 65535:
+                raise CliError(
+                    f"{count} processes need SIP ports {sip.local_port} to "
+                    f"{sip.local_port + count - 1}: set a lower RINGBACK_SIP_LOCAL_PORT"
+                )
+            base = sip.local_port
+
+            def sip_ports(index: int) -> dict[str, str]:
+                return {"RINGBACK_SIP_LOCAL_PORT": str(base + index)}
+
         dialer = settings.dialer
         if sip is not None:
             dialer += f" (trunk {sip.proxy_host}:{sip.proxy_port}, SIP {sip.local_host}:"
-            dialer += f"{sip.local_port or 'any'} UDP)"
+            ports = (
+                f"{sip.local_port}"
+                if count == 1
+                else f"{sip.local_port}-{sip.local_port + count - 1}"
+            )
+            dialer += f"{ports if sip.local_port else 'any'} UDP)"
         if settings.sim_rules:
             dialer += f" (rules {settings.sim_rules})"
         if settings.sim_fast:
@@ -204,6 +217,7 @@ def _serve(what: str, processes: int | None, *, api: bool) -> None:
                 count - 1,
                 "serve" if api else "worker",
                 listen_fd=None if api_socket is None else api_socket.fileno(),
+                env_for=sip_ports,
             )
             await _run_service(store, settings, store.clock, api=api, listening=api_socket)
         finally:

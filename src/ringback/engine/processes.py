@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -28,17 +29,24 @@ class WorkerProcesses:
     def __init__(self) -> None:
         self.children: list[subprocess.Popen[bytes]] = []
 
-    def start(self, count: int, command: str = "worker", listen_fd: int | None = None) -> None:
+    def start(
+        self,
+        count: int,
+        command: str = "worker",
+        listen_fd: int | None = None,
+        env_for: Callable[[int], Mapping[str, str]] | None = None,
+    ) -> None:
         """``count`` child processes running ``ringback COMMAND`` (``worker`` or ``serve``);
-        ``listen_fd``: the listening socket the ``serve`` children accept from."""
+        ``listen_fd``: the listening socket the ``serve`` children accept from; ``env_for(i)``:
+        settings of child i (1 to count) alone, such as its own SIP port."""
         env = {**os.environ, "RINGBACK_WORKER_PROCESSES": "1"}
         env.pop(LISTEN_FD_ENV, None)
         if listen_fd is not None:
             env[LISTEN_FD_ENV] = str(listen_fd)
-        for _ in range(count):
+        for index in range(1, count + 1):
             child = subprocess.Popen(
                 [sys.executable, "-m", "ringback", command, "--processes", "1"],
-                env=env,
+                env={**env, **(env_for(index) if env_for is not None else {})},
                 pass_fds=() if listen_fd is None else (listen_fd,),
             )
             self.children.append(child)
