@@ -1,13 +1,13 @@
 """ringback with a backlog of 1,000,000 scheduled tasks, against the same service empty.
 
-A real ``ringback serve --processes N`` (bench/api.py's ``Service``: fresh database, API
-credentials, the simulator in fast mode) runs throughout. First, with the store empty:
-filtered task lists over HTTP and the throughput of ``n`` due tasks (each run in a fresh
-queue, as bench/engine.py measures it: first claim to last result stored). Then 1,000,000
-tasks due tomorrow are added to the listed queue (switched on, so the workers' claims must
-step over them), in chunks of 10,000 created 6 hours apart, each task with its own name; then
-PostgreSQL's ``VACUUM ANALYZE`` (what autovacuum does after a bulk load); then the same lists
-and throughput runs. The serve processes' peak RSS is sampled in both phases.
+Two real ``ringback serve --processes N`` run side by side (bench/api.py's ``Service``: a
+fresh database each, API credentials, the simulator in fast mode). One gets 1,000,000 tasks due
+tomorrow in its listed queue (switched on, so the workers' claims must step over them), in
+chunks of 10,000 created 6 hours apart, each task with its own name; then PostgreSQL's
+``VACUUM ANALYZE`` and ``CHECKPOINT`` (what it does on its own minutes after a bulk load). The
+other stays empty. Then, on each: filtered task lists over HTTP, and the throughput of ``n``
+due tasks, each run in a fresh queue (first claim to last result stored, as bench/engine.py
+measures it), the two services' runs alternating. Each serve process's peak RSS is sampled.
 
 The filtered lists are ``GET …/tasks/?limit=100`` with ``status=scheduled`` (every backlog
 task matches: the exact total is a count of 1,000,000), ``name=`` (one task), and a
@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from bench.api import Service, check, count, seed_time, settle
 from bench.engine import msg_task, pct, queue_rate, say, wait_queue_done, write_wav
 from bench.peers.common import BenchError, RssPeak
@@ -127,27 +128,29 @@ class Backlog:
         return await queue_rate(self.store, queue.id, n)
 
 
-async def phase(
-    backlog: Backlog, n: int, runs: int, requests: int, label: str
-) -> tuple[dict[str, list[float]], list[float], float]:
-    """(list latencies by kind, throughputs, peak RSS MiB) of one phase."""
+async def lists(backlog: Backlog, requests: int, label: str) -> dict[str, list[float]]:
     problems: list[str] = []
-    assert backlog.svc.process is not None
-    process = backlog.svc.process
-    async with RssPeak(lambda: [process]) as rss:
-        times = await backlog.lists(requests, problems)
-        if problems:
-            raise BenchError(f"{label}: wrong list answers: {problems[:3]}")
-        for kind, values in times.items():
-            say(
-                f"    {label}: list {kind} p50 {pct(values, 0.5):.1f} ms, "
-                f"p95 {pct(values, 0.95):.1f} ms"
-            )
-        rates = []
-        for _ in range(runs):
-            rates.append(await backlog.throughput(n))
-            say(f"    {label}: {rates[-1]:,.0f} tasks/s")
-    return times, rates, rss.peak_mib
+    times = await backlog.lists(requests, problems)
+    if problems:
+        raise BenchError(f"{label}: wrong list answers: {problems[:3]}")
+    for kind, values in times.items():
+        say(
+            f"    {label}: list {kind} p50 {pct(values, 0.5):.1f} ms, "
+            f"p95 {pct(values, 0.95):.1f} ms"
+        )
+    return times
+
+
+async def checkpoint(svc: Service) -> None:
+    """PostgreSQL writes the bulk load's dirty pages out at its next checkpoint, within
+    minutes on its own: done here before measuring, so that it does not land in the middle."""
+    if svc.kind == "sqlite":
+        return
+    conn = await asyncpg.connect(svc.url)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
 
 
 async def measure(
@@ -160,38 +163,60 @@ async def measure(
     processes: int,
     requests: int,
 ) -> dict[str, Any]:
+    """Two services side by side, one empty, one with the backlog; their throughput runs
+    alternate (empty, backlog, empty, …), so that both see the same machine load."""
     kind = "sqlite" if store_name == "sqlite" else "postgresql"
     saved = os.environ.get("RINGBACK_MAX_IN_FLIGHT")
     os.environ["RINGBACK_MAX_IN_FLIGHT"] = "2000"  # as bench/engine.py runs its workers
+    stores: list[Store] = []
     try:
-        async with Service(kind, workdir, processes) as svc:
-            write_wav(Storage(workdir / "storage").resolve(svc.client_id, "bench.wav"))
-            store = await open_store(svc.url, SystemClock(), migrate=True)
-            try:
-                backlog = Backlog(svc, store)
+        async with (
+            Service(kind, workdir, processes) as empty_svc,
+            Service(kind, workdir, processes) as full_svc,
+        ):
+            sides: list[Backlog] = []
+            for svc in (empty_svc, full_svc):
+                write_wav(Storage(workdir / "storage").resolve(svc.client_id, "bench.wav"))
+                stores.append(await open_store(svc.url, SystemClock(), migrate=True))
+                sides.append(Backlog(svc, stores[-1]))
                 now = SystemClock().now()
-                await store.update_queue(svc.queue_id, QueueChanges(status="on"), now)
-                say(f"{store_name}: backlog, empty store…")
-                empty = await phase(backlog, n, runs, requests, "empty")
-                say(f"{store_name}: backlog, filling {total:,} scheduled tasks…")
-                fill_rate = await backlog.fill(total)
-                await settle(svc)
-                say(f"{store_name}: backlog, {total:,} tasks stored…")
-                full = await phase(backlog, n, runs, requests, f"{total:,}")
-            finally:
-                await store.close()
+                await stores[-1].update_queue(svc.queue_id, QueueChanges(status="on"), now)
+            empty, full = sides
+            say(f"{store_name}: backlog, filling {total:,} scheduled tasks…")
+            fill_rate = await full.fill(total)
+            await settle(full_svc)
+            await checkpoint(full_svc)
+            assert empty_svc.process is not None and full_svc.process is not None
+            empty_process, full_process = empty_svc.process, full_svc.process
+            async with (
+                RssPeak(lambda: [empty_process]) as empty_rss,
+                RssPeak(lambda: [full_process]) as full_rss,
+            ):
+                empty_lists = await lists(empty, requests, "empty")
+                full_lists = await lists(full, requests, f"{total:,}")
+                empty_rates: list[float] = []
+                full_rates: list[float] = []
+                for _ in range(runs):
+                    empty_rates.append(await empty.throughput(n))
+                    full_rates.append(await full.throughput(n))
+                    say(
+                        f"    tasks/s: empty {empty_rates[-1]:,.0f}, "
+                        f"{total:,} stored {full_rates[-1]:,.0f}"
+                    )
     finally:
+        for store in stores:
+            await store.close()
         if saved is None:
             os.environ.pop("RINGBACK_MAX_IN_FLIGHT", None)
         else:
             os.environ["RINGBACK_MAX_IN_FLIGHT"] = saved
     prefix = f"{store_name}_backlog"
-    empty_rate, full_rate = statistics.median(empty[1]), statistics.median(full[1])
-    every_empty = [v for values in empty[0].values() for v in values]
-    every_full = [v for values in full[0].values() for v in values]
+    empty_rate, full_rate = statistics.median(empty_rates), statistics.median(full_rates)
+    every_empty = [v for values in empty_lists.values() for v in values]
+    every_full = [v for values in full_lists.values() for v in values]
     by_kind = {
         f"{prefix}_full_list_p95_ms_{kind}": round(pct(values, 0.95), 1)
-        for kind, values in full[0].items()
+        for kind, values in full_lists.items()
     }
     return {
         f"{prefix}_tasks": total,
@@ -203,6 +228,6 @@ async def measure(
         f"{prefix}_full_list_p50_ms": round(pct(every_full, 0.5), 1),
         f"{prefix}_full_list_p95_ms": round(pct(every_full, 0.95), 1),
         **by_kind,
-        f"{prefix}_empty_rss_mib": round(empty[2], 1),
-        f"{prefix}_full_rss_mib": round(full[2], 1),
+        f"{prefix}_empty_rss_mib": round(empty_rss.peak_mib, 1),
+        f"{prefix}_full_rss_mib": round(full_rss.peak_mib, 1),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -464,3 +464,27 @@ async def test_engine_events_no_webhook_target_can_receive_are_written_as_dispat
     await run_all()
     waiting = await store.undispatched_events(1000)
     assert engine_events(waiting, {later_id}) == expected({later_id})
+
+
+async def test_a_creation_window_or_a_name_pages_its_matches_in_id_order_from_either_end(
+    store: Store, clock: FakeClock
+) -> None:
+    """Few matches of a window or a name are sorted rather than walked to: the pages must be
+    the same as walking ids would give, from the start and from the end, with exact totals."""
+    queue_id = await setup_queue(store, clock)
+    client_id = (await store.get_queue(queue_id)).client_id
+    chunks: list[tuple[datetime, list[int]]] = []
+    for k in range(3):  # three chunks, each created an hour after the other
+        created = clock.now() + timedelta(hours=k)
+        tasks = [replace(msg_task(clock), name=f"n-{k}") for _ in range(7)]
+        chunks.append((created, await store.add_tasks(client_id, queue_id, tasks, created)))
+    for k, (created, ids) in enumerate(chunks):
+        window = {"created_from": created, "created_to": created + timedelta(minutes=30)}
+        for filters in (window, {"name": f"n-{k}"}):
+            for offset in range(9):
+                for limit in (1, 3, 100):
+                    rows, total = await store.page_tasks(
+                        client_id=client_id, queue_id=queue_id, limit=limit, offset=offset,
+                        **filters,  # type: ignore[arg-type]
+                    )  # fmt: skip
+                    assert total == 7 and [row.id for row in rows] == ids[offset : offset + limit]

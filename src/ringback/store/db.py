@@ -508,13 +508,19 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
             total = int((await conn.execute(stmt)).scalar_one())
             if offset >= total:
                 return [], total
+            # few matches of a window or a name: sort them all (see _SORT_MATCHES_UP_TO)
+            sort = total <= _SORT_MATCHES_UP_TO and any(
+                filters.get(key) is not None for key in _SORTABLE_FILTERS
+            )
             if offset <= total // 2:
-                rows = await self._tasks(where, limit=limit, offset=offset, conn=conn)
+                rows = await self._tasks(
+                    where, limit=limit, offset=offset, conn=conn, sort_matches=sort
+                )
             else:  # nearer the end: skip fewer rows, counting back from the last one
                 left = total - offset
                 rows = await self._tasks(
                     where, limit=min(limit, left), offset=max(0, left - limit), conn=conn,
-                    from_end=True,
+                    from_end=True, sort_matches=sort,
                 )  # fmt: skip
         return rows, total
 
@@ -572,13 +578,17 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         offset: int = 0,
         conn: AsyncConnection | None = None,
         from_end: bool = False,
+        sort_matches: bool = False,
     ) -> list[TaskRow]:
         """Tasks matching ``where`` by id (read on ``conn`` when given, to share its snapshot);
-        ``from_end``: ``offset`` counts back from the last one (the page is still by id)."""
+        ``from_end``: ``offset`` counts back from the last one (the page is still by id);
+        ``sort_matches``: every match is read through the filters' index and sorted, rather
+        than walking ids in order until the page is full."""
         q, tk = t.queues, t.tasks
         # deferred join: the page's ids first (from an index alone when one covers the
         # filters, however deep the offset), then only those rows
-        order = tk.c.id.desc() if from_end else tk.c.id
+        key = tk.c.id + sa.literal_column("0") if sort_matches else tk.c.id
+        order = key.desc() if from_end else key
         page = sa.select(tk.c.id).where(*where).order_by(order).limit(limit).offset(offset)
         ids = page.subquery("page")
         stmt = (
@@ -1037,6 +1047,17 @@ class TaskFilters(TypedDict, total=False):
     created_to: datetime | None
     finished_from: datetime | None
     finished_to: datetime | None
+
+
+# A creation or finish window, or a name, matching at most this many tasks: its page is taken
+# by sorting the matches (read through the window's or the name's index), not by walking ids in
+# order until 100 match. The planners (PostgreSQL's, SQLite's) expect matches spread evenly over
+# the ids, but a window's tasks sit together (ids rise with creation time): a window of the
+# newest 10,000 tasks of a 1,000,000-task queue walked 990,000 ids (240 ms on PostgreSQL)
+# where sorting its matches takes 2 ms. The total is counted first, so the choice is exact;
+# past this many matches the walk finds 100 of them soon enough.
+_SORT_MATCHES_UP_TO = 20_000
+_SORTABLE_FILTERS = ("created_from", "created_to", "finished_from", "finished_to", "name")
 
 
 async def _owns_queue(conn: AsyncConnection, filters: TaskFilters) -> bool:
