@@ -391,9 +391,9 @@ async def test_pages_near_the_end_are_the_same_pages(store: Store, clock: FakeCl
             assert total == 11 and [row.id for row in rows] == ids[offset : offset + limit]
 
 
-async def test_only_events_some_webhook_target_can_receive_are_left_for_the_dispatcher(
-    store: Store, clock: FakeClock
-) -> None:
+async def add_hooked_tasks(store: Store, clock: FakeClock) -> tuple[int, int, set[int]]:
+    """A queue with two tasks some webhook can receive: one naming a seed URL, one with job
+    webhooks. Its client, the queue and the two task ids."""
     queue_id = await setup_queue(store, clock)
     client_id = (await store.get_queue(queue_id)).client_id
     seed_url = {**msg_task(clock).payload, "url_after": "https://example.com/after"}
@@ -401,7 +401,13 @@ async def test_only_events_some_webhook_target_can_receive_are_left_for_the_disp
         replace(msg_task(clock), payload=seed_url),
         replace(msg_task(clock), webhooks=[{"url": "https://example.com/job", "events": ["*"]}]),
     ]
-    hooked_ids = set(await store.add_tasks(client_id, queue_id, hooked, clock.now()))
+    return client_id, queue_id, set(await store.add_tasks(client_id, queue_id, hooked, clock.now()))
+
+
+async def test_only_events_some_webhook_target_can_receive_are_left_for_the_dispatcher(
+    store: Store, clock: FakeClock
+) -> None:
+    client_id, queue_id, hooked_ids = await add_hooked_tasks(store, clock)
     plain_id = (await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now()))[0]
     waiting = {event.task_id for event in await store.undispatched_events(100)}
     assert hooked_ids <= waiting
@@ -421,14 +427,7 @@ async def test_engine_events_no_webhook_target_can_receive_are_written_as_dispat
     webhooks, or of any task once its client has an active subscription, wait for the
     dispatcher on both stores; on PostgreSQL the others are written as dispatched (SQLite
     leaves every engine event to the dispatcher)."""
-    queue_id = await setup_queue(store, clock)
-    client_id = (await store.get_queue(queue_id)).client_id
-    seed_url = {**msg_task(clock).payload, "url_after": "https://example.com/after"}
-    hooked = [
-        replace(msg_task(clock), payload=seed_url),
-        replace(msg_task(clock), webhooks=[{"url": "https://example.com/job", "events": ["*"]}]),
-    ]
-    hooked_ids = set(await store.add_tasks(client_id, queue_id, hooked, clock.now()))
+    client_id, queue_id, hooked_ids = await add_hooked_tasks(store, clock)
     [plain_id] = await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now())
 
     async def run_all() -> None:
