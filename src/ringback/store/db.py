@@ -493,12 +493,18 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         total agrees with the page even while workers finish tasks."""
         where = _task_filters(filters)
         queue_id = filters.get("queue_id")
-        narrowed = any(v for k, v in filters.items() if k not in ("client_id", "queue_id"))
-        if queue_id is not None and not narrowed:
+        narrowing = {k for k, v in filters.items() if v and k not in ("client_id", "queue_id")}
+        if queue_id is not None and not narrowing:
             # the queue's count, kept by triggers: exact, and read in the same snapshot
             qc = t.queue_task_counts
             stmt = sa.select(sa.func.coalesce(sa.func.max(qc.c.n), 0)).where(
                 qc.c.queue_id == queue_id
+            )
+        elif queue_id is not None and narrowing == {"status"} and self.is_sqlite:
+            # the count of one status of the queue, kept by triggers on SQLite (migration 8)
+            sc = t.queue_status_counts
+            stmt = sa.select(sa.func.coalesce(sa.func.max(sc.c.n), 0)).where(
+                sc.c.queue_id == queue_id, sc.c.status == filters["status"]
             )
         else:
             stmt = sa.select(sa.func.count()).select_from(t.tasks).where(*where)

@@ -409,6 +409,48 @@ MIGRATIONS += (
     ),
 )
 
+# How many tasks of each status a queue holds, kept by row triggers, on SQLite only: a list of
+# one status (``?status=scheduled``) answers its exact total from here instead of counting a
+# million index entries (~40 ms on SQLite; PostgreSQL counts its deduplicated partial index in
+# a few ms, and a counter row updated by every claim and completion would be a hot row there).
+# SQLite has one writer at a time, so the counter rows cost a few microseconds per change and
+# no contention.
+_STATUS_COUNTS_SQLITE = (
+    """CREATE TABLE queue_status_counts (
+        queue_id BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (queue_id, status)) WITHOUT ROWID""",
+    """INSERT INTO queue_status_counts (queue_id, status, n)
+        SELECT queue_id, status, count(*) FROM tasks GROUP BY queue_id, status""",
+    """CREATE TRIGGER tasks_status_count_insert AFTER INSERT ON tasks BEGIN
+        INSERT INTO queue_status_counts (queue_id, status, n)
+        VALUES (NEW.queue_id, NEW.status, 1)
+        ON CONFLICT (queue_id, status) DO UPDATE SET n = n + 1;
+    END""",
+    """CREATE TRIGGER tasks_status_count_delete AFTER DELETE ON tasks BEGIN
+        UPDATE queue_status_counts SET n = n - 1
+        WHERE queue_id = OLD.queue_id AND status = OLD.status;
+    END""",
+    """CREATE TRIGGER tasks_status_count_change AFTER UPDATE OF status, queue_id ON tasks
+        WHEN NEW.status <> OLD.status OR NEW.queue_id <> OLD.queue_id BEGIN
+        UPDATE queue_status_counts SET n = n - 1
+        WHERE queue_id = OLD.queue_id AND status = OLD.status;
+        INSERT INTO queue_status_counts (queue_id, status, n)
+        VALUES (NEW.queue_id, NEW.status, 1)
+        ON CONFLICT (queue_id, status) DO UPDATE SET n = n + 1;
+    END""",
+)
+
+MIGRATIONS += (
+    _PerDialect(
+        8,
+        "tasks per queue and status, kept by triggers (SQLite)",
+        (),
+        extra=(("sqlite", _STATUS_COUNTS_SQLITE), ("postgresql", ())),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -221,6 +221,16 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("event_id", "target_key", name="webhook_deliveries_event_target"),
 )
 
+# tasks per queue and status (migration 8), kept by triggers on SQLite only: see migrations.py
+queue_status_counts = sa.Table(
+    "queue_status_counts",
+    metadata,
+    sa.Column("queue_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.Text, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    info={"dialects": ("sqlite",)},
+)
+
 # inbound routing (migration 6): a called number belongs to one client and leads to an IVR
 numbers = sa.Table(
     "numbers",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection, CursorResult
 
 T = TypeVar("T")
 BUSY_GIVE_UP_SECONDS = 30.0
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +39,8 @@ def sqlite_pragmas(
     cursor.execute("PRAGMA foreign_keys=ON")
     if not autocheckpoint:
         cursor.execute("PRAGMA wal_autocheckpoint=0")
+        # once a checkpoint lets the WAL start over, its file shrinks back to this size
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 
@@ -67,10 +71,14 @@ class SqliteWriter:
 
     Checkpoints (copying the WAL back into the database, with an fsync) would stall the loop
     for milliseconds if a commit ran them; the writer turns them off for its connection and
-    runs them in a helper thread instead, every ``CHECKPOINT_EVERY`` commits.
+    runs them in a helper thread instead, every ``CHECKPOINT_EVERY`` commits, or sooner once
+    the WAL holds ``CHECKPOINT_WAL_BYTES``: bulk intake commits thousands of tasks at a time,
+    and 200 such commits had left a WAL of 750 MB beside a 560 MB database, which every read
+    then looked through (and the next checkpoint had to copy while the workers ran).
     """
 
     CHECKPOINT_EVERY = 200
+    CHECKPOINT_WAL_BYTES = 64 * 1024 * 1024
 
     def __init__(self, sync_url: str, database_path: str) -> None:
         self.engine = sa.create_engine(
@@ -80,6 +88,7 @@ class SqliteWriter:
             connect_args={"check_same_thread": False},
         )
         self.database_path = database_path
+        self.wal_path = database_path + "-wal"
 
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -100,12 +109,20 @@ class SqliteWriter:
                 await _begin_immediate(conn)
                 yield InlineConnection(conn)
         self._commits += 1
-        if self._commits >= self.CHECKPOINT_EVERY and self._checkpointing is None:
+        if self._checkpointing is None and (
+            self._commits >= self.CHECKPOINT_EVERY or self._wal_bytes() >= self.CHECKPOINT_WAL_BYTES
+        ):
             self._commits = 0
             self._checkpointing = asyncio.get_running_loop().run_in_executor(
                 None, _checkpoint, self.database_path
             )
             self._checkpointing.add_done_callback(self._checkpointed)
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(self.wal_path).st_size
+        except OSError:
+            return 0
 
     def _checkpointed(self, done: asyncio.Future[None]) -> None:
         self._checkpointing = None
