@@ -428,9 +428,8 @@ async def test_a_local_server_is_refused_unless_private_targets_are_allowed(
 
 
 async def test_an_ivr_call_task_with_an_answer_url_runs_the_fetched_document(
-    server: AppServer, storage: Storage, monkeypatch: pytest.MonkeyPatch
+    server: AppServer, storage: Storage
 ) -> None:
-    monkeypatch.setenv("RINGBACK_ALLOW_PRIVATE", "1")
     server.replies["/answer"] = Reply("<IVR><Speak>Hello {{CalledNumber}}</Speak></IVR>")
     dialer = SimDialer(FakeClock(), fast=True)
     ctx = AttemptContext(
@@ -448,6 +447,7 @@ async def test_an_ivr_call_task_with_an_answer_url_runs_the_fetched_document(
         dialer=dialer,
         storage=storage,
         clock=dialer.clock,
+        fetcher=HttpFetcher(FetchConfig(allow_private=True)),  # the server is on 127.0.0.1
     )
     result = await run_attempt(ctx)
     assert (result.success, result.outcome, result.comment) == (

@@ -8,6 +8,7 @@ from typing import Any
 
 from ringback.clock import Clock
 from ringback.domain.model import EventType, TaskKind
+from ringback.ivr.fetch import Fetcher
 from ringback.ivr.interpret import JobQueue
 from ringback.storage import Storage
 from ringback.telephony.base import CallRecord, Dialer
@@ -28,6 +29,8 @@ class AttemptContext:
     ring_timeout_s: float = 30.0
     # where an IVR's <AddJob> puts jobs (the worker gives its TaskService); None: AddJob fails
     jobs: JobQueue | None = None
+    # what an IVR fetches its URLs with (the worker's); None: every URL fails, said in the trace
+    fetcher: Fetcher | None = None
     calls: list[CallRecord] = field(default_factory=list)
     progress: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
     # set by the worker: called on every emit, so progress events are written early

@@ -22,16 +22,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ringback.config import ConfigError, Settings
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import CallbackTask, IvrCallData, MsgCallData
 from ringback.engine.context import AttemptContext
 from ringback.ivr.errors import IvrError
-from ringback.ivr.fetch import FetchConfig, HttpFetcher
 from ringback.ivr.interpret import call_variables, static_problems
-from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
-from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
+from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
+from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import StorageError
 from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
 
@@ -124,6 +122,7 @@ async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
 async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     data = _load(IvrCallData, ctx.payload)
     xml = data.ivr_xml
+    source: IvrSource | Document
     if xml.type == "url":
         source = IvrSource("url", xml.data)
     else:  # refuse a document that cannot run before dialling anyone
@@ -141,11 +140,7 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         problem = static_problems(document, ctx.storage, ctx.client_id)
         if problem is not None:
             return _not_dialled(str(problem))
-        source = IvrSource("xml", text)
-    try:
-        fetch_config = FetchConfig.from_settings(Settings.from_env())
-    except ConfigError as exc:
-        return _not_dialled(f"cannot fetch IVR documents: {exc}")
+        source = document
 
     call = await legs.originate(_request(ctx, data.called_number, data.calling_number))
     if await legs.wait_answer(call) is not Outcome.ANSWERED:
@@ -161,10 +156,13 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         client_id=ctx.client_id,
         jobs=ctx.jobs,
         dialer=ctx.dialer,
-        fetcher=HttpFetcher(fetch_config),
+        fetcher=ctx.fetcher,
         now=ctx.clock.now,
     )
-    run = await run_ivr(call, source, env=env)
+    if isinstance(source, IvrSource):
+        run = await run_ivr(call, source, env=env)
+    else:  # parsed and checked above
+        run = await run_document(call, source, env=env)
     for other in run.other_legs:  # Transfer legs, already ended
         ctx.record_call(other)
         ctx.emit(EventType.CALL_ENDED, leg_event_data(other))

@@ -34,6 +34,7 @@ from ringback.domain.model import AttemptResult, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
 from ringback.engine.runners import run_attempt
 from ringback.ids import new_uuid
+from ringback.ivr.fetch import FetchConfig, HttpFetcher
 from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
@@ -66,6 +67,8 @@ class WorkerConfig:
     lookahead_seconds: float = 0.25
     shutdown_grace_seconds: float = 30.0
     ring_timeout_seconds: float = 30.0
+    # how an IVR fetches its answer URLs, GetJSON and Redirect targets
+    fetch: FetchConfig = field(default_factory=FetchConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
@@ -75,6 +78,7 @@ class WorkerConfig:
             lease_seconds=settings.lease_seconds,
             ring_timeout_seconds=settings.ring_timeout_seconds,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            fetch=FetchConfig.from_settings(settings),
         )
 
 
@@ -144,6 +148,7 @@ class Worker:
         self.metrics = metrics
         self.stats = WorkerStats()
         self._jobs = TaskService(store, clock)  # where IVRs run by this worker add jobs
+        self._fetcher = HttpFetcher(self.config.fetch)  # and what they fetch URLs with
         self._in_flight: dict[int, _InFlight] = {}
         self._completions: list[Completion] = []
         self._progress: dict[int, _InFlight] = {}
@@ -285,6 +290,7 @@ class Worker:
             ring_timeout_s=self.config.ring_timeout_seconds,
             on_progress=self._on_progress,
             jobs=self._jobs,
+            fetcher=self._fetcher,
         )
         flight = _InFlight(claimed, ctx, dialer)
         self._in_flight[claimed.id] = flight
