@@ -9,11 +9,15 @@ import uuid
 import wave
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from ringback.clock import FakeClock
+from ringback.domain.model import TaskKind
+from ringback.engine.context import AttemptContext
+from ringback.ivr.fetch import Fetcher
+from ringback.storage import Storage
 
 T = TypeVar("T")
 
@@ -110,3 +114,32 @@ async def on_clock(
             raise AssertionError(f"still waiting after {limit} s of fake time")
         clock.advance(step)
         moved += step
+
+
+def attempt_context(
+    kind: TaskKind,
+    payload: dict[str, Any],
+    dialer: Any,
+    storage: Storage,
+    *,
+    client_id: int,
+    call_uuid: str = "c0ffee",
+    attempt: int = 1,
+    ring_timeout_s: float = 30.0,
+    fetcher: Fetcher | None = None,
+) -> AttemptContext:
+    """What the worker gives a runner for one attempt of task 1 in queue 1 (the dialer's clock)."""
+    return AttemptContext(
+        task_id=1,
+        client_id=client_id,
+        queue_id=1,
+        kind=kind,
+        attempt=attempt,
+        call_uuid=call_uuid,
+        payload=payload,
+        dialer=dialer,
+        storage=storage,
+        clock=dialer.clock,
+        ring_timeout_s=ring_timeout_s,
+        fetcher=fetcher,
+    )

@@ -17,7 +17,7 @@ from ringback.engine.runners import run_attempt
 from ringback.storage import Storage
 from ringback.telephony.base import CallError, CallRecord, OriginateRequest
 from ringback.telephony.sim import SimCall, SimDialer, load_sim_rules
-from support import make_wav, on_clock, settle
+from support import attempt_context, make_wav, on_clock, settle
 
 T = TypeVar("T")
 CLIENT = 9
@@ -84,19 +84,10 @@ def context(
     attempt: int = 1,
     ring_timeout_s: float = 30.0,
 ) -> AttemptContext:
-    return AttemptContext(
-        task_id=1,
-        client_id=CLIENT,
-        queue_id=1,
-        kind=kind,
-        attempt=attempt,
-        call_uuid=CALL_UUID,
-        payload=payload,
-        dialer=dialer,
-        storage=storage,
-        clock=dialer.clock,
+    return attempt_context(
+        kind, payload, dialer, storage, client_id=CLIENT, call_uuid=CALL_UUID, attempt=attempt,
         ring_timeout_s=ring_timeout_s,
-    )
+    )  # fmt: skip
 
 
 def msg_payload(called: str = "+15551234", audio: str = "audio/hello.wav") -> dict[str, Any]:

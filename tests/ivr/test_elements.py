@@ -11,7 +11,6 @@ import pytest
 
 from ringback.clock import FakeClock
 from ringback.domain.model import EventType, Leg, TaskKind
-from ringback.engine.context import AttemptContext
 from ringback.engine.runners import run_attempt
 from ringback.ivr.errors import IvrNotSupported
 from ringback.ivr.interpret import IvrRun
@@ -21,7 +20,7 @@ from ringback.ivr.simulate import simulate_call
 from ringback.storage import Storage
 from ringback.telephony.base import Call, CallRecord
 from ringback.telephony.sim import SimDialer
-from support import on_clock
+from support import attempt_context, on_clock
 
 CLIENT = 3
 
@@ -267,21 +266,16 @@ def test_an_ivr_source_must_name_a_known_kind_and_hold_data() -> None:
 
 async def test_an_ivr_call_task_records_and_reports_its_transfer_leg(storage: Storage) -> None:
     dialer = SimDialer(FakeClock(), fast=True)
-    ctx = AttemptContext(
-        task_id=1,
-        client_id=CLIENT,
-        queue_id=1,
-        kind=TaskKind.IVR_CALL,
-        attempt=1,
-        call_uuid="c0ffee",
-        payload={
+    ctx = attempt_context(
+        TaskKind.IVR_CALL,
+        {
             "calling_number": "+15550000",
             "called_number": "+15551234",
             "ivr_xml": {"type": "inline", "data": "<IVR><Transfer>+15559999</Transfer></IVR>"},
         },
-        dialer=dialer,
-        storage=storage,
-        clock=dialer.clock,
+        dialer,
+        storage,
+        client_id=CLIENT,
     )
     result = await run_attempt(ctx)
     assert (result.success, result.comment) == (True, "IVR completed")

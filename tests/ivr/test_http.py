@@ -16,7 +16,6 @@ from http_server import AppServer, Reply, app_server
 
 from ringback.clock import FakeClock
 from ringback.domain.model import Outcome, TaskKind
-from ringback.engine.context import AttemptContext
 from ringback.engine.runners import run_attempt
 from ringback.ivr.fetch import FetchConfig, FetchError, HttpFetcher
 from ringback.ivr.interpret import IvrRun
@@ -26,6 +25,7 @@ from ringback.ivr.simulate import simulate_call
 from ringback.storage import Storage
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sim import SimDialer
+from support import attempt_context
 
 CLIENT = 3
 LOCAL = HttpFetcher(FetchConfig(timeout_s=2.0, allow_private=True))  # tests: 127.0.0.1 allowed
@@ -432,21 +432,16 @@ async def test_an_ivr_call_task_with_an_answer_url_runs_the_fetched_document(
 ) -> None:
     server.replies["/answer"] = Reply("<IVR><Speak>Hello {{CalledNumber}}</Speak></IVR>")
     dialer = SimDialer(FakeClock(), fast=True)
-    ctx = AttemptContext(
-        task_id=1,
-        client_id=CLIENT,
-        queue_id=1,
-        kind=TaskKind.IVR_CALL,
-        attempt=1,
-        call_uuid="c0ffee",
-        payload={
+    ctx = attempt_context(
+        TaskKind.IVR_CALL,
+        {
             "calling_number": "+15550000",
             "called_number": "+15551234",
             "ivr_xml": {"type": "url", "data": f"{dead_url()},{server.url('/answer')}"},
         },
-        dialer=dialer,
-        storage=storage,
-        clock=dialer.clock,
+        dialer,
+        storage,
+        client_id=CLIENT,
         fetcher=HttpFetcher(FetchConfig(allow_private=True)),  # the server is on 127.0.0.1
     )
     result = await run_attempt(ctx)
