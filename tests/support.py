@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
+import signal
+import subprocess
 import uuid
 import wave
 from collections.abc import Awaitable
@@ -143,3 +146,21 @@ def attempt_context(
         ring_timeout_s=ring_timeout_s,
         fetcher=fetcher,
     )
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], *, timeout_s: float = 5.0, group: bool = False
+) -> int:
+    """SIGTERM to a process the test started, by its PID; SIGKILL if it has not ended within
+    ``timeout_s`` (to its whole process group with ``group``: it was started with
+    ``start_new_session`` and has children of its own). Its exit code."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                (os.killpg if group else os.kill)(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout_s)
+    return process.returncode

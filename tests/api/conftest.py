@@ -20,7 +20,6 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from support import stop_process
 
 API = "/api/ver1.0"
 HOST = "127.0.0.1"
@@ -232,16 +233,7 @@ def _wait_healthy(server: LiveServer) -> None:
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then SIGKILL, to the server's PID (and its process group, which it leads)."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT_S)
+    stop_process(process, timeout_s=STOP_TIMEOUT_S, group=True)
 
 
 @contextlib.contextmanager

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -21,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from aiortp.codecs import PcmaCodec, PcmuCodec
+
+from support import stop_process
 
 REQUIRE_SIPP = os.environ.get("RINGBACK_REQUIRE_SIPP") == "1"
 
@@ -204,15 +204,8 @@ class Sipp:
         return await asyncio.to_thread(self.wait, timeout_s)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+        if self.process is not None:
+            stop_process(self.process)
 
 
 def read_pcap_udp_payloads(path: Path) -> list[bytes]:

@@ -4,9 +4,6 @@ message (its own recording of what it decoded matches what was sent) and the RFC
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,6 +25,7 @@ from support_sip import sip_dialer
 from ringback.domain.model import Outcome
 from ringback.telephony.base import OriginateRequest
 from ringback.telephony.sip.audio import load_wav_pcm8k
+from support import stop_process
 
 START_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 30.0
@@ -93,14 +91,7 @@ def baresip(tmp_path: Path) -> Iterator[Baresip]:
         running.wait_for("baresip is ready", START_TIMEOUT_S)
         yield running
     finally:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop_process(process)
 
 
 async def test_baresip_answers_by_itself_and_hears_the_message_and_the_keys(

@@ -8,9 +8,7 @@ instead of straight to sipp's Contact.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from support_media import HOST, free_udp_ports, require_program, sine, write_wav
 from support_sip import request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
+from support import stop_process
 
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
@@ -75,13 +74,7 @@ def kamailio(tmp_path: Path, target_port: int) -> Iterator[int]:
             time.sleep(0.05)
         yield port
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process(process, group=True)  # kamailio ends its children on SIGTERM
         log.close()
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from support_media import free_udp_ports
 
+from support import stop_process
+
 
 def _options(port: int) -> bytes:
     branch = "z9hG4bK" + uuid.uuid4().hex
@@ -66,11 +68,6 @@ def test_each_worker_process_binds_the_next_sip_port_and_answers_on_it(tmp_path:
         answered = [_answers_options(port, deadline) for port in (base, base + 1, base + 2)]
         assert answered == [True, True, True], (tmp_path / "worker.log").read_text()[-3000:]
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+        stop_process(worker, timeout_s=20, group=True)
         log.close()
     assert worker.returncode in (0, -signal.SIGTERM), (tmp_path / "worker.log").read_text()
