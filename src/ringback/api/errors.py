@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ringback.netguard import BlockedAddress, check_literal
 from ringback.service import InvalidInput
 from ringback.store.records import Conflict, NotFound
 
@@ -42,6 +43,23 @@ class ApiError(Exception):
         self.message = message
         self.details = details or []
         self.headers = headers
+
+
+def invalid_body_field(field: str, message: str) -> ApiError:
+    """422 ``invalid_input`` naming one field of the request body."""
+    return ApiError(
+        422, "invalid_input", f"invalid input: body.{field}",
+        [{"loc": ["body", field], "msg": message}],
+    )  # fmt: skip
+
+
+def check_body_url(field: str, url: str, *, allow_private: bool) -> None:
+    """The address guard on a URL the request gives for later use (a webhook, an answer URL):
+    422 naming ``field`` when ringback would refuse to call it."""
+    try:
+        check_literal(url, allow_private=allow_private)
+    except BlockedAddress as exc:
+        raise invalid_body_field(field, str(exc)) from None
 
 
 def error_response(

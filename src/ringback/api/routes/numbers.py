@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from ringback.api.deps import ClockDep, CurrentClient, SettingsDep, StorageDep, StoreDep
-from ringback.api.errors import ApiError
+from ringback.api.errors import ApiError, check_body_url, invalid_body_field
 from ringback.api.number_schemas import (
     NUMBER_PATTERN,
     NumberIn,
@@ -20,19 +20,11 @@ from ringback.api.number_schemas import (
 )
 from ringback.api.schemas import errors, reject_unstorable
 from ringback.inbound import simulate_inbound
-from ringback.netguard import BlockedAddress, check_literal
 from ringback.service import TaskService
 from ringback.storage import StorageError
 
 router = APIRouter(prefix="/client/{client_id}", tags=["inbound"])
 Number = Annotated[str, Path(pattern=NUMBER_PATTERN, description="the called number")]
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(
-        422, "invalid_input", f"invalid input: body.{field}",
-        [{"loc": ["body", field], "msg": message}],
-    )  # fmt: skip
 
 
 @router.get("/numbers/", response_model=NumberListOut, responses=errors(), summary="List")
@@ -61,16 +53,13 @@ async def put_number(
     if body.answer_url is not None:
         urls = [url.strip() for url in body.answer_url.split(",")]
         for url in urls:
-            try:
-                check_literal(url, allow_private=settings.webhook_allow_private)
-            except BlockedAddress as exc:
-                raise _invalid("answer_url", str(exc)) from None
+            check_body_url("answer_url", url, allow_private=settings.webhook_allow_private)
         answer_url = ",".join(urls)
     if body.ivr_file is not None:
         try:
             storage.resolve(client_id, body.ivr_file)
         except StorageError as exc:
-            raise _invalid("ivr_file", str(exc)) from None
+            raise invalid_body_field("ivr_file", str(exc)) from None
     row, created = await store.put_number(
         client_id, number, answer_url=answer_url, ivr_file=body.ivr_file,
         notify_completed=body.notify_completed, description=body.description, now=clock.now(),

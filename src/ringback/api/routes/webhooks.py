@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Response
 
 from ringback.api.deps import ClockDep, CurrentClient, SettingsDep, StoreDep
-from ringback.api.errors import ApiError
+from ringback.api.errors import ApiError, check_body_url
 from ringback.api.idempotency import IdempotencyDep
 from ringback.api.schemas import MAX_ID, errors, reject_unstorable
 from ringback.api.webhook_schemas import (
@@ -24,7 +24,6 @@ from ringback.api.webhook_schemas import (
     WebhookUpdate,
 )
 from ringback.config import Settings
-from ringback.netguard import BlockedAddress, check_literal
 from ringback.webhooks.dispatcher import new_secret
 
 router = APIRouter(prefix="/client/{client_id}", tags=["webhooks"])
@@ -35,13 +34,7 @@ ROTATION_OVERLAP = timedelta(hours=24)
 
 
 def _check_url(url: str, settings: Settings) -> None:
-    try:
-        check_literal(url, allow_private=settings.webhook_allow_private)
-    except BlockedAddress as exc:
-        raise ApiError(
-            422, "invalid_input", "invalid input: body.url",
-            [{"loc": ["body", "url"], "msg": str(exc)}],
-        ) from None  # fmt: skip
+    check_body_url("url", url, allow_private=settings.webhook_allow_private)
 
 
 @router.post(
