@@ -10,7 +10,7 @@ import structlog
 
 from ringback.clock import Clock
 from ringback.config import Settings
-from ringback.ivr.fetch import FetchConfig, HttpFetcher
+from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, call_variables
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
 from ringback.ivr.simulate import simulate_call
@@ -73,7 +73,7 @@ async def answer_inbound(
     jobs: JobQueue,
     dialer: Dialer,
     clock: Clock,
-    settings: Settings,
+    fetcher: Fetcher,
 ) -> IvrRun:
     """Run a routed number's IVR on a real inbound leg (ringing: ``<Answer>`` or the first
     media element answers it); the leg is hung up when the IVR ends."""
@@ -93,7 +93,7 @@ async def answer_inbound(
             client_id=route.client_id,
             jobs=jobs,
             dialer=dialer,
-            fetcher=HttpFetcher(FetchConfig.from_settings(settings)),
+            fetcher=fetcher,
             now=clock.now,
             completed_url=completed_url(route),
         ),
@@ -122,6 +122,7 @@ def inbound_handler(
     number's IVR, and keep the call (and its Transfer legs) in the client's call history.
     A number no client routes is refused (404) and not recorded: it belongs to nobody."""
     jobs = TaskService(store, clock)
+    fetcher = HttpFetcher(FetchConfig.from_settings(settings))
 
     async def handle(call: InboundLeg, called: str, calling: str) -> None:
         route = await store.route_for(called)
@@ -134,7 +135,7 @@ def inbound_handler(
             await call.answer()
             run = await answer_inbound(
                 call, route, calling_number=calling, storage=storage, jobs=jobs,
-                dialer=dialer, clock=clock, settings=settings,
+                dialer=dialer, clock=clock, fetcher=fetcher,
             )  # fmt: skip
         finally:
             await call.hangup()
