@@ -19,6 +19,9 @@ class OriginateRequest:
     leg: Leg = Leg.MAIN
     call_uuid: str = ""  # the attempt's call uuid; legs of one attempt share it
     variables: dict[str, str] = field(default_factory=dict)
+    # the leg's id, chosen before dialling so that the leg can be stored first (write-ahead);
+    # empty: the dialer picks one. The sip dialer also makes it the SIP Call-ID.
+    leg_uuid: str = ""
 
 
 @dataclass(slots=True)

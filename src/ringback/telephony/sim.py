@@ -326,7 +326,7 @@ class SimCall:
         self._ring_timed_out = timeout < ring
         self._settles_at = now + timedelta(seconds=min(ring, timeout))
         self._record = CallRecord(
-            leg_uuid=new_uuid(),
+            leg_uuid=request.leg_uuid or new_uuid(),
             call_uuid=request.call_uuid,
             leg=request.leg,
             direction="outbound",

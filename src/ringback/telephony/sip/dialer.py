@@ -16,7 +16,7 @@ from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.media_port import MediaToolkit, RtpMedia
-from ringback.telephony.sip.message import Addr, new_call_id, new_tag
+from ringback.telephony.sip.message import Addr, new_tag
 from ringback.telephony.sip.settings import SipSettings
 from ringback.telephony.sip.transactions import InviteServerTransaction, Timers
 
@@ -70,7 +70,7 @@ class SipDialer:
         )
         remote = Address(uri=target)
         record = CallRecord(
-            leg_uuid=new_uuid(),
+            leg_uuid=request.leg_uuid or new_uuid(),
             call_uuid=request.call_uuid,
             leg=request.leg,
             direction="outbound",
@@ -86,7 +86,7 @@ class SipDialer:
             self.media,
             record,
             dialog=Dialog(
-                call_id=new_call_id(),
+                call_id=record.leg_uuid,  # the stored leg names its SIP dialog
                 local_tag=new_tag(),
                 local_address=local,
                 remote_address=remote,
