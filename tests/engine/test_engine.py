@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ringback.clock import FakeClock
-from ringback.domain.model import AttemptResult, Outcome, TaskStatus
+from ringback.domain.model import AttemptResult, Outcome
 from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import InvalidInput, TaskService
 from ringback.storage import Storage
@@ -304,7 +304,7 @@ async def test_a_task_timezone_overrides_the_queues_zone(env: Env) -> None:
     assert (await env.task(tokyo)).run_at == _at("2026-01-06T00:00:00+00:00")
 
 
-async def test_reaper_retries_the_tasks_of_a_dead_worker_and_fences_its_late_write(
+async def test_a_dead_worker_that_stored_no_leg_spends_no_try_and_its_late_write_is_fenced(
     env: Env,
 ) -> None:
     task_id = await env.job(attempts=2, backoff={"type": "fixed", "delay": 5000})
@@ -314,15 +314,16 @@ async def test_reaper_retries_the_tasks_of_a_dead_worker_and_fences_its_late_wri
     env.clock.advance(2)
     assert await env.worker.reap() == 1
     task = await env.task(task_id)
-    assert (task.status, task.finish_comment, task.tries_used) == ("delayed", "worker lost", 1)
-    env.clock.advance(5)
+    assert (task.status, task.tries_used, task.attempt) == ("delayed", 0, 0)
+    assert task.finish_comment == "worker lost before dialling: no call was placed, no try spent"
+    assert task.run_at == env.clock.now()  # tried again at once
     assert await env.worker.drain() == 1
     task = await env.task(task_id)
-    assert (task.finish_result, task.attempt) == ("success", 2)
+    assert (task.finish_result, task.attempt, task.tries_used) == ("success", 1, 1)
     # the dead worker wakes up and reports its attempt: refused
     late = Completion(task_id, held.fence, _decision_success(env), [])
     assert await env.store.complete([late]) == [False]
-    assert (await env.task(task_id)).attempt == 2
+    assert (await env.task(task_id)).attempt == 1
 
 
 def _decision_success(env: Env) -> Any:
@@ -401,10 +402,14 @@ async def test_shutdown_lets_a_running_call_end(
     assert (task.status, task.finish_result) == ("finished", "success")
 
 
-async def test_shutdown_after_the_grace_period_hangs_up_and_counts_the_attempt(
-    store: Store, clock: FakeClock, tmp_path: Path
+@pytest.mark.parametrize("redial", [False, True])
+async def test_shutdown_past_the_grace_hangs_up_and_redials_an_answered_callee_only_by_policy(
+    store: Store, clock: FakeClock, tmp_path: Path, redial: bool
 ) -> None:
     worker, task_id = await timed_call(store, clock, tmp_path, message_s=30.0, grace_s=0.2)
+    if redial:
+        queue_id = (await store.get_task(task_id)).queue_id
+        await store.update_queue(queue_id, QueueChanges(redial_interrupted=True), clock.now())
     runner = asyncio.create_task(worker.run())
     dialer = worker.dialer
     assert isinstance(dialer, SimDialer)
@@ -414,9 +419,19 @@ async def test_shutdown_after_the_grace_period_hangs_up_and_counts_the_attempt(
     worker.stop()
     await asyncio.wait_for(runner, 10)  # the grace period is real time
     task = await store.get_task(task_id)
-    assert task.stored_status == TaskStatus.DELAYED.value and task.attempt == 1
+    if redial:
+        assert (task.stored_status, task.attempt, task.tries_used) == ("delayed", 1, 1)
+    else:
+        assert (task.stored_status, task.finish_result, task.tries_used) == (
+            "finished",
+            "failed",
+            1,
+        )
+        assert task.finish_comment is not None
+        assert "cut after the callee answered" in task.finish_comment
+        assert "not called again" in task.finish_comment
     [call] = await store.calls(task_id=task_id)
-    assert call.ended_at is not None and call.answered_at is not None
+    assert call.ended_at is not None and call.answered_at is not None and call.state == "ended"
 
 
 async def _until(condition: Any, within: float = 30.0) -> None:

@@ -22,8 +22,9 @@ from ringback.domain.model import (
 from ringback.domain.tasks import NewTask
 from ringback.store import schema
 from ringback.store.db import QueueChanges, Store
+from ringback.store.legs_sql import AttemptLegs
 from ringback.store.migrations import LATEST_VERSION
-from ringback.store.records import Completion, Conflict, NotFound, Progress
+from ringback.store.records import ClaimedTask, Completion, Conflict, NotFound, Progress
 
 
 def msg_task(clock: FakeClock, *, delay_s: float = 0, to: str = "0901234000") -> NewTask:
@@ -192,16 +193,25 @@ async def test_reaper_completion_waits_for_the_lease_to_run_out(
     client = await store.ensure_client("acme", clock.now())
     [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
     [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
-    assert await store.expired_leases(clock.now()) == []
+    judged: list[tuple[int, int]] = []
+
+    def judge(task: ClaimedTask, legs: AttemptLegs) -> Completion:
+        judged.append((task.id, task.fence))
+        done = finished(clock)
+        return Completion(task.id, task.fence, done, done.events, expired_before=clock.now())
+
+    assert await store.reap(clock.now(), judge) == 0
     clock.advance(20)
     assert await store.heartbeat("w1", clock.now(), 30) == 1
     clock.advance(20)  # 40 s after the claim, but only 20 s after the heartbeat
-    assert await store.expired_leases(clock.now()) == []
+    assert await store.reap(clock.now(), judge) == 0
     early = Completion(task_id, claimed.fence, finished(clock), [], expired_before=clock.now())
     assert await store.complete([early]) == [False]
+    assert judged == []
     clock.advance(11)
-    [expired] = await store.expired_leases(clock.now())
-    assert expired.id == task_id and expired.fence == claimed.fence
+    assert await store.reap(clock.now(), judge) == 1
+    assert judged == [(task_id, claimed.fence)]
+    assert (await store.get_task(task_id)).status == "finished"
 
 
 async def test_progress_events_are_fenced_and_numbered(store: Store, clock: FakeClock) -> None:

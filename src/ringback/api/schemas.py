@@ -203,6 +203,12 @@ class QueueCreate(_In):
     concurrent_task_limit: Limit = 10
     max_calls_per_second: Rate | None = None
     calling_hours: CallingHoursIn = None
+    redial_interrupted: bool = Field(
+        False,
+        description="Try a task again when a fault on ringback's side (a worker lost or "
+        "stopped) cut its call, which the callee may have answered. Default false: such a "
+        "task finishes failed and nobody is rung again unasked.",
+    )
 
 
 class QueueUpdate(_In):
@@ -215,6 +221,7 @@ class QueueUpdate(_In):
     concurrent_task_limit: Limit | None = None
     max_calls_per_second: Rate | None = None
     calling_hours: CallingHoursIn = None
+    redial_interrupted: bool | None = None
 
 
 class QueueOut(BaseModel):
@@ -225,6 +232,7 @@ class QueueOut(BaseModel):
     concurrent_task_limit: int
     max_calls_per_second: float | None
     calling_hours: CallingHoursSpec | None
+    redial_interrupted: bool
     task_count: int
     sched_task_count: int
     running_count: int
@@ -243,6 +251,7 @@ class QueueOut(BaseModel):
             calling_hours=CallingHoursSpec.model_validate(row.calling_hours)
             if row.calling_hours
             else None,
+            redial_interrupted=row.redial_interrupted,
             task_count=row.task_count,
             sched_task_count=row.sched_task_count,
             running_count=row.running_count,

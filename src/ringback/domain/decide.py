@@ -6,6 +6,10 @@ in one fenced transaction together with the call records and the events.
 Counting rules:
 - an attempt counts only once a call was originated; otherwise it is given back;
 - ``invalid_number`` (SIP 404 / 484 / 604) and errors no retry can fix end the task at once;
+- an attempt whose call was cut by a fault on our side (``interrupted``: its worker died, or
+  stopped after the callee answered) ends the task unless the queue's policy
+  ``redial_interrupted`` asks to call again: the callee may have answered, and ringing someone
+  again who picked up is what an operator least wants;
 - plain tasks spend one try per attempt and wait the backoff (``try_again_pause`` for callbacks);
 - a callback with ``try_count_caller`` > 0 spends one caller try on every attempt; an attempt that
   failed on the A leg spends only that and waits ``try_again_pause_caller``, one that reached A but
@@ -36,6 +40,38 @@ NOT_ORIGINATED_PAUSE = timedelta(seconds=30)
 WORKER_LOST = "worker lost"
 
 
+def lost_attempt(legs_stored: int, answered: bool, why: str = WORKER_LOST) -> AttemptResult:
+    """The result of an attempt whose worker died, from the legs it had stored.
+
+    Legs are stored before they are dialled, so no stored leg means no call was placed: the
+    attempt is given back at once and spends no try. Otherwise a call was placed and cut by
+    us: ``interrupted``. A leg still ``dialing`` may have been answered in the moment before
+    the worker died (an answer is stored a few milliseconds after it happens), so it counts
+    as interrupted too: whether the task is tried again is the queue's ``redial_interrupted``.
+    """
+    if legs_stored == 0:
+        return AttemptResult(
+            success=False,
+            outcome=Outcome.FAILED,
+            originated=False,
+            comment=f"{why} before dialling: no call was placed, no try spent",
+            retry_in_s=0.0,
+        )
+    if answered:
+        return AttemptResult(
+            success=False,
+            outcome=Outcome.ANSWERED,
+            comment=f"{why}: the call was interrupted after the callee answered",
+            interrupted=True,
+        )
+    return AttemptResult(
+        success=False,
+        outcome=Outcome.FAILED,
+        comment=f"{why} while the call was ringing (the callee may have answered)",
+        interrupted=True,
+    )
+
+
 def decide(state: RetryState, result: AttemptResult, now: datetime, rng: random.Random) -> Decision:
     if not result.originated:
         return _not_originated(state, result, now)
@@ -45,6 +81,15 @@ def decide(state: RetryState, result: AttemptResult, now: datetime, rng: random.
             now,
             FinishResult.SUCCESS,
             comment,
+            state.attempt,
+            state.tries_used + 1,
+            state.caller_tries_used,
+        )
+    if result.interrupted and not state.redial_interrupted:
+        return _finish(
+            now,
+            FinishResult.FAILED,
+            f"{_why(result)}; not called again (the queue's redial_interrupted is off)",
             state.attempt,
             state.tries_used + 1,
             state.caller_tries_used,
@@ -113,7 +158,10 @@ def _not_originated(state: RetryState, result: AttemptResult, now: datetime) -> 
             state.tries_used,
             state.caller_tries_used,
         )
-    run_at = now + NOT_ORIGINATED_PAUSE
+    pause = (
+        NOT_ORIGINATED_PAUSE if result.retry_in_s is None else timedelta(seconds=result.retry_in_s)
+    )
+    run_at = now + pause
     return Decision(
         status=TaskStatus.DELAYED,
         run_at=run_at,

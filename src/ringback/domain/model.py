@@ -86,7 +86,11 @@ class AttemptResult:
 
     ``originated`` is false when no call left ringback (nothing to count: the attempt is given
     back). ``retryable`` is false for errors no retry can fix (a missing audio file, an IVR
-    document that does not parse).
+    document that does not parse). ``interrupted``: a fault on our side (worker lost, or a shutdown
+    after the callee answered) cut a call that may have been answered; whether it is retried is
+    the queue's policy
+    (``RetryState.redial_interrupted``). ``retry_in_s``: when an attempt that placed no call is
+    tried again (None: :data:`~ringback.domain.decide.NOT_ORIGINATED_PAUSE`).
     """
 
     success: bool
@@ -98,6 +102,8 @@ class AttemptResult:
     comment: str = ""
     retryable: bool = True
     call_uuid: str | None = None
+    interrupted: bool = False
+    retry_in_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -113,6 +119,17 @@ class RetryState:
     backoff: dict[str, Any] | None  # {"type": "fixed"|"exponential", "delay": ms, "jitter": j}
     caller_pause_s: float  # try_again_pause_caller
     event_seq: int  # last event sequence number written for this task
+    # the queue's policy: try again when a fault on our side cut a call (default: no)
+    redial_interrupted: bool = False
+
+
+class LegState(enum.StrEnum):
+    """Where a stored call leg is (write-ahead: stored before it is dialled)."""
+
+    DIALING = "dialing"  # stored, then handed to the dialer: ringing, or about to
+    ANSWERED = "answered"  # the callee answered; the call is up
+    ENDED = "ended"  # the leg ended and its record is complete
+    INTERRUPTED = "interrupted"  # its worker died: closed by the reaper with what was known
 
 
 @dataclass(slots=True)

@@ -9,6 +9,13 @@ One asyncio loop per process does everything:
   batch, each fenced so that a worker that lost its lease changes nothing;
 - the heartbeat extends every lease this worker holds in one statement; the reaper sends tasks
   whose lease ran out (their worker died) down the retry path.
+
+Calls are written ahead (DESIGN §4): a leg is stored (``dialing``) before the dialer is asked to
+place it, and only if the task is still this worker's; its answer is stored as it happens, and
+its record when it ends, also when the task's result is refused. The reaper judges a dead
+worker's attempt on the legs it stored (none: no try spent) and closes them ``interrupted``.
+It reaps only once this worker has reached the database for a whole lease without a failure, so
+that a lease that ran out while nobody could reach the database is not taken for a death.
 """
 
 from __future__ import annotations
@@ -29,8 +36,8 @@ import structlog
 
 from ringback.clock import Clock
 from ringback.config import Settings
-from ringback.domain.decide import WORKER_LOST, decide
-from ringback.domain.model import AttemptResult, NewEvent, Outcome
+from ringback.domain.decide import decide, lost_attempt
+from ringback.domain.model import AttemptResult, EventType, LegState, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
 from ringback.engine.runners import run_attempt
 from ringback.ids import new_uuid
@@ -38,8 +45,9 @@ from ringback.ivr.fetch import FetchConfig, HttpFetcher
 from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
+from ringback.store.legs_sql import AttemptLegs, LegWrite
 from ringback.store.records import ClaimedTask, Completion, Progress
-from ringback.telephony.base import Call, Dialer, OriginateRequest
+from ringback.telephony.base import Call, CallError, CallRecord, Dialer, OriginateRequest
 
 log = structlog.get_logger("ringback.worker")
 
@@ -92,22 +100,53 @@ class WorkerStats:
 
 
 class _AttemptDialer:
-    """Remembers the legs an attempt originated, so that none outlives a canceled attempt."""
+    """The attempt's dialer: stores every leg before it is placed (write-ahead) and remembers
+    the legs it placed, so that none outlives a canceled attempt."""
 
-    __slots__ = ("calls", "inner", "name")
+    __slots__ = ("calls", "clock", "failed", "inner", "name", "open_leg")
 
-    def __init__(self, inner: Dialer) -> None:
+    def __init__(
+        self, inner: Dialer, clock: Clock, open_leg: Callable[[CallRecord], Awaitable[None]]
+    ) -> None:
         self.inner = inner
         self.name = inner.name
+        self.clock = clock
+        self.open_leg = open_leg
         self.calls: list[Call] = []
+        self.failed: list[CallRecord] = []  # stored, then the dialer refused to place them
 
     async def originate(self, request: OriginateRequest) -> Call:
-        call = await self.inner.originate(request)
+        request.leg_uuid = request.leg_uuid or new_uuid()
+        # CallError when it cannot be stored (or the task is no longer ours): not dialled
+        await self.open_leg(_planned(request, self.clock.now()))
+        try:
+            call = await self.inner.originate(request)
+        except CallError as exc:
+            failed = _planned(request, self.clock.now())
+            failed.outcome, failed.hangup_cause = Outcome.FAILED, "ORIGINATE_FAILED"
+            failed.hangup_disposition, failed.ended_at = "not_sent", failed.started_at
+            failed.detail["error"] = str(exc)
+            self.failed.append(failed)
+            raise
         self.calls.append(call)
         return call
 
     async def close(self) -> None:  # the worker owns the real dialer
         return None
+
+
+def _planned(request: OriginateRequest, now: datetime) -> CallRecord:
+    """A leg as known before it is dialled."""
+    return CallRecord(
+        leg_uuid=request.leg_uuid,
+        call_uuid=request.call_uuid,
+        leg=request.leg,
+        direction="outbound",
+        from_number=request.caller_id_number,
+        to_number=request.to_number,
+        caller_id_name=request.caller_id_name,
+        started_at=now,
+    )
 
 
 @dataclass(slots=True)
@@ -152,6 +191,10 @@ class Worker:
         self._in_flight: dict[int, _InFlight] = {}
         self._completions: list[Completion] = []
         self._progress: dict[int, _InFlight] = {}
+        self._legs: list[LegWrite] = []  # leg writes waiting for the flusher
+        self._leg_waiters: dict[str, asyncio.Future[bool]] = {}  # opens: accepted?
+        # since when this worker has reached the database without a failure (None: failing)
+        self._db_ok_since: datetime | None = None
         self._wake = asyncio.Event()
         self._flush_wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -178,11 +221,12 @@ class Worker:
     async def run(self) -> None:
         """Run until :meth:`stop`; then shut down gracefully."""
         log.info("worker started", owner=self.owner, dialer=self.dialer.name)
+        self._db_ok_since = self.clock.now()  # a reaper waits a lease before its first reap
         unlisten = await self.store.listen(self._wake.set)
         flusher = asyncio.create_task(self._flusher(), name="flusher")
         maintenance = [
             asyncio.create_task(self._every(self.config.lease_seconds / 3, self._heartbeat)),
-            asyncio.create_task(self._every(self.config.reap_every_seconds, self.reap)),
+            asyncio.create_task(self._every(self.config.reap_every_seconds, self._reap_settled)),
         ]
         try:
             backoff = 0.0
@@ -190,8 +234,10 @@ class Worker:
                 try:
                     await self._claim_round(self.config.lookahead_seconds)
                     backoff = 0.0
+                    self._db_ok()
                 except Exception as exc:  # the database is away: keep the calls, try again
-                    backoff = min(30.0, max(0.5, backoff * 2))
+                    backoff = min(5.0, max(0.5, backoff * 2))
+                    self._db_failed()
                     log.error("claiming failed; retrying", error=str(exc), retry_in_s=backoff)
                     await self._pause(backoff)
                     continue
@@ -216,31 +262,41 @@ class Worker:
         Returns the number of attempts that ran.
         """
         ran = 0
-        while True:
-            started = await self._claim_round(0.0)
-            ran += started
-            running = [f.task for f in self._in_flight.values() if f.task and not f.task.done()]
-            if running:
-                await asyncio.gather(*running)
-            await self._flush_once()
-            if not started and not self._in_flight:
-                return ran
+        flusher = asyncio.create_task(self._flusher())  # legs are stored before they are dialled
+        try:
+            while True:
+                started = await self._claim_round(0.0)
+                ran += started
+                running = [f.task for f in self._in_flight.values() if f.task and not f.task.done()]
+                if running:
+                    await asyncio.gather(*running)
+                await self._flush_once()
+                if not started and not self._in_flight:
+                    return ran
+        finally:
+            self._closing = True
+            self._flush_wake.set()
+            await flusher
+            self._closing = False
 
     async def reap(self) -> int:
-        """Send tasks whose lease ran out down the retry path (comment ``worker lost``)."""
+        """Send tasks whose lease ran out down the retry path, judged on the legs their attempt
+        stored (see :func:`~ringback.domain.decide.lost_attempt`); returns how many."""
         now = self.clock.now()
-        expired = await self.store.expired_leases(now)
-        if not expired:
-            return 0
-        lost = AttemptResult(success=False, outcome=Outcome.FAILED, comment=WORKER_LOST)
-        completions = []
-        for claimed in expired:
-            decision = decide(claimed.retry, lost, now, self.rng)
-            completions.append(
-                Completion(claimed.id, claimed.fence, decision, decision.events, expired_before=now)
+
+        def judge(claimed: ClaimedTask, legs: AttemptLegs) -> Completion:
+            result = lost_attempt(legs.stored, legs.answered)
+            decision = decide(claimed.retry, result, now, self.rng)
+            return Completion(
+                claimed.id,
+                claimed.fence,
+                decision,
+                decision.events,
+                expired_before=now,
+                attempt=claimed.attempt,
             )
-        applied = await self.store.complete(completions)
-        reaped = sum(applied)
+
+        reaped = await self.store.reap(now, judge)
         self.stats.reaped += reaped
         if reaped:
             log.warning("reaped tasks of a lost worker", count=reaped)
@@ -275,7 +331,11 @@ class Worker:
 
     def _start(self, claimed: ClaimedTask, now: datetime) -> None:
         self.stats.claimed += 1
-        dialer = _AttemptDialer(self.dialer)
+
+        async def open_leg(record: CallRecord) -> None:
+            await self._open_leg(claimed, record)
+
+        dialer = _AttemptDialer(self.dialer, self.clock, open_leg)
         ctx = AttemptContext(
             task_id=claimed.id,
             client_id=claimed.client_id,
@@ -340,6 +400,7 @@ class Worker:
         except asyncio.CancelledError:
             result = await self._abandon(flight, "attempt interrupted: worker shutting down")
             if not result.originated and not flight.lost:
+                self._end_legs(claimed, flight.dialer.failed)
                 await self.store.release(self.owner, [claimed.id], self.clock.now())
                 self.stats.released += 1
                 self._forget(claimed.id)
@@ -347,7 +408,8 @@ class Worker:
         except Exception as exc:  # a runner bug must not kill the worker or leak the task
             log.exception("attempt runner failed", task_id=claimed.id)
             result = await self._abandon(flight, f"internal error: {exc}")
-        if flight.lost:
+        if flight.lost:  # no result to write, but every leg it placed is a call record
+            self._end_legs(claimed, [*flight.dialer.failed, *ctx.calls])
             self._forget(claimed.id)
             return
         if flight.writing is not None:  # its events must be stored before its result
@@ -356,7 +418,8 @@ class Worker:
         decision = decide(claimed.retry, result, now, self.rng)
         if self.metrics is not None and result.originated:
             self.metrics.count_attempt(result.outcome.value)
-        for record in ctx.calls:
+        calls = [*flight.dialer.failed, *ctx.calls]
+        for record in calls:
             record.detail["worker"] = self.owner
         self._progress.pop(claimed.id, None)
         self._completions.append(
@@ -365,8 +428,9 @@ class Worker:
                 fence=claimed.fence,
                 decision=decision,
                 events=[*flight.unsent, *decision.events],
-                calls=ctx.calls,
+                calls=calls,
                 cdr=ctx.call_uuid if ctx.calls else None,
+                attempt=claimed.attempt,
             )
         )
         flight.unsent = []
@@ -375,11 +439,20 @@ class Worker:
     async def _abandon(self, flight: _InFlight, comment: str) -> AttemptResult:
         """Hang up whatever the attempt left ringing or connected and record it."""
         recorded = {rec.leg_uuid for rec in flight.ctx.calls}
+        answered = False
         for call in flight.dialer.calls:
+            answered = answered or call.record.answered_at is not None
             with contextlib.suppress(Exception):
                 await call.hangup()
             if call.record.leg_uuid not in recorded:
                 flight.ctx.record_call(call.record)
+        if answered:  # cut after the callee answered: the queue's redial_interrupted decides
+            return AttemptResult(
+                success=False,
+                outcome=Outcome.ANSWERED,
+                comment=f"{comment}: the call was cut after the callee answered",
+                interrupted=True,
+            )
         return AttemptResult(
             success=False,
             outcome=Outcome.CANCELED,
@@ -393,9 +466,68 @@ class Worker:
             return
         for event_type, data in ctx.progress:
             flight.unsent.append(NewEvent(event_type, self.clock.now(), data))
+            if event_type is EventType.CALL_ANSWERED:
+                self._store_answer(flight, data.get("leg_uuid"))
         ctx.progress.clear()
         self._progress[ctx.task_id] = flight
         self._flush_wake.set()
+
+    # --- write-ahead legs ---------------------------------------------------------------------
+
+    async def _open_leg(self, claimed: ClaimedTask, record: CallRecord) -> None:
+        """Store the leg as ``dialing`` before it is dialled; CallError if it may not be."""
+        record.detail["worker"] = self.owner
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._leg_waiters[record.leg_uuid] = waiter
+        self._legs.append(self._leg_write(claimed, record, LegState.DIALING))
+        self._flush_wake.set()
+        try:
+            accepted = await waiter
+        except CallError:
+            raise
+        except Exception as exc:
+            raise CallError(f"not dialled: the call could not be stored first ({exc})") from exc
+        finally:
+            self._leg_waiters.pop(record.leg_uuid, None)
+        if not accepted:
+            flight = self._in_flight.get(claimed.id)
+            if flight is not None:
+                flight.lost = True
+                self.stats.fenced_out += 1
+            raise CallError("not dialled: the task is no longer this worker's (canceled or reaped)")
+
+    def _leg_write(self, claimed: ClaimedTask, record: CallRecord, state: LegState) -> LegWrite:
+        return LegWrite(claimed.id, claimed.fence, claimed.attempt, self.owner, record, state)
+
+    def _store_answer(self, flight: _InFlight, leg_uuid: object) -> None:
+        for call in flight.dialer.calls:
+            if call.record.leg_uuid == leg_uuid:
+                self._legs.append(self._leg_write(flight.claimed, call.record, LegState.ANSWERED))
+                return
+
+    def _end_legs(self, claimed: ClaimedTask, records: list[CallRecord]) -> None:
+        """Store these legs' records without the attempt's result (it will not be written)."""
+        for record in records:
+            record.detail["worker"] = self.owner
+            self._legs.append(self._leg_write(claimed, record, LegState.ENDED))
+        if records:
+            self._flush_wake.set()
+
+    def _db_ok(self) -> None:
+        if self._db_ok_since is None:
+            self._db_ok_since = self.clock.now()
+
+    def _db_failed(self) -> None:
+        self._db_ok_since = None
+
+    async def _reap_settled(self) -> None:
+        """Reap, unless this worker reached the database for less than a lease: a worker that
+        could not reach it either may still be alive and about to renew its leases."""
+        since = self._db_ok_since
+        if since is None:
+            return
+        if (self.clock.now() - since).total_seconds() >= self.config.lease_seconds:
+            await self.reap()
 
     def _forget(self, task_id: int) -> None:
         self._in_flight.pop(task_id, None)
@@ -420,25 +552,50 @@ class Worker:
             writer.add_done_callback(writers.discard)
             if self._closing:
                 await asyncio.gather(*writers)
-                if not self._completions and not self._progress:
+                if not self._completions and not self._progress and not self._legs:
                     return
 
     async def _write_safely(self) -> None:
         try:
             await self._flush_once()
+            self._db_ok()
         except Exception:
+            self._db_failed()
             log.exception("writing attempt results failed; will retry")
             await asyncio.sleep(1.0)
             self._flush_wake.set()
 
     async def _flush_once(self) -> None:
+        legs, self._legs = self._legs, []
         progress = [f for f in self._progress.values() if f.unsent and not f.lost]
         self._progress.clear()
         completions, self._completions = self._completions, []
+        if legs:
+            await self._write_legs(legs)
         if progress:
             await self._write_progress(progress)
         if completions:
             await self._write_completions(completions)
+
+    async def _write_legs(self, legs: list[LegWrite]) -> None:
+        try:
+            accepted = await self.store.write_legs(legs)
+        except BaseException as exc:
+            for write in legs:
+                if write.state is not LegState.DIALING:
+                    self._legs.append(write)  # answers and ends: kept for the next try
+                    continue
+                waiter = self._leg_waiters.get(write.record.leg_uuid)
+                if waiter is not None and not waiter.done():  # opens: not dialled
+                    waiter.set_exception(
+                        exc if isinstance(exc, Exception) else CallError("worker stopping")
+                    )
+            raise
+        for write in legs:
+            if write.state is LegState.DIALING:
+                waiter = self._leg_waiters.get(write.record.leg_uuid)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(write.record.leg_uuid in accepted)
 
     async def _write_progress(self, flights: list[_InFlight]) -> None:
         items = [Progress(f.claimed.id, f.claimed.fence, f.unsent) for f in flights]
@@ -486,6 +643,7 @@ class Worker:
     async def _heartbeat(self) -> None:
         if self._in_flight:
             await self.store.heartbeat(self.owner, self.clock.now(), self.config.lease_seconds)
+            self._db_ok()
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         while True:
@@ -493,6 +651,7 @@ class Worker:
             try:
                 await job()
             except Exception:
+                self._db_failed()
                 log.exception("maintenance job failed", job=getattr(job, "__name__", "?"))
 
     async def _wait_in_flight(self) -> None:

@@ -33,13 +33,15 @@ from ringback.domain.model import (
 from ringback.domain.tasks import NewTask
 from ringback.store import schema as t
 from ringback.store.access import AccessMixin
-from ringback.store.engine_sql import (
-    CLAIM_COLUMNS,
-    Claim,
-    TaskResult,
+from ringback.store.engine_sql import CLAIM_COLUMNS, Claim, TaskResult, engine_sql, loads
+from ringback.store.legs_sql import (
+    AttemptLegs,
+    LegWrite,
+    attempt_legs_sql,
     call_values,
-    engine_sql,
-    loads,
+    close_legs_sql,
+    dumps,
+    legs_sql,
 )
 from ringback.store.migrations import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
 from ringback.store.numbers import NumbersMixin
@@ -97,6 +99,7 @@ class QueueChanges:
     clear_max_calls_per_second: bool = False
     calling_hours: dict[str, Any] | None = None
     clear_calling_hours: bool = False
+    redial_interrupted: bool | None = None
 
 
 class Store(AccessMixin, WebhookMixin, NumbersMixin):
@@ -116,6 +119,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         self.is_sqlite = self.dialect == "sqlite"
         self.notify_channel = notify_channel
         self.engine_sql = engine_sql(self.dialect, notify_channel)
+        self.legs_sql = legs_sql(self.dialect)
         #: write transactions a worker may run at once (SQLite has one writer)
         self.parallel_writes = 1 if self.is_sqlite else 3
         self._sqlite_writer = sqlite_writer
@@ -260,6 +264,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         concurrent_task_limit: int = 10,
         max_calls_per_second: float | None = None,
         calling_hours: dict[str, Any] | None = None,
+        redial_interrupted: bool = False,
     ) -> QueueRow:
         async with self._write() as conn:
             taken = (
@@ -282,6 +287,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
                         concurrent_task_limit=concurrent_task_limit,
                         max_calls_per_second=max_calls_per_second,
                         calling_hours=calling_hours,
+                        redial_interrupted=redial_interrupted,
                         rate_tokens=_burst(max_calls_per_second),
                         rate_updated_at=to_ms(now),
                         created_at=to_ms(now),
@@ -312,7 +318,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         self, queue_id: int, changes: QueueChanges, now: datetime, *, client_id: int | None = None
     ) -> QueueRow:
         values: dict[str, Any] = {"updated_at": to_ms(now)}
-        for name in ("name", "comment", "status", "concurrent_task_limit"):
+        for name in ("name", "comment", "status", "concurrent_task_limit", "redial_interrupted"):
             value = getattr(changes, name)
             if value is not None:
                 values[name] = value
@@ -722,6 +728,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         async with self._write() as conn:
             for queue in await ops.due_queues(conn, due_ms):
                 queue_id, queue_limit, rate = queue[0], queue[1], queue[2]
+                redial = bool(queue[6])
                 calling_hours = loads(queue[5]) if queue[5] else None
                 want = limit - len(claimed)
                 tokens = None
@@ -738,7 +745,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
                     delayed += moved
                 else:
                     rows = await ops.claim_due(conn, claim)
-                claimed.extend(_claimed(row, queue_id) for row in rows)
+                claimed.extend(_claimed(row, queue_id, redial) for row in rows)
                 if len(claimed) >= limit:
                     break
             next_due = None
@@ -819,20 +826,59 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
             )
         return int(result.rowcount)
 
-    async def expired_leases(self, now: datetime, limit: int = 500) -> list[ClaimedTask]:
-        """Running tasks whose lease ran out (their worker is presumed dead)."""
-        tk = t.tasks
+    async def write_legs(self, writes: Sequence[LegWrite]) -> set[str]:
+        """Store call legs as they are opened, answered and ended (see ``legs_sql``).
+
+        Returns the leg_uuids of the opens accepted: a leg may be dialled only once its open
+        was accepted (the task is still this worker's).
+        """
+        if not writes:
+            return set()
+        async with self._write(one_statement=True) as conn:
+            return await self.legs_sql.write(conn, writes)
+
+    async def reap(
+        self,
+        now: datetime,
+        judge: Callable[[ClaimedTask, AttemptLegs], Completion],
+        limit: int = 500,
+    ) -> int:
+        """Send running tasks whose lease ran out (their worker is presumed dead) down the
+        retry path, in one transaction: each is judged on the legs its attempt stored, and
+        those legs still open are closed as ``interrupted``. Returns how many were reaped.
+
+        On PostgreSQL the reaped rows are locked ``FOR UPDATE``: a leg being opened for one of
+        them either committed first (and is judged) or fails (and is never dialled).
+        """
+        tk, q = t.tasks, t.queues
         columns = [tk.c[name.strip()] for name in CLAIM_COLUMNS.split(",")]
-        async with self._read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(*columns, tk.c.queue_id)
-                    .where(IS_RUNNING, tk.c.lease_until < to_ms(now))
-                    .order_by(tk.c.lease_until)
-                    .limit(limit)
-                )
-            ).all()
-        return [_claimed(row[:-1], row[-1]) for row in rows]
+        now_ms = to_ms(now)
+        query = (
+            sa.select(*columns, tk.c.queue_id, q.c.redial_interrupted)
+            .join(q, q.c.id == tk.c.queue_id)
+            .where(IS_RUNNING, tk.c.lease_until < now_ms)
+            .order_by(tk.c.lease_until)
+            .limit(limit)
+        )
+        if not self.is_sqlite:
+            query = query.with_for_update(of=tk, skip_locked=True)
+        async with self._write() as conn:
+            rows: list[Any] = list((await conn.execute(query)).all())
+            if not rows:
+                return 0
+            expired = [_claimed(row[:-2], row[-2], bool(row[-1])) for row in rows]
+            ids = dumps([task.id for task in expired])
+            legs: list[Any] = list(
+                await conn.exec_driver_sql(attempt_legs_sql(self.dialect), (ids,))
+            )
+            stored = {leg[0]: AttemptLegs(int(leg[1]), bool(leg[2])) for leg in legs}
+            completions = [judge(task, stored.get(task.id, AttemptLegs())) for task in expired]
+            results = [_task_result(c, now_ms) for c in completions]
+            accepted = await self.engine_sql.complete(conn, results, now_ms)
+            if accepted:
+                closing = dumps(sorted(accepted))
+                await conn.exec_driver_sql(close_legs_sql(self.dialect), (closing,))
+        return len(accepted)
 
     async def release(self, owner: str, task_ids: Sequence[int], now: datetime) -> int:
         """Hand back claimed tasks whose attempt never started (shutdown): attempt given back."""
@@ -990,7 +1036,7 @@ def _refill(rate: float, tokens: float, updated_at: int, now_ms: int) -> float:
     return float(min(_burst(rate), float(tokens) + elapsed * rate))
 
 
-def _claimed(row: Sequence[Any], queue_id: int) -> ClaimedTask:
+def _claimed(row: Sequence[Any], queue_id: int, redial_interrupted: bool = False) -> ClaimedTask:
     """A row of ``CLAIM_COLUMNS`` (values after the claim) as a ClaimedTask."""
     (task_id, client_id, kind_name, payload, attempt, fence, event_seq, run_at, _tz, tries_used,
      caller_tries_used, max_tries, max_caller_tries, backoff, caller_pause_s) = row  # fmt: skip
@@ -1015,6 +1061,7 @@ def _claimed(row: Sequence[Any], queue_id: int) -> ClaimedTask:
             backoff=loads(backoff),
             caller_pause_s=caller_pause_s,
             event_seq=event_seq,
+            redial_interrupted=redial_interrupted,
         ),
     )
 
@@ -1037,7 +1084,9 @@ def _task_result(completion: Completion, now_ms: int) -> TaskResult:
         cdr=completion.cdr,
         finished_at=now_ms if finished else None,
         events=completion.events,
-        calls=[call_values(rec, decision.attempt) for rec in completion.calls],
+        calls=[
+            call_values(rec, completion.attempt or decision.attempt) for rec in completion.calls
+        ],
     )
 
 
@@ -1128,6 +1177,7 @@ def _queue_row(row: Row[Any]) -> QueueRow:
         concurrent_task_limit=row.concurrent_task_limit,
         max_calls_per_second=row.max_calls_per_second,
         calling_hours=row.calling_hours,
+        redial_interrupted=bool(row.redial_interrupted),
         last_call_at=from_ms(row.last_call_at),
         created_at=from_ms(row.created_at),  # type: ignore[arg-type]
         updated_at=from_ms(row.updated_at),  # type: ignore[arg-type]
@@ -1221,6 +1271,8 @@ def _call_row(row: Row[Any]) -> CallRow:
         dtmf_received=row.dtmf_received,
         detail=row.detail,
         task_kind=row.task_kind,
+        state=row.state,
+        worker=row.worker,
     )
 
 

@@ -23,7 +23,7 @@ import orjson
 
 from ringback.domain.model import EventType, NewEvent, TaskStatus
 from ringback.domain.tasks import NewTask
-from ringback.telephony.base import CallRecord
+from ringback.store.legs_sql import PostgresLegsSql, SqliteLegsSql, dumps, ms, pg_call_doc
 
 PENDING_SQL = "('scheduled', 'delayed', 'delayed_interval')"
 
@@ -39,41 +39,13 @@ _CLAIM_SET = (
     "updated_at = {now}"
 )
 
-CALL_FIELDS = (
-    "call_uuid", "leg_uuid", "leg", "attempt", "direction", "from_number", "to_number",
-    "caller_id_name", "sip_code", "outcome", "hangup_cause", "hangup_disposition", "started_at",
-    "ringing_at", "answered_at", "ended_at", "bridged_at", "bridged_with", "duration_ms",
-    "billsec_ms", "played", "dtmf_received", "detail",
-)  # fmt: skip
-
-
-def dumps(value: Any) -> str:
-    """JSON text (orjson: datetimes become ISO 8601)."""
-    return orjson.dumps(value, default=str).decode()
-
 
 def loads(value: Any) -> Any:
     """JSON columns come back as text from SQLite and already decoded from PostgreSQL."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _ms(when: Any) -> int | None:
-    return None if when is None else int(when.timestamp() * 1000)
-
-
-def call_values(rec: CallRecord, attempt: int) -> tuple[Any, ...]:
-    """A call record in ``CALL_FIELDS`` order."""
-    duration, billsec = rec.duration_s, rec.billsec
-    return (
-        rec.call_uuid, rec.leg_uuid, rec.leg.value, attempt or None, rec.direction,
-        rec.from_number, rec.to_number, rec.caller_id_name, rec.sip_code,
-        rec.outcome.value if rec.outcome else None, rec.hangup_cause, rec.hangup_disposition,
-        _ms(rec.started_at), _ms(rec.ringing_at), _ms(rec.answered_at), _ms(rec.ended_at),
-        _ms(rec.bridged_at), rec.bridged_with,
-        None if duration is None else round(duration * 1000),
-        None if billsec is None else round(billsec * 1000),
-        dumps(rec.played), rec.dtmf_received, dumps(rec.detail),
-    )  # fmt: skip
+_ms = ms
 
 
 @dataclass(slots=True)
@@ -107,7 +79,8 @@ class TaskResult:
     cdr: str | None
     finished_at: int | None
     events: list[NewEvent]
-    calls: list[tuple[Any, ...]]  # call_values() tuples
+    # call_values() tuples: stored whether or not the fence holds (a leg placed is a leg)
+    calls: list[tuple[Any, ...]]
 
 
 _NEW_TASK_COLUMNS = (
@@ -161,7 +134,8 @@ class EngineSql(Protocol):
 
 _DUE_QUEUES = (
     "SELECT id, concurrent_task_limit, max_calls_per_second, rate_tokens, rate_updated_at, "
-    "calling_hours FROM queues q WHERE status = 'on' AND EXISTS (SELECT 1 FROM tasks t "
+    "calling_hours, redial_interrupted FROM queues q WHERE status = 'on' "
+    "AND EXISTS (SELECT 1 FROM tasks t "
     f"WHERE t.queue_id = q.id AND t.status IN {PENDING_SQL} AND t.run_at <= {{now}}) "
 )
 _RUNNING = "SELECT count(*) FROM tasks WHERE queue_id = {q} AND status = 'executed'"
@@ -255,10 +229,7 @@ class SqliteEngineSql:
         "INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
-    _calls = (
-        f"INSERT INTO calls ({', '.join(CALL_FIELDS)}, client_id, queue_id, task_id) "
-        f"VALUES ({', '.join('?' * (len(CALL_FIELDS) + 3))})"
-    )
+    _calls = SqliteLegsSql().upsert_sql()
     _result = (
         "UPDATE tasks SET status = ?, run_at = COALESCE(?, run_at), tries_used = ?, "
         "caller_tries_used = ?, attempt = ?, finish_result = ?, finish_comment = ?, "
@@ -349,6 +320,8 @@ class SqliteEngineSql:
         events: list[tuple[Any, ...]] = []
         for res in results:
             row = current.get(res.task_id)
+            if row is not None:
+                calls.extend((*call, row[5], row[6], row[0]) for call in res.calls)
             if row is None or row[2] != "executed" or row[1] != res.fence:
                 continue
             lease_until = row[4]
@@ -366,7 +339,6 @@ class SqliteEngineSql:
                  res.finish_result, res.finish_comment, res.cdr, seq, res.finished_at, now_ms,
                  res.task_id)
             )  # fmt: skip
-            calls.extend((*call, row[5], row[6], row[0]) for call in res.calls)
         if updates:
             await conn.exec_driver_sql(self._result, updates)
         if calls:
@@ -577,22 +549,9 @@ class PostgresEngineSql:
                 task_id bigint, k int, type text, occurred_at bigint, data jsonb)
             JOIN done ON done.id = e.task_id
         ),
-        new_calls AS (
-            INSERT INTO calls ("""
-        + ", ".join(CALL_FIELDS)
-        + """, client_id, queue_id, task_id)
-            SELECT """
-        + ", ".join("c." + f for f in CALL_FIELDS)
-        + """,
-                   done.client_id, done.queue_id, done.id
-            FROM jsonb_to_recordset($3::jsonb) AS c(
-                task_id bigint, call_uuid text, leg_uuid text, leg text, attempt int,
-                direction text, from_number text, to_number text, caller_id_name text,
-                sip_code int, outcome text, hangup_cause text, hangup_disposition text,
-                started_at bigint, ringing_at bigint, answered_at bigint, ended_at bigint,
-                bridged_at bigint, bridged_with text, duration_ms bigint, billsec_ms bigint,
-                played jsonb, dtmf_received text, detail jsonb)
-            JOIN done ON done.id = c.task_id
+        new_calls AS ("""
+        + PostgresLegsSql().upsert_sql()
+        + """
         )
         SELECT id FROM done
         UNION ALL  -- wake the other workers: slots were freed, retries scheduled
@@ -623,12 +582,7 @@ class PostgresEngineSql:
                 }
                 for k, e in enumerate(res.events, start=1)
             )  # fmt: skip
-            for call in res.calls:
-                record = dict(zip(CALL_FIELDS, call, strict=True))
-                record["played"] = orjson.Fragment(record["played"])
-                record["detail"] = orjson.Fragment(record["detail"])
-                record["task_id"] = res.task_id
-                calls.append(record)
+            calls.extend(pg_call_doc(call, res.task_id) for call in res.calls)
         params = (dumps(tasks), dumps(events), dumps(calls), now_ms)
         rows = (await conn.exec_driver_sql(self._complete, (*params, self.notify_channel))).all()
         return {row[0] for row in rows if row[0] is not None}

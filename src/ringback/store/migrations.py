@@ -451,6 +451,24 @@ MIGRATIONS += (
     ),
 )
 
+# Write-ahead call legs (DESIGN §4): a leg is stored as ``dialing`` before it is dialled and
+# updated as it answers and ends; the reaper closes the legs of a dead worker as
+# ``interrupted``. ``leg_uuid`` is unique so that every write of a leg is an upsert, also a
+# result that arrives after its task was reaped. A queue decides whether a callee who
+# answered a call that was then cut by a fault is called again (default: no).
+MIGRATIONS += (
+    Migration(
+        9,
+        "write-ahead call legs: calls.state and worker, one row per leg; queue redial policy",
+        (
+            "ALTER TABLE calls ADD COLUMN state TEXT NOT NULL DEFAULT 'ended'",
+            "ALTER TABLE calls ADD COLUMN worker TEXT",
+            "CREATE UNIQUE INDEX calls_leg_uuid ON calls (leg_uuid)",
+            "ALTER TABLE queues ADD COLUMN redial_interrupted BOOLEAN NOT NULL DEFAULT FALSE",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

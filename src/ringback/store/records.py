@@ -42,6 +42,8 @@ class QueueRow:
     task_count: int = 0
     sched_task_count: int = 0
     running_count: int = 0
+    # try again when a fault on our side (worker lost or stopped) cut a call (DESIGN §4)
+    redial_interrupted: bool = False
 
 
 @dataclass(slots=True)
@@ -116,6 +118,7 @@ class Completion:
     calls: list[CallRecord] = field(default_factory=list)
     cdr: str | None = None
     expired_before: datetime | None = None  # reaper: only if the lease ran out before this
+    attempt: int = 0  # the attempt whose legs ``calls`` are (0: the decision's)
 
 
 @dataclass(slots=True)
@@ -170,6 +173,8 @@ class CallRow:
     detail: dict[str, Any]
     #: kind of the task whose attempt placed the leg (None for a call of no task)
     task_kind: str | None = None
+    state: str = "ended"  # dialing, answered, ended, interrupted (see LegState)
+    worker: str | None = None  # the worker that placed it
 
 
 @dataclass(slots=True)

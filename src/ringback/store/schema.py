@@ -39,6 +39,8 @@ queues = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Column("deleted_at", sa.BigInteger, nullable=True),
+    # call again a callee whose answered call was cut by a fault (worker lost, shutdown)
+    sa.Column("redial_interrupted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("client_id", "name", name="queues_client_name"),
 )
 
@@ -116,6 +118,9 @@ calls = sa.Table(
     sa.Column("played", Json, nullable=False),
     sa.Column("dtmf_received", sa.Text, nullable=False, server_default=""),
     sa.Column("detail", Json, nullable=False),
+    # dialing -> answered -> ended, or interrupted (closed by the reaper: its worker died)
+    sa.Column("state", sa.Text, nullable=False, server_default="ended"),
+    sa.Column("worker", sa.Text, nullable=True),  # the worker that placed the leg
 )
 
 events = sa.Table(

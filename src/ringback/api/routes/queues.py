@@ -42,6 +42,7 @@ async def create_queue(
         concurrent_task_limit=body.concurrent_task_limit,
         max_calls_per_second=body.max_calls_per_second,
         calling_hours=hours_dict(body.calling_hours),
+        redial_interrupted=body.redial_interrupted,
     )
     return await idem.respond(201, QueueOut.of(queue).model_dump(mode="json"))
 
@@ -78,6 +79,7 @@ async def update_queue(
         and body.max_calls_per_second is None,
         calling_hours=hours,
         clear_calling_hours="calling_hours" in sent and hours is None,
+        redial_interrupted=body.redial_interrupted,
     )
     queue = await store.update_queue(scheduler_id, changes, clock.now(), client_id=client_id)
     return QueueOut.of(queue)

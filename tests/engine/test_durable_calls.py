@@ -1,0 +1,177 @@
+"""Calls are durable (DESIGN §4): every leg is stored before it is dialled, a dead worker's
+attempt is judged on the legs it stored, and reaping waits until the database has been
+reachable for a whole lease. Runs on SQLite and PostgreSQL with a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ringback.clock import FakeClock
+from ringback.domain.model import Leg, LegState
+from ringback.engine.worker import Worker, WorkerConfig
+from ringback.service import TaskService
+from ringback.storage import Storage
+from ringback.store.db import QueueChanges, Store
+from ringback.store.legs_sql import LegWrite
+from ringback.telephony.base import Call, CallRecord, OriginateRequest
+from ringback.telephony.sim import SimDialer, load_sim_rules
+from support import make_wav
+
+OK = "0901234000"
+
+
+class _Witness:
+    """A dialer that looks in the database for each leg at the moment it is asked to dial."""
+
+    name = "witness"
+
+    def __init__(self, store: Store, inner: SimDialer) -> None:
+        self.store, self.inner = store, inner
+        self.seen: list[tuple[str, str | None]] = []
+
+    async def originate(self, request: OriginateRequest) -> Call:
+        rows = {row.leg_uuid: row.state for row in await self.store.calls(client_id=None)}
+        self.seen.append((request.leg_uuid, rows.get(request.leg_uuid)))
+        return await self.inner.originate(request)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _setup(store: Store, clock: FakeClock, tmp_path: Path, **job_options: Any) -> int:
+    storage = Storage(tmp_path / "storage")
+    client_id = await store.ensure_client("acme", clock.now())
+    make_wav(storage.resolve(client_id, "hi.wav"))
+    data = {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"}
+    job: dict[str, Any] = {"type": "msg_call", "data": data}
+    if job_options:
+        job["options"] = job_options
+    [task_id] = await TaskService(store, clock).add_jobs(client_id, [job])
+    return task_id
+
+
+def _worker(store: Store, clock: FakeClock, tmp_path: Path, dialer: Any = None) -> Worker:
+    return Worker(
+        store,
+        dialer or SimDialer(clock, load_sim_rules(None), fast=True),
+        Storage(tmp_path / "storage"),
+        clock,
+        WorkerConfig(lease_seconds=30, reap_every_seconds=1),
+        rng=random.Random(3),
+        owner="live-worker",
+    )
+
+
+async def test_every_leg_is_stored_as_dialing_before_the_dialer_places_it(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    task_id = await _setup(store, clock, tmp_path)
+    witness = _Witness(store, SimDialer(clock, load_sim_rules(None), fast=True))
+    assert await _worker(store, clock, tmp_path, witness).drain() == 1
+    [(leg_uuid, state_when_dialled)] = witness.seen
+    assert state_when_dialled == "dialing"
+    [call] = await store.calls(task_id=task_id)
+    assert (call.leg_uuid, call.state, call.worker) == (leg_uuid, "ended", "live-worker")
+
+
+async def _dead_worker_dialled(
+    store: Store, clock: FakeClock, task_id: int, answered: bool
+) -> None:
+    """A worker claims the task, stores its leg (answered or still ringing) and dies."""
+    [held] = (await store.claim("dead-worker", clock.now(), 1, 30)).tasks
+    record = CallRecord(
+        leg_uuid="dead-leg",
+        call_uuid="dead-call",
+        leg=Leg.MAIN,
+        direction="outbound",
+        from_number="0506868000",
+        to_number=OK,
+        caller_id_name=None,
+        started_at=clock.now(),
+    )
+    write = LegWrite(held.id, held.fence, held.attempt, "dead-worker", record, LegState.DIALING)
+    assert await store.write_legs([write]) == {"dead-leg"}
+    if answered:
+        record.answered_at = clock.now() + timedelta(seconds=1)
+        write.state = LegState.ANSWERED
+        await store.write_legs([write])
+
+
+@pytest.mark.parametrize("answered", [False, True])
+async def test_a_dead_workers_placed_call_is_not_placed_again_unless_the_queue_asks(
+    store: Store, clock: FakeClock, tmp_path: Path, answered: bool
+) -> None:
+    task_id = await _setup(store, clock, tmp_path, attempts=3)
+    await _dead_worker_dialled(store, clock, task_id, answered)
+    clock.advance(31)
+    worker = _worker(store, clock, tmp_path)
+    assert await worker.reap() == 1
+    task = await store.get_task(task_id)
+    assert (task.stored_status, task.finish_result, task.tries_used) == ("finished", "failed", 1)
+    assert task.finish_comment is not None and "not called again" in task.finish_comment
+    expected = "after the callee answered" if answered else "the callee may have answered"
+    assert expected in task.finish_comment
+    [call] = await store.calls(task_id=task_id)
+    assert (call.state, call.hangup_disposition) == ("interrupted", "interrupted")
+    assert (call.answered_at is not None) is answered
+    assert (call.outcome == "answered") is answered
+
+
+async def test_a_queue_that_asks_for_it_tries_an_interrupted_call_again_spending_a_try(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    task_id = await _setup(store, clock, tmp_path, attempts=3)
+    queue_id = (await store.get_task(task_id)).queue_id
+    await store.update_queue(queue_id, QueueChanges(redial_interrupted=True), clock.now())
+    await _dead_worker_dialled(store, clock, task_id, answered=True)
+    clock.advance(31)
+    worker = _worker(store, clock, tmp_path)
+    assert await worker.reap() == 1
+    task = await store.get_task(task_id)
+    assert (task.stored_status, task.tries_used, task.attempt) == ("delayed", 1, 1)
+    clock.set(task.run_at)
+    assert await worker.drain() == 1
+    task = await store.get_task(task_id)
+    assert (task.finish_result, task.attempt, task.tries_used) == ("success", 2, 2)
+    states = sorted((c.attempt, c.state) for c in await store.calls(task_id=task_id))
+    assert states == [(1, "interrupted"), (2, "ended")]
+
+
+async def _until(condition: Any, within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+async def test_a_running_worker_reaps_only_after_reaching_the_database_for_a_whole_lease(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    task_id = await _setup(store, clock, tmp_path)
+    await store.claim("dead-worker", clock.now(), 1, 30)
+    clock.advance(31)  # the lease ran out before this worker started
+    worker = _worker(store, clock, tmp_path)
+    runner = asyncio.create_task(worker.run())
+    try:
+        for _ in range(20):  # 20 s of reaper rounds after the start: less than a lease
+            clock.advance(1)
+            await asyncio.sleep(0.01)
+        assert (await store.get_task(task_id)).stored_status == "executed"
+        assert worker.stats.reaped == 0
+
+        async def reaped() -> bool:
+            clock.advance(1)
+            return worker.stats.reaped == 1
+
+        await _until(reaped)
+        assert (clock.now() - (await store.get_task(task_id)).created_at).total_seconds() >= 61
+    finally:
+        worker.stop()
+        await asyncio.wait_for(runner, 30)
