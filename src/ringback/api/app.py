@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import re
 from typing import Any
 
@@ -21,6 +20,7 @@ from ringback.api.routes import jobs, numbers, oauth, queues, tasks, webhooks
 from ringback.api.schemas import HealthOut
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.faults import FaultReporter
 from ringback.storage import Storage
 from ringback.store.db import Store
 
@@ -29,7 +29,6 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # routers other modules provide; included when they exist
 _OPTIONAL_ROUTERS = ("ringback.api.routes.call_history", "ringback.api.routes.storage")
 _STORAGE_PATH = re.compile(rf"^{re.escape(PREFIX)}/client/[^/]+/storage(/|$)")
-log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Outbound-call scheduler: queues of callback tasks (the ucom4b `task_scheduler` API) and
@@ -212,15 +211,19 @@ def _optional_router(name: str) -> APIRouter | None:
 def _service_router() -> APIRouter:
     router = APIRouter(tags=["service"])
     unavailable: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
+    # probes ask every few seconds: while the database is away, one line, then summaries
+    database = FaultReporter("health check")
 
     @router.get("/healthz", response_model=HealthOut, responses=unavailable)
     async def healthz(store: StoreDep) -> HealthOut | Response:
         """200 when the database answers."""
         try:
             ok = await store.schema_version() > 0
-        except Exception:  # any failure to reach the database is "unavailable"
-            log.warning("health check: database unavailable", exc_info=True)
+        except Exception as exc:  # any failure to reach the database is "unavailable"
+            database.failed(exc)
             ok = False
+        else:
+            database.succeeded()
         if not ok:
             return error_response(503, "unavailable", "the database does not answer")
         return HealthOut()

@@ -17,6 +17,7 @@ from ringback.cli.common import (
     find_queue,
     make_table,
     out,
+    print_table,
     run,
     seed_time,
     unknown_client,
@@ -81,7 +82,7 @@ def _print_queues(queues: list[QueueRow], as_json: bool) -> None:
             escape(hours),
             seed_time(q.last_call_at),
         )
-    out.print(table)
+    print_table(table)
 
 
 LimitOpt = Annotated[

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import socket
@@ -18,27 +17,13 @@ from ringback.cli.common import CliError, err, out, run, shown_url
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.engine.processes import LISTEN_FD_ENV
+from ringback.logoutput import LogOutput
 from ringback.service import TaskService
+from ringback.stalls import LoopStallMonitor
 from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.telephony.base import Dialer
 from ringback.telephony.sim import SimDialer, load_sim_rules
-
-
-def _configure_logging() -> None:
-    import structlog  # only the service logs
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        # logs go to stderr, like every other message of the service (stdout stays clean)
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
 
 
 async def _run_service(
@@ -81,6 +66,8 @@ async def _run_service(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
+    stalls = LoopStallMonitor()  # logs "loop stall max_ms=…" when the service stops
+    stalls.start()
     running = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]
     if server is not None:
         running.append(asyncio.create_task(server.serve(sockets=sockets)))
@@ -98,6 +85,7 @@ async def _run_service(
             if problem is not None:
                 raise problem
     finally:
+        await stalls.stop()
         await dialer.close()
 
 
@@ -162,11 +150,22 @@ def _api_server(
             return contextlib.nullcontext()
 
     app = create_app(store, clock, storage, settings, metrics=metrics)
-    return Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info"))
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    LogOutput.take_over("uvicorn", "uvicorn.access")  # its handlers, written by the log thread
+    return Server(config)
 
 
 def _serve(what: str, processes: int | None, *, api: bool) -> None:
-    _configure_logging()
+    # logs go to stderr, like every other message of the service (stdout stays clean), written
+    # by a thread: a full pipe or a slow terminal never holds up the event loop
+    output = LogOutput.start(sys.stderr)
+    try:
+        _serve_logged(what, processes, api=api)
+    finally:
+        output.stop()  # what is queued is written before the process ends
+
+
+def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
 
     async def work(store: Store, _service: TaskService, settings: Settings) -> None:
         from ringback.engine.processes import WorkerProcesses

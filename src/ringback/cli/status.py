@@ -12,6 +12,7 @@ from ringback.cli.common import (
     find_client,
     make_table,
     out,
+    print_table,
     run,
     seed_time,
     unknown_client,
@@ -46,7 +47,7 @@ def status(client: ClientOpt = "default", as_json: JsonOpt = False) -> None:
     table = make_table("status", "tasks")
     for key in sorted(view["counts"]):
         table.add_row(key, str(view["counts"][key]))
-    out.print(table)
+    print_table(table)
     queues = ", ".join(f"{q['name']} {q['status']}" for q in view["queues"]) or "none"
     out.print(f"queues: {escape(queues)}")
     out.print(f"in flight: {view['in_flight']}; next due: {view['next_due'] or 'nothing'}")

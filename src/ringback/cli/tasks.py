@@ -19,6 +19,7 @@ from ringback.cli.common import (
     find_queue,
     make_table,
     out,
+    print_table,
     run,
     seed_time,
     unknown_client,
@@ -264,7 +265,7 @@ def task_list(
             seed_time(task.run_at) if task.stored_status != "finished" else "",
             escape(task.finish_comment or task.blocked_reason or ""),
         )
-    out.print(table)
+    print_table(table)
 
 
 def _event_summary(kind: str, data: dict[str, Any]) -> str:
@@ -363,10 +364,10 @@ def task_show(
             "" if call["billsec"] is None else str(call["billsec"]),
             escape(played),
         )
-    out.print(calls)
+    print_table(calls)
     events = make_table("seq", "event", "at (UTC)", "data", wrap=("data",), title="events")
     for ev in view["events"]:
         events.add_row(
             str(ev["seq"]), ev["type"], ev["at"], escape(_event_summary(ev["type"], ev["data"]))
         )
-    out.print(events)
+    print_table(events)

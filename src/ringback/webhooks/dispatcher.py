@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import random
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ import structlog
 from ringback import __version__
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.faults import FaultReporter
 from ringback.netguard import BlockedAddress, resolve_checked
 from ringback.store.db import Store
 from ringback.store.records import TaskRow
@@ -99,6 +101,7 @@ class Dispatcher:
         owner: str,
         task_json: Callable[[TaskRow, list[Any]], dict[str, Any]] | None = None,
         rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -106,6 +109,9 @@ class Dispatcher:
         self.owner = owner
         self.rng = rng or random.Random()
         self.stats = DispatcherStats()
+        # the database away: one line when rounds start failing, a summary every 10 s, one on
+        # recovery (not a line per retry)
+        self.faults = FaultReporter("webhook delivery", log=log, monotonic=monotonic)
         self._task_json = task_json or _api_task_json
         self._sending: dict[int, asyncio.Task[None]] = {}
         self._results: list[DeliveryResult] = []
@@ -134,9 +140,10 @@ class Dispatcher:
                         backoff = 0.0
                     except Exception as exc:  # the database is away: try again later
                         backoff = min(30.0, max(0.5, backoff * 2))
-                        log.error("webhook round failed", error=str(exc), retry_in_s=backoff)
+                        self.faults.failed(exc)
                         await self._pause(backoff)
                         continue
+                    self.faults.succeeded()
                     if not busy:
                         await self._pause(self.config.idle_poll_seconds)
             finally:
