@@ -1,0 +1,1 @@
+"""Chaos suite of ringback: infrastructure (pgcluster, hosts, multihost) and scenarios."""
