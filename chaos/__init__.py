@@ -1,2 +1,3 @@
-"""The chaos suite of ringback: kill -9, database and webhook outages, checked against the
-simulator's truth log. Run it with ``python -m chaos`` (``make chaos``)."""
+"""Chaos suite of ringback: infrastructure (pgcluster, hosts, multihost) and scenarios
+(kill -9, database and webhook outages, checked against the simulator's truth log). Run the
+scenarios with ``python -m chaos`` (``make chaos``)."""
