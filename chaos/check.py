@@ -185,7 +185,9 @@ def limit_held(
     }
 
 
-def sampled_limit(samples: Sequence[Mapping[int, int]], limits: Mapping[int, int]) -> dict[str, Any]:
+def sampled_limit(
+    samples: Sequence[Mapping[int, int]], limits: Mapping[int, int]
+) -> dict[str, Any]:
     """``count(*) where status = 'executed'`` per queue, sampled during the run."""
     peak = {queue: max((s.get(queue, 0) for s in samples), default=0) for queue in limits}
     over = sorted(q for q, n in peak.items() if n > limits[q])
@@ -268,4 +270,7 @@ def webhooks_delivered(events: Sequence[Row], deliveries: Sequence[Row]) -> dict
 def sqlite_integrity(result: Sequence[str]) -> dict[str, Any]:
     """``PRAGMA integrity_check`` answers the single row ``ok``."""
     ok = list(result) == ["ok"]
-    return {"integrity_check": "ok" if ok else list(result)[:EXAMPLES], "violations": 0 if ok else 1}
+    return {
+        "integrity_check": "ok" if ok else list(result)[:EXAMPLES],
+        "violations": 0 if ok else 1,
+    }

@@ -129,7 +129,7 @@ async def seed(
             number = f"0914{i:07d}486" if busy else f"{ring}{i:07d}1"
             data = {"audio_file": "msg.wav"}
             kind = "msg_call"
-        job = {
+        job: dict[str, Any] = {
             "type": kind,
             "queue": queue.name,
             "data": {"calling_number": "0506868000", "called_number": number, **data},
