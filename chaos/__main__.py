@@ -40,14 +40,19 @@ SHORT = {
         kill_every=(1.0, 2.0), finish_within_s=100,
     ),
     "b": Spec(
-        "b", "pgcluster", tasks=200, workers=3, kills=0, limits=(20, 10), spread_s=20,
-        lease_s=5.0, outages=(6.0,), finish_within_s=60,
+        "b", "pgcluster", tasks=150, workers=3, kills=0, limits=(20, 10), spread_s=15,
+        lease_s=5.0, outages=(6.0,), finish_within_s=45,
     ),
     "c": Spec(
         "c", "sqlite", tasks=150, workers=2, kills=5, limits=(10, 5), spread_s=10,
         kill_every=(1.0, 2.0), finish_within_s=60,
     ),
+    "d": Spec(
+        "d", "postgresql", tasks=150, workers=3, kills=8, limits=(20, 10), spread_s=20,
+        kill_every=(1.0, 2.0), webhooks=(10.0, 5.0), finish_within_s=90,
+    ),
 }  # fmt: skip
+SHORT_RUN = ("a", "b", "c")  # what --short runs unless --only names others (make test)
 
 
 async def main(argv: list[str]) -> int:
@@ -58,7 +63,9 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     specs = SHORT if args.short else FULL
-    chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(specs)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(
+        SHORT_RUN if args.short else specs
+    )
     unknown = [name for name in chosen if name not in specs]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(specs)}")

@@ -33,7 +33,7 @@ class OutagePlan:
         self.index = 0
         self.down_since: float | None = None
         self.next_at = FIRST_AT_S
-        self.lines_before: dict[int, int] = {}
+        self.lines_before: dict[int, tuple[int, int]] = {}
 
     async def tick(self, run: Run, elapsed: float) -> None:
         if self.index >= len(self.spec.outages):
@@ -42,6 +42,7 @@ class OutagePlan:
         if self.down_since is None and elapsed >= self.next_at:
             self.lines_before = self.workers.log_sizes()
             say(f"{self.spec.name}: database down for {length:g} s (stop immediate)")
+            run.db_down = True
             await asyncio.to_thread(self.cluster.stop, "immediate")
             self.down_since = time.time()
             return
@@ -49,13 +50,13 @@ class OutagePlan:
             after = self.workers.log_sizes()
             await asyncio.to_thread(self.cluster.start)
             up_at = time.time()
+            run.db_down = False
             run.outages.append(
                 {
                     "seconds": length,
                     "measured_s": round(up_at - self.down_since, 1),
-                    "log_lines_per_worker": {
-                        str(n): after[n] - self.lines_before.get(n, 0) for n in sorted(after)
-                    },
+                    "log_lines_per_worker": _growth(after, self.lines_before, 0),
+                    "log_records_per_worker": _growth(after, self.lines_before, 1),
                 }
             )
             say(f"{self.spec.name}: database up again after {up_at - self.down_since:.1f} s")
@@ -64,6 +65,12 @@ class OutagePlan:
             self.next_at = elapsed + GAP_S
             if self.index >= len(self.spec.outages):
                 run.notes.append("done")
+
+
+def _growth(
+    after: dict[int, tuple[int, int]], before: dict[int, tuple[int, int]], i: int
+) -> dict[str, int]:
+    return {str(n): after[n][i] - before.get(n, (0, 0))[i] for n in sorted(after)}
 
 
 def stall_ms(workers: Workers) -> float | None:

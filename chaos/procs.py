@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+_RECORD = re.compile(rb"^\d{4}-\d\d-\d\dT\S+ \[", re.MULTILINE)
 
 
 def say(text: str) -> None:
@@ -109,12 +112,14 @@ class Workers:
                 worker.process.kill()
                 worker.process.wait()
 
-    def log_sizes(self) -> dict[int, int]:
-        """Lines in each worker's log so far, by worker number."""
+    def log_sizes(self) -> dict[int, tuple[int, int]]:
+        """Per worker number: (lines, log records) in its log so far; a record is a line that
+        starts with a timestamp (a traceback under it adds lines, not records)."""
         sizes = {}
         for worker in self.all:
             try:
-                sizes[worker.number] = worker.log_path.read_bytes().count(b"\n")
+                text = worker.log_path.read_bytes()
             except OSError:
-                sizes[worker.number] = 0
+                text = b""
+            sizes[worker.number] = (text.count(b"\n"), len(_RECORD.findall(text)))
         return sizes

@@ -58,6 +58,7 @@ class Run:
     samples: list[dict[int, int]] = field(default_factory=list)
     outages: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    db_down: bool = False  # during an outage the harness does not read the database
 
 
 class PgDatabase:
@@ -177,11 +178,12 @@ async def drive(
             next_kill = now + rng.uniform(*spec.kill_every)
         if phase is not None:
             await phase(run, time.time() - run.started)
-        sample = await _quietly(lambda: _sample_executed(store, seeded.client_id))
-        if sample is not None:
-            run.samples.append(sample)
-        counted = await _quietly(lambda: _unfinished(store, seeded.client_id))
-        unfinished = counted if counted is not None else unfinished
+        if not run.db_down:
+            sample = await _quietly(lambda: _sample_executed(store, seeded.client_id))
+            if sample is not None:
+                run.samples.append(sample)
+            counted = await _quietly(lambda: _unfinished(store, seeded.client_id))
+            unfinished = counted if counted is not None else unfinished
         if now - last_say >= 5.0:
             last_say = now
             done = seeded_total - (unfinished or 0)
