@@ -230,6 +230,19 @@ def events_gap_free(tasks: Sequence[Row], events: Sequence[Row]) -> dict[str, An
     }
 
 
+def reaped_without_death(events: Sequence[Row], kills: int) -> dict[str, Any]:
+    """Events that say a task's worker was lost (the reaper acted). With no worker killed, the
+    only way to lose one is a lease that ran out while the database was unreachable, which the
+    reaper must not act on: then each one is a violation."""
+    lost = [row for row in events if "worker lost" in json.dumps(row.get("data"))]
+    return {
+        "worker_lost_events": len(lost),
+        "kills": kills,
+        "violations": len(lost) if kills == 0 else 0,
+        "examples": sorted({int(row["task_id"]) for row in lost if row["task_id"]})[:EXAMPLES],
+    }
+
+
 def webhooks_delivered(events: Sequence[Row], deliveries: Sequence[Row]) -> dict[str, Any]:
     """Every event of the subscribed client reached the receiver; duplicates only as the same
     event id (at-least-once redelivery); first deliveries in ``sequence`` order per task.

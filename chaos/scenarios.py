@@ -206,7 +206,9 @@ async def read_rows(store: Store, client_id: int) -> dict[str, list[dict[str, An
         "tasks": await _rows(store, "SELECT * FROM tasks WHERE client_id = :c", c=client_id),
         "calls": await _rows(store, "SELECT * FROM calls WHERE client_id = :c", c=client_id),
         "events": await _rows(
-            store, "SELECT id, task_id, seq, type FROM events WHERE client_id = :c", c=client_id
+            store,
+            "SELECT id, task_id, seq, type, data FROM events WHERE client_id = :c",
+            c=client_id,
         ),
     }
 
@@ -236,6 +238,7 @@ def run_checks(
         ),
         "limit_sampled": check.sampled_limit(run.samples, seeded.limits),
         "events": check.events_gap_free(rows["tasks"], rows["events"]),
+        "reaped_without_death": check.reaped_without_death(rows["events"], len(workers.kill_times)),
     }
     unexpected = workers.died_unexpectedly()
     results["workers_survived"] = {

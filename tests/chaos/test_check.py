@@ -169,3 +169,14 @@ def test_webhooks_delivered() -> None:
 def test_sqlite_integrity() -> None:
     assert check.sqlite_integrity(["ok"])["violations"] == 0
     assert check.sqlite_integrity(["*** in database main ***", "row 3 missing"])["violations"] == 1
+
+
+def test_reaped_without_death_counts_worker_lost_only_when_nobody_was_killed() -> None:
+    events = [
+        {"task_id": 1, "data": {"reason": "no call was placed: worker lost"}},
+        {"task_id": 2, "data": {"result": "success"}},
+    ]
+    assert check.reaped_without_death(events, kills=3)["violations"] == 0
+    result = check.reaped_without_death(events, kills=0)
+    assert (result["worker_lost_events"], result["violations"]) == (1, 1)
+    assert check.reaped_without_death(events[1:], kills=0)["violations"] == 0
