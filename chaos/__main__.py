@@ -22,12 +22,18 @@ from chaos.procs import say
 from chaos.scenarios import Spec, soak
 
 FULL = {
-    "a": Spec("a", "postgresql", tasks=5000, workers=3, kills=60, limits=(60, 30), spread_s=150),
+    "a": Spec(
+        "a", "postgresql", tasks=5000, workers=3, kills=60, limits=(100, 50), spread_s=150,
+        finish_within_s=480,
+    ),
     "b": Spec(
         "b", "pgcluster", tasks=1500, workers=3, kills=0, limits=(40, 20), spread_s=90,
-        lease_s=8.0, outages=(20.0, 16.0),
+        lease_s=8.0, outages=(20.0, 16.0), finish_within_s=200,
     ),
-    "c": Spec("c", "sqlite", tasks=1000, workers=2, kills=20, limits=(20, 10), spread_s=50),
+    "c": Spec(
+        "c", "sqlite", tasks=1000, workers=2, kills=20, limits=(30, 15), spread_s=50,
+        finish_within_s=300,
+    ),
     "d": Spec(
         "d", "postgresql", tasks=600, workers=3, kills=30, limits=(30, 15), spread_s=70,
         webhooks=(60.0, 30.0), finish_within_s=300,
