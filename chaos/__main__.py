@@ -36,7 +36,7 @@ FULL = {
     ),
     "d": Spec(
         "d", "postgresql", tasks=600, workers=3, kills=30, limits=(30, 15), spread_s=70,
-        webhooks=(60.0, 30.0), finish_within_s=300,
+        webhooks=(60.0, 30.0), finish_within_s=300, kill_after_s=45,
     ),
 }  # fmt: skip
 
@@ -55,7 +55,7 @@ SHORT = {
     ),
     "d": Spec(
         "d", "postgresql", tasks=150, workers=3, kills=8, limits=(20, 10), spread_s=20,
-        kill_every=(1.0, 2.0), webhooks=(10.0, 5.0), finish_within_s=90,
+        kill_every=(1.0, 2.0), webhooks=(10.0, 5.0), finish_within_s=90, kill_after_s=8,
     ),
 }  # fmt: skip
 SHORT_RUN = ("a", "b", "c")  # what --short runs unless --only names others (make test)

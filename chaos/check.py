@@ -51,7 +51,13 @@ def lost_or_stuck(tasks: Sequence[Row]) -> dict[str, Any]:
         "finished": len(tasks) - len(open_),
         "unfinished_by_status": dict(by_status),
         "violations": len(open_),
-        "examples": [int(row["id"]) for row in open_[:EXAMPLES]],
+        "examples": [
+            {
+                key: row.get(key)
+                for key in ("id", "status", "tries_used", "lease_owner", "lease_until")
+            }
+            for row in open_[:EXAMPLES]
+        ],
     }
 
 

@@ -1,13 +1,15 @@
 """A webhook receiver on 127.0.0.1 (aiohttp) that can be switched down, to 500s and back.
 
 ``down()`` closes the listening socket (connections are refused), ``failing()`` answers 500,
-``healthy()`` answers 200. Every request is recorded in arrival order (also the refused-by-500
-ones, marked), with its ``Ringback-Event-Id`` and the body's task id and ``sequence``; the
-check counts only requests answered 2xx as deliveries.
+``healthy()`` answers 200 after holding each request ``hold_s`` (so that killed senders die
+with requests open, and redeliver them). Every request is recorded in arrival order (those
+answered 500 marked so), with its ``Ringback-Event-Id`` and the body's task id and
+``sequence``; the check counts only requests answered 2xx as deliveries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -28,6 +30,7 @@ def free_port() -> int:
 class Receiver:
     port: int = field(default_factory=free_port)
     mode: str = "down"  # down | failing | healthy
+    hold_s: float = 0.3  # a healthy answer waits this long: kills land while requests are open
     requests: list[dict[str, Any]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _site: web.TCPSite | None = None
@@ -54,6 +57,8 @@ class Receiver:
                 "t": time.time(),
             }
         )
+        if status == 200 and self.hold_s > 0:
+            await asyncio.sleep(self.hold_s)  # recorded (processed) first, answered later
         return web.Response(status=status, text="ok" if status == 200 else "failing")
 
     async def _listen(self) -> None:

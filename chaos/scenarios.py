@@ -42,6 +42,7 @@ class Spec:
     limits: tuple[int, int] = (40, 20)
     spread_s: float = 60.0  # tasks fall due evenly over this long
     kill_every: tuple[float, float] = (1.0, 4.0)
+    kill_after_s: float = 0.0  # the first kill comes this long after the start (plus kill_every)
     lease_s: float = 5.0
     finish_within_s: float = 240.0
     webhooks: tuple[float, float] | None = None  # (down s, failing s), then healthy
@@ -163,7 +164,7 @@ async def drive(
     spec = run.spec
     rng = workers.rng
     kills = 0
-    next_kill = time.monotonic() + rng.uniform(*spec.kill_every)
+    next_kill = time.monotonic() + spec.kill_after_s + rng.uniform(*spec.kill_every)
     last_say = 0.0
     deadline = time.monotonic() + spec.finish_within_s
     seeded_total = len(seeded.queue_of_task)
