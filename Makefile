@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint format bench bench-peers clean
+.PHONY: setup run test lint format bench bench-peers chaos clean
 
 $(STAMP): pyproject.toml
 	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
@@ -54,6 +54,12 @@ $(PEERS_STAMP): $(STAMP)
 
 bench-peers: $(PEERS_STAMP)
 	$(BIN)/python -m bench.peers $(BENCH_PEERS_ARGS)
+
+# the chaos suite (chaos/): kill -9 soak and database outages on PostgreSQL, kills on SQLite,
+# webhook receiver outages, checked against the simulator's truth log; about 15 minutes. Needs
+# the PostgreSQL server of `make test` and, for the outages, root and the server binaries.
+chaos: setup
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info

@@ -55,6 +55,8 @@ class Settings:
     dialer: str = "sim"
     sim_rules: Path | None = None
     sim_fast: bool = False
+    # the simulator's truth log: a directory for dials-<pid>.jsonl (see telephony/sim_truth.py)
+    sim_truth_log: Path | None = None
     lease_seconds: float = 60.0
     max_in_flight: int = 150
     ring_timeout_seconds: float = 30.0
@@ -82,12 +84,14 @@ class Settings:
         if dialer not in ("sim", "sip"):
             raise ConfigError(f"RINGBACK_DIALER={dialer!r}: use 'sim' (the default) or 'sip'")
         rules = os.environ.get("RINGBACK_SIM_RULES")
+        truth = os.environ.get("RINGBACK_SIM_TRUTH_LOG")
         return cls(
             database_url=os.environ.get("RINGBACK_DATABASE_URL") or DEFAULT_DATABASE_URL,
             storage_dir=Path(os.environ.get("RINGBACK_STORAGE_DIR") or "./storage"),
             dialer=dialer,
             sim_rules=Path(rules) if rules else None,
             sim_fast=_env_bool("RINGBACK_SIM_FAST", False),
+            sim_truth_log=Path(truth) if truth else None,
             lease_seconds=_env_float("RINGBACK_LEASE_SECONDS", 60.0),
             max_in_flight=int(_env_float("RINGBACK_MAX_IN_FLIGHT", 150)),
             ring_timeout_seconds=_env_float("RINGBACK_RING_TIMEOUT", 30.0),

@@ -93,7 +93,12 @@ async def _dialer(settings: Settings, clock: Clock, store: Store, storage: Stora
     """The dialer RINGBACK_DIALER names: the simulator, or the SIP user agent (bound here),
     whose inbound calls go to the IVR their called number is routed to (``/numbers/``)."""
     if settings.dialer != "sip":
-        return SimDialer(clock, load_sim_rules(settings.sim_rules), fast=settings.sim_fast)
+        return SimDialer(
+            clock,
+            load_sim_rules(settings.sim_rules),
+            fast=settings.sim_fast,
+            truth_log=settings.sim_truth_log,
+        )
     from ringback.inbound import inbound_handler
     from ringback.telephony.sip.dialer import SipDialer  # only the sip backend needs it
 

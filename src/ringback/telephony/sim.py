@@ -36,6 +36,7 @@ from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
 from ringback.ids import new_uuid
 from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord, OriginateRequest
+from ringback.telephony.sim_truth import TruthLog
 
 #: how long the simulator takes to say one character of a Speak text
 SPEAK_SECONDS_PER_CHAR = 0.06
@@ -308,9 +309,11 @@ class SimCall:
         *,
         fast: bool,
         on_end: Callable[[SimCall], None] | None = None,
+        truth: TruthLog | None = None,
     ) -> None:
         now = clock.now()
         self._clock = clock
+        self._truth = truth
         self._fast = fast
         self._on_end = on_end
         self._code = behaviour.sip_code
@@ -337,6 +340,9 @@ class SimCall:
         )
         if self._ring_timed_out or outcome_for_sip(self._code) in _RINGING_OUTCOMES:
             self._record.ringing_at = now
+        if truth is not None:
+            record = self._record
+            truth.originate(record.leg_uuid, record.call_uuid, record.to_number, now)
         self._catch_up(now)
 
     # -- state -------------------------------------------------------------------------------
@@ -381,6 +387,9 @@ class SimCall:
             self._record.outcome = Outcome.ANSWERED
             if not self._fast:
                 self._end_at = at + self._talk
+            if self._truth is not None:
+                record = self._record
+                self._truth.answer(record.leg_uuid, record.call_uuid, record.to_number, at)
         else:
             self._finish(
                 at,
@@ -400,6 +409,15 @@ class SimCall:
         record.hangup_cause = cause
         record.hangup_disposition = disposition
         self._state = _State.ENDED
+        if self._truth is not None:
+            self._truth.hangup(
+                record.leg_uuid,
+                record.call_uuid,
+                record.to_number,
+                at,
+                disposition=disposition,
+                cause=cause,
+            )
         if self._ended is not None and not self._ended.done():
             self._ended.set_result(None)
         if self._on_end is not None:
@@ -641,16 +659,26 @@ class SimDialer:
 
     name: str = "sim"
 
-    def __init__(self, clock: Clock, rules: SimRules | None = None, fast: bool = False) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        rules: SimRules | None = None,
+        fast: bool = False,
+        truth_log: Path | None = None,
+    ) -> None:
         self.clock = clock
         self.rules = rules if rules is not None else load_sim_rules(None)
         self.fast = fast
+        # every originate / answer / hangup appended to <truth_log>/dials-<pid>.jsonl
+        self.truth = TruthLog(truth_log) if truth_log is not None else None
         self.originated = 0  # legs originated since the dialer was made
         self._live: dict[str, SimCall] = {}
 
     async def originate(self, request: OriginateRequest) -> SimCall:
         behaviour = self.rules.behaviour_for(request.to_number)
-        call = SimCall(self.clock, request, behaviour, fast=self.fast, on_end=self._forget)
+        call = SimCall(
+            self.clock, request, behaviour, fast=self.fast, on_end=self._forget, truth=self.truth
+        )
         self.originated += 1
         if not call.ended:
             self._live[call.leg_uuid] = call
@@ -664,6 +692,8 @@ class SimDialer:
         """Hang up every leg still up or ringing."""
         for call in list(self._live.values()):
             await call.hangup("SYSTEM_SHUTDOWN")
+        if self.truth is not None:
+            self.truth.close()
 
     def _forget(self, call: SimCall) -> None:
         self._live.pop(call.leg_uuid, None)
