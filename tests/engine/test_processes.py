@@ -162,7 +162,11 @@ async def test_tasks_of_a_killed_worker_are_recovered_once_by_another(
     store, clock = deployment.store, SystemClock()
     client = await store.ensure_client("acme", clock.now())
     make_wav(Storage(deployment.storage_dir).resolve(client, "long.wav"), 1.5)
-    await store.create_queue(client, "crash", clock.now(), concurrent_task_limit=10, status="on")
+    # the queue asks for calls cut by a fault on our side to be placed again
+    await store.create_queue(
+        client, "crash", clock.now(), concurrent_task_limit=10, status="on",
+        redial_interrupted=True,
+    )  # fmt: skip
     data = {"calling_number": "0506868000", "audio_file": "long.wav"}
     jobs = [
         {
@@ -182,6 +186,11 @@ async def test_tasks_of_a_killed_worker_are_recovered_once_by_another(
 
     await wait_for(all_held, 30, "the first worker to hold every task")
     held = {i: (await store.get_task(i)).fence for i in ids}
+
+    async def all_dialled() -> bool:  # each leg is stored before it is dialled
+        return len(await store.calls(client_id=client)) == len(ids)
+
+    await wait_for(all_dialled, 30, "the first worker to store every leg")
     doomed.kill()  # SIGKILL: no goodbye, leases left behind
     doomed.wait(timeout=10)
     assert [(await store.get_task(i)).stored_status for i in ids] == ["executed"] * len(ids)
@@ -199,7 +208,9 @@ async def test_tasks_of_a_killed_worker_are_recovered_once_by_another(
         events = [e.type for e in await store.events_for_task(task_id)]
         assert events.count("task.finished") == 1
         assert "task.retry_scheduled" in events  # the reaper's "worker lost"
-        assert len(await store.calls(task_id=task_id)) == 1  # the dead worker recorded nothing
+        # the dead worker's leg is in the history, closed by the reaper
+        states = sorted((c.attempt, c.state) for c in await store.calls(task_id=task_id))
+        assert states == [(1, "interrupted"), (2, "ended")]
     # a late write from the dead worker's lease is refused
     for task_id, fence in held.items():
         task = await store.get_task(task_id)

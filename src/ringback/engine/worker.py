@@ -37,17 +37,19 @@ import structlog
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.domain.decide import decide, lost_attempt
-from ringback.domain.model import AttemptResult, EventType, LegState, NewEvent, Outcome
+from ringback.domain.model import AttemptResult, EventType, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
+from ringback.engine.legs import AttemptDialer, LegJournal
 from ringback.engine.runners import run_attempt
+from ringback.faults import FaultReporter
 from ringback.ids import new_uuid
 from ringback.ivr.fetch import FetchConfig, HttpFetcher
 from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
-from ringback.store.legs_sql import AttemptLegs, LegWrite
+from ringback.store.legs_sql import AttemptLegs
 from ringback.store.records import ClaimedTask, Completion, Progress
-from ringback.telephony.base import Call, CallError, CallRecord, Dialer, OriginateRequest
+from ringback.telephony.base import CallError, CallRecord, Dialer
 
 log = structlog.get_logger("ringback.worker")
 
@@ -99,61 +101,11 @@ class WorkerStats:
     released: int = 0
 
 
-class _AttemptDialer:
-    """The attempt's dialer: stores every leg before it is placed (write-ahead) and remembers
-    the legs it placed, so that none outlives a canceled attempt."""
-
-    __slots__ = ("calls", "clock", "failed", "inner", "name", "open_leg")
-
-    def __init__(
-        self, inner: Dialer, clock: Clock, open_leg: Callable[[CallRecord], Awaitable[None]]
-    ) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.clock = clock
-        self.open_leg = open_leg
-        self.calls: list[Call] = []
-        self.failed: list[CallRecord] = []  # stored, then the dialer refused to place them
-
-    async def originate(self, request: OriginateRequest) -> Call:
-        request.leg_uuid = request.leg_uuid or new_uuid()
-        # CallError when it cannot be stored (or the task is no longer ours): not dialled
-        await self.open_leg(_planned(request, self.clock.now()))
-        try:
-            call = await self.inner.originate(request)
-        except CallError as exc:
-            failed = _planned(request, self.clock.now())
-            failed.outcome, failed.hangup_cause = Outcome.FAILED, "ORIGINATE_FAILED"
-            failed.hangup_disposition, failed.ended_at = "not_sent", failed.started_at
-            failed.detail["error"] = str(exc)
-            self.failed.append(failed)
-            raise
-        self.calls.append(call)
-        return call
-
-    async def close(self) -> None:  # the worker owns the real dialer
-        return None
-
-
-def _planned(request: OriginateRequest, now: datetime) -> CallRecord:
-    """A leg as known before it is dialled."""
-    return CallRecord(
-        leg_uuid=request.leg_uuid,
-        call_uuid=request.call_uuid,
-        leg=request.leg,
-        direction="outbound",
-        from_number=request.caller_id_number,
-        to_number=request.to_number,
-        caller_id_name=request.caller_id_name,
-        started_at=now,
-    )
-
-
 @dataclass(slots=True)
 class _InFlight:
     claimed: ClaimedTask
     ctx: AttemptContext
-    dialer: _AttemptDialer
+    dialer: AttemptDialer
     task: asyncio.Task[None] | None = None
     lost: bool = False
     unsent: list[NewEvent] = field(default_factory=list)
@@ -191,12 +143,15 @@ class Worker:
         self._in_flight: dict[int, _InFlight] = {}
         self._completions: list[Completion] = []
         self._progress: dict[int, _InFlight] = {}
-        self._legs: list[LegWrite] = []  # leg writes waiting for the flusher
-        self._leg_waiters: dict[str, asyncio.Future[bool]] = {}  # opens: accepted?
         # since when this worker has reached the database without a failure (None: failing)
         self._db_ok_since: datetime | None = None
+        # one line when a component starts failing, a summary every 10 s, one on recovery
+        self._faults = {
+            name: FaultReporter(name, log=log) for name in ("claim", "write", "heartbeat", "reap")
+        }
         self._wake = asyncio.Event()
         self._flush_wake = asyncio.Event()
+        self._legs = LegJournal(self.owner, self._flush_wake.set)  # write-ahead call legs
         self._stopping = asyncio.Event()
         self._closing = False
         self._next_due: datetime | None = None
@@ -225,8 +180,12 @@ class Worker:
         unlisten = await self.store.listen(self._wake.set)
         flusher = asyncio.create_task(self._flusher(), name="flusher")
         maintenance = [
-            asyncio.create_task(self._every(self.config.lease_seconds / 3, self._heartbeat)),
-            asyncio.create_task(self._every(self.config.reap_every_seconds, self._reap_settled)),
+            asyncio.create_task(
+                self._every(self.config.lease_seconds / 3, self._heartbeat, "heartbeat")
+            ),
+            asyncio.create_task(
+                self._every(self.config.reap_every_seconds, self._reap_settled, "reap")
+            ),
         ]
         try:
             backoff = 0.0
@@ -234,11 +193,10 @@ class Worker:
                 try:
                     await self._claim_round(self.config.lookahead_seconds)
                     backoff = 0.0
-                    self._db_ok()
+                    self._db_ok("claim")
                 except Exception as exc:  # the database is away: keep the calls, try again
                     backoff = min(5.0, max(0.5, backoff * 2))
-                    self._db_failed()
-                    log.error("claiming failed; retrying", error=str(exc), retry_in_s=backoff)
+                    self._db_failed("claim", exc)
                     await self._pause(backoff)
                     continue
                 await self._sleep_until_work()
@@ -335,7 +293,7 @@ class Worker:
         async def open_leg(record: CallRecord) -> None:
             await self._open_leg(claimed, record)
 
-        dialer = _AttemptDialer(self.dialer, self.clock, open_leg)
+        dialer = AttemptDialer(self.dialer, self.clock, open_leg)
         ctx = AttemptContext(
             task_id=claimed.id,
             client_id=claimed.client_id,
@@ -400,7 +358,7 @@ class Worker:
         except asyncio.CancelledError:
             result = await self._abandon(flight, "attempt interrupted: worker shutting down")
             if not result.originated and not flight.lost:
-                self._end_legs(claimed, flight.dialer.failed)
+                self._legs.ended(claimed, flight.dialer.failed)
                 await self.store.release(self.owner, [claimed.id], self.clock.now())
                 self.stats.released += 1
                 self._forget(claimed.id)
@@ -409,7 +367,7 @@ class Worker:
             log.exception("attempt runner failed", task_id=claimed.id)
             result = await self._abandon(flight, f"internal error: {exc}")
         if flight.lost:  # no result to write, but every leg it placed is a call record
-            self._end_legs(claimed, [*flight.dialer.failed, *ctx.calls])
+            self._legs.ended(claimed, [*flight.dialer.failed, *ctx.calls])
             self._forget(claimed.id)
             return
         if flight.writing is not None:  # its events must be stored before its result
@@ -476,58 +434,36 @@ class Worker:
 
     async def _open_leg(self, claimed: ClaimedTask, record: CallRecord) -> None:
         """Store the leg as ``dialing`` before it is dialled; CallError if it may not be."""
-        record.detail["worker"] = self.owner
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._leg_waiters[record.leg_uuid] = waiter
-        self._legs.append(self._leg_write(claimed, record, LegState.DIALING))
-        self._flush_wake.set()
-        try:
-            accepted = await waiter
-        except CallError:
-            raise
-        except Exception as exc:
-            raise CallError(f"not dialled: the call could not be stored first ({exc})") from exc
-        finally:
-            self._leg_waiters.pop(record.leg_uuid, None)
-        if not accepted:
+        if not await self._legs.open(claimed, record):
             flight = self._in_flight.get(claimed.id)
             if flight is not None:
                 flight.lost = True
                 self.stats.fenced_out += 1
             raise CallError("not dialled: the task is no longer this worker's (canceled or reaped)")
 
-    def _leg_write(self, claimed: ClaimedTask, record: CallRecord, state: LegState) -> LegWrite:
-        return LegWrite(claimed.id, claimed.fence, claimed.attempt, self.owner, record, state)
-
     def _store_answer(self, flight: _InFlight, leg_uuid: object) -> None:
         for call in flight.dialer.calls:
             if call.record.leg_uuid == leg_uuid:
-                self._legs.append(self._leg_write(flight.claimed, call.record, LegState.ANSWERED))
+                self._legs.answered(flight.claimed, call.record)
                 return
 
-    def _end_legs(self, claimed: ClaimedTask, records: list[CallRecord]) -> None:
-        """Store these legs' records without the attempt's result (it will not be written)."""
-        for record in records:
-            record.detail["worker"] = self.owner
-            self._legs.append(self._leg_write(claimed, record, LegState.ENDED))
-        if records:
-            self._flush_wake.set()
-
-    def _db_ok(self) -> None:
+    def _db_ok(self, component: str) -> None:
         if self._db_ok_since is None:
             self._db_ok_since = self.clock.now()
+        self._faults[component].succeeded()
 
-    def _db_failed(self) -> None:
+    def _db_failed(self, component: str, exc: BaseException) -> None:
         self._db_ok_since = None
+        self._faults[component].failed(exc)
 
-    async def _reap_settled(self) -> None:
+    async def _reap_settled(self) -> bool:
         """Reap, unless this worker reached the database for less than a lease: a worker that
         could not reach it either may still be alive and about to renew its leases."""
         since = self._db_ok_since
-        if since is None:
-            return
-        if (self.clock.now() - since).total_seconds() >= self.config.lease_seconds:
-            await self.reap()
+        if since is None or (self.clock.now() - since).total_seconds() < self.config.lease_seconds:
+            return False
+        await self.reap()
+        return True
 
     def _forget(self, task_id: int) -> None:
         self._in_flight.pop(task_id, None)
@@ -552,50 +488,29 @@ class Worker:
             writer.add_done_callback(writers.discard)
             if self._closing:
                 await asyncio.gather(*writers)
-                if not self._completions and not self._progress and not self._legs:
+                if not self._completions and not self._progress and not self._legs.pending:
                     return
 
     async def _write_safely(self) -> None:
         try:
             await self._flush_once()
-            self._db_ok()
-        except Exception:
-            self._db_failed()
-            log.exception("writing attempt results failed; will retry")
+            self._db_ok("write")
+        except Exception as exc:  # kept in memory; written when the database is back
+            self._db_failed("write", exc)
             await asyncio.sleep(1.0)
             self._flush_wake.set()
 
     async def _flush_once(self) -> None:
-        legs, self._legs = self._legs, []
+        legs = self._legs.take()
         progress = [f for f in self._progress.values() if f.unsent and not f.lost]
         self._progress.clear()
         completions, self._completions = self._completions, []
         if legs:
-            await self._write_legs(legs)
+            await self._legs.store(self.store, legs)
         if progress:
             await self._write_progress(progress)
         if completions:
             await self._write_completions(completions)
-
-    async def _write_legs(self, legs: list[LegWrite]) -> None:
-        try:
-            accepted = await self.store.write_legs(legs)
-        except BaseException as exc:
-            for write in legs:
-                if write.state is not LegState.DIALING:
-                    self._legs.append(write)  # answers and ends: kept for the next try
-                    continue
-                waiter = self._leg_waiters.get(write.record.leg_uuid)
-                if waiter is not None and not waiter.done():  # opens: not dialled
-                    waiter.set_exception(
-                        exc if isinstance(exc, Exception) else CallError("worker stopping")
-                    )
-            raise
-        for write in legs:
-            if write.state is LegState.DIALING:
-                waiter = self._leg_waiters.get(write.record.leg_uuid)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(write.record.leg_uuid in accepted)
 
     async def _write_progress(self, flights: list[_InFlight]) -> None:
         items = [Progress(f.claimed.id, f.claimed.fence, f.unsent) for f in flights]
@@ -640,19 +555,25 @@ class Worker:
         if flight.task is not None and not flight.task.done():
             flight.task.cancel()
 
-    async def _heartbeat(self) -> None:
-        if self._in_flight:
-            await self.store.heartbeat(self.owner, self.clock.now(), self.config.lease_seconds)
-            self._db_ok()
+    async def _heartbeat(self) -> bool:
+        if not self._in_flight:
+            return False
+        await self.store.heartbeat(self.owner, self.clock.now(), self.config.lease_seconds)
+        return True
 
-    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    async def _every(
+        self, seconds: float, job: Callable[[], Awaitable[bool]], component: str
+    ) -> None:
+        """Run ``job`` every ``seconds``; it says whether it reached the database."""
         while True:
             await self.clock.sleep(seconds)
             try:
-                await job()
-            except Exception:
-                self._db_failed()
-                log.exception("maintenance job failed", job=getattr(job, "__name__", "?"))
+                reached = await job()
+            except Exception as exc:
+                self._db_failed(component, exc)
+            else:
+                if reached:
+                    self._db_ok(component)
 
     async def _wait_in_flight(self) -> None:
         grace = self.config.shutdown_grace_seconds

@@ -1,0 +1,138 @@
+"""Write-ahead call legs on the worker's side (DESIGN §4; the SQL is ``store/legs_sql.py``).
+
+:class:`AttemptDialer` is the dialer an attempt sees: before it asks the real dialer to place a
+leg, it has the leg stored as ``dialing`` and waits until that is committed; a leg that cannot
+be stored (the database is away, or the task is no longer this worker's) is not dialled.
+:class:`LegJournal` holds the leg writes the worker's flusher has not stored yet: opens (with
+the attempt waiting on each), answers, and the records of legs whose attempt result will not be
+written. Answers and ends survive a failed write and go with the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from ringback.clock import Clock
+from ringback.domain.model import LegState, Outcome
+from ringback.ids import new_uuid
+from ringback.store.db import Store
+from ringback.store.legs_sql import LegWrite
+from ringback.store.records import ClaimedTask
+from ringback.telephony.base import Call, CallError, CallRecord, Dialer, OriginateRequest
+
+
+class AttemptDialer:
+    """The attempt's dialer: stores every leg before it is placed (write-ahead) and remembers
+    the legs it placed, so that none outlives a canceled attempt."""
+
+    __slots__ = ("calls", "clock", "failed", "inner", "name", "open_leg")
+
+    def __init__(
+        self, inner: Dialer, clock: Clock, open_leg: Callable[[CallRecord], Awaitable[None]]
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.clock = clock
+        self.open_leg = open_leg
+        self.calls: list[Call] = []
+        self.failed: list[CallRecord] = []  # stored, then the dialer refused to place them
+
+    async def originate(self, request: OriginateRequest) -> Call:
+        request.leg_uuid = request.leg_uuid or new_uuid()
+        # CallError when it cannot be stored (or the task is no longer ours): not dialled
+        await self.open_leg(planned(request, self.clock.now()))
+        try:
+            call = await self.inner.originate(request)
+        except CallError as exc:
+            failed = planned(request, self.clock.now())
+            failed.outcome, failed.hangup_cause = Outcome.FAILED, "ORIGINATE_FAILED"
+            failed.hangup_disposition, failed.ended_at = "not_sent", failed.started_at
+            failed.detail["error"] = str(exc)
+            self.failed.append(failed)
+            raise
+        self.calls.append(call)
+        return call
+
+    async def close(self) -> None:  # the worker owns the real dialer
+        return None
+
+
+def planned(request: OriginateRequest, now: datetime) -> CallRecord:
+    """A leg as known before it is dialled."""
+    return CallRecord(
+        leg_uuid=request.leg_uuid,
+        call_uuid=request.call_uuid,
+        leg=request.leg,
+        direction="outbound",
+        from_number=request.caller_id_number,
+        to_number=request.to_number,
+        caller_id_name=request.caller_id_name,
+        started_at=now,
+    )
+
+
+class LegJournal:
+    """Leg writes not stored yet, and the opens waiting for them (see the module docstring)."""
+
+    def __init__(self, owner: str, wake: Callable[[], None]) -> None:
+        self.owner = owner
+        self.pending: list[LegWrite] = []
+        self._wake = wake  # asks the flusher to write soon
+        self._waiters: dict[str, asyncio.Future[bool]] = {}
+
+    def _write(self, claimed: ClaimedTask, record: CallRecord, state: LegState) -> LegWrite:
+        record.detail["worker"] = self.owner
+        return LegWrite(claimed.id, claimed.fence, claimed.attempt, self.owner, record, state)
+
+    async def open(self, claimed: ClaimedTask, record: CallRecord) -> bool:
+        """Store the leg as ``dialing``; whether the store accepted it (the task is still
+        ours). CallError when it could not be stored."""
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters[record.leg_uuid] = waiter
+        self.pending.append(self._write(claimed, record, LegState.DIALING))
+        self._wake()
+        try:
+            return await waiter
+        except CallError:
+            raise
+        except Exception as exc:
+            raise CallError(f"not dialled: the call could not be stored first ({exc})") from exc
+        finally:
+            self._waiters.pop(record.leg_uuid, None)
+
+    def answered(self, claimed: ClaimedTask, record: CallRecord) -> None:
+        self.pending.append(self._write(claimed, record, LegState.ANSWERED))
+        self._wake()
+
+    def ended(self, claimed: ClaimedTask, records: list[CallRecord]) -> None:
+        """Store these legs' records without their attempt's result (it will not be written)."""
+        self.pending.extend(self._write(claimed, r, LegState.ENDED) for r in records)
+        if records:
+            self._wake()
+
+    def take(self) -> list[LegWrite]:
+        taken, self.pending = self.pending, []
+        return taken
+
+    async def store(self, store: Store, writes: list[LegWrite]) -> None:
+        """Write a batch taken with :meth:`take`; on failure opens fail (their legs are not
+        dialled) and answers and ends are kept for the next write."""
+        try:
+            accepted = await store.write_legs(writes)
+        except BaseException as exc:
+            error = exc if isinstance(exc, Exception) else CallError("worker stopping")
+            for write in writes:
+                if write.state is not LegState.DIALING:
+                    self.pending.append(write)
+                    continue
+                waiter = self._waiters.get(write.record.leg_uuid)
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(error)
+            raise
+        for write in writes:
+            if write.state is LegState.DIALING:
+                waiter = self._waiters.get(write.record.leg_uuid)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(write.record.leg_uuid in accepted)
