@@ -202,7 +202,7 @@ async def test_reaper_completion_waits_for_the_lease_to_run_out(
 
     assert await store.reap(clock.now(), judge) == 0
     clock.advance(20)
-    assert await store.heartbeat("w1", clock.now(), 30) == 1
+    assert await store.heartbeat("w1", clock.now(), 30, [task_id, task_id + 1]) == 1
     clock.advance(20)  # 40 s after the claim, but only 20 s after the heartbeat
     assert await store.reap(clock.now(), judge) == 0
     early = Completion(task_id, claimed.fence, finished(clock), [], expired_before=clock.now())

@@ -42,15 +42,15 @@ class AttemptDialer:
     async def originate(self, request: OriginateRequest) -> Call:
         request.leg_uuid = request.leg_uuid or new_uuid()
         # CallError when it cannot be stored (or the task is no longer ours): not dialled
-        await self.open_leg(planned(request, self.clock.now()))
+        try:
+            await self.open_leg(planned(request, self.clock.now()))
+        except LegNotStored as exc:  # maybe stored all the same (the reply was lost): say so
+            self.failed.append(_not_sent(planned(request, self.clock.now()), exc))
+            raise
         try:
             call = await self.inner.originate(request)
         except CallError as exc:
-            failed = planned(request, self.clock.now())
-            failed.outcome, failed.hangup_cause = Outcome.FAILED, "ORIGINATE_FAILED"
-            failed.hangup_disposition, failed.ended_at = "not_sent", failed.started_at
-            failed.detail["error"] = str(exc)
-            self.failed.append(failed)
+            self.failed.append(_not_sent(planned(request, self.clock.now()), exc))
             raise
         self.calls.append(call)
         return call
@@ -71,6 +71,18 @@ def planned(request: OriginateRequest, now: datetime) -> CallRecord:
         caller_id_name=request.caller_id_name,
         started_at=now,
     )
+
+
+class LegNotStored(CallError):
+    """A leg could not be stored before dialling (the database is away): it is not dialled."""
+
+
+def _not_sent(record: CallRecord, error: Exception) -> CallRecord:
+    """The record of a leg that was not placed after all."""
+    record.outcome, record.hangup_cause = Outcome.FAILED, "ORIGINATE_FAILED"
+    record.hangup_disposition, record.ended_at = "not_sent", record.started_at
+    record.detail["error"] = str(error)
+    return record
 
 
 class LegJournal:
@@ -95,10 +107,8 @@ class LegJournal:
         self._wake()
         try:
             return await waiter
-        except CallError:
-            raise
         except Exception as exc:
-            raise CallError(f"not dialled: the call could not be stored first ({exc})") from exc
+            raise LegNotStored(f"not dialled: the call could not be stored first ({exc})") from exc
         finally:
             self._waiters.pop(record.leg_uuid, None)
 

@@ -558,7 +558,9 @@ class Worker:
     async def _heartbeat(self) -> bool:
         if not self._in_flight:
             return False
-        await self.store.heartbeat(self.owner, self.clock.now(), self.config.lease_seconds)
+        await self.store.heartbeat(
+            self.owner, self.clock.now(), self.config.lease_seconds, list(self._in_flight)
+        )
         return True
 
     async def _every(

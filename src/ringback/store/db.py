@@ -815,13 +815,19 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
             )
         return [p.task_id in accepted for p in items]
 
-    async def heartbeat(self, owner: str, now: datetime, lease_seconds: float) -> int:
-        """Extend the lease of every task this worker holds, in one statement."""
+    async def heartbeat(
+        self, owner: str, now: datetime, lease_seconds: float, task_ids: Sequence[int]
+    ) -> int:
+        """Extend the leases of these tasks, which this worker runs, in one statement.
+
+        Only the tasks the worker knows it runs: a claim that committed while its reply was
+        lost (the database went away at that moment) leaves tasks leased to a worker that
+        never started them; their lease must run out so that a reaper gives them back."""
         tk = t.tasks
         async with self._write() as conn:
             result = await conn.execute(
                 tk.update()
-                .where(tk.c.lease_owner == owner, IS_RUNNING)
+                .where(tk.c.id.in_(list(task_ids)), tk.c.lease_owner == owner, IS_RUNNING)
                 .values(lease_until=to_ms(now) + int(lease_seconds * 1000))
             )
         return int(result.rowcount)
