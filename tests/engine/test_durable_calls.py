@@ -175,3 +175,37 @@ async def test_a_running_worker_reaps_only_after_reaching_the_database_for_a_who
     finally:
         worker.stop()
         await asyncio.wait_for(runner, 30)
+
+
+async def test_a_failed_write_of_a_leg_does_not_drop_the_results_waiting_behind_it(
+    store: Store, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = await _setup(store, clock, tmp_path)
+    real = store.write_legs
+    failures = [ConnectionError("database away")]
+    calls = 0
+
+    async def flaky(writes: Any) -> set[str]:  # the open is stored, the answer's write fails
+        nonlocal calls
+        calls += 1
+        if calls == 2 and failures:
+            raise failures.pop()
+        return await real(writes)
+
+    monkeypatch.setattr(store, "write_legs", flaky)
+    worker = _worker(store, clock, tmp_path)
+    runner = asyncio.create_task(worker.run())
+    try:
+
+        async def finished() -> bool:
+            return (await store.get_task(task_id)).stored_status == "finished"
+
+        await _until(finished)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(runner, 30)
+    assert not failures  # the failure did happen
+    task = await store.get_task(task_id)
+    assert task.finish_result == "success"
+    types = [e.type for e in await store.events_for_task(task_id)]
+    assert types.count("call.answered") == 1 and types[-1] == "task.finished"

@@ -501,14 +501,17 @@ class Worker:
             self._flush_wake.set()
 
     async def _flush_once(self) -> None:
+        """Write what is waiting: legs, then events of running attempts, then results. Each
+        batch is taken just before it is written, and a batch that fails is put back: a
+        failed write never drops the batches after it."""
         legs = self._legs.take()
-        progress = [f for f in self._progress.values() if f.unsent and not f.lost]
-        self._progress.clear()
-        completions, self._completions = self._completions, []
         if legs:
             await self._legs.store(self.store, legs)
+        progress = [f for f in self._progress.values() if f.unsent and not f.lost]
+        self._progress.clear()
         if progress:
             await self._write_progress(progress)
+        completions, self._completions = self._completions, []
         if completions:
             await self._write_completions(completions)
 
