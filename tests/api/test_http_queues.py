@@ -29,6 +29,7 @@ def test_create_queue_returns_201_with_the_seed_defaults(alice: Tenant) -> None:
     assert isinstance(queue["concurrent_task_limit"], int) and queue["concurrent_task_limit"] >= 1
     assert queue["max_calls_per_second"] is None
     assert queue["calling_hours"] is None
+    assert queue["redial_interrupted"] is False  # a call cut by a fault is not placed again
     assert queue["task_count"] == 0
     assert queue["sched_task_count"] == 0
     assert queue["last_call_date"] is None
@@ -43,6 +44,7 @@ def test_create_queue_keeps_every_field_given(alice: Tenant) -> None:
         "concurrent_task_limit": 3,
         "max_calls_per_second": 2.5,
         "calling_hours": HOURS,
+        "redial_interrupted": True,
     }
     queue = alice.http.post("/task_scheduler/", json=body).json()
     for field, value in body.items():

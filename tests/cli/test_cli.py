@@ -264,6 +264,15 @@ def test_queue_add_is_off_by_default_and_on_with_on(tmp_path: Path) -> None:
     assert "a queue named 'sales' already exists" in ran.stderr
 
 
+def test_a_queue_redials_interrupted_calls_only_when_switched_on(tmp_path: Path) -> None:
+    (queue,) = ringback(tmp_path, "queue", "add", "sales", "--json").json()
+    assert queue["redial_interrupted"] is False
+    args = ["queue", "set", "sales", "--redial-interrupted", "--json"]
+    assert ringback(tmp_path, *args).json()[0]["redial_interrupted"] is True
+    args = ["queue", "set", "sales", "--no-redial-interrupted", "--json"]
+    assert ringback(tmp_path, *args).json()[0]["redial_interrupted"] is False
+
+
 def test_queue_set_changes_limit_and_calling_hours_and_removes_them(tmp_path: Path) -> None:
     ringback(tmp_path, "queue", "add", "sales")
     hours = "Europe/Paris mon-fri 09:00-18:00"

@@ -27,7 +27,14 @@ class CdrLeg(BaseModel):
         description="answered, busy, no_answer, rejected, invalid_number, failed, canceled"
     )
     hangup_cause: str | None
-    hangup_disposition: str | None = Field(description="send_bye, recv_bye, send_cancel, …")
+    hangup_disposition: str | None = Field(
+        description="send_bye, recv_bye, send_cancel, …, interrupted"
+    )
+    state: str = Field(
+        "ended",
+        description="dialing (stored, being placed), answered (up), ended, or interrupted "
+        "(its worker was lost: closed by the reaper with what was known)",
+    )
     start_time_gmt: SeedTime
     ring_time_gmt: SeedTime | None
     answer_time_gmt: SeedTime | None

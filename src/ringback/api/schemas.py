@@ -288,6 +288,11 @@ class CallOut(BaseModel):
     outcome: str | None
     hangup_cause: str | None
     hangup_disposition: str | None
+    state: str = Field(
+        "ended",
+        description="dialing (stored, being placed), answered (up), ended, or interrupted "
+        "(its worker was lost: closed by the reaper with what was known)",
+    )
     start_time_utc: SeedTime
     ring_time_utc: SeedTime | None
     answer_time_utc: SeedTime | None
@@ -311,6 +316,7 @@ class CallOut(BaseModel):
             outcome=call.outcome,
             hangup_cause=call.hangup_cause,
             hangup_disposition=call.hangup_disposition,
+            state=call.state,
             start_time_utc=format_seed_time(call.started_at) or "",
             ring_time_utc=format_seed_time(call.ringing_at),
             answer_time_utc=format_seed_time(call.answered_at),

@@ -39,6 +39,7 @@ def queue_dict(queue: QueueRow) -> dict[str, Any]:
         "concurrent_task_limit": queue.concurrent_task_limit,
         "max_calls_per_second": queue.max_calls_per_second,
         "calling_hours": queue.calling_hours,
+        "redial_interrupted": queue.redial_interrupted,
         "task_count": queue.task_count,
         "sched_task_count": queue.sched_task_count,
         "running": queue.running_count,
@@ -92,6 +93,14 @@ LimitOpt = Annotated[
 CpsOpt = Annotated[
     float | None, typer.Option("--max-cps", min=0.001, help="max_calls_per_second (token bucket).")
 ]
+RedialOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--redial-interrupted/--no-redial-interrupted",
+        help="Try a task again when a fault on ringback's side (a worker lost or stopped) cut "
+        "its call, which the callee may have answered (default: no, it finishes failed).",
+    ),
+]
 HoursOpt = Annotated[
     str | None,
     typer.Option(
@@ -110,6 +119,7 @@ def queue_add(
     comment: Annotated[str, typer.Option(help="Free comment.")] = "",
     max_cps: CpsOpt = None,
     hours: HoursOpt = None,
+    redial_interrupted: RedialOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a queue (switched off unless --on, as in the seed)."""
@@ -129,6 +139,7 @@ def queue_add(
             concurrent_task_limit=limit or 10,
             max_calls_per_second=max_cps,
             calling_hours=calling_hours,
+            redial_interrupted=bool(redial_interrupted),
         )
 
     queue = run(work)
@@ -149,6 +160,7 @@ def queue_set(
     hours: HoursOpt = None,
     no_hours: Annotated[bool, typer.Option("--no-hours", help="Remove calling hours.")] = False,
     comment: Annotated[str | None, typer.Option(help="Free comment.")] = None,
+    redial_interrupted: RedialOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a queue's limit, rate, calling hours or comment."""
@@ -157,12 +169,12 @@ def queue_set(
             raise CliError("give --hours or --no-hours, not both")
         if max_cps is not None and no_max_cps:
             raise CliError("give --max-cps or --no-max-cps, not both")
-        if (limit, max_cps, hours, comment) == (None, None, None, None) and not (
+        if (limit, max_cps, hours, comment, redial_interrupted) == (None,) * 5 and not (
             no_hours or no_max_cps
         ):
             raise CliError(
-                "nothing to change: give --limit, --max-cps, --no-max-cps, --hours, --no-hours "
-                "or --comment"
+                "nothing to change: give --limit, --max-cps, --no-max-cps, --hours, --no-hours, "
+                "--[no-]redial-interrupted or --comment"
             )
         changes = QueueChanges(
             comment=comment,
@@ -171,6 +183,7 @@ def queue_set(
             clear_max_calls_per_second=no_max_cps,
             calling_hours=parse_calling_hours(hours) if hours else None,
             clear_calling_hours=no_hours,
+            redial_interrupted=redial_interrupted,
         )
 
     async def work(store: Store, service: TaskService, _s: Settings) -> QueueRow:

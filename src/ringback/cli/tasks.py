@@ -75,6 +75,7 @@ def call_dict(call: CallRow) -> dict[str, Any]:
         "outcome": call.outcome,
         "hangup_cause": call.hangup_cause,
         "hangup_disposition": call.hangup_disposition,
+        "state": call.state,
         "start": seed_time(call.started_at),
         "answer": seed_time(call.answered_at) or None,
         "end": seed_time(call.ended_at) or None,

@@ -186,6 +186,7 @@ def cdr_leg(leg: CallRow) -> CdrLeg:
             "outcome": leg.outcome,
             "hangup_cause": leg.hangup_cause,
             "hangup_disposition": leg.hangup_disposition,
+            "state": leg.state,
             "start_time_gmt": format_seed_time(leg.started_at),
             "ring_time_gmt": format_seed_time(leg.ringing_at),
             "answer_time_gmt": format_seed_time(leg.answered_at),
