@@ -62,8 +62,10 @@ def lost_or_stuck(tasks: Sequence[Row]) -> dict[str, Any]:
 
 
 def dial_records(truth: Sequence[Line], calls: Sequence[Row]) -> dict[str, Any]:
-    """Every dialled leg has exactly one call row; a row whose leg was never dialled is allowed
-    only in state ``interrupted`` (write-ahead legs closed by the reaper)."""
+    """Every dialled leg has exactly one call row; a row whose leg was never dialled must say
+    so: state ``interrupted`` (stored, then its worker died before dialling: closed by the
+    reaper) or disposition ``not_sent`` (it could not be stored or placed: the database or the
+    dialer refused)."""
     dialled = {str(line["leg_uuid"]) for line in truth if line["ev"] == "originate"}
     per_leg = Counter(str(row["leg_uuid"]) for row in calls)
     missing = sorted(dialled - set(per_leg))
@@ -71,14 +73,16 @@ def dial_records(truth: Sequence[Line], calls: Sequence[Row]) -> dict[str, Any]:
     phantom = sorted(
         str(row["leg_uuid"])
         for row in calls
-        if str(row["leg_uuid"]) not in dialled and row.get("state", "") != "interrupted"
+        if str(row["leg_uuid"]) not in dialled
+        and row.get("state", "") != "interrupted"
+        and row.get("hangup_disposition") != "not_sent"
     )
     return {
         "dials": len(dialled),
         "call_rows": len(calls),
         "missing": len(missing),
         "duplicated": len(duplicated),
-        "undialled_not_interrupted": len(phantom),
+        "undialled_untruthful": len(phantom),
         "violations": len(missing) + len(duplicated) + len(phantom),
         "examples": (missing + duplicated + phantom)[:EXAMPLES],
     }

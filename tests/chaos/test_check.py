@@ -71,10 +71,15 @@ def test_dial_records_finds_missing_duplicated_and_undialled_rows() -> None:
     )
     assert (
         check.dial_records(truth, [call("a"), call("b"), call("x", state="dialing")])[
-            "undialled_not_interrupted"
+            "undialled_untruthful"
         ]
         == 1
     )
+    not_sent = call("y", state="ended")
+    not_sent["hangup_disposition"] = "not_sent"
+    assert check.dial_records(truth, [call("a"), call("b"), not_sent])["violations"] == 0
+    sent_claimed = call("z", state="ended")
+    assert check.dial_records(truth, [call("a"), call("b"), sent_claimed])["violations"] == 1
 
 
 def test_answered_redialled_flags_a_redial_after_an_answer_cut_by_a_kill() -> None:
