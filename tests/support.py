@@ -21,6 +21,7 @@ from ringback.domain.model import TaskKind
 from ringback.engine.context import AttemptContext
 from ringback.ivr.fetch import Fetcher
 from ringback.storage import Storage
+from ringback.telephony.base import CallRecord
 
 T = TypeVar("T")
 
@@ -164,3 +165,24 @@ def stop_process(
                 (os.killpg if group else os.kill)(process.pid, signal.SIGKILL)
             process.wait(timeout=timeout_s)
     return process.returncode
+
+
+def leg_record(
+    clock: FakeClock, leg_uuid: str = "leg-1", to: str = "0901234000", **fields: Any
+) -> CallRecord:
+    """The record of one outbound main leg started now, with ``fields`` set."""
+    from ringback.domain.model import Leg
+
+    record = CallRecord(
+        leg_uuid=leg_uuid,
+        call_uuid="call-1",
+        leg=Leg.MAIN,
+        direction="outbound",
+        from_number="0506868000",
+        to_number=to,
+        caller_id_name=None,
+        started_at=clock.now(),
+    )
+    for name, value in fields.items():
+        setattr(record, name, value)
+    return record

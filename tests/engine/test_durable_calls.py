@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from ringback.clock import FakeClock
-from ringback.domain.model import Leg, LegState
+from ringback.domain.model import LegState
 from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import QueueChanges, Store
 from ringback.store.legs_sql import LegWrite
-from ringback.telephony.base import Call, CallRecord, OriginateRequest
+from ringback.telephony.base import Call, OriginateRequest
 from ringback.telephony.sim import SimDialer, load_sim_rules
-from support import make_wav
+from support import leg_record, make_wav
 
 OK = "0901234000"
 
@@ -85,16 +85,7 @@ async def _dead_worker_dialled(
 ) -> None:
     """A worker claims the task, stores its leg (answered or still ringing) and dies."""
     [held] = (await store.claim("dead-worker", clock.now(), 1, 30)).tasks
-    record = CallRecord(
-        leg_uuid="dead-leg",
-        call_uuid="dead-call",
-        leg=Leg.MAIN,
-        direction="outbound",
-        from_number="0506868000",
-        to_number=OK,
-        caller_id_name=None,
-        started_at=clock.now(),
-    )
+    record = leg_record(clock, "dead-leg", OK)
     write = LegWrite(held.id, held.fence, held.attempt, "dead-worker", record, LegState.DIALING)
     assert await store.write_legs([write]) == {"dead-leg"}
     if answered:

@@ -428,7 +428,7 @@ async def test_shutdown_past_the_grace_hangs_up_and_redials_an_answered_callee_o
             1,
         )
         assert task.finish_comment is not None
-        assert "cut after the callee answered" in task.finish_comment
+        assert "interrupted after the callee answered" in task.finish_comment
         assert "not called again" in task.finish_comment
     [call] = await store.calls(task_id=task_id)
     assert call.ended_at is not None and call.answered_at is not None and call.state == "ended"

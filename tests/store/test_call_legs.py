@@ -8,24 +8,30 @@ from datetime import timedelta
 from test_store import finished, msg_task, setup_queue
 
 from ringback.clock import FakeClock
-from ringback.domain.model import Leg, LegState, Outcome
+from ringback.domain.model import LegState, Outcome
 from ringback.store.db import Store
 from ringback.store.legs_sql import AttemptLegs, LegWrite
 from ringback.store.records import ClaimedTask, Completion
 from ringback.telephony.base import CallRecord
+from support import leg_record
 
 
-def _record(clock: FakeClock, leg_uuid: str, to: str = "0901234000") -> CallRecord:
-    return CallRecord(
-        leg_uuid=leg_uuid,
-        call_uuid="call-1",
-        leg=Leg.MAIN,
-        direction="outbound",
-        from_number="0506868000",
-        to_number=to,
-        caller_id_name=None,
-        started_at=clock.now(),
-    )
+def _record(clock: FakeClock, leg_uuid: str) -> CallRecord:
+    return leg_record(clock, leg_uuid)
+
+
+class _Finisher:
+    """A reaper's judge that finishes every task and keeps the legs it was shown."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.seen: list[AttemptLegs] = []
+
+    def __call__(self, claimed: ClaimedTask, legs: AttemptLegs) -> Completion:
+        self.seen.append(legs)
+        done = finished(self.clock)
+        now = self.clock.now()
+        return Completion(claimed.id, claimed.fence, done, done.events, expired_before=now)
 
 
 async def _claimed_task(store: Store, clock: FakeClock) -> ClaimedTask:
@@ -85,15 +91,9 @@ async def test_the_reaper_judges_on_stored_legs_and_closes_them_interrupted(
     record.answered_at = clock.now() + timedelta(seconds=1)
     await store.write_legs([_write(task, record, LegState.ANSWERED)])
     clock.advance(31)
-    seen: list[AttemptLegs] = []
-
-    def judge(claimed: ClaimedTask, legs: AttemptLegs) -> Completion:
-        seen.append(legs)
-        done = finished(clock)
-        return Completion(claimed.id, claimed.fence, done, done.events, expired_before=clock.now())
-
+    judge = _Finisher(clock)
     assert await store.reap(clock.now(), judge) == 1
-    assert seen == [AttemptLegs(stored=1, answered=True)]
+    assert judge.seen == [AttemptLegs(stored=1, answered=True)]
     [row] = await store.calls(task_id=task.id)
     assert (row.state, row.hangup_disposition, row.hangup_cause, row.outcome) == (
         "interrupted",
@@ -113,12 +113,7 @@ async def test_a_result_refused_after_a_reap_is_still_the_call_record(
     record = _record(clock, "leg-1")
     await store.write_legs([_write(task, record, LegState.DIALING)])
     clock.advance(31)
-
-    def judge(claimed: ClaimedTask, legs: AttemptLegs) -> Completion:
-        done = finished(clock)
-        return Completion(claimed.id, claimed.fence, done, done.events, expired_before=clock.now())
-
-    assert await store.reap(clock.now(), judge) == 1
+    assert await store.reap(clock.now(), _Finisher(clock)) == 1
     record.ended_at, record.outcome, record.sip_code = clock.now(), Outcome.BUSY, 486
     done = finished(clock)
     late = Completion(task.id, task.fence, done, done.events, calls=[record], attempt=1)

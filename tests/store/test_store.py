@@ -25,6 +25,7 @@ from ringback.store.db import QueueChanges, Store
 from ringback.store.legs_sql import AttemptLegs
 from ringback.store.migrations import LATEST_VERSION
 from ringback.store.records import ClaimedTask, Completion, Conflict, NotFound, Progress
+from support import leg_record
 
 
 def msg_task(clock: FakeClock, *, delay_s: float = 0, to: str = "0901234000") -> NewTask:
@@ -302,23 +303,13 @@ async def test_calling_hours_move_a_due_task_to_the_next_window(
 
 
 async def test_call_records_are_stored_with_the_completion(store: Store, clock: FakeClock) -> None:
-    from ringback.domain.model import Leg
-    from ringback.telephony.base import CallRecord
-
     queue_id = await setup_queue(store, clock)
     client = await store.ensure_client("acme", clock.now())
     [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
     [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
     start = clock.now()
-    record = CallRecord(
-        leg_uuid="leg-1",
-        call_uuid="call-1",
-        leg=Leg.MAIN,
-        direction="outbound",
-        from_number="0506868000",
-        to_number="0901234000",
-        caller_id_name=None,
-        started_at=start,
+    record = leg_record(
+        clock,
         sip_code=200,
         outcome=Outcome.ANSWERED,
         hangup_cause="NORMAL_CLEARING",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 from ringback.clock import Clock
 from ringback.domain.model import LegState, Outcome
@@ -20,7 +19,14 @@ from ringback.ids import new_uuid
 from ringback.store.db import Store
 from ringback.store.legs_sql import LegWrite
 from ringback.store.records import ClaimedTask
-from ringback.telephony.base import Call, CallError, CallRecord, Dialer, OriginateRequest
+from ringback.telephony.base import (
+    Call,
+    CallError,
+    CallRecord,
+    Dialer,
+    OriginateRequest,
+    outbound_record,
+)
 
 
 class AttemptDialer:
@@ -43,34 +49,20 @@ class AttemptDialer:
         request.leg_uuid = request.leg_uuid or new_uuid()
         # CallError when it cannot be stored (or the task is no longer ours): not dialled
         try:
-            await self.open_leg(planned(request, self.clock.now()))
+            await self.open_leg(outbound_record(request, self.clock.now()))
         except LegNotStored as exc:  # maybe stored all the same (the reply was lost): say so
-            self.failed.append(_not_sent(planned(request, self.clock.now()), exc))
+            self.failed.append(_not_sent(outbound_record(request, self.clock.now()), exc))
             raise
         try:
             call = await self.inner.originate(request)
         except CallError as exc:
-            self.failed.append(_not_sent(planned(request, self.clock.now()), exc))
+            self.failed.append(_not_sent(outbound_record(request, self.clock.now()), exc))
             raise
         self.calls.append(call)
         return call
 
     async def close(self) -> None:  # the worker owns the real dialer
         return None
-
-
-def planned(request: OriginateRequest, now: datetime) -> CallRecord:
-    """A leg as known before it is dialled."""
-    return CallRecord(
-        leg_uuid=request.leg_uuid,
-        call_uuid=request.call_uuid,
-        leg=request.leg,
-        direction="outbound",
-        from_number=request.caller_id_number,
-        to_number=request.to_number,
-        caller_id_name=request.caller_id_name,
-        started_at=now,
-    )
 
 
 class LegNotStored(CallError):

@@ -405,12 +405,7 @@ class Worker:
             if call.record.leg_uuid not in recorded:
                 flight.ctx.record_call(call.record)
         if answered:  # cut after the callee answered: the queue's redial_interrupted decides
-            return AttemptResult(
-                success=False,
-                outcome=Outcome.ANSWERED,
-                comment=f"{comment}: the call was cut after the callee answered",
-                interrupted=True,
-            )
+            return lost_attempt(len(flight.dialer.calls), answered=True, why=comment)
         return AttemptResult(
             success=False,
             outcome=Outcome.CANCELED,

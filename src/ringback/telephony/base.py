@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ringback.domain.model import Leg, Outcome
+from ringback.ids import new_uuid
 
 
 @dataclass(slots=True)
@@ -66,6 +67,23 @@ class CallRecord:
         if self.bridged_at is None or self.ended_at is None:
             return None
         return (self.ended_at - self.bridged_at).total_seconds()
+
+
+def outbound_record(
+    request: OriginateRequest, started_at: datetime, from_number: str | None = None
+) -> CallRecord:
+    """The record of a new outbound leg as ``request`` describes it; its id is the request's
+    (chosen before dialling) or a new one."""
+    return CallRecord(
+        leg_uuid=request.leg_uuid or new_uuid(),
+        call_uuid=request.call_uuid,
+        leg=request.leg,
+        direction="outbound",
+        from_number=from_number or request.caller_id_number,
+        to_number=request.to_number,
+        caller_id_name=request.caller_id_name,
+        started_at=started_at,
+    )
 
 
 class CallError(Exception):

@@ -34,8 +34,14 @@ from typing import Any
 from ringback.clock import Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
-from ringback.ids import new_uuid
-from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord, OriginateRequest
+from ringback.telephony.base import (
+    Call,
+    CallError,
+    CallNotSupported,
+    CallRecord,
+    OriginateRequest,
+    outbound_record,
+)
 from ringback.telephony.sim_truth import TruthLog
 
 #: how long the simulator takes to say one character of a Speak text
@@ -328,16 +334,7 @@ class SimCall:
         timeout = max(0.0, request.ring_timeout_s)
         self._ring_timed_out = timeout < ring
         self._settles_at = now + timedelta(seconds=min(ring, timeout))
-        self._record = CallRecord(
-            leg_uuid=request.leg_uuid or new_uuid(),
-            call_uuid=request.call_uuid,
-            leg=request.leg,
-            direction="outbound",
-            from_number=request.caller_id_number,
-            to_number=request.to_number,
-            caller_id_name=request.caller_id_name,
-            started_at=now,
-        )
+        self._record = outbound_record(request, now)
         if self._ring_timed_out or outcome_for_sip(self._code) in _RINGING_OUTCOMES:
             self._record.ringing_at = now
         if truth is not None:

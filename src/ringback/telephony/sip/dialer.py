@@ -11,7 +11,7 @@ from sipmessage import URI, Address, Request
 from ringback.clock import Clock
 from ringback.domain.model import Leg
 from ringback.ids import new_uuid
-from ringback.telephony.base import CallError, CallRecord, OriginateRequest
+from ringback.telephony.base import CallError, CallRecord, OriginateRequest, outbound_record
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialog import Dialog
@@ -69,16 +69,7 @@ class SipDialer:
             name=request.caller_id_name or "",
         )
         remote = Address(uri=target)
-        record = CallRecord(
-            leg_uuid=request.leg_uuid or new_uuid(),
-            call_uuid=request.call_uuid,
-            leg=request.leg,
-            direction="outbound",
-            from_number=request.caller_id_number or settings.caller_id,
-            to_number=request.to_number,
-            caller_id_name=request.caller_id_name,
-            started_at=self.clock.now(),
-        )
+        record = outbound_record(request, self.clock.now(), settings.caller_id)
         call = SipCall(
             self.agent,
             settings,
