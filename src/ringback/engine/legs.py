@@ -114,8 +114,16 @@ class LegJournal:
         if records:
             self._wake()
 
-    def take(self) -> list[LegWrite]:
+    def take(self, superseded: set[str] | None = None) -> list[LegWrite]:
+        """Every pending write, less answers of the ``superseded`` legs (their records are
+        being written whole)."""
         taken, self.pending = self.pending, []
+        if superseded:
+            taken = [
+                w
+                for w in taken
+                if w.state is not LegState.ANSWERED or w.record.leg_uuid not in superseded
+            ]
         return taken
 
     async def store(self, store: Store, writes: list[LegWrite]) -> None:

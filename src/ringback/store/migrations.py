@@ -456,8 +456,10 @@ MIGRATIONS += (
 # ``interrupted``. ``leg_uuid`` is unique so that every write of a leg is an upsert, also a
 # result that arrives after its task was reaped. A queue decides whether a callee who
 # answered a call that was then cut by a fault is called again (default: no).
+# On PostgreSQL a leg's row is now written, then updated as it answers and ends: room left in
+# each page (fillfactor) lets those updates stay on the page (HOT: no new index entries).
 MIGRATIONS += (
-    Migration(
+    _PerDialect(
         9,
         "write-ahead call legs: calls.state and worker, one row per leg; queue redial policy",
         (
@@ -466,6 +468,7 @@ MIGRATIONS += (
             "CREATE UNIQUE INDEX calls_leg_uuid ON calls (leg_uuid)",
             "ALTER TABLE queues ADD COLUMN redial_interrupted BOOLEAN NOT NULL DEFAULT FALSE",
         ),
+        extra=(("sqlite", ()), ("postgresql", ("ALTER TABLE calls SET (fillfactor = 70)",))),
     ),
 )
 
