@@ -99,7 +99,8 @@ def host_figures(
     window: tuple[float, float] | None,
 ) -> dict[str, Any]:
     """Per host: workers started, kills, dials (truth log) and call rows (``calls.worker``);
-    dials by the cut-off host while it was cut off; the tasks' finish results."""
+    dials by the cut-off host while it was cut off, legs of its surviving workers the reaper
+    closed; the call states and the tasks' finish results."""
     host_of = {w.pid: w.host for w in workers.all}
     names = list(workers.hosts)
     originates = [line for line in truth if line["ev"] == "originate"]
@@ -114,6 +115,13 @@ def host_figures(
         extra = ["?"] if counts.get("?") else []
         return {h: counts.get(h, 0) for h in [*names, *extra]}
 
+    # legs the reaper closed for cut-off workers that were never killed: their leases ran out
+    survivors = {w.pid for w in workers.all if w.host == CUT_HOST and not w.killed_at}
+    reaped_cut = sum(
+        1
+        for row in calls
+        if row.get("state") == "interrupted" and _pid_of(row.get("worker")) in survivors
+    )
     return {
         "hosts": names,
         "workers_started_per_host": per_host(Counter(w.host for w in workers.all)),
@@ -124,6 +132,7 @@ def host_figures(
             "host": CUT_HOST,
             "seconds": round(window[1] - window[0], 1) if window else 0.0,
             "dials_while_cut_off": cut_dials,
+            "legs_of_cut_off_workers_interrupted": reaped_cut,
         },
         "call_states": dict(Counter(str(row.get("state")) for row in calls)),
         "finish_results": dict(Counter(str(t.get("finish_result")) for t in tasks)),
