@@ -40,7 +40,8 @@ CUT_HOST = "h1"
 class PartitionPlan:
     """The phase of scenario e: ``spec.partition = (at_s, for_s)``: host h1's link to the
     database goes down ``at_s`` after the start and comes up ``for_s`` later. While it is down
-    the host's replacements wait (a worker that cannot reach its database at start exits)."""
+    its workers are not killed: they keep their calls going, their leases run out and the other
+    host's reaper takes their tasks (legs stored: finished "interrupted", not redialled)."""
 
     def __init__(self, spec: Spec, net: Network, workers: Workers) -> None:
         self.spec = spec
@@ -55,13 +56,13 @@ class PartitionPlan:
             return
         if self.cut_at is None and elapsed >= at_s:
             say(f"{self.spec.name}: host {CUT_HOST} cut off the database for {for_s:g} s")
-            self.workers.hold(CUT_HOST)
+            self.workers.held.add(CUT_HOST)
             self.net.partition(CUT_HOST)
             self.cut_at = time.time()
         elif self.cut_at is not None and time.time() - self.cut_at >= for_s:
             self.net.heal(CUT_HOST)
             healed = time.time()
-            self.workers.release(CUT_HOST)
+            self.workers.held.discard(CUT_HOST)
             self.window = (self.cut_at, healed)
             run.outages.append(
                 {

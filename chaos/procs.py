@@ -69,9 +69,9 @@ class Workers:
     """The workers of one scenario; ``kill_times`` maps each killed PID to when it died.
 
     With ``hosts`` (scenario e) each worker runs in one of them, started by ``launch``; a new
-    worker goes to the host with the fewest running, a replacement to its victim's host. While
-    a host is ``held`` (cut off the database: a worker that cannot reach it at start exits) its
-    replacements wait and start on ``release``, as a service manager's restarts would."""
+    worker goes to the host with the fewest running, a replacement to its victim's host. The
+    workers of a ``held`` host (cut off the database) are not killed: they must outlive their
+    leases, which is what the partition is for."""
 
     env: dict[str, str]
     logs: Path
@@ -80,7 +80,7 @@ class Workers:
     kill_times: dict[int, float] = field(default_factory=dict)
     hosts: tuple[str, ...] = ("local",)
     launch: Launch = _launch_here
-    held: dict[str, int] = field(default_factory=dict)  # host -> replacements owed
+    held: set[str] = field(default_factory=set)  # hosts whose workers are not killed now
 
     def start(self, count: int = 1, host: str | None = None) -> list[Worker]:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -97,26 +97,15 @@ class Workers:
         return started
 
     def replace(self, victim: Worker) -> None:
-        """A new worker in ``victim``'s host, now or (host held) when it is released."""
-        if victim.host in self.held:
-            self.held[victim.host] += 1
-        else:
-            self.start(1, victim.host)
-
-    def hold(self, host: str) -> None:
-        self.held.setdefault(host, 0)
-
-    def release(self, host: str) -> None:
-        owed = self.held.pop(host, 0)
-        if owed:
-            self.start(owed, host)
+        """A new worker in ``victim``'s host."""
+        self.start(1, victim.host)
 
     def running(self, host: str | None = None) -> list[Worker]:
         return [w for w in self.all if w.killed_at is None and w.alive() and host in (None, w.host)]
 
     def kill_random(self) -> Worker | None:
         """SIGKILL one running worker, wait for it to be gone and record when it died."""
-        candidates = self.running()
+        candidates = [w for w in self.running() if w.host not in self.held]
         if not candidates:
             return None
         victim = self.rng.choice(candidates)
