@@ -22,13 +22,15 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
+import sqlalchemy as sa
+
 from chaos import check
 from chaos.hosts import NetnsError, NetnsUnavailable, Network, hosts
 from chaos.procs import Workers, say
 from chaos.scenarios import Run, Spec, drive, read_rows, run_checks, summarize, worker_env
 from chaos.seed import seed
 from ringback.clock import SystemClock
-from ringback.store.db import QueueChanges, open_store
+from ringback.store.db import QueueChanges, Store, open_store
 
 __all__ = ["PREFIX", "PartitionPlan", "several_hosts"]
 
@@ -39,26 +41,36 @@ CUT_HOST = "h1"
 
 class PartitionPlan:
     """The phase of scenario e: ``spec.partition = (at_s, for_s)``: host h1's link to the
-    database goes down ``at_s`` after the start and comes up ``for_s`` later. While it is down
-    its workers are not killed: they keep their calls going, their leases run out and the other
-    host's reaper takes their tasks (legs stored: finished "interrupted", not redialled)."""
+    database goes down ``at_s`` after the start and comes up ``for_s`` later. From a lease
+    before the cut until the heal its workers are not killed: at the cut they have run a while
+    and hold tasks (a worker that cannot reach its database at start exits, so the cut also
+    waits until each has started); cut off, they keep their calls going, their leases run out
+    and the other host's reaper takes their tasks (legs stored: finished "interrupted", not
+    redialled)."""
 
-    def __init__(self, spec: Spec, net: Network, workers: Workers) -> None:
+    def __init__(self, spec: Spec, net: Network, workers: Workers, store: Store) -> None:
         self.spec = spec
         self.net = net
         self.workers = workers
+        self.store = store
         self.cut_at: float | None = None
         self.window: tuple[float, float] | None = None  # Unix times of the cut and the heal
+        self.tasks_at_cut = 0  # tasks leased by the cut-off host's workers when it was cut
 
     async def tick(self, run: Run, elapsed: float) -> None:
         at_s, for_s = self.spec.partition
         if self.window is not None:
             return
-        if self.cut_at is None and elapsed >= at_s:
-            say(f"{self.spec.name}: host {CUT_HOST} cut off the database for {for_s:g} s")
+        if self.cut_at is None and elapsed >= at_s - self.spec.lease_s:
             self.workers.held.add(CUT_HOST)
+        if self.cut_at is None and elapsed >= at_s and self._started():
+            self.tasks_at_cut = await self._leased()
             self.net.partition(CUT_HOST)
             self.cut_at = time.time()
+            say(
+                f"{self.spec.name}: host {CUT_HOST} cut off the database for {for_s:g} s "
+                f"({self.tasks_at_cut} tasks leased there)"
+            )
         elif self.cut_at is not None and time.time() - self.cut_at >= for_s:
             self.net.heal(CUT_HOST)
             healed = time.time()
@@ -70,10 +82,25 @@ class PartitionPlan:
                     "seconds": for_s,
                     "measured_s": round(healed - self.cut_at, 1),
                     "leases": round((healed - self.cut_at) / self.spec.lease_s, 2),
+                    "tasks_leased_at_cut": self.tasks_at_cut,
                 }
             )
             say(f"{self.spec.name}: host {CUT_HOST} healed after {healed - self.cut_at:.1f} s")
             run.notes.append("done")
+
+    def _started(self) -> bool:
+        """Every running worker of the host has opened its database (logged its start)."""
+        return all(
+            b"worker started" in w.log_path.read_bytes() for w in self.workers.running(CUT_HOST)
+        )
+
+    async def _leased(self) -> int:
+        pids = {w.pid for w in self.workers.running(CUT_HOST)}
+        async with self.store.engine.connect() as conn:
+            owners = await conn.execute(
+                sa.text("SELECT lease_owner FROM tasks WHERE status = 'executed'")
+            )
+            return sum(1 for (owner,) in owners if _pid_of(owner) in pids)
 
 
 def _launcher(net: Network) -> Any:
@@ -188,7 +215,7 @@ async def _run(spec: Spec, workdir: Path, rng: random.Random, net: Network) -> d
             f"{spec.name}: {spec.tasks} tasks seeded, {spec.workers} workers on "
             f"{spec.hosts} hosts ({', '.join(net.host_names)})"
         )
-        plan = PartitionPlan(spec, net, workers)
+        plan = PartitionPlan(spec, net, workers, store)
         figures = await drive(run, store, seeded, workers, plan.tick)
         ended = time.time()
         workers.stop()
