@@ -63,7 +63,7 @@ SHORT = {
         kill_every=(1.0, 2.0), webhooks=(10.0, 5.0), finish_within_s=90, kill_after_s=8,
     ),
     "e": Spec(
-        "e", "multihost", tasks=200, workers=4, kills=6, limits=(12, 6), spread_s=15,
+        "e", "multihost", tasks=150, workers=4, kills=6, limits=(12, 6), spread_s=12,
         kill_every=(1.0, 2.0), lease_s=4.0, hosts=2, partition=(6.0, 8.0), max_in_flight=5,
         finish_within_s=60,
     ),

@@ -42,11 +42,12 @@ CUT_HOST = "h1"
 class PartitionPlan:
     """The phase of scenario e: ``spec.partition = (at_s, for_s)``: host h1's link to the
     database goes down ``at_s`` after the start and comes up ``for_s`` later. From a lease
-    before the cut until the heal its workers are not killed: at the cut they have run a while
+    before the cut until the heal nobody is killed: at the cut h1's workers have run a while
     and hold tasks (a worker that cannot reach its database at start exits, so the cut also
     waits until each has started); cut off, they keep their calls going, their leases run out
-    and the other host's reaper takes their tasks (legs stored: finished "interrupted", not
-    redialled)."""
+    and the other host's reaper (a worker reaps only after a whole lease in touch with the
+    database: kills there would keep it from ever reaping) takes their tasks (legs stored:
+    finished "interrupted", not redialled)."""
 
     def __init__(self, spec: Spec, net: Network, workers: Workers, store: Store) -> None:
         self.spec = spec
@@ -56,14 +57,16 @@ class PartitionPlan:
         self.cut_at: float | None = None
         self.window: tuple[float, float] | None = None  # Unix times of the cut and the heal
         self.tasks_at_cut = 0  # tasks leased by the cut-off host's workers when it was cut
+        self.cut_pids: set[int] = set()  # the cut-off host's workers at the cut
 
     async def tick(self, run: Run, elapsed: float) -> None:
         at_s, for_s = self.spec.partition
         if self.window is not None:
             return
         if self.cut_at is None and elapsed >= at_s - self.spec.lease_s:
-            self.workers.held.add(CUT_HOST)
+            self.workers.kills_paused = True
         if self.cut_at is None and elapsed >= at_s and self._started():
+            self.cut_pids = {w.pid for w in self.workers.running(CUT_HOST)}
             self.tasks_at_cut = await self._leased()
             self.net.partition(CUT_HOST)
             self.cut_at = time.time()
@@ -74,7 +77,7 @@ class PartitionPlan:
         elif self.cut_at is not None and time.time() - self.cut_at >= for_s:
             self.net.heal(CUT_HOST)
             healed = time.time()
-            self.workers.held.discard(CUT_HOST)
+            self.workers.kills_paused = False
             self.window = (self.cut_at, healed)
             run.outages.append(
                 {
@@ -95,7 +98,7 @@ class PartitionPlan:
         )
 
     async def _leased(self) -> int:
-        pids = {w.pid for w in self.workers.running(CUT_HOST)}
+        pids = self.cut_pids
         async with self.store.engine.connect() as conn:
             owners = await conn.execute(
                 sa.text("SELECT lease_owner FROM tasks WHERE status = 'executed'")
@@ -125,10 +128,11 @@ def host_figures(
     calls: list[dict[str, Any]],
     tasks: list[dict[str, Any]],
     window: tuple[float, float] | None,
+    cut_pids: set[int],
 ) -> dict[str, Any]:
     """Per host: workers started, kills, dials (truth log) and call rows (``calls.worker``);
-    dials by the cut-off host while it was cut off, legs of its surviving workers the reaper
-    closed; the call states and the tasks' finish results."""
+    dials by the cut-off host while it was cut off, legs of its workers open at the cut that the
+    reaper closed; the call states and the tasks' finish results."""
     host_of = {w.pid: w.host for w in workers.all}
     names = list(workers.hosts)
     originates = [line for line in truth if line["ev"] == "originate"]
@@ -143,12 +147,14 @@ def host_figures(
         extra = ["?"] if counts.get("?") else []
         return {h: counts.get(h, 0) for h in [*names, *extra]}
 
-    # legs the reaper closed for cut-off workers that were never killed: their leases ran out
-    survivors = {w.pid for w in workers.all if w.host == CUT_HOST and not w.killed_at}
+    # legs open at the cut that the reaper closed for the cut-off workers: their leases ran out
+    cut_ms = window[0] * 1000 if window else 0.0
     reaped_cut = sum(
         1
         for row in calls
-        if row.get("state") == "interrupted" and _pid_of(row.get("worker")) in survivors
+        if row.get("state") == "interrupted"
+        and _pid_of(row.get("worker")) in cut_pids
+        and int(row.get("started_at") or 0) <= cut_ms
     )
     return {
         "hosts": names,
@@ -222,7 +228,8 @@ async def _run(spec: Spec, workdir: Path, rng: random.Random, net: Network) -> d
         rows = await read_rows(store, seeded.client_id)  # through the socket, network still up
         checks = run_checks(run, rows, seeded, workers, ended)
         truth = check.read_truth(workdir / "truth")
-        figures |= host_figures(workers, truth, rows["calls"], rows["tasks"], plan.window)
+        calls, tasks = rows["calls"], rows["tasks"]
+        figures |= host_figures(workers, truth, calls, tasks, plan.window, plan.cut_pids)
         return summarize(run, figures, checks, seeded)
     finally:
         if workers is not None:

@@ -69,9 +69,9 @@ class Workers:
     """The workers of one scenario; ``kill_times`` maps each killed PID to when it died.
 
     With ``hosts`` (scenario e) each worker runs in one of them, started by ``launch``; a new
-    worker goes to the host with the fewest running, a replacement to its victim's host. The
-    workers of a ``held`` host (cut off the database) are not killed: they must outlive their
-    leases, which is what the partition is for."""
+    worker goes to the host with the fewest running, a replacement to its victim's host. While
+    ``kills_paused`` (around a host's partition) nobody is killed: the cut-off workers must
+    outlive their leases and the other host's must live a lease to reap their tasks."""
 
     env: dict[str, str]
     logs: Path
@@ -80,7 +80,7 @@ class Workers:
     kill_times: dict[int, float] = field(default_factory=dict)
     hosts: tuple[str, ...] = ("local",)
     launch: Launch = _launch_here
-    held: set[str] = field(default_factory=set)  # hosts whose workers are not killed now
+    kills_paused: bool = False
 
     def start(self, count: int = 1, host: str | None = None) -> list[Worker]:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,7 @@ class Workers:
 
     def kill_random(self) -> Worker | None:
         """SIGKILL one running worker, wait for it to be gone and record when it died."""
-        candidates = [w for w in self.running() if w.host not in self.held]
+        candidates = [] if self.kills_paused else self.running()
         if not candidates:
             return None
         victim = self.rng.choice(candidates)
