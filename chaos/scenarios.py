@@ -252,7 +252,15 @@ def run_checks(
     results["workers_survived"] = {
         "died_unexpectedly": len(unexpected),
         "violations": len(unexpected),
-        "examples": [w.pid for w in unexpected[:5]],
+        "examples": [
+            {
+                "pid": w.pid,
+                "host": w.host,
+                "returncode": w.process.returncode,
+                "log_tail": w.log_path.read_text(errors="replace").splitlines()[-3:],
+            }
+            for w in unexpected[:5]
+        ],
     }
     return results
 
