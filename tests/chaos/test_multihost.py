@@ -6,7 +6,10 @@ other host's reaper closed the legs of h1's workers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,3 +38,20 @@ def test_scenario_e_passes_across_hosts(pg_root: Path) -> None:
     assert sum(result["kills_per_host"].values()) == spec.kills
     assert not [n for n in _namespaces() if n.startswith("rbtestmh-")]
     assert time.monotonic() - began < 120
+
+
+def test_refused_namespaces_fail_scenario_e_with_ips_error(pg_root: Path) -> None:
+    """Without CAP_SYS_ADMIN ``ip netns add`` fails: scenario e says so in its JSON, exit 1."""
+    chaos = [sys.executable, "-m", "chaos", "--short", "--only", "e"]
+    done = subprocess.run(
+        ["setpriv", "--bounding-set", "-sys_admin", "--", *chaos],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
+        check=False,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])["scenarios"]["e"]
+    assert done.returncode == 1 and result["pass"] is False, result
+    assert result["error"] == "ip netns refused" and result["ip_command"].startswith("ip netns add")
+    assert result["ip_stderr"], result
