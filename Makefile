@@ -56,8 +56,9 @@ bench-peers: $(PEERS_STAMP)
 	$(BIN)/python -m bench.peers $(BENCH_PEERS_ARGS)
 
 # the chaos suite (chaos/): kill -9 soak and database outages on PostgreSQL, kills on SQLite,
-# webhook receiver outages, checked against the simulator's truth log; about 15 minutes. Needs
-# the PostgreSQL server of `make test` and, for the outages, root and the server binaries.
+# webhook receiver outages, workers on two hosts (network namespaces) with one cut off, checked
+# against the simulator's truth log; about 20 minutes. Needs the PostgreSQL server of
+# `make test` and, for the outages and the hosts, root, `ip netns` and the server binaries.
 chaos: setup
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
 

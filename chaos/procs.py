@@ -14,8 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 _RECORD = re.compile(rb"^\d{4}-\d\d-\d\dT\S+ \[", re.MULTILINE)
 
@@ -40,6 +42,7 @@ class Worker:
     started_at: float
     killed_at: float | None = None
     stopped: bool = False  # stopped by the scenario at the end (SIGTERM)
+    host: str = "local"  # the host (network namespace) it runs in (scenario e)
 
     @property
     def pid(self) -> int:
@@ -49,41 +52,60 @@ class Worker:
         return self.process.poll() is None
 
 
+#: starts ``argv`` with ``env`` in a host, its output to ``log`` (chaos.hosts.Network.spawn)
+Launch = Callable[[str, list[str], dict[str, str], IO[bytes]], subprocess.Popen[bytes]]
+
+
+def _launch_here(
+    _host: str, argv: list[str], env: dict[str, str], log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
 @dataclass
 class Workers:
-    """The workers of one scenario; ``kill_times`` maps each killed PID to when it died."""
+    """The workers of one scenario; ``kill_times`` maps each killed PID to when it died.
+
+    With ``hosts`` (scenario e) each worker runs in one of them, started by ``launch``; a new
+    worker goes to the host with the fewest running, a replacement to its victim's host. While
+    ``kills_paused`` (around a host's partition) nobody is killed: the cut-off workers must
+    outlive their leases and the other host's must live a lease to reap their tasks."""
 
     env: dict[str, str]
     logs: Path
     rng: random.Random
     all: list[Worker] = field(default_factory=list)
     kill_times: dict[int, float] = field(default_factory=dict)
+    hosts: tuple[str, ...] = ("local",)
+    launch: Launch = _launch_here
+    kills_paused: bool = False
 
-    def start(self, count: int = 1) -> list[Worker]:
+    def start(self, count: int = 1, host: str | None = None) -> list[Worker]:
         self.logs.mkdir(parents=True, exist_ok=True)
         started = []
         for _ in range(count):
+            place = host or min(self.hosts, key=lambda h: len(self.running(h)))
             number = len(self.all) + 1
             log_path = self.logs / f"worker-{number}.log"
             with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    worker_command(),
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            worker = Worker(number, process, log_path, time.time())
+                process = self.launch(place, worker_command(), self.env, log)
+            worker = Worker(number, process, log_path, time.time(), host=place)
             self.all.append(worker)
             started.append(worker)
         return started
 
-    def running(self) -> list[Worker]:
-        return [w for w in self.all if w.killed_at is None and w.alive()]
+    def replace(self, victim: Worker) -> None:
+        """A new worker in ``victim``'s host."""
+        self.start(1, victim.host)
+
+    def running(self, host: str | None = None) -> list[Worker]:
+        return [w for w in self.all if w.killed_at is None and w.alive() and host in (None, w.host)]
 
     def kill_random(self) -> Worker | None:
         """SIGKILL one running worker, wait for it to be gone and record when it died."""
-        candidates = self.running()
+        candidates = [] if self.kills_paused else self.running()
         if not candidates:
             return None
         victim = self.rng.choice(candidates)

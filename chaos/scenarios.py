@@ -4,7 +4,9 @@ outages, then the checks of :mod:`chaos.check` against the simulator's truth log
 a. kill -9 soak on PostgreSQL: 3 workers, kills of random workers every 1-4 s, replacements;
 b. PostgreSQL outages on a cluster of the suite's own (20 s, then 2x the lease);
 c. SQLite: 2 workers, kills, then ``PRAGMA integrity_check``;
-d. webhooks: receiver down, then answering 500, then healthy, while senders are killed.
+d. webhooks: receiver down, then answering 500, then healthy, while senders are killed;
+e. several hosts: workers in network namespaces against one PostgreSQL, one host cut off
+   (chaos.multihost).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Spec:
     finish_within_s: float = 240.0
     webhooks: tuple[float, float] | None = None  # (down s, failing s), then healthy
     outages: tuple[float, ...] = ()  # seconds of each database outage (scenario b)
+    hosts: int = 0  # scenario e: this many host namespaces, the workers spread over them
+    partition: tuple[float, float] = (0.0, 0.0)  # scenario e: host h1 cut off at s, for s
+    max_in_flight: int | None = None  # RINGBACK_MAX_IN_FLIGHT per worker
 
 
 @dataclass
@@ -104,6 +109,8 @@ def worker_env(spec: Spec, url: str, workdir: Path, webhook: bool) -> dict[str, 
         "RINGBACK_SHUTDOWN_GRACE": "10",
         "RINGBACK_WORKER_PROCESSES": "1",
     }
+    if spec.max_in_flight is not None:
+        env["RINGBACK_MAX_IN_FLIGHT"] = str(spec.max_in_flight)
     if webhook:
         env |= {
             "RINGBACK_ALLOW_PRIVATE": "1",
@@ -175,7 +182,7 @@ async def drive(
             victim = workers.kill_random()
             if victim is not None:
                 kills += 1
-                workers.start(1)
+                workers.replace(victim)
             next_kill = now + rng.uniform(*spec.kill_every)
         if phase is not None:
             await phase(run, time.time() - run.started)
@@ -245,7 +252,15 @@ def run_checks(
     results["workers_survived"] = {
         "died_unexpectedly": len(unexpected),
         "violations": len(unexpected),
-        "examples": [w.pid for w in unexpected[:5]],
+        "examples": [
+            {
+                "pid": w.pid,
+                "host": w.host,
+                "returncode": w.process.returncode,
+                "log_tail": w.log_path.read_text(errors="replace").splitlines()[-3:],
+            }
+            for w in unexpected[:5]
+        ],
     }
     return results
 
@@ -275,6 +290,10 @@ def summarize(
 async def soak(spec: Spec, workdir: Path, rng: random.Random) -> dict[str, Any]:
     """Scenarios a and c (and the frame of b and d): seed, run workers, kill, check."""
     os.makedirs(workdir, exist_ok=True)
+    if spec.hosts:
+        from chaos.multihost import several_hosts
+
+        return await several_hosts(spec, workdir, rng)
     clock = SystemClock()
     database: Any = None
     cluster: Any = None

@@ -1,44 +1,57 @@
-"""chaos.multihost: workers on two hosts (network namespaces), some killed, one host cut off
-for longer than a lease; the queue's limit holds across hosts and every task finishes."""
+"""chaos.multihost (scenario e, short size): workers on two hosts (network namespaces), some
+killed, host h1 cut off for longer than a lease (its workers spared meanwhile); the checks of
+chaos.check pass across hosts, both hosts dialled, h1 dialled nothing while cut off and the
+other host's reaper closed the legs of h1's workers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from chaos.__main__ import SHORT
 from chaos.hosts import _namespaces
-from chaos.multihost import run_multihost
+from chaos.multihost import several_hosts
 
 pytestmark = pytest.mark.slow
 
 
-def test_limit_and_outcomes_hold_across_hosts(pg_root: Path) -> None:
+def test_scenario_e_passes_across_hosts(pg_root: Path) -> None:
+    spec = SHORT["e"]
     began = time.monotonic()
-    figures = run_multihost(
-        workers_per_host=2,
-        tasks=60,
-        kills=2,
-        limit=6,
-        max_in_flight=4,  # no worker reaches the limit alone: it is held across hosts
-        partition_s=7.0,  # longer than the 6 s lease: the host's tasks are reclaimed
-        timeout_s=120,
-        seed=7,
-        workdir=pg_root / "run",
-        prefix="rbtestmh",
-    )
-    assert figures["completed"], figures
-    assert figures["finished"] == figures["tasks"] == 60
-    assert 0 < figures["max_running"] <= figures["limit"] == 6
-    assert figures["kills"] == 2
-    assert figures["claimed_per_host"]["h1"] > 0 and figures["claimed_per_host"]["h2"] > 0
-    assert figures["claimed_per_host"]["?"] == 0
-    assert figures["partition"]["host"] == "h1" and figures["partition"]["end"]
-    assert all(str(k["pid"]) in figures["pid_host"] for k in figures["kill_log"])
-    tasks = [json.loads(line) for line in Path(figures["tasks_file"]).read_text().splitlines()]
-    assert len(tasks) == 60 and all(t["status"] == "finished" for t in tasks)
-    assert Path(figures["calls_file"]).exists() and Path(figures["truth_dir"]).is_dir()
+    result = asyncio.run(several_hosts(spec, pg_root / "e", random.Random(7), prefix="rbtestmh"))
+    assert result["pass"], result
+    assert result["tasks"] == spec.tasks and result["kills"] == spec.kills
+    assert all(n > 0 for n in result["dials_per_host"].values()), result["dials_per_host"]
+    assert "?" not in result["dials_per_host"] and "?" not in result["call_rows_per_host"]
+    assert sum(result["dials_per_host"].values()) == result["dials"]
+    assert result["partition"]["seconds"] >= spec.partition[1] > spec.lease_s
+    assert result["partition"]["dials_while_cut_off"] == 0
+    # the cut-off workers outlived their leases: the other host's reaper closed their legs
+    assert result["partition"]["legs_of_cut_off_workers_interrupted"] > 0, result["partition"]
+    assert sum(result["kills_per_host"].values()) == spec.kills
     assert not [n for n in _namespaces() if n.startswith("rbtestmh-")]
     assert time.monotonic() - began < 120
+
+
+def test_refused_namespaces_fail_scenario_e_with_ips_error(pg_root: Path) -> None:
+    """Without CAP_SYS_ADMIN ``ip netns add`` fails: scenario e says so in its JSON, exit 1."""
+    chaos = [sys.executable, "-m", "chaos", "--short", "--only", "e"]
+    done = subprocess.run(
+        ["setpriv", "--bounding-set", "-sys_admin", "--", *chaos],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
+        check=False,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])["scenarios"]["e"]
+    assert done.returncode == 1 and result["pass"] is False, result
+    assert result["error"] == "ip netns refused" and result["ip_command"].startswith("ip netns add")
+    assert result["ip_stderr"], result
