@@ -199,3 +199,24 @@ async def test_a_failed_write_of_a_leg_does_not_drop_the_results_waiting_behind_
     assert (task.stored_status, task.finish_result) == ("finished", "success")
     [call] = await store.calls(task_id=task_id)
     assert call.leg_uuid == "cut-leg"
+
+
+async def test_a_leg_that_cannot_be_stored_is_not_dialled_and_is_tried_again_soon(
+    store: Store, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = await _setup(store, clock, tmp_path, attempts=2)
+    real, failures = store.write_legs, [ConnectionError("database away")]
+
+    async def flaky(writes: Any) -> set[str]:
+        if failures:
+            raise failures.pop()
+        return await real(writes)
+
+    monkeypatch.setattr(store, "write_legs", flaky)
+    dialer = SimDialer(clock, load_sim_rules(None), fast=True)
+    assert await _worker(store, clock, tmp_path, dialer).drain() == 1
+    assert dialer.originated == 0  # never placed
+    task = await store.get_task(task_id)
+    assert (task.stored_status, task.attempt, task.tries_used) == ("delayed", 0, 0)
+    assert task.run_at == clock.now() + timedelta(seconds=1)
+    assert task.finish_comment is not None and "could not be stored" in task.finish_comment

@@ -33,7 +33,7 @@ class AttemptDialer:
     """The attempt's dialer: stores every leg before it is placed (write-ahead) and remembers
     the legs it placed, so that none outlives a canceled attempt."""
 
-    __slots__ = ("calls", "clock", "failed", "inner", "name", "open_leg")
+    __slots__ = ("calls", "clock", "failed", "inner", "name", "open_leg", "unstored")
 
     def __init__(
         self, inner: Dialer, clock: Clock, open_leg: Callable[[CallRecord], Awaitable[None]]
@@ -44,6 +44,7 @@ class AttemptDialer:
         self.open_leg = open_leg
         self.calls: list[Call] = []
         self.failed: list[CallRecord] = []  # stored, then the dialer refused to place them
+        self.unstored = False  # a leg could not be stored (the database away): not dialled
 
     async def originate(self, request: OriginateRequest) -> Call:
         request.leg_uuid = request.leg_uuid or new_uuid()
@@ -51,6 +52,7 @@ class AttemptDialer:
         try:
             await self.open_leg(outbound_record(request, self.clock.now()))
         except LegNotStored as exc:  # maybe stored all the same (the reply was lost): say so
+            self.unstored = True
             self.failed.append(_not_sent(outbound_record(request, self.clock.now()), exc))
             raise
         try:

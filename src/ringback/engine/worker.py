@@ -112,6 +112,10 @@ class _InFlight:
     writing: asyncio.Future[None] | None = None  # a write of this attempt's events under way
 
 
+#: when an attempt that could not store its leg (the database was away) is tried again
+STORE_RETRY_SECONDS = 1.0
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -355,6 +359,10 @@ class Worker:
                 late = (self.clock.now() - claimed.run_at).total_seconds()
                 self.metrics.observe_lateness(max(0.0, late))
             result = await run_attempt(ctx)
+            if not result.originated and flight.dialer.unstored and result.retry_in_s is None:
+                # nothing was dialled because the database was away: try again as soon as this
+                # result can be written (it is), not after the dialer-trouble pause
+                result.retry_in_s = STORE_RETRY_SECONDS
         except asyncio.CancelledError:
             result = await self._abandon(flight, "attempt interrupted: worker shutting down")
             if not result.originated and not flight.lost:
