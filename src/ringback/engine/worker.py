@@ -378,7 +378,10 @@ class Worker:
             self._legs.ended(claimed, [*flight.dialer.failed, *ctx.calls])
             self._forget(claimed.id)
             return
-        if flight.writing is not None:  # its events must be stored before its result
+        # its events must be stored before its result: wait for every write of them under way
+        # (a second one may start while the first is waited for; on PostgreSQL they run in
+        # parallel, and a result committed first would make the later events' write refused)
+        while flight.writing is not None:
             await asyncio.shield(flight.writing)
         now = self.clock.now()
         decision = decide(claimed.retry, result, now, self.rng)
