@@ -136,6 +136,18 @@ async def test_a_queue_that_asks_for_it_tries_an_interrupted_call_again_spending
     assert states == [(1, "interrupted"), (2, "ended")]
 
 
+def _fail_leg_writes_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next write of legs fails as if the database were away."""
+    real, failures = store.write_legs, [ConnectionError("database away")]
+
+    async def flaky(writes: Any) -> set[str]:
+        if failures:
+            raise failures.pop()
+        return await real(writes)
+
+    monkeypatch.setattr(store, "write_legs", flaky)
+
+
 async def _until(condition: Any, within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not await condition():
@@ -184,14 +196,7 @@ async def test_a_failed_write_of_a_leg_does_not_drop_the_results_waiting_behind_
     )
     worker._completions.append(Completion(task_id, claimed.fence, done, done.events))
     worker._legs.ended(claimed, [leg_record(clock, "cut-leg", OK)])
-    real, failures = store.write_legs, [ConnectionError("database away")]
-
-    async def flaky(writes: Any) -> set[str]:
-        if failures:
-            raise failures.pop()
-        return await real(writes)
-
-    monkeypatch.setattr(store, "write_legs", flaky)
+    _fail_leg_writes_once(store, monkeypatch)
     with pytest.raises(ConnectionError):
         await worker._flush_once()
     await worker._flush_once()  # the database is back
@@ -205,14 +210,7 @@ async def test_a_leg_that_cannot_be_stored_is_not_dialled_and_is_tried_again_soo
     store: Store, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task_id = await _setup(store, clock, tmp_path, attempts=2)
-    real, failures = store.write_legs, [ConnectionError("database away")]
-
-    async def flaky(writes: Any) -> set[str]:
-        if failures:
-            raise failures.pop()
-        return await real(writes)
-
-    monkeypatch.setattr(store, "write_legs", flaky)
+    _fail_leg_writes_once(store, monkeypatch)
     dialer = SimDialer(clock, load_sim_rules(None), fast=True)
     assert await _worker(store, clock, tmp_path, dialer).drain() == 1
     assert dialer.originated == 0  # never placed

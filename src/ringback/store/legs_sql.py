@@ -224,13 +224,16 @@ def legs_sql(dialect: str) -> LegsSql:
     return SqliteLegsSql() if dialect == "sqlite" else PostgresLegsSql()
 
 
+def _task_ids(dialect: str) -> str:
+    """The task ids of a statement's one parameter, a JSON list, as a subquery."""
+    if dialect == "sqlite":
+        return "(SELECT value FROM json_each(?))"
+    return "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
+
+
 def close_legs_sql(dialect: str) -> str:
     """Mark the open legs of the given tasks ``interrupted`` (``?``/``$1``: JSON id list)."""
-    ids = (
-        "(SELECT value FROM json_each(?))"
-        if dialect == "sqlite"
-        else "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
-    )
+    ids = _task_ids(dialect)
     return (
         f"UPDATE calls SET state = '{LegState.INTERRUPTED.value}', "
         f"hangup_disposition = COALESCE(hangup_disposition, '{INTERRUPTED_DISPOSITION}'), "
@@ -242,11 +245,7 @@ def close_legs_sql(dialect: str) -> str:
 
 def attempt_legs_sql(dialect: str) -> str:
     """Per task: its current attempt's stored legs and whether one answered."""
-    ids = (
-        "(SELECT value FROM json_each(?))"
-        if dialect == "sqlite"
-        else "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
-    )
+    ids = _task_ids(dialect)
     return (
         "SELECT c.task_id, count(*), max(CASE WHEN c.answered_at IS NOT NULL THEN 1 ELSE 0 END) "
         f"FROM calls c JOIN tasks t ON t.id = c.task_id AND c.attempt = t.attempt "
