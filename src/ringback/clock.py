@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -23,6 +24,36 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+class AlignedClock:
+    """Another clock moved by the offset to a reference clock: the database's.
+
+    Workers on several hosts judge each other's leases; a host whose clock runs ahead would
+    reap tasks still running elsewhere, one behind would leave dead workers' tasks waiting.
+    Every process of a service reads the database server's clock (:meth:`align`, at start and
+    every minute), so every timestamp it writes and every lease it judges is on that one
+    clock. The offset's error is at most half the round trip of the reading.
+    """
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        await self.base.sleep(seconds)
+
+    async def align(self, read: Callable[[], Awaitable[datetime]]) -> timedelta:
+        """Read the reference clock with ``read`` and take its offset from the middle of the
+        round trip; returns the offset."""
+        sent = self.base.now()
+        reference = await read()
+        received = self.base.now()
+        self.offset = reference - (sent + (received - sent) / 2)
+        return self.offset
 
 
 class FakeClock:

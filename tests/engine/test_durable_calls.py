@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ringback.clock import FakeClock
+from ringback.clock import Clock, FakeClock
 from ringback.domain.decide import decide
 from ringback.domain.model import AttemptResult, LegState, Outcome
 from ringback.engine.worker import Worker, WorkerConfig
@@ -58,7 +58,7 @@ async def _setup(store: Store, clock: FakeClock, tmp_path: Path, **job_options: 
     return task_id
 
 
-def _worker(store: Store, clock: FakeClock, tmp_path: Path, dialer: Any = None) -> Worker:
+def _worker(store: Store, clock: Clock, tmp_path: Path, dialer: Any = None) -> Worker:
     return Worker(
         store,
         dialer or SimDialer(clock, load_sim_rules(None), fast=True),

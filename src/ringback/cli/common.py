@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import structlog
 import typer
 from rich.console import Console, ConsoleDimensions, RenderableType
 from rich.markup import escape
@@ -17,13 +18,15 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Column, Table
 
-from ringback.clock import SystemClock
+from ringback.clock import AlignedClock, SystemClock
 from ringback.config import ConfigError, Settings
 from ringback.service import InvalidInput, TaskService
 from ringback.storage import StorageError
 from ringback.store.db import Store, open_store
 from ringback.store.records import Conflict, NotFound, QueueRow
 from ringback.telephony.sim import SimConfigError
+
+log = structlog.get_logger("ringback")
 
 T = TypeVar("T")
 
@@ -94,9 +97,10 @@ def run(work: Callable[[Store, TaskService, Settings], Awaitable[T]]) -> T:
         settings = Settings.from_env()
 
         async def main() -> T:
-            clock = SystemClock()
+            clock = AlignedClock(SystemClock())  # on the database's time: see AlignedClock
             try:
                 store = await open_store(settings.database_url, clock, migrate=True)
+                await align_to_database(clock, store)
             except Exception as exc:  # refused, bad URL, unknown database, wrong password, …
                 url = shown_url(settings.database_url)
                 lines = str(getattr(exc, "orig", None) or exc).splitlines()  # the driver's words
@@ -108,6 +112,23 @@ def run(work: Callable[[Store, TaskService, Settings], Awaitable[T]]) -> T:
                 await store.close()
 
         return asyncio.run(main())
+
+
+#: a host clock this far off the database's is worth a warning (leases and schedules use the
+#: database's clock, so nothing breaks, but the host's logs and the rows disagree)
+CLOCK_WARNING_S = 1.0
+
+
+async def align_to_database(clock: AlignedClock, store: Store) -> None:
+    """Put ``clock`` on the database server's time; warn when this host's is far off."""
+    before = clock.offset
+    offset = (await clock.align(store.database_time)).total_seconds()
+    if abs(offset) >= CLOCK_WARNING_S and abs(offset - before.total_seconds()) >= 0.5:
+        log.warning(
+            "this host's clock differs from the database server's; ringback keeps the "
+            "database's time (check NTP on both)",
+            offset_s=round(offset, 3),
+        )
 
 
 def shown_url(url: str) -> str:

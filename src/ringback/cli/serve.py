@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ringback.cli.common import CliError, err, out, run, shown_url
-from ringback.clock import Clock
+from ringback.cli.common import CliError, align_to_database, err, out, run, shown_url
+from ringback.clock import AlignedClock, Clock
 from ringback.config import Settings
 from ringback.engine.processes import LISTEN_FD_ENV
 from ringback.logoutput import LogOutput
@@ -71,6 +71,7 @@ async def _run_service(
     running = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]
     if server is not None:
         running.append(asyncio.create_task(server.serve(sockets=sockets)))
+    aligning = asyncio.create_task(_keep_aligned(clock, store))
     try:
         done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
         stop()  # one ended (a stop, or the API could not start): end the other too
@@ -85,8 +86,24 @@ async def _run_service(
             if problem is not None:
                 raise problem
     finally:
+        aligning.cancel()
         await stalls.stop()
         await dialer.close()
+
+
+#: how often a running service reads the database server's clock again
+ALIGN_EVERY_S = 60.0
+
+
+async def _keep_aligned(clock: Clock, store: Store) -> None:
+    """Follow the database server's clock (see :class:`~ringback.clock.AlignedClock`); a
+    failed reading keeps the last offset (the worker reports the database being away)."""
+    if not isinstance(clock, AlignedClock):
+        return
+    while True:
+        await clock.sleep(ALIGN_EVERY_S)
+        with contextlib.suppress(Exception):
+            await align_to_database(clock, store)
 
 
 async def _dialer(settings: Settings, clock: Clock, store: Store, storage: Storage) -> Dialer:

@@ -13,7 +13,7 @@ import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack, cast
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -43,6 +43,7 @@ from ringback.store.legs_sql import (
     dumps,
     legs_sql,
 )
+from ringback.store.listener import Listener
 from ringback.store.migrations import MIGRATIONS, SCHEMA_MIGRATIONS_DDL
 from ringback.store.numbers import NumbersMixin
 from ringback.store.records import (
@@ -177,16 +178,21 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         """
         if self.is_sqlite:
             return _nothing
-        import asyncpg
-
         dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = await asyncpg.connect(dsn)
-        await conn.add_listener(self.notify_channel, lambda *_: callback())
+        listener = Listener(dsn, self.notify_channel, callback)
+        listener.start()  # kept up through outages; returns at once
+        return listener.stop
 
-        async def stop() -> None:
-            await conn.close()
-
-        return stop
+    async def database_time(self) -> datetime:
+        """The database server's clock now (SQLite: this host's, where the file is)."""
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                text = (
+                    await conn.execute(sa.text("SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now')"))
+                ).scalar_one()
+                return datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
+            found = (await conn.execute(sa.text("SELECT clock_timestamp()"))).scalar_one()
+        return cast(datetime, found)
 
     async def _notify(self, conn: Conn) -> None:
         if not self.is_sqlite:
