@@ -94,6 +94,13 @@ def check_stored_url(url: str) -> str:
     return url
 
 
+def check_stored_url_list(urls: str) -> str:
+    """:func:`check_stored_url` for a comma-separated fallback list (answer URLs)."""
+    for url in urls.split(","):
+        check_stored_url(url.strip())
+    return urls
+
+
 def check_literal(url: str, *, allow_private: bool) -> Destination:
     """What can be checked without DNS: the form, and the host if it is an IP address."""
     destination = check_url(url)
