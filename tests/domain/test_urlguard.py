@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from ringback.domain.urlguard import BlockedAddress, check_literal, check_url, embedded_ipv4
 
 FORBIDDEN_V4 = ["127.0.0.1", "127.1.2.3", "127.255.255.254", "10.0.0.1", "10.255.1.2",
-                "169.254.169.254", "0.0.0.0", "192.168.1.1", "172.16.0.1", "100.64.0.1"]  # fmt: skip
+                "169.254.169.254", "0.0.0.0", "192.168.1.1", "172.16.0.1",
+                "100.64.0.1"]  # fmt: skip
 FORBIDDEN_V6 = ["::1", "fe80::1", "fe80::abcd:1", "fd00:ec2::254", "::", "fc00::1"]
 
 CIRCLED = {str(d): chr(0x2460 + d - 1) for d in range(1, 10)} | {"0": "\u24ea"}
@@ -40,7 +41,9 @@ def _v4_numeric_forms(address: ipaddress.IPv4Address) -> st.SearchStrategy[str]:
         return str(number)
 
     styles = st.sampled_from(["dec", "hex", "HEX", "oct"])
-    four = st.tuples(*[styles] * 4).map(lambda s: ".".join(part(o, t) for o, t in zip(octets, s)))
+    four = st.tuples(*[styles] * 4).map(
+        lambda s: ".".join(part(o, t) for o, t in zip(octets, s, strict=True))
+    )
     whole = styles.map(lambda s: part(value, s))
     three = st.tuples(*[styles] * 3).map(
         lambda s: ".".join(
@@ -87,13 +90,16 @@ def _embedded_v6(address: ipaddress.IPv4Address) -> list[str]:
             ipaddress.IPv6Address(
                 bytes.fromhex("0064ff9b0001") + packed[:2] + b"\0" + packed[2:] + bytes(5)
             )
-        ),  # fmt: skip
+        ),
         str(ipaddress.IPv6Address((0x20010000 << 96) | (0x41364E78 << 64) | (value ^ 0xFFFFFFFF))),
     ]
 
 
 def _mixed_case(text: str, flips: list[bool]) -> str:
-    return "".join(c.upper() if f else c for c, f in zip(text, flips + [False] * len(text)))
+    return "".join(
+        c.upper() if f else c
+        for c, f in zip(text, (flips + [False] * len(text))[: len(text)], strict=True)
+    )
 
 
 @st.composite

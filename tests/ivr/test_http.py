@@ -407,7 +407,7 @@ async def test_the_guard_refuses_link_local_metadata_and_private_targets(
 
 async def test_a_metadata_address_written_as_a_number_is_not_fetched() -> None:
     guarded = HttpFetcher(FetchConfig(timeout_s=2.0))
-    with pytest.raises(FetchError, match="refused: .*2852039166 is 169.254.169.254, the cloud"):
+    with pytest.raises(FetchError, match=r"refused: .*2852039166 is 169\.254\.169\.254, the cloud"):
         await guarded.fetch(["http://2852039166/latest/"])
 
 
