@@ -299,3 +299,25 @@ async def test_requests_to_one_host_never_exceed_the_per_host_connection_limit(e
     await env.dispatcher.run_once()
     assert len(env.receiver.requests()) == 8
     assert env.receiver.peak == 2
+
+
+async def test_a_delivery_to_an_impossible_url_goes_dead_at_once_and_the_next_event_goes_through(
+    env: Env,
+) -> None:
+    # a subscription stored before URLs were checked: IDNA cannot encode its host
+    sub = await env.store.create_subscription(
+        env.client_id, url="https://\u05d0a.example/hook", events=["*"], secret=new_secret(),
+        active=True, description="", now=env.clock.now(),
+    )  # fmt: skip
+    task_id = await env.callback(b_number=BUSY_B, try_count=2)
+    await env.dispatcher.run_once()  # task.created: no retry wait, no clock moved
+    dead, total = await env.store.page_deliveries(env.client_id, status="dead")
+    assert total >= 1 and await env.pending() == 0
+    assert all((d.last_error or "").startswith("refused: ") for d in dead)
+    await env.store.update_subscription(
+        sub.id, env.client_id, {"url": f"{env.receiver.url}/fixed"}, env.clock.now()
+    )
+    await env.run_tasks([task_id])
+    await env.deliver_all()
+    got = [r.json["type"] for r in env.receiver.requests() if r.path == "/fixed"]
+    assert got and "task.finished" in got  # the later events of that target were delivered

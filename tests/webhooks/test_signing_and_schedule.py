@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ringback.netguard import BlockedAddress, check_literal, resolve_checked
+from ringback.domain.urlguard import BlockedAddress, check_literal
+from ringback.outbound import OutboundClient
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import signature_header, verify
 from ringback.webhooks.targets import matches, seed_targets
@@ -110,8 +111,8 @@ def test_address_guard_refuses_other_schemes_credentials_and_private_addresses(u
 
 async def test_address_guard_refuses_names_that_resolve_to_loopback() -> None:
     with pytest.raises(BlockedAddress):
-        await resolve_checked("http://localhost:8080/x", allow_private=False)
-    await resolve_checked("http://localhost:8080/x", allow_private=True)
+        await OutboundClient(allow_private=False).resolve("http://localhost:8080/x")
+    await OutboundClient(allow_private=True).resolve("http://localhost:8080/x")
 
 
 def test_address_guard_allows_public_addresses_and_private_ones_when_told() -> None:

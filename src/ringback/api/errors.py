@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ringback.netguard import BlockedAddress, check_literal
+from ringback.domain.urlguard import BlockedAddress, check_literal
 from ringback.service import InvalidInput
 from ringback.store.records import Conflict, NotFound
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ringback.domain.tasks import format_seed_time
+from ringback.domain.urlguard import check_stored_url_list
 from ringback.store.numbers import NumberRow
 
 #: a called number as it arrives in a SIP request URI: digits, an optional leading +
@@ -19,7 +20,7 @@ class _In(BaseModel):
 
 
 class NumberIn(_In):
-    answer_url: str | None = Field(
+    answer_url: Annotated[str, AfterValidator(check_stored_url_list)] | None = Field(
         default=None, max_length=4096, pattern=_ANSWER_URL,
         description="the XML server URL (a comma-separated list: the next is tried when one "
         "cannot be reached); the call's parameters are POSTed to it (answer-URL protocol)",

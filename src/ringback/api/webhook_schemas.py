@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ringback.domain.tasks import EventPattern, format_seed_time
+from ringback.domain.urlguard import check_stored_url
 from ringback.store.webhooks import DeliveryRow, SubscriptionRow, WebhookKeyRow
 
 SeedTime = str
+StoredUrl = Annotated[str, AfterValidator(check_stored_url)]
 _URL = Field(max_length=2048, pattern=r"^https?://", description="http(s) URL to POST events to")
 _SECRET = Field(
     default=None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$",
@@ -22,7 +24,7 @@ class _In(BaseModel):
 
 
 class WebhookCreate(_In):
-    url: str = _URL
+    url: StoredUrl = _URL
     events: list[EventPattern] = Field(
         default_factory=lambda: ["*"], min_length=1, max_length=20,
         description="event types or patterns: '*', 'task.*', 'call.*', 'task.finished', …",
@@ -33,7 +35,7 @@ class WebhookCreate(_In):
 
 
 class WebhookUpdate(_In):
-    url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+    url: StoredUrl | None = Field(default=None, max_length=2048, pattern=r"^https?://")
     events: list[EventPattern] | None = Field(default=None, min_length=1, max_length=20)
     secret: str | None = Field(
         default=None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$",

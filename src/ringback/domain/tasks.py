@@ -19,11 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from ringback.domain.model import TaskKind
+from ringback.domain.urlguard import check_stored_url, check_stored_url_list
 
 MAX_TRY_COUNT = 50
 MAX_PAUSE_S = 864_000  # ten days, the seed's limit for try_again_pause_caller
@@ -160,6 +162,11 @@ class JobWebhook(_Strict):
     url: str = Field(max_length=2048, pattern=r"^https?://")
     events: list[EventPattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=20)
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_stored_url(value)
+
 
 class JobOptions(_Strict):
     attempts: int = Field(default=1, ge=1, le=MAX_TRY_COUNT)
@@ -184,6 +191,13 @@ class MsgCallData(_Strict):
 class IvrXml(_Strict):
     type: Literal["inline", "storage", "url"]
     data: str = Field(min_length=1, max_length=1_000_000)
+
+    @field_validator("data")
+    @classmethod
+    def _answer_urls(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("type") == "url":  # the answer URL (a comma-separated fallback list)
+            return check_stored_url_list(value)
+        return value
 
 
 class IvrCallData(_Strict):
@@ -265,7 +279,7 @@ class CallbackTask(_Strict):
     def _url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
-        return value or None
+        return check_stored_url(value) if value else None
 
     @model_validator(mode="after")
     def _distinct_legs(self) -> CallbackTask:

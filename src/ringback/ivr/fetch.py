@@ -4,9 +4,10 @@
 when one cannot be reached, times out, is refused by the address guard, answers with a status
 other than 2xx, or sends more than ``max_bytes``. Each request is bounded by
 ``FetchConfig.timeout_s`` (all of it: connecting, sending, reading). Redirects (3xx) are not
-followed; they count as a failure of that URL. Every address is checked by
-:mod:`ringback.netguard` (private, loopback, link-local and metadata addresses are refused
-unless ``allow_private``), including the addresses a host name resolves to at connect time.
+followed; they count as a failure of that URL. Every request goes through
+:class:`ringback.outbound.OutboundClient`, the one client with the address guard: the host is
+resolved once, every address checked (private, loopback, link-local and metadata addresses,
+in any spelling, are refused unless ``allow_private``) and only those addresses connected to.
 
 A form is sent as ``application/x-www-form-urlencoded`` in the body of a POST, or as the query
 string of a GET.
@@ -22,7 +23,7 @@ from typing import Protocol
 import aiohttp
 
 from ringback.config import Settings
-from ringback.netguard import BlockedAddress, GuardedResolver, check_literal
+from ringback.outbound import BlockedAddress, OutboundClient, UnresolvableHost
 
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -97,19 +98,16 @@ class HttpFetcher:
             raise ValueError(f"method must be GET or POST, not {method!r}")
         limit = max_bytes if max_bytes is not None else self.config.max_bytes
         failures: list[str] = []
-        connector = aiohttp.TCPConnector(
-            resolver=None if self.config.allow_private else GuardedResolver(),
+        async with OutboundClient(
+            allow_private=self.config.allow_private,
             limit=4,
             force_close=True,
-        )
-        timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
-        ) as session:
+            headers={"User-Agent": USER_AGENT},
+        ) as client:
             for url in urls:
                 try:
                     status, body, content_type = await self._one(
-                        session, url, method, dict(form or {}), limit
+                        client, url, method, dict(form or {}), limit
                     )
                 except _Failed as exc:
                     failures.append(f"{url}: {exc}")
@@ -119,39 +117,40 @@ class HttpFetcher:
 
     async def _one(
         self,
-        session: aiohttp.ClientSession,
+        client: OutboundClient,
         url: str,
         method: str,
         form: dict[str, str],
         limit: int,
     ) -> tuple[int, bytes, str]:
+        headers: dict[str, str] = {}  # extra request headers for this URL
         try:
-            check_literal(url, allow_private=self.config.allow_private)
-            if method == "GET":
-                request = session.get(url, params=form or None, allow_redirects=False)
-            else:
-                request = session.post(url, data=form, allow_redirects=False)
-            async with request as response:
-                if not 200 <= response.status < 300:
-                    raise _Failed(f"HTTP {response.status}")
-                if response.content_length is not None and response.content_length > limit:
-                    raise _Failed(f"the reply is larger than {limit} bytes")
-                body = bytearray()
-                while chunk := await response.content.read(64 * 1024):
-                    body += chunk
-                    if len(body) > limit:
+            async with asyncio.timeout(self.config.timeout_s):  # all of it, resolving included
+                if method == "GET":
+                    request = client.request("GET", url, params=form or None, headers=headers)
+                else:
+                    request = client.request("POST", url, data=form, headers=headers)
+                async with request as response:
+                    if not 200 <= response.status < 300:
+                        raise _Failed(f"HTTP {response.status}")
+                    if response.content_length is not None and response.content_length > limit:
                         raise _Failed(f"the reply is larger than {limit} bytes")
-                return response.status, bytes(body), response.content_type
+                    body = bytearray()
+                    while chunk := await response.content.read(64 * 1024):
+                        body += chunk
+                        if len(body) > limit:
+                            raise _Failed(f"the reply is larger than {limit} bytes")
+                    return response.status, bytes(body), response.content_type
         except _Failed:
             raise
         except BlockedAddress as exc:
             raise _Failed(f"refused: {exc}") from None
         except TimeoutError:
             raise _Failed(f"no reply within {self.config.timeout_s:g} s") from None
+        except UnresolvableHost as exc:
+            raise _Failed(str(exc)) from None
         except aiohttp.ClientConnectorError as exc:
             cause = exc.os_error
-            if isinstance(cause, BlockedAddress):
-                raise _Failed(f"refused: {cause}") from None
             raise _Failed(f"cannot connect: {cause.strerror or cause}") from None
         except (aiohttp.ClientError, ValueError, asyncio.IncompleteReadError) as exc:
             raise _Failed(str(exc) or type(exc).__name__) from None

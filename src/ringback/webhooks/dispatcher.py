@@ -36,7 +36,7 @@ from ringback import __version__
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.faults import FaultReporter
-from ringback.netguard import BlockedAddress, resolve_checked
+from ringback.outbound import BlockedAddress, OutboundClient
 from ringback.store.db import Store
 from ringback.store.records import TaskRow
 from ringback.store.webhooks import ClaimedDelivery, DeliveryResult, NewDelivery
@@ -117,7 +117,7 @@ class Dispatcher:
         self._results: list[DeliveryResult] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._session: aiohttp.ClientSession | None = None
+        self._client: OutboundClient | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
         store.on_wake(self._wake.set)
 
@@ -168,27 +168,28 @@ class Dispatcher:
     # --- rounds -----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _http(self) -> AsyncIterator[aiohttp.ClientSession]:
-        """The HTTP client for the time of the block: a connection pool with at most
-        ``per_host`` connections per host (requests beyond wait for one) and ``max_in_flight``
-        in all."""
-        if self._session is not None:
-            yield self._session
+    async def _http(self) -> AsyncIterator[OutboundClient]:
+        """The HTTP client (with the address guard) for the time of the block: a connection
+        pool with at most ``per_host`` connections per host (requests beyond wait for one) and
+        ``max_in_flight`` in all."""
+        if self._client is not None:
+            yield self._client
             return
-        connector = aiohttp.TCPConnector(
-            limit=self.config.max_in_flight, limit_per_host=self.config.per_host
-        )
         # the total is timed around each request, once its host's semaphore is held: aiohttp's
         # own total (and its "connect") would also count the wait for a free connection
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s)
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
-        ) as session:
-            self._session = session
+        async with OutboundClient(
+            allow_private=self.config.allow_private,
+            timeout=timeout,
+            limit=self.config.max_in_flight,
+            limit_per_host=self.config.per_host,
+            auto_decompress=False,
+        ) as client:
+            self._client = client
             try:
-                yield session
+                yield client
             finally:
-                self._session = None
+                self._client = None
 
     async def _round(self) -> bool:
         flushed = await self._flush()
@@ -308,9 +309,9 @@ class Dispatcher:
 
     async def _deliver(self, job: ClaimedDelivery) -> None:
         try:
-            assert self._session is not None
-            async with self._host_limit(urlsplit(job.url).netloc.lower()):
-                result = await self._attempt(job, self._session)
+            assert self._client is not None
+            async with self._host_limit(_host_key(job.url)):
+                result = await self._attempt(job, self._client)
         except Exception as exc:  # a bug must not lose the delivery: it is tried again
             log.exception("webhook delivery failed unexpectedly", delivery_id=job.id)
             result = self._failure(job, None, f"internal error: {exc}", None)
@@ -319,16 +320,9 @@ class Dispatcher:
         self._results.append(result)
         self._wake.set()
 
-    async def _attempt(
-        self, job: ClaimedDelivery, session: aiohttp.ClientSession
-    ) -> DeliveryResult:
+    async def _attempt(self, job: ClaimedDelivery, client: OutboundClient) -> DeliveryResult:
         if not job.secrets:
             return self._failure(job, None, "no signing secret", None)
-        try:
-            await resolve_checked(job.url, allow_private=self.config.allow_private)
-        except BlockedAddress as exc:
-            self.stats.dead += 1
-            return DeliveryResult(job.id, job.fence, "dead", None, None, str(exc), None)
         body = job.body.encode()
         timestamp = int(self.clock.now().timestamp())
         headers = {
@@ -340,12 +334,14 @@ class Dispatcher:
             "Ringback-Target": job.target_kind,
             "Ringback-Signature": signature_header(job.secrets, timestamp, body),
         }
-        self.stats.sent += 1
         try:
-            async with asyncio.timeout(self.config.total_timeout_s):
-                async with session.post(
-                    job.url, data=body, headers=headers, allow_redirects=False
-                ) as answer:
+            async with asyncio.timeout(self.config.total_timeout_s):  # resolving included
+                try:
+                    target = await client.resolve(job.url)
+                except BlockedAddress as exc:  # it can never be delivered
+                    return self._refused(job, exc)
+                self.stats.sent += 1
+                async with client.request("POST", target, data=body, headers=headers) as answer:
                     code = answer.status
                     kept = await answer.content.read(EXCERPT_BYTES)
                     excerpt = kept.decode("utf-8", errors="replace")
@@ -364,6 +360,12 @@ class Dispatcher:
             )
         return self._failure(job, code, f"HTTP {code}", excerpt)
 
+    def _refused(self, job: ClaimedDelivery, exc: BlockedAddress) -> DeliveryResult:
+        """A URL the address guard refuses: dead at once with the reason, one log line."""
+        self.stats.dead += 1
+        log.warning("webhook delivery refused", delivery_id=job.id, reason=str(exc))
+        return DeliveryResult(job.id, job.fence, "dead", None, None, f"refused: {exc}", None)
+
     def _failure(
         self, job: ClaimedDelivery, code: int | None, error: str, excerpt: str | None
     ) -> DeliveryResult:
@@ -376,6 +378,15 @@ class Dispatcher:
             self.stats.dead += 1
             return DeliveryResult(job.id, job.fence, "dead", None, code, error, excerpt)
         return DeliveryResult(job.id, job.fence, "pending", int(when * 1000), code, error, excerpt)
+
+
+def _host_key(url: str) -> str:
+    """The host and port requests to ``url`` share a limit by (the URL itself if unparsable:
+    the guard then refuses it)."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return url
 
 
 def _api_task_json(task: TaskRow, calls: list[Any]) -> dict[str, Any]:

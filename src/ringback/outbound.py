@@ -1,0 +1,190 @@
+"""The one HTTP client for every request ringback makes (IVR fetches, webhooks, anything later).
+
+Each request goes through one address guard (:mod:`ringback.domain.urlguard`):
+
+1. the URL's form is checked and its host read exactly as aiohttp reads it (yarl);
+2. the host is resolved **once** (a literal address in any spelling is read, not resolved);
+3. every address found is checked (unless ``allow_private``);
+4. aiohttp connects to those addresses only: its resolver (:class:`_PinnedResolver`) answers
+   with the addresses this request resolved and checked, and resolves nothing itself, so a name
+   whose DNS answer changes between the check and the connection (DNS rebinding) cannot reach
+   another address. TLS still verifies the certificate against the URL's host name.
+
+Redirects are never followed (a 3xx is the answer). A refused URL raises
+:class:`~ringback.domain.urlguard.BlockedAddress`; a name that does not resolve raises
+:class:`UnresolvableHost` (an ``OSError``: the name may resolve later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import ipaddress
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from ringback.domain.urlguard import Address, BlockedAddress, Destination, check_address, check_url
+
+__all__ = ["BlockedAddress", "OutboundClient", "ResolvedDestination", "UnresolvableHost"]
+
+#: ``loop.getaddrinfo``'s shape (tests may pass their own)
+GetAddrInfo = Callable[..., Awaitable[list[tuple[Any, ...]]]]
+
+
+class UnresolvableHost(OSError):
+    """The host name has no address (now: DNS may answer later)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDestination:
+    """A URL that passed the guard, with the only addresses it may be connected to."""
+
+    destination: Destination
+    addresses: tuple[Address, ...]
+
+
+#: the destination of the request under way in this task (read by :class:`_PinnedResolver`)
+_PINNED: contextvars.ContextVar[ResolvedDestination | None] = contextvars.ContextVar(
+    "ringback_outbound_pinned", default=None
+)
+
+
+class _PinnedResolver(AbstractResolver):
+    """aiohttp's resolver: the addresses the guard checked for this request, nothing else."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        pinned = _PINNED.get()
+        if pinned is None or pinned.destination.host.rstrip(".") != host.rstrip("."):
+            raise BlockedAddress(f"{host} was not resolved by the address guard")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET if address.version == 4 else socket.AF_INET6,
+                proto=0,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+            for address in pinned.addresses
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+class OutboundClient:
+    """An aiohttp session behind the address guard; use as ``async with OutboundClient(...)``.
+
+    ``limit`` / ``limit_per_host`` bound the connection pool (0: no bound per host);
+    ``timeout`` is aiohttp's, for every request. ``getaddrinfo`` replaces the event loop's
+    (tests)."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool = False,
+        timeout: aiohttp.ClientTimeout | None = None,
+        limit: int = 100,
+        limit_per_host: int = 0,
+        force_close: bool = False,
+        headers: Mapping[str, str] | None = None,
+        auto_decompress: bool = True,
+        getaddrinfo: GetAddrInfo | None = None,
+    ) -> None:
+        self.allow_private = allow_private
+        self._timeout = timeout
+        self._limit = limit
+        self._limit_per_host = limit_per_host
+        self._force_close = force_close
+        self._headers = dict(headers or {})
+        self._auto_decompress = auto_decompress
+        self._getaddrinfo = getaddrinfo
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> OutboundClient:
+        connector = aiohttp.TCPConnector(
+            resolver=_PinnedResolver(),
+            use_dns_cache=False,  # every request is resolved by the guard, once
+            limit=self._limit,
+            limit_per_host=self._limit_per_host,
+            force_close=self._force_close,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout or aiohttp.ClientTimeout(total=None),
+            headers=self._headers,
+            auto_decompress=self._auto_decompress,
+            trust_env=False,  # no proxy from the environment: it would connect elsewhere
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def resolve(self, url: str) -> ResolvedDestination:
+        """Check ``url``, resolve its host once and check every address (BlockedAddress or
+        UnresolvableHost otherwise)."""
+        destination = check_url(url)
+        if destination.address is not None:
+            addresses: tuple[Address, ...] = (destination.address,)
+        else:
+            addresses = await self._lookup(destination.host, destination.port)
+        if not self.allow_private:
+            for address in addresses:
+                check_address(url, destination.host, address)
+        return ResolvedDestination(destination, addresses)
+
+    async def _lookup(self, host: str, port: int) -> tuple[Address, ...]:
+        getaddrinfo = self._getaddrinfo or asyncio.get_running_loop().getaddrinfo
+        try:
+            infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise UnresolvableHost(f"cannot resolve {host}: {exc}") from None
+        found: dict[Address, None] = {}
+        for info in infos:
+            found[ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])] = None
+        if not found:
+            raise UnresolvableHost(f"cannot resolve {host}: no address")
+        return tuple(found)
+
+    @contextlib.asynccontextmanager
+    async def request(
+        self,
+        method: str,
+        url: str | ResolvedDestination,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The response to one request (redirects not followed), connected only to the
+        addresses :meth:`resolve` checked for ``url`` (resolved here unless it is the
+        :class:`ResolvedDestination` :meth:`resolve` gave)."""
+        if self._session is None:
+            raise RuntimeError("OutboundClient used outside 'async with'")
+        pinned = url if isinstance(url, ResolvedDestination) else await self.resolve(url)
+        token = _PINNED.set(pinned)
+        try:
+            async with self._session.request(
+                method, pinned.destination.url, params=params, data=data,
+                headers=headers, allow_redirects=False,
+            ) as response:  # fmt: skip
+                yield response
+        finally:
+            _PINNED.reset(token)
