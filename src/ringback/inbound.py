@@ -12,6 +12,7 @@ from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, call_variables
+from ringback.ivr.limits import store_trace
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
 from ringback.ivr.simulate import simulate_call
 from ringback.service import TaskService
@@ -99,7 +100,7 @@ async def answer_inbound(
         ),
     )
     record.direction = "inbound"
-    record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
+    store_trace(record.detail, run.trace_lines())
     if run.error is not None:
         log.info("inbound IVR failed", number=route.number, error=run.error.message)
     return run

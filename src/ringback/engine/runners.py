@@ -28,6 +28,7 @@ from ringback.domain.tasks import CallbackTask, IvrCallData, MsgCallData
 from ringback.engine.context import AttemptContext
 from ringback.ivr.errors import IvrError
 from ringback.ivr.interpret import call_variables, static_problems
+from ringback.ivr.limits import store_trace
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import StorageError
@@ -166,7 +167,7 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     for other in run.other_legs:  # Transfer legs, already ended
         ctx.record_call(other)
         ctx.emit(EventType.CALL_ENDED, leg_event_data(other))
-    call.record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
+    store_trace(call.record.detail, run.trace_lines())
     if run.error is not None:
         record = await legs.finish(call)
         return _answered(record, str(run.error), success=False, retryable=False)
