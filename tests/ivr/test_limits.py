@@ -192,8 +192,9 @@ def test_generated_set_chains_end_cleanly_within_every_cap(
         value = run.variables[name]
         if isinstance(value, str | list):
             assert len(value) <= _FUZZ_LIMITS.max_value_chars
-    assert run.trace_bytes <= _FUZZ_LIMITS.max_trace_bytes
-    assert len(run.trace) <= _FUZZ_LIMITS.max_trace_entries + 3
+    # past the cap only how the call ended is kept: a few entries of at most ~1 KiB
+    assert run.trace_bytes <= _FUZZ_LIMITS.max_trace_bytes + 4 * 1_200
+    assert len(run.trace) <= _FUZZ_LIMITS.max_trace_entries + 5
     assert detail_bytes(record.detail) <= _FUZZ_LIMITS.max_detail_bytes
 
 

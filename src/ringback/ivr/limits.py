@@ -13,7 +13,8 @@ answer or store much more than the document itself, whatever it loops over.
   together at most ``max_spoken_chars``;
 * the trace: each entry's detail is shortened to ``max_trace_detail_chars``; once the trace
   holds ``max_trace_entries`` entries or ``max_trace_bytes`` bytes, later entries are left out
-  (one entry says so) except how the call ended;
+  (one entry says so) except how the call ended (a few entries more: the error or the end,
+  the answer-URL notifications, how many entries were left out);
 * a call record's ``detail`` (trace included) as stored: at most ``max_detail_bytes`` of JSON.
 
 A value or text over its cap fails the element (an ordinary IVR error, which an error handler
