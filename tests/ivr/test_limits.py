@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +26,7 @@ from ringback.ivr.limits import (
 )
 from ringback.ivr.parse import parse
 from ringback.ivr.simulate import simulate_call
+from ringback.storage import Storage
 from ringback.telephony.base import CallRecord
 
 MB = 1_000_000
@@ -226,3 +228,17 @@ def test_repeated_concatenation_in_the_evaluator_only_raises_ivr_errors_and_stay
         if isinstance(value, str | list | tuple | dict):
             assert value_size(value, LIMITS.max_value_chars) <= LIMITS.max_value_chars
         variables["v"] = value
+
+
+async def test_a_play_of_a_file_that_is_not_audio_fails_naming_the_storage_name_only(
+    tmp_path: Path,
+) -> None:
+    storage = Storage(tmp_path / "storage")
+    storage.write_bytes(7, "docs/b.xml", b"<IVR/>")
+    run, _record = await simulate_call(
+        parse("<IVR>\n<Play>docs/b.xml</Play></IVR>"), FakeClock(), storage=storage, client_id=7
+    )
+    assert run.error is not None and run.error.line == 2
+    assert run.error.message.startswith("Cannot execute Play. Cannot play docs/b.xml: ")
+    assert str(tmp_path) not in run.error.message
+    assert not any(str(tmp_path) in str(entry) for entry in run.trace)

@@ -32,7 +32,7 @@ from ringback.ivr.limits import store_trace
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import StorageError
-from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
+from ringback.telephony.base import Call, CallError, CallRecord, CannotPlay, OriginateRequest
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,9 @@ async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         return _not_answered(await legs.finish(call))
     try:
         await call.play(audio)
+    except CannotPlay as exc:  # named by its storage name, never the server's path
+        problem = CallError(f"cannot play {data.audio_file}: {exc.reason}")
+        return _interrupted(await legs.finish(call), problem, "callee hung up during the message")
     except CallError as exc:
         return _interrupted(await legs.finish(call), exc, "callee hung up during the message")
     return _answered(await legs.finish(call), "message played")

@@ -60,6 +60,7 @@ from ringback.telephony.base import (
     CallError,
     CallNotSupported,
     CallRecord,
+    CannotPlay,
     Dialer,
     OriginateRequest,
 )
@@ -539,7 +540,10 @@ class Interpreter:
                     node, f"Only http, https and storage files can be played, not {relpath}"
                 )
             relpath = relpath.removeprefix("file://")
-            await self.call.play(self._existing_file(node, relpath), loop=loop)
+            try:
+                await self.call.play(self._existing_file(node, relpath), loop=loop)
+            except CannotPlay as exc:  # named by its storage name, never the server's path
+                raise self._fail(node, f"Cannot play {relpath}: {exc.reason}") from None
             return
         if self.fetcher is None:
             raise self._fail(node, "No HTTP fetcher is available here to download a URL")
@@ -555,6 +559,8 @@ class Interpreter:
             with os.fdopen(handle, "wb") as out:
                 out.write(reply.body)
             await self.call.play(Path(name), loop=loop)
+        except CannotPlay as exc:  # named by its URL, not the temporary file
+            raise self._fail(node, f"Cannot play {relpath}: {exc.reason}") from None
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(name)
