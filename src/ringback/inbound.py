@@ -122,7 +122,7 @@ def inbound_handler(
     """Route each inbound call by its called number (``/numbers/``): answer it, run the
     number's IVR, and keep the call (and its Transfer legs) in the client's call history.
     A number no client routes is refused (404) and not recorded: it belongs to nobody."""
-    jobs = TaskService(store, clock)
+    jobs = TaskService(store, clock, storage)
     fetcher = HttpFetcher(FetchConfig.from_settings(settings))
 
     async def handle(call: InboundLeg, called: str, calling: str) -> None:
