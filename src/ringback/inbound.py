@@ -12,6 +12,7 @@ from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, call_variables
+from ringback.ivr.limits import store_trace
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
 from ringback.ivr.simulate import simulate_call
 from ringback.service import TaskService
@@ -99,7 +100,7 @@ async def answer_inbound(
         ),
     )
     record.direction = "inbound"
-    record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
+    store_trace(record.detail, run.trace_lines())
     if run.error is not None:
         log.info("inbound IVR failed", number=route.number, error=run.error.message)
     return run
@@ -121,7 +122,7 @@ def inbound_handler(
     """Route each inbound call by its called number (``/numbers/``): answer it, run the
     number's IVR, and keep the call (and its Transfer legs) in the client's call history.
     A number no client routes is refused (404) and not recorded: it belongs to nobody."""
-    jobs = TaskService(store, clock)
+    jobs = TaskService(store, clock, storage)
     fetcher = HttpFetcher(FetchConfig.from_settings(settings))
 
     async def handle(call: InboundLeg, called: str, calling: str) -> None:

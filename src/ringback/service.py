@@ -24,6 +24,9 @@ from ringback.domain.tasks import (
     task_from_callback,
     task_from_job,
 )
+from ringback.ivr.errors import IvrError
+from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+from ringback.storage import Storage, StorageError
 from ringback.store.db import QueueChanges, Store
 from ringback.store.records import NotFound, QueueRow
 
@@ -102,10 +105,65 @@ def parse_calling_hours(spec: str | dict[str, Any]) -> dict[str, Any]:
         ) from exc
 
 
+def _is_wav(storage: Storage, client_id: int, relpath: str) -> bool:
+    try:
+        with storage.resolve(client_id, relpath).open("rb") as handle:
+            head = handle.read(12)
+    except (OSError, StorageError):
+        return False
+    return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+
+
+def _storage_problem(storage: Storage, client_id: int, job: MsgCallJob | IvrCallJob) -> str | None:
+    """Why the storage file a job names cannot be used (None: it can, or it names none)."""
+    if isinstance(job, MsgCallJob):
+        relpath = job.data.audio_file
+    elif job.data.ivr_xml.type == "storage":
+        relpath = job.data.ivr_xml.data
+    else:
+        return None
+    try:
+        exists = storage.exists(client_id, relpath)
+    except StorageError as exc:
+        return str(exc)
+    if not exists:
+        return f"File {relpath} doesn't exist in the client's storage"
+    if isinstance(job, MsgCallJob):
+        if not _is_wav(storage, client_id, relpath):
+            return f"File {relpath} is not a WAV audio file"
+        return None
+    try:
+        parse(storage.read_bytes(client_id, relpath, max_bytes=MAX_DOCUMENT_BYTES))
+    except StorageError as exc:
+        return str(exc)
+    except IvrError as exc:
+        return f"File {relpath} is not a valid IVR document: {exc}"
+    return None
+
+
+def check_job_files(
+    storage: Storage, client_id: int, jobs: Sequence[MsgCallJob | IvrCallJob]
+) -> None:
+    """InvalidInput naming each job's field whose storage file is refused, missing or of the
+    wrong kind (msg_call ``data.audio_file``: a WAV file; ivr_call ``data.ivr_xml.data`` of
+    type storage: a valid IVR document). A file deleted later fails the task at run time."""
+    details = []
+    for index, job in enumerate(jobs):
+        problem = _storage_problem(storage, client_id, job)
+        if problem is not None:
+            field = ["audio_file"] if isinstance(job, MsgCallJob) else ["ivr_xml", "data"]
+            details.append({"loc": [index, "data", *field], "msg": problem})
+    if details:
+        raise InvalidInput(f"{len(details)} problem(s) in the jobs; nothing was added", details)
+
+
 class TaskService:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, storage: Storage | None = None) -> None:
+        """``storage``: check the storage files jobs name when they are added (None: not
+        checked here; the task fails at run time if its file is missing)."""
         self.store = store
         self.clock = clock
+        self.storage = storage
 
     async def client_id(self, name: str, *, create: bool = True) -> int:
         if create:
@@ -120,6 +178,8 @@ class TaskService:
     async def add_jobs(self, client_id: int, items: Sequence[Any]) -> list[int]:
         """AddJob JSON objects; each goes to its ``queue`` or to ``default`` (made on first use)."""
         jobs = parse_jobs(items)
+        if self.storage is not None:
+            check_job_files(self.storage, client_id, jobs)
         now = self.clock.now()
         by_queue: dict[str, list[tuple[int, NewTask]]] = defaultdict(list)
         for index, job in enumerate(jobs):

@@ -11,7 +11,9 @@ import os
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
+#: the largest file a client can store (an upload is a request body: the API's one body limit)
+MAX_FILE_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_READ_BYTES = MAX_FILE_BYTES
 _RESOLVED_CACHE_SIZE = 4096
 
 

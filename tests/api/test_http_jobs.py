@@ -5,6 +5,7 @@ stored) and Idempotency-Key."""
 from __future__ import annotations
 
 import io
+import uuid
 import wave
 from typing import TYPE_CHECKING, Any
 
@@ -271,3 +272,51 @@ def test_same_idempotency_key_with_another_job_is_409(alice: Tenant, rb: Any) ->
     )
     rb.error(other, 409, "idempotency_conflict")
     assert alice.job_total() == before
+
+
+STORAGE_NAMES = [
+    pytest.param("../1/secret/hello.wav", "contains '..'", id="traversal"),
+    pytest.param("/etc/hosts", "is absolute", id="absolute"),
+    pytest.param("..\\..\\hello.wav", "contains '..'", id="backslashes"),
+    pytest.param("a\x00b.wav", "NUL", id="nul"),
+    pytest.param("no/such.wav", "doesn't exist", id="missing"),
+    pytest.param("notes.txt", "is not a WAV audio file", id="not-audio"),
+]
+
+
+@pytest.mark.parametrize(("name", "why"), STORAGE_NAMES)
+def test_a_msg_call_naming_an_unusable_storage_file_is_422_naming_audio_file(
+    alice: Tenant, rb: Any, name: str, why: str
+) -> None:
+    alice.http.put("/storage/notes.txt", content=b"just text, not audio")
+    before = alice.job_total()
+    body = _with(msg_job(), "data.audio_file", name)
+    error = rb.error(alice.http.post("/jobs/", json=body), 422, "invalid_input")
+    # a NUL is refused before any storage check, naming the field in the message
+    assert ["body", "data", "audio_file"] in rb.locs(error) or "audio_file" in error["message"]
+    assert why in str(error), error
+    assert alice.job_total() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(None, "doesn't exist"), (b"<IVR><Nope/></IVR>", "is not a valid IVR document: line 1")],
+    ids=["missing", "invalid-xml"],
+)
+def test_an_ivr_call_naming_an_unusable_storage_document_is_422_naming_the_field(
+    alice: Tenant, rb: Any, content: bytes | None, why: str
+) -> None:
+    name = f"ivr/{uuid.uuid4().hex[:8]}.xml"
+    if content is not None:
+        assert alice.http.put(f"/storage/{name}", content=content).status_code == 201
+    body = {
+        "type": "ivr_call",
+        "data": {
+            "calling_number": "+15550005005",
+            "called_number": ANSWERS,
+            "ivr_xml": {"type": "storage", "data": name},
+        },
+    }
+    error = rb.error(alice.http.post("/jobs/", json=body), 422, "invalid_input")
+    assert ["body", "data", "ivr_xml", "data"] in rb.locs(error), error
+    assert why in str(error["details"]), error

@@ -3,6 +3,7 @@ against a real ``ringback serve`` on both stores."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import uuid
@@ -11,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+import pytest
 
 if TYPE_CHECKING:  # conftest.py is not importable at run time (every one is "conftest")
     from conftest import Helpers, Tenant
@@ -222,3 +225,45 @@ def test_a_number_routed_to_an_answer_url_gets_the_call_posted_and_completed_not
         assert completed["var_lang"] == "en"
     finally:
         server.close()
+
+
+#: the security review's trace-amplification document (a 99,999-character value round a loop)
+LOOP_XML = (
+    b"<IVR>\n<Section name='loop'>\n<Set var='a' expr=\"'x' * 99999\"/>\n"
+    b"<Set var='b' expr='a'/>\n<GoTo>loop</GoTo>\n</Section>\n</IVR>"
+)
+#: the same loop with a value under the cap: it runs up to the jump bound
+GROWING_XML = (
+    b"<IVR>\n<Set var='a' expr=\"'x' * 60000\"/>\n<Section name='loop'>\n"
+    b"<Set var='b' expr='a'/>\n<Set var='c' val='{{b}}'/>\n<GoTo>loop</GoTo>\n</Section>\n</IVR>"
+)
+
+
+@pytest.mark.parametrize(
+    ("xml", "error"),
+    [
+        (LOOP_XML, "Cannot execute Set. value too large (more than 65536 characters"),
+        (GROWING_XML, "The IVR jumped more than 1000 times"),
+    ],
+    ids=["over-the-value-cap", "under-the-value-cap"],
+)
+def test_a_looping_ivr_ends_with_a_clear_error_and_its_answer_and_stored_detail_stay_small(
+    alice: Tenant, xml: bytes, error: str
+) -> None:
+    number = new_number()
+    upload(alice, "loop.xml", xml)
+    route(alice, number, ivr_file="loop.xml")
+    answer = alice.http.post("/calls/simulate", json={"called_number": number})
+    assert answer.status_code == 200, answer.text[:500]
+    assert len(answer.content) < 2_000_000
+    call = answer.json()
+    assert call["status"] == "error" and error in call["error"], call["error"]
+    [last] = [e for e in call["trace"] if e["element"] == "error"]
+    assert last["detail"] == call["error"] and last["line"] in (3, 6)
+
+    stored = alice.http.get(f"/call_history/{call['call_uuid']}")
+    assert stored.status_code == 200
+    assert len(stored.content) < 2_000_000
+    detail = stored.json()["cdr"][0]["detail"]
+    assert len(json.dumps(detail).encode()) <= 1024 * 1024
+    assert any(error in line for line in detail["ivr_trace"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +30,16 @@ class Api:
     async def call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
         headers = {**self.auth, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
         return await self.http.request(method, self.base + path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+def _wav() -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(b"\x00\x00" * 800)
+    return buffer.getvalue()
 
 
 async def _token(http: httpx.AsyncClient, key: str, secret: str) -> str:
@@ -185,6 +197,10 @@ async def test_job_with_state(api: Api) -> None:
         "data": {"calling_number": A, "called_number": B, "audio_file": "hello.wav"},
         "options": {"attempts": 2, "backoff": {"type": "fixed", "delay": 1000}},
     }
+    missing = await api.call("POST", "/jobs/", json=job)  # the job's file is checked at once
+    assert missing.status_code == 422 and "hello.wav doesn't exist" in missing.text
+    stored = await api.call("PUT", "/storage/hello.wav", content=_wav())
+    assert stored.status_code == 201, stored.text
     created = await api.call("POST", "/jobs/", json=job)
     assert created.status_code == 201, created.text
     body = created.json()

@@ -284,8 +284,20 @@ async def test_msg_call_with_audio_that_cannot_be_played_is_not_retryable(
     ctx = context(TaskKind.MSG_CALL, msg_payload(audio="audio/notes.wav"), fast_sim, storage)
     result = await run(ctx)
     assert (result.success, result.outcome, result.retryable) == (False, Outcome.ANSWERED, False)
-    assert result.comment.startswith("cannot play ")
+    assert result.comment.startswith("cannot play audio/notes.wav: ")
+    assert str(storage.root) not in result.comment  # the storage name, not the server path
     assert ctx.calls[0].hangup_disposition == "send_bye"
+
+
+async def test_the_finish_comment_of_a_msg_call_whose_file_vanished_names_only_the_storage_name(
+    fast_sim: SimDialer, storage: Storage
+) -> None:
+    make_wav(storage.resolve(CLIENT, "audio/gone.wav"))
+    storage.resolve(CLIENT, "audio/gone.wav").unlink()  # deleted after the task was added
+    ctx = context(TaskKind.MSG_CALL, msg_payload(audio="audio/gone.wav"), fast_sim, storage)
+    result = await run(ctx)
+    assert result.comment == "Cannot execute Play. File audio/gone.wav doesn't exist"
+    assert str(storage.root) not in result.comment and not ctx.calls
 
 
 async def test_invalid_payload_fails_without_dialling(

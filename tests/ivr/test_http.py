@@ -374,8 +374,11 @@ async def test_play_of_a_url_downloads_the_file_and_plays_it(server: AppServer) 
 async def test_play_of_a_url_that_is_not_audio_ends_the_call_clearly(server: AppServer) -> None:
     server.replies["/x.wav"] = Reply("not a wav", content_type="audio/wav")
     result, _ = await simulate(f"<IVR><Play>{server.url('/x.wav')}</Play></IVR>")
-    assert not result.ok
-    assert "RIFF" in str(result.call_error)
+    assert not result.ok and result.error is not None and result.error.line == 1
+    # named by its URL, not by the temporary file it was downloaded to
+    message = result.error.message
+    assert message.startswith(f"Cannot execute Play. Cannot play {server.url('/x.wav')}: ")
+    assert "RIFF" in message and "ringback-play-" not in message
 
 
 # --- the address guard -------------------------------------------------------------------

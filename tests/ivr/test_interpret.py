@@ -304,7 +304,9 @@ async def test_an_ivr_call_task_can_add_jobs_through_the_worker(
         },
     }
     [ivr_task] = await service.add_jobs(client_id, [job])
-    worker = Worker(store, SimDialer(clock, fast=True), Storage(tmp_path), clock, owner="w")
+    storage = Storage(tmp_path)
+    make_wav(storage.resolve(client_id, "m.wav"))  # AddJob checks the file the job names
+    worker = Worker(store, SimDialer(clock, fast=True), storage, clock, owner="w")
     await worker.drain()  # runs the ivr_call task, then the msg_call it added (due at once)
     [call] = await store.calls(task_id=ivr_task)
     assert [entry["text"] for entry in call.played] == ["added true"]

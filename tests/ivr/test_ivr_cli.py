@@ -82,3 +82,32 @@ def test_run_with_a_client_queues_the_seeds_callback(
     listed = CliRunner().invoke(app, ["task", "list", "--client", "acme", "--json"])
     assert listed.exit_code == 0, listed.output
     assert '"09012341234"' in listed.stdout
+
+
+def test_run_of_the_review_loop_document_ends_with_the_value_cap_error_and_bounded_output(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "loop.xml"
+    path.write_text(
+        "<IVR>\n<Section name='loop'>\n<Set var='a' expr=\"'x' * 99999\"/>\n"
+        "<Set var='b' expr='a'/>\n<GoTo>loop</GoTo>\n</Section>\n</IVR>"
+    )
+    result = CliRunner().invoke(app, ["ivr", "run", str(path)])
+    assert result.exit_code == 1
+    assert "error: line 3: Cannot execute Set. value too large" in result.stderr
+    assert len(result.output) < 100_000
+
+
+def test_run_of_a_loop_under_the_value_cap_ends_at_the_jump_bound_with_bounded_output(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "grow.xml"
+    path.write_text(
+        "<IVR>\n<Set var='a' expr=\"'x' * 60000\"/>\n<Section name='loop'>\n"
+        "<Set var='b' expr='a'/>\n<GoTo>loop</GoTo>\n</Section>\n</IVR>"
+    )
+    result = CliRunner().invoke(app, ["ivr", "run", str(path)])
+    assert result.exit_code == 1
+    assert "error: line 5: The IVR jumped more than 1000 times" in result.stderr
+    assert "trace full" in result.stdout
+    assert len(result.output) < 2_000_000

@@ -21,11 +21,15 @@ from ringback.api.schemas import HealthOut
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.faults import FaultReporter
-from ringback.storage import Storage
+from ringback.storage import MAX_FILE_BYTES, Storage
 from ringback.store.db import Store
 
 PREFIX = "/api/ver1.0"
-MAX_BODY_BYTES = 16 * 1024 * 1024
+#: every request body, storage uploads included: the one limit (README, "Limits")
+MAX_BODY_BYTES = MAX_FILE_BYTES
+#: a path holding a control character matches no resource (Starlette's route regexes end in
+#: ``$``, which also matches before a final newline: ``/numbers/%0A`` would list the numbers)
+_CONTROL_IN_PATH = re.compile(r"[\x00-\x1f\x7f]")
 # routers other modules provide; included when they exist
 _OPTIONAL_ROUTERS = ("ringback.api.routes.call_history", "ringback.api.routes.storage")
 _STORAGE_PATH = re.compile(rf"^{re.escape(PREFIX)}/client/[^/]+/storage(/|$)")
@@ -36,6 +40,26 @@ msg_call / ivr_call jobs (the AddJob JSON). Get a token with `POST /oauth/token`
 (client credentials), then send `Authorization: Bearer <token>`. Errors are JSON
 `{"error", "message", "details"}`. POSTs accept an `Idempotency-Key` header.
 """
+
+
+class RefuseControlPaths:
+    """Answer 404 JSON for a path holding a control character (``%0A``, ``%00``, …): no
+    resource has one in its name, and none may fall through to a list route. Storage paths
+    are left to the storage routes (400 ``bad_path``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        # storage paths have their own check (400 bad_path, naming the path)
+        if _CONTROL_IN_PATH.search(path) and not _STORAGE_PATH.match(path):
+            response = error_response(
+                404, "not_found", "no such resource: the path holds a control character"
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -194,6 +218,7 @@ def create_app(
         [("", oauth.router), ("", service), *((PREFIX, router) for router in api_routers)]
     )
     app.add_middleware(AllowHeader, table=table)
+    app.add_middleware(RefuseControlPaths)
     return app
 
 

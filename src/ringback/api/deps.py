@@ -38,7 +38,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_service(request: Request) -> TaskService:
-    return TaskService(get_store(request), get_clock(request))
+    return TaskService(get_store(request), get_clock(request), get_storage(request))
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

@@ -16,6 +16,7 @@ from ringback.config import ConfigError, Settings
 from ringback.ivr.errors import IvrError
 from ringback.ivr.fetch import FetchConfig, HttpFetcher, OfflineFetcher
 from ringback.ivr.interpret import IvrRun, is_url
+from ringback.ivr.limits import shorten
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.ivr.session import IvrSource
 from ringback.ivr.simulate import simulate_call
@@ -83,7 +84,8 @@ def _print_transcript(
     if record.dtmf_received:
         out.print(f"Keys pressed: {escape(record.dtmf_received)}")
     if run.set_variables:
-        shown = ", ".join(f"{k}={v}" for k, v in run.var_parameters().items())
+        # a value may hold up to 64 KiB (ivr/limits.py): the transcript shows its start
+        shown = ", ".join(f"{k}={shorten(v, 200)}" for k, v in run.var_parameters().items())
         out.print(f"Variables: {escape(shown)}")
     if run.jobs_added:
         out.print(f"Tasks added: {', '.join(str(task) for task in run.jobs_added)}")

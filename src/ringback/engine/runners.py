@@ -28,10 +28,11 @@ from ringback.domain.tasks import CallbackTask, IvrCallData, MsgCallData
 from ringback.engine.context import AttemptContext
 from ringback.ivr.errors import IvrError
 from ringback.ivr.interpret import call_variables, static_problems
+from ringback.ivr.limits import store_trace
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import StorageError
-from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
+from ringback.telephony.base import Call, CallError, CallRecord, CannotPlay, OriginateRequest
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,9 @@ async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         return _not_answered(await legs.finish(call))
     try:
         await call.play(audio)
+    except CannotPlay as exc:  # named by its storage name, never the server's path
+        problem = CallError(f"cannot play {data.audio_file}: {exc.reason}")
+        return _interrupted(await legs.finish(call), problem, "callee hung up during the message")
     except CallError as exc:
         return _interrupted(await legs.finish(call), exc, "callee hung up during the message")
     return _answered(await legs.finish(call), "message played")
@@ -166,7 +170,7 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     for other in run.other_legs:  # Transfer legs, already ended
         ctx.record_call(other)
         ctx.emit(EventType.CALL_ENDED, leg_event_data(other))
-    call.record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
+    store_trace(call.record.detail, run.trace_lines())
     if run.error is not None:
         record = await legs.finish(call)
         return _answered(record, str(run.error), success=False, retryable=False)

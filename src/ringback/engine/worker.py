@@ -142,7 +142,7 @@ class Worker:
         self.owner = owner or worker_id()
         self.metrics = metrics
         self.stats = WorkerStats()
-        self._jobs = TaskService(store, clock)  # where IVRs run by this worker add jobs
+        self._jobs = TaskService(store, clock, storage)  # where IVRs run by this worker add jobs
         self._fetcher = HttpFetcher(self.config.fetch)  # and what they fetch URLs with
         self._in_flight: dict[int, _InFlight] = {}
         self._completions: list[Completion] = []

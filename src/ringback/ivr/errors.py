@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: an error message is cut to this many characters (a message may quote a client's value)
+MAX_MESSAGE_CHARS = 2_000
+
 
 class IvrError(Exception):
     """The IVR document is wrong, or one of its elements cannot be executed.
@@ -12,6 +15,8 @@ class IvrError(Exception):
     """
 
     def __init__(self, message: str, line: int | None = None) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = f"{message[:MAX_MESSAGE_CHARS]}… ({len(message) - MAX_MESSAGE_CHARS} more)"
         super().__init__(message, line)
         self.message = message
         self.line = line

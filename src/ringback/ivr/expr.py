@@ -37,12 +37,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from simpleeval import EvalWithCompoundTypes
 
 from ringback.ivr.errors import IvrError
+from ringback.ivr.limits import LIMITS
 
 MAX_EXPR_CHARS = 1000
 MAX_DEPTH = 40
 MAX_INT_BITS = 4096
-MAX_SIZE = 100_000  # characters of a string; items (deep) of a list, tuple or dict
-MAX_TEMPLATE_CHARS = 100_000
+#: characters of a string; items (deep) of a list, tuple or dict: a variable's cap
+MAX_SIZE = LIMITS.max_value_chars
+MAX_TEMPLATE_CHARS = LIMITS.max_value_chars
 
 _WORD_OPERATORS = {"GT": ">", "GE": ">=", "LT": "<", "LE": "<="}
 _WORDS = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|\b(GT|GE|LT|LE)\b""")

@@ -51,6 +51,7 @@ from ringback.domain.model import Leg, Outcome
 from ringback.ivr.errors import IvrError, IvrNotSupported
 from ringback.ivr.expr import Expressions, Flag, render_value
 from ringback.ivr.fetch import Fetcher, FetchError
+from ringback.ivr.limits import LIMITS, IvrLimitError, IvrLimits, shorten, value_size
 from ringback.ivr.parse import MAX_AUDIO_CHILDREN, MAX_DOCUMENT_BYTES, Document, Node, parse
 from ringback.service import InvalidInput
 from ringback.storage import Storage, StorageError
@@ -59,12 +60,13 @@ from ringback.telephony.base import (
     CallError,
     CallNotSupported,
     CallRecord,
+    CannotPlay,
     Dialer,
     OriginateRequest,
 )
 
-MAX_STEPS = 10_000
-MAX_JUMPS = 1_000
+MAX_STEPS = LIMITS.max_steps
+MAX_JUMPS = LIMITS.max_jumps
 MAX_AUDIO_DOWNLOAD_BYTES = 16 * 1024 * 1024
 RECEIVE_FAX_TIMEOUT_S = 600.0
 RECEIVED_FAXES = "received_faxes"
@@ -144,10 +146,45 @@ class IvrRun:
     fax: dict[str, str] = field(default_factory=dict)  # FaxOperation, FaxFilePath, ...
     other_legs: list[CallRecord] = field(default_factory=list)  # Transfer legs, ended
     notifications: list[str] = field(default_factory=list)  # answer-URL POSTs and their fate
+    trace_bytes: int = 0  # the size of the trace kept so far (its entries as text, UTF-8)
+    trace_dropped: int = 0  # entries left out once the trace was full (see limits)
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.call_error is None
+
+    def add_trace(
+        self, entry: TraceEntry, limits: IvrLimits = LIMITS, *, final: bool = False
+    ) -> None:
+        """Append ``entry`` within the trace caps (:mod:`ringback.ivr.limits`): its detail is
+        shortened; once the trace is full, entries are left out (one entry says so) unless
+        ``final`` (how the call ended)."""
+        if len(entry.detail) > limits.max_trace_detail_chars:
+            detail = shorten(entry.detail, limits.max_trace_detail_chars)
+            entry = TraceEntry(entry.line, entry.element, detail)
+        size = len(str(entry).encode())
+        full = (
+            self.trace_dropped > 0
+            or len(self.trace) >= limits.max_trace_entries
+            or self.trace_bytes + size > limits.max_trace_bytes
+        )
+        if full and not final:
+            if not self.trace_dropped:
+                self.trace.append(
+                    TraceEntry(
+                        entry.line, "trace full",
+                        f"later entries are left out (cap: {limits.max_trace_entries} entries, "
+                        f"{limits.max_trace_bytes} bytes), except how the call ended",
+                    )
+                )  # fmt: skip
+            self.trace_dropped += 1
+            return
+        self.trace.append(entry)
+        self.trace_bytes += size
+
+    def trace_lines(self) -> list[str]:
+        """The trace as text, one line per entry (what call records keep)."""
+        return [str(entry) for entry in self.trace]
 
     def var_parameters(self) -> dict[str, str]:
         """The ``var_<name>`` parameters of the answer-URL protocol for the Set variables."""
@@ -208,10 +245,6 @@ class _Stop(Exception):
     pass
 
 
-class IvrLimitError(IvrError):
-    """A loop bound was hit: no error handler can take over."""
-
-
 class Interpreter:
     def __init__(
         self,
@@ -229,6 +262,7 @@ class Interpreter:
         dialer: Dialer | None = None,
         sms: SmsSender | None = None,
         answer_url: str | None = None,
+        limits: IvrLimits = LIMITS,
     ) -> None:
         self.document = document
         self.call = call
@@ -240,7 +274,11 @@ class Interpreter:
         self.sms: SmsSender = sms if sms is not None else RecordingSmsSender()
         self.max_steps = max_steps
         self.max_jumps = max_jumps
+        self.limits = limits
         self.result = IvrRun(variables=dict(variables), answer_url=answer_url)
+        cap = limits.max_value_chars
+        self._sizes = {name: value_size(value, cap) for name, value in variables.items()}
+        self._spoken = 0  # characters of Speak and SendSMS text so far
         self.call_variable_names = tuple(variables)
         self.expressions = Expressions(self.result.variables, now=now)
         self.error_handler: tuple[str, ...] | None = None
@@ -264,17 +302,17 @@ class Interpreter:
                     if self.error_handler is None or isinstance(exc, IvrLimitError):
                         raise
                     index = self._continue(await self._handle_error(exc))
-            self._trace(0, "end of document", "hang up")
+            self._trace(0, "end of document", "hang up", final=True)
             self.result.hung_up_by = "end of document"
             await self.call.hangup()
         except _Stop:
             pass
         except IvrError as exc:
             self.result.error = exc
-            self._trace(exc.line or 0, "error", exc.message)
+            self._trace(exc.line or 0, "error", exc.message, final=True)
         except CallError as exc:
             self.result.call_error = str(exc)
-            self._trace(0, "call ended", str(exc))
+            self._trace(0, "call ended", str(exc), final=True)
         return self.result
 
     def form(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -297,8 +335,50 @@ class Interpreter:
         self.result.answer_url = go.answer_url
         return go.index
 
-    def _trace(self, line: int, element: str, detail: str = "") -> None:
-        self.result.trace.append(TraceEntry(line, element, detail))
+    def _trace(self, line: int, element: str, detail: str = "", *, final: bool = False) -> None:
+        self.result.add_trace(TraceEntry(line, element, detail), self.limits, final=final)
+
+    def _assign(self, node: Node, name: str, value: Any) -> None:
+        """Set variable ``name`` within the variable caps (:mod:`ringback.ivr.limits`)."""
+        limits = self.limits
+        size = value_size(value, limits.max_value_chars)
+        if size > limits.max_value_chars:
+            raise self._fail(
+                node, f"The value of {name} is too large (over {limits.max_value_chars} "
+                "characters or items)",
+            )  # fmt: skip
+        if name not in self._sizes and len(self._sizes) >= limits.max_variables:
+            raise IvrLimitError(
+                f"Cannot execute {node.tag}. The call has {limits.max_variables} variables "
+                f"already; {name} is one too many",
+                node.line,
+            )
+        total = sum(self._sizes.values()) - self._sizes.get(name, 0) + size
+        if total > limits.max_variables_chars:
+            raise IvrLimitError(
+                f"Cannot execute {node.tag}. The variables would hold {total} characters "
+                f"together, over the cap of {limits.max_variables_chars}",
+                node.line,
+            )
+        self._sizes[name] = size
+        self.result.variables[name] = value
+
+    def _spoken_text(self, node: Node, text: str) -> str:
+        """``text`` of a Speak or SendSMS, within the text caps (:mod:`ringback.ivr.limits`)."""
+        limits = self.limits
+        if len(text) > limits.max_text_chars:
+            raise self._fail(
+                node, f"The text has {len(text)} characters, over the cap of "
+                f"{limits.max_text_chars}",
+            )  # fmt: skip
+        self._spoken += len(text)
+        if self._spoken > limits.max_spoken_chars:
+            raise IvrLimitError(
+                f"Cannot execute {node.tag}. The call's spoken and SMS text would exceed "
+                f"{limits.max_spoken_chars} characters",
+                node.line,
+            )
+        return text
 
     def _render(self, node: Node, text: str) -> str:
         try:
@@ -460,7 +540,10 @@ class Interpreter:
                     node, f"Only http, https and storage files can be played, not {relpath}"
                 )
             relpath = relpath.removeprefix("file://")
-            await self.call.play(self._existing_file(node, relpath), loop=loop)
+            try:
+                await self.call.play(self._existing_file(node, relpath), loop=loop)
+            except CannotPlay as exc:  # named by its storage name, never the server's path
+                raise self._fail(node, f"Cannot play {relpath}: {exc.reason}") from None
             return
         if self.fetcher is None:
             raise self._fail(node, "No HTTP fetcher is available here to download a URL")
@@ -476,6 +559,8 @@ class Interpreter:
             with os.fdopen(handle, "wb") as out:
                 out.write(reply.body)
             await self.call.play(Path(name), loop=loop)
+        except CannotPlay as exc:  # named by its URL, not the temporary file
+            raise self._fail(node, f"Cannot play {relpath}: {exc.reason}") from None
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(name)
@@ -490,7 +575,7 @@ class Interpreter:
         await self._play_file(node, relpath, loop)
 
     async def _speak(self, node: Node) -> None:
-        text = self._render(node, node.text or "")
+        text = self._spoken_text(node, self._render(node, node.text or ""))
         voice = node.attrs.get("voice")
         voice = LEGACY_VOICES.get(voice, voice) if voice else None
         language = node.attrs["language"]
@@ -509,10 +594,15 @@ class Interpreter:
             value = self._evaluate(node, node.attrs["expr"])
         else:
             value = self._render(node, node.attrs["val"])
-        self.result.variables[name] = value
+        self._assign(node, name, value)
         if name not in self.result.set_variables:
             self.result.set_variables.append(name)
-        self._trace(node.line, "Set", f"{name} = {value!r}")
+        shown = (
+            value
+            if not isinstance(value, str)
+            else shorten(value, self.limits.max_trace_detail_chars)
+        )
+        self._trace(node.line, "Set", f"{name} = {shown!r}")
 
     async def _if(self, node: Node) -> None:
         truth = bool(self._evaluate(node, node.attrs["expr"]))
@@ -655,7 +745,10 @@ class Interpreter:
                 value = json.loads(data)
             except (ValueError, RecursionError):
                 problem = f"{url}: the reply is not JSON"
-        self.result.variables[name] = value
+        if value_size(value, self.limits.max_value_chars) > self.limits.max_value_chars:
+            problem = f"{url}: the data is larger than {self.limits.max_value_chars} characters"
+            value = None
+        self._assign(node, name, value)
         source = f"{method} {url}" if is_url(url) else url
         if problem:
             self._trace(node.line, "GetJSON", f"{name} = null ({problem})")
@@ -782,7 +875,7 @@ class Interpreter:
             else own
         )
         to = self._render(node, node.attrs["calledNumber"]) if "calledNumber" in node.attrs else far
-        text = self._render(node, node.text or "")
+        text = self._spoken_text(node, self._render(node, node.text or ""))
         self._trace(node.line, "SendSMS", f"to {to} from {sender}: {text!r}")
         try:
             await self.sms.send_sms(self.call, from_number=sender, to_number=to, text=text)

@@ -33,6 +33,7 @@ from ringback.ivr.interpret import (
     TraceEntry,
     is_url,
 )
+from ringback.ivr.limits import LIMITS, IvrLimits
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.storage import Storage, StorageError
 from ringback.telephony.base import Call, Dialer
@@ -75,6 +76,7 @@ class IvrEnvironment:
     sms: SmsSender | None = None  # None: RecordingSmsSender
     max_steps: int = MAX_STEPS
     max_jumps: int = MAX_JUMPS
+    limits: IvrLimits = LIMITS  # sizes: variables, texts, trace, stored detail
 
 
 async def run_ivr(call: Call, source: IvrSource, *, env: IvrEnvironment) -> IvrRun:
@@ -85,7 +87,9 @@ async def run_ivr(call: Call, source: IvrSource, *, env: IvrEnvironment) -> IvrR
         interpreter.document = await _first_document(interpreter, source, env)
     except IvrError as exc:
         interpreter.result.error = exc
-        interpreter.result.trace.append(TraceEntry(exc.line or 0, "error", exc.message))
+        interpreter.result.add_trace(
+            TraceEntry(exc.line or 0, "error", exc.message), env.limits, final=True
+        )
         return await _finish(interpreter, call, env)
     await interpreter.run()
     return await _finish(interpreter, call, env)
@@ -115,6 +119,7 @@ def _interpreter(call: Call, document: Document | None, env: IvrEnvironment) -> 
         fetcher=env.fetcher,
         dialer=env.dialer,
         sms=env.sms,
+        limits=env.limits,
     )
 
 
@@ -145,7 +150,7 @@ async def _first_document(
     except FetchError as exc:
         raise IvrError(f"Cannot fetch the IVR document: {exc}") from None
     tried = "".join(f" (after {failure})" for failure in reply.failures)
-    run.trace.append(TraceEntry(0, "answer URL", f"POST {reply.url}{tried}"))
+    run.add_trace(TraceEntry(0, "answer URL", f"POST {reply.url}{tried}"), env.limits)
     run.documents.append(reply.url)
     run.answer_url = reply.url
     return parse(reply.body)
@@ -154,6 +159,9 @@ async def _first_document(
 async def _finish(interpreter: Interpreter, call: Call, env: IvrEnvironment) -> IvrRun:
     run = interpreter.result
     await call.hangup()
+    if run.trace_dropped:
+        note = f"{run.trace_dropped} entries were left out of this trace"
+        run.add_trace(TraceEntry(0, "trace full", note), env.limits, final=True)
     if run.error is not None and run.answer_url is not None:
         form = interpreter.form({"CallStatus": "error", "Error": run.error.message})
         await _notify(run, env, [run.answer_url], "CallStatus=error", form)
@@ -178,4 +186,4 @@ async def _notify(
         else:
             note = f"{what} sent to {reply.url} (HTTP {reply.status})"
     run.notifications.append(note)
-    run.trace.append(TraceEntry(0, "notify", note))
+    run.add_trace(TraceEntry(0, "notify", note), env.limits, final=True)

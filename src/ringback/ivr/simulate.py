@@ -18,6 +18,7 @@ from ringback.clock import Clock
 from ringback.ids import new_uuid
 from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, SmsSender, call_variables
+from ringback.ivr.limits import LIMITS, IvrLimits, store_trace
 from ringback.ivr.parse import Document
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import Storage
@@ -42,6 +43,7 @@ async def simulate_call(
     completed_url: str | None = None,
     sms: SmsSender | None = None,
     sim_rules: SimRules | None = None,
+    limits: IvrLimits = LIMITS,
 ) -> tuple[IvrRun, CallRecord]:
     """Run the IVR of ``source`` (or a parsed document) on a simulated call; the run (trace,
     variables, error) and the caller's call record (``detail["ivr_trace"]`` holds the trace).
@@ -80,7 +82,9 @@ async def simulate_call(
         now=clock.now,
         completed_url=completed_url,
         sms=sms,
-        **({"max_steps": max_steps} if max_steps is not None else {}),
+        max_steps=max_steps if max_steps is not None else limits.max_steps,
+        max_jumps=limits.max_jumps,
+        limits=limits,
     )
     if isinstance(source, Document):
         run = await run_document(call, source, env=env)
@@ -90,5 +94,5 @@ async def simulate_call(
     # the simulator placed the caller's leg as an outbound call to the caller: turn it round
     record.direction = "inbound"
     record.from_number, record.to_number = call_vars["CallingNumber"], call_vars["CalledNumber"]
-    record.detail["ivr_trace"] = [str(entry) for entry in run.trace]
+    store_trace(record.detail, run.trace_lines(), limits)
     return run, record

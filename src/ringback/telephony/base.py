@@ -90,6 +90,18 @@ class CallError(Exception):
     """A media or signalling operation failed on a live call (e.g. the far end hung up)."""
 
 
+class CannotPlay(CallError):
+    """A file cannot be played (missing, unreadable, not audio); the call itself goes on.
+
+    ``str()`` names the server path; ``reason`` says why without it, for messages a client
+    sees (which name the file by its storage name instead)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"cannot play {path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
 class CallNotSupported(Exception):
     """The backend cannot do this operation at all (the message says which and which backend,
     e.g. ``SendFax is not supported by the sim backend``); the call itself is unaffected."""

@@ -39,6 +39,7 @@ from ringback.telephony.base import (
     CallError,
     CallNotSupported,
     CallRecord,
+    CannotPlay,
     OriginateRequest,
     outbound_record,
 )
@@ -278,7 +279,7 @@ def wav_seconds(path: Path) -> float:
     try:
         stat = path.stat()
     except OSError as exc:
-        raise CallError(f"cannot play {path}: {exc.strerror or exc}") from exc
+        raise CannotPlay(path, str(exc.strerror or exc)) from exc
     return _wav_seconds(str(path), stat.st_mtime_ns, stat.st_size)
 
 
@@ -289,9 +290,9 @@ def _wav_seconds(path: str, mtime_ns: int, size: int) -> float:
         with wave.open(path, "rb") as audio:
             frames, rate = audio.getnframes(), audio.getframerate()
     except (wave.Error, EOFError, OSError) as exc:
-        raise CallError(f"cannot play {path}: {exc or type(exc).__name__}") from exc
+        raise CannotPlay(path, str(exc) or type(exc).__name__) from exc
     if rate <= 0:
-        raise CallError(f"cannot play {path}: the WAV header gives no frame rate")
+        raise CannotPlay(path, "the WAV header gives no frame rate")
     return frames / rate
 
 

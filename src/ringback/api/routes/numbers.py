@@ -93,7 +93,7 @@ async def simulate_call(
         raise ApiError(404, "not_found", f"no route for number {body.called_number}")
     run, record = await simulate_inbound(
         route, caller=body.calling_number, digits=body.digits, variables=body.variables,
-        storage=storage, jobs=TaskService(store, clock), clock=clock, settings=settings,
+        storage=storage, jobs=TaskService(store, clock, storage), clock=clock, settings=settings,
     )  # fmt: skip
     await store.save_calls(client_id, [record, *run.other_legs])
     error = run.error.message if run.error is not None else run.call_error

@@ -27,6 +27,7 @@ from ringback.api.deps import CurrentClient, StorageDep
 from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.history_schemas import StorageListing, StoredFile
 from ringback.domain.tasks import format_seed_time
+from ringback.storage import MAX_FILE_BYTES as STORAGE_MAX_FILE_BYTES
 from ringback.storage import Storage, StorageError
 
 
@@ -55,7 +56,7 @@ register_url_convertor("file_path", _FilePathConvertor())
 
 router = APIRouter(tags=["storage"], dependencies=[Depends(_plain_path)])
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_FILE_BYTES = STORAGE_MAX_FILE_BYTES  # 16 MiB: the API's one body limit
 MAX_PATH_CHARS = 1024
 MAX_NAME_CHARS = 240  # a temporary name 14 bytes longer must fit the file system's 255
 _CHUNK = 256 * 1024

@@ -25,7 +25,7 @@ from sipmessage import URI, Request, Response
 from ringback.clock import Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
-from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord
+from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord, CannotPlay
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.digest import DigestError, answer_challenge
@@ -658,7 +658,7 @@ class SipCall:
         try:
             pcm = await self._media.wav_pcm(Path(path))
         except (OSError, ValueError, EOFError) as exc:
-            raise CallError(f"cannot play {path}: {exc}") from exc
+            raise CannotPlay(path, str(exc)) from exc
         seconds = len(pcm) / 16000 * loop
         self._record.played.append(
             {"type": "play", "file": str(path), "loop": loop, "seconds": round(seconds, 3)}
