@@ -25,6 +25,7 @@ from pydantic import (
 from ringback.api.errors import ApiError, ErrorBody
 from ringback.domain.model import TaskKind, TaskStatus
 from ringback.domain.tasks import (
+    READ_BACK,
     Backoff,
     CallbackTask,
     IvrCallData,
@@ -446,7 +447,7 @@ def _task_fields(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
 
 
 def task_out(row: TaskRow, calls: list[CallRow]) -> TaskOut:
-    return TaskOut.model_validate(_task_fields(row, calls))
+    return TaskOut.model_validate(_task_fields(row, calls), context=READ_BACK)
 
 
 def created_tasks_json(

@@ -156,6 +156,16 @@ def check_event_pattern(value: str) -> str:
 EventPattern = Annotated[str, AfterValidator(check_event_pattern)]
 
 
+#: validation context of data read back from the store (``model_validate(..., context=READ_BACK)``)
+READ_BACK = {"read_back": True}
+
+
+def _read_back(info: ValidationInfo) -> bool:
+    """Stored data is shown and run as it was stored: URLs were checked when it was stored,
+    and a rule added since must not make an older task unreadable."""
+    return bool(info.context and info.context.get("read_back"))
+
+
 class JobWebhook(_Strict):
     """A URL that receives this job's events (signed with the client's webhook secret)."""
 
@@ -164,8 +174,8 @@ class JobWebhook(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        return check_stored_url(value)
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        return value if _read_back(info) else check_stored_url(value)
 
 
 class JobOptions(_Strict):
@@ -195,7 +205,7 @@ class IvrXml(_Strict):
     @field_validator("data")
     @classmethod
     def _answer_urls(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("type") == "url":  # the answer URL (a comma-separated fallback list)
+        if info.data.get("type") == "url" and not _read_back(info):  # the answer URL list
             return check_stored_url_list(value)
         return value
 
@@ -276,10 +286,12 @@ class CallbackTask(_Strict):
 
     @field_validator("url_before", "url_before_again", "url_success", "url_after")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("http://", "https://")):
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value or _read_back(info):
+            return value or None
+        if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
-        return check_stored_url(value) if value else None
+        return check_stored_url(value)
 
     @model_validator(mode="after")
     def _distinct_legs(self) -> CallbackTask:

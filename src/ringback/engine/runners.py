@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
 from ringback.domain.outcomes import a_leg_rank
-from ringback.domain.tasks import CallbackTask, IvrCallData, MsgCallData
+from ringback.domain.tasks import READ_BACK, CallbackTask, IvrCallData, MsgCallData
 from ringback.engine.context import AttemptContext
 from ringback.ivr.errors import IvrError
 from ringback.ivr.interpret import call_variables, static_problems
@@ -427,7 +427,7 @@ _RUNNERS: dict[TaskKind, _Runner] = {
 
 def _load(model: type[_Model], payload: dict[str, Any]) -> _Model:
     try:
-        return model.model_validate(payload)
+        return model.model_validate(payload, context=READ_BACK)  # as it was stored
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'payload'}: {error['msg']}"
