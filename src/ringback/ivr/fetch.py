@@ -15,11 +15,13 @@ string of a GET.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlencode
 
 import aiohttp
+from yarl import URL
 
 from ringback.config import Settings
 from ringback.netguard import BlockedAddress, GuardedResolver, check_literal
@@ -78,11 +80,17 @@ class _Failed(Exception):
     pass
 
 
+#: headers that sign a request: ``signer(method, url, body)`` (see :mod:`ringback.ivr.signing`);
+#: ``url`` is the URL as sent (with a GET's query string), ``body`` the bytes sent
+Signer = Callable[[str, str, bytes], Mapping[str, str]]
+
+
 class HttpFetcher:
     """The :class:`Fetcher` on aiohttp (a short-lived session per list of URLs)."""
 
-    def __init__(self, config: FetchConfig | None = None) -> None:
+    def __init__(self, config: FetchConfig | None = None, *, signer: Signer | None = None) -> None:
         self.config = config if config is not None else FetchConfig()
+        self.signer = signer
 
     async def fetch(
         self,
@@ -127,10 +135,16 @@ class HttpFetcher:
     ) -> tuple[int, bytes, str]:
         try:
             check_literal(url, allow_private=self.config.allow_private)
+            target = URL(url).with_fragment(None)
+            sent = b"" if method == "GET" else urlencode(form).encode()
+            if method == "GET" and form:
+                target = target.extend_query(form)
+            headers = dict(self.signer(method, str(target), sent)) if self.signer else {}
             if method == "GET":
-                request = session.get(url, params=form or None, allow_redirects=False)
+                request = session.get(target, headers=headers, allow_redirects=False)
             else:
-                request = session.post(url, data=form, allow_redirects=False)
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+                request = session.post(target, data=sent, headers=headers, allow_redirects=False)
             async with request as response:
                 if not 200 <= response.status < 300:
                     raise _Failed(f"HTTP {response.status}")
