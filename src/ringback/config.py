@@ -76,6 +76,12 @@ class Settings:
     webhook_per_host: int = 16
     webhook_max_in_flight: int = 256
     webhook_lease_seconds: float = 60.0
+    # failed secret checks (/oauth/token, rotation): token buckets per client_id and address
+    token_client_burst: int = 10
+    token_client_per_second: float = 0.2
+    token_address_burst: int = 30
+    token_address_per_second: float = 1.0
+    token_verify_threads: int = 2  # scrypt checks at once per API process
     sip: SipSettings | None = None  # the sip dialer's settings (RINGBACK_DIALER=sip)
 
     @classmethod
@@ -112,6 +118,11 @@ class Settings:
             webhook_per_host=int(_env_float("RINGBACK_WEBHOOK_PER_HOST", 16)),
             webhook_max_in_flight=int(_env_float("RINGBACK_WEBHOOK_MAX_IN_FLIGHT", 256)),
             webhook_lease_seconds=_env_float("RINGBACK_WEBHOOK_LEASE_SECONDS", 60.0),
+            token_client_burst=max(1, int(_env_float("RINGBACK_TOKEN_CLIENT_BURST", 10))),
+            token_client_per_second=_env_float("RINGBACK_TOKEN_CLIENT_PER_SECOND", 0.2),
+            token_address_burst=max(1, int(_env_float("RINGBACK_TOKEN_ADDRESS_BURST", 30))),
+            token_address_per_second=_env_float("RINGBACK_TOKEN_ADDRESS_PER_SECOND", 1.0),
+            token_verify_threads=max(1, int(_env_float("RINGBACK_TOKEN_VERIFY_THREADS", 2))),
             sip=sip_settings_from_env() if dialer == "sip" else None,
         )
 

@@ -10,12 +10,13 @@ import structlog
 
 from ringback.clock import Clock
 from ringback.config import Settings
-from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher
+from ringback.ivr.fetch import FetchConfig, Fetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, call_variables
 from ringback.ivr.limits import store_trace
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
+from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
-from ringback.service import TaskService
+from ringback.service import ClientService, SigningKeys, TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.store.numbers import NumberRow
@@ -47,9 +48,11 @@ async def simulate_inbound(
     jobs: JobQueue,
     clock: Clock,
     settings: Settings,
+    signing: SigningKeys,
 ) -> tuple[IvrRun, CallRecord]:
     """An inbound call from ``caller`` to a routed number, on the fast simulator: no ringing
-    and no media time, but the IVR really runs (AddJob adds tasks, URLs are fetched)."""
+    and no media time, but the IVR really runs (AddJob adds tasks, URLs are fetched, signed
+    with the client's signing secret)."""
     return await simulate_call(
         ivr_source(route),
         clock,
@@ -60,9 +63,18 @@ async def simulate_inbound(
         storage=storage,
         client_id=route.client_id,
         jobs=jobs,
-        fetcher=HttpFetcher(FetchConfig.from_settings(settings)),
+        fetcher=signed_fetcher(signing, route.client_id, settings),
         completed_url=completed_url(route),
     )
+
+
+def signed_fetcher(signing: SigningKeys, client_id: int, settings: Settings) -> SigningFetcher:
+    """What the IVR of ``client_id`` fetches with: every request signed with its secret."""
+
+    async def secrets() -> list[str]:
+        return await signing.secrets(client_id)
+
+    return SigningFetcher(FetchConfig.from_settings(settings), secrets)
 
 
 async def answer_inbound(
@@ -123,7 +135,7 @@ def inbound_handler(
     number's IVR, and keep the call (and its Transfer legs) in the client's call history.
     A number no client routes is refused (404) and not recorded: it belongs to nobody."""
     jobs = TaskService(store, clock, storage)
-    fetcher = HttpFetcher(FetchConfig.from_settings(settings))
+    signing = SigningKeys(ClientService(store, clock))
 
     async def handle(call: InboundLeg, called: str, calling: str) -> None:
         route = await store.route_for(called)
@@ -136,7 +148,8 @@ def inbound_handler(
             await call.answer()
             run = await answer_inbound(
                 call, route, calling_number=calling, storage=storage, jobs=jobs,
-                dialer=dialer, clock=clock, fetcher=fetcher,
+                dialer=dialer, clock=clock,
+                fetcher=signed_fetcher(signing, route.client_id, settings),
             )  # fmt: skip
         finally:
             await call.hangup()

@@ -76,8 +76,12 @@ async def api(store: Store, clock: FakeClock, tmp_path: Path) -> AsyncIterator[A
     client_id = await store.ensure_client("acme", clock.now())
     other_id = await store.ensure_client("other", clock.now())
     expires = clock.now() + timedelta(days=1)
-    await store.add_token(deps.token_digest("t0k"), client_id, expires, clock.now())
-    await store.add_token(deps.token_digest("other-t0k"), other_id, expires, clock.now())
+    for owner, token in ((client_id, "t0k"), (other_id, "other-t0k")):
+        key = f"rb_{token}"
+        await store.add_credential(owner, key, "scrypt$unused", clock.now())
+        credential = await store.find_credential(key)
+        assert credential is not None
+        await store.add_token(deps.token_digest(token), credential, expires, clock.now())
     make_wav(storage.resolve(client_id, "hi.wav"))
     worker = Worker(
         store,

@@ -15,6 +15,7 @@ from ringback import __version__
 from ringback.api import errors
 from ringback.api.deps import ClockDep, StoreDep
 from ringback.api.errors import ErrorBody, error_response
+from ringback.api.limits import LoginLimiter, SecretChecker
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from ringback.api.routes import jobs, numbers, oauth, queues, tasks, webhooks
 from ringback.api.schemas import HealthOut
@@ -193,6 +194,9 @@ def create_app(
     app.state.storage = storage
     app.state.settings = settings
     app.state.metrics = metrics or Metrics()
+    # failed secret checks: per client_id and address, in this process (see api/limits.py)
+    app.state.login_limiter = LoginLimiter.from_settings(settings, lambda: clock.now().timestamp())
+    app.state.secret_checker = SecretChecker(settings.token_verify_threads)
     errors.install(app)
 
     @app.exception_handler(OverflowError)

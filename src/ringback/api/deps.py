@@ -3,17 +3,18 @@ bearer token speaks for."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ringback.api.errors import ApiError
+from ringback.api.limits import LoginLimiter, SecretChecker
 from ringback.clock import Clock
 from ringback.config import Settings
-from ringback.service import TaskService
+from ringback.service import ClientService, TaskService, token_digest
 from ringback.storage import Storage
+from ringback.store.access import TokenOwner
 from ringback.store.db import Store
 
 
@@ -50,9 +51,22 @@ ServiceDep = Annotated[TaskService, Depends(get_service)]
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/token")
 
 
-def token_digest(token: str) -> str:
-    """Tokens are stored as this digest only (they are long random strings, not passwords)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+__all__ = ["token_digest"]  # also here: it was defined here first
+
+
+def get_clients(request: Request) -> ClientService:
+    """The client service, checking secrets through the app's bounded :class:`SecretChecker`."""
+    checker: SecretChecker = request.app.state.secret_checker
+    return ClientService(get_store(request), get_clock(request), checker.verify)
+
+
+def get_login_limiter(request: Request) -> LoginLimiter:
+    limiter: LoginLimiter = request.app.state.login_limiter
+    return limiter
+
+
+ClientsDep = Annotated[ClientService, Depends(get_clients)]
+LimiterDep = Annotated[LoginLimiter, Depends(get_login_limiter)]
 
 
 async def current_client(
@@ -83,3 +97,26 @@ async def current_client(
 
 
 CurrentClient = Annotated[int, Depends(current_client)]
+
+
+async def token_owner(
+    store: StoreDep,
+    clock: ClockDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> TokenOwner:
+    """Who the bearer token speaks for (routes under ``/oauth/clients/self``)."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError(
+            401, "unauthorized", "send 'Authorization: Bearer <token>'", headers=challenge
+        )
+    owner = await store.token_owner(token_digest(credentials.credentials), clock.now())
+    if owner is None:
+        raise ApiError(
+            401, "invalid_token", "the token is unknown or expired: get a new one",
+            headers=challenge,
+        )  # fmt: skip
+    return owner
+
+
+TokenOwnerDep = Annotated[TokenOwner, Depends(token_owner)]

@@ -544,6 +544,18 @@ class TokenOut(BaseModel):
     scope: Literal["all"] = "all"
 
 
+class RotatedOut(BaseModel):
+    """Shown once: the new secret is stored only hashed."""
+
+    id: int = Field(description="the client's number (in API paths)")
+    client_id: str
+    client_secret: str = Field(description="the new secret; tokens issued before stop working")
+    secret_version: int
+    signing_secret: str = Field(
+        description="the new signing secret; the previous one still signs for 24 hours"
+    )
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
 

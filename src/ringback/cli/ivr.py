@@ -14,13 +14,14 @@ from ringback.cli.common import run as run_with_store
 from ringback.clock import SystemClock
 from ringback.config import ConfigError, Settings
 from ringback.ivr.errors import IvrError
-from ringback.ivr.fetch import FetchConfig, HttpFetcher, OfflineFetcher
+from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher, OfflineFetcher
 from ringback.ivr.interpret import IvrRun, is_url
 from ringback.ivr.limits import shorten
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.ivr.session import IvrSource
+from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
-from ringback.service import TaskService
+from ringback.service import ClientService, TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.telephony.base import CallRecord
@@ -154,7 +155,10 @@ def ivr_run(
         raise typer.Exit(1) from None
 
     async def simulate(
-        storage: Storage | None, client_id: int | None, service: TaskService | None
+        storage: Storage | None,
+        client_id: int | None,
+        service: TaskService | None,
+        fetcher: Fetcher | None = None,
     ) -> tuple[IvrRun, CallRecord]:
         return await simulate_call(
             source,
@@ -166,7 +170,7 @@ def ivr_run(
             storage=storage,
             client_id=client_id,
             jobs=service,
-            fetcher=OfflineFetcher() if offline else HttpFetcher(fetch_config),
+            fetcher=OfflineFetcher() if offline else fetcher or HttpFetcher(fetch_config),
             completed_url=completed_url,
         )
 
@@ -176,10 +180,16 @@ def ivr_run(
         client_name = client
 
         async def work(
-            _store: Store, service: TaskService, settings: Settings
+            store: Store, service: TaskService, settings: Settings
         ) -> tuple[IvrRun, CallRecord]:
             client_id = await service.client_id(client_name)
-            return await simulate(Storage(settings.storage_dir), client_id, service)
+            clients = ClientService(store, store.clock)
+
+            async def secrets() -> list[str]:  # requests are signed like the worker's
+                return await clients.signing_secrets(client_id)
+
+            signed = SigningFetcher(fetch_config, secrets)
+            return await simulate(Storage(settings.storage_dir), client_id, service, signed)
 
         result, record = run_with_store(work)
     _print_transcript(file, caller, called, digits, result, record)

@@ -43,8 +43,9 @@ from ringback.engine.legs import AttemptDialer, LegJournal
 from ringback.engine.runners import run_attempt
 from ringback.faults import FaultReporter
 from ringback.ids import new_uuid
-from ringback.ivr.fetch import FetchConfig, HttpFetcher
-from ringback.service import TaskService
+from ringback.ivr.fetch import FetchConfig
+from ringback.ivr.signing import SigningFetcher
+from ringback.service import ClientService, SigningKeys, TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.store.legs_sql import AttemptLegs
@@ -143,7 +144,8 @@ class Worker:
         self.metrics = metrics
         self.stats = WorkerStats()
         self._jobs = TaskService(store, clock, storage)  # where IVRs run by this worker add jobs
-        self._fetcher = HttpFetcher(self.config.fetch)  # and what they fetch URLs with
+        # and what they fetch URLs with: signed with the client's signing secret
+        self._signing = SigningKeys(ClientService(store, clock))
         self._in_flight: dict[int, _InFlight] = {}
         self._completions: list[Completion] = []
         self._progress: dict[int, _InFlight] = {}
@@ -291,6 +293,12 @@ class Worker:
                 break
         return started
 
+    def _fetcher_for(self, client_id: int) -> SigningFetcher:
+        async def secrets() -> list[str]:
+            return await self._signing.secrets(client_id)
+
+        return SigningFetcher(self.config.fetch, secrets)
+
     def _start(self, claimed: ClaimedTask, now: datetime) -> None:
         self.stats.claimed += 1
 
@@ -312,7 +320,7 @@ class Worker:
             ring_timeout_s=self.config.ring_timeout_seconds,
             on_progress=self._on_progress,
             jobs=self._jobs,
-            fetcher=self._fetcher,
+            fetcher=self._fetcher_for(claimed.client_id),
         )
         flight = _InFlight(claimed, ctx, dialer)
         self._in_flight[claimed.id] = flight

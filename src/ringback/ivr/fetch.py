@@ -16,11 +16,13 @@ string of a GET.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlencode
 
 import aiohttp
+from yarl import URL
 
 from ringback.config import Settings
 from ringback.outbound import BlockedAddress, OutboundClient, UnresolvableHost
@@ -79,11 +81,17 @@ class _Failed(Exception):
     pass
 
 
+#: headers that sign a request: ``signer(method, url, body)`` (see :mod:`ringback.ivr.signing`);
+#: ``url`` is the URL as sent (with a GET's query string), ``body`` the bytes sent
+Signer = Callable[[str, str, bytes], Mapping[str, str]]
+
+
 class HttpFetcher:
     """The :class:`Fetcher` on aiohttp (a short-lived session per list of URLs)."""
 
-    def __init__(self, config: FetchConfig | None = None) -> None:
+    def __init__(self, config: FetchConfig | None = None, *, signer: Signer | None = None) -> None:
         self.config = config if config is not None else FetchConfig()
+        self.signer = signer
 
     async def fetch(
         self,
@@ -126,10 +134,17 @@ class HttpFetcher:
         headers: dict[str, str] = {}  # extra request headers for this URL
         try:
             async with asyncio.timeout(self.config.timeout_s):  # all of it, resolving included
-                if method == "GET":
-                    request = client.request("GET", url, params=form or None, headers=headers)
-                else:
-                    request = client.request("POST", url, data=form, headers=headers)
+                target = URL(url).with_fragment(None)
+                sent = b"" if method == "GET" else urlencode(form).encode()
+                if method == "GET" and form:
+                    target = target.extend_query(form)
+                if self.signer is not None:  # exactly what is sent is signed
+                    headers.update(self.signer(method, str(target), sent))
+                if method == "POST":
+                    headers["Content-Type"] = "application/x-www-form-urlencoded"
+                request = client.request(
+                    method, str(target), data=sent if method == "POST" else None, headers=headers
+                )
                 async with request as response:
                     if not 200 <= response.status < 300:
                         raise _Failed(f"HTTP {response.status}")

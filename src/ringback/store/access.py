@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringback.store import schema as t
-from ringback.store.records import CallRow, to_ms
+from ringback.store.records import CallRow, NotFound, from_ms, to_ms
 
 if TYPE_CHECKING:
     from ringback.store.db import Conn
@@ -23,9 +23,34 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Credential:
+    """An OAuth client: a ``key`` (its ``client_id``) and a hashed secret of one client."""
+
+    id: int
     client_id: int
     key: str
     secret_hash: str
+    secret_version: int = 1
+    disabled_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class CredentialRow:
+    """A credential as listed to operators (no secret hash)."""
+
+    id: int
+    client_id: int
+    client_name: str
+    key: str
+    secret_version: int
+    created_at: datetime
+    rotated_at: datetime | None
+    disabled_at: datetime | None
+
+
+@dataclass(slots=True)
+class TokenOwner:
+    client_id: int
+    credential_id: int
 
 
 @dataclass(slots=True)
@@ -33,6 +58,20 @@ class StoredResponse:
     request_hash: str
     status_code: int
     body: str
+
+
+def _id_of(key: str) -> sa.ScalarSelect[Any]:
+    return sa.select(t.credentials.c.id).where(t.credentials.c.key == key).scalar_subquery()
+
+
+def _credential_row(row: Any) -> CredentialRow:
+    created = from_ms(row.created_at)
+    assert created is not None
+    return CredentialRow(
+        id=row.id, client_id=row.client_id, client_name=row.name, key=row.key,
+        secret_version=row.secret_version, created_at=created,
+        rotated_at=from_ms(row.rotated_at), disabled_at=from_ms(row.disabled_at),
+    )  # fmt: skip
 
 
 class AccessMixin:
@@ -50,52 +89,149 @@ class AccessMixin:
 
     async def add_credential(
         self, client_id: int, key: str, secret_hash: str, now: datetime
-    ) -> None:
+    ) -> int:
+        """A new credential of the client; its id."""
+        c = t.credentials
         async with self._write() as conn:
-            await conn.execute(
-                t.credentials.insert().values(
-                    client_id=client_id, key=key, secret_hash=secret_hash, created_at=to_ms(now)
-                )
-            )
+            return int(
+                (
+                    await conn.execute(
+                        c.insert()
+                        .values(
+                            client_id=client_id, key=key, secret_hash=secret_hash,
+                            created_at=to_ms(now),
+                        )
+                        .returning(c.c.id)
+                    )
+                ).scalar_one()
+            )  # fmt: skip
 
     async def find_credential(self, key: str) -> Credential | None:
         c = t.credentials
         async with self._read() as conn:
             row = (
                 await conn.execute(
-                    sa.select(c.c.client_id, c.c.key, c.c.secret_hash).where(c.c.key == key)
+                    sa.select(
+                        c.c.id, c.c.client_id, c.c.key, c.c.secret_hash, c.c.secret_version,
+                        c.c.disabled_at,
+                    ).where(c.c.key == key)
                 )
-            ).first()
-        return None if row is None else Credential(row.client_id, row.key, row.secret_hash)
+            ).first()  # fmt: skip
+        if row is None:
+            return None
+        return Credential(
+            row.id, row.client_id, row.key, row.secret_hash, row.secret_version,
+            from_ms(row.disabled_at),
+        )  # fmt: skip
+
+    async def list_credentials(self, client_id: int | None = None) -> list[CredentialRow]:
+        """Every credential (of one client, if given), by id; no secret hashes."""
+        c, cl = t.credentials, t.clients
+        query = (
+            sa.select(
+                c.c.id, c.c.client_id, cl.c.name, c.c.key, c.c.secret_version, c.c.created_at,
+                c.c.rotated_at, c.c.disabled_at,
+            )
+            .join(cl, cl.c.id == c.c.client_id)
+            .order_by(c.c.id)
+        )  # fmt: skip
+        if client_id is not None:
+            query = query.where(c.c.client_id == client_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_credential_row(row) for row in rows]
+
+    async def set_credential_disabled(self, key: str, disabled_at: datetime | None) -> Credential:
+        """Disable (``disabled_at``) or enable (None) a credential; NotFound if no such key.
+        Disabling keeps the time of the first disabling."""
+        c = t.credentials
+        async with self._write() as conn:
+            update = c.update().where(c.c.key == key)
+            if disabled_at is None:
+                update = update.values(disabled_at=None)
+            else:
+                update = update.values(
+                    disabled_at=sa.func.coalesce(c.c.disabled_at, to_ms(disabled_at))
+                )
+            if (await conn.execute(update)).rowcount == 0:
+                raise NotFound(f"no client_id {key!r}")
+        found = await self.find_credential(key)
+        assert found is not None
+        return found
+
+    async def rotate_credential(self, key: str, secret_hash: str, now: datetime) -> Credential:
+        """A new secret for the credential; its version goes up by one, so every token issued
+        before stops working. NotFound if no such key."""
+        c = t.credentials
+        async with self._write() as conn:
+            updated = await conn.execute(
+                c.update()
+                .where(c.c.key == key)
+                .values(
+                    secret_hash=secret_hash, secret_version=c.c.secret_version + 1,
+                    rotated_at=to_ms(now),
+                )
+            )  # fmt: skip
+            if updated.rowcount == 0:
+                raise NotFound(f"no client_id {key!r}")
+            await conn.execute(t.tokens.delete().where(t.tokens.c.credential_id == _id_of(key)))
+        found = await self.find_credential(key)
+        assert found is not None
+        return found
+
+    async def delete_credential(self, key: str) -> None:
+        """Delete a credential and its tokens; NotFound if no such key."""
+        c = t.credentials
+        async with self._write() as conn:
+            await conn.execute(t.tokens.delete().where(t.tokens.c.credential_id == _id_of(key)))
+            if (await conn.execute(c.delete().where(c.c.key == key))).rowcount == 0:
+                raise NotFound(f"no client_id {key!r}")
 
     async def add_token(
-        self, token_hash: str, client_id: int, expires_at: datetime, now: datetime
+        self,
+        token_hash: str,
+        credential: Credential,
+        expires_at: datetime,
+        now: datetime,
     ) -> None:
-        """Store a token (hashed); tokens that expired are dropped at the same time."""
+        """Store a token (hashed) of ``credential`` at its current secret version; tokens that
+        expired are dropped at the same time."""
         tk = t.tokens
         async with self._write() as conn:
             await conn.execute(tk.delete().where(tk.c.expires_at < to_ms(now)))
             await conn.execute(
                 tk.insert().values(
                     token_hash=token_hash,
-                    client_id=client_id,
+                    client_id=credential.client_id,
+                    credential_id=credential.id,
+                    secret_version=credential.secret_version,
                     expires_at=to_ms(expires_at),
                     created_at=to_ms(now),
                 )
             )
 
-    async def token_client(self, token_hash: str, now: datetime) -> int | None:
-        """The client a valid, unexpired token belongs to."""
-        tk = t.tokens
+    async def token_owner(self, token_hash: str, now: datetime) -> TokenOwner | None:
+        """Who a token speaks for, if it is unexpired and its credential still exists, is not
+        disabled and has not been given a new secret since: one query (primary keys)."""
+        tk, c = t.tokens, t.credentials
+        query = (
+            sa.select(tk.c.client_id, tk.c.credential_id)
+            .join(c, c.c.id == tk.c.credential_id)
+            .where(
+                tk.c.token_hash == token_hash,
+                tk.c.expires_at > to_ms(now),
+                c.c.secret_version == tk.c.secret_version,
+                c.c.disabled_at.is_(None),
+            )
+        )
         async with self._read() as conn:
-            client_id = (
-                await conn.execute(
-                    sa.select(tk.c.client_id).where(
-                        tk.c.token_hash == token_hash, tk.c.expires_at > to_ms(now)
-                    )
-                )
-            ).scalar()
-        return None if client_id is None else int(client_id)
+            row = (await conn.execute(query)).first()
+        return None if row is None else TokenOwner(int(row.client_id), int(row.credential_id))
+
+    async def token_client(self, token_hash: str, now: datetime) -> int | None:
+        """The client a valid token belongs to (see :meth:`token_owner`)."""
+        owner = await self.token_owner(token_hash, now)
+        return None if owner is None else owner.client_id
 
     # --- idempotency keys -------------------------------------------------------------------
 

@@ -472,6 +472,32 @@ MIGRATIONS += (
     ),
 )
 
+# Revocation (issue 12): a credential can be disabled, deleted or given a new secret, and each
+# token names the credential and the secret version it was issued for; the token lookup joins
+# the two, so a token stops working at once. Tokens issued before this migration name no
+# credential: they are dropped (clients get a new one from /oauth/token, as after an hour).
+MIGRATIONS += (
+    Migration(
+        10,
+        "credentials: disabled_at, secret_version, rotated_at; tokens name their credential",
+        (
+            "ALTER TABLE credentials ADD COLUMN secret_version INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE credentials ADD COLUMN disabled_at BIGINT",
+            "ALTER TABLE credentials ADD COLUMN rotated_at BIGINT",
+            "DROP TABLE tokens",
+            """CREATE TABLE tokens (
+                token_hash TEXT PRIMARY KEY,
+                client_id BIGINT NOT NULL REFERENCES clients (id),
+                credential_id BIGINT NOT NULL REFERENCES credentials (id),
+                secret_version INTEGER NOT NULL,
+                expires_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL)""",
+            "CREATE INDEX tokens_credential ON tokens (credential_id)",
+            "CREATE INDEX tokens_expires ON tokens (expires_at)",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

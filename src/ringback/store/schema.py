@@ -146,13 +146,20 @@ credentials = sa.Table(
     sa.Column("key", sa.Text, nullable=False, unique=True),
     sa.Column("secret_hash", sa.Text, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # migration 10: a rotation bumps the version (older tokens stop working); disabled: refused
+    sa.Column("secret_version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("disabled_at", sa.BigInteger, nullable=True),
+    sa.Column("rotated_at", sa.BigInteger, nullable=True),
 )
 
+# valid while its credential exists, is not disabled and still has this secret_version
 tokens = sa.Table(
     "tokens",
     metadata,
     sa.Column("token_hash", sa.Text, primary_key=True),
     sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("credential_id", sa.BigInteger, sa.ForeignKey("credentials.id"), nullable=False),
+    sa.Column("secret_version", sa.Integer, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )

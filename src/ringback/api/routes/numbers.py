@@ -7,7 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from ringback.api.deps import ClockDep, CurrentClient, SettingsDep, StorageDep, StoreDep
+from ringback.api.deps import (
+    ClientsDep,
+    ClockDep,
+    CurrentClient,
+    SettingsDep,
+    StorageDep,
+    StoreDep,
+)
 from ringback.api.errors import ApiError, check_body_url, invalid_body_field
 from ringback.api.number_schemas import (
     NUMBER_PATTERN,
@@ -20,7 +27,7 @@ from ringback.api.number_schemas import (
 )
 from ringback.api.schemas import errors, reject_unstorable
 from ringback.inbound import simulate_inbound
-from ringback.service import TaskService
+from ringback.service import SigningKeys, TaskService
 from ringback.storage import StorageError
 
 router = APIRouter(prefix="/client/{client_id}", tags=["inbound"])
@@ -83,7 +90,7 @@ async def delete_number(number: Number, client_id: CurrentClient, store: StoreDe
 )  # fmt: skip
 async def simulate_call(
     body: SimulateIn, client_id: CurrentClient, store: StoreDep, clock: ClockDep,
-    storage: StorageDep, settings: SettingsDep,
+    storage: StorageDep, settings: SettingsDep, clients: ClientsDep,
 ) -> SimulatedCallOut:  # fmt: skip
     """The call runs at once (no ringing, no media time); its IVR really runs: AddJob adds
     tasks, GetJSON and answer URLs are really fetched. The call is kept in call_history."""
@@ -94,6 +101,7 @@ async def simulate_call(
     run, record = await simulate_inbound(
         route, caller=body.calling_number, digits=body.digits, variables=body.variables,
         storage=storage, jobs=TaskService(store, clock, storage), clock=clock, settings=settings,
+        signing=SigningKeys(clients),
     )  # fmt: skip
     await store.save_calls(client_id, [record, *run.other_legs])
     error = run.error.message if run.error is not None else run.call_error

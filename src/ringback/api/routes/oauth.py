@@ -1,4 +1,5 @@
-"""``POST /oauth/token``: the OAuth2 client-credentials grant (seed B2)."""
+"""``POST /oauth/token``: the OAuth2 client-credentials grant (seed B2); a client's own secret
+rotation and signing secret (``/oauth/clients/self/…``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from urllib.parse import parse_qs, unquote
 
 from fastapi import APIRouter, Request, Response
 
-from ringback.api import auth
-from ringback.api.deps import ClockDep, StoreDep
+from ringback.api.deps import ClientsDep, LimiterDep, TokenOwnerDep
 from ringback.api.errors import ApiError, ErrorBody
-from ringback.api.schemas import TokenOut
+from ringback.api.limits import Busy, LoginLimiter, address_key
+from ringback.api.schemas import RotatedOut, TokenOut
+from ringback.api.webhook_schemas import WebhookSecretOut
+from ringback.service import TOKEN_LIFETIME_S, ClientService
+from ringback.store.access import Credential
 
 router = APIRouter(tags=["auth"])
 
@@ -69,38 +73,135 @@ def _basic(header: str | None) -> tuple[str, str] | None:
     return unquote(key), unquote(secret)
 
 
-@router.post(
-    "/oauth/token",
-    response_model=TokenOut,
-    summary="Get an access token (client credentials)",
-    openapi_extra=_OPENAPI,
-    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}},
-)
-async def token(request: Request, response: Response, store: StoreDep, clock: ClockDep) -> TokenOut:
-    """Form body ``grant_type=client_credentials&client_id=…&client_secret=…``, or the
-    client id and secret as HTTP Basic credentials."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
-    if raw and content_type != "application/x-www-form-urlencoded":
-        raise _bad("invalid_request", "send the body as application/x-www-form-urlencoded")
-    form = _form(raw)
-    grant = form.get("grant_type")
-    if not grant:
-        raise _bad("invalid_request", "grant_type is missing")
-    if grant != "client_credentials":
-        raise _bad("unsupported_grant_type", f"grant_type {grant!r} is not supported")
+def _credentials(request: Request, form: dict[str, str]) -> tuple[str, str, bool]:
+    """(client_id, client_secret, sent as HTTP Basic) from the Basic header or the form."""
     basic = _basic(request.headers.get("authorization"))
     if basic is not None and ("client_id" in form or "client_secret" in form):
         raise _bad("invalid_request", "send the credentials once: Basic or form, not both")
     key, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
     if not key or not secret:
-        raise _bad("invalid_request", "client_id and client_secret are required")
+        pairs = (("client_id", key), ("client_secret", secret))
+        missing = [name for name, value in pairs if not value]
+        raise ApiError(
+            400, "invalid_request", "client_id and client_secret are required",
+            details=[{"loc": ["body", name], "msg": "required"} for name in missing],
+        )  # fmt: skip
+    return key, secret, basic is not None
+
+
+async def _form_of(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if raw and content_type != "application/x-www-form-urlencoded":
+        raise _bad("invalid_request", "send the body as application/x-www-form-urlencoded")
+    return _form(raw)
+
+
+async def _check_client(
+    request: Request, clients: ClientService, limiter: LoginLimiter, key: str, secret: str,
+    basic: bool,
+) -> Credential:  # fmt: skip
+    """The credential, once its secret is checked within the limits (429, 503 or 401 if not)."""
+    challenge = {"WWW-Authenticate": 'Basic realm="ringback"'} if basic else {}
     if "\x00" in key + secret or len(key) > 200 or len(secret) > 1000:
-        raise _bad("invalid_client", "unknown client or wrong secret", 401)
-    client_id = await auth.authenticate(store, key, secret)
-    if client_id is None:
-        challenge = {"WWW-Authenticate": 'Basic realm="ringback"'} if basic else {}
         raise _bad("invalid_client", "unknown client or wrong secret", 401, **challenge)
-    access = await auth.issue_token(store, client_id, clock.now())
+    address = address_key(request.client.host if request.client else None)
+    refused = limiter.begin(key, address)
+    if refused is not None:
+        what = "this client_id" if refused.field == "client_id" else "this address"
+        raise ApiError(
+            429, "too_many_requests",
+            f"too many failed attempts for {what}: try again in {refused.retry_after_s} s",
+            details=[{"loc": ["body" if refused.field == "client_id" else "client",
+                              refused.field], "msg": "rate limited"}],
+            headers={"Retry-After": str(refused.retry_after_s)},
+        )  # fmt: skip
+    credential: Credential | None = None
+    checked = False
+    try:
+        credential = await clients.authenticate(key, secret)
+        checked = True
+    except Busy:
+        raise ApiError(
+            503, "busy", "too many secret checks under way: try again in 1 s",
+            headers={"Retry-After": "1"},
+        ) from None  # fmt: skip
+    finally:
+        if credential is not None or not checked:  # only a failed check spends the tokens
+            limiter.succeeded(key, address)
+    if credential is None:
+        raise _bad("invalid_client", "unknown client or wrong secret", 401, **challenge)
+    return credential
+
+
+_LIMITED: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 429: {"model": ErrorBody},
+    503: {"model": ErrorBody},
+}  # fmt: skip
+
+
+@router.post(
+    "/oauth/token",
+    response_model=TokenOut,
+    summary="Get an access token (client credentials)",
+    openapi_extra=_OPENAPI,
+    responses=_LIMITED,
+)
+async def token(
+    request: Request, response: Response, clients: ClientsDep, limiter: LimiterDep
+) -> TokenOut:
+    """Form body ``grant_type=client_credentials&client_id=…&client_secret=…``, or the
+    client id and secret as HTTP Basic credentials. Failed attempts are limited per client_id
+    and per address (429 with ``Retry-After``)."""
+    form = await _form_of(request)
+    grant = form.get("grant_type")
+    if not grant:
+        raise ApiError(
+            400, "invalid_request", "grant_type is missing",
+            details=[{"loc": ["body", "grant_type"], "msg": "required"}],
+        )  # fmt: skip
+    if grant != "client_credentials":
+        raise _bad("unsupported_grant_type", f"grant_type {grant!r} is not supported")
+    key, secret, basic = _credentials(request, form)
+    credential = await _check_client(request, clients, limiter, key, secret, basic)
+    access = await clients.issue_token(credential)
     response.headers["Cache-Control"] = "no-store"
-    return TokenOut(access_token=access, expires_in=auth.TOKEN_LIFETIME_S)
+    return TokenOut(access_token=access, expires_in=TOKEN_LIFETIME_S)
+
+
+@router.post(
+    "/oauth/clients/self/rotate",
+    response_model=RotatedOut,
+    summary="A new client secret (and signing secret); tokens issued before stop working",
+    openapi_extra=_OPENAPI,
+    responses=_LIMITED,
+)
+async def rotate_own_secret(
+    request: Request, response: Response, clients: ClientsDep, limiter: LimiterDep
+) -> RotatedOut:
+    """Authenticated with the current ``client_id`` and ``client_secret`` (HTTP Basic or form,
+    as for a token; a bearer token is not enough: it could otherwise be turned into a lasting
+    secret). The new secret is shown only in this answer."""
+    key, secret, basic = _credentials(request, await _form_of(request))
+    credential = await _check_client(request, clients, limiter, key, secret, basic)
+    rotated = await clients.rotate_secret(credential.key)
+    response.headers["Cache-Control"] = "no-store"
+    return RotatedOut(
+        id=rotated.client_id, client_id=rotated.key, client_secret=rotated.secret,
+        secret_version=rotated.secret_version, signing_secret=rotated.signing_secret,
+    )  # fmt: skip
+
+
+@router.get(
+    "/oauth/clients/self/signing_secret",
+    response_model=WebhookSecretOut,
+    summary="The secret that signs ringback's requests to your servers (IVR and webhooks)",
+    responses={401: {"model": ErrorBody}},
+)
+async def own_signing_secret(
+    owner: TokenOwnerDep, clients: ClientsDep, response: Response
+) -> WebhookSecretOut:
+    """The client's signing secret (made on first use), and the previous one while it still
+    signs after a rotation. The same as ``GET …/client/{id}/webhook_secret``."""
+    response.headers["Cache-Control"] = "no-store"
+    return WebhookSecretOut.of(await clients.signing_key(owner.client_id))

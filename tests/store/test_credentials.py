@@ -1,0 +1,96 @@
+"""The store's credential and token contract (revocation), on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ringback.clock import FakeClock
+from ringback.store.access import Credential
+from ringback.store.db import Store
+from ringback.store.records import NotFound
+
+
+async def _credential(store: Store, clock: FakeClock, key: str = "rb_one") -> Credential:
+    client_id = await store.ensure_client("acme", clock.now())
+    await store.add_credential(client_id, key, "scrypt$hash", clock.now())
+    found = await store.find_credential(key)
+    assert found is not None
+    return found
+
+
+async def _token(store: Store, clock: FakeClock, credential: Credential, name: str) -> str:
+    await store.add_token(name, credential, clock.now() + timedelta(hours=1), clock.now())
+    return name
+
+
+async def test_a_new_credential_is_enabled_at_secret_version_one(
+    store: Store, clock: FakeClock
+) -> None:
+    found = await _credential(store, clock)
+    assert found.secret_version == 1 and found.disabled_at is None
+    [row] = await store.list_credentials()
+    assert (row.key, row.client_name, row.secret_version) == ("rb_one", "acme", 1)
+    assert row.rotated_at is None and row.disabled_at is None
+
+
+async def test_a_token_names_its_client_and_credential(store: Store, clock: FakeClock) -> None:
+    credential = await _credential(store, clock)
+    token = await _token(store, clock, credential, "t1")
+    owner = await store.token_owner(token, clock.now())
+    assert owner is not None
+    assert (owner.client_id, owner.credential_id) == (credential.client_id, credential.id)
+    assert await store.token_client(token, clock.now()) == credential.client_id
+    clock.advance(seconds=3601)
+    assert await store.token_client(token, clock.now()) is None
+
+
+async def test_token_of_a_disabled_credential_is_refused_until_it_is_enabled(
+    store: Store, clock: FakeClock
+) -> None:
+    credential = await _credential(store, clock)
+    token = await _token(store, clock, credential, "t1")
+    disabled = await store.set_credential_disabled("rb_one", clock.now())
+    assert disabled.disabled_at is not None
+    assert await store.token_client(token, clock.now()) is None
+    enabled = await store.set_credential_disabled("rb_one", None)
+    assert enabled.disabled_at is None
+    assert await store.token_client(token, clock.now()) == credential.client_id
+
+
+async def test_token_issued_before_a_rotation_is_refused_and_a_new_one_works(
+    store: Store, clock: FakeClock
+) -> None:
+    credential = await _credential(store, clock)
+    old = await _token(store, clock, credential, "old")
+    rotated = await store.rotate_credential("rb_one", "scrypt$new", clock.now())
+    assert rotated.secret_version == 2 and rotated.secret_hash == "scrypt$new"
+    assert await store.token_client(old, clock.now()) is None
+    new = await _token(store, clock, rotated, "new")
+    assert await store.token_client(new, clock.now()) == credential.client_id
+    [row] = await store.list_credentials(credential.client_id)
+    assert row.secret_version == 2 and row.rotated_at == clock.now()
+
+
+async def test_deleting_a_credential_refuses_its_tokens_and_forgets_it(
+    store: Store, clock: FakeClock
+) -> None:
+    credential = await _credential(store, clock)
+    other = await _credential(store, clock, "rb_two")
+    token = await _token(store, clock, credential, "t1")
+    kept = await _token(store, clock, other, "t2")
+    await store.delete_credential("rb_one")
+    assert await store.find_credential("rb_one") is None
+    assert await store.token_client(token, clock.now()) is None
+    assert await store.token_client(kept, clock.now()) == other.client_id
+    assert [row.key for row in await store.list_credentials()] == ["rb_two"]
+
+
+async def test_changing_an_unknown_credential_is_not_found(store: Store, clock: FakeClock) -> None:
+    with pytest.raises(NotFound):
+        await store.set_credential_disabled("rb_nobody", clock.now())
+    with pytest.raises(NotFound):
+        await store.rotate_credential("rb_nobody", "scrypt$x", clock.now())
+    with pytest.raises(NotFound):
+        await store.delete_credential("rb_nobody")
