@@ -150,7 +150,7 @@ async def test_msg_call_answered_plays_the_message_and_succeeds(
             "type": "play",
             "loop": 1,
             "seconds": 0.5,
-            "file": str(storage.resolve(CLIENT, "audio/hello.wav")),
+            "file": "audio/hello.wav",  # the storage name, not the path
         }
     ]
     assert record.hangup_disposition == "send_bye"
@@ -596,7 +596,9 @@ async def test_callback_variables_reach_every_leg(
 async def test_unexpected_error_becomes_a_failed_result_and_the_leg_is_hung_up(
     sim: SimDialer, storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken_play(self: SimCall, path: Path, *, loop: int = 1) -> None:
+    async def broken_play(
+        self: SimCall, path: Path, *, loop: int = 1, name: str | None = None
+    ) -> None:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(SimCall, "play", broken_play)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -62,12 +63,13 @@ async def simulate(
     )
 
 
+def _play_copies() -> set[Path]:
+    """The temporary copies of downloaded audio now on disk."""
+    return set(Path(tempfile.gettempdir()).glob("ringback-play-*"))
+
+
 def spoken(record: CallRecord) -> list[str]:
     return [entry["text"] for entry in record.played if entry["type"] == "speak"]
-
-
-def file_exists(path: str) -> bool:
-    return Path(path).exists()
 
 
 def wav_bytes(seconds: float = 0.25) -> bytes:
@@ -363,11 +365,13 @@ async def test_a_reply_larger_than_the_limit_is_a_failure(server: AppServer) -> 
 
 async def test_play_of_a_url_downloads_the_file_and_plays_it(server: AppServer) -> None:
     server.replies["/hello.wav"] = Reply(wav_bytes(0.25), content_type="audio/wav")
+    copies = _play_copies()
     result, record = await simulate(f"<IVR><Play>{server.url('/hello.wav')}</Play></IVR>")
     assert result.ok, result.error
     [played] = record.played
     assert played["seconds"] == 0.25
-    assert not file_exists(played["file"])  # the temporary copy is gone
+    assert played["file"] == server.url("/hello.wav")  # the URL, not the server's copy
+    assert _play_copies() <= copies  # and the copy is removed
     assert server.requests[0].method == "GET"
 
 

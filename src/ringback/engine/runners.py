@@ -111,7 +111,7 @@ async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     if await legs.wait_answer(call) is not Outcome.ANSWERED:
         return _not_answered(await legs.finish(call))
     try:
-        await call.play(audio)
+        await call.play(audio, name=data.audio_file)
     except CannotPlay as exc:  # named by its storage name, never the server's path
         problem = CallError(f"cannot play {data.audio_file}: {exc.reason}")
         return _interrupted(await legs.finish(call), problem, "callee hung up during the message")

@@ -541,7 +541,7 @@ class Interpreter:
                 )
             relpath = relpath.removeprefix("file://")
             try:
-                await self.call.play(self._existing_file(node, relpath), loop=loop)
+                await self.call.play(self._existing_file(node, relpath), loop=loop, name=relpath)
             except CannotPlay as exc:  # named by its storage name, never the server's path
                 raise self._fail(node, f"Cannot play {relpath}: {exc.reason}") from None
             return
@@ -558,7 +558,7 @@ class Interpreter:
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(reply.body)
-            await self.call.play(Path(name), loop=loop)
+            await self.call.play(Path(name), loop=loop, name=relpath)
         except CannotPlay as exc:  # named by its URL, not the temporary file
             raise self._fail(node, f"Cannot play {relpath}: {exc.reason}") from None
         finally:

@@ -117,7 +117,10 @@ class Call(Protocol):
         """Until answered or failed; ``Outcome.ANSWERED`` or the failure outcome."""
         ...
 
-    async def play(self, path: Path, *, loop: int = 1) -> None: ...
+    async def play(self, path: Path, *, loop: int = 1, name: str | None = None) -> None:
+        """Play the WAV file at ``path``; ``name`` is what the call's record shows for it (a
+        storage name or URL: never the server's path; default the file's own name)."""
+        ...
 
     async def speak(
         self, text: str, *, language: str | None = None, voice: str | None = None, loop: int = 1

@@ -501,12 +501,17 @@ class SimCall:
             return Outcome.ANSWERED
         return self._record.outcome or Outcome.FAILED
 
-    async def play(self, path: Path, *, loop: int = 1) -> None:
+    async def play(self, path: Path, *, loop: int = 1, name: str | None = None) -> None:
         _check_loop(loop)
         self._require_up("play")
         seconds = wav_seconds(path if isinstance(path, Path) else Path(path)) * loop
         self._record.played.append(
-            {"type": "play", "file": str(path), "loop": loop, "seconds": round(seconds, 3)}
+            {
+                "type": "play",
+                "file": name or Path(path).name,
+                "loop": loop,
+                "seconds": round(seconds, 3),
+            }
         )
         await self._spend(seconds, "play")
 

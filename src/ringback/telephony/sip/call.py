@@ -652,7 +652,7 @@ class SipCall:
             return Outcome.ANSWERED
         return self._record.outcome or Outcome.FAILED
 
-    async def play(self, path: Path, *, loop: int = 1) -> None:
+    async def play(self, path: Path, *, loop: int = 1, name: str | None = None) -> None:
         _check_loop(loop)
         self._up_session("play")
         try:
@@ -661,7 +661,12 @@ class SipCall:
             raise CannotPlay(path, str(exc)) from exc
         seconds = len(pcm) / 16000 * loop
         self._record.played.append(
-            {"type": "play", "file": str(path), "loop": loop, "seconds": round(seconds, 3)}
+            {
+                "type": "play",
+                "file": name or Path(path).name,
+                "loop": loop,
+                "seconds": round(seconds, 3),
+            }
         )
         await self._play_pcm(pcm, loop, "play")
 
