@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -86,14 +87,21 @@ class PgSchema:
         return PG_URL
 
 
-def make_wav(path: Path, seconds: float = 0.5, rate: int = 8000) -> Path:
-    """A silent 16-bit mono WAV file of ``seconds``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as audio:
+def wav_bytes(seconds: float = 0.25, rate: int = 8000) -> bytes:
+    """A silent 16-bit mono WAV of ``seconds``."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as audio:
         audio.setnchannels(1)
         audio.setsampwidth(2)
         audio.setframerate(rate)
         audio.writeframes(b"\x00\x00" * round(rate * seconds))
+    return buffer.getvalue()
+
+
+def make_wav(path: Path, seconds: float = 0.5, rate: int = 8000) -> Path:
+    """A silent 16-bit mono WAV file of ``seconds``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(wav_bytes(seconds, rate))
     return path
 
 

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 #: the largest file a client can store (an upload is a request body: the API's one body limit)
 MAX_FILE_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_READ_BYTES = MAX_FILE_BYTES
+MAX_NAME_BYTES = 255  # one component of a storage path (NAME_MAX of Linux file systems)
 _RESOLVED_CACHE_SIZE = 4096
 
 
@@ -55,7 +56,11 @@ class Storage:
 
     def exists(self, client_id: int, relpath: str) -> bool:
         """True when ``relpath`` names a regular file (a refused path raises StorageError)."""
-        return self.resolve(client_id, relpath).is_file()
+        path = self.resolve(client_id, relpath)
+        try:
+            return path.is_file()
+        except OSError as exc:  # too long for this system, not readable, …
+            raise StorageError(f"cannot read {relpath[:60]}: {exc.strerror or exc}") from None
 
     def read_bytes(
         self, client_id: int, relpath: str, *, max_bytes: int = DEFAULT_MAX_READ_BYTES
@@ -120,4 +125,10 @@ def _checked_parts(relpath: str) -> tuple[str, ...]:
         raise StorageError(f"storage path {relpath!r} contains '..'")
     if not parts:
         raise StorageError(f"storage path {relpath!r} names no file")
+    for part in parts:  # what file systems hold (NAME_MAX), said before the system refuses it
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise StorageError(
+                f"storage path {relpath[:60]!r}…: a component is longer than "
+                f"{MAX_NAME_BYTES} bytes"
+            )
     return parts

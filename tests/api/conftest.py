@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import stop_process
+from support import stop_process, wav_bytes
 
 API = "/api/ver1.0"
 HOST = "127.0.0.1"
@@ -110,6 +110,12 @@ class Tenant:
         assert answer.status_code == 201, answer.text
         queue: dict[str, Any] = answer.json()
         return queue
+
+    def put_wav(self, name: str) -> str:
+        """Store a short silent WAV as ``name`` (jobs naming a file need it there)."""
+        answer = self.http.put(f"/storage/{name}", content=wav_bytes())
+        assert answer.status_code in (200, 201), answer.text
+        return name
 
     def add_tasks(self, sid: int, *tasks: dict[str, Any]) -> list[dict[str, Any]]:
         answer = self.http.post(f"/task_scheduler/{sid}/tasks/", json={"tasks": list(tasks)})

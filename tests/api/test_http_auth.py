@@ -260,7 +260,7 @@ def owned(tenants: dict[str, Tenant], rb: Any) -> Owned:
             "data": {
                 "calling_number": "+15550007007",
                 "called_number": "+15550008008",
-                "audio_file": "missing.wav",
+                "audio_file": alice.put_wav("owned.wav"),
             },
         },
     )

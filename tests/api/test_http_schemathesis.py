@@ -57,7 +57,7 @@ def _owned_ids(alice: Tenant, rb: Any) -> dict[str, str]:
             "data": {
                 "calling_number": "+15550005005",
                 "called_number": "+15550006006",
-                "audio_file": "a.wav",
+                "audio_file": alice.put_wav("a.wav"),
             },
         },
     )

@@ -181,7 +181,11 @@ def test_a_job_names_its_own_webhook_urls_in_its_options(alice: Tenant, receiver
     key = alice.http.get("/webhook_secret").json()
     job = {
         "type": "msg_call",
-        "data": {"calling_number": "100", "called_number": OK_B, "audio_file": "none.wav"},
+        "data": {
+            "calling_number": "100",
+            "called_number": OK_B,
+            "audio_file": alice.put_wav("hi.wav"),
+        },
         "options": {"webhooks": [{"url": f"{receiver.url}/job", "events": ["task.finished"]}]},
     }
     made = alice.http.post("/jobs/", json=job)

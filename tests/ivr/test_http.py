@@ -4,10 +4,8 @@ notifications, and the address guard."""
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
-import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from ringback.ivr.simulate import simulate_call
 from ringback.storage import Storage
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sim import SimDialer
-from support import attempt_context
+from support import attempt_context, wav_bytes
 
 CLIENT = 3
 LOCAL = HttpFetcher(FetchConfig(timeout_s=2.0, allow_private=True))  # tests: 127.0.0.1 allowed
@@ -70,16 +68,6 @@ def _play_copies() -> set[Path]:
 
 def spoken(record: CallRecord) -> list[str]:
     return [entry["text"] for entry in record.played if entry["type"] == "speak"]
-
-
-def wav_bytes(seconds: float = 0.25) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as audio:
-        audio.setnchannels(1)
-        audio.setsampwidth(2)
-        audio.setframerate(8000)
-        audio.writeframes(b"\x00\x00" * int(8000 * seconds))
-    return buffer.getvalue()
 
 
 # --- answer URLs ---------------------------------------------------------------------------

@@ -112,3 +112,13 @@ def test_read_text_refuses_files_over_the_size_limit_and_bad_utf8(storage: Stora
     storage.write_bytes(3, "latin1.xml", b"\xe9t\xe9")
     with pytest.raises(StorageError, match="not valid utf-8"):
         storage.read_text(3, "latin1.xml")
+
+
+def test_a_name_longer_than_the_file_system_holds_is_refused_not_an_error(
+    storage: Storage,
+) -> None:
+    with pytest.raises(StorageError, match="longer than 255 bytes"):
+        storage.exists(1, "0" * 1000)
+    with pytest.raises(StorageError, match="longer than 255 bytes"):
+        storage.exists(1, "audio/" + "é" * 128 + ".wav")  # 256 bytes in UTF-8
+    assert not storage.exists(1, "a" * 255)  # the longest name is only missing

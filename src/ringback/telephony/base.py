@@ -93,11 +93,11 @@ class CallError(Exception):
 class CannotPlay(CallError):
     """A file cannot be played (missing, unreadable, not audio); the call itself goes on.
 
-    ``str()`` names the server path; ``reason`` says why without it, for messages a client
-    sees (which name the file by its storage name instead)."""
+    ``path`` is the server's path (for logs of this process only); ``str()`` and ``reason``
+    never show it: messages a client sees name the file by its storage name or URL."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"cannot play {path}: {reason}")
+        super().__init__(f"cannot play {Path(path).name}: {reason}")
         self.path = str(path)
         self.reason = reason
 

@@ -51,15 +51,16 @@ class AudioError(ValueError):
 
 def load_wav_pcm8k(path: Path) -> bytes:
     """Read a PCM WAV file (any rate, width, channel count) as s16le mono 8 kHz."""
+    name = Path(path).name  # messages name the file, never the server's folders
     try:
         with wave.open(str(path), "rb") as wav:
-            return _wav_to_pcm8k(wav, str(path))
+            return _wav_to_pcm8k(wav, name)
     except wave.Error as exc:
-        raise AudioError(f"{path}: not a PCM WAV file ({exc})") from exc
+        raise AudioError(f"{name}: not a PCM WAV file ({exc})") from exc
     except EOFError as exc:
-        raise AudioError(f"{path}: truncated WAV file") from exc
+        raise AudioError(f"{name}: truncated WAV file") from exc
     except FileNotFoundError as exc:
-        raise AudioError(f"{path}: file does not exist") from exc
+        raise AudioError(f"{name}: file does not exist") from exc
 
 
 def wav_bytes_to_pcm8k(data: bytes, name: str = "<wav>") -> bytes:
