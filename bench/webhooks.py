@@ -34,6 +34,7 @@ import asyncpg
 import httpx
 
 from engine import write_wav  # bench/engine.py, beside this script
+from ringback.api.schemas import task_json
 from ringback.clock import SystemClock
 from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import TaskService
@@ -140,8 +141,9 @@ async def one_run(kind: str, tasks: int, receiver_url: str, workdir: Path) -> di
         expected = tasks * 5
         say(f"  {kind}: {tasks} tasks finished; delivering {expected} events")
         dispatcher = Dispatcher(
-            store, clock, DispatcherConfig(allow_private=True), owner="bench-dispatcher"
-        )
+            store, clock, DispatcherConfig(allow_private=True), owner="bench-dispatcher",
+            task_json=task_json,
+        )  # fmt: skip
         async with httpx.AsyncClient() as http:
             before = int((await http.get(f"{receiver_url}/count")).text)
         began = time.perf_counter()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ringback.api.schemas import task_json
 from ringback.clock import FakeClock
 from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import TaskService
@@ -86,7 +87,9 @@ async def env(
         connect_timeout_s=0.5, total_timeout_s=0.5, allow_private=True,
         retry=RetryPolicy(base_s=1.0, cap_s=60.0),
     )  # fmt: skip
-    dispatcher = Dispatcher(store, clock, config, owner="test-dispatcher", rng=random.Random(3))
+    dispatcher = Dispatcher(
+        store, clock, config, owner="test-dispatcher", rng=random.Random(3), task_json=task_json
+    )
     yield Env(store, clock, TaskService(store, clock), worker, dispatcher, receiver,
               client_id, queue.id)  # fmt: skip
 

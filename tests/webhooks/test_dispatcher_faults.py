@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from structlog.testing import capture_logs
 
+from ringback.api.schemas import task_json
 from ringback.clock import FakeClock
 from ringback.store.db import Store
 from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
@@ -59,6 +60,7 @@ async def test_an_outage_logs_one_start_line_summaries_every_10_s_and_one_recove
         DispatcherConfig(idle_poll_seconds=0.0),
         owner="test",
         monotonic=store.monotonic,
+        task_json=task_json,
     )
     store.dispatcher = dispatcher
     with capture_logs() as logs:

@@ -450,6 +450,11 @@ def task_out(row: TaskRow, calls: list[CallRow]) -> TaskOut:
     return TaskOut.model_validate(_task_fields(row, calls), context=READ_BACK)
 
 
+def task_json(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
+    """The task as JSON exactly as the API shows it (webhook bodies carry it)."""
+    return task_out(row, calls).model_dump(mode="json")
+
+
 def created_tasks_json(
     ids: list[int], tasks: list[NewTask], queue: QueueRow, now: datetime
 ) -> list[dict[str, Any]]:

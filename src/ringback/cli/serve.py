@@ -50,12 +50,14 @@ async def _run_service(
     worker = Worker(
         store, dialer, storage, clock, WorkerConfig.from_settings(settings), metrics=metrics
     )
+    from ringback.api.schemas import task_json
     from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
     # webhooks go out from their own asyncio task: a slow receiver never holds up dialing
     dispatcher = Dispatcher(
-        store, clock, DispatcherConfig.from_settings(settings), owner=worker.owner
-    )
+        store, clock, DispatcherConfig.from_settings(settings), owner=worker.owner,
+        task_json=task_json,
+    )  # fmt: skip
 
     def stop() -> None:
         worker.stop()

@@ -99,7 +99,7 @@ class Dispatcher:
         config: DispatcherConfig | None = None,
         *,
         owner: str,
-        task_json: Callable[[TaskRow, list[Any]], dict[str, Any]] | None = None,
+        task_json: Callable[[TaskRow, list[Any]], dict[str, Any]],
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -112,7 +112,7 @@ class Dispatcher:
         # the database away: one line when rounds start failing, a summary every 10 s, one on
         # recovery (not a line per retry)
         self.faults = FaultReporter("webhook delivery", log=log, monotonic=monotonic)
-        self._task_json = task_json or _api_task_json
+        self._task_json = task_json  # the task as the API shows it (api.schemas.task_json)
         self._sending: dict[int, asyncio.Task[None]] = {}
         self._results: list[DeliveryResult] = []
         self._wake = asyncio.Event()
@@ -387,9 +387,3 @@ def _host_key(url: str) -> str:
         return urlsplit(url).netloc.lower()
     except ValueError:
         return url
-
-
-def _api_task_json(task: TaskRow, calls: list[Any]) -> dict[str, Any]:
-    from ringback.api.schemas import task_out  # the task exactly as the API shows it
-
-    return task_out(task, calls).model_dump(mode="json")

@@ -1,0 +1,157 @@
+"""The layers' import rules (DESIGN §2, README: Architecture), checked on the source itself.
+
+Each rule names the packages it binds and what they may not import. ``KNOWN`` lists the
+violations that still exist while the application layer is being built (issue 13): a new
+violation fails, and so does a listed one that is gone (remove it from the list), so the list
+only shrinks."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "ringback"
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every ringback module ``path`` imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = _module(path).rsplit(".", 0 if path.name == "__init__.py" else 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+    return {name for name in found if name == "ringback" or name.startswith("ringback.")}
+
+
+def _in(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+#: who, what it may not import ("*": anything of ringback outside ``who`` itself), why
+RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
+    (("ringback.domain",), ("*",), "domain/ is pure logic"),
+    (
+        ("ringback.store",),
+        (
+            "ringback.telephony",
+            "ringback.api",
+            "ringback.cli",
+            "ringback.ivr",
+            "ringback.webhooks",
+            "ringback.engine",
+            "ringback.service",
+        ),
+        "store/ is the bottom layer: SQL and rows only",
+    ),
+    (
+        ("ringback.api", "ringback.cli", "ringback.ivr", "ringback.webhooks"),
+        ("ringback.store",),
+        "the edges reach the store only through the application layer",
+    ),
+    (("ringback",), ("ringback.api",), "nothing outside api/ imports the API"),
+]
+
+#: the entry point that builds the whole service (the API server included) may import it
+COMPOSITION_ROOTS = {"ringback.cli.serve"}
+
+
+def _breaks(module: str, imported: str) -> bool:
+    for who, banned, _why in RULES:
+        if not _in(module, who):
+            continue
+        for forbidden in banned:
+            if forbidden == "*":
+                if imported != "ringback" and not _in(imported, who):
+                    return True
+            elif (
+                _in(imported, (forbidden,))
+                and not _in(module, (forbidden,))
+                and not (forbidden == "ringback.api" and module in COMPOSITION_ROOTS)
+            ):
+                return True
+    return False
+
+
+def violations() -> set[tuple[str, str]]:
+    return {
+        (_module(path), imported)
+        for path in sorted(SRC.rglob("*.py"))
+        for imported in _imports(path)
+        if _breaks(_module(path), imported)
+    }
+
+
+#: what is left to move behind the application layer (issue 13); only ever shrinks
+KNOWN: set[tuple[str, str]] = {
+    ("ringback.api.app", "ringback.store.db"),
+    ("ringback.api.auth", "ringback.store.db"),
+    ("ringback.api.deps", "ringback.store.access"),
+    ("ringback.api.deps", "ringback.store.db"),
+    ("ringback.api.errors", "ringback.store.records"),
+    ("ringback.api.idempotency", "ringback.store.db"),
+    ("ringback.api.metrics", "ringback.store.db"),
+    ("ringback.api.number_schemas", "ringback.store.numbers"),
+    ("ringback.api.routes.call_history", "ringback.store.records"),
+    ("ringback.api.routes.jobs", "ringback.store.records"),
+    ("ringback.api.routes.oauth", "ringback.store.access"),
+    ("ringback.api.routes.queues", "ringback.store.db"),
+    ("ringback.api.routes.tasks", "ringback.store.db"),
+    ("ringback.api.routes.tasks", "ringback.store.records"),
+    ("ringback.api.schemas", "ringback.store.records"),
+    ("ringback.api.webhook_schemas", "ringback.store.webhooks"),
+    ("ringback.cli.clients", "ringback.store.access"),
+    ("ringback.cli.clients", "ringback.store.db"),
+    ("ringback.cli.common", "ringback.store.db"),
+    ("ringback.cli.common", "ringback.store.records"),
+    ("ringback.cli.ivr", "ringback.store.db"),
+    ("ringback.cli.queues", "ringback.store.db"),
+    ("ringback.cli.queues", "ringback.store.records"),
+    ("ringback.cli.serve", "ringback.store.db"),
+    ("ringback.cli.status", "ringback.store.db"),
+    ("ringback.cli.tasks", "ringback.store.db"),
+    ("ringback.cli.tasks", "ringback.store.records"),
+    ("ringback.store.legs_sql", "ringback.telephony.base"),
+    ("ringback.store.numbers", "ringback.telephony.base"),
+    ("ringback.store.records", "ringback.telephony.base"),
+    ("ringback.webhooks.dispatcher", "ringback.store.db"),
+    ("ringback.webhooks.dispatcher", "ringback.store.records"),
+    ("ringback.webhooks.dispatcher", "ringback.store.webhooks"),
+}
+
+
+def test_no_module_breaks_a_layer_rule_beyond_the_known_list() -> None:
+    new = violations() - KNOWN
+    assert not new, "imports against the layer rules:\n" + "\n".join(
+        f"  {module} imports {imported}" for module, imported in sorted(new)
+    )
+
+
+def test_the_known_list_holds_only_violations_that_still_exist() -> None:
+    gone = KNOWN - violations()
+    assert not gone, "fixed: remove from KNOWN:\n" + "\n".join(
+        f"  {module} imports {imported}" for module, imported in sorted(gone)
+    )
+
+
+def test_the_rules_read_as_written() -> None:
+    assert _breaks("ringback.domain.tasks", "ringback.store.db")
+    assert not _breaks("ringback.domain.tasks", "ringback.domain.model")
+    assert _breaks("ringback.store.db", "ringback.telephony.base")
+    assert _breaks("ringback.webhooks.dispatcher", "ringback.api.schemas")
+    assert not _breaks("ringback.api.routes.tasks", "ringback.api.schemas")
+    assert not _breaks("ringback.cli.serve", "ringback.api.app")  # the composition root
+    assert _breaks("ringback.cli.tasks", "ringback.store.records")
+    assert not _breaks("ringback.service", "ringback.store.db")
