@@ -3,7 +3,8 @@ bearer token speaks for."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -48,6 +49,8 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[TaskService, Depends(get_service)]
 
+T = TypeVar("T")
+
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/token")
 
 
@@ -80,17 +83,7 @@ async def current_client(
     No token or a bad one: 401. A valid token of another client: 404, as if the client did not
     exist (ids of other clients are not disclosed).
     """
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if credentials is None:
-        raise ApiError(
-            401, "unauthorized", "send 'Authorization: Bearer <token>'", headers=challenge
-        )
-    owner = await store.token_client(token_digest(credentials.credentials), clock.now())
-    if owner is None:
-        raise ApiError(
-            401, "invalid_token", "the token is unknown or expired: get a new one",
-            headers=challenge,
-        )  # fmt: skip
+    owner = await _bearer_owner(credentials, lambda digest: store.token_client(digest, clock.now()))
     if owner != client_id:
         raise ApiError(404, "not_found", f"no client {client_id}")
     return client_id
@@ -105,12 +98,20 @@ async def token_owner(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TokenOwner:
     """Who the bearer token speaks for (routes under ``/oauth/clients/self``)."""
+    return await _bearer_owner(credentials, lambda digest: store.token_owner(digest, clock.now()))
+
+
+async def _bearer_owner(
+    credentials: HTTPAuthorizationCredentials | None,
+    lookup: Callable[[str], Awaitable[T | None]],
+) -> T:
+    """Whom the bearer token belongs to, by ``lookup`` of its digest; 401 without one."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise ApiError(
             401, "unauthorized", "send 'Authorization: Bearer <token>'", headers=challenge
         )
-    owner = await store.token_owner(token_digest(credentials.credentials), clock.now())
+    owner = await lookup(token_digest(credentials.credentials))
     if owner is None:
         raise ApiError(
             401, "invalid_token", "the token is unknown or expired: get a new one",
