@@ -26,6 +26,10 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+#: the smallest change of offset an alignment makes (below it, readings are noise)
+ALIGN_MIN_STEP = timedelta(milliseconds=5)
+
+
 class AlignedClock:
     """Another clock moved by the offset to a reference clock: the database's.
 
@@ -33,7 +37,12 @@ class AlignedClock:
     reap tasks still running elsewhere, one behind would leave dead workers' tasks waiting.
     Every process of a service reads the database server's clock (:meth:`align`, at start and
     every minute), so every timestamp it writes and every lease it judges is on that one
-    clock. The offset's error is at most half the round trip of the reading.
+    clock. Each alignment takes several readings and keeps the one with the shortest round
+    trip (its error is at most half of it, as in NTP), and moves the offset only when the new
+    one differs by more than that error (at least :data:`ALIGN_MIN_STEP`): processes on the
+    database's own host keep offset 0, so their timestamps agree to the microsecond, as they
+    did before the alignment existed. A database with no clock of its own (SQLite: a file on
+    this host) gives no reading, and the offset stays 0.
     """
 
     def __init__(self, base: Clock) -> None:
@@ -46,13 +55,23 @@ class AlignedClock:
     async def sleep(self, seconds: float) -> None:
         await self.base.sleep(seconds)
 
-    async def align(self, read: Callable[[], Awaitable[datetime]]) -> timedelta:
-        """Read the reference clock with ``read`` and take its offset from the middle of the
-        round trip; returns the offset."""
-        sent = self.base.now()
-        reference = await read()
-        received = self.base.now()
-        self.offset = reference - (sent + (received - sent) / 2)
+    async def align(
+        self, read: Callable[[], Awaitable[datetime | None]], *, readings: int = 3
+    ) -> timedelta:
+        """Read the reference clock ``readings`` times with ``read`` (None: it has no clock of
+        its own) and follow it as the class says; returns the offset."""
+        best: tuple[timedelta, timedelta] | None = None  # (round trip, offset)
+        for _ in range(readings):
+            sent = self.base.now()
+            reference = await read()
+            received = self.base.now()
+            if reference is None:
+                return self.offset
+            trip = received - sent
+            if best is None or trip < best[0]:
+                best = (trip, reference - (sent + trip / 2))
+        if best is not None and abs(best[1] - self.offset) > max(best[0], ALIGN_MIN_STEP):
+            self.offset = best[1]
         return self.offset
 
 

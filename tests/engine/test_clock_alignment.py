@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from test_durable_calls import _setup, _worker
 
@@ -26,20 +27,55 @@ class _Shifted:
         await self.base.sleep(seconds)
 
 
-async def test_aligned_clock_takes_the_offset_from_the_middle_of_the_round_trip() -> None:
-    host = FakeClock()
-    database = host.now() + timedelta(seconds=90)
+def _database(host: FakeClock, ahead_s: float, trips: list[float]) -> Any:
+    """A database clock ``ahead_s`` ahead of ``host``, read with these round trips (seconds),
+    each reading taken half-way through its trip."""
 
     async def read() -> datetime:
-        host.advance(2)  # a 2 s round trip; the reading was taken half-way
-        return database + timedelta(seconds=1)
+        trip = trips.pop(0)
+        host.advance(trip / 2)
+        reading = host.now() + timedelta(seconds=ahead_s)
+        host.advance(trip / 2)
+        return reading
 
+    return read
+
+
+async def test_aligned_clock_takes_the_offset_from_the_middle_of_the_shortest_round_trip() -> None:
+    host = FakeClock()
     aligned = AlignedClock(host)
-    offset = await aligned.align(read)
-    assert offset == timedelta(seconds=90)
+    # (round trip, when in it the database read its clock): the slow reading is 1.5 s off
+    readings = [(4.0, 0.5), (0.02, 0.01), (0.2, 0.1)]
+
+    async def read() -> datetime:
+        trip, taken = readings.pop(0)
+        host.advance(taken)
+        reading = host.now() + timedelta(seconds=90)
+        host.advance(trip - taken)
+        return reading
+
+    assert await aligned.align(read) == timedelta(seconds=90)
     assert aligned.now() == host.now() + timedelta(seconds=90)
     host.advance(10)
-    assert aligned.now() == database + timedelta(seconds=12)
+    assert aligned.now() == host.now() + timedelta(seconds=90)
+
+
+async def test_a_reading_within_its_own_error_leaves_the_offset_alone() -> None:
+    host = FakeClock()
+    aligned = AlignedClock(host)
+    # the database's own host: 1 ms off at most, 2 ms round trips: the offset stays exactly 0
+    assert await aligned.align(_database(host, 0.001, [0.002] * 3)) == timedelta(0)
+    # 2 minutes off, read in 10 ms: followed
+    offset = await aligned.align(_database(host, 120.0, [0.01] * 3))
+    assert offset == timedelta(seconds=120)
+
+
+async def test_a_database_without_a_clock_of_its_own_leaves_the_offset_at_zero() -> None:
+    async def no_clock() -> None:
+        return None
+
+    aligned = AlignedClock(FakeClock())
+    assert await aligned.align(no_clock) == timedelta(0)
 
 
 async def test_a_host_clock_ahead_by_more_than_a_lease_reaps_nothing_early_once_aligned(
@@ -63,7 +99,12 @@ async def test_a_host_clock_ahead_by_more_than_a_lease_reaps_nothing_early_once_
     assert await aligned.reap() == 1
 
 
-async def test_database_time_is_the_servers_clock_in_utc(store: Store) -> None:
+async def test_database_time_is_the_servers_clock_in_utc_and_none_on_sqlite(
+    store: Store,
+) -> None:
     found = await store.database_time()
-    assert found.tzinfo is not None
+    if store.is_sqlite:
+        assert found is None  # the file's host is this host: nothing to follow
+        return
+    assert found is not None and found.tzinfo is not None
     assert abs(found - datetime.now(UTC)) < timedelta(seconds=60)

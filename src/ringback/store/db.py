@@ -183,14 +183,12 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         listener.start()  # kept up through outages; returns at once
         return listener.stop
 
-    async def database_time(self) -> datetime:
-        """The database server's clock now (SQLite: this host's, where the file is)."""
+    async def database_time(self) -> datetime | None:
+        """The database server's clock now; None on SQLite, whose file is on this host and
+        read by this host's processes only, so there is no other clock to follow."""
+        if self.is_sqlite:
+            return None
         async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                text = (
-                    await conn.execute(sa.text("SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now')"))
-                ).scalar_one()
-                return datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
             found = (await conn.execute(sa.text("SELECT clock_timestamp()"))).scalar_one()
         return cast(datetime, found)
 
