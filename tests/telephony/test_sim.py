@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -325,10 +324,12 @@ async def test_play_of_a_file_that_is_not_a_wav_raises_cannot_play(
     text = tmp_path / "notes.wav"
     text.write_text("hello")
     call = await answered(SimDialer(clock, fast=True))
-    with pytest.raises(CallError, match=re.escape(f"cannot play {text}: ")):
+    with pytest.raises(CallError, match=r"^cannot play notes\.wav: ") as raised:
         await call.play(text)
-    with pytest.raises(CallError, match=r"cannot play .*missing\.wav: No such file"):
+    with pytest.raises(CallError, match=r"^cannot play missing\.wav: No such file") as missing:
         await call.play(tmp_path / "missing.wav")
+    for problem in (raised.value, missing.value):  # the server's folders are never shown
+        assert str(tmp_path) not in str(problem)
 
 
 def test_wav_length_cache_notices_a_rewritten_file(tmp_path: Path) -> None:

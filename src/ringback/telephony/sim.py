@@ -289,7 +289,9 @@ def _wav_seconds(path: str, mtime_ns: int, size: int) -> float:
     try:
         with wave.open(path, "rb") as audio:
             frames, rate = audio.getnframes(), audio.getframerate()
-    except (wave.Error, EOFError, OSError) as exc:
+    except OSError as exc:  # strerror: without the path
+        raise CannotPlay(path, str(exc.strerror or type(exc).__name__)) from exc
+    except (wave.Error, EOFError) as exc:
         raise CannotPlay(path, str(exc) or type(exc).__name__) from exc
     if rate <= 0:
         raise CannotPlay(path, "the WAV header gives no frame rate")
