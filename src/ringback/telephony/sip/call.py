@@ -1,4 +1,9 @@
-"""One SIP call leg, outbound or inbound: INVITE / CANCEL / BYE, its dialog, its media.
+"""One SIP call leg, outbound or inbound: its signalling — INVITE / CANCEL / BYE, its dialog,
+re-INVITEs, its state — and the :class:`~ringback.telephony.base.Call` protocol.
+
+The leg's media (RTP, play, speak, DTMF, park) is a :class:`~.call_media.CallMedia`, and the
+outbound INVITE with its CANCEL and ACK an :class:`~.invite_client.InviteClient`; the Call
+methods about media delegate to the former.
 
 An outbound leg sends its INVITE to the trunk at once and rings in the background; on the ring
 timeout it CANCELs (after a provisional response, RFC 3261 §9.1), and a 2xx that races the
@@ -16,44 +21,39 @@ import contextlib
 import enum
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sipmessage import URI, Request, Response
 
 from ringback.clock import Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
-from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord, CannotPlay
+from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord
 from ringback.telephony.sip.agent import UserAgent
+from ringback.telephony.sip.call_media import CallMedia
 from ringback.telephony.sip.dialog import Dialog
-from ringback.telephony.sip.digest import DigestError, answer_challenge
-from ringback.telephony.sip.media_port import MediaSession, MediaToolkit, session_stats
+from ringback.telephony.sip.invite_client import InviteClient
+from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
 from ringback.telephony.sip.message import (
     ALLOW,
     Addr,
     response_to,
     tag_of,
 )
-from ringback.telephony.sip.sdp import RemoteMedia, SdpError, build_sdp, parse_remote_media
+from ringback.telephony.sip.sdp import SdpError, parse_remote_media
 from ringback.telephony.sip.settings import SipSettings
 from ringback.telephony.sip.transactions import (
-    InviteClientTransaction,
     InviteServerTransaction,
 )
 
 log = logging.getLogger("ringback.sip")
 
-T = TypeVar("T")
-
 SDP = "application/sdp"
 #: how long a local hangup waits for the BYE's answer before it moves on (the BYE transaction
 #: keeps retransmitting in the background)
 BYE_WAIT_S = 4.0
-#: park without a music file: a 425 Hz beep every 4 seconds
-PARK_TONE_HZ = 425.0
-_SILENCE_3S = bytes(2 * 8000 * 3)
 #: the response refusing a ringing inbound call, by hangup cause (480 otherwise)
 _INBOUND_REFUSALS = {"USER_BUSY": 486, "CALL_REJECTED": 603, "UNALLOCATED_NUMBER": 404}
 #: extensions ringback cannot honour when an inbound INVITE requires them
@@ -86,30 +86,21 @@ class SipCall:
         self._agent = agent
         self._settings = settings
         self._clock = clock
-        self._media = media
         self._record = record
         self._on_end = on_end
         self._loop = asyncio.get_running_loop()
         self._state = _State.CALLING
         self._ended: asyncio.Future[None] = self._loop.create_future()
-        self._media_closed: asyncio.Task[None] | None = None
-        self._session: MediaSession | None = None
+        self._media = CallMedia(media, record, self, self._ended)
         self._dialog = dialog
         self._sdp_session_id = random.randint(1, 2**31)
         self._local_sdp = b""
-        self._remote_media: RemoteMedia | None = None
         self._task: asyncio.Task[None] | None = None
         # outbound
         self._invite: Request | None = None
-        self._invite_dest: Addr | None = None
-        self._invite_txn: InviteClientTransaction | None = None
-        self._responses: asyncio.Queue[Response] = asyncio.Queue()
-        self._ack: tuple[Request, Addr] | None = None
+        self._uac = InviteClient(agent, settings, record, on_provisional=self._on_provisional)
         self._cancel_reason: str | None = None  # "ring_timeout" | "hangup"
         self._cancel_cause = "ORIGINATOR_CANCEL"
-        self._cancel_sent = False
-        self._provisional_seen = False
-        self._got_response = False
         self._ring_timer: asyncio.TimerHandle | None = None
         # inbound (and re-INVITEs we answered)
         self._server_txn: InviteServerTransaction | None = None
@@ -139,7 +130,7 @@ class SipCall:
 
     @property
     def media(self) -> MediaSession | None:
-        return self._session
+        return self._media.session
 
     @property
     def call_id(self) -> str:
@@ -167,39 +158,18 @@ class SipCall:
 
     async def _dial_steps(self, ring_timeout_s: float) -> None:
         try:
-            self._session = await self._media.open_session(
-                self._settings.local_host, self._settings.rtp_ports
-            )
+            await self._media.open(self._settings.local_host, self._settings.rtp_ports)
         except Exception as exc:
             self._finish(
                 Outcome.FAILED, None, "NORMAL_TEMPORARY_FAILURE", "error", error=f"media: {exc}"
             )
             return
-        self._local_sdp = build_sdp(
-            self._session.local_host,
-            self._session.local_port,
-            session_id=self._sdp_session_id,
-            version=1,
-        )
+        self._local_sdp = self._media.local_sdp(self._sdp_session_id)
         dest = await self._agent.resolve(
             URI.parse(f"sip:{self._settings.proxy_host}:{self._settings.proxy_port}")
         )
         self._ring_timer = self._loop.call_later(max(0.0, ring_timeout_s), self._ring_timeout)
-        authorization: tuple[str, str] | None = None
-        challenges = 0
-        while True:
-            invite = self._build_invite(authorization)
-            self._invite, self._invite_dest = invite, dest
-            self._provisional_seen = self._cancel_sent = False
-            self._invite_txn = self._agent.start_invite(invite, dest, self._on_invite_response)
-            final = await self._final_response()
-            if final.code in (401, 407) and self._cancel_reason is None and challenges < 2:
-                answered = self._answer_challenge(final, invite)
-                if answered is not None and not (challenges and not _stale(final)):
-                    challenges += 1
-                    authorization = answered
-                    continue
-            break
+        final = await self._uac.run(self._build_invite, dest)
         if self._ring_timer is not None:
             self._ring_timer.cancel()
         if 200 <= final.code < 300:
@@ -208,7 +178,7 @@ class SipCall:
             self._on_refused(final)
 
     def _build_invite(self, authorization: tuple[str, str] | None) -> Request:
-        invite = self._dialog.request(
+        self._invite = invite = self._dialog.request(
             "INVITE", via_host=self._via_host(), contact=self._agent.contact_uri
         )
         invite.body = self._local_sdp
@@ -224,45 +194,10 @@ class SipCall:
     def _via_host(self) -> str:
         return f"{self._agent.host}:{self._agent.port}"
 
-    def _answer_challenge(self, response: Response, invite: Request) -> tuple[str, str] | None:
-        username, password = self._settings.username, self._settings.password
-        if username is None or password is None:
-            return None
-        header = "WWW-Authenticate" if response.code == 401 else "Proxy-Authenticate"
-        raw = response.headers.get(header)
-        if raw is None:
-            return None
-        try:
-            value = answer_challenge(
-                raw,
-                method="INVITE",
-                uri=str(invite.uri),
-                username=username,
-                password=password,
-            )
-        except DigestError as exc:
-            self._record.detail["auth_error"] = str(exc)
-            return None
-        return ("Authorization" if response.code == 401 else "Proxy-Authorization", value)
-
-    def _on_invite_response(self, response: Response) -> None:
-        self._got_response = True
-        if 200 <= response.code < 300 and self._ack is not None:
-            self._resend_ack()
-            return
-        self._responses.put_nowait(response)
-
-    async def _final_response(self) -> Response:
-        while True:
-            response = await self._responses.get()
-            if response.code >= 200:
-                return response
-            if response.code > 100 and self._record.ringing_at is None:
-                self._record.ringing_at = self._clock.now()
-                self._state = _State.RINGING
-            self._provisional_seen = True
-            if self._cancel_reason is not None and not self._cancel_sent:
-                self._send_cancel()
+    def _on_provisional(self, response: Response) -> None:
+        if response.code > 100 and self._record.ringing_at is None:
+            self._record.ringing_at = self._clock.now()
+            self._state = _State.RINGING
 
     def _ring_timeout(self) -> None:
         self._request_cancel("ring_timeout")
@@ -271,25 +206,7 @@ class SipCall:
         if self._state not in (_State.CALLING, _State.RINGING) or self._cancel_reason is not None:
             return
         self._cancel_reason = reason
-        if self._provisional_seen and not self._cancel_sent:
-            self._send_cancel()
-
-    def _send_cancel(self) -> None:
-        invite, dest = self._invite, self._invite_dest
-        if invite is None or dest is None:
-            return
-        self._cancel_sent = True
-        cancel = Request("CANCEL", invite.uri)
-        cancel.headers.set("Via", invite.headers.getlist("Via")[0])
-        cancel.headers.set("Max-Forwards", "70")
-        for name in ("From", "To", "Call-ID"):
-            cancel.headers.set(name, invite.headers[name])
-        cancel.headers.set("CSeq", f"{invite.cseq.sequence} CANCEL")
-        routes = invite.headers.getlist("Route")
-        if routes:
-            cancel.headers.setlist("Route", list(routes))
-        cancel.headers.set("Content-Length", "0")
-        self._agent.start_request(cancel, dest)
+        self._uac.cancel()
 
     async def _on_answered(self, response: Response) -> None:
         assert self._invite is not None
@@ -298,30 +215,14 @@ class SipCall:
         )
         self._record.sip_code = response.code
         ack, dest = await self._dialog_request("ACK", cseq=self._invite.cseq.sequence)
-        for name in ("Authorization", "Proxy-Authorization"):  # RFC 3261 §13.2.2.4
-            credentials = self._invite.headers.get(name)
-            if credentials is not None:
-                ack.headers.set(name, credentials)
-        self._ack = (ack, dest)
-        self._agent.send(ack, dest)
+        self._uac.send_ack(ack, dest)
         if self._cancel_reason is not None:
             await self._send_bye()
             if self._cancel_reason == "ring_timeout":
-                self._finish(
-                    Outcome.NO_ANSWER,
-                    response.code,
-                    "NO_ANSWER",
-                    "send_bye",
-                    answered_while_canceling=True,
-                )
+                outcome, cause = Outcome.NO_ANSWER, "NO_ANSWER"
             else:
-                self._finish(
-                    Outcome.CANCELED,
-                    response.code,
-                    self._cancel_cause,
-                    "send_bye",
-                    answered_while_canceling=True,
-                )
+                outcome, cause = Outcome.CANCELED, self._cancel_cause
+            self._finish(outcome, response.code, cause, "send_bye", answered_while_canceling=True)
             return
         try:
             remote = parse_remote_media(response.body)
@@ -335,7 +236,7 @@ class SipCall:
                 error=f"the answer's SDP: {exc}",
             )
             return
-        self._connect_media(remote)
+        self._media.connect(remote)
         self._state = _State.UP
         self._record.answered_at = self._clock.now()
         self._record.outcome = Outcome.ANSWERED
@@ -344,32 +245,17 @@ class SipCall:
     def _on_refused(self, response: Response) -> None:
         code = response.code
         self._record.detail["reason"] = f"{code} {response.phrase}"
-        if code == 408 and not self._got_response and self._cancel_reason == "hangup":
-            self._finish(
-                Outcome.CANCELED,
-                None,
-                self._cancel_cause,
-                "send_cancel",
-                error="no response from the trunk (Timer B)",
-            )
-        elif code == 408 and not self._got_response:
-            self._finish(
-                Outcome.FAILED,
-                408,
-                "RECOVERY_ON_TIMER_EXPIRE",
-                "timeout",
-                error="no response from the trunk (Timer B)",
-            )
+        timer_b = "no response from the trunk (Timer B)"
+        if code == 408 and not self._uac.got_response and self._cancel_reason == "hangup":
+            self._finish(Outcome.CANCELED, None, self._cancel_cause, "send_cancel", error=timer_b)
+        elif code == 408 and not self._uac.got_response:
+            self._finish(Outcome.FAILED, 408, "RECOVERY_ON_TIMER_EXPIRE", "timeout", error=timer_b)
         elif code == 487 and self._cancel_reason == "ring_timeout":
             self._finish(Outcome.NO_ANSWER, 487, "NO_ANSWER", "send_cancel")
         elif code == 487 and self._cancel_reason == "hangup":
             self._finish(Outcome.CANCELED, 487, self._cancel_cause, "send_cancel")
         else:
             self._finish(outcome_for_sip(code), code, cause_for_sip(code), "recv_refuse")
-
-    def _resend_ack(self) -> None:
-        if self._ack is not None:
-            self._agent.send(*self._ack)
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -395,16 +281,14 @@ class SipCall:
             return False
         if invite.body:
             try:
-                self._remote_media = parse_remote_media(invite.body)
+                self._media.remote = parse_remote_media(invite.body)
             except SdpError as exc:
                 self._refuse_inbound(
                     response_to(invite, 488, to_tag=self._dialog.local_tag), str(exc)
                 )
                 return False
         try:
-            self._session = await self._media.open_session(
-                self._settings.local_host, self._settings.rtp_ports
-            )
+            await self._media.open(self._settings.local_host, self._settings.rtp_ports)
         except Exception as exc:
             self._refuse_inbound(
                 response_to(invite, 503, to_tag=self._dialog.local_tag), f"media: {exc}"
@@ -425,26 +309,14 @@ class SipCall:
         if self._state is _State.UP:
             return
         if self._state is _State.ENDED:
-            raise self._ended_error("answer")
-        txn, invite, session = self._server_txn, self._invite, self._session
-        if txn is None or invite is None or session is None:
+            raise self._media.ended_error("answer")
+        txn, invite = self._server_txn, self._invite
+        if txn is None or invite is None or self._media.session is None:
             raise CallError("cannot answer: the call is not answered yet")
-        remote = self._remote_media
-        if remote is not None:
-            codecs: tuple[tuple[int, str], ...] = ((remote.payload_type, remote.codec),)
-            self._local_sdp = build_sdp(
-                session.local_host,
-                session.local_port,
-                session_id=self._sdp_session_id,
-                version=1,
-                codecs=codecs,
-                dtmf_payload_type=remote.dtmf_payload_type,
-            )
-        else:
+        remote = self._media.remote
+        if remote is None:
             self._sent_offer_in_2xx = True
-            self._local_sdp = build_sdp(
-                session.local_host, session.local_port, session_id=self._sdp_session_id, version=1
-            )
+        self._local_sdp = self._media.local_sdp(self._sdp_session_id, remote)
         ok = response_to(
             invite, 200, to_tag=self._dialog.local_tag, body=self._local_sdp, content_type=SDP
         )
@@ -452,7 +324,7 @@ class SipCall:
         ok.headers.set("Allow", ALLOW)
         txn.respond(ok)
         if remote is not None:
-            self._connect_media(remote)
+            self._media.connect(remote)
         self._state = _State.UP
         self._record.answered_at = self._clock.now()
         self._record.sip_code = 200
@@ -502,7 +374,7 @@ class SipCall:
                     self._apply_remote_sdp(request.body)
 
     def on_stray_2xx(self, response: Response) -> None:
-        self._resend_ack()
+        self._uac.resend_ack()
 
     def on_request(self, request: Request, source: Addr) -> None:
         method = request.method
@@ -530,7 +402,7 @@ class SipCall:
             self._agent.respond(request, source, ok)
         elif method in ("OPTIONS", "INFO"):
             if method == "INFO":
-                self._note_info(request)
+                self._media.note_info_dtmf(request.headers.get("Content-Type"), request.body)
             ok = response_to(request, 200)
             ok.headers.set("Allow", ALLOW)
             self._agent.respond(request, source, ok)
@@ -560,18 +432,9 @@ class SipCall:
         except SdpError as exc:
             self._record.detail.setdefault("sdp_errors", []).append(str(exc))
             return False
-        if self._session is not None and self._state is _State.UP:
-            self._connect_media(remote)
+        if self._media.session is not None and self._state is _State.UP:
+            self._media.connect(remote)
         return True
-
-    def _note_info(self, request: Request) -> None:
-        kind = (request.headers.get("Content-Type") or "").lower()
-        if kind.startswith("application/dtmf-relay"):
-            for line in request.body.decode("utf-8", "replace").splitlines():
-                key, _, value = line.partition("=")
-                if key.strip().lower() == "signal" and value.strip():
-                    self._record.detail.setdefault("sip_info_dtmf", "")
-                    self._record.detail["sip_info_dtmf"] += value.strip()[:1]
 
     # -- requests we send in the dialog ------------------------------------------------------
 
@@ -597,48 +460,6 @@ class SipCall:
             response = await asyncio.wait_for(asyncio.shield(txn.result), wait)
             self._record.detail["bye_response"] = response.code
 
-    # -- media -------------------------------------------------------------------------------
-
-    def _connect_media(self, remote: RemoteMedia) -> None:
-        self._remote_media = remote
-        if self._session is None:
-            return
-        self._session.connect(
-            remote.address, remote.codec, remote.payload_type, remote.dtmf_payload_type
-        )
-        self._record.detail["codec"] = remote.codec
-        self._record.detail["remote_rtp"] = f"{remote.host}:{remote.port}"
-
-    def _up_session(self, action: str) -> MediaSession:
-        if self._state is _State.ENDED:
-            raise self._ended_error(action)
-        if self._state is not _State.UP or self._session is None:
-            raise CallError(f"cannot {action}: the call is not answered")
-        return self._session
-
-    async def _until_ended(self, work: Coroutine[Any, Any, T], action: str) -> T:
-        """Run ``work``; CallError (and ``work`` cancelled) if the call ends first."""
-        task: asyncio.Task[T] = asyncio.ensure_future(work)
-        try:
-            await asyncio.wait((task, self._ended), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if task.cancelled() or not task.done():
-            raise self._ended_error(action)
-        return task.result()
-
-    async def _play_pcm(self, pcm: bytes, loop: int, action: str) -> None:
-        session = self._up_session(action)
-
-        async def play_all() -> None:
-            for _ in range(loop):
-                await session.play_pcm(pcm)
-
-        await self._until_ended(play_all(), action)
-
     # -- the Call protocol -------------------------------------------------------------------
 
     async def wait_answer(self) -> Outcome:
@@ -653,77 +474,26 @@ class SipCall:
         return self._record.outcome or Outcome.FAILED
 
     async def play(self, path: Path, *, loop: int = 1, name: str | None = None) -> None:
-        _check_loop(loop)
-        self._up_session("play")
-        try:
-            pcm = await self._media.wav_pcm(Path(path))
-        except (OSError, ValueError, EOFError) as exc:
-            raise CannotPlay(path, str(exc)) from exc
-        seconds = len(pcm) / 16000 * loop
-        self._record.played.append(
-            {
-                "type": "play",
-                "file": name or Path(path).name,
-                "loop": loop,
-                "seconds": round(seconds, 3),
-            }
-        )
-        await self._play_pcm(pcm, loop, "play")
+        await self._media.play(path, loop=loop, name=name)
 
     async def speak(
         self, text: str, *, language: str | None = None, voice: str | None = None, loop: int = 1
     ) -> None:
-        _check_loop(loop)
-        self._up_session("speak")
-        try:
-            pcm = await self._media.speech_pcm(text, language, voice)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise CallError(f"cannot speak: {exc}") from exc
-        self._record.played.append(
-            {
-                "type": "speak",
-                "text": text,
-                "language": language,
-                "voice": voice,
-                "loop": loop,
-                "seconds": round(len(pcm) / 16000 * loop, 3),
-            }
-        )
-        await self._play_pcm(pcm, loop, "speak")
+        await self._media.speak(text, language=language, voice=voice, loop=loop)
 
     async def wait(self, seconds: float) -> None:
-        if not seconds >= 0:
-            raise ValueError(f"cannot wait {seconds!r} seconds")
-        self._up_session("wait")
-        await self._until_ended(asyncio.sleep(seconds), "wait")
+        await self._media.wait(seconds)
 
     async def collect_digits(
         self, *, max_digits: int, timeout_s: float, finish_on_key: str = "#"
     ) -> str:
-        """Digits the far end presses (RFC 4733), until ``finish_on_key`` (not returned),
-        ``max_digits``, or ``timeout_s`` without a key (the wait restarts after each key)."""
-        if max_digits < 1:
-            raise ValueError(f"max_digits must be at least 1, not {max_digits}")
-        if not timeout_s >= 0:
-            raise ValueError(f"timeout_s must be >= 0, not {timeout_s!r}")
-        session = self._up_session("collect digits")
-        digits = ""
-        try:
-            while len(digits) < max_digits:
-                key = await self._until_ended(session.next_digit(timeout_s), "collect digits")
-                if key is None:
-                    break
-                if finish_on_key and key == finish_on_key:
-                    break
-                digits += key
-        finally:
-            self._record.dtmf_received += digits
-        return digits
+        """Digits the far end presses (RFC 4733): see :meth:`CallMedia.collect_digits`."""
+        return await self._media.collect_digits(
+            max_digits=max_digits, timeout_s=timeout_s, finish_on_key=finish_on_key
+        )
 
     async def send_dtmf(self, digits: str) -> None:
-        session = self._up_session("send DTMF")
-        self._record.played.append({"type": "dtmf_sent", "digits": digits})
-        await self._until_ended(session.send_dtmf(digits), "send DTMF")
+        await self._media.send_dtmf(digits)
 
     async def bridge(self, other: Call) -> None:
         """Relay media between two answered legs until either hangs up; then hang up both."""
@@ -731,45 +501,17 @@ class SipCall:
             raise CallError("the sip backend can only bridge two sip calls")
         if other is self:
             raise CallError("cannot bridge a call with itself")
-        mine = self._up_session("bridge")
-        theirs = other._up_session("bridge")
-        if self._record.bridged_with is not None or other._record.bridged_with is not None:
-            raise CallError("cannot bridge: a leg is already bridged")
-        mine.bridge(theirs)
-        now = self._clock.now()
-        for leg, peer in ((self, other), (other, self)):
-            leg._record.bridged_at = now
-            leg._record.bridged_with = peer._record.leg_uuid
+        self._media.bridge(other._media, self._clock)
         try:
             await asyncio.wait((self._ended, other._ended), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            with contextlib.suppress(Exception):
-                mine.unbridge()
+            self._media.unbridge()
             for leg in (self, other):
                 await leg.hangup()
 
     async def park(self, timeout_s: float, music: Path | None = None) -> None:
         """Hold the caller for ``timeout_s`` with ``music`` looped (or a beep every 4 s)."""
-        if not timeout_s >= 0:
-            raise ValueError(f"timeout_s must be >= 0, not {timeout_s!r}")
-        session = self._up_session("park")
-        if music is not None:
-            try:
-                pcm = await self._media.wav_pcm(Path(music))
-            except (OSError, ValueError, EOFError) as exc:
-                raise CallError(f"cannot park with {music}: {exc}") from exc
-        else:
-            pcm = await self._media.tone_pcm(PARK_TONE_HZ, 1.0) + _SILENCE_3S
-        self._record.played.append(
-            {"type": "park", "music": None if music is None else str(music), "seconds": timeout_s}
-        )
-
-        async def hold() -> None:
-            while True:
-                await session.play_pcm(pcm)
-
-        with contextlib.suppress(TimeoutError):
-            await self._until_ended(asyncio.wait_for(hold(), timeout_s), "park")
+        await self._media.park(timeout_s, music)
 
     async def send_fax(self, path: Path) -> None:
         raise CallNotSupported("SendFax is not supported by the sip backend")
@@ -813,8 +555,7 @@ class SipCall:
 
     async def wait_ended(self) -> CallRecord:
         await asyncio.shield(self._ended)
-        if self._media_closed is not None:
-            await asyncio.shield(self._media_closed)
+        await self._media.wait_closed()
         return self._record
 
     # -- the end -----------------------------------------------------------------------------
@@ -841,40 +582,8 @@ class SipCall:
         if self._ring_timer is not None:
             self._ring_timer.cancel()
         self._agent.remove_dialog(self._dialog_key)
-        session = self._session
-        if session is not None:
-            stats = session_stats(session)
-            record.detail["rtp"] = stats
-            for key in ("packets_sent", "packets_received"):
-                if key in stats:
-                    record.detail[f"rtp_{key}"] = stats[key]
-            self._media_closed = self._loop.create_task(_close_quietly(session))
+        self._media.close()
         if not self._ended.done():
             self._ended.set_result(None)
         if self._on_end is not None:
             self._on_end(self)
-
-    def _ended_error(self, action: str) -> CallError:
-        record = self._record
-        if record.answered_at is None:
-            return CallError(f"cannot {action}: the call was not answered")
-        if record.hangup_disposition == "recv_bye":
-            return CallError("far end hung up")
-        return CallError(f"cannot {action}: the call has ended")
-
-
-async def _close_quietly(session: MediaSession) -> None:
-    try:
-        await session.close()
-    except Exception:
-        log.exception("closing an RTP session failed")
-
-
-def _stale(response: Response) -> bool:
-    raw = response.headers.get("WWW-Authenticate") or response.headers.get("Proxy-Authenticate")
-    return raw is not None and "stale=true" in raw.replace(" ", "").lower()
-
-
-def _check_loop(loop: int) -> None:
-    if loop < 1:
-        raise ValueError(f"loop must be at least 1, not {loop}")

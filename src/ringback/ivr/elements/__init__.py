@@ -1,0 +1,1 @@
+"""The IVR element handlers, in groups; :mod:`ringback.ivr.interpret` dispatches to them."""

@@ -1,0 +1,185 @@
+"""IVR elements that reach beyond the call's audio: Transfer, SendFax, ReceiveFax, SendSMS,
+AddJob.
+
+Each handler takes the :class:`~ringback.ivr.interpret.Interpreter` and the element's node;
+they use the interpreter's dialer, storage, SMS sender and job queue.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ringback.domain.model import Leg, Outcome
+from ringback.ivr.errors import IvrError, IvrNotSupported
+from ringback.ivr.expr import Flag
+from ringback.ivr.parse import Node
+from ringback.ivr.run import Stop
+from ringback.service import InvalidInput
+from ringback.storage import StorageError
+from ringback.telephony.base import CallError, CallNotSupported, OriginateRequest
+
+if TYPE_CHECKING:
+    from ringback.ivr.interpret import Interpreter
+
+RECEIVE_FAX_TIMEOUT_S = 600.0
+RECEIVED_FAXES = "received_faxes"
+DEFAULT_TRANSFER_RING_S = 30
+#: TransferFailureReason for each way the new leg can fail
+TRANSFER_FAILURES: Mapping[Outcome, str] = {
+    Outcome.BUSY: "busy",
+    Outcome.NO_ANSWER: "no_answer",
+    Outcome.REJECTED: "rejected",
+    Outcome.INVALID_NUMBER: "invalid_number",
+    Outcome.CANCELED: "canceled",
+}
+_PHONE_NUMBER = re.compile(r"\+?[0-9*#]{1,32}\Z")
+_SIP_URI = re.compile(r"sips?:[^\s@]+@[^\s@]+\Z")
+
+
+async def transfer(ivr: Interpreter, node: Node) -> None:
+    attrs = node.attrs
+    target = ivr.render(node, node.text or "").strip()
+    if not (_PHONE_NUMBER.match(target) or _SIP_URI.match(target)):
+        raise IvrNotSupported(
+            f"Cannot execute Transfer. Transferring to {target!r} is not supported: only "
+            "phone numbers and SIP URIs are (Basix users, groups, voicemail and conference "
+            "rooms are not)",
+            node.line,
+        )
+    if ivr.dialer is None:
+        raise ivr.fail(node, "No dialer is available here to place the transfer")
+    variables = ivr.result.variables
+    if "callingNumber" in attrs:
+        caller_id = ivr.render(node, attrs["callingNumber"]).strip()
+    elif attrs["relayReceivedCallingNumber"]:
+        caller_id = str(variables.get("CallingNumber", ""))
+    else:  # the PBX's own number on this call
+        own = "CalledNumber" if variables.get("Direction") == "inbound" else "CallingNumber"
+        caller_id = str(variables.get(own, ""))
+    ring_s = attrs.get("answerTimeout", DEFAULT_TRANSFER_RING_S)
+    detail = f"calling {target} from {caller_id or 'the default caller id'}, ring {ring_s} s"
+    if attrs["suppressPreAnswerAudio"]:
+        detail += " (suppressPreAnswerAudio not honoured)"
+    ivr.trace(node.line, "Transfer", detail)
+    try:
+        leg = await ivr.dialer.originate(
+            OriginateRequest(
+                to_number=target,
+                caller_id_number=caller_id or None,
+                ring_timeout_s=float(ring_s),
+                leg=Leg.TRANSFER,
+                call_uuid=ivr.call.record.call_uuid,
+            )
+        )
+    except CallError as exc:
+        outcome: Outcome = Outcome.FAILED
+        ivr.trace(node.line, "Transfer", f"cannot call {target}: {exc}")
+    else:
+        try:
+            outcome = await leg.wait_answer()
+            if outcome is Outcome.ANSWERED:
+                ivr.trace(node.line, "Transfer", "answered: bridged")
+                await ivr.call.bridge(leg)
+                ivr.trace(node.line, "Transfer", "the bridged call ended")
+                ivr.result.hung_up_by = "Transfer"
+                raise Stop
+        finally:
+            await leg.hangup()
+            ivr.result.other_legs.append(await leg.wait_ended())
+    reason = TRANSFER_FAILURES.get(outcome, "failed")
+    variables["TransferFailureReason"] = reason
+    ivr.trace(node.line, "Transfer", f"failed: {reason}")
+    if "failureAction" in attrs:
+        raise await ivr.follow(
+            node, attrs["failureAction"], "failureAction",
+            extra={"TransferFailureReason": reason},
+        )  # fmt: skip
+
+
+def _fax_done(ivr: Interpreter, operation: str, relpath: str) -> None:
+    ivr.result.fax.update(
+        FaxOperation=operation, FaxFilePath=relpath, FaxResultCode="0", FaxResultText="OK"
+    )
+
+
+async def send_fax(ivr: Interpreter, node: Node) -> None:
+    relpath = ivr.render(node, node.text or "").strip()
+    path = ivr.existing_file(node, relpath)
+    detail = relpath
+    if "header" in node.attrs:
+        detail += f" (header {node.attrs['header']!r} not passed to the backend)"
+    ivr.trace(node.line, "SendFax", detail)
+    try:
+        await ivr.call.send_fax(path)
+    except CallNotSupported as exc:
+        raise IvrNotSupported(f"Cannot execute SendFax. {exc}", node.line) from None
+    _fax_done(ivr, "transmission", relpath)
+    ivr.trace(node.line, "SendFax", "sent")
+    if "action" in node.attrs:
+        raise await ivr.follow(node, node.attrs["action"], "action", extra=ivr.result.fax)
+
+
+async def receive_fax(ivr: Interpreter, node: Node) -> None:
+    relpath = f"{RECEIVED_FAXES}/{ivr.render(node, node.text or '').strip()}"
+    ivr.storage_path(node, relpath)  # refuse a bad path before the fax comes in
+    ivr.trace(node.line, "ReceiveFax", relpath)
+    try:
+        data = await ivr.call.receive_fax(RECEIVE_FAX_TIMEOUT_S)
+    except CallNotSupported as exc:
+        raise IvrNotSupported(f"Cannot execute ReceiveFax. {exc}", node.line) from None
+    assert ivr.storage is not None and ivr.client_id is not None
+    try:
+        ivr.storage.write_bytes(ivr.client_id, relpath, data)
+    except StorageError as exc:
+        raise ivr.fail(node, str(exc)) from None
+    _fax_done(ivr, "reception", relpath)
+    ivr.trace(node.line, "ReceiveFax", f"received {len(data)} bytes")
+    if "action" in node.attrs:
+        raise await ivr.follow(node, node.attrs["action"], "action", extra=ivr.result.fax)
+
+
+async def send_sms(ivr: Interpreter, node: Node) -> None:
+    variables = ivr.result.variables
+    inbound = variables.get("Direction") == "inbound"
+    own = str(variables.get("CalledNumber" if inbound else "CallingNumber", ""))
+    far = str(variables.get("CallingNumber" if inbound else "CalledNumber", ""))
+    sender = ivr.render(node, node.attrs["callingNumber"]) if "callingNumber" in node.attrs else own
+    to = ivr.render(node, node.attrs["calledNumber"]) if "calledNumber" in node.attrs else far
+    text = ivr.spoken_text(node, ivr.render(node, node.text or ""))
+    ivr.trace(node.line, "SendSMS", f"to {to} from {sender}: {text!r}")
+    try:
+        await ivr.sms.send_sms(ivr.call, from_number=sender, to_number=to, text=text)
+    except Exception as exc:
+        raise ivr.fail(node, f"The SMS was not sent: {exc}") from None
+
+
+async def add_job(ivr: Interpreter, node: Node) -> None:
+    if ivr.jobs is None or ivr.client_id is None:
+        raise IvrError("Cannot execute AddJob. No job queue is available here", node.line)
+    text = ivr.render(node, node.text or "")
+    added = False
+    try:
+        job = json.loads(text)
+        if not isinstance(job, dict):
+            raise ValueError("the job must be a JSON object")
+        [task_id] = await ivr.jobs.add_jobs(ivr.client_id, [job])
+    except ValueError as exc:  # JSON errors and InvalidInput
+        detail = (
+            str(exc).replace("\n", ";")
+            if not isinstance(exc, InvalidInput)
+            else (
+                exc.message
+                + "".join(
+                    f"; {'.'.join(str(p) for p in d['loc'][1:])}: {d['msg']}" for d in exc.details
+                )
+            )
+        )
+        ivr.trace(node.line, "AddJob", f"not added: {detail}")
+    else:
+        added = True
+        ivr.result.jobs_added.append(task_id)
+        ivr.trace(node.line, "AddJob", f"task {task_id} added")
+    ivr.result.variables["JobAdded"] = Flag(added)
