@@ -61,11 +61,21 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
         ("ringback.store",),
         "the edges reach the store only through the application layer",
     ),
+    (
+        ("ringback.telephony",),
+        ("ringback.store", "ringback.api", "ringback.cli"),
+        "dialers know calls, not tasks or their storage",
+    ),
+    (("ringback.engine", "ringback.service"), ("ringback.cli",), "the CLI is an edge"),
     (("ringback",), ("ringback.api",), "nothing outside api/ imports the API"),
+    (("ringback",), ("ringback.cli",), "nothing outside cli/ imports the CLI"),
 ]
 
-#: the entry point that builds the whole service (the API server included) may import it
-COMPOSITION_ROOTS = {"ringback.cli.serve"}
+#: the entry points that build the service (the API server included) and the command
+COMPOSITION_ROOTS = {"ringback.cli.serve", "ringback.__main__"}
+
+
+EDGES = ("ringback.api", "ringback.cli")
 
 
 def _breaks(module: str, imported: str) -> bool:
@@ -79,7 +89,7 @@ def _breaks(module: str, imported: str) -> bool:
             elif (
                 _in(imported, (forbidden,))
                 and not _in(module, (forbidden,))
-                and not (forbidden == "ringback.api" and module in COMPOSITION_ROOTS)
+                and not (forbidden in EDGES and module in COMPOSITION_ROOTS)
             ):
                 return True
     return False
@@ -155,3 +165,6 @@ def test_the_rules_read_as_written() -> None:
     assert not _breaks("ringback.cli.serve", "ringback.api.app")  # the composition root
     assert _breaks("ringback.cli.tasks", "ringback.store.records")
     assert not _breaks("ringback.service", "ringback.store.db")
+    assert _breaks("ringback.telephony.sip.call", "ringback.store.db")
+    assert _breaks("ringback.engine.worker", "ringback.cli.common")
+    assert not _breaks("ringback.__main__", "ringback.cli")
