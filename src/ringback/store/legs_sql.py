@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from ringback.domain.cdr import CallRecord
 from ringback.domain.model import LegState
-from ringback.telephony.base import CallRecord
 
 CALL_FIELDS = (
     "call_uuid", "leg_uuid", "leg", "attempt", "direction", "from_number", "to_number",

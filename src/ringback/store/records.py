@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ringback.domain.cdr import CallRecord
 from ringback.domain.model import Decision, NewEvent, RetryState, TaskKind
-from ringback.telephony.base import CallRecord
 
 
 def to_ms(when: datetime) -> int:
