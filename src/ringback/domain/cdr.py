@@ -10,6 +10,7 @@ Pure data, no I/O; imports nothing of ringback outside ``domain/``.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -87,3 +88,13 @@ def record_values(record: CallRecord) -> dict[str, Any]:
 def duration_ms(seconds: float | None) -> int | None:
     """A duration of the record (seconds) as the stored whole milliseconds."""
     return None if seconds is None else round(seconds * 1000)
+
+
+def shown_fields(renamed: Mapping[str, str], hidden: Collection[str]) -> dict[str, str]:
+    """How a view of a leg names the ``CDR_FIELDS`` it shows: every field not ``hidden``, by
+    its ``renamed`` name or its own. A field added to the CDR is shown unless a view hides it
+    (and a test fails until the view's model has it)."""
+    unknown = (set(renamed) | set(hidden)) - set(CDR_FIELDS)
+    if unknown:
+        raise ValueError(f"not CDR fields: {sorted(unknown)}")
+    return {name: renamed.get(name, name) for name in CDR_FIELDS if name not in hidden}
