@@ -121,14 +121,21 @@ class _Roles:
 
 
 def _roles(legs: Sequence[CallRow]) -> _Roles:
-    by_kind: dict[str, list[CallRow]] = {}
-    for leg in legs:
-        by_kind.setdefault(leg.leg, []).append(leg)
-    main = by_kind["main"][0] if "main" in by_kind else None
-    b_leg = by_kind["b"][0] if "b" in by_kind else None
-    a_leg = _best_a_leg(by_kind["a"]) if "a" in by_kind else None
+    main = next((leg for leg in legs if leg.leg == "main"), None)
+    b_leg = next((leg for leg in legs if leg.leg == "b"), None)
+    a_legs = [leg for leg in legs if leg.leg == "a"]
+    a_leg = _best_a_leg(a_legs) if a_legs else None
     primary = main or b_leg or a_leg or legs[0]
     return _Roles(primary=primary, callee=main or b_leg, caller=a_leg or primary, a_leg=a_leg)
+
+
+def _partner(bridged: Sequence[CallRow], caller: CallRow) -> CallRow | None:
+    """The party the call was connected to: a B or transfer leg, else a bridged leg that is
+    not the caller's."""
+    partner = next((leg for leg in bridged if leg.leg in ("b", "transfer")), None)
+    if partner is None and len(bridged) > 1:
+        partner = next((leg for leg in bridged if leg is not caller), None)
+    return partner
 
 
 def _bridge(legs: Sequence[CallRow], caller: CallRow) -> dict[str, Any]:
@@ -136,9 +143,7 @@ def _bridge(legs: Sequence[CallRow], caller: CallRow) -> dict[str, Any]:
     bridged = [leg for leg in legs if leg.bridged_at is not None]
     bridged_at = _earliest([leg.bridged_at for leg in bridged])
     bridge_end = _earliest([leg.ended_at for leg in bridged])  # the first to hang up ends it
-    partner = next((leg for leg in bridged if leg.leg in ("b", "transfer")), None)
-    if partner is None and len(bridged) > 1:
-        partner = next((leg for leg in bridged if leg is not caller), None)
+    partner = _partner(bridged, caller)
     return {
         "bridged_duration": _between(bridged_at, bridge_end) if bridged_at is not None else None,
         "bridged_time_gmt": format_seed_time(bridged_at),
