@@ -10,6 +10,9 @@ A leg is written four ways, each an idempotent statement keyed by ``leg_uuid`` (
 - **end**: the whole record, ``ended``, with or without the task's result (an upsert, never
   fenced: a result that arrives after its task was reaped is still the call's record);
 - **close**: the reaper marks the legs of a dead worker ``interrupted``, keeping what is known.
+
+The columns written are the one CDR field list, ``ringback.domain.cdr.CDR_FIELDS``
+(``CALL_FIELDS``); their PostgreSQL types are read from the ``calls`` table.
 """
 
 from __future__ import annotations
