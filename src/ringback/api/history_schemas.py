@@ -1,7 +1,9 @@
 """Response models of the call-history and storage routes.
 
 Times are the seed's ``YYYY-MM-DD HH:MM:SS`` in UTC; durations are whole seconds (rounded
-down, as a CDR's ``duration`` / ``billsec``).
+down, as a CDR's ``duration`` / ``billsec``). The values come from ``ringback.history``; a leg's
+fields (:class:`CdrLeg`) are ``history.CDR_LEG_FIELDS``, derived from the one CDR field list
+(``ringback.domain.cdr.CDR_FIELDS``), and a test checks that this model names the same.
 """
 
 from __future__ import annotations

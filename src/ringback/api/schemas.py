@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ringback.api.errors import ApiError, ErrorBody
+from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields
 from ringback.domain.model import TaskKind, TaskStatus
 from ringback.domain.tasks import (
     READ_BACK,
@@ -306,28 +307,36 @@ class CallOut(BaseModel):
 
     @classmethod
     def of(cls, call: CallRow) -> CallOut:
-        return cls(
-            call_uuid=call.call_uuid,
-            leg_uuid=call.leg_uuid,
-            leg=call.leg,
-            attempt=call.attempt,
-            from_=call.from_number,
-            to=call.to_number,
-            sip_code=call.sip_code,
-            outcome=call.outcome,
-            hangup_cause=call.hangup_cause,
-            hangup_disposition=call.hangup_disposition,
-            state=call.state,
-            start_time_utc=format_seed_time(call.started_at) or "",
-            ring_time_utc=format_seed_time(call.ringing_at),
-            answer_time_utc=format_seed_time(call.answered_at),
-            end_time_utc=format_seed_time(call.ended_at),
-            bridged_time_utc=format_seed_time(call.bridged_at),
-            duration=None if call.duration_ms is None else round(call.duration_ms / 1000),
-            billsec=None if call.billsec_ms is None else round(call.billsec_ms / 1000),
-            played=call.played or [],
-            dtmf_received=call.dtmf_received or "",
+        return cls.model_validate(
+            {name: _call_out_value(f, getattr(call, f)) for f, name in CALL_OUT_FIELDS.items()}
         )
+
+
+#: the CDR fields ``CallOut`` names otherwise (times in ``*_time_utc``, durations in seconds)
+CALL_OUT_RENAMED = {
+    "from_number": "from",
+    "to_number": "to",
+    "started_at": "start_time_utc",
+    "ringing_at": "ring_time_utc",
+    "answered_at": "answer_time_utc",
+    "ended_at": "end_time_utc",
+    "bridged_at": "bridged_time_utc",
+    "duration_ms": "duration",
+    "billsec_ms": "billsec",
+}
+#: the CDR fields a task's ``calls`` do not show (the call history shows them)
+CALL_OUT_HIDDEN = frozenset({"direction", "caller_id_name", "bridged_with", "detail", "worker"})
+#: CDR field -> ``CallOut`` field name
+CALL_OUT_FIELDS = shown_fields(CALL_OUT_RENAMED, CALL_OUT_HIDDEN)
+_EMPTY: dict[str, Any] = {"played": [], "dtmf_received": ""}
+
+
+def _call_out_value(field: str, value: Any) -> Any:
+    if field in TIME_FIELDS:
+        return format_seed_time(value)
+    if field in MS_FIELDS:
+        return None if value is None else round(value / 1000)
+    return _EMPTY[field] if field in _EMPTY and not value else value
 
 
 class CallbackParamsOut(BaseModel):

@@ -58,6 +58,7 @@ from ringback.store.records import (
     QueueRow,
     StatusReport,
     TaskRow,
+    call_row,
     from_ms,
     to_ms,
 )
@@ -952,7 +953,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
             where.append(c.c.client_id == client_id)
         async with self._read() as conn:
             rows = (await conn.execute(_legs().where(*where).order_by(c.c.id).limit(limit))).all()
-        return [_call_row(row) for row in rows]
+        return [call_row(row) for row in rows]
 
     async def calls_of(self, call_uuids: Sequence[str]) -> list[CallRow]:
         """Every leg of these calls, in the order they were stored."""
@@ -965,7 +966,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
                     _legs().where(c.c.call_uuid.in_(list(call_uuids))).order_by(c.c.id)
                 )
             ).all()
-        return [_call_row(row) for row in rows]
+        return [call_row(row) for row in rows]
 
     async def calls_for_tasks(self, task_ids: Sequence[int]) -> dict[int, list[CallRow]]:
         """The legs of every attempt of these tasks, by task id."""
@@ -978,7 +979,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
                 await conn.execute(_legs().where(c.c.task_id.in_(list(task_ids))).order_by(c.c.id))
             ).all()
         for row in rows:
-            found[row.task_id].append(_call_row(row))
+            found[row.task_id].append(call_row(row))
         return found
 
     async def status_report(self, now: datetime, client_id: int | None = None) -> StatusReport:
@@ -1248,41 +1249,6 @@ def _legs() -> sa.Select[Any]:
     c, tk = t.calls, t.tasks
     return sa.select(c, tk.c.kind.label("task_kind")).select_from(
         c.outerjoin(tk, tk.c.id == c.c.task_id)
-    )
-
-
-def _call_row(row: Row[Any]) -> CallRow:
-    return CallRow(
-        id=row.id,
-        call_uuid=row.call_uuid,
-        leg_uuid=row.leg_uuid,
-        leg=row.leg,
-        client_id=row.client_id,
-        queue_id=row.queue_id,
-        task_id=row.task_id,
-        attempt=row.attempt,
-        direction=row.direction,
-        from_number=row.from_number,
-        to_number=row.to_number,
-        caller_id_name=row.caller_id_name,
-        sip_code=row.sip_code,
-        outcome=row.outcome,
-        hangup_cause=row.hangup_cause,
-        hangup_disposition=row.hangup_disposition,
-        started_at=from_ms(row.started_at),  # type: ignore[arg-type]
-        ringing_at=from_ms(row.ringing_at),
-        answered_at=from_ms(row.answered_at),
-        ended_at=from_ms(row.ended_at),
-        bridged_at=from_ms(row.bridged_at),
-        bridged_with=row.bridged_with,
-        duration_ms=row.duration_ms,
-        billsec_ms=row.billsec_ms,
-        played=row.played,
-        dtmf_received=row.dtmf_received,
-        detail=row.detail,
-        task_kind=row.task_kind,
-        state=row.state,
-        worker=row.worker,
     )
 
 

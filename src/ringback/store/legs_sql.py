@@ -10,25 +10,28 @@ A leg is written four ways, each an idempotent statement keyed by ``leg_uuid`` (
 - **end**: the whole record, ``ended``, with or without the task's result (an upsert, never
   fenced: a result that arrives after its task was reaped is still the call's record);
 - **close**: the reaper marks the legs of a dead worker ``interrupted``, keeping what is known.
+
+The columns written are the one CDR field list, ``ringback.domain.cdr.CDR_FIELDS``
+(``CALL_FIELDS``); their PostgreSQL types are read from the ``calls`` table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
 from typing import Any, Protocol
 
 import orjson
+import sqlalchemy as sa
 
+from ringback.domain.cdr import CDR_FIELDS, CallRecord, duration_ms, record_values
 from ringback.domain.model import LegState
-from ringback.telephony.base import CallRecord
+from ringback.store.schema import calls
 
-CALL_FIELDS = (
-    "call_uuid", "leg_uuid", "leg", "attempt", "direction", "from_number", "to_number",
-    "caller_id_name", "sip_code", "outcome", "hangup_cause", "hangup_disposition", "started_at",
-    "ringing_at", "answered_at", "ended_at", "bridged_at", "bridged_with", "duration_ms",
-    "billsec_ms", "played", "dtmf_received", "detail", "state", "worker",
-)  # fmt: skip
+#: the columns of a leg written from a record: the one CDR field list
+CALL_FIELDS = CDR_FIELDS
 
 #: what a leg closed by the reaper says about how it ended
 INTERRUPTED_DISPOSITION = "interrupted"
@@ -45,22 +48,30 @@ def ms(when: Any) -> int | None:
     return None if when is None else int(when.timestamp() * 1000)
 
 
+def _column(value: Any) -> Any:
+    """A field's value as plain SQL stores it: times in ms, enums by value, JSON as text."""
+    if isinstance(value, datetime):
+        return ms(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | dict):
+        return dumps(value)
+    return value
+
+
 def call_values(
     rec: CallRecord, attempt: int, *, worker: str | None = None, state: str = "ended"
 ) -> tuple[Any, ...]:
     """A call record in ``CALL_FIELDS`` order."""
-    duration, billsec = rec.duration_s, rec.billsec
-    return (
-        rec.call_uuid, rec.leg_uuid, rec.leg.value, attempt or None, rec.direction,
-        rec.from_number, rec.to_number, rec.caller_id_name, rec.sip_code,
-        rec.outcome.value if rec.outcome else None, rec.hangup_cause, rec.hangup_disposition,
-        ms(rec.started_at), ms(rec.ringing_at), ms(rec.answered_at), ms(rec.ended_at),
-        ms(rec.bridged_at), rec.bridged_with,
-        None if duration is None else round(duration * 1000),
-        None if billsec is None else round(billsec * 1000),
-        dumps(rec.played), rec.dtmf_received, dumps(rec.detail), state,
-        worker if worker is not None else rec.detail.get("worker"),
-    )  # fmt: skip
+    values = record_values(rec)
+    values.update(
+        attempt=attempt or None,
+        duration_ms=duration_ms(rec.duration_s),
+        billsec_ms=duration_ms(rec.billsec),
+        state=state,
+        worker=worker if worker is not None else rec.detail.get("worker"),
+    )
+    return tuple(_column(values[name]) for name in CALL_FIELDS)
 
 
 @dataclass(slots=True)
@@ -158,14 +169,22 @@ class SqliteLegsSql:
         return accepted
 
 
-_PG_CALL_TYPES = (
-    "call_uuid text, leg_uuid text, leg text, attempt int, direction text, from_number text, "
-    "to_number text, caller_id_name text, sip_code int, outcome text, hangup_cause text, "
-    "hangup_disposition text, started_at bigint, ringing_at bigint, answered_at bigint, "
-    "ended_at bigint, bridged_at bigint, bridged_with text, duration_ms bigint, "
-    "billsec_ms bigint, played jsonb, dtmf_received text, detail jsonb, state text, "
-    "worker text"
-)
+def _pg_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type ``jsonb_to_recordset`` reads a ``calls`` column as."""
+    kind = column.type
+    if isinstance(kind, sa.JSON):
+        return "jsonb"
+    if isinstance(kind, sa.BigInteger):
+        return "bigint"
+    if isinstance(kind, sa.Integer):
+        return "int"
+    if isinstance(kind, sa.Text):
+        return "text"
+    raise TypeError(f"calls.{column.name}: no PostgreSQL type for {kind!r}")
+
+
+#: the ``CALL_FIELDS`` columns with their types, as the table declares them
+_PG_CALL_TYPES = ", ".join(f"{name} {_pg_type(calls.c[name])}" for name in CALL_FIELDS)
 
 
 def pg_call_doc(values: tuple[Any, ...], task_id: int, fence: int | None = None) -> dict[str, Any]:

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ringback.domain.cdr import CallRecord
 from ringback.store import schema as t
 from ringback.store.engine_sql import loads
 from ringback.store.legs_sql import CALL_FIELDS, call_values
 from ringback.store.records import Conflict, NotFound, from_ms, to_ms
-from ringback.telephony.base import CallRecord
 
 if TYPE_CHECKING:
     from ringback.store.db import Conn

@@ -1,4 +1,7 @@
-"""Rows as the store returns them, and the write requests the engine hands it."""
+"""Rows as the store returns them, and the write requests the engine hands it.
+
+A stored call leg (:class:`CallRow`) is built from the one CDR field list,
+``ringback.domain.cdr.CDR_FIELDS``, by :func:`call_row`."""
 
 from __future__ import annotations
 
@@ -6,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ringback.domain.cdr import CDR_FIELDS, TIME_FIELDS, CallRecord
 from ringback.domain.model import Decision, NewEvent, RetryState, TaskKind
-from ringback.telephony.base import CallRecord
 
 
 def to_ms(when: datetime) -> int:
@@ -144,6 +147,8 @@ class EventRow:
 
 @dataclass(slots=True)
 class CallRow:
+    """A stored leg: its ``CDR_FIELDS`` and ``CALL_ROW_EXTRA`` (a test checks they agree)."""
+
     id: int
     call_uuid: str
     leg_uuid: str
@@ -175,6 +180,19 @@ class CallRow:
     task_kind: str | None = None
     state: str = "ended"  # dialing, answered, ended, interrupted (see LegState)
     worker: str | None = None  # the worker that placed it
+
+
+#: what a stored leg's row has besides its ``CDR_FIELDS``: its id, owner, queue and task, and
+#: the kind of that task (joined from the tasks table)
+CALL_ROW_EXTRA: tuple[str, ...] = ("id", "client_id", "queue_id", "task_id", "task_kind")
+
+
+def call_row(row: Any) -> CallRow:
+    """A ``calls`` row (with ``task_kind``) as a :class:`CallRow`: times from milliseconds."""
+    values = {name: getattr(row, name) for name in (*CDR_FIELDS, *CALL_ROW_EXTRA)}
+    for name in TIME_FIELDS:
+        values[name] = from_ms(values[name])
+    return CallRow(**values)
 
 
 @dataclass(slots=True)

@@ -1,12 +1,15 @@
-"""The dialer seam: what the engine and the IVR ask of any telephony backend (sim, sip)."""
+"""The dialer seam: what the engine and the IVR ask of any telephony backend (sim, sip).
+
+The call record a backend fills in is `ringback.domain.cdr.CallRecord`, re-exported here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from ringback.domain.cdr import CallRecord as CallRecord  # re-exported: the CDR lives in domain
 from ringback.domain.model import Leg, Outcome
 from ringback.ids import new_uuid
 
@@ -23,50 +26,6 @@ class OriginateRequest:
     # the leg's id, chosen before dialling so that the leg can be stored first (write-ahead);
     # empty: the dialer picks one. The sip dialer also makes it the SIP Call-ID.
     leg_uuid: str = ""
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """One call leg as it will be stored (a CDR row)."""
-
-    leg_uuid: str
-    call_uuid: str
-    leg: Leg
-    direction: str  # "outbound" | "inbound"
-    from_number: str | None
-    to_number: str
-    caller_id_name: str | None
-    started_at: datetime
-    sip_code: int | None = None
-    outcome: Outcome | None = None
-    hangup_cause: str | None = None
-    hangup_disposition: str | None = None  # send_bye, recv_bye, send_cancel, recv_refuse, ...
-    ringing_at: datetime | None = None
-    answered_at: datetime | None = None
-    ended_at: datetime | None = None
-    bridged_at: datetime | None = None
-    bridged_with: str | None = None  # leg_uuid of the other party
-    played: list[dict[str, Any]] = field(default_factory=list)
-    dtmf_received: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.ended_at is None:
-            return None
-        return (self.ended_at - self.started_at).total_seconds()
-
-    @property
-    def billsec(self) -> float | None:
-        if self.ended_at is None or self.answered_at is None:
-            return 0.0 if self.ended_at is not None else None
-        return (self.ended_at - self.answered_at).total_seconds()
-
-    @property
-    def bridged_duration_s(self) -> float | None:
-        if self.bridged_at is None or self.ended_at is None:
-            return None
-        return (self.ended_at - self.bridged_at).total_seconds()
 
 
 def outbound_record(

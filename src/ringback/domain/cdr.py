@@ -1,0 +1,100 @@
+"""The call record (CDR) of one call leg, and the one list of the fields a stored leg has.
+
+This module owns :class:`CallRecord` (what a telephony backend records about a leg) and
+``CDR_FIELDS``, the fields of a stored leg in the order the store writes them. The store's
+write path, its row mapper and the API's leg views derive from ``CDR_FIELDS``; where a list
+must stay spelled out (the table, the response models), a test checks it against this one.
+
+Pure data, no I/O; imports nothing of ringback outside ``domain/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from ringback.domain.model import Leg, Outcome
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One call leg as it will be stored (a CDR row)."""
+
+    leg_uuid: str
+    call_uuid: str
+    leg: Leg
+    direction: str  # "outbound" | "inbound"
+    from_number: str | None
+    to_number: str
+    caller_id_name: str | None
+    started_at: datetime
+    sip_code: int | None = None
+    outcome: Outcome | None = None
+    hangup_cause: str | None = None
+    hangup_disposition: str | None = None  # send_bye, recv_bye, send_cancel, recv_refuse, ...
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    bridged_at: datetime | None = None
+    bridged_with: str | None = None  # leg_uuid of the other party
+    played: list[dict[str, Any]] = field(default_factory=list)
+    dtmf_received: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    @property
+    def billsec(self) -> float | None:
+        if self.ended_at is None or self.answered_at is None:
+            return 0.0 if self.ended_at is not None else None
+        return (self.ended_at - self.answered_at).total_seconds()
+
+    @property
+    def bridged_duration_s(self) -> float | None:
+        if self.bridged_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.bridged_at).total_seconds()
+
+
+#: the fields a backend records, as :class:`CallRecord` declares them
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CallRecord))
+
+#: what a stored leg has besides its record: the attempt that placed it, its durations in
+#: milliseconds (from the record's times), its write-ahead state (``LegState``) and the worker
+#: that placed it
+STORED_FIELDS: tuple[str, ...] = ("attempt", "duration_ms", "billsec_ms", "state", "worker")
+
+#: The one field list of a stored leg (a CDR): the record's fields, then the stored ones.
+CDR_FIELDS: tuple[str, ...] = RECORD_FIELDS + STORED_FIELDS
+
+#: the fields that are times (``datetime``; stored as milliseconds since the epoch)
+TIME_FIELDS: tuple[str, ...] = tuple(name for name in CDR_FIELDS if name.endswith("_at"))
+
+#: the fields that are durations in milliseconds
+MS_FIELDS: tuple[str, ...] = tuple(name for name in CDR_FIELDS if name.endswith("_ms"))
+
+
+def record_values(record: CallRecord) -> dict[str, Any]:
+    """The record's fields by name (``RECORD_FIELDS``), as they are (no copy)."""
+    return {name: getattr(record, name) for name in RECORD_FIELDS}
+
+
+def duration_ms(seconds: float | None) -> int | None:
+    """A duration of the record (seconds) as the stored whole milliseconds."""
+    return None if seconds is None else round(seconds * 1000)
+
+
+def shown_fields(renamed: Mapping[str, str], hidden: Collection[str]) -> dict[str, str]:
+    """How a view of a leg names the ``CDR_FIELDS`` it shows: every field not ``hidden``, by
+    its ``renamed`` name or its own. A field added to the CDR is shown unless a view hides it
+    (and a test fails until the view's model has it)."""
+    unknown = (set(renamed) | set(hidden)) - set(CDR_FIELDS)
+    if unknown:
+        raise ValueError(f"not CDR fields: {sorted(unknown)}")
+    return {name: renamed.get(name, name) for name in CDR_FIELDS if name not in hidden}
