@@ -27,6 +27,7 @@ from ringback.domain.credentials import (
     new_client_secret,
     verify_secret,
 )
+from ringback.domain.rows import NotFound, QueueRow
 from ringback.domain.tasks import (
     CallbackTask,
     IvrCallJob,
@@ -41,7 +42,6 @@ from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
 from ringback.storage import Storage, StorageError
 from ringback.store.access import Credential, CredentialRow
 from ringback.store.db import QueueChanges, Store
-from ringback.store.records import NotFound, QueueRow
 from ringback.store.webhooks import WebhookKeyRow
 
 T = TypeVar("T")

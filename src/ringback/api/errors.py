@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ringback.domain.rows import Conflict, NotFound
 from ringback.domain.urlguard import BlockedAddress, check_literal
 from ringback.service import InvalidInput
-from ringback.store.records import Conflict, NotFound
 
 
 class ErrorBody(BaseModel):

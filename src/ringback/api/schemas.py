@@ -25,6 +25,7 @@ from pydantic import (
 from ringback.api.errors import ApiError, ErrorBody
 from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields
 from ringback.domain.model import TaskKind, TaskStatus
+from ringback.domain.rows import CallRow, QueueRow, TaskRow
 from ringback.domain.tasks import (
     READ_BACK,
     Backoff,
@@ -36,7 +37,6 @@ from ringback.domain.tasks import (
     parse_utc_time,
 )
 from ringback.service import MAX_TASKS_PER_REQUEST, InvalidInput, parse_calling_hours
-from ringback.store.records import CallRow, QueueRow, TaskRow
 
 SeedTime = Annotated[str, Field(description="UTC, YYYY-MM-DD HH:MM:SS")]
 TaskStatusName = Literal[

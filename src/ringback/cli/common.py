@@ -20,10 +20,10 @@ from rich.table import Column, Table
 
 from ringback.clock import AlignedClock, SystemClock
 from ringback.config import ConfigError, Settings
+from ringback.domain.rows import Conflict, NotFound, QueueRow
 from ringback.service import InvalidInput, TaskService
 from ringback.storage import StorageError
 from ringback.store.db import Store, open_store
-from ringback.store.records import Conflict, NotFound, QueueRow
 from ringback.telephony.sim import SimConfigError
 
 log = structlog.get_logger("ringback")

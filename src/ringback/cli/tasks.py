@@ -27,10 +27,10 @@ from ringback.cli.common import (
 from ringback.cli.task_input import TaskSource, checked, task_source
 from ringback.config import Settings
 from ringback.domain.model import TaskStatus
+from ringback.domain.rows import CallRow, NotFound, TaskRow
 from ringback.service import DEFAULT_QUEUE, InvalidInput, TaskService
 from ringback.storage import Storage, StorageError
 from ringback.store.db import Store
-from ringback.store.records import CallRow, NotFound, TaskRow
 
 task_app = typer.Typer(help="Add, list and inspect tasks.", no_args_is_help=True)
 

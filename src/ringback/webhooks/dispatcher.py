@@ -35,10 +35,10 @@ import structlog
 from ringback import __version__
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.domain.rows import TaskRow
 from ringback.faults import FaultReporter
 from ringback.outbound import BlockedAddress, OutboundClient
 from ringback.store.db import Store
-from ringback.store.records import TaskRow
 from ringback.store.webhooks import ClaimedDelivery, DeliveryResult, NewDelivery
 from ringback.webhooks import targets as tg
 from ringback.webhooks.schedule import RetryPolicy

@@ -17,8 +17,8 @@ from ringback import history
 from ringback.api.deps import CurrentClient, StoreDep
 from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.history_schemas import CallHistoryPage, CallHistoryRecord
+from ringback.domain.rows import CallRow
 from ringback.domain.tasks import parse_utc_time
-from ringback.store.records import CallRow
 
 
 def _plain_path(request: Request) -> None:

@@ -11,9 +11,9 @@ from ringback.api.idempotency import IdempotencyDep
 from ringback.api.routes.tasks import ListDep
 from ringback.api.schemas import MAX_ID, JobListOut, JobOut, errors, job_out, reject_unstorable
 from ringback.domain.model import TaskKind
+from ringback.domain.rows import NotFound
 from ringback.domain.tasks import Job
 from ringback.service import InvalidInput
-from ringback.store.records import NotFound
 
 router = APIRouter(prefix="/client/{client_id}/jobs", tags=["jobs"])
 JobId = Annotated[int, Path(ge=1, le=MAX_ID)]

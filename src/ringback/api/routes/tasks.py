@@ -23,9 +23,9 @@ from ringback.api.schemas import (
     parse_time_param,
     task_out,
 )
+from ringback.domain.rows import Conflict, NotFound, TaskRow
 from ringback.domain.tasks import task_from_callback, tasks_from_callbacks
 from ringback.store.db import Store
-from ringback.store.records import Conflict, NotFound, TaskRow
 
 router = APIRouter(prefix="/client/{client_id}/task_scheduler/{scheduler_id}/tasks", tags=["tasks"])
 SchedulerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The queue id")]
