@@ -14,13 +14,13 @@ import pytest
 
 from ringback.clock import FakeClock
 from ringback.store.db import Store, open_store
-from support import PgSchema, require_pg
+from support import PgSchema, WatchedClock, require_pg
 from support_webhooks import Receiver
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> WatchedClock:
+    return WatchedClock()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
