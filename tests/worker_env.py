@@ -80,11 +80,14 @@ class WorkerEnv:
         """The fields, for a test's own environment type built on this one."""
         return {f.name: getattr(self, f.name) for f in fields(WorkerEnv)}
 
-    def another_worker(self, dialer: Any = None, **options: Any) -> Worker:
-        """A second worker on this store, storage and clock (the simulator in fast mode unless
-        ``dialer`` is given); ``options`` as for :func:`make_worker`."""
-        dialer = dialer or SimDialer(self.clock, load_sim_rules(None), fast=True)
-        return make_worker(self.store, dialer, self.storage, self.clock, **options)
+    def another_worker(
+        self, dialer: Any = None, *, clock: Clock | None = None, **options: Any
+    ) -> Worker:
+        """A second worker on this store and storage, on this clock or ``clock`` (the simulator
+        in fast mode on it unless ``dialer`` is given); ``options`` as for :func:`make_worker`."""
+        clock = clock or self.clock
+        dialer = dialer or SimDialer(clock, load_sim_rules(None), fast=True)
+        return make_worker(self.store, dialer, self.storage, clock, **options)
 
     @contextlib.asynccontextmanager
     async def running(self, worker: Worker | None = None) -> AsyncIterator[asyncio.Task[None]]:
