@@ -29,6 +29,8 @@ from ringback.store.db import QueueChanges, Store, open_store
 from ringback.store.records import Completion
 from support import PG_URL, make_wav, require_pg
 
+pytestmark = pytest.mark.slow  # starts `ringback worker` processes
+
 
 @dataclass
 class Deployment:

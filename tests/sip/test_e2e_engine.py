@@ -39,6 +39,8 @@ from ringback.telephony.sip.dialer import SipDialer
 from ringback.telephony.sip.settings import SipSettings
 from worker_env import make_worker
 
+pytestmark = pytest.mark.slow  # runs sipp through the engine
+
 TEST_TIMEOUT_S = 60.0
 
 
