@@ -325,7 +325,7 @@ async def test_play_of_a_file_that_is_not_a_wav_raises_cannot_play(
     text = tmp_path / "notes.wav"
     text.write_text("hello")
     call = await answered(SimDialer(clock, fast=True))
-    with pytest.raises(CallError, match=re.escape(f"cannot play {text}: ")):
+    with pytest.raises(CallError, match=re.escape(f"cannot play {text.name}: ")):  # no path
         await call.play(text)
     with pytest.raises(CallError, match=r"cannot play .*missing\.wav: No such file"):
         await call.play(tmp_path / "missing.wav")
