@@ -133,6 +133,7 @@ async def test_subscription_receives_every_event_of_every_task_in_sequence_order
         assert _by_target(mine, "/calls") == [(t, s) for t, s in stored if t.startswith("call.")]
 
 
+@pytest.mark.slow  # waits out real HTTP timeouts of a slow receiver, many rounds
 async def test_receiver_outage_errors_and_timeouts_delay_but_never_lose_or_reorder_events(
     env: Env,
 ) -> None:
