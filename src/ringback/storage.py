@@ -128,7 +128,6 @@ def _checked_parts(relpath: str) -> tuple[str, ...]:
     for part in parts:  # what file systems hold (NAME_MAX), said before the system refuses it
         if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
             raise StorageError(
-                f"storage path {relpath[:60]!r}…: a component is longer than "
-                f"{MAX_NAME_BYTES} bytes"
+                f"storage path {relpath[:60]!r}…: a component is longer than {MAX_NAME_BYTES} bytes"
             )
     return parts
