@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint format bench bench-peers chaos clean
+.PHONY: setup run test test-fast lint format bench bench-peers chaos clean
 
 $(STAMP): pyproject.toml
 	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
@@ -26,6 +26,11 @@ run: setup
 
 test: setup
 	$(BIN)/pytest
+
+# the quick suite: every package on both stores, without the tests marked slow (servers and
+# processes started for long, chaos, schemathesis, sipp/baresip/kamailio, big hypothesis runs)
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check src tests bench chaos

@@ -14,13 +14,23 @@ import pytest
 
 from ringback.clock import FakeClock
 from ringback.store.db import Store, open_store
-from support import PgSchema, require_pg
+from support import PgSchema, WatchedClock, require_pg
 from support_webhooks import Receiver
+
+#: fixtures that start a ``ringback serve`` process (tests/api/conftest.py): a test that talks
+#: HTTP to one is ``slow`` (see the markers in pyproject.toml)
+SERVER_FIXTURES = frozenset({"live", "own_live"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> WatchedClock:
+    return WatchedClock()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

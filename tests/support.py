@@ -12,6 +12,7 @@ import subprocess
 import uuid
 import wave
 from collections.abc import Awaitable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -103,6 +104,27 @@ def make_wav(path: Path, seconds: float = 0.5, rate: int = 8000) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(wav_bytes(seconds, rate))
     return path
+
+
+class WatchedClock(FakeClock):
+    """A FakeClock that remembers every sleep asked of it, as (seconds, wakes at): a test can
+    wait until the code under test has gone to sleep until a given moment (it reached the
+    point where it waits) instead of pausing for a while of real time."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        super().__init__(start)
+        self.asked: list[tuple[float, datetime]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.asked.append((seconds, self.now() + timedelta(seconds=seconds)))
+        await super().sleep(seconds)
+
+    def asked_to_wake_at(self, when: datetime) -> bool:
+        return any(wakes == when for _, wakes in self.asked)
+
+    def sleeps_of(self, seconds: float) -> int:
+        """How many sleeps of exactly ``seconds`` were asked so far."""
+        return sum(1 for asked, _ in self.asked if asked == seconds)
 
 
 async def settle() -> None:

@@ -26,6 +26,12 @@ def _seed(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _until_the_clock_reads(moment: datetime) -> None:
+    """Wait until this machine's clock (the server's) reads ``moment`` or later."""
+    while (left := (moment - datetime.now(UTC)).total_seconds()) > 0:
+        time.sleep(min(left, 0.05))
+
+
 @pytest.fixture
 def queue(alice: Tenant) -> dict[str, Any]:
     return alice.new_queue(status="off")
@@ -311,9 +317,10 @@ def test_list_filters_by_creation_and_finish_time_in_both_formats(
     alice: Tenant, queue: dict[str, Any], rb: Any
 ) -> None:
     [early] = alice.add_tasks(queue["id"], rb.task(name="early"))
-    time.sleep(1.1)  # times have whole seconds
-    middle = datetime.now(UTC).replace(microsecond=0)
-    time.sleep(1.1)
+    # times have whole seconds: the second after early's creation, and late made a second later
+    created = datetime.strptime(early["create_date_utc"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    middle = created + timedelta(seconds=1)
+    _until_the_clock_reads(middle + timedelta(seconds=1))
     [late] = alice.add_tasks(queue["id"], rb.task(name="late"))
     alice.http.delete(f"/task_scheduler/{queue['id']}/tasks/{late['id']}")
     url = f"/task_scheduler/{queue['id']}/tasks/"

@@ -6,7 +6,6 @@ engine with the simulator in fast mode.
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,55 +24,28 @@ from ringback.api.routes import call_history
 from ringback.api.routes import storage as storage_routes
 from ringback.clock import FakeClock
 from ringback.domain.tasks import format_seed_time
-from ringback.engine.worker import Worker, WorkerConfig
-from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
-from ringback.telephony.sim import SimDialer, load_sim_rules
-from support import make_wav
+from worker_env import B_NUMBER, BUSY, CALLER, OK, WorkerEnv, worker_env
 
 PREFIX = "/api/ver1.0"
-OK = "0901234000"
-BUSY = "0901234486"
-B_NUMBER = "0907777000"
-CALLER = "0506868000"
 
 
 @dataclass
-class Api:
+class Api(WorkerEnv):
     http: httpx.AsyncClient
-    store: Store
-    clock: FakeClock
-    storage: Storage
-    client_id: int
     other_id: int
-    worker: Worker
     app: FastAPI
 
     @property
     def base(self) -> str:
         return f"/client/{self.client_id}"
 
-    async def msg_call(self, to: str = OK) -> int:
-        job = {
-            "type": "msg_call",
-            "data": {"calling_number": CALLER, "called_number": to, "audio_file": "hi.wav"},
-        }
-        [task_id] = await TaskService(self.store, self.clock).add_jobs(self.client_id, [job])
-        return task_id
-
-    async def callback(self, **fields: Any) -> int:
-        queue = await self.store.ensure_queue(self.client_id, "q", self.clock.now(), status="on")
-        task = {"a_number": OK, "b_number": B_NUMBER, **fields}
-        service = TaskService(self.store, self.clock)
-        [task_id] = await service.add_callback_tasks(self.client_id, queue.id, [task])
-        return task_id
-
 
 @pytest.fixture
 async def api(store: Store, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Api]:
-    storage = Storage(tmp_path / "storage")
-    client_id = await store.ensure_client("acme", clock.now())
+    work = await worker_env(store, clock, tmp_path)
+    client_id, storage = work.client_id, work.storage
     other_id = await store.ensure_client("other", clock.now())
     expires = clock.now() + timedelta(days=1)
     for owner, token in ((client_id, "t0k"), (other_id, "other-t0k")):
@@ -82,16 +54,6 @@ async def api(store: Store, clock: FakeClock, tmp_path: Path) -> AsyncIterator[A
         credential = await store.find_credential(key)
         assert credential is not None
         await store.add_token(deps.token_digest(token), credential, expires, clock.now())
-    make_wav(storage.resolve(client_id, "hi.wav"))
-    worker = Worker(
-        store,
-        SimDialer(clock, load_sim_rules(None), fast=True),
-        storage,
-        clock,
-        WorkerConfig(lease_seconds=30),
-        rng=random.Random(7),
-        owner="test-worker",
-    )
     app = FastAPI()
     errors.install(app)
     app.include_router(call_history.router, prefix=PREFIX)
@@ -102,7 +64,7 @@ async def api(store: Store, clock: FakeClock, tmp_path: Path) -> AsyncIterator[A
         base_url=f"http://test{PREFIX}",
         headers={"Authorization": "Bearer t0k"},
     ) as http:
-        yield Api(http, store, clock, storage, client_id, other_id, worker, app)
+        yield Api(**work.parts(), http=http, other_id=other_id, app=app)
 
 
 # --- call history -------------------------------------------------------------------------

@@ -397,6 +397,7 @@ def test_list_commands_on_a_fresh_database_show_nothing(tmp_path: Path) -> None:
 # --- end to end -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts `ringback serve` / `ringback worker` processes
 def test_serve_dials_a_task_added_from_the_cli_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
 ) -> None:
@@ -442,6 +443,7 @@ def test_serve_dials_a_task_added_from_the_cli_and_stops_cleanly_on_sigterm(
         log.close()
 
 
+@pytest.mark.slow  # starts `ringback serve` / `ringback worker` processes
 def test_worker_with_processes_2_runs_a_child_worker_and_stops_both_on_sigterm(
     tmp_path: Path,
 ) -> None:
@@ -484,6 +486,7 @@ def test_worker_with_processes_2_runs_a_child_worker_and_stops_both_on_sigterm(
         log.close()
 
 
+@pytest.mark.slow  # starts `ringback serve` / `ringback worker` processes
 def test_serve_with_processes_2_answers_the_api_from_both_and_stops_both_on_sigterm(
     tmp_path: Path,
 ) -> None:

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from test_durable_calls import _setup, _worker
+from test_durable_calls import LIVE
 
 from ringback.clock import AlignedClock, FakeClock
 from ringback.store.db import Store
+from worker_env import worker_env
 
 
 class _Shifted:
@@ -82,7 +83,8 @@ async def test_a_host_clock_ahead_by_more_than_a_lease_reaps_nothing_early_once_
     store: Store, clock: FakeClock, tmp_path: Path
 ) -> None:
     # clock is the database's; the task's lease (30 s) is taken on it by a live worker elsewhere
-    running = await _setup(store, clock, tmp_path)
+    env = await worker_env(store, clock, tmp_path, **LIVE)
+    running = await env.msg_call()
     [held] = (await store.claim("other-host", clock.now(), 1, 30)).tasks
     assert held.id == running
     ahead = _Shifted(clock, timedelta(seconds=90))  # on its own time the lease ran out
@@ -92,7 +94,7 @@ async def test_a_host_clock_ahead_by_more_than_a_lease_reaps_nothing_early_once_
 
     aligned_clock = AlignedClock(ahead)
     await aligned_clock.align(database_time)
-    aligned = _worker(store, aligned_clock, tmp_path)
+    aligned = env.another_worker(clock=aligned_clock, **LIVE)
     assert await aligned.reap() == 0
     assert (await store.get_task(running)).stored_status == "executed"
     clock.advance(31)  # the lease really ran out

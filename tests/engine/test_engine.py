@@ -6,10 +6,8 @@ FakeClock moved by the test.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,84 +16,22 @@ import pytest
 
 from ringback.clock import FakeClock
 from ringback.domain.model import AttemptResult, Outcome
-from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import InvalidInput, TaskService
-from ringback.storage import Storage
 from ringback.store.db import QueueChanges, Store, open_store
-from ringback.store.records import Completion, TaskRow
-from ringback.telephony.sim import SimDialer, load_sim_rules
-from support import PgSchema, make_wav
-
-OK = "0901234000"
-BUSY = "0901234486"
-INVALID = "0901234404"
-NO_ANSWER = "0901234480"
-
-
-@dataclass
-class Env:
-    store: Store
-    clock: FakeClock
-    service: TaskService
-    worker: Worker
-    client_id: int
-
-    async def job(self, to: str = OK, **options: Any) -> int:
-        job = {
-            "type": "msg_call",
-            "data": {"calling_number": "0506868000", "called_number": to, "audio_file": "hi.wav"},
-        }
-        if options:
-            job["options"] = options
-        [task_id] = await self.service.add_jobs(self.client_id, [job])
-        return task_id
-
-    async def callback(self, queue: str = "default", **fields: Any) -> int:
-        q = await self.store.ensure_queue(self.client_id, queue, self.clock.now(), status="on")
-        task = {"a_number": OK, "b_number": "0907777000", **fields}
-        [task_id] = await self.service.add_callback_tasks(self.client_id, q.id, [task])
-        return task_id
-
-    async def task(self, task_id: int) -> TaskRow:
-        return await self.store.get_task(task_id)
-
-    async def run_at_offsets(self, task_id: int) -> list[float]:
-        """Seconds from the first attempt's start to each attempt's start, per call records."""
-        calls = await self.store.calls(task_id=task_id)
-        starts = sorted({c.started_at for c in calls})
-        return [(s - starts[0]).total_seconds() for s in starts]
-
-    async def run_until_finished(
-        self, task_id: int, step_s: float = 1.0, limit: int = 10_000
-    ) -> TaskRow:
-        for _ in range(limit):
-            await self.worker.drain()
-            task = await self.task(task_id)
-            if task.stored_status == "finished":
-                return task
-            self.clock.set(max(self.clock.now() + timedelta(seconds=step_s), task.run_at))
-        raise AssertionError("task did not finish")
+from ringback.store.records import Completion
+from ringback.telephony.base import OriginateRequest
+from ringback.telephony.sim import SimCall, SimDialer, load_sim_rules
+from support import PgSchema, WatchedClock
+from worker_env import B_NUMBER, BUSY, CALLER, INVALID, OK, WorkerEnv, until, worker_env
 
 
 @pytest.fixture
-async def env(store: Store, clock: FakeClock, tmp_path: Path) -> Env:
-    storage = Storage(tmp_path / "storage")
-    client_id = await store.ensure_client("acme", clock.now())
-    make_wav(storage.resolve(client_id, "hi.wav"))
-    worker = Worker(
-        store,
-        SimDialer(clock, load_sim_rules(None), fast=True),
-        storage,
-        clock,
-        WorkerConfig(lease_seconds=30),
-        rng=random.Random(7),
-        owner="test-worker",
-    )
-    return Env(store, clock, TaskService(store, clock), worker, client_id)
+async def env(store: Store, clock: WatchedClock, tmp_path: Path) -> WorkerEnv:
+    return await worker_env(store, clock, tmp_path)
 
 
-async def test_msg_call_plays_the_message_and_finishes_with_success(env: Env) -> None:
-    task_id = await env.job()
+async def test_msg_call_plays_the_message_and_finishes_with_success(env: WorkerEnv) -> None:
+    task_id = await env.msg_call()
     assert await env.worker.drain() == 1
     task = await env.task(task_id)
     assert (task.status, task.finish_result, task.attempt) == ("finished", "success", 1)
@@ -113,25 +49,25 @@ async def test_msg_call_plays_the_message_and_finishes_with_success(env: Env) ->
     ]
 
 
-async def test_fixed_backoff_waits_the_same_delay_before_every_retry(env: Env) -> None:
-    task_id = await env.job(BUSY, attempts=3, backoff={"type": "fixed", "delay": 10_000})
+async def test_fixed_backoff_waits_the_same_delay_before_every_retry(env: WorkerEnv) -> None:
+    task_id = await env.msg_call(BUSY, attempts=3, backoff={"type": "fixed", "delay": 10_000})
     task = await env.run_until_finished(task_id, step_s=0.5)
     assert (task.finish_result, task.attempt, task.tries_used) == ("failed", 3, 3)
     assert "attempts exhausted (3 of 3)" in (task.finish_comment or "")
-    assert await env.run_at_offsets(task_id) == [0.0, 10.0, 20.0]
+    assert await env.start_offsets(task_id) == [0.0, 10.0, 20.0]
 
 
-async def test_exponential_backoff_doubles_the_delay_for_each_retry(env: Env) -> None:
-    task_id = await env.job(BUSY, attempts=4, backoff={"type": "exponential", "delay": 1000})
+async def test_exponential_backoff_doubles_the_delay_for_each_retry(env: WorkerEnv) -> None:
+    task_id = await env.msg_call(BUSY, attempts=4, backoff={"type": "exponential", "delay": 1000})
     await env.run_until_finished(task_id, step_s=0.25)
-    assert await env.run_at_offsets(task_id) == [0.0, 1.0, 3.0, 7.0]
+    assert await env.start_offsets(task_id) == [0.0, 1.0, 3.0, 7.0]
 
 
-async def test_jitter_draws_each_pause_within_its_band(env: Env) -> None:
+async def test_jitter_draws_each_pause_within_its_band(env: WorkerEnv) -> None:
     backoff = {"type": "exponential", "delay": 10_000, "jitter": 0.5}
-    task_id = await env.job(BUSY, attempts=4, backoff=backoff)
+    task_id = await env.msg_call(BUSY, attempts=4, backoff=backoff)
     await env.run_until_finished(task_id, step_s=0.1)
-    offsets = await env.run_at_offsets(task_id)
+    offsets = await env.start_offsets(task_id)
     pauses = [b - a for a, b in itertools.pairwise(offsets)]
     for n, pause in enumerate(pauses, start=1):
         full = 10 * 2 ** (n - 1)
@@ -139,8 +75,8 @@ async def test_jitter_draws_each_pause_within_its_band(env: Env) -> None:
     assert len(set(pauses)) == 3
 
 
-async def test_first_try_waits_the_job_delay(env: Env) -> None:
-    task_id = await env.job(delay=10_000)
+async def test_first_try_waits_the_job_delay(env: WorkerEnv) -> None:
+    task_id = await env.msg_call(delay=10_000)
     assert await env.worker.drain() == 0
     env.clock.advance(9.999)
     assert await env.worker.drain() == 0
@@ -149,15 +85,15 @@ async def test_first_try_waits_the_job_delay(env: Env) -> None:
     assert (await env.task(task_id)).finish_result == "success"
 
 
-async def test_try_again_pause_spaces_callback_retries(env: Env) -> None:
+async def test_try_again_pause_spaces_callback_retries(env: WorkerEnv) -> None:
     task_id = await env.callback(b_number=BUSY, try_count=3, try_again_pause="45")
     task = await env.run_until_finished(task_id, step_s=1)
     assert (task.finish_result, task.tries_used) == ("failed", 3)
-    offsets = await env.run_at_offsets(task_id)
+    offsets = await env.start_offsets(task_id)
     assert offsets == [0.0, 45.0, 90.0]
 
 
-async def test_callback_success_connects_a_and_b(env: Env) -> None:
+async def test_callback_success_connects_a_and_b(env: WorkerEnv) -> None:
     task_id = await env.callback()
     await env.worker.drain()
     task = await env.task(task_id)
@@ -170,7 +106,7 @@ async def test_callback_success_connects_a_and_b(env: Env) -> None:
     assert events[-1] == "task.finished" and events.count("call.answered") == 2
 
 
-async def test_try_count_caller_spends_caller_tries_on_a_leg_failures(env: Env) -> None:
+async def test_try_count_caller_spends_caller_tries_on_a_leg_failures(env: WorkerEnv) -> None:
     # A busy: only the caller counter is spent, with the caller pause; it ends the task.
     task_id = await env.callback(
         a_number=BUSY,
@@ -182,10 +118,10 @@ async def test_try_count_caller_spends_caller_tries_on_a_leg_failures(env: Env) 
     task = await env.run_until_finished(task_id)
     assert (task.caller_tries_used, task.tries_used, task.attempt) == (3, 0, 3)
     assert "caller attempts exhausted (3 of 3)" in (task.finish_comment or "")
-    assert await env.run_at_offsets(task_id) == [0.0, 20.0, 40.0]
+    assert await env.start_offsets(task_id) == [0.0, 20.0, 40.0]
 
 
-async def test_try_count_caller_keeps_counting_when_b_fails(env: Env) -> None:
+async def test_try_count_caller_keeps_counting_when_b_fails(env: WorkerEnv) -> None:
     # A answers, B busy: both counters are spent and the plain pause applies; the caller
     # counter still ends the task before try_count does.
     task_id = await env.callback(
@@ -197,26 +133,26 @@ async def test_try_count_caller_keeps_counting_when_b_fails(env: Env) -> None:
     )
     task = await env.run_until_finished(task_id)
     assert (task.caller_tries_used, task.tries_used) == (2, 2)
-    assert await env.run_at_offsets(task_id) == [0.0, 100.0]
+    assert await env.start_offsets(task_id) == [0.0, 100.0]
 
 
-async def test_try_count_zero_caller_counter_uses_try_count_only(env: Env) -> None:
+async def test_try_count_zero_caller_counter_uses_try_count_only(env: WorkerEnv) -> None:
     task_id = await env.callback(a_number=BUSY, try_count=2, try_again_pause=5)
     task = await env.run_until_finished(task_id)
     assert (task.caller_tries_used, task.tries_used, task.attempt) == (0, 2, 2)
 
 
-async def test_invalid_number_is_never_retried(env: Env) -> None:
-    task_id = await env.job(INVALID, attempts=5, backoff={"type": "fixed", "delay": 1000})
+async def test_invalid_number_is_never_retried(env: WorkerEnv) -> None:
+    task_id = await env.msg_call(INVALID, attempts=5, backoff={"type": "fixed", "delay": 1000})
     await env.worker.drain()
     task = await env.task(task_id)
     assert (task.status, task.finish_result, task.attempt) == ("finished", "failed", 1)
     assert "404" in (task.finish_comment or "") or "invalid" in (task.finish_comment or "")
 
 
-async def test_try_count_above_50_is_refused_and_nothing_is_stored(env: Env) -> None:
+async def test_try_count_above_50_is_refused_and_nothing_is_stored(env: WorkerEnv) -> None:
     queue = await env.store.ensure_queue(env.client_id, "q", env.clock.now())
-    good = {"a_number": OK, "b_number": "0907777000"}
+    good = {"a_number": OK, "b_number": B_NUMBER}
     with pytest.raises(InvalidInput) as caught:
         await env.service.add_callback_tasks(
             env.client_id, queue.id, [good, {**good, "try_count": 51}]
@@ -225,8 +161,8 @@ async def test_try_count_above_50_is_refused_and_nothing_is_stored(env: Env) -> 
     assert await env.store.list_tasks(client_id=env.client_id) == []
 
 
-async def test_switched_off_queue_dispatches_nothing_until_switched_on(env: Env) -> None:
-    task_id = await env.job()
+async def test_switched_off_queue_dispatches_nothing_until_switched_on(env: WorkerEnv) -> None:
+    task_id = await env.msg_call()
     queue_id = (await env.task(task_id)).queue_id
     await env.store.update_queue(queue_id, QueueChanges(status="off"), env.clock.now())
     env.clock.advance(3600)
@@ -256,7 +192,7 @@ def _at(text: str) -> datetime:
     ],
 )
 async def test_task_outside_calling_hours_waits_for_the_next_window(
-    env: Env, zone: str, saturday: str, expected_utc: str
+    env: WorkerEnv, zone: str, saturday: str, expected_utc: str
 ) -> None:
     env.clock.set(_at(saturday))
     hours = {"timezone": zone, "windows": [{"days": ["mon-fri"], "start": "09:00", "end": "17:00"}]}
@@ -266,7 +202,7 @@ async def test_task_outside_calling_hours_waits_for_the_next_window(
     job = {
         "type": "msg_call",
         "queue": "hours",
-        "data": {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"},
+        "data": {"calling_number": CALLER, "called_number": OK, "audio_file": "hi.wav"},
     }
     [task_id] = await env.service.add_jobs(env.client_id, [job])
     assert queue.id == (await env.task(task_id)).queue_id
@@ -282,7 +218,7 @@ async def test_task_outside_calling_hours_waits_for_the_next_window(
     assert call.started_at == _at(expected_utc)
 
 
-async def test_a_task_timezone_overrides_the_queues_zone(env: Env) -> None:
+async def test_a_task_timezone_overrides_the_queues_zone(env: WorkerEnv) -> None:
     env.clock.set(_at("2026-01-05T12:00:00+00:00"))  # Monday: 13:00 Paris, 21:00 Tokyo
     hours = {
         "timezone": "Europe/Paris",
@@ -291,7 +227,7 @@ async def test_a_task_timezone_overrides_the_queues_zone(env: Env) -> None:
     await env.store.create_queue(
         env.client_id, "hours", env.clock.now(), status="on", calling_hours=hours
     )
-    data = {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"}
+    data = {"calling_number": CALLER, "called_number": OK, "audio_file": "hi.wav"}
     jobs = [
         {"type": "msg_call", "queue": "hours", "data": data},
         {"type": "msg_call", "queue": "hours", "data": data, "options": {"timezone": "Asia/Tokyo"}},
@@ -303,9 +239,9 @@ async def test_a_task_timezone_overrides_the_queues_zone(env: Env) -> None:
 
 
 async def test_a_dead_worker_that_stored_no_leg_spends_no_try_and_its_late_write_is_fenced(
-    env: Env,
+    env: WorkerEnv,
 ) -> None:
-    task_id = await env.job(attempts=2, backoff={"type": "fixed", "delay": 5000})
+    task_id = await env.msg_call(attempts=2, backoff={"type": "fixed", "delay": 5000})
     [held] = (await env.store.claim("dead-worker", env.clock.now(), 10, 30)).tasks
     env.clock.advance(29)
     assert await env.worker.reap() == 0
@@ -324,7 +260,7 @@ async def test_a_dead_worker_that_stored_no_leg_spends_no_try_and_its_late_write
     assert (await env.task(task_id)).attempt == 1
 
 
-def _decision_success(env: Env) -> Any:
+def _decision_success(env: WorkerEnv) -> Any:
     from ringback.domain.decide import decide
     from ringback.domain.model import RetryState, TaskKind
 
@@ -332,70 +268,76 @@ def _decision_success(env: Env) -> Any:
     return decide(state, AttemptResult(True, Outcome.ANSWERED), env.clock.now(), random.Random(1))
 
 
-async def test_worker_dials_at_the_next_run_at_without_polling(env: Env) -> None:
+async def test_worker_dials_at_the_next_run_at_without_polling(
+    env: WorkerEnv, clock: WatchedClock
+) -> None:
     env.worker.config.idle_poll_seconds = 3600
-    runner = asyncio.create_task(env.worker.run())
-    try:
-        task_id = await env.job(delay=5000)
+    async with env.running():
+        task_id = await env.msg_call(delay=5000)
         run_at = (await env.task(task_id)).run_at
-        await _until(lambda: env.clock.sleepers > 0)
+        await until(lambda: clock.sleepers > 0)
         env.clock.advance(4.9)  # within the claim lookahead: claimed, but not dialed yet
-        await asyncio.sleep(0.05)
+        # the attempt has been claimed and sleeps until run_at: nothing dialled before that
+        await until(lambda: env.worker.stats.claimed == 1 and clock.asked_to_wake_at(run_at))
         assert await env.store.calls(task_id=task_id) == []
         env.clock.advance(0.1)
         await _until_finished(env, task_id)
         [call] = await env.store.calls(task_id=task_id)
         assert call.started_at == run_at  # dialed at its run_at exactly
-    finally:
-        env.worker.stop()
-        await asyncio.wait_for(runner, 10)
 
 
-async def test_new_work_wakes_a_sleeping_worker(env: Env) -> None:
+async def test_new_work_wakes_a_sleeping_worker(env: WorkerEnv) -> None:
     env.worker.config.idle_poll_seconds = 3600
-    runner = asyncio.create_task(env.worker.run())
-    try:
-        await _until(lambda: env.clock.sleepers > 0)
-        task_id = await env.job()
+    async with env.running():
+        await until(lambda: env.clock.sleepers > 0)
+        task_id = await env.msg_call()
         await _until_finished(env, task_id)
-    finally:
-        env.worker.stop()
-        await asyncio.wait_for(runner, 10)
+
+
+class _KeepingDialer:
+    """The simulator (in real fake-clock time), keeping every call it placed."""
+
+    name = "sim"
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.inner = SimDialer(clock, load_sim_rules(None))
+        self.calls: list[SimCall] = []
+
+    async def originate(self, request: OriginateRequest) -> SimCall:
+        call = await self.inner.originate(request)
+        self.calls.append(call)
+        return call
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 async def timed_call(
     store: Store, clock: FakeClock, tmp_path: Path, *, message_s: float, grace_s: float
-) -> tuple[Worker, int]:
+) -> tuple[WorkerEnv, _KeepingDialer, int]:
     """A worker with the simulator in real (fake-clock) time, and a msg_call job with two tries
     whose message lasts ``message_s``."""
-    storage = Storage(tmp_path / "storage")
-    client_id = await store.ensure_client("acme", clock.now())
-    make_wav(storage.resolve(client_id, "hi.wav"), seconds=message_s)
-    worker = Worker(
-        store,
-        SimDialer(clock, load_sim_rules(None)),
-        storage,
-        clock,
-        WorkerConfig(shutdown_grace_seconds=grace_s),
-        owner="w",
-    )
-    data = {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"}
-    job = {"type": "msg_call", "data": data, "options": {"attempts": 2}}
-    [task_id] = await TaskService(store, clock).add_jobs(client_id, [job])
-    return worker, task_id
+    dialer = _KeepingDialer(clock)
+    env = await worker_env(store, clock, tmp_path, dialer=dialer, wavs={"hi.wav": message_s},
+                           owner="w", shutdown_grace_seconds=grace_s)  # fmt: skip
+    return env, dialer, await env.msg_call(attempts=2)
 
 
 async def test_shutdown_lets_a_running_call_end(
     store: Store, clock: FakeClock, tmp_path: Path
 ) -> None:
-    worker, task_id = await timed_call(store, clock, tmp_path, message_s=2.0, grace_s=60)
-    runner = asyncio.create_task(worker.run())
-    await _until(lambda: worker.in_flight == 1)
-    worker.stop()
-    for _ in range(40):  # ring 1 s + message 2 s, in fake time
-        clock.advance(0.25)
-        await asyncio.sleep(0.01)
-    await asyncio.wait_for(runner, 10)
+    env, _, task_id = await timed_call(store, clock, tmp_path, message_s=2.0, grace_s=60)
+    async with env.running() as runner:
+        await until(lambda: env.worker.in_flight == 1)
+        env.worker.stop()
+
+        async def stopped() -> bool:  # ring 1 s + message 2 s, in fake time
+            if runner.done():
+                return True
+            clock.advance(0.25)
+            return False
+
+        await until(stopped, what="the worker to stop after its call")
     task = await store.get_task(task_id)
     assert (task.status, task.finish_result) == ("finished", "success")
 
@@ -404,18 +346,14 @@ async def test_shutdown_lets_a_running_call_end(
 async def test_shutdown_past_the_grace_hangs_up_and_redials_an_answered_callee_only_by_policy(
     store: Store, clock: FakeClock, tmp_path: Path, redial: bool
 ) -> None:
-    worker, task_id = await timed_call(store, clock, tmp_path, message_s=30.0, grace_s=0.2)
+    env, dialer, task_id = await timed_call(store, clock, tmp_path, message_s=30.0, grace_s=0.2)
     if redial:
         queue_id = (await store.get_task(task_id)).queue_id
         await store.update_queue(queue_id, QueueChanges(redial_interrupted=True), clock.now())
-    runner = asyncio.create_task(worker.run())
-    dialer = worker.dialer
-    assert isinstance(dialer, SimDialer)
-    await _until(lambda: dialer.originated == 1)  # ringing from now, in fake time
-    clock.advance(2)  # answered, playing
-    await asyncio.sleep(0.05)  # the runner goes on to play the message
-    worker.stop()
-    await asyncio.wait_for(runner, 10)  # the grace period is real time
+    async with env.running():  # on exit: stop, then wait (the grace period is real time)
+        await until(lambda: len(dialer.calls) == 1)  # ringing from now, in fake time
+        clock.advance(2)  # answered
+        await until(lambda: bool(dialer.calls[0].record.played))  # the message is playing
     task = await store.get_task(task_id)
     if redial:
         assert (task.stored_status, task.attempt, task.tries_used) == ("delayed", 1, 1)
@@ -432,24 +370,15 @@ async def test_shutdown_past_the_grace_hangs_up_and_redials_an_answered_callee_o
     assert call.ended_at is not None and call.answered_at is not None and call.state == "ended"
 
 
-async def _until(condition: Any, within: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.005)
+async def _until_finished(env: WorkerEnv, task_id: int, within: float = 30.0) -> None:
+    async def finished() -> bool:
+        return (await env.task(task_id)).stored_status == "finished"
 
-
-async def _until_finished(env: Env, task_id: int, within: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while (await env.task(task_id)).stored_status != "finished":
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("task did not finish")
-        await asyncio.sleep(0.01)
+    await until(finished, within, f"task {task_id} finished")
 
 
 async def test_worker_keeps_running_when_the_database_fails_for_a_while(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: WorkerEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_claim = env.store.claim
     failures = 3
@@ -462,19 +391,17 @@ async def test_worker_keeps_running_when_the_database_fails_for_a_while(
         return await real_claim(*args, **kwargs)
 
     monkeypatch.setattr(env.store, "claim", flaky_claim)
-    task_id = await env.job()
-    runner = asyncio.create_task(env.worker.run())
-    try:
-        for _ in range(200):  # back off 0.5 s, 1 s, 2 s of fake time, then claim again
+    task_id = await env.msg_call()
+    async with env.running() as runner:
+
+        async def claimed_again() -> bool:  # back off 0.5 s, 1 s, 2 s of fake time, then claim
             if failures == 0 and (await env.task(task_id)).stored_status == "finished":
-                break
+                return True
             env.clock.advance(0.1)
-            await asyncio.sleep(0.005)
+            return False
+
+        await until(claimed_again, what="a claim after the database came back")
         assert failures == 0 and not runner.done()
-        await _until_finished(env, task_id)
-    finally:
-        env.worker.stop()
-        await asyncio.wait_for(runner, 10)
 
 
 async def test_work_added_by_another_process_wakes_a_sleeping_worker_through_notify(
@@ -490,24 +417,14 @@ async def test_work_added_by_another_process_wakes_a_sleeping_worker_through_not
         pg_schema.url(), clock, search_path=pg_schema.name, notify_channel=pg_schema.name
     )
     try:
-        storage = Storage(tmp_path / "storage")
-        client_id = await theirs.ensure_client("acme", clock.now())
-        make_wav(storage.resolve(client_id, "hi.wav"))
-        worker = Worker(
-            ours, SimDialer(clock, load_sim_rules(None), fast=True), storage, clock,
-            WorkerConfig(idle_poll_seconds=3600),
-        )  # fmt: skip
-        runner = asyncio.create_task(worker.run())
-        try:
-            await _until(lambda: clock.sleepers > 0)  # asleep for an hour of fake time
-            data = {"calling_number": "0506868000", "called_number": OK, "audio_file": "hi.wav"}
+        env = await worker_env(ours, clock, tmp_path, idle_poll_seconds=3600)
+        async with env.running():
+            await until(lambda: clock.sleepers > 0)  # asleep for an hour of fake time
+            data = {"calling_number": CALLER, "called_number": OK, "audio_file": "hi.wav"}
             jobs = [{"type": "msg_call", "data": data}]
-            [task_id] = await TaskService(theirs, clock).add_jobs(client_id, jobs)
-            await _until(lambda: worker.stats.completed == 1)  # no clock movement needed
+            [task_id] = await TaskService(theirs, clock).add_jobs(env.client_id, jobs)
+            await until(lambda: env.worker.stats.completed == 1)  # no clock movement needed
             assert (await ours.get_task(task_id)).finish_result == "success"
-        finally:
-            worker.stop()
-            await asyncio.wait_for(runner, 10)
     finally:
         await ours.close()
         await theirs.close()
@@ -530,11 +447,11 @@ class Recorder:
         self.outcomes.append(outcome)
 
 
-async def test_worker_reports_claims_lateness_and_attempt_outcomes(env: Env) -> None:
+async def test_worker_reports_claims_lateness_and_attempt_outcomes(env: WorkerEnv) -> None:
     recorder = Recorder()
     env.worker.metrics = recorder
-    await env.job()
-    await env.job(BUSY)
+    await env.msg_call()
+    await env.msg_call(BUSY)
     env.clock.advance(2)  # both are 2 s late when claimed
     await env.worker.drain()
     assert recorder.claims and all(seconds >= 0 for seconds in recorder.claims)

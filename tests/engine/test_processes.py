@@ -29,6 +29,8 @@ from ringback.store.db import QueueChanges, Store, open_store
 from ringback.store.records import Completion
 from support import PG_URL, make_wav, require_pg
 
+pytestmark = pytest.mark.slow  # starts `ringback worker` processes
+
 
 @dataclass
 class Deployment:
@@ -129,7 +131,12 @@ async def test_three_workers_never_exceed_the_queue_limit_and_finish_each_task_o
     # each worker holds at most 2 calls: only together can they reach the limit of 4, so the
     # limit is enforced across processes, not inside one
     workers = [deployment.start_worker(RINGBACK_MAX_IN_FLIGHT="2") for _ in range(3)]
-    await asyncio.sleep(1.0)  # let all three start before the queue opens
+
+    async def all_started() -> bool:  # all three are claiming before the queue opens
+        logs = [deployment.logs / f"worker-{n}.log" for n in range(len(workers))]
+        return all("worker started" in log.read_text(errors="replace") for log in logs)
+
+    await wait_for(all_started, 60, "three workers to start")
     await store.update_queue(queue.id, QueueChanges(status="on"), clock.now())
 
     async def all_finished() -> bool:

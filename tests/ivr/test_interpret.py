@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from ringback.clock import FakeClock
-from ringback.engine.worker import Worker
 from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import parse
 from ringback.ivr.simulate import simulate_call
@@ -16,8 +15,8 @@ from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.telephony.base import CallRecord
-from ringback.telephony.sim import SimDialer
 from support import make_wav
+from worker_env import worker_env
 
 CLIENT = 3
 
@@ -253,8 +252,9 @@ async def test_seed_example_calls_the_caller_back_10_s_later(
     store: Store, clock: FakeClock, tmp_path: Path
 ) -> None:
     seed = (Path(__file__).parent / "documents" / "valid_seed_addjob_callback.xml").read_text()
-    service = TaskService(store, clock)
-    client_id = await store.ensure_client("acme", clock.now())
+    env = await worker_env(store, clock, tmp_path, wavs={"some_message.wav": 0.5},
+                           owner="ivr-test")  # fmt: skip
+    service, client_id = env.service, env.client_id
     started = clock.now()
     result, record = await simulate_call(
         parse(seed),
@@ -273,9 +273,7 @@ async def test_seed_example_calls_the_caller_back_10_s_later(
     assert task.payload["calling_number"] == "05068680000"
     assert task.run_at - started == timedelta(seconds=10)
     # once due, the worker runs it: the caller's phone rings and hears the message
-    storage = Storage(tmp_path / "storage")
-    make_wav(storage.resolve(client_id, "some_message.wav"))
-    worker = Worker(store, SimDialer(clock, fast=True), storage, clock, owner="ivr-test")
+    worker = env.worker
     assert await worker.drain() == 0  # not due yet
     clock.advance(10)
     assert await worker.drain() == 1
@@ -288,8 +286,8 @@ async def test_seed_example_calls_the_caller_back_10_s_later(
 async def test_an_ivr_call_task_can_add_jobs_through_the_worker(
     store: Store, clock: FakeClock, tmp_path: Path
 ) -> None:
-    service = TaskService(store, clock)
-    client_id = await store.ensure_client("acme", clock.now())
+    env = await worker_env(store, clock, tmp_path, wavs={"m.wav": 0.5}, owner="w")
+    service, client_id = env.service, env.client_id  # AddJob checks the file the job names
     inner = (
         '{"type": "msg_call", "data": {"calling_number": "{{CallingNumber}}", '
         '"called_number": "{{CalledNumber}}", "audio_file": "m.wav"}}'
@@ -304,10 +302,7 @@ async def test_an_ivr_call_task_can_add_jobs_through_the_worker(
         },
     }
     [ivr_task] = await service.add_jobs(client_id, [job])
-    storage = Storage(tmp_path)
-    make_wav(storage.resolve(client_id, "m.wav"))  # AddJob checks the file the job names
-    worker = Worker(store, SimDialer(clock, fast=True), storage, clock, owner="w")
-    await worker.drain()  # runs the ivr_call task, then the msg_call it added (due at once)
+    await env.worker.drain()  # runs the ivr_call task, then the msg_call it added (due at once)
     [call] = await store.calls(task_id=ivr_task)
     assert [entry["text"] for entry in call.played] == ["added true"]
     tasks = await store.list_tasks(client_id=client_id)

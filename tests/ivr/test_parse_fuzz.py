@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,8 @@ from ringback.ivr.fetch import OfflineFetcher
 from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import ELEMENTS, parse
 from ringback.ivr.simulate import simulate_call
+
+pytestmark = pytest.mark.slow  # big hypothesis runs (hundreds of examples each)
 
 CORPUS = [path.read_bytes() for path in sorted((Path(__file__).parent / "documents").glob("*.xml"))]
 TAGS = sorted(ELEMENTS)

@@ -27,6 +27,8 @@ from ringback.telephony.base import OriginateRequest
 from ringback.telephony.sip.audio import load_wav_pcm8k
 from support import stop_process
 
+pytestmark = pytest.mark.slow  # runs baresip
+
 START_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 30.0
 

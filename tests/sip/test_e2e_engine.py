@@ -7,7 +7,6 @@ Every test runs on SQLite and PostgreSQL. The clock is the system clock (SIP tim
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +30,16 @@ from support_media import (
 
 from ringback.api.routes.call_history import call_record
 from ringback.clock import SystemClock
-from ringback.engine.worker import Worker, WorkerConfig
+from ringback.engine.worker import Worker
 from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.store.records import TaskRow
 from ringback.telephony.sip.dialer import SipDialer
 from ringback.telephony.sip.settings import SipSettings
+from worker_env import make_worker
+
+pytestmark = pytest.mark.slow  # runs sipp through the engine
 
 TEST_TIMEOUT_S = 60.0
 
@@ -66,9 +68,8 @@ class SipEnv:
         settings = SipSettings(proxy_host=HOST, proxy_port=proxy_port, local_host=HOST,
                                local_port=0, rtp_ports=(42000, 42999))  # fmt: skip
         self.dialer = await SipDialer(settings, self.clock).start()
-        self.worker = Worker(self.store, self.dialer, self.storage, self.clock,
-                             WorkerConfig(lease_seconds=60), rng=random.Random(1),
-                             owner="sip-e2e")  # fmt: skip
+        self.worker = make_worker(self.store, self.dialer, self.storage, self.clock,
+                                  lease_seconds=60, seed=1, owner="sip-e2e")  # fmt: skip
 
     async def run_task(self, task_id: int) -> TaskRow:
         assert self.worker is not None

@@ -14,11 +14,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from support_media import HOST, free_udp_ports, require_program, sine, write_wav
 from support_sip import request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
 from support import stop_process
+
+pytestmark = pytest.mark.slow  # runs kamailio
 
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 

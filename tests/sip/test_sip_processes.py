@@ -12,9 +12,12 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from support_media import free_udp_ports
 
 from support import stop_process
+
+pytestmark = pytest.mark.slow  # starts `ringback worker --processes` processes
 
 
 def _options(port: int) -> bytes:

@@ -11,6 +11,7 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support_sip import bounded, request, sip_dialer, sipp_peer
@@ -173,6 +174,7 @@ def _replies_for(sock: socket.socket, marker: bytes) -> bytes:
 
 
 @bounded(30)
+@pytest.mark.slow  # waits out real SIP retransmission timers (seconds)
 async def test_inbound_200_is_retransmitted_until_the_ack_and_a_repeated_invite_gets_it_again() -> (
     None
 ):

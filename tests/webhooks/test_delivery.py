@@ -1,7 +1,7 @@
 """Webhook delivery against a real HTTP receiver on 127.0.0.1, on both stores.
 
-The worker (simulator, fast mode) and the dispatcher run in this process on a fake clock: time
-for retries is moved, not waited for; the HTTP requests are real.
+The worker (tests/worker_env.py: the simulator in fast mode) and the dispatcher run in this
+process on a fake clock: time for retries is moved, not waited for; the HTTP requests are real.
 """
 
 from __future__ import annotations
@@ -10,49 +10,27 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ringback.api.schemas import task_json
 from ringback.clock import FakeClock
-from ringback.engine.worker import Worker, WorkerConfig
-from ringback.service import TaskService
-from ringback.storage import Storage
 from ringback.store.db import Store
-from ringback.telephony.sim import SimDialer, load_sim_rules
 from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig, new_secret
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import verify
 from support_webhooks import Received, Receiver
+from worker_env import B_NUMBER as OK_B
+from worker_env import WorkerEnv, worker_env
 
-OK_A, OK_B, BUSY_B = "0901234000", "0907777000", "0907777486"
+BUSY_B = "0907777486"
 
 
 @dataclass
-class Env:
-    store: Store
-    clock: FakeClock
-    service: TaskService
-    worker: Worker
+class Env(WorkerEnv):
     dispatcher: Dispatcher
     receiver: Receiver
-    client_id: int
-    queue_id: int
-
-    async def callback(self, **fields: Any) -> int:
-        task = {"a_number": OK_A, "b_number": OK_B, **fields}
-        [task_id] = await self.service.add_callback_tasks(self.client_id, self.queue_id, [task])
-        return task_id
-
-    async def run_tasks(self, task_ids: list[int]) -> None:
-        for _ in range(1000):
-            await self.worker.drain()
-            tasks = [await self.store.get_task(i) for i in task_ids]
-            if all(t.stored_status == "finished" for t in tasks):
-                return
-            self.clock.advance(1.0)
-        raise AssertionError("tasks did not finish")
+    queue_id: int  # the default queue: where env.callback() adds tasks
 
     async def pending(self) -> int:
         _, total = await self.store.page_deliveries(self.client_id, status="pending", limit=1)
@@ -76,13 +54,8 @@ class Env:
 async def env(
     store: Store, clock: FakeClock, tmp_path: Path, receiver: Receiver
 ) -> AsyncIterator[Env]:
-    storage = Storage(tmp_path / "storage")
-    client_id = await store.ensure_client("acme", clock.now())
-    queue = await store.ensure_queue(client_id, "default", clock.now(), status="on")
-    worker = Worker(
-        store, SimDialer(clock, load_sim_rules(None), fast=True), storage, clock,
-        WorkerConfig(lease_seconds=30), rng=random.Random(7), owner="test-worker",
-    )  # fmt: skip
+    work = await worker_env(store, clock, tmp_path)
+    queue = await store.ensure_queue(work.client_id, "default", clock.now(), status="on")
     config = DispatcherConfig(
         connect_timeout_s=0.5, total_timeout_s=0.5, allow_private=True,
         retry=RetryPolicy(base_s=1.0, cap_s=60.0),
@@ -90,8 +63,7 @@ async def env(
     dispatcher = Dispatcher(
         store, clock, config, owner="test-dispatcher", rng=random.Random(3), task_json=task_json
     )
-    yield Env(store, clock, TaskService(store, clock), worker, dispatcher, receiver,
-              client_id, queue.id)  # fmt: skip
+    yield Env(**work.parts(), dispatcher=dispatcher, receiver=receiver, queue_id=queue.id)
 
 
 async def _secrets(env: Env) -> list[str]:
@@ -116,7 +88,7 @@ async def test_each_seed_url_receives_exactly_its_events_in_order_and_signed(env
                                  **env.seed_urls("busy"))  # fmt: skip
     canceled = await env.callback(start_time_utc="2030-01-01 00:00:00", **env.seed_urls("cxl"))
     assert await env.store.cancel_task(canceled, env.clock.now())
-    await env.run_tasks([success, retried])
+    await env.run_all_finished([success, retried])
     await env.deliver_all()
 
     got = env.receiver.requests()
@@ -154,7 +126,7 @@ async def test_subscription_receives_every_event_of_every_task_in_sequence_order
         active=True, description="", now=env.clock.now(),
     )  # fmt: skip
     ids = [await env.callback(b_number=BUSY_B if i % 2 else OK_B, try_count=2) for i in range(6)]
-    await env.run_tasks(ids)
+    await env.run_all_finished(ids)
     await env.deliver_all()
     got = env.receiver.requests()
     for task_id in ids:
@@ -164,6 +136,7 @@ async def test_subscription_receives_every_event_of_every_task_in_sequence_order
         assert _by_target(mine, "/calls") == [(t, s) for t, s in stored if t.startswith("call.")]
 
 
+@pytest.mark.slow  # waits out real HTTP timeouts of a slow receiver, many rounds
 async def test_receiver_outage_errors_and_timeouts_delay_but_never_lose_or_reorder_events(
     env: Env,
 ) -> None:
@@ -175,7 +148,7 @@ async def test_receiver_outage_errors_and_timeouts_delay_but_never_lose_or_reord
     )  # fmt: skip
     ids = [await env.callback(b_number=BUSY_B if i % 3 == 0 else OK_B, try_count=2,
                               **env.seed_urls(f"t{i}")) for i in range(8)]  # fmt: skip
-    await env.run_tasks(ids)
+    await env.run_all_finished(ids)
 
     env.receiver.stop()  # down
     for _ in range(2):
@@ -226,7 +199,7 @@ async def test_a_dead_delivery_lets_the_next_event_through_and_can_be_redelivere
 ) -> None:
     env.dispatcher.config.retry = RetryPolicy(base_s=1.0, cap_s=60.0, give_up_after_s=100)
     task_id = await env.callback(**env.seed_urls("d"))
-    await env.run_tasks([task_id])
+    await env.run_all_finished([task_id])
     env.receiver.mode = "error"
     for _ in range(20):
         await env.dispatcher.run_once()
@@ -251,7 +224,7 @@ async def test_410_gone_disables_the_subscription(env: Env) -> None:
     )  # fmt: skip
     env.receiver.mode = "gone"
     task_id = await env.callback()
-    await env.run_tasks([task_id])
+    await env.run_all_finished([task_id])
     await env.dispatcher.run_once()
     after = await env.store.get_subscription(sub.id, env.client_id)
     assert not after.active and "410" in (after.disabled_reason or "")
@@ -270,7 +243,7 @@ async def test_a_lost_lease_is_taken_over_and_the_event_is_still_delivered(env: 
     """A dispatcher that claimed deliveries and died (kill -9) leaves leases that run out;
     another dispatcher then sends them."""
     task_id = await env.callback(**env.seed_urls("k"))
-    await env.run_tasks([task_id])
+    await env.run_all_finished([task_id])
     await env.dispatcher.fan_out()
     claimed = await env.store.claim_deliveries("dead-worker", env.clock.now(), 100, 60)
     assert claimed  # and this owner never answers
@@ -320,7 +293,7 @@ async def test_a_delivery_to_an_impossible_url_goes_dead_at_once_and_the_next_ev
     await env.store.update_subscription(
         sub.id, env.client_id, {"url": f"{env.receiver.url}/fixed"}, env.clock.now()
     )
-    await env.run_tasks([task_id])
+    await env.run_all_finished([task_id])
     await env.deliver_all()
     got = [r.json["type"] for r in env.receiver.requests() if r.path == "/fixed"]
     assert got and "task.finished" in got  # the later events of that target were delivered
