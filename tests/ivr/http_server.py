@@ -8,7 +8,7 @@ parameters (the form of a POST, the query of a GET).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -58,17 +58,26 @@ class AppServer:
 
 
 @asynccontextmanager
-async def app_server() -> AsyncIterator[AppServer]:
-    server = AppServer()
+async def serving(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[int]:
+    """An aiohttp server on 127.0.0.1 sending every request to ``handle``; yields its port."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
+    app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         sockets = site._server.sockets if site._server is not None else ()  # type: ignore[union-attr]
-        server.port = sockets[0].getsockname()[1]
-        yield server
+        yield sockets[0].getsockname()[1]
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def app_server() -> AsyncIterator[AppServer]:
+    server = AppServer()
+    async with serving(server.handle) as port:
+        server.port = port
+        yield server

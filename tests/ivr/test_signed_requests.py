@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from http_server import serving
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,18 +119,9 @@ class Receiver:
 @asynccontextmanager
 async def receiver() -> AsyncIterator[Receiver]:
     server = Receiver()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = site._server.sockets if site._server is not None else ()  # type: ignore[union-attr]
-        server.port = sockets[0].getsockname()[1]
+    async with serving(server.handle) as port:
+        server.port = port
         yield server
-    finally:
-        await runner.cleanup()
 
 
 def readme_verifier() -> Callable[..., bool]:

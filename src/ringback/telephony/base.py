@@ -49,6 +49,15 @@ class CallError(Exception):
     """A media or signalling operation failed on a live call (e.g. the far end hung up)."""
 
 
+def ended_error(record: CallRecord, action: str) -> CallError:
+    """Why ``action`` cannot be done on the call of ``record``, which has ended."""
+    if record.answered_at is None:
+        return CallError(f"cannot {action}: the call was not answered")
+    if record.hangup_disposition == "recv_bye":
+        return CallError("far end hung up")
+    return CallError(f"cannot {action}: the call has ended")
+
+
 class CannotPlay(CallError):
     """A file cannot be played (missing, unreadable, not audio); the call itself goes on.
 

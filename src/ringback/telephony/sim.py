@@ -41,6 +41,7 @@ from ringback.telephony.base import (
     CallRecord,
     CannotPlay,
     OriginateRequest,
+    ended_error,
     outbound_record,
 )
 from ringback.telephony.sim_truth import TruthLog
@@ -440,12 +441,7 @@ class SimCall:
             raise self._ended_error(action)
 
     def _ended_error(self, action: str) -> CallError:
-        record = self._record
-        if record.answered_at is None:
-            return CallError(f"cannot {action}: the call was not answered")
-        if record.hangup_disposition == "recv_bye":
-            return CallError("far end hung up")
-        return CallError(f"cannot {action}: the call has ended")
+        return ended_error(self._record, action)
 
     # -- waiting ----------------------------------------------------------------------------
 

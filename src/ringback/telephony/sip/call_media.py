@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ringback.clock import Clock
-from ringback.telephony.base import CallError, CallRecord, CannotPlay
+from ringback.telephony.base import CallError, CallRecord, CannotPlay, ended_error
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit, session_stats
 from ringback.telephony.sip.sdp import RemoteMedia, build_sdp
 
@@ -123,12 +123,7 @@ class CallMedia:
         return self.session
 
     def ended_error(self, action: str) -> CallError:
-        record = self._record
-        if record.answered_at is None:
-            return CallError(f"cannot {action}: the call was not answered")
-        if record.hangup_disposition == "recv_bye":
-            return CallError("far end hung up")
-        return CallError(f"cannot {action}: the call has ended")
+        return ended_error(self._record, action)
 
     def bridge(self, other: CallMedia, clock: Clock) -> None:
         """Relay media between this answered leg and ``other`` (see :meth:`unbridge`)."""
