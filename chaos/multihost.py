@@ -30,7 +30,8 @@ from chaos.procs import Workers, say
 from chaos.scenarios import Run, Spec, drive, read_rows, run_checks, summarize, worker_env
 from chaos.seed import seed
 from ringback.clock import SystemClock
-from ringback.store.db import QueueChanges, Store, open_store
+from ringback.domain.rows import QueueChanges
+from ringback.store.db import Store, open_store
 
 __all__ = ["PREFIX", "PartitionPlan", "several_hosts"]
 

@@ -29,7 +29,8 @@ from chaos.procs import Workers, say
 from chaos.receiver import Receiver
 from chaos.seed import Seeded, seed, sim_rules_toml
 from ringback.clock import SystemClock
-from ringback.store.db import QueueChanges, Store, open_store
+from ringback.domain.rows import QueueChanges
+from ringback.store.db import Store, open_store
 
 PG_ADMIN = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

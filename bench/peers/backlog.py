@@ -32,8 +32,9 @@ from bench.engine import msg_task, pct, queue_rate, say, wait_queue_done, write_
 from bench.peers.common import BenchError, RssPeak
 
 from ringback.clock import SystemClock
+from ringback.domain.rows import QueueChanges
 from ringback.storage import Storage
-from ringback.store.db import QueueChanges, Store, open_store
+from ringback.store.db import Store, open_store
 
 CHUNK = 10_000
 FILTERS = ("status", "name", "created_range")

@@ -10,6 +10,7 @@ import structlog
 
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.domain.rows import NumberRow
 from ringback.ivr.fetch import FetchConfig, Fetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, call_variables
 from ringback.ivr.limits import store_trace
@@ -19,7 +20,6 @@ from ringback.ivr.simulate import simulate_call
 from ringback.service import ClientService, SigningKeys, TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
-from ringback.store.numbers import NumberRow
 from ringback.telephony.base import Call, CallRecord, Dialer
 
 log = structlog.get_logger(__name__)

@@ -27,7 +27,14 @@ from ringback.domain.credentials import (
     new_client_secret,
     verify_secret,
 )
-from ringback.domain.rows import NotFound, QueueRow
+from ringback.domain.rows import (
+    Credential,
+    CredentialRow,
+    NotFound,
+    QueueChanges,
+    QueueRow,
+    WebhookKeyRow,
+)
 from ringback.domain.tasks import (
     CallbackTask,
     IvrCallJob,
@@ -40,9 +47,7 @@ from ringback.domain.tasks import (
 from ringback.ivr.errors import IvrError
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
 from ringback.storage import Storage, StorageError
-from ringback.store.access import Credential, CredentialRow
-from ringback.store.db import QueueChanges, Store
-from ringback.store.webhooks import WebhookKeyRow
+from ringback.store.db import Store
 
 T = TypeVar("T")
 DEFAULT_QUEUE = "default"

@@ -14,7 +14,8 @@ import pytest
 from ringback.clock import FakeClock
 from ringback.domain.decide import decide
 from ringback.domain.model import AttemptResult, LegState, Outcome
-from ringback.store.db import QueueChanges, Store
+from ringback.domain.rows import QueueChanges
+from ringback.store.db import Store
 from ringback.store.legs_sql import LegWrite
 from ringback.store.records import Completion
 from ringback.telephony.base import Call, OriginateRequest

@@ -16,8 +16,9 @@ import pytest
 
 from ringback.clock import FakeClock
 from ringback.domain.model import AttemptResult, Outcome
+from ringback.domain.rows import QueueChanges
 from ringback.service import InvalidInput, TaskService
-from ringback.store.db import QueueChanges, Store, open_store
+from ringback.store.db import Store, open_store
 from ringback.store.records import Completion
 from ringback.telephony.base import OriginateRequest
 from ringback.telephony.sim import SimCall, SimDialer, load_sim_rules

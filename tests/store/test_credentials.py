@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from ringback.clock import FakeClock
-from ringback.store.access import Credential
+from ringback.domain.rows import Credential
 from ringback.store.db import Store
 from ringback.store.records import NotFound
 

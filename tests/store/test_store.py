@@ -19,9 +19,10 @@ from ringback.domain.model import (
     TaskKind,
     TaskStatus,
 )
+from ringback.domain.rows import QueueChanges
 from ringback.domain.tasks import NewTask
 from ringback.store import schema
-from ringback.store.db import QueueChanges, Store
+from ringback.store.db import Store
 from ringback.store.legs_sql import AttemptLegs
 from ringback.store.migrations import LATEST_VERSION
 from ringback.store.records import ClaimedTask, Completion, Conflict, NotFound, Progress

@@ -13,9 +13,9 @@ from ringback.api.errors import ApiError
 from ringback.api.limits import LoginLimiter, SecretChecker
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.domain.rows import TokenOwner
 from ringback.service import ClientService, TaskService, token_digest
 from ringback.storage import Storage
-from ringback.store.access import TokenOwner
 from ringback.store.db import Store
 
 

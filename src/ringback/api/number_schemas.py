@@ -6,9 +6,9 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from ringback.domain.rows import NumberRow
 from ringback.domain.tasks import format_seed_time
 from ringback.domain.urlguard import check_stored_url_list
-from ringback.store.numbers import NumberRow
 
 #: a called number as it arrives in a SIP request URI: digits, an optional leading +
 NUMBER_PATTERN = r"^\+?[0-9]{1,32}$"

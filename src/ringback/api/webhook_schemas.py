@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ringback.domain.rows import DeliveryRow, SubscriptionRow, WebhookKeyRow
 from ringback.domain.tasks import EventPattern, format_seed_time
 from ringback.domain.urlguard import check_stored_url
-from ringback.store.webhooks import DeliveryRow, SubscriptionRow, WebhookKeyRow
 
 SeedTime = str
 StoredUrl = Annotated[str, AfterValidator(check_stored_url)]

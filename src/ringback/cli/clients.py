@@ -13,8 +13,8 @@ from rich.markup import escape
 
 from ringback.cli.common import JsonOpt, make_table, out, print_table, run, seed_time
 from ringback.config import Settings
+from ringback.domain.rows import Credential, CredentialRow
 from ringback.service import ClientService, NewCredentials, TaskService
-from ringback.store.access import Credential, CredentialRow
 from ringback.store.db import Store
 
 client_app = typer.Typer(help="API clients and their credentials.", no_args_is_help=True)

@@ -23,9 +23,9 @@ from ringback.cli.common import (
     unknown_client,
 )
 from ringback.config import Settings
-from ringback.domain.rows import QueueRow
+from ringback.domain.rows import QueueChanges, QueueRow
 from ringback.service import TaskService, parse_calling_hours
-from ringback.store.db import QueueChanges, Store
+from ringback.store.db import Store
 
 queue_app = typer.Typer(help="Create, switch and list queues.", no_args_is_help=True)
 

@@ -1,6 +1,8 @@
 """The rows the store returns, shared by every layer (the application layer, the API, the CLI,
 the webhook dispatcher): owned by neither the store nor its callers, as River's row types are.
-The store's own write requests (claims, completions) stay in ``store/records.py``."""
+Queues (and the changes asked of one), tasks, events, calls, numbers, credentials and tokens,
+webhook subscriptions, keys and deliveries. The store's own write requests (claims,
+completions, deliveries being sent) stay in ``store/``."""
 
 from __future__ import annotations
 
@@ -135,3 +137,109 @@ class StatusReport:
     in_flight: int
     next_due: datetime | None
     queues: list[QueueRow]
+
+
+@dataclass(slots=True)
+class NumberRow:
+    number: str
+    client_id: int
+    answer_url: str | None  # a comma-separated fallback list
+    ivr_file: str | None  # a path in the client's storage
+    notify_completed: bool
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class TokenOwner:
+    client_id: int
+    credential_id: int
+
+
+@dataclass(slots=True)
+class Credential:
+    """An OAuth client: a ``key`` (its ``client_id``) and a hashed secret of one client."""
+
+    id: int
+    client_id: int
+    key: str
+    secret_hash: str
+    secret_version: int = 1
+    disabled_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class CredentialRow:
+    """A credential as listed to operators (no secret hash)."""
+
+    id: int
+    client_id: int
+    client_name: str
+    key: str
+    secret_version: int
+    created_at: datetime
+    rotated_at: datetime | None
+    disabled_at: datetime | None
+
+
+@dataclass(slots=True)
+class DeliveryRow:
+    id: int
+    event_id: int
+    client_id: int
+    task_id: int | None
+    seq: int
+    event_type: str
+    target_kind: str
+    subscription_id: int | None
+    url: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    response_excerpt: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    dead_at: datetime | None
+
+
+@dataclass(slots=True)
+class SubscriptionRow:
+    id: int
+    client_id: int
+    url: str
+    events: list[str]
+    secret: str
+    previous_secret: str | None
+    previous_secret_until: datetime | None
+    active: bool
+    description: str
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class WebhookKeyRow:
+    client_id: int
+    secret: str
+    previous_secret: str | None
+    previous_secret_until: datetime | None
+    created_at: datetime
+    rotated_at: datetime | None
+
+
+@dataclass(slots=True)
+class QueueChanges:
+    name: str | None = None
+    comment: str | None = None
+    status: str | None = None
+    concurrent_task_limit: int | None = None
+    max_calls_per_second: float | None = None
+    clear_max_calls_per_second: bool = False
+    calling_hours: dict[str, Any] | None = None
+    clear_calling_hours: bool = False
+    redial_interrupted: bool | None = None

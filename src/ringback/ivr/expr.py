@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from simpleeval import EvalWithCompoundTypes
 
 from ringback.ivr.errors import IvrError
-from ringback.ivr.limits import LIMITS
+from ringback.ivr.limits import LIMITS, value_size
 
 MAX_EXPR_CHARS = 1000
 MAX_DEPTH = 40
@@ -80,21 +80,7 @@ class Flag(str):
 
 def _size(value: Any, budget: int = MAX_SIZE) -> int:
     """How big ``value`` is (characters, items, digits), counting no further than ``budget``."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, int):
-        return value.bit_length() // 3 + 1
-    if isinstance(value, list | tuple | dict):
-        total = 1
-        items = value.items() if isinstance(value, dict) else value
-        for item in items:
-            total += _size(item, budget - total)
-            if total > budget:
-                return total
-        return total
-    return 1
+    return value_size(value, budget)
 
 
 def _check_size(value: Any) -> Any:

@@ -14,43 +14,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ringback.domain.rows import Credential, CredentialRow, TokenOwner  # shared row types
 from ringback.store import schema as t
 from ringback.store.records import CallRow, NotFound, from_ms, to_ms
 
 if TYPE_CHECKING:
     from ringback.store.db import Conn
-
-
-@dataclass(slots=True)
-class Credential:
-    """An OAuth client: a ``key`` (its ``client_id``) and a hashed secret of one client."""
-
-    id: int
-    client_id: int
-    key: str
-    secret_hash: str
-    secret_version: int = 1
-    disabled_at: datetime | None = None
-
-
-@dataclass(slots=True)
-class CredentialRow:
-    """A credential as listed to operators (no secret hash)."""
-
-    id: int
-    client_id: int
-    client_name: str
-    key: str
-    secret_version: int
-    created_at: datetime
-    rotated_at: datetime | None
-    disabled_at: datetime | None
-
-
-@dataclass(slots=True)
-class TokenOwner:
-    client_id: int
-    credential_id: int
 
 
 @dataclass(slots=True)

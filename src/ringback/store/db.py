@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack, cast
 from urllib.parse import urlsplit
@@ -30,6 +29,7 @@ from ringback.domain.model import (
     TaskKind,
     TaskStatus,
 )
+from ringback.domain.rows import QueueChanges  # shared row types
 from ringback.domain.tasks import NewTask
 from ringback.store import schema as t
 from ringback.store.access import AccessMixin
@@ -89,19 +89,6 @@ def normalise_url(url: str) -> str:
         f"unsupported database URL {url!r}: use sqlite:///path/to/ringback.db or "
         "postgresql://user@host:port/dbname"
     )
-
-
-@dataclass(slots=True)
-class QueueChanges:
-    name: str | None = None
-    comment: str | None = None
-    status: str | None = None
-    concurrent_task_limit: int | None = None
-    max_calls_per_second: float | None = None
-    clear_max_calls_per_second: bool = False
-    calling_hours: dict[str, Any] | None = None
-    clear_calling_hours: bool = False
-    redial_interrupted: bool | None = None
 
 
 class Store(AccessMixin, WebhookMixin, NumbersMixin):

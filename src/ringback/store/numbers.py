@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringback.domain.cdr import CallRecord
+from ringback.domain.rows import NumberRow  # shared row types
 from ringback.store import schema as t
 from ringback.store.engine_sql import loads
 from ringback.store.legs_sql import CALL_FIELDS, call_values
@@ -25,18 +25,6 @@ from ringback.store.records import Conflict, NotFound, from_ms, to_ms
 
 if TYPE_CHECKING:
     from ringback.store.db import Conn
-
-
-@dataclass(slots=True)
-class NumberRow:
-    number: str
-    client_id: int
-    answer_url: str | None  # a comma-separated fallback list
-    ivr_file: str | None  # a path in the client's storage
-    notify_completed: bool
-    description: str
-    created_at: datetime
-    updated_at: datetime
 
 
 class NumbersMixin:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ringback.domain.rows import DeliveryRow, SubscriptionRow, WebhookKeyRow  # shared row types
 from ringback.store import schema as t
 from ringback.store.engine_sql import loads
 from ringback.store.records import Conflict, EventRow, NotFound, from_ms, to_ms
@@ -37,32 +38,6 @@ if TYPE_CHECKING:
     from ringback.store.db import Conn
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
-
-
-@dataclass(slots=True)
-class SubscriptionRow:
-    id: int
-    client_id: int
-    url: str
-    events: list[str]
-    secret: str
-    previous_secret: str | None
-    previous_secret_until: datetime | None
-    active: bool
-    description: str
-    disabled_reason: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(slots=True)
-class WebhookKeyRow:
-    client_id: int
-    secret: str
-    previous_secret: str | None
-    previous_secret_until: datetime | None
-    created_at: datetime
-    rotated_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -105,29 +80,6 @@ class DeliveryResult:
     error: str | None
     excerpt: str | None
     disable_subscription: str | None = None  # the reason, when the receiver answered 410
-
-
-@dataclass(slots=True)
-class DeliveryRow:
-    id: int
-    event_id: int
-    client_id: int
-    task_id: int | None
-    seq: int
-    event_type: str
-    target_kind: str
-    subscription_id: int | None
-    url: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    last_status_code: int | None
-    last_error: str | None
-    response_excerpt: str | None
-    created_at: datetime
-    updated_at: datetime
-    delivered_at: datetime | None
-    dead_at: datetime | None
 
 
 _CLAIM_WHERE = (

@@ -15,8 +15,8 @@ from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.limits import Busy, LoginLimiter, address_key
 from ringback.api.schemas import RotatedOut, TokenOut
 from ringback.api.webhook_schemas import WebhookSecretOut
+from ringback.domain.rows import Credential
 from ringback.service import TOKEN_LIFETIME_S, ClientService
-from ringback.store.access import Credential
 
 router = APIRouter(tags=["auth"])
 

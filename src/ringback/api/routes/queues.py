@@ -17,7 +17,7 @@ from ringback.api.schemas import (
     errors,
     hours_dict,
 )
-from ringback.store.db import QueueChanges
+from ringback.domain.rows import QueueChanges
 
 router = APIRouter(prefix="/client/{client_id}/task_scheduler", tags=["queues"])
 SchedulerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The queue id")]
