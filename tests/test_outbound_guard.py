@@ -19,11 +19,12 @@ import structlog
 
 from ringback.api.schemas import task_json
 from ringback.clock import FakeClock
+from ringback.domain.credentials import new_signing_secret as new_secret
 from ringback.ivr.fetch import FetchConfig, FetchError, HttpFetcher
 from ringback.outbound import BlockedAddress, OutboundClient
 from ringback.service import TaskService
 from ringback.store.db import Store
-from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig, new_secret
+from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
 REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 

@@ -22,9 +22,12 @@ from ringback.clock import Clock
 from ringback.domain.calling_hours import CallingHours
 from ringback.domain.credentials import (
     DUMMY_HASH,
+    SIGNING_OVERLAP,
+    current_secrets,
     hash_secret,
     new_client_key,
     new_client_secret,
+    new_signing_secret,
     verify_secret,
 )
 from ringback.domain.rows import (
@@ -248,8 +251,6 @@ class TaskService:
 # --- clients and credentials ----------------------------------------------------------------
 
 TOKEN_LIFETIME_S = 3600
-# after a rotation the old signing secret still signs (a second v1=) for this long
-SIGNING_OVERLAP = timedelta(hours=24)
 SIGNING_CACHE_S = 60.0
 
 Verify = Callable[[str, str], Awaitable[bool]]
@@ -257,10 +258,6 @@ Verify = Callable[[str, str], Awaitable[bool]]
 
 async def _verify_in_thread(secret: str, stored: str) -> bool:
     return await asyncio.to_thread(verify_secret, secret, stored)
-
-
-def new_signing_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +330,7 @@ class ClientService:
         hashed = await asyncio.to_thread(hash_secret, secret)
         now = self.clock.now()
         rotated = await self.store.rotate_credential(key, hashed, now)
-        signing = await self.store.rotate_webhook_key(
-            rotated.client_id, new_signing_secret(), now, now + SIGNING_OVERLAP
-        )
+        signing = await self.rotate_signing_key(rotated.client_id)
         return NewCredentials(
             rotated.client_id, key, secret, rotated.secret_version, signing.secret
         )
@@ -344,14 +339,19 @@ class ClientService:
         """The client's signing secret (made on first use: clients older than it get one)."""
         return await self.store.webhook_key(client_id, new_signing_secret(), self.clock.now())
 
+    async def rotate_signing_key(self, client_id: int) -> WebhookKeyRow:
+        """A new signing secret for the client; the old one still signs for a day."""
+        now = self.clock.now()
+        return await self.store.rotate_webhook_key(
+            client_id, new_signing_secret(), now, now + SIGNING_OVERLAP
+        )
+
     async def signing_secrets(self, client_id: int) -> list[str]:
         """The secrets that sign now: the current one, and the previous one during its overlap."""
         row = await self.signing_key(client_id)
-        valid = [row.secret]
-        until = row.previous_secret_until
-        if row.previous_secret and until is not None and until > self.clock.now():
-            valid.append(row.previous_secret)
-        return valid
+        return current_secrets(
+            row.secret, row.previous_secret, row.previous_secret_until, self.clock.now()
+        )
 
 
 @dataclass(slots=True)

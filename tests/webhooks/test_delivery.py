@@ -15,8 +15,9 @@ import pytest
 
 from ringback.api.schemas import task_json
 from ringback.clock import FakeClock
+from ringback.domain.credentials import new_signing_secret as new_secret
 from ringback.store.db import Store
-from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig, new_secret
+from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import verify
 from support_webhooks import Received, Receiver

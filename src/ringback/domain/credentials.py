@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime, timedelta
 
 _N, _R, _P, _LEN = 2**14, 8, 1, 32
 # verified when the client is unknown, so both answers cost the same work
@@ -20,6 +21,24 @@ def new_client_secret() -> str:
 
 def new_client_key() -> str:
     return "rb_" + secrets.token_urlsafe(12)
+
+
+#: after a rotation the old signing secret still signs (a second ``v1=``) for this long
+SIGNING_OVERLAP = timedelta(hours=24)
+
+
+def new_signing_secret() -> str:
+    """A secret that signs webhooks and IVR requests (a client's, or a subscription's)."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def current_secrets(
+    secret: str, previous: str | None, previous_until: datetime | None, now: datetime
+) -> list[str]:
+    """The secrets that sign now: ``secret``, and ``previous`` while its overlap lasts."""
+    if previous and previous_until is not None and previous_until > now:
+        return [secret, previous]
+    return [secret]
 
 
 def hash_secret(secret: str) -> str:

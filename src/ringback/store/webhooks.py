@@ -29,6 +29,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ringback.domain.credentials import current_secrets
 from ringback.domain.rows import DeliveryRow, SubscriptionRow, WebhookKeyRow  # shared row types
 from ringback.store import schema as t
 from ringback.store.engine_sql import loads
@@ -381,7 +382,7 @@ class WebhookMixin:
                     )
                 ).all()
                 for sid, secret, old, until in sub_rows:
-                    sub_secrets[sid] = _secrets(secret, old, until, now_ms)
+                    sub_secrets[sid] = _secrets(secret, old, until, now)
             if client_ids:
                 key_rows: Sequence[Any] = (
                     await conn.execute(
@@ -392,7 +393,7 @@ class WebhookMixin:
                     )
                 ).all()  # fmt: skip
                 for cid, secret, old, until in key_rows:
-                    key_secrets[cid] = _secrets(secret, old, until, now_ms)
+                    key_secrets[cid] = _secrets(secret, old, until, now)
         claimed = []
         for r in sorted(rows, key=lambda r: r[0]):
             secrets = sub_secrets.get(r[8], []) if r[8] is not None else key_secrets.get(r[9], [])
@@ -503,10 +504,8 @@ class WebhookMixin:
         return (await self.get_delivery(delivery_id, client_id))[0]
 
 
-def _secrets(secret: str, old: str | None, until: int | None, now_ms: int) -> list[str]:
-    if old and until is not None and until > now_ms:
-        return [secret, old]
-    return [secret]
+def _secrets(secret: str, old: str | None, until: int | None, now: datetime) -> list[str]:
+    return current_secrets(secret, old, from_ms(until), now)
 
 
 def _subscription(row: Row[Any]) -> SubscriptionRow:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import structlog
 from ringback import __version__
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.domain.credentials import new_signing_secret
 from ringback.domain.rows import TaskRow
 from ringback.faults import FaultReporter
 from ringback.outbound import BlockedAddress, OutboundClient
@@ -48,10 +48,6 @@ log = structlog.get_logger("ringback.webhooks")
 
 USER_AGENT = f"ringback-webhooks/{__version__}"
 EXCERPT_BYTES = 512
-
-
-def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
 
 
 @dataclass(slots=True)
@@ -267,7 +263,7 @@ class Dispatcher:
         await self.store.store_deliveries(
             deliveries,
             [e.id for e in events],
-            {cid: new_secret() for cid in need_key},
+            {cid: new_signing_secret() for cid in need_key},
             self.clock.now(),
         )
         self.stats.fanned_out += len(events)

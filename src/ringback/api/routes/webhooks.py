@@ -3,13 +3,12 @@ client's signing secret for seed and job URLs (``/webhook_secret``)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Response
 
-from ringback.api.deps import ClockDep, CurrentClient, SettingsDep, StoreDep
+from ringback.api.deps import ClientsDep, ClockDep, CurrentClient, SettingsDep, StoreDep
 from ringback.api.errors import ApiError, check_body_url
 from ringback.api.idempotency import IdempotencyDep
 from ringback.api.schemas import MAX_ID, errors, reject_unstorable
@@ -24,13 +23,11 @@ from ringback.api.webhook_schemas import (
     WebhookUpdate,
 )
 from ringback.config import Settings
-from ringback.webhooks.dispatcher import new_secret
+from ringback.domain.credentials import SIGNING_OVERLAP, new_signing_secret
 
 router = APIRouter(prefix="/client/{client_id}", tags=["webhooks"])
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="The webhook (subscription) id")]
 DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID)]
-#: after a rotation the old secret keeps signing (a second v1=) this long
-ROTATION_OVERLAP = timedelta(hours=24)
 
 
 def _check_url(url: str, settings: Settings) -> None:
@@ -50,8 +47,9 @@ async def create_webhook(
     reject_unstorable(body.model_dump())
     _check_url(body.url, settings)
     row = await store.create_subscription(
-        client_id, url=body.url, events=list(body.events), secret=body.secret or new_secret(),
-        active=body.active, description=body.description, now=clock.now(),
+        client_id, url=body.url, events=list(body.events),
+        secret=body.secret or new_signing_secret(), active=body.active,
+        description=body.description, now=clock.now(),
     )  # fmt: skip
     return await idem.respond(201, WebhookOut.of(row).model_dump(mode="json"))
 
@@ -93,12 +91,12 @@ async def update_webhook(
                 422, "invalid_input", "send either secret or rotate_secret",
                 [{"loc": ["body", "rotate_secret"], "msg": "send either secret or rotate_secret"}],
             )  # fmt: skip
-        changes["secret"] = new_secret()
+        changes["secret"] = new_signing_secret()
     if "url" in changes:
         _check_url(changes["url"], settings)
     now = clock.now()
     row = await store.update_subscription(
-        webhook_id, client_id, changes, now, previous_secret_until=now + ROTATION_OVERLAP
+        webhook_id, client_id, changes, now, previous_secret_until=now + SIGNING_OVERLAP
     )
     return WebhookOut.of(row)
 
@@ -162,19 +160,13 @@ async def redeliver(
     "/webhook_secret", response_model=WebhookSecretOut, responses=errors(),
     summary="The signing secret of the seed URLs and job webhooks (made on first use)",
 )  # fmt: skip
-async def get_webhook_secret(
-    client_id: CurrentClient, store: StoreDep, clock: ClockDep
-) -> WebhookSecretOut:
-    return WebhookSecretOut.of(await store.webhook_key(client_id, new_secret(), clock.now()))
+async def get_webhook_secret(client_id: CurrentClient, clients: ClientsDep) -> WebhookSecretOut:
+    return WebhookSecretOut.of(await clients.signing_key(client_id))
 
 
 @router.post(
     "/webhook_secret/rotate", response_model=WebhookSecretOut, responses=errors(),
     summary="A new signing secret; the old one still signs for 24 hours",
 )  # fmt: skip
-async def rotate_webhook_secret(
-    client_id: CurrentClient, store: StoreDep, clock: ClockDep
-) -> WebhookSecretOut:
-    now = clock.now()
-    row = await store.rotate_webhook_key(client_id, new_secret(), now, now + ROTATION_OVERLAP)
-    return WebhookSecretOut.of(row)
+async def rotate_webhook_secret(client_id: CurrentClient, clients: ClientsDep) -> WebhookSecretOut:
+    return WebhookSecretOut.of(await clients.rotate_signing_key(client_id))
