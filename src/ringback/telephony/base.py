@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ringback.domain.cdr import CallRecord as CallRecord  # re-exported: the CDR lives in domain
 from ringback.domain.model import Leg, Outcome
@@ -47,6 +47,21 @@ def outbound_record(
 
 class CallError(Exception):
     """A media or signalling operation failed on a live call (e.g. the far end hung up)."""
+
+
+def played_file(path: Path | str, name: str | None, loop: int, seconds: float) -> dict[str, Any]:
+    """A call record's ``played`` entry for a file: named by ``name`` (a storage name or URL),
+    else by the file's own name, never by the server's path."""
+    return {"type": "play", "file": name or Path(path).name, "loop": loop,
+            "seconds": round(seconds, 3)}  # fmt: skip
+
+
+def played_speech(
+    text: str, language: str | None, voice: str | None, loop: int, seconds: float
+) -> dict[str, Any]:
+    """A call record's ``played`` entry for spoken text."""
+    return {"type": "speak", "text": text, "language": language, "voice": voice, "loop": loop,
+            "seconds": round(seconds, 3)}  # fmt: skip
 
 
 def ended_error(record: CallRecord, action: str) -> CallError:

@@ -43,6 +43,8 @@ from ringback.telephony.base import (
     OriginateRequest,
     ended_error,
     outbound_record,
+    played_file,
+    played_speech,
 )
 from ringback.telephony.sim_truth import TruthLog
 
@@ -503,14 +505,7 @@ class SimCall:
         _check_loop(loop)
         self._require_up("play")
         seconds = wav_seconds(path if isinstance(path, Path) else Path(path)) * loop
-        self._record.played.append(
-            {
-                "type": "play",
-                "file": name or Path(path).name,
-                "loop": loop,
-                "seconds": round(seconds, 3),
-            }
-        )
+        self._record.played.append(played_file(path, name, loop, seconds))
         await self._spend(seconds, "play")
 
     async def speak(
@@ -519,16 +514,7 @@ class SimCall:
         _check_loop(loop)
         self._require_up("speak")
         seconds = len(text) * SPEAK_SECONDS_PER_CHAR * loop
-        self._record.played.append(
-            {
-                "type": "speak",
-                "text": text,
-                "language": language,
-                "voice": voice,
-                "loop": loop,
-                "seconds": round(seconds, 3),
-            }
-        )
+        self._record.played.append(played_speech(text, language, voice, loop, seconds))
         await self._spend(seconds, "speak")
 
     async def wait(self, seconds: float) -> None:

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ringback.clock import Clock
-from ringback.telephony.base import CallError, CallRecord, CannotPlay, ended_error
+from ringback.telephony.base import (
+    CallError,
+    CallRecord,
+    CannotPlay,
+    ended_error,
+    played_file,
+    played_speech,
+)
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit, session_stats
 from ringback.telephony.sip.sdp import RemoteMedia, build_sdp
 
@@ -185,14 +192,7 @@ class CallMedia:
         except (OSError, ValueError, EOFError) as exc:
             raise CannotPlay(path, str(exc)) from exc
         seconds = len(pcm) / 16000 * loop
-        self._record.played.append(
-            {
-                "type": "play",
-                "file": name or Path(path).name,
-                "loop": loop,
-                "seconds": round(seconds, 3),
-            }
-        )
+        self._record.played.append(played_file(path, name, loop, seconds))
         await self._play_pcm(pcm, loop, "play")
 
     async def speak(
@@ -205,14 +205,7 @@ class CallMedia:
         except (OSError, ValueError, RuntimeError) as exc:
             raise CallError(f"cannot speak: {exc}") from exc
         self._record.played.append(
-            {
-                "type": "speak",
-                "text": text,
-                "language": language,
-                "voice": voice,
-                "loop": loop,
-                "seconds": round(len(pcm) / 16000 * loop, 3),
-            }
+            played_speech(text, language, voice, loop, len(pcm) / 16000 * loop)
         )
         await self._play_pcm(pcm, loop, "speak")
 
