@@ -16,24 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields
+from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.rows import CallRow
 from ringback.domain.tasks import format_seed_time
 from ringback.store.db import Store
 
 #: the CDR fields a leg of the history names otherwise (times in the seed's ``*_time_gmt``)
-CDR_LEG_RENAMED = {
-    "from_number": "from",
-    "to_number": "to",
-    "started_at": "start_time_gmt",
-    "ringing_at": "ring_time_gmt",
-    "answered_at": "answer_time_gmt",
-    "ended_at": "end_time_gmt",
-    "bridged_at": "bridged_time_gmt",
-    "duration_ms": "duration",
-    "billsec_ms": "billsec",
-}
+CDR_LEG_RENAMED = view_names("gmt")
 #: the CDR fields a leg of the history does not show (the call record shows the call's own)
 CDR_LEG_HIDDEN = frozenset({"call_uuid", "direction", "caller_id_name", "attempt", "worker"})
 #: CDR field -> name in a leg of the history (``CdrLeg``)

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from ringback.api.errors import ApiError, ErrorBody
-from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields
+from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
 from ringback.domain.model import TaskKind, TaskStatus
 from ringback.domain.rows import CallRow, QueueRow, TaskRow
 from ringback.domain.tasks import (
@@ -313,17 +313,7 @@ class CallOut(BaseModel):
 
 
 #: the CDR fields ``CallOut`` names otherwise (times in ``*_time_utc``, durations in seconds)
-CALL_OUT_RENAMED = {
-    "from_number": "from",
-    "to_number": "to",
-    "started_at": "start_time_utc",
-    "ringing_at": "ring_time_utc",
-    "answered_at": "answer_time_utc",
-    "ended_at": "end_time_utc",
-    "bridged_at": "bridged_time_utc",
-    "duration_ms": "duration",
-    "billsec_ms": "billsec",
-}
+CALL_OUT_RENAMED = view_names("utc")
 #: the CDR fields a task's ``calls`` do not show (the call history shows them)
 CALL_OUT_HIDDEN = frozenset({"direction", "caller_id_name", "bridged_with", "detail", "worker"})
 #: CDR field -> ``CallOut`` field name

@@ -90,6 +90,20 @@ def duration_ms(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * 1000)
 
 
+def view_names(time_suffix: str) -> dict[str, str]:
+    """How the API's views of a leg rename CDR fields: numbers as ``from`` / ``to``, times as
+    ``start_time_<suffix>`` …, durations in seconds as ``duration`` / ``billsec``."""
+    times = {"started_at": "start", "ringing_at": "ring", "answered_at": "answer",
+             "ended_at": "end", "bridged_at": "bridged"}  # fmt: skip
+    return {
+        "from_number": "from",
+        "to_number": "to",
+        **{field: f"{stem}_time_{time_suffix}" for field, stem in times.items()},
+        "duration_ms": "duration",
+        "billsec_ms": "billsec",
+    }
+
+
 def shown_fields(renamed: Mapping[str, str], hidden: Collection[str]) -> dict[str, str]:
     """How a view of a leg names the ``CDR_FIELDS`` it shows: every field not ``hidden``, by
     its ``renamed`` name or its own. A field added to the CDR is shown unless a view hides it
