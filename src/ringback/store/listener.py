@@ -25,7 +25,8 @@ RETRY_MAX_S = 5.0
 
 class Listener:
     """LISTEN on ``channel`` at ``dsn``, calling ``callback`` for each notification and once
-    after each reconnection. :meth:`start` returns at once; :meth:`stop` closes."""
+    after each connection, the first included (:meth:`start` returns at once, before it is
+    made, so work committed meanwhile is looked for then); :meth:`stop` closes."""
 
     def __init__(self, dsn: str, channel: str, callback: Callable[[], None]) -> None:
         self._dsn = dsn
@@ -74,7 +75,7 @@ class Listener:
             self.connections += 1
             if failing or self.connections > 1:
                 log.info("listening for new work again")
-                self._callback()  # what was notified while no one listened
+            self._callback()  # what was committed while no one listened (also before the first)
             failing, delay = False, RETRY_FIRST_S
             await self._lost.wait()
             await self._close()
