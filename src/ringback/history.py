@@ -20,7 +20,7 @@ from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.rows import CallRow
 from ringback.domain.tasks import format_seed_time
-from ringback.store.db import Store
+from ringback.store import Store
 
 #: the CDR fields a leg of the history names otherwise (times in the seed's ``*_time_gmt``)
 CDR_LEG_RENAMED = view_names("gmt")

@@ -19,7 +19,7 @@ from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
 from ringback.service import ClientService, SigningKeys, TaskService
 from ringback.storage import Storage
-from ringback.store.db import Store
+from ringback.store import Store
 from ringback.telephony.base import Call, CallRecord, Dialer
 
 log = structlog.get_logger(__name__)

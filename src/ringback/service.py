@@ -50,7 +50,7 @@ from ringback.domain.tasks import (
 from ringback.ivr.errors import IvrError
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
 from ringback.storage import Storage, StorageError
-from ringback.store.db import Store
+from ringback.store import Store
 
 T = TypeVar("T")
 DEFAULT_QUEUE = "default"

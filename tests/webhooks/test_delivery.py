@@ -255,7 +255,7 @@ async def test_a_lost_lease_is_taken_over_and_the_event_is_still_delivered(env: 
     assert sorted(r.path for r in env.receiver.requests()) == [
         "/k/url_after", "/k/url_before", "/k/url_success"]  # fmt: skip
     # the dead owner's late answer is refused by the fence
-    from ringback.store.webhooks import DeliveryResult
+    from ringback.domain.rows import DeliveryResult
 
     late = [DeliveryResult(c.id, c.fence, "dead", None, 500, "late", None) for c in claimed]
     await env.store.finish_deliveries(late, env.clock.now())

@@ -23,7 +23,7 @@ from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.faults import FaultReporter
 from ringback.storage import MAX_FILE_BYTES, Storage
-from ringback.store.db import Store
+from ringback.store import Store
 
 PREFIX = "/api/ver1.0"
 #: every request body, storage uploads included: the one limit (README, "Limits")

@@ -11,7 +11,7 @@ from datetime import datetime
 from ringback.clock import FakeClock
 from ringback.domain.credentials import DUMMY_HASH, hash_secret, verify_secret
 from ringback.service import TOKEN_LIFETIME_S, ClientService
-from ringback.store.db import Store
+from ringback.store import Store
 
 __all__ = [
     "DUMMY_HASH",

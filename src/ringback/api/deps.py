@@ -16,7 +16,7 @@ from ringback.config import Settings
 from ringback.domain.rows import TokenOwner
 from ringback.service import ClientService, TaskService, token_digest
 from ringback.storage import Storage
-from ringback.store.db import Store
+from ringback.store import Store
 
 
 def get_store(request: Request) -> Store:

@@ -16,7 +16,7 @@ from fastapi import Depends, Header, Request, Response
 from ringback.api.deps import ClockDep, CurrentClient, StoreDep
 from ringback.api.errors import ApiError
 from ringback.clock import Clock
-from ringback.store.db import Store
+from ringback.store import Store
 
 REPLAYED = "Idempotent-Replayed"
 JSON = "application/json"

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ringback.domain.model import TaskStatus
-from ringback.store.db import Store
+from ringback.store import Store
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 

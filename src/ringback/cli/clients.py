@@ -15,7 +15,7 @@ from ringback.cli.common import JsonOpt, make_table, out, print_table, run, seed
 from ringback.config import Settings
 from ringback.domain.rows import Credential, CredentialRow
 from ringback.service import ClientService, NewCredentials, TaskService
-from ringback.store.db import Store
+from ringback.store import Store
 
 client_app = typer.Typer(help="API clients and their credentials.", no_args_is_help=True)
 

@@ -23,7 +23,7 @@ from ringback.config import ConfigError, Settings
 from ringback.domain.rows import Conflict, NotFound, QueueRow
 from ringback.service import InvalidInput, TaskService
 from ringback.storage import StorageError
-from ringback.store.db import Store, open_store
+from ringback.store import Store, open_store
 from ringback.telephony.sim import SimConfigError
 
 log = structlog.get_logger("ringback")

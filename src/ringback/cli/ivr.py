@@ -23,7 +23,7 @@ from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
 from ringback.service import ClientService, TaskService
 from ringback.storage import Storage
-from ringback.store.db import Store
+from ringback.store import Store
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sim import DTMF_KEYS, DTMF_PAUSE
 

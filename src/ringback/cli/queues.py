@@ -25,7 +25,7 @@ from ringback.cli.common import (
 from ringback.config import Settings
 from ringback.domain.rows import QueueChanges, QueueRow
 from ringback.service import TaskService, parse_calling_hours
-from ringback.store.db import Store
+from ringback.store import Store
 
 queue_app = typer.Typer(help="Create, switch and list queues.", no_args_is_help=True)
 

@@ -21,7 +21,7 @@ from ringback.logoutput import LogOutput
 from ringback.service import TaskService
 from ringback.stalls import LoopStallMonitor
 from ringback.storage import Storage
-from ringback.store.db import Store
+from ringback.store import Store
 from ringback.telephony.base import Dialer
 from ringback.telephony.sim import SimDialer, load_sim_rules
 

@@ -20,7 +20,7 @@ from ringback.cli.common import (
 from ringback.cli.queues import queue_dict
 from ringback.config import Settings
 from ringback.service import TaskService
-from ringback.store.db import Store
+from ringback.store import Store
 
 
 def status(client: ClientOpt = "default", as_json: JsonOpt = False) -> None:

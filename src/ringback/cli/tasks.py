@@ -30,7 +30,7 @@ from ringback.domain.model import TaskStatus
 from ringback.domain.rows import CallRow, NotFound, TaskRow
 from ringback.service import DEFAULT_QUEUE, InvalidInput, TaskService
 from ringback.storage import Storage, StorageError
-from ringback.store.db import Store
+from ringback.store import Store
 
 task_app = typer.Typer(help="Add, list and inspect tasks.", no_args_is_help=True)
 

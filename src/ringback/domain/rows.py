@@ -1,8 +1,8 @@
 """The rows the store returns, shared by every layer (the application layer, the API, the CLI,
 the webhook dispatcher): owned by neither the store nor its callers, as River's row types are.
 Queues (and the changes asked of one), tasks, events, calls, numbers, credentials and tokens,
-webhook subscriptions, keys and deliveries. The store's own write requests (claims,
-completions, deliveries being sent) stay in ``store/``."""
+webhook subscriptions, keys and deliveries (stored, being sent, and their results). The
+engine's write requests (claims, completions, legs) stay in ``store/``."""
 
 from __future__ import annotations
 
@@ -243,3 +243,45 @@ class QueueChanges:
     calling_hours: dict[str, Any] | None = None
     clear_calling_hours: bool = False
     redial_interrupted: bool | None = None
+
+
+@dataclass(slots=True)
+class NewDelivery:
+    event_id: int
+    client_id: int
+    task_id: int | None
+    seq: int
+    event_type: str
+    target_kind: str
+    target_key: str
+    subscription_id: int | None
+    url: str
+    body: str
+
+
+@dataclass(slots=True)
+class ClaimedDelivery:
+    id: int
+    fence: int
+    event_id: int
+    event_type: str
+    target_kind: str
+    url: str
+    body: str
+    attempts: int
+    subscription_id: int | None
+    client_id: int
+    created_at_ms: int
+    secrets: list[str]  # sign with each (the new one first during a rotation)
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    id: int
+    fence: int
+    status: str  # delivered, pending (try again at next_attempt_at) or dead
+    next_attempt_at_ms: int | None
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+    disable_subscription: str | None = None  # the reason, when the receiver answered 410

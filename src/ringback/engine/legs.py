@@ -16,9 +16,7 @@ from collections.abc import Awaitable, Callable
 from ringback.clock import Clock
 from ringback.domain.model import LegState, Outcome
 from ringback.ids import new_uuid
-from ringback.store.db import Store
-from ringback.store.legs_sql import LegWrite
-from ringback.store.records import ClaimedTask
+from ringback.store import ClaimedTask, LegWrite, Store
 from ringback.telephony.base import (
     Call,
     CallError,

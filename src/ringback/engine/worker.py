@@ -47,9 +47,7 @@ from ringback.ivr.fetch import FetchConfig
 from ringback.ivr.signing import SigningFetcher
 from ringback.service import ClientService, SigningKeys, TaskService
 from ringback.storage import Storage
-from ringback.store.db import Store
-from ringback.store.legs_sql import AttemptLegs
-from ringback.store.records import ClaimedTask, Completion, Progress
+from ringback.store import AttemptLegs, ClaimedTask, Completion, Progress, Store
 from ringback.telephony.base import CallError, CallRecord, Dialer
 
 log = structlog.get_logger("ringback.worker")

@@ -1,0 +1,20 @@
+"""The store: every SQL statement of ringback, on SQLite or PostgreSQL.
+
+Callers outside ``store/`` import from here only (``from ringback.store import Store``): this is
+the package's face, whatever module inside holds each piece. The row types the store returns
+are in :mod:`ringback.domain.rows`."""
+
+from ringback.store.db import Store, TaskFilters, open_store
+from ringback.store.legs_sql import AttemptLegs, LegWrite
+from ringback.store.records import ClaimedTask, Completion, Progress
+
+__all__ = [
+    "AttemptLegs",
+    "ClaimedTask",
+    "Completion",
+    "LegWrite",
+    "Progress",
+    "Store",
+    "TaskFilters",
+    "open_store",
+]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringback.domain.credentials import current_secrets
-from ringback.domain.rows import DeliveryRow, SubscriptionRow, WebhookKeyRow  # shared row types
+from ringback.domain.rows import (  # shared row types
+    ClaimedDelivery,
+    DeliveryResult,
+    DeliveryRow,
+    NewDelivery,
+    SubscriptionRow,
+    WebhookKeyRow,
+)
 from ringback.store import schema as t
 from ringback.store.engine_sql import loads
 from ringback.store.records import Conflict, EventRow, NotFound, from_ms, to_ms
@@ -39,48 +45,6 @@ if TYPE_CHECKING:
     from ringback.store.db import Conn
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
-
-
-@dataclass(slots=True)
-class NewDelivery:
-    event_id: int
-    client_id: int
-    task_id: int | None
-    seq: int
-    event_type: str
-    target_kind: str
-    target_key: str
-    subscription_id: int | None
-    url: str
-    body: str
-
-
-@dataclass(slots=True)
-class ClaimedDelivery:
-    id: int
-    fence: int
-    event_id: int
-    event_type: str
-    target_kind: str
-    url: str
-    body: str
-    attempts: int
-    subscription_id: int | None
-    client_id: int
-    created_at_ms: int
-    secrets: list[str]  # sign with each (the new one first during a rotation)
-
-
-@dataclass(slots=True)
-class DeliveryResult:
-    id: int
-    fence: int
-    status: str  # delivered, pending (try again at next_attempt_at) or dead
-    next_attempt_at_ms: int | None
-    status_code: int | None
-    error: str | None
-    excerpt: str | None
-    disable_subscription: str | None = None  # the reason, when the receiver answered 410
 
 
 _CLAIM_WHERE = (

@@ -35,11 +35,10 @@ from ringback import __version__
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.domain.credentials import new_signing_secret
-from ringback.domain.rows import TaskRow
+from ringback.domain.rows import ClaimedDelivery, DeliveryResult, NewDelivery, TaskRow
 from ringback.faults import FaultReporter
 from ringback.outbound import BlockedAddress, OutboundClient
-from ringback.store.db import Store
-from ringback.store.webhooks import ClaimedDelivery, DeliveryResult, NewDelivery
+from ringback.store import Store
 from ringback.webhooks import targets as tg
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import signature_header

@@ -25,7 +25,7 @@ from ringback.api.schemas import (
 )
 from ringback.domain.rows import Conflict, NotFound, TaskRow
 from ringback.domain.tasks import task_from_callback, tasks_from_callbacks
-from ringback.store.db import Store
+from ringback.store import Store
 
 router = APIRouter(prefix="/client/{client_id}/task_scheduler/{scheduler_id}/tasks", tags=["tasks"])
 SchedulerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The queue id")]
