@@ -120,7 +120,6 @@ KNOWN: set[tuple[str, str]] = {
     ("ringback.cli.status", "ringback.store"),
     ("ringback.cli.tasks", "ringback.store"),
     ("ringback.webhooks.dispatcher", "ringback.store"),
-
 }
 
 
