@@ -38,6 +38,7 @@ from ringback.api.schemas import task_json
 from ringback.clock import SystemClock
 from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import TaskService
+from ringback.service.webhooks import WebhookService
 from ringback.storage import Storage
 from ringback.store.db import Store, open_store
 from ringback.telephony.sim import SimDialer, load_sim_rules
@@ -141,8 +142,8 @@ async def one_run(kind: str, tasks: int, receiver_url: str, workdir: Path) -> di
         expected = tasks * 5
         say(f"  {kind}: {tasks} tasks finished; delivering {expected} events")
         dispatcher = Dispatcher(
-            store, clock, DispatcherConfig(allow_private=True), owner="bench-dispatcher",
-            task_json=task_json,
+            WebhookService(store, clock), clock, DispatcherConfig(allow_private=True),
+            owner="bench-dispatcher", task_json=task_json,
         )  # fmt: skip
         async with httpx.AsyncClient() as http:
             before = int((await http.get(f"{receiver_url}/count")).text)

@@ -23,6 +23,7 @@ from ringback.domain.credentials import new_signing_secret as new_secret
 from ringback.ivr.fetch import FetchConfig, FetchError, HttpFetcher
 from ringback.outbound import BlockedAddress, OutboundClient
 from ringback.service import TaskService
+from ringback.service.webhooks import WebhookService
 from ringback.store.db import Store
 from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
@@ -117,7 +118,9 @@ async def test_no_spelling_of_loopback_reaches_a_listener_through_the_webhook_se
         client_id, queue.id, [{"a_number": "0901234000", "b_number": "0907777000"}]
     )
     config = DispatcherConfig(connect_timeout_s=1.0, total_timeout_s=2.0, allow_private=False)
-    dispatcher = Dispatcher(store, clock, config, owner="guard-test", task_json=task_json)
+    dispatcher = Dispatcher(
+        WebhookService(store, clock), clock, config, owner="guard-test", task_json=task_json
+    )
     with structlog.testing.capture_logs() as logs:
         assert await dispatcher.run_once() == len(urls)
     dead, total = await store.page_deliveries(client_id, status="dead", limit=100)

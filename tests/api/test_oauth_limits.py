@@ -17,7 +17,7 @@ from ringback.api.limits import SecretChecker
 from ringback.clock import FakeClock
 from ringback.config import Settings
 from ringback.domain.credentials import DUMMY_HASH
-from ringback.service import ClientService, NewCredentials
+from ringback.service import ClientService, NewCredentials, Services
 from ringback.storage import Storage
 from ringback.store.db import Store
 
@@ -36,7 +36,7 @@ def _basic(key: str, secret: str) -> dict[str, str]:
 async def app_client(
     store: Store, clock: FakeClock, tmp_path: Path
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.ASGITransport]]:
-    app = create_app(store, clock, Storage(tmp_path / "files"), Settings())
+    app = create_app(Services(store, clock, storage=Storage(tmp_path / "files")), Settings())
     transport = httpx.ASGITransport(app, client=("198.51.100.7", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client, transport

@@ -12,13 +12,19 @@ import httpx
 import pytest
 
 from ringback.api.app import create_app
-from ringback.api.auth import create_credentials
 from ringback.clock import FakeClock
 from ringback.config import Settings
+from ringback.service import Services
 from ringback.storage import Storage
 from ringback.store.db import Store
 
 A, B = "+15550001", "+15550002"
+
+
+async def create_credentials(store: Store, name: str, clock: FakeClock) -> tuple[int, str, str]:
+    """A new key and secret for the client ``name``: (client id, key, secret)."""
+    made = await Services(store, clock).clients.create_credentials(name)
+    return made.client_id, made.key, made.secret
 
 
 class Api:
@@ -51,7 +57,7 @@ async def _token(http: httpx.AsyncClient, key: str, secret: str) -> str:
 
 @pytest.fixture
 async def http(store: Store, clock: FakeClock, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(store, clock, Storage(tmp_path / "files"), Settings())
+    app = create_app(Services(store, clock, storage=Storage(tmp_path / "files")), Settings())
     transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
@@ -59,12 +65,12 @@ async def http(store: Store, clock: FakeClock, tmp_path: Path) -> AsyncIterator[
 
 @pytest.fixture
 async def api(http: httpx.AsyncClient, store: Store, clock: FakeClock) -> Api:
-    client_id, key, secret = await create_credentials(store, "acme", clock.now())
+    client_id, key, secret = await create_credentials(store, "acme", clock)
     return Api(http, client_id, await _token(http, key, secret))
 
 
 async def test_token_flow(http: httpx.AsyncClient, store: Store, clock: FakeClock) -> None:
-    _, key, secret = await create_credentials(store, "acme", clock.now())
+    _, key, secret = await create_credentials(store, "acme", clock)
     basic = base64.b64encode(f"{key}:{secret}".encode()).decode()
     ok = await http.post(
         "/oauth/token",
@@ -92,7 +98,7 @@ async def test_auth_required_and_clients_isolated(
     bad = await http.get(api.base + "/task_scheduler/", headers={"Authorization": "Bearer x"})
     assert bad.status_code == 401
     queue = (await api.call("POST", "/task_scheduler/", json={"name": "q"})).json()
-    other_id, key, secret = await create_credentials(store, "other", clock.now())
+    other_id, key, secret = await create_credentials(store, "other", clock)
     other = Api(http, other_id, await _token(http, key, secret))
     theirs = await http.get(api.base + "/task_scheduler/", headers=other.auth)
     assert theirs.status_code == 404

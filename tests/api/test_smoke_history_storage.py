@@ -19,11 +19,12 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ringback.api import deps, errors
+from ringback.api import errors
 from ringback.api.routes import call_history
 from ringback.api.routes import storage as storage_routes
 from ringback.clock import FakeClock
 from ringback.domain.tasks import format_seed_time
+from ringback.service import Services, token_digest
 from ringback.storage import Storage
 from ringback.store.db import Store
 from worker_env import B_NUMBER, BUSY, CALLER, OK, WorkerEnv, worker_env
@@ -53,12 +54,13 @@ async def api(store: Store, clock: FakeClock, tmp_path: Path) -> AsyncIterator[A
         await store.add_credential(owner, key, "scrypt$unused", clock.now())
         credential = await store.find_credential(key)
         assert credential is not None
-        await store.add_token(deps.token_digest(token), credential, expires, clock.now())
+        await store.add_token(token_digest(token), credential, expires, clock.now())
     app = FastAPI()
     errors.install(app)
     app.include_router(call_history.router, prefix=PREFIX)
     app.include_router(storage_routes.router, prefix=PREFIX)
-    app.state.store, app.state.clock, app.state.storage = store, clock, storage
+    app.state.services = Services(store, clock, storage=storage)
+    app.state.clock, app.state.storage = clock, storage
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app),
         base_url=f"http://test{PREFIX}",

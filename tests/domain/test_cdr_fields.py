@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel
 
-from ringback import history
 from ringback.api import schemas
 from ringback.api.history_schemas import CdrLeg
 from ringback.domain import cdr
 from ringback.domain.cdr import CDR_FIELDS, CallRecord, shown_fields
 from ringback.domain.model import Leg, Outcome
+from ringback.service import history
 from ringback.store import legs_sql
 from ringback.store.records import CALL_ROW_EXTRA, CallRow
 from ringback.store.schema import calls

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from ringback.clock import FakeClock
 from ringback.config import Settings
-from ringback.inbound import signed_fetcher
 from ringback.ivr.fetch import FetchConfig
 from ringback.ivr.session import IvrSource
 from ringback.ivr.signing import (
@@ -30,6 +29,7 @@ from ringback.ivr.signing import (
 )
 from ringback.ivr.simulate import simulate_call
 from ringback.service import ClientService, SigningKeys
+from ringback.service.inbound import signed_fetcher
 from ringback.store.db import Store
 
 README = Path(__file__).parents[2] / "README.md"

@@ -14,7 +14,7 @@ from support_sip import sip_dialer, sipp_peer
 
 from ringback.clock import SystemClock
 from ringback.config import Settings
-from ringback.inbound import inbound_handler
+from ringback.service.inbound import inbound_handler
 from ringback.storage import Storage
 from ringback.store.db import open_store
 

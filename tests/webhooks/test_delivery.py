@@ -16,6 +16,7 @@ import pytest
 from ringback.api.schemas import task_json
 from ringback.clock import FakeClock
 from ringback.domain.credentials import new_signing_secret as new_secret
+from ringback.service.webhooks import WebhookService
 from ringback.store.db import Store
 from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from ringback.webhooks.schedule import RetryPolicy
@@ -62,7 +63,12 @@ async def env(
         retry=RetryPolicy(base_s=1.0, cap_s=60.0),
     )  # fmt: skip
     dispatcher = Dispatcher(
-        store, clock, config, owner="test-dispatcher", rng=random.Random(3), task_json=task_json
+        WebhookService(store, clock),
+        clock,
+        config,
+        owner="test-dispatcher",
+        rng=random.Random(3),
+        task_json=task_json,
     )
     yield Env(**work.parts(), dispatcher=dispatcher, receiver=receiver, queue_id=queue.id)
 

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from ringback.api.schemas import task_json
 from ringback.clock import FakeClock
+from ringback.service.webhooks import WebhookService
 from ringback.store.db import Store
 from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
@@ -55,8 +56,8 @@ class FlakyStore:
 async def test_an_outage_logs_one_start_line_summaries_every_10_s_and_one_recovery() -> None:
     store = FlakyStore()
     dispatcher = Dispatcher(
-        cast(Store, store),
-        FakeClock(),
+        WebhookService(cast(Store, store), clock := FakeClock()),
+        clock,
         DispatcherConfig(idle_poll_seconds=0.0),
         owner="test",
         monotonic=store.monotonic,

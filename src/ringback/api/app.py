@@ -1,8 +1,7 @@
-"""The FastAPI application: ``create_app(store, clock, storage, settings)``."""
+"""The FastAPI application: ``create_app(services, settings)``."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any
 
@@ -13,17 +12,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ringback import __version__
 from ringback.api import errors
-from ringback.api.deps import ClockDep, StoreDep
+from ringback.api.deps import ServicesDep
 from ringback.api.errors import ErrorBody, error_response
 from ringback.api.limits import LoginLimiter, SecretChecker
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
-from ringback.api.routes import jobs, numbers, oauth, queues, tasks, webhooks
+from ringback.api.routes import (
+    call_history,
+    jobs,
+    numbers,
+    oauth,
+    queues,
+    storage,
+    tasks,
+    webhooks,
+)
 from ringback.api.schemas import HealthOut
-from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.faults import FaultReporter
-from ringback.storage import MAX_FILE_BYTES, Storage
-from ringback.store import Store
+from ringback.service import Services
+from ringback.storage import MAX_FILE_BYTES
 
 PREFIX = "/api/ver1.0"
 #: every request body, storage uploads included: the one limit (README, "Limits")
@@ -31,8 +38,6 @@ MAX_BODY_BYTES = MAX_FILE_BYTES
 #: a path holding a control character matches no resource (Starlette's route regexes end in
 #: ``$``, which also matches before a final newline: ``/numbers/%0A`` would list the numbers)
 _CONTROL_IN_PATH = re.compile(r"[\x00-\x1f\x7f]")
-# routers other modules provide; included when they exist
-_OPTIONAL_ROUTERS = ("ringback.api.routes.call_history", "ringback.api.routes.storage")
 _STORAGE_PATH = re.compile(rf"^{re.escape(PREFIX)}/client/[^/]+/storage(/|$)")
 
 DESCRIPTION = """\
@@ -171,16 +176,18 @@ class AllowHeader:
 
 
 def create_app(
-    store: Store,
-    clock: Clock,
-    storage: Storage,
+    services: Services,
     settings: Settings,
     *,
     metrics: Metrics | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     storage_max_body_bytes: int | None = None,
 ) -> FastAPI:
-    """The API over ``store``. Pass ``metrics`` to share it with a worker in this process."""
+    """The API over ``services`` (built with a storage). Pass ``metrics`` to share it with a
+    worker in this process."""
+    if services.storage is None:
+        raise ValueError("the API serves the clients' files: build its Services with a storage")
+    clock = services.clock
     app = FastAPI(
         title="ringback",
         version=__version__,
@@ -189,14 +196,14 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.store = store
+    app.state.services = services
     app.state.clock = clock
-    app.state.storage = storage
+    app.state.storage = services.storage
     app.state.settings = settings
     app.state.metrics = metrics or Metrics()
     # failed secret checks: per client_id and address, in this process (see api/limits.py)
     app.state.login_limiter = LoginLimiter.from_settings(settings, lambda: clock.now().timestamp())
-    app.state.secret_checker = SecretChecker(settings.token_verify_threads)
+    services.clients.check_secrets_with(SecretChecker(settings.token_verify_threads).verify)
     errors.install(app)
 
     @app.exception_handler(OverflowError)
@@ -209,8 +216,10 @@ def create_app(
         max_bytes=max_body_bytes,
         storage_max_bytes=storage_max_body_bytes,
     )
-    api_routers = [queues.router, tasks.router, jobs.router, webhooks.router, numbers.router]
-    api_routers += [r for r in map(_optional_router, _OPTIONAL_ROUTERS) if r is not None]
+    api_routers = [
+        queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
+        call_history.router, storage.router,
+    ]  # fmt: skip
     service = _service_router()
     app.include_router(oauth.router)
     api = APIRouter(prefix=PREFIX)
@@ -226,17 +235,6 @@ def create_app(
     return app
 
 
-def _optional_router(name: str) -> APIRouter | None:
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise  # the module exists but something it imports does not
-        return None
-    router: APIRouter = module.router
-    return router
-
-
 def _service_router() -> APIRouter:
     router = APIRouter(tags=["service"])
     unavailable: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
@@ -244,10 +242,10 @@ def _service_router() -> APIRouter:
     database = FaultReporter("health check")
 
     @router.get("/healthz", response_model=HealthOut, responses=unavailable)
-    async def healthz(store: StoreDep) -> HealthOut | Response:
+    async def healthz(services: ServicesDep) -> HealthOut | Response:
         """200 when the database answers."""
         try:
-            ok = await store.schema_version() > 0
+            ok = await services.schema_version() > 0
         except Exception as exc:  # any failure to reach the database is "unavailable"
             database.failed(exc)
             ok = False
@@ -262,10 +260,10 @@ def _service_router() -> APIRouter:
         response_class=Response,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
-    async def metrics(request: Request, store: StoreDep, clock: ClockDep) -> Response:
+    async def metrics(request: Request, services: ServicesDep) -> Response:
         """Prometheus text format."""
         registry: Metrics = request.app.state.metrics
-        body = await registry.render(store, clock.now())
+        body = registry.render(await services.status())
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -1,5 +1,5 @@
-"""What routes depend on: the store, clock, storage and settings of the app, and the client a
-bearer token speaks for."""
+"""What routes depend on: the application layer's services, the clock, storage and settings of
+the app, and the client a bearer token speaks for."""
 
 from __future__ import annotations
 
@@ -10,18 +10,26 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ringback.api.errors import ApiError
-from ringback.api.limits import LoginLimiter, SecretChecker
+from ringback.api.limits import LoginLimiter
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.domain.rows import TokenOwner
-from ringback.service import ClientService, TaskService, token_digest
+from ringback.service import (
+    CallHistory,
+    ClientService,
+    NumberService,
+    QueueService,
+    Services,
+    StoredResponses,
+    TaskService,
+    WebhookService,
+)
 from ringback.storage import Storage
-from ringback.store import Store
 
 
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
 def get_clock(request: Request) -> Clock:
@@ -39,28 +47,52 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_service(request: Request) -> TaskService:
-    return TaskService(get_store(request), get_clock(request), get_storage(request))
-
-
-StoreDep = Annotated[Store, Depends(get_store)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ServiceDep = Annotated[TaskService, Depends(get_service)]
+
+
+def get_tasks(services: ServicesDep) -> TaskService:
+    return services.tasks
+
+
+def get_queues(services: ServicesDep) -> QueueService:
+    return services.queues
+
+
+def get_history(services: ServicesDep) -> CallHistory:
+    return services.history
+
+
+def get_numbers(services: ServicesDep) -> NumberService:
+    return services.numbers
+
+
+def get_webhooks(services: ServicesDep) -> WebhookService:
+    return services.webhooks
+
+
+def get_responses(services: ServicesDep) -> StoredResponses:
+    return services.responses
+
+
+TasksDep = Annotated[TaskService, Depends(get_tasks)]
+QueuesDep = Annotated[QueueService, Depends(get_queues)]
+HistoryDep = Annotated[CallHistory, Depends(get_history)]
+NumbersDep = Annotated[NumberService, Depends(get_numbers)]
+WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
+ResponsesDep = Annotated[StoredResponses, Depends(get_responses)]
 
 T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/token")
 
 
-__all__ = ["token_digest"]  # also here: it was defined here first
-
-
-def get_clients(request: Request) -> ClientService:
-    """The client service, checking secrets through the app's bounded :class:`SecretChecker`."""
-    checker: SecretChecker = request.app.state.secret_checker
-    return ClientService(get_store(request), get_clock(request), checker.verify)
+def get_clients(services: ServicesDep) -> ClientService:
+    """The client service; it checks secrets through the app's bounded
+    :class:`~ringback.api.limits.SecretChecker`."""
+    return services.clients
 
 
 def get_login_limiter(request: Request) -> LoginLimiter:
@@ -74,8 +106,7 @@ LimiterDep = Annotated[LoginLimiter, Depends(get_login_limiter)]
 
 async def current_client(
     client_id: Annotated[int, Path(ge=1, description="Your client id")],
-    store: StoreDep,
-    clock: ClockDep,
+    clients: ClientsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
     """The path's client id, once the bearer token is shown to belong to it.
@@ -83,7 +114,7 @@ async def current_client(
     No token or a bad one: 401. A valid token of another client: 404, as if the client did not
     exist (ids of other clients are not disclosed).
     """
-    owner = await _bearer_owner(credentials, lambda digest: store.token_client(digest, clock.now()))
+    owner = await _bearer_owner(credentials, clients.client_of_token)
     if owner != client_id:
         raise ApiError(404, "not_found", f"no client {client_id}")
     return client_id
@@ -93,25 +124,24 @@ CurrentClient = Annotated[int, Depends(current_client)]
 
 
 async def token_owner(
-    store: StoreDep,
-    clock: ClockDep,
+    clients: ClientsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TokenOwner:
     """Who the bearer token speaks for (routes under ``/oauth/clients/self``)."""
-    return await _bearer_owner(credentials, lambda digest: store.token_owner(digest, clock.now()))
+    return await _bearer_owner(credentials, clients.owner_of_token)
 
 
 async def _bearer_owner(
     credentials: HTTPAuthorizationCredentials | None,
     lookup: Callable[[str], Awaitable[T | None]],
 ) -> T:
-    """Whom the bearer token belongs to, by ``lookup`` of its digest; 401 without one."""
+    """Whom the bearer token belongs to, by ``lookup`` of the token; 401 without one."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise ApiError(
             401, "unauthorized", "send 'Authorization: Bearer <token>'", headers=challenge
         )
-    owner = await lookup(token_digest(credentials.credentials))
+    owner = await lookup(credentials.credentials)
     if owner is None:
         raise ApiError(
             401, "invalid_token", "the token is unknown or expired: get a new one",

@@ -15,9 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ringback.domain.rows import Conflict, NotFound
+from ringback.domain.rows import Conflict, InvalidInput, NotFound
 from ringback.domain.urlguard import BlockedAddress, check_literal
-from ringback.service import InvalidInput
 
 
 class ErrorBody(BaseModel):

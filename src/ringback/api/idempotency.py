@@ -13,10 +13,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Header, Request, Response
 
-from ringback.api.deps import ClockDep, CurrentClient, StoreDep
+from ringback.api.deps import CurrentClient, ResponsesDep
 from ringback.api.errors import ApiError
-from ringback.clock import Clock
-from ringback.store import Store
+from ringback.service import StoredResponses
 
 REPLAYED = "Idempotent-Replayed"
 JSON = "application/json"
@@ -24,10 +23,9 @@ JSON = "application/json"
 
 class Idempotency:
     def __init__(
-        self, store: Store, clock: Clock, client_id: int, key: str | None, request_hash: str
+        self, responses: StoredResponses, client_id: int, key: str | None, request_hash: str
     ) -> None:
-        self.store = store
-        self.clock = clock
+        self.responses = responses
         self.client_id = client_id
         self.key = key
         self.request_hash = request_hash
@@ -37,7 +35,7 @@ class Idempotency:
         for another request."""
         if self.key is None:
             return None
-        stored = await self.store.stored_response(self.client_id, self.key)
+        stored = await self.responses.find(self.client_id, self.key)
         if stored is None:
             return None
         if stored.request_hash != self.request_hash:
@@ -53,17 +51,15 @@ class Idempotency:
         """A JSON answer, kept for the key when the request has one."""
         body = orjson.dumps(content)
         if self.key is not None and 200 <= status_code < 300:
-            await self.store.store_response(
-                self.client_id, self.key, self.request_hash, status_code, body.decode(),
-                self.clock.now(),
-            )  # fmt: skip
+            await self.responses.keep(
+                self.client_id, self.key, self.request_hash, status_code, body.decode()
+            )
         return Response(body, status_code, media_type=JSON)
 
 
 async def _idempotency(
     request: Request,
-    store: StoreDep,
-    clock: ClockDep,
+    responses: ResponsesDep,
     client_id: CurrentClient,
     key: Annotated[
         str | None,
@@ -79,7 +75,7 @@ async def _idempotency(
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.url.path}\n".encode())
     digest.update(await request.body())
-    return Idempotency(store, clock, client_id, key, digest.hexdigest())
+    return Idempotency(responses, client_id, key, digest.hexdigest())
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(_idempotency)]

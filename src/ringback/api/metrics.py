@@ -9,13 +9,11 @@ Labelled series appear once something was counted; nothing is made up.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ringback.domain.model import TaskStatus
-from ringback.store import Store
+from ringback.domain.rows import StatusReport
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -55,9 +53,8 @@ class Metrics:
     def count_attempt(self, outcome: str) -> None:
         self.attempts.labels(outcome=outcome).inc()
 
-    async def render(self, store: Store, now: datetime) -> bytes:
-        """The exposition text, with the task gauges read from ``store`` now."""
-        report = await store.status_report(now)
+    def render(self, report: StatusReport) -> bytes:
+        """The exposition text, with the task gauges from ``report`` (read just now)."""
         for status in _STORED:
             self.tasks.labels(status=status).set(report.counts.get(status, 0))
         for key, count in report.counts.items():

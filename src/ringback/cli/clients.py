@@ -14,16 +14,11 @@ from rich.markup import escape
 from ringback.cli.common import JsonOpt, make_table, out, print_table, run, seed_time
 from ringback.config import Settings
 from ringback.domain.rows import Credential, CredentialRow
-from ringback.service import ClientService, NewCredentials, TaskService
-from ringback.store import Store
+from ringback.service import NewCredentials, Services
 
 client_app = typer.Typer(help="API clients and their credentials.", no_args_is_help=True)
 
 KeyArg = Annotated[str, typer.Argument(help="The OAuth client_id (rb_…).", show_default=False)]
-
-
-def _clients(store: Store) -> ClientService:
-    return ClientService(store, store.clock)
 
 
 def _print_new(made: NewCredentials, as_json: bool, what: str) -> None:
@@ -50,8 +45,8 @@ def client_create(
 ) -> None:
     """Make an OAuth2 client_id and client_secret for NAME; the secret is shown only now."""
 
-    async def work(store: Store, _s: TaskService, _settings: Settings) -> NewCredentials:
-        return await _clients(store).create_credentials(name)
+    async def work(services: Services, _settings: Settings) -> NewCredentials:
+        return await services.clients.create_credentials(name)
 
     made = run(work)
     _print_new(made, as_json, f"client {escape(name)}: id {made.client_id}")
@@ -79,8 +74,8 @@ def client_list(
 ) -> None:
     """List every client_id with its client, status and secret version (never a secret)."""
 
-    async def work(store: Store, _s: TaskService, _settings: Settings) -> list[CredentialRow]:
-        return await _clients(store).list_credentials(client)
+    async def work(services: Services, _settings: Settings) -> list[CredentialRow]:
+        return await services.clients.list_credentials(client)
 
     rows = run(work)
     if as_json:
@@ -115,8 +110,8 @@ def _state(found: Credential, as_json: bool, said: str) -> None:
 def client_disable(key: KeyArg, as_json: JsonOpt = False) -> None:
     """Refuse KEY's secret, and every token it was given, at once (until `client enable`)."""
 
-    async def work(store: Store, _s: TaskService, _settings: Settings) -> Credential:
-        return await _clients(store).disable(key)
+    async def work(services: Services, _settings: Settings) -> Credential:
+        return await services.clients.disable(key)
 
     _state(run(work), as_json, f"{escape(key)} disabled: its secret and tokens are refused")
 
@@ -125,8 +120,8 @@ def client_disable(key: KeyArg, as_json: JsonOpt = False) -> None:
 def client_enable(key: KeyArg, as_json: JsonOpt = False) -> None:
     """Accept KEY again (tokens it was given that have not expired work again)."""
 
-    async def work(store: Store, _s: TaskService, _settings: Settings) -> Credential:
-        return await _clients(store).enable(key)
+    async def work(services: Services, _settings: Settings) -> Credential:
+        return await services.clients.enable(key)
 
     _state(run(work), as_json, f"{escape(key)} enabled")
 
@@ -135,8 +130,8 @@ def client_enable(key: KeyArg, as_json: JsonOpt = False) -> None:
 def client_delete(key: KeyArg, as_json: JsonOpt = False) -> None:
     """Delete KEY and its tokens (the tenant, its queues and tasks stay)."""
 
-    async def work(store: Store, _s: TaskService, _settings: Settings) -> None:
-        await _clients(store).delete(key)
+    async def work(services: Services, _settings: Settings) -> None:
+        await services.clients.delete(key)
 
     run(work)
     if as_json:
@@ -150,8 +145,8 @@ def client_rotate_secret(key: KeyArg, as_json: JsonOpt = False) -> None:
     """A new secret for KEY (tokens issued before stop working) and a new signing secret for
     its client (the old one still signs for 24 hours). Both are shown only now."""
 
-    async def work(store: Store, _s: TaskService, _settings: Settings) -> NewCredentials:
-        return await _clients(store).rotate_secret(key)
+    async def work(services: Services, _settings: Settings) -> NewCredentials:
+        return await services.clients.rotate_secret(key)
 
     made = run(work)
     _print_new(made, as_json, f"{escape(key)}: secret version {made.secret_version}")

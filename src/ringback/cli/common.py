@@ -1,4 +1,5 @@
-"""What every ``ringback`` command shares: consoles, errors, the store, lookups, tables, options."""
+"""What every ``ringback`` command shares: consoles, errors, the services, lookups, tables,
+options."""
 
 from __future__ import annotations
 
@@ -20,10 +21,9 @@ from rich.table import Column, Table
 
 from ringback.clock import AlignedClock, SystemClock
 from ringback.config import ConfigError, Settings
-from ringback.domain.rows import Conflict, NotFound, QueueRow
-from ringback.service import InvalidInput, TaskService
-from ringback.storage import StorageError
-from ringback.store import Store, open_store
+from ringback.domain.rows import Conflict, InvalidInput, NotFound, QueueRow
+from ringback.service import Services, open_services
+from ringback.storage import Storage, StorageError
 from ringback.telephony.sim import SimConfigError
 
 log = structlog.get_logger("ringback")
@@ -91,44 +91,28 @@ def errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def run(work: Callable[[Store, TaskService, Settings], Awaitable[T]]) -> T:
-    """Open the store (migrating it), run ``work``, close."""
+def run(work: Callable[[Services, Settings], Awaitable[T]], *, storage: bool = False) -> T:
+    """Open the database (migrating it) behind the application layer, run ``work``, close.
+    ``storage``: the services get the clients' files (RINGBACK_STORAGE_DIR)."""
     with errors():
         settings = Settings.from_env()
 
         async def main() -> T:
             clock = AlignedClock(SystemClock())  # on the database's time: see AlignedClock
             try:
-                store = await open_store(settings.database_url, clock, migrate=True)
-                await align_to_database(clock, store)
+                files = Storage(settings.storage_dir) if storage else None
+                services = await open_services(settings, clock, storage=files)
             except Exception as exc:  # refused, bad URL, unknown database, wrong password, …
                 url = shown_url(settings.database_url)
                 lines = str(getattr(exc, "orig", None) or exc).splitlines()  # the driver's words
                 why = lines[0] if lines else type(exc).__name__
                 raise CliError(f"cannot open the database {url}: {why}") from exc
             try:
-                return await work(store, TaskService(store, clock), settings)
+                return await work(services, settings)
             finally:
-                await store.close()
+                await services.close()
 
         return asyncio.run(main())
-
-
-#: a host clock this far off the database's is worth a warning (leases and schedules use the
-#: database's clock, so nothing breaks, but the host's logs and the rows disagree)
-CLOCK_WARNING_S = 1.0
-
-
-async def align_to_database(clock: AlignedClock, store: Store) -> None:
-    """Put ``clock`` on the database server's time; warn when this host's is far off."""
-    before = clock.offset
-    offset = (await clock.align(store.database_time)).total_seconds()
-    if abs(offset) >= CLOCK_WARNING_S and abs(offset - before.total_seconds()) >= 0.5:
-        log.warning(
-            "this host's clock differs from the database server's; ringback keeps the "
-            "database's time (check NTP on both)",
-            offset_s=round(offset, 3),
-        )
 
 
 def shown_url(url: str) -> str:
@@ -143,10 +127,10 @@ def shown_url(url: str) -> str:
         return url
 
 
-async def find_client(service: TaskService, name: str) -> int | None:
+async def find_client(services: Services, name: str) -> int | None:
     """The client's id, or None when it has nothing stored yet."""
     try:
-        return await service.client_id(name, create=False)
+        return await services.clients.client_id(name, create=False)
     except NotFound:
         return None
 
@@ -161,11 +145,11 @@ def _no_queue(name: str, client: str) -> CliError:
     )
 
 
-async def find_queue(store: Store, client_id: int | None, name: str, client: str) -> QueueRow:
+async def find_queue(services: Services, client_id: int | None, name: str, client: str) -> QueueRow:
     if client_id is None:
         raise _no_queue(name, client)
     try:
-        return await store.find_queue(client_id, name)
+        return await services.queues.find(client_id, name)
     except NotFound:
         raise _no_queue(name, client) from None
 

@@ -21,9 +21,8 @@ from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.ivr.session import IvrSource
 from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
-from ringback.service import ClientService, TaskService
+from ringback.service import Services, TaskService
 from ringback.storage import Storage
-from ringback.store import Store
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sim import DTMF_KEYS, DTMF_PAUSE
 
@@ -179,17 +178,15 @@ def ivr_run(
     else:
         client_name = client
 
-        async def work(
-            store: Store, service: TaskService, settings: Settings
-        ) -> tuple[IvrRun, CallRecord]:
-            client_id = await service.client_id(client_name)
-            clients = ClientService(store, store.clock)
+        async def work(services: Services, settings: Settings) -> tuple[IvrRun, CallRecord]:
+            client_id = await services.clients.client_id(client_name)
 
             async def secrets() -> list[str]:  # requests are signed like the worker's
-                return await clients.signing_secrets(client_id)
+                return await services.clients.signing_secrets(client_id)
 
             signed = SigningFetcher(fetch_config, secrets)
-            return await simulate(Storage(settings.storage_dir), client_id, service, signed)
+            storage = Storage(settings.storage_dir)
+            return await simulate(storage, client_id, services.tasks, signed)
 
         result, record = run_with_store(work)
     _print_transcript(file, caller, called, digits, result, record)

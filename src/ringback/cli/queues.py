@@ -24,8 +24,7 @@ from ringback.cli.common import (
 )
 from ringback.config import Settings
 from ringback.domain.rows import QueueChanges, QueueRow
-from ringback.service import TaskService, parse_calling_hours
-from ringback.store import Store
+from ringback.service import Services, parse_calling_hours
 
 queue_app = typer.Typer(help="Create, switch and list queues.", no_args_is_help=True)
 
@@ -128,12 +127,11 @@ def queue_add(
             raise CliError("a queue needs a name")
         calling_hours = parse_calling_hours(hours) if hours else None
 
-    async def work(store: Store, service: TaskService, _s: Settings) -> QueueRow:
-        client_id = await service.client_id(client)
-        return await store.create_queue(
+    async def work(services: Services, _s: Settings) -> QueueRow:
+        client_id = await services.clients.client_id(client)
+        return await services.queues.create(
             client_id,
             name,
-            store.clock.now(),
             comment=comment,
             status="on" if on else "off",
             concurrent_task_limit=limit or 10,
@@ -186,19 +184,19 @@ def queue_set(
             redial_interrupted=redial_interrupted,
         )
 
-    async def work(store: Store, service: TaskService, _s: Settings) -> QueueRow:
-        client_id = await find_client(service, client)
-        queue = await find_queue(store, client_id, name, client)
-        return await store.update_queue(queue.id, changes, store.clock.now(), client_id=client_id)
+    async def work(services: Services, _s: Settings) -> QueueRow:
+        client_id = await find_client(services, client)
+        queue = await find_queue(services, client_id, name, client)
+        return await services.queues.change(queue.client_id, queue.id, changes)
 
     _print_queues([run(work)], as_json)
 
 
 def _switch(name: str, client: str, status: str, as_json: bool) -> None:
-    async def work(store: Store, service: TaskService, _s: Settings) -> QueueRow:
-        client_id = await find_client(service, client)
-        queue = await find_queue(store, client_id, name, client)
-        return await service.set_queue_status(queue.client_id, name, status)
+    async def work(services: Services, _s: Settings) -> QueueRow:
+        client_id = await find_client(services, client)
+        queue = await find_queue(services, client_id, name, client)
+        return await services.queues.set_status(queue.client_id, name, status)
 
     _print_queues([run(work)], as_json)
 
@@ -219,12 +217,12 @@ def queue_off(name: str, client: ClientOpt = "default", as_json: JsonOpt = False
 def queue_list(client: ClientOpt = "default", as_json: JsonOpt = False) -> None:
     """List the client's queues with their counters."""
 
-    async def work(store: Store, service: TaskService, _s: Settings) -> list[QueueRow]:
-        client_id = await find_client(service, client)
+    async def work(services: Services, _s: Settings) -> list[QueueRow]:
+        client_id = await find_client(services, client)
         if client_id is None:
             if client == "default":
                 return []  # a fresh database
             raise unknown_client(client)
-        return await store.list_queues(client_id)
+        return await services.queues.list(client_id)
 
     _print_queues(run(work), as_json)

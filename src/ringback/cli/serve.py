@@ -13,23 +13,20 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ringback.cli.common import CliError, align_to_database, err, out, run, shown_url
-from ringback.clock import AlignedClock, Clock
+from ringback.cli.common import CliError, err, out, run, shown_url
+from ringback.clock import AlignedClock
 from ringback.config import Settings
 from ringback.engine.processes import LISTEN_FD_ENV
 from ringback.logoutput import LogOutput
-from ringback.service import TaskService
+from ringback.service import Services
 from ringback.stalls import LoopStallMonitor
-from ringback.storage import Storage
-from ringback.store import Store
 from ringback.telephony.base import Dialer
 from ringback.telephony.sim import SimDialer, load_sim_rules
 
 
 async def _run_service(
-    store: Store,
+    services: Services,
     settings: Settings,
-    clock: Clock,
     *,
     api: bool,
     listening: socket.socket | None = None,
@@ -37,25 +34,28 @@ async def _run_service(
     """The worker, and with ``api`` the HTTP API, in this process until SIGTERM / Ctrl-C."""
     from ringback.engine.worker import Worker, WorkerConfig  # only the service needs the engine
 
-    storage = Storage(settings.storage_dir)
-    dialer = await _dialer(settings, clock, store, storage)
+    clock, storage = services.clock, services.storage
+    assert storage is not None  # run(work, with_storage=True)
+    dialer = await _dialer(settings, services)
     metrics = None
     server = None
     if api:
         from ringback.api.metrics import Metrics  # one set of metrics: the API shows the worker's
 
         metrics = Metrics()
-        server = _api_server(store, clock, storage, settings, metrics)
+        server = _api_server(services, settings, metrics)
         sockets = None if listening is None else [listening]
+    # the composition root: the engine works on the store the services are built over
     worker = Worker(
-        store, dialer, storage, clock, WorkerConfig.from_settings(settings), metrics=metrics
-    )
+        services.store, dialer, storage, clock, WorkerConfig.from_settings(settings),
+        metrics=metrics,
+    )  # fmt: skip
     from ringback.api.schemas import task_json
     from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
     # webhooks go out from their own asyncio task: a slow receiver never holds up dialing
     dispatcher = Dispatcher(
-        store, clock, DispatcherConfig.from_settings(settings), owner=worker.owner,
+        services.webhooks, clock, DispatcherConfig.from_settings(settings), owner=worker.owner,
         task_json=task_json,
     )  # fmt: skip
 
@@ -73,7 +73,7 @@ async def _run_service(
     running = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]
     if server is not None:
         running.append(asyncio.create_task(server.serve(sockets=sockets)))
-    aligning = asyncio.create_task(_keep_aligned(clock, store))
+    aligning = asyncio.create_task(_keep_aligned(services))
     try:
         done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
         stop()  # one ended (a stop, or the API could not start): end the other too
@@ -97,34 +97,33 @@ async def _run_service(
 ALIGN_EVERY_S = 60.0
 
 
-async def _keep_aligned(clock: Clock, store: Store) -> None:
+async def _keep_aligned(services: Services) -> None:
     """Follow the database server's clock (see :class:`~ringback.clock.AlignedClock`); a
     failed reading keeps the last offset (the worker reports the database being away)."""
-    if not isinstance(clock, AlignedClock):
+    if not isinstance(services.clock, AlignedClock):
         return
     while True:
-        await clock.sleep(ALIGN_EVERY_S)
+        await services.clock.sleep(ALIGN_EVERY_S)
         with contextlib.suppress(Exception):
-            await align_to_database(clock, store)
+            await services.align_clock()
 
 
-async def _dialer(settings: Settings, clock: Clock, store: Store, storage: Storage) -> Dialer:
+async def _dialer(settings: Settings, services: Services) -> Dialer:
     """The dialer RINGBACK_DIALER names: the simulator, or the SIP user agent (bound here),
     whose inbound calls go to the IVR their called number is routed to (``/numbers/``)."""
     if settings.dialer != "sip":
         return SimDialer(
-            clock,
+            services.clock,
             load_sim_rules(settings.sim_rules),
             fast=settings.sim_fast,
             truth_log=settings.sim_truth_log,
         )
-    from ringback.inbound import inbound_handler
     from ringback.telephony.sip.dialer import SipDialer  # only the sip backend needs it
 
     assert settings.sip is not None  # Settings.from_env reads RINGBACK_SIP_* for "sip"
     sip = settings.sip
-    dialer = SipDialer(sip, clock)
-    dialer.on_inbound = inbound_handler(store, storage, dialer, clock, settings)
+    dialer = SipDialer(sip, services.clock)
+    dialer.on_inbound = services.inbound_handler(dialer)
     try:
         return await dialer.start()
     except OSError as exc:
@@ -162,9 +161,7 @@ def _inherited_socket() -> socket.socket | None:
     return None if fd is None else socket.socket(fileno=int(fd))
 
 
-def _api_server(
-    store: Store, clock: Clock, storage: Storage, settings: Settings, metrics: Any
-) -> Any:
+def _api_server(services: Services, settings: Settings, metrics: Any) -> Any:
     import uvicorn
 
     from ringback.api.app import create_app
@@ -173,7 +170,7 @@ def _api_server(
         def capture_signals(self) -> Any:  # the service handles SIGTERM / SIGINT itself
             return contextlib.nullcontext()
 
-    app = create_app(store, clock, storage, settings, metrics=metrics)
+    app = create_app(services, settings, metrics=metrics)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
     LogOutput.take_over("uvicorn", "uvicorn.access")  # its handlers, written by the log thread
     return Server(config)
@@ -191,7 +188,7 @@ def _serve(what: str, processes: int | None, *, api: bool) -> None:
 
 def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
 
-    async def work(store: Store, _service: TaskService, settings: Settings) -> None:
+    async def work(services: Services, settings: Settings) -> None:
         from ringback.engine.processes import WorkerProcesses
 
         count = processes or settings.worker_processes
@@ -242,11 +239,11 @@ def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
                 listen_fd=None if api_socket is None else api_socket.fileno(),
                 env_for=sip_ports,
             )
-            await _run_service(store, settings, store.clock, api=api, listening=api_socket)
+            await _run_service(services, settings, api=api, listening=api_socket)
         finally:
             await asyncio.to_thread(extra.stop, settings.shutdown_grace_seconds)
 
-    run(work)
+    run(work, storage=True)
 
 
 ProcessesOpt = Annotated[
@@ -288,8 +285,8 @@ def worker(processes: ProcessesOpt = None) -> None:
 def migrate() -> None:
     """Apply pending database migrations."""
 
-    async def work(store: Store, _s: TaskService, settings: Settings) -> tuple[str, int]:
-        return shown_url(settings.database_url), await store.schema_version()
+    async def work(services: Services, settings: Settings) -> tuple[str, int]:
+        return shown_url(settings.database_url), await services.schema_version()
 
     url, version = run(work)
     out.print(f"database {escape(url)}: schema at version {version}")

@@ -19,20 +19,19 @@ from ringback.cli.common import (
 )
 from ringback.cli.queues import queue_dict
 from ringback.config import Settings
-from ringback.service import TaskService
-from ringback.store import Store
+from ringback.service import Services
 
 
 def status(client: ClientOpt = "default", as_json: JsonOpt = False) -> None:
     """Counts by status, calls in flight, the next due task."""
 
-    async def work(store: Store, service: TaskService, _s: Settings) -> dict[str, Any]:
-        client_id = await find_client(service, client)
+    async def work(services: Services, _s: Settings) -> dict[str, Any]:
+        client_id = await find_client(services, client)
         if client_id is None:
             if client != "default":
                 raise unknown_client(client)
             return {"counts": {}, "in_flight": 0, "next_due": None, "queues": []}
-        report = await store.status_report(store.clock.now(), client_id)
+        report = await services.status(client_id)
         return {
             "counts": report.counts,
             "in_flight": report.in_flight,

@@ -28,9 +28,8 @@ from ringback.cli.task_input import TaskSource, checked, task_source
 from ringback.config import Settings
 from ringback.domain.model import TaskStatus
 from ringback.domain.rows import CallRow, NotFound, TaskRow
-from ringback.service import DEFAULT_QUEUE, InvalidInput, TaskService
+from ringback.service import DEFAULT_QUEUE, InvalidInput, Services
 from ringback.storage import Storage, StorageError
-from ringback.store import Store
 
 task_app = typer.Typer(help="Add, list and inspect tasks.", no_args_is_help=True)
 
@@ -137,31 +136,31 @@ def task_add(
         source = task_source(file, flags)
         jobs, callbacks = checked(source, queue)
 
-    async def work(store: Store, service: TaskService, settings: Settings) -> list[int]:
+    async def work(services: Services, settings: Settings) -> list[int]:
         named = {queue} if queue else set()
         named |= {item["queue"] for _, item in jobs if item.get("queue")}
         named.discard(DEFAULT_QUEUE)
-        client_id = await find_client(service, client)
+        client_id = await find_client(services, client)
         for queue_name in sorted(named):  # every queue exists before anything is written
-            await find_queue(store, client_id, queue_name, client)
+            await find_queue(services, client_id, queue_name, client)
         storage = Storage(settings.storage_dir)
         # client ids start at 1: a client not made yet has no folder, so nothing to escape by
         missing = _audio_files(storage, client_id or 0, source, jobs)
         if client_id is None:
-            client_id = await service.client_id(client)
+            client_id = await services.clients.client_id(client)
         ids: dict[int, int] = {}
         target = None
         if callbacks:
             target = (
-                await store.ensure_queue(client_id, DEFAULT_QUEUE, store.clock.now(), status="on")
+                await services.queues.ensure(client_id, DEFAULT_QUEUE, status="on")
                 if queue in (None, DEFAULT_QUEUE)
-                else await find_queue(store, client_id, queue, client)
+                else await find_queue(services, client_id, queue, client)
             )
         if jobs:
-            added = await service.add_jobs(client_id, [item for _, item in jobs])
+            added = await services.tasks.add_jobs(client_id, [item for _, item in jobs])
             ids.update(zip([i for i, _ in jobs], added, strict=True))
         if callbacks and target is not None:
-            added = await service.add_callback_tasks(
+            added = await services.tasks.add_callback_tasks(
                 client_id, target.id, [item for _, item in callbacks]
             )
             ids.update(zip([i for i, _ in callbacks], added, strict=True))
@@ -228,14 +227,14 @@ def task_list(
         if status is not None and status not in STORED_STATUSES:
             raise CliError(f"--status {status!r}: use one of {', '.join(STORED_STATUSES)}")
 
-    async def work(store: Store, service: TaskService, _s: Settings) -> list[TaskRow]:
-        client_id = await find_client(service, client)
-        queue_id = (await find_queue(store, client_id, queue, client)).id if queue else None
+    async def work(services: Services, _s: Settings) -> list[TaskRow]:
+        client_id = await find_client(services, client)
+        queue_id = (await find_queue(services, client_id, queue, client)).id if queue else None
         if client_id is None:
             if client == "default":
                 return []
             raise unknown_client(client)
-        return await store.list_tasks(
+        return await services.tasks.rows(
             client_id=client_id, queue_id=queue_id, status=status, limit=limit, offset=offset
         )
 
@@ -303,18 +302,16 @@ def task_show(
 ) -> None:
     """Show one task with its calls and events."""
 
-    async def work(
-        store: Store, service: TaskService, settings: Settings
-    ) -> tuple[dict[str, Any], Path]:
-        client_id = await find_client(service, client)
+    async def work(services: Services, settings: Settings) -> tuple[dict[str, Any], Path]:
+        client_id = await find_client(services, client)
         if client_id is None:
             raise NotFound(f"no task {task_id}")
-        task = await store.get_task(task_id, client_id=client_id)
-        view = task_dict(task)
-        view["calls"] = [call_dict(call) for call in await store.calls(task_id=task_id)]
+        view = task_dict((await services.tasks.get(client_id, task_id)).row)
+        legs = await services.history.legs(task_id=task_id)
+        view["calls"] = [call_dict(call) for call in legs]
         view["events"] = [
             {"seq": e.seq, "type": e.type, "at": seed_time(e.occurred_at), "data": e.data}
-            for e in await store.events_for_task(task_id)
+            for e in await services.tasks.events(client_id, task_id)
         ]
         folder = Storage(settings.storage_dir).client_dir(client_id).resolve()
         return view, folder

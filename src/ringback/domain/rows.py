@@ -22,6 +22,21 @@ class Conflict(Exception):
 
 
 @dataclass(slots=True)
+class InvalidInput(ValueError):
+    """Bad input; ``details`` holds one entry per problem: ``{"loc": [...], "msg": ...}``."""
+
+    message: str
+    details: list[dict[str, Any]]
+
+    def __str__(self) -> str:
+        lines = [self.message]
+        for detail in self.details:
+            where = ".".join(str(part) for part in detail["loc"]) or "(input)"
+            lines.append(f"  {where}: {detail['msg']}")
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
 class QueueRow:
     id: int
     client_id: int

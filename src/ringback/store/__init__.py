@@ -4,6 +4,7 @@ Callers outside ``store/`` import from here only (``from ringback.store import S
 the package's face, whatever module inside holds each piece. The row types the store returns
 are in :mod:`ringback.domain.rows`."""
 
+from ringback.store.access import StoredResponse
 from ringback.store.db import Store, TaskFilters, open_store
 from ringback.store.legs_sql import AttemptLegs, LegWrite
 from ringback.store.records import ClaimedTask, Completion, Progress
@@ -15,6 +16,7 @@ __all__ = [
     "LegWrite",
     "Progress",
     "Store",
+    "StoredResponse",
     "TaskFilters",
     "open_store",
 ]

@@ -38,7 +38,7 @@ from ringback.domain.credentials import new_signing_secret
 from ringback.domain.rows import ClaimedDelivery, DeliveryResult, NewDelivery, TaskRow
 from ringback.faults import FaultReporter
 from ringback.outbound import BlockedAddress, OutboundClient
-from ringback.store import Store
+from ringback.service.webhooks import WebhookService
 from ringback.webhooks import targets as tg
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import signature_header
@@ -89,7 +89,7 @@ class DispatcherStats:
 class Dispatcher:
     def __init__(
         self,
-        store: Store,
+        hooks: WebhookService,
         clock: Clock,
         config: DispatcherConfig | None = None,
         *,
@@ -98,7 +98,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store = store
+        self.hooks = hooks
         self.clock = clock
         self.config = config or DispatcherConfig()
         self.owner = owner
@@ -114,7 +114,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._client: OutboundClient | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        store.on_wake(self._wake.set)
+        hooks.on_wake(self._wake.set)
 
     # --- public -----------------------------------------------------------------------------
 
@@ -205,15 +205,15 @@ class Dispatcher:
 
     async def fan_out(self) -> int:
         """Store the deliveries of events not yet dispatched; returns the events handled."""
-        events = await self.store.undispatched_events(self.config.fanout_batch)
+        events = await self.hooks.undispatched_events(self.config.fanout_batch)
         if not events:
             return 0
         client_ids = sorted({e.client_id for e in events})
         subscriptions: dict[int, list[tg.Subscription]] = {cid: [] for cid in client_ids}
-        for sub in await self.store.active_subscriptions(client_ids):
+        for sub in await self.hooks.active_subscriptions(client_ids):
             subscriptions[sub.client_id].append(tg.Subscription(sub.id, sub.url, sub.events))
         task_ids = sorted({e.task_id for e in events if e.task_id is not None})
-        tasks = {row.id: row for row in await self.store.tasks_by_ids(task_ids)}
+        tasks = await self.hooks.tasks(task_ids)
         task_json: dict[int, dict[str, Any] | None] = {}
         calls: dict[int, list[Any]] | None = None
         deliveries: list[NewDelivery] = []
@@ -231,7 +231,7 @@ class Dispatcher:
                 continue
             if task is not None and task.id not in task_json:
                 if calls is None:  # read once per batch, only when something is delivered
-                    calls = await self.store.calls_for_tasks(task_ids)
+                    calls = await self.hooks.calls_for_tasks(task_ids)
                 try:
                     task_json[task.id] = self._task_json(task, calls.get(task.id, []))
                 except Exception:  # one odd task must not stall every webhook behind it
@@ -259,11 +259,8 @@ class Dispatcher:
                         url=target.url, body=text,
                     )
                 )  # fmt: skip
-        await self.store.store_deliveries(
-            deliveries,
-            [e.id for e in events],
-            {cid: new_signing_secret() for cid in need_key},
-            self.clock.now(),
+        await self.hooks.store_deliveries(
+            deliveries, [e.id for e in events], {cid: new_signing_secret() for cid in need_key}
         )
         self.stats.fanned_out += len(events)
         return len(events)
@@ -274,11 +271,8 @@ class Dispatcher:
         room = self.config.max_in_flight - len(self._sending)
         if room <= 0:
             return 0
-        claimed = await self.store.claim_deliveries(
-            self.owner,
-            self.clock.now(),
-            min(room, self.config.claim_batch),
-            self.config.lease_seconds,
+        claimed = await self.hooks.claim_deliveries(
+            self.owner, min(room, self.config.claim_batch), self.config.lease_seconds
         )
         for job in claimed:
             self._sending[job.id] = asyncio.create_task(self._deliver(job))
@@ -289,7 +283,7 @@ class Dispatcher:
         if not results:
             return 0
         try:
-            await self.store.finish_deliveries(results, self.clock.now())
+            await self.hooks.finish_deliveries(results)
         except BaseException:
             self._results[:0] = results  # keep them for the next try
             raise

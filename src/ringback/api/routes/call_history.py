@@ -1,7 +1,7 @@
 """``/client/{client_id}/call_history/``: the client's calls, one record per call (seed B7).
 
-This route parses the request, asks ``ringback.history`` (which assembles a call's legs into its
-record) and serializes the answer with the models of ``api/history_schemas.py``.
+This route parses the request, asks ``ringback.service.history`` (which assembles a call's legs
+into its record) and serializes the answer with the models of ``api/history_schemas.py``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 
-from ringback import history
-from ringback.api.deps import CurrentClient, StoreDep
+from ringback.api.deps import CurrentClient, HistoryDep
 from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.history_schemas import CallHistoryPage, CallHistoryRecord
 from ringback.domain.rows import CallRow
 from ringback.domain.tasks import parse_utc_time
+from ringback.service.history import call_record as history_record
 
 
 def _plain_path(request: Request) -> None:
@@ -84,7 +84,7 @@ def _beyond_utc_range(value: str) -> datetime | None:
 )
 async def list_call_history(
     client_id: CurrentClient,
-    store: StoreDep,
+    history: HistoryDep,
     start: Annotated[
         str | None,
         Query(
@@ -106,8 +106,7 @@ async def list_call_history(
 
     A call is counted once even if its legs started at different times: by its first leg
     that started in the period."""
-    calls, total = await history.history_page(
-        store,
+    calls, total = await history.page(
         client_id,
         start=_time_param("start", start),
         end=_time_param("end", end),
@@ -127,12 +126,12 @@ async def list_call_history(
 )
 async def get_call(
     client_id: CurrentClient,
-    store: StoreDep,
+    history: HistoryDep,
     call_uuid: Annotated[str, PathParam(description="The call's unique id")],
 ) -> CallHistoryRecord:
     if "\x00" in call_uuid:  # cannot be stored, and PostgreSQL refuses it in a query
         raise ApiError(404, "not_found", "no such call")
-    call = await history.one_call(store, client_id, call_uuid)
+    call = await history.one(client_id, call_uuid)
     if call is None:
         raise ApiError(404, "not_found", f"no call {call_uuid}")
     return CallHistoryRecord.model_validate(call)
@@ -140,4 +139,4 @@ async def get_call(
 
 def call_record(client_id: int, legs: Sequence[CallRow]) -> CallHistoryRecord:
     """The call-history record of one call's legs (``legs`` is not empty)."""
-    return CallHistoryRecord.model_validate(history.call_record(client_id, legs))
+    return CallHistoryRecord.model_validate(history_record(client_id, legs))

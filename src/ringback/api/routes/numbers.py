@@ -7,15 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from ringback.api.deps import (
-    ClientsDep,
-    ClockDep,
-    CurrentClient,
-    SettingsDep,
-    StorageDep,
-    StoreDep,
-)
-from ringback.api.errors import ApiError, check_body_url, invalid_body_field
+from ringback.api.deps import CurrentClient, NumbersDep, SettingsDep, StorageDep
+from ringback.api.errors import check_body_url, invalid_body_field
 from ringback.api.number_schemas import (
     NUMBER_PATTERN,
     NumberIn,
@@ -26,8 +19,6 @@ from ringback.api.number_schemas import (
     TraceEntryOut,
 )
 from ringback.api.schemas import errors, reject_unstorable
-from ringback.inbound import simulate_inbound
-from ringback.service import SigningKeys, TaskService
 from ringback.storage import StorageError
 
 router = APIRouter(prefix="/client/{client_id}", tags=["inbound"])
@@ -35,13 +26,13 @@ Number = Annotated[str, Path(pattern=NUMBER_PATTERN, description="the called num
 
 
 @router.get("/numbers/", response_model=NumberListOut, responses=errors(), summary="List")
-async def list_numbers(client_id: CurrentClient, store: StoreDep) -> NumberListOut:
-    return NumberListOut(numbers=[NumberOut.of(r) for r in await store.list_numbers(client_id)])
+async def list_numbers(client_id: CurrentClient, numbers: NumbersDep) -> NumberListOut:
+    return NumberListOut(numbers=[NumberOut.of(r) for r in await numbers.list(client_id)])
 
 
 @router.get("/numbers/{number}", response_model=NumberOut, responses=errors(), summary="Read")
-async def get_number(number: Number, client_id: CurrentClient, store: StoreDep) -> NumberOut:
-    return NumberOut.of(await store.get_number(client_id, number))
+async def get_number(number: Number, client_id: CurrentClient, numbers: NumbersDep) -> NumberOut:
+    return NumberOut.of(await numbers.get(client_id, number))
 
 
 @router.put(
@@ -50,7 +41,7 @@ async def get_number(number: Number, client_id: CurrentClient, store: StoreDep) 
     summary="Route a called number to an IVR (creates or replaces the route)",
 )  # fmt: skip
 async def put_number(
-    number: Number, body: NumberIn, client_id: CurrentClient, store: StoreDep, clock: ClockDep,
+    number: Number, body: NumberIn, client_id: CurrentClient, numbers: NumbersDep,
     storage: StorageDep, settings: SettingsDep, response: Response,
 ) -> NumberOut:  # fmt: skip
     """Answers 201 when the route is new, 200 when it replaced one; 409 when another client
@@ -67,9 +58,9 @@ async def put_number(
             storage.resolve(client_id, body.ivr_file)
         except StorageError as exc:
             raise invalid_body_field("ivr_file", str(exc)) from None
-    row, created = await store.put_number(
+    row, created = await numbers.put(
         client_id, number, answer_url=answer_url, ivr_file=body.ivr_file,
-        notify_completed=body.notify_completed, description=body.description, now=clock.now(),
+        notify_completed=body.notify_completed, description=body.description,
     )  # fmt: skip
     response.status_code = 201 if created else 200
     return NumberOut.of(row)
@@ -79,8 +70,8 @@ async def put_number(
     "/numbers/{number}", status_code=204, response_class=Response, responses=errors(),
     summary="Stop routing a number",
 )  # fmt: skip
-async def delete_number(number: Number, client_id: CurrentClient, store: StoreDep) -> Response:
-    await store.delete_number(client_id, number)
+async def delete_number(number: Number, client_id: CurrentClient, numbers: NumbersDep) -> Response:
+    await numbers.delete(client_id, number)
     return Response(status_code=204)
 
 
@@ -89,21 +80,15 @@ async def delete_number(number: Number, client_id: CurrentClient, store: StoreDe
     summary="Run an inbound call to one of the client's numbers through the simulator",
 )  # fmt: skip
 async def simulate_call(
-    body: SimulateIn, client_id: CurrentClient, store: StoreDep, clock: ClockDep,
-    storage: StorageDep, settings: SettingsDep, clients: ClientsDep,
-) -> SimulatedCallOut:  # fmt: skip
+    body: SimulateIn, client_id: CurrentClient, numbers: NumbersDep
+) -> SimulatedCallOut:
     """The call runs at once (no ringing, no media time); its IVR really runs: AddJob adds
     tasks, GetJSON and answer URLs are really fetched. The call is kept in call_history."""
     reject_unstorable(body.model_dump())
-    route = await store.route_for(body.called_number)
-    if route is None or route.client_id != client_id:
-        raise ApiError(404, "not_found", f"no route for number {body.called_number}")
-    run, record = await simulate_inbound(
-        route, caller=body.calling_number, digits=body.digits, variables=body.variables,
-        storage=storage, jobs=TaskService(store, clock, storage), clock=clock, settings=settings,
-        signing=SigningKeys(clients),
+    run, record = await numbers.simulate(
+        client_id, body.called_number, caller=body.calling_number, digits=body.digits,
+        variables=body.variables,
     )  # fmt: skip
-    await store.save_calls(client_id, [record, *run.other_legs])
     error = run.error.message if run.error is not None else run.call_error
     return SimulatedCallOut(
         call_uuid=record.call_uuid,

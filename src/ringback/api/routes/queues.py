@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from ringback.api.deps import ClockDep, CurrentClient, StoreDep
+from ringback.api.deps import CurrentClient, QueuesDep
 from ringback.api.idempotency import IdempotencyDep
 from ringback.api.schemas import (
     MAX_ID,
@@ -28,15 +28,13 @@ SchedulerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The queue id")]
     summary="Create a queue",
 )  # fmt: skip
 async def create_queue(
-    body: QueueCreate, client_id: CurrentClient, store: StoreDep, clock: ClockDep,
-    idem: IdempotencyDep,
+    body: QueueCreate, client_id: CurrentClient, queues: QueuesDep, idem: IdempotencyDep,
 ) -> Response:  # fmt: skip
     if (replay := await idem.replay()) is not None:
         return replay
-    queue = await store.create_queue(
+    queue = await queues.create(
         client_id,
         body.name,
-        clock.now(),
         comment=body.comment,
         status=body.status,
         concurrent_task_limit=body.concurrent_task_limit,
@@ -48,15 +46,15 @@ async def create_queue(
 
 
 @router.get("/", response_model=QueueListOut, responses=errors(), summary="List queues")
-async def list_queues(client_id: CurrentClient, store: StoreDep) -> QueueListOut:
-    return QueueListOut(queues=[QueueOut.of(q) for q in await store.list_queues(client_id)])
+async def list_queues(client_id: CurrentClient, queues: QueuesDep) -> QueueListOut:
+    return QueueListOut(queues=[QueueOut.of(q) for q in await queues.list(client_id)])
 
 
 @router.get("/{scheduler_id}", response_model=QueueOut, responses=errors(), summary="Read a queue")
 async def get_queue(
-    scheduler_id: SchedulerId, client_id: CurrentClient, store: StoreDep
+    scheduler_id: SchedulerId, client_id: CurrentClient, queues: QueuesDep
 ) -> QueueOut:
-    return QueueOut.of(await store.get_queue(scheduler_id, client_id=client_id))
+    return QueueOut.of(await queues.get(client_id, scheduler_id))
 
 
 @router.put(
@@ -64,9 +62,8 @@ async def get_queue(
     summary="Change a queue (only the fields sent)",
 )  # fmt: skip
 async def update_queue(
-    scheduler_id: SchedulerId, body: QueueUpdate, client_id: CurrentClient, store: StoreDep,
-    clock: ClockDep,
-) -> QueueOut:  # fmt: skip
+    scheduler_id: SchedulerId, body: QueueUpdate, client_id: CurrentClient, queues: QueuesDep
+) -> QueueOut:
     sent = body.model_fields_set
     hours = hours_dict(body.calling_hours)
     changes = QueueChanges(
@@ -81,8 +78,7 @@ async def update_queue(
         clear_calling_hours="calling_hours" in sent and hours is None,
         redial_interrupted=body.redial_interrupted,
     )
-    queue = await store.update_queue(scheduler_id, changes, clock.now(), client_id=client_id)
-    return QueueOut.of(queue)
+    return QueueOut.of(await queues.change(client_id, scheduler_id, changes))
 
 
 @router.delete(
@@ -92,10 +88,9 @@ async def update_queue(
 async def delete_queue(
     scheduler_id: SchedulerId,
     client_id: CurrentClient,
-    store: StoreDep,
-    clock: ClockDep,
+    queues: QueuesDep,
     force: Annotated[bool, Query(description="cancel its unfinished tasks first")] = False,
 ) -> Response:
     """Refused (409) while the queue has unfinished tasks, unless ``force=true``."""
-    await store.delete_queue(scheduler_id, clock.now(), force=force, client_id=client_id)
+    await queues.delete(client_id, scheduler_id, force=force)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from ringback.api.deps import ClockDep, CurrentClient, StoreDep
+from ringback.api.deps import CurrentClient, TasksDep
 from ringback.api.idempotency import IdempotencyDep
 from ringback.api.schemas import (
     MAX_ID,
@@ -23,9 +23,6 @@ from ringback.api.schemas import (
     parse_time_param,
     task_out,
 )
-from ringback.domain.rows import Conflict, NotFound, TaskRow
-from ringback.domain.tasks import task_from_callback, tasks_from_callbacks
-from ringback.store import Store
 
 router = APIRouter(prefix="/client/{client_id}/task_scheduler/{scheduler_id}/tasks", tags=["tasks"])
 SchedulerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The queue id")]
@@ -89,42 +86,31 @@ def list_params(
 ListDep = Annotated[ListParams, Depends(list_params)]
 
 
-async def _task(store: Store, client_id: int, scheduler_id: int, task_id: int) -> TaskRow:
-    """The task, if it is in this (existing) queue of this client."""
-    await store.get_queue(scheduler_id, client_id=client_id, pending=False)
-    task = await store.get_task(task_id, client_id=client_id)
-    if task.queue_id != scheduler_id:
-        raise NotFound(f"no task {task_id} in queue {scheduler_id}")
-    return task
-
-
 @router.post(
     "/", status_code=201, response_model=TaskBatchOut, responses=errors(400, 409, 413),
     summary="Add tasks (1 to 10,000; all or nothing)",
 )  # fmt: skip
 async def add_tasks(
-    scheduler_id: SchedulerId, body: TaskBatchIn, client_id: CurrentClient, store: StoreDep,
-    clock: ClockDep, idem: IdempotencyDep,
+    scheduler_id: SchedulerId, body: TaskBatchIn, client_id: CurrentClient, tasks: TasksDep,
+    idem: IdempotencyDep,
 ) -> Response:  # fmt: skip
     if (replay := await idem.replay()) is not None:
         return replay
-    queue = await store.get_queue(scheduler_id, client_id=client_id, pending=False)
-    now = clock.now()
-    new = tasks_from_callbacks(body.tasks, now)
-    ids = await store.add_tasks(client_id, scheduler_id, new, now)
-    return await idem.respond(201, {"tasks": created_tasks_json(ids, new, queue, now)})
+    added = await tasks.add_tasks(client_id, scheduler_id, body.tasks)
+    content = {"tasks": created_tasks_json(added.ids, added.tasks, added.queue, added.at)}
+    return await idem.respond(201, content)
 
 
 @router.get("/", response_model=TaskListOut, responses=errors(), summary="List tasks")
 async def list_tasks(
-    scheduler_id: SchedulerId, client_id: CurrentClient, store: StoreDep, params: ListDep
+    scheduler_id: SchedulerId, client_id: CurrentClient, tasks: TasksDep, params: ListDep
 ) -> TaskListOut:
-    await store.get_queue(scheduler_id, client_id=client_id, pending=False)
-    where = {"client_id": client_id, "queue_id": scheduler_id, **params.filters()}
-    rows, total = await store.page_tasks(**where, limit=params.limit, offset=params.offset)
-    calls = await store.calls_for_tasks([row.id for row in rows])
+    views, total = await tasks.page(
+        client_id=client_id, queue_id=scheduler_id, **params.filters(), limit=params.limit,
+        offset=params.offset,
+    )  # fmt: skip
     return TaskListOut(
-        tasks=[task_out(row, calls[row.id]) for row in rows],
+        tasks=[task_out(view.row, view.calls) for view in views],
         total=total,
         limit=params.limit,
         offset=params.offset,
@@ -133,10 +119,10 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskOut, responses=errors(), summary="Read a task")
 async def get_task(
-    scheduler_id: SchedulerId, task_id: TaskId, client_id: CurrentClient, store: StoreDep
+    scheduler_id: SchedulerId, task_id: TaskId, client_id: CurrentClient, tasks: TasksDep
 ) -> TaskOut:
-    task = await _task(store, client_id, scheduler_id, task_id)
-    return task_out(task, (await store.calls_for_tasks([task.id]))[task.id])
+    view = await tasks.get(client_id, task_id, queue_id=scheduler_id)
+    return task_out(view.row, view.calls)
 
 
 @router.put(
@@ -145,22 +131,16 @@ async def get_task(
 )  # fmt: skip
 async def put_task(
     scheduler_id: SchedulerId, task_id: TaskId, body: TaskPut, client_id: CurrentClient,
-    store: StoreDep, clock: ClockDep,
+    tasks: TasksDep,
 ) -> TaskOut:  # fmt: skip
-    await _task(store, client_id, scheduler_id, task_id)
-    now = clock.now()
-    task = await store.update_task(task_id, client_id, task_from_callback(body, now), now)
-    return task_out(task, (await store.calls_for_tasks([task.id]))[task.id])
+    view = await tasks.replace(client_id, scheduler_id, task_id, body)
+    return task_out(view.row, view.calls)
 
 
 @router.delete("/{task_id}", response_model=TaskOut, responses=errors(409), summary="Cancel a task")
 async def cancel_task(
-    scheduler_id: SchedulerId, task_id: TaskId, client_id: CurrentClient, store: StoreDep,
-    clock: ClockDep,
-) -> TaskOut:  # fmt: skip
+    scheduler_id: SchedulerId, task_id: TaskId, client_id: CurrentClient, tasks: TasksDep
+) -> TaskOut:
     """The task is finished as failed / ``canceled``; 409 if it had already finished."""
-    await _task(store, client_id, scheduler_id, task_id)
-    if not await store.cancel_task(task_id, clock.now(), client_id=client_id):
-        raise Conflict(f"task {task_id} has already finished")
-    task = await store.get_task(task_id, client_id=client_id)
-    return task_out(task, (await store.calls_for_tasks([task.id]))[task.id])
+    view = await tasks.cancel(client_id, task_id, queue_id=scheduler_id)
+    return task_out(view.row, view.calls)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Query, Response
 
-from ringback.api.deps import ClientsDep, ClockDep, CurrentClient, SettingsDep, StoreDep
+from ringback.api.deps import ClientsDep, CurrentClient, SettingsDep, WebhooksDep
 from ringback.api.errors import ApiError, check_body_url
 from ringback.api.idempotency import IdempotencyDep
 from ringback.api.schemas import MAX_ID, errors, reject_unstorable
@@ -23,7 +23,6 @@ from ringback.api.webhook_schemas import (
     WebhookUpdate,
 )
 from ringback.config import Settings
-from ringback.domain.credentials import SIGNING_OVERLAP, new_signing_secret
 
 router = APIRouter(prefix="/client/{client_id}", tags=["webhooks"])
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="The webhook (subscription) id")]
@@ -39,33 +38,30 @@ def _check_url(url: str, settings: Settings) -> None:
     summary="Subscribe a URL to the client's task and call events",
 )  # fmt: skip
 async def create_webhook(
-    body: WebhookCreate, client_id: CurrentClient, store: StoreDep, clock: ClockDep,
-    settings: SettingsDep, idem: IdempotencyDep,
+    body: WebhookCreate, client_id: CurrentClient, hooks: WebhooksDep, settings: SettingsDep,
+    idem: IdempotencyDep,
 ) -> Response:  # fmt: skip
     if (replay := await idem.replay()) is not None:
         return replay
     reject_unstorable(body.model_dump())
     _check_url(body.url, settings)
-    row = await store.create_subscription(
-        client_id, url=body.url, events=list(body.events),
-        secret=body.secret or new_signing_secret(), active=body.active,
-        description=body.description, now=clock.now(),
+    row = await hooks.subscribe(
+        client_id, url=body.url, events=list(body.events), secret=body.secret,
+        active=body.active, description=body.description,
     )  # fmt: skip
     return await idem.respond(201, WebhookOut.of(row).model_dump(mode="json"))
 
 
 @router.get("/webhooks/", response_model=WebhookListOut, responses=errors(), summary="List")
-async def list_webhooks(client_id: CurrentClient, store: StoreDep) -> WebhookListOut:
-    return WebhookListOut(
-        webhooks=[WebhookOut.of(r) for r in await store.list_subscriptions(client_id)]
-    )
+async def list_webhooks(client_id: CurrentClient, hooks: WebhooksDep) -> WebhookListOut:
+    return WebhookListOut(webhooks=[WebhookOut.of(r) for r in await hooks.subscriptions(client_id)])
 
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookOut, responses=errors(), summary="Read")
 async def get_webhook(
-    webhook_id: WebhookId, client_id: CurrentClient, store: StoreDep
+    webhook_id: WebhookId, client_id: CurrentClient, hooks: WebhooksDep
 ) -> WebhookOut:
-    return WebhookOut.of(await store.get_subscription(webhook_id, client_id))
+    return WebhookOut.of(await hooks.subscription(client_id, webhook_id))
 
 
 @router.put(
@@ -73,8 +69,8 @@ async def get_webhook(
     summary="Change a webhook (only the fields sent)",
 )  # fmt: skip
 async def update_webhook(
-    webhook_id: WebhookId, body: WebhookUpdate, client_id: CurrentClient, store: StoreDep,
-    clock: ClockDep, settings: SettingsDep,
+    webhook_id: WebhookId, body: WebhookUpdate, client_id: CurrentClient, hooks: WebhooksDep,
+    settings: SettingsDep,
 ) -> WebhookOut:  # fmt: skip
     """A new ``secret`` (or ``rotate_secret: true``) keeps the old secret signing too, as a
     second ``v1=``, for 24 hours. ``active: true`` switches a webhook on again after a 410."""
@@ -85,19 +81,14 @@ async def update_webhook(
         value = getattr(body, name)
         if name in sent and value is not None:
             changes[name] = list(value) if name == "events" else value
-    if body.rotate_secret:
-        if "secret" in changes:
-            raise ApiError(
-                422, "invalid_input", "send either secret or rotate_secret",
-                [{"loc": ["body", "rotate_secret"], "msg": "send either secret or rotate_secret"}],
-            )  # fmt: skip
-        changes["secret"] = new_signing_secret()
+    if body.rotate_secret and "secret" in changes:
+        raise ApiError(
+            422, "invalid_input", "send either secret or rotate_secret",
+            [{"loc": ["body", "rotate_secret"], "msg": "send either secret or rotate_secret"}],
+        )  # fmt: skip
     if "url" in changes:
         _check_url(changes["url"], settings)
-    now = clock.now()
-    row = await store.update_subscription(
-        webhook_id, client_id, changes, now, previous_secret_until=now + SIGNING_OVERLAP
-    )
+    row = await hooks.change(client_id, webhook_id, changes, rotate_secret=body.rotate_secret)
     return WebhookOut.of(row)
 
 
@@ -106,9 +97,9 @@ async def update_webhook(
     summary="Delete a webhook (its undelivered events are dropped)",
 )  # fmt: skip
 async def delete_webhook(
-    webhook_id: WebhookId, client_id: CurrentClient, store: StoreDep
+    webhook_id: WebhookId, client_id: CurrentClient, hooks: WebhooksDep
 ) -> Response:
-    await store.delete_subscription(webhook_id, client_id)
+    await hooks.unsubscribe(client_id, webhook_id)
     return Response(status_code=204)
 
 
@@ -118,14 +109,14 @@ async def delete_webhook(
 )  # fmt: skip
 async def list_deliveries(
     client_id: CurrentClient,
-    store: StoreDep,
+    hooks: WebhooksDep,
     status: DeliveryStatus | None = None,
     webhook_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     task_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> DeliveryListOut:
-    rows, total = await store.page_deliveries(
+    rows, total = await hooks.deliveries(
         client_id, status=status, subscription_id=webhook_id, task_id=task_id, limit=limit,
         offset=offset,
     )  # fmt: skip
@@ -139,9 +130,9 @@ async def list_deliveries(
     summary="Read a delivery, with its body",
 )  # fmt: skip
 async def get_delivery(
-    delivery_id: DeliveryId, client_id: CurrentClient, store: StoreDep
+    delivery_id: DeliveryId, client_id: CurrentClient, hooks: WebhooksDep
 ) -> DeliveryOut:
-    row, body = await store.get_delivery(delivery_id, client_id)
+    row, body = await hooks.delivery(client_id, delivery_id)
     return DeliveryOut.of(row, orjson.loads(body))
 
 
@@ -150,10 +141,10 @@ async def get_delivery(
     responses=errors(409), summary="Send a dead delivery again",
 )  # fmt: skip
 async def redeliver(
-    delivery_id: DeliveryId, client_id: CurrentClient, store: StoreDep, clock: ClockDep
+    delivery_id: DeliveryId, client_id: CurrentClient, hooks: WebhooksDep
 ) -> DeliveryOut:
     """The delivery becomes pending, due now, with a new retry period; 409 unless it is dead."""
-    return DeliveryOut.of(await store.redeliver(delivery_id, client_id, clock.now()))
+    return DeliveryOut.of(await hooks.redeliver(client_id, delivery_id))
 
 
 @router.get(

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ringback.domain.model import Leg, Outcome
+from ringback.domain.rows import InvalidInput
 from ringback.ivr.errors import IvrError, IvrNotSupported
 from ringback.ivr.expr import Flag
 from ringback.ivr.parse import Node
 from ringback.ivr.run import Stop
-from ringback.service import InvalidInput
 from ringback.storage import StorageError
 from ringback.telephony.base import CallError, CallNotSupported, OriginateRequest
 

@@ -17,7 +17,8 @@ from ringback.ivr.limits import store_trace
 from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
 from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
-from ringback.service import ClientService, SigningKeys, TaskService
+from ringback.service.clients import ClientService, SigningKeys
+from ringback.service.tasks import TaskService
 from ringback.storage import Storage
 from ringback.store import Store
 from ringback.telephony.base import Call, CallRecord, Dialer

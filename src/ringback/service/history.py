@@ -30,28 +30,43 @@ CDR_LEG_HIDDEN = frozenset({"call_uuid", "direction", "caller_id_name", "attempt
 CDR_LEG_FIELDS = shown_fields(CDR_LEG_RENAMED, CDR_LEG_HIDDEN)
 
 
-async def history_page(
-    store: Store,
-    client_id: int,
-    *,
-    start: datetime | None,
-    end: datetime | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """The client's calls that started in [start, end), oldest first, and how many there are
-    in all. A call is counted once even if its legs started at different times: by its first
-    leg that started in the period."""
-    calls, total = await store.call_history(
-        client_id, start=start, end=end, limit=limit, offset=offset
-    )
-    return [call_record(client_id, legs) for legs in calls if legs], total
+class CallHistory:
+    """A client's calls, each as one record (:func:`call_record`)."""
 
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-async def one_call(store: Store, client_id: int, call_uuid: str) -> dict[str, Any] | None:
-    """The client's call ``call_uuid``; None if there is none."""
-    legs = await store.calls(call_uuid=call_uuid, client_id=client_id)
-    return call_record(client_id, legs) if legs else None
+    async def page(
+        self,
+        client_id: int,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The client's calls that started in [start, end), oldest first, and how many there
+        are in all. A call is counted once even if its legs started at different times: by
+        its first leg that started in the period."""
+        calls, total = await self.store.call_history(
+            client_id, start=start, end=end, limit=limit, offset=offset
+        )
+        return [call_record(client_id, legs) for legs in calls if legs], total
+
+    async def one(self, client_id: int, call_uuid: str) -> dict[str, Any] | None:
+        """The client's call ``call_uuid``; None if there is none."""
+        legs = await self.store.calls(call_uuid=call_uuid, client_id=client_id)
+        return call_record(client_id, legs) if legs else None
+
+    async def legs(
+        self,
+        *,
+        task_id: int | None = None,
+        call_uuid: str | None = None,
+        client_id: int | None = None,
+    ) -> list[CallRow]:
+        """The stored legs of a task's calls or of one call, in order (the CLI shows them)."""
+        return await self.store.calls(task_id=task_id, call_uuid=call_uuid, client_id=client_id)
 
 
 # --- building records ---------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""The application layer: every use case of ringback, between the edges (the API, the CLI, the
+IVR's AddJob, the webhook dispatcher) and the store. One module per subject; :class:`Services`
+holds them all over one store and clock."""
+
+from ringback.domain.rows import InvalidInput
+from ringback.service.clients import (
+    TOKEN_LIFETIME_S,
+    ClientService,
+    NewCredentials,
+    SigningKeys,
+    token_digest,
+)
+from ringback.service.history import CallHistory
+from ringback.service.inputs import (
+    MAX_TASKS_PER_REQUEST,
+    parse_callback_tasks,
+    parse_calling_hours,
+    parse_jobs,
+)
+from ringback.service.numbers import NumberService
+from ringback.service.queues import QueueService
+from ringback.service.responses import StoredResponses
+from ringback.service.services import Services, open_services
+from ringback.service.tasks import DEFAULT_QUEUE, AddedTasks, TaskService, TaskView
+from ringback.service.webhooks import WebhookService
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "MAX_TASKS_PER_REQUEST",
+    "TOKEN_LIFETIME_S",
+    "AddedTasks",
+    "CallHistory",
+    "ClientService",
+    "InvalidInput",
+    "NewCredentials",
+    "NumberService",
+    "QueueService",
+    "Services",
+    "SigningKeys",
+    "StoredResponses",
+    "TaskService",
+    "TaskView",
+    "WebhookService",
+    "open_services",
+    "parse_callback_tasks",
+    "parse_calling_hours",
+    "parse_jobs",
+    "token_digest",
+]

@@ -1,0 +1,56 @@
+"""Queues (task schedulers): create, read, list, change, switch on or off, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ringback.clock import Clock
+from ringback.domain.rows import QueueChanges, QueueRow
+from ringback.store import Store
+
+
+class QueueService:
+    """A client's queues. Every method takes the client's id; another client's queue is
+    NotFound, as if it did not exist."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def create(self, client_id: int, name: str, **fields: Any) -> QueueRow:
+        """A new queue (Conflict: the name is taken). ``fields``: comment, status,
+        concurrent_task_limit, max_calls_per_second, calling_hours, redial_interrupted."""
+        return await self.store.create_queue(client_id, name, self.clock.now(), **fields)
+
+    async def ensure(self, client_id: int, name: str, *, status: str = "off") -> QueueRow:
+        """The queue named ``name``, made with ``status`` if it does not exist yet."""
+        return await self.store.ensure_queue(client_id, name, self.clock.now(), status=status)
+
+    async def get(self, client_id: int, queue_id: int, *, pending: bool = True) -> QueueRow:
+        """The queue with its counters (``pending=False``: without the count of waiting tasks,
+        which costs a count)."""
+        return await self.store.get_queue(queue_id, client_id=client_id, pending=pending)
+
+    async def find(self, client_id: int, name: str) -> QueueRow:
+        return await self.store.find_queue(client_id, name)
+
+    async def list(self, client_id: int | None = None) -> list[QueueRow]:
+        """The client's queues (every client's with None: the operator's CLI)."""
+        return await self.store.list_queues(client_id)
+
+    async def change(self, client_id: int, queue_id: int, changes: QueueChanges) -> QueueRow:
+        return await self.store.update_queue(
+            queue_id, changes, self.clock.now(), client_id=client_id
+        )
+
+    async def set_status(self, client_id: int, name: str, status: str) -> QueueRow:
+        """Switch the queue named ``name`` on or off."""
+        queue = await self.find(client_id, name)
+        return await self.change(client_id, queue.id, QueueChanges(status=status))
+
+    async def delete(self, client_id: int, queue_id: int, *, force: bool = False) -> int:
+        """Delete the queue (Conflict while it has unfinished tasks, unless ``force``: they are
+        canceled first). Returns the tasks canceled."""
+        return await self.store.delete_queue(
+            queue_id, self.clock.now(), force=force, client_id=client_id
+        )

@@ -1,0 +1,182 @@
+"""Tasks, the application layer's core: add (AddJob jobs into named queues, callback tasks into
+one queue; all or nothing), read, list, replace and cancel, and the task resource (a task with
+the legs of its calls, :class:`TaskView`) that the API, the CLI and webhook bodies show."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Unpack
+
+from ringback.clock import Clock
+from ringback.domain.rows import (
+    CallRow,
+    Conflict,
+    EventRow,
+    InvalidInput,
+    NotFound,
+    QueueRow,
+    TaskRow,
+)
+from ringback.domain.tasks import (
+    CallbackTask,
+    NewTask,
+    task_from_callback,
+    task_from_job,
+    tasks_from_callbacks,
+)
+from ringback.service.inputs import check_job_files, parse_callback_tasks, parse_jobs
+from ringback.storage import Storage
+from ringback.store import Store, TaskFilters
+
+DEFAULT_QUEUE = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """The task resource: a task and the legs of its calls."""
+
+    row: TaskRow
+    calls: list[CallRow]
+
+
+@dataclass(frozen=True, slots=True)
+class AddedTasks:
+    """Tasks just added: their queue, ids and stored fields, and when."""
+
+    queue: QueueRow
+    ids: list[int]
+    tasks: list[NewTask]
+    at: datetime
+
+
+class TaskService:
+    """Tasks: add (jobs, callback tasks), read, list, replace, cancel; the task resource."""
+
+    def __init__(self, store: Store, clock: Clock, storage: Storage | None = None) -> None:
+        """``storage``: check the storage files jobs name when they are added (None: not
+        checked here; the task fails at run time if its file is missing)."""
+        self.store = store
+        self.clock = clock
+        self.storage = storage
+
+    async def add_jobs(self, client_id: int, items: Sequence[Any]) -> list[int]:
+        """AddJob JSON objects; each goes to its ``queue`` or to ``default`` (made on first use)."""
+        jobs = parse_jobs(items)
+        if self.storage is not None:
+            check_job_files(self.storage, client_id, jobs)
+        now = self.clock.now()
+        by_queue: dict[str, list[tuple[int, NewTask]]] = defaultdict(list)
+        for index, job in enumerate(jobs):
+            by_queue[job.queue or DEFAULT_QUEUE].append((index, task_from_job(job, now)))
+        queues: dict[str, QueueRow] = {}
+        for name in by_queue:  # resolve every queue before writing anything
+            if name == DEFAULT_QUEUE:
+                queues[name] = await self.store.ensure_queue(client_id, name, now, status="on")
+            else:
+                try:
+                    queues[name] = await self.store.find_queue(client_id, name)
+                except NotFound as exc:
+                    indexes = [i for i, _ in by_queue[name]]
+                    raise InvalidInput(
+                        f"no queue named {name!r}; nothing was added",
+                        [{"loc": [i, "queue"], "msg": f"no queue named {name!r}"} for i in indexes],
+                    ) from exc
+        ids: dict[int, int] = {}
+        for name, entries in by_queue.items():
+            added = await self.store.add_tasks(
+                client_id, queues[name].id, [task for _, task in entries], now
+            )
+            ids.update({index: task_id for (index, _), task_id in zip(entries, added, strict=True)})
+        return [ids[index] for index in range(len(jobs))]
+
+    async def add_callback_tasks(
+        self, client_id: int, queue_id: int, items: Sequence[Any]
+    ) -> list[int]:
+        """Callback tasks (JSON objects or validated :class:`CallbackTask`) into the client's
+        queue ``queue_id``; their ids."""
+        return (await self.add_tasks(client_id, queue_id, items)).ids
+
+    async def add_tasks(self, client_id: int, queue_id: int, items: Sequence[Any]) -> AddedTasks:
+        """:meth:`add_callback_tasks`, with the queue and the tasks as stored (to show them
+        without reading them back). NotFound: not a queue of the client."""
+        specs = parse_callback_tasks(items)  # validated models pass as they are
+        queue = await self.store.get_queue(queue_id, client_id=client_id, pending=False)
+        now = self.clock.now()
+        new = tasks_from_callbacks(specs, now)
+        ids = await self.store.add_tasks(client_id, queue_id, new, now)
+        return AddedTasks(queue, ids, new, now)
+
+    # --- the task resource: a task with the legs of its calls ---------------------------------
+
+    async def get(
+        self,
+        client_id: int,
+        task_id: int,
+        *,
+        queue_id: int | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> TaskView:
+        """The client's task; NotFound when ``queue_id`` (an existing queue of the client) is
+        not its queue, or its kind is not one of ``kinds``."""
+        if queue_id is not None:
+            await self.store.get_queue(queue_id, client_id=client_id, pending=False)
+        task = await self.store.get_task(task_id, client_id=client_id)
+        if queue_id is not None and task.queue_id != queue_id:
+            raise NotFound(f"no task {task_id} in queue {queue_id}")
+        if kinds is not None and task.kind.value not in kinds:
+            raise NotFound(f"no {'job' if 'ivr_call' in kinds else 'task'} {task_id}")
+        return (await self.views([task]))[0]
+
+    async def page(
+        self, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
+    ) -> tuple[list[TaskView], int]:
+        """One page of tasks matching ``filters`` (a ``queue_id`` must be one of the client's:
+        NotFound otherwise) and how many match in all."""
+        client_id, queue_id = filters.get("client_id"), filters.get("queue_id")
+        if queue_id is not None:
+            await self.store.get_queue(queue_id, client_id=client_id, pending=False)
+        rows, total = await self.store.page_tasks(limit=limit, offset=offset, **filters)
+        return await self.views(rows), total
+
+    async def rows(
+        self, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
+    ) -> list[TaskRow]:
+        """Tasks matching ``filters`` (rows only, without their calls)."""
+        return await self.store.list_tasks(limit=limit, offset=offset, **filters)
+
+    async def views(self, rows: Sequence[TaskRow]) -> list[TaskView]:
+        """Each task with its calls' legs (one read for all of them)."""
+        calls = await self.store.calls_for_tasks([row.id for row in rows])
+        return [TaskView(row, calls[row.id]) for row in rows]
+
+    async def by_ids(self, task_ids: Sequence[int]) -> dict[int, TaskView]:
+        """The tasks that exist among ``task_ids``, with their calls, by id."""
+        return {
+            view.row.id: view for view in await self.views(await self.store.tasks_by_ids(task_ids))
+        }
+
+    async def replace(
+        self, client_id: int, queue_id: int, task_id: int, spec: CallbackTask
+    ) -> TaskView:
+        """Replace a waiting task's fields; Conflict once it runs or finished."""
+        await self.get(client_id, task_id, queue_id=queue_id)
+        now = self.clock.now()
+        task = await self.store.update_task(task_id, client_id, task_from_callback(spec, now), now)
+        return (await self.views([task]))[0]
+
+    async def cancel(
+        self, client_id: int, task_id: int, *, queue_id: int | None = None
+    ) -> TaskView:
+        """Finish the task as failed / ``canceled``; Conflict if it had already finished."""
+        await self.get(client_id, task_id, queue_id=queue_id)
+        if not await self.store.cancel_task(task_id, self.clock.now(), client_id=client_id):
+            raise Conflict(f"task {task_id} has already finished")
+        return await self.get(client_id, task_id)
+
+    async def events(self, client_id: int, task_id: int) -> list[EventRow]:
+        """The task's events, in order."""
+        await self.store.get_task(task_id, client_id=client_id)
+        return await self.store.events_for_task(task_id)
