@@ -13,15 +13,8 @@ import pytest
 from ringback.clock import FakeClock
 from ringback.domain.model import Leg, Outcome
 from ringback.telephony.base import CallError, OriginateRequest
-from ringback.telephony.sim import (
-    SimCall,
-    SimConfigError,
-    SimDefaults,
-    SimDialer,
-    SimRules,
-    load_sim_rules,
-    wav_seconds,
-)
+from ringback.telephony.sim import SimCall, SimDialer, wav_seconds
+from ringback.telephony.sim_rules import SimConfigError, SimDefaults, SimRules, load_sim_rules
 from support import make_wav, on_clock, settle
 
 T = TypeVar("T")

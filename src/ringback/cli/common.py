@@ -24,7 +24,7 @@ from ringback.config import ConfigError, Settings
 from ringback.domain.rows import Conflict, InvalidInput, NotFound, QueueRow
 from ringback.service import Services, open_services
 from ringback.storage import Storage, StorageError
-from ringback.telephony.sim import SimConfigError
+from ringback.telephony.sim_rules import SimConfigError
 
 log = structlog.get_logger("ringback")
 

@@ -24,7 +24,7 @@ from ringback.ivr.simulate import simulate_call
 from ringback.service import Services, TaskService
 from ringback.storage import Storage
 from ringback.telephony.base import CallRecord
-from ringback.telephony.sim import DTMF_KEYS, DTMF_PAUSE
+from ringback.telephony.sim_rules import DTMF_KEYS, DTMF_PAUSE
 
 ivr_app = typer.Typer(help="Check IVR documents and try them on a simulated call.")
 
