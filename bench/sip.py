@@ -42,13 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from ringback.clock import SystemClock
+from ringback.config import SipSettings
 from ringback.domain.model import Outcome
 from ringback.telephony.base import OriginateRequest
 from ringback.telephony.sip.audio import tone_pcm8k
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import SipDialer
 from ringback.telephony.sip.media import RtpSession
-from ringback.telephony.sip.settings import SipSettings
 
 HOST = "127.0.0.1"
 FLOOR_GAP_P99_MS = 25.0

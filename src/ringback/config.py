@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ringback.telephony.sip.settings import SipSettings
-
 DEFAULT_DATABASE_URL = "sqlite:///./ringback.db"
 
 
@@ -46,6 +44,26 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}={raw!r}: use 1/0, true/false, yes/no or on/off")
+
+
+@dataclass(frozen=True, slots=True)
+class SipSettings:
+    """The ``sip`` dialer's settings (``RINGBACK_SIP_*``)."""
+
+    proxy_host: str  # the trunk or proxy every new call goes to
+    proxy_port: int = 5060
+    username: str | None = None  # digest credentials, used when challenged (401/407)
+    password: str | None = None
+    local_host: str = "127.0.0.1"  # the address SIP and RTP bind to and advertise
+    local_port: int = 5060  # 0: any free port
+    rtp_ports: tuple[int, int] = (20000, 29999)
+    caller_id: str | None = None  # From user when a task gives none
+    domain: str | None = None  # From / To host; the proxy host when not set
+    max_ring_timeout_s: float = 120.0  # caps the ring timeout a task asks for
+
+    @property
+    def from_domain(self) -> str:
+        return self.domain or self.proxy_host
 
 
 @dataclass(slots=True)

@@ -13,9 +13,9 @@ from typing import Any
 from support_media import HOST, Sipp, free_udp_ports
 
 from ringback.clock import SystemClock
+from ringback.config import SipSettings
 from ringback.telephony.base import OriginateRequest
 from ringback.telephony.sip.dialer import InboundHandler, SipDialer
-from ringback.telephony.sip.settings import SipSettings
 from ringback.telephony.sip.transactions import Timers
 
 SCENARIOS = Path(__file__).parent / "scenarios"

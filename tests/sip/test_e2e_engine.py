@@ -30,13 +30,13 @@ from support_media import (
 
 from ringback.api.routes.call_history import call_record
 from ringback.clock import SystemClock
+from ringback.config import SipSettings
 from ringback.engine.worker import Worker
 from ringback.service import TaskService
 from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.store.records import TaskRow
 from ringback.telephony.sip.dialer import SipDialer
-from ringback.telephony.sip.settings import SipSettings
 from worker_env import make_worker
 
 pytestmark = pytest.mark.slow  # runs sipp through the engine

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from ringback.config import ConfigError, Settings
-from ringback.telephony.sip.settings import SipSettings
+from ringback.config import ConfigError, Settings, SipSettings
 
 
 def test_sip_dialer_reads_every_sip_setting(monkeypatch: pytest.MonkeyPatch) -> None:

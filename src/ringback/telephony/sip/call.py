@@ -28,6 +28,7 @@ from typing import Any
 from sipmessage import URI, Request, Response
 
 from ringback.clock import Clock
+from ringback.config import SipSettings
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
 from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord
@@ -43,7 +44,6 @@ from ringback.telephony.sip.message import (
     tag_of,
 )
 from ringback.telephony.sip.sdp import SdpError, parse_remote_media
-from ringback.telephony.sip.settings import SipSettings
 from ringback.telephony.sip.transactions import (
     InviteServerTransaction,
 )

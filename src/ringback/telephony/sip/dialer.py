@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from sipmessage import URI, Address, Request
 
 from ringback.clock import Clock
+from ringback.config import SipSettings
 from ringback.domain.model import Leg
 from ringback.ids import new_uuid
 from ringback.telephony.base import CallError, CallRecord, OriginateRequest, outbound_record
@@ -17,7 +18,6 @@ from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.media_port import MediaToolkit, RtpMedia
 from ringback.telephony.sip.message import Addr, new_tag
-from ringback.telephony.sip.settings import SipSettings
 from ringback.telephony.sip.transactions import InviteServerTransaction, Timers
 
 log = logging.getLogger("ringback.sip")

@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 from sipmessage import Request, Response
 
+from ringback.config import SipSettings
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.digest import DigestError, answer_challenge
 from ringback.telephony.sip.message import Addr
-from ringback.telephony.sip.settings import SipSettings
 from ringback.telephony.sip.transactions import InviteClientTransaction
 
 #: builds the INVITE to send, with the (header, value) credentials to add when there are any
