@@ -44,10 +44,16 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
     (("ringback.domain",), ("*",), "domain/ is pure logic"),
     (
         ("ringback.config", "ringback.clock"),
-        ("ringback.telephony", "ringback.store", "ringback.service", "ringback.engine",
-         "ringback.ivr", "ringback.webhooks"),
+        (
+            "ringback.telephony",
+            "ringback.store",
+            "ringback.service",
+            "ringback.engine",
+            "ringback.ivr",
+            "ringback.webhooks",
+        ),
         "settings and the clock are read by every layer, so they import none of them",
-    ),  # fmt: skip
+    ),
     (
         ("ringback.store",),
         (
