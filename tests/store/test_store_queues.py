@@ -294,3 +294,19 @@ async def test_status_report_next_due_ignores_switched_off_queues(
     assert report.next_due is None and report.counts == {"scheduled": 1}
     await store.update_queue(queue_id, QueueChanges(status="on"), clock.now())
     assert (await store.status_report(clock.now(), acme)).next_due == clock.now()
+
+
+async def test_update_of_a_deleted_queue_is_not_found_and_changes_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    """A deleted queue is gone for every method: an update of it must not rename it (taking a
+    name that ``find_queue`` says is free) nor switch it on."""
+    queue_id = await setup_queue(store, clock, on=False)
+    client = await store.find_client("acme")
+    await store.delete_queue(queue_id, clock.now())
+    with pytest.raises(NotFound):
+        await store.update_queue(queue_id, QueueChanges(name="fresh", status="on"), clock.now())
+    with pytest.raises(NotFound):
+        await store.find_queue(client, "fresh")
+    assert (await store.create_queue(client, "fresh", clock.now())).name == "fresh"
+    assert (await store.ensure_queue(client, "fresh", clock.now())).name == "fresh"
