@@ -214,3 +214,11 @@ async def test_add_tasks_to_an_unknown_queue_is_not_found_and_adds_nothing(
     with pytest.raises(NotFound):
         await store.add_tasks(client, queue_id + 1000, [msg_task(clock)], clock.now())
     assert await store.list_tasks(client_id=client) == []
+
+
+async def test_add_tasks_to_a_deleted_queue_is_not_found(store: Store, clock: FakeClock) -> None:
+    client, queue_id = await _acme(store, clock)
+    await store.delete_queue(queue_id, clock.now())
+    with pytest.raises(NotFound):
+        await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    assert await store.list_tasks(client_id=client) == []
