@@ -16,6 +16,8 @@ from pathlib import Path
 from ringback.store import Store
 
 HERE = Path(__file__).parent
+#: fixtures that give stores on SQLite and on PostgreSQL (the ``backend`` parameter)
+BOTH_STORES = frozenset({"store", "open_shared"})
 
 
 def public_methods(cls: type) -> set[str]:
@@ -39,12 +41,32 @@ def store_calls(source: str) -> set[str]:
     return called
 
 
+def suite_sources() -> dict[str, str]:
+    return {
+        path.name: path.read_text()
+        for path in sorted(HERE.glob("test_*.py"))
+        if path.name != Path(__file__).name
+    }
+
+
 def suite_calls() -> set[str]:
     called: set[str] = set()
-    for path in sorted(HERE.glob("test_*.py")):
-        if path.name != Path(__file__).name:
-            called |= store_calls(path.read_text())
+    for source in suite_sources().values():
+        called |= store_calls(source)
     return called
+
+
+def one_store_tests(source: str) -> list[str]:
+    """Tests in ``source`` that call a store method but take no fixture giving both stores."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+            "test_"
+        ):
+            takes = {arg.arg for arg in node.args.args}
+            if store_calls(ast.unparse(node)) and not takes & BOTH_STORES:
+                found.append(node.name)
+    return found
 
 
 def test_store_has_the_public_methods_the_issue_counts() -> None:
@@ -57,6 +79,24 @@ def test_the_guard_names_a_method_no_test_calls() -> None:
     source = "async def test_x(store, other):\n    await store.claim()\n    other.heartbeat()\n"
     assert store_calls(source) == {"claim"}
     assert {"claim", "heartbeat"} - store_calls(source) == {"heartbeat"}
+
+
+def test_the_guard_names_a_test_that_runs_on_one_store_only() -> None:
+    source = (
+        "async def test_a(store):\n    await store.claim()\n"
+        "async def test_b(sqlite_store):\n    await sqlite_store.claim()\n"
+        "def test_c(x):\n    x.claim()\n"
+    )
+    assert one_store_tests(source) == ["test_b"]
+
+
+def test_every_test_that_calls_the_store_runs_on_both_stores() -> None:
+    one_store = {
+        f"{name}::{test}"
+        for name, source in suite_sources().items()
+        for test in one_store_tests(source)
+    }
+    assert not one_store, f"take the store or open_shared fixture: {sorted(one_store)}"
 
 
 def test_every_public_method_of_the_store_is_called_by_a_contract_test() -> None:

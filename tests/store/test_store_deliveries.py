@@ -22,7 +22,6 @@ from ringback.domain.rows import (
     SubscriptionRow,
 )
 from ringback.store import Store
-from ringback.store.records import to_ms
 
 SECRET = "s" * 32
 
@@ -191,7 +190,11 @@ async def test_a_failed_try_waits_until_its_next_attempt_time(
     [claimed] = await store.claim_deliveries("d1", clock.now(), 1, 30)
     retry_at = clock.now() + timedelta(seconds=60)
     failed = _result(
-        claimed, "pending", next_attempt_at_ms=to_ms(retry_at), status_code=503, error="503"
+        claimed,
+        "pending",
+        next_attempt_at_ms=int(retry_at.timestamp() * 1000),
+        status_code=503,
+        error="503",
     )
     await store.finish_deliveries([failed], clock.now())
     row, _ = await store.get_delivery(claimed.id, client)
