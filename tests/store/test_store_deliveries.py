@@ -336,3 +336,18 @@ async def test_deleting_a_subscription_drops_its_pending_deliveries_and_keeps_th
     rows, total = await store.page_deliveries(client)
     assert total == 1 and [(d.id, d.status) for d in rows] == [(claimed.id, "delivered")]
     assert await store.claim_deliveries("d1", clock.now(), 10, 30) == []
+
+
+async def test_redeliver_to_a_deleted_subscription_is_a_conflict(
+    store: Store, clock: FakeClock
+) -> None:
+    """Deliveries to a deleted subscription are never claimed again: a redelivery of one would
+    stay pending for ever, so it is refused and the delivery stays dead."""
+    client, _, sub = await _fanned_out(store, clock)
+    [claimed] = await store.claim_deliveries("d1", clock.now(), 1, 30)
+    await store.finish_deliveries([_result(claimed, "dead", status_code=500)], clock.now())
+    await store.delete_subscription(sub.id, client)
+    with pytest.raises(Conflict):
+        await store.redeliver(claimed.id, client, clock.now())
+    assert (await store.get_delivery(claimed.id, client))[0].status == "dead"
+    assert await store.claim_deliveries("d1", clock.now(), 10, 30) == []
