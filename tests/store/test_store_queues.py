@@ -310,3 +310,24 @@ async def test_update_of_a_deleted_queue_is_not_found_and_changes_nothing(
         await store.find_queue(client, "fresh")
     assert (await store.create_queue(client, "fresh", clock.now())).name == "fresh"
     assert (await store.ensure_queue(client, "fresh", clock.now())).name == "fresh"
+
+
+async def test_force_deleting_a_queue_fences_out_its_running_attempts(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    assert await store.delete_queue(queue_id, clock.now(), force=True, client_id=client) == 1
+    done = finished(clock)
+    assert await store.complete([Completion(claimed.id, claimed.fence, done, done.events)]) == [
+        False
+    ]
+    assert await store.heartbeat("w1", clock.now(), 30, [claimed.id]) == 0
+    task = await store.get_task(claimed.id)
+    assert (task.status, task.finish_comment, task.lease_owner) == (
+        "finished",
+        "canceled: queue deleted",
+        None,
+    )
