@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from test_store import finished, msg_task, setup_queue
 
 from ringback.clock import FakeClock
+from ringback.domain.model import Decision, TaskStatus
 from ringback.domain.rows import QueueChanges
-from ringback.store import Completion, Store
+from ringback.store import AttemptLegs, ClaimedTask, Completion, Store
 
 OpenStore = Callable[[], Awaitable[Store]]  # the open_shared fixture (tests/store/conftest.py)
 
@@ -26,6 +27,19 @@ NOTIFY_WAIT_S = 20
 async def _acme(store: Store, clock: FakeClock, *, limit: int = 10) -> tuple[int, int]:
     queue_id = await setup_queue(store, clock, limit=limit)
     return await store.find_client("acme"), queue_id
+
+
+def _retry_in(clock: FakeClock, seconds: float) -> Callable[[ClaimedTask, AttemptLegs], Completion]:
+    """A reaper's judge that sends every lost attempt to be tried again in ``seconds``."""
+
+    def judge(task: ClaimedTask, legs: AttemptLegs) -> Completion:
+        retry = Decision(
+            status=TaskStatus.DELAYED, run_at=clock.now() + timedelta(seconds=seconds),
+            tries_used=1, caller_tries_used=0, attempt=task.attempt,
+        )  # fmt: skip
+        return Completion(task.id, task.fence, retry, [], expired_before=clock.now())
+
+    return judge
 
 
 # --- wake-ups -----------------------------------------------------------------------------------
@@ -188,3 +202,23 @@ async def test_a_claimed_task_carries_its_retry_state(store: Store, clock: FakeC
     retry = claimed.retry
     assert (retry.max_tries, retry.max_caller_tries, retry.caller_pause_s) == (4, 2, 1.5)
     assert (retry.tries_used, retry.attempt, retry.backoff) == (0, 1, task.backoff)
+
+
+async def test_a_released_retry_goes_back_to_delayed_with_its_attempt_given_back(
+    store: Store, clock: FakeClock
+) -> None:
+    client, queue_id = await _acme(store, clock)
+    [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    [first] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    assert await store.release("w1", [task_id], clock.now()) == 1
+    [second] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    assert (second.attempt, first.attempt) == (1, 1)
+    clock.advance(31)  # the lease ran out: the reaper sends it down the retry path
+    assert await store.reap(clock.now(), _retry_in(clock, 5)) == 1
+    assert (await store.get_task(task_id)).status == "delayed"
+    clock.advance(5)
+    [third] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+    assert third.attempt == 2
+    assert await store.release("w1", [task_id], clock.now()) == 1
+    task = await store.get_task(task_id)
+    assert (task.status, task.attempt, task.lease_owner) == ("delayed", 1, None)
