@@ -94,3 +94,61 @@ async def test_changing_an_unknown_credential_is_not_found(store: Store, clock: 
         await store.rotate_credential("rb_nobody", "scrypt$x", clock.now())
     with pytest.raises(NotFound):
         await store.delete_credential("rb_nobody")
+
+
+async def test_disabling_twice_keeps_the_time_of_the_first_disabling(
+    store: Store, clock: FakeClock
+) -> None:
+    await _credential(store, clock)
+    first = clock.now()
+    await store.set_credential_disabled("rb_one", first)
+    clock.advance(60)
+    again = await store.set_credential_disabled("rb_one", clock.now())
+    assert again.disabled_at == first
+    [row] = await store.list_credentials()
+    assert row.disabled_at == first
+
+
+async def test_list_credentials_of_a_client_shows_none_of_another_clients(
+    store: Store, clock: FakeClock
+) -> None:
+    mine = await _credential(store, clock)
+    other = await store.ensure_client("other", clock.now())
+    await store.add_credential(other, "rb_theirs", "scrypt$hash", clock.now())
+    assert [row.key for row in await store.list_credentials(mine.client_id)] == ["rb_one"]
+    assert [row.key for row in await store.list_credentials(other)] == ["rb_theirs"]
+    assert [row.key for row in await store.list_credentials()] == ["rb_one", "rb_theirs"]
+    assert await store.find_credential("rb_nobody") is None
+
+
+async def test_an_unknown_token_has_no_owner(store: Store, clock: FakeClock) -> None:
+    credential = await _credential(store, clock)
+    await _token(store, clock, credential, "t1")
+    assert await store.token_owner("t-unknown", clock.now()) is None
+    assert await store.token_client("t-unknown", clock.now()) is None
+
+
+# --- idempotency keys -------------------------------------------------------------------------
+
+
+async def test_the_first_response_stored_for_an_idempotency_key_is_kept(
+    store: Store, clock: FakeClock
+) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    assert await store.stored_response(acme, "key-1") is None
+    kept = await store.store_response(acme, "key-1", "hash-a", 201, '{"id": 1}', clock.now())
+    assert (kept.request_hash, kept.status_code, kept.body) == ("hash-a", 201, '{"id": 1}')
+    assert await store.stored_response(acme, "key-1") == kept
+    second = await store.store_response(acme, "key-1", "hash-b", 409, "{}", clock.now())
+    assert second == kept
+    assert await store.stored_response(acme, "key-1") == kept
+
+
+async def test_an_idempotency_key_belongs_to_one_client(store: Store, clock: FakeClock) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    mine = await store.store_response(acme, "key-1", "hash-a", 201, "{}", clock.now())
+    assert await store.stored_response(other, "key-1") is None
+    theirs = await store.store_response(other, "key-1", "hash-b", 202, "[]", clock.now())
+    assert (theirs.request_hash, theirs.status_code) == ("hash-b", 202)
+    assert await store.stored_response(acme, "key-1") == mine

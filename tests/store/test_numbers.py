@@ -65,3 +65,46 @@ async def test_an_inbound_call_is_stored_without_a_task_and_read_back_whole(
     assert row.played[0]["text"] == "hello" and row.dtmf_received == "1#"
     assert row.detail == {"ivr_trace": ["line 1 Speak: 'hello'"]}
     assert row.duration_ms == 3000
+
+
+async def test_list_numbers_is_by_number_and_of_one_client(store: Store, clock: FakeClock) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    for client, number in ((acme, "0505550003"), (other, "0505550002"), (acme, "0505550001")):
+        await store.put_number(
+            client, number, answer_url=None, ivr_file="menu.xml", notify_completed=False,
+            description="", now=clock.now(),
+        )  # fmt: skip
+    assert [n.number for n in await store.list_numbers(acme)] == ["0505550001", "0505550003"]
+    assert [n.number for n in await store.list_numbers(other)] == ["0505550002"]
+    route = await store.route_for("0505550002")
+    assert route is not None and route.client_id == other
+    assert await store.get_number(other, "0505550002") == route
+
+
+async def test_an_unrouted_number_is_not_found(store: Store, clock: FakeClock) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    with pytest.raises(NotFound):
+        await store.get_number(acme, "0505559999")
+    with pytest.raises(NotFound):
+        await store.delete_number(acme, "0505559999")
+    assert await store.list_numbers(acme) == []
+
+
+async def test_a_deleted_number_may_be_routed_by_another_client(
+    store: Store, clock: FakeClock
+) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    await store.put_number(
+        acme, "0505550001", answer_url=None, ivr_file="a.xml", notify_completed=False,
+        description="", now=clock.now(),
+    )  # fmt: skip
+    await store.delete_number(acme, "0505550001")
+    assert await store.route_for("0505550001") is None
+    row, created = await store.put_number(
+        other, "0505550001", answer_url="http://b/x", ivr_file=None, notify_completed=True,
+        description="theirs", now=clock.now(),
+    )  # fmt: skip
+    assert created and row.client_id == other and row.notify_completed is True
+    assert await store.route_for("0505550001") == row

@@ -321,7 +321,7 @@ class Store(AccessMixin, WebhookMixin, NumbersMixin):
         if changes.calling_hours is not None or changes.clear_calling_hours:
             values["calling_hours"] = changes.calling_hours
         async with self._write() as conn:
-            where = [t.queues.c.id == queue_id]
+            where = [t.queues.c.id == queue_id, t.queues.c.deleted_at.is_(None)]
             if client_id is not None:
                 where.append(t.queues.c.client_id == client_id)
             if changes.name is not None:

@@ -180,7 +180,8 @@ class SqliteEngineSql:
         head = (
             await conn.exec_driver_sql(
                 "SELECT (SELECT max(id) FROM tasks), EXISTS (SELECT 1 FROM webhook_subscriptions "
-                "WHERE client_id = ? AND active) FROM queues WHERE id = ? AND client_id = ?",
+                "WHERE client_id = ? AND active) FROM queues WHERE id = ? AND client_id = ? "
+                "AND deleted_at IS NULL",
                 (client_id, queue_id, client_id),
             )
         ).first()
@@ -399,7 +400,8 @@ class PostgresEngineSql:
     # tasks and their events in one statement from one JSON document, and the wake-up
     _task_ids = (
         "SELECT array_agg(nextval({seq}::regclass)) FROM generate_series(1, $1) "
-        "WHERE EXISTS (SELECT 1 FROM queues WHERE id = $2 AND client_id = $3)"
+        "WHERE EXISTS (SELECT 1 FROM queues WHERE id = $2 AND client_id = $3 "
+        "AND deleted_at IS NULL)"
     )
     _add_tasks = (
         "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, kind text, "

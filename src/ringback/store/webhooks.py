@@ -442,20 +442,23 @@ class WebhookMixin:
 
     async def redeliver(self, delivery_id: int, client_id: int, now: datetime) -> DeliveryRow:
         """Send a dead delivery again (from now, with a new retry period)."""
-        wd = t.webhook_deliveries
+        wd, ws = t.webhook_deliveries, t.webhook_subscriptions
         now_ms = to_ms(now)
         async with self._write() as conn:
-            status = (
+            row = (
                 await conn.execute(
-                    sa.select(wd.c.status).where(
-                        wd.c.id == delivery_id, wd.c.client_id == client_id
-                    )
+                    sa.select(wd.c.status, wd.c.subscription_id, ws.c.id.label("subscribed"))
+                    .select_from(wd.outerjoin(ws, ws.c.id == wd.c.subscription_id))
+                    .where(wd.c.id == delivery_id, wd.c.client_id == client_id)
                 )
-            ).scalar()
-            if status is None:
+            ).first()
+            if row is None:
                 raise NotFound(f"no webhook delivery {delivery_id}")
-            if status != "dead":
-                raise Conflict(f"webhook delivery {delivery_id} is {status}, not dead")
+            if row.status != "dead":
+                raise Conflict(f"webhook delivery {delivery_id} is {row.status}, not dead")
+            if row.subscription_id is not None and row.subscribed is None:
+                # never claimed again (see _CLAIM_WHERE): it would stay pending for ever
+                raise Conflict(f"the webhook of delivery {delivery_id} was deleted")
             await conn.execute(
                 wd.update()
                 .where(wd.c.id == delivery_id)
