@@ -376,7 +376,7 @@ async def test_ivr_call_that_cannot_run_fails_without_dialling(
     assert fast_sim.originated == 0
 
 
-async def test_ivr_call_with_an_element_the_backend_cannot_do_fails_when_it_is_reached(
+async def test_ivr_call_with_an_element_that_cannot_be_done_fails_when_it_is_reached(
     fast_sim: SimDialer, storage: Storage
 ) -> None:
     storage.write_bytes(CLIENT, "fax.tiff", b"II*\x00")
@@ -384,7 +384,10 @@ async def test_ivr_call_with_an_element_the_backend_cannot_do_fails_when_it_is_r
     ctx = context(TaskKind.IVR_CALL, ivr_payload(xml), fast_sim, storage)
     result = await run(ctx)
     assert (result.success, result.outcome, result.retryable) == (False, Outcome.ANSWERED, False)
-    message = "Cannot execute SendFax. SendFax is not supported by the sim backend"
+    message = (
+        "Cannot execute SendFax. File fax.tiff cannot be faxed: "
+        "not a TIFF, PDF or image format that can be read"
+    )
     assert result.comment == f"line 2: {message}"
     assert [entry["text"] for entry in ctx.calls[0].played] == ["Hello"]
     assert ctx.calls[0].detail["ivr_trace"][-1] == f"line 2 error: {message}"

@@ -14,8 +14,9 @@ from PIL import Image
 from support_fax import bitmaps, fax_document
 
 from ringback.telephony.fax import spandsp
-from ringback.telephony.fax.endpoint import FaxEndpoint, FaxResult, exchange
+from ringback.telephony.fax.endpoint import FaxEndpoint, exchange
 from ringback.telephony.fax.g711 import Law
+from ringback.telephony.fax.result import FaxResult
 
 
 def run(

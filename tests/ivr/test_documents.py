@@ -6,7 +6,8 @@ The run: caller 09012341234, called 05068680000, CallUUID ``call-uuid``, the fak
 2026-01-05 12:00 UTC, the simulator's number rules (a number ending in 486 is busy), HTTP
 switched off (:class:`~ringback.ivr.fetch.OfflineFetcher`: every URL fails, as if the servers
 were down), a client storage holding a silent WAV for every fixed Play path, a TIFF for every
-fixed SendFax path, ``data/info.json`` and the documents under ``documents/storage/``, and a
+fixed SendFax path (a small one-page drawing), ``data/info.json`` and the documents under
+``documents/storage/``, and a
 real job queue (:class:`~ringback.service.TaskService` on a fresh SQLite store) for AddJob.
 The keys the caller presses come from the ``--- run`` line of NAME.expected
 (``--- run, caller presses '1#'``); no such text means none.
@@ -17,6 +18,7 @@ their digit scripts); review the diff before committing it.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import AsyncIterator
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image, ImageDraw
 
 from ringback.clock import FakeClock
 from ringback.ivr.errors import IvrError
@@ -59,6 +62,15 @@ def digits_of(expected: str) -> str:
     return (found.group("digits") or "") if found else ""
 
 
+def fax_document() -> bytes:
+    """A small one-page document to fax (a 1-bit TIFF with a frame)."""
+    page = Image.new("1", (400, 300), 1)
+    ImageDraw.Draw(page).rectangle((10, 10, 389, 289), outline=0, width=2)
+    out = io.BytesIO()
+    page.save(out, format="TIFF", dpi=(100, 100))
+    return out.getvalue()
+
+
 def prepare_storage(root: Path, document: Document) -> Storage:
     storage = Storage(root)
     for node in document.root.walk():
@@ -68,7 +80,7 @@ def prepare_storage(root: Path, document: Document) -> Storage:
         if node.tag == "GetDigits" and "invalidDigitsSound" in node.attrs:
             make_wav(storage.resolve(CLIENT, node.attrs["invalidDigitsSound"]), seconds=0.25)
         if node.tag == "SendFax" and fixed:
-            storage.write_bytes(CLIENT, node.text or "", b"II*\x00")
+            storage.write_bytes(CLIENT, node.text or "", fax_document())
     storage.write_bytes(CLIENT, "data/info.json", b'{"info": "from storage", "count": 3}')
     for stored in STORED_DOCUMENTS.rglob("*.xml"):
         storage.write_bytes(CLIENT, str(stored.relative_to(STORED_DOCUMENTS)), stored.read_bytes())

@@ -4,10 +4,12 @@ and the first document from client storage."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image, ImageDraw
 
 from ringback.clock import FakeClock
 from ringback.domain.model import EventType, Leg, TaskKind
@@ -142,16 +144,31 @@ async def test_a_caller_who_hangs_up_while_parked_ends_the_ivr() -> None:
 # --- faxes -------------------------------------------------------------------------------
 
 
-async def test_the_sim_backend_cannot_fax_and_says_so(storage: Storage) -> None:
+async def test_the_sim_backend_faxes_and_sets_the_fax_variables(storage: Storage) -> None:
+    # the details (documents, results, timing, failures) are in tests/fax/test_fax_sim.py
+    page = Image.new("1", (300, 200), 1)
+    ImageDraw.Draw(page).rectangle((5, 5, 294, 194), outline=0)
+    out = io.BytesIO()
+    page.save(out, format="PNG")
+    storage.write_bytes(CLIENT, "faxes/out.png", out.getvalue())
+    result, _ = await simulate("<IVR><SendFax>faxes/out.png</SendFax></IVR>", storage=storage)
+    assert result.ok
+    assert result.fax == {
+        "FaxOperation": "transmission", "FaxFilePath": "faxes/out.png", "FaxResultCode": "0",
+        "FaxResultText": "OK", "FaxPageCount": "1",
+    }  # fmt: skip
+    result, _ = await simulate("<IVR><ReceiveFax>in.tiff</ReceiveFax></IVR>", storage=storage)
+    assert result.ok
+    assert (result.fax["FaxOperation"], result.fax["FaxResultCode"]) == ("reception", "0")
+    assert storage.resolve(CLIENT, "received_faxes/in.tiff").is_file()
+
+
+async def test_a_document_that_cannot_be_faxed_ends_the_call(storage: Storage) -> None:
     storage.write_bytes(CLIENT, "faxes/out.tiff", b"II*\x00")
     result, _ = await simulate("<IVR><SendFax>faxes/out.tiff</SendFax></IVR>", storage=storage)
-    assert isinstance(result.error, IvrNotSupported)
     assert str(result.error) == (
-        "line 1: Cannot execute SendFax. SendFax is not supported by the sim backend"
-    )
-    result, _ = await simulate("<IVR><ReceiveFax>in.tiff</ReceiveFax></IVR>", storage=storage)
-    assert str(result.error) == (
-        "line 1: Cannot execute ReceiveFax. ReceiveFax is not supported by the sim backend"
+        "line 1: Cannot execute SendFax. File faxes/out.tiff cannot be faxed: "
+        "not a TIFF, PDF or image format that can be read"
     )
 
 

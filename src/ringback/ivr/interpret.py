@@ -16,14 +16,15 @@ Switch/Case/Default (``expr`` and the legacy ``var``), Section, GoTo, GetDigits,
 DTMF part: no speech recognizer is configured, so speech is not listened for and the trace
 says so), GetJSON (http(s) GET/POST or a storage file; null on any failure), Redirect,
 SetErrorHandler, Transfer (a phone number or SIP URI through the dialer; Basix users, groups,
-voicemail and conference targets are not supported), Park, SendFax, ReceiveFax (a backend that
-cannot fax, like the simulator, fails them with ``... is not supported by the sim backend``),
+voicemail and conference targets are not supported), Park, SendFax, ReceiveFax (documents
+converted to fax pages first; a backend that cannot fax, like SIP for now, fails them with
+``... is not supported by the sip backend``; the result in ``FaxResultCode`` and friends),
 SendSMS (through a pluggable :class:`SmsSender`; by default recorded in the call record's
 ``detail["sms"]``), AddJob.
 
 Not honoured, and said so in the trace: Play ``terminators`` and GetDigits ``playBeep`` (the
-Call protocol cannot interrupt playback nor make tones), SendFax ``header`` (not passed to the
-backend), Transfer ``suppressPreAnswerAudio``. Not honoured silently: GetDigits/GetInput
+Call protocol cannot interrupt playback nor make tones), Transfer
+``suppressPreAnswerAudio``. Not honoured silently: GetDigits/GetInput
 ``interdigitTimeout`` (the Call protocol has one timeout per collection, ``timeout``), and
 GetInput ``speechTimeout`` / ``profanityFilter`` / ``language`` (no recognizer).
 

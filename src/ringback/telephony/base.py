@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from ringback.domain.cdr import CallRecord as CallRecord  # re-exported: the CDR lives in domain
 from ringback.domain.model import Leg, Outcome
 from ringback.ids import new_uuid
+from ringback.telephony.fax.result import FaxResult, ReceivedFax
 
 
 @dataclass(slots=True)
@@ -130,14 +131,21 @@ class Call(Protocol):
         ``timeout_s`` passes; CallError if it ends meanwhile."""
         ...
 
-    async def send_fax(self, path: Path) -> None:
-        """Send the TIFF at ``path`` as a fax on the answered call; CallNotSupported when the
-        backend cannot fax, CallError when the transmission fails."""
+    async def send_fax(
+        self, path: Path, *, header: str = "", ident: str = "", name: str | None = None
+    ) -> FaxResult:
+        """Send the fax TIFF at ``path`` (``telephony.fax.documents.convert``'s output) on the
+        answered call, ``header`` above each page, ``ident`` as this station's id; ``name`` is
+        what the call's record shows for it (as for :meth:`play`). A failed transmission is a
+        result with a non-zero code; CallNotSupported when the backend cannot fax, CallError
+        when the call is not up."""
         ...
 
-    async def receive_fax(self, timeout_s: float) -> bytes:
-        """Receive a fax on the answered call (the TIFF bytes); CallNotSupported when the
-        backend cannot fax, CallError when the reception fails or times out."""
+    async def receive_fax(
+        self, timeout_s: float, *, ident: str = "", name: str | None = None
+    ) -> ReceivedFax:
+        """Receive a fax on the answered call within ``timeout_s`` of audio: the result and
+        the TIFF (empty unless the result is a success); errors as for :meth:`send_fax`."""
         ...
 
     async def wait_ended(self) -> CallRecord: ...

@@ -10,6 +10,9 @@ callee hangs up by itself ``talk_seconds`` later. Every event is stamped with th
 due on the injected clock, whenever the code looks at the leg, so a test that moves a
 :class:`~ringback.clock.FakeClock` in big steps still sees exact times.
 
+SendFax and ReceiveFax run a real T.30 session with an in-process fax machine (libspandsp,
+through G.711), computed at once; the fax machine stays on the line for the fax's audio time.
+
 ``fast=True`` removes ring and talk time: legs answer (or fail) the moment they are originated,
 media takes no time, the callee never hangs up on its own, and nothing ever calls
 ``clock.sleep`` nor creates a task.
@@ -40,6 +43,9 @@ from ringback.telephony.base import (
     played_file,
     played_speech,
 )
+from ringback.telephony.fax import loopback
+from ringback.telephony.fax.result import FaxResult, ReceivedFax
+from ringback.telephony.fax.spandsp import FaxUnavailable
 from ringback.telephony.sim_rules import (
     DTMF_PAUSE,
     CalleeBehaviour,
@@ -388,11 +394,67 @@ class SimCall:
         )
         await self._spend(timeout_s, "park")
 
-    async def send_fax(self, path: Path) -> None:
-        raise CallNotSupported("SendFax is not supported by the sim backend")
+    async def send_fax(
+        self, path: Path, *, header: str = "", ident: str = "", name: str | None = None
+    ) -> FaxResult:
+        """A real T.30 session with an in-process fax machine at the called number (see
+        :mod:`ringback.telephony.fax.loopback`), computed in a thread at once; then, unless
+        fast, the session's audio time passes on the clock."""
+        self._require_up("send a fax")
+        record = self._record
+        try:
+            result = await asyncio.to_thread(
+                loopback.send_to_far_end,
+                path,
+                local_ident=ident or record.from_number or "",
+                remote_ident=record.to_number,
+                header=header,
+            )
+        except FaxUnavailable as exc:
+            raise CallNotSupported(f"SendFax is not supported by the sim backend: {exc}") from None
+        return await self._fax_time(result, name or path.name)
 
-    async def receive_fax(self, timeout_s: float) -> bytes:
-        raise CallNotSupported("ReceiveFax is not supported by the sim backend")
+    async def receive_fax(
+        self, timeout_s: float, *, ident: str = "", name: str | None = None
+    ) -> ReceivedFax:
+        """A page from an in-process fax machine at the called number (see :meth:`send_fax`);
+        a session longer than ``timeout_s`` fails as dropped."""
+        self._require_up("receive a fax")
+        record = self._record
+        try:
+            received = await asyncio.to_thread(
+                loopback.receive_from_far_end,
+                local_ident=ident or record.from_number or "",
+                remote_ident=record.to_number,
+                when=self._clock.now(),
+                max_seconds=timeout_s,
+            )
+        except FaxUnavailable as exc:
+            raise CallNotSupported(
+                f"ReceiveFax is not supported by the sim backend: {exc}"
+            ) from None
+        result = await self._fax_time(received.result, name)
+        return ReceivedFax(result, received.tiff if result.ok else b"")
+
+    async def _fax_time(self, result: FaxResult, name: str | None) -> FaxResult:
+        """Record the fax on the leg and, unless fast, let its audio time pass: the far fax
+        machine stays on the line until the session ends (and hangs up then, if its talk
+        time is over). Ringback hanging up meanwhile drops the fax (code 49)."""
+        started = self._clock.now()
+        if not self._fast and result.audio_seconds > 0:
+            until = started + timedelta(seconds=result.audio_seconds)
+            if self._end_at is not None and self._end_at < until:
+                self._end_at = until
+            try:
+                await self._spend(result.audio_seconds, f"{result.operation} of a fax")
+            except CallError:
+                seconds = (self._clock.now() - started).total_seconds()
+                result = result.dropped(seconds)
+        self._record.played.append(
+            {"type": "fax", "operation": result.operation, "file": name, "pages": result.pages,
+             "code": result.code, "text": result.text, "seconds": result.audio_seconds}
+        )  # fmt: skip
+        return result
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         """BYE when answered, CANCEL while ringing (cause ORIGINATOR_CANCEL unless given)."""

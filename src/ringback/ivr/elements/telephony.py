@@ -7,9 +7,13 @@ they use the interpreter's dialer, storage, SMS sender and job queue.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import re
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ringback.domain.model import Leg, Outcome
@@ -20,6 +24,9 @@ from ringback.ivr.parse import Node
 from ringback.ivr.run import Stop
 from ringback.storage import StorageError
 from ringback.telephony.base import CallError, CallNotSupported, OriginateRequest
+from ringback.telephony.fax import documents
+from ringback.telephony.fax.documents import FaxDocumentError
+from ringback.telephony.fax.result import FaxResult
 
 if TYPE_CHECKING:
     from ringback.ivr.interpret import Interpreter
@@ -99,44 +106,84 @@ async def transfer(ivr: Interpreter, node: Node) -> None:
         )  # fmt: skip
 
 
-def _fax_done(ivr: Interpreter, operation: str, relpath: str) -> None:
+def _own_number(ivr: Interpreter) -> str:
+    """The PBX's own number on this call (the DID the dialect sends as the fax ident)."""
+    variables = ivr.result.variables
+    own = "CalledNumber" if variables.get("Direction") == "inbound" else "CallingNumber"
+    return str(variables.get(own, ""))
+
+
+def _fax_done(ivr: Interpreter, node: Node, result: FaxResult, relpath: str) -> None:
     ivr.result.fax.update(
-        FaxOperation=operation, FaxFilePath=relpath, FaxResultCode="0", FaxResultText="OK"
+        FaxOperation=result.operation,
+        FaxFilePath=relpath,
+        FaxResultCode=str(result.code),
+        FaxResultText=result.text,
+        FaxPageCount=str(result.pages),
+    )
+    ivr.trace(
+        node.line,
+        node.tag,
+        f"code {result.code} ({result.text}): {result.pages} page(s), {result.bit_rate} bit/s, "
+        f"ECM {'on' if result.ecm else 'off'}, far station {result.remote_ident or 'unnamed'}, "
+        f"{result.audio_seconds:g} s",
     )
 
 
 async def send_fax(ivr: Interpreter, node: Node) -> None:
     relpath = ivr.render(node, node.text or "").strip()
     path = ivr.existing_file(node, relpath)
-    detail = relpath
-    if "header" in node.attrs:
-        detail += f" (header {node.attrs['header']!r} not passed to the backend)"
-    ivr.trace(node.line, "SendFax", detail)
-    try:
-        await ivr.call.send_fax(path)
-    except CallNotSupported as exc:
-        raise IvrNotSupported(f"Cannot execute SendFax. {exc}", node.line) from None
-    _fax_done(ivr, "transmission", relpath)
-    ivr.trace(node.line, "SendFax", "sent")
+    header = ivr.render(node, node.attrs["header"]) if "header" in node.attrs else ""
+    ivr.trace(node.line, "SendFax", relpath + (f" (header {header!r})" if header else ""))
+    with tempfile.TemporaryDirectory(prefix="ringback-sendfax-") as tmp:
+        pages = Path(tmp) / "fax.tif"
+        try:
+            count = await asyncio.to_thread(documents.convert, path, pages)
+        except FaxDocumentError as exc:
+            raise ivr.fail(node, f"File {relpath} cannot be faxed: {exc.reason}") from None
+        ivr.trace(node.line, "SendFax", f"{count} page(s) to send")
+        try:
+            result = await ivr.call.send_fax(
+                pages, header=header, ident=_own_number(ivr), name=relpath
+            )
+        except CallNotSupported as exc:
+            raise IvrNotSupported(f"Cannot execute SendFax. {exc}", node.line) from None
+    _fax_done(ivr, node, result, relpath)
     if "action" in node.attrs:
         raise await ivr.follow(node, node.attrs["action"], "action", extra=ivr.result.fax)
 
 
+def _pdf_beside(relpath: str) -> str:
+    pdf = str(PurePosixPath(relpath).with_suffix(".pdf"))
+    return pdf if pdf != relpath else relpath + ".pdf"
+
+
+def _pdf_of(tiff: Path) -> bytes:
+    out = io.BytesIO()
+    documents.fax_to_pdf(tiff, out)
+    return out.getvalue()
+
+
 async def receive_fax(ivr: Interpreter, node: Node) -> None:
     relpath = f"{RECEIVED_FAXES}/{ivr.render(node, node.text or '').strip()}"
-    ivr.storage_path(node, relpath)  # refuse a bad path before the fax comes in
+    tiff_path = ivr.storage_path(node, relpath)  # refuse a bad path before the fax comes in
     ivr.trace(node.line, "ReceiveFax", relpath)
     try:
-        data = await ivr.call.receive_fax(RECEIVE_FAX_TIMEOUT_S)
+        received = await ivr.call.receive_fax(
+            RECEIVE_FAX_TIMEOUT_S, ident=_own_number(ivr), name=relpath
+        )
     except CallNotSupported as exc:
         raise IvrNotSupported(f"Cannot execute ReceiveFax. {exc}", node.line) from None
     assert ivr.storage is not None and ivr.client_id is not None
-    try:
-        ivr.storage.write_bytes(ivr.client_id, relpath, data)
-    except StorageError as exc:
-        raise ivr.fail(node, str(exc)) from None
-    _fax_done(ivr, "reception", relpath)
-    ivr.trace(node.line, "ReceiveFax", f"received {len(data)} bytes")
+    if received.tiff:
+        pdf = _pdf_beside(relpath)
+        try:
+            ivr.storage.write_bytes(ivr.client_id, relpath, received.tiff)
+            ivr.storage.write_bytes(ivr.client_id, pdf, await asyncio.to_thread(_pdf_of, tiff_path))
+        except (StorageError, FaxDocumentError) as exc:
+            raise ivr.fail(node, str(exc)) from None
+        ivr.trace(node.line, "ReceiveFax", f"stored {len(received.tiff)} bytes, and {pdf}")
+    _fax_done(ivr, node, received.result, relpath)
     if "action" in node.attrs:
         raise await ivr.follow(node, node.attrs["action"], "action", extra=ivr.result.fax)
 

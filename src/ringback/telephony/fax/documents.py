@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
@@ -194,8 +194,9 @@ def read_fax(path: Path) -> list[Image.Image]:
     return pages
 
 
-def fax_to_pdf(tiff: Path, pdf: Path) -> int:
-    """Write the fax at ``tiff`` as a PDF at ``pdf`` (pixels made square); the page count."""
+def fax_to_pdf(tiff: Path, pdf: Path | IO[bytes]) -> int:
+    """Write the fax at ``tiff`` as a PDF to ``pdf`` (a path or a binary file; pixels made
+    square); the page count."""
     pages = []
     for page in read_fax(tiff):
         x_dpi, y_dpi = _dpi(page)

@@ -14,7 +14,6 @@ exception). An endpoint is not thread-safe; :meth:`FaxEndpoint.close` frees the 
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ringback.telephony.fax import g711
-from ringback.telephony.fax.spandsp import (
-    ALL_MODEMS,
-    PHASE_E_HANDLER,
-    T30_ERR_CALLDROPPED,
-    Spandsp,
-    load,
-)
+from ringback.telephony.fax.result import CALL_DROPPED, FaxResult
+from ringback.telephony.fax.spandsp import ALL_MODEMS, PHASE_E_HANDLER, Spandsp, load
 
 RATE = 8000
 FRAME = 160  # samples: 20 ms at 8 kHz
@@ -36,32 +30,6 @@ FRAME = 160  # samples: 20 ms at 8 kHz
 DEFAULT_MAX_SECONDS = 600.0
 MAX_IDENT = 20  # T30_MAX_IDENT_LEN
 MAX_HEADER = 50  # T.30's page header info
-
-
-@dataclass(frozen=True, slots=True)
-class FaxResult:
-    """How one side's T.30 session ended (``code`` 0 is success; the codes are spandsp's
-    ``T30_ERR_*``, the ones FreeSWITCH reports and the Basix dialect's ``FaxResultCode``)."""
-
-    code: int
-    text: str
-    sending: bool
-    pages: int  # pages sent (sender) or received (receiver)
-    bit_rate: int
-    ecm: bool
-    remote_ident: str
-    local_ident: str
-    header: str
-    audio_seconds: float  # audio the endpoint handled, on either direction
-
-    @property
-    def ok(self) -> bool:
-        return self.code == 0
-
-    @property
-    def operation(self) -> str:
-        """The dialect's ``FaxOperation``."""
-        return "transmission" if self.sending else "reception"
 
 
 class FaxEndpoint:
@@ -140,8 +108,8 @@ class FaxEndpoint:
     def hang_up(self) -> FaxResult:
         """The result, ending the session as dropped (code 49) if it has not ended."""
         if self._result is None:
-            self._code = T30_ERR_CALLDROPPED
-            self._result = self._make_result(T30_ERR_CALLDROPPED)
+            self._code = CALL_DROPPED
+            self._result = self._make_result(CALL_DROPPED)
         return self._result
 
     def _state(self) -> int:

@@ -27,10 +27,6 @@ T30_SUPPORT_V29 = 0x02
 T30_SUPPORT_V17 = 0x04
 ALL_MODEMS = T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17
 
-# T30_ERR_* completion codes used by ringback itself (t30.h)
-T30_ERR_OK = 0
-T30_ERR_CALLDROPPED = 49  # "The call dropped prematurely"
-
 # t30_stats_t is 17 ints in 0.0.6; a spare tail keeps a layout mismatch from writing past it
 _STATS_SPARE_INTS = 32
 

@@ -32,6 +32,7 @@ from ringback.config import SipSettings
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
 from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord
+from ringback.telephony.fax.result import FaxResult, ReceivedFax
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call_media import CallMedia
 from ringback.telephony.sip.dialog import Dialog
@@ -513,10 +514,14 @@ class SipCall:
         """Hold the caller for ``timeout_s`` with ``music`` looped (or a beep every 4 s)."""
         await self._media.park(timeout_s, music)
 
-    async def send_fax(self, path: Path) -> None:
+    async def send_fax(
+        self, path: Path, *, header: str = "", ident: str = "", name: str | None = None
+    ) -> FaxResult:
         raise CallNotSupported("SendFax is not supported by the sip backend")
 
-    async def receive_fax(self, timeout_s: float) -> bytes:
+    async def receive_fax(
+        self, timeout_s: float, *, ident: str = "", name: str | None = None
+    ) -> ReceivedFax:
         raise CallNotSupported("ReceiveFax is not supported by the sip backend")
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
