@@ -16,12 +16,15 @@ from PIL import Image, ImageDraw
 from support_fax import bitmaps, drawn_page, fax_document
 
 from ringback.clock import FakeClock
+from ringback.domain.model import TaskKind
+from ringback.engine.runners import run_attempt
 from ringback.ivr.parse import parse
 from ringback.ivr.simulate import simulate_call
 from ringback.storage import Storage
 from ringback.telephony.base import CallError, OriginateRequest
 from ringback.telephony.fax import documents
 from ringback.telephony.sim import SimCall, SimDialer
+from support import attempt_context
 
 T = TypeVar("T")
 CLIENT = 7
@@ -201,3 +204,29 @@ async def test_sendfax_of_an_image_goes_through(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.ok, run.error
     assert run.fax["FaxResultCode"] == "0"
+
+
+# --- through the engine: the seed's ivr_call ---------------------------------------------
+
+
+async def test_the_seeds_ivr_call_succeeds_with_its_pages_in_the_call_record(
+    tmp_path: Path,
+) -> None:
+    storage = Storage(tmp_path / "storage")
+    tiff = io.BytesIO()
+    drawn_page(0, rows=400, width=800).save(tiff, format="TIFF", dpi=(100, 100))
+    storage.write_bytes(CLIENT, "some_fax.tiff", tiff.getvalue())
+    payload = {
+        "calling_number": "+15550000",
+        "called_number": "+15551234",
+        "ivr_xml": {"type": "inline", "data": "<IVR><SendFax>some_fax.tiff</SendFax></IVR>"},
+    }
+    dialer = SimDialer(FakeClock(), fast=True)
+    ctx = attempt_context(TaskKind.IVR_CALL, payload, dialer, storage, client_id=CLIENT)
+    result = await run_attempt(ctx)
+    assert result.success, result.comment
+    [record] = ctx.calls
+    [fax] = [entry for entry in record.played if entry["type"] == "fax"]
+    assert (fax["operation"], fax["file"], fax["pages"], fax["code"]) == (
+        "transmission", "some_fax.tiff", 1, 0,
+    )  # fmt: skip
