@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -32,20 +32,18 @@ MAX_IDENT = 20  # T30_MAX_IDENT_LEN
 MAX_HEADER = 50  # T.30's page header info
 
 
-class FaxEndpoint:
-    """One side of a fax call over audio (see the module's docstring)."""
+class T30Session:
+    """What the audio and the T.38 endpoints share: one side of a T.30 session (a file to send
+    or one to receive into, station id, header, ECM, modems), its phase E and its result."""
 
     def __init__(
         self,
         *,
-        send: Path | str | None = None,
-        receive: Path | str | None = None,
-        calling: bool | None = None,
-        ecm: bool = True,
-        modems: int = ALL_MODEMS,
-        local_ident: str = "",
-        header: str = "",
-        spandsp: Spandsp | None = None,
+        send: Path | str | None,
+        receive: Path | str | None,
+        local_ident: str,
+        header: str,
+        spandsp: Spandsp | None,
     ) -> None:
         if (send is None) == (receive is None):
             raise ValueError("a fax endpoint either sends a file or receives one")
@@ -54,13 +52,14 @@ class FaxEndpoint:
         self.path = Path(send if send is not None else receive)  # type: ignore[arg-type]
         self.local_ident = local_ident[:MAX_IDENT]
         self.header = header[:MAX_HEADER]
-        self._samples = 0
+        self._samples = 0  # the session's time so far, in 8 kHz samples
         self._code: int | None = None
         self._result: FaxResult | None = None
-        self._buf = (ctypes.c_int16 * FRAME)()
-        self._fax: int | None = self._sd.fax_init(self.sending if calling is None else calling)
-        t30 = self._t30 = self._sd.fax_get_t30_state(self._fax)
-        self._sd.fax_set_transmit_on_idle(self._fax, True)
+        self._t30 = 0
+        self._phase_e: Any = None
+
+    def _configure(self, t30: int, *, ecm: bool, modems: int) -> None:
+        self._t30 = t30
         if self.sending:
             self._sd.t30_set_tx_file(t30, str(self.path))
         else:
@@ -112,8 +111,51 @@ class FaxEndpoint:
             self._result = self._make_result(CALL_DROPPED)
         return self._result
 
+    def _free(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free the C state (idempotent), hanging up first; the result stays readable."""
+        if self._t30:
+            self.hang_up()
+            self._free()
+            self._t30 = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class FaxEndpoint(T30Session):
+    """One side of a fax call over audio (see the module's docstring)."""
+
+    def __init__(
+        self,
+        *,
+        send: Path | str | None = None,
+        receive: Path | str | None = None,
+        calling: bool | None = None,
+        ecm: bool = True,
+        modems: int = ALL_MODEMS,
+        local_ident: str = "",
+        header: str = "",
+        spandsp: Spandsp | None = None,
+    ) -> None:
+        super().__init__(
+            send=send, receive=receive, local_ident=local_ident, header=header, spandsp=spandsp
+        )
+        self._buf = (ctypes.c_int16 * FRAME)()
+        self._fax = self._sd.fax_init(self.sending if calling is None else calling)
+        self._sd.fax_set_transmit_on_idle(self._fax, True)
+        self._configure(self._sd.fax_get_t30_state(self._fax), ecm=ecm, modems=modems)
+
+    def _free(self) -> None:
+        self._sd.fax_free(self._fax)
+
     def _state(self) -> int:
-        if self._fax is None:
+        if not self._t30:
             raise RuntimeError("the fax endpoint is closed")
         return self._fax
 
@@ -142,18 +184,6 @@ class FaxEndpoint:
             out[done : done + got] = np.ctypeslib.as_array(self._buf)[:got]
             done += got
         return out
-
-    def close(self) -> None:
-        """Free the C state (idempotent); the result stays readable."""
-        if self._fax is not None:
-            self._sd.fax_free(self._fax)
-            self._fax = None
-
-    def __enter__(self) -> FaxEndpoint:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
 
 def exchange(
