@@ -14,6 +14,7 @@ exception). An endpoint is not thread-safe; :meth:`FaxEndpoint.close` frees the 
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -192,7 +193,7 @@ def exchange(
     law: g711.Law = "ulaw",
     max_seconds: float = DEFAULT_MAX_SECONDS,
     *,
-    lose: Any = None,
+    lose: Callable[[int, int], bool] | None = None,
 ) -> tuple[FaxResult, FaxResult]:
     """Run two endpoints against each other, 20 ms frame by frame, each direction through
     G.711 (``law``) encode and decode, with no real-time pacing; returns (sender's result,

@@ -1,6 +1,7 @@
 """A typed ctypes binding to the parts of libspandsp 0.0.6 (Debian's ``libspandsp2``) that the
-fax engine uses: the audio fax front end (``fax_*``: T.30 over V.21/V.27ter/V.29/V.17 modems)
-and the T.30 engine's settings and results (``t30_*``).
+fax engine uses: the audio fax front end (``fax_*``: T.30 over V.21/V.27ter/V.29/V.17 modems),
+the T.38 terminal (``t38_terminal_*``, ``t38_core_*``: T.30 over T.38 IFP packets) and the T.30
+engine's settings and results (``t30_*``).
 
 The library is loaded at run time by its soname, ``libspandsp.so.2``; no build step, no
 headers. Signatures follow spandsp 0.0.6's headers (``spandsp/fax.h``, ``t30.h``,
@@ -63,7 +64,18 @@ class T30Stats(ctypes.Structure):
 #: void (*t30_phase_e_handler_t)(t30_state_t *s, void *user_data, int completion_code)
 PHASE_E_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
 
-_P = ctypes.c_void_p  # fax_state_t *, t30_state_t * (opaque)
+#: int (*t38_tx_packet_handler_t)(t38_core_state_t *s, void *user_data, const uint8_t *buf,
+#: int len, int count)
+T38_TX_PACKET_HANDLER = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint8),
+    ctypes.c_int,
+    ctypes.c_int,
+)
+
+_P = ctypes.c_void_p  # fax_state_t *, t30_state_t *, t38_*_state_t * (opaque)
 _INT16_P = ctypes.POINTER(ctypes.c_int16)
 
 # name: (restype, argtypes), as declared in spandsp 0.0.6's headers
@@ -88,6 +100,15 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "t30_get_tx_ident": (ctypes.c_char_p, [_P]),
     "t30_get_rx_ident": (ctypes.c_char_p, [_P]),
     "t30_set_tx_page_header_info": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    # t38_terminal.h / t38_core.h
+    "t38_terminal_init": (_P, [_P, ctypes.c_int, T38_TX_PACKET_HANDLER, ctypes.c_void_p]),
+    "t38_terminal_free": (ctypes.c_int, [_P]),
+    "t38_terminal_send_timeout": (ctypes.c_int, [_P, ctypes.c_int]),
+    "t38_terminal_set_config": (None, [_P, ctypes.c_int]),
+    "t38_terminal_get_t30_state": (_P, [_P]),
+    "t38_terminal_get_t38_core_state": (_P, [_P]),
+    "t38_core_rx_ifp_packet": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint16]),
+    "t38_set_t38_version": (None, [_P, ctypes.c_int]),
 }
 
 
@@ -170,6 +191,36 @@ class Spandsp:
 
     def t30_set_tx_page_header_info(self, t30: int, info: str) -> None:
         self.lib.t30_set_tx_page_header_info(t30, info.encode("ascii", "replace"))
+
+    # t38 ----------------------------------------------------------------------------------
+
+    def t38_terminal_init(self, calling_party: bool, handler: Any) -> int:
+        """``handler`` is a :data:`T38_TX_PACKET_HANDLER` object: the caller keeps it alive."""
+        state: int | None = self.lib.t38_terminal_init(None, int(calling_party), handler, None)
+        if not state:
+            raise MemoryError("t38_terminal_init failed")
+        return state
+
+    def t38_terminal_free(self, t38: int) -> None:
+        self.lib.t38_terminal_free(t38)
+
+    def t38_terminal_send_timeout(self, t38: int, samples: int) -> bool:
+        return bool(self.lib.t38_terminal_send_timeout(t38, samples))
+
+    def t38_terminal_set_config(self, t38: int, config: int) -> None:
+        self.lib.t38_terminal_set_config(t38, config)
+
+    def t38_terminal_get_t30_state(self, t38: int) -> int:
+        return int(self.lib.t38_terminal_get_t30_state(t38))
+
+    def t38_terminal_get_t38_core_state(self, t38: int) -> int:
+        return int(self.lib.t38_terminal_get_t38_core_state(t38))
+
+    def t38_core_rx_ifp_packet(self, core: int, packet: bytes, seq_no: int) -> int:
+        return int(self.lib.t38_core_rx_ifp_packet(core, packet, len(packet), seq_no & 0xFFFF))
+
+    def t38_set_t38_version(self, core: int, version: int) -> None:
+        self.lib.t38_set_t38_version(core, version)
 
 
 def _text(value: bytes | None) -> str:
