@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def run(
     law: Law = "ulaw",
     ecm: bool = True,
     header: str = "",
-    lose: object = None,
+    lose: Callable[[int, int], bool] | None = None,
     max_seconds: float = 300.0,
 ) -> tuple[FaxResult, FaxResult, Path]:
     received = tmp_path / "received.tif"
