@@ -20,7 +20,7 @@ from ringback.clock import FakeClock
 from ringback.config import Settings
 from ringback.inbound import signed_fetcher
 from ringback.ivr.fetch import FetchConfig
-from ringback.ivr.session import IvrSource
+from ringback.ivr.runner import IvrSource
 from ringback.ivr.signing import (
     HEADER,
     SigningFetcher,

@@ -30,7 +30,7 @@ from ringback.ivr.errors import IvrError
 from ringback.ivr.interpret import call_variables, static_problems
 from ringback.ivr.limits import store_trace
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
-from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
+from ringback.ivr.runner import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import StorageError
 from ringback.telephony.base import Call, CallError, CallRecord, CannotPlay, OriginateRequest
 

@@ -1,4 +1,5 @@
-"""One IVR session on a call: load the first document, run it, report to the answer URL.
+"""The IVR runner: run an IVR on a call — load the first document, run it, report to the
+answer URL.
 
 :func:`run_ivr` is what every caller of the IVR uses (ivr_call tasks, the simulator, inbound
 calls): the first document comes inline, from client storage, or from an answer URL (a comma
