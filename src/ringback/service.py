@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -370,11 +369,11 @@ class SigningKeys:
         clients: ClientService,
         *,
         ttl_s: float = SIGNING_CACHE_S,
-        now: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] | None = None,  # default: the clients' clock, in seconds
     ) -> None:
         self._clients = clients
         self._ttl_s = ttl_s
-        self._now = now
+        self._now = now if now is not None else lambda: clients.clock.now().timestamp()
         self._cache: dict[int, _Cached] = {}
 
     async def secrets(self, client_id: int) -> list[str]:

@@ -211,7 +211,7 @@ def create_app(
     )
     api_routers = [queues.router, tasks.router, jobs.router, webhooks.router, numbers.router]
     api_routers += [r for r in map(_optional_router, _OPTIONAL_ROUTERS) if r is not None]
-    service = _service_router()
+    service = _service_router(clock)
     app.include_router(oauth.router)
     api = APIRouter(prefix=PREFIX)
     for router in api_routers:
@@ -237,11 +237,11 @@ def _optional_router(name: str) -> APIRouter | None:
     return router
 
 
-def _service_router() -> APIRouter:
+def _service_router(clock: Clock) -> APIRouter:
     router = APIRouter(tags=["service"])
     unavailable: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
     # probes ask every few seconds: while the database is away, one line, then summaries
-    database = FaultReporter("health check")
+    database = FaultReporter("health check", monotonic=lambda: clock.now().timestamp())
 
     @router.get("/healthz", response_model=HealthOut, responses=unavailable)
     async def healthz(store: StoreDep) -> HealthOut | Response:

@@ -222,7 +222,9 @@ async def _run_callback(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         if params.dst_dtmf:
             await b_call.send_dtmf(params.dst_dtmf)
         bridging = asyncio.ensure_future(a_call.bridge(b_call))
-        await asyncio.sleep(0)  # the bridge is up once both records say so
+        # a yield to the loop (not a wait, so not the clock's): the bridge task starts, and
+        # the bridge is up once both records say so
+        await asyncio.sleep(0)
         if a_call.record.bridged_at is not None:
             ctx.emit(
                 EventType.CALL_BRIDGED,

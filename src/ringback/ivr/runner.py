@@ -64,15 +64,16 @@ class IvrSource:
 class IvrEnvironment:
     """What an IVR session can use. ``variables`` are the call variables
     (:func:`~ringback.ivr.interpret.call_variables`); a service left ``None`` makes the
-    elements that need it fail the call with a clear message (``fetcher`` None: no HTTP)."""
+    elements that need it fail the call with a clear message (``fetcher`` None: no HTTP).
+    ``now`` is the injected clock's (:class:`~ringback.clock.Clock`), never the wall clock."""
 
     variables: Mapping[str, Any]
+    now: Callable[[], datetime]
     storage: Storage | None = None
     client_id: int | None = None
     jobs: JobQueue | None = None
     dialer: Dialer | None = None  # for Transfer
     fetcher: Fetcher | None = None
-    now: Callable[[], datetime] | None = None
     completed_url: str | None = None  # comma fallback list for CallStatus=completed
     sms: SmsSender | None = None  # None: RecordingSmsSender
     max_steps: int = MAX_STEPS
