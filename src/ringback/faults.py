@@ -11,18 +11,19 @@ One :class:`FaultReporter` per component of a process ("claim", "flush", "heartb
 
 It also says whether the component is failing now, since when, and since when it has been
 healthy (``healthy_for``: a reaper acts on expired leases only once the database has answered
-for longer than a lease). Time is monotonic seconds from an injected callable, so tests move
-time instead of sleeping. Not thread-safe: one event loop uses it.
+for longer than a lease). Time is seconds from an injected callable (the service's clock:
+``lambda: clock.now().timestamp()``), so tests move time instead of sleeping. Not
+thread-safe: one event loop uses it.
 
 Example (a retry loop)::
 
-    claims = FaultReporter("claim", log=log)
+    claims = FaultReporter("claim", log=log, monotonic=lambda: clock.now().timestamp())
     while running:
         try:
             claimed = await store.claim(...)
         except Exception as exc:  # the database is away: keep the calls, try again
             claims.failed(exc)
-            await asyncio.sleep(backoff)
+            await clock.sleep(backoff)
             continue
         claims.succeeded()
         ...
@@ -35,7 +36,6 @@ Example (a retry loop)::
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 
 import structlog
@@ -70,7 +70,7 @@ class FaultReporter:
         component: str,
         *,
         log: FilteringBoundLogger | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float],
         summary_every_s: float = SUMMARY_EVERY_S,
     ) -> None:
         self.component = component

@@ -80,6 +80,8 @@ class LoopStallMonitor:
         self._window_start = clock()
         while True:
             asked = clock()
+            # real time on purpose: what is measured is the event loop's own lag, which an
+            # injected (maybe fake) clock would hide
             await asyncio.sleep(self.interval_s)
             woke = clock()
             self.record(woke - asked - self.interval_s, woke)

@@ -4,6 +4,7 @@ reachable for a whole lease. Runs on SQLite and PostgreSQL with a fake clock."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -177,14 +178,20 @@ async def test_a_failed_write_of_a_leg_does_not_drop_the_results_waiting_behind_
 
 
 async def test_a_leg_that_cannot_be_stored_is_not_dialled_and_is_tried_again_soon(
-    env: WorkerEnv, store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    env: WorkerEnv, store: Store, clock: WatchedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task_id = await env.msg_call(attempts=2)
     _fail_leg_writes_once(store, monkeypatch)
     dialer = SimDialer(clock, load_sim_rules(None), fast=True)
-    assert await env.another_worker(dialer, **LIVE).drain() == 1
+    worker = env.another_worker(dialer, **LIVE)
+    failed_at = clock.now()
+    draining = asyncio.ensure_future(worker.drain())
+    # drain has run what was due and is closing; its writer waits 1 s of the clock to retry
+    await until(lambda: worker._closing and clock.sleeps_of(1) == 1)
+    clock.advance(1)
+    assert await draining == 1
     assert dialer.originated == 0  # never placed
     task = await store.get_task(task_id)
     assert (task.stored_status, task.attempt, task.tries_used) == ("delayed", 0, 0)
-    assert task.run_at == clock.now() + timedelta(seconds=1)
+    assert task.run_at == failed_at + timedelta(seconds=1)
     assert task.finish_comment is not None and "could not be stored" in task.finish_comment

@@ -17,7 +17,7 @@ from ringback.engine.runners import run_attempt
 from ringback.ivr.errors import IvrNotSupported
 from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import parse
-from ringback.ivr.session import IvrSource
+from ringback.ivr.runner import IvrSource
 from ringback.ivr.simulate import simulate_call
 from ringback.storage import Storage
 from ringback.telephony.base import Call, CallRecord

@@ -219,7 +219,7 @@ def test_repeated_concatenation_in_the_evaluator_only_raises_ivr_errors_and_stay
     """Feeding an expression's value back into itself: only IvrError ever escapes, and no
     value the evaluator returns is over the value cap."""
     variables: dict[str, Any] = {"v": "seed"}
-    expressions = Expressions(variables)
+    expressions = Expressions(variables, now=FakeClock().now)
     for _ in range(rounds):
         try:
             value = expressions.evaluate(source)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from ringback.clock import FakeClock
 from ringback.config import Settings
 from ringback.ivr.fetch import FetchConfig
-from ringback.ivr.session import IvrSource
+from ringback.ivr.runner import IvrSource
 from ringback.ivr.signing import (
     HEADER,
     SigningFetcher,

@@ -7,7 +7,7 @@ import itertools
 import random
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from support_media import (
@@ -67,6 +67,16 @@ async def sniffer() -> tuple[asyncio.DatagramTransport, Sniffer, int]:
 
 async def settle(seconds: float = 0.15) -> None:
     await asyncio.sleep(seconds)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` (packets arrived, a digit decoded): the point a check of what
+    did not happen needs to be past, reached rather than waited a while for."""
+    async with asyncio.timeout(LOOP_TIMEOUT):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.005)
 
 
 async def test_open_binds_an_even_port_inside_the_range(sessions: list[RtpSession]) -> None:
@@ -140,13 +150,14 @@ async def test_a_remote_address_of_0_0_0_0_is_hold_and_nothing_is_sent(
         a.connect(("0.0.0.0", port), "PCMU", 0, 101)  # the far end put the call on hold
         async with asyncio.timeout(LOOP_TIMEOUT):
             await a.play_pcm(chirp(0.1))  # time passes as if played
-            await settle()
-            assert sniff.packets == [] and a.stats["on_hold"]
+            # the socket send is synchronous: nothing counted is nothing sent
+            assert a.stats["packets_sent"] == 0 and a.stats["on_hold"]
             a.connect((HOST, port), "PCMU", 0, 101)  # resumed
             await a.play_pcm(chirp(0.1))
-            await settle()
+            await until(lambda: len(sniff.packets) >= 5)
     finally:
         transport.close()
+    # a packet sent on hold would have arrived before these five (one socket to one, in order)
     assert len(sniff.packets) == 5
 
 
@@ -154,14 +165,16 @@ async def test_a_cancelled_playback_stops_sending_and_the_next_one_plays(
     sessions: list[RtpSession],
 ) -> None:
     a, _b = await pair(sessions)
+    other, _ = await pair(sessions)
     task = asyncio.create_task(a.play_pcm(chirp(5.0)))
-    await asyncio.sleep(0.2)
+    await until(lambda: a.stats["packets_sent"] >= 5)  # playing
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     stopped_at = a.stats["packets_sent"]
-    await asyncio.sleep(0.2)
-    assert a.stats["packets_sent"] == stopped_at < 50
+    async with asyncio.timeout(LOOP_TIMEOUT):
+        await other.play_pcm(chirp(0.1))  # five ticks of the shared 20 ms clock went by
+    assert a.stats["packets_sent"] == stopped_at < 50  # and the cancelled playback sent none
     async with asyncio.timeout(LOOP_TIMEOUT):
         await a.play_pcm(chirp(0.1))
     assert a.stats["packets_sent"] == stopped_at + 5
@@ -188,21 +201,22 @@ async def test_dtmf_digits_travel_both_ways_one_digit_per_event(
         await a.send_dtmf("12#*")
         got = [await b.next_digit(2.0) for _ in range(4)]
         assert got == ["1", "2", "#", "*"]
-        assert await b.next_digit(0.3) is None  # the three end packets gave one digit each
+        # the three end packets gave one digit each: the next digit is the next key press
+        await a.send_dtmf("0")
+        assert await b.next_digit(2.0) == "0"
         await b.send_dtmf("90AD")
         assert [await a.next_digit(2.0) for _ in range(4)] == ["9", "0", "A", "D"]
-    assert b.stats["dtmf_received"] == "12#*" and a.stats["dtmf_sent"] == "12#*"
+    assert b.stats["dtmf_received"] == "12#*0" and a.stats["dtmf_sent"] == "12#*0"
 
 
 async def test_clear_digits_forgets_digits_typed_ahead(sessions: list[RtpSession]) -> None:
     a, b = await pair(sessions)
     async with asyncio.timeout(LOOP_TIMEOUT):
         await a.send_dtmf("55")
-        await settle()
+        await until(lambda: b.stats["dtmf_received"] == "55")  # both typed ahead, unread
         b.clear_digits()
-        assert await b.next_digit(0.1) is None
         await a.send_dtmf("7")
-        assert await b.next_digit(2.0) == "7"
+        assert await b.next_digit(2.0) == "7"  # not a "5": they were forgotten
 
 
 async def test_dtmf_without_negotiated_telephone_event_says_not_supported(
@@ -266,9 +280,12 @@ async def test_bridge_relays_both_ways_transcoding_pcmu_and_pcma(
     leg_a.unbridge()
     assert not leg_b.bridged
     before = caller_b.stats["packets_received"]
+    received, relayed = leg_a.stats["packets_received"], leg_b.stats["packets_relayed"]
     async with asyncio.timeout(LOOP_TIMEOUT):
         await caller_a.play_pcm(chirp(0.2))
-    await settle()
+    await until(lambda: leg_a.stats["packets_received"] >= received + 10)  # they reached leg A
+    # and none was relayed (a relay is sent as its packet arrives, so none is on its way)
+    assert leg_b.stats["packets_relayed"] == relayed
     assert caller_b.stats["packets_received"] == before
 
 
@@ -334,7 +351,7 @@ async def test_recording_keeps_the_timeline_across_a_lost_packet(
             raw.sendto(
                 struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 7) + tone, (HOST, b.local_port)
             )
-    await settle()
+    await until(lambda: b.stats["packets_received"] == 6)  # all six in, the late and the twin
     assert len(b.recorded_pcm()) == 5 * 320  # 1, 2, silence for 3, 4, 5
     assert dominant_hz(b.recorded_pcm()) == 0.0
 
@@ -348,10 +365,10 @@ async def test_sipps_recorded_rfc4733_digits_decode_one_per_key_press(
     b.connect((HOST, 9), "PCMU", 0, 101)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
         # "1" twice: the same recorded packets, timestamps and all, replayed
-        for name in ("1", "1", "2", "pound", "star"):
+        # "3" last: the next key press after "*" (no extra digit from the end packets before it)
+        for name in ("1", "1", "2", "pound", "star", "3"):
             for packet in read_pcap_udp_payloads(SIPP_SHARE / f"dtmf_2833_{name}.pcap"):
                 raw.sendto(packet, (HOST, b.local_port))
             await asyncio.sleep(0.05)
     async with asyncio.timeout(LOOP_TIMEOUT):
-        assert [await b.next_digit(2.0) for _ in range(5)] == ["1", "1", "2", "#", "*"]
-    assert await b.next_digit(0.2) is None
+        assert [await b.next_digit(2.0) for _ in range(6)] == ["1", "1", "2", "#", "*", "3"]

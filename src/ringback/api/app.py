@@ -27,6 +27,7 @@ from ringback.api.routes import (
     webhooks,
 )
 from ringback.api.schemas import HealthOut
+from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.faults import FaultReporter
 from ringback.service import Services
@@ -220,7 +221,7 @@ def create_app(
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
         call_history.router, storage.router,
     ]  # fmt: skip
-    service = _service_router()
+    service = _service_router(clock)
     app.include_router(oauth.router)
     api = APIRouter(prefix=PREFIX)
     for router in api_routers:
@@ -235,11 +236,11 @@ def create_app(
     return app
 
 
-def _service_router() -> APIRouter:
+def _service_router(clock: Clock) -> APIRouter:
     router = APIRouter(tags=["service"])
     unavailable: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
     # probes ask every few seconds: while the database is away, one line, then summaries
-    database = FaultReporter("health check")
+    database = FaultReporter("health check", monotonic=lambda: clock.now().timestamp())
 
     @router.get("/healthz", response_model=HealthOut, responses=unavailable)
     async def healthz(services: ServicesDep) -> HealthOut | Response:

@@ -18,7 +18,7 @@ from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher, OfflineFetcher
 from ringback.ivr.interpret import IvrRun, is_url
 from ringback.ivr.limits import shorten
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
-from ringback.ivr.session import IvrSource
+from ringback.ivr.runner import IvrSource
 from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
 from ringback.service import Services, TaskService

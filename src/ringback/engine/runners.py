@@ -30,7 +30,7 @@ from ringback.ivr.errors import IvrError
 from ringback.ivr.interpret import call_variables, static_problems
 from ringback.ivr.limits import store_trace
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
-from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
+from ringback.ivr.runner import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import StorageError
 from ringback.telephony.base import Call, CallError, CallRecord, CannotPlay, OriginateRequest
 
@@ -222,7 +222,9 @@ async def _run_callback(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         if params.dst_dtmf:
             await b_call.send_dtmf(params.dst_dtmf)
         bridging = asyncio.ensure_future(a_call.bridge(b_call))
-        await asyncio.sleep(0)  # the bridge is up once both records say so
+        # a yield to the loop (not a wait, so not the clock's): the bridge task starts, and
+        # the bridge is up once both records say so
+        await asyncio.sleep(0)
         if a_call.record.bridged_at is not None:
             ctx.emit(
                 EventType.CALL_BRIDGED,

@@ -151,7 +151,8 @@ class Worker:
         self._db_ok_since: datetime | None = None
         # one line when a component starts failing, a summary every 10 s, one on recovery
         self._faults = {
-            name: FaultReporter(name, log=log) for name in ("claim", "write", "heartbeat", "reap")
+            name: FaultReporter(name, log=log, monotonic=self._seconds)
+            for name in ("claim", "write", "heartbeat", "reap")
         }
         self._wake = asyncio.Event()
         self._flush_wake = asyncio.Event()
@@ -276,6 +277,7 @@ class Worker:
                 break
             want = min(room, self.config.claim_batch)
             now = self.clock.now()
+            # real time on purpose: the metric is how long the database took to answer
             began = time.perf_counter()
             result = await self.store.claim(
                 self.owner, now, want, self.config.lease_seconds, lookahead_seconds=lookahead
@@ -290,6 +292,10 @@ class Worker:
             if len(result.tasks) < want and not result.delayed:
                 break
         return started
+
+    def _seconds(self) -> float:
+        """The clock's time in seconds (what the fault reporters measure durations with)."""
+        return self.clock.now().timestamp()
 
     def _fetcher_for(self, client_id: int) -> SigningFetcher:
         async def secrets() -> list[str]:
@@ -343,7 +349,7 @@ class Worker:
     async def _pause(self, delay: float) -> None:
         """Sleep ``delay`` on the clock, or less if woken (new work, freed room, stop)."""
         if delay <= 0:
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a yield to the loop, not a wait: no clock involved
             return
         waiter = asyncio.create_task(self._wake.wait())
         sleeper = asyncio.create_task(self.clock.sleep(delay))
@@ -509,7 +515,7 @@ class Worker:
             self._db_ok("write")
         except Exception as exc:  # kept in memory; written when the database is back
             self._db_failed("write", exc)
-            await asyncio.sleep(1.0)
+            await self.clock.sleep(1.0)
             self._flush_wake.set()
 
     async def _flush_once(self) -> None:

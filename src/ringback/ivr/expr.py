@@ -30,7 +30,7 @@ import json
 import operator
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -388,13 +388,11 @@ def _type_name(value: Any) -> str:
 class Expressions:
     """Evaluates expressions and templates over a live mapping of call variables."""
 
-    def __init__(
-        self, variables: Mapping[str, Any], now: Callable[[], datetime] | None = None
-    ) -> None:
+    def __init__(self, variables: Mapping[str, Any], now: Callable[[], datetime]) -> None:
+        """``now`` is the injected clock's (the time helpers read it; never the wall clock)."""
         self.variables = variables
-        clock = now if now is not None else _utc_now
-        self._strict = self._make(clock, lenient=False)
-        self._lenient = self._make(clock, lenient=True)
+        self._strict = self._make(now, lenient=False)
+        self._lenient = self._make(now, lenient=True)
 
     def _make(self, now: Callable[[], datetime], *, lenient: bool) -> _Evaluator:
         names = _Names(self.variables)
@@ -495,7 +493,3 @@ class _Names(dict[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._variables or key in self._CONSTANTS
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)

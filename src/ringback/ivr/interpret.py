@@ -31,7 +31,7 @@ GetInput ``speechTimeout`` / ``profanityFilter`` / ``language`` (no recognizer).
 An error never escapes :meth:`Interpreter.run`: unless a SetErrorHandler target takes over, it
 ends the call and is reported in :attr:`IvrRun.error` (a runtime IvrError) or
 :attr:`IvrRun.call_error` (the call itself failed, e.g. the far end hung up).
-:func:`ringback.ivr.session.run_ivr` adds the answer-URL notifications.
+:func:`ringback.ivr.runner.run_ivr` adds the answer-URL notifications.
 
 This module is the interpreter loop: the run state, the step loop, the dispatch table, the
 trace, targets (Redirect, action, failureAction, error handler) and error handling. The element
@@ -115,10 +115,10 @@ class Interpreter:
         call: Call,
         *,
         variables: Mapping[str, Any],
+        now: Callable[[], datetime],
         storage: Storage | None = None,
         client_id: int | None = None,
         jobs: JobQueue | None = None,
-        now: Callable[[], datetime] | None = None,
         max_steps: int = MAX_STEPS,
         max_jumps: int = MAX_JUMPS,
         fetcher: Fetcher | None = None,

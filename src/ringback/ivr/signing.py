@@ -54,6 +54,9 @@ def verify_request(
     return verify(header, _signed_payload(method, url, body), secret, now, tolerance_s)
 
 
+# Real time on purpose (docs/architecture.md: Time): the signature's t= is this host's
+# wall-clock time, which the receiving app server compares with its own wall clock; the
+# injected clock (a FakeClock in tests, the database's time in a service) is not what it checks.
 def signer(secrets: Sequence[str], now: Callable[[], float] = time.time) -> Signer:
     """A :data:`~ringback.ivr.fetch.Signer` for :class:`HttpFetcher` (wall-clock time: the
     receiver compares it with its own clock)."""
@@ -77,7 +80,7 @@ class SigningFetcher:
         config: FetchConfig,
         secrets: Callable[[], Awaitable[Sequence[str]]],
         *,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] = time.time,  # wall-clock time on purpose: see signer
     ) -> None:
         self.config = config
         self._secrets = secrets

@@ -20,7 +20,7 @@ from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, SmsSender, call_variables
 from ringback.ivr.limits import LIMITS, IvrLimits, store_trace
 from ringback.ivr.parse import Document
-from ringback.ivr.session import IvrEnvironment, IvrSource, run_document, run_ivr
+from ringback.ivr.runner import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.storage import Storage
 from ringback.telephony.base import CallRecord, OriginateRequest
 from ringback.telephony.sim import SimDialer, SimRules, load_sim_rules

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -175,11 +174,11 @@ class SigningKeys:
         clients: ClientService,
         *,
         ttl_s: float = SIGNING_CACHE_S,
-        now: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] | None = None,  # default: the clients' clock, in seconds
     ) -> None:
         self._clients = clients
         self._ttl_s = ttl_s
-        self._now = now
+        self._now = now if now is not None else lambda: clients.clock.now().timestamp()
         self._cache: dict[int, _Cached] = {}
 
     async def secrets(self, client_id: int) -> list[str]:

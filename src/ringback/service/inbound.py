@@ -14,7 +14,7 @@ from ringback.domain.rows import NumberRow
 from ringback.ivr.fetch import FetchConfig, Fetcher
 from ringback.ivr.interpret import IvrRun, JobQueue, call_variables
 from ringback.ivr.limits import store_trace
-from ringback.ivr.session import IvrEnvironment, IvrSource, run_ivr
+from ringback.ivr.runner import IvrEnvironment, IvrSource, run_ivr
 from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
 from ringback.service.clients import ClientService, SigningKeys

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,7 +95,7 @@ class Dispatcher:
         owner: str,
         task_json: Callable[[TaskRow, list[Any]], dict[str, Any]],
         rng: random.Random | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] | None = None,  # default: the clock's, in seconds
     ) -> None:
         self.hooks = hooks
         self.clock = clock
@@ -106,7 +105,8 @@ class Dispatcher:
         self.stats = DispatcherStats()
         # the database away: one line when rounds start failing, a summary every 10 s, one on
         # recovery (not a line per retry)
-        self.faults = FaultReporter("webhook delivery", log=log, monotonic=monotonic)
+        seconds = monotonic if monotonic is not None else lambda: clock.now().timestamp()
+        self.faults = FaultReporter("webhook delivery", log=log, monotonic=seconds)
         self._task_json = task_json  # the task as the API shows it (api.schemas.task_json)
         self._sending: dict[int, asyncio.Task[None]] = {}
         self._results: list[DeliveryResult] = []
@@ -194,7 +194,7 @@ class Dispatcher:
 
     async def _pause(self, seconds: float) -> None:
         waiter = asyncio.create_task(self._wake.wait())
-        sleeper = asyncio.create_task(asyncio.sleep(seconds))
+        sleeper = asyncio.create_task(self.clock.sleep(seconds))
         try:
             await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:

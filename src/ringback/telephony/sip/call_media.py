@@ -213,6 +213,7 @@ class CallMedia:
         if not seconds >= 0:
             raise ValueError(f"cannot wait {seconds!r} seconds")
         self.up_session("wait")
+        # real time on purpose: the party on this live call hears the silence as it passes
         await self._until_ended(asyncio.sleep(seconds), "wait")
 
     async def collect_digits(

@@ -83,6 +83,8 @@ class _MediaClock:
             delay = deadline - loop.time()
             if delay < -MAX_CATCH_UP_S:
                 deadline = loop.time()
+            # real time on purpose: the far end plays a frame every 20 ms of its clock, so the
+            # pacing follows the event loop's clock, never the injected (maybe fake) one
             await asyncio.sleep(max(0.0, delay))
             for session in list(self._sessions):
                 try:
@@ -298,7 +300,7 @@ class RtpSession:
         self._finish_play()
         self._rtp.close()
         self._rtcp.close()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a yield: lets the transports close
 
     # ------------------------------------------------------------ sending
 
@@ -314,7 +316,7 @@ class RtpSession:
         )
         self._seq = (self._seq + 1) & 0xFFFF
         self._rtp.sendto(header + payload, self._remote)
-        if self._send_times is not None:
+        if self._send_times is not None:  # real time on purpose: it measures the pacing
             self._send_times.append(time.monotonic())
         self._packets_sent += 1
         self._bytes_sent += len(payload)
@@ -385,7 +387,7 @@ class RtpSession:
             for digit in digits.upper():
                 await self._send_event(DTMF_DIGITS.index(digit))
                 self._dtmf_sent += digit
-                await asyncio.sleep(DTMF_GAP_MS / 1000)
+                await asyncio.sleep(DTMF_GAP_MS / 1000)  # real time: the gap the far end hears
 
     async def _send_event(self, event: int) -> None:
         assert self._dtmf_pt is not None
@@ -398,7 +400,7 @@ class RtpSession:
             self._send(self._dtmf_pt, payload, ts, first)
             first = False
             duration += FRAME_SAMPLES
-            await asyncio.sleep(FRAME_S)
+            await asyncio.sleep(FRAME_S)  # real time: an RFC 4733 update every 20 ms of media
         end = _EVENT.pack(event, 0x80 | DTMF_VOLUME, total)
         for _ in range(3):  # the end packet three times (RFC 4733 §2.5.1.4)
             self._send(self._dtmf_pt, end, ts, False)

@@ -1,4 +1,5 @@
-"""One IVR session on a call: load the first document, run it, report to the answer URL.
+"""The IVR runner: run an IVR on a call — load the first document, run it, report to the
+answer URL.
 
 :func:`run_ivr` is what every caller of the IVR uses (ivr_call tasks, the simulator, inbound
 calls): the first document comes inline, from client storage, or from an answer URL (a comma
@@ -63,15 +64,16 @@ class IvrSource:
 class IvrEnvironment:
     """What an IVR session can use. ``variables`` are the call variables
     (:func:`~ringback.ivr.interpret.call_variables`); a service left ``None`` makes the
-    elements that need it fail the call with a clear message (``fetcher`` None: no HTTP)."""
+    elements that need it fail the call with a clear message (``fetcher`` None: no HTTP).
+    ``now`` is the injected clock's (:class:`~ringback.clock.Clock`), never the wall clock."""
 
     variables: Mapping[str, Any]
+    now: Callable[[], datetime]
     storage: Storage | None = None
     client_id: int | None = None
     jobs: JobQueue | None = None
     dialer: Dialer | None = None  # for Transfer
     fetcher: Fetcher | None = None
-    now: Callable[[], datetime] | None = None
     completed_url: str | None = None  # comma fallback list for CallStatus=completed
     sms: SmsSender | None = None  # None: RecordingSmsSender
     max_steps: int = MAX_STEPS
