@@ -19,7 +19,8 @@ from support_media import (
     require_program,
 )
 
-from ringback.telephony.sip.media import MediaError, RtpSession
+from ringback.telephony.sip.media import RtpSession
+from ringback.telephony.sip.rtp_socket import MediaError
 
 HOST = "127.0.0.1"
 RANGE = (41000, 41999)

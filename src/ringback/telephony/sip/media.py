@@ -18,18 +18,17 @@ parsed here, in a few struct calls, because this is the per-packet hot path.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import random
-import socket
 import struct
 import time
 import weakref
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from aiortp.codecs import PcmaCodec, PcmuCodec
 from aiortp.codecs.base import Codec
+
+from ringback.telephony.sip.rtp_socket import MediaError, Receiver, bind_pair, unspecified
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +50,6 @@ _RTP_HEADER = struct.Struct("!BBHII")
 _EVENT = struct.Struct("!BBH")
 _CODECS: dict[str, Codec] = {"PCMU": PcmuCodec(), "PCMA": PcmaCodec()}
 _STATIC_PT = {0: "PCMU", 8: "PCMA"}
-
-
-class MediaError(RuntimeError):
-    """The session cannot do what was asked (not connected, closed, no free port)."""
 
 
 # ---------------------------------------------------------------- shared pacing clock
@@ -109,70 +104,6 @@ def _clock() -> _MediaClock:
     if clock is None:
         clock = _clocks[loop] = _MediaClock(loop)
     return clock
-
-
-def _unspecified(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return False
-
-
-# ---------------------------------------------------------------- ports
-
-_port_cursor: dict[tuple[int, int], int] = {}
-
-
-def _bind_pair(host: str, port_range: tuple[int, int]) -> tuple[socket.socket, socket.socket]:
-    """Bind an even RTP port and the RTCP port above it, both inside `port_range` (inclusive).
-
-    A per-range cursor spreads successive calls over the range, so a port just released is not
-    reused at once (late packets of the old call would land in the new one).
-    """
-    low, high = port_range
-    if not (0 < low <= high <= 65535):
-        raise ValueError(f"invalid RTP port range {port_range}")
-    first = low + (low % 2)
-    pairs = (high - first + 1) // 2
-    if pairs < 1:
-        raise ValueError(f"RTP port range {port_range} holds no even/odd port pair")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    start = _port_cursor.get(port_range, random.randrange(pairs))
-    for i in range(pairs):
-        index = (start + i) % pairs
-        port = first + 2 * index
-        rtp = socket.socket(family, socket.SOCK_DGRAM)
-        rtcp = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            rtp.bind((host, port))
-            rtcp.bind((host, port + 1))
-        except OSError:
-            rtp.close()
-            rtcp.close()
-            continue
-        _port_cursor[port_range] = (index + 1) % pairs
-        rtp.setblocking(False)
-        rtcp.setblocking(False)
-        return rtp, rtcp
-    raise MediaError(f"no free RTP port pair in {low}-{high} on {host}")
-
-
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None] | None) -> None:
-        self._on_datagram = on_datagram
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # (CPython's selector transport is not a DatagramTransport subclass: no isinstance)
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self._on_datagram is not None:
-            self._on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a peer that has gone: nothing to do, keep the socket.
-        log.debug("rtp: socket error %s", exc)
 
 
 # ---------------------------------------------------------------- the session
@@ -243,12 +174,12 @@ class RtpSession:
     async def open(cls, host: str, port_range: tuple[int, int]) -> RtpSession:
         """Bind an even UDP port from `port_range` (inclusive) on `host` (and RTCP above it)."""
         loop = asyncio.get_running_loop()
-        rtp_sock, rtcp_sock = _bind_pair(host, port_range)
+        rtp_sock, rtcp_sock = bind_pair(host, port_range)
         port = rtp_sock.getsockname()[1]
-        receiver = _Receiver(None)
+        receiver = Receiver(None)
         try:
             rtp, _ = await loop.create_datagram_endpoint(lambda: receiver, sock=rtp_sock)
-            rtcp, _ = await loop.create_datagram_endpoint(lambda: _Receiver(None), sock=rtcp_sock)
+            rtcp, _ = await loop.create_datagram_endpoint(lambda: Receiver(None), sock=rtcp_sock)
         except BaseException:
             rtp_sock.close()
             rtcp_sock.close()
@@ -277,7 +208,7 @@ class RtpSession:
             raise ValueError(f"invalid remote RTP port {port}")
         self._remote = (host, port)
         # c=0.0.0.0 (RFC 2543 hold): send nothing; the OS would deliver it to this machine
-        self._on_hold = _unspecified(host)
+        self._on_hold = unspecified(host)
         self._codec_name = name
         self._codec = _CODECS[name]
         self._pt = payload_type
