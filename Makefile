@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv; \
 	  else echo "run: sudo apt-get install python3-venv   (then make again)"; exit 1; fi; \
 	fi
-	@if ! ls /usr/lib/*/libspandsp.so.2 /lib/*/libspandsp.so.2 >/dev/null 2>&1; then \
+	@if ! ls /usr/lib/*/libspandsp.so.2 /lib/*/libspandsp.so.2 2>/dev/null | grep -q .; then \
 	  echo "libspandsp (the fax engine of SendFax / ReceiveFax) is missing; installing libspandsp2 (Debian)…"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libspandsp2; \
 	  else echo "warning: faxes fail until you run: sudo apt-get install libspandsp2"; fi; \
