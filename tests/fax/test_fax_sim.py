@@ -24,6 +24,7 @@ from ringback.storage import Storage
 from ringback.telephony.base import CallError, OriginateRequest
 from ringback.telephony.fax import documents
 from ringback.telephony.sim import SimCall, SimDialer
+from ringback.telephony.sim_rules import SimConfigError, SimRules, load_sim_rules
 from support import attempt_context
 
 T = TypeVar("T")
@@ -230,3 +231,36 @@ async def test_the_seeds_ivr_call_succeeds_with_its_pages_in_the_call_record(
     assert (fax["operation"], fax["file"], fax["pages"], fax["code"]) == (
         "transmission", "some_fax.tiff", 1, 0,
     )  # fmt: skip
+
+
+def _rules(tmp_path: Path, fax: str) -> SimRules:
+    path = tmp_path / "rules.toml"
+    path.write_text(f'[[rules]]\nsuffix = "0329"\nfax = "{fax}"\n')
+    return load_sim_rules(path)
+
+
+@pytest.mark.parametrize("mode", ["silent", "drops"])
+async def test_a_number_rule_makes_a_sent_fax_fail_with_a_t30_code(
+    tmp_path: Path, mode: str
+) -> None:
+    dialer = SimDialer(FakeClock(), fast=True, rules=_rules(tmp_path, mode))
+    call = await dial(dialer, "+15550329")
+    result = await call.send_fax(fax_document(tmp_path / "out.tif", pages=2))
+    assert result.code != 0 and result.text != "OK"
+    assert result.pages < 2
+    other = await dial(dialer, "+15550100")  # no rule: its fax machine answers
+    assert (await other.send_fax(fax_document(tmp_path / "ok.tif", pages=1))).code == 0
+
+
+async def test_a_silent_far_machine_times_out_waiting_for_initial_communication(
+    tmp_path: Path,
+) -> None:
+    dialer = SimDialer(FakeClock(), fast=True, rules=_rules(tmp_path, "silent"))
+    received = await (await dial(dialer, "+15550329")).receive_fax(120.0)
+    assert received.result.code != 0 and received.result.pages == 0
+    assert received.tiff == b""
+
+
+def test_a_bad_fax_mode_in_the_rules_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SimConfigError, match="fax must be one of answers, silent, drops"):
+        _rules(tmp_path, "maybe")

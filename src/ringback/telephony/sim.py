@@ -117,6 +117,7 @@ class SimCall:
         self._code = behaviour.sip_code
         self._talk = timedelta(seconds=0.0 if fast else behaviour.talk_seconds)
         self._dtmf = behaviour.dtmf
+        self._far_fax = behaviour.fax
         self._dtmf_next = 0
         self._state = _State.RINGING
         self._end_at: datetime | None = None  # when an answered leg ends by itself
@@ -409,6 +410,7 @@ class SimCall:
                 local_ident=ident or record.from_number or "",
                 remote_ident=record.to_number,
                 header=header,
+                far_end=self._far_fax,
             )
         except FaxUnavailable as exc:
             raise CallNotSupported(f"SendFax is not supported by the sim backend: {exc}") from None
@@ -428,6 +430,7 @@ class SimCall:
                 remote_ident=record.to_number,
                 when=self._clock.now(),
                 max_seconds=timeout_s,
+                far_end=self._far_fax,
             )
         except FaxUnavailable as exc:
             raise CallNotSupported(

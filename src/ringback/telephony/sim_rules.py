@@ -22,7 +22,9 @@ MAX_SECONDS = 86_400.0
 BUILTIN_RULES_NAME = "ringback/telephony/sim_defaults.toml"
 
 _MATCHERS = ("suffix", "prefix", "number", "pattern")
-_SETTINGS = ("ring_seconds", "talk_seconds", "dtmf")
+_SETTINGS = ("ring_seconds", "talk_seconds", "dtmf", "fax")
+#: what the fax machine at a number does when SendFax or ReceiveFax runs
+FAX_MODES = ("answers", "silent", "drops")
 _RULE_KEYS = frozenset((*_MATCHERS, *_SETTINGS, "sip_code"))
 _TOP_KEYS = frozenset(("defaults", "rules"))
 
@@ -43,6 +45,7 @@ class SimDefaults:
     ring_seconds: float = 1.0
     talk_seconds: float = 3.0
     dtmf: str = ""
+    fax: str = "answers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ class SimRule:
     ring_seconds: float | None = None
     talk_seconds: float | None = None
     dtmf: str | None = None
+    fax: str | None = None
     regex: re.Pattern[str] | None = field(default=None, compare=False)
 
     def matches(self, number: str) -> bool:
@@ -75,6 +79,7 @@ class CalleeBehaviour:
     ring_seconds: float
     talk_seconds: float
     dtmf: str
+    fax: str = "answers"  # one of FAX_MODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +98,11 @@ class SimRules:
                     ring_seconds=_first(rule.ring_seconds, defaults.ring_seconds),
                     talk_seconds=_first(rule.talk_seconds, defaults.talk_seconds),
                     dtmf=rule.dtmf if rule.dtmf is not None else defaults.dtmf,
+                    fax=rule.fax if rule.fax is not None else defaults.fax,
                 )
-        return CalleeBehaviour(200, defaults.ring_seconds, defaults.talk_seconds, defaults.dtmf)
+        return CalleeBehaviour(
+            200, defaults.ring_seconds, defaults.talk_seconds, defaults.dtmf, defaults.fax
+        )
 
 
 def load_sim_rules(path: Path | None) -> SimRules:
@@ -191,6 +199,8 @@ def _parse_settings(raw: dict[str, Any], allowed: frozenset[str], where: str) ->
             parsed[key] = _sip_code(value)
         elif key == "dtmf":
             parsed[key] = _dtmf_script(value)
+        elif key == "fax":
+            parsed[key] = _fax_mode(value)
         else:
             parsed[key] = _seconds(key, value)
     return parsed
@@ -221,6 +231,12 @@ def _dtmf_script(value: Any) -> str:
     if bad:
         raise ValueError(f"dtmf {value!r} holds {''.join(bad)!r}: use 0-9 * # A-D and ','")
     return script
+
+
+def _fax_mode(value: Any) -> str:
+    if value not in FAX_MODES:
+        raise ValueError(f"fax must be one of {', '.join(FAX_MODES)}, not {value!r}")
+    return str(value)
 
 
 def _first(value: float | None, default: float) -> float:

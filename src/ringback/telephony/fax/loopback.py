@@ -11,6 +11,7 @@ a thread from the event loop.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,22 @@ from ringback.telephony.fax.endpoint import FaxEndpoint, exchange
 from ringback.telephony.fax.g711 import Law
 from ringback.telephony.fax.result import FaxResult, ReceivedFax
 
+#: the frame (20 ms each) from which a far machine that "drops" stops being heard: 10 s in
+DROP_AFTER_FRAMES = 500
+
+
+def _line(far_end: str) -> Callable[[int, int], bool] | None:
+    """What is lost between the two machines (see ``exchange``'s ``lose``): nothing when the far
+    machine answers, everything when it is silent (no fax machine at the number), everything
+    from 10 s on when the line drops."""
+    if far_end == "answers":
+        return None
+    if far_end == "silent":
+        return lambda _direction, _frame: True
+    if far_end == "drops":
+        return lambda _direction, frame: frame >= DROP_AFTER_FRAMES
+    raise ValueError(f"unknown far-end fax behaviour {far_end!r}")
+
 
 def send_to_far_end(
     document: Path,
@@ -30,14 +47,16 @@ def send_to_far_end(
     header: str = "",
     law: Law = "ulaw",
     max_seconds: float = 600.0,
+    far_end: str = "answers",
 ) -> FaxResult:
-    """Send the fax TIFF at ``document`` to a far machine; the sending side's result."""
+    """Send the fax TIFF at ``document`` to a far machine (which ``far_end``: answers, is
+    silent, or drops the line); the sending side's result."""
     with (
         tempfile.TemporaryDirectory(prefix="ringback-fax-") as tmp,
         FaxEndpoint(send=document, local_ident=local_ident, header=header) as sender,
         FaxEndpoint(receive=Path(tmp) / "far.tif", local_ident=remote_ident) as receiver,
     ):
-        sent, _ = exchange(sender, receiver, law, max_seconds)
+        sent, _ = exchange(sender, receiver, law, max_seconds, lose=_line(far_end))
     return sent
 
 
@@ -68,6 +87,7 @@ def receive_from_far_end(
     resolution: documents.Resolution = "fine",
     law: Law = "ulaw",
     max_seconds: float = 600.0,
+    far_end: str = "answers",
 ) -> ReceivedFax:
     """Receive one page from a far machine; the receiving side's result and the TIFF (empty
     bytes when nothing was received)."""
@@ -79,6 +99,6 @@ def receive_from_far_end(
             FaxEndpoint(send=outgoing, local_ident=remote_ident) as sender,
             FaxEndpoint(receive=incoming, local_ident=local_ident) as receiver,
         ):
-            _, got = exchange(sender, receiver, law, max_seconds)
+            _, got = exchange(sender, receiver, law, max_seconds, lose=_line(far_end))
         tiff = incoming.read_bytes() if got.ok and incoming.is_file() else b""
     return ReceivedFax(got, tiff)
