@@ -33,7 +33,7 @@ from ringback.domain.rows import QueueChanges  # shared row types
 from ringback.domain.tasks import NewTask
 from ringback.store import schema as t
 from ringback.store.access import AccessMixin
-from ringback.store.engine_sql import CLAIM_COLUMNS, Claim, TaskResult, engine_sql, loads
+from ringback.store.claims import CLAIM_COLUMNS, Claim, TaskResult, engine_sql, loads
 from ringback.store.legs_sql import (
     AttemptLegs,
     LegWrite,

@@ -226,7 +226,7 @@ class PostgresLegsSql:
     )
 
     def upsert_sql(self) -> str:
-        """For the completion statement: finished legs read from ``$3`` (see engine_sql)."""
+        """For the completion statement: finished legs read from ``$3`` (see claims)."""
         return _insert(
             f"{_PG_SELECT} FROM jsonb_to_recordset($3::jsonb) AS c(task_id bigint, "
             f"{_PG_CALL_TYPES}) JOIN tasks t ON t.id = c.task_id",

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ringback.domain.cdr import CallRecord
 from ringback.domain.rows import NumberRow  # shared row types
 from ringback.store import schema as t
-from ringback.store.engine_sql import loads
+from ringback.store.claims import loads
 from ringback.store.legs_sql import CALL_FIELDS, call_values
 from ringback.store.records import Conflict, NotFound, from_ms, to_ms
 

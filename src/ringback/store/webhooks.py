@@ -38,7 +38,7 @@ from ringback.domain.rows import (  # shared row types
     WebhookKeyRow,
 )
 from ringback.store import schema as t
-from ringback.store.engine_sql import loads
+from ringback.store.claims import loads
 from ringback.store.records import Conflict, EventRow, NotFound, from_ms, to_ms
 
 if TYPE_CHECKING:

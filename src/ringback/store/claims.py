@@ -1,4 +1,4 @@
-"""The engine's hot path as plain SQL, one driver per database.
+"""The claims SQL: the engine's hot path (claim, complete, progress) as plain SQL, per database.
 
 Claiming and completing run thousands of times a second. Here SQLAlchemy's statement
 construction and per-row parameter processing would cost more than the database work, so these
