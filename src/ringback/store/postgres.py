@@ -112,7 +112,7 @@ class PostgresDriver:
 
     async def listen(self, callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:
         dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        listener = Listener(dsn, self.notify_channel, callback)
+        listener = Listener(dsn, self.notify_channel, callback, self._clock)
         listener.start()  # kept up through outages; returns at once
         return listener.stop
 
