@@ -236,7 +236,12 @@ def task_list(
                 return []
             raise unknown_client(client)
         return await store.list_tasks(
-            client_id=client_id, queue_id=queue_id, status=status, limit=limit, offset=offset
+            store.clock.now(),
+            client_id=client_id,
+            queue_id=queue_id,
+            status=status,
+            limit=limit,
+            offset=offset,
         )
 
     tasks = run(work)
@@ -309,7 +314,7 @@ def task_show(
         client_id = await find_client(service, client)
         if client_id is None:
             raise NotFound(f"no task {task_id}")
-        task = await store.get_task(task_id, client_id=client_id)
+        task = await store.get_task(task_id, store.clock.now(), client_id=client_id)
         view = task_dict(task)
         view["calls"] = [call_dict(call) for call in await store.calls(task_id=task_id)]
         view["events"] = [

@@ -132,11 +132,11 @@ class LeaseRepository(Repository):
             lambda _: {"reason": "outside calling hours", "run_at": opening.isoformat()},
         )
 
-    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+    async def complete(self, completions: Sequence[Completion], now: datetime) -> list[bool]:
         """Apply attempt results whose fence still holds; returns which were applied."""
         if not completions:
             return []
-        now_ms = to_ms(self.clock.now())
+        now_ms = to_ms(now)
         results = [_task_result(c, now_ms) for c in completions]
         async with self.driver.write(one_statement=True) as conn:
             accepted = await self.driver.claims.complete(conn, results, now_ms)

@@ -1,8 +1,7 @@
-"""Queries of inbound routing (the ``numbers`` table) and of inbound call records.
+"""The numbers repository: inbound routing (the ``numbers`` table) and inbound call records.
 
-The numbers repository. A called number belongs to one client at most (an
-inbound call must reach exactly one IVR), so the number is the primary key: a client cannot
-route a number another client routes.
+A called number belongs to one client at most (an inbound call must reach exactly one IVR), so
+the number is the primary key: a client cannot route a number another client routes.
 """
 
 from __future__ import annotations

@@ -42,30 +42,35 @@ class TaskRepository(Repository):
         self._woke()
         return ids
 
-    async def get_task(self, task_id: int, *, client_id: int | None = None) -> TaskRow:
+    async def get_task(
+        self, task_id: int, now: datetime, *, client_id: int | None = None
+    ) -> TaskRow:
+        """The task; ``now`` decides whether a due task counts as held by its queue's limit."""
         where = [t.tasks.c.id == task_id]
         if client_id is not None:
             where.append(t.tasks.c.client_id == client_id)
-        rows = await self._tasks(where, limit=1)
+        rows = await self._tasks(where, now, limit=1)
         if not rows:
             raise NotFound(f"no task {task_id}")
         return rows[0]
 
-    async def tasks_by_ids(self, ids: Sequence[int]) -> list[TaskRow]:
+    async def tasks_by_ids(self, ids: Sequence[int], now: datetime) -> list[TaskRow]:
         if not ids:
             return []
-        return await self._tasks([t.tasks.c.id.in_(list(ids))], limit=len(ids))
+        return await self._tasks([t.tasks.c.id.in_(list(ids))], now, limit=len(ids))
 
     async def list_tasks(
-        self, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
+        self, now: datetime, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
     ) -> list[TaskRow]:
         async with self.driver.read() as conn:
             if not await _owns_queue(conn, filters):
                 return []
-            return await self._tasks(_task_filters(filters), limit=limit, offset=offset, conn=conn)
+            return await self._tasks(
+                _task_filters(filters), now, limit=limit, offset=offset, conn=conn
+            )
 
     async def page_tasks(
-        self, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
+        self, now: datetime, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
     ) -> tuple[list[TaskRow], int]:
         """One page of tasks and how many match in all, read from one snapshot, so that the
         total agrees with the page even while workers finish tasks."""
@@ -98,12 +103,12 @@ class TaskRepository(Repository):
             )
             if offset <= total // 2:
                 rows = await self._tasks(
-                    where, limit=limit, offset=offset, conn=conn, sort_matches=sort
+                    where, now, limit=limit, offset=offset, conn=conn, sort_matches=sort
                 )
             else:  # nearer the end: skip fewer rows, counting back from the last one
                 left = total - offset
                 rows = await self._tasks(
-                    where, limit=min(limit, left), offset=max(0, left - limit), conn=conn,
+                    where, now, limit=min(limit, left), offset=max(0, left - limit), conn=conn,
                     from_end=True, sort_matches=sort,
                 )  # fmt: skip
         return rows, total
@@ -152,11 +157,12 @@ class TaskRepository(Repository):
             )
             await self.driver.notify(conn)
         self._woke()
-        return await self.get_task(task_id, client_id=client_id)
+        return await self.get_task(task_id, now, client_id=client_id)
 
     async def _tasks(
         self,
         where: list[Any],
+        now: datetime,
         *,
         limit: int,
         offset: int = 0,
@@ -167,7 +173,8 @@ class TaskRepository(Repository):
         """Tasks matching ``where`` by id (read on ``conn`` when given, to share its snapshot);
         ``from_end``: ``offset`` counts back from the last one (the page is still by id);
         ``sort_matches``: every match is read through the filters' index and sorted, rather
-        than walking ids in order until the page is full."""
+        than walking ids in order until the page is full. ``now``: a due task of a queue at
+        its limit shows as ``delayed_concurrent_task``."""
         q, tk = t.queues, t.tasks
         # deferred join: the page's ids first (from an index alone when one covers the
         # filters, however deep the offset), then only those rows
@@ -186,7 +193,7 @@ class TaskRepository(Repository):
             rows = (await conn.execute(stmt)).all()
             queue_ids = {row.queue_id for row in rows}
             running = await running_counts(conn, queue_ids) if queue_ids else {}
-        now_ms = to_ms(self.clock.now())
+        now_ms = to_ms(now)
         return [task_row(row, running.get(row.queue_id, 0), now_ms) for row in rows]
 
     async def cancel_task(

@@ -1,6 +1,4 @@
-"""Queries of webhook delivery: subscriptions, client signing keys, the delivery table.
-
-The webhooks repository.
+"""The webhooks repository: subscriptions, client signing keys, fan-out, the delivery table.
 
 Events are fanned out lazily: the dispatcher reads events not yet dispatched
 (``dispatched_at IS NULL``), works out their targets, and stores one delivery per (event,
@@ -9,8 +7,9 @@ key makes a second dispatcher doing the same harmless). Because the events of on
 committed in sequence order, a reader that sees event n+1 undispatched also sees event n
 (undispatched, or already fanned out), so the deliveries of a task exist in order.
 
-A delivery is claimed with a lease and a fence (like tasks): ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, the single writer on SQLite. It is claimable only while no earlier delivery
+A delivery is claimed with a lease and a fence (like tasks), by each driver's statement
+(``Driver.claim_deliveries``: row locks skipped where the database has them, else its single
+writer) from the pieces here. It is claimable only while no earlier delivery
 (lower ``seq``) of the same task to the same target is still pending: per task and target,
 event n+1 waits until event n is delivered or dead.
 """

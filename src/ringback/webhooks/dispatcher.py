@@ -213,7 +213,7 @@ class Dispatcher:
         for sub in await self.store.active_subscriptions(client_ids):
             subscriptions[sub.client_id].append(tg.Subscription(sub.id, sub.url, sub.events))
         task_ids = sorted({e.task_id for e in events if e.task_id is not None})
-        tasks = {row.id: row for row in await self.store.tasks_by_ids(task_ids)}
+        tasks = {row.id: row for row in await self.store.tasks_by_ids(task_ids, self.clock.now())}
         task_json: dict[int, dict[str, Any] | None] = {}
         calls: dict[int, list[Any]] | None = None
         deliveries: list[NewDelivery] = []

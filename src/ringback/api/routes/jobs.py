@@ -38,7 +38,7 @@ async def add_job(
     except InvalidInput as exc:  # the service numbers items; this body is one job
         details = [{**d, "loc": ["body", *d["loc"][1:]]} for d in exc.details]
         raise InvalidInput(exc.message.replace("; nothing was added", ""), details) from None
-    row = await store.get_task(job_id, client_id=client_id)
+    row = await store.get_task(job_id, clock.now(), client_id=client_id)
     return await idem.respond(
         201, job_out(row, [], clock.now()).model_dump(mode="json", by_alias=True)
     )
@@ -50,7 +50,7 @@ async def list_jobs(
 ) -> JobListOut:
     now = clock.now()
     where = {"client_id": client_id, "kinds": JOB_KINDS, **params.filters()}
-    rows, total = await store.page_tasks(**where, limit=params.limit, offset=params.offset)
+    rows, total = await store.page_tasks(now, **where, limit=params.limit, offset=params.offset)
     calls = await store.calls_for_tasks([row.id for row in rows])
     return JobListOut(
         jobs=[job_out(row, calls[row.id], now) for row in rows],
@@ -64,7 +64,7 @@ async def list_jobs(
 async def get_job(
     job_id: JobId, client_id: CurrentClient, store: StoreDep, clock: ClockDep
 ) -> JobOut:
-    row = await store.get_task(job_id, client_id=client_id)
+    row = await store.get_task(job_id, clock.now(), client_id=client_id)
     if row.kind.value not in JOB_KINDS:
         raise NotFound(f"no job {job_id}")
     return job_out(row, (await store.calls_for_tasks([row.id]))[row.id], clock.now())

@@ -89,10 +89,12 @@ def list_params(
 ListDep = Annotated[ListParams, Depends(list_params)]
 
 
-async def _task(store: Store, client_id: int, scheduler_id: int, task_id: int) -> TaskRow:
+async def _task(
+    store: Store, client_id: int, scheduler_id: int, task_id: int, now: datetime
+) -> TaskRow:
     """The task, if it is in this (existing) queue of this client."""
     await store.get_queue(scheduler_id, client_id=client_id, pending=False)
-    task = await store.get_task(task_id, client_id=client_id)
+    task = await store.get_task(task_id, now, client_id=client_id)
     if task.queue_id != scheduler_id:
         raise NotFound(f"no task {task_id} in queue {scheduler_id}")
     return task
@@ -117,11 +119,14 @@ async def add_tasks(
 
 @router.get("/", response_model=TaskListOut, responses=errors(), summary="List tasks")
 async def list_tasks(
-    scheduler_id: SchedulerId, client_id: CurrentClient, store: StoreDep, params: ListDep
-) -> TaskListOut:
+    scheduler_id: SchedulerId, client_id: CurrentClient, store: StoreDep, clock: ClockDep,
+    params: ListDep,
+) -> TaskListOut:  # fmt: skip
     await store.get_queue(scheduler_id, client_id=client_id, pending=False)
     where = {"client_id": client_id, "queue_id": scheduler_id, **params.filters()}
-    rows, total = await store.page_tasks(**where, limit=params.limit, offset=params.offset)
+    rows, total = await store.page_tasks(
+        clock.now(), **where, limit=params.limit, offset=params.offset
+    )
     calls = await store.calls_for_tasks([row.id for row in rows])
     return TaskListOut(
         tasks=[task_out(row, calls[row.id]) for row in rows],
@@ -133,9 +138,10 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskOut, responses=errors(), summary="Read a task")
 async def get_task(
-    scheduler_id: SchedulerId, task_id: TaskId, client_id: CurrentClient, store: StoreDep
-) -> TaskOut:
-    task = await _task(store, client_id, scheduler_id, task_id)
+    scheduler_id: SchedulerId, task_id: TaskId, client_id: CurrentClient, store: StoreDep,
+    clock: ClockDep,
+) -> TaskOut:  # fmt: skip
+    task = await _task(store, client_id, scheduler_id, task_id, clock.now())
     return task_out(task, (await store.calls_for_tasks([task.id]))[task.id])
 
 
@@ -147,8 +153,8 @@ async def put_task(
     scheduler_id: SchedulerId, task_id: TaskId, body: TaskPut, client_id: CurrentClient,
     store: StoreDep, clock: ClockDep,
 ) -> TaskOut:  # fmt: skip
-    await _task(store, client_id, scheduler_id, task_id)
     now = clock.now()
+    await _task(store, client_id, scheduler_id, task_id, now)
     task = await store.update_task(task_id, client_id, task_from_callback(body, now), now)
     return task_out(task, (await store.calls_for_tasks([task.id]))[task.id])
 
@@ -159,8 +165,8 @@ async def cancel_task(
     clock: ClockDep,
 ) -> TaskOut:  # fmt: skip
     """The task is finished as failed / ``canceled``; 409 if it had already finished."""
-    await _task(store, client_id, scheduler_id, task_id)
+    await _task(store, client_id, scheduler_id, task_id, clock.now())
     if not await store.cancel_task(task_id, clock.now(), client_id=client_id):
         raise Conflict(f"task {task_id} has already finished")
-    task = await store.get_task(task_id, client_id=client_id)
+    task = await store.get_task(task_id, clock.now(), client_id=client_id)
     return task_out(task, (await store.calls_for_tasks([task.id]))[task.id])
