@@ -125,7 +125,7 @@ class WorkerEnv:
         return task_id
 
     async def task(self, task_id: int) -> TaskRow:
-        return await self.store.get_task(task_id)
+        return await self.store.get_task(task_id, self.store.clock.now())
 
     async def start_offsets(self, task_id: int) -> list[float]:
         """Seconds from the first attempt's start to each attempt's start, per call records."""

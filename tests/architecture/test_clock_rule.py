@@ -32,10 +32,6 @@ ALLOWED: dict[str, str] = {
     "ringback.store.sqlite_writer": (
         "a busy SQLite lock is held by another connection for real milliseconds"
     ),
-    "ringback.store.listener": (
-        "reconnection backoff to the real PostgreSQL server (store/ is being changed by "
-        "another engineer; review with issue 13)"
-    ),
 }
 
 

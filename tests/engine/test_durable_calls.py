@@ -86,7 +86,7 @@ async def test_a_dead_workers_placed_call_is_not_placed_again_unless_the_queue_a
     await _dead_worker_dialled(store, clock, task_id, answered)
     clock.advance(31)
     assert await env.worker.reap() == 1
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert (task.stored_status, task.finish_result, task.tries_used) == ("finished", "failed", 1)
     assert task.finish_comment is not None and "not called again" in task.finish_comment
     expected = "after the callee answered" if answered else "the callee may have answered"
@@ -101,16 +101,16 @@ async def test_a_queue_that_asks_for_it_tries_an_interrupted_call_again_spending
     env: WorkerEnv, store: Store, clock: FakeClock
 ) -> None:
     task_id = await env.msg_call(attempts=3)
-    queue_id = (await store.get_task(task_id)).queue_id
+    queue_id = (await store.get_task(task_id, store.clock.now())).queue_id
     await store.update_queue(queue_id, QueueChanges(redial_interrupted=True), clock.now())
     await _dead_worker_dialled(store, clock, task_id, answered=True)
     clock.advance(31)
     assert await env.worker.reap() == 1
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert (task.stored_status, task.tries_used, task.attempt) == ("delayed", 1, 1)
     clock.set(task.run_at)
     assert await env.worker.drain() == 1
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert (task.finish_result, task.attempt, task.tries_used) == ("success", 2, 2)
     states = sorted((c.attempt, c.state) for c in await store.calls(task_id=task_id))
     assert states == [(1, "interrupted"), (2, "ended")]
@@ -142,7 +142,7 @@ async def test_a_running_worker_reaps_only_after_reaching_the_database_for_a_who
             clock.advance(1)
             # the round is over once the reaper sleeps again: it has decided not to reap
             await until(lambda rounds=rounds: clock.sleeps_of(1) > rounds)
-        assert (await store.get_task(task_id)).stored_status == "executed"
+        assert (await store.get_task(task_id, store.clock.now())).stored_status == "executed"
         assert worker.stats.reaped == 0
 
         def reaped() -> bool:
@@ -150,7 +150,9 @@ async def test_a_running_worker_reaps_only_after_reaching_the_database_for_a_who
             return worker.stats.reaped == 1
 
         await until(reaped)
-        assert (clock.now() - (await store.get_task(task_id)).created_at).total_seconds() >= 61
+        assert (
+            clock.now() - (await store.get_task(task_id, store.clock.now())).created_at
+        ).total_seconds() >= 61
 
 
 async def test_a_failed_write_of_a_leg_does_not_drop_the_results_waiting_behind_it(
@@ -171,7 +173,7 @@ async def test_a_failed_write_of_a_leg_does_not_drop_the_results_waiting_behind_
     with pytest.raises(ConnectionError):
         await worker._flush_once()
     await worker._flush_once()  # the database is back
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert (task.stored_status, task.finish_result) == ("finished", "success")
     [call] = await store.calls(task_id=task_id)
     assert call.leg_uuid == "cut-leg"
@@ -191,7 +193,7 @@ async def test_a_leg_that_cannot_be_stored_is_not_dialled_and_is_tried_again_soo
     clock.advance(1)
     assert await draining == 1
     assert dialer.originated == 0  # never placed
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert (task.stored_status, task.attempt, task.tries_used) == ("delayed", 0, 0)
     assert task.run_at == failed_at + timedelta(seconds=1)
     assert task.finish_comment is not None and "could not be stored" in task.finish_comment

@@ -159,7 +159,7 @@ async def test_try_count_above_50_is_refused_and_nothing_is_stored(env: WorkerEn
             env.client_id, queue.id, [good, {**good, "try_count": 51}]
         )
     assert caught.value.details[0]["loc"] == [1, "try_count"]
-    assert await env.store.list_tasks(client_id=env.client_id) == []
+    assert await env.store.list_tasks(env.store.clock.now(), client_id=env.client_id) == []
 
 
 async def test_switched_off_queue_dispatches_nothing_until_switched_on(env: WorkerEnv) -> None:
@@ -257,7 +257,7 @@ async def test_a_dead_worker_that_stored_no_leg_spends_no_try_and_its_late_write
     assert (task.finish_result, task.attempt, task.tries_used) == ("success", 1, 1)
     # the dead worker wakes up and reports its attempt: refused
     late = Completion(task_id, held.fence, _decision_success(env), [])
-    assert await env.store.complete([late]) == [False]
+    assert await env.store.complete([late], env.store.clock.now()) == [False]
     assert (await env.task(task_id)).attempt == 1
 
 
@@ -339,7 +339,7 @@ async def test_shutdown_lets_a_running_call_end(
             return False
 
         await until(stopped, what="the worker to stop after its call")
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert (task.status, task.finish_result) == ("finished", "success")
 
 
@@ -349,13 +349,13 @@ async def test_shutdown_past_the_grace_hangs_up_and_redials_an_answered_callee_o
 ) -> None:
     env, dialer, task_id = await timed_call(store, clock, tmp_path, message_s=30.0, grace_s=0.2)
     if redial:
-        queue_id = (await store.get_task(task_id)).queue_id
+        queue_id = (await store.get_task(task_id, store.clock.now())).queue_id
         await store.update_queue(queue_id, QueueChanges(redial_interrupted=True), clock.now())
     async with env.running():  # on exit: stop, then wait (the grace period is real time)
         await until(lambda: len(dialer.calls) == 1)  # ringing from now, in fake time
         clock.advance(2)  # answered
         await until(lambda: bool(dialer.calls[0].record.played))  # the message is playing
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     if redial:
         assert (task.stored_status, task.attempt, task.tries_used) == ("delayed", 1, 1)
     else:
@@ -425,7 +425,7 @@ async def test_work_added_by_another_process_wakes_a_sleeping_worker_through_not
             jobs = [{"type": "msg_call", "data": data}]
             [task_id] = await TaskService(theirs, clock).add_jobs(env.client_id, jobs)
             await until(lambda: env.worker.stats.completed == 1)  # no clock movement needed
-            assert (await ours.get_task(task_id)).finish_result == "success"
+            assert (await ours.get_task(task_id, ours.clock.now())).finish_result == "success"
     finally:
         await ours.close()
         await theirs.close()

@@ -160,7 +160,7 @@ async def test_three_workers_never_exceed_the_queue_limit_and_finish_each_task_o
     for task_id in ids:
         events = [e.type for e in await store.events_for_task(task_id)]
         assert events.count("task.finished") == 1 and events.count("task.started") == 1
-        task = await store.get_task(task_id)
+        task = await store.get_task(task_id, store.clock.now())
         assert (task.finish_result, task.attempt) == ("success", 1)
 
 
@@ -190,10 +190,12 @@ async def test_tasks_of_a_killed_worker_are_recovered_once_by_another(
     doomed = deployment.start_worker(**lease)
 
     async def all_held() -> bool:
-        return [(await store.get_task(i)).stored_status for i in ids] == ["executed"] * len(ids)
+        return [(await store.get_task(i, store.clock.now())).stored_status for i in ids] == [
+            "executed"
+        ] * len(ids)
 
     await wait_for(all_held, 30, "the first worker to hold every task")
-    held = {i: (await store.get_task(i)).fence for i in ids}
+    held = {i: (await store.get_task(i, store.clock.now())).fence for i in ids}
 
     async def all_dialled() -> bool:  # each leg is stored before it is dialled
         return len(await store.calls(client_id=client)) == len(ids)
@@ -201,17 +203,21 @@ async def test_tasks_of_a_killed_worker_are_recovered_once_by_another(
     await wait_for(all_dialled, 30, "the first worker to store every leg")
     doomed.kill()  # SIGKILL: no goodbye, leases left behind
     doomed.wait(timeout=10)
-    assert [(await store.get_task(i)).stored_status for i in ids] == ["executed"] * len(ids)
+    assert [(await store.get_task(i, store.clock.now())).stored_status for i in ids] == [
+        "executed"
+    ] * len(ids)
 
     rescuer = deployment.start_worker(**lease)
 
     async def all_finished() -> bool:
-        return [(await store.get_task(i)).stored_status for i in ids] == ["finished"] * len(ids)
+        return [(await store.get_task(i, store.clock.now())).stored_status for i in ids] == [
+            "finished"
+        ] * len(ids)
 
     await wait_for(all_finished, 60, "the second worker to finish the tasks")
     assert list(stop_all([rescuer])) == [0]
     for task_id in ids:
-        task = await store.get_task(task_id)
+        task = await store.get_task(task_id, store.clock.now())
         assert (task.finish_result, task.attempt, task.tries_used) == ("success", 2, 2)
         events = [e.type for e in await store.events_for_task(task_id)]
         assert events.count("task.finished") == 1
@@ -221,8 +227,10 @@ async def test_tasks_of_a_killed_worker_are_recovered_once_by_another(
         assert states == [(1, "interrupted"), (2, "ended")]
     # a late write from the dead worker's lease is refused
     for task_id, fence in held.items():
-        task = await store.get_task(task_id)
+        task = await store.get_task(task_id, store.clock.now())
         state = RetryState(task.kind, 1, 0, 0, task.max_tries, 0, None, 0.0, task.event_seq)
         late = decide(state, AttemptResult(True, Outcome.ANSWERED), clock.now(), random.Random())
-        assert await store.complete([Completion(task_id, fence, late, late.events)]) == [False]
-        assert (await store.get_task(task_id)).attempt == 2
+        assert await store.complete(
+            [Completion(task_id, fence, late, late.events)], store.clock.now()
+        ) == [False]
+        assert (await store.get_task(task_id, store.clock.now())).attempt == 2

@@ -267,7 +267,7 @@ async def test_seed_example_calls_the_caller_back_10_s_later(
     assert result.ok and result.variables["JobAdded"] == "true"
     assert heard(record) == ["Hi, thank you for calling. I am calling you back in a few seconds."]
     [task_id] = result.jobs_added
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert task.kind == "msg_call"
     assert task.payload["called_number"] == "09012341234"
     assert task.payload["calling_number"] == "05068680000"
@@ -280,7 +280,7 @@ async def test_seed_example_calls_the_caller_back_10_s_later(
     [call] = await store.calls(task_id=task_id)
     assert call.to_number == "09012341234"
     assert [Path(entry["file"]).name for entry in call.played] == ["some_message.wav"]
-    assert (await store.get_task(task_id)).finish_result == "success"
+    assert (await store.get_task(task_id, store.clock.now())).finish_result == "success"
 
 
 async def test_an_ivr_call_task_can_add_jobs_through_the_worker(
@@ -305,6 +305,6 @@ async def test_an_ivr_call_task_can_add_jobs_through_the_worker(
     await env.worker.drain()  # runs the ivr_call task, then the msg_call it added (due at once)
     [call] = await store.calls(task_id=ivr_task)
     assert [entry["text"] for entry in call.played] == ["added true"]
-    tasks = await store.list_tasks(client_id=client_id)
+    tasks = await store.list_tasks(store.clock.now(), client_id=client_id)
     added = [task for task in tasks if task.id != ivr_task]
     assert [(t.kind, t.payload["called_number"]) for t in added] == [("msg_call", "0902")]

@@ -75,7 +75,7 @@ class SipEnv:
         assert self.worker is not None
         async with asyncio.timeout(TEST_TIMEOUT_S):
             await self.worker.drain()
-        return await self.store.get_task(task_id)
+        return await self.store.get_task(task_id, self.store.clock.now())
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ async def test_an_answer_and_an_end_update_the_one_row_of_a_leg(
     )
     done = finished(clock)
     completion = Completion(task.id, task.fence, done, done.events, calls=[record], attempt=1)
-    assert await store.complete([completion]) == [True]
+    assert await store.complete([completion], store.clock.now()) == [True]
     [row] = await store.calls(task_id=task.id)
     assert (row.state, row.outcome, row.billsec_ms) == ("ended", "answered", 5000)
 
@@ -117,6 +117,6 @@ async def test_a_result_refused_after_a_reap_is_still_the_call_record(
     record.ended_at, record.outcome, record.sip_code = clock.now(), Outcome.BUSY, 486
     done = finished(clock)
     late = Completion(task.id, task.fence, done, done.events, calls=[record], attempt=1)
-    assert await store.complete([late]) == [False]
+    assert await store.complete([late], store.clock.now()) == [False]
     [row] = await store.calls(task_id=task.id)
     assert (row.state, row.outcome, row.sip_code, row.attempt) == ("ended", "busy", 486, 1)

@@ -32,6 +32,6 @@ async def test_a_task_stored_before_a_url_rule_is_still_shown(
     client_id = (await store.get_queue(queue_id)).client_id
     old = dataclasses.replace(msg_task(clock), kind=TaskKind.IVR_CALL, payload=payload)
     [task_id] = await store.add_tasks(client_id, queue_id, [old], clock.now())
-    shown = task_out(await store.get_task(task_id), [])
+    shown = task_out(await store.get_task(task_id, store.clock.now()), [])
     assert shown.data is not None
     assert shown.data.model_dump()["ivr_xml"]["data"] == OLD_URL

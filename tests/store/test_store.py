@@ -106,7 +106,7 @@ async def test_add_tasks_writes_a_created_event_each(store: Store, clock: FakeCl
     client = await store.ensure_client("acme", clock.now())
     ids = await store.add_tasks(client, queue_id, [msg_task(clock), msg_task(clock)], clock.now())
     assert len(ids) == 2
-    task = await store.get_task(ids[0])
+    task = await store.get_task(ids[0], store.clock.now())
     assert task.status == "scheduled" and task.kind is TaskKind.MSG_CALL
     events = await store.events_for_task(ids[0])
     assert [(e.seq, e.type) for e in events] == [(1, "task.created")]
@@ -135,7 +135,7 @@ async def test_claim_takes_due_tasks_oldest_first(store: Store, clock: FakeClock
     assert future[0] not in [t.id for t in result.tasks]
     claimed = result.tasks[0]
     assert (claimed.attempt, claimed.fence, claimed.event_seq) == (1, 1, 2)
-    task = await store.get_task(early[0])
+    task = await store.get_task(early[0], store.clock.now())
     assert task.status == "executed" and task.lease_owner == "w1"
     events = await store.events_for_task(early[0])
     assert events[-1].type == "task.started" and events[-1].data == {"attempt": 1}
@@ -150,7 +150,7 @@ async def test_claim_never_exceeds_the_concurrent_task_limit(
     first = await store.claim("w1", clock.now(), 10, 30)
     second = await store.claim("w2", clock.now(), 10, 30)
     assert len(first.tasks) == 3 and second.tasks == []
-    waiting = await store.list_tasks(queue_id=queue_id, status="scheduled")
+    waiting = await store.list_tasks(store.clock.now(), queue_id=queue_id, status="scheduled")
     assert {t.status for t in waiting} == {"delayed_concurrent_task"}
     assert {t.blocked_reason for t in waiting} == {"concurrent_task_limit"}
 
@@ -162,7 +162,7 @@ async def test_switched_off_queue_gives_nothing_and_shows_queue_off(
     client = await store.ensure_client("acme", clock.now())
     ids = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
     assert (await store.claim("w1", clock.now(), 10, 30)).tasks == []
-    task = await store.get_task(ids[0])
+    task = await store.get_task(ids[0], store.clock.now())
     assert (task.status, task.blocked_reason) == ("scheduled", "queue_off")
     await store.update_queue(queue_id, QueueChanges(status="on"), clock.now())
     assert [t.id for t in (await store.claim("w1", clock.now(), 10, 30)).tasks] == ids
@@ -175,11 +175,11 @@ async def test_complete_with_a_stale_fence_is_refused(store: Store, clock: FakeC
     [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
     stale = Completion(task_id, claimed.fence - 1, finished(clock), finished(clock).events)
     good = Completion(task_id, claimed.fence, finished(clock), finished(clock).events)
-    assert await store.complete([stale]) == [False]
-    assert (await store.get_task(task_id)).status == "executed"
-    assert await store.complete([good]) == [True]
-    assert await store.complete([good]) == [False]  # only once
-    task = await store.get_task(task_id)
+    assert await store.complete([stale], store.clock.now()) == [False]
+    assert (await store.get_task(task_id, store.clock.now())).status == "executed"
+    assert await store.complete([good], store.clock.now()) == [True]
+    assert await store.complete([good], store.clock.now()) == [False]  # only once
+    task = await store.get_task(task_id, store.clock.now())
     assert task.status == "finished" and task.lease_owner is None
     assert [e.type for e in await store.events_for_task(task_id)] == [
         "task.created",
@@ -208,12 +208,12 @@ async def test_reaper_completion_waits_for_the_lease_to_run_out(
     clock.advance(20)  # 40 s after the claim, but only 20 s after the heartbeat
     assert await store.reap(clock.now(), judge) == 0
     early = Completion(task_id, claimed.fence, finished(clock), [], expired_before=clock.now())
-    assert await store.complete([early]) == [False]
+    assert await store.complete([early], store.clock.now()) == [False]
     assert judged == []
     clock.advance(11)
     assert await store.reap(clock.now(), judge) == 1
     assert judged == [(task_id, claimed.fence)]
-    assert (await store.get_task(task_id)).status == "finished"
+    assert (await store.get_task(task_id, store.clock.now())).status == "finished"
 
 
 async def test_progress_events_are_fenced_and_numbered(store: Store, clock: FakeClock) -> None:
@@ -225,7 +225,9 @@ async def test_progress_events_are_fenced_and_numbered(store: Store, clock: Fake
     assert await store.record_progress([Progress(task_id, claimed.fence, [answered])]) == [True]
     assert await store.record_progress([Progress(task_id, 99, [answered])]) == [False]
     done = finished(clock)
-    assert await store.complete([Completion(task_id, claimed.fence, done, done.events)]) == [True]
+    assert await store.complete(
+        [Completion(task_id, claimed.fence, done, done.events)], store.clock.now()
+    ) == [True]
     assert [(e.seq, e.type) for e in await store.events_for_task(task_id)] == [
         (1, "task.created"),
         (2, "task.started"),
@@ -244,8 +246,10 @@ async def test_cancel_finishes_the_task_and_fences_out_the_attempt(
     assert await store.cancel_task(task_id, clock.now()) is True
     assert await store.cancel_task(task_id, clock.now()) is False
     done = finished(clock)
-    assert await store.complete([Completion(task_id, claimed.fence, done, done.events)]) == [False]
-    task = await store.get_task(task_id)
+    assert await store.complete(
+        [Completion(task_id, claimed.fence, done, done.events)], store.clock.now()
+    ) == [False]
+    task = await store.get_task(task_id, store.clock.now())
     assert (task.status, task.finish_result, task.finish_comment) == (
         "finished",
         "failed",
@@ -260,7 +264,7 @@ async def test_release_gives_the_attempt_back(store: Store, clock: FakeClock) ->
     [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
     await store.claim("w1", clock.now(), 1, 30)
     assert await store.release("w1", [task_id], clock.now()) == 1
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert (task.status, task.attempt, task.lease_owner) == ("scheduled", 0, None)
 
 
@@ -295,7 +299,7 @@ async def test_calling_hours_move_a_due_task_to_the_next_window(
     [task_id] = await store.add_tasks(client, queue.id, [msg_task(clock)], clock.now())
     result = await store.claim("w1", clock.now(), 10, 30)
     assert result.tasks == [] and result.delayed == 1
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, store.clock.now())
     assert task.status == "delayed_interval" and task.blocked_reason == "calling_hours"
     assert task.run_at.isoformat() == "2026-01-06T00:00:00+00:00"  # Tue 09:00 JST
     assert (await store.events_for_task(task_id))[-1].type == "task.delayed"
@@ -322,11 +326,11 @@ async def test_call_records_are_stored_with_the_completion(store: Store, clock: 
     )
     done = finished(clock)
     completion = Completion(task_id, claimed.fence, done, done.events, [record], cdr="call-1")
-    assert await store.complete([completion]) == [True]
+    assert await store.complete([completion], store.clock.now()) == [True]
     [call] = await store.calls(task_id=task_id)
     assert (call.duration_ms, call.billsec_ms, call.sip_code) == (7000, 5000, 200)
     assert call.played == [{"type": "play", "file": "hi.wav", "seconds": 5.0}]
-    assert (await store.get_task(task_id)).cdr == "call-1"
+    assert (await store.get_task(task_id, store.clock.now())).cdr == "call-1"
     assert AttemptResult  # imported for symmetry with the engine tests
 
 
@@ -342,7 +346,7 @@ async def test_add_tasks_returns_increasing_ids_in_input_order(
     )
     assert ids == sorted(ids) and len(set(ids)) == 30 and ids[0] > first[0]
     for task_id, number in zip(ids, numbers, strict=True):
-        task = await store.get_task(task_id)
+        task = await store.get_task(task_id, store.clock.now())
         assert task.payload["called_number"] == number
         assert [e.type for e in await store.events_for_task(task_id)] == ["task.created"]
 
@@ -356,16 +360,20 @@ async def test_page_totals_are_exact_for_a_whole_queue_and_its_filters(
     ids = await store.add_tasks(client_id, queue_id, [msg_task(clock)] * 7, clock.now())
     await store.add_tasks(client_id, other.id, [msg_task(clock)] * 3, clock.now())
     assert await store.cancel_task(ids[0], clock.now())
-    rows, total = await store.page_tasks(client_id=client_id, queue_id=queue_id, limit=2, offset=4)
+    rows, total = await store.page_tasks(
+        store.clock.now(), client_id=client_id, queue_id=queue_id, limit=2, offset=4
+    )
     assert total == 7 and [row.id for row in rows] == ids[4:6]
     rows, total = await store.page_tasks(
-        client_id=client_id, queue_id=queue_id, status="finished", limit=10
+        store.clock.now(), client_id=client_id, queue_id=queue_id, status="finished", limit=10
     )
     assert total == 1 and [row.id for row in rows] == ids[:1]
     queue = await store.get_queue(queue_id)
     assert (queue.task_count, queue.sched_task_count) == (7, 6)
     stranger = await store.ensure_client("stranger", clock.now())
-    assert await store.page_tasks(client_id=stranger, queue_id=queue_id, limit=10) == ([], 0)
+    assert await store.page_tasks(
+        store.clock.now(), client_id=stranger, queue_id=queue_id, limit=10
+    ) == ([], 0)
     async with store.engine.connect() as conn:  # the kept counts agree with count(*)
         counted = dict(
             (
@@ -387,12 +395,16 @@ async def test_pages_near_the_end_are_the_same_pages(store: Store, clock: FakeCl
     for offset in range(13):
         for limit in (1, 3, 5, 20):
             rows, total = await store.page_tasks(
-                client_id=client_id, queue_id=queue_id, limit=limit, offset=offset
+                store.clock.now(),
+                client_id=client_id,
+                queue_id=queue_id,
+                limit=limit,
+                offset=offset,
             )
             assert total == 11 and [row.id for row in rows] == ids[offset : offset + limit]
             rows, total = await store.page_tasks(
-                client_id=client_id, queue_id=queue_id, status="scheduled", limit=limit,
-                offset=offset,
+                store.clock.now(), client_id=client_id, queue_id=queue_id, status="scheduled",
+                limit=limit, offset=offset,
             )  # fmt: skip
             assert total == 11 and [row.id for row in rows] == ids[offset : offset + limit]
 
@@ -443,7 +455,7 @@ async def test_engine_events_no_webhook_target_can_receive_are_written_as_dispat
         assert await store.record_progress(progress) == [True] * len(claimed)
         done = finished(clock)
         completions = [Completion(task.id, task.fence, done, done.events) for task in claimed]
-        assert await store.complete(completions) == [True] * len(claimed)
+        assert await store.complete(completions, store.clock.now()) == [True] * len(claimed)
 
     def engine_events(events: list[Any], task_ids: set[int]) -> set[tuple[int, str]]:
         return {(e.task_id, e.type) for e in events if e.task_id in task_ids} - {
@@ -489,8 +501,8 @@ async def test_a_creation_window_or_a_name_pages_its_matches_in_id_order_from_ei
             for offset in range(9):
                 for limit in (1, 3, 100):
                     rows, total = await store.page_tasks(
-                        client_id=client_id, queue_id=queue_id, limit=limit, offset=offset,
-                        **filters,  # type: ignore[arg-type]
+                        store.clock.now(), client_id=client_id, queue_id=queue_id, limit=limit,
+                        offset=offset, **filters,  # type: ignore[arg-type]
                     )  # fmt: skip
                     assert total == 7 and [row.id for row in rows] == ids[offset : offset + limit]
 
@@ -517,7 +529,7 @@ async def test_a_status_filters_total_stays_exact_through_intake_claims_completi
             )  # fmt: skip
         for status in ("scheduled", "executed", "delayed", "delayed_interval", "finished"):
             _, total = await store.page_tasks(
-                client_id=client_id, queue_id=queue_id, status=status, limit=1
+                store.clock.now(), client_id=client_id, queue_id=queue_id, status=status, limit=1
             )
             assert total == counted.get(status, 0), (status, total, counted)
 
@@ -526,7 +538,9 @@ async def test_a_status_filters_total_stays_exact_through_intake_claims_completi
     assert len(claimed) == 3
     await check()
     done = finished(clock)
-    await store.complete([Completion(task.id, task.fence, done, done.events) for task in claimed])
+    await store.complete(
+        [Completion(task.id, task.fence, done, done.events) for task in claimed], store.clock.now()
+    )
     await check()
     assert await store.cancel_task(ids[-1], clock.now())
     await check()

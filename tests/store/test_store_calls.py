@@ -33,7 +33,7 @@ async def _task_with_calls(
     [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
     done = finished(clock)
     completion = Completion(task_id, claimed.fence, done, done.events, records, attempt=1)
-    assert await store.complete([completion]) == [True]
+    assert await store.complete([completion], clock.now()) == [True]
     return client, task_id
 
 

@@ -61,7 +61,7 @@ async def test_on_wake_is_called_after_each_write_that_makes_or_changes_work(
     assert len(wakes) == 3
     await store.update_task(task_id, client, msg_task(clock, delay_s=5), clock.now())
     assert len(wakes) == 4
-    await store.get_task(task_id)
+    await store.get_task(task_id, clock.now())
     await store.list_queues(client)
     assert len(wakes) == 4  # reads wake nobody
 
@@ -115,7 +115,7 @@ async def test_what_a_closed_store_committed_is_read_by_the_next_store(
     next_store = await open_shared()
     assert await next_store.migrate(clock.now()) == []
     assert await next_store.find_client("acme") == client
-    assert (await next_store.get_task(task_id)).status == "scheduled"
+    assert (await next_store.get_task(task_id, next_store.clock.now())).status == "scheduled"
 
 
 # --- leases -------------------------------------------------------------------------------------
@@ -131,11 +131,17 @@ async def test_heartbeat_extends_only_the_owners_running_tasks(
     clock.advance(10)
     waiting = ids[2]
     assert await store.heartbeat("w1", clock.now(), 60, [mine.id, theirs.id, waiting]) == 1
-    assert (await store.get_task(mine.id)).lease_until == clock.now() + timedelta(seconds=60)
-    assert (await store.get_task(theirs.id)).lease_until == clock.now() + timedelta(seconds=20)
-    assert (await store.get_task(waiting)).lease_until is None
+    assert (await store.get_task(mine.id, clock.now())).lease_until == clock.now() + timedelta(
+        seconds=60
+    )
+    assert (await store.get_task(theirs.id, clock.now())).lease_until == clock.now() + timedelta(
+        seconds=20
+    )
+    assert (await store.get_task(waiting, clock.now())).lease_until is None
     done = finished(clock)
-    assert await store.complete([Completion(mine.id, mine.fence, done, done.events)]) == [True]
+    assert await store.complete(
+        [Completion(mine.id, mine.fence, done, done.events)], clock.now()
+    ) == [True]
     assert await store.heartbeat("w1", clock.now(), 60, [mine.id]) == 0  # finished
 
 
@@ -147,15 +153,17 @@ async def test_release_gives_back_only_the_owners_tasks_with_a_new_fence(
     [mine] = (await store.claim("w1", clock.now(), 1, 30)).tasks
     [theirs] = (await store.claim("w2", clock.now(), 1, 30)).tasks
     assert await store.release("w1", [theirs.id], clock.now()) == 0
-    assert (await store.get_task(theirs.id)).lease_owner == "w2"
+    assert (await store.get_task(theirs.id, clock.now())).lease_owner == "w2"
     assert await store.release("w1", [], clock.now()) == 0
     clock.advance(3)
     assert await store.release("w1", [mine.id], clock.now()) == 1
-    task = await store.get_task(mine.id)
+    task = await store.get_task(mine.id, clock.now())
     assert (task.status, task.attempt, task.run_at) == ("scheduled", 0, clock.now())
     assert task.fence > mine.fence
     done = finished(clock)  # the attempt given back may not write its result
-    assert await store.complete([Completion(mine.id, mine.fence, done, done.events)]) == [False]
+    assert await store.complete(
+        [Completion(mine.id, mine.fence, done, done.events)], clock.now()
+    ) == [False]
     [again] = (await store.claim("w3", clock.now(), 1, 30)).tasks
     assert (again.id, again.attempt) == (mine.id, 1)
 
@@ -187,7 +195,9 @@ async def test_claim_reports_blocked_when_due_work_waits_behind_the_limit(
     assert first.next_due == clock.now()
     [task] = first.tasks
     done = finished(clock)
-    assert await store.complete([Completion(task.id, task.fence, done, done.events)]) == [True]
+    assert await store.complete(
+        [Completion(task.id, task.fence, done, done.events)], clock.now()
+    ) == [True]
     second = await store.claim("w1", clock.now(), 5, 30)
     assert len(second.tasks) == 1 and not second.blocked and second.next_due is None
 
@@ -215,10 +225,10 @@ async def test_a_released_retry_goes_back_to_delayed_with_its_attempt_given_back
     assert (second.attempt, first.attempt) == (1, 1)
     clock.advance(31)  # the lease ran out: the reaper sends it down the retry path
     assert await store.reap(clock.now(), _retry_in(clock, 5)) == 1
-    assert (await store.get_task(task_id)).status == "delayed"
+    assert (await store.get_task(task_id, clock.now())).status == "delayed"
     clock.advance(5)
     [third] = (await store.claim("w1", clock.now(), 1, 30)).tasks
     assert third.attempt == 2
     assert await store.release("w1", [task_id], clock.now()) == 1
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, clock.now())
     assert (task.status, task.attempt, task.lease_owner) == ("delayed", 1, None)

@@ -105,9 +105,9 @@ async def test_queue_counters_follow_its_tasks_and_pending_false_skips_the_waiti
     ids = await store.add_tasks(client, queue_id, [msg_task(clock)] * 5, clock.now())
     [claimed, _] = (await store.claim("w1", clock.now(), 10, 30)).tasks
     done = finished(clock)
-    assert await store.complete([Completion(claimed.id, claimed.fence, done, done.events)]) == [
-        True
-    ]
+    assert await store.complete(
+        [Completion(claimed.id, claimed.fence, done, done.events)], clock.now()
+    ) == [True]
     assert await store.cancel_task(ids[-1], clock.now())
     queue = await store.get_queue(queue_id)
     assert (queue.task_count, queue.sched_task_count, queue.running_count) == (5, 2, 1)
@@ -217,10 +217,10 @@ async def test_deleting_a_queue_with_unfinished_tasks_is_a_conflict_unless_force
     assert await store.cancel_task(ids[0], clock.now())
     with pytest.raises(Conflict):
         await store.delete_queue(queue_id, clock.now())
-    assert (await store.get_task(ids[1])).status == "scheduled"
+    assert (await store.get_task(ids[1], clock.now())).status == "scheduled"
     assert await store.delete_queue(queue_id, clock.now(), force=True) == 2
     for task_id in ids[1:]:
-        task = await store.get_task(task_id)
+        task = await store.get_task(task_id, clock.now())
         assert (task.status, task.finish_comment) == ("finished", "canceled: queue deleted")
         assert (await store.events_for_task(task_id))[-1].type == "task.canceled"
 
@@ -238,7 +238,7 @@ async def test_a_deleted_queue_shows_nowhere_and_frees_its_name(
     with pytest.raises(NotFound):
         await store.find_queue(client, "q")
     assert await store.list_queues(client) == []
-    assert (await store.get_task(task_id)).status == "finished"  # its history stays
+    assert (await store.get_task(task_id, clock.now())).status == "finished"  # its history stays
     again = await store.create_queue(client, "q", clock.now())
     assert again.id != queue_id
     with pytest.raises(NotFound):
@@ -281,7 +281,7 @@ async def test_status_report_counts_tasks_by_status_and_finish_result_per_client
     assert everyone.counts["scheduled"] == 3
     assert everyone.next_due == clock.now() - timedelta(seconds=30)  # the other client's
     assert {q.id for q in everyone.queues} == {queue_id, theirs.id}
-    assert later in {t.id for t in await store.list_tasks(queue_id=queue_id)}
+    assert later in {t.id for t in await store.list_tasks(clock.now(), queue_id=queue_id)}
 
 
 async def test_status_report_next_due_ignores_switched_off_queues(
@@ -321,11 +321,11 @@ async def test_force_deleting_a_queue_fences_out_its_running_attempts(
     [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
     assert await store.delete_queue(queue_id, clock.now(), force=True, client_id=client) == 1
     done = finished(clock)
-    assert await store.complete([Completion(claimed.id, claimed.fence, done, done.events)]) == [
-        False
-    ]
+    assert await store.complete(
+        [Completion(claimed.id, claimed.fence, done, done.events)], clock.now()
+    ) == [False]
     assert await store.heartbeat("w1", clock.now(), 30, [claimed.id]) == 0
-    task = await store.get_task(claimed.id)
+    task = await store.get_task(claimed.id, clock.now())
     assert (task.status, task.finish_comment, task.lease_owner) == (
         "finished",
         "canceled: queue deleted",

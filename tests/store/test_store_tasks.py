@@ -29,7 +29,9 @@ async def _retried(store: Store, clock: FakeClock, client: int, queue_id: int) -
         caller_tries_used=0, attempt=1,
         events=[NewEvent(EventType.TASK_RETRY_SCHEDULED, clock.now(), {"attempt": 1})],
     )  # fmt: skip
-    assert await store.complete([Completion(task_id, claimed.fence, retry, retry.events)]) == [True]
+    assert await store.complete(
+        [Completion(task_id, claimed.fence, retry, retry.events)], clock.now()
+    ) == [True]
     return task_id
 
 
@@ -41,20 +43,20 @@ async def test_get_task_of_another_client_is_not_found(store: Store, clock: Fake
     [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
     other = await store.ensure_client("other", clock.now())
     with pytest.raises(NotFound):
-        await store.get_task(task_id, client_id=other)
+        await store.get_task(task_id, clock.now(), client_id=other)
     with pytest.raises(NotFound):
-        await store.get_task(task_id + 1000)
-    task = await store.get_task(task_id, client_id=client)
+        await store.get_task(task_id + 1000, clock.now())
+    task = await store.get_task(task_id, clock.now(), client_id=client)
     assert (task.id, task.client_id, task.queue_id, task.attempt) == (task_id, client, queue_id, 0)
 
 
 async def test_tasks_by_ids_returns_the_known_ones_by_id(store: Store, clock: FakeClock) -> None:
     client, queue_id = await _acme(store, clock)
     ids = await store.add_tasks(client, queue_id, [msg_task(clock)] * 3, clock.now())
-    found = await store.tasks_by_ids([ids[2], ids[0], ids[2] + 1000])
+    found = await store.tasks_by_ids([ids[2], ids[0], ids[2] + 1000], clock.now())
     assert [task.id for task in found] == [ids[0], ids[2]]
-    assert found[0] == await store.get_task(ids[0])
-    assert await store.tasks_by_ids([]) == []
+    assert found[0] == await store.get_task(ids[0], clock.now())
+    assert await store.tasks_by_ids([], clock.now()) == []
 
 
 async def test_list_tasks_narrows_by_client_queue_status_name_kind_and_time(
@@ -70,7 +72,7 @@ async def test_list_tasks_narrows_by_client_queue_status_name_kind_and_time(
     assert await store.cancel_task(c, clock.now())
 
     async def ids(**filters: object) -> list[int]:
-        return [t.id for t in await store.list_tasks(**filters)]  # type: ignore[arg-type]
+        return [t.id for t in await store.list_tasks(clock.now(), **filters)]  # type: ignore[arg-type]
 
     assert await ids(client_id=client) == [a, b, c]
     assert await ids(queue_id=queue_id) == [a, b]
@@ -87,9 +89,9 @@ async def test_tasks_listed_for_another_client_are_none(store: Store, clock: Fak
     client, queue_id = await _acme(store, clock)
     await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
     other = await store.ensure_client("other", clock.now())
-    assert await store.list_tasks(client_id=other) == []
-    assert await store.list_tasks(client_id=other, queue_id=queue_id) == []
-    assert await store.page_tasks(client_id=other, status="scheduled") == ([], 0)
+    assert await store.list_tasks(clock.now(), client_id=other) == []
+    assert await store.list_tasks(clock.now(), client_id=other, queue_id=queue_id) == []
+    assert await store.page_tasks(clock.now(), client_id=other, status="scheduled") == ([], 0)
 
 
 # --- changing -----------------------------------------------------------------------------------
@@ -114,7 +116,7 @@ async def test_update_task_replaces_the_fields_and_records_an_update_event(
     )
     assert task.payload["called_number"] == "0907777000"
     assert (task.status, task.run_at, task.updated_at) == ("scheduled", new.run_at, clock.now())
-    assert await store.get_task(task_id) == task
+    assert await store.get_task(task_id, clock.now()) == task
     [*_, event] = await store.events_for_task(task_id)
     assert (event.seq, event.type) == (2, "task.updated")
     assert event.data == {"run_at": new.run_at.isoformat(), "attempts": 0}
@@ -125,7 +127,7 @@ async def test_update_task_replaces_the_fields_and_records_an_update_event(
 async def test_update_of_a_retried_task_keeps_it_delayed(store: Store, clock: FakeClock) -> None:
     client, queue_id = await _acme(store, clock)
     task_id = await _retried(store, clock, client, queue_id)
-    assert (await store.get_task(task_id)).status == "delayed"
+    assert (await store.get_task(task_id, clock.now())).status == "delayed"
     task = await store.update_task(task_id, client, msg_task(clock), clock.now())
     assert (task.status, task.attempt, task.run_at) == ("delayed", 1, clock.now())
     assert [t.id for t in (await store.claim("w1", clock.now(), 1, 30)).tasks] == [task_id]
@@ -140,7 +142,7 @@ async def test_update_task_of_another_client_is_not_found(store: Store, clock: F
         await store.update_task(task_id, other, changed, clock.now())
     with pytest.raises(NotFound):
         await store.update_task(task_id + 1000, client, changed, clock.now())
-    assert (await store.get_task(task_id)).name is None
+    assert (await store.get_task(task_id, clock.now())).name is None
     assert len(await store.events_for_task(task_id)) == 1
 
 
@@ -154,10 +156,12 @@ async def test_update_of_a_running_or_finished_task_is_a_conflict(
     with pytest.raises(Conflict):
         await store.update_task(task_id, client, changed, clock.now())
     done = finished(clock)
-    assert await store.complete([Completion(task_id, claimed.fence, done, done.events)]) == [True]
+    assert await store.complete(
+        [Completion(task_id, claimed.fence, done, done.events)], clock.now()
+    ) == [True]
     with pytest.raises(Conflict):
         await store.update_task(task_id, client, changed, clock.now())
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, clock.now())
     assert (task.name, task.status) == (None, "finished")
 
 
@@ -167,7 +171,7 @@ async def test_update_task_to_another_kind_is_a_conflict(store: Store, clock: Fa
     ivr = replace(msg_task(clock), kind=TaskKind.IVR_CALL)
     with pytest.raises(Conflict):
         await store.update_task(task_id, client, ivr, clock.now())
-    assert (await store.get_task(task_id)).kind is TaskKind.MSG_CALL
+    assert (await store.get_task(task_id, clock.now())).kind is TaskKind.MSG_CALL
 
 
 # --- canceling ----------------------------------------------------------------------------------
@@ -181,9 +185,9 @@ async def test_cancel_task_of_another_client_is_not_found(store: Store, clock: F
         await store.cancel_task(task_id, clock.now(), client_id=other)
     with pytest.raises(NotFound):
         await store.cancel_task(task_id + 1000, clock.now())
-    assert (await store.get_task(task_id)).status == "scheduled"
+    assert (await store.get_task(task_id, clock.now())).status == "scheduled"
     assert await store.cancel_task(task_id, clock.now(), client_id=client) is True
-    task = await store.get_task(task_id)
+    task = await store.get_task(task_id, clock.now())
     assert (task.status, task.finish_result, task.finished_at) == (
         "finished",
         "failed",
@@ -204,7 +208,7 @@ async def test_a_canceled_task_is_never_claimed(store: Store, clock: FakeClock) 
 async def test_add_no_tasks_stores_nothing(store: Store, clock: FakeClock) -> None:
     client, queue_id = await _acme(store, clock)
     assert await store.add_tasks(client, queue_id, [], clock.now()) == []
-    assert await store.list_tasks(client_id=client) == []
+    assert await store.list_tasks(clock.now(), client_id=client) == []
 
 
 async def test_add_tasks_to_an_unknown_queue_is_not_found_and_adds_nothing(
@@ -213,7 +217,7 @@ async def test_add_tasks_to_an_unknown_queue_is_not_found_and_adds_nothing(
     client, queue_id = await _acme(store, clock)
     with pytest.raises(NotFound):
         await store.add_tasks(client, queue_id + 1000, [msg_task(clock)], clock.now())
-    assert await store.list_tasks(client_id=client) == []
+    assert await store.list_tasks(clock.now(), client_id=client) == []
 
 
 async def test_add_tasks_to_a_deleted_queue_is_not_found(store: Store, clock: FakeClock) -> None:
@@ -221,4 +225,4 @@ async def test_add_tasks_to_a_deleted_queue_is_not_found(store: Store, clock: Fa
     await store.delete_queue(queue_id, clock.now())
     with pytest.raises(NotFound):
         await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
-    assert await store.list_tasks(client_id=client) == []
+    assert await store.list_tasks(clock.now(), client_id=client) == []

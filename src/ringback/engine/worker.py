@@ -560,7 +560,7 @@ class Worker:
 
     async def _write_completions(self, completions: list[Completion]) -> None:
         try:
-            applied = await self.store.complete(completions)
+            applied = await self.store.complete(completions, self.clock.now())
         except BaseException:
             self._completions[:0] = completions  # keep them for the next try
             raise

@@ -123,7 +123,7 @@ class TaskService:
         not its queue, or its kind is not one of ``kinds``."""
         if queue_id is not None:
             await self.store.get_queue(queue_id, client_id=client_id, pending=False)
-        task = await self.store.get_task(task_id, client_id=client_id)
+        task = await self.store.get_task(task_id, self.clock.now(), client_id=client_id)
         if queue_id is not None and task.queue_id != queue_id:
             raise NotFound(f"no task {task_id} in queue {queue_id}")
         if kinds is not None and task.kind.value not in kinds:
@@ -138,25 +138,21 @@ class TaskService:
         client_id, queue_id = filters.get("client_id"), filters.get("queue_id")
         if queue_id is not None:
             await self.store.get_queue(queue_id, client_id=client_id, pending=False)
-        rows, total = await self.store.page_tasks(limit=limit, offset=offset, **filters)
+        rows, total = await self.store.page_tasks(
+            self.clock.now(), limit=limit, offset=offset, **filters
+        )
         return await self.views(rows), total
 
     async def rows(
         self, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
     ) -> list[TaskRow]:
         """Tasks matching ``filters`` (rows only, without their calls)."""
-        return await self.store.list_tasks(limit=limit, offset=offset, **filters)
+        return await self.store.list_tasks(self.clock.now(), limit=limit, offset=offset, **filters)
 
     async def views(self, rows: Sequence[TaskRow]) -> list[TaskView]:
         """Each task with its calls' legs (one read for all of them)."""
         calls = await self.store.calls_for_tasks([row.id for row in rows])
         return [TaskView(row, calls[row.id]) for row in rows]
-
-    async def by_ids(self, task_ids: Sequence[int]) -> dict[int, TaskView]:
-        """The tasks that exist among ``task_ids``, with their calls, by id."""
-        return {
-            view.row.id: view for view in await self.views(await self.store.tasks_by_ids(task_ids))
-        }
 
     async def replace(
         self, client_id: int, queue_id: int, task_id: int, spec: CallbackTask
@@ -178,5 +174,5 @@ class TaskService:
 
     async def events(self, client_id: int, task_id: int) -> list[EventRow]:
         """The task's events, in order."""
-        await self.store.get_task(task_id, client_id=client_id)
+        await self.store.get_task(task_id, self.clock.now(), client_id=client_id)
         return await self.store.events_for_task(task_id)

@@ -100,7 +100,7 @@ class WebhookService:
 
     async def tasks(self, task_ids: Sequence[int]) -> dict[int, TaskRow]:
         """The tasks that exist among ``task_ids``, by id (the bodies show them)."""
-        return {row.id: row for row in await self.store.tasks_by_ids(task_ids)}
+        return {row.id: row for row in await self.store.tasks_by_ids(task_ids, self.clock.now())}
 
     async def calls_for_tasks(self, task_ids: Sequence[int]) -> dict[int, list[CallRow]]:
         return await self.store.calls_for_tasks(task_ids)

@@ -1,25 +1,21 @@
-"""Queries of the HTTP API: credentials and tokens, idempotency keys, call history.
+"""The access repository: clients, their credentials and tokens, and idempotency keys.
 
-A mixin of :class:`ringback.store.db.Store`; every query here is scoped to one client.
+Who may call the HTTP API and what it answered already; every query but the clients' own is
+scoped to one client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringback.domain.rows import Credential, CredentialRow, TokenOwner  # shared row types
 from ringback.store import schema as t
-from ringback.store.records import CallRow, NotFound, from_ms, to_ms
-
-if TYPE_CHECKING:
-    from ringback.store.db import Conn
+from ringback.store.records import NotFound, from_ms, to_ms
+from ringback.store.repository import Repository
 
 
 @dataclass(slots=True)
@@ -43,16 +39,33 @@ def _credential_row(row: Any) -> CredentialRow:
     )  # fmt: skip
 
 
-class AccessMixin:
-    """Needs ``_write`` and ``_read`` from the Store it is mixed into."""
+class AccessRepository(Repository):
+    """Clients, credentials, tokens, idempotency keys."""
 
-    if TYPE_CHECKING:
+    # --- clients ----------------------------------------------------------------------------
 
-        def _write(self, *, one_statement: bool = False) -> AbstractAsyncContextManager[Conn]: ...
+    async def ensure_client(self, name: str, now: datetime) -> int:
+        async with self.driver.write() as conn:
+            found = (
+                await conn.execute(sa.select(t.clients.c.id).where(t.clients.c.name == name))
+            ).scalar()
+            if found is not None:
+                return int(found)
+            result = await conn.execute(
+                t.clients.insert()
+                .values(name=name, created_at=to_ms(now))
+                .returning(t.clients.c.id)
+            )
+            return int(result.scalar_one())
 
-        def _read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        async def calls_of(self, call_uuids: Sequence[str]) -> list[CallRow]: ...
+    async def find_client(self, name: str) -> int:
+        async with self.driver.read() as conn:
+            found = (
+                await conn.execute(sa.select(t.clients.c.id).where(t.clients.c.name == name))
+            ).scalar()
+        if found is None:
+            raise NotFound(f"no client named {name!r}")
+        return int(found)
 
     # --- credentials and tokens -------------------------------------------------------------
 
@@ -61,7 +74,7 @@ class AccessMixin:
     ) -> int:
         """A new credential of the client; its id."""
         c = t.credentials
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             return int(
                 (
                     await conn.execute(
@@ -77,7 +90,7 @@ class AccessMixin:
 
     async def find_credential(self, key: str) -> Credential | None:
         c = t.credentials
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             row = (
                 await conn.execute(
                     sa.select(
@@ -106,7 +119,7 @@ class AccessMixin:
         )  # fmt: skip
         if client_id is not None:
             query = query.where(c.c.client_id == client_id)
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             rows = (await conn.execute(query)).all()
         return [_credential_row(row) for row in rows]
 
@@ -114,7 +127,7 @@ class AccessMixin:
         """Disable (``disabled_at``) or enable (None) a credential; NotFound if no such key.
         Disabling keeps the time of the first disabling."""
         c = t.credentials
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             update = c.update().where(c.c.key == key)
             if disabled_at is None:
                 update = update.values(disabled_at=None)
@@ -132,7 +145,7 @@ class AccessMixin:
         """A new secret for the credential; its version goes up by one, so every token issued
         before stops working. NotFound if no such key."""
         c = t.credentials
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             updated = await conn.execute(
                 c.update()
                 .where(c.c.key == key)
@@ -151,7 +164,7 @@ class AccessMixin:
     async def delete_credential(self, key: str) -> None:
         """Delete a credential and its tokens; NotFound if no such key."""
         c = t.credentials
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             await conn.execute(t.tokens.delete().where(t.tokens.c.credential_id == _id_of(key)))
             if (await conn.execute(c.delete().where(c.c.key == key))).rowcount == 0:
                 raise NotFound(f"no client_id {key!r}")
@@ -166,7 +179,7 @@ class AccessMixin:
         """Store a token (hashed) of ``credential`` at its current secret version; tokens that
         expired are dropped at the same time."""
         tk = t.tokens
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             await conn.execute(tk.delete().where(tk.c.expires_at < to_ms(now)))
             await conn.execute(
                 tk.insert().values(
@@ -193,7 +206,7 @@ class AccessMixin:
                 c.c.disabled_at.is_(None),
             )
         )
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else TokenOwner(int(row.client_id), int(row.credential_id))
 
@@ -206,7 +219,7 @@ class AccessMixin:
 
     async def stored_response(self, client_id: int, key: str) -> StoredResponse | None:
         ik = t.idempotency_keys
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             row = (
                 await conn.execute(
                     sa.select(ik.c.request_hash, ik.c.status_code, ik.c.body).where(
@@ -227,7 +240,7 @@ class AccessMixin:
     ) -> StoredResponse:
         """Keep the first response given for ``key``; returns the one kept."""
         ik = t.idempotency_keys
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             row = (
                 await conn.execute(
                     sa.select(ik.c.request_hash, ik.c.status_code, ik.c.body).where(
@@ -248,43 +261,3 @@ class AccessMixin:
                 )
             )
         return StoredResponse(request_hash, status_code, body)
-
-    # --- call history -----------------------------------------------------------------------
-
-    async def call_history(
-        self,
-        client_id: int,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> tuple[list[list[CallRow]], int]:
-        """Calls (legs grouped by call uuid) that started in [start, end), oldest first, and
-        how many there are in all."""
-        c = t.calls
-        where: list[Any] = [c.c.client_id == client_id]
-        if start is not None:
-            where.append(c.c.started_at >= to_ms(start))
-        if end is not None:
-            where.append(c.c.started_at < to_ms(end))
-        first = sa.func.min(c.c.started_at).label("first")
-        groups = sa.select(c.c.call_uuid, first).where(*where).group_by(c.c.call_uuid)
-        async with self._read() as conn:
-            total = (
-                await conn.execute(sa.select(sa.func.count()).select_from(groups.subquery()))
-            ).scalar_one()
-            uuids = (
-                (
-                    await conn.execute(
-                        groups.order_by(first, c.c.call_uuid).limit(limit).offset(offset)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        legs = await self.calls_of(list(uuids))
-        by_uuid: dict[str, list[CallRow]] = {uuid: [] for uuid in uuids}
-        for leg in legs:
-            by_uuid[leg.call_uuid].append(leg)
-        return list(by_uuid.values()), int(total)

@@ -17,6 +17,8 @@ from typing import Any
 
 import structlog
 
+from ringback.clock import Clock, SystemClock
+
 log = structlog.get_logger("ringback.store")
 
 RETRY_FIRST_S = 0.5
@@ -28,8 +30,11 @@ class Listener:
     after each connection, the first included (:meth:`start` returns at once, before it is
     made, so work committed meanwhile is looked for then); :meth:`stop` closes."""
 
-    def __init__(self, dsn: str, channel: str, callback: Callable[[], None]) -> None:
+    def __init__(
+        self, dsn: str, channel: str, callback: Callable[[], None], clock: Clock | None = None
+    ) -> None:
         self._dsn = dsn
+        self._clock = clock or SystemClock()  # the back-off between attempts waits on it
         self._channel = channel
         self._callback = callback
         self._lost = asyncio.Event()
@@ -61,7 +66,7 @@ class Listener:
                     why = str(exc) or type(exc).__name__
                     log.warning("cannot listen for new work; polling", error=why)
                     failing = True
-                await asyncio.sleep(delay)
+                await self._clock.sleep(delay)
                 delay = min(RETRY_MAX_S, delay * 2)
                 continue
             self._lost.clear()

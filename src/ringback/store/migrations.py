@@ -385,7 +385,7 @@ MIGRATIONS += (
     ),
 )
 
-# The engine's statements decide ``dispatched_at`` themselves (store/engine_sql.py), and so does
+# The engine's statements decide ``dispatched_at`` themselves (store/claims.py), and so does
 # add_tasks: the trigger of migration 5 now fires only for events written without that decision
 # (its function did nothing for the others, but running it cost a plpgsql call with an executor
 # start-up per event row, about 30 us of server time per task of the engine). Same results.

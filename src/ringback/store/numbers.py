@@ -1,40 +1,28 @@
-"""Queries of inbound routing (the ``numbers`` table) and of inbound call records.
+"""The numbers repository: inbound routing (the ``numbers`` table) and inbound call records.
 
-A mixin of :class:`ringback.store.db.Store`. A called number belongs to one client at most (an
-inbound call must reach exactly one IVR), so the number is the primary key: a client cannot
-route a number another client routes.
+A called number belongs to one client at most (an inbound call must reach exactly one IVR), so
+the number is the primary key: a client cannot route a number another client routes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringback.domain.cdr import CallRecord
 from ringback.domain.rows import NumberRow  # shared row types
 from ringback.store import schema as t
-from ringback.store.engine_sql import loads
 from ringback.store.legs_sql import CALL_FIELDS, call_values
+from ringback.store.mappers import loads
 from ringback.store.records import Conflict, NotFound, from_ms, to_ms
-
-if TYPE_CHECKING:
-    from ringback.store.db import Conn
+from ringback.store.repository import Repository
 
 
-class NumbersMixin:
-    """Needs ``_write`` and ``_read`` from the Store it is mixed into."""
-
-    if TYPE_CHECKING:
-
-        def _write(self, *, one_statement: bool = False) -> AbstractAsyncContextManager[Conn]: ...
-
-        def _read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+class NumberRepository(Repository):
+    """Routes of called numbers, and the legs of calls that no task placed."""
 
     async def put_number(
         self,
@@ -59,7 +47,7 @@ class NumbersMixin:
             "description": description,
             "updated_at": to_ms(now),
         }
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             owner = (
                 await conn.execute(sa.select(n.c.client_id).where(n.c.number == number))
             ).scalar()
@@ -91,7 +79,7 @@ class NumbersMixin:
 
     async def delete_number(self, client_id: int, number: str) -> None:
         n = t.numbers
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             deleted = await conn.execute(
                 n.delete().where(n.c.client_id == client_id, n.c.number == number)
             )
@@ -105,7 +93,7 @@ class NumbersMixin:
         query = sa.select(n).where(where).order_by(n.c.number)
         if number is not None:
             query = query.where(n.c.number == number)
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             rows = (await conn.execute(query)).all()
         return [_number(row) for row in rows]
 
@@ -120,7 +108,7 @@ class NumbersMixin:
             # call_values gives JSON text (for plain SQL); these columns take the values
             row["played"], row["detail"] = loads(row["played"]), loads(row["detail"])
             rows.append({**row, "client_id": client_id})
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             await conn.execute(c.insert(), rows)
 
 

@@ -161,5 +161,6 @@ async def _begin_immediate(conn: Connection) -> None:
                 raise
             if loop.time() > give_up:
                 raise
+        # real time, not the injected clock: the lock is another process's, freed on its time
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.002)

@@ -1,6 +1,4 @@
-"""Queries of webhook delivery: subscriptions, client signing keys, the delivery table.
-
-A mixin of :class:`ringback.store.db.Store`.
+"""The webhooks repository: subscriptions, client signing keys, fan-out, the delivery table.
 
 Events are fanned out lazily: the dispatcher reads events not yet dispatched
 (``dispatched_at IS NULL``), works out their targets, and stores one delivery per (event,
@@ -9,8 +7,9 @@ key makes a second dispatcher doing the same harmless). Because the events of on
 committed in sequence order, a reader that sees event n+1 undispatched also sees event n
 (undispatched, or already fanned out), so the deliveries of a task exist in order.
 
-A delivery is claimed with a lease and a fence (like tasks): ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, the single writer on SQLite. It is claimable only while no earlier delivery
+A delivery is claimed with a lease and a fence (like tasks), by each driver's statement
+(``Driver.claim_deliveries``: row locks skipped where the database has them, else its single
+writer) from the pieces here. It is claimable only while no earlier delivery
 (lower ``seq``) of the same task to the same target is still pending: per task and target,
 event n+1 waits until event n is delivered or dead.
 """
@@ -18,15 +17,11 @@ event n+1 waits until event n is delivered or dead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringback.domain.credentials import current_secrets
 from ringback.domain.rows import (  # shared row types
@@ -38,42 +33,28 @@ from ringback.domain.rows import (  # shared row types
     WebhookKeyRow,
 )
 from ringback.store import schema as t
-from ringback.store.engine_sql import loads
+from ringback.store.driver import Conn
+from ringback.store.mappers import loads
 from ringback.store.records import Conflict, EventRow, NotFound, from_ms, to_ms
-
-if TYPE_CHECKING:
-    from ringback.store.db import Conn
+from ringback.store.repository import Repository
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
 
-_CLAIM_WHERE = (
+# the claim of due deliveries, completed by each driver (``Driver.claim_deliveries``)
+CLAIM_WHERE = (
     "d.status = 'pending' AND d.next_attempt_at <= {now} "
     "AND (d.lease_until IS NULL OR d.lease_until < {now}) "
     "AND (d.subscription_id IS NULL OR s.active) "
     "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'pending' "
     "AND p.task_id = d.task_id AND p.target_key = d.target_key AND p.seq < d.seq)"
 )
-_CLAIM_FROM = (
+CLAIM_FROM = (
     "FROM webhook_deliveries d LEFT JOIN webhook_subscriptions s ON s.id = d.subscription_id "
 )
-_CLAIM_RETURNING = (
+CLAIM_RETURNING = (
     "id, fence, event_id, event_type, target_kind, url, body, attempts, subscription_id, "
     "client_id, created_at"
-)
-_SQLITE_CLAIM = (
-    "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?, fence = fence + 1, "
-    f"updated_at = ? WHERE id IN (SELECT d.id {_CLAIM_FROM} WHERE "
-    + _CLAIM_WHERE.format(now="?")
-    + f" ORDER BY d.next_attempt_at, d.id LIMIT ?) RETURNING {_CLAIM_RETURNING}"
-)
-_PG_CLAIM = (
-    f"WITH picked AS (SELECT d.id {_CLAIM_FROM} WHERE "
-    + _CLAIM_WHERE.format(now="$1")
-    + " ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED) "
-    "UPDATE webhook_deliveries w SET lease_owner = $3, lease_until = $4, fence = w.fence + 1, "
-    "updated_at = $1 FROM picked WHERE w.id = picked.id RETURNING "
-    + ", ".join("w." + c.strip() for c in _CLAIM_RETURNING.split(","))
 )
 _FINISH = sa.text(
     "UPDATE webhook_deliveries SET status = :status, attempts = attempts + 1, "
@@ -86,15 +67,8 @@ _FINISH = sa.text(
 )
 
 
-class WebhookMixin:
-    """Needs ``_write``, ``_read`` and ``is_sqlite`` from the Store it is mixed into."""
-
-    if TYPE_CHECKING:
-        is_sqlite: bool
-
-        def _write(self, *, one_statement: bool = False) -> AbstractAsyncContextManager[Conn]: ...
-
-        def _read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+class WebhookRepository(Repository):
+    """Subscriptions, signing keys, fan-out and delivery of webhook events."""
 
     # --- subscriptions ----------------------------------------------------------------------
 
@@ -110,7 +84,7 @@ class WebhookMixin:
         now: datetime,
     ) -> SubscriptionRow:
         ws = t.webhook_subscriptions
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             new_id = (
                 await conn.execute(
                     ws.insert()
@@ -137,7 +111,7 @@ class WebhookMixin:
         where = [ws.c.client_id == client_id]
         if sub_id is not None:
             where.append(ws.c.id == sub_id)
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             rows = (await conn.execute(sa.select(ws).where(*where).order_by(ws.c.id))).all()
         return [_subscription(row) for row in rows]
 
@@ -157,7 +131,7 @@ class WebhookMixin:
         """
         ws = t.webhook_subscriptions
         values: dict[str, Any] = {**changes, "updated_at": to_ms(now)}
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             current = (
                 await conn.execute(
                     sa.select(ws.c.secret).where(ws.c.id == sub_id, ws.c.client_id == client_id)
@@ -179,7 +153,7 @@ class WebhookMixin:
         """Delete a subscription and its undelivered deliveries (delivered and dead ones stay,
         for the record)."""
         ws, wd = t.webhook_subscriptions, t.webhook_deliveries
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             result = await conn.execute(
                 ws.delete().where(ws.c.id == sub_id, ws.c.client_id == client_id)
             )
@@ -193,7 +167,7 @@ class WebhookMixin:
 
     async def webhook_key(self, client_id: int, new_secret: str, now: datetime) -> WebhookKeyRow:
         """The client's signing key, made with ``new_secret`` if it has none yet."""
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             await self._ensure_keys(conn, {client_id: new_secret}, to_ms(now))
         return await self._key(client_id)
 
@@ -202,7 +176,7 @@ class WebhookMixin:
     ) -> WebhookKeyRow:
         """A new signing key; the old one signs too until ``previous_until``."""
         wk = t.webhook_keys
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             current = (
                 await conn.execute(sa.select(wk.c.secret).where(wk.c.client_id == client_id))
             ).scalar()
@@ -221,7 +195,7 @@ class WebhookMixin:
 
     async def _key(self, client_id: int) -> WebhookKeyRow:
         wk = t.webhook_keys
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             row = (await conn.execute(sa.select(wk).where(wk.c.client_id == client_id))).one()
         return WebhookKeyRow(
             client_id=row.client_id,
@@ -239,15 +213,14 @@ class WebhookMixin:
             {"client_id": cid, "secret": secret, "created_at": now_ms}
             for cid, secret in secrets.items()
         ]
-        insert = (sqlite_dialect.insert if self.is_sqlite else pg_dialect.insert)(t.webhook_keys)
-        await conn.execute(insert.on_conflict_do_nothing(index_elements=["client_id"]), rows)
+        await conn.execute(self.driver.insert_ignoring(t.webhook_keys, ["client_id"]), rows)
 
     # --- fan-out ----------------------------------------------------------------------------
 
     async def undispatched_events(self, limit: int) -> list[EventRow]:
         """Events not yet fanned out to their webhook targets, oldest first."""
         ev = t.events
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             rows = (
                 await conn.execute(
                     sa.select(ev).where(ev.c.dispatched_at.is_(None)).order_by(ev.c.id).limit(limit)
@@ -267,7 +240,7 @@ class WebhookMixin:
         ws = t.webhook_subscriptions
         if not client_ids:
             return []
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             rows = (
                 await conn.execute(
                     sa.select(ws)
@@ -288,7 +261,7 @@ class WebhookMixin:
         make the signing keys of clients that have none (``key_secrets``: candidates)."""
         now_ms = to_ms(now)
         ev, wd = t.events, t.webhook_deliveries
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             await self._ensure_keys(conn, key_secrets, now_ms)
             if deliveries:
                 rows = [
@@ -301,10 +274,8 @@ class WebhookMixin:
                     }
                     for d in deliveries
                 ]  # fmt: skip
-                insert = (sqlite_dialect.insert if self.is_sqlite else pg_dialect.insert)(wd)
-                await conn.execute(
-                    insert.on_conflict_do_nothing(index_elements=["event_id", "target_key"]), rows
-                )
+                insert = self.driver.insert_ignoring(wd, ["event_id", "target_key"])
+                await conn.execute(insert, rows)
             if event_ids:
                 await conn.execute(
                     ev.update()
@@ -322,14 +293,8 @@ class WebhookMixin:
         target, with the secrets to sign them."""
         now_ms = to_ms(now)
         lease = now_ms + int(lease_seconds * 1000)
-        async with self._write() as conn:
-            if self.is_sqlite:
-                result = await conn.exec_driver_sql(
-                    _SQLITE_CLAIM, (owner, lease, now_ms, now_ms, now_ms, limit)
-                )
-            else:
-                result = await conn.exec_driver_sql(_PG_CLAIM, (now_ms, limit, owner, lease))
-            rows: list[Any] = list(result.all())
+        async with self.driver.write() as conn:
+            rows = await self.driver.claim_deliveries(conn, owner, now_ms, limit, lease)
             if not rows:
                 return []
             sub_ids = {r[8] for r in rows if r[8] is not None}
@@ -383,7 +348,7 @@ class WebhookMixin:
             for r in results
         ]  # fmt: skip
         ws = t.webhook_subscriptions
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             await conn.execute(_FINISH, params)
             for r in results:
                 if r.disable_subscription is not None and r.status == "dead":
@@ -416,7 +381,7 @@ class WebhookMixin:
         if task_id is not None:
             where.append(wd.c.task_id == task_id)
         columns = [c for c in wd.c if c.name not in ("body", "target_key")]
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             rows = (
                 await conn.execute(
                     sa.select(*columns).where(*where).order_by(wd.c.id).limit(limit).offset(offset)
@@ -430,7 +395,7 @@ class WebhookMixin:
     async def get_delivery(self, delivery_id: int, client_id: int) -> tuple[DeliveryRow, str]:
         """A delivery and its body."""
         wd = t.webhook_deliveries
-        async with self._read() as conn:
+        async with self.driver.read() as conn:
             row = (
                 await conn.execute(
                     sa.select(wd).where(wd.c.id == delivery_id, wd.c.client_id == client_id)
@@ -444,7 +409,7 @@ class WebhookMixin:
         """Send a dead delivery again (from now, with a new retry period)."""
         wd, ws = t.webhook_deliveries, t.webhook_subscriptions
         now_ms = to_ms(now)
-        async with self._write() as conn:
+        async with self.driver.write() as conn:
             row = (
                 await conn.execute(
                     sa.select(wd.c.status, wd.c.subscription_id, ws.c.id.label("subscribed"))
@@ -457,7 +422,7 @@ class WebhookMixin:
             if row.status != "dead":
                 raise Conflict(f"webhook delivery {delivery_id} is {row.status}, not dead")
             if row.subscription_id is not None and row.subscribed is None:
-                # never claimed again (see _CLAIM_WHERE): it would stay pending for ever
+                # never claimed again (see the claim's WHERE): it would stay pending for ever
                 raise Conflict(f"the webhook of delivery {delivery_id} was deleted")
             await conn.execute(
                 wd.update()

@@ -1,0 +1,147 @@
+"""The calls repository: call legs as the engine writes them and as they are read back,
+with the events of a task (its history)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ringback.store import schema as t
+from ringback.store.legs_sql import LegWrite
+from ringback.store.records import CallRow, EventRow, call_row, from_ms, to_ms
+from ringback.store.repository import Repository
+
+
+class CallRepository(Repository):
+    """Legs written ahead of each call, and the history of tasks and calls."""
+
+    async def write_legs(self, writes: Sequence[LegWrite]) -> set[str]:
+        """Store call legs as they are opened, answered and ended (see ``legs_sql``).
+
+        Returns the leg_uuids of the opens accepted: a leg may be dialled only once its open
+        was accepted (the task is still this worker's).
+        """
+        if not writes:
+            return set()
+        async with self.driver.write(one_statement=True) as conn:
+            return await self.driver.legs.write(conn, writes)
+
+    async def events_for_task(self, task_id: int) -> list[EventRow]:
+        ev = t.events
+        async with self.driver.read() as conn:
+            rows = (
+                await conn.execute(sa.select(ev).where(ev.c.task_id == task_id).order_by(ev.c.seq))
+            ).all()
+        return [
+            EventRow(
+                id=row.id,
+                client_id=row.client_id,
+                queue_id=row.queue_id,
+                task_id=row.task_id,
+                seq=row.seq,
+                type=row.type,
+                occurred_at=from_ms(row.occurred_at),  # type: ignore[arg-type]
+                data=row.data,
+            )
+            for row in rows
+        ]
+
+    async def calls(
+        self,
+        *,
+        task_id: int | None = None,
+        call_uuid: str | None = None,
+        client_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[CallRow]:
+        c = t.calls
+        where: list[Any] = []
+        if task_id is not None:
+            where.append(c.c.task_id == task_id)
+        if call_uuid is not None:
+            where.append(c.c.call_uuid == call_uuid)
+        if client_id is not None:
+            where.append(c.c.client_id == client_id)
+        async with self.driver.read() as conn:
+            rows = (
+                await conn.execute(leg_rows().where(*where).order_by(c.c.id).limit(limit))
+            ).all()
+        return [call_row(row) for row in rows]
+
+    async def calls_of(self, call_uuids: Sequence[str]) -> list[CallRow]:
+        """Every leg of these calls, in the order they were stored."""
+        if not call_uuids:
+            return []
+        c = t.calls
+        async with self.driver.read() as conn:
+            rows = (
+                await conn.execute(
+                    leg_rows().where(c.c.call_uuid.in_(list(call_uuids))).order_by(c.c.id)
+                )
+            ).all()
+        return [call_row(row) for row in rows]
+
+    async def calls_for_tasks(self, task_ids: Sequence[int]) -> dict[int, list[CallRow]]:
+        """The legs of every attempt of these tasks, by task id."""
+        found: dict[int, list[CallRow]] = {task_id: [] for task_id in task_ids}
+        if not task_ids:
+            return found
+        c = t.calls
+        async with self.driver.read() as conn:
+            rows = (
+                await conn.execute(
+                    leg_rows().where(c.c.task_id.in_(list(task_ids))).order_by(c.c.id)
+                )
+            ).all()
+        for row in rows:
+            found[row.task_id].append(call_row(row))
+        return found
+
+    async def call_history(
+        self,
+        client_id: int,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[list[CallRow]], int]:
+        """Calls (legs grouped by call uuid) that started in [start, end), oldest first, and
+        how many there are in all."""
+        c = t.calls
+        where: list[Any] = [c.c.client_id == client_id]
+        if start is not None:
+            where.append(c.c.started_at >= to_ms(start))
+        if end is not None:
+            where.append(c.c.started_at < to_ms(end))
+        first = sa.func.min(c.c.started_at).label("first")
+        groups = sa.select(c.c.call_uuid, first).where(*where).group_by(c.c.call_uuid)
+        async with self.driver.read() as conn:
+            total = (
+                await conn.execute(sa.select(sa.func.count()).select_from(groups.subquery()))
+            ).scalar_one()
+            uuids = (
+                (
+                    await conn.execute(
+                        groups.order_by(first, c.c.call_uuid).limit(limit).offset(offset)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        legs = await self.calls_of(list(uuids))
+        by_uuid: dict[str, list[CallRow]] = {uuid: [] for uuid in uuids}
+        for leg in legs:
+            by_uuid[leg.call_uuid].append(leg)
+        return list(by_uuid.values()), int(total)
+
+
+def leg_rows() -> sa.Select[Any]:
+    """Call legs with the kind of the task that placed them (None for calls of no task)."""
+    c, tk = t.calls, t.tasks
+    return sa.select(c, tk.c.kind.label("task_kind")).select_from(
+        c.outerjoin(tk, tk.c.id == c.c.task_id)
+    )

@@ -1,0 +1,114 @@
+"""The claims SQL: the pieces of the engine's hot path (claim, complete, progress) both
+databases share, and what the engine hands the drivers.
+
+Claiming and completing run thousands of times a second. Here SQLAlchemy's statement
+construction and per-row parameter processing would cost more than the database work, so these
+statements are written out once per dialect and run with tuples (``exec_driver_sql``): the
+fragments here are completed by each driver (``store/sqlite.py``: one statement per step on
+the inline writer; ``store/postgres.py``: one round trip per step, data-modifying CTEs).
+
+Status tests are SQL literals so that the partial indexes apply. Every statement that writes
+the result of an attempt checks the task's fence (and that it is still ``executed``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ringback.domain.model import EventType, NewEvent, TaskStatus
+from ringback.domain.tasks import NewTask
+from ringback.store.legs_sql import dumps, ms
+
+PENDING_SQL = "('scheduled', 'delayed', 'delayed_interval')"
+
+#: columns every claim returns, in this order
+CLAIM_COLUMNS = (
+    "id, client_id, kind, payload, attempt, fence, event_seq, run_at, timezone, tries_used, "
+    "caller_tries_used, max_tries, max_caller_tries, backoff, caller_pause_s"
+)
+CLAIM_SET = (
+    "status = 'executed', lease_owner = {owner}, lease_until = {lease}, fence = fence + 1, "
+    "attempt = attempt + 1, event_seq = event_seq + 1, "
+    "first_attempt_at = COALESCE(first_attempt_at, {now}), last_attempt_at = {now}, "
+    "updated_at = {now}"
+)
+
+
+@dataclass(slots=True)
+class Claim:
+    """What to claim from one queue (its row is locked by the caller's transaction)."""
+
+    queue_id: int
+    queue_limit: int  # concurrent_task_limit
+    now_ms: int
+    due_ms: int  # claim tasks whose run_at is at or before this
+    want: int  # at most this many (the worker's room, the queue's rate tokens)
+    owner: str
+    lease: int  # lease_until for the claimed tasks (ms)
+    tokens: float | None  # the queue's rate tokens after refill; None without a rate limit
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """One fenced write of an attempt's end: the new task state, its events and calls."""
+
+    task_id: int
+    fence: int
+    expired_before: int | None  # reaper: only if the lease ran out before this (ms)
+    status: str
+    run_at: int | None
+    tries_used: int
+    caller_tries_used: int
+    attempt: int
+    finish_result: str | None
+    finish_comment: str | None
+    cdr: str | None
+    finished_at: int | None
+    events: list[NewEvent]
+    # call_values() tuples: stored whether or not the fence holds (a leg placed is a leg)
+    calls: list[tuple[Any, ...]]
+
+
+NEW_TASK_COLUMNS = (
+    "id, client_id, queue_id, kind, name, payload, status, run_at, start_time_utc, timezone, "
+    "max_tries, max_caller_tries, backoff, caller_pause_s, event_seq, created_at, updated_at, "
+    "webhooks"
+)
+SCHEDULED = TaskStatus.SCHEDULED.value
+CREATED = EventType.TASK_CREATED.value
+
+
+def created_data(task: NewTask) -> dict[str, Any]:
+    """The data of a new task's ``task.created`` event."""
+    return {"kind": task.kind.value, "run_at": task.run_at.isoformat()}
+
+
+DUE_QUEUES = (
+    "SELECT id, concurrent_task_limit, max_calls_per_second, rate_tokens, rate_updated_at, "
+    "calling_hours, redial_interrupted FROM queues q WHERE status = 'on' "
+    "AND EXISTS (SELECT 1 FROM tasks t "
+    f"WHERE t.queue_id = q.id AND t.status IN {PENDING_SQL} AND t.run_at <= {{now}}) "
+)
+RUNNING = "SELECT count(*) FROM tasks WHERE queue_id = {q} AND status = 'executed'"
+DUE_TASKS = (
+    f"FROM tasks WHERE queue_id = {{q}} AND status IN {PENDING_SQL} "
+    "AND run_at <= {now} ORDER BY run_at, id LIMIT {room}"
+)
+PICK = "SELECT id " + DUE_TASKS
+CANDIDATES = "SELECT id, timezone " + DUE_TASKS
+TOUCH_QUEUE = (
+    "UPDATE queues SET last_call_at = CASE WHEN {took} THEN {now} ELSE last_call_at END, "
+    "rate_tokens = COALESCE({tokens}, rate_tokens), "
+    "rate_updated_at = CASE WHEN {tokens} IS NULL THEN rate_updated_at ELSE {now} END "
+    "WHERE id = {q}"
+)
+
+
+def event_tuple(
+    task_id: int, client_id: int, queue_id: int, seq: int, event: NewEvent
+) -> tuple[Any, ...]:
+    return (
+        client_id, queue_id, task_id, seq, event.type.value, ms(event.occurred_at),
+        dumps(event.data),
+    )  # fmt: skip

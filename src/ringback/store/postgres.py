@@ -1,0 +1,473 @@
+"""The PostgreSQL driver: pooled connections, LISTEN/NOTIFY, the server's clock, and
+PostgreSQL's own SQL of the claims, the legs and the webhook deliveries.
+
+Claims lock queue rows (``FOR UPDATE SKIP LOCKED``) while they count running tasks against
+``concurrent_task_limit``, so the limit holds across processes and hosts. Each step of the
+engine is one round trip: data-modifying CTEs, batches passed as one JSON document
+(``jsonb_to_recordset``). Commits that make work wake the other processes (``pg_notify``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
+
+from ringback.clock import Clock
+from ringback.domain.model import NewEvent
+from ringback.domain.tasks import NewTask
+from ringback.store import claims as cl
+from ringback.store import legs_sql as legs
+from ringback.store.claims import Claim, TaskResult
+from ringback.store.driver import Conn
+from ringback.store.legs_sql import LegWrite, dumps, ms
+from ringback.store.listener import Listener
+from ringback.store.migrations import Migration
+from ringback.store.schema import calls
+from ringback.store.webhooks import CLAIM_FROM, CLAIM_RETURNING, CLAIM_WHERE
+
+DIALECT = "postgresql"
+SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
+#: one statement's parameter, a JSON list of ids, as a subquery
+_IDS = "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
+_ATTEMPT_LEGS = legs.attempt_legs_sql(_IDS)
+_CLOSE_LEGS = legs.close_legs_sql(_IDS)
+_CALL_SELECT = (
+    "SELECT " + ", ".join("c." + f for f in legs.CALL_FIELDS) + ", t.client_id, t.queue_id, t.id"
+)
+_CLAIM_DELIVERIES = (
+    f"WITH picked AS (SELECT d.id {CLAIM_FROM} WHERE "
+    + CLAIM_WHERE.format(now="$1")
+    + " ORDER BY d.next_attempt_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED) "
+    "UPDATE webhook_deliveries w SET lease_owner = $3, lease_until = $4, fence = w.fence + 1, "
+    "updated_at = $1 FROM picked WHERE w.id = picked.id RETURNING "
+    + ", ".join("w." + col.strip() for col in CLAIM_RETURNING.split(","))
+)
+
+
+def open_driver(
+    url: str, clock: Clock, *, notify_channel: str, search_path: str | None = None
+) -> PostgresDriver | None:
+    """The driver of a ``postgresql://user@host:port/dbname`` URL; None for another's."""
+    scheme = urlsplit(url).scheme
+    if scheme not in SCHEMES:
+        return None
+    connect_args: dict[str, Any] = {}
+    if search_path:
+        connect_args["server_settings"] = {"search_path": search_path}
+    engine = create_async_engine(
+        "postgresql+asyncpg" + url[len(scheme) :],
+        pool_size=5,
+        max_overflow=10,
+        connect_args=connect_args,
+    )
+    return PostgresDriver(engine, clock, notify_channel)
+
+
+class PostgresDriver:
+    """See the module docstring."""
+
+    parallel_writes = 3
+    keeps_status_counts = False  # per queue only (migration 3): the statuses' cost writes
+
+    def __init__(self, engine: AsyncEngine, clock: Clock, notify_channel: str) -> None:
+        self.engine = engine
+        self.notify_channel = notify_channel
+        self.claims = PostgresClaims(notify_channel)
+        self.legs = PostgresLegs()
+        self._clock = clock
+
+    @contextlib.asynccontextmanager
+    async def write(self, *, one_statement: bool = False) -> AsyncIterator[Conn]:
+        """Pooled; ``one_statement`` runs as its own transaction (autocommit), saving the
+        BEGIN and COMMIT round trips."""
+        if one_statement:
+            async with self.engine.connect() as conn:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """REPEATABLE READ, read-only: a page and its total agree."""
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def notify(self, conn: Conn) -> None:
+        await conn.execute(sa.select(sa.func.pg_notify(self.notify_channel, "")))
+
+    async def listen(self, callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        listener = Listener(dsn, self.notify_channel, callback, self._clock)
+        listener.start()  # kept up through outages; returns at once
+        return listener.stop
+
+    async def database_time(self) -> datetime | None:
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(sa.text("SELECT clock_timestamp()"))).scalar_one()
+        return cast(datetime, found)
+
+    async def lock_migrations(self, conn: Conn) -> None:
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(72517001)"))
+
+    def migration_sql(self, migration: Migration) -> list[str]:
+        return migration.sql(DIALECT)
+
+    def insert_ignoring(self, table: sa.Table, keys: Sequence[str]) -> Insert:
+        return pg_dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+    def lock_skipping(self, query: sa.Select[Any], of: sa.Table) -> sa.Select[Any]:
+        return query.with_for_update(of=of, skip_locked=True)
+
+    async def claim_deliveries(
+        self, conn: Conn, owner: str, now_ms: int, limit: int, lease_ms: int
+    ) -> list[Any]:
+        params = (now_ms, limit, owner, lease_ms)
+        return list((await conn.exec_driver_sql(_CLAIM_DELIVERIES, params)).all())
+
+
+def _pg_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type ``jsonb_to_recordset`` reads a ``calls`` column as."""
+    kind = column.type
+    if isinstance(kind, sa.JSON):
+        return "jsonb"
+    if isinstance(kind, sa.BigInteger):
+        return "bigint"
+    if isinstance(kind, sa.Integer):
+        return "int"
+    if isinstance(kind, sa.Text):
+        return "text"
+    raise TypeError(f"calls.{column.name}: no PostgreSQL type for {kind!r}")
+
+
+#: the ``legs.CALL_FIELDS`` columns with their types, as the table declares them
+_CALL_TYPES = ", ".join(f"{name} {_pg_type(calls.c[name])}" for name in legs.CALL_FIELDS)
+
+
+def _call_doc(values: tuple[Any, ...], task_id: int, fence: int | None = None) -> dict[str, Any]:
+    """A ``call_values`` tuple as one element of the JSON document PostgreSQL reads."""
+    record = dict(zip(legs.CALL_FIELDS, values, strict=True))
+    record["played"] = orjson.Fragment(record["played"])
+    record["detail"] = orjson.Fragment(record["detail"])
+    record["task_id"] = task_id
+    if fence is not None:
+        record["fence"] = fence
+    return record
+
+
+class PostgresLegs:
+    """Leg writes: one round trip for a batch of writes of any kinds."""
+
+    _source = (
+        f"FROM jsonb_to_recordset($1::jsonb) AS c(task_id bigint, fence bigint, {_CALL_TYPES})"
+    )
+    # an answer and an end of one leg never share a batch with its open (the leg is dialled
+    # only once its open committed); the worker drops an answer it is about to end anyway
+    _write = (
+        "WITH opened AS ("
+        + legs.insert(
+            f"{_CALL_SELECT} {_source} JOIN tasks t ON t.id = c.task_id AND t.fence = c.fence "
+            "AND t.status = 'executed' WHERE c.state = 'dialing' FOR KEY SHARE OF t",
+            legs.KEEP,
+        )
+        + " RETURNING leg_uuid), "
+        "answered AS (UPDATE calls k SET state = 'answered', answered_at = c.answered_at, "
+        f"ringing_at = COALESCE(k.ringing_at, c.ringing_at, c.answered_at) {_source} "
+        "WHERE c.state = 'answered' AND k.leg_uuid = c.leg_uuid AND k.state = 'dialing'), "
+        "ended AS ("
+        + legs.insert(
+            f"{_CALL_SELECT} {_source} JOIN tasks t ON t.id = c.task_id WHERE c.state = 'ended'",
+            legs.REPLACE,
+        )
+        + ") SELECT leg_uuid FROM opened"
+    )
+
+    def upsert_sql(self) -> str:
+        """For the completion statement: finished legs read from ``$3`` (see PostgresClaims)."""
+        return legs.insert(
+            f"{_CALL_SELECT} FROM jsonb_to_recordset($3::jsonb) AS c(task_id bigint, "
+            f"{_CALL_TYPES}) JOIN tasks t ON t.id = c.task_id",
+            legs.REPLACE,
+        )
+
+    async def write(self, conn: Conn, writes: Sequence[LegWrite]) -> set[str]:
+        doc = [_call_doc(legs.fixed(w), w.task_id, w.fence) for w in writes]
+        rows = (await conn.exec_driver_sql(self._write, (dumps(doc),))).all()
+        return {row[0] for row in rows}
+
+    async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:
+        return list(await conn.exec_driver_sql(_ATTEMPT_LEGS, (dumps(list(task_ids)),)))
+
+    async def close(self, conn: Conn, task_ids: Sequence[int]) -> None:
+        await conn.exec_driver_sql(_CLOSE_LEGS, (dumps(list(task_ids)),))
+
+
+# Whether a task's events can reach no webhook target of the task itself (no ``webhooks``, no
+# seed URL): with no active subscription of its client either, the engine's statements write
+# its events as already dispatched, as migration 5's trigger would decide row by row (that
+# trigger looked the task up again for every event: ~30 us of server time per task).
+_QUIET_TASK = (
+    "(t.webhooks IS NULL AND COALESCE(t.payload ->> 'url_before', "
+    "t.payload ->> 'url_before_again', t.payload ->> 'url_success', "
+    "t.payload ->> 'url_after') IS NULL) AS quiet"
+)
+
+
+def _dispatched_if_quiet(rows: str, at: str) -> str:
+    """``dispatched_at`` of an event of ``rows`` (which carry ``quiet`` and ``client_id``)."""
+    return (
+        f"CASE WHEN {rows}.quiet AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s "
+        f"WHERE s.client_id = {rows}.client_id AND s.active) THEN {at} END"
+    )
+
+
+class PostgresClaims:
+    """The claims SQL: one round trip per step; batches travel as one JSON document."""
+
+    def __init__(self, notify_channel: str) -> None:
+        self.notify_channel = notify_channel
+        self._task_ids_sql: str | None = None
+
+    # ids from the tasks' own sequence first (one round trip, sorted: input order), then the
+    # tasks and their events in one statement from one JSON document, and the wake-up
+    _task_ids = (
+        "SELECT array_agg(nextval({seq}::regclass)) FROM generate_series(1, $1) "
+        "WHERE EXISTS (SELECT 1 FROM queues WHERE id = $2 AND client_id = $3 "
+        "AND deleted_at IS NULL)"
+    )
+    _add_tasks = (
+        "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, kind text, "
+        "name text, payload jsonb, run_at bigint, start_time_utc bigint, timezone text, "
+        "max_tries int, max_caller_tries int, backoff jsonb, caller_pause_s double precision, "
+        "created jsonb, webhooks jsonb)), "
+        f"new_tasks AS (INSERT INTO tasks ({cl.NEW_TASK_COLUMNS}) "
+        f"SELECT id, $2, $3, kind, name, payload, '{cl.SCHEDULED}', run_at, start_time_utc, "
+        "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks "
+        "FROM r), "
+        "new_events AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, "
+        f"occurred_at, data, dispatched_at) SELECT $2, $3, id, 1, '{cl.CREATED}', $4, created, "
+        # written as dispatched when no webhook target can receive it (see migration 5)
+        "CASE WHEN webhooks IS NULL AND COALESCE(payload ->> 'url_before', "
+        "payload ->> 'url_before_again', payload ->> 'url_success', payload ->> 'url_after') "
+        "IS NULL AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.client_id = $2 "
+        "AND s.active) THEN $4 END FROM r) "
+        "SELECT pg_notify($5, '')"
+    )
+
+    async def add_tasks(
+        self, conn: Conn, client_id: int, queue_id: int, tasks: Sequence[NewTask],
+        now_ms: int,
+    ) -> list[int] | None:  # fmt: skip
+        if self._task_ids_sql is None:  # the sequence's name, looked up once (search_path)
+            seq = (
+                await conn.exec_driver_sql("SELECT pg_get_serial_sequence('tasks', 'id')")
+            ).scalar()
+            self._task_ids_sql = self._task_ids.format(seq="'" + seq.replace("'", "''") + "'")
+        result = await conn.exec_driver_sql(self._task_ids_sql, (len(tasks), queue_id, client_id))
+        got = result.scalar()
+        if not got:
+            return None
+        ids = sorted(int(i) for i in got)
+        doc = [
+            {
+                "id": task_id, "kind": task.kind.value, "name": task.name,
+                "payload": task.payload, "run_at": ms(task.run_at),
+                "start_time_utc": ms(task.start_time_utc), "timezone": task.timezone,
+                "max_tries": task.max_tries, "max_caller_tries": task.max_caller_tries,
+                "backoff": task.backoff, "caller_pause_s": task.caller_pause_s,
+                "created": cl.created_data(task), "webhooks": task.webhooks or None,
+            }
+            for task_id, task in zip(ids, tasks, strict=True)
+        ]  # fmt: skip
+        params = (dumps(doc), client_id, queue_id, now_ms, self.notify_channel)
+        await conn.exec_driver_sql(self._add_tasks, params)
+        return ids
+
+    # $1 queue, $2 now, $3 want, $4 owner, $5 lease, $6 due, $7 queue limit, $8 rate tokens
+    _claim_cte = (
+        "WITH room AS (SELECT GREATEST(0, LEAST($3::int, $7::int - (SELECT count(*) FROM tasks "
+        "WHERE queue_id = $1 AND status = 'executed')))::int AS n, $6::bigint AS due), "
+        "picked AS ({pick}), "
+        # no row locks while picking: the queue row lock keeps other claimers out, and the
+        # status test below is re-checked on any row a concurrent cancel or edit changed
+        "claimed AS (UPDATE tasks t SET {set} FROM picked WHERE t.id = picked.id "
+        f"AND t.status IN {cl.PENDING_SQL} "
+        f"RETURNING {', '.join('t.' + c.strip() for c in cl.CLAIM_COLUMNS.split(','))}, "
+        f"{_QUIET_TASK}), "
+        "started AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, "
+        "data, dispatched_at) SELECT client_id, $1, id, event_seq, 'task.started', $2, "
+        f"jsonb_build_object('attempt', attempt), {_dispatched_if_quiet('claimed', '$2')} "
+        "FROM claimed), "
+        "touched AS (UPDATE queues SET last_call_at = CASE WHEN EXISTS (SELECT 1 FROM claimed) "
+        "THEN $2 ELSE last_call_at END, "
+        "rate_tokens = COALESCE($8::double precision - (SELECT count(*) FROM claimed), "
+        "rate_tokens), rate_updated_at = CASE WHEN $8::double precision IS NULL "
+        "THEN rate_updated_at ELSE $2 END "
+        "WHERE id = $1 AND (EXISTS (SELECT 1 FROM claimed) OR $8::double precision IS NOT NULL)) "
+        f"SELECT {cl.CLAIM_COLUMNS} FROM claimed ORDER BY run_at, id"
+    )
+    _set = cl.CLAIM_SET.format(owner="$4", lease="$5", now="$2")
+
+    async def due_queues(self, conn: Conn, now_ms: int) -> list[Any]:
+        sql = (
+            cl.DUE_QUEUES.format(now="$1")
+            + "ORDER BY last_call_at NULLS FIRST, id FOR UPDATE OF q SKIP LOCKED"
+        )
+        return list((await conn.exec_driver_sql(sql, (now_ms,))).all())
+
+    async def running(self, conn: Conn, queue_id: int) -> int:
+        return int((await conn.exec_driver_sql(cl.RUNNING.format(q="$1"), (queue_id,))).scalar())
+
+    def _params(self, claim: Claim, want: int) -> tuple[Any, ...]:
+        return (
+            claim.queue_id, claim.now_ms, want, claim.owner, claim.lease, claim.due_ms,
+            claim.queue_limit, claim.tokens,
+        )  # fmt: skip
+
+    async def claim_due(self, conn: Conn, claim: Claim) -> list[Any]:
+        pick = cl.PICK.format(q="$1", now="(SELECT due FROM room)", room="(SELECT n FROM room)")
+        sql = self._claim_cte.format(pick=pick, set=self._set)
+        return list((await conn.exec_driver_sql(sql, self._params(claim, claim.want))).all())
+
+    async def candidates(self, conn: Conn, queue_id: int, due_ms: int, room: int) -> list[Any]:
+        sql = cl.CANDIDATES.format(q="$1", now="$2", room="$3") + " FOR UPDATE SKIP LOCKED"
+        return list((await conn.exec_driver_sql(sql, (queue_id, due_ms, room))).all())
+
+    async def claim_ids(self, conn: Conn, claim: Claim, ids: list[int]) -> list[Any]:
+        # the ids were counted against the limit by the caller; its touch_queue counts tokens
+        pick = "SELECT unnest($9::bigint[]) AS id"
+        sql = self._claim_cte.format(pick=pick, set=self._set)
+        params = (*self._params(claim, len(ids))[:7], None, ids)
+        return list((await conn.exec_driver_sql(sql, params)).all())
+
+    async def touch_queue(self, conn: Conn, claim: Claim, taken: int) -> None:
+        sql = cl.TOUCH_QUEUE.format(
+            took="$1::boolean", now="$2::bigint", tokens="$3::double precision", q="$4"
+        )
+        left = None if claim.tokens is None else claim.tokens - taken
+        await conn.exec_driver_sql(sql, (taken > 0, claim.now_ms, left, claim.queue_id))
+
+    _complete = (
+        """
+        WITH r AS (
+            SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
+                id bigint, fence bigint, expired_before bigint, status text, run_at bigint,
+                tries_used int, caller_tries_used int, attempt int, finish_result text,
+                finish_comment text, cdr text, n_events int, finished_at bigint)
+        ),
+        done AS (
+            UPDATE tasks t SET status = r.status, run_at = COALESCE(r.run_at, t.run_at),
+                tries_used = r.tries_used, caller_tries_used = r.caller_tries_used,
+                attempt = r.attempt, finish_result = r.finish_result,
+                finish_comment = r.finish_comment, cdr = COALESCE(r.cdr, t.cdr),
+                event_seq = t.event_seq + r.n_events, finished_at = r.finished_at,
+                updated_at = $4, lease_owner = NULL, lease_until = NULL
+            FROM r
+            WHERE t.id = r.id AND t.fence = r.fence AND t.status = 'executed'
+              AND (r.expired_before IS NULL OR t.lease_until < r.expired_before)
+            RETURNING t.id, t.client_id, t.queue_id, t.event_seq - r.n_events AS base_seq,
+                """
+        + _QUIET_TASK
+        + """
+        ),
+        new_events AS (
+            INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data,
+                                dispatched_at)
+            SELECT done.client_id, done.queue_id, done.id, done.base_seq + e.k, e.type,
+                   e.occurred_at, e.data, """
+        + _dispatched_if_quiet("done", "e.occurred_at")
+        + """
+            FROM jsonb_to_recordset($2::jsonb) AS e(
+                task_id bigint, k int, type text, occurred_at bigint, data jsonb)
+            JOIN done ON done.id = e.task_id
+        ),
+        new_calls AS ("""
+        + PostgresLegs().upsert_sql()
+        + """
+        )
+        SELECT id FROM done
+        UNION ALL  -- wake the other workers: slots were freed, retries scheduled
+        SELECT NULL FROM (SELECT pg_notify($5, '') FROM (SELECT 1 FROM done LIMIT 1) d) w
+    """
+    )
+
+    async def complete(self, conn: Conn, results: Sequence[TaskResult], now_ms: int) -> set[int]:
+        tasks: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        calls: list[dict[str, Any]] = []
+        for res in results:
+            tasks.append(
+                {
+                    "id": res.task_id, "fence": res.fence, "expired_before": res.expired_before,
+                    "status": res.status, "run_at": res.run_at, "tries_used": res.tries_used,
+                    "caller_tries_used": res.caller_tries_used, "attempt": res.attempt,
+                    "finish_result": res.finish_result, "finish_comment": res.finish_comment,
+                    "cdr": res.cdr, "n_events": len(res.events), "finished_at": res.finished_at,
+                }
+            )  # fmt: skip
+            events.extend(
+                {
+                    "task_id": res.task_id, "k": k, "type": e.type.value,
+                    "occurred_at": ms(e.occurred_at), "data": e.data,
+                }
+                for k, e in enumerate(res.events, start=1)
+            )  # fmt: skip
+            calls.extend(_call_doc(call, res.task_id) for call in res.calls)
+        params = (dumps(tasks), dumps(events), dumps(calls), now_ms)
+        rows = (await conn.exec_driver_sql(self._complete, (*params, self.notify_channel))).all()
+        return {row[0] for row in rows if row[0] is not None}
+
+    _progress = (
+        """
+        WITH p AS (
+            SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(id bigint, fence bigint, n int)
+        ),
+        moved AS (
+            UPDATE tasks t SET event_seq = t.event_seq + p.n FROM p
+            WHERE t.id = p.id AND t.fence = p.fence AND t.status = 'executed'
+            RETURNING t.id, t.client_id, t.queue_id, t.event_seq - p.n AS base_seq,
+                """
+        + _QUIET_TASK
+        + """
+        ),
+        new_events AS (
+            INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data,
+                                dispatched_at)
+            SELECT moved.client_id, moved.queue_id, moved.id, moved.base_seq + e.k, e.type,
+                   e.occurred_at, e.data, """
+        + _dispatched_if_quiet("moved", "e.occurred_at")
+        + """
+            FROM jsonb_to_recordset($2::jsonb) AS e(
+                task_id bigint, k int, type text, occurred_at bigint, data jsonb)
+            JOIN moved ON moved.id = e.task_id
+        )
+        SELECT id FROM moved
+    """
+    )
+
+    async def progress(
+        self, conn: Conn, items: Sequence[tuple[int, int, list[NewEvent]]]
+    ) -> set[int]:
+        heads = [{"id": task_id, "fence": fence, "n": len(evs)} for task_id, fence, evs in items]
+        events = [
+            {"task_id": task_id, "k": k, "type": e.type.value,
+             "occurred_at": ms(e.occurred_at), "data": e.data}
+            for task_id, _, evs in items
+            for k, e in enumerate(evs, start=1)
+        ]  # fmt: skip
+        result = await conn.exec_driver_sql(self._progress, (dumps(heads), dumps(events)))
+        return {row[0] for row in result.all()}

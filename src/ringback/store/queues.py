@@ -1,0 +1,230 @@
+"""The queues repository: queues, their limits and their counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ringback.domain.rows import QueueChanges  # shared row types
+from ringback.store import schema as t
+from ringback.store.driver import Driver
+from ringback.store.mappers import queue_row
+from ringback.store.queries import IS_PENDING, IS_RUNNING
+from ringback.store.records import Conflict, NotFound, QueueRow, to_ms
+from ringback.store.repository import Repository
+from ringback.store.tasks import cancel
+
+
+class QueueRepository(Repository):
+    """Create, change, read and delete queues."""
+
+    async def create_queue(
+        self,
+        client_id: int,
+        name: str,
+        now: datetime,
+        *,
+        comment: str = "",
+        status: str = "off",
+        concurrent_task_limit: int = 10,
+        max_calls_per_second: float | None = None,
+        calling_hours: dict[str, Any] | None = None,
+        redial_interrupted: bool = False,
+    ) -> QueueRow:
+        async with self.driver.write() as conn:
+            taken = (
+                await conn.execute(
+                    sa.select(t.queues.c.id).where(
+                        t.queues.c.client_id == client_id, t.queues.c.name == name
+                    )
+                )
+            ).scalar()
+            if taken is not None:
+                raise Conflict(f"a queue named {name!r} already exists (id {taken})")
+            queue_id = (
+                await conn.execute(
+                    t.queues.insert()
+                    .values(
+                        client_id=client_id,
+                        name=name,
+                        comment=comment,
+                        status=status,
+                        concurrent_task_limit=concurrent_task_limit,
+                        max_calls_per_second=max_calls_per_second,
+                        calling_hours=calling_hours,
+                        redial_interrupted=redial_interrupted,
+                        rate_tokens=burst(max_calls_per_second),
+                        rate_updated_at=to_ms(now),
+                        created_at=to_ms(now),
+                        updated_at=to_ms(now),
+                    )
+                    .returning(t.queues.c.id)
+                )
+            ).scalar_one()
+            if status == "on":
+                await self.driver.notify(conn)
+        if status == "on":
+            self._woke()
+        return await self.get_queue(int(queue_id), client_id=client_id)
+
+    async def ensure_queue(
+        self, client_id: int, name: str, now: datetime, **fields: Any
+    ) -> QueueRow:
+        """The named queue, created with ``fields`` if it does not exist yet."""
+        try:
+            return await self.find_queue(client_id, name)
+        except NotFound:
+            try:
+                return await self.create_queue(client_id, name, now, **fields)
+            except Conflict:  # created meanwhile by another process
+                return await self.find_queue(client_id, name)
+
+    async def update_queue(
+        self, queue_id: int, changes: QueueChanges, now: datetime, *, client_id: int | None = None
+    ) -> QueueRow:
+        values: dict[str, Any] = {"updated_at": to_ms(now)}
+        for name in ("name", "comment", "status", "concurrent_task_limit", "redial_interrupted"):
+            value = getattr(changes, name)
+            if value is not None:
+                values[name] = value
+        if changes.max_calls_per_second is not None or changes.clear_max_calls_per_second:
+            values["max_calls_per_second"] = changes.max_calls_per_second
+            values["rate_tokens"] = burst(changes.max_calls_per_second)
+            values["rate_updated_at"] = to_ms(now)
+        if changes.calling_hours is not None or changes.clear_calling_hours:
+            values["calling_hours"] = changes.calling_hours
+        async with self.driver.write() as conn:
+            where = [t.queues.c.id == queue_id, t.queues.c.deleted_at.is_(None)]
+            if client_id is not None:
+                where.append(t.queues.c.client_id == client_id)
+            if changes.name is not None:
+                clash = (
+                    await conn.execute(
+                        sa.select(t.queues.c.id).where(
+                            t.queues.c.name == changes.name,
+                            t.queues.c.id != queue_id,
+                            t.queues.c.client_id
+                            == sa.select(t.queues.c.client_id)
+                            .where(t.queues.c.id == queue_id)
+                            .scalar_subquery(),
+                        )
+                    )
+                ).scalar()
+                if clash is not None:
+                    raise Conflict(f"a queue named {changes.name!r} already exists (id {clash})")
+            result = await conn.execute(t.queues.update().where(*where).values(**values))
+            if result.rowcount == 0:
+                raise NotFound(f"no queue {queue_id}")
+            await self.driver.notify(conn)
+        self._woke()
+        return await self.get_queue(queue_id)
+
+    async def get_queue(
+        self, queue_id: int, *, client_id: int | None = None, pending: bool = True
+    ) -> QueueRow:
+        """The queue with its counters; ``pending=False`` leaves ``sched_task_count`` at 0
+        (not counted: it costs a count over the queue's waiting tasks)."""
+        rows = await read_queues(
+            self.driver, [t.queues.c.id == queue_id], client_id, pending=pending
+        )
+        if not rows:
+            raise NotFound(f"no queue {queue_id}")
+        return rows[0]
+
+    async def find_queue(self, client_id: int, name: str) -> QueueRow:
+        rows = await read_queues(self.driver, [t.queues.c.name == name], client_id)
+        if not rows:
+            raise NotFound(f"no queue named {name!r}")
+        return rows[0]
+
+    async def list_queues(self, client_id: int | None = None) -> list[QueueRow]:
+        return await read_queues(self.driver, [], client_id)
+
+    async def delete_queue(
+        self, queue_id: int, now: datetime, *, force: bool = False, client_id: int | None = None
+    ) -> int:
+        """Delete a queue; with ``force`` its unfinished tasks are canceled first.
+
+        Finished tasks keep their history, so the queue row stays, marked deleted and renamed
+        (its name is free again); it no longer shows anywhere. Returns the tasks canceled.
+        """
+        q, tk = t.queues, t.tasks
+        async with self.driver.write() as conn:
+            where = [q.c.id == queue_id, q.c.deleted_at.is_(None)]
+            if client_id is not None:
+                where.append(q.c.client_id == client_id)
+            name = (await conn.execute(sa.select(q.c.name).where(*where))).scalar()
+            if name is None:
+                raise NotFound(f"no queue {queue_id}")
+            unfinished = (
+                (
+                    await conn.execute(
+                        sa.select(tk.c.id).where(
+                            tk.c.queue_id == queue_id, tk.c.status != "finished"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if unfinished and not force:
+                raise Conflict(
+                    f"queue {queue_id} has {len(unfinished)} unfinished tasks: cancel them "
+                    "first, or delete with force=true to cancel them"
+                )
+            for task_id in unfinished:
+                await cancel(conn, task_id, now, "canceled: queue deleted")
+            await conn.execute(
+                q.update()
+                .where(q.c.id == queue_id)
+                .values(
+                    status="off",
+                    deleted_at=to_ms(now),
+                    updated_at=to_ms(now),
+                    name=f"{name} (deleted queue {queue_id})",
+                )
+            )
+        return len(unfinished)
+
+
+async def read_queues(
+    driver: Driver, where: list[Any], client_id: int | None, *, pending: bool = True
+) -> list[QueueRow]:
+    """The queues matching ``where`` (of ``client_id`` if given) with their counters."""
+    q = t.queues
+    where = [*where, q.c.deleted_at.is_(None)]
+    if client_id is not None:
+        where.append(q.c.client_id == client_id)
+    tk = t.tasks
+
+    def count(*conditions: Any) -> Any:  # per queue, through the (partial) indexes
+        return (
+            sa.select(sa.func.count())
+            .select_from(tk)
+            .where(tk.c.queue_id == q.c.id, *conditions)
+            .scalar_subquery()
+        )
+
+    stmt = (
+        sa.select(
+            q,
+            sa.select(t.queue_task_counts.c.n)  # kept by triggers (migration 3)
+            .where(t.queue_task_counts.c.queue_id == q.c.id)
+            .scalar_subquery()
+            .label("task_count"),
+            (count(IS_PENDING) if pending else sa.literal(0)).label("sched"),
+            count(IS_RUNNING).label("running"),
+        )
+        .where(*where)
+        .order_by(q.c.id)
+    )
+    async with driver.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [queue_row(row) for row in rows]
+
+
+def burst(rate: float | None) -> float:
+    """The rate tokens a queue may hold (its burst): at least 1 with a rate, else none."""
+    return max(1.0, rate) if rate else 0.0

@@ -1,0 +1,49 @@
+"""The status report: how many tasks of each status, what is due next, every queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ringback.store import schema as t
+from ringback.store.queries import EXECUTED, next_due_query
+from ringback.store.queues import read_queues
+from ringback.store.records import StatusReport, from_ms
+from ringback.store.repository import Repository
+
+
+class StatusRepository(Repository):
+    """The report ``ringback status`` and the API's status show."""
+
+    async def status_report(self, now: datetime, client_id: int | None = None) -> StatusReport:
+        tk = t.tasks
+        where = [tk.c.client_id == client_id] if client_id is not None else []
+        async with self.driver.read() as conn:
+            counts = {
+                str(status): int(n)
+                for status, n in (
+                    await conn.execute(
+                        sa.select(tk.c.status, sa.func.count()).where(*where).group_by(tk.c.status)
+                    )
+                ).all()
+            }
+            finished = {
+                str(result): int(n)
+                for result, n in (
+                    await conn.execute(
+                        sa.select(tk.c.finish_result, sa.func.count())
+                        .where(tk.c.status == "finished", *where)
+                        .group_by(tk.c.finish_result)
+                    )
+                ).all()
+            }
+            next_due = (await conn.execute(next_due_query(client_id))).scalar()
+        for result, n in finished.items():
+            counts[f"finished/{result}"] = n
+        return StatusReport(
+            counts=counts,
+            in_flight=counts.get(EXECUTED, 0),
+            next_due=from_ms(next_due),
+            queues=await read_queues(self.driver, [], client_id),
+        )

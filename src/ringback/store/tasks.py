@@ -1,0 +1,358 @@
+"""The tasks repository: adding, reading, paging, changing and canceling tasks.
+
+Every change of a task writes the event that says so, with the task's next sequence number
+(:func:`transition`). The engine's writes (claims, results) are in ``store/leases.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypedDict, Unpack
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ringback.domain.model import PENDING_STATUSES, EventType, TaskStatus
+from ringback.domain.tasks import NewTask
+from ringback.store import schema as t
+from ringback.store.driver import Conn
+from ringback.store.mappers import opt_ms, task_row
+from ringback.store.queries import IS_RUNNING, STATUS_LITERALS
+from ringback.store.records import Conflict, NotFound, TaskRow, to_ms
+from ringback.store.repository import Repository
+
+
+class TaskRepository(Repository):
+    """Tasks as the API and the CLI see them."""
+
+    async def add_tasks(
+        self, client_id: int, queue_id: int, new_tasks: Sequence[NewTask], now: datetime
+    ) -> list[int]:
+        """Store tasks (all or nothing) with their ``task.created`` events."""
+        if not new_tasks:
+            return []
+        async with self.driver.write() as conn:
+            ids = await self.driver.claims.add_tasks(
+                conn, client_id, queue_id, new_tasks, to_ms(now)
+            )  # on PostgreSQL with the wake-up
+            if ids is None:
+                raise NotFound(f"no queue {queue_id}")
+        self._woke()
+        return ids
+
+    async def get_task(
+        self, task_id: int, now: datetime, *, client_id: int | None = None
+    ) -> TaskRow:
+        """The task; ``now`` decides whether a due task counts as held by its queue's limit."""
+        where = [t.tasks.c.id == task_id]
+        if client_id is not None:
+            where.append(t.tasks.c.client_id == client_id)
+        rows = await self._tasks(where, now, limit=1)
+        if not rows:
+            raise NotFound(f"no task {task_id}")
+        return rows[0]
+
+    async def tasks_by_ids(self, ids: Sequence[int], now: datetime) -> list[TaskRow]:
+        if not ids:
+            return []
+        return await self._tasks([t.tasks.c.id.in_(list(ids))], now, limit=len(ids))
+
+    async def list_tasks(
+        self, now: datetime, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
+    ) -> list[TaskRow]:
+        async with self.driver.read() as conn:
+            if not await _owns_queue(conn, filters):
+                return []
+            return await self._tasks(
+                _task_filters(filters), now, limit=limit, offset=offset, conn=conn
+            )
+
+    async def page_tasks(
+        self, now: datetime, *, limit: int = 100, offset: int = 0, **filters: Unpack[TaskFilters]
+    ) -> tuple[list[TaskRow], int]:
+        """One page of tasks and how many match in all, read from one snapshot, so that the
+        total agrees with the page even while workers finish tasks."""
+        where = _task_filters(filters)
+        queue_id = filters.get("queue_id")
+        narrowing = {k for k, v in filters.items() if v and k not in ("client_id", "queue_id")}
+        if queue_id is not None and not narrowing:
+            # the queue's count, kept by triggers: exact, and read in the same snapshot
+            qc = t.queue_task_counts
+            stmt = sa.select(sa.func.coalesce(sa.func.max(qc.c.n), 0)).where(
+                qc.c.queue_id == queue_id
+            )
+        elif queue_id is not None and narrowing == {"status"} and self.driver.keeps_status_counts:
+            # the count of one status of the queue, where triggers keep it (SQLite: migration 8)
+            sc = t.queue_status_counts
+            stmt = sa.select(sa.func.coalesce(sa.func.max(sc.c.n), 0)).where(
+                sc.c.queue_id == queue_id, sc.c.status == filters["status"]
+            )
+        else:
+            stmt = sa.select(sa.func.count()).select_from(t.tasks).where(*where)
+        async with self.driver.read() as conn:
+            if not await _owns_queue(conn, filters):
+                return [], 0
+            total = int((await conn.execute(stmt)).scalar_one())
+            if offset >= total:
+                return [], total
+            # few matches of a window or a name: sort them all (see _SORT_MATCHES_UP_TO)
+            sort = total <= _SORT_MATCHES_UP_TO and any(
+                filters.get(key) is not None for key in _SORTABLE_FILTERS
+            )
+            if offset <= total // 2:
+                rows = await self._tasks(
+                    where, now, limit=limit, offset=offset, conn=conn, sort_matches=sort
+                )
+            else:  # nearer the end: skip fewer rows, counting back from the last one
+                left = total - offset
+                rows = await self._tasks(
+                    where, now, limit=min(limit, left), offset=max(0, left - limit), conn=conn,
+                    from_end=True, sort_matches=sort,
+                )  # fmt: skip
+        return rows, total
+
+    async def update_task(
+        self, task_id: int, client_id: int, task: NewTask, now: datetime
+    ) -> TaskRow:
+        """Replace a waiting task's fields (not its kind); refused once it runs or finished."""
+        tk = t.tasks
+        async with self.driver.write() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(tk.c.status, tk.c.kind)
+                    .where(tk.c.id == task_id, tk.c.client_id == client_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"no task {task_id}")
+            if row.status not in PENDING_STATUSES:
+                raise Conflict(
+                    f"task {task_id} is {row.status}: only scheduled or delayed tasks can change"
+                )
+            if row.kind != task.kind.value:
+                raise Conflict(f"task {task_id} is a {row.kind} task, not {task.kind.value}")
+            await transition(
+                conn,
+                task_id,
+                now,
+                {
+                    "name": task.name,
+                    "payload": task.payload,
+                    "status": TaskStatus.SCHEDULED.value
+                    if row.status == TaskStatus.SCHEDULED.value
+                    else TaskStatus.DELAYED.value,
+                    "run_at": to_ms(task.run_at),
+                    "start_time_utc": opt_ms(task.start_time_utc),
+                    "timezone": task.timezone,
+                    "max_tries": task.max_tries,
+                    "max_caller_tries": task.max_caller_tries,
+                    "backoff": task.backoff,
+                    "caller_pause_s": task.caller_pause_s,
+                },
+                EventType.TASK_UPDATED,
+                lambda attempt: {"run_at": task.run_at.isoformat(), "attempts": attempt},
+            )
+            await self.driver.notify(conn)
+        self._woke()
+        return await self.get_task(task_id, now, client_id=client_id)
+
+    async def _tasks(
+        self,
+        where: list[Any],
+        now: datetime,
+        *,
+        limit: int,
+        offset: int = 0,
+        conn: AsyncConnection | None = None,
+        from_end: bool = False,
+        sort_matches: bool = False,
+    ) -> list[TaskRow]:
+        """Tasks matching ``where`` by id (read on ``conn`` when given, to share its snapshot);
+        ``from_end``: ``offset`` counts back from the last one (the page is still by id);
+        ``sort_matches``: every match is read through the filters' index and sorted, rather
+        than walking ids in order until the page is full. ``now``: a due task of a queue at
+        its limit shows as ``delayed_concurrent_task``."""
+        q, tk = t.queues, t.tasks
+        # deferred join: the page's ids first (from an index alone when one covers the
+        # filters, however deep the offset), then only those rows
+        key = tk.c.id + sa.literal_column("0") if sort_matches else tk.c.id
+        order = key.desc() if from_end else key
+        page = sa.select(tk.c.id).where(*where).order_by(order).limit(limit).offset(offset)
+        ids = page.subquery("page")
+        stmt = (
+            sa.select(tk, q.c.status.label("queue_status"), q.c.concurrent_task_limit)
+            .select_from(tk.join(ids, ids.c.id == tk.c.id).outerjoin(q, q.c.id == tk.c.queue_id))
+            .order_by(tk.c.id)
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            if conn is None:
+                conn = await stack.enter_async_context(self.driver.read())
+            rows = (await conn.execute(stmt)).all()
+            queue_ids = {row.queue_id for row in rows}
+            running = await running_counts(conn, queue_ids) if queue_ids else {}
+        now_ms = to_ms(now)
+        return [task_row(row, running.get(row.queue_id, 0), now_ms) for row in rows]
+
+    async def cancel_task(
+        self, task_id: int, now: datetime, *, client_id: int | None = None
+    ) -> bool:
+        """Finish the task as failed / ``canceled``. False if it had already finished.
+
+        A running attempt loses its fence: its result is refused when it comes back.
+        """
+        async with self.driver.write() as conn:
+            where = [t.tasks.c.id == task_id]
+            if client_id is not None:
+                where.append(t.tasks.c.client_id == client_id)
+            status = (
+                await conn.execute(sa.select(t.tasks.c.status).where(*where).with_for_update())
+            ).scalar()
+            if status is None:
+                raise NotFound(f"no task {task_id}")
+            if status == TaskStatus.FINISHED.value:
+                return False
+            await cancel(conn, task_id, now, "canceled")
+        return True
+
+
+async def running_counts(conn: Conn, queue_ids: Iterable[int]) -> dict[int, int]:
+    """The running tasks of each of these queues (queues with none are left out)."""
+    tk = t.tasks
+    result = await conn.execute(
+        sa.select(tk.c.queue_id, sa.func.count())
+        .where(IS_RUNNING, tk.c.queue_id.in_(list(queue_ids)))
+        .group_by(tk.c.queue_id)
+    )
+    rows: list[Any] = list(result.all())
+    return {int(qid): int(n) for qid, n in rows}
+
+
+async def cancel(conn: Conn, task_id: int, now: datetime, comment: str) -> None:
+    """Finish the task as failed with ``comment``; a running attempt loses its fence."""
+    tk = t.tasks
+    await transition(
+        conn,
+        task_id,
+        now,
+        {
+            "status": TaskStatus.FINISHED.value,
+            "finish_result": "failed",
+            "finish_comment": comment,
+            "fence": tk.c.fence + 1,  # a running attempt's result will be refused
+            "lease_owner": None,
+            "lease_until": None,
+            "finished_at": to_ms(now),
+        },
+        EventType.TASK_CANCELED,
+        lambda attempt: {"result": "failed", "comment": comment, "attempts": attempt},
+    )
+
+
+async def transition(
+    conn: Conn,
+    task_id: int,
+    now: datetime,
+    values: dict[str, Any],
+    event_type: EventType,
+    data: Callable[[int], dict[str, Any]],
+) -> None:
+    """Change one task and record the event that says so, with the next sequence number.
+
+    ``data`` makes the event's data from the task's attempt counter.
+    """
+    tk = t.tasks
+    row = (
+        await conn.execute(
+            tk.update()
+            .where(tk.c.id == task_id)
+            .values(**values, event_seq=tk.c.event_seq + 1, updated_at=to_ms(now))
+            .returning(tk.c.client_id, tk.c.queue_id, tk.c.event_seq, tk.c.attempt)
+        )
+    ).one()
+    await conn.execute(
+        t.events.insert().values(
+            client_id=row.client_id,
+            queue_id=row.queue_id,
+            task_id=task_id,
+            seq=row.event_seq,
+            type=event_type.value,
+            occurred_at=to_ms(now),
+            data=data(row.attempt),
+        )
+    )
+
+
+class TaskFilters(TypedDict, total=False):
+    """What a task list may be narrowed by (times: created / finished in [from, to))."""
+
+    client_id: int | None
+    queue_id: int | None
+    status: str | None
+    name: str | None
+    kinds: Sequence[str] | None
+    created_from: datetime | None
+    created_to: datetime | None
+    finished_from: datetime | None
+    finished_to: datetime | None
+
+
+# A creation or finish window, or a name, matching at most this many tasks: its page is taken
+# by sorting the matches (read through the window's or the name's index), not by walking ids in
+# order until 100 match. The planners (PostgreSQL's, SQLite's) expect matches spread evenly over
+# the ids, but a window's tasks sit together (ids rise with creation time): a window of the
+# newest 10,000 tasks of a 1,000,000-task queue walked 990,000 ids (240 ms on PostgreSQL)
+# where sorting its matches takes 2 ms. The total is counted first, so the choice is exact;
+# past this many matches the walk finds 100 of them soon enough.
+_SORT_MATCHES_UP_TO = 20_000
+_SORTABLE_FILTERS = ("created_from", "created_to", "finished_from", "finished_to", "name")
+
+
+async def _owns_queue(conn: AsyncConnection, filters: TaskFilters) -> bool:
+    """Whether the filters' queue is the filters' client's (True when either is not given).
+
+    With a queue, the client is tested here, once, rather than on every task: a task's client
+    is always its queue's (``add_tasks`` checks it), and a test on every task would keep the
+    per-queue indexes from answering alone (and costs per row scanned)."""
+    queue_id, client_id = filters.get("queue_id"), filters.get("client_id")
+    if queue_id is None or client_id is None:
+        return True
+    q = t.queues
+    found = await conn.execute(
+        sa.select(q.c.id).where(q.c.id == queue_id, q.c.client_id == client_id)
+    )
+    return found.first() is not None
+
+
+def _task_filters(filters: TaskFilters) -> list[Any]:
+    tk = t.tasks
+    where: list[Any] = []
+    queue_id, client_id = filters.get("queue_id"), filters.get("client_id")
+    if queue_id is not None:  # tested once on the queue: _owns_queue
+        client_id = None
+    status = filters.get("status")
+    if status in STATUS_LITERALS:  # a literal, so that a partial index may answer
+        where.append(tk.c.status == STATUS_LITERALS[status])
+        status = None
+    for column, value in (
+        (tk.c.client_id, client_id),
+        (tk.c.queue_id, queue_id),
+        (tk.c.status, status),
+        (tk.c.name, filters.get("name")),
+    ):
+        if value is not None:
+            where.append(column == value)
+    kinds = filters.get("kinds")
+    if kinds:
+        where.append(tk.c.kind.in_(list(kinds)))
+    for column, low, high in (
+        (tk.c.created_at, filters.get("created_from"), filters.get("created_to")),
+        (tk.c.finished_at, filters.get("finished_from"), filters.get("finished_to")),
+    ):
+        if low is not None:
+            where.append(column >= to_ms(low))
+        if high is not None:
+            where.append(column < to_ms(high))
+    return where
