@@ -22,28 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 import structlog
 
 from ringback.clock import Clock
-from ringback.config import Settings
 from ringback.domain.decide import decide, lost_attempt
 from ringback.domain.model import AttemptResult, EventType, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
 from ringback.engine.legs import AttemptDialer, LegJournal
 from ringback.engine.runners import run_attempt
+from ringback.engine.worker_config import WorkerConfig, WorkerMetrics, WorkerStats, worker_id
 from ringback.faults import FaultReporter
 from ringback.ids import new_uuid
-from ringback.ivr.fetch import FetchConfig
 from ringback.ivr.signing import SigningFetcher
 from ringback.service import ClientService, SigningKeys, TaskService
 from ringback.storage import Storage
@@ -51,53 +46,6 @@ from ringback.store import AttemptLegs, ClaimedTask, Completion, Progress, Store
 from ringback.telephony.base import CallError, CallRecord, Dialer
 
 log = structlog.get_logger("ringback.worker")
-
-
-class WorkerMetrics(Protocol):
-    """Where a worker reports what it measures (the API's Prometheus metrics, for one)."""
-
-    def observe_claim(self, seconds: float) -> None: ...
-
-    def observe_lateness(self, seconds: float) -> None: ...
-
-    def count_attempt(self, outcome: str) -> None: ...
-
-
-@dataclass(slots=True)
-class WorkerConfig:
-    max_in_flight: int = 150
-    claim_batch: int = 200
-    lease_seconds: float = 60.0
-    reap_every_seconds: float = 5.0
-    idle_poll_seconds: float = 1.0  # upper bound on sleep: catches work added by other processes
-    blocked_poll_seconds: float = 0.05  # due work held back by queue limits: look again this soon
-    # claim tasks due this soon and dial each at its exact run_at: the claim's database round
-    # trips then never make a call late (the slot is held at most this much early)
-    lookahead_seconds: float = 0.25
-    shutdown_grace_seconds: float = 30.0
-    ring_timeout_seconds: float = 30.0
-    # how an IVR fetches its answer URLs, GetJSON and Redirect targets
-    fetch: FetchConfig = field(default_factory=FetchConfig)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WorkerConfig:
-        return cls(
-            max_in_flight=settings.max_in_flight,
-            claim_batch=settings.claim_batch,
-            lease_seconds=settings.lease_seconds,
-            ring_timeout_seconds=settings.ring_timeout_seconds,
-            shutdown_grace_seconds=settings.shutdown_grace_seconds,
-            fetch=FetchConfig.from_settings(settings),
-        )
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    claimed: int = 0
-    completed: int = 0
-    fenced_out: int = 0
-    reaped: int = 0
-    released: int = 0
 
 
 @dataclass(slots=True)
@@ -113,10 +61,6 @@ class _InFlight:
 
 #: when an attempt that could not store its leg (the database was away) is tried again
 STORE_RETRY_SECONDS = 1.0
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Worker:
@@ -612,3 +556,6 @@ class Worker:
             task.cancel()
         if still:
             await asyncio.gather(*still, return_exceptions=True)
+
+
+__all__ = ["Worker", "WorkerConfig", "WorkerMetrics", "WorkerStats", "worker_id"]
