@@ -35,11 +35,11 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 
+from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.domain.model import TaskKind
 from ringback.domain.rows import QueueChanges
 from ringback.domain.tasks import NewTask
-from ringback.storage import Storage
 from ringback.store.db import Store, open_store
 
 PG_ADMIN = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -35,11 +35,11 @@ import httpx
 
 from engine import write_wav  # bench/engine.py, beside this script
 from ringback.api.schemas import task_json
+from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import TaskService
 from ringback.service.webhooks import WebhookService
-from ringback.storage import Storage
 from ringback.store.db import Store, open_store
 from ringback.telephony.sim import SimDialer, load_sim_rules
 from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig, new_secret

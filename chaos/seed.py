@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.service import TaskService
-from ringback.storage import Storage
 from ringback.store.db import Store
 
 MESSAGE_SECONDS = 1.0

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.domain.model import TaskKind
 from ringback.engine.context import AttemptContext
 from ringback.ivr.fetch import Fetcher
-from ringback.storage import Storage
 from ringback.telephony.base import CallRecord
 
 T = TypeVar("T")

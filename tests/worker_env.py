@@ -34,10 +34,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ringback.client_files import Storage
 from ringback.clock import Clock, FakeClock
 from ringback.engine.worker import Worker, WorkerConfig
 from ringback.service import TaskService
-from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.store.records import TaskRow
 from ringback.telephony.sim import SimDialer, load_sim_rules

@@ -31,9 +31,9 @@ from bench.api import Service, check, count, seed_time, settle
 from bench.engine import msg_task, pct, queue_rate, say, wait_queue_done, write_wav
 from bench.peers.common import BenchError, RssPeak
 
+from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.domain.rows import QueueChanges
-from ringback.storage import Storage
 from ringback.store.db import Store, open_store
 
 CHUNK = 10_000

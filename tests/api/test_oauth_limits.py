@@ -14,11 +14,11 @@ import pytest
 from ringback.api import limits
 from ringback.api.app import create_app
 from ringback.api.limits import SecretChecker
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.config import Settings
 from ringback.domain.credentials import DUMMY_HASH
 from ringback.service import ClientService, NewCredentials, Services
-from ringback.storage import Storage
 from ringback.store.db import Store
 
 TOKEN = "/oauth/token"

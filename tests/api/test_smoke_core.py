@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from ringback.api.app import create_app
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.config import Settings
 from ringback.service import Services
-from ringback.storage import Storage
 from ringback.store.db import Store
 
 A, B = "+15550001", "+15550002"

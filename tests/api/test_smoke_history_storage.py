@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from ringback.api import errors
 from ringback.api.routes import call_history
 from ringback.api.routes import storage as storage_routes
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.domain.tasks import format_seed_time
 from ringback.service import Services, token_digest
-from ringback.storage import Storage
 from ringback.store.db import Store
 from worker_env import B_NUMBER, BUSY, CALLER, OK, WorkerEnv, worker_env
 

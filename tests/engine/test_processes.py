@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.domain.decide import decide
 from ringback.domain.model import AttemptResult, Outcome, RetryState
 from ringback.domain.rows import QueueChanges
 from ringback.service import TaskService
-from ringback.storage import Storage
 from ringback.store.db import Store, open_store
 from ringback.store.records import Completion
 from support import PG_URL, make_wav, require_pg

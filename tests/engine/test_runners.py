@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
 from ringback.domain.tasks import CallbackTask, task_from_callback
 from ringback.engine.context import AttemptContext
 from ringback.engine.runners import run_attempt
-from ringback.storage import Storage
 from ringback.telephony.base import CallError, CallRecord, OriginateRequest
 from ringback.telephony.sim import SimCall, SimDialer, load_sim_rules
 from support import attempt_context, make_wav, on_clock, settle

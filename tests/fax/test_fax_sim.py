@@ -15,12 +15,12 @@ import pytest
 from PIL import Image, ImageDraw
 from support_fax import bitmaps, drawn_page, fax_document
 
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.domain.model import TaskKind
 from ringback.engine.runners import run_attempt
 from ringback.ivr.parse import parse
 from ringback.ivr.simulate import simulate_call
-from ringback.storage import Storage
 from ringback.telephony.base import CallError, OriginateRequest
 from ringback.telephony.fax import documents
 from ringback.telephony.sim import SimCall, SimDialer

@@ -28,13 +28,13 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.ivr.errors import IvrError
 from ringback.ivr.fetch import OfflineFetcher
 from ringback.ivr.parse import ELEMENTS, STATEMENTS, Document, parse
 from ringback.ivr.simulate import simulate_call
 from ringback.service import TaskService
-from ringback.storage import Storage
 from ringback.store.db import open_store
 from support import make_wav
 

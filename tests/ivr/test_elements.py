@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.domain.model import EventType, Leg, TaskKind
 from ringback.engine.runners import run_attempt
@@ -19,7 +20,6 @@ from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import parse
 from ringback.ivr.runner import IvrSource
 from ringback.ivr.simulate import simulate_call
-from ringback.storage import Storage
 from ringback.telephony.base import Call, CallRecord
 from ringback.telephony.sim import SimDialer
 from support import attempt_context, on_clock

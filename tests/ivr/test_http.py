@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from http_server import AppServer, Reply, app_server
 
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.domain.model import Outcome, TaskKind
 from ringback.engine.runners import run_attempt
@@ -21,7 +22,6 @@ from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import parse
 from ringback.ivr.runner import IvrSource
 from ringback.ivr.simulate import simulate_call
-from ringback.storage import Storage
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sim import SimDialer
 from support import attempt_context, wav_bytes

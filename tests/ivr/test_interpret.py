@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import parse
 from ringback.ivr.simulate import simulate_call
 from ringback.service import TaskService
-from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.telephony.base import CallRecord
 from support import make_wav

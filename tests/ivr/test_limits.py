@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ringback.client_files import Storage
 from ringback.clock import FakeClock
 from ringback.ivr.errors import IvrError
 from ringback.ivr.expr import Expressions
@@ -26,7 +27,6 @@ from ringback.ivr.limits import (
 )
 from ringback.ivr.parse import parse
 from ringback.ivr.simulate import simulate_call
-from ringback.storage import Storage
 from ringback.telephony.base import CallRecord
 
 MB = 1_000_000

@@ -29,11 +29,11 @@ from support_media import (
 )
 
 from ringback.api.routes.call_history import call_record
+from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.config import SipSettings
 from ringback.engine.worker import Worker
 from ringback.service import TaskService
-from ringback.storage import Storage
 from ringback.store.db import Store
 from ringback.store.records import TaskRow
 from ringback.telephony.sip.dialer import SipDialer

@@ -12,10 +12,10 @@ from pathlib import Path
 from support_media import require_program
 from support_sip import sip_dialer, sipp_peer
 
+from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.config import Settings
 from ringback.service.inbound import inbound_handler
-from ringback.storage import Storage
 from ringback.store.db import open_store
 
 MENU = """<IVR>

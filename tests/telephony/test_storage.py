@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ringback.storage import Storage, StorageError
+from ringback.client_files import Storage, StorageError
 
 
 @pytest.fixture

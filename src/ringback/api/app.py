@@ -27,11 +27,11 @@ from ringback.api.routes import (
     webhooks,
 )
 from ringback.api.schemas import HealthOut
+from ringback.client_files import MAX_FILE_BYTES
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.faults import FaultReporter
 from ringback.service import Services
-from ringback.storage import MAX_FILE_BYTES
 
 PREFIX = "/api/ver1.0"
 #: every request body, storage uploads included: the one limit (README, "Limits")

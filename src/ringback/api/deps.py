@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ringback.api.errors import ApiError
 from ringback.api.limits import LoginLimiter
+from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.domain.rows import TokenOwner
@@ -24,7 +25,6 @@ from ringback.service import (
     TaskService,
     WebhookService,
 )
-from ringback.storage import Storage
 
 
 def get_services(request: Request) -> Services:

@@ -19,11 +19,11 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Column, Table
 
+from ringback.client_files import Storage, StorageError
 from ringback.clock import AlignedClock, SystemClock
 from ringback.config import ConfigError, Settings
 from ringback.domain.rows import Conflict, InvalidInput, NotFound, QueueRow
 from ringback.service import Services, open_services
-from ringback.storage import Storage, StorageError
 from ringback.telephony.sim_rules import SimConfigError
 
 log = structlog.get_logger("ringback")

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from ringback.cli.common import err, out
 from ringback.cli.common import run as run_with_store
+from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.config import ConfigError, Settings
 from ringback.ivr.errors import IvrError
@@ -22,7 +23,6 @@ from ringback.ivr.runner import IvrSource
 from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
 from ringback.service import Services, TaskService
-from ringback.storage import Storage
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sim_rules import DTMF_KEYS, DTMF_PAUSE
 

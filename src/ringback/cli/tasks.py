@@ -25,11 +25,11 @@ from ringback.cli.common import (
     unknown_client,
 )
 from ringback.cli.task_input import TaskSource, checked, task_source
+from ringback.client_files import Storage, StorageError
 from ringback.config import Settings
 from ringback.domain.model import TaskStatus
 from ringback.domain.rows import CallRow, NotFound, TaskRow
 from ringback.service import DEFAULT_QUEUE, InvalidInput, Services
-from ringback.storage import Storage, StorageError
 
 task_app = typer.Typer(help="Add, list and inspect tasks.", no_args_is_help=True)
 

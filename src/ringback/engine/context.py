@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.domain.model import EventType, TaskKind
 from ringback.ivr.fetch import Fetcher
 from ringback.ivr.interpret import JobQueue
-from ringback.storage import Storage
 from ringback.telephony.base import CallRecord, Dialer
 
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ringback.client_files import StorageError
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import READ_BACK, CallbackTask, IvrCallData, MsgCallData
@@ -31,7 +32,6 @@ from ringback.ivr.interpret import call_variables, static_problems
 from ringback.ivr.limits import store_trace
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.ivr.runner import IvrEnvironment, IvrSource, run_document, run_ivr
-from ringback.storage import StorageError
 from ringback.telephony.base import Call, CallError, CallRecord, CannotPlay, OriginateRequest
 
 log = logging.getLogger(__name__)

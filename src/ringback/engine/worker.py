@@ -30,6 +30,7 @@ from datetime import datetime
 
 import structlog
 
+from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.domain.decide import decide, lost_attempt
 from ringback.domain.model import AttemptResult, EventType, NewEvent, Outcome
@@ -41,7 +42,6 @@ from ringback.faults import FaultReporter
 from ringback.ids import new_uuid
 from ringback.ivr.signing import SigningFetcher
 from ringback.service import ClientService, SigningKeys, TaskService
-from ringback.storage import Storage
 from ringback.store import AttemptLegs, ClaimedTask, Completion, Progress, Store
 from ringback.telephony.base import CallError, CallRecord, Dialer
 

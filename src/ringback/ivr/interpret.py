@@ -46,6 +46,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ringback.client_files import Storage, StorageError
 from ringback.ivr.elements import data, flow, media, telephony
 from ringback.ivr.elements.flow import HANGUP_CAUSES
 from ringback.ivr.elements.media import LEGACY_VOICES, MAX_AUDIO_DOWNLOAD_BYTES
@@ -71,7 +72,6 @@ from ringback.ivr.run import (
     call_variables,
     is_url,
 )
-from ringback.storage import Storage, StorageError
 from ringback.telephony.base import Call, CallError, Dialer
 
 __all__ = [

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from ringback.client_files import Storage, StorageError
 from ringback.ivr.errors import IvrError
 from ringback.ivr.fetch import Fetcher, FetchError
 from ringback.ivr.interpret import (
@@ -36,7 +37,6 @@ from ringback.ivr.interpret import (
 )
 from ringback.ivr.limits import LIMITS, IvrLimits
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
-from ringback.storage import Storage, StorageError
 from ringback.telephony.base import Call, Dialer
 
 SOURCE_KINDS = ("xml", "storage", "url")

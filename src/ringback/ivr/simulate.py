@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.ids import new_uuid
 from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher
@@ -21,7 +22,6 @@ from ringback.ivr.interpret import IvrRun, JobQueue, SmsSender, call_variables
 from ringback.ivr.limits import LIMITS, IvrLimits, store_trace
 from ringback.ivr.parse import Document
 from ringback.ivr.runner import IvrEnvironment, IvrSource, run_document, run_ivr
-from ringback.storage import Storage
 from ringback.telephony.base import CallRecord, OriginateRequest
 from ringback.telephony.sim import SimDialer, SimRules, load_sim_rules
 

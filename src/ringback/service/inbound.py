@@ -8,6 +8,7 @@ from typing import Protocol
 
 import structlog
 
+from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.domain.rows import NumberRow
@@ -19,7 +20,6 @@ from ringback.ivr.signing import SigningFetcher
 from ringback.ivr.simulate import simulate_call
 from ringback.service.clients import ClientService, SigningKeys
 from ringback.service.tasks import TaskService
-from ringback.storage import Storage
 from ringback.store import Store
 from ringback.telephony.base import Call, CallRecord, Dialer
 

@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from ringback.client_files import Storage, StorageError
 from ringback.domain.calling_hours import CallingHours
 from ringback.domain.rows import InvalidInput
 from ringback.domain.tasks import CallbackTask, IvrCallJob, Job, MsgCallJob
 from ringback.ivr.errors import IvrError
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
-from ringback.storage import Storage, StorageError
 
 T = TypeVar("T")
 MAX_TASKS_PER_REQUEST = 10_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.domain.rows import NotFound, NumberRow
@@ -12,7 +13,6 @@ from ringback.ivr.interpret import IvrRun
 from ringback.service.clients import SigningKeys
 from ringback.service.inbound import simulate_inbound
 from ringback.service.tasks import TaskService
-from ringback.storage import Storage
 from ringback.store import Store
 from ringback.telephony.base import CallRecord
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import structlog
 
+from ringback.client_files import Storage
 from ringback.clock import AlignedClock, Clock
 from ringback.config import Settings
 from ringback.domain.rows import StatusReport
@@ -19,7 +20,6 @@ from ringback.service.queues import QueueService
 from ringback.service.responses import StoredResponses
 from ringback.service.tasks import TaskService
 from ringback.service.webhooks import WebhookService
-from ringback.storage import Storage
 from ringback.store import Store, open_store
 from ringback.telephony.base import Dialer
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Unpack
 
+from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.domain.rows import (
     CallRow,
@@ -28,7 +29,6 @@ from ringback.domain.tasks import (
     tasks_from_callbacks,
 )
 from ringback.service.inputs import check_job_files, parse_callback_tasks, parse_jobs
-from ringback.storage import Storage
 from ringback.store import Store, TaskFilters
 
 DEFAULT_QUEUE = "default"

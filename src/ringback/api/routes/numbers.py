@@ -19,7 +19,7 @@ from ringback.api.number_schemas import (
     TraceEntryOut,
 )
 from ringback.api.schemas import errors, reject_unstorable
-from ringback.storage import StorageError
+from ringback.client_files import StorageError
 
 router = APIRouter(prefix="/client/{client_id}", tags=["inbound"])
 Number = Annotated[str, Path(pattern=NUMBER_PATTERN, description="the called number")]

@@ -26,9 +26,9 @@ from starlette.convertors import Convertor, register_url_convertor
 from ringback.api.deps import CurrentClient, StorageDep
 from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.history_schemas import StorageListing, StoredFile
+from ringback.client_files import MAX_FILE_BYTES as STORAGE_MAX_FILE_BYTES
+from ringback.client_files import Storage, StorageError
 from ringback.domain.tasks import format_seed_time
-from ringback.storage import MAX_FILE_BYTES as STORAGE_MAX_FILE_BYTES
-from ringback.storage import Storage, StorageError
 
 
 def _plain_path(request: Request) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ringback.client_files import StorageError
 from ringback.ivr.expr import render_value
 from ringback.ivr.fetch import FetchError
 from ringback.ivr.limits import shorten, value_size
 from ringback.ivr.parse import Node
 from ringback.ivr.run import is_url
-from ringback.storage import StorageError
 
 if TYPE_CHECKING:
     from ringback.ivr.interpret import Interpreter

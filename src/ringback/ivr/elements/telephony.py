@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from ringback.client_files import StorageError
 from ringback.domain.model import Leg, Outcome
 from ringback.domain.rows import InvalidInput
 from ringback.ivr.errors import IvrError, IvrNotSupported
 from ringback.ivr.expr import Flag
 from ringback.ivr.parse import Node
 from ringback.ivr.run import Stop
-from ringback.storage import StorageError
 from ringback.telephony.base import CallError, CallNotSupported, OriginateRequest
 from ringback.telephony.fax import documents
 from ringback.telephony.fax.documents import FaxDocumentError

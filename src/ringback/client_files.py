@@ -1,4 +1,5 @@
-"""Client file storage on disk: audio files, IVR documents, … one folder per client.
+"""The clients' files on disk (the seed's "storage"): audio files, IVR documents, faxes, … one
+folder per client. (Not to be confused with ``ringback.store``, the database.)
 
 Every path a client gives is relative to that client's folder (``root / <client_id>``) and is
 checked before use: absolute paths, ``..`` components, NUL bytes and symlinks that lead out of
