@@ -227,6 +227,24 @@ _QUIET_TASK = (
 )
 
 
+def _new_events(source: str) -> str:
+    """The ``new_events`` CTE: the events in ``$2`` (a JSON list) of the tasks the CTE
+    ``source`` returned (each with the ``base_seq`` its events are numbered from)."""
+    return (
+        f"""new_events AS (
+            INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data,
+                                dispatched_at)
+            SELECT {source}.client_id, {source}.queue_id, {source}.id,
+                   {source}.base_seq + e.k, e.type, e.occurred_at, e.data, """
+        + _dispatched_if_quiet(source, "e.occurred_at")
+        + f"""
+            FROM jsonb_to_recordset($2::jsonb) AS e(
+                task_id bigint, k int, type text, occurred_at bigint, data jsonb)
+            JOIN {source} ON {source}.id = e.task_id
+        )"""
+    )
+
+
 def _dispatched_if_quiet(rows: str, at: str) -> str:
     """``dispatched_at`` of an event of ``rows`` (which carry ``quiet`` and ``client_id``)."""
     return (
@@ -384,17 +402,9 @@ class PostgresClaims:
         + _QUIET_TASK
         + """
         ),
-        new_events AS (
-            INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data,
-                                dispatched_at)
-            SELECT done.client_id, done.queue_id, done.id, done.base_seq + e.k, e.type,
-                   e.occurred_at, e.data, """
-        + _dispatched_if_quiet("done", "e.occurred_at")
-        + """
-            FROM jsonb_to_recordset($2::jsonb) AS e(
-                task_id bigint, k int, type text, occurred_at bigint, data jsonb)
-            JOIN done ON done.id = e.task_id
-        ),
+        """
+        + _new_events("done")
+        + """,
         new_calls AS ("""
         + PostgresLegs().upsert_sql()
         + """
@@ -444,17 +454,9 @@ class PostgresClaims:
         + _QUIET_TASK
         + """
         ),
-        new_events AS (
-            INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data,
-                                dispatched_at)
-            SELECT moved.client_id, moved.queue_id, moved.id, moved.base_seq + e.k, e.type,
-                   e.occurred_at, e.data, """
-        + _dispatched_if_quiet("moved", "e.occurred_at")
+        """
+        + _new_events("moved")
         + """
-            FROM jsonb_to_recordset($2::jsonb) AS e(
-                task_id bigint, k int, type text, occurred_at bigint, data jsonb)
-            JOIN moved ON moved.id = e.task_id
-        )
         SELECT id FROM moved
     """
     )
