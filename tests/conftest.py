@@ -31,10 +31,20 @@ from support_webhooks import Receiver
 SERVER_FIXTURES = frozenset({"live", "own_live"})
 
 
+#: the tests of these folders are ``serial``: the chaos runs start PostgreSQL clusters, network
+#: namespaces and kill -9 soaks, and check their time limits as if they had the machine.
+#: ``make test`` runs every other test on two processes (pytest-xdist), then these in one
+SERIAL_FOLDERS = ("chaos",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ""
+        if folder in SERIAL_FOLDERS:
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture
