@@ -29,13 +29,21 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/ringback serve
 
+# the tests run on PYTEST_WORKERS processes (pytest-xdist; 0: one process, in order), but for
+# the `serial` ones (tests/chaos, marked in tests/conftest.py: their runs have time limits that
+# assume the machine), which run after the others, alone; `make test` fails if either part does
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS))
+
 test: setup
-	$(BIN)/pytest
+	@$(BIN)/pytest $(XDIST) -m "not serial" $(PYTEST_ARGS); parallel=$$?; \
+	$(BIN)/pytest -p no:xdist -m serial $(PYTEST_ARGS); serial=$$?; \
+	if [ $$parallel -ne 0 ]; then exit $$parallel; fi; exit $$serial
 
 # the quick suite: every package on both stores, without the tests marked slow (servers and
 # processes started for long, chaos, schemathesis, sipp/baresip/kamailio, big hypothesis runs)
 test-fast: setup
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests bench chaos

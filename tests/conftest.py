@@ -1,20 +1,29 @@
 """Shared fixtures: one test suite, run against every store (SQLite and PostgreSQL).
 
 PostgreSQL tests use a real server (``RINGBACK_TEST_PG_URL``, default the local ``test``
-database) and a fresh schema per test. Without a server they are skipped, unless
-``RINGBACK_REQUIRE_PG=1`` (as in CI), where they fail.
+database). Each session (each xdist worker) migrates one schema of its own once; before every
+test that schema is emptied (every table but ``schema_migrations``, sequences back to 1), which
+takes a hundredth of migrating a new one. SQLite tests likewise get a copy of a file migrated
+once. Every test still opens its store with ``migrate=True`` (a no-op on an up-to-date
+database) and tests/store checks what the migrations make. Without a server the PostgreSQL
+tests are skipped, unless ``RINGBACK_REQUIRE_PG=1`` (as in CI), where they fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import concurrent.futures
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ringback.clock import FakeClock
 from ringback.store.db import Store, open_store
-from support import PgSchema, WatchedClock, require_pg
+from support import PG_URL, PgSchema, WatchedClock, require_pg
 from support_webhooks import Receiver
 
 #: fixtures that start a ``ringback serve`` process (tests/api/conftest.py): a test that talks
@@ -22,10 +31,20 @@ from support_webhooks import Receiver
 SERVER_FIXTURES = frozenset({"live", "own_live"})
 
 
+#: the tests of these folders are ``serial``: the chaos runs start PostgreSQL clusters, network
+#: namespaces and kill -9 soaks, and check their time limits as if they had the machine.
+#: ``make test`` runs every other test on two processes (pytest-xdist), then these in one
+SERIAL_FOLDERS = ("chaos",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ""
+        if folder in SERIAL_FOLDERS:
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture
@@ -40,25 +59,128 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _run_in_thread(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run the coroutine function ``make`` to its end outside any running event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, make()).result(timeout=120)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every migration applied, made once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "ringback.db"
+
+    async def make() -> None:
+        opened = await open_store(f"sqlite:///{path}", FakeClock(), migrate=True)
+        await opened.close()
+
+    _run_in_thread(make)
+    leftovers = sorted(p.name for p in path.parent.iterdir() if p != path)
+    assert not leftovers, f"the migrated SQLite file was not closed cleanly: {leftovers}"
+    return path
+
+
+class PgTestSchema:
+    """One migrated schema, reused test after test: ``reset`` empties it before each."""
+
+    def __init__(self) -> None:
+        self.schema = PgSchema()
+        self.tables: list[str] = []
+        self.sequences: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    async def make(self) -> None:
+        import asyncpg
+
+        await self.schema.create()
+        opened = await open_store(
+            PG_URL, FakeClock(), migrate=True, search_path=self.name, notify_channel=self.name
+        )
+        await opened.close()
+        conn = await asyncpg.connect(PG_URL, timeout=30)
+        try:
+            self.tables = [
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = $1"
+                    " AND tablename <> 'schema_migrations' ORDER BY tablename",
+                    self.name,
+                )
+            ]
+            self.sequences = [
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = $1"
+                    " ORDER BY sequencename",
+                    self.name,
+                )
+            ]
+        finally:
+            await conn.close()
+
+    async def reset(self) -> None:
+        """Every table but schema_migrations emptied, every sequence back at its start: what a
+        fresh migration leaves (rows are deleted with triggers and foreign keys off; without
+        the rights for that, TRUNCATE, ten times slower)."""
+        import asyncpg
+
+        tables = ", ".join(f"{self.name}.{table}" for table in self.tables)
+        conn = await asyncpg.connect(PG_URL, timeout=30)
+        try:
+            await conn.execute("SET lock_timeout = '10s'; SET synchronous_commit = off")
+            try:
+                async with conn.transaction():
+                    await conn.execute(
+                        "SET LOCAL session_replication_role = replica;"
+                        + "".join(f"DELETE FROM {self.name}.{table};" for table in self.tables)
+                        + "".join(
+                            f"ALTER SEQUENCE {self.name}.{seq} RESTART;" for seq in self.sequences
+                        )
+                    )
+            except asyncpg.InsufficientPrivilegeError:
+                await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_test_schema() -> Iterator[PgTestSchema]:
+    """The PostgreSQL schema of this session's (xdist worker's) store tests, dropped at the end."""
+    require_pg()
+    made = PgTestSchema()
+    try:
+        _run_in_thread(made.make)
+        yield made
+    finally:
+        _run_in_thread(made.schema.drop)
+
+
 @pytest.fixture
-async def store(backend: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
+async def store(
+    backend: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest
+) -> AsyncIterator[Store]:
     if backend == "sqlite":
-        opened = await open_store(f"sqlite:///{tmp_path / 'ringback.db'}", clock, migrate=True)
+        path = tmp_path / "ringback.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        opened = await open_store(f"sqlite:///{path}", clock, migrate=True)
         try:
             yield opened
         finally:
             await opened.close()
         return
-    schema = PgSchema()
-    await schema.create()
+    schema: PgTestSchema = request.getfixturevalue("pg_test_schema")
+    await schema.reset()
     opened = await open_store(
-        schema.url(), clock, migrate=True, search_path=schema.name, notify_channel=schema.name
-    )
+        PG_URL, clock, migrate=True, search_path=schema.name,
+        notify_channel=f"{schema.name}_{uuid.uuid4().hex[:8]}",
+    )  # fmt: skip
     try:
         yield opened
     finally:
         await opened.close()
-        await schema.drop()
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ One server per store for the session (``live``; starting one takes seconds):
 ``python -m ringback serve --port P`` with a fresh database (a temporary SQLite file, or a
 PostgreSQL database ``rb_api_<hex>`` created for it and dropped after), a temporary storage
 folder and simulator rules that make calls finish in about a second. Each test module gets two
-fresh API clients, alice and bob, made with ``ringback client create NAME --json`` against the
-same database; every route but /metrics is per client, so modules cannot see each other's data.
+fresh API clients, alice and bob, made with ``ringback client create NAME --json`` (run in the
+test process by typer's runner) against the same database; every route but /metrics is per
+client, so modules cannot see each other's data.
 Tests get an ``httpx.Client`` per client whose base URL is ``/api/ver1.0/client/{id}``.
 
 Everything is bounded in time, listens on 127.0.0.1 only, and the server is stopped by its
@@ -197,13 +198,25 @@ class LiveServer:
         token: str = answer.json()["access_token"]
         return token
 
+    def cli_in_process(self, *args: str) -> tuple[int, str, str]:
+        """``ringback ARGS`` against the server's database, run in this process by typer's
+        runner (the same command, without an interpreter start-up of seconds): exit code,
+        stdout, stderr. Called outside any running event loop (the command runs its own)."""
+        from typer.testing import CliRunner
+
+        from ringback.cli import app
+
+        ringback_env = {k: v for k, v in self.env.items() if k.startswith("RINGBACK_")}
+        result = CliRunner().invoke(app, list(args), env=ringback_env, catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
     def make_tenants(self, *names: str) -> dict[str, Tenant]:
-        """``ringback client create NAME --json`` for each name (in parallel), then a token."""
-        with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
-            made = list(pool.map(lambda name: self.cli("client", "create", name, "--json"), names))
-        for name, result in zip(names, made, strict=True):
-            assert result.returncode == 0, result.stderr + result.stdout
-            creds = json.loads(result.stdout)
+        """``ringback client create NAME --json`` for each name (in this process), then a
+        token. The real program's ``client create`` is tested in tests/cli."""
+        for name in names:
+            code, stdout, stderr = self.cli_in_process("client", "create", name, "--json")
+            assert code == 0, stderr + stdout
+            creds = json.loads(stdout)
             token = self.token(creds["client_id"], creds["client_secret"])
             http = self.client(token)
             http.base_url = httpx.URL(f"{self.url}{API}/client/{creds['id']}")

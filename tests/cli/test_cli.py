@@ -92,6 +92,11 @@ def write_wav(path: Path, seconds: float = 0.1) -> None:
         out.writeframes(b"\0\0" * int(8000 * seconds))
 
 
+#: a test that runs the real program is slow (interpreter start-up and imports: about 2 s on a
+#: loaded 2-core machine); test_task_add_to_an_unknown_queue_is_refused_and_changes_nothing keeps
+#: one such run in the quick suite
+REAL_PROGRAM = pytest.mark.slow
+
 MSG = ["--to", "33612345678", "--from", "100", "--audio-file", "hello.wav"]
 
 
@@ -121,6 +126,7 @@ def refused(home: Path, *args: str | Path) -> str:
 # --- bad input: a clear error, a non-zero exit, nothing changed -----------------------------
 
 
+@REAL_PROGRAM
 def test_task_file_that_is_not_json_is_refused_naming_line_and_column(home: Path) -> None:
     bad = home / "tasks.json"
     bad.write_text('[\n  {"a_number": "101",\n   "b_number": "201"\n  {"a_number": "102"}\n]\n')
@@ -134,6 +140,7 @@ def test_task_add_to_an_unknown_queue_is_refused_and_changes_nothing(home: Path)
     assert "ringback queue add nope" in stderr
 
 
+@REAL_PROGRAM
 def test_task_file_naming_an_unknown_queue_is_refused_and_changes_nothing(home: Path) -> None:
     jobs = home / "jobs.json"
     job = {"type": "msg_call", "queue": "nope", "data": {"calling_number": "100"}}
@@ -142,17 +149,20 @@ def test_task_file_naming_an_unknown_queue_is_refused_and_changes_nothing(home: 
     assert "no queue named 'nope'" in refused(home, "task", "add", "--file", jobs)
 
 
+@REAL_PROGRAM
 def test_task_add_with_attempts_0_is_refused_and_changes_nothing(home: Path) -> None:
     stderr = refused(home, "task", "add", *MSG, "--attempts", "0")
     assert "--attempts: Input should be greater than or equal to 1" in stderr
 
 
+@REAL_PROGRAM
 def test_task_add_with_try_count_51_is_refused_and_changes_nothing(home: Path) -> None:
     args = ["--a-number", "100", "--b-number", "200", "--try-count", "51"]
     stderr = refused(home, "task", "add", *args)
     assert "--try-count: Input should be less than or equal to 50" in stderr
 
 
+@REAL_PROGRAM
 def test_task_file_with_one_try_count_51_among_good_tasks_stores_none(home: Path) -> None:
     good_job = {
         "type": "msg_call",
@@ -171,11 +181,13 @@ def test_task_file_with_one_try_count_51_among_good_tasks_stores_none(home: Path
     assert "line 4, [2].try_count: Input should be less than or equal to 50" in stderr
 
 
+@REAL_PROGRAM
 def test_task_add_with_an_unknown_time_zone_is_refused_and_changes_nothing(home: Path) -> None:
     stderr = refused(home, "task", "add", *MSG, "--timezone", "Mars/Base")
     assert "--timezone: unknown time zone 'Mars/Base'" in stderr
 
 
+@REAL_PROGRAM
 @pytest.mark.parametrize(
     ("hours", "says"),
     [
@@ -191,11 +203,13 @@ def test_queue_add_with_bad_calling_hours_is_refused_and_changes_nothing(
     assert f"error: calling hours: {says}" in stderr
 
 
+@REAL_PROGRAM
 def test_task_add_with_a_malformed_number_is_refused_and_changes_nothing(home: Path) -> None:
     stderr = refused(home, "task", "add", "--to", "abc", "--from", "100", "--audio-file", "x")
     assert "--to: 'abc' is not a phone number" in stderr
 
 
+@REAL_PROGRAM
 def test_task_file_with_an_unknown_field_is_refused_naming_it(home: Path) -> None:
     path = home / "tasks.json"
     lines = [
@@ -210,22 +224,26 @@ def test_task_file_with_an_unknown_field_is_refused_naming_it(home: Path) -> Non
     assert "line 3, [1].colour: unknown field 'colour'" in stderr
 
 
+@REAL_PROGRAM
 def test_queue_on_for_a_queue_that_does_not_exist_is_refused(home: Path) -> None:
     stderr = refused(home, "queue", "on", "nope")
     assert "no queue named 'nope'" in stderr
 
 
+@REAL_PROGRAM
 def test_queue_on_in_a_fresh_database_names_the_missing_queue(tmp_path: Path) -> None:
     ran = ringback(tmp_path, "queue", "on", "sales", real=True)
     assert ran.code == 1
     assert ran.stderr.startswith("error: no queue named 'sales'")
 
 
+@REAL_PROGRAM
 def test_task_add_with_flags_of_another_kind_is_refused_and_changes_nothing(home: Path) -> None:
     stderr = refused(home, "task", "add", *MSG, "--try-count", "3")
     assert "--try-count: does not apply to a msg_call task (use --attempts)" in stderr
 
 
+@REAL_PROGRAM
 def test_task_add_with_a_storage_path_outside_the_client_folder_is_refused(home: Path) -> None:
     args = ["--to", "33612345678", "--from", "100", "--audio-file", "../2/secret.wav"]
     assert "--audio-file: storage path '../2/secret.wav' contains '..'" in refused(

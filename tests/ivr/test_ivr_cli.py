@@ -98,6 +98,7 @@ def test_run_of_the_review_loop_document_ends_with_the_value_cap_error_and_bound
     assert len(result.output) < 100_000
 
 
+@pytest.mark.slow  # a thousand jumps copying a 60,000-character value: seconds
 def test_run_of_a_loop_under_the_value_cap_ends_at_the_jump_bound_with_bounded_output(
     tmp_path: Path,
 ) -> None:
