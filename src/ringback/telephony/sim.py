@@ -43,7 +43,6 @@ from ringback.telephony.base import (
     played_file,
     played_speech,
 )
-from ringback.telephony.fax import loopback
 from ringback.telephony.fax.result import FaxResult, ReceivedFax
 from ringback.telephony.fax.spandsp import FaxUnavailable
 from ringback.telephony.sim_rules import (
@@ -401,6 +400,8 @@ class SimCall:
         """A real T.30 session with an in-process fax machine at the called number (see
         :mod:`ringback.telephony.fax.loopback`), computed in a thread at once; then, unless
         fast, the session's audio time passes on the clock."""
+        from ringback.telephony.fax import loopback  # numpy, Pillow: loaded by the first fax
+
         self._require_up("send a fax")
         record = self._record
         try:
@@ -421,6 +422,8 @@ class SimCall:
     ) -> ReceivedFax:
         """A page from an in-process fax machine at the called number (see :meth:`send_fax`);
         a session longer than ``timeout_s`` fails as dropped."""
+        from ringback.telephony.fax import loopback
+
         self._require_up("receive a fax")
         record = self._record
         try:

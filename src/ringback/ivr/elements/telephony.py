@@ -24,9 +24,7 @@ from ringback.ivr.expr import Flag
 from ringback.ivr.parse import Node
 from ringback.ivr.run import Stop
 from ringback.telephony.base import CallError, CallNotSupported, OriginateRequest
-from ringback.telephony.fax import documents
-from ringback.telephony.fax.documents import FaxDocumentError
-from ringback.telephony.fax.result import FaxResult
+from ringback.telephony.fax.result import FaxDocumentError, FaxResult
 
 if TYPE_CHECKING:
     from ringback.ivr.interpret import Interpreter
@@ -135,6 +133,8 @@ async def send_fax(ivr: Interpreter, node: Node) -> None:
     path = ivr.existing_file(node, relpath)
     header = ivr.render(node, node.attrs["header"]) if "header" in node.attrs else ""
     ivr.trace(node.line, "SendFax", relpath + (f" (header {header!r})" if header else ""))
+    from ringback.telephony.fax import documents  # Pillow, pypdfium2: loaded by the first fax
+
     with tempfile.TemporaryDirectory(prefix="ringback-sendfax-") as tmp:
         pages = Path(tmp) / "fax.tif"
         try:
@@ -159,6 +159,8 @@ def _pdf_beside(relpath: str) -> str:
 
 
 def _pdf_of(tiff: Path) -> bytes:
+    from ringback.telephony.fax import documents  # Pillow: loaded by the first fax
+
     out = io.BytesIO()
     documents.fax_to_pdf(tiff, out)
     return out.getvalue()

@@ -26,6 +26,8 @@ from typing import IO, Literal
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from ringback.telephony.fax.result import FaxDocumentError
+
 Resolution = Literal["normal", "fine"]
 FAX_WIDTH = 1728  # pixels across a fax page (T.4 A4 width at R8)
 X_DPI = 204
@@ -34,15 +36,6 @@ A4_LENGTH_IN = 297 / 25.4
 MAX_PAGES = 100
 PDF_RENDER_DPI = 204
 _PDF_MAGIC = b"%PDF-"
-
-
-class FaxDocumentError(ValueError):
-    """A document cannot be turned into fax pages (or a fax TIFF cannot be read)."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"cannot fax {Path(path).name}: {reason}")
-        self.path = str(path)
-        self.reason = reason
 
 
 def page_length_limit(resolution: Resolution) -> int:
@@ -207,3 +200,6 @@ def fax_to_pdf(tiff: Path, pdf: Path | IO[bytes]) -> int:
         pages.append(square.convert("1", dither=Image.Dither.NONE))
     pages[0].save(pdf, format="PDF", save_all=True, append_images=pages[1:], resolution=x_dpi)
     return len(pages)
+
+
+__all__ = ["FaxDocumentError", "convert", "fax_to_pdf", "read_fax"]

@@ -4,6 +4,7 @@ name it without loading libspandsp)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 #: spandsp's T30_ERR_CALLDROPPED and its text
 CALL_DROPPED = 49
@@ -53,3 +54,12 @@ class ReceivedFax:
 
     result: FaxResult
     tiff: bytes
+
+
+class FaxDocumentError(ValueError):
+    """A document cannot be turned into fax pages (or a fax TIFF cannot be read)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"cannot fax {Path(path).name}: {reason}")
+        self.path = str(path)
+        self.reason = reason
