@@ -73,3 +73,16 @@ async def test_no_truth_log_unless_configured(tmp_path: Path, monkeypatch: Any) 
     assert dialer.truth is None
     monkeypatch.setenv("RINGBACK_SIM_TRUTH_LOG", str(tmp_path / "t"))
     assert Settings.from_env().sim_truth_log == tmp_path / "t"
+
+
+def test_times_are_on_this_hosts_clock_with_ringbacks_offset_taken_out(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from ringback.telephony.sim_truth import TruthLog
+
+    log = TruthLog(tmp_path, host_offset=lambda: 0.25)  # ringback's clock 250 ms ahead
+    at = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    log.originate("leg", "call", "+15550100", at)
+    log.close()
+    [line] = [json.loads(x) for x in next(tmp_path.glob("dials-*.jsonl")).read_text().splitlines()]
+    assert line["t"] == at.timestamp() - 0.25

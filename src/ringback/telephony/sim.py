@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from ringback.clock import Clock
+from ringback.clock import AlignedClock, Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
 from ringback.telephony.base import (
@@ -505,7 +505,13 @@ class SimDialer:
         self.rules = rules if rules is not None else load_sim_rules(None)
         self.fast = fast
         # every originate / answer / hangup appended to <truth_log>/dials-<pid>.jsonl
-        self.truth = TruthLog(truth_log) if truth_log is not None else None
+        self.truth = None
+        if truth_log is not None:
+            aligned = clock if isinstance(clock, AlignedClock) else None
+            self.truth = TruthLog(
+                truth_log,
+                (lambda: aligned.offset.total_seconds()) if aligned is not None else lambda: 0.0,
+            )
         self.originated = 0  # legs originated since the dialer was made
         self._live: dict[str, SimCall] = {}
 

@@ -8,8 +8,13 @@ With ``RINGBACK_SIM_TRUTH_LOG=<dir>`` every process appends one JSON line per le
 - ``{"ev": "hangup", "leg_uuid", "call_uuid", "to", "disposition", "cause", "t", "pid"}``
   when it ends.
 
-``t`` is Unix seconds, the time the event was due (the simulator applies its timeline
-lazily). Each line is written with one ``os.write`` on an ``O_APPEND`` descriptor, so a line
+``t`` is Unix seconds on this host's own clock, the time the event was due (the simulator
+applies its timeline lazily). ringback's clock follows the database server's (see
+:class:`~ringback.clock.AlignedClock`), each process by its own reading of it, a few
+milliseconds apart; that offset is taken out here, so the lines of several processes compare
+with each other and with the chaos runner's kill times.
+
+Each line is written with one ``os.write`` on an ``O_APPEND`` descriptor, so a line
 whose write returned survives ``kill -9`` of the process. The chaos suite (``make chaos``)
 compares these lines with the calls and tasks in the database.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,8 +32,10 @@ from typing import Any
 class TruthLog:
     """Appends leg events to ``<directory>/dials-<pid>.jsonl`` (reopened after a fork)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, host_offset: Callable[[], float] = lambda: 0.0) -> None:
+        """``host_offset``: seconds ringback's clock is ahead of this host's now."""
         self.directory = Path(directory)
+        self._host_offset = host_offset
         self._fd: int | None = None
         self._pid = 0
 
@@ -64,7 +72,7 @@ class TruthLog:
 
     def _write(self, line: dict[str, Any], at: datetime) -> None:
         pid = os.getpid()
-        line["t"] = at.timestamp()
+        line["t"] = at.timestamp() - self._host_offset()
         line["pid"] = pid
         data = (json.dumps(line, separators=(",", ":")) + "\n").encode()
         os.write(self._descriptor(pid), data)
