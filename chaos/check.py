@@ -155,9 +155,15 @@ def limit_held(
     queue_of_task: Mapping[int, int],
     limits: Mapping[int, int],
     end_time: float,
+    cut: tuple[set[int], float] | None = None,
 ) -> dict[str, Any]:
     """From the truth log alone: per queue, the number of tasks with a live leg (originate to
-    hangup, or to the kill of its process) never exceeds the queue's concurrent_task_limit."""
+    hangup, or to the kill of its process) never exceeds the queue's concurrent_task_limit.
+
+    ``cut``: the workers (pids) of a host cut off the database, and when. Their calls in
+    progress go on (as in any outage), but the other hosts take over their tasks' slots once
+    the leases run out: the limit is kept among the workers that reach the database, so those
+    legs count until the cut only (README, Reliability)."""
     changes: list[tuple[float, int, int]] = []  # (time, +1/-1, task)
     for events in _legs(truth).values():
         start = events.get("originate")
@@ -169,6 +175,8 @@ def limit_held(
         end = float(hangup["t"]) if hangup is not None else (killed or end_time)
         if killed is not None:
             end = min(end, killed)
+        if cut is not None and int(start["pid"]) in cut[0] and float(start["t"]) <= cut[1]:
+            end = min(end, cut[1])
         changes.append((float(start["t"]), 1, task))
         changes.append((end, -1, task))
     changes.sort(key=lambda change: (change[0], change[1]))  # ends before starts at a tie

@@ -227,7 +227,8 @@ async def _run(spec: Spec, workdir: Path, rng: random.Random, net: Network) -> d
         ended = time.time()
         workers.stop()
         rows = await read_rows(store, seeded.client_id)  # through the socket, network still up
-        checks = run_checks(run, rows, seeded, workers, ended)
+        cut = (plan.cut_pids, plan.cut_at) if plan.cut_at is not None else None
+        checks = run_checks(run, rows, seeded, workers, ended, cut)
         truth = check.read_truth(workdir / "truth")
         calls, tasks = rows["calls"], rows["tasks"]
         figures |= host_figures(workers, truth, calls, tasks, plan.window, plan.cut_pids)

@@ -228,7 +228,9 @@ def run_checks(
     seeded: Seeded,
     workers: Workers,
     ended: float,
+    cut: tuple[set[int], float] | None = None,
 ) -> dict[str, Any]:
+    """Every check of a scenario's run (``cut``: see :func:`chaos.check.limit_held`)."""
     truth = check.read_truth(run.workdir / "truth")
     results: dict[str, Any] = {
         "lost_or_stuck": check.lost_or_stuck(rows["tasks"]),
@@ -244,6 +246,7 @@ def run_checks(
             seeded.queue_of_task,
             seeded.limits,
             ended,
+            cut,
         ),
         "limit_sampled": check.sampled_limit(run.samples, seeded.limits),
         "events": check.events_gap_free(rows["tasks"], rows["events"]),

@@ -134,6 +134,21 @@ def test_limit_held_ends_a_leg_at_the_kill_of_its_process() -> None:
     assert check.limit_held(truth, {}, numbers, queues, {10: 1}, 9.0)["violations"] == 1
 
 
+def test_limit_held_counts_a_cut_off_hosts_legs_until_the_cut_only() -> None:
+    numbers, queues = {"1": 1, "2": 2, "3": 3}, {1: 10, 2: 10, 3: 10}
+    cut_off = leg("a", "1", 0.0, answer=1.0, end=8.0, pid=5)  # goes on while cut off
+    reused = leg("b", "2", 6.0, end=7.0, pid=6)  # the slot taken over after the lease
+    later = leg("c", "3", 9.0, end=10.0, pid=5)  # the healed host dials again
+    truth = cut_off + reused + later
+    assert check.limit_held(truth, {}, numbers, queues, {10: 1}, 20.0)["violations"] == 1
+    result = check.limit_held(truth, {}, numbers, queues, {10: 1}, 20.0, cut=({5}, 2.0))
+    assert result["violations"] == 0
+    # a leg the cut-off host placed after the cut still counts
+    again = truth + leg("d", "2", 9.5, end=11.0, pid=6)
+    result = check.limit_held(again, {}, numbers, queues, {10: 1}, 20.0, cut=({5}, 2.0))
+    assert result["violations"] == 1
+
+
 def test_sampled_limit() -> None:
     assert check.sampled_limit([{1: 2}, {1: 3}], {1: 3})["violations"] == 0
     assert check.sampled_limit([{1: 2}, {1: 4}], {1: 3})["max_executed_per_queue"] == {"1": 4}
