@@ -4,8 +4,6 @@ composition root (``ringback serve``, a CLI command, a test) over one store and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import structlog
 
 from ringback.client_files import Storage
@@ -83,9 +81,6 @@ class Services:
     async def schema_version(self) -> int:
         """The database's schema version (0: not migrated); raises when it does not answer."""
         return await self.store.schema_version()
-
-    def on_wake(self, callback: Callable[[], None]) -> None:
-        self.store.on_wake(callback)
 
     async def align_clock(self) -> None:
         """Put an :class:`AlignedClock` on the database server's time; warn when this host's
