@@ -70,6 +70,32 @@ class CliError(Exception):
     """A problem to report in one clear line (plus details) and exit 1."""
 
 
+class SetupError(CliError):
+    """The service cannot start where it is: a port in use, a database it cannot reach, a bad
+    setting. One line saying what to do, and exit 2 (:data:`SETUP_EXIT`)."""
+
+
+#: the exit code of a command refused for its input or for what it asked about
+REFUSED_EXIT = 1
+#: the exit code when the settings or the machine do not let a command run at all
+SETUP_EXIT = 2
+
+
+class _Debug:
+    """``ringback --debug``: errors print their traceback before their one line."""
+
+    on = False
+
+
+debug = _Debug()
+
+
+def _say(exc: BaseException, message: str) -> None:
+    if debug.on:
+        err.print_exception()
+    err.print(f"[red]error:[/red] {escape(message)}")
+
+
 def seed_time(when: datetime | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S") if when else ""
 
@@ -79,16 +105,19 @@ def errors() -> Iterator[None]:
     try:
         yield
     except InvalidInput as exc:
-        err.print(f"[red]error:[/red] {escape(exc.message)}")
+        _say(exc, exc.message)
         for detail in exc.details:
             if len(exc.details) == 1 and detail["msg"] in exc.message:
                 continue  # already said
             where = detail.get("where") or ".".join(str(part) for part in detail["loc"])
             err.print(f"  [bold]{escape(where or '(input)')}[/bold]: {escape(detail['msg'])}")
-        raise typer.Exit(1) from None
-    except (CliError, NotFound, Conflict, ConfigError, SimConfigError, StorageError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(REFUSED_EXIT) from None
+    except (SetupError, ConfigError, SimConfigError) as exc:
+        _say(exc, str(exc))
+        raise typer.Exit(SETUP_EXIT) from None
+    except (CliError, NotFound, Conflict, StorageError) as exc:
+        _say(exc, str(exc))
+        raise typer.Exit(REFUSED_EXIT) from None
 
 
 def run(work: Callable[[Services, Settings], Awaitable[T]], *, storage: bool = False) -> T:
@@ -106,7 +135,10 @@ def run(work: Callable[[Services, Settings], Awaitable[T]], *, storage: bool = F
                 url = shown_url(settings.database_url)
                 lines = str(getattr(exc, "orig", None) or exc).splitlines()  # the driver's words
                 why = lines[0] if lines else type(exc).__name__
-                raise CliError(f"cannot open the database {url}: {why}") from exc
+                raise SetupError(
+                    f"cannot open the database {url}: {why} (is the server running? check "
+                    "RINGBACK_DATABASE_URL)"
+                ) from exc
             try:
                 return await work(services, settings)
             finally:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ringback.cli.common import CliError, err, out, run, shown_url
+from ringback.cli.common import SetupError, err, out, run, shown_url
 from ringback.clock import AlignedClock
 from ringback.config import Settings
 from ringback.engine.processes import LISTEN_FD_ENV
@@ -80,11 +80,6 @@ async def _run_service(
         await asyncio.gather(*running, return_exceptions=True)
         for task in done:
             problem = task.exception()
-            if isinstance(problem, SystemExit):  # uvicorn could not listen
-                raise CliError(
-                    f"the API could not listen on {settings.host}:{settings.port} "
-                    "(port in use? set RINGBACK_PORT or --port)"
-                )
             if problem is not None:
                 raise problem
     finally:
@@ -127,15 +122,16 @@ async def _dialer(settings: Settings, services: Services) -> Dialer:
     try:
         return await dialer.start()
     except OSError as exc:
-        raise CliError(
+        raise SetupError(
             f"the sip dialer could not listen on {sip.local_host}:{sip.local_port} UDP "
             f"({exc.strerror or exc}; port in use? set RINGBACK_SIP_LOCAL_PORT)"
         ) from None
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """The API's listening socket, opened before ``serve --processes N`` starts its children,
-    which accept from it too (inherited by descriptor)."""
+    """The API's listening socket, opened before anything else starts (a port in use is one
+    line, not a worker started and stopped), and before ``serve --processes N`` starts its
+    children, which accept from it too (inherited by descriptor)."""
     try:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         # the protocol (TCP) given, not 0: asyncio turns Nagle off (TCP_NODELAY) only on
@@ -146,9 +142,9 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind(info[4])
         sock.listen(2048)
     except OSError as exc:
-        raise CliError(
-            f"the API could not listen on {host}:{port} ({exc.strerror}; port in use? set "
-            "RINGBACK_PORT or --port)"
+        raise SetupError(
+            f"the API cannot listen on {host}:{port} ({exc.strerror or exc}): stop what holds "
+            "the port, or choose another with --port or RINGBACK_PORT"
         ) from None
     sock.setblocking(False)
     sock.set_inheritable(True)
@@ -198,7 +194,7 @@ def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
         sip_ports = None
         if sip is not None and sip.local_port != 0:
             if sip.local_port + count - 1 > 65535:
-                raise CliError(
+                raise SetupError(
                     f"{count} processes need SIP ports {sip.local_port} to "
                     f"{sip.local_port + count - 1}: set a lower RINGBACK_SIP_LOCAL_PORT"
                 )
@@ -221,16 +217,16 @@ def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
         if settings.sim_fast:
             dialer += " (fast)"
         listening = f"API on http://{settings.host}:{settings.port}/docs, " if api else ""
+        # serve: every process serves the API from one listening socket, bound here first
+        api_socket = _inherited_socket() if api else None
+        if api and api_socket is None:
+            api_socket = _listen(settings.host, settings.port)
         err.print(
             f"ringback {what}: {listening}database {shown_url(settings.database_url)}, "
             f"dialer {dialer}, storage {settings.storage_dir.resolve()}, "
             f"{count} worker process(es). Ctrl-C or SIGTERM stops."
         )
         extra = WorkerProcesses()
-        # serve --processes N: every process serves the API from one listening socket
-        api_socket = _inherited_socket() if api else None
-        if api and api_socket is None and count > 1:
-            api_socket = _listen(settings.host, settings.port)
         try:
             # after the migration above: children find the schema ready
             extra.start(
