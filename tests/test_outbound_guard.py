@@ -174,3 +174,12 @@ async def test_a_name_whose_first_answer_is_private_is_refused_whatever_it_answe
                 pass
     assert dns.calls == 1
     assert listener.connections == 0
+
+
+def test_a_refused_address_says_which_setting_lets_private_networks_in() -> None:
+    from ringback.domain.urlguard import check_address, literal_address
+
+    address = literal_address("10.1.2.3")
+    assert address is not None
+    with pytest.raises(BlockedAddress, match=r"10\.1\.2\.3 is .*RINGBACK_ALLOW_PRIVATE=1"):
+        check_address("http://10.1.2.3/x", "10.1.2.3", address)

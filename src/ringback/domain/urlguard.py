@@ -184,7 +184,17 @@ def check_address(url: str, host: str, address: Address) -> None:
     if reason is None:
         return
     if host.strip("[]") == str(address):
-        raise BlockedAddress(f"{url!r}: {address} is {reason}")
-    if literal_address(host) == address:  # another spelling of the address
-        raise BlockedAddress(f"{url!r}: {host} is {address}, {reason}")
-    raise BlockedAddress(f"{url!r}: {host} resolves to {address}, {reason}")
+        why = f"{address} is {reason}"
+    elif literal_address(host) == address:  # another spelling of the address
+        why = f"{host} is {address}, {reason}"
+    else:
+        why = f"{host} resolves to {address}, {reason}"
+    raise BlockedAddress(f"{url!r}: {why}{ALLOW_PRIVATE_HINT}")
+
+
+#: said with every refusal of an address: what lets a private network in (a test receiver on
+#: this machine, a PBX on the LAN) — the operator's setting, off by default
+ALLOW_PRIVATE_HINT = (
+    "; only public addresses are reached unless the service runs with "
+    "RINGBACK_ALLOW_PRIVATE=1 (for local testing or a trusted private network)"
+)
