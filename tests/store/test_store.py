@@ -307,6 +307,40 @@ async def test_calling_hours_move_a_due_task_to_the_next_window(
     assert [t.id for t in (await store.claim("w1", clock.now(), 10, 30)).tasks] == [task_id]
 
 
+@pytest.mark.parametrize("change", ["cleared", "widened"])
+async def test_tasks_waiting_for_old_calling_hours_are_due_at_once_when_the_hours_change(
+    store: Store, clock: FakeClock, change: str
+) -> None:
+    client = await store.ensure_client("acme", clock.now())
+    hours = {
+        "timezone": "Asia/Tokyo",
+        "windows": [
+            {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"}
+        ],
+    }
+    queue = await store.create_queue(client, "tokyo", clock.now(), status="on", calling_hours=hours)
+    ids = await store.add_tasks(client, queue.id, [msg_task(clock), msg_task(clock)], clock.now())
+    assert (await store.claim("w1", clock.now(), 10, 30)).delayed == 2
+    clock.advance(60)
+    changes = (
+        QueueChanges(clear_calling_hours=True)
+        if change == "cleared"
+        else QueueChanges(calling_hours={"timezone": "Asia/Tokyo", "windows": [
+            {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00",
+             "end": "23:59"}]})
+    )  # fmt: skip
+    await store.update_queue(queue.id, changes, clock.now())
+    for task_id in ids:
+        task = await store.get_task(task_id, clock.now())
+        assert task.status == "scheduled" and task.run_at == clock.now()
+        events = await store.events_for_task(task_id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))  # no gap
+        assert events[-1].type == "task.updated"
+        assert events[-1].data["reason"] == "calling hours changed"
+    claimed = (await store.claim("w1", clock.now(), 10, 30)).tasks
+    assert sorted(t.id for t in claimed) == sorted(ids)
+
+
 async def test_call_records_are_stored_with_the_completion(store: Store, clock: FakeClock) -> None:
     queue_id = await setup_queue(store, clock)
     client = await store.ensure_client("acme", clock.now())

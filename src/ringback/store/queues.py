@@ -14,7 +14,7 @@ from ringback.store.mappers import queue_row
 from ringback.store.queries import IS_PENDING, IS_RUNNING
 from ringback.store.records import Conflict, NotFound, QueueRow, to_ms
 from ringback.store.repository import Repository
-from ringback.store.tasks import cancel
+from ringback.store.tasks import cancel, release_delayed_to_hours
 
 
 class QueueRepository(Repository):
@@ -117,6 +117,8 @@ class QueueRepository(Repository):
             result = await conn.execute(t.queues.update().where(*where).values(**values))
             if result.rowcount == 0:
                 raise NotFound(f"no queue {queue_id}")
+            if "calling_hours" in values:
+                await release_delayed_to_hours(conn, queue_id, now)
             await self.driver.notify(conn)
         self._woke()
         return await self.get_queue(queue_id)

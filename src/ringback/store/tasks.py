@@ -285,6 +285,51 @@ async def transition(
     )
 
 
+async def release_delayed_to_hours(conn: Conn, queue_id: int, now: datetime) -> int:
+    """The queue's calling hours changed: its tasks waiting for a window of the old hours
+    (``delayed_interval``) are due now, and the next claim judges them by the new hours (moving
+    them again if those are closed). Each gets a ``task.updated`` event saying why. Returns how
+    many were released."""
+    tk = t.tasks
+    rows = (
+        await conn.execute(
+            tk.update()
+            .where(tk.c.queue_id == queue_id, tk.c.status == TaskStatus.DELAYED_INTERVAL.value)
+            .values(
+                status=sa.case(
+                    (tk.c.attempt > 0, TaskStatus.DELAYED.value),
+                    else_=TaskStatus.SCHEDULED.value,
+                ),
+                run_at=to_ms(now),
+                event_seq=tk.c.event_seq + 1,
+                updated_at=to_ms(now),
+            )
+            .returning(tk.c.id, tk.c.client_id, tk.c.event_seq, tk.c.attempt)
+        )
+    ).all()
+    if rows:
+        await conn.execute(
+            t.events.insert(),
+            [
+                {
+                    "client_id": row.client_id,
+                    "queue_id": queue_id,
+                    "task_id": row.id,
+                    "seq": row.event_seq,
+                    "type": EventType.TASK_UPDATED.value,
+                    "occurred_at": to_ms(now),
+                    "data": {
+                        "reason": "calling hours changed",
+                        "run_at": now.isoformat(),
+                        "attempts": row.attempt,
+                    },
+                }
+                for row in rows
+            ],
+        )
+    return len(rows)
+
+
 class TaskFilters(TypedDict, total=False):
     """What a task list may be narrowed by (times: created / finished in [from, to))."""
 
