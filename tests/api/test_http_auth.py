@@ -273,6 +273,8 @@ def owned(tenants: dict[str, Tenant], rb: Any) -> Owned:
         what="alice's webhook delivery",
     )
     number = "0" + str(uuid.uuid4().int)[:10]
+    ivr = alice.http.put("/storage/ivr.xml", content=b"<IVR><Hangup/></IVR>")
+    assert ivr.status_code == 201, ivr.text
     routed = alice.http.put(f"/numbers/{number}", json={"ivr_file": "ivr.xml"})
     assert routed.status_code == 201, routed.text
     return Owned(

@@ -70,11 +70,26 @@ def test_a_number_routed_by_one_client_is_refused_to_another_and_invisible_to_it
     alice: Tenant, bob: Tenant, rb: type[Helpers]
 ) -> None:
     number = new_number()
+    upload(alice, "x.xml", b"<IVR><Hangup/></IVR>")
+    upload(bob, "y.xml", b"<IVR><Hangup/></IVR>")
     route(alice, number, ivr_file="x.xml")
     rb.error(bob.http.put(f"/numbers/{number}", json={"ivr_file": "y.xml"}), 409, "conflict")
     rb.error(bob.http.get(f"/numbers/{number}"), 404, "not_found")
     rb.error(bob.http.delete(f"/numbers/{number}"), 404, "not_found")
     assert alice.http.get(f"/numbers/{number}").json()["ivr_file"] == "x.xml"
+
+
+def test_a_route_to_a_missing_or_broken_ivr_file_is_refused_naming_the_field(
+    alice: Tenant, rb: type[Helpers]
+) -> None:
+    number = new_number()
+    missing = rb.error(alice.http.put(f"/numbers/{number}", json={"ivr_file": "nope.xml"}), 422)
+    assert missing["details"][0]["loc"] == ["body", "ivr_file"]
+    assert "upload it first" in missing["details"][0]["msg"]
+    upload(alice, "broken.xml", b"<IVR><Play>a.wav</Pla></IVR>")
+    broken = rb.error(alice.http.put(f"/numbers/{number}", json={"ivr_file": "broken.xml"}), 422)
+    assert "broken.xml is not a valid IVR document: line 1" in broken["details"][0]["msg"]
+    rb.error(alice.http.get(f"/numbers/{number}"), 404, "not_found")  # nothing stored
 
 
 def test_a_bad_route_is_refused_naming_the_field_and_stores_nothing(

@@ -3,13 +3,16 @@ one of them run on the simulator (``/calls/simulate``), kept in the call history
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
-from ringback.client_files import Storage
+from ringback.client_files import Storage, StorageError
 from ringback.clock import Clock
 from ringback.config import Settings
-from ringback.domain.rows import NotFound, NumberRow
+from ringback.domain.rows import InvalidInput, NotFound, NumberRow
+from ringback.ivr.errors import IvrError
 from ringback.ivr.interpret import IvrRun
+from ringback.ivr.parse import parse
 from ringback.service.clients import SigningKeys
 from ringback.service.inbound import simulate_inbound
 from ringback.service.tasks import TaskService
@@ -54,11 +57,35 @@ class NumberService:
         description: str,
     ) -> tuple[NumberRow, bool]:
         """Route ``number`` to an IVR (an answer URL list or a storage file); True when the
-        route is new. Conflict when another client routes the number."""
+        route is new. Conflict when another client routes the number; InvalidInput when the
+        storage file is not there or is not a valid IVR document."""
+        if ivr_file is not None:
+            await asyncio.to_thread(self._check_ivr_file, client_id, ivr_file)
         return await self.store.put_number(
             client_id, number, answer_url=answer_url, ivr_file=ivr_file,
             notify_completed=notify_completed, description=description, now=self.clock.now(),
         )  # fmt: skip
+
+    def _check_ivr_file(self, client_id: int, relpath: str) -> None:
+        """The number's IVR file must be in the client's storage and parse, now: a route to a
+        missing or broken document would only fail when a caller rings."""
+
+        def refuse(message: str) -> InvalidInput:
+            return InvalidInput(
+                "invalid input: body.ivr_file", [{"loc": ["body", "ivr_file"], "msg": message}]
+            )
+
+        try:
+            if not self.storage.exists(client_id, relpath):
+                raise refuse(
+                    f"no file {relpath} in the client's storage: upload it first "
+                    f"(PUT /client/{client_id}/storage/{relpath})"
+                )
+            parse(self.storage.read_text(client_id, relpath))
+        except StorageError as exc:
+            raise refuse(str(exc)) from None
+        except IvrError as exc:
+            raise refuse(f"{relpath} is not a valid IVR document: {exc}") from None
 
     async def delete(self, client_id: int, number: str) -> None:
         await self.store.delete_number(client_id, number)

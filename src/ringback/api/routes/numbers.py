@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from ringback.api.deps import CurrentClient, NumbersDep, SettingsDep, StorageDep
-from ringback.api.errors import check_body_url, invalid_body_field
+from ringback.api.deps import CurrentClient, NumbersDep, SettingsDep
+from ringback.api.errors import check_body_url
 from ringback.api.number_schemas import (
     NUMBER_PATTERN,
     NumberIn,
@@ -19,7 +19,6 @@ from ringback.api.number_schemas import (
     TraceEntryOut,
 )
 from ringback.api.schemas import errors, reject_unstorable
-from ringback.client_files import StorageError
 
 router = APIRouter(prefix="/client/{client_id}", tags=["inbound"])
 Number = Annotated[str, Path(pattern=NUMBER_PATTERN, description="the called number")]
@@ -42,7 +41,7 @@ async def get_number(number: Number, client_id: CurrentClient, numbers: NumbersD
 )  # fmt: skip
 async def put_number(
     number: Number, body: NumberIn, client_id: CurrentClient, numbers: NumbersDep,
-    storage: StorageDep, settings: SettingsDep, response: Response,
+    settings: SettingsDep, response: Response,
 ) -> NumberOut:  # fmt: skip
     """Answers 201 when the route is new, 200 when it replaced one; 409 when another client
     routes the number."""
@@ -53,11 +52,6 @@ async def put_number(
         for url in urls:
             check_body_url("answer_url", url, allow_private=settings.webhook_allow_private)
         answer_url = ",".join(urls)
-    if body.ivr_file is not None:
-        try:
-            storage.resolve(client_id, body.ivr_file)
-        except StorageError as exc:
-            raise invalid_body_field("ivr_file", str(exc)) from None
     row, created = await numbers.put(
         client_id, number, answer_url=answer_url, ivr_file=body.ivr_file,
         notify_completed=body.notify_completed, description=body.description,
