@@ -280,7 +280,7 @@ STORAGE_NAMES = [
     pytest.param("..\\..\\hello.wav", "contains '..'", id="backslashes"),
     pytest.param("a\x00b.wav", "NUL", id="nul"),
     pytest.param("no/such.wav", "doesn't exist", id="missing"),
-    pytest.param("notes.txt", "is not a WAV audio file", id="not-audio"),
+    pytest.param("notes.txt", "is not an audio file ringback can play", id="not-audio"),
 ]
 
 

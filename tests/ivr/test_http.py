@@ -370,7 +370,7 @@ async def test_play_of_a_url_that_is_not_audio_ends_the_call_clearly(server: App
     # named by its URL, not by the temporary file it was downloaded to
     message = result.error.message
     assert message.startswith(f"Cannot execute Play. Cannot play {server.url('/x.wav')}: ")
-    assert "RIFF" in message and "ringback-play-" not in message
+    assert "not an audio file ringback can play" in message and "ringback-play-" not in message
 
 
 # --- the address guard -------------------------------------------------------------------

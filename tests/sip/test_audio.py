@@ -1,4 +1,5 @@
-"""Audio for SIP calls: WAV files of any PCM format become s16le mono 8 kHz; TTS; tones."""
+"""Audio for SIP calls: audio files of any common format (WAV of any encoding, MP3, FLAC, Ogg)
+become s16le mono 8 kHz; TTS; tones."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from support_media import (
     write_wav,
 )
 
+from ringback.telephony.audio_files import audio_seconds, is_audio
 from ringback.telephony.sip.audio import (
     AudioError,
     espeak_voice_for,
-    load_wav_pcm8k,
+    load_audio_pcm8k,
     speak_pcm8k,
     speak_pcm8k_async,
     tone_pcm8k,
@@ -37,7 +39,7 @@ def test_any_pcm_wav_becomes_the_same_8khz_mono_signal(
 ) -> None:
     tone = sine(440.0, 1.0, rate, level=0.4)
     path = write_wav(tmp_path / "in.wav", [tone] * channels, rate, width)
-    pcm = load_wav_pcm8k(path)
+    pcm = load_audio_pcm8k(path)
     assert abs(len(pcm) - 16000) <= 2  # 1 s of 8 kHz 16-bit samples
     assert dominant_hz(pcm) == pytest.approx(440.0, abs=2.0)
     expected = to_s16le(sine(440.0, 1.0, 8000, level=0.4))
@@ -48,7 +50,7 @@ def test_any_pcm_wav_becomes_the_same_8khz_mono_signal(
 def test_stereo_channels_are_averaged_not_just_the_left_one_kept(tmp_path: Path) -> None:
     left = sine(500.0, 0.5, 16000, level=0.5)
     right = np.zeros_like(left)
-    pcm = load_wav_pcm8k(write_wav(tmp_path / "lr.wav", [left, right], 16000, 2))
+    pcm = load_audio_pcm8k(write_wav(tmp_path / "lr.wav", [left, right], 16000, 2))
     assert rms(pcm) == pytest.approx(0.25 / np.sqrt(2), rel=0.05)
 
 
@@ -57,23 +59,40 @@ def test_downsampling_filters_out_what_8khz_cannot_carry_instead_of_aliasing(
 ) -> None:
     # 6 kHz at 16 kHz would fold back to 2 kHz without a low-pass filter.
     path = write_wav(tmp_path / "hi.wav", [sine(6000.0, 1.0, 16000, 0.5)], 16000, 2)
-    pcm = load_wav_pcm8k(path)
+    pcm = load_audio_pcm8k(path)
     assert rms(pcm[400:-400]) < 0.005
 
 
-def test_a_float_wav_is_refused_clearly_as_not_pcm(tmp_path: Path) -> None:
+def test_a_float_wav_is_played(tmp_path: Path) -> None:
     path = write_float_wav(tmp_path / "float.wav", sine(440.0, 0.2, 8000), 8000)
-    with pytest.raises(AudioError, match="not a PCM WAV"):
-        load_wav_pcm8k(path)
+    assert dominant_hz(load_audio_pcm8k(path)) == pytest.approx(440.0, abs=10.0)
 
 
-def test_a_file_that_is_not_a_wav_or_missing_gives_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fmt", "suffix"), [("MP3", "mp3"), ("FLAC", "flac"), ("OGG", "ogg")])
+def test_mp3_flac_and_ogg_files_are_played_like_a_wav(
+    tmp_path: Path, fmt: str, suffix: str
+) -> None:
+    import soundfile
+
+    path = tmp_path / f"tone.{suffix}"
+    soundfile.write(str(path), sine(700.0, 1.0, 44100, 0.5), 44100, format=fmt)
+    pcm = load_audio_pcm8k(path)
+    assert len(pcm) // 2 == pytest.approx(8000, rel=0.1)  # MP3 pads a little
+    assert dominant_hz(pcm) == pytest.approx(700.0, abs=10.0)
+    assert audio_seconds(path) == pytest.approx(1.0, rel=0.1)
+
+
+def test_a_file_that_is_no_audio_or_missing_gives_a_clear_error_naming_the_formats(
+    tmp_path: Path,
+) -> None:
     junk = tmp_path / "junk.wav"
-    junk.write_bytes(b"ID3\x03 this is an mp3, honestly")
-    with pytest.raises(AudioError, match="not a PCM WAV"):
-        load_wav_pcm8k(junk)
+    junk.write_bytes(b"this is a text file, honestly, not a sound at all")
+    with pytest.raises(AudioError, match=r"junk\.wav: not an audio file .*WAV, FLAC.*MP3") as bad:
+        load_audio_pcm8k(junk)
+    assert str(tmp_path) not in str(bad.value)  # the file's name only, never the folders
     with pytest.raises(AudioError, match="does not exist"):
-        load_wav_pcm8k(tmp_path / "absent.wav")
+        load_audio_pcm8k(tmp_path / "absent.wav")
+    assert not is_audio(junk)
 
 
 def test_tone_has_the_requested_frequency_and_length() -> None:

@@ -24,7 +24,7 @@ from support_sip import sip_dialer
 
 from ringback.domain.model import Outcome
 from ringback.telephony.base import OriginateRequest
-from ringback.telephony.sip.audio import load_wav_pcm8k
+from ringback.telephony.sip.audio import load_audio_pcm8k
 from support import stop_process
 
 pytestmark = pytest.mark.slow  # runs baresip
@@ -113,7 +113,7 @@ async def test_baresip_answers_by_itself_and_hears_the_message_and_the_keys(
     rtp = record.detail["rtp"]
     assert rtp["packets_sent"] >= 100 and rtp["packets_received"] > 0  # baresip talks back
     [decoded] = list(baresip.records.glob("dump-*-dec.wav"))
-    heard = load_wav_pcm8k(decoded)
+    heard = load_audio_pcm8k(decoded)
     assert best_correlation(message, heard) >= 0.9
     events = [line for line in baresip.output().splitlines() if "received event" in line]
     assert "".join(line.split("'")[1] for line in events if "end=0" in line) == "159#"

@@ -15,6 +15,8 @@ from ringback.domain.rows import InvalidInput
 from ringback.domain.tasks import CallbackTask, IvrCallJob, Job, MsgCallJob
 from ringback.ivr.errors import IvrError
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+from ringback.telephony.audio_files import FORMATS as AUDIO_FORMATS
+from ringback.telephony.audio_files import is_audio
 
 T = TypeVar("T")
 MAX_TASKS_PER_REQUEST = 10_000
@@ -75,13 +77,11 @@ def parse_calling_hours(spec: str | dict[str, Any]) -> dict[str, Any]:
         ) from exc
 
 
-def _is_wav(storage: Storage, client_id: int, relpath: str) -> bool:
+def _is_audio(storage: Storage, client_id: int, relpath: str) -> bool:
     try:
-        with storage.resolve(client_id, relpath).open("rb") as handle:
-            head = handle.read(12)
-    except (OSError, StorageError):
+        return is_audio(storage.resolve(client_id, relpath))
+    except StorageError:
         return False
-    return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
 
 
 def _storage_problem(storage: Storage, client_id: int, job: MsgCallJob | IvrCallJob) -> str | None:
@@ -99,8 +99,8 @@ def _storage_problem(storage: Storage, client_id: int, job: MsgCallJob | IvrCall
     if not exists:
         return f"File {relpath} doesn't exist in the client's storage"
     if isinstance(job, MsgCallJob):
-        if not _is_wav(storage, client_id, relpath):
-            return f"File {relpath} is not a WAV audio file"
+        if not _is_audio(storage, client_id, relpath):
+            return f"File {relpath} is not an audio file ringback can play ({AUDIO_FORMATS})"
         return None
     try:
         parse(storage.read_bytes(client_id, relpath, max_bytes=MAX_DOCUMENT_BYTES))

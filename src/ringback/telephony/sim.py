@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import wave
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 
 from ringback.clock import AlignedClock, Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
+from ringback.telephony.audio_files import AudioError, audio_seconds
 from ringback.telephony.base import (
     Call,
     CallError,
@@ -63,27 +62,11 @@ _RINGING_OUTCOMES = frozenset((Outcome.ANSWERED, Outcome.NO_ANSWER, Outcome.REJE
 
 
 def wav_seconds(path: Path) -> float:
-    """The length of a WAV file, read from its header (cached by path and modification time)."""
+    """The length of an audio file (WAV, MP3, FLAC, …), read from its header (cached)."""
     try:
-        stat = path.stat()
-    except OSError as exc:
-        raise CannotPlay(path, str(exc.strerror or exc)) from exc
-    return _wav_seconds(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=1024)
-def _wav_seconds(path: str, mtime_ns: int, size: int) -> float:
-    del mtime_ns, size  # part of the cache key only
-    try:
-        with wave.open(path, "rb") as audio:
-            frames, rate = audio.getnframes(), audio.getframerate()
-    except OSError as exc:  # strerror: without the path
-        raise CannotPlay(path, str(exc.strerror or type(exc).__name__)) from exc
-    except (wave.Error, EOFError) as exc:
-        raise CannotPlay(path, str(exc) or type(exc).__name__) from exc
-    if rate <= 0:
-        raise CannotPlay(path, "the WAV header gives no frame rate")
-    return frames / rate
+        return audio_seconds(path)
+    except AudioError as exc:
+        raise CannotPlay(path, str(exc).split(": ", 1)[-1]) from exc
 
 
 # --- calls --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Audio for SIP calls: everything becomes signed 16-bit little-endian mono PCM at 8 kHz.
 
-- `load_wav_pcm8k`: any PCM WAV (rate, 8/16/24/32-bit, any channel count) → s16le mono 8 kHz,
+- `load_audio_pcm8k`: an audio file of any common format (WAV of any encoding, FLAC, Ogg, MP3,
+  AIFF: :mod:`ringback.telephony.audio_files`), any rate and channel count → s16le mono 8 kHz,
   channels averaged and the rate converted by a windowed-sinc low-pass resampler (no aliasing
   when a 44.1/48 kHz file is brought down to telephone band).
 - `speak_pcm8k`: text-to-speech through the espeak-ng program, language codes such as `ja-JP`
@@ -14,18 +15,18 @@ or wrap them in `asyncio.to_thread`.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import math
 import shutil
 import subprocess
 import tempfile
-import wave
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from ringback.telephony.audio_files import AudioError, read_audio
 
 log = logging.getLogger(__name__)
 
@@ -42,71 +43,14 @@ _ROLL_OFF = 0.95  # pass band up to 95 % of the output Nyquist frequency
 _CHUNK = 4096  # output samples computed per vectorised block
 
 
-class AudioError(ValueError):
-    """The audio cannot be used: not a PCM WAV, an unreadable file, TTS failure."""
+# ---------------------------------------------------------------- audio files
 
 
-# ---------------------------------------------------------------- WAV
-
-
-def load_wav_pcm8k(path: Path) -> bytes:
-    """Read a PCM WAV file (any rate, width, channel count) as s16le mono 8 kHz."""
-    name = Path(path).name  # messages name the file, never the server's folders
-    try:
-        with wave.open(str(path), "rb") as wav:
-            return _wav_to_pcm8k(wav, name)
-    except wave.Error as exc:
-        raise AudioError(f"{name}: not a PCM WAV file ({exc})") from exc
-    except EOFError as exc:
-        raise AudioError(f"{name}: truncated WAV file") from exc
-    except FileNotFoundError as exc:
-        raise AudioError(f"{name}: file does not exist") from exc
-
-
-def wav_bytes_to_pcm8k(data: bytes, name: str = "<wav>") -> bytes:
-    """The same as `load_wav_pcm8k` for a WAV file held in memory."""
-    try:
-        with wave.open(io.BytesIO(data), "rb") as wav:
-            return _wav_to_pcm8k(wav, name)
-    except wave.Error as exc:
-        raise AudioError(f"{name}: not a PCM WAV file ({exc})") from exc
-    except EOFError as exc:
-        raise AudioError(f"{name}: truncated WAV file") from exc
-
-
-async def load_wav_pcm8k_async(path: Path) -> bytes:
-    return await asyncio.to_thread(load_wav_pcm8k, path)
-
-
-def _wav_to_pcm8k(wav: wave.Wave_read, name: str) -> bytes:
-    channels = wav.getnchannels()
-    width = wav.getsampwidth()
-    rate = wav.getframerate()
-    if channels < 1 or rate < 1:
-        raise AudioError(f"{name}: invalid WAV header ({channels} channels, {rate} Hz)")
-    if width not in (1, 2, 3, 4):
-        raise AudioError(f"{name}: {width * 8}-bit samples are not supported")
-    raw = wav.readframes(wav.getnframes())
-    samples = _decode_samples(raw, width)
-    usable = len(samples) // channels * channels
-    mono = samples[:usable].reshape(-1, channels).mean(axis=1)
+def load_audio_pcm8k(path: Path) -> bytes:
+    """Read an audio file (any format of :mod:`~ringback.telephony.audio_files`, any rate and
+    channel count) as s16le mono 8 kHz; AudioError naming the file otherwise."""
+    mono, rate = read_audio(path)
     return floats_to_s16le(resample(mono, rate, RATE))
-
-
-def _decode_samples(raw: bytes, width: int) -> npt.NDArray[np.float64]:
-    """PCM bytes → float samples in [-1, 1). 8-bit WAV is unsigned, the rest signed LE."""
-    usable = len(raw) // width * width
-    buf = np.frombuffer(raw[:usable], dtype=np.uint8)
-    if width == 1:
-        return (buf.astype(np.float64) - 128.0) / 128.0
-    if width == 2:
-        return np.frombuffer(raw[:usable], dtype="<i2").astype(np.float64) / 32768.0
-    if width == 4:
-        return np.frombuffer(raw[:usable], dtype="<i4").astype(np.float64) / 2147483648.0
-    triples = buf.reshape(-1, 3).astype(np.int32)
-    value = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
-    value = np.where(value >= 1 << 23, value - (1 << 24), value)
-    return value.astype(np.float64) / float(1 << 23)
 
 
 def floats_to_s16le(samples: npt.NDArray[np.float64]) -> bytes:
@@ -279,7 +223,7 @@ def _tts_result(returncode: int, stderr: bytes, out: Path) -> bytes:
     if returncode != 0 or not out.exists():
         detail = stderr.decode("utf-8", "replace").strip()[:300]
         raise AudioError(f"speak: espeak-ng failed (exit {returncode}): {detail}")
-    return load_wav_pcm8k(out)
+    return load_audio_pcm8k(out)
 
 
 def _espeak_exe() -> str:

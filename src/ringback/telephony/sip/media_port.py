@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
-from ringback.telephony.sip.audio import load_wav_pcm8k, speak_pcm8k, tone_pcm8k
+from ringback.telephony.sip.audio import load_audio_pcm8k, speak_pcm8k, tone_pcm8k
 from ringback.telephony.sip.media import RtpSession
 
 
@@ -62,7 +62,7 @@ class RtpMedia:
         return await RtpSession.open(host, port_range)
 
     async def wav_pcm(self, path: Path) -> bytes:
-        return await asyncio.to_thread(load_wav_pcm8k, path)
+        return await asyncio.to_thread(load_audio_pcm8k, path)
 
     async def speech_pcm(self, text: str, language: str | None, voice: str | None) -> bytes:
         return await asyncio.to_thread(speak_pcm8k, text, language, voice)
