@@ -42,7 +42,7 @@ _CONTROL_IN_PATH = re.compile(r"[\x00-\x1f\x7f]")
 _STORAGE_PATH = re.compile(rf"^{re.escape(PREFIX)}/client/[^/]+/storage(/|$)")
 
 DESCRIPTION = """\
-Outbound-call scheduler: queues of callback tasks (the ucom4b `task_scheduler` API) and
+Outbound-call scheduler: queues of callback tasks (the `task_scheduler` API) and
 msg_call / ivr_call jobs (the AddJob JSON). Get a token with `POST /oauth/token`
 (client credentials), then send `Authorization: Bearer <token>`. Errors are JSON
 `{"error", "message", "details"}`. POSTs accept an `Idempotency-Key` header.

@@ -55,7 +55,7 @@ class CdrLeg(BaseModel):
 
 
 class CallHistoryRecord(BaseModel):
-    """One call (all legs of one attempt), seed B7."""
+    """One call (all legs of one attempt)."""
 
     call_uuid: str
     flow: Literal["in", "out"]

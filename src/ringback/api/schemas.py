@@ -349,7 +349,7 @@ class JobOptionsOut(BaseModel):
 
 
 class TaskOut(BaseModel):
-    """A task. Callback tasks carry the seed's task fields; msg_call / ivr_call jobs carry
+    """A task. Callback tasks carry the callback task fields; msg_call / ivr_call jobs carry
     ``data`` and ``options`` instead (their callback fields are null)."""
 
     id: int
@@ -396,7 +396,7 @@ _NO_CALLBACK_PARAMS = CallbackParamsOut().model_dump()
 def _own_fields(
     new: NewTask, fmt: Callable[[datetime | None], str | None] = format_seed_time
 ) -> dict[str, Any]:
-    """What the client gave for a task: the seed fields, or a job's data and options."""
+    """What the client gave for a task: the callback fields, or a job's data and options."""
     payload = new.payload
     if new.kind is not TaskKind.CALLBACK:
         return {

@@ -79,7 +79,7 @@ class WebhookListOut(BaseModel):
 
 
 class WebhookSecretOut(BaseModel):
-    """The client's signing secret for the seed URLs (url_before, …) and job webhooks."""
+    """The client's signing secret for the task URLs (url_before, …) and job webhooks."""
 
     secret: str
     previous_secret: str | None

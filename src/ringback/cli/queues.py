@@ -121,7 +121,7 @@ def queue_add(
     redial_interrupted: RedialOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a queue (switched off unless --on, as in the seed)."""
+    """Create a queue (switched off unless --on, as the API creates them)."""
     with errors():
         if not name.strip():
             raise CliError("a queue needs a name")

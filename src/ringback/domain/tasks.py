@@ -86,7 +86,7 @@ def parse_utc_time(value: str | datetime) -> datetime:
         ) from exc
     if parsed.tzinfo is None:
         raise ValueError(
-            f"{value!r} has no time zone: add one (e.g. +00:00) or use the seed format"
+            f"{value!r} has no time zone: add one (e.g. +00:00) or use 'YYYY-MM-DD HH:MM:SS' (UTC)"
         )
     try:
         return parsed.astimezone(UTC)

@@ -149,7 +149,7 @@ async def redeliver(
 
 @router.get(
     "/webhook_secret", response_model=WebhookSecretOut, responses=errors(),
-    summary="The signing secret of the seed URLs and job webhooks (made on first use)",
+    summary="The signing secret of the task URLs and job webhooks (made on first use)",
 )  # fmt: skip
 async def get_webhook_secret(client_id: CurrentClient, clients: ClientsDep) -> WebhookSecretOut:
     return WebhookSecretOut.of(await clients.signing_key(client_id))
