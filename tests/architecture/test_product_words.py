@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer.testing import CliRunner
 
 from ringback.api.app import create_app
 from ringback.cli import app as cli_app
@@ -23,12 +24,22 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "ringback"
 INTERNAL = re.compile(r"\bseeds?\b|ucom4b|DESIGN(\.md)?\b|§|\bseed-spec\b", re.IGNORECASE)
 
 
-def _helps(command: Any, path: str = "ringback") -> dict[str, str]:
-    """The help of ``command`` and of every command under it (typer's own click types)."""
-    found = {path: command.get_help(command.context_class(command, info_name=path))}
+def _paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command under ``command`` (typer's own click types), as argument lists."""
+    found = [path]
     for name, sub in getattr(command, "commands", {}).items():
-        found.update(_helps(sub, f"{path} {name}"))
+        found.extend(_paths(sub, (*path, name)))
     return found
+
+
+def _helps() -> dict[str, str]:
+    runner = CliRunner()
+    helps = {}
+    for path in _paths(typer.main.get_command(cli_app)):
+        result = runner.invoke(cli_app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        helps[" ".join(("ringback", *path))] = result.output
+    return helps
 
 
 def test_the_openapi_document_has_no_internal_words(tmp_path: Path) -> None:
@@ -38,7 +49,7 @@ def test_the_openapi_document_has_no_internal_words(tmp_path: Path) -> None:
 
 
 def test_no_cli_help_has_internal_words() -> None:
-    helps = _helps(typer.main.get_command(cli_app))
+    helps = _helps()
     assert len(helps) > 10 and "Create a queue" in helps["ringback queue add"]
     leaks = {path: INTERNAL.findall(text) for path, text in helps.items()}
     assert {path: words for path, words in leaks.items() if words} == {}
