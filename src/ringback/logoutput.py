@@ -1,13 +1,22 @@
-"""Where the service's log lines go: stderr, written by a thread, never by the event loop.
+"""Where the service's log lines go and how they look: one configuration for every logger.
 
-A log call (structlog or stdlib ``logging``) only puts the record on a queue
-(``QueueHandler``); a ``QueueListener`` thread formats and writes it. A full stderr pipe or a
-slow terminal then holds up that thread, not the event loop and the calls in progress. The
-format is unchanged: structlog's console renderer for structlog lines, the message (and any
-traceback) for stdlib lines, and loggers that have handlers of their own (uvicorn's) keep them
-— :meth:`LogOutput.take_over` puts them behind the same queue.
+A log call (structlog or stdlib ``logging``: uvicorn, the SIP stack, libraries) only puts the
+record on a queue (``QueueHandler``); a ``QueueListener`` thread formats and writes it to
+stderr. A full stderr pipe or a slow terminal then holds up that thread, not the event loop and
+the calls in progress.
 
-    output = LogOutput.start(sys.stderr)
+Every line has the same shape whoever logged it — time (UTC, ISO 8601), level, logger, the
+event and its fields — rendered by structlog's ``ProcessorFormatter`` in the writer thread:
+
+- ``RINGBACK_LOG_FORMAT=console`` (the default): one readable line, coloured on a terminal;
+- ``RINGBACK_LOG_FORMAT=json``: one JSON object per line (``timestamp``, ``level``,
+  ``logger``, ``event`` and the fields; a traceback as ``exception``), for log shippers.
+
+``RINGBACK_LOG_LEVEL`` (``debug``, ``info``, ``warning``, ``error``; default ``info``) is the
+level of every logger. Fields bound with :func:`structlog.contextvars.bind_contextvars` (the
+API's ``request_id``) are on every line logged meanwhile.
+
+    output = LogOutput.start(sys.stderr, format="json")
     try:
         ...  # the service
     finally:
@@ -21,68 +30,115 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import queue
+from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
-from typing import TextIO
+from typing import Any, TextIO
 
+import orjson
 import structlog
+from structlog.typing import EventDict, Processor
 
-_SINKS = "ringback_sinks"  # the record attribute naming the handlers that write it
+LOG_FORMATS = ("console", "json")
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+              "error": logging.ERROR}  # fmt: skip
+
+
+def log_settings_from_env() -> tuple[str, int]:
+    """``RINGBACK_LOG_FORMAT`` and ``RINGBACK_LOG_LEVEL``; ConfigError when one is wrong."""
+    from ringback.config import ConfigError
+
+    log_format = (os.environ.get("RINGBACK_LOG_FORMAT") or "console").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"RINGBACK_LOG_FORMAT={log_format!r}: use {' or '.join(LOG_FORMATS)}")
+    level = (os.environ.get("RINGBACK_LOG_LEVEL") or "info").lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"RINGBACK_LOG_LEVEL={level!r}: use {', '.join(LOG_LEVELS)}")
+    return log_format, LOG_LEVELS[level]
 
 
 class _Enqueue(QueueHandler):
-    """Queues each record with the handlers that are to write it; formats nothing here (the
-    writer's handlers format, some of them from the record's ``args``)."""
-
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord], sinks: list[logging.Handler]):
-        super().__init__(records)
-        self.sinks = sinks
+    """Queues each record as it is; formats nothing here (the writer thread formats)."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        record = copy.copy(record)
-        setattr(record, _SINKS, self.sinks)
-        return record
+        return copy.copy(record)
 
 
-class _Dispatch(logging.Handler):
-    """In the writer thread: hands each record to the handlers it was queued for."""
+def _renderer(log_format: str, stream: TextIO) -> Processor:
+    if log_format == "json":
+        return structlog.processors.JSONRenderer(serializer=_json)
+    return structlog.dev.ConsoleRenderer(colors=stream.isatty())
 
-    def emit(self, record: logging.LogRecord) -> None:
-        for sink in getattr(record, _SINKS, ()):
-            if record.levelno >= sink.level:
-                sink.handle(record)
+
+def _json(event: Any, **_kw: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+def _record_time(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    """A stdlib record's own time (formatting happens later, in the writer thread)."""
+    record = event.get("_record")
+    if record is not None:
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat()
+        event["timestamp"] = stamp.replace("+00:00", "Z")
+    return event
+
+
+def _head_first(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    """JSON lines start with what a reader scans for: time, level, logger, event."""
+    head = {key: event.pop(key) for key in _HEAD if key in event}
+    return {**head, **event}
+
+
+_HEAD = ("timestamp", "level", "logger", "event")
 
 
 class LogOutput:
-    """The queue, its writer thread, and the loggers that write through it."""
+    """The queue, its writer thread, and the one format of every logger."""
 
     _current: LogOutput | None = None
 
-    def __init__(self, stream: TextIO, level: int) -> None:
+    def __init__(self, stream: TextIO, level: int, log_format: str) -> None:
         self._records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._listener = QueueListener(self._records, _Dispatch())
+        named: list[Processor] = [structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name]
         sink = logging.StreamHandler(stream)
-        sink.setFormatter(logging.Formatter("%(message)s"))
+        sink.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=[*named, _record_time],
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,  # a stdlib record's traceback
+                    *([_head_first] if log_format == "json" else []),
+                    _renderer(log_format, stream),
+                ],
+            )
+        )
+        self._listener = QueueListener(self._records, sink)
         root = logging.getLogger()
         for handler in root.handlers[:]:
             root.removeHandler(handler)
-        root.addHandler(_Enqueue(self._records, [sink]))
+        root.addHandler(_Enqueue(self._records))
         root.setLevel(level)
         structlog.configure(
             processors=[
-                structlog.processors.add_log_level,
+                structlog.contextvars.merge_contextvars,
+                *named,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.dev.ConsoleRenderer(colors=stream.isatty()),
+                # the traceback is taken here, in the thread that caught the exception
+                structlog.processors.format_exc_info,
+                structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
             ],
             wrapper_class=structlog.make_filtering_bound_logger(level),
-            # the rendered line goes to the stdlib logger of the same name, then to the queue
+            # the event goes to the stdlib logger of the same name, then to the queue
             logger_factory=structlog.stdlib.LoggerFactory(),
         )
 
     @classmethod
-    def start(cls, stream: TextIO, level: int = logging.INFO) -> LogOutput:
+    def start(
+        cls, stream: TextIO, level: int = logging.INFO, log_format: str = "console"
+    ) -> LogOutput:
         """Route every log line of this process through a writer thread to ``stream``."""
-        output = cls(stream, level)
+        output = cls(stream, level, log_format)
         output._listener.start()
         cls._current = output
         return output
@@ -92,19 +148,3 @@ class LogOutput:
         if LogOutput._current is self:
             LogOutput._current = None
         self._listener.stop()
-
-    @classmethod
-    def take_over(cls, *names: str) -> None:
-        """Put the handlers the named loggers have (uvicorn's) behind the queue, unchanged;
-        nothing when no :class:`LogOutput` runs (a test building the API by itself)."""
-        output = cls._current
-        if output is None:
-            return
-        for name in names:
-            logger = logging.getLogger(name)
-            sinks = [h for h in logger.handlers if not isinstance(h, _Enqueue)]
-            if not sinks:
-                continue
-            for handler in sinks:
-                logger.removeHandler(handler)
-            logger.addHandler(_Enqueue(output._records, sinks))

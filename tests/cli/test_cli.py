@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -529,9 +530,8 @@ def test_serve_with_processes_2_answers_the_api_from_both_and_stops_both_on_sigt
             assert parent.poll() is None, log_path.read_text()
             time.sleep(0.1)
         servers = {
-            int(line.rsplit("[", 1)[1].split("]")[0])
-            for line in log_path.read_text().splitlines()
-            if "Started server process" in line
+            int(found)
+            for found in re.findall(r"Started server process \[(\d+)\]", log_path.read_text())
         }
         assert len(servers) == 2 and parent.pid in servers, log_path.read_text()
         for _ in range(4):  # one port, one listening socket, whichever process accepts

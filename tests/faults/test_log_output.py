@@ -4,6 +4,7 @@ is written by a clean stop."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 import time
@@ -67,24 +68,30 @@ def test_log_calls_return_promptly_while_stderr_is_blocked_and_none_is_lost(
     assert len(lines) == 401
     assert "first line" in lines[0] and "[info" in lines[0]
     assert "structlog line" in lines[1] and "index=0" in lines[1]
-    assert lines[2] == "stdlib line 0"
-    assert lines[-1] == "stdlib line 199"
+    assert "stdlib line 0" in lines[2] and "[ringback.stdlib]" in lines[2]  # the same shape
+    assert "stdlib line 199" in lines[-1]
 
 
-def test_a_logger_with_its_own_handler_keeps_its_format_behind_the_queue(
+def test_in_json_every_logger_writes_one_object_per_line_with_its_traceback(
     restore_logging: None,
 ) -> None:
-    written = io.StringIO()
-    access = logging.getLogger("ringback.test.access")
-    own = logging.StreamHandler(written)
-    own.setFormatter(logging.Formatter("ACCESS %(levelname)s %(message)s"))
-    access.addHandler(own)
-    access.propagate = False
-    output = LogOutput.start(io.StringIO())
+    stream = io.StringIO()
+    output = LogOutput.start(stream, log_format="json")
     try:
-        LogOutput.take_over("ringback.test.access")
-        access.warning("%s - %s %d", "127.0.0.1", "GET /healthz", 200)
+        structlog.contextvars.bind_contextvars(request_id="r-1")
+        structlog.get_logger("ringback.test").info("structlog line", task_id=7)
+        structlog.contextvars.clear_contextvars()
+        logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("ringback.sip").exception("a datagram failed")
     finally:
         output.stop()
-        access.handlers.clear()
-    assert written.getvalue() == "ACCESS WARNING 127.0.0.1 - GET /healthz 200\n"
+    first, second, third = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert list(first)[:4] == ["timestamp", "level", "logger", "event"]
+    assert first["event"] == "structlog line" and first["task_id"] == 7
+    assert first["request_id"] == "r-1"
+    assert second["event"] == "Started server process [42]" and "request_id" not in second
+    assert second["logger"] == "uvicorn.error" and second["level"] == "info"
+    assert third["level"] == "error" and "ValueError: boom" in third["exception"]

@@ -16,6 +16,7 @@ from ringback.api.deps import ServicesDep
 from ringback.api.errors import ErrorBody, error_response
 from ringback.api.limits import LoginLimiter, SecretChecker
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
+from ringback.api.request_log import RequestLog
 from ringback.api.routes import (
     call_history,
     jobs,
@@ -233,6 +234,7 @@ def create_app(
     )
     app.add_middleware(AllowHeader, table=table)
     app.add_middleware(RefuseControlPaths)
+    app.add_middleware(RequestLog)  # outermost: every answer has its id and its log line
     return app
 
 

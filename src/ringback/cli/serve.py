@@ -10,18 +10,21 @@ import socket
 import sys
 from typing import Annotated, Any
 
+import structlog
 import typer
 from rich.markup import escape
 
-from ringback.cli.common import SetupError, err, out, run, shown_url
+from ringback.cli.common import SetupError, errors, out, run, shown_url
 from ringback.clock import AlignedClock
 from ringback.config import Settings
 from ringback.engine.processes import LISTEN_FD_ENV
-from ringback.logoutput import LogOutput
+from ringback.logoutput import LogOutput, log_settings_from_env
 from ringback.service import Services
 from ringback.stalls import LoopStallMonitor
 from ringback.telephony.base import Dialer
 from ringback.telephony.sim import SimDialer, load_sim_rules
+
+log = structlog.get_logger("ringback")
 
 
 async def _run_service(
@@ -167,15 +170,20 @@ def _api_server(services: Services, settings: Settings, metrics: Any) -> Any:
             return contextlib.nullcontext()
 
     app = create_app(services, settings, metrics=metrics)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
-    LogOutput.take_over("uvicorn", "uvicorn.access")  # its handlers, written by the log thread
+    # uvicorn's lines go through the one log configuration (log_config=None: no handlers of its
+    # own); the API logs each request itself, with its request id (api.requests)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
     return Server(config)
 
 
 def _serve(what: str, processes: int | None, *, api: bool) -> None:
     # logs go to stderr, like every other message of the service (stdout stays clean), written
     # by a thread: a full pipe or a slow terminal never holds up the event loop
-    output = LogOutput.start(sys.stderr)
+    with errors():
+        log_format, level = log_settings_from_env()
+    output = LogOutput.start(sys.stderr, level, log_format)
     try:
         _serve_logged(what, processes, api=api)
     finally:
@@ -216,16 +224,17 @@ def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
             dialer += f" (rules {settings.sim_rules})"
         if settings.sim_fast:
             dialer += " (fast)"
-        listening = f"API on http://{settings.host}:{settings.port}/docs, " if api else ""
+        api_url = f"http://{settings.host}:{settings.port}/docs" if api else None
         # serve: every process serves the API from one listening socket, bound here first
         api_socket = _inherited_socket() if api else None
         if api and api_socket is None:
             api_socket = _listen(settings.host, settings.port)
-        err.print(
-            f"ringback {what}: {listening}database {shown_url(settings.database_url)}, "
-            f"dialer {dialer}, storage {settings.storage_dir.resolve()}, "
-            f"{count} worker process(es). Ctrl-C or SIGTERM stops."
-        )
+        log.info(
+            f"ringback {what} starting (Ctrl-C or SIGTERM stops)",
+            **({"api": api_url} if api_url else {}),
+            database=shown_url(settings.database_url), dialer=dialer,
+            storage=str(settings.storage_dir.resolve()), processes=count,
+        )  # fmt: skip
         extra = WorkerProcesses()
         try:
             # after the migration above: children find the schema ready

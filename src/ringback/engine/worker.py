@@ -346,6 +346,7 @@ class Worker:
         calls = [*flight.dialer.failed, *ctx.calls]
         for record in calls:
             record.detail["worker"] = self.owner
+            _log_ended(claimed, record)
         self._progress.pop(claimed.id, None)
         self._completions.append(
             Completion(
@@ -402,6 +403,11 @@ class Worker:
                 flight.lost = True
                 self.stats.fenced_out += 1
             raise CallError("not dialled: the task is no longer this worker's (canceled or reaped)")
+        log.info(
+            "call placed", task_id=claimed.id, queue_id=claimed.queue_id,
+            attempt=claimed.attempt, leg=record.leg_uuid, call=record.call_uuid,
+            party=record.leg.value,
+        )  # fmt: skip
 
     def _store_answer(self, flight: _InFlight, leg_uuid: object) -> None:
         for call in flight.dialer.calls:
@@ -559,3 +565,18 @@ class Worker:
 
 
 __all__ = ["Worker", "WorkerConfig", "WorkerMetrics", "WorkerStats", "worker_id"]
+
+
+def _log_ended(claimed: ClaimedTask, record: CallRecord) -> None:
+    """The operator's line for a call that ended (one per leg, numbers never logged)."""
+    log.info(
+        "call ended", task_id=claimed.id, queue_id=claimed.queue_id, attempt=claimed.attempt,
+        leg=record.leg_uuid, call=record.call_uuid, party=record.leg.value,
+        outcome=record.outcome.value if record.outcome else None, sip_code=record.sip_code,
+        cause=record.hangup_cause, duration_s=_rounded(record.duration_s),
+        talk_s=_rounded(record.billsec),
+    )  # fmt: skip
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)

@@ -1,0 +1,75 @@
+"""Request ids and the API's access log: one line per request, with its id on every line.
+
+Every HTTP request gets an id: the client's ``X-Request-ID`` when it is a sane token (1 to 128
+letters, digits, ``.``, ``_``, ``-``), else a new random one. The response carries it back in
+``X-Request-ID``, and every log line written while the request runs (the API's, the
+application layer's, the store's) has ``request_id`` — bound with structlog's context
+variables, so nothing passes it along by hand. When the request ends, one line: method, path
+(without the query string, which may hold what should not be logged), status, duration and the
+client's address. It replaces uvicorn's access log, which runs outside the request and so could
+not carry the id.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HEADER = "X-Request-ID"
+_SANE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_HEADER_KEY = HEADER.lower().encode()
+
+log = structlog.get_logger("ringback.api")
+
+
+def request_id(scope: Scope) -> str:
+    """The client's id for this request if it is a sane token, else a new one."""
+    for key, value in scope.get("headers", ()):
+        if key == _HEADER_KEY:
+            given: str = value.decode("latin-1")
+            if _SANE.fullmatch(given):
+                return given
+            break
+    return uuid.uuid4().hex
+
+
+class RequestLog:
+    """ASGI middleware: the request id and the access line (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(scope)
+        status = 500  # what the client gets if the app fails before answering
+        started = time.perf_counter()  # real time on purpose: it measures the request
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append(HEADER, rid)
+            await send(message)
+
+        bound = structlog.contextvars.bind_contextvars(request_id=rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            client = scope.get("client")
+            log.info(
+                "request",
+                method=scope.get("method", ""),
+                path=scope.get("path", ""),
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+                client=client[0] if client else None,
+            )
+            structlog.contextvars.reset_contextvars(**bound)
