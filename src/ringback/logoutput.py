@@ -1,12 +1,14 @@
 """Where the service's log lines go and how they look: one configuration for every logger.
 
-A log call (structlog or stdlib ``logging``: uvicorn, the SIP stack, libraries) only puts the
-record on a queue (``QueueHandler``); a ``QueueListener`` thread formats and writes it to
-stderr. A full stderr pipe or a slow terminal then holds up that thread, not the event loop and
-the calls in progress.
+A log call only puts the event on a queue — a structlog call its event dict (a few cheap
+processors at the call site: context variables, level, time, a traceback taken where it was
+caught), a stdlib ``logging`` call (uvicorn, the SIP stack, libraries) its record through a
+``QueueHandler`` — and one writer thread renders and writes them to stderr. A full stderr
+pipe or a slow terminal then holds up that thread, not the event loop and the calls in
+progress.
 
 Every line has the same shape whoever logged it — time (UTC, ISO 8601), level, logger, the
-event and its fields — rendered by structlog's ``ProcessorFormatter`` in the writer thread:
+event and its fields — rendered in the writer thread by structlog's renderers:
 
 - ``RINGBACK_LOG_FORMAT=console`` (the default): one readable line, coloured on a terminal;
 - ``RINGBACK_LOG_FORMAT=json``: one JSON object per line (``timestamp``, ``level``,
@@ -32,8 +34,11 @@ import copy
 import logging
 import os
 import queue
+import sys
+import threading
+import time
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
+from logging.handlers import QueueHandler
 from typing import Any, TextIO
 
 import orjson
@@ -43,6 +48,8 @@ from structlog.typing import EventDict, Processor
 LOG_FORMATS = ("console", "json")
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
               "error": logging.ERROR}  # fmt: skip
+_HEAD = ("timestamp", "level", "logger", "event")
+_STOP = object()
 
 
 def log_settings_from_env() -> tuple[str, int]:
@@ -58,29 +65,49 @@ def log_settings_from_env() -> tuple[str, int]:
     return log_format, LOG_LEVELS[level]
 
 
+class _QueueLogger:
+    """structlog's last stop: the event dict, with its logger's name and the time, onto the
+    writer's queue (no stdlib record, no formatting in the caller's thread)."""
+
+    def __init__(self, items: queue.SimpleQueue[Any], name: str) -> None:
+        self._items = items
+        self._name = name
+
+    def msg(self, event: EventDict) -> None:
+        event["logger"] = self._name
+        event["timestamp"] = time.time()  # wall-clock time on purpose: the line's time
+        self._items.put(event)
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
 class _Enqueue(QueueHandler):
-    """Queues each record as it is; formats nothing here (the writer thread formats)."""
+    """A stdlib record, as it is, onto the writer's queue (the writer formats it)."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return copy.copy(record)
 
 
-def _renderer(log_format: str, stream: TextIO) -> Processor:
-    if log_format == "json":
-        return structlog.processors.JSONRenderer(serializer=_json)
-    return structlog.dev.ConsoleRenderer(colors=stream.isatty())
+def _hand_over(_logger: Any, _name: str, event: EventDict) -> Any:
+    return (event,), {}  # _QueueLogger.msg(event)
 
 
-def _json(event: Any, **_kw: Any) -> str:
-    return orjson.dumps(event, default=str).decode()
+def _from_record(record: logging.LogRecord) -> EventDict:
+    event: EventDict = {
+        "timestamp": record.created,
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "event": record.getMessage(),
+    }
+    if record.exc_info:
+        event["exc_info"] = record.exc_info
+    return event
 
 
-def _record_time(_logger: Any, _name: str, event: EventDict) -> EventDict:
-    """A stdlib record's own time (formatting happens later, in the writer thread)."""
-    record = event.get("_record")
-    if record is not None:
-        stamp = datetime.fromtimestamp(record.created, UTC).isoformat()
-        event["timestamp"] = stamp.replace("+00:00", "Z")
+def _iso(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    when = event.get("timestamp")
+    if isinstance(when, float):
+        event["timestamp"] = datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
     return event
 
 
@@ -90,7 +117,19 @@ def _head_first(_logger: Any, _name: str, event: EventDict) -> EventDict:
     return {**head, **event}
 
 
-_HEAD = ("timestamp", "level", "logger", "event")
+def _plain(_logger: Any, _name: str, event: EventDict) -> str:
+    """``time [level    ] event  [logger] key=value …`` and the traceback, as structlog's
+    console renderer lays it out without colours."""
+    when, level = event.pop("timestamp", ""), event.pop("level", "")
+    logger, text = event.pop("logger", ""), str(event.pop("event", ""))
+    trace = event.pop("exception", None)
+    fields = " ".join(f"{key}={value}" for key, value in sorted(event.items()))
+    line = f"{when} [{level:<9}] {text:<30} [{logger}] {fields}".rstrip()
+    return f"{line}\n{trace}" if trace else line
+
+
+def _json(event: Any, **_kw: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
 
 
 class LogOutput:
@@ -99,39 +138,63 @@ class LogOutput:
     _current: LogOutput | None = None
 
     def __init__(self, stream: TextIO, level: int, log_format: str) -> None:
-        self._records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        named: list[Processor] = [structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name]
-        sink = logging.StreamHandler(stream)
-        sink.setFormatter(
-            structlog.stdlib.ProcessorFormatter(
-                foreign_pre_chain=[*named, _record_time],
-                processors=[
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,  # a stdlib record's traceback
-                    *([_head_first] if log_format == "json" else []),
-                    _renderer(log_format, stream),
-                ],
-            )
-        )
-        self._listener = QueueListener(self._records, sink)
+        self._stream = stream
+        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        renderer: Processor
+        if log_format == "json":
+            renderer = structlog.processors.JSONRenderer(serializer=_json)
+        elif stream.isatty():
+            renderer = structlog.dev.ConsoleRenderer(colors=True)
+        else:  # a file or a pipe: the same layout, without colours, at a third of the cost
+            renderer = _plain
+        self._render: list[Processor] = [
+            _iso,
+            structlog.processors.format_exc_info,  # a stdlib record's traceback
+            *([_head_first] if log_format == "json" else []),
+            renderer,
+        ]
+        self._thread = threading.Thread(target=self._write, name="ringback-log", daemon=True)
         root = logging.getLogger()
         for handler in root.handlers[:]:
             root.removeHandler(handler)
-        root.addHandler(_Enqueue(self._records))
+        root.addHandler(_Enqueue(self._items))
         root.setLevel(level)
+        items = self._items
         structlog.configure(
             processors=[
                 structlog.contextvars.merge_contextvars,
-                *named,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.add_log_level,
                 # the traceback is taken here, in the thread that caught the exception
                 structlog.processors.format_exc_info,
-                structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+                _hand_over,
             ],
             wrapper_class=structlog.make_filtering_bound_logger(level),
-            # the event goes to the stdlib logger of the same name, then to the queue
-            logger_factory=structlog.stdlib.LoggerFactory(),
+            logger_factory=lambda *args: _QueueLogger(items, str(args[0]) if args else "root"),
+            cache_logger_on_first_use=False,
         )
+
+    def _line(self, item: Any) -> str:
+        event = _from_record(item) if isinstance(item, logging.LogRecord) else item
+        for processor in self._render:
+            event = processor(None, "", event)
+        return str(event)
+
+    def _write(self) -> None:
+        while True:
+            item = self._items.get()
+            if item is _STOP:
+                break
+            try:
+                line = self._line(item)
+            except Exception as exc:  # a line that cannot be rendered must not stop the log
+                line = f"log line not rendered ({exc!r}): {item!r}"
+            try:
+                self._stream.write(line + "\n")
+                if self._items.empty():
+                    self._stream.flush()
+            except (OSError, ValueError):  # stderr closed: nothing left to write to
+                print("ringback: the log stream is closed", file=sys.__stderr__)
+                break
 
     @classmethod
     def start(
@@ -139,7 +202,7 @@ class LogOutput:
     ) -> LogOutput:
         """Route every log line of this process through a writer thread to ``stream``."""
         output = cls(stream, level, log_format)
-        output._listener.start()
+        output._thread.start()
         cls._current = output
         return output
 
@@ -147,4 +210,5 @@ class LogOutput:
         """Write every queued line, then end the writer thread (at a clean stop)."""
         if LogOutput._current is self:
             LogOutput._current = None
-        self._listener.stop()
+        self._items.put(_STOP)
+        self._thread.join()

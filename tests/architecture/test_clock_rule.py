@@ -25,6 +25,7 @@ ALLOWED: dict[str, str] = {
     "ringback.telephony.sip.media": "RTP media pacing: packets go out every 20 ms of real time",
     "ringback.telephony.sip.call_media": "a media wait on a live call lasts real seconds",
     "ringback.stalls": "the loop-stall monitor measures the event loop's real lag",
+    "ringback.logoutput": "a log line carries the wall-clock time it was written at",
     "ringback.ivr.signing": (
         "an IVR request signature's t= is wall-clock time: the app server checks it against "
         "its own wall clock"
