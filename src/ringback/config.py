@@ -91,6 +91,7 @@ class Settings:
     webhook_timeout: float = 10.0
     webhook_retry_base: float = 5.0
     webhook_retry_for: float = 86400.0
+    ready_webhook_lag: float = 300.0
     webhook_per_host: int = 16
     webhook_max_in_flight: int = 256
     webhook_lease_seconds: float = 60.0
@@ -133,6 +134,7 @@ class Settings:
             webhook_timeout=_env_float("RINGBACK_WEBHOOK_TIMEOUT", 10.0),
             webhook_retry_base=_env_float("RINGBACK_WEBHOOK_RETRY_BASE", 5.0),
             webhook_retry_for=_env_float("RINGBACK_WEBHOOK_RETRY_FOR", 86400.0),
+            ready_webhook_lag=_env_float("RINGBACK_READY_WEBHOOK_LAG", 300.0),
             webhook_per_host=int(_env_float("RINGBACK_WEBHOOK_PER_HOST", 16)),
             webhook_max_in_flight=int(_env_float("RINGBACK_WEBHOOK_MAX_IN_FLIGHT", 256)),
             webhook_lease_seconds=_env_float("RINGBACK_WEBHOOK_LEASE_SECONDS", 60.0),

@@ -33,7 +33,10 @@ MIN_REQUESTS = 1000
 MAX_EXAMPLES = int(os.environ.get("RB_SCHEMATHESIS_MAX_EXAMPLES", "12"))
 SEED = os.environ.get("RB_SCHEMATHESIS_SEED", "20240501")
 RUN_TIMEOUT_S = 240
-ACCESS_LINE = re.compile(r'"(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) \S+ HTTP/1\.1" \d{3}')
+#: the API's access line (api/request_log.py): ``… request … method=GET path=/… status=200``
+ACCESS_LINE = re.compile(
+    r"\brequest\b.*\bmethod=(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)\b.*\bstatus=\d{3}"
+)
 
 pytestmark = pytest.mark.parametrize("live", ["sqlite"], indirect=True)
 

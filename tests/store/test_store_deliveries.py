@@ -351,3 +351,20 @@ async def test_redeliver_to_a_deleted_subscription_is_a_conflict(
         await store.redeliver(claimed.id, client, clock.now())
     assert (await store.get_delivery(claimed.id, client))[0].status == "dead"
     assert await store.claim_deliveries("d1", clock.now(), 10, 30) == []
+
+
+async def test_metrics_counts_give_tasks_per_queue_and_deliveries_per_client_by_name(
+    store: Store, clock: FakeClock
+) -> None:
+    client, task_id, _sub = await _fanned_out(store, clock)
+    clock.advance(90)
+    counts = await store.metrics_counts()
+    assert counts.deliveries == [("acme", "pending", 2)]
+    assert counts.oldest_pending_delivery == clock.now() - timedelta(seconds=90)
+    [(who, queue, status, count)] = counts.tasks
+    assert (who, status, count) == (
+        "acme",
+        (await store.get_task(task_id, clock.now())).stored_status,
+        1,
+    )
+    assert queue in {q.name for q in await store.list_queues(client)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ringback import __version__
 from ringback.api import errors
 from ringback.api.deps import ServicesDep
-from ringback.api.errors import ErrorBody, error_response
+from ringback.api.errors import error_response
 from ringback.api.limits import LoginLimiter, SecretChecker
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from ringback.api.request_log import RequestLog
@@ -27,10 +28,11 @@ from ringback.api.routes import (
     tasks,
     webhooks,
 )
-from ringback.api.schemas import HealthOut
+from ringback.api.schemas import HealthOut, ReadyCheck, ReadyOut
 from ringback.client_files import MAX_FILE_BYTES
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.domain.rows import MetricsCounts
 from ringback.faults import FaultReporter
 from ringback.service import Services
 
@@ -240,23 +242,55 @@ def create_app(
 
 def _service_router(clock: Clock) -> APIRouter:
     router = APIRouter(tags=["service"])
-    unavailable: dict[int | str, dict[str, Any]] = {503: {"model": ErrorBody}}
+    unavailable: dict[int | str, dict[str, Any]] = {503: {"model": ReadyOut}}
     # probes ask every few seconds: while the database is away, one line, then summaries
-    database = FaultReporter("health check", monotonic=lambda: clock.now().timestamp())
+    database = FaultReporter("readiness check", monotonic=lambda: clock.now().timestamp())
 
-    @router.get("/healthz", response_model=HealthOut, responses=unavailable)
-    async def healthz(services: ServicesDep) -> HealthOut | Response:
-        """200 when the database answers."""
+    @router.get("/healthz", response_model=HealthOut)
+    async def healthz() -> HealthOut:
+        """Liveness: 200 while this process answers (its event loop runs). It does not ask
+        the database: a database outage is no reason to restart the process (see /readyz)."""
+        return HealthOut()
+
+    @router.get("/readyz", response_model=ReadyOut, responses=unavailable)
+    async def readyz(request: Request, services: ServicesDep) -> ReadyOut | Response:
+        """Readiness: 200 when this process can do its work — the database answers (migrated),
+        its worker runs (when it has one), and webhook deliveries are not stuck (the
+        longest-waiting pending one was due less than RINGBACK_READY_WEBHOOK_LAG seconds ago);
+        else 503 with the same body naming what is not."""
+        checks: dict[str, ReadyCheck] = {}
         try:
-            ok = await services.schema_version() > 0
-        except Exception as exc:  # any failure to reach the database is "unavailable"
+            version = await services.schema_version()
+            counts = await services.metrics_counts()
+        except Exception as exc:  # any failure to reach the database is "not ready"
             database.failed(exc)
-            ok = False
+            checks["database"] = ReadyCheck(ok=False, detail="the database does not answer")
         else:
             database.succeeded()
-        if not ok:
-            return error_response(503, "unavailable", "the database does not answer")
-        return HealthOut()
+            checks["database"] = ReadyCheck(
+                ok=version > 0,
+                detail=f"schema version {version}" if version else "not migrated",
+            )
+            checks["webhooks"] = _webhook_check(counts, services)
+        worker: Callable[[], str | None] | None = getattr(request.app.state, "worker_problem", None)
+        if worker is not None:
+            problem = worker()
+            checks["worker"] = ReadyCheck(ok=problem is None, detail=problem or "running")
+        ready = all(check.ok for check in checks.values())
+        body = ReadyOut(status="ready" if ready else "not ready", checks=checks)
+        if ready:
+            return body
+        return Response(body.model_dump_json(), status_code=503, media_type="application/json")
+
+    def _webhook_check(counts: MetricsCounts, services: Services) -> ReadyCheck:
+        pending = sum(n for _client, status, n in counts.deliveries if status == "pending")
+        oldest = counts.oldest_pending_delivery
+        lag = max(0.0, (clock.now() - oldest).total_seconds()) if oldest else 0.0
+        limit = services.settings.ready_webhook_lag
+        return ReadyCheck(
+            ok=lag < limit,
+            detail=f"{pending} pending, the oldest due {lag:.0f} s ago (limit {limit:.0f} s)",
+        )
 
     @router.get(
         "/metrics",
@@ -266,7 +300,9 @@ def _service_router(clock: Clock) -> APIRouter:
     async def metrics(request: Request, services: ServicesDep) -> Response:
         """Prometheus text format."""
         registry: Metrics = request.app.state.metrics
-        body = registry.render(await services.status())
+        body = registry.render(
+            await services.status(), await services.metrics_counts(), clock.now()
+        )
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router

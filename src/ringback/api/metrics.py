@@ -1,46 +1,107 @@
 """Prometheus metrics of one app (own registry, never the global one).
 
-``ringback_tasks{status}`` and ``ringback_finished_tasks{result}`` are read from the store on
-every scrape. The engine instruments (``attempts``, ``claim_seconds``, ``lateness_seconds``)
-are only fed by a worker running in the same process: pass the same :class:`Metrics` to it
-(it implements the worker's ``WorkerMetrics``: observe_claim, observe_lateness, count_attempt).
-Labelled series appear once something was counted; nothing is made up.
+Read from the store on every scrape (so every process shows the whole service):
+
+- ``ringback_tasks{status}`` and ``ringback_finished_tasks{result}``: all clients;
+- ``ringback_queue_tasks{client,queue,status}``: per queue, for the
+  :data:`MAX_LABELLED_QUEUES` queues holding the most tasks; the rest are summed under
+  ``client="(other)", queue="(other)"`` so the number of series stays bounded;
+- ``ringback_webhook_deliveries{client,status}`` (pending, delivered, dead) and
+  ``ringback_webhook_oldest_pending_seconds``: how long the longest-waiting pending delivery has
+  been due (0: none).
+
+Fed by this process: the engine's ``ringback_attempts_total{outcome}``,
+``ringback_claim_seconds``, ``ringback_lateness_seconds`` and ``ringback_calls_in_progress``
+(a worker in this process: pass the same :class:`Metrics` to it; it implements the worker's
+``WorkerMetrics``), the API's ``ringback_http_requests_total{method,route,status}`` and
+``ringback_http_request_seconds{method,route}`` (``route`` is the route's template, e.g.
+``/client/{client_id}/jobs/``, never the raw path), and the process collectors
+(``process_*``: CPU, memory, open files; ``python_*``). Labelled series appear once something was
+counted; nothing is made up.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 
 from ringback.domain.model import TaskStatus
-from ringback.domain.rows import StatusReport
+from ringback.domain.rows import MetricsCounts, StatusReport
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "MAX_LABELLED_QUEUES", "OTHER", "Metrics"]
 
 _STORED = [s.value for s in TaskStatus if s is not TaskStatus.DELAYED_CONCURRENT_TASK]
 _SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+#: queues with series of their own; more would make a scrape (and Prometheus) heavy
+MAX_LABELLED_QUEUES = 200
+#: the label of what is summed beyond that bound
+OTHER = "(other)"
+del GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR  # the global registry's: not used
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
         self.tasks = Gauge(
-            "ringback_tasks", "Tasks by stored status", ["status"], registry=self.registry
+            "ringback_tasks", "Tasks by stored status", ["status"], registry=registry
         )
         self.finished = Gauge(
-            "ringback_finished_tasks", "Finished tasks by result", ["result"],
-            registry=self.registry,
-        )  # fmt: skip
-        self.attempts = Counter(
-            "ringback_attempts", "Call attempts by outcome", ["outcome"], registry=self.registry
+            "ringback_finished_tasks", "Finished tasks by result", ["result"], registry=registry
         )
+        self.queue_tasks = Gauge(
+            "ringback_queue_tasks", "Tasks by queue and stored status",
+            ["client", "queue", "status"], registry=registry,
+        )  # fmt: skip
+        self.deliveries = Gauge(
+            "ringback_webhook_deliveries", "Webhook deliveries by client and status",
+            ["client", "status"], registry=registry,
+        )  # fmt: skip
+        self.oldest_pending = Gauge(
+            "ringback_webhook_oldest_pending_seconds",
+            "How long the longest-waiting pending webhook delivery has been due (0: none)",
+            registry=registry,
+        )
+        self.attempts = Counter(
+            "ringback_attempts", "Call attempts by outcome", ["outcome"], registry=registry
+        )
+        self.calls_in_progress = Gauge(
+            "ringback_calls_in_progress", "Attempts this process's worker has under way",
+            registry=registry,
+        )  # fmt: skip
         self.claim_seconds = Histogram(
             "ringback_claim_seconds", "Time one claim transaction took", buckets=_SECONDS,
-            registry=self.registry,
+            registry=registry,
         )  # fmt: skip
         self.lateness_seconds = Histogram(
             "ringback_lateness_seconds", "Claim time minus the time the task was due",
-            buckets=_SECONDS, registry=self.registry,
+            buckets=_SECONDS, registry=registry,
+        )  # fmt: skip
+        self.http_requests = Counter(
+            "ringback_http_requests", "API requests by method, route template and status",
+            ["method", "route", "status"], registry=registry,
+        )  # fmt: skip
+        self.http_seconds = Histogram(
+            "ringback_http_request_seconds", "API request duration by method and route template",
+            ["method", "route"], buckets=_SECONDS, registry=registry,
         )  # fmt: skip
 
     # the engine's WorkerMetrics protocol: a worker in this process reports here
@@ -53,11 +114,43 @@ class Metrics:
     def count_attempt(self, outcome: str) -> None:
         self.attempts.labels(outcome=outcome).inc()
 
-    def render(self, report: StatusReport) -> bytes:
-        """The exposition text, with the task gauges from ``report`` (read just now)."""
+    def watch_calls_in_progress(self, count: Callable[[], int]) -> None:
+        """Read the worker's attempts under way at each scrape."""
+        self.calls_in_progress.set_function(count)
+
+    # the API's request log reports here
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method=method, route=route, status=str(status)).inc()
+        self.http_seconds.labels(method=method, route=route).observe(seconds)
+
+    def render(self, report: StatusReport, counts: MetricsCounts, now: datetime) -> bytes:
+        """The exposition text, with the store's gauges from ``report`` and ``counts`` (read
+        just now)."""
         for status in _STORED:
             self.tasks.labels(status=status).set(report.counts.get(status, 0))
         for key, count in report.counts.items():
             if key.startswith("finished/"):
                 self.finished.labels(result=key.removeprefix("finished/")).set(count)
+        self.queue_tasks.clear()  # a queue deleted since the last scrape has no series left
+        for (client, queue, status), count in _bounded(counts.tasks).items():
+            self.queue_tasks.labels(client=client, queue=queue, status=status).set(count)
+        self.deliveries.clear()
+        for client, status, count in counts.deliveries:
+            self.deliveries.labels(client=client, status=status).set(count)
+        oldest = counts.oldest_pending_delivery
+        self.oldest_pending.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
         return generate_latest(self.registry)
+
+
+def _bounded(rows: list[tuple[str, str, str, int]]) -> dict[tuple[str, str, str], int]:
+    """Per (client, queue, status); the queues beyond the :data:`MAX_LABELLED_QUEUES` largest
+    summed under :data:`OTHER`."""
+    sizes: dict[tuple[str, str], int] = defaultdict(int)
+    for client, queue, _status, count in rows:
+        sizes[(client, queue)] += count
+    kept = set(sorted(sizes, key=lambda key: (-sizes[key], key))[:MAX_LABELLED_QUEUES])
+    out: dict[tuple[str, str, str], int] = defaultdict(int)
+    for client, queue, status, count in rows:
+        key = (client, queue) if (client, queue) in kept else (OTHER, OTHER)
+        out[(*key, status)] += count
+    return out

@@ -7,7 +7,8 @@ application layer's, the store's) has ``request_id`` — bound with structlog's 
 variables, so nothing passes it along by hand. When the request ends, one line: method, path
 (without the query string, which may hold what should not be logged), status, duration and the
 client's address. It replaces uvicorn's access log, which runs outside the request and so could
-not carry the id.
+not carry the id. The app's metrics (``app.state.metrics``) count the request by method, route
+template (never the raw path, whose ids would make a series each) and status.
 """
 
 from __future__ import annotations
@@ -63,13 +64,40 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            client = scope.get("client")
+            seconds = time.perf_counter() - started
+            client, method = scope.get("client"), scope.get("method", "")
             log.info(
-                "request",
-                method=scope.get("method", ""),
-                path=scope.get("path", ""),
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-                client=client[0] if client else None,
-            )
+                "request", method=method, path=scope.get("path", ""), status=status,
+                ms=round(seconds * 1000, 1), client=client[0] if client else None,
+            )  # fmt: skip
             structlog.contextvars.reset_contextvars(**bound)
+            app = scope.get("app")
+            metrics = getattr(getattr(app, "state", None), "metrics", None)
+            if metrics is not None:
+                metrics.observe_request(method, route_template(scope), status, seconds)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, e.g. ``/api/ver1.0/client/{client_id}/jobs/`` (a
+    bounded label), or ``(unmatched)``: the request's path with each path parameter's value put
+    back as ``{name}``, in order (a last parameter may span segments: a storage path)."""
+    route = scope.get("route")
+    if route is None:
+        return "(unmatched)"
+    segments = str(scope.get("path", "")).split("/")
+    params = [(name, str(value)) for name, value in scope.get("path_params", {}).items()]
+    out: list[str] = []
+    index = 0
+    while index < len(segments):
+        if params and segments[index] == params[0][1]:
+            out.append("{" + params.pop(0)[0] + "}")
+        elif len(params) == 1 and "/".join(segments[index:]) == params[0][1]:
+            out.append("{" + params.pop(0)[0] + "}")
+            break
+        else:
+            out.append(segments[index])
+        index += 1
+    if params:  # not found in the path: the route's own template (without its prefix)
+        path = getattr(route, "path", None)
+        return path if isinstance(path, str) else "(unmatched)"
+    return "/".join(out)

@@ -564,6 +564,20 @@ class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class ReadyCheck(BaseModel):
+    ok: bool
+    detail: str = Field(description="what was found, or what is wrong")
+
+
+class ReadyOut(BaseModel):
+    """Whether this process can do its work, check by check."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, ReadyCheck] = Field(
+        description="database, worker (when this process runs one), webhooks"
+    )
+
+
 def parse_time_param(name: str, value: str | None) -> datetime | None:
     """A time query parameter; 422 naming it when it is not a time."""
     if value is None:

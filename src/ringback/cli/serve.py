@@ -75,6 +75,15 @@ async def _run_service(
     stalls.start()
     running = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]
     if server is not None:
+        assert metrics is not None
+        metrics.watch_calls_in_progress(lambda: worker.in_flight)
+        background = list(zip(("worker", "webhook sender"), running, strict=True))
+
+        def worker_problem() -> str | None:
+            """/readyz: this process is not ready once its worker or webhook sender ended."""
+            return next((f"the {what} has stopped" for what, t in background if t.done()), None)
+
+        server.config.app.state.worker_problem = worker_problem
         running.append(asyncio.create_task(server.serve(sockets=sockets)))
     aligning = asyncio.create_task(_keep_aligned(services))
     try:

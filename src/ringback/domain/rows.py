@@ -155,6 +155,17 @@ class StatusReport:
 
 
 @dataclass(slots=True)
+class MetricsCounts:
+    """Counts a metrics scrape reads: ``tasks`` as (client, queue, status, count),
+    ``deliveries`` (webhook) as (client, status, count), by name, and when the longest-waiting
+    pending delivery was due (None: none pending)."""
+
+    tasks: list[tuple[str, str, str, int]]
+    deliveries: list[tuple[str, str, int]]
+    oldest_pending_delivery: datetime | None
+
+
+@dataclass(slots=True)
 class NumberRow:
     number: str
     client_id: int

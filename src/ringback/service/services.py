@@ -9,7 +9,7 @@ import structlog
 from ringback.client_files import Storage
 from ringback.clock import AlignedClock, Clock
 from ringback.config import Settings
-from ringback.domain.rows import StatusReport
+from ringback.domain.rows import MetricsCounts, StatusReport
 from ringback.service.clients import ClientService, SigningKeys, Verify
 from ringback.service.history import CallHistory
 from ringback.service.inbound import InboundHandler, inbound_handler
@@ -77,6 +77,10 @@ class Services:
     async def status(self, client_id: int | None = None) -> StatusReport:
         """Tasks by status, finished today by result, next due (one client's, or everyone's)."""
         return await self.store.status_report(self.clock.now(), client_id)
+
+    async def metrics_counts(self) -> MetricsCounts:
+        """Tasks by queue and status, webhook deliveries by client and status (everyone's)."""
+        return await self.store.metrics_counts()
 
     async def schema_version(self) -> int:
         """The database's schema version (0: not migrated); raises when it does not answer."""

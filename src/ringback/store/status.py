@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from ringback.store import schema as t
 from ringback.store.queries import EXECUTED, next_due_query
 from ringback.store.queues import read_queues
-from ringback.store.records import StatusReport, from_ms
+from ringback.store.records import MetricsCounts, StatusReport, from_ms
 from ringback.store.repository import Repository
 
 
@@ -46,4 +46,37 @@ class StatusRepository(Repository):
             in_flight=counts.get(EXECUTED, 0),
             next_due=from_ms(next_due),
             queues=await read_queues(self.driver, [], client_id),
+        )
+
+    async def metrics_counts(self) -> MetricsCounts:
+        """What a metrics scrape shows of the store: tasks by queue and status, webhook
+        deliveries by client and status, with the names of the clients and queues (deleted
+        queues included while they hold tasks)."""
+        tk, q, c, d = t.tasks, t.queues, t.clients, t.webhook_deliveries
+        async with self.driver.read() as conn:
+            tasks = (
+                await conn.execute(
+                    sa.select(c.c.name, q.c.name, tk.c.status, sa.func.count())
+                    .select_from(
+                        tk.join(q, q.c.id == tk.c.queue_id).join(c, c.c.id == q.c.client_id)
+                    )
+                    .group_by(c.c.name, q.c.name, tk.c.status)
+                )
+            ).all()
+            deliveries = (
+                await conn.execute(
+                    sa.select(c.c.name, d.c.status, sa.func.count())
+                    .select_from(d.join(c, c.c.id == d.c.client_id))
+                    .group_by(c.c.name, d.c.status)
+                )
+            ).all()
+            oldest_due = (
+                await conn.execute(
+                    sa.select(sa.func.min(d.c.next_attempt_at)).where(d.c.status == "pending")
+                )
+            ).scalar()
+        return MetricsCounts(
+            tasks=[(str(a), str(b), str(s), int(n)) for a, b, s, n in tasks],
+            deliveries=[(str(a), str(s), int(n)) for a, s, n in deliveries],
+            oldest_pending_delivery=from_ms(oldest_due),
         )
