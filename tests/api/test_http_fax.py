@@ -1,0 +1,140 @@
+"""Issue 14's "Done when", over HTTP against a real ``ringback serve`` on SQLite with the
+simulator (fast mode: no fax audio time passes; the T.30 sessions are real): the seed's SendFax
+ivr_call job, posted unchanged, finishes ``success`` with its pages in the call record; a
+received fax's TIFF and PDF are linked from the call record and download; a SendFax document
+that cannot be faxed is refused when the job is added."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:  # conftest.py is not importable at run time (every one is "conftest")
+    from conftest import Helpers, LiveServer, Tenant
+
+#: the seed's job (shared/seeds: AddJob, "ivr_call"), as it is written there
+SEED_JOB = {
+    "type": "ivr_call",
+    "data": {
+        "calling_number": "0506868000",
+        "called_number": "09012341234",
+        "ivr_xml": {"type": "inline", "data": "<IVR><SendFax>some_fax.tiff</SendFax></IVR>"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def fax_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    from conftest import run_server
+
+    with run_server(
+        "sqlite", tmp_path_factory.mktemp("api-fax"), {"RINGBACK_SIM_FAST": "1"}
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def owner(fax_server: LiveServer) -> Tenant:
+    name = f"fax-{uuid.uuid4().hex[:6]}"
+    return fax_server.make_tenants(name)[name]
+
+
+def _tiff(pages: int = 2) -> bytes:
+    images = []
+    for number in range(pages):
+        page = Image.new("L", (1000, 1300), 255)
+        ImageDraw.Draw(page).rectangle((100, 100 + 80 * number, 900, 300), outline=0, width=4)
+        images.append(page)
+    out = io.BytesIO()
+    images[0].save(out, format="TIFF", dpi=(120, 120), save_all=True, append_images=images[1:])
+    return out.getvalue()
+
+
+def _put(owner: Tenant, path: str, content: bytes) -> None:
+    answer = owner.http.put(f"/storage/{path}", content=content)
+    assert answer.status_code in (200, 201), answer.text
+
+
+def _download(owner: Tenant, link: str) -> bytes:
+    prefix = owner.base
+    assert link.startswith(prefix + "/storage/"), link
+    answer = owner.http.get(link.removeprefix(prefix))
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def test_the_seeds_sendfax_job_posted_unchanged_finishes_success_with_its_pages(
+    owner: Tenant, rb: type[Helpers]
+) -> None:
+    _put(owner, "some_fax.tiff", _tiff(pages=2))
+    answer = owner.http.post("/jobs/", json=SEED_JOB)
+    assert answer.status_code == 201, answer.text
+    job = rb.poll(
+        lambda: owner.http.get(f"/jobs/{answer.json()['id']}"),
+        lambda body: body["state"] in ("completed", "failed"),
+        timeout=60.0,
+        what="the fax job to end",
+    )
+    assert (job["finish_result"], job["finish_comment"]) == ("success", "fax sent: 2 pages"), job
+    [call] = job["calls"]
+    fax = call["fax"]
+    assert (fax["operation"], fax["file"], fax["code"], fax["pages"]) == (
+        "transmission", "some_fax.tiff", 0, 2,
+    )  # fmt: skip
+    assert _download(owner, fax["file_url"]) == _tiff(pages=2)
+    history = owner.http.get(f"/call_history/{call['call_uuid']}")
+    assert history.status_code == 200, history.text
+    [leg] = history.json()["cdr"]
+    assert leg["fax"]["pages"] == 2 and leg["fax"]["text"] == "OK"
+
+
+def test_a_received_fax_is_linked_from_the_call_record_as_tiff_and_pdf(owner: Tenant) -> None:
+    number = f"05{uuid.uuid4().int % 10**8:08d}"
+    _put(owner, "fax-in.xml", b"<IVR><ReceiveFax>inbox/today.tif</ReceiveFax></IVR>")
+    route = owner.http.put(f"/numbers/{number}", json={"ivr_file": "fax-in.xml"})
+    assert route.status_code in (200, 201), route.text
+    answer = owner.http.post(
+        "/calls/simulate", json={"called_number": number, "calling_number": "0312345678"}
+    )
+    assert answer.status_code == 200, answer.text
+    simulated = answer.json()
+    assert simulated["status"] == "completed", simulated
+    fax = simulated["fax"]
+    assert (fax["operation"], fax["code"], fax["pages"]) == ("reception", 0, 1)
+    assert fax["tiff"] == "received_faxes/inbox/today.tif"
+    assert fax["pdf"] == "received_faxes/inbox/today.pdf"
+
+    history = owner.http.get(f"/call_history/{simulated['call_uuid']}")
+    assert history.status_code == 200, history.text
+    [leg] = history.json()["cdr"]
+    linked: dict[str, Any] = leg["fax"]
+    assert linked["tiff_url"] == fax["tiff_url"] and linked["pdf_url"] == fax["pdf_url"]
+    tiff = _download(owner, linked["tiff_url"])
+    assert tiff[:4] in (b"II*\x00", b"MM\x00*")
+    assert _download(owner, linked["pdf_url"]).startswith(b"%PDF-")
+    assert _download(owner, linked["file_url"]) == tiff
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(None, "doesn't exist"), (b"not a document at all", "cannot fax bad.tiff")],
+)
+def test_a_sendfax_document_that_cannot_be_faxed_is_refused_when_the_job_is_added(
+    owner: Tenant, rb: type[Helpers], content: bytes | None, why: str, tmp_path: Path
+) -> None:
+    if content is not None:
+        _put(owner, "bad.tiff", content)
+    else:
+        owner.http.delete("/storage/bad.tiff")
+    job = {**SEED_JOB, "data": {**SEED_JOB["data"]}}
+    job["data"]["ivr_xml"] = {"type": "inline", "data": "<IVR><SendFax>bad.tiff</SendFax></IVR>"}
+    error = rb.error(owner.http.post("/jobs/", json=job), 422, "invalid_input")
+    [detail] = error["details"]
+    assert detail["loc"][-2:] == ["ivr_xml", "data"], detail
+    assert "bad.tiff" in detail["msg"] and why in detail["msg"], detail
