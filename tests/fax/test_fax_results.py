@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from support_fax import drawn_page
 
 from ringback.client_files import Storage
@@ -16,6 +17,8 @@ from ringback.domain.model import EventType, TaskKind
 from ringback.engine.runners import run_attempt
 from ringback.ivr.parse import parse
 from ringback.ivr.simulate import simulate_call
+from ringback.telephony.base import OriginateRequest
+from ringback.telephony.fax import documents
 from ringback.telephony.sim import SimDialer
 from ringback.telephony.sim_rules import load_sim_rules
 from support import attempt_context
@@ -137,3 +140,33 @@ async def test_a_reception_that_brought_nothing_names_no_stored_file(tmp_path: P
     )  # fmt: skip
     assert record.fax is not None and record.fax["code"] != 0
     assert (record.fax["tiff"], record.fax["pdf"]) == (None, None)
+
+
+# --- the simulator's incompatible far machine (a real T.30 session) -------------------------
+
+
+async def test_an_incompatible_far_machine_refuses_a_fine_document_with_t30_code_11(
+    tmp_path: Path,
+) -> None:
+    storage = _storage_with_tiff(tmp_path)
+    ctx = attempt_context(
+        TaskKind.IVR_CALL, _payload("+15550329"), _dialer(tmp_path, "incompatible"), storage,
+        client_id=CLIENT,
+    )  # fmt: skip
+    result = await run_attempt(ctx)
+    assert not result.success and result.retryable
+    assert result.comment == "fax failed: 11 Far end cannot receive at the resolution of the image"
+    [record] = ctx.calls
+    assert record.fax is not None and (record.fax["code"], record.fax["pages"]) == (11, 0)
+
+
+async def test_an_incompatible_far_machine_sends_a_normal_page_at_4800_without_ecm(
+    tmp_path: Path,
+) -> None:
+    dialer = _dialer(tmp_path, "incompatible")
+    call = await dialer.originate(OriginateRequest("+15550329", caller_id_number="+15550001"))
+    received = await call.receive_fax(120.0)
+    assert received.result.code == 0 and received.result.pages == 1
+    assert (received.result.bit_rate, received.result.ecm) == (4800, False)
+    with Image.open(io.BytesIO(received.tiff)) as page:
+        assert round(page.info["dpi"][1]) == documents.Y_DPI["normal"]
