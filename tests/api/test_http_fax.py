@@ -7,10 +7,14 @@ that cannot be faxed is refused when the job is added."""
 from __future__ import annotations
 
 import io
+import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 from PIL import Image, ImageDraw
@@ -138,3 +142,53 @@ def test_a_sendfax_document_that_cannot_be_faxed_is_refused_when_the_job_is_adde
     [detail] = error["details"]
     assert detail["loc"][-2:] == ["ivr_xml", "data"], detail
     assert "bad.tiff" in detail["msg"] and why in detail["msg"], detail
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        type(self).bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_webhooks_of_a_fax_job_carry_the_fax_result(owner: Tenant, rb: type[Helpers]) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        _put(owner, "some_fax.tiff", _tiff(pages=2))
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        job = {
+            **SEED_JOB,
+            "options": {"webhooks": [{"url": url, "events": ["task.finished", "call.ended"]}]},
+        }
+        answer = owner.http.post("/jobs/", json=job)
+        assert answer.status_code == 201, answer.text
+        task_id = answer.json()["id"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            types = {
+                b["type"] for b in _Receiver.bodies if b["task"] and b["task"]["id"] == task_id
+            }
+            if types >= {"task.finished", "call.ended"}:
+                break
+            time.sleep(0.1)
+        bodies = {
+            b["type"]: b for b in _Receiver.bodies if b["task"] and b["task"]["id"] == task_id
+        }
+        assert set(bodies) >= {"task.finished", "call.ended"}, bodies
+    finally:
+        server.shutdown()
+        thread.join()
+    ended = bodies["call.ended"]["call"]["fax"]
+    assert (ended["operation"], ended["code"], ended["pages"]) == ("transmission", 0, 2)
+    finished = bodies["task.finished"]
+    assert finished["data"]["comment"] == "fax sent: 2 pages"
+    [call] = finished["task"]["calls"]
+    assert call["fax"]["pages"] == 2 and call["fax"]["file_url"].endswith("/storage/some_fax.tiff")
