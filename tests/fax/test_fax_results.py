@@ -4,6 +4,7 @@ that webhooks carry. Real T.30 sessions on the simulator (fast mode)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,24 @@ async def test_an_incompatible_far_machine_sends_a_normal_page_at_4800_without_e
     assert (received.result.bit_rate, received.result.ecm) == (4800, False)
     with Image.open(io.BytesIO(received.tiff)) as page:
         assert round(page.info["dpi"][1]) == documents.Y_DPI["normal"]
+
+
+async def test_a_fax_machine_hanging_up_after_a_good_fax_is_a_success_not_a_hang_up(
+    tmp_path: Path,
+) -> None:
+    """The far machine hangs up once the fax is done (its talk time is over): elements after
+    SendFax find the call gone, yet the fax went through: success, not tried again."""
+    storage = _storage_with_tiff(tmp_path)
+    clock = FakeClock()
+    ivr = "<IVR><SendFax>some_fax.tiff</SendFax><Speak>thank you</Speak></IVR>"
+    dialer = SimDialer(clock, fast=False)  # the callee talks 3 s: less than the fax
+    ctx = attempt_context(TaskKind.IVR_CALL, _payload(ivr=ivr), dialer, storage, client_id=CLIENT)
+    task = asyncio.ensure_future(run_attempt(ctx))
+    while not task.done():  # move the clock only while something sleeps on it
+        await asyncio.sleep(0.005)
+        if clock.sleepers:
+            clock.advance(0.5)
+    result = task.result()
+    [record] = ctx.calls
+    assert record.hangup_disposition == "recv_bye"
+    assert result.success and result.comment == "fax sent: 1 page"

@@ -178,6 +178,9 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         return _with_fax(record, _answered(record, str(run.error), success=False, retryable=False))
     if run.call_error is not None:
         record = await legs.finish(call)
+        if record.hangup_disposition == "recv_bye" and record.fax is not None:
+            # a fax machine hangs up once the fax is done: the fax says how the call went
+            return _with_fax(record, _answered(record, "IVR completed"))
         hung_up = _interrupted(record, CallError(run.call_error), "callee hung up during the IVR")
         return _with_fax(record, hung_up)
     record = await legs.finish(call)
@@ -185,9 +188,10 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
 
 
 def _with_fax(record: CallRecord, result: AttemptResult) -> AttemptResult:
-    """An ivr_call's result given what its fax did (docs/fax.md, "Results"): the comment names
-    the fax's outcome, and a failed fax (a non-zero T.30 code) fails an attempt that would
-    otherwise succeed; it may be tried again (``attempts``), as a fax machine redials."""
+    """An ivr_call's result given what its fax did (docs/fax.md, "Results everywhere"): the
+    comment names the fax's outcome, and a failed fax (a non-zero T.30 code) fails an attempt
+    that would otherwise succeed; it may be tried again (``attempts``), as a fax machine
+    redials."""
     fax = record.fax
     if fax is None:
         return result
