@@ -11,7 +11,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,19 +33,9 @@ SEED_JOB = {
 
 
 @pytest.fixture(scope="module")
-def fax_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from conftest import run_server
-
-    with run_server(
-        "sqlite", tmp_path_factory.mktemp("api-fax"), {"RINGBACK_SIM_FAST": "1"}
-    ) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def owner(fax_server: LiveServer) -> Tenant:
+def owner(fast_sim_live: LiveServer) -> Tenant:
     name = f"fax-{uuid.uuid4().hex[:6]}"
-    return fax_server.make_tenants(name)[name]
+    return fast_sim_live.make_tenants(name)[name]
 
 
 def _tiff(pages: int = 2) -> bytes:
