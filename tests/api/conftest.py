@@ -338,6 +338,15 @@ def own_live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveSer
 
 
 @pytest.fixture(scope="module")
+def fast_sim_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of this module's own on SQLite whose simulator is in fast mode (a fax's
+    audio time does not pass; its T.30 session is real)."""
+    workdir = tmp_path_factory.mktemp("api-fast-sim")
+    with run_server("sqlite", workdir, {"RINGBACK_SIM_FAST": "1"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def tenants(live: LiveServer) -> dict[str, Tenant]:
     """Fresh clients alice and bob for each test module: nothing another module stored is
     theirs (all data but /metrics is per client), without restarting the server."""

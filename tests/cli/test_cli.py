@@ -444,6 +444,7 @@ def test_serve_dials_a_task_added_from_the_cli_and_stops_cleanly_on_sigterm(
         (call,) = task["calls"]
         assert (call["outcome"], call["sip_code"]) == ("answered", 200)
         assert [Path(p["file"]).name for p in call["played"]] == ["hello.wav"]
+        assert call["fax"] is None  # a call that did not fax
         events = [e["type"] for e in task["events"]]
         assert events[0] == "task.created"
         assert events[-1] == "task.finished"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,29 @@ def test_run_of_a_loop_under_the_value_cap_ends_at_the_jump_bound_with_bounded_o
     assert "error: line 5: The IVR jumped more than 1000 times" in result.stderr
     assert "trace full" in result.stdout
     assert len(result.output) < 2_000_000
+
+
+def test_check_with_a_client_reports_a_sendfax_document_that_cannot_be_faxed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RINGBACK_DATABASE_URL", f"sqlite:///{tmp_path / 'rb.db'}")
+    monkeypatch.setenv("RINGBACK_STORAGE_DIR", str(tmp_path / "storage"))
+    made = CliRunner().invoke(app, ["client", "create", "acme", "--json"])
+    assert made.exit_code == 0, made.output
+    folder = tmp_path / "storage" / str(json.loads(made.stdout)["id"])
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("not a document")
+    bad, missing, late = tmp_path / "bad.xml", tmp_path / "missing.xml", tmp_path / "late.xml"
+    bad.write_text("<IVR><SendFax>notes.txt</SendFax></IVR>")
+    missing.write_text("<IVR>\n<SendFax>gone.pdf</SendFax></IVR>")
+    late.write_text("<IVR><SendFax>{{CalledNumber}}.pdf</SendFax></IVR>")  # known at run time
+    result = CliRunner().invoke(
+        app, ["ivr", "check", str(bad), str(missing), str(late), "--client", "acme"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "line 1: SendFax cannot fax notes.txt: " in result.output
+    assert "line 2: SendFax cannot fax gone.pdf: it doesn't exist in the client's storage" in (
+        result.output.replace("\n", " ")
+    )
+    assert "late.xml: ok" in result.output
+    assert "2 of 3 document(s) invalid" in result.output

@@ -65,6 +65,21 @@ async def test_an_inbound_call_is_stored_without_a_task_and_read_back_whole(
     assert row.played[0]["text"] == "hello" and row.dtmf_received == "1#"
     assert row.detail == {"ivr_trace": ["line 1 Speak: 'hello'"]}
     assert row.duration_ms == 3000
+    assert row.fax is None
+
+
+async def test_an_inbound_calls_fax_is_stored_with_it(store: Store, clock: FakeClock) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    fax = {"operation": "reception", "file": "received_faxes/a.tif", "code": 0, "pages": 1,
+           "tiff": "received_faxes/a.tif", "pdf": "received_faxes/a.pdf"}  # fmt: skip
+    record = CallRecord(
+        leg_uuid="leg-f", call_uuid="call-f", leg=Leg.MAIN, direction="inbound",
+        from_number="09011112222", to_number="0505550001", caller_id_name=None,
+        started_at=clock.now(), ended_at=clock.now(), fax=fax,
+    )  # fmt: skip
+    await store.save_calls(acme, [record])
+    [row] = await store.calls(call_uuid="call-f")
+    assert row.fax == fax
 
 
 async def test_list_numbers_is_by_number_and_of_one_client(store: Store, clock: FakeClock) -> None:

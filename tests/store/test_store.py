@@ -368,6 +368,37 @@ async def test_call_records_are_stored_with_the_completion(store: Store, clock: 
     assert AttemptResult  # imported for symmetry with the engine tests
 
 
+FAX = {
+    "operation": "reception", "file": "received_faxes/in.tif", "code": 0, "text": "OK",
+    "pages": 2, "bit_rate": 14400, "ecm": True, "remote_ident": "0312345678", "seconds": 24.5,
+    "tiff": "received_faxes/in.tif", "pdf": "received_faxes/in.pdf",
+}  # fmt: skip
+
+
+async def test_a_calls_fax_is_stored_with_its_leg_and_a_call_that_did_not_fax_has_none(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    ids = await store.add_tasks(client, queue_id, [msg_task(clock), msg_task(clock)], clock.now())
+    claimed = (await store.claim("w1", clock.now(), 2, 30)).tasks
+    completions = []
+    for number, task in enumerate(claimed):
+        record = leg_record(
+            clock, sip_code=200, outcome=Outcome.ANSWERED, answered_at=clock.now(),
+            ended_at=clock.now() + timedelta(seconds=30), fax=FAX if number == 0 else None,
+        )  # fmt: skip
+        record.leg_uuid = record.call_uuid = f"fax-{number}"
+        done = finished(clock)
+        completions.append(Completion(task.id, task.fence, done, done.events, [record]))
+    assert await store.complete(completions, store.clock.now()) == [True, True]
+    faxes = {}
+    for task_id in ids:
+        [call] = await store.calls(task_id=task_id)
+        faxes[call.leg_uuid] = call.fax
+    assert faxes == {"fax-0": FAX, "fax-1": None}
+
+
 async def test_add_tasks_returns_increasing_ids_in_input_order(
     store: Store, clock: FakeClock
 ) -> None:

@@ -15,6 +15,7 @@ from ringback import __version__
 from ringback.api import errors
 from ringback.api.deps import ServicesDep
 from ringback.api.errors import error_response
+from ringback.api.fax_links import API_PREFIX
 from ringback.api.limits import LoginLimiter, SecretChecker
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from ringback.api.request_log import RequestLog
@@ -36,7 +37,7 @@ from ringback.domain.rows import MetricsCounts
 from ringback.faults import FaultReporter
 from ringback.service import Services
 
-PREFIX = "/api/ver1.0"
+PREFIX = API_PREFIX  # also the storage links of faxes (api/fax_links.py)
 #: every request body, storage uploads included: the one limit (README, "Limits")
 MAX_BODY_BYTES = MAX_FILE_BYTES
 #: a path holding a control character matches no resource (Starlette's route regexes end in

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ringback.api.fax_links import FaxOut
+
 SeedTime = str
 
 
@@ -51,6 +53,11 @@ class CdrLeg(BaseModel):
         default_factory=dict,
         description="what the backend kept besides: ivr_trace (every IVR element executed), "
         "sms (SendSMS), media (RTP packets and codec on the sip backend), …",
+    )
+    fax: FaxOut | None = Field(
+        None,
+        description="the leg's fax (SendFax / ReceiveFax), with links to download the document "
+        "sent or the fax received (TIFF and PDF); null if the leg did not fax",
     )
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from ringback.api.fax_links import FaxOut
 from ringback.domain.rows import NumberRow
 from ringback.domain.tasks import format_seed_time
 from ringback.domain.urlguard import check_stored_url_list
@@ -104,3 +105,6 @@ class SimulatedCallOut(BaseModel):
     jobs_added: list[int] = Field(description="task ids added by AddJob")
     played: list[dict[str, Any]] = Field(description="what the caller heard")
     dtmf_received: str
+    fax: FaxOut | None = Field(
+        None, description="the call's fax (SendFax / ReceiveFax) with download links"
+    )

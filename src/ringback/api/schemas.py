@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ringback.api.errors import ApiError, ErrorBody
+from ringback.api.fax_links import FaxOut, fax_view
 from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
 from ringback.domain.model import TaskKind, TaskStatus
 from ringback.domain.rows import CallRow, QueueRow, TaskRow
@@ -304,12 +305,15 @@ class CallOut(BaseModel):
     billsec: int | None = Field(description="seconds, answered to end")
     played: list[dict[str, Any]]
     dtmf_received: str
+    fax: FaxOut | None = Field(
+        None, description="the fax (SendFax / ReceiveFax) with download links; null if none"
+    )
 
     @classmethod
     def of(cls, call: CallRow) -> CallOut:
-        return cls.model_validate(
-            {name: _call_out_value(f, getattr(call, f)) for f, name in CALL_OUT_FIELDS.items()}
-        )
+        values = {name: _call_out_value(f, getattr(call, f)) for f, name in CALL_OUT_FIELDS.items()}
+        values["fax"] = fax_view(call.client_id, call.fax)
+        return cls.model_validate(values)
 
 
 #: the CDR fields ``CallOut`` names otherwise (times in ``*_time_utc``, durations in seconds)

@@ -15,6 +15,7 @@ from ringback.client_files import Storage
 from ringback.clock import SystemClock
 from ringback.config import ConfigError, Settings
 from ringback.ivr.errors import IvrError
+from ringback.ivr.fax_check import FaxDocumentCheck
 from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher, OfflineFetcher
 from ringback.ivr.interpret import IvrRun, is_url
 from ringback.ivr.limits import shorten
@@ -42,9 +43,18 @@ def _read(path: Path) -> bytes:
 def ivr_check(
     files: Annotated[list[Path], typer.Argument(help="IVR XML documents to validate.")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client",
+            help="Also check, in this client's storage, the documents SendFax sends (a "
+            "literal path: it exists and converts to fax pages; opens the database).",
+        ),
+    ] = None,
 ) -> None:
     """Validate IVR documents: exit 0 when all are valid, 1 printing every error."""
     failed = 0
+    parsed: list[tuple[Path, Document]] = []
     for path in files:
         try:
             document = parse(_read(path))
@@ -53,12 +63,35 @@ def ivr_check(
             where = f"{path}:{exc.line}" if exc.line else str(path)
             err.print(f"[red]{escape(where)}[/red]: {escape(exc.message)}")
             continue
-        if not quiet:
+        parsed.append((path, document))
+    fax_problems = _fax_problems(client, parsed) if client is not None else {}
+    for path, document in parsed:
+        problem = fax_problems.get(path)
+        if problem is not None:
+            failed += 1
+            err.print(f"[red]{escape(str(path))}[/red]: {escape(problem)}")
+        elif not quiet:
             count = sum(1 for _ in document.root.walk())
             out.print(f"{escape(str(path))}: ok ({count} elements)")
     if failed:
         err.print(f"{failed} of {len(files)} document(s) invalid")
         raise typer.Exit(1)
+
+
+def _fax_problems(client: str, documents: list[tuple[Path, Document]]) -> dict[Path, str]:
+    """Why each document's SendFax cannot fax its literal document from ``client``'s storage."""
+
+    async def work(services: Services, settings: Settings) -> dict[Path, str]:
+        client_id = await services.clients.client_id(client, create=False)
+        check = FaxDocumentCheck(Storage(settings.storage_dir), client_id)
+        problems = {}
+        for path, document in documents:
+            problem = await check.problem(document)
+            if problem is not None:
+                problems[path] = problem
+        return problems
+
+    return run_with_store(work)
 
 
 def _variables(pairs: list[str]) -> dict[str, str]:

@@ -83,6 +83,7 @@ def call_dict(call: CallRow) -> dict[str, Any]:
         "bridged": seed_time(call.bridged_at) or None,
         "played": call.played,
         "dtmf_received": call.dtmf_received,
+        "fax": call.fax,
     }
 
 

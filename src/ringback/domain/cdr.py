@@ -42,6 +42,9 @@ class CallRecord:
     played: list[dict[str, Any]] = field(default_factory=list)
     dtmf_received: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    #: the call's fax (SendFax / ReceiveFax; the last one if it faxed more than once): see
+    #: :data:`FAX_FIELDS`; None when the call did not fax
+    fax: dict[str, Any] | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -60,6 +63,33 @@ class CallRecord:
         if self.bridged_at is None or self.ended_at is None:
             return None
         return (self.ended_at - self.bridged_at).total_seconds()
+
+
+#: what a call record's ``fax`` holds: ``operation`` (``transmission`` / ``reception``),
+#: ``file`` (the storage name: the document sent, or the received fax's TIFF), the T.30
+#: outcome (``code``: 0 is OK, ``text``), ``pages``, ``bit_rate``, ``ecm``, ``remote_ident``
+#: (the far station), ``seconds`` (of fax audio), and the storage names of a received fax's
+#: ``tiff`` and ``pdf`` (None when nothing was received, and for a fax sent)
+FAX_FIELDS: tuple[str, ...] = (
+    "operation", "file", "code", "text", "pages", "bit_rate", "ecm", "remote_ident", "seconds",
+    "tiff", "pdf",
+)  # fmt: skip
+
+
+def fax_failed(fax: Mapping[str, Any] | None) -> bool:
+    """Whether a call record's ``fax`` says the fax failed (a non-zero T.30 code)."""
+    return fax is not None and fax.get("code") != 0
+
+
+def fax_outcome(fax: Mapping[str, Any]) -> str:
+    """A call record's ``fax`` in a few words, as a finish comment names it: ``fax sent: 2
+    pages``, ``fax received: 1 page``, ``fax failed: 48 Disconnected after permitted
+    retries``."""
+    if fax_failed(fax):
+        return f"fax failed: {fax.get('code')} {fax.get('text')}"
+    pages = fax.get("pages") or 0
+    done = "received" if fax.get("operation") == "reception" else "sent"
+    return f"fax {done}: {pages} page{'' if pages == 1 else 's'}"
 
 
 #: the fields a backend records, as :class:`CallRecord` declares them

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ringback.client_files import StorageError
+from ringback.domain.cdr import fax_failed, fax_outcome
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import READ_BACK, CallbackTask, IvrCallData, MsgCallData
@@ -92,6 +93,7 @@ def leg_event_data(record: CallRecord) -> dict[str, Any]:
         "ended_at": record.ended_at,
         "duration_s": record.duration_s,
         "billsec": record.billsec,
+        "fax": record.fax,
     }
 
 
@@ -173,12 +175,32 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     store_trace(call.record.detail, run.trace_lines())
     if run.error is not None:
         record = await legs.finish(call)
-        return _answered(record, str(run.error), success=False, retryable=False)
+        return _with_fax(record, _answered(record, str(run.error), success=False, retryable=False))
     if run.call_error is not None:
-        return _interrupted(
-            await legs.finish(call), CallError(run.call_error), "callee hung up during the IVR"
-        )
-    return _answered(await legs.finish(call), "IVR completed")
+        record = await legs.finish(call)
+        if record.hangup_disposition == "recv_bye" and record.fax is not None:
+            # a fax machine hangs up once the fax is done: the fax says how the call went
+            return _with_fax(record, _answered(record, "IVR completed"))
+        hung_up = _interrupted(record, CallError(run.call_error), "callee hung up during the IVR")
+        return _with_fax(record, hung_up)
+    record = await legs.finish(call)
+    return _with_fax(record, _answered(record, "IVR completed"))
+
+
+def _with_fax(record: CallRecord, result: AttemptResult) -> AttemptResult:
+    """An ivr_call's result given what its fax did (docs/fax.md, "Results everywhere"): the
+    comment names the fax's outcome, and a failed fax (a non-zero T.30 code) fails an attempt
+    that would otherwise succeed; it may be tried again (``attempts``), as a fax machine
+    redials."""
+    fax = record.fax
+    if fax is None:
+        return result
+    if result.success:
+        result.comment = fax_outcome(fax)
+        result.success = not fax_failed(fax)
+    else:
+        result.comment = f"{result.comment}; {fax_outcome(fax)}"
+    return result
 
 
 # --- callback -----------------------------------------------------------------------------

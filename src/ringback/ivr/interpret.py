@@ -58,6 +58,7 @@ from ringback.ivr.elements.telephony import (
 )
 from ringback.ivr.errors import IvrError
 from ringback.ivr.expr import Expressions, render_value
+from ringback.ivr.fax_check import missing_fax_file
 from ringback.ivr.fetch import Fetcher, FetchError
 from ringback.ivr.limits import LIMITS, IvrLimitError, IvrLimits, value_size
 from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, Node, parse
@@ -409,8 +410,8 @@ _HANDLERS: dict[str, Callable[[Interpreter, Node], Awaitable[None]]] = {
 
 
 def static_problems(document: Document, storage: Storage, client_id: int) -> IvrError | None:
-    """The first Play whose file (a fixed path, no template) is missing: worth knowing before
-    dialling anyone."""
+    """The first Play or SendFax whose file (a fixed path, no template) is missing: worth
+    knowing before dialling anyone."""
     for node in document.root.walk():
         if node.tag == "Play" and node.text and "{{" not in node.text and "://" not in node.text:
             try:
@@ -419,4 +420,4 @@ def static_problems(document: Document, storage: Storage, client_id: int) -> Ivr
                 return IvrError(f"Cannot execute Play. {exc}", node.line)
             if not path.is_file():
                 return IvrError(f"Cannot execute Play. File {node.text} doesn't exist", node.line)
-    return None
+    return missing_fax_file(document, storage, client_id)

@@ -14,7 +14,8 @@ from ringback.domain.calling_hours import CallingHours
 from ringback.domain.rows import InvalidInput
 from ringback.domain.tasks import CallbackTask, IvrCallJob, Job, MsgCallJob
 from ringback.ivr.errors import IvrError
-from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+from ringback.ivr.fax_check import FaxDocumentCheck
+from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.telephony.audio_files import FORMATS as AUDIO_FORMATS
 from ringback.telephony.audio_files import is_audio
 
@@ -123,5 +124,40 @@ def check_job_files(
         if problem is not None:
             field = ["audio_file"] if isinstance(job, MsgCallJob) else ["ivr_xml", "data"]
             details.append({"loc": [index, "data", *field], "msg": problem})
+    if details:
+        raise InvalidInput(f"{len(details)} problem(s) in the jobs; nothing was added", details)
+
+
+def _ivr_document(storage: Storage, client_id: int, job: IvrCallJob) -> Document | None:
+    """The job's IVR document when it is known before the call (inline or a storage file)
+    and parses; None otherwise (an answer URL; a document that does not parse is reported
+    elsewhere)."""
+    xml = job.data.ivr_xml
+    try:
+        if xml.type == "inline":
+            return parse(xml.data)
+        if xml.type == "storage":
+            return parse(storage.read_bytes(client_id, xml.data, max_bytes=MAX_DOCUMENT_BYTES))
+    except (IvrError, StorageError):
+        return None
+    return None
+
+
+async def check_fax_documents(
+    storage: Storage, client_id: int, jobs: Sequence[MsgCallJob | IvrCallJob]
+) -> None:
+    """InvalidInput naming each ivr_call's ``data.ivr_xml.data`` whose IVR sends a document
+    (SendFax, a literal storage path) that is missing or cannot be faxed: ``line N: SendFax
+    cannot fax <path>: <why>``. Each file is checked once per request, and a few at most are
+    converted (``ivr.fax_check``)."""
+    check = FaxDocumentCheck(storage, client_id)
+    details = []
+    for index, job in enumerate(jobs):
+        if not isinstance(job, IvrCallJob):
+            continue
+        document = _ivr_document(storage, client_id, job)
+        problem = await check.problem(document) if document is not None else None
+        if problem is not None:
+            details.append({"loc": [index, "data", "ivr_xml", "data"], "msg": problem})
     if details:
         raise InvalidInput(f"{len(details)} problem(s) in the jobs; nothing was added", details)

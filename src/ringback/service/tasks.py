@@ -28,7 +28,12 @@ from ringback.domain.tasks import (
     task_from_job,
     tasks_from_callbacks,
 )
-from ringback.service.inputs import check_job_files, parse_callback_tasks, parse_jobs
+from ringback.service.inputs import (
+    check_fax_documents,
+    check_job_files,
+    parse_callback_tasks,
+    parse_jobs,
+)
 from ringback.store import Store, TaskFilters
 
 DEFAULT_QUEUE = "default"
@@ -67,6 +72,7 @@ class TaskService:
         jobs = parse_jobs(items)
         if self.storage is not None:
             check_job_files(self.storage, client_id, jobs)
+            await check_fax_documents(self.storage, client_id, jobs)
         now = self.clock.now()
         by_queue: dict[str, list[tuple[int, NewTask]]] = defaultdict(list)
         for index, job in enumerate(jobs):

@@ -498,6 +498,12 @@ MIGRATIONS += (
     ),
 )
 
+# Fax results (issue 14): a leg that faxed keeps the fax's result, and the storage names of a
+# received fax's TIFF and PDF, in a column of its own (NULL: the call did not fax).
+MIGRATIONS += (Migration(11, "calls.fax: the fax result of a call", (
+    "ALTER TABLE calls ADD COLUMN fax {json}",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

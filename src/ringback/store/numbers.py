@@ -107,6 +107,7 @@ class NumberRepository(Repository):
             row = dict(zip(CALL_FIELDS, call_values(rec, 0), strict=True))
             # call_values gives JSON text (for plain SQL); these columns take the values
             row["played"], row["detail"] = loads(row["played"]), loads(row["detail"])
+            row["fax"] = None if row["fax"] is None else loads(row["fax"])
             rows.append({**row, "client_id": client_id})
         async with self.driver.write() as conn:
             await conn.execute(c.insert(), rows)

@@ -121,6 +121,7 @@ calls = sa.Table(
     # dialing -> answered -> ended, or interrupted (closed by the reaper: its worker died)
     sa.Column("state", sa.Text, nullable=False, server_default="ended"),
     sa.Column("worker", sa.Text, nullable=True),  # the worker that placed the leg
+    sa.Column("fax", Json, nullable=True),  # the call's fax result (cdr.FAX_FIELDS)
 )
 
 events = sa.Table(

@@ -24,7 +24,7 @@ BUILTIN_RULES_NAME = "ringback/telephony/sim_defaults.toml"
 _MATCHERS = ("suffix", "prefix", "number", "pattern")
 _SETTINGS = ("ring_seconds", "talk_seconds", "dtmf", "fax")
 #: what the fax machine at a number does when SendFax or ReceiveFax runs
-FAX_MODES = ("answers", "silent", "drops")
+FAX_MODES = ("answers", "silent", "drops", "incompatible")
 _RULE_KEYS = frozenset((*_MATCHERS, *_SETTINGS, "sip_code"))
 _TOP_KEYS = frozenset(("defaults", "rules"))
 

@@ -15,6 +15,7 @@ from fastapi import Path as PathParam
 
 from ringback.api.deps import CurrentClient, HistoryDep
 from ringback.api.errors import ApiError, ErrorBody
+from ringback.api.fax_links import fax_view
 from ringback.api.history_schemas import CallHistoryPage, CallHistoryRecord
 from ringback.domain.rows import CallRow
 from ringback.domain.tasks import parse_utc_time
@@ -114,8 +115,9 @@ async def list_call_history(
         offset=offset,
     )
     return CallHistoryPage.model_validate(
-        {"calls": calls, "total": total, "limit": limit, "offset": offset}
-    )
+        {"calls": [_linked(call) for call in calls], "total": total, "limit": limit,
+         "offset": offset}
+    )  # fmt: skip
 
 
 @router.get(
@@ -134,9 +136,15 @@ async def get_call(
     call = await history.one(client_id, call_uuid)
     if call is None:
         raise ApiError(404, "not_found", f"no call {call_uuid}")
-    return CallHistoryRecord.model_validate(call)
+    return CallHistoryRecord.model_validate(_linked(call))
+
+
+def _linked(call: dict[str, Any]) -> dict[str, Any]:
+    """A call-history record whose legs' faxes have their download links."""
+    owner = call["client_owner_id"]
+    return {**call, "cdr": [{**leg, "fax": fax_view(owner, leg["fax"])} for leg in call["cdr"]]}
 
 
 def call_record(client_id: int, legs: Sequence[CallRow]) -> CallHistoryRecord:
     """The call-history record of one call's legs (``legs`` is not empty)."""
-    return CallHistoryRecord.model_validate(history_record(client_id, legs))
+    return CallHistoryRecord.model_validate(_linked(history_record(client_id, legs)))

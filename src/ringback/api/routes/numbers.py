@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Response
 
 from ringback.api.deps import CurrentClient, NumbersDep, SettingsDep
 from ringback.api.errors import check_body_url
+from ringback.api.fax_links import fax_view
 from ringback.api.number_schemas import (
     NUMBER_PATTERN,
     NumberIn,
@@ -94,4 +95,5 @@ async def simulate_call(
         jobs_added=run.jobs_added,
         played=record.played,
         dtmf_received=record.dtmf_received,
+        fax=fax_view(client_id, record.fax),
     )

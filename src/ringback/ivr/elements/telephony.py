@@ -111,7 +111,25 @@ def _own_number(ivr: Interpreter) -> str:
     return str(variables.get(own, ""))
 
 
-def _fax_done(ivr: Interpreter, node: Node, result: FaxResult, relpath: str) -> None:
+def _fax_done(
+    ivr: Interpreter, node: Node, result: FaxResult, relpath: str, pdf: str | None = None
+) -> None:
+    """The fax's result into the IVR's variables, the trace and the call record's ``fax``
+    (``pdf``: the PDF stored beside a received fax; a received fax's TIFF is ``relpath``)."""
+    received = result.operation == "reception"
+    ivr.call.record.fax = {
+        "operation": result.operation,
+        "file": relpath,
+        "code": result.code,
+        "text": result.text,
+        "pages": result.pages,
+        "bit_rate": result.bit_rate,
+        "ecm": result.ecm,
+        "remote_ident": result.remote_ident,
+        "seconds": round(result.audio_seconds, 2),
+        "tiff": relpath if received and pdf is not None else None,
+        "pdf": pdf if received else None,
+    }
     ivr.result.fax.update(
         FaxOperation=result.operation,
         FaxFilePath=relpath,
@@ -177,6 +195,7 @@ async def receive_fax(ivr: Interpreter, node: Node) -> None:
     except CallNotSupported as exc:
         raise IvrNotSupported(f"Cannot execute ReceiveFax. {exc}", node.line) from None
     assert ivr.storage is not None and ivr.client_id is not None
+    pdf: str | None = None
     if received.tiff:
         pdf = _pdf_beside(relpath)
         try:
@@ -185,7 +204,7 @@ async def receive_fax(ivr: Interpreter, node: Node) -> None:
         except (StorageError, FaxDocumentError) as exc:
             raise ivr.fail(node, str(exc)) from None
         ivr.trace(node.line, "ReceiveFax", f"stored {len(received.tiff)} bytes, and {pdf}")
-    _fax_done(ivr, node, received.result, relpath)
+    _fax_done(ivr, node, received.result, relpath, pdf)
     if "action" in node.attrs:
         raise await ivr.follow(node, node.attrs["action"], "action", extra=ivr.result.fax)
 

@@ -1,0 +1,60 @@
+"""A call's fax as the API shows it: the call record's ``fax`` (``ringback.domain.cdr``'s
+``FAX_FIELDS``) with links to download its files through the storage routes.
+
+``file_url`` is the document sent (SendFax) or the received TIFF (ReceiveFax); ``tiff_url`` and
+``pdf_url`` are a received fax's TIFF and the PDF stored beside it. A link is the API's path of
+``GET /client/{client_id}/storage/{path}`` (the same token downloads it); it is None when there
+is no such file to name (nothing was received).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field
+
+#: the API's path prefix (``api.app.PREFIX``; a test checks they agree)
+API_PREFIX = "/api/ver1.0"
+
+
+class FaxOut(BaseModel):
+    """The fax of a call (SendFax / ReceiveFax)."""
+
+    operation: str = Field(description="transmission (SendFax) or reception (ReceiveFax)")
+    file: str | None = Field(description="storage name: the document sent, or the fax received")
+    code: int = Field(description="T.30 result code (FaxResultCode): 0 is OK")
+    text: str = Field(description="the code in words (FaxResultText)")
+    pages: int = Field(description="pages sent or received (FaxPageCount)")
+    bit_rate: int | None = Field(None, description="modem speed, bit/s")
+    ecm: bool | None = Field(None, description="error correction mode was used")
+    remote_ident: str | None = Field(None, description="the far station's ident")
+    seconds: float | None = Field(None, description="seconds of fax audio")
+    tiff: str | None = Field(None, description="storage name of the received fax (TIFF)")
+    pdf: str | None = Field(None, description="storage name of its PDF")
+    file_url: str | None = Field(None, description="download link of `file`")
+    tiff_url: str | None = Field(None, description="download link of the received TIFF")
+    pdf_url: str | None = Field(None, description="download link of the received fax's PDF")
+
+
+def storage_link(client_id: int, relpath: str | None) -> str | None:
+    """The API path that downloads the client's storage file ``relpath``."""
+    if not relpath:
+        return None
+    return f"{API_PREFIX}/client/{client_id}/storage/{quote(relpath)}"
+
+
+def fax_view(client_id: int, fax: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A call record's ``fax`` with its download links (``FaxOut``'s fields)."""
+    if fax is None:
+        return None
+    return {
+        **fax,
+        "file_url": storage_link(
+            client_id,
+            fax.get("file") if fax.get("operation") == "transmission" else fax.get("tiff"),
+        ),
+        "tiff_url": storage_link(client_id, fax.get("tiff")),
+        "pdf_url": storage_link(client_id, fax.get("pdf")),
+    }
