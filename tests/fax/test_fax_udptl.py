@@ -136,3 +136,10 @@ def test_a_gap_longer_than_the_depth_loses_what_the_secondaries_do_not_reach() -
 def test_a_sender_refuses_a_depth_out_of_range() -> None:
     with pytest.raises(ValueError, match="depth"):
         UdptlSender(16)
+
+
+def test_secondaries_that_would_pass_the_far_max_datagram_are_left_out_oldest_first() -> None:
+    sender = UdptlSender(3, max_datagram=2 + 11 + 1 + 1 + 11)  # room for one secondary
+    datagrams = [sender.next_datagram(bytes(10)) for _ in range(4)]
+    assert [len(decode(d).secondaries) for d in datagrams] == [0, 1, 1, 1]
+    assert all(len(d) <= sender.max_datagram for d in datagrams)  # type: ignore[operator]

@@ -115,13 +115,14 @@ class T38Session:
         *,
         depth: int,
         max_seconds: float,
+        max_datagram: int | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.remote = remote
         self.depth = depth
         self._transport = transport
         self._loop = asyncio.get_running_loop()
-        self._sender = UdptlSender(depth)
+        self._sender = UdptlSender(depth, max_datagram=max_datagram)
         self._receiver = UdptlReceiver()
         self._max_ticks = int(max_seconds / TICK_S)
         self._ticks = 0
@@ -142,9 +143,12 @@ class T38Session:
         local_host: str = "127.0.0.1",
         depth: int = DEFAULT_DEPTH,
         max_seconds: float = DEFAULT_MAX_SECONDS,
+        max_datagram: int | None = None,
     ) -> T38Session:
         """A session on ``sock`` (a bound UDP socket, which the session then owns), or on a
-        new one bound to any free port of ``local_host``, sending to ``remote``."""
+        new one bound to any free port of ``local_host``, sending to ``remote`` datagrams of
+        at most ``max_datagram`` bytes (the far end's ``T38FaxMaxDatagram``) with up to
+        ``depth`` redundant packets each."""
         if sock is None:
             family = socket.AF_INET6 if ":" in local_host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -156,7 +160,14 @@ class T38Session:
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.create_datagram_endpoint(_Protocol, sock=sock)
-        session = cls(endpoint, transport, remote, depth=depth, max_seconds=max_seconds)
+        session = cls(
+            endpoint,
+            transport,
+            remote,
+            depth=depth,
+            max_seconds=max_seconds,
+            max_datagram=max_datagram,
+        )
         protocol.session = session
         return session
 

@@ -136,12 +136,17 @@ def decode(datagram: bytes) -> UdptlPacket:
 
 
 class UdptlSender:
-    """Numbers outgoing IFP packets from 0 and carries the last ``depth`` as secondaries."""
+    """Numbers outgoing IFP packets from 0 and carries the last ``depth`` as secondaries,
+    fewer (the oldest left out) where they would make a datagram longer than
+    ``max_datagram`` (the far end's ``T38FaxMaxDatagram``)."""
 
-    def __init__(self, depth: int = DEFAULT_DEPTH, *, first_seq: int = 0) -> None:
+    def __init__(
+        self, depth: int = DEFAULT_DEPTH, *, first_seq: int = 0, max_datagram: int | None = None
+    ) -> None:
         if not 0 <= depth <= MAX_DEPTH:
             raise ValueError(f"UDPTL redundancy depth {depth} is out of 0..{MAX_DEPTH}")
         self.depth = depth
+        self.max_datagram = max_datagram
         self._seq = first_seq % SEQ_MOD
         self._history: deque[bytes] = deque(maxlen=max(1, depth))
         self._sent = 0  # packets numbered so far (secondaries never reach before the first)
@@ -151,6 +156,9 @@ class UdptlSender:
         entries = min(self.depth, self._sent)
         secondaries = tuple(reversed(self._history))[:entries] if entries else ()
         datagram = encode(UdptlPacket(self._seq, ifp, secondaries))
+        while self.max_datagram is not None and len(datagram) > self.max_datagram and secondaries:
+            secondaries = secondaries[:-1]
+            datagram = encode(UdptlPacket(self._seq, ifp, secondaries))
         self._seq = (self._seq + 1) % SEQ_MOD
         self._sent += 1
         if self.depth:
