@@ -125,9 +125,10 @@ def build_t38_answer(
     version: int,
     params: T38Params | None = None,
 ) -> tuple[bytes, RemoteImage]:
-    """The answer to an offer holding a T.38 stream, and the far end's stream; the offer's
-    other m-lines are answered with port 0 (rejected). :class:`SdpError` if the offer has no
-    usable T.38 stream."""
+    """The answer to an offer holding a T.38 stream, and the far end's stream with what was
+    agreed (our answer's parameters, but the far end's own buffer and datagram sizes, which
+    bound what we send); the offer's other m-lines are answered with port 0 (rejected).
+    :class:`SdpError` if the offer has no usable T.38 stream."""
     remote = parse_remote_image(offer)
     answer = answer_params(remote.params, params)
     lines = _session_lines(host, session_id, version)
@@ -139,7 +140,10 @@ def build_t38_answer(
             lines += _attributes(answer)
         else:
             lines.append(f"m={media} 0 {proto} {' '.join(formats)}".rstrip())
-    return _join(lines), replace(remote, params=answer)
+    agreed = replace(answer, max_buffer=remote.params.max_buffer)
+    return _join(lines), replace(
+        remote, params=replace(agreed, max_datagram=remote.params.max_datagram)
+    )
 
 
 def _media_lines(text: str) -> list[tuple[str, str, list[str]]]:

@@ -1,0 +1,150 @@
+"""T.38 in a SIP call against sipp: a far end's re-INVITE to T.38 accepted (and a fax sent over
+the UDPTL stream it set up), ringback's own re-INVITE refused (488: the call stays on audio)
+or accepted after a glare (491)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+from support_media import HOST, free_udp_ports
+from support_sip import bounded, request, sipp_peer
+
+from ringback.clock import SystemClock
+from ringback.config import SipSettings
+from ringback.domain.model import Outcome
+from ringback.telephony.fax.t38 import T38Endpoint
+from ringback.telephony.fax.t38_session import T38Session
+from ringback.telephony.sip.call import SipCall
+from ringback.telephony.sip.dialer import SipDialer
+
+FAX_DIR = Path(__file__).parents[1] / "fax"
+
+
+@contextlib.asynccontextmanager
+async def t38_dialer(proxy_port: int, t38: str) -> AsyncIterator[SipDialer]:
+    rtp = free_udp_ports(40, even=True)
+    settings = SipSettings(
+        proxy_host=HOST,
+        proxy_port=proxy_port,
+        local_host=HOST,
+        local_port=0,
+        rtp_ports=(rtp, rtp + 39),
+        caller_id="4930123456",
+        t38=t38,
+    )
+    dialer = SipDialer(settings, SystemClock())
+    await dialer.start()
+    try:
+        yield dialer
+    finally:
+        await dialer.close()
+
+
+async def _sipp_passed(sipp: object) -> None:
+    code = await sipp.wait_async(30)  # type: ignore[attr-defined]
+    assert code == 0, sipp.output()  # type: ignore[attr-defined]
+    assert sipp.errors() == ""  # type: ignore[attr-defined]
+
+
+@bounded(120)
+async def test_a_far_t38_reinvite_is_answered_with_image_sdp_and_a_fax_goes_through_it(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(FAX_DIR))
+    from support_fax import bitmaps, fax_document
+
+    document = fax_document(tmp_path / "out.tif", pages=1)
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far.bind((HOST, 0))
+    far_port = far.getsockname()[1]
+    extra = ["-key", "t38_port", str(far_port)]
+    with sipp_peer(tmp_path, "uas_t38_far_reinvite", timeout_s=90, extra=extra) as sipp:
+        async with t38_dialer(sipp.sip_port, "accept") as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            channel = await call.t38.wait_channel()
+            assert channel.remote.address == (HOST, far_port)
+            params = channel.remote.params  # agreed: none of the far end's fill-bit removal
+            assert (params.fill_bit_removal, params.max_buffer, params.max_datagram) == (
+                False,
+                2000,
+                400,
+            )
+            assert channel.redundancy == 3
+            # the far fax machine: a T.38 terminal on the port sipp announced
+            far_session = await T38Session.open(
+                T38Endpoint(send=document, local_ident="+15550001"), channel.local, sock=far
+            )
+            ours = await channel.open_session(T38Endpoint(receive=tmp_path / "in.tif"))
+            sent, got = await asyncio.gather(far_session.run(), ours.run())
+            far_session.close()
+            far_session.endpoint.close()
+            ours.endpoint.close()
+            await call.hangup()
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)  # sipp checked the 200's m=image
+    assert (sent.code, got.code, got.pages) == (0, 0, 1)
+    assert got.remote_ident == "+15550001"
+    for want, have in zip(bitmaps(document), bitmaps(tmp_path / "in.tif"), strict=True):
+        assert np.array_equal(want, have)
+    t38 = record.detail["t38"]
+    assert t38["mode"] == "accept" and t38["switched"] == "accepted"
+    assert t38["left"] == "call ended"
+    assert channel.closed
+    messages = sipp.message_file.read_text()
+    assert "a=T38FaxUdpEC:t38UDPRedundancy" in messages
+    assert "a=T38FaxRateManagement:transferredTCF" in messages
+
+
+@bounded(90)
+async def test_a_refused_t38_offer_488_keeps_the_call_on_g711(tmp_path: Path) -> None:
+    with sipp_peer(tmp_path, "uas_t38_offer_refused") as sipp:
+        async with t38_dialer(sipp.sip_port, "offer") as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            assert await call.t38.switch() is None
+            assert not call.ended and call.t38.channel is None
+            await call.send_dtmf("1")  # audio still flows on the RTP stream
+            await call.hangup()
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)  # sipp checked the offer's m=image
+    assert record.detail["t38"]["fallback"] == "488 Not Acceptable Here"
+    assert record.hangup_disposition == "send_bye"
+    assert record.detail["rtp_packets_sent"] > 0
+
+
+@bounded(90)
+async def test_a_t38_offer_met_by_491_is_sent_again_after_the_wait_and_switches_on_200(
+    tmp_path: Path,
+) -> None:
+    with sipp_peer(tmp_path, "uas_t38_offer_glare_then_accepted") as sipp:
+        async with t38_dialer(sipp.sip_port, "offer") as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            channel = await call.t38.switch()
+            waited = loop.time() - started
+            assert channel is not None and call.t38.channel is channel
+            assert channel.remote.address == (HOST, 6004)
+            # the answer's lower rate and datagram size are what the session will respect
+            assert channel.remote.params.max_bit_rate == 9600
+            assert channel.remote.params.max_datagram == 320
+            assert await call.t38.switch() is channel  # already on T.38
+            await call.hangup()
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)
+    t38 = record.detail["t38"]
+    assert (t38["switched"], t38["offer_response"], t38["glare_waits"]) == ("offered", 200, 1)
+    assert 2.1 <= waited < 10  # ringback placed the call: it owns the Call-ID (2.1-4 s)
+    assert channel.closed
