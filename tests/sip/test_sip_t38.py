@@ -9,6 +9,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from support_media import HOST, free_udp_ports
@@ -148,3 +149,51 @@ async def test_a_t38_offer_met_by_491_is_sent_again_after_the_wait_and_switches_
     assert (t38["switched"], t38["offer_response"], t38["glare_waits"]) == ("offered", 200, 1)
     assert 2.1 <= waited < 10  # ringback placed the call: it owns the Call-ID (2.1-4 s)
     assert channel.closed
+
+
+@bounded(90)
+async def test_with_t38_off_a_far_t38_reinvite_gets_488_and_the_call_stays_on_audio(
+    tmp_path: Path,
+) -> None:
+    with sipp_peer(tmp_path, "uas_t38_far_reinvite_refused") as sipp:
+        async with t38_dialer(sipp.sip_port, "off") as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            answered = asyncio.Event()
+            answer_reinvite = call._answer_reinvite
+
+            def noting(*args: Any) -> None:
+                answer_reinvite(*args)
+                answered.set()
+
+            call._answer_reinvite = noting  # type: ignore[method-assign]
+            await answered.wait()  # the far end's re-INVITE came and was answered
+            assert call.t38.channel is None and call.t38.local_sdp is None
+            assert not call.ended
+            assert await call.t38.switch() is None  # off: ringback never offers either
+            await call.send_dtmf("2")
+            await call.hangup()
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)  # sipp checked the 488
+    assert "t38" not in record.detail
+    assert record.detail["sdp_errors"] == ["SDP has no audio stream (m=audio)"]
+    assert record.hangup_disposition == "send_bye"
+
+
+@bounded(90)
+async def test_a_far_reinvite_crossing_our_t38_offer_gets_491_and_ours_goes_on(
+    tmp_path: Path,
+) -> None:
+    with sipp_peer(tmp_path, "uas_t38_offer_crossed") as sipp:
+        async with t38_dialer(sipp.sip_port, "offer") as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            channel = await call.t38.switch()
+            assert channel is not None and channel.remote.address == (HOST, 6004)
+            await call.hangup()
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)  # sipp checked the 491 to its crossing re-INVITE
+    assert record.detail["t38"]["switched"] == "offered"
+    assert "glare_waits" not in record.detail["t38"]
