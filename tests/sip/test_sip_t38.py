@@ -1,6 +1,7 @@
-"""T.38 in a SIP call against sipp: a far end's re-INVITE to T.38 accepted (and a fax sent over
-the UDPTL stream it set up), ringback's own re-INVITE refused (488: the call stays on audio)
-or accepted after a glare (491)."""
+"""T.38 in a SIP call against sipp (RINGBACK_SIP_T38): a far end's re-INVITE to T.38 accepted
+(and a fax sent over the UDPTL stream it set up) or refused with 488 when off; ringback's own
+re-INVITE refused (488: the call stays on audio), answered with the image stream disabled (the
+audio is offered again), accepted after a glare (491), or crossed by the far end's (491)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from support_media import HOST, free_udp_ports
+import pytest
+from support_media import HOST, Sipp, free_udp_ports
 from support_sip import bounded, request, sipp_peer
+from tests.fax.support_fax import bitmaps, fax_document
 
 from ringback.clock import SystemClock
 from ringback.config import SipSettings
@@ -23,7 +26,7 @@ from ringback.telephony.fax.t38_session import T38Session
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import SipDialer
 
-FAX_DIR = Path(__file__).parents[1] / "fax"
+pytestmark = pytest.mark.slow  # runs sipp
 
 
 @contextlib.asynccontextmanager
@@ -46,21 +49,16 @@ async def t38_dialer(proxy_port: int, t38: str) -> AsyncIterator[SipDialer]:
         await dialer.close()
 
 
-async def _sipp_passed(sipp: object) -> None:
-    code = await sipp.wait_async(30)  # type: ignore[attr-defined]
-    assert code == 0, sipp.output()  # type: ignore[attr-defined]
-    assert sipp.errors() == ""  # type: ignore[attr-defined]
+async def _sipp_passed(sipp: Sipp) -> None:
+    code = await sipp.wait_async(30)
+    assert code == 0, sipp.output()
+    assert sipp.errors() == ""
 
 
 @bounded(120)
 async def test_a_far_t38_reinvite_is_answered_with_image_sdp_and_a_fax_goes_through_it(
     tmp_path: Path,
 ) -> None:
-    import sys
-
-    sys.path.insert(0, str(FAX_DIR))
-    from support_fax import bitmaps, fax_document
-
     document = fax_document(tmp_path / "out.tif", pages=1)
     far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     far.bind((HOST, 0))
@@ -197,3 +195,23 @@ async def test_a_far_reinvite_crossing_our_t38_offer_gets_491_and_ours_goes_on(
         await _sipp_passed(sipp)  # sipp checked the 491 to its crossing re-INVITE
     assert record.detail["t38"]["switched"] == "offered"
     assert "glare_waits" not in record.detail["t38"]
+
+
+@bounded(90)
+async def test_a_t38_offer_answered_with_the_image_stream_disabled_puts_the_audio_back(
+    tmp_path: Path,
+) -> None:
+    with sipp_peer(tmp_path, "uas_t38_offer_port0") as sipp:
+        async with t38_dialer(sipp.sip_port, "offer") as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            assert await call.t38.switch() is None
+            await call.send_dtmf("3")  # audio flows again
+            await call.hangup()
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)  # sipp checked the audio offer and its o= version
+    t38 = record.detail["t38"]
+    assert t38["fallback"] == "200 without T.38: SDP T.38 stream is disabled (port 0)"
+    assert t38["audio_restored"] == 200
+    assert record.detail["codec"] == "PCMA"  # the audio answer was applied

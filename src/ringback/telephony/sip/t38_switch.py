@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -194,7 +195,11 @@ class T38Switch:
             local[0], local[1], session_id=call._sdp_session_id, version=self._version
         )
         for attempt in range(1, GLARE_TRIES + 1):
-            final = await self._reinvite(offer)
+            try:
+                final = await self._reinvite(offer)
+            except OSError as exc:  # the far end's address does not resolve any more
+                self.detail["fallback"] = f"re-INVITE not sent: {exc}"
+                return None
             self.detail["offer_response"] = final.code
             if final.code == 491 and attempt < GLARE_TRIES and not call._ended.done():
                 # RFC 3261 §14.1: the Call-ID's owner waits 2.1-4 s, the other side 0-2 s
@@ -211,12 +216,27 @@ class T38Switch:
             remote = parse_remote_image(final.body)
         except SdpError as exc:  # answered with audio (or nothing usable): stay on G.711
             self.detail["fallback"] = f"200 without T.38: {exc}"
-            if final.body:
-                call._apply_remote_sdp(final.body)
+            if not (final.body and call._apply_remote_sdp(final.body)):
+                await self._restore_audio()  # e.g. m=image 0: no stream left at all
             return None
         self.local_sdp = offer
         self._enter(T38Channel(sock, (local[0], local[1]), remote), "offered")
         return self.channel
+
+    async def _restore_audio(self) -> None:
+        """Offer our audio again (the T.38 offer's answer left the call without a stream)."""
+        call = self._call
+        self._version += 1
+        audio = re.sub(
+            rb"^(o=\S+ \d+ )\d+", rb"\g<1>%d" % self._version, call._local_sdp, count=1, flags=re.M
+        )
+        try:
+            final = await self._reinvite(audio)
+        except OSError as exc:
+            self.detail["audio_restored"] = f"not sent: {exc}"
+            return
+        restored = 200 <= final.code < 300 and call._apply_remote_sdp(final.body)
+        self.detail["audio_restored"] = final.code if restored else f"{final.code}: no audio"
 
     async def _reinvite(self, offer: bytes) -> Response:
         """Send one re-INVITE with ``offer``; its final response (2xx ACKed, every copy)."""
