@@ -143,3 +143,21 @@ def test_secondaries_that_would_pass_the_far_max_datagram_are_left_out_oldest_fi
     datagrams = [sender.next_datagram(bytes(10)) for _ in range(4)]
     assert [len(decode(d).secondaries) for d in datagrams] == [0, 1, 1, 1]
     assert all(len(d) <= sender.max_datagram for d in datagrams)  # type: ignore[operator]
+
+
+@given(depth=st.integers(1, 4), count=st.integers(2, 40), data=st.data())
+@settings(max_examples=200)
+def test_datagrams_reordered_within_the_depth_still_deliver_every_packet_in_order(
+    depth: int, count: int, data: st.DataObject
+) -> None:
+    sender = UdptlSender(depth)
+    datagrams = [sender.next_datagram(bytes([i])) for i in range(count)]
+    # each datagram may arrive up to `depth` places late (the first and last keep their place)
+    order = list(range(count))
+    for i in range(1, count - 1):
+        late = data.draw(st.integers(0, min(depth, count - 2 - i)))
+        order.insert(i + late, order.pop(i))
+    receiver = UdptlReceiver()
+    got = [item for index in order for item in receiver.receive(datagrams[index])]
+    assert got == [(i, bytes([i])) for i in range(count)]
+    assert receiver.stats.lost == 0
