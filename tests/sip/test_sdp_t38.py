@@ -155,6 +155,8 @@ def test_our_offer_is_image_only_with_every_attribute_peers_expect() -> None:
         assert attribute in lines
     assert parse_remote_image(offer).params == T38Params()
     assert has_t38(offer) and not has_t38(b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n")
+    # back to audio, the image stream disabled beside it: not a T.38 offer
+    assert not has_t38(b"v=0\r\nm=audio 4000 RTP/AVP 0\r\nm=image 0 udptl t38\r\n")
 
 
 @pytest.mark.parametrize(

@@ -215,3 +215,34 @@ async def test_a_t38_offer_answered_with_the_image_stream_disabled_puts_the_audi
     assert t38["fallback"] == "200 without T.38: SDP T.38 stream is disabled (port 0)"
     assert t38["audio_restored"] == 200
     assert record.detail["codec"] == "PCMA"  # the audio answer was applied
+
+
+@bounded(90)
+async def test_a_far_reinvite_back_to_audio_with_image_port_0_leaves_t38(tmp_path: Path) -> None:
+    with sipp_peer(tmp_path, "uas_t38_far_reinvite_and_back") as sipp:
+        async with t38_dialer(sipp.sip_port, "accept") as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            both = asyncio.Event()
+            answered: list[bool] = []
+            answer_reinvite = call._answer_reinvite
+
+            def noting(*args: Any) -> None:
+                answer_reinvite(*args)
+                answered.append(call.t38.channel is not None)
+                if len(answered) == 2:
+                    both.set()
+
+            call._answer_reinvite = noting  # type: ignore[method-assign]
+            channel = await call.t38.wait_channel()
+            await both.wait()
+            assert answered == [True, False]  # on T.38 after the first, off after the second
+            assert channel.closed and call.t38.local_sdp is None
+            await call.send_dtmf("4")
+            await call.hangup()
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)  # sipp checked both answers' m-lines
+    t38 = record.detail["t38"]
+    assert (t38["switched"], t38["left"]) == ("accepted", "the far end offered audio")
+    assert record.detail["codec"] == "PCMA"

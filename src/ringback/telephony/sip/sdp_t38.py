@@ -166,12 +166,17 @@ def _is_t38(media: str, proto: str, formats: list[str]) -> bool:
 
 
 def has_t38(body: bytes) -> bool:
-    """Whether an SDP body offers a T.38 stream (enabled or not)."""
+    """Whether an SDP body offers an enabled T.38 stream (a port other than 0: ``m=image 0``
+    beside an audio stream is how some peers go back to audio)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return any(_is_t38(*m) for m in _media_lines(text))
+    for raw in text.splitlines():
+        fields = raw.strip()[2:].split() if raw.strip().startswith("m=") else []
+        if len(fields) >= 3 and _is_t38(fields[0], fields[2], fields[3:]) and fields[1] != "0":
+            return True
+    return False
 
 
 def _int(name: str, value: str) -> int:

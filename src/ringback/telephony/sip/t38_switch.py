@@ -40,7 +40,7 @@ from ringback.telephony.fax.t38 import T38Endpoint
 from ringback.telephony.fax.t38_session import T38Session
 from ringback.telephony.fax.udptl import DEFAULT_DEPTH
 from ringback.telephony.sip.message import ALLOW
-from ringback.telephony.sip.rtp_socket import bind_pair
+from ringback.telephony.sip.rtp_socket import MediaError, bind_pair
 from ringback.telephony.sip.sdp import SdpError
 from ringback.telephony.sip.sdp_t38 import (
     NO_EC,
@@ -148,7 +148,7 @@ class T38Switch:
                 if channel is not None
                 else _bind_udptl(call._settings.local_host, call._settings.rtp_ports)
             )
-        except (SdpError, OSError, ValueError) as exc:  # an unusable offer, no free port
+        except (SdpError, MediaError, OSError, ValueError) as exc:  # unusable, or no free port
             call._record.detail.setdefault("sdp_errors", []).append(f"T.38 offer: {exc}")
             return False
         local = sock.getsockname()[:2]
@@ -176,7 +176,7 @@ class T38Switch:
             return None
         try:
             sock = _bind_udptl(call._settings.local_host, call._settings.rtp_ports)
-        except (OSError, ValueError) as exc:
+        except (MediaError, OSError, ValueError) as exc:  # no free port
             self.detail["offer_error"] = str(exc)
             return None
         self.offering = True
