@@ -60,6 +60,9 @@ class SipSettings:
     caller_id: str | None = None  # From user when a task gives none
     domain: str | None = None  # From / To host; the proxy host when not set
     max_ring_timeout_s: float = 120.0  # caps the ring timeout a task asks for
+    # T.38 fax: "off" (a T.38 re-INVITE gets 488: the far end stays on G.711), "accept"
+    # (answer one with m=image), "offer" (accept, and re-INVITE to T.38 when a fax starts)
+    t38: str = "off"
 
     @property
     def from_domain(self) -> str:
@@ -173,7 +176,18 @@ def sip_settings_from_env() -> SipSettings:
         caller_id=os.environ.get("RINGBACK_SIP_CALLER_ID") or None,
         domain=os.environ.get("RINGBACK_SIP_DOMAIN") or None,
         max_ring_timeout_s=_env_float("RINGBACK_SIP_RING_TIMEOUT", 120.0),
+        t38=_t38_mode(os.environ.get("RINGBACK_SIP_T38") or "off"),
     )
+
+
+T38_MODES = ("off", "accept", "offer")
+
+
+def _t38_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in T38_MODES:
+        raise ConfigError(f"RINGBACK_SIP_T38={raw!r}: use 'off' (the default), 'accept' or 'offer'")
+    return mode
 
 
 def _host_port(name: str, raw: str, default_port: int) -> tuple[str, int]:

@@ -21,6 +21,7 @@ def test_sip_dialer_reads_every_sip_setting(monkeypatch: pytest.MonkeyPatch) -> 
         "RINGBACK_SIP_CALLER_ID": "+4930123456",
         "RINGBACK_SIP_DOMAIN": "example.net",
         "RINGBACK_SIP_RING_TIMEOUT": "45",
+        "RINGBACK_SIP_T38": "Offer",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -37,6 +38,7 @@ def test_sip_dialer_reads_every_sip_setting(monkeypatch: pytest.MonkeyPatch) -> 
         caller_id="+4930123456",
         domain="example.net",
         max_ring_timeout_s=45.0,
+        t38="offer",
     )
 
 
@@ -64,6 +66,7 @@ def test_sim_dialer_has_no_sip_settings(monkeypatch: pytest.MonkeyPatch) -> None
         ({"RINGBACK_SIP_RTP_PORTS": "40000-30000"}, "the first lower"),
         ({"RINGBACK_SIP_LOCAL_PORT": "sip"}, "is not a UDP port"),
         ({"RINGBACK_SIP_USERNAME": "alice"}, "set both RINGBACK_SIP_USERNAME"),
+        ({"RINGBACK_SIP_T38": "yes"}, "use 'off' (the default), 'accept' or 'offer'"),
     ],
 )
 def test_bad_sip_settings_say_which_and_why(

@@ -2,12 +2,14 @@
 ``t38_terminal``, and :func:`t38_exchange`, which runs two of them against each other
 in-process.
 
-Only the IFP layer is here. spandsp 0.0.6 has no UDPTL: the UDP framing (sequence numbers,
-redundancy or FEC), the SDP ``m=image`` offer/answer and the re-INVITE to T.38 are still to be
-written (docs/fax.md). An endpoint is driven by time: :meth:`T38Endpoint.tick` lets ``n``
-samples (8 kHz) pass and returns the IFP packets to send meanwhile, each with the number of
-times T.38 asks it to be sent (indicators are repeated); :meth:`T38Endpoint.rx_ifp` takes a
-packet from the far end with its sequence number (duplicates are dropped by spandsp).
+Only the IFP layer is here. spandsp 0.0.6 has no UDPTL: ringback's own is :mod:`.udptl` (the
+UDP framing, with redundancy) and :mod:`.t38_session` (an endpoint on a UDP socket); the SDP and
+the re-INVITE are in ``telephony/sip/`` (``sdp_t38``, ``t38_switch``; docs/fax.md).
+
+An endpoint is driven by time: :meth:`T38Endpoint.tick` lets ``n`` samples (8 kHz) pass and
+returns the IFP packets to send meanwhile, each with the number of times T.38 asks it to be
+sent (indicators are repeated); :meth:`T38Endpoint.rx_ifp` takes a packet from the far end with
+its sequence number (duplicates are dropped by spandsp).
 """
 
 from __future__ import annotations

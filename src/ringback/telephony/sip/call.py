@@ -45,6 +45,7 @@ from ringback.telephony.sip.message import (
     tag_of,
 )
 from ringback.telephony.sip.sdp import SdpError, parse_remote_media
+from ringback.telephony.sip.t38_switch import T38Switch
 from ringback.telephony.sip.transactions import (
     InviteServerTransaction,
 )
@@ -110,6 +111,7 @@ class SipCall:
         self._bye_task: asyncio.Task[None] | None = None
         self._answered_event = asyncio.Event()
         record.detail.setdefault("call_id", dialog.call_id)
+        self.t38 = T38Switch(self)  # T.38 re-INVITEs, accepted or sent (docs/fax.md)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -414,20 +416,22 @@ class SipCall:
 
     def _answer_reinvite(self, request: Request, source: Addr) -> None:
         txn = self._agent.server_invite(request, source)
-        if self._reinvite_txn is not None and not self._reinvite_txn.acked:
+        if (self._reinvite_txn is not None and not self._reinvite_txn.acked) or self.t38.offering:
             txn.respond(response_to(request, 491))
             return
         if request.body and not self._apply_remote_sdp(request.body):
             txn.respond(response_to(request, 488))
             return
         self._sent_offer_in_2xx = not request.body
-        ok = response_to(request, 200, body=self._local_sdp, content_type=SDP)
+        ok = response_to(request, 200, body=self.t38.local_sdp or self._local_sdp, content_type=SDP)
         ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
         ok.headers.set("Allow", ALLOW)
         self._reinvite_txn = txn
         txn.respond(ok)
 
     def _apply_remote_sdp(self, body: bytes) -> bool:
+        if self.t38.take_offer(body):  # a T.38 offer taken: the audio stays as it is
+            return True
         try:
             remote = parse_remote_media(body)
         except SdpError as exc:

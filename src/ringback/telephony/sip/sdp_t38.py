@@ -1,0 +1,264 @@
+"""SDP for T.38 fax (ITU-T T.38 Annex D, RFC 3362): ``m=image <port> udptl t38`` and its
+``a=T38…`` attributes, offered, answered and parsed.
+
+What peers send differs in spelling: attribute names are matched case-insensitively
+(``T38FaxVersion``, ``t38faxversion``), ``T38FaxMaxRate`` is the old name of ``T38MaxBitRate``,
+flags come bare or as ``:0``/``:1`` (``T38FaxFillBitRemoval``), the transport may be written
+``UDPTL``. The answer rule (RFC 3264): the answer has the offer's m-lines in the offer's order;
+the first ``image udptl t38`` stream is accepted, every other stream (the audio of an
+audio+image offer, a second image) is rejected with port 0. Error correction: an offer of
+redundancy is answered with redundancy; one of FEC also with redundancy (ringback does not
+compute FEC; the far end's FEC datagrams are still read for their primary packets); an offer
+without ``T38FaxUdpEC`` is answered without error correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ringback.telephony.sip.sdp import MAX_SDP_BYTES, SdpError, _connection_host, _port
+
+REDUNDANCY = "t38UDPRedundancy"
+FEC = "t38UDPFEC"
+NO_EC = ""  # no T38FaxUdpEC attribute
+RATES = (2400, 4800, 7200, 9600, 12000, 14400, 33600)
+
+
+@dataclass(frozen=True, slots=True)
+class T38Params:
+    """The T.38 session's parameters, as in the ``a=T38…`` attributes."""
+
+    version: int = 0
+    max_bit_rate: int = 14400
+    rate_management: str = "transferredTCF"  # | "localTCF"
+    max_buffer: int | None = 2000
+    max_datagram: int | None = 400
+    udp_ec: str = REDUNDANCY  # REDUNDANCY | FEC | NO_EC
+    fill_bit_removal: bool = False
+    transcoding_mmr: bool = False
+    transcoding_jbig: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteImage:
+    """Where the far end wants UDPTL, and its T.38 parameters."""
+
+    host: str
+    port: int
+    params: T38Params
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+
+def _attributes(params: T38Params) -> list[str]:
+    lines = [
+        f"a=T38FaxVersion:{params.version}",
+        f"a=T38MaxBitRate:{params.max_bit_rate}",
+    ]
+    if params.fill_bit_removal:
+        lines.append("a=T38FaxFillBitRemoval")
+    if params.transcoding_mmr:
+        lines.append("a=T38FaxTranscodingMMR")
+    if params.transcoding_jbig:
+        lines.append("a=T38FaxTranscodingJBIG")
+    lines.append(f"a=T38FaxRateManagement:{params.rate_management}")
+    if params.max_buffer is not None:
+        lines.append(f"a=T38FaxMaxBuffer:{params.max_buffer}")
+    if params.max_datagram is not None:
+        lines.append(f"a=T38FaxMaxDatagram:{params.max_datagram}")
+    if params.udp_ec:
+        lines.append(f"a=T38FaxUdpEC:{params.udp_ec}")
+    return lines
+
+
+def _session_lines(host: str, session_id: int, version: int) -> list[str]:
+    family = "IP6" if ":" in host else "IP4"
+    return [
+        "v=0",
+        f"o=ringback {session_id} {version} IN {family} {host}",
+        "s=ringback",
+        f"c=IN {family} {host}",
+        "t=0 0",
+    ]
+
+
+def _join(lines: list[str]) -> bytes:
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def build_t38_offer(
+    host: str, port: int, *, session_id: int, version: int, params: T38Params | None = None
+) -> bytes:
+    """An image-only offer (a re-INVITE to T.38): ``m=image port udptl t38``."""
+    lines = _session_lines(host, session_id, version)
+    lines.append(f"m=image {port} udptl t38")
+    lines += _attributes(params or T38Params())
+    return _join(lines)
+
+
+def answer_params(offered: T38Params, ours: T38Params | None = None) -> T38Params:
+    """What ringback answers to ``offered``: the lower version and bit rate, transferred TCF
+    (T.38's rule for UDP), redundancy for redundancy or FEC, none for none; no
+    transcoding, no fill-bit removal (spandsp's terminal does neither)."""
+    ours = ours or T38Params()
+    udp_ec = REDUNDANCY if offered.udp_ec in (REDUNDANCY, FEC) else NO_EC
+    return replace(
+        ours,
+        version=min(offered.version, ours.version),
+        max_bit_rate=min(offered.max_bit_rate, ours.max_bit_rate),
+        rate_management="transferredTCF",
+        udp_ec=udp_ec,
+        fill_bit_removal=False,
+        transcoding_mmr=False,
+        transcoding_jbig=False,
+    )
+
+
+def build_t38_answer(
+    offer: bytes,
+    host: str,
+    port: int,
+    *,
+    session_id: int,
+    version: int,
+    params: T38Params | None = None,
+) -> tuple[bytes, RemoteImage]:
+    """The answer to an offer holding a T.38 stream, and the far end's stream with what was
+    agreed (our answer's parameters, but the far end's own buffer and datagram sizes, which
+    bound what we send); the offer's other m-lines are answered with port 0 (rejected).
+    :class:`SdpError` if the offer has no usable T.38 stream."""
+    remote = parse_remote_image(offer)
+    answer = answer_params(remote.params, params)
+    lines = _session_lines(host, session_id, version)
+    accepted = False
+    for media, proto, formats in _media_lines(offer.decode("utf-8")):
+        if not accepted and _is_t38(media, proto, formats):
+            accepted = True
+            lines.append(f"m=image {port} udptl t38")
+            lines += _attributes(answer)
+        else:
+            lines.append(f"m={media} 0 {proto} {' '.join(formats)}".rstrip())
+    agreed = replace(answer, max_buffer=remote.params.max_buffer)
+    return _join(lines), replace(
+        remote, params=replace(agreed, max_datagram=remote.params.max_datagram)
+    )
+
+
+def _media_lines(text: str) -> list[tuple[str, str, list[str]]]:
+    out = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            fields = line[2:].split()
+            if len(fields) >= 3:
+                out.append((fields[0], fields[2], fields[3:]))
+    return out
+
+
+def _is_t38(media: str, proto: str, formats: list[str]) -> bool:
+    return (
+        media.lower() == "image"
+        and proto.lower() == "udptl"
+        and [f.lower() for f in formats] == ["t38"]
+    )
+
+
+def has_t38(body: bytes) -> bool:
+    """Whether an SDP body offers an enabled T.38 stream (a port other than 0: ``m=image 0``
+    beside an audio stream is how some peers go back to audio)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    for raw in text.splitlines():
+        fields = raw.strip()[2:].split() if raw.strip().startswith("m=") else []
+        if len(fields) >= 3 and _is_t38(fields[0], fields[2], fields[3:]) and fields[1] != "0":
+            return True
+    return False
+
+
+def _int(name: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise SdpError(f"SDP a={name}:{value} is not a number")
+    return int(value.strip())
+
+
+def _flag(value: str | None) -> bool:
+    return value is None or value.strip() not in ("0", "false")
+
+
+def parse_remote_image(body: bytes) -> RemoteImage:
+    """The first ``m=image … udptl t38`` stream of ``body``: its address and parameters.
+
+    Raises :class:`SdpError` for a body that is not SDP, has no T.38 stream, a disabled one
+    (port 0), no usable address, or a malformed T.38 attribute value."""
+    if len(body) > MAX_SDP_BYTES:
+        raise SdpError(f"SDP body of {len(body)} bytes is too large")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SdpError("SDP body is not UTF-8 text") from exc
+    session_host: str | None = None
+    media_host: str | None = None
+    port: int | None = None
+    in_image = seen_media = False
+    values: dict[str, str | None] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if len(line) < 2 or line[1] != "=":
+            continue
+        kind, value = line[0], line[2:]
+        if kind == "m":
+            fields = value.split()
+            in_image = (
+                port is None and len(fields) >= 3 and _is_t38(fields[0], fields[2], fields[3:])
+            )
+            if in_image:
+                port = _port(fields[1])
+            seen_media = True
+        elif kind == "c":
+            if not seen_media:
+                session_host = _connection_host(value)
+            elif in_image:
+                media_host = _connection_host(value)
+        elif kind == "a" and in_image:
+            name, colon, rest = value.partition(":")
+            values[name.strip().lower()] = rest if colon else None
+    if port is None:
+        raise SdpError("SDP has no T.38 stream (m=image … udptl t38)")
+    if port == 0:
+        raise SdpError("SDP T.38 stream is disabled (port 0)")
+    host = media_host or session_host
+    if host is None:
+        raise SdpError("SDP gives no connection address (c=) for T.38")
+    return RemoteImage(host, port, _params(values))
+
+
+def _params(values: dict[str, str | None]) -> T38Params:
+    def number(*names: str) -> int | None:
+        for name in names:
+            if name in values:
+                return _int(name, values[name] or "")
+        return None
+
+    version = number("t38faxversion")
+    rate = number("t38maxbitrate", "t38faxmaxrate")
+    management = (values.get("t38faxratemanagement") or "transferredTCF").strip()
+    if management.lower() not in ("transferredtcf", "localtcf"):
+        raise SdpError(f"SDP a=T38FaxRateManagement:{management} is neither of the two")
+    ec_value = (values.get("t38faxudpec") or "").strip().lower()
+    udp_ec = {"t38udpredundancy": REDUNDANCY, "t38udpfec": FEC}.get(ec_value, NO_EC)
+    return T38Params(
+        version=version if version is not None else 0,
+        max_bit_rate=rate if rate is not None else 14400,
+        rate_management="localTCF" if management.lower() == "localtcf" else "transferredTCF",
+        max_buffer=number("t38faxmaxbuffer"),
+        max_datagram=number("t38faxmaxdatagram"),
+        udp_ec=udp_ec,
+        fill_bit_removal="t38faxfillbitremoval" in values and _flag(values["t38faxfillbitremoval"]),
+        transcoding_mmr="t38faxtranscodingmmr" in values and _flag(values["t38faxtranscodingmmr"]),
+        transcoding_jbig="t38faxtranscodingjbig" in values
+        and _flag(values["t38faxtranscodingjbig"]),
+    )
