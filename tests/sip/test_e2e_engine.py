@@ -187,7 +187,9 @@ async def test_callback_bridges_a_and_b_with_audio_both_ways_and_records_the_bri
     # A -> B: A's speech relayed to B (50 packets is 1 s, of about 2 s played); B -> A: B's echo
     assert a["packets_received"] >= 50 and b["packets_relayed"] >= 50
     assert b["packets_received"] >= 50 and a["packets_relayed"] >= 50
-    assert b["packets_received"] == a["packets_relayed"]
+    # every packet B received was relayed to A, but for one or two that arrive while the
+    # bridge comes down at the hang-up (seen under load: 100 received, 99 relayed)
+    assert 0 <= b["packets_received"] - a["packets_relayed"] <= 2
     assert len(echo.packets) == b["packets_sent"]
     history = call_record(env.client_id, calls)
     assert history.bridged_duration is not None and history.bridged_duration >= 1
