@@ -30,6 +30,7 @@ from ringback.api.schemas import HealthOut
 from ringback.client_files import MAX_FILE_BYTES
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.console import install as install_console
 from ringback.faults import FaultReporter
 from ringback.service import Services
 
@@ -194,7 +195,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc: the console's, from packaged files (no CDN)
         redoc_url=None,
     )
     app.state.services = services
@@ -233,6 +234,8 @@ def create_app(
     )
     app.add_middleware(AllowHeader, table=table)
     app.add_middleware(RefuseControlPaths)
+    # the operator console (/ui) and the API docs (/docs, /redoc): ringback/console/
+    install_console(app)
     return app
 
 
