@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Route, sync_playwright
+from playwright.sync_api import Route, expect, sync_playwright
 from support_console import (
     CHROMIUM_ARGS,
     HOST,
@@ -76,6 +76,7 @@ def browser(served: Served, tmp_path: Path) -> Iterator[Browser]:
         )  # fmt: skip
         try:
             context.set_default_timeout(WAIT_MS)
+            expect.set_options(timeout=WAIT_MS)
             context.route("**/*", only_the_server)
             page = context.pages[0] if context.pages else context.new_page()
             yield Browser(page, offsite)

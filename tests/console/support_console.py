@@ -130,3 +130,12 @@ def screenshot(page: Page, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
+def sign_in(page: Page, url: str, client: Client) -> None:
+    """Sign in through the form and wait for the queues page."""
+    page.goto(f"{url}/ui/signin")
+    page.get_by_label("client_id").fill(client.key)
+    page.get_by_label("client_secret").fill(client.secret)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}/ui/queues")

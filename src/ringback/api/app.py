@@ -14,7 +14,7 @@ from ringback import __version__
 from ringback.api import errors
 from ringback.api.deps import ServicesDep
 from ringback.api.errors import ErrorBody, error_response
-from ringback.api.limits import LoginLimiter, SecretChecker
+from ringback.api.limits import Busy, LoginLimiter, SecretChecker, address_key
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from ringback.api.routes import (
     call_history,
@@ -235,7 +235,7 @@ def create_app(
     app.add_middleware(AllowHeader, table=table)
     app.add_middleware(RefuseControlPaths)
     # the operator console (/ui) and the API docs (/docs, /redoc): ringback/console/
-    install_console(app)
+    install_console(app, busy=(Busy,), address_key=address_key)
     return app
 
 
