@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libspandsp2; \
 	  else echo "warning: faxes fail until you run: sudo apt-get install libspandsp2"; fi; \
 	fi
+	@if ! test -x /usr/bin/chromium && [ "$$(id -u)" = 0 ]; then \
+	  echo "chromium (the browser of the console's tests) is missing; installing it (Debian)…"; \
+	  apt-get update -qq && apt-get install -y -qq chromium; \
+	fi
 	@echo "Setting up $(VENV) with $(PYTHON)…"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip

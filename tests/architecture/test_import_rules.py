@@ -83,6 +83,17 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
         ("ringback.webhooks", "ringback.engine"),
         "the application layer is below the dispatcher and the engine that call it",
     ),
+    (
+        ("ringback.console",),
+        (
+            "ringback.store",
+            "ringback.engine",
+            "ringback.telephony",
+            "ringback.webhooks",
+            "ringback.ivr",
+        ),
+        "the console is an edge: its pages call the application layer (service/), not the store",
+    ),
     (("ringback",), ("ringback.api",), "nothing outside api/ imports the API"),
     (("ringback",), ("ringback.cli",), "nothing outside cli/ imports the CLI"),
 ]
@@ -140,3 +151,7 @@ def test_the_rules_read_as_written() -> None:
     assert _breaks("ringback.engine.worker", "ringback.cli.common")
     assert not _breaks("ringback.__main__", "ringback.cli")
     assert _breaks("ringback.config", "ringback.telephony.sip.dialer")
+    assert _breaks("ringback.console.pages", "ringback.store")
+    assert _breaks("ringback.console.pages", "ringback.api.deps")
+    assert not _breaks("ringback.console.pages", "ringback.service")
+    assert not _breaks("ringback.api.app", "ringback.console")

@@ -16,7 +16,7 @@ from ringback.api import errors
 from ringback.api.deps import ServicesDep
 from ringback.api.errors import error_response
 from ringback.api.fax_links import API_PREFIX
-from ringback.api.limits import LoginLimiter, SecretChecker
+from ringback.api.limits import Busy, LoginLimiter, SecretChecker, address_key
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from ringback.api.request_log import RequestLog
 from ringback.api.routes import (
@@ -33,6 +33,7 @@ from ringback.api.schemas import HealthOut, ReadyCheck, ReadyOut
 from ringback.client_files import MAX_FILE_BYTES
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.console import install as install_console
 from ringback.domain.rows import MetricsCounts
 from ringback.faults import FaultReporter
 from ringback.service import Services
@@ -198,7 +199,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc: the console's, from packaged files (no CDN)
         redoc_url=None,
     )
     app.state.services = services
@@ -237,6 +238,8 @@ def create_app(
     )
     app.add_middleware(AllowHeader, table=table)
     app.add_middleware(RefuseControlPaths)
+    # the operator console (/ui) and the API docs (/docs, /redoc): ringback/console/
+    install_console(app, busy=(Busy,), address_key=address_key)
     app.add_middleware(RequestLog)  # outermost: every answer has its id and its log line
     return app
 

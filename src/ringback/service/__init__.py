@@ -18,7 +18,7 @@ from ringback.service.inputs import (
     parse_jobs,
 )
 from ringback.service.numbers import NumberService
-from ringback.service.queues import QueueService
+from ringback.service.queues import QueueService, QueueStats
 from ringback.service.responses import StoredResponses
 from ringback.service.services import Services, open_services
 from ringback.service.tasks import DEFAULT_QUEUE, AddedTasks, TaskService, TaskView
@@ -35,6 +35,7 @@ __all__ = [
     "NewCredentials",
     "NumberService",
     "QueueService",
+    "QueueStats",
     "Services",
     "SigningKeys",
     "StoredResponses",

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import builtins
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ringback.clock import Clock
 from ringback.domain.rows import QueueChanges, QueueRow
 from ringback.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """A queue and its live counts (the console's queue list): tasks waiting to start, running,
+    waiting for a retry or for calling hours, and finished since midnight UTC by result."""
+
+    queue: QueueRow
+    scheduled: int
+    running: int
+    delayed: int
+    finished_today: int
+    succeeded_today: int
+
+    @property
+    def success_rate(self) -> float | None:
+        """The share of today's finished tasks that succeeded (None: none finished)."""
+        return self.succeeded_today / self.finished_today if self.finished_today else None
 
 
 class QueueService:
@@ -37,6 +58,28 @@ class QueueService:
     async def list(self, client_id: int | None = None) -> list[QueueRow]:
         """The client's queues (every client's with None: the operator's CLI)."""
         return await self.store.list_queues(client_id)
+
+    async def stats(self, client_id: int) -> builtins.list[QueueStats]:
+        """Every queue of the client with its live counts (:class:`QueueStats`)."""
+        now = self.clock.now().astimezone(UTC)
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        queues = await self.store.list_queues(client_id)
+        counts = await self.store.queue_counts(client_id, midnight)
+        out: builtins.list[QueueStats] = []
+        for queue in queues:
+            of = counts.get(queue.id, {})
+            finished = {k: n for k, n in of.items() if k.startswith("finished/")}
+            out.append(
+                QueueStats(
+                    queue=queue,
+                    scheduled=of.get("scheduled", 0),
+                    running=of.get("executed", 0),
+                    delayed=of.get("delayed", 0) + of.get("delayed_interval", 0),
+                    finished_today=sum(finished.values()),
+                    succeeded_today=finished.get("finished/success", 0),
+                )
+            )
+        return out
 
     async def change(self, client_id: int, queue_id: int, changes: QueueChanges) -> QueueRow:
         return await self.store.update_queue(

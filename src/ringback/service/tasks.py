@@ -178,6 +178,13 @@ class TaskService:
             raise Conflict(f"task {task_id} has already finished")
         return await self.get(client_id, task_id)
 
+    async def run_now(self, client_id: int, task_id: int) -> TaskView:
+        """Make a waiting task due now (its next try without waiting for it); Conflict once it
+        runs or finished. A switched-off queue, its limit and calling hours still apply."""
+        if not await self.store.run_task_now(task_id, self.clock.now(), client_id=client_id):
+            raise Conflict(f"task {task_id} is not waiting: only a waiting task can run now")
+        return await self.get(client_id, task_id)
+
     async def events(self, client_id: int, task_id: int) -> list[EventRow]:
         """The task's events, in order."""
         await self.store.get_task(task_id, self.clock.now(), client_id=client_id)

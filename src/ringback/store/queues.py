@@ -144,6 +144,36 @@ class QueueRepository(Repository):
     async def list_queues(self, client_id: int | None = None) -> list[QueueRow]:
         return await read_queues(self.driver, [], client_id)
 
+    async def queue_counts(
+        self, client_id: int, finished_since: datetime
+    ) -> dict[int, dict[str, int]]:
+        """The client's tasks per queue: how many of each unfinished status (as stored:
+        ``scheduled``, ``executed``, ``delayed``, ``delayed_interval``), and
+        ``finished/<result>`` for those finished since ``finished_since``. Queues with none
+        are left out."""
+        tk = t.tasks
+        counts: dict[int, dict[str, int]] = {}
+        async with self.driver.read() as conn:
+            waiting = await conn.execute(
+                sa.select(tk.c.queue_id, tk.c.status, sa.func.count())
+                .where(tk.c.client_id == client_id, tk.c.status != "finished")
+                .group_by(tk.c.queue_id, tk.c.status)
+            )
+            for queue_id, status, n in waiting.all():
+                counts.setdefault(int(queue_id), {})[str(status)] = int(n)
+            finished = await conn.execute(
+                sa.select(tk.c.queue_id, tk.c.finish_result, sa.func.count())
+                .where(
+                    tk.c.client_id == client_id,
+                    tk.c.status == "finished",
+                    tk.c.finished_at >= to_ms(finished_since),
+                )
+                .group_by(tk.c.queue_id, tk.c.finish_result)
+            )
+            for queue_id, result, n in finished.all():
+                counts.setdefault(int(queue_id), {})[f"finished/{result}"] = int(n)
+        return counts
+
     async def delete_queue(
         self, queue_id: int, now: datetime, *, force: bool = False, client_id: int | None = None
     ) -> int:

@@ -196,6 +196,31 @@ class TaskRepository(Repository):
         now_ms = to_ms(now)
         return [task_row(row, running.get(row.queue_id, 0), now_ms) for row in rows]
 
+    async def run_task_now(
+        self, task_id: int, now: datetime, *, client_id: int | None = None
+    ) -> bool:
+        """Make a waiting task due now (its next try, or a start time still ahead), with a
+        ``task.updated`` event. False if it is not waiting (running or finished)."""
+        tk = t.tasks
+        async with self.driver.write() as conn:
+            where = [tk.c.id == task_id]
+            if client_id is not None:
+                where.append(tk.c.client_id == client_id)
+            row = (
+                await conn.execute(sa.select(tk.c.status).where(*where).with_for_update())
+            ).first()
+            if row is None:
+                raise NotFound(f"no task {task_id}")
+            if row.status not in PENDING_STATUSES:
+                return False
+            await transition(
+                conn, task_id, now, {"run_at": to_ms(now)}, EventType.TASK_UPDATED,
+                lambda attempt: {"run_at": now.isoformat(), "attempts": attempt, "run_now": True},
+            )  # fmt: skip
+            await self.driver.notify(conn)
+        self._woke()
+        return True
+
     async def cancel_task(
         self, task_id: int, now: datetime, *, client_id: int | None = None
     ) -> bool:
@@ -342,6 +367,9 @@ class TaskFilters(TypedDict, total=False):
     created_to: datetime | None
     finished_from: datetime | None
     finished_to: datetime | None
+    # the console's search: part of the name (any case), digits of a number in the task's data
+    name_contains: str | None
+    number: str | None
 
 
 # A creation or finish window, or a name, matching at most this many tasks: its page is taken
@@ -392,6 +420,12 @@ def _task_filters(filters: TaskFilters) -> list[Any]:
     kinds = filters.get("kinds")
     if kinds:
         where.append(tk.c.kind.in_(list(kinds)))
+    text = filters.get("name_contains")
+    if text:
+        where.append(sa.func.lower(tk.c.name).contains(text.lower(), autoescape=True))
+    number = filters.get("number")
+    if number:  # the numbers are strings in the payload's JSON text
+        where.append(sa.cast(tk.c.payload, sa.Text).contains(number, autoescape=True))
     for column, low, high in (
         (tk.c.created_at, filters.get("created_from"), filters.get("created_to")),
         (tk.c.finished_at, filters.get("finished_from"), filters.get("finished_to")),

@@ -1,0 +1,189 @@
+"""The console's rules over plain HTTP (no browser needed): pages need a session, every POST
+needs its CSRF token, bad input is a 4xx page naming the problem, one client never reaches
+another's data; cancel and run now; and how long the pages take (printed)."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from support_console import Client, Served
+
+pytestmark = pytest.mark.slow
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+class Signed:
+    """An HTTP client signed in to the console, with the CSRF token of its session."""
+
+    def __init__(self, served: Served, client: Client) -> None:
+        self.http = httpx.Client(base_url=served.url, timeout=30.0)
+        form = self.http.get("/ui/signin")
+        answer = self.http.post(
+            "/ui/signin",
+            data={"csrf": _csrf(form.text), "client_id": client.key,
+                  "client_secret": client.secret},
+        )  # fmt: skip
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == "/ui/queues"
+        cookie = answer.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+        self.csrf = _csrf(self.http.get("/ui/queues").text)
+
+
+def _csrf(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, html[:2000]
+    return found.group(1)
+
+
+@pytest.fixture
+def acme(served: Served) -> Iterator[Signed]:
+    served.client("acme")
+    signed = Signed(served, served.clients["acme"])
+    yield signed
+    signed.http.close()
+
+
+def _queue_id(served: Served, name: str, client: str = "acme") -> int:
+    import json
+
+    served.cli("queue", "add", name, "--client", client)
+    for queue in json.loads(served.cli("queue", "list", "--client", client, "--json")):
+        if queue["name"] == name:
+            return int(queue["id"])
+    raise AssertionError(f"no queue {name}")
+
+
+def test_pages_without_a_session_lead_to_the_sign_in(served: Served) -> None:
+    for path in ("/ui/queues", "/ui/tasks", "/ui/tasks/1", "/ui/tasks/add", "/ui/nothing"):
+        answer = httpx.get(f"{served.url}{path}")
+        assert (answer.status_code, answer.headers.get("location")) == (303, "/ui/signin"), path
+    answer = httpx.get(f"{served.url}/ui/queues/counts", headers={"HX-Request": "true"})
+    assert answer.headers.get("HX-Redirect") == "/ui/signin"
+    forged = httpx.get(f"{served.url}/ui/queues", cookies={"rb_console": "1.token.00"})
+    assert forged.status_code == 303
+
+
+def test_a_post_without_the_csrf_token_is_refused(served: Served, acme: Signed) -> None:
+    queue_id = _queue_id(served, "csrf-q")
+    refused = acme.http.post(f"/ui/queues/{queue_id}/status", data={"status": "on"})
+    assert refused.status_code == 403
+    assert "CSRF" in refused.text
+    wrong = acme.http.post(f"/ui/queues/{queue_id}/status", data={"status": "on", "csrf": "0" * 64})
+    assert wrong.status_code == 403
+    assert 'data-queue="csrf-q"' in acme.http.get("/ui/queues").text
+    assert "state-off" in _row(acme.http.get("/ui/queues").text, "csrf-q")
+    done = acme.http.post(
+        f"/ui/queues/{queue_id}/status", data={"status": "on"},
+        headers={"X-CSRF-Token": acme.csrf},
+    )  # fmt: skip
+    assert done.status_code == 303
+    assert "state-on" in _row(acme.http.get("/ui/queues").text, "csrf-q")
+    signin = httpx.post(
+        f"{served.url}/ui/signin", data={"client_id": "x", "client_secret": "y"}
+    )  # no form token, no cookie: a cross-site sign-in is refused as well
+    assert signin.status_code == 403
+
+
+def _row(html: str, queue: str) -> str:
+    start = html.index(f'data-queue="{queue}"')
+    return html[start : html.index("</tr>", start)]
+
+
+def test_an_upload_with_bad_rows_adds_nothing_and_names_each_line(
+    served: Served, acme: Signed
+) -> None:
+    queue_id = _queue_id(served, "upload-q")
+    bad = "name,a_number,b_number\nok,33611111111,33622222222\nbad,abc,33622222222\n,,\nx,1\n"
+    answer = acme.http.post(
+        "/ui/tasks/add", data={"queue": str(queue_id), "csrf": acme.csrf},
+        files={"file": ("tasks.csv", bad.encode(), "text/csv")},
+    )  # fmt: skip
+    assert answer.status_code == 422, answer.text
+    assert "line 3.a_number" in answer.text
+    assert "line 5.b_number" in answer.text
+    assert "nothing was added" in answer.text
+    listed = acme.http.get("/ui/tasks", params={"queue": str(queue_id)})
+    assert '<span id="task-total">0</span>' in listed.text
+    not_json = acme.http.post(
+        "/ui/tasks/add", data={"queue": str(queue_id), "csrf": acme.csrf},
+        files={"file": ("tasks.json", b"[{", "application/json")},
+    )  # fmt: skip
+    assert not_json.status_code == 422 and "not valid JSON" in not_json.text
+
+
+def test_bad_filters_are_a_422_page_naming_the_field(acme: Signed) -> None:
+    answer = acme.http.get("/ui/tasks", params={"status": "lost", "number": "12ab"})
+    assert answer.status_code == 422
+    assert "status" in answer.text and "number" in answer.text
+    assert acme.http.get("/ui/tasks", params={"queue": "999999"}).status_code == 404
+
+
+def test_cancel_and_run_now_act_on_the_clients_own_task_only(served: Served, acme: Signed) -> None:
+    queue_id = _queue_id(served, "later-q")
+    upload = (
+        '[{"a_number": "33611110000", "b_number": "33622220000", '
+        '"start_time_utc": "2099-01-01 00:00:00"}]'
+    )
+    added = acme.http.post(
+        "/ui/tasks/add", data={"queue": str(queue_id), "csrf": acme.csrf},
+        files={"file": ("later.json", upload.encode(), "application/json")},
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    task_id = int(re.findall(r"Ids: (\d+)", added.text)[0])
+    page = acme.http.get(f"/ui/tasks/{task_id}").text
+    assert "switched off" in page  # why it is not dialling
+    served.client("globex")
+    globex = Signed(served, served.clients["globex"])
+    try:
+        for action in ("cancel", "run-now"):
+            refused = globex.http.post(f"/ui/tasks/{task_id}/{action}", data={"csrf": globex.csrf})
+            assert refused.status_code == 404, action
+        assert globex.http.get(f"/ui/tasks/{task_id}").status_code == 404
+    finally:
+        globex.http.close()
+    ran = acme.http.post(f"/ui/tasks/{task_id}/run-now", data={"csrf": acme.csrf})
+    assert ran.status_code == 303
+    assert "run_now=True" in acme.http.get(f"/ui/tasks/{task_id}").text
+    canceled = acme.http.post(f"/ui/tasks/{task_id}/cancel", data={"csrf": acme.csrf})
+    assert canceled.status_code == 303
+    page = acme.http.get(f"/ui/tasks/{task_id}").text
+    assert "canceled" in page
+    again = acme.http.post(f"/ui/tasks/{task_id}/cancel", data={"csrf": acme.csrf})
+    assert again.status_code == 409 and "already finished" in again.text
+
+
+def test_sign_out_ends_the_session(served: Served) -> None:
+    served.client("leaver")
+    signed = Signed(served, served.clients["leaver"])
+    try:
+        out = signed.http.post("/ui/signout", data={"csrf": signed.csrf})
+        assert (out.status_code, out.headers["location"]) == (303, "/ui/signin")
+        assert signed.http.get("/ui/queues").status_code == 303
+    finally:
+        signed.http.close()
+
+
+def test_page_timings_are_printed(served: Served, acme: Signed) -> None:
+    """How long each page takes here (p50 / p95 of 40 requests), printed for the report; a
+    loose bound only (the 1,000,000-task benchmark of issue 15 is still to come)."""
+    queue_id = _queue_id(served, "timing-q")
+    paths = [
+        "/ui/queues", "/ui/queues/counts", "/ui/tasks", f"/ui/tasks?queue={queue_id}",
+        "/ui/tasks/rows?q=first", "/ui/tasks/add", "/docs",
+    ]  # fmt: skip
+    for path in paths:
+        times = []
+        for _ in range(40):
+            start = time.perf_counter()
+            answer = acme.http.get(path)
+            times.append((time.perf_counter() - start) * 1000)
+            assert answer.status_code == 200, (path, answer.text[:300])
+        p95 = statistics.quantiles(times, n=20)[-1]
+        print(f"page {path}: p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms")
+        assert p95 < 1000, path
