@@ -6,12 +6,15 @@ AIFF, AU and the other formats libsndfile reads (:data:`FORMATS` names the usual
 messages). Python's ``wave`` module reads PCM WAV only (an MP3 failed with "file does not start
 with RIFF id"); libsndfile is the library made for this, used by Audacity, Ardour and sox.
 
-The simulator asks only for a file's length (:func:`audio_seconds`, from its header); the SIP
-media reads its samples (:func:`read_audio`) and brings them to 8 kHz.
+The simulator asks only for a file's length (:func:`audio_seconds`, from its header: a PCM WAV
+through ``wave``, so a simulator playing WAV files never loads libsndfile — its first load
+takes ~0.1 s, a stall of the event loop); the SIP media reads its samples (:func:`read_audio`,
+in a thread) and brings them to 8 kHz.
 """
 
 from __future__ import annotations
 
+import wave
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +78,13 @@ def audio_seconds(path: Path) -> float:
 @lru_cache(maxsize=1024)
 def _seconds(path: str, mtime_ns: int, size: int) -> float:
     del mtime_ns, size  # part of the cache key only
+    try:  # a PCM WAV (the usual case) from its header, without loading libsndfile
+        with wave.open(path, "rb") as audio:
+            frames, rate = audio.getnframes(), audio.getframerate()
+        if rate > 0:
+            return frames / rate
+    except (wave.Error, EOFError, OSError):
+        pass  # another format (or a WAV encoding wave does not read): libsndfile says
     sf = _soundfile()
     try:
         info = sf.info(path)
