@@ -50,13 +50,13 @@ test-fast: setup
 	$(BIN)/pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests bench chaos
-	$(BIN)/ruff format --check src tests bench chaos
+	$(BIN)/ruff check src tests bench chaos examples
+	$(BIN)/ruff format --check src tests bench chaos examples
 	$(BIN)/mypy
 
 format: setup
-	$(BIN)/ruff format src tests bench chaos
-	$(BIN)/ruff check --fix src tests bench chaos
+	$(BIN)/ruff format src tests bench chaos examples
+	$(BIN)/ruff check --fix src tests bench chaos examples
 
 bench: setup
 	$(BIN)/python bench/engine.py
