@@ -344,7 +344,7 @@ def task_out(row: TaskRow, calls: list[CallRow]) -> TaskOut:
 
 def task_json(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
     """The task as JSON exactly as the API shows it (webhook bodies carry it)."""
-    return task_out(row, calls).model_dump(mode="json")
+    return task_out(row, calls).model_dump(mode="json", by_alias=True)  # "from", as served
 
 
 def created_tasks_json(
