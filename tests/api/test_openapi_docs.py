@@ -115,6 +115,8 @@ def test_the_webhooks_section_documents_every_event_type_with_its_headers(
         assert model["properties"]["type"]["const"] == name
         headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
         assert {"Ringback-Signature", "Ringback-Event-Id", "Ringback-Event-Type"} <= headers
+        assert "422" not in operation["responses"]  # the receiver answers, not ringback
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
 # --- the examples through the live API ------------------------------------------------------

@@ -10,6 +10,7 @@ are put back from the models after FastAPI has built the document.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from fastapi import FastAPI
@@ -33,6 +34,21 @@ def model_examples(model: type[BaseModel]) -> list[Any]:
     return list(found) if isinstance(found, list) else []
 
 
+def _no_validation_answer(spec: dict[str, Any]) -> None:
+    """A webhook is ringback's request, not an operation ringback answers: drop the 422 that
+    FastAPI gives every operation with parameters, and its schemas when nothing else uses them."""
+    for item in spec.get("webhooks", {}).values():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+    components = spec.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        used = f'"#/components/schemas/{name}"'
+        if name in components and used not in json.dumps({**spec, "components": {}}):
+            if name == "ValidationError" and "HTTPValidationError" in components:
+                continue  # still used by it
+            del components[name]
+
+
 def document(app: FastAPI) -> None:
     """Register the webhook payloads and serve the document with the models' examples."""
     register_webhooks(app)
@@ -46,6 +62,7 @@ def document(app: FastAPI) -> None:
                 for name in (model.__name__, f"{model.__name__}-Input", f"{model.__name__}-Output"):
                     if name in components:
                         components[name]["examples"] = copy.deepcopy(model_examples(model))
+            _no_validation_answer(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 
