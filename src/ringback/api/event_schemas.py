@@ -71,6 +71,24 @@ class TaskCanceledData(_Data):
     attempts: int = Field(description="attempts made")
 
 
+class FaxResultData(_Data):
+    """A leg's fax (the task's ``calls[].fax`` shows it with download links)."""
+
+    operation: Literal["transmission", "reception"] = Field(
+        description="transmission (SendFax) or reception (ReceiveFax)"
+    )
+    file: str | None = Field(description="storage name: the document sent, or the fax received")
+    code: int = Field(description="T.30 result code: 0 is OK")
+    text: str = Field(description="the code in words")
+    pages: int = Field(description="pages sent or received")
+    bit_rate: int | None = Field(None, description="modem speed, bit/s")
+    ecm: bool | None = Field(None, description="error correction mode was used")
+    remote_ident: str | None = Field(None, description="the far station's ident")
+    seconds: float | None = Field(None, description="seconds of fax audio")
+    tiff: str | None = Field(None, description="storage name of the received fax (TIFF)")
+    pdf: str | None = Field(None, description="storage name of its PDF")
+
+
 class CallLegData(_Data):
     """One call leg, as the telephony backend recorded it at the event."""
 
@@ -96,10 +114,8 @@ class CallLegData(_Data):
     ended_at: str | None = Field(description=f"when it ended, {_ISO}; null: not yet")
     duration_s: float | None = Field(description="seconds from start to end; null: not ended")
     billsec: float | None = Field(description="seconds from answer to end; null: not ended")
-    fax: dict[str, Any] | None = Field(
-        description="the leg's fax (SendFax / ReceiveFax): operation, file, code (0: success), "
-        "text, pages, bit_rate, ecm, remote_ident, seconds, and for a received fax the storage "
-        "names tiff and pdf; null if the leg did not fax"
+    fax: FaxResultData | None = Field(
+        description="the leg's fax (SendFax / ReceiveFax); null if the leg did not fax"
     )
 
 
