@@ -34,9 +34,11 @@ class TaskStartedData(_Data):
 
 
 class TaskRetryScheduledData(_Data):
-    attempt: int = Field(description="the attempt that failed (the number given back when no "
-                         "call was placed)")  # fmt: skip
-    next_attempt: int = Field(description="the number of the next attempt")
+    attempt: int = Field(description="the number of the attempt that failed")
+    next_attempt: int = Field(
+        description="the number of the next attempt (the same number when no call could be "
+        "placed: that try is given back)"
+    )
     run_at: str = Field(description=f"when the next attempt is due, {_ISO}")
     reason: str = Field(description="why the attempt failed, e.g. busy (SIP 486)")
     outcome: str = Field(
@@ -130,7 +132,7 @@ class _Event(BaseModel):
     id: str = Field(description="the event's id, as in Ringback-Event-Id (drop duplicates by it)")
     sequence: int = Field(description="the event's number among its task's events, from 1")
     occurred_at: str = Field(
-        description="when it happened, UTC, ISO 8601 with Z (2030-05-01T07:31:12.512000Z)"
+        description="when it happened, UTC, ISO 8601 ending in Z (2030-05-01T07:31:12.512000Z)"
     )
     client_id: int = Field(description="the client's number")
     queue_id: int | None = Field(description="the task's queue")

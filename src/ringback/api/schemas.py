@@ -94,7 +94,7 @@ class CallOut(BaseModel):
     sip_code: int | None = Field(description="final SIP response code; null if none came")
     outcome: str | None = Field(
         description="answered, busy, no_answer, rejected, invalid_number, failed or canceled; "
-        "null while the leg is up"
+        "null while undecided"
     )
     hangup_cause: str | None = Field(description="hangup cause, e.g. NORMAL_CLEARING")
     hangup_disposition: str | None = Field(
