@@ -11,6 +11,7 @@ from ringback.cli.clients import client_app
 from ringback.cli.common import debug
 from ringback.cli.ivr import ivr_app
 from ringback.cli.queues import queue_app
+from ringback.cli.remote.app import remote_app
 from ringback.cli.serve import migrate, serve, worker
 from ringback.cli.status import status
 from ringback.cli.tasks import task_app
@@ -51,6 +52,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(task_app, name="task")
 app.add_typer(client_app, name="client")
 app.add_typer(ivr_app, name="ivr")
+app.add_typer(remote_app, name="remote")
 app.command()(serve)
 app.command()(worker)
 app.command()(migrate)

@@ -53,13 +53,7 @@ REFUSED_EXIT = 1
 SETUP_EXIT = 2
 
 
-class _Debug:
-    """``ringback --debug``: errors print their traceback before their one line."""
-
-    on = False
-
-
-debug = _Debug()
+debug = output.debug  # ``ringback --debug``: errors print their traceback too
 
 
 def _say(exc: BaseException, message: str) -> None:

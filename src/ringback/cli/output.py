@@ -41,6 +41,15 @@ out = _Output(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+class _Debug:
+    """``ringback --debug``: errors print their traceback before their one line."""
+
+    on = False
+
+
+debug = _Debug()
+
+
 def make_table(*columns: str, wrap: tuple[str, ...] = (), title: str | None = None) -> Table:
     """A table whose cells are kept whole, except in the columns named in ``wrap`` (free text),
     which wrap, and fold words too long for them. Print it with :func:`print_table`."""
