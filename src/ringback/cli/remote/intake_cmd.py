@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import Iterator
@@ -48,7 +49,10 @@ def server_cap(client: RemoteClient) -> int:
 @contextmanager
 def _input(source: str) -> Iterator[tuple[str, IO[str]]]:
     if source == "-":
-        yield "-", open_text(sys.stdin.buffer)
+        stdin: Any = sys.stdin.buffer
+        if not hasattr(stdin, "peek"):  # the format is guessed from its first bytes
+            stdin = io.BufferedReader(stdin)
+        yield "-", open_text(stdin)
         return
     try:
         data = Path(source).open("rb")  # noqa: SIM115 (closed below)
