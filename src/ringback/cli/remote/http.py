@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ringback.cli.remote.profiles import Profile
+
+if TYPE_CHECKING:  # imported when a client is made: the commands' --help starts faster
+    import httpx
 
 API_PREFIX = "/api/ver1.0"
 CONNECT_TIMEOUT_S = 5.0
@@ -58,6 +59,8 @@ def unsupported(what: str) -> RemoteError:
 
 
 def _transport_error(url: str, exc: httpx.TransportError) -> RemoteError:
+    import httpx
+
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         message = f"no answer from {url} in time ({text}): is the server overloaded or down?"
@@ -114,6 +117,8 @@ class RemoteClient:
     """The API of one profile. Safe to share between threads (the import's batches)."""
 
     def __init__(self, profile: Profile, *, connections: int = 8) -> None:
+        import httpx
+
         self.profile = profile
         self.url = profile.url.rstrip("/")
         self.base = f"{API_PREFIX}/client/{profile.client}"
@@ -138,6 +143,8 @@ class RemoteClient:
     # --- the token ------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
