@@ -230,3 +230,15 @@ def test_storage_put_ls_get_rm_and_a_missing_file_refused(rb: Operator, tmp_path
     assert rb("remote", "storage", "rm", "docs/note.txt", "--json").json()["deleted"]
     gone: Ran = rb("remote", "storage", "get", "docs/note.txt", str(copy), "--json")
     assert gone.error(1)["status"] == 404
+
+
+def test_credentials_revoked_on_the_server_exit_2_naming_the_login_command(
+    server: Any, tmp_path: Path
+) -> None:
+    [tenant] = server.make_tenants(unique("revoked")).values()
+    operator = Operator(tmp_path / "config", server.url, tenant.key, tenant.secret, tenant.id)
+    operator.login().json()
+    code, _, stderr = server.cli_in_process("client", "rotate-secret", tenant.key, "--json")
+    assert code == 0, stderr
+    body = operator("remote", "queue", "list", "--json").error(2)
+    assert body["status"] == 401 and "ringback remote login --profile default" in body["message"]
