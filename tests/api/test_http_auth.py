@@ -50,6 +50,18 @@ def test_token_by_form_returns_a_bearer_token_that_works(
     assert listed.status_code == 200, listed.text
 
 
+def test_clients_self_names_the_tokens_client_number_and_its_path(
+    anon: httpx.Client, alice: Tenant, bob: Tenant, rb: Any
+) -> None:
+    for tenant in (alice, bob):
+        answer = anon.get(
+            "/oauth/clients/self", headers={"Authorization": f"Bearer {tenant.token}"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"id": tenant.id, "base_path": f"{API}/client/{tenant.id}"}
+    rb.error(anon.get("/oauth/clients/self"), 401)
+
+
 def test_token_by_http_basic_returns_a_token(anon: httpx.Client, alice: Tenant, rb: Any) -> None:
     answer = anon.post(
         "/oauth/token",

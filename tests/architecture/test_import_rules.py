@@ -79,6 +79,11 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
     ),
     (("ringback.engine", "ringback.service"), ("ringback.cli",), "the CLI is an edge"),
     (
+        ("ringback.cli.remote",),
+        ("ringback.store", "ringback.service", "ringback.api", "ringback.engine"),
+        "the remote commands drive a server over HTTP only",
+    ),
+    (
         ("ringback.service",),
         ("ringback.webhooks", "ringback.engine"),
         "the application layer is below the dispatcher and the engine that call it",

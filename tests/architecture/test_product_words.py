@@ -27,7 +27,9 @@ INTERNAL = re.compile(r"\bseeds?\b|ucom4b|DESIGN(\.md)?\b|§|\bseed-spec\b", re.
 def _paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """Every command under ``command`` (typer's own click types), as argument lists."""
     found = [path]
-    for name, sub in getattr(command, "commands", {}).items():
+    load_all = getattr(command, "load_all", None)  # the lazy sub-commands, imported
+    commands = load_all() if load_all is not None else getattr(command, "commands", {})
+    for name, sub in commands.items():
         found.extend(_paths(sub, (*path, name)))
     return found
 

@@ -1,25 +1,49 @@
-"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, status."""
+"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, status, remote.
+
+The sub-commands are imported when run (:mod:`ringback.cli.lazy`): ``ringback --help`` and the
+remote commands do not import the database layer, the engine or the API app."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
 
 from ringback import __version__
-from ringback.cli.clients import client_app
-from ringback.cli.common import debug
-from ringback.cli.ivr import ivr_app
-from ringback.cli.queues import queue_app
-from ringback.cli.serve import migrate, serve, worker
-from ringback.cli.status import status
-from ringback.cli.tasks import task_app
+from ringback.cli.lazy import Lazy, LazyGroup
+from ringback.cli.output import debug
+
+
+class _Commands(LazyGroup):
+    lazy: ClassVar[dict[str, Lazy]] = {
+        "queue": Lazy("ringback.cli.queues", "queue_app", "Create, switch and list queues."),
+        "task": Lazy("ringback.cli.tasks", "task_app", "Add, list and inspect tasks."),
+        "client": Lazy("ringback.cli.clients", "client_app", "API clients and their credentials."),
+        "ivr": Lazy(
+            "ringback.cli.ivr", "ivr_app", "Check IVR documents and try them on a simulated call."
+        ),
+        "remote": Lazy(
+            "ringback.cli.remote.app", "remote_app",
+            "Drive a running ringback over its HTTP API (log in once per server: profiles).",
+        ),
+        "serve": Lazy(
+            "ringback.cli.serve", "serve",
+            "Run the service: migrations, the HTTP API and workers that dial due tasks.",
+        ),
+        "worker": Lazy("ringback.cli.serve", "worker", "Run workers only, no API."),
+        "migrate": Lazy("ringback.cli.serve", "migrate", "Apply pending database migrations."),
+        "status": Lazy(
+            "ringback.cli.status", "status", "Counts by status, calls in flight, the next due task."
+        ),
+    }  # fmt: skip
+
 
 app = typer.Typer(
     name="ringback",
+    cls=_Commands,
     help="Outbound-call scheduler: durable call tasks, retries, calling hours, call history.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -45,16 +69,6 @@ def _options(
 ) -> None:
     """Outbound-call scheduler: durable call tasks, retries, calling hours, call history."""
     debug.on = show_debug
-
-
-app.add_typer(queue_app, name="queue")
-app.add_typer(task_app, name="task")
-app.add_typer(client_app, name="client")
-app.add_typer(ivr_app, name="ivr")
-app.command()(serve)
-app.command()(worker)
-app.command()(migrate)
-app.command()(status)
 
 
 def main() -> None:

@@ -9,9 +9,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
 
 from ringback.api.deps import ClientsDep, LimiterDep, TokenOwnerDep
 from ringback.api.errors import ApiError, ErrorBody
+from ringback.api.fax_links import API_PREFIX
 from ringback.api.limits import Busy, LoginLimiter, address_key
 from ringback.api.schemas import RotatedOut, TokenOut
 from ringback.api.webhook_schemas import WebhookSecretOut
@@ -190,6 +192,25 @@ async def rotate_own_secret(
         id=rotated.client_id, client_id=rotated.key, client_secret=rotated.secret,
         secret_version=rotated.secret_version, signing_secret=rotated.signing_secret,
     )  # fmt: skip
+
+
+class SelfOut(BaseModel):
+    """Who the bearer token speaks for."""
+
+    id: int = Field(description="the client's number (in API paths: /api/ver1.0/client/{id})")
+    base_path: str = Field(description="the prefix of the client's API routes")
+
+
+@router.get(
+    "/oauth/clients/self",
+    response_model=SelfOut,
+    summary="The client the token speaks for (its number in API paths)",
+    responses={401: {"model": ErrorBody}},
+)
+async def own_client(owner: TokenOwnerDep) -> SelfOut:
+    """What a tool given only a ``client_id`` and ``client_secret`` needs to build the
+    client's paths."""
+    return SelfOut(id=owner.client_id, base_path=f"{API_PREFIX}/client/{owner.client_id}")
 
 
 @router.get(
