@@ -37,6 +37,11 @@ def _soundfile() -> Any:
     return soundfile
 
 
+def preload_audio_library() -> None:
+    """Load libsndfile now (a process about to play audio in real time calls this first)."""
+    _soundfile()
+
+
 def _refused(name: str, exc: Exception) -> AudioError:
     if isinstance(exc, FileNotFoundError):
         return AudioError(f"{name}: file does not exist")

@@ -12,6 +12,7 @@ from ringback.clock import Clock
 from ringback.config import SipSettings
 from ringback.domain.model import Leg
 from ringback.ids import new_uuid
+from ringback.telephony.audio_files import preload_audio_library
 from ringback.telephony.base import CallError, CallRecord, OriginateRequest, outbound_record
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call import SipCall
@@ -51,9 +52,12 @@ class SipDialer:
         self._inbound_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> SipDialer:
-        """Bind the SIP socket; returns the dialer."""
+        """Bind the SIP socket; returns the dialer. libsndfile (audio files other than PCM
+        WAV) is loaded here, in a thread: loaded by a first Play during calls, its import
+        (~0.1 s, holding the interpreter) would stall every call's 20 ms pacing once."""
         self.agent.invite_handler = self._on_invite
         await self.agent.start()
+        await asyncio.to_thread(preload_audio_library)
         return self
 
     @property
