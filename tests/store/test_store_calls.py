@@ -164,3 +164,20 @@ async def test_save_no_calls_stores_nothing(store: Store, clock: FakeClock) -> N
     acme = await store.ensure_client("acme", clock.now())
     await store.save_calls(acme, [])
     assert await store.calls(client_id=acme) == []
+
+
+async def test_call_history_newest_first_and_by_outcome(store: Store, clock: FakeClock) -> None:
+    """The console's history: newest first, and the calls one of whose legs ended so."""
+    acme = await store.ensure_client("acme", clock.now())
+    t0 = clock.now()
+    for k in range(3):
+        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", t0 + timedelta(seconds=k))])
+    busy = _inbound("c3", "c3-1", t0 + timedelta(seconds=3))
+    busy.outcome, busy.sip_code = Outcome.BUSY, 486
+    await store.save_calls(acme, [busy])
+    calls, total = await store.call_history(acme, newest_first=True, limit=2)
+    assert total == 4 and [call[0].call_uuid for call in calls] == ["c3", "c2"]
+    calls, total = await store.call_history(acme, outcome="answered", newest_first=True)
+    assert total == 3 and [call[0].call_uuid for call in calls] == ["c2", "c1", "c0"]
+    calls, total = await store.call_history(acme, outcome="busy")
+    assert total == 1 and [call[0].call_uuid for call in calls] == ["c3"]

@@ -53,6 +53,23 @@ class CallHistory:
         )
         return [call_record(client_id, legs) for legs in calls if legs], total
 
+    async def calls(
+        self,
+        client_id: int,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        outcome: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[list[CallRow]], int]:
+        """The client's calls (each its legs, in order) that started in [start, end), newest
+        first, with a leg that ended with ``outcome`` if given; and how many there are."""
+        return await self.store.call_history(
+            client_id, start=start, end=end, limit=limit, offset=offset, outcome=outcome,
+            newest_first=True,
+        )  # fmt: skip
+
     async def one(self, client_id: int, call_uuid: str) -> dict[str, Any] | None:
         """The client's call ``call_uuid``; None if there is none."""
         legs = await self.store.calls(call_uuid=call_uuid, client_id=client_id)

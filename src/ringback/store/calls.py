@@ -108,27 +108,29 @@ class CallRepository(Repository):
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        outcome: str | None = None,
+        newest_first: bool = False,
     ) -> tuple[list[list[CallRow]], int]:
-        """Calls (legs grouped by call uuid) that started in [start, end), oldest first, and
-        how many there are in all."""
+        """Calls (legs grouped by call uuid) that started in [start, end), oldest first (or
+        newest first), and how many there are in all; with ``outcome``, the calls one of whose
+        legs ended so."""
         c = t.calls
         where: list[Any] = [c.c.client_id == client_id]
+        if outcome is not None:
+            where.append(c.c.outcome == outcome)
         if start is not None:
             where.append(c.c.started_at >= to_ms(start))
         if end is not None:
             where.append(c.c.started_at < to_ms(end))
         first = sa.func.min(c.c.started_at).label("first")
         groups = sa.select(c.c.call_uuid, first).where(*where).group_by(c.c.call_uuid)
+        order = (first.desc(), c.c.call_uuid.desc()) if newest_first else (first, c.c.call_uuid)
         async with self.driver.read() as conn:
             total = (
                 await conn.execute(sa.select(sa.func.count()).select_from(groups.subquery()))
             ).scalar_one()
             uuids = (
-                (
-                    await conn.execute(
-                        groups.order_by(first, c.c.call_uuid).limit(limit).offset(offset)
-                    )
-                )
+                (await conn.execute(groups.order_by(*order).limit(limit).offset(offset)))
                 .scalars()
                 .all()
             )
