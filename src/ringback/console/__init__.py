@@ -11,7 +11,14 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from ringback.console import pages_auth, pages_calls, pages_queues, pages_tasks, pages_webhooks
+from ringback.console import (
+    pages_auth,
+    pages_calls,
+    pages_numbers,
+    pages_queues,
+    pages_tasks,
+    pages_webhooks,
+)
 from ringback.console.assets import STATIC, STATIC_URL
 from ringback.console.docs import install_docs
 from ringback.console.render import Console
@@ -36,7 +43,7 @@ def install(
     install_docs(app)
     for router in (
         pages_auth.router, pages_queues.router, pages_tasks.router, pages_calls.router,
-        pages_webhooks.router,
+        pages_webhooks.router, pages_numbers.router,
         pages_auth.fallback,
     ):  # fmt: skip
         app.include_router(router)
