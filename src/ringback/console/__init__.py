@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from ringback.console import (
     pages_auth,
     pages_calls,
+    pages_dashboard,
     pages_numbers,
     pages_queues,
     pages_tasks,
@@ -44,6 +45,7 @@ def install(
     for router in (
         pages_auth.router, pages_queues.router, pages_tasks.router, pages_calls.router,
         pages_webhooks.router, pages_numbers.router,
+        pages_dashboard.router,
         pages_auth.fallback,
     ):  # fmt: skip
         app.include_router(router)

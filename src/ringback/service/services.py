@@ -12,6 +12,7 @@ from ringback.config import Settings
 from ringback.domain.rows import MetricsCounts, StatusReport
 from ringback.service.call_files import CallFiles
 from ringback.service.clients import ClientService, SigningKeys, Verify
+from ringback.service.dashboard import Dashboard
 from ringback.service.history import CallHistory
 from ringback.service.inbound import InboundHandler, inbound_handler
 from ringback.service.numbers import NumberService
@@ -55,6 +56,7 @@ class Services:
         self.clients = ClientService(store, clock, verify)
         self.signing = SigningKeys(self.clients)
         self.history = CallHistory(store)
+        self.dashboard = Dashboard(store, clock)
         self.webhooks = WebhookService(store, clock)
         self.responses = StoredResponses(store, clock)
         self._numbers: NumberService | None = None
