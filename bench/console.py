@@ -29,6 +29,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -119,7 +120,8 @@ def _remember(folder: str, kind: str, url: str) -> None:
 
 
 def _workdir(args: argparse.Namespace) -> Path:
-    workdir = _workdir(args)
+    workdir = Path(args.keep or args.reuse or tempfile.mkdtemp(prefix="rb-console-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     return workdir
 
 
