@@ -53,6 +53,17 @@ def wav(seconds: float = 0.2) -> bytes:
     return out.getvalue()
 
 
+#: an IVR that asks for a digit and says which department it leads to
+SALES_IVR = """<IVR>
+  <GetDigits numDigits="1" timeout="3" validDigits="12">
+    <Speak>Press 1 for sales, 2 for support</Speak>
+  </GetDigits>
+  <Switch expr="Digits">
+    <Case val="1"><Speak>Sales</Speak></Case>
+    <Default><Speak>Support</Speak></Default>
+  </Switch>
+</IVR>"""
+
 #: an IVR that plays a file, asks for a digit and receives a fax
 MENU_AND_FAX = """<IVR>
   <Play>audio/hello.wav</Play>
@@ -72,3 +83,14 @@ def fax_call(api: Api, number: str) -> dict[str, Any]:
     call = api.simulate(number, digits="1")
     assert call["status"] == "completed", call
     return call
+
+
+def ivr_job(api: Api, ivr: str, called: str = "0901230001") -> int:
+    """An ivr_call job with ``ivr`` inline, in the default queue; its task id."""
+    answer = api.http.post(
+        "/jobs/",
+        json={"type": "ivr_call", "data": {"calling_number": "0506868000",
+              "called_number": called, "ivr_xml": {"type": "inline", "data": ivr}}},
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])

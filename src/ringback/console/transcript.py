@@ -16,7 +16,7 @@ KINDS = {
     "GetJSON": "fetched", "Redirect": "fetched", "AddJob": "fetched", "SendSMS": "fetched",
     "SendFax": "fax", "ReceiveFax": "fax",
     "error": "error", "error handler": "error",
-    "Transfer": "call", "Answer": "call", "Hangup": "call", "Park": "call",
+    "Transfer": "call", "Answer": "call", "Hangup": "call", "Park": "call", "call ended": "call",
 }  # fmt: skip
 #: how each kind reads
 WHO = {
