@@ -269,7 +269,7 @@ class Serve:
         return http
 
 
-def pages(first_queue: int, task_id: int, call_uuid: str) -> dict[str, str]:
+def pages(first_queue: int, task_id: int, call_uuid: str, older: str) -> dict[str, str]:
     """Every console page (and the fragments the pages poll), by a short name."""
     hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     week_ago = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
@@ -290,7 +290,7 @@ def pages(first_queue: int, task_id: int, call_uuid: str) -> dict[str, str]:
         "calls_busy": "/ui/calls?outcome=busy",
         "calls_last_hour": f"/ui/calls?start={hour_ago}",
         "calls_window": f"/ui/calls?start={week_ago}&end={day_ago}",
-        "calls_deep_page": "/ui/calls?page=1000",
+        "calls_older": f"/ui/calls?before={older}",
         "call": f"/ui/calls/{call_uuid}",
         "webhooks": "/ui/webhooks",
         "numbers": "/ui/numbers",
@@ -362,6 +362,12 @@ async def one_store(kind: str, args: argparse.Namespace, workdir: Path) -> dict[
                 queue = int(
                     (await conn.execute(sa.text("SELECT min(id) FROM queues"))).scalar_one()
                 )
+                middle = (
+                    await conn.execute(
+                        sa.text("SELECT started_at, id FROM calls WHERE call_uuid = :uuid"),
+                        {"uuid": f"bench-{task_id // 2}"},
+                    )
+                ).first()
         finally:
             await store.close()
         result.update({"tasks": tasks, "call_legs": legs})
@@ -373,7 +379,11 @@ async def one_store(kind: str, args: argparse.Namespace, workdir: Path) -> dict[
         http = serve.signed_in(creds)
         try:
             result["pages"] = measure(
-                http, pages(queue, task_id, f"bench-{task_id}"), args.requests
+                http,
+                pages(
+                    queue, task_id, f"bench-{task_id}", f"{middle[0]}.{middle[1]}" if middle else ""
+                ),
+                args.requests,
             )
         finally:
             http.close()

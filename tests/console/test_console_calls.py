@@ -43,8 +43,13 @@ def test_the_history_lists_the_call_and_filters_it(acme: Signed, acme_call: dict
     window = {"start": "2000-01-01T00:00", "end": "2099-01-01T00:00"}
     past = acme.http.get("/ui/calls", params=window)
     assert f'data-call="{uuid}"' in past.text
-    bad = acme.http.get("/ui/calls", params={"start": "yesterday", "outcome": "lost"})
-    assert bad.status_code == 422 and "start" in bad.text and "outcome" in bad.text
+    bad = acme.http.get(
+        "/ui/calls", params={"start": "yesterday", "outcome": "lost", "before": "1.x"}
+    )
+    assert bad.status_code == 422
+    assert "start" in bad.text and "outcome" in bad.text and "before" in bad.text
+    older = acme.http.get("/ui/calls", params={"before": "1.1"})  # older than anything
+    assert older.status_code == 200 and "No call matches" in older.text
     backwards = acme.http.get(
         "/ui/calls", params={"start": "2026-01-02T00:00", "end": "2026-01-01T00:00"}
     )

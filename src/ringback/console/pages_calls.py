@@ -4,7 +4,6 @@ the route that streams a call's own storage files to the page."""
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -41,11 +40,17 @@ class CallQuery(BaseModel):
     start: str = Field(default="", pattern=_MOMENT)
     end: str = Field(default="", pattern=_MOMENT)
     outcome: str = Field(default="", pattern="^(|" + "|".join(OUTCOMES) + ")$")
-    page: int = Field(default=1, ge=1, le=100_000)
+    #: the next page's key: ``<started_at ms>.<leg id>`` of the last call shown
+    before: str = Field(default="", max_length=40, pattern=r"^(|\d{1,15}\.\d{1,19})$")
+
+    @property
+    def key(self) -> tuple[int, int] | None:
+        at, _, leg = self.before.partition(".")
+        return (int(at), int(leg)) if self.before else None
 
     def link(self, **changes: Any) -> str:
         values = {**self.model_dump(), **changes}
-        return urlencode({k: v for k, v in values.items() if v not in ("", None, 1)})
+        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
 
 
 def summary(client_id: int, legs: list[CallRow]) -> dict[str, Any]:
@@ -65,14 +70,15 @@ async def calls_page(request: Request, query: Annotated[CallQuery, Query()]) -> 
         raise InvalidInput(
             "the time window ends before it starts", [{"loc": ["end"], "msg": "before start"}]
         )
-    calls, total = await console.services.history.calls(
-        session.client_id, start=start, end=end, outcome=query.outcome or None,
-        limit=PAGE_SIZE, offset=(query.page - 1) * PAGE_SIZE,
+    calls, key = await console.services.history.recent(
+        session.client_id, before=query.key, start=start, end=end,
+        outcome=query.outcome or None, limit=PAGE_SIZE,
     )  # fmt: skip
     context = {
         "calls": [summary(session.client_id, legs) for legs in calls if legs],
-        "total": total, "query": query, "outcomes": OUTCOMES,
-        "pages": max(1, math.ceil(total / PAGE_SIZE)),
+        "query": query, "outcomes": OUTCOMES,
+        "older": query.link(before=f"{key[0]}.{key[1]}") if key else None,
+        "newest": query.link(before="") if query.before else None,
     }  # fmt: skip
     return page(request, "calls.html", context, session=session)
 

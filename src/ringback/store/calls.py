@@ -140,6 +140,68 @@ class CallRepository(Repository):
             by_uuid[leg.call_uuid].append(leg)
         return list(by_uuid.values()), int(total)
 
+    async def recent_calls(
+        self,
+        client_id: int,
+        *,
+        before: tuple[int, int] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        outcome: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[list[CallRow]], tuple[int, int] | None]:
+        """The client's calls, newest first, a page at a time by key (no offset, no count):
+        each call is placed by its latest leg among those that match (started in [start, end),
+        ended with ``outcome``). ``before``: the key the previous page returned; the key
+        returned is None after the last page. Reads at most 8 legs per call asked for, along
+        the index on (client_id, started_at, id) (or with an outcome (client_id, outcome,
+        started_at, id))."""
+        c, newer = t.calls, t.calls.alias("newer")
+
+        def matching(legs: Any) -> list[Any]:
+            where: list[Any] = [legs.c.client_id == client_id]
+            if start is not None:
+                where.append(legs.c.started_at >= to_ms(start))
+            if end is not None:
+                where.append(legs.c.started_at < to_ms(end))
+            if outcome is not None:
+                where.append(legs.c.outcome == outcome)
+            return where
+
+        where = matching(c)
+        if before is not None:
+            at, leg_id = before
+            where.append(
+                sa.or_(c.c.started_at < at, sa.and_(c.c.started_at == at, c.c.id < leg_id))
+            )
+            seen = sa.or_(
+                newer.c.started_at > at, sa.and_(newer.c.started_at == at, newer.c.id >= leg_id)
+            )
+            where.append(
+                ~sa.exists().where(newer.c.call_uuid == c.c.call_uuid, seen, *matching(newer))
+            )
+        batch = limit * 8
+        query = (
+            sa.select(c.c.call_uuid, c.c.started_at, c.c.id)
+            .where(*where)
+            .order_by(c.c.started_at.desc(), c.c.id.desc())
+            .limit(batch)
+        )
+        async with self.driver.read() as conn:
+            legs = (await conn.execute(query)).all()
+        owners: dict[str, tuple[int, int]] = {}
+        for uuid, at, leg_id in legs:
+            if uuid not in owners:
+                if len(owners) == limit:
+                    break
+                owners[uuid] = (int(at), int(leg_id))
+        more = len(owners) == limit or len(legs) == batch
+        key = list(owners.values())[-1] if owners and more else None
+        by_uuid: dict[str, list[CallRow]] = {uuid: [] for uuid in owners}
+        for leg in await self.calls_of(list(owners)):
+            by_uuid[leg.call_uuid].append(leg)
+        return list(by_uuid.values()), key
+
 
 def leg_rows() -> sa.Select[Any]:
     """Call legs with the kind of the task that placed them (None for calls of no task)."""
