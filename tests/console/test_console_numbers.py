@@ -8,20 +8,12 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from support_api import MENU_AND_FAX, Api, wav
+from support_api import MENU_AND_FAX, SALES_IVR, Api, wav
 from support_console import Served
 from test_console_http import Signed
 
 pytestmark = pytest.mark.slow
-SALES = """<IVR>
-  <GetDigits numDigits="1" timeout="3" validDigits="12">
-    <Speak>Press 1 for sales, 2 for support</Speak>
-  </GetDigits>
-  <Switch expr="Digits">
-    <Case val="1"><Speak>Sales</Speak></Case>
-    <Default><Speak>Support</Speak></Default>
-  </Switch>
-</IVR>"""
+SALES = SALES_IVR
 
 
 @pytest.fixture

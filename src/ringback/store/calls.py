@@ -159,7 +159,9 @@ class CallRepository(Repository):
         c, newer = t.calls, t.calls.alias("newer")
 
         def matching(legs: Any) -> list[Any]:
-            where: list[Any] = [legs.c.client_id == client_id]
+            # not the client in the inner test: a call is one client's, and its legs are found
+            # by call_uuid (with client_id the planner may walk the client's index instead)
+            where: list[Any] = [legs.c.client_id == client_id] if legs is c else []
             if start is not None:
                 where.append(legs.c.started_at >= to_ms(start))
             if end is not None:
@@ -171,6 +173,7 @@ class CallRepository(Repository):
         where = matching(c)
         if before is not None:
             at, leg_id = before
+            where.append(c.c.started_at <= at)  # a range the index reads, then the ties
             where.append(
                 sa.or_(c.c.started_at < at, sa.and_(c.c.started_at == at, c.c.id < leg_id))
             )
