@@ -70,7 +70,9 @@ def browser(served: Served, tmp_path: Path) -> Iterator[Browser]:
     offsite: list[str] = []
 
     def only_the_server(route: Route) -> None:
-        if route.request.url.startswith(served.url + "/"):
+        url = route.request.url
+        # the browser's own pages (its PDF viewer: chrome://…) are not the network
+        if url.startswith(served.url + "/") or url.startswith(("chrome://", "chrome-extension://")):
             route.continue_()
         else:
             offsite.append(route.request.url)
