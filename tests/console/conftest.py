@@ -28,7 +28,13 @@ from support import stop_process
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def serve_env() -> dict[str, str]:
+    """More settings of the module's server (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, serve_env: dict[str, str]) -> Iterator[Served]:
     """A ``ringback serve`` on a fresh SQLite database, stopped by its PID after the module."""
     workdir = tmp_path_factory.mktemp("console")
     (workdir / "sim.toml").write_text(SIM_RULES)
@@ -41,6 +47,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "RINGBACK_SIM_RULES": str(workdir / "sim.toml"),
         "RINGBACK_WORKER_PROCESSES": "1",
         "RINGBACK_SHUTDOWN_GRACE": "2",
+        **serve_env,
     }
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log:
@@ -63,7 +70,9 @@ def browser(served: Served, tmp_path: Path) -> Iterator[Browser]:
     offsite: list[str] = []
 
     def only_the_server(route: Route) -> None:
-        if route.request.url.startswith(served.url + "/"):
+        url = route.request.url
+        # the browser's own pages (its PDF viewer: chrome://…) are not the network
+        if url.startswith(served.url + "/") or url.startswith(("chrome://", "chrome-extension://")):
             route.continue_()
         else:
             offsite.append(route.request.url)

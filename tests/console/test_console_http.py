@@ -124,6 +124,14 @@ def test_bad_filters_are_a_422_page_naming_the_field(acme: Signed) -> None:
     assert acme.http.get("/ui/tasks", params={"queue": "999999"}).status_code == 404
 
 
+def test_a_webhook_to_a_private_address_is_refused_as_the_api_does(acme: Signed) -> None:
+    for url in ("http://127.0.0.1:9/hook", "http://10.1.2.3/hook", "http://[::1]/hook"):
+        answer = acme.http.post("/ui/webhooks", data={"csrf": acme.csrf, "url": url})
+        assert answer.status_code == 422, url
+        assert "<li>url:" in answer.text
+    assert "No subscription yet" in acme.http.get("/ui/webhooks").text
+
+
 def test_cancel_and_run_now_act_on_the_clients_own_task_only(served: Served, acme: Signed) -> None:
     queue_id = _queue_id(served, "later-q")
     upload = (

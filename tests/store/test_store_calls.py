@@ -164,3 +164,61 @@ async def test_save_no_calls_stores_nothing(store: Store, clock: FakeClock) -> N
     acme = await store.ensure_client("acme", clock.now())
     await store.save_calls(acme, [])
     assert await store.calls(client_id=acme) == []
+
+
+async def test_call_history_newest_first_and_by_outcome(store: Store, clock: FakeClock) -> None:
+    """The console's history: newest first, and the calls one of whose legs ended so."""
+    acme = await store.ensure_client("acme", clock.now())
+    t0 = clock.now()
+    for k in range(3):
+        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", t0 + timedelta(seconds=k))])
+    busy = _inbound("c3", "c3-1", t0 + timedelta(seconds=3))
+    busy.outcome, busy.sip_code = Outcome.BUSY, 486
+    await store.save_calls(acme, [busy])
+    calls, total = await store.call_history(acme, newest_first=True, limit=2)
+    assert total == 4 and [call[0].call_uuid for call in calls] == ["c3", "c2"]
+    calls, total = await store.call_history(acme, outcome="answered", newest_first=True)
+    assert total == 3 and [call[0].call_uuid for call in calls] == ["c2", "c1", "c0"]
+    calls, total = await store.call_history(acme, outcome="busy")
+    assert total == 1 and [call[0].call_uuid for call in calls] == ["c3"]
+
+
+async def test_recent_calls_page_by_key_newest_first_each_call_once(
+    store: Store, clock: FakeClock
+) -> None:
+    """The console's history: pages by key, a call placed by its latest matching leg, never
+    shown twice nor skipped when its legs straddle a page's end."""
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    t0 = clock.now()
+    at = [t0 + timedelta(seconds=s) for s in range(10)]
+    # c0 has legs at 0 s and 5 s (a callback's A and B), the others one leg each
+    await store.save_calls(acme, [_inbound("c0", "c0-a", at[0]), _inbound("c0", "c0-b", at[5])])
+    for k in (1, 2, 3, 4, 6):
+        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", at[k])])
+    busy = _inbound("c7", "c7-1", at[7])
+    busy.outcome = Outcome.BUSY
+    await store.save_calls(acme, [busy])
+    await store.save_calls(other, [_inbound("x", "x-1", at[8])])
+    seen: list[str] = []
+    key = None
+    while True:
+        page, key = await store.recent_calls(acme, before=key, limit=2)
+        seen += [call[0].call_uuid for call in page]
+        if key is None:
+            break
+    assert seen == ["c7", "c6", "c0", "c4", "c3", "c2", "c1"]
+    [c0] = [
+        call for call in (await store.recent_calls(acme, limit=10))[0] if call[0].call_uuid == "c0"
+    ]
+    assert [leg.leg_uuid for leg in c0] == ["c0-a", "c0-b"]
+    page, key = await store.recent_calls(acme, outcome="busy")
+    assert [call[0].call_uuid for call in page] == ["c7"] and key is None
+    page, key = await store.recent_calls(acme, start=at[2], end=at[5])
+    assert [call[0].call_uuid for call in page] == ["c4", "c3", "c2"] and key is None
+    page, key = await store.recent_calls(acme, start=at[0], end=at[1])
+    assert [call[0].call_uuid for call in page] == ["c0"]  # by its leg inside the window
+    assert await store.recent_calls(other, limit=5) == (
+        [[leg for leg in await store.calls(call_uuid="x")]],
+        None,
+    )

@@ -80,3 +80,37 @@ async def test_run_task_now_makes_a_waiting_task_due_with_an_event(
     assert events[-1].type == EventType.TASK_UPDATED.value and events[-1].data["run_now"]
     assert await store.cancel_task(task_id, clock.now())
     assert not await store.run_task_now(task_id, clock.now())  # finished: nothing to run
+
+
+async def test_finished_per_minute_counts_results_and_lateness_of_the_period(
+    store: Store, clock: FakeClock
+) -> None:
+    """The dashboard's query: tasks finished since a time, per minute and result, with how
+    late their last attempt was claimed; another client's and older ones are left out."""
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    since = clock.now()
+    await store.add_tasks(client, queue_id, [msg_task(clock)] * 3, clock.now())
+
+    async def finish_one(result: FinishResult) -> None:
+        [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks
+        done = replace(finished(clock), finish_result=result)
+        completion = Completion(claimed.id, claimed.fence, done, done.events)
+        assert await store.complete([completion], clock.now()) == [True]
+
+    clock.set(since + timedelta(seconds=5))
+    await finish_one(FinishResult.SUCCESS)
+    await finish_one(FinishResult.FAILED)
+    clock.set(since + timedelta(seconds=125))
+    await finish_one(FinishResult.SUCCESS)
+    rows = await store.finished_per_minute(client, since)
+    assert sorted(rows, key=lambda r: (r[0], r[1] or "")) == [
+        (0, "failed", 1, 1, 5000, 5000),
+        (0, "success", 1, 1, 5000, 5000),
+        (2, "success", 1, 1, 125_000, 125_000),
+    ]
+    assert await store.finished_per_minute(client, since + timedelta(minutes=2)) == [
+        (0, "success", 1, 1, 125_000, 125_000)
+    ]
+    stranger = await store.ensure_client("stranger", clock.now())
+    assert await store.finished_per_minute(stranger, since) == []

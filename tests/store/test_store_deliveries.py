@@ -269,6 +269,8 @@ async def test_page_deliveries_narrows_by_status_subscription_and_task_within_th
     assert (await store.page_deliveries(client, task_id=task_id))[1] == 2
     rows, total = await store.page_deliveries(client, limit=1, offset=1)
     assert total == 2 and [d.seq for d in rows] == [2]
+    rows, total = await store.page_deliveries(client, limit=1, newest_first=True)
+    assert total == 2 and [d.seq for d in rows] == [2]  # the console's recent deliveries
     other = await store.ensure_client("other", clock.now())
     assert await store.page_deliveries(other) == ([], 0)
     assert await store.page_deliveries(other, task_id=task_id) == ([], 0)

@@ -11,7 +11,15 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from ringback.console import pages_auth, pages_queues, pages_tasks
+from ringback.console import (
+    pages_auth,
+    pages_calls,
+    pages_dashboard,
+    pages_numbers,
+    pages_queues,
+    pages_tasks,
+    pages_webhooks,
+)
 from ringback.console.assets import STATIC, STATIC_URL
 from ringback.console.docs import install_docs
 from ringback.console.render import Console
@@ -34,5 +42,10 @@ def install(
     )  # fmt: skip
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="console-static")
     install_docs(app)
-    for router in (pages_auth.router, pages_queues.router, pages_tasks.router, pages_auth.fallback):
+    for router in (
+        pages_auth.router, pages_queues.router, pages_tasks.router, pages_calls.router,
+        pages_webhooks.router, pages_numbers.router,
+        pages_dashboard.router,
+        pages_auth.fallback,
+    ):  # fmt: skip
         app.include_router(router)

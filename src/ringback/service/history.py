@@ -53,6 +53,23 @@ class CallHistory:
         )
         return [call_record(client_id, legs) for legs in calls if legs], total
 
+    async def recent(
+        self,
+        client_id: int,
+        *,
+        before: tuple[int, int] | None,
+        start: datetime | None,
+        end: datetime | None,
+        outcome: str | None,
+        limit: int,
+    ) -> tuple[list[list[CallRow]], tuple[int, int] | None]:
+        """A page of the client's calls (each its legs, in order), newest first, by key: those
+        that started in [start, end), with a leg that ended with ``outcome`` if given; and the
+        key of the next page (None: the last page). See ``Store.recent_calls``."""
+        return await self.store.recent_calls(
+            client_id, before=before, start=start, end=end, outcome=outcome, limit=limit
+        )
+
     async def one(self, client_id: int, call_uuid: str) -> dict[str, Any] | None:
         """The client's call ``call_uuid``; None if there is none."""
         legs = await self.store.calls(call_uuid=call_uuid, client_id=client_id)

@@ -10,7 +10,9 @@ from ringback.client_files import Storage
 from ringback.clock import AlignedClock, Clock
 from ringback.config import Settings
 from ringback.domain.rows import MetricsCounts, StatusReport
+from ringback.service.call_files import CallFiles
 from ringback.service.clients import ClientService, SigningKeys, Verify
+from ringback.service.dashboard import Dashboard
 from ringback.service.history import CallHistory
 from ringback.service.inbound import InboundHandler, inbound_handler
 from ringback.service.numbers import NumberService
@@ -54,10 +56,13 @@ class Services:
         self.clients = ClientService(store, clock, verify)
         self.signing = SigningKeys(self.clients)
         self.history = CallHistory(store)
+        self.dashboard = Dashboard(store, clock)
         self.webhooks = WebhookService(store, clock)
         self.responses = StoredResponses(store, clock)
         self._numbers: NumberService | None = None
+        self._call_files: CallFiles | None = None
         if storage is not None:
+            self._call_files = CallFiles(store, storage)
             self._numbers = NumberService(
                 store, clock, storage, self.settings, self.tasks, self.signing
             )
@@ -67,6 +72,12 @@ class Services:
         if self._numbers is None:
             raise RuntimeError("numbers run IVRs from the clients' files: give Services a storage")
         return self._numbers
+
+    @property
+    def call_files(self) -> CallFiles:
+        if self._call_files is None:
+            raise RuntimeError("calls' files are in the clients' storage: give Services a storage")
+        return self._call_files
 
     def inbound_handler(self, dialer: Dialer) -> InboundHandler:
         """What the SIP dialer runs for each inbound call (see :func:`inbound_handler`)."""

@@ -78,10 +78,11 @@ class WebhookService:
         task_id: int | None = None,
         limit: int = 100,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> tuple[list[DeliveryRow], int]:
         return await self.store.page_deliveries(
             client_id, status=status, subscription_id=subscription_id, task_id=task_id,
-            limit=limit, offset=offset,
+            limit=limit, offset=offset, newest_first=newest_first,
         )  # fmt: skip
 
     async def delivery(self, client_id: int, delivery_id: int) -> tuple[DeliveryRow, str]:

@@ -108,27 +108,29 @@ class CallRepository(Repository):
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        outcome: str | None = None,
+        newest_first: bool = False,
     ) -> tuple[list[list[CallRow]], int]:
-        """Calls (legs grouped by call uuid) that started in [start, end), oldest first, and
-        how many there are in all."""
+        """Calls (legs grouped by call uuid) that started in [start, end), oldest first (or
+        newest first), and how many there are in all; with ``outcome``, the calls one of whose
+        legs ended so."""
         c = t.calls
         where: list[Any] = [c.c.client_id == client_id]
+        if outcome is not None:
+            where.append(c.c.outcome == outcome)
         if start is not None:
             where.append(c.c.started_at >= to_ms(start))
         if end is not None:
             where.append(c.c.started_at < to_ms(end))
         first = sa.func.min(c.c.started_at).label("first")
         groups = sa.select(c.c.call_uuid, first).where(*where).group_by(c.c.call_uuid)
+        order = (first.desc(), c.c.call_uuid.desc()) if newest_first else (first, c.c.call_uuid)
         async with self.driver.read() as conn:
             total = (
                 await conn.execute(sa.select(sa.func.count()).select_from(groups.subquery()))
             ).scalar_one()
             uuids = (
-                (
-                    await conn.execute(
-                        groups.order_by(first, c.c.call_uuid).limit(limit).offset(offset)
-                    )
-                )
+                (await conn.execute(groups.order_by(*order).limit(limit).offset(offset)))
                 .scalars()
                 .all()
             )
@@ -137,6 +139,71 @@ class CallRepository(Repository):
         for leg in legs:
             by_uuid[leg.call_uuid].append(leg)
         return list(by_uuid.values()), int(total)
+
+    async def recent_calls(
+        self,
+        client_id: int,
+        *,
+        before: tuple[int, int] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        outcome: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[list[CallRow]], tuple[int, int] | None]:
+        """The client's calls, newest first, a page at a time by key (no offset, no count):
+        each call is placed by its latest leg among those that match (started in [start, end),
+        ended with ``outcome``). ``before``: the key the previous page returned; the key
+        returned is None after the last page. Reads at most 8 legs per call asked for, along
+        the index on (client_id, started_at, id) (or with an outcome (client_id, outcome,
+        started_at, id))."""
+        c, newer = t.calls, t.calls.alias("newer")
+
+        def matching(legs: Any) -> list[Any]:
+            # not the client in the inner test: a call is one client's, and its legs are found
+            # by call_uuid (with client_id the planner may walk the client's index instead)
+            where: list[Any] = [legs.c.client_id == client_id] if legs is c else []
+            if start is not None:
+                where.append(legs.c.started_at >= to_ms(start))
+            if end is not None:
+                where.append(legs.c.started_at < to_ms(end))
+            if outcome is not None:
+                where.append(legs.c.outcome == outcome)
+            return where
+
+        where = matching(c)
+        if before is not None:
+            at, leg_id = before
+            where.append(c.c.started_at <= at)  # a range the index reads, then the ties
+            where.append(
+                sa.or_(c.c.started_at < at, sa.and_(c.c.started_at == at, c.c.id < leg_id))
+            )
+            seen = sa.or_(
+                newer.c.started_at > at, sa.and_(newer.c.started_at == at, newer.c.id >= leg_id)
+            )
+            where.append(
+                ~sa.exists().where(newer.c.call_uuid == c.c.call_uuid, seen, *matching(newer))
+            )
+        batch = limit * 8
+        query = (
+            sa.select(c.c.call_uuid, c.c.started_at, c.c.id)
+            .where(*where)
+            .order_by(c.c.started_at.desc(), c.c.id.desc())
+            .limit(batch)
+        )
+        async with self.driver.read() as conn:
+            legs = (await conn.execute(query)).all()
+        owners: dict[str, tuple[int, int]] = {}
+        for uuid, at, leg_id in legs:
+            if uuid not in owners:
+                if len(owners) == limit:
+                    break
+                owners[uuid] = (int(at), int(leg_id))
+        more = len(owners) == limit or len(legs) == batch
+        key = list(owners.values())[-1] if owners and more else None
+        by_uuid: dict[str, list[CallRow]] = {uuid: [] for uuid in owners}
+        for leg in await self.calls_of(list(owners)):
+            by_uuid[leg.call_uuid].append(leg)
+        return list(by_uuid.values()), key
 
 
 def leg_rows() -> sa.Select[Any]:

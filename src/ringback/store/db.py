@@ -22,7 +22,7 @@ from ringback.store.leases import LeaseRepository
 from ringback.store.migrator import MigrationRepository
 from ringback.store.numbers import NumberRepository
 from ringback.store.queues import QueueRepository
-from ringback.store.status import StatusRepository
+from ringback.store.status import DashboardRepository, StatusRepository
 from ringback.store.tasks import TaskFilters, TaskRepository
 from ringback.store.webhooks import WebhookRepository
 
@@ -39,6 +39,7 @@ class Store(
     LeaseRepository,
     CallRepository,
     StatusRepository,
+    DashboardRepository,
     NumberRepository,
     WebhookRepository,
 ):

@@ -504,6 +504,17 @@ MIGRATIONS += (Migration(11, "calls.fax: the fax result of a call", (
     "ALTER TABLE calls ADD COLUMN fax {json}",
 )),)  # fmt: skip
 
+# The console at 1,000,000 tasks (issue 15). Its call history pages by key, newest first: the
+# client's legs in (started_at, id) order, all of them or those of one outcome (the first index
+# replaces calls_client_started, whose columns it starts with). Its task list is a client's
+# tasks by id, unfiltered or by status: without (client_id, id) SQLite sorted all of them.
+MIGRATIONS += (Migration(12, "the console's call history and task list at scale", (
+    "CREATE INDEX calls_client_started_id ON calls (client_id, started_at, id)",
+    "DROP INDEX calls_client_started",
+    "CREATE INDEX calls_client_outcome ON calls (client_id, outcome, started_at, id)",
+    "CREATE INDEX tasks_client_id ON tasks (client_id, id)",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -151,14 +151,27 @@ class QueueRepository(Repository):
         ``scheduled``, ``executed``, ``delayed``, ``delayed_interval``), and
         ``finished/<result>`` for those finished since ``finished_since``. Queues with none
         are left out."""
-        tk = t.tasks
+        tk, q = t.tasks, t.queues
         counts: dict[int, dict[str, int]] = {}
+        queues = sa.select(q.c.id).where(q.c.client_id == client_id)
         async with self.driver.read() as conn:
-            waiting = await conn.execute(
-                sa.select(tk.c.queue_id, tk.c.status, sa.func.count())
-                .where(tk.c.client_id == client_id, tk.c.status != "finished")
-                .group_by(tk.c.queue_id, tk.c.status)
-            )
+            if self.driver.keeps_status_counts:  # SQLite: the counts the triggers keep
+                sc = t.queue_status_counts
+                waiting = await conn.execute(
+                    sa.select(sc.c.queue_id, sc.c.status, sc.c.n).where(
+                        sc.c.queue_id.in_(queues), sc.c.status != "finished", sc.c.n > 0
+                    )
+                )
+            else:  # the partial indexes of waiting and of running tasks, per queue (literals,
+                # so that the planner sees they match the indexes' predicates)
+                waiting = await conn.execute(
+                    sa.union_all(*(
+                        sa.select(tk.c.queue_id, tk.c.status, sa.func.count())
+                        .where(tk.c.queue_id.in_(queues), test)
+                        .group_by(tk.c.queue_id, tk.c.status)
+                        for test in (IS_PENDING, IS_RUNNING)
+                    ))
+                )  # fmt: skip
             for queue_id, status, n in waiting.all():
                 counts.setdefault(int(queue_id), {})[str(status)] = int(n)
             finished = await conn.execute(

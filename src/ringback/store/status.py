@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from ringback.store import schema as t
 from ringback.store.queries import EXECUTED, next_due_query
 from ringback.store.queues import read_queues
-from ringback.store.records import MetricsCounts, StatusReport, from_ms
+from ringback.store.records import MetricsCounts, StatusReport, from_ms, to_ms
 from ringback.store.repository import Repository
 
 
@@ -80,3 +80,40 @@ class StatusRepository(Repository):
             deliveries=[(str(a), str(s), int(n)) for a, s, n in deliveries],
             oldest_pending_delivery=from_ms(oldest_due),
         )
+
+
+#: a minute of the dashboard: (minute since the start, result, tasks, tasks that dialled,
+#: their summed lateness in ms, the largest lateness in ms)
+MinuteRow = tuple[int, str | None, int, int, int, int]
+
+
+class DashboardRepository(Repository):
+    """What the console's dashboard reads: the client's tasks finished recently, per minute."""
+
+    async def finished_per_minute(self, client_id: int, since: datetime) -> list[MinuteRow]:
+        """The client's tasks finished at or after ``since``, per minute since then and result,
+        with the lateness of their last attempt (how long after it was due it was claimed).
+        Bounded by the index on (client_id, finished_at): only the period's rows are read."""
+        tk = t.tasks
+        since_ms = to_ms(since)
+        minute = ((tk.c.finished_at - since_ms) // 60_000).label("minute")
+        late = sa.case(
+            (tk.c.last_attempt_at > tk.c.run_at, tk.c.last_attempt_at - tk.c.run_at), else_=0
+        )
+        dialled = tk.c.last_attempt_at.is_not(None)
+        query = (
+            sa.select(
+                minute, tk.c.finish_result, sa.func.count(), sa.func.count(tk.c.last_attempt_at),
+                sa.func.coalesce(sa.func.sum(sa.case((dialled, late), else_=None)), 0),
+                sa.func.coalesce(sa.func.max(sa.case((dialled, late), else_=None)), 0),
+            )
+            .where(tk.c.client_id == client_id, tk.c.finished_at >= since_ms)
+            .group_by(minute, tk.c.finish_result)
+            .order_by(minute)
+        )  # fmt: skip
+        async with self.driver.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            (int(m), None if r is None else str(r), int(n), int(d), int(s), int(x))
+            for m, r, n, d, s, x in rows
+        ]

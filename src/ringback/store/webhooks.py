@@ -371,8 +371,10 @@ class WebhookRepository(Repository):
         task_id: int | None = None,
         limit: int = 100,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> tuple[list[DeliveryRow], int]:
         wd = t.webhook_deliveries
+        order = wd.c.id.desc() if newest_first else wd.c.id
         where = [wd.c.client_id == client_id]
         if status is not None:
             where.append(wd.c.status == status)
@@ -384,7 +386,7 @@ class WebhookRepository(Repository):
         async with self.driver.read() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(*columns).where(*where).order_by(wd.c.id).limit(limit).offset(offset)
+                    sa.select(*columns).where(*where).order_by(order).limit(limit).offset(offset)
                 )
             ).all()
             total = (

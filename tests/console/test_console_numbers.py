@@ -1,0 +1,121 @@
+"""The numbers page over HTTP: routes to an IVR file or an answer URL (checked as the API
+checks them), replaced and deleted; "try this number" runs the call with digits and shows its
+transcript; another client's number is a 404 (or a 409 to route it)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from support_api import MENU_AND_FAX, SALES_IVR, Api, wav
+from support_console import Served
+from test_console_http import Signed
+
+pytestmark = pytest.mark.slow
+SALES = SALES_IVR
+
+
+@pytest.fixture
+def acme(served: Served) -> Iterator[Signed]:
+    client = served.client("acme")
+    api = Api(served, client)
+    api.put_file("ivr/sales.xml", SALES.encode())
+    api.put_file("ivr/menu.xml", MENU_AND_FAX.encode())
+    api.put_file("audio/hello.wav", wav())
+    api.put_file("ivr/broken.xml", b"<IVR><Nope/></IVR>")
+    signed = Signed(served, served.clients["acme"])
+    yield signed
+    signed.http.close()
+
+
+def route(acme: Signed, number: str, **fields: str) -> int:
+    data = {"csrf": acme.csrf, "number": number, "target": "file", **fields}
+    return acme.http.post("/ui/numbers", data=data).status_code
+
+
+def test_a_route_is_added_tried_with_digits_replaced_and_deleted(acme: Signed) -> None:
+    assert route(acme, "0312349001", ivr_file="ivr/sales.xml") == 303
+    page = acme.http.get("/ui/numbers").text
+    assert 'data-number="0312349001"' in page and "ivr/sales.xml" in page
+    tried = acme.http.post(
+        "/ui/numbers/simulate",
+        data={"csrf": acme.csrf, "number": "0312349001", "digits": "1"},
+        headers={"HX-Request": "true"},
+    )
+    assert tried.status_code == 200, tried.text
+    assert "Press 1 for sales" in tried.text and "&#39;Sales&#39;" in tried.text
+    assert "the caller pressed" in tried.text and "completed" in tried.text
+    uuid = re.search(r'id="simulated-call" href="/ui/calls/([^"]+)"', tried.text)
+    assert uuid and acme.http.get(f"/ui/calls/{uuid.group(1)}").status_code == 200
+    other = acme.http.post(
+        "/ui/numbers/simulate", data={"csrf": acme.csrf, "number": "0312349001", "digits": "2"}
+    )
+    assert "&#39;Support&#39;" in other.text and "<h1>Numbers</h1>" in other.text  # no htmx
+    assert route(acme, "0312349001", ivr_file="ivr/menu.xml") == 303  # replaced
+    assert "ivr/menu.xml" in acme.http.get("/ui/numbers").text
+    faxed = acme.http.post(
+        "/ui/numbers/simulate", data={"csrf": acme.csrf, "number": "0312349001", "digits": "1"}
+    )
+    assert "fax reception: 0 OK, 1 page(s)" in faxed.text
+    gone = acme.http.post("/ui/numbers/0312349001/delete", data={"csrf": acme.csrf})
+    assert gone.status_code == 303
+    assert 'data-number="0312349001"' not in acme.http.get("/ui/numbers").text
+
+
+def test_a_route_to_an_answer_url_is_checked_as_the_api_does(acme: Signed) -> None:
+    ok = route(acme, "0312349002", target="url", answer_url="https://ivr.example.com/a")
+    assert ok == 303
+    for url in ("http://127.0.0.1:9/ivr", "ftp://example.com/x", ""):
+        answer = acme.http.post(
+            "/ui/numbers",
+            data={"csrf": acme.csrf, "number": "0312349003", "target": "url", "answer_url": url},
+        )
+        assert answer.status_code == 422, url
+        assert "<li>answer_url:" in answer.text
+
+
+def test_bad_input_is_a_422_naming_the_field(acme: Signed) -> None:
+    missing = acme.http.post(
+        "/ui/numbers", data={"csrf": acme.csrf, "number": "0312349004", "ivr_file": "ivr/no.xml"}
+    )
+    assert missing.status_code == 422 and "no file ivr/no.xml" in missing.text
+    broken = acme.http.post(
+        "/ui/numbers",
+        data={"csrf": acme.csrf, "number": "0312349004", "ivr_file": "ivr/broken.xml"},
+    )
+    assert broken.status_code == 422 and "not a valid IVR document" in broken.text
+    bad_number = acme.http.post(
+        "/ui/numbers", data={"csrf": acme.csrf, "number": "12ab", "ivr_file": "ivr/sales.xml"}
+    )
+    assert bad_number.status_code == 422 and "number" in bad_number.text
+    assert route(acme, "0312349005", ivr_file="ivr/sales.xml") == 303
+    bad_digits = acme.http.post(
+        "/ui/numbers/simulate", data={"csrf": acme.csrf, "number": "0312349005", "digits": "1x"}
+    )
+    assert bad_digits.status_code == 422 and "digits" in bad_digits.text
+    no_csrf = acme.http.post("/ui/numbers/0312349005/delete")
+    assert no_csrf.status_code == 403
+    assert 'data-number="0312349005"' in acme.http.get("/ui/numbers").text
+
+
+def test_another_clients_number_is_not_found(served: Served, acme: Signed) -> None:
+    assert route(acme, "0312349006", ivr_file="ivr/sales.xml") == 303
+    Api(served, served.client("globex")).put_file("ivr/sales.xml", SALES.encode())
+    globex = Signed(served, served.clients["globex"])
+    try:
+        assert 'data-number="0312349006"' not in globex.http.get("/ui/numbers").text
+        tried = globex.http.post(
+            "/ui/numbers/simulate", data={"csrf": globex.csrf, "number": "0312349006"}
+        )
+        assert tried.status_code == 404
+        gone = globex.http.post("/ui/numbers/0312349006/delete", data={"csrf": globex.csrf})
+        assert gone.status_code == 404
+        taken = globex.http.post(
+            "/ui/numbers",
+            data={"csrf": globex.csrf, "number": "0312349006", "ivr_file": "ivr/sales.xml"},
+        )
+        assert taken.status_code == 409, taken.text
+    finally:
+        globex.http.close()
+    assert 'data-number="0312349006"' in acme.http.get("/ui/numbers").text
