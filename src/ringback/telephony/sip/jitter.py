@@ -17,6 +17,7 @@ consumer then bridges the gap (a fax modem's ``rx_fillin``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 #: Playout delay, in 20 ms frames (80 ms). Loopback and LAN jitter is well under 20 ms and
 #: public-network jitter typically 20–50 ms; every frame that misses its slot is a hole in a
@@ -31,6 +32,8 @@ RESYNC_LATE = 3
 _SEQ_MOD = 0x10000
 _HALF = 0x8000
 _PLAYED_RING = 128  # how many played sequence numbers are remembered for duplicate detection
+
+F = TypeVar("F")
 
 
 @dataclass(slots=True)
@@ -55,8 +58,9 @@ class JitterStats:
         }
 
 
-class JitterBuffer:
-    """Reorders one RTP stream's frames and plays them out at a fixed delay (module doc)."""
+class JitterBuffer(Generic[F]):
+    """Reorders one RTP stream's frames (any type ``F``: payloads, decoded samples) and plays
+    them out at a fixed delay (see the module's docstring)."""
 
     def __init__(self, delay_frames: int = DELAY_FRAMES, window_frames: int = WINDOW_FRAMES):
         if not 0 <= delay_frames < window_frames <= _HALF:
@@ -64,7 +68,7 @@ class JitterBuffer:
         self.delay_frames = delay_frames
         self.window_frames = window_frames
         self.stats = JitterStats()
-        self._frames: dict[int, bytes] = {}
+        self._frames: dict[int, F] = {}
         self._ssrc: int | None = None
         self._next: int | None = None  # the sequence number the next pop plays
         self._priming = 0  # pops left before playout starts
@@ -87,7 +91,7 @@ class JitterBuffer:
         self._playing = False
         self._late_run = 0
 
-    def put(self, seq: int, ssrc: int, frame: bytes) -> None:
+    def put(self, seq: int, ssrc: int, frame: F) -> None:
         """A packet arrived: sequence number ``seq`` of stream ``ssrc``, its payload ``frame``."""
         self.stats.received += 1
         seq &= 0xFFFF
@@ -117,7 +121,7 @@ class JitterBuffer:
             return
         self._frames[seq] = frame
 
-    def pop(self) -> bytes | None:
+    def pop(self) -> F | None:
         """The frame for this tick, or None (missing: nothing to play, fill the gap)."""
         if self._next is None:
             return None
