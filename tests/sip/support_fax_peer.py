@@ -47,6 +47,9 @@ class PeerFax(asyncio.DatagramProtocol):
         self.port = 0
         self.received = 0
         self.sent = 0
+        self.headers: list[tuple[int, int, bool]] = []  # (seq, timestamp, marker) received
+        self._want = 0
+        self._enough = asyncio.Event()
         self._last_seq: int | None = None
         self._seq = random.getrandbits(16)
         self._ts = random.getrandbits(32)
@@ -65,9 +68,12 @@ class PeerFax(asyncio.DatagramProtocol):
         if len(data) < 12 or self.endpoint.done:
             return
         self.remote = self.remote or addr
-        _b0, b1, seq, _ts, _ssrc = _RTP.unpack_from(data)
+        _b0, b1, seq, ts, _ssrc = _RTP.unpack_from(data)
         if b1 & 0x7F != self.pt:
             return
+        self.headers.append((seq, ts, bool(b1 & 0x80)))
+        if self._want and len(self.headers) >= self._want:
+            self._enough.set()
         if self._last_seq is not None:
             ahead = (seq - self._last_seq) & 0xFFFF
             if ahead == 0 or ahead >= 0x8000:
@@ -77,6 +83,12 @@ class PeerFax(asyncio.DatagramProtocol):
         self._last_seq = seq
         self.received += 1
         self.endpoint.rx(g711.decode(np.frombuffer(data[12:], np.uint8), self.law))
+
+    async def packets(self, count: int) -> None:
+        """Until ``count`` RTP packets have come in."""
+        self._want = count
+        if len(self.headers) < count:
+            await self._enough.wait()
 
     async def run(self, max_seconds: float) -> FaxResult:
         """Send a frame every 20 ms until the endpoint is done or ``max_seconds`` pass."""

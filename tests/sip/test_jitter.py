@@ -14,7 +14,7 @@ def frame(seq: int) -> bytes:
     return seq.to_bytes(2, "big")
 
 
-def drain(buffer: JitterBuffer, pops: int) -> list[int | None]:
+def drain(buffer: JitterBuffer[bytes], pops: int) -> list[int | None]:
     out: list[int | None] = []
     for _ in range(pops):
         got = buffer.pop()
@@ -35,7 +35,7 @@ def test_packets_arriving_up_to_the_delay_late_play_in_order_without_gaps(
     arrivals: dict[int, list[int]] = {}
     for i, late in enumerate(lateness):
         arrivals.setdefault(i + late, []).append(i)
-    buffer = JitterBuffer()
+    buffer: JitterBuffer[bytes] = JitterBuffer()
     played: list[int | None] = []
     for tick in range(count + 2 * DELAY_FRAMES):
         batch = data.draw(st.permutations(arrivals.get(tick, [])))
@@ -57,7 +57,7 @@ def test_packets_arriving_up_to_the_delay_late_play_in_order_without_gaps(
 def test_any_permutation_within_the_window_plays_in_sequence_order(
     start: int, order: list[int]
 ) -> None:
-    buffer = JitterBuffer()
+    buffer: JitterBuffer[bytes] = JitterBuffer()
     for i in order:
         buffer.put(start + i, SSRC, frame((start + i) & 0xFFFF))
     played = drain(buffer, DELAY_FRAMES + WINDOW_FRAMES)
@@ -74,7 +74,7 @@ def test_lost_packets_are_reported_as_exactly_as_many_missing_frames(
     start: int, count: int, data: st.DataObject
 ) -> None:
     lost = data.draw(st.sets(st.integers(1, count - 2))) if count > 2 else set()
-    buffer = JitterBuffer()
+    buffer: JitterBuffer[bytes] = JitterBuffer()
     played: list[int | None] = []
     for i in range(count):  # one packet per tick, in order
         if i not in lost:
@@ -89,14 +89,14 @@ def test_lost_packets_are_reported_as_exactly_as_many_missing_frames(
 
 
 def test_sequence_numbers_wrap_around_at_65536() -> None:
-    buffer = JitterBuffer(delay_frames=0)
+    buffer: JitterBuffer[bytes] = JitterBuffer(delay_frames=0)
     for seq in (65534, 65535, 0, 1):
         buffer.put(seq, SSRC, frame(seq))
     assert drain(buffer, 5) == [65534, 65535, 0, 1, None]
 
 
 def test_a_packet_after_its_slot_is_late_and_dropped_and_a_copy_is_a_duplicate() -> None:
-    buffer = JitterBuffer(delay_frames=1)
+    buffer: JitterBuffer[bytes] = JitterBuffer(delay_frames=1)
     buffer.put(10, SSRC, frame(10))
     buffer.put(12, SSRC, frame(12))
     buffer.put(12, SSRC, frame(12))
@@ -108,7 +108,7 @@ def test_a_packet_after_its_slot_is_late_and_dropped_and_a_copy_is_a_duplicate()
 
 
 def test_a_new_ssrc_restarts_the_buffer() -> None:
-    buffer = JitterBuffer(delay_frames=1)
+    buffer: JitterBuffer[bytes] = JitterBuffer(delay_frames=1)
     buffer.put(100, SSRC, frame(100))
     buffer.put(101, SSRC, frame(101))
     assert drain(buffer, 2) == [None, 100]
@@ -118,7 +118,7 @@ def test_a_new_ssrc_restarts_the_buffer() -> None:
 
 
 def test_a_jump_beyond_the_window_restarts_the_buffer_on_the_new_packet() -> None:
-    buffer = JitterBuffer(delay_frames=0)
+    buffer: JitterBuffer[bytes] = JitterBuffer(delay_frames=0)
     buffer.put(5, SSRC, frame(5))
     assert drain(buffer, 1) == [5]
     buffer.put(5 + 1 + WINDOW_FRAMES, SSRC, frame(5 + 1 + WINDOW_FRAMES))
@@ -127,7 +127,7 @@ def test_a_jump_beyond_the_window_restarts_the_buffer_on_the_new_packet() -> Non
 
 
 def test_a_run_of_late_packets_restarts_playout_on_the_stream_as_it_now_arrives() -> None:
-    buffer = JitterBuffer(delay_frames=0)
+    buffer: JitterBuffer[bytes] = JitterBuffer(delay_frames=0)
     buffer.put(0, SSRC, frame(0))
     drain(buffer, 10)  # the far end stalls: frames 1..9 were missing
     for seq in range(1, 1 + RESYNC_LATE):
