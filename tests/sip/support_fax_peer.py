@@ -199,10 +199,14 @@ class FaxNumber:
         return self.storage.resolve(self.client, "received_faxes/in.pdf")
 
     async def stored_leg(self, timeout_s: float = 30.0) -> CallRow:
-        """The inbound leg, once the call history has it (polled)."""
+        """The inbound leg, once the call history has it ended (polled)."""
         async with asyncio.timeout(timeout_s):
             while True:
-                legs = await self.store.calls(client_id=self.client)
+                legs = [
+                    leg
+                    for leg in await self.store.calls(client_id=self.client)
+                    if leg.direction == "inbound" and leg.ended_at is not None
+                ]
                 if legs:
                     [leg] = legs
                     return leg

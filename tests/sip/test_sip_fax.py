@@ -20,16 +20,21 @@ from support_media import HOST, require_program
 from support_sip import bounded, request, sip_dialer, sipp_peer
 from tests.fax.support_fax import bitmaps, fax_document
 
+from ringback.clock import SystemClock
 from ringback.domain.model import Outcome
+from ringback.service import TaskService
 from ringback.store.records import CallRow
+from ringback.telephony.fax import documents
 from ringback.telephony.fax.endpoint import FaxEndpoint
 from ringback.telephony.fax.result import FaxResult
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import SipDialer
+from worker_env import make_worker
 
 pytestmark = pytest.mark.slow  # real-time fax sessions of ~15 s, sipp
 
 HEADER = "ringback fax test"
+SEND_IVR = f'<IVR><SendFax header="{HEADER}">doc.tif</SendFax></IVR>'
 
 
 async def _send_from(dialer: SipDialer, document: Path, number: str = FAX_NUMBER) -> SipCall:
@@ -84,6 +89,41 @@ async def test_a_fax_from_one_ringback_to_anothers_receivefax_number_arrives_bit
     assert any("code 0 (OK): 1 page(s)" in line for line in leg.detail["ivr_trace"])
     [media] = call.record.detail["fax_media"]
     assert media["jitter"]["late"] == 0 and media["frames"] > 250
+
+
+@bounded(150)
+async def test_an_ivr_call_task_sendfax_reaches_another_ringbacks_receivefax_number_bit_for_bit(
+    tmp_path: Path,
+) -> None:
+    """Through the engine: a worker runs an ``ivr_call`` task whose IVR is ``<SendFax>``; the
+    element converts the storage file (to fine resolution) and faxes it over SIP."""
+    clock = SystemClock()
+    async with fax_number(tmp_path) as number, sip_dialer(5060) as receiver:
+        number.attach(receiver, tmp_path)
+        document = fax_document(number.storage.resolve(number.client, "doc.tif"), pages=1)
+        expected = tmp_path / "expected.tif"
+        documents.convert(document, expected)  # what SendFax sends: the same conversion
+        async with sip_dialer(receiver.port) as sender:
+            worker = make_worker(number.store, sender, number.storage, clock,
+                                 lease_seconds=120, seed=1, owner="fax-e2e")  # fmt: skip
+            [task_id] = await TaskService(number.store, clock).add_jobs(number.client, [{
+                "type": "ivr_call",
+                "data": {"calling_number": "4930123456", "called_number": FAX_NUMBER,
+                         "ivr_xml": {"type": "inline",
+                                     "data": SEND_IVR}},
+            }])  # fmt: skip
+            await worker.drain()
+        leg = await number.stored_leg()
+        task = await number.store.get_task(task_id, clock.now())
+        [outbound] = await number.store.calls(task_id=task_id)
+    assert (task.status, task.finish_result) == ("finished", "success")
+    [sent] = [p for p in outbound.played if p["type"] == "fax"]
+    assert (sent["operation"], sent["file"], sent["code"], sent["pages"]) == (
+        "transmission", "doc.tif", 0, 1,
+    )  # fmt: skip
+    assert any("SendFax: code 0 (OK): 1 page(s)" in line for line in outbound.detail["ivr_trace"])
+    assert [p["code"] for p in leg.played if p["type"] == "fax"] == [0]
+    assert_same_pages(number.received_tiff, expected)
 
 
 @bounded(90)
