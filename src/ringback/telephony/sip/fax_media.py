@@ -12,9 +12,9 @@ While a fax runs, a :class:`FaxDriver` takes over the leg's RTP session (``sessi
 * every G.711 packet received goes, decoded, into the jitter buffer (not into recording or a
   bridge); the endpoint hears only the far end, never its own signal.
 
-The spandsp calls run in the event loop, inside the tick: about 0.1 s of CPU for the two
-sides of a 2-page fax, i.e. tens of microseconds per 20 ms frame (measured per fax, in
-``detail["fax_media"]``).
+The spandsp calls run in the event loop, inside the tick: measured (docs/fax.md) 0.13–0.22 ms
+of CPU per 20 ms tick on the receiving side and about 0.02 ms on the sending side (each fax's
+own figure is in the call record's ``detail["fax_media"]``).
 
 :func:`send_fax` / :func:`receive_fax` are the :class:`~ringback.telephony.base.Call` methods of
 :class:`~ringback.telephony.sip.call.SipCall`: they run until T.30's phase E, the call ends
