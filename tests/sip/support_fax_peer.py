@@ -30,13 +30,16 @@ from ringback.telephony.sip.dialer import SipDialer
 _RTP = struct.Struct("!BBHII")
 RECEIVE_IVR = b"<IVR><ReceiveFax>in.tif</ReceiveFax></IVR>"
 FAX_NUMBER = "5550300"
+QUIET_TICKS = 5  # 100 ms without a packet: the far end has stopped sending
 
 
 class PeerFax(asyncio.DatagramProtocol):
     """A far fax machine: one ``FaxEndpoint`` on a UDP socket of its own, speaking RTP G.711
     (``law``) to whoever sends it RTP first (symmetric RTP). What arrives is fed to the endpoint
     at once in arrival order (a sequence gap becomes ``rx_fillin``, a packet older than the
-    last one is dropped); one frame is sent every 20 ms of the event loop's time."""
+    last one is dropped); one frame is sent every 20 ms of the event loop's time, and once
+    nothing has come in for 100 ms every tick is filled in (the far end went quiet, say after
+    its BYE: T.30's timers go on, as on a real line)."""
 
     def __init__(self, endpoint: FaxEndpoint, law: g711.Law) -> None:
         self.endpoint = endpoint
@@ -50,6 +53,7 @@ class PeerFax(asyncio.DatagramProtocol):
         self.headers: list[tuple[int, int, bool]] = []  # (seq, timestamp, marker) received
         self._want = 0
         self._enough = asyncio.Event()
+        self._quiet = 0  # ticks since the last packet came in
         self._last_seq: int | None = None
         self._seq = random.getrandbits(16)
         self._ts = random.getrandbits(32)
@@ -82,6 +86,7 @@ class PeerFax(asyncio.DatagramProtocol):
                 self.endpoint.rx_fillin(FRAME * (ahead - 1))
         self._last_seq = seq
         self.received += 1
+        self._quiet = 0
         self.endpoint.rx(g711.decode(np.frombuffer(data[12:], np.uint8), self.law))
 
     async def packets(self, count: int) -> None:
@@ -98,6 +103,9 @@ class PeerFax(asyncio.DatagramProtocol):
         while not self.endpoint.done and loop.time() < end:
             deadline += FRAME / 8000
             await asyncio.sleep(max(0.0, deadline - loop.time()))
+            self._quiet += 1
+            if self._quiet > QUIET_TICKS:  # the far end went quiet: T.30's timers go on
+                self.endpoint.rx_fillin(FRAME)
             out = g711.encode(self.endpoint.tx(FRAME), self.law).tobytes()
             if self.remote is None or self.transport is None:
                 continue
