@@ -12,7 +12,7 @@ from support_media import HOST, free_udp_ports
 
 from ringback.telephony.fax import g711
 from ringback.telephony.sip import media
-from ringback.telephony.sip.fax_media import FaxDriver
+from ringback.telephony.sip.fax_media import MAX_FILLIN_FRAMES, FaxDriver
 from ringback.telephony.sip.jitter import DELAY_FRAMES
 
 
@@ -117,3 +117,16 @@ async def test_faxing_sessions_are_paced_by_the_one_shared_media_clock() -> None
     finally:
         for session in sessions:
             await session.close()
+
+
+async def test_a_far_end_gone_quiet_is_heard_as_silence_after_the_fill_in_limit() -> None:
+    session, endpoint = Session("PCMU"), Endpoint()
+    driver = FaxDriver(session, endpoint, max_frames=100)  # type: ignore[arg-type]
+    driver.on_audio("PCMU", g711.encode(np.full(160, 500, np.int16), "ulaw").tobytes(), 1, 7)
+    for tick in range(DELAY_FRAMES + 1 + MAX_FILLIN_FRAMES + 3):
+        driver.tick(tick * 0.02)
+    after = endpoint.heard[DELAY_FRAMES + 1 :]
+    assert after[:MAX_FILLIN_FRAMES] == [160] * MAX_FILLIN_FRAMES  # short gaps: bridged
+    quiet = after[MAX_FILLIN_FRAMES:]
+    assert len(quiet) == 3
+    assert all(not isinstance(h, int) and not h.any() for h in quiet)  # then: silence

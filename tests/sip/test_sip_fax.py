@@ -225,21 +225,21 @@ async def test_half_a_percent_lost_both_ways_ends_the_fax_with_a_t30_result_and_
     """0.5 % of the packets lost (seeded) does not reliably deliver a page: T.30's control
     messages (V.21, 300 bit/s) have no ECM, and one lost 20 ms frame breaks one; the engine
     alone, in-process with the same loss, delivers 1 page in ~60 % of seeds (docs/fax.md).
-    What holds: the fax ends with a T.30 result on both sides, the call ends normally, and
-    every packet lost toward ringback during the fax reached its fax machine as a filled-in
-    gap (none was late)."""
+    What holds: the fax ends with a T.30 result on both sides (a failure, never a cut-off
+    49 on ringback's side, and no TIFF stored then), the call ends normally, and the losses
+    reached ringback's fax machine as missing frames, none as a late packet."""
     relay = Relay(far=(HOST, 0), loss=0.005, seed=14)
     sent, number, leg, _peer = await _receive_through_sipp(tmp_path, relay)
     [media] = leg.detail["fax_media"]
     [received] = [p for p in leg.played if p["type"] == "fax"]
     assert relay.dropped["to_ringback"] > 0 and relay.dropped["to_far"] > 0
-    assert 0 < media["jitter"]["missing"] <= relay.dropped["to_ringback"]
+    assert media["jitter"]["missing"] > 0
     assert media["jitter"]["late"] == 0
     assert leg.hangup_disposition == "send_bye"
     if received["code"] == 0:
         assert received["pages"] == 1 and sent.ok
     else:
-        assert received["pages"] == 0 and received["code"] != 49  # a T.30 failure, not a cut
+        assert received["code"] != 49  # a T.30 failure, not a cut
         assert not number.received_tiff.exists()
 
 

@@ -5,8 +5,9 @@ While a fax runs, a :class:`FaxDriver` takes over the leg's RTP session (``sessi
 
 * every tick of the **shared** 20 ms media clock (the one that paces all playing sessions of the
   event loop: no timer of its own) it plays one frame out of the receive
-  :class:`~ringback.telephony.sip.jitter.JitterBuffer` into the :class:`FaxEndpoint` (``rx``, or
-  ``rx_fillin(160)`` for a missing frame) and sends one ``tx(160)`` frame, G.711-encoded in the
+  :class:`~ringback.telephony.sip.jitter.JitterBuffer` into the :class:`FaxEndpoint` (``rx``,
+  or ``rx_fillin(160)`` for a missing frame, silence once :data:`MAX_FILLIN_FRAMES` are
+  missing in a row) and sends one ``tx(160)`` frame, G.711-encoded in the
   leg's negotiated codec (PCMU/PCMA), with continuous RTP timestamps (160 a frame) and the
   marker bit on the first packet;
 * every G.711 packet received goes, decoded, into the jitter buffer (not into recording or a
@@ -42,6 +43,12 @@ from ringback.telephony.sip.jitter import JitterBuffer
 from ringback.telephony.sip.media import RtpSession
 
 _LAW: dict[str, g711.Law] = {"PCMU": "ulaw", "PCMA": "alaw"}
+#: Missing frames in a row that are filled in (the modems bridge the gap); beyond this (200 ms)
+#: the far end has gone quiet and the fax machine hears silence instead: spandsp's fill-in
+#: keeps a modem's carrier "up", and a receiver cut off mid-page then waited forever (measured
+#: in-process), while silence lets T.30's timers end the session (~20–25 s).
+MAX_FILLIN_FRAMES = 10
+_SILENCE = np.zeros(FRAME, dtype=np.int16)
 
 
 class FaxDriver:
@@ -54,6 +61,7 @@ class FaxDriver:
         self._law = _LAW[session.codec]
         self._max_frames = max_frames
         self._frames = 0
+        self._missing_run = 0
         self._ts: int | None = None
         self.jitter: JitterBuffer[np.ndarray[Any, np.dtype[np.int16]]] = JitterBuffer()
         self.cpu_s = 0.0  # CPU spent in the fax engine (rx, tx and G.711), this thread
@@ -66,10 +74,14 @@ class FaxDriver:
 
     def _feed(self) -> None:
         samples = self.jitter.pop()
-        if samples is None:
+        if samples is not None:
+            self._missing_run = 0
+            self._endpoint.rx(samples)
+        elif self._missing_run < MAX_FILLIN_FRAMES:
+            self._missing_run += 1
             self._endpoint.rx_fillin(FRAME)
         else:
-            self._endpoint.rx(samples)
+            self._endpoint.rx(_SILENCE)
 
     def tick(self, deadline: float) -> bool:
         if self.finished.done():
