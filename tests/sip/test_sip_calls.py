@@ -18,7 +18,7 @@ from support_media import Sipp, require_program, sine, write_wav
 from support_sip import bounded, request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
-from ringback.telephony.base import CallError, CallNotSupported, CallRecord
+from ringback.telephony.base import CallError, CallRecord
 from ringback.telephony.sip.call import SipCall
 
 pytestmark = pytest.mark.slow
@@ -173,17 +173,25 @@ async def test_invite_is_retransmitted_on_timer_a_until_a_response(tmp_path: Pat
 
 
 @bounded(90)
-async def test_fax_is_not_supported_by_the_sip_backend(tmp_path: Path) -> None:
+async def test_a_sip_fax_nobody_answers_is_dropped_when_its_time_is_up_and_needs_the_call_up(
+    tmp_path: Path,
+) -> None:
     with sipp_peer(tmp_path, "uas_answer") as sipp:
         async with sip_dialer(sipp.sip_port) as dialer:
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.ANSWERED
-            with pytest.raises(CallNotSupported, match="SendFax is not supported by the sip"):
-                await call.send_fax(tmp_path / "fax.tif")
-            with pytest.raises(CallNotSupported, match="ReceiveFax is not supported"):
-                await call.receive_fax(1.0)
+            received = await call.receive_fax(1.0, name="in.tif")  # sipp sends no audio
+            assert (received.result.code, received.result.pages, received.tiff) == (49, 0, b"")
+            assert received.result.audio_seconds == pytest.approx(1.0, abs=0.03)
             await call.hangup()
+            with pytest.raises(CallError):
+                await call.send_fax(tmp_path / "fax.tif")
         await _sipp_passed(sipp)
+    [fax] = call.record.played
+    assert fax == {
+        "type": "fax", "operation": "reception", "file": "in.tif", "pages": 0, "code": 49,
+        "text": "The call dropped prematurely", "seconds": received.result.audio_seconds,
+    }  # fmt: skip
 
 
 @bounded(90)

@@ -17,8 +17,8 @@ DTMF part: no speech recognizer is configured, so speech is not listened for and
 says so), GetJSON (http(s) GET/POST or a storage file; null on any failure), Redirect,
 SetErrorHandler, Transfer (a phone number or SIP URI through the dialer; Basix users, groups,
 voicemail and conference targets are not supported), Park, SendFax, ReceiveFax (documents
-converted to fax pages first; a backend that cannot fax, like SIP for now, fails them with
-``... is not supported by the sip backend``; the result in ``FaxResultCode`` and friends),
+converted to fax pages first; a backend that cannot fax fails them with ``... is not
+supported by the <name> backend``; the result in ``FaxResultCode`` and friends),
 SendSMS (through a pluggable :class:`SmsSender`; by default recorded in the call record's
 ``detail["sms"]``), AddJob.
 

@@ -112,6 +112,15 @@ class T30Session:
             self._result = self._make_result(CALL_DROPPED)
         return self._result
 
+    def call_ended(self) -> FaxResult:
+        """The call went down: T.30 decides how the session ended (spandsp's
+        ``t30_terminate``: success if this side was only sending its final DCN, else code 49,
+        the call dropped, with no page counted)."""
+        if self._result is None and self._t30:
+            self._sd.t30_terminate(self._t30)
+        result = self.hang_up()
+        return result.dropped() if result.code == CALL_DROPPED else result
+
     def _free(self) -> None:
         raise NotImplementedError
 

@@ -100,6 +100,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "t30_get_tx_ident": (ctypes.c_char_p, [_P]),
     "t30_get_rx_ident": (ctypes.c_char_p, [_P]),
     "t30_set_tx_page_header_info": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "t30_terminate": (None, [_P]),
     # t38_terminal.h / t38_core.h
     "t38_terminal_init": (_P, [_P, ctypes.c_int, T38_TX_PACKET_HANDLER, ctypes.c_void_p]),
     "t38_terminal_free": (ctypes.c_int, [_P]),
@@ -164,6 +165,10 @@ class Spandsp:
     def t30_set_phase_e_handler(self, t30: int, handler: Any) -> None:
         """``handler`` is a :data:`PHASE_E_HANDLER` object: the caller keeps it alive."""
         self.lib.t30_set_phase_e_handler(t30, handler, None)
+
+    def t30_terminate(self, t30: int) -> None:
+        """The call ended: phase E now (OK if only the final DCN was still going out)."""
+        self.lib.t30_terminate(t30)
 
     def t30_get_transfer_statistics(self, t30: int) -> T30Stats:
         stats = T30Stats()

@@ -31,24 +31,18 @@ from ringback.clock import Clock
 from ringback.config import SipSettings
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
-from ringback.telephony.base import Call, CallError, CallNotSupported, CallRecord
+from ringback.telephony.base import Call, CallError, CallRecord
 from ringback.telephony.fax.result import FaxResult, ReceivedFax
+from ringback.telephony.sip import fax_media
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call_media import CallMedia
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.invite_client import InviteClient
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
-from ringback.telephony.sip.message import (
-    ALLOW,
-    Addr,
-    response_to,
-    tag_of,
-)
+from ringback.telephony.sip.message import ALLOW, Addr, response_to, tag_of
 from ringback.telephony.sip.sdp import SdpError, parse_remote_media
 from ringback.telephony.sip.t38_switch import T38Switch
-from ringback.telephony.sip.transactions import (
-    InviteServerTransaction,
-)
+from ringback.telephony.sip.transactions import InviteServerTransaction
 
 log = logging.getLogger("ringback.sip")
 
@@ -521,12 +515,17 @@ class SipCall:
     async def send_fax(
         self, path: Path, *, header: str = "", ident: str = "", name: str | None = None
     ) -> FaxResult:
-        raise CallNotSupported("SendFax is not supported by the sip backend")
+        """A fax over the call's G.711 audio: see :mod:`.fax_media`."""
+        return await fax_media.send_fax(
+            self._media, self._record, path, header=header, ident=ident, name=name
+        )
 
     async def receive_fax(
         self, timeout_s: float, *, ident: str = "", name: str | None = None
     ) -> ReceivedFax:
-        raise CallNotSupported("ReceiveFax is not supported by the sip backend")
+        return await fax_media.receive_fax(
+            self._media, self._record, timeout_s, ident=ident, name=name
+        )
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         """BYE when answered, CANCEL while ringing out, a refusal while ringing in."""

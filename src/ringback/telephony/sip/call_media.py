@@ -159,7 +159,7 @@ class CallMedia:
                     self._record.detail.setdefault("sip_info_dtmf", "")
                     self._record.detail["sip_info_dtmf"] += value.strip()[:1]
 
-    async def _until_ended(self, work: Coroutine[Any, Any, T], action: str) -> T:
+    async def until_ended(self, work: Coroutine[Any, Any, T], action: str) -> T:
         """Run ``work``; CallError (and ``work`` cancelled) if the call ends first."""
         task: asyncio.Task[T] = asyncio.ensure_future(work)
         try:
@@ -180,7 +180,7 @@ class CallMedia:
             for _ in range(loop):
                 await session.play_pcm(pcm)
 
-        await self._until_ended(play_all(), action)
+        await self.until_ended(play_all(), action)
 
     # -- the media actions of the Call protocol ----------------------------------------------
 
@@ -214,7 +214,7 @@ class CallMedia:
             raise ValueError(f"cannot wait {seconds!r} seconds")
         self.up_session("wait")
         # real time on purpose: the party on this live call hears the silence as it passes
-        await self._until_ended(asyncio.sleep(seconds), "wait")
+        await self.until_ended(asyncio.sleep(seconds), "wait")
 
     async def collect_digits(
         self, *, max_digits: int, timeout_s: float, finish_on_key: str = "#"
@@ -229,7 +229,7 @@ class CallMedia:
         digits = ""
         try:
             while len(digits) < max_digits:
-                key = await self._until_ended(session.next_digit(timeout_s), "collect digits")
+                key = await self.until_ended(session.next_digit(timeout_s), "collect digits")
                 if key is None:
                     break
                 if finish_on_key and key == finish_on_key:
@@ -242,7 +242,7 @@ class CallMedia:
     async def send_dtmf(self, digits: str) -> None:
         session = self.up_session("send DTMF")
         self._record.played.append({"type": "dtmf_sent", "digits": digits})
-        await self._until_ended(session.send_dtmf(digits), "send DTMF")
+        await self.until_ended(session.send_dtmf(digits), "send DTMF")
 
     async def park(self, timeout_s: float, music: Path | None = None) -> None:
         """Hold the caller for ``timeout_s`` with ``music`` looped (or a beep every 4 s)."""
@@ -265,7 +265,7 @@ class CallMedia:
                 await session.play_pcm(pcm)
 
         with contextlib.suppress(TimeoutError):
-            await self._until_ended(asyncio.wait_for(hold(), timeout_s), "park")
+            await self.until_ended(asyncio.wait_for(hold(), timeout_s), "park")
 
 
 async def _close_quietly(session: MediaSession) -> None:

@@ -23,7 +23,7 @@ import random
 import struct
 import time
 import weakref
-from typing import Any
+from typing import Any, Protocol
 
 from aiortp.codecs import PcmaCodec, PcmuCodec
 from aiortp.codecs.base import Codec
@@ -50,6 +50,19 @@ _RTP_HEADER = struct.Struct("!BBHII")
 _EVENT = struct.Struct("!BBH")
 _CODECS: dict[str, Codec] = {"PCMU": PcmuCodec(), "PCMA": PcmaCodec()}
 _STATIC_PT = {0: "PCMU", 8: "PCMA"}
+
+
+class FrameDriver(Protocol):
+    """Takes over a session's media for a while (a fax, :mod:`.fax_media`): one call of
+    :meth:`tick` per 20 ms of the shared media clock, every G.711 payload received."""
+
+    finished: asyncio.Future[None]
+
+    def tick(self, deadline: float) -> bool: ...  # False: finished
+
+    def on_audio(self, codec: str, payload: bytes, seq: int, ssrc: int) -> None: ...
+
+    def stop(self, error: Exception | None = None) -> None: ...
 
 
 # ---------------------------------------------------------------- shared pacing clock
@@ -141,6 +154,7 @@ class RtpSession:
         self._play_pos = 0
         self._play_done: asyncio.Future[None] | None = None
         self._play_marker = False
+        self._driver: FrameDriver | None = None
         # receiving
         self._digits: asyncio.Queue[str] = asyncio.Queue()
         self._event_key: tuple[int, int, int] | None = None
@@ -229,13 +243,16 @@ class RtpSession:
         self.unbridge()
         _clock().discard(self)
         self._finish_play()
+        if self._driver is not None:
+            self._driver.stop()
         self._rtp.close()
         self._rtcp.close()
         await asyncio.sleep(0)  # a yield: lets the transports close
 
     # ------------------------------------------------------------ sending
 
-    def _now_ts(self, at: float | None = None) -> int:
+    def now_ts(self, at: float | None = None) -> int:
+        """The RTP timestamp of the event loop's time ``at`` (now by default)."""
         when = self._loop.time() if at is None else at
         return (self._ts_base + round((when - self._t0) * RATE)) & 0xFFFFFFFF
 
@@ -278,8 +295,27 @@ class RtpSession:
                 self._play_buf = b""
                 self._play_done = None
 
+    async def drive(self, driver: FrameDriver) -> None:
+        """Hand the media clock's ticks and the G.711 received to ``driver`` (instead of the
+        playback, recording and relay paths) until it is finished; plays wait meanwhile."""
+        async with self._play_lock:
+            self._require_connected()
+            self._driver = driver
+            clock = _clock()
+            clock.add(self)
+            try:
+                await driver.finished
+            finally:
+                clock.discard(self)
+                self._driver = None
+
+    def send_audio(self, payload: bytes, ts: int, marker: bool) -> None:
+        self._send(self._pt, payload, ts, marker)  # in the negotiated codec: a driver's output
+
     def _tick(self, deadline: float) -> bool:
         """Send the next frame of the current playback; False when there is nothing more."""
+        if self._driver is not None:
+            return self._driver.tick(deadline)
         done = self._play_done
         if done is None or done.done():
             return False
@@ -288,7 +324,7 @@ class RtpSession:
             return False
         frame = self._play_buf[self._play_pos : self._play_pos + FRAME_BYTES]
         self._play_pos += FRAME_BYTES
-        self._send(self._pt, self._codec.encode(frame), self._now_ts(deadline), self._play_marker)
+        self._send(self._pt, self._codec.encode(frame), self.now_ts(deadline), self._play_marker)
         self._play_marker = False
         if self._play_pos >= len(self._play_buf):
             done.set_result(None)
@@ -296,6 +332,8 @@ class RtpSession:
         return True
 
     def _play_failed(self, exc: Exception) -> None:
+        if self._driver is not None:
+            self._driver.stop(exc)
         if self._play_done is not None and not self._play_done.done():
             self._play_done.set_exception(exc)
 
@@ -322,7 +360,7 @@ class RtpSession:
 
     async def _send_event(self, event: int) -> None:
         assert self._dtmf_pt is not None
-        ts = self._now_ts()
+        ts = self.now_ts()
         total = DTMF_TONE_MS * RATE // 1000
         duration = FRAME_SAMPLES
         first = True
@@ -394,6 +432,9 @@ class RtpSession:
             return
         self._count_received(payload)
         self._codecs_received.add(name)
+        if self._driver is not None:
+            self._driver.on_audio(name, payload, seq, ssrc)
+            return
         if self._recording is not None:
             self._record(_CODECS[name].decode(payload), seq, ssrc)
         peer = self._peer
@@ -513,7 +554,7 @@ class RtpSession:
         if source_ssrc != self._relay_ssrc:
             # A new source stream: map its timestamps onto this leg's media clock.
             self._relay_ssrc = source_ssrc
-            self._relay_offset = (self._now_ts() - ts) & 0xFFFFFFFF
+            self._relay_offset = (self.now_ts() - ts) & 0xFFFFFFFF
             marker = True
         self._send(pt, payload, (ts + self._relay_offset) & 0xFFFFFFFF, marker)
         self._packets_relayed += 1
