@@ -26,6 +26,7 @@ from ringback.api.routes import (
     oauth,
     queues,
     storage,
+    suppressions,
     tasks,
     webhooks,
 )
@@ -224,7 +225,7 @@ def create_app(
     )
     api_routers = [
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
-        call_history.router, storage.router,
+        call_history.router, storage.router, suppressions.router,
     ]  # fmt: skip
     service = _service_router(clock)
     app.include_router(oauth.router)

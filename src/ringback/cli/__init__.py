@@ -1,4 +1,4 @@
-"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, status."""
+"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, dnc, status."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from ringback import __version__
 from ringback.cli.clients import client_app
 from ringback.cli.common import debug
+from ringback.cli.dnc import dnc_app
 from ringback.cli.ivr import ivr_app
 from ringback.cli.queues import queue_app
 from ringback.cli.serve import migrate, serve, worker
@@ -51,6 +52,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(task_app, name="task")
 app.add_typer(client_app, name="client")
 app.add_typer(ivr_app, name="ivr")
+app.add_typer(dnc_app, name="dnc")
 app.command()(serve)
 app.command()(worker)
 app.command()(migrate)

@@ -504,6 +504,22 @@ MIGRATIONS += (Migration(11, "calls.fax: the fax result of a call", (
     "ALTER TABLE calls ADD COLUMN fax {json}",
 )),)  # fmt: skip
 
+# Do-not-call lists (issue 18): entries of a client's named lists, numbers or prefixes. The
+# unique index is also the lookup of every call leg written (client, number IN its prefixes).
+MIGRATIONS += (Migration(12, "suppressions: do-not-call lists of numbers and prefixes", (
+    """CREATE TABLE suppressions (
+        id {id},
+        client_id BIGINT NOT NULL REFERENCES clients (id),
+        list_name TEXT NOT NULL,
+        number TEXT NOT NULL,
+        prefix BOOLEAN NOT NULL DEFAULT FALSE,
+        source TEXT NOT NULL DEFAULT '',
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        CONSTRAINT suppressions_entry UNIQUE (client_id, number, prefix, list_name))""",
+    "CREATE INDEX suppressions_client_list ON suppressions (client_id, list_name, id)",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -258,6 +258,21 @@ numbers = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+# do-not-call lists (migration 12): numbers and prefixes a client's calls may not reach
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("list_name", sa.Text, nullable=False),
+    sa.Column("number", sa.Text, nullable=False),
+    sa.Column("prefix", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("client_id", "number", "prefix", "list_name", name="suppressions_entry"),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,

@@ -22,14 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 from ringback.domain.model import LegState, NewEvent
+from ringback.domain.suppression import Suppression, lookup_keys
 from ringback.domain.tasks import NewTask
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs
 from ringback.store.claims import Claim, TaskResult
 from ringback.store.driver import Conn
-from ringback.store.legs_sql import LegWrite, dumps, ms
+from ringback.store.legs_sql import LegWrite, OpenedLegs, dumps, ms
 from ringback.store.migrations import Migration
 from ringback.store.sqlite_writer import SqliteWriter, sqlite_pragmas
+from ringback.store.suppressions import UPSERT_CONFLICT, first_match
 from ringback.store.webhooks import CLAIM_FROM, CLAIM_RETURNING, CLAIM_WHERE
 
 DIALECT = "sqlite"
@@ -113,6 +115,20 @@ class SqliteDriver:
         """None: the file is on this host and read by this host's processes only, so there is
         no other clock to follow."""
         return None
+
+    async def upsert_suppressions(
+        self, conn: Conn, client_id: int, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        params = [(client_id, *row, now_ms) for row in rows]
+
+        def insert(sync: Any) -> None:
+            sync.exec_driver_sql(_UPSERT_SUPPRESSIONS, params)
+
+        in_thread = getattr(conn, "in_thread", None)  # the inline writer (sqlite_writer)
+        if in_thread is not None and len(rows) >= _IN_THREAD_FROM:
+            await in_thread(insert)
+        else:
+            await conn.exec_driver_sql(_UPSERT_SUPPRESSIONS, params)
 
     async def lock_migrations(self, conn: Conn) -> None:
         """Nothing more: the write transaction holds the database's one write lock."""
@@ -357,16 +373,20 @@ class SqliteLegs:
     def upsert_sql(self) -> str:
         return legs.insert(_VALUES, legs.REPLACE)
 
-    async def write(self, conn: Conn, writes: Sequence[LegWrite]) -> set[str]:
+    async def write(self, conn: Conn, writes: Sequence[LegWrite]) -> OpenedLegs:
         ids = sorted({w.task_id for w in writes})
         rows = (await conn.exec_driver_sql(self._current, (dumps(ids),))).all()
         tasks = {row[0]: row for row in rows}
         opens, answers, ends = [], [], []
-        accepted: set[str] = set()
+        accepted = OpenedLegs()
+        suppressed = await _suppressed(conn, writes, tasks)
         for w in writes:
             task = tasks.get(w.task_id)
             if w.state is LegState.DIALING:
                 if task is None or task[2] != "executed" or task[1] != w.fence:
+                    continue
+                if w.record.leg_uuid in suppressed:
+                    accepted.suppressed[w.record.leg_uuid] = suppressed[w.record.leg_uuid]
                     continue
                 accepted.add(w.record.leg_uuid)
                 opens.append((*legs.fixed(w), task[3], task[4], w.task_id))
@@ -388,3 +408,42 @@ class SqliteLegs:
 
     async def close(self, conn: Conn, task_ids: Sequence[int]) -> None:
         await conn.exec_driver_sql(_CLOSE_LEGS, (dumps(list(task_ids)),))
+
+
+_UPSERT_SUPPRESSIONS = (
+    "INSERT INTO suppressions (client_id, list_name, number, prefix, source, expires_at, "
+    f"created_at) VALUES (?, ?, ?, ?, ?, ?, ?) {UPSERT_CONFLICT}"
+)
+_SUPPRESSIONS = (
+    "SELECT number, prefix, list_name, source, expires_at FROM suppressions "
+    "WHERE client_id = ? AND number IN (SELECT value FROM json_each(?))"
+)
+
+
+async def _suppressed(
+    conn: Conn, writes: Sequence[LegWrite], tasks: dict[int, Any]
+) -> dict[str, Suppression]:
+    """The opens among ``writes`` whose called number is on a do-not-call list of the task's
+    client (tasks: id -> (id, fence, status, client_id, queue_id)): one index lookup of the
+    numbers' prefixes per client, in the leg write's transaction."""
+    keys: dict[int, set[str]] = {}
+    for w in writes:
+        task = tasks.get(w.task_id)
+        if w.state is LegState.DIALING and task is not None:
+            keys.setdefault(task[3], set()).update(lookup_keys(w.record.to_number))
+    found: dict[int, list[Any]] = {}
+    for client_id, numbers in keys.items():
+        if numbers:
+            params = (client_id, dumps(sorted(numbers)))
+            found[client_id] = list((await conn.exec_driver_sql(_SUPPRESSIONS, params)).all())
+    suppressed: dict[str, Suppression] = {}
+    for w in writes:
+        task = tasks.get(w.task_id)
+        entries = found.get(task[3]) if task is not None else None
+        if w.state is LegState.DIALING and entries:
+            now = ms(w.record.started_at) or 0
+            live = [e for e in entries if e[4] is None or e[4] > now]
+            match = first_match(live, w.record.to_number)
+            if match is not None:
+                suppressed[w.record.leg_uuid] = match
+    return suppressed

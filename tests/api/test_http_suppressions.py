@@ -1,0 +1,104 @@
+"""Do-not-call lists over HTTP (``/suppressions/``), in process on both stores: add one or
+many, import a CSV body, list and filter by page, check a number, remove; bad input is a 422
+naming the field or the file's line."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ringback.api.app import create_app
+from ringback.client_files import Storage
+from ringback.clock import FakeClock
+from ringback.config import Settings
+from ringback.service import Services
+from ringback.store.db import Store
+
+
+class Api:
+    def __init__(self, http: httpx.AsyncClient, client_id: int, token: str) -> None:
+        self.http, self.base = http, f"/api/ver1.0/client/{client_id}/suppressions"
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    async def call(self, method: str, path: str = "/", **kwargs: object) -> httpx.Response:
+        headers = {**self.auth, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+        return await self.http.request(method, self.base + path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def api(store: Store, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Api]:
+    services = Services(store, clock, storage=Storage(tmp_path / "files"))
+    made = await services.clients.create_credentials("acme")
+    transport = httpx.ASGITransport(create_app(services, Settings()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        form = {"grant_type": "client_credentials", "client_id": made.key,
+                "client_secret": made.secret}  # fmt: skip
+        token = (await http.post("/oauth/token", data=form)).json()["access_token"]
+        yield Api(http, made.client_id, token)
+
+
+async def test_entries_are_added_listed_checked_and_removed(api: Api) -> None:
+    body = {"entries": [
+        {"number": "+33 6 12 34 56 78", "source": "crm", "expires_at": "2099-01-01 00:00:00"},
+        {"number": "+4420*", "list": "uk"},
+        {"number": "0312", "prefix": True, "list": "uk"},
+    ]}  # fmt: skip
+    added = await api.call("POST", json=body)
+    assert (added.status_code, added.json()) == (201, {"added": 3})
+    page = (await api.call("GET", params={"list": "uk", "limit": 1})).json()
+    assert (page["total"], page["limit"], len(page["suppressions"])) == (2, 1, 1)
+    first = page["suppressions"][0]
+    assert (first["number"], first["prefix"], first["list"]) == ("+4420", True, "uk")
+    check = (await api.call("GET", "/check", params={"number": "+33612345678"})).json()
+    assert check["suppressed"] and check["list"] == "dnc" and check["entry"] == "+33612345678"
+    assert check["reason"] == "suppressed: on list 'dnc' (source crm)"
+    by_prefix = (await api.call("GET", "/check", params={"number": "0312000"})).json()
+    assert by_prefix["entry"] == "0312*"
+    assert not (await api.call("GET", "/check", params={"number": "0999"})).json()["suppressed"]
+    assert (await api.call("DELETE", f"/{first['id']}")).status_code == 204
+    assert (await api.call("DELETE", f"/{first['id']}")).status_code == 404
+    removed = await api.call("DELETE", params={"number": "0312*", "list": "uk"})
+    assert removed.json() == {"removed": 1}
+    assert (await api.call("GET")).json()["total"] == 1
+
+
+async def test_a_csv_body_is_imported_with_the_query_defaults(api: Api) -> None:
+    csv_text = "number,list,source\n0311111111,,\n0322*,vip,web\n\n0333333333,,sheet\n"
+    answer = await api.call(
+        "POST", "/import", params={"list": "dnc", "source": "upload"}, content=csv_text,
+        headers={"Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert (answer.status_code, answer.json()) == (201, {"added": 3})
+    rows = (await api.call("GET")).json()["suppressions"]
+    seen = [(r["number"], r["prefix"], r["list"], r["source"]) for r in rows]
+    assert seen == [
+        ("0311111111", False, "dnc", "upload"), ("0322", True, "vip", "web"),
+        ("0333333333", False, "dnc", "sheet"),
+    ]  # fmt: skip
+
+
+async def test_a_file_with_a_bad_line_is_refused_whole_naming_the_line(api: Api) -> None:
+    answer = await api.call("POST", "/import", content="0311111111\nhello\n0322\n")
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["error"] == "invalid_input" and "line 2" in body["message"]
+    assert body["details"][0]["loc"] == ["body", "line 2", "number"]
+    assert (await api.call("GET")).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [({"number": "abc"}, "number"), ({"number": "031", "list": "a b"}, "list"),
+     ({"number": "031", "expires_at": "2000-01-01 00:00:00"}, "expires_at"),
+     ({"number": "031", "colour": "red"}, "colour")],
+)  # fmt: skip
+async def test_a_bad_entry_is_a_422_naming_its_field(
+    api: Api, entry: dict[str, str], field: str
+) -> None:
+    answer = await api.call("POST", json={"entries": [{"number": "0311"}, entry]})
+    assert answer.status_code == 422, answer.text
+    assert any(field in [str(p) for p in d["loc"]] for d in answer.json()["details"])
+    assert (await api.call("GET")).json()["total"] == 0
