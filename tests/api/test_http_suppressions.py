@@ -102,3 +102,32 @@ async def test_a_bad_entry_is_a_422_naming_its_field(
     assert answer.status_code == 422, answer.text
     assert any(field in [str(p) for p in d["loc"]] for d in answer.json()["details"])
     assert (await api.call("GET")).json()["total"] == 0
+
+
+async def test_expiry_over_http_a_queues_ttl_and_a_tasks_expires_at(api: Api) -> None:
+    base = api.base.rsplit("/", 1)[0]
+    queue = await api.http.post(
+        base + "/task_scheduler/", json={"name": "q", "task_ttl_seconds": 3600}, headers=api.auth
+    )
+    assert queue.status_code == 201 and queue.json()["task_ttl_seconds"] == 3600
+    tasks_url = f"{base}/task_scheduler/{queue.json()['id']}/tasks/"
+    body = {
+        "tasks": [
+            {"a_number": "0311", "b_number": "0322"},
+            {"a_number": "0311", "b_number": "0322", "expires_at": "2099-01-01 00:00"},
+        ]
+    }
+    added = await api.http.post(tasks_url, json=body, headers=api.auth)
+    assert added.status_code == 201, added.text
+    ttl_task, own = added.json()["tasks"]
+    assert own["expires_at"] == "2099-01-01 00:00:00" and ttl_task["expires_at"] is not None
+    read = await api.http.get(f"{tasks_url}{ttl_task['id']}", headers=api.auth)
+    assert read.json()["expires_at"] == ttl_task["expires_at"]
+    past = {"tasks": [{"a_number": "0311", "b_number": "0322", "expires_at": "2001-01-01 00:00"}]}
+    refused = await api.http.post(tasks_url, json=past, headers=api.auth)
+    assert refused.status_code == 422 and refused.json()["details"][0]["loc"][-1] == "expires_at"
+    cleared = await api.http.put(
+        f"{base}/task_scheduler/{queue.json()['id']}", json={"task_ttl_seconds": None},
+        headers=api.auth,
+    )  # fmt: skip
+    assert cleared.json()["task_ttl_seconds"] is None

@@ -43,3 +43,42 @@ def test_a_csv_file_is_imported_and_a_bad_line_refuses_the_whole_file(tmp_path: 
     assert missing.code == 1 and "cannot read" in missing.stderr
     past = ringback(tmp_path, "dnc", "add", "0311", "--expires", "2001-01-01 00:00:00")
     assert past.code == 1 and "must be in the future" in past.stderr
+
+
+def test_a_task_takes_an_expiry_and_a_queue_a_time_to_live(tmp_path: Path) -> None:
+    made = ringback(tmp_path, "queue", "add", "sales", "--ttl", "3600", "--json")
+    assert made.code == 0 and made.json()[0]["task_ttl_seconds"] == 3600
+    added = ringback(
+        tmp_path,
+        "task",
+        "add",
+        "--to",
+        "0311",
+        "--from",
+        "0322",
+        "--audio-file",
+        "hi.wav",
+        "--expires",
+        "2099-01-01 00:00:00",
+        "--json",
+    )
+    assert added.code == 0, added.stderr
+    [task_id] = added.json()["ids"]
+    shown = ringback(tmp_path, "task", "show", str(task_id), "--json")
+    assert shown.code == 0 and "2099-01-01 00:00:00" in shown.stdout
+    past = ringback(
+        tmp_path,
+        "task",
+        "add",
+        "--to",
+        "0311",
+        "--from",
+        "0322",
+        "--audio-file",
+        "hi.wav",
+        "--expires",
+        "2001-01-01 00:00:00",
+    )
+    assert past.code == 1 and "expires_at must be in the future" in past.stderr
+    cleared = ringback(tmp_path, "queue", "set", "sales", "--no-ttl", "--json")
+    assert cleared.json()[0]["task_ttl_seconds"] is None

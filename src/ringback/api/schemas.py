@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from ringback.api import campaign_schemas as campaign
 from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.fax_links import FaxOut, fax_view
 from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
@@ -199,7 +200,7 @@ Limit = Annotated[int, Field(ge=1, le=10_000)]
 Rate = Annotated[float, Field(gt=0, le=10_000)]
 
 
-class QueueCreate(_In):
+class QueueCreate(_In, campaign.QueueCampaignIn):
     name: QueueName
     comment: Comment = ""
     status: Literal["on", "off"] = "off"
@@ -214,7 +215,7 @@ class QueueCreate(_In):
     )
 
 
-class QueueUpdate(_In):
+class QueueUpdate(_In, campaign.QueueCampaignIn):
     """Only the fields sent change; ``null`` clears max_calls_per_second and calling_hours
     (and leaves the other fields as they are)."""
 
@@ -227,7 +228,7 @@ class QueueUpdate(_In):
     redial_interrupted: bool | None = None
 
 
-class QueueOut(BaseModel):
+class QueueOut(campaign.QueueCampaignOut):
     id: int
     name: str
     comment: str
@@ -255,6 +256,7 @@ class QueueOut(BaseModel):
             if row.calling_hours
             else None,
             redial_interrupted=row.redial_interrupted,
+            task_ttl_seconds=row.task_ttl_seconds,
             task_count=row.task_count,
             sched_task_count=row.sched_task_count,
             running_count=row.running_count,
@@ -352,7 +354,7 @@ class JobOptionsOut(BaseModel):
     webhooks: list[JobWebhookOut] = []
 
 
-class TaskOut(BaseModel):
+class TaskOut(campaign.TaskCampaignOut):
     """A task. Callback tasks carry the callback task fields; msg_call / ivr_call jobs carry
     ``data`` and ``options`` instead (their callback fields are null)."""
 
@@ -446,6 +448,7 @@ def _task_fields(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
         "try_count": row.max_tries,
         "calls": [CallOut.of(call) for call in calls],
         **_own_fields(new),
+        **campaign.task_campaign_fields(row),
     }
 
 
@@ -489,6 +492,7 @@ def created_tasks_json(
             "try_count": task.max_tries,
             "next_run_at": fmt(task.run_at),
             **_own_fields(task, fmt),
+            **campaign.new_task_campaign_fields(task, queue, now),
         }
         if full and task.run_at <= now:  # as the store reports it when read
             item["status"] = TaskStatus.DELAYED_CONCURRENT_TASK.value

@@ -56,6 +56,7 @@ def task_dict(task: TaskRow) -> dict[str, Any]:
         "next_run_at": seed_time(task.run_at) if task.stored_status != "finished" else None,
         "start_time_utc": seed_time(task.start_time_utc) or None,
         "timezone": task.timezone,
+        "expires_at": seed_time(task.expires_at) or None,
         "create_date_utc": seed_time(task.created_at),
         "finish_date_utc": seed_time(task.finished_at) or None,
         "data": task.payload,
@@ -129,6 +130,9 @@ def task_add(
     ] = None,
     start_time: Annotated[str | None, typer.Option(help="'YYYY-MM-DD HH:MM:SS' UTC.")] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone for calling hours.")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="Not done by then: finished failed (UTC time).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add one task from flags, or many from a JSON file (all or nothing)."""

@@ -94,6 +94,13 @@ def parse_utc_time(value: str | datetime) -> datetime:
         raise ValueError(f"{value!r} is out of range") from exc
 
 
+def check_expires_at(expires_at: datetime | None, now: datetime) -> str | None:
+    """What is wrong with a task's ``expires_at`` given now (None: nothing)."""
+    if expires_at is not None and expires_at <= now:
+        return "expires_at must be in the future"
+    return None
+
+
 def format_seed_time(when: datetime | None) -> str | None:
     """The seed's time format, ``YYYY-MM-DD HH:MM:SS`` in UTC (None stays None)."""
     return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -178,8 +185,20 @@ class JobWebhook(_Strict):
         return value if _read_back(info) else check_stored_url(value)
 
 
+def _optional_time(value: Any) -> Any:
+    return None if value in (None, "") else parse_utc_time(value)
+
+
+#: a task's expiry (issue 18): not completed by then, it finishes failed, ``expired``
+ExpiresAt = Annotated[
+    datetime | None, BeforeValidator(_optional_time),
+    Field(description="not completed by then (UTC), the task finishes failed: expired"),
+]  # fmt: skip
+
+
 class JobOptions(_Strict):
     attempts: int = Field(default=1, ge=1, le=MAX_TRY_COUNT)
+    expires_at: ExpiresAt = None
     delay: int = Field(default=0, ge=0, le=MAX_PAUSE_S * 1000, description="milliseconds")
     backoff: Backoff | None = None
     timezone: TimeZoneName | None = Field(
@@ -270,6 +289,7 @@ class CallbackTask(_Strict):
     attempts_src_ani_numbers: list[Number] = Field(default_factory=list, max_length=MAX_TRY_COUNT)
     attempts_dst_ani_numbers: list[Number] = Field(default_factory=list, max_length=MAX_TRY_COUNT)
     timezone: TimeZoneName | None = None
+    expires_at: ExpiresAt = None
 
     @field_validator("start_time_utc", mode="before")
     @classmethod
@@ -320,6 +340,7 @@ class NewTask:
     timezone: str | None
     start_time_utc: datetime | None
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
+    expires_at: datetime | None = None  # None: the queue's task_ttl_seconds, if it has one
 
     @property
     def names_webhook_urls(self) -> bool:
@@ -342,10 +363,13 @@ def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:
         timezone=options.timezone,
         start_time_utc=None,
         webhooks=[hook.model_dump() for hook in options.webhooks] or None,
+        expires_at=options.expires_at,
     )
 
 
-_NOT_IN_PAYLOAD = frozenset({"name", "try_count", "try_count_caller", "timezone", "start_time_utc"})
+_NOT_IN_PAYLOAD = frozenset(
+    {"name", "try_count", "try_count_caller", "timezone", "start_time_utc", "expires_at"}
+)
 _CALLBACK_LIST = TypeAdapter(list[CallbackTask])
 
 
@@ -375,4 +399,5 @@ def _callback_task(spec: CallbackTask, payload: dict[str, Any], now: datetime) -
         caller_pause_s=float(spec.try_again_pause_caller),
         timezone=spec.timezone,
         start_time_utc=start,
+        expires_at=spec.expires_at,
     )

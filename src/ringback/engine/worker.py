@@ -135,6 +135,7 @@ class Worker:
             asyncio.create_task(
                 self._every(self.config.reap_every_seconds, self._reap_settled, "reap")
             ),
+            asyncio.create_task(self._every(self.config.expire_every_seconds, self.expire, "reap")),
         ]
         try:
             backoff = 0.0
@@ -209,6 +210,12 @@ class Worker:
             log.warning("reaped tasks of a lost worker", count=reaped)
             self._wake.set()
         return reaped
+
+    async def expire(self) -> bool:
+        """Finish waiting tasks whose expiry passed, in bounded batches (issue 18)."""
+        while await self.store.expire_tasks(self.clock.now()) >= 500:
+            pass
+        return True
 
     # --- claiming ---------------------------------------------------------------------------
 

@@ -22,17 +22,38 @@ from ringback.store.legs_sql import dumps, ms
 
 PENDING_SQL = "('scheduled', 'delayed', 'delayed_interval')"
 
-#: columns every claim returns, in this order
+#: columns every claim returns, in this order (``status``: ``finished`` when it expired)
 CLAIM_COLUMNS = (
     "id, client_id, kind, payload, attempt, fence, event_seq, run_at, timezone, tries_used, "
-    "caller_tries_used, max_tries, max_caller_tries, backoff, caller_pause_s"
+    "caller_tries_used, max_tries, max_caller_tries, backoff, caller_pause_s, status"
 )
-CLAIM_SET = (
-    "status = 'executed', lease_owner = {owner}, lease_until = {lease}, fence = fence + 1, "
-    "attempt = attempt + 1, event_seq = event_seq + 1, "
-    "first_attempt_at = COALESCE(first_attempt_at, {now}), last_attempt_at = {now}, "
-    "updated_at = {now}"
+#: the comment of a task finished because its ``expires_at`` passed
+EXPIRED_COMMENT = "expired"
+#: a task picked whose ``expires_at`` passed: finished instead of run (issue 18)
+_EXPIRED = "(expires_at IS NOT NULL AND expires_at <= {now})"
+_CLAIM_SET = (
+    "status = CASE WHEN {x} THEN 'finished' ELSE 'executed' END, "
+    "lease_owner = CASE WHEN {x} THEN NULL ELSE {owner} END, "
+    "lease_until = CASE WHEN {x} THEN NULL ELSE {lease} END, fence = fence + 1, "
+    "attempt = CASE WHEN {x} THEN attempt ELSE attempt + 1 END, event_seq = event_seq + 1, "
+    "first_attempt_at = CASE WHEN {x} THEN first_attempt_at "
+    "ELSE COALESCE(first_attempt_at, {now}) END, "
+    "last_attempt_at = CASE WHEN {x} THEN last_attempt_at ELSE {now} END, "
+    "finish_result = CASE WHEN {x} THEN 'failed' ELSE finish_result END, "
+    f"finish_comment = CASE WHEN {{x}} THEN '{EXPIRED_COMMENT}' ELSE finish_comment END, "
+    "finished_at = CASE WHEN {x} THEN {now} ELSE finished_at END, updated_at = {now}"
 )
+
+
+def claim_set(owner: str, lease: str, now: str) -> str:
+    """The SET of a claim, its placeholders given: a task whose expiry passed is finished
+    (failed, ``expired``), every other one leased to run."""
+    return _CLAIM_SET.format(x=_EXPIRED.format(now=now), owner=owner, lease=lease, now=now)
+
+
+def expired_data(attempt: int) -> str:
+    """The data of the ``task.finished`` event of a task that expired."""
+    return dumps({"result": "failed", "comment": EXPIRED_COMMENT, "attempts": attempt})
 
 
 @dataclass(slots=True)
@@ -73,7 +94,7 @@ class TaskResult:
 NEW_TASK_COLUMNS = (
     "id, client_id, queue_id, kind, name, payload, status, run_at, start_time_utc, timezone, "
     "max_tries, max_caller_tries, backoff, caller_pause_s, event_seq, created_at, updated_at, "
-    "webhooks"
+    "webhooks, expires_at"
 )
 SCHEDULED = TaskStatus.SCHEDULED.value
 CREATED = EventType.TASK_CREATED.value

@@ -520,6 +520,16 @@ MIGRATIONS += (Migration(12, "suppressions: do-not-call lists of numbers and pre
     "CREATE INDEX suppressions_client_list ON suppressions (client_id, list_name, id)",
 )),)  # fmt: skip
 
+# Expiry (issue 18): a task not completed by ``expires_at`` finishes failed, ``expired`` (a
+# claim finishes it instead of dialling it; the workers' sweep finds those waiting far ahead
+# through the partial index); a queue's default time-to-live for the tasks added to it.
+MIGRATIONS += (Migration(13, "expiry: tasks.expires_at, queues.task_ttl_seconds", (
+    "ALTER TABLE tasks ADD COLUMN expires_at BIGINT",
+    "ALTER TABLE queues ADD COLUMN task_ttl_seconds INTEGER CHECK (task_ttl_seconds > 0)",
+    f"""CREATE INDEX tasks_expiring ON tasks (expires_at)
+        WHERE status IN {_PENDING} AND expires_at IS NOT NULL""",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -314,11 +314,13 @@ class PostgresClaims:
         "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, kind text, "
         "name text, payload jsonb, run_at bigint, start_time_utc bigint, timezone text, "
         "max_tries int, max_caller_tries int, backoff jsonb, caller_pause_s double precision, "
-        "created jsonb, webhooks jsonb)), "
+        "created jsonb, webhooks jsonb, expires_at bigint)), "
         f"new_tasks AS (INSERT INTO tasks ({cl.NEW_TASK_COLUMNS}) "
         f"SELECT id, $2, $3, kind, name, payload, '{cl.SCHEDULED}', run_at, start_time_utc, "
-        "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks "
-        "FROM r), "
+        "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks, "
+        # no expires_at: the queue's time-to-live, if it has one
+        "COALESCE(expires_at, $4 + (SELECT task_ttl_seconds FROM queues WHERE id = $3)::bigint "
+        "* 1000) FROM r), "
         "new_events AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, "
         f"occurred_at, data, dispatched_at) SELECT $2, $3, id, 1, '{cl.CREATED}', $4, created, "
         # written as dispatched when no webhook target can receive it (see migration 5)
@@ -351,6 +353,7 @@ class PostgresClaims:
                 "max_tries": task.max_tries, "max_caller_tries": task.max_caller_tries,
                 "backoff": task.backoff, "caller_pause_s": task.caller_pause_s,
                 "created": cl.created_data(task), "webhooks": task.webhooks or None,
+                "expires_at": ms(task.expires_at),
             }
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip
@@ -369,19 +372,23 @@ class PostgresClaims:
         f"AND t.status IN {cl.PENDING_SQL} "
         f"RETURNING {', '.join('t.' + c.strip() for c in cl.CLAIM_COLUMNS.split(','))}, "
         f"{_QUIET_TASK}), "
+        # a task that expired was finished instead (status finished): its task.finished event
         "started AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, "
-        "data, dispatched_at) SELECT client_id, $1, id, event_seq, 'task.started', $2, "
-        f"jsonb_build_object('attempt', attempt), {_dispatched_if_quiet('claimed', '$2')} "
-        "FROM claimed), "
-        "touched AS (UPDATE queues SET last_call_at = CASE WHEN EXISTS (SELECT 1 FROM claimed) "
+        "data, dispatched_at) SELECT client_id, $1, id, event_seq, CASE WHEN status = "
+        "'executed' THEN 'task.started' ELSE 'task.finished' END, $2, CASE WHEN status = "
+        "'executed' THEN jsonb_build_object('attempt', attempt) ELSE jsonb_build_object("
+        f"'result', 'failed', 'comment', '{cl.EXPIRED_COMMENT}', 'attempts', attempt) END, "
+        f"{_dispatched_if_quiet('claimed', '$2')} FROM claimed), "
+        "run AS (SELECT count(*) AS n FROM claimed WHERE status = 'executed'), "
+        "touched AS (UPDATE queues SET last_call_at = CASE WHEN (SELECT n FROM run) > 0 "
         "THEN $2 ELSE last_call_at END, "
-        "rate_tokens = COALESCE($8::double precision - (SELECT count(*) FROM claimed), "
+        "rate_tokens = COALESCE($8::double precision - (SELECT n FROM run), "
         "rate_tokens), rate_updated_at = CASE WHEN $8::double precision IS NULL "
         "THEN rate_updated_at ELSE $2 END "
-        "WHERE id = $1 AND (EXISTS (SELECT 1 FROM claimed) OR $8::double precision IS NOT NULL)) "
+        "WHERE id = $1 AND ((SELECT n FROM run) > 0 OR $8::double precision IS NOT NULL)) "
         f"SELECT {cl.CLAIM_COLUMNS} FROM claimed ORDER BY run_at, id"
     )
-    _set = cl.CLAIM_SET.format(owner="$4", lease="$5", now="$2")
+    _set = cl.claim_set(owner="$4::text", lease="$5::bigint", now="$2::bigint")
 
     async def due_queues(self, conn: Conn, now_ms: int) -> list[Any]:
         sql = (

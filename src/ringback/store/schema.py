@@ -41,6 +41,8 @@ queues = sa.Table(
     sa.Column("deleted_at", sa.BigInteger, nullable=True),
     # call again a callee whose answered call was cut by a fault (worker lost, shutdown)
     sa.Column("redial_interrupted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # migration 13: a task added without expires_at expires this long after it was added
+    sa.Column("task_ttl_seconds", sa.Integer, nullable=True),
     sa.UniqueConstraint("client_id", "name", name="queues_client_name"),
 )
 
@@ -77,6 +79,7 @@ tasks = sa.Table(
     sa.Column("last_attempt_at", sa.BigInteger, nullable=True),
     sa.Column("finished_at", sa.BigInteger, nullable=True),
     sa.Column("webhooks", Json, nullable=True),  # a job's own webhook URLs (options.webhooks)
+    sa.Column("expires_at", sa.BigInteger, nullable=True),  # migration 13: finished if passed
 )
 
 # kept by triggers on tasks (migration 3): how many tasks each queue holds

@@ -171,7 +171,8 @@ class SqliteClaims:
         head = (
             await conn.exec_driver_sql(
                 "SELECT (SELECT max(id) FROM tasks), EXISTS (SELECT 1 FROM webhook_subscriptions "
-                "WHERE client_id = ? AND active) FROM queues WHERE id = ? AND client_id = ? "
+                "WHERE client_id = ? AND active), task_ttl_seconds FROM queues WHERE id = ? "
+                "AND client_id = ? "
                 "AND deleted_at IS NULL",
                 (client_id, queue_id, client_id),
             )
@@ -179,6 +180,7 @@ class SqliteClaims:
         if head is None:
             return None
         first, subscribed = int(head[0] or 0) + 1, bool(head[1])
+        ttl_expiry = None if head[2] is None else now_ms + int(head[2]) * 1000
         ids = list(range(first, first + len(tasks)))
         rows = [
             (
@@ -187,6 +189,7 @@ class SqliteClaims:
                 task.max_tries, task.max_caller_tries,
                 None if task.backoff is None else dumps(task.backoff), task.caller_pause_s, 1,
                 now_ms, now_ms, dumps(task.webhooks) if task.webhooks else None,
+                ttl_expiry if task.expires_at is None else ms(task.expires_at),
             )
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip
@@ -247,15 +250,14 @@ class SqliteClaims:
                 await self.touch_queue(conn, claim, 0)
             return []
         sql = (
-            f"UPDATE tasks SET {cl.CLAIM_SET.format(owner='?', lease='?', now='?')} "
-            f"WHERE id IN ({cl.PICK.format(q='?', now='?', room='?')}) "
+            f"UPDATE tasks SET {cl.claim_set(owner='?1', lease='?2', now='?3')} "
+            f"WHERE id IN ({cl.PICK.format(q='?4', now='?5', room='?6')}) "
             f"RETURNING {cl.CLAIM_COLUMNS}"
         )
-        now = claim.now_ms
-        params = (claim.owner, claim.lease, now, now, now, claim.queue_id, claim.due_ms, room)
+        params = (claim.owner, claim.lease, claim.now_ms, claim.queue_id, claim.due_ms, room)
         rows = (await conn.exec_driver_sql(sql, params)).all()
         if rows or claim.tokens is not None:
-            await self.touch_queue(conn, claim, len(rows))
+            await self.touch_queue(conn, claim, sum(r[15] == "executed" for r in rows))
         return await self._started(conn, claim, rows)
 
     async def candidates(self, conn: Conn, queue_id: int, due_ms: int, room: int) -> list[Any]:
@@ -264,28 +266,24 @@ class SqliteClaims:
 
     async def claim_ids(self, conn: Conn, claim: Claim, ids: list[int]) -> list[Any]:
         sql = (
-            f"UPDATE tasks SET {cl.CLAIM_SET.format(owner='?', lease='?', now='?')} "
-            f"WHERE id IN (SELECT value FROM json_each(?)) RETURNING {cl.CLAIM_COLUMNS}"
+            f"UPDATE tasks SET {cl.claim_set(owner='?1', lease='?2', now='?3')} "
+            f"WHERE id IN (SELECT value FROM json_each(?4)) RETURNING {cl.CLAIM_COLUMNS}"
         )
-        now = claim.now_ms
-        params = (claim.owner, claim.lease, now, now, now, dumps(ids))
+        params = (claim.owner, claim.lease, claim.now_ms, dumps(ids))
         rows = (await conn.exec_driver_sql(sql, params)).all()
         return await self._started(conn, claim, rows)
 
     async def _started(self, conn: Conn, claim: Claim, rows: Sequence[Any]) -> list[Any]:
-        # rows are cl.CLAIM_COLUMNS after the claim: 0 id, 1 client_id, 4 attempt, 6 event_seq
+        # rows are cl.CLAIM_COLUMNS after the claim: 0 id, 1 client_id, 4 attempt, 6 event_seq,
+        # 15 status (finished: it expired instead)
         started = [
-            (
-                r[1],
-                claim.queue_id,
-                r[0],
-                r[6],
-                "task.started",
-                claim.now_ms,
-                f'{{"attempt":{r[4]}}}',
-            )
+            (r[1], claim.queue_id, r[0], r[6], "task.started", claim.now_ms,
+             f'{{"attempt":{r[4]}}}')
+            if r[15] == "executed"
+            else (r[1], claim.queue_id, r[0], r[6], "task.finished", claim.now_ms,
+                  cl.expired_data(r[4]))
             for r in rows
-        ]
+        ]  # fmt: skip
         if started:
             await conn.exec_driver_sql(self._events, started)
         return sorted(rows, key=lambda r: (r[7], r[0]))  # RETURNING has no order

@@ -151,6 +151,7 @@ class TaskRepository(Repository):
                     "max_caller_tries": task.max_caller_tries,
                     "backoff": task.backoff,
                     "caller_pause_s": task.caller_pause_s,
+                    **({} if task.expires_at is None else {"expires_at": to_ms(task.expires_at)}),
                 },
                 EventType.TASK_UPDATED,
                 lambda attempt: {"run_at": task.run_at.isoformat(), "attempts": attempt},
