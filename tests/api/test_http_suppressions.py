@@ -1,9 +1,11 @@
-"""Do-not-call lists over HTTP (``/suppressions/``), in process on both stores: add one or
-many, import a CSV body, list and filter by page, check a number, remove; bad input is a 422
-naming the field or the file's line."""
+"""Campaign controls over HTTP, in process on both stores: do-not-call lists (``/suppressions/``:
+add one or many, import a CSV body, list and filter by page, check a number, remove; bad input
+is a 422 naming the field or the file's line), expiry and priority of tasks."""
 
 from __future__ import annotations
 
+import io
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -131,3 +133,37 @@ async def test_expiry_over_http_a_queues_ttl_and_a_tasks_expires_at(api: Api) ->
         headers=api.auth,
     )  # fmt: skip
     assert cleared.json()["task_ttl_seconds"] is None
+
+
+async def test_priority_over_http_at_creation_and_by_update(api: Api) -> None:
+    base = api.base.rsplit("/", 1)[0]
+    data = {"calling_number": "0311", "called_number": "0322", "audio_file": "a.wav"}
+    job = {"type": "msg_call", "options": {"priority": 9}, "data": data}
+    wav = await api.http.put(base + "/storage/a.wav", content=_wav(), headers=api.auth)
+    assert wav.status_code in (200, 201), wav.text
+    made = await api.http.post(base + "/jobs/", json=job, headers=api.auth)
+    assert made.status_code == 201, made.text
+    job_id = made.json()["id"]
+    assert made.json()["priority"] == 9
+    changed = await api.http.put(f"{base}/tasks/{job_id}/priority", json={"priority": 2},
+                                 headers=api.auth)  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["priority"] == 2
+    bad = await api.http.put(f"{base}/tasks/{job_id}/priority", json={"priority": 10},
+                             headers=api.auth)  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["details"][0]["loc"][-1] == "priority"
+    out_of_range = dict(job, options={"priority": -1})
+    refused = await api.http.post(base + "/jobs/", json=out_of_range, headers=api.auth)
+    assert refused.status_code == 422 and "priority" in str(refused.json()["details"])
+    missing = await api.http.put(f"{base}/tasks/999999/priority", json={"priority": 1},
+                                 headers=api.auth)  # fmt: skip
+    assert missing.status_code == 404
+
+
+def _wav() -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(b"\x00\x00" * 800)
+    return buffer.getvalue()

@@ -82,3 +82,15 @@ def test_a_task_takes_an_expiry_and_a_queue_a_time_to_live(tmp_path: Path) -> No
     assert past.code == 1 and "expires_at must be in the future" in past.stderr
     cleared = ringback(tmp_path, "queue", "set", "sales", "--no-ttl", "--json")
     assert cleared.json()[0]["task_ttl_seconds"] is None
+
+
+def test_a_task_takes_a_priority_at_creation_and_by_update(tmp_path: Path) -> None:
+    added = ringback(tmp_path, "task", "add", "--to", "0311", "--from", "0322",
+                     "--audio-file", "hi.wav", "--priority", "8", "--json")  # fmt: skip
+    assert added.code == 0, added.stderr
+    [task_id] = added.json()["ids"]
+    assert ringback(tmp_path, "task", "show", str(task_id), "--json").json()["priority"] == 8
+    changed = ringback(tmp_path, "task", "priority", str(task_id), "1")
+    assert changed.code == 0 and f"task {task_id}: priority 1" in changed.stderr
+    assert ringback(tmp_path, "task", "show", str(task_id), "--json").json()["priority"] == 1
+    assert ringback(tmp_path, "task", "priority", str(task_id), "12").code != 0

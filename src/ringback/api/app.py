@@ -24,6 +24,7 @@ from ringback.api.routes import (
     jobs,
     numbers,
     oauth,
+    priority,
     queues,
     storage,
     suppressions,
@@ -225,7 +226,7 @@ def create_app(
     )
     api_routers = [
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
-        call_history.router, storage.router, suppressions.router,
+        call_history.router, storage.router, suppressions.router, priority.router,
     ]  # fmt: skip
     service = _service_router(clock)
     app.include_router(oauth.router)

@@ -150,7 +150,7 @@ _KIND_FLAGS: dict[str, frozenset[str]] = {
         }
     ),
 }
-_ANY_KIND = frozenset({"kind", "timezone", "expires"})  # flags of every kind of task
+_ANY_KIND = frozenset({"kind", "timezone", "expires", "priority"})  # flags of every kind of task
 _TASK_FLAGS: frozenset[str] = _ANY_KIND.union(*_KIND_FLAGS.values())
 _FLAG_NAMES = {
     "called_number": "--to",
@@ -178,6 +178,7 @@ _JOB_LOCS: dict[tuple[str, ...], str] = {
     ("options", "delay"): "delay_ms",
     ("options", "timezone"): "timezone",
     ("options", "expires_at"): "expires",
+    ("options", "priority"): "priority",
     ("options", "backoff", "type"): "backoff",
     ("options", "backoff", "delay"): "backoff_delay_ms",
     ("options", "backoff", "jitter"): "jitter",
@@ -277,6 +278,7 @@ def _from_flags(kind: str, flags: dict[str, Any]) -> dict[str, Any]:
             "start_time_utc": flags["start_time"],
             "timezone": flags["timezone"],
             "expires_at": flags["expires"],
+            "priority": flags["priority"],
             "callback_params": {
                 "extended_a_numbers": flags["extended_a"] or [],
                 "caller_id_number": flags["caller_id_number"],
@@ -309,6 +311,8 @@ def _from_flags(kind: str, flags: dict[str, Any]) -> dict[str, Any]:
         options["timezone"] = flags["timezone"]
     if flags["expires"]:
         options["expires_at"] = flags["expires"]
+    if flags["priority"] is not None:
+        options["priority"] = flags["priority"]
     if flags["backoff"]:
         options["backoff"] = {
             "type": flags["backoff"],

@@ -92,6 +92,7 @@ class TaskRow:
     finished_at: datetime | None
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
     expires_at: datetime | None = None  # not completed by then: finished failed, expired
+    priority: int = 5  # 0-9: within a queue higher is dialled first
 
 
 @dataclass(slots=True)

@@ -196,9 +196,17 @@ ExpiresAt = Annotated[
 ]  # fmt: skip
 
 
+#: a task's priority (issue 18): within a queue higher is dialled first, FIFO within one
+Priority = Annotated[
+    int, Field(ge=0, le=9, description="0-9, default 5: within a queue higher is dialled first")
+]
+DEFAULT_PRIORITY = 5
+
+
 class JobOptions(_Strict):
     attempts: int = Field(default=1, ge=1, le=MAX_TRY_COUNT)
     expires_at: ExpiresAt = None
+    priority: Priority = DEFAULT_PRIORITY
     delay: int = Field(default=0, ge=0, le=MAX_PAUSE_S * 1000, description="milliseconds")
     backoff: Backoff | None = None
     timezone: TimeZoneName | None = Field(
@@ -290,6 +298,7 @@ class CallbackTask(_Strict):
     attempts_dst_ani_numbers: list[Number] = Field(default_factory=list, max_length=MAX_TRY_COUNT)
     timezone: TimeZoneName | None = None
     expires_at: ExpiresAt = None
+    priority: Priority = DEFAULT_PRIORITY
 
     @field_validator("start_time_utc", mode="before")
     @classmethod
@@ -341,6 +350,7 @@ class NewTask:
     start_time_utc: datetime | None
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
     expires_at: datetime | None = None  # None: the queue's task_ttl_seconds, if it has one
+    priority: int = 5  # 0-9: within a queue higher is dialled first
 
     @property
     def names_webhook_urls(self) -> bool:
@@ -364,11 +374,20 @@ def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:
         start_time_utc=None,
         webhooks=[hook.model_dump() for hook in options.webhooks] or None,
         expires_at=options.expires_at,
+        priority=options.priority,
     )
 
 
 _NOT_IN_PAYLOAD = frozenset(
-    {"name", "try_count", "try_count_caller", "timezone", "start_time_utc", "expires_at"}
+    {
+        "name",
+        "try_count",
+        "try_count_caller",
+        "timezone",
+        "start_time_utc",
+        "expires_at",
+        "priority",
+    }
 )
 _CALLBACK_LIST = TypeAdapter(list[CallbackTask])
 
@@ -400,4 +419,5 @@ def _callback_task(spec: CallbackTask, payload: dict[str, Any], now: datetime) -
         timezone=spec.timezone,
         start_time_utc=start,
         expires_at=spec.expires_at,
+        priority=spec.priority,
     )

@@ -191,6 +191,19 @@ class TaskService:
             raise Conflict(f"task {task_id} is not waiting: only a waiting task can run now")
         return await self.get(client_id, task_id)
 
+    async def set_priority(self, client_id: int, task_id: int, priority: int) -> TaskView:
+        """Give a waiting task another priority (0-9: higher is dialled first within its
+        queue); InvalidInput out of range, Conflict once it runs or finished."""
+        if not 0 <= priority <= 9:
+            msg = "priority is 0 to 9"
+            raise InvalidInput(msg, [{"loc": ["body", "priority"], "msg": msg}])
+        changed = await self.store.set_task_priority(
+            task_id, priority, self.clock.now(), client_id=client_id
+        )
+        if not changed:
+            raise Conflict(f"task {task_id} is not waiting: only a waiting task can change")
+        return await self.get(client_id, task_id)
+
     async def events(self, client_id: int, task_id: int) -> list[EventRow]:
         """The task's events, in order."""
         await self.store.get_task(task_id, self.clock.now(), client_id=client_id)

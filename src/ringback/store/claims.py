@@ -94,7 +94,7 @@ class TaskResult:
 NEW_TASK_COLUMNS = (
     "id, client_id, queue_id, kind, name, payload, status, run_at, start_time_utc, timezone, "
     "max_tries, max_caller_tries, backoff, caller_pause_s, event_seq, created_at, updated_at, "
-    "webhooks, expires_at"
+    "webhooks, expires_at, priority"
 )
 SCHEDULED = TaskStatus.SCHEDULED.value
 CREATED = EventType.TASK_CREATED.value
@@ -112,12 +112,24 @@ DUE_QUEUES = (
     f"WHERE t.queue_id = q.id AND t.status IN {PENDING_SQL} AND t.run_at <= {{now}}) "
 )
 RUNNING = "SELECT count(*) FROM tasks WHERE queue_id = {q} AND status = 'executed'"
-DUE_TASKS = (
-    f"FROM tasks WHERE queue_id = {{q}} AND status IN {PENDING_SQL} "
-    "AND run_at <= {now} ORDER BY run_at, id LIMIT {room}"
+#: the due tasks of one priority, first come first served: a range of the tasks_claim index
+_DUE_OF = (
+    "SELECT id, {p} AS p, run_at FROM tasks WHERE queue_id = {q} AND priority = {p} "
+    f"AND status IN {PENDING_SQL} AND run_at <= {{now}} ORDER BY run_at, id LIMIT {{room}}"
 )
-PICK = "SELECT id " + DUE_TASKS
-CANDIDATES = "SELECT id, timezone " + DUE_TASKS
+#: up to ``room`` due tasks of queue ``q``, higher priority first, FIFO within a priority: each
+#: priority's range read from the tasks_claim index (at most ``room`` entries each, never a
+#: scan of tasks not due yet), then the first ``room`` of those (at most 10 x room rows)
+PICK = (
+    "SELECT id FROM ("
+    + " UNION ALL ".join(
+        f"SELECT * FROM ({_DUE_OF.replace('{p}', str(p))}) AS p{p}" for p in range(9, -1, -1)
+    )
+    + ") AS due ORDER BY p DESC, run_at, id LIMIT {room}"
+)
+CANDIDATES = (
+    "SELECT id, timezone FROM tasks WHERE id IN (" + PICK + ") ORDER BY priority DESC, run_at, id"
+)
 TOUCH_QUEUE = (
     "UPDATE queues SET last_call_at = CASE WHEN {took} THEN {now} ELSE last_call_at END, "
     "rate_tokens = COALESCE({tokens}, rate_tokens), "

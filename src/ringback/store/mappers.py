@@ -91,6 +91,7 @@ def task_row(row: Row[Any], running: int, now_ms: int) -> TaskRow:
         finished_at=from_ms(row.finished_at),
         webhooks=row.webhooks,
         expires_at=from_ms(row.expires_at),
+        priority=row.priority,
     )
 
 

@@ -530,6 +530,16 @@ MIGRATIONS += (Migration(13, "expiry: tasks.expires_at, queues.task_ttl_seconds"
         WHERE status IN {_PENDING} AND expires_at IS NOT NULL""",
 )),)  # fmt: skip
 
+# Priority (issue 18): 0-9 per task, higher first, FIFO within a priority. The claim reads
+# each priority's due tasks from this index (a range per priority: never a scan of the tasks
+# not due yet); tasks_due still answers "is anything due" and "when is the next".
+MIGRATIONS += (Migration(14, "priority: tasks.priority 0-9 (default 5), the claim index", (
+    "ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 5 "
+    "CHECK (priority BETWEEN 0 AND 9)",
+    f"""CREATE INDEX tasks_claim ON tasks (queue_id, priority, run_at, id)
+        WHERE status IN {_PENDING}""",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

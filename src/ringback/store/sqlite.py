@@ -189,7 +189,7 @@ class SqliteClaims:
                 task.max_tries, task.max_caller_tries,
                 None if task.backoff is None else dumps(task.backoff), task.caller_pause_s, 1,
                 now_ms, now_ms, dumps(task.webhooks) if task.webhooks else None,
-                ttl_expiry if task.expires_at is None else ms(task.expires_at),
+                ttl_expiry if task.expires_at is None else ms(task.expires_at), task.priority,
             )
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip
@@ -261,7 +261,7 @@ class SqliteClaims:
         return await self._started(conn, claim, rows)
 
     async def candidates(self, conn: Conn, queue_id: int, due_ms: int, room: int) -> list[Any]:
-        sql = cl.CANDIDATES.format(q="?", now="?", room="?")
+        sql = cl.CANDIDATES.format(q="?1", now="?2", room="?3")
         return list((await conn.exec_driver_sql(sql, (queue_id, due_ms, room))).all())
 
     async def claim_ids(self, conn: Conn, claim: Claim, ids: list[int]) -> list[Any]:
