@@ -249,13 +249,15 @@ class SqliteClaims:
             if claim.tokens is not None:
                 await self.touch_queue(conn, claim, 0)
             return []
-        sql = (
-            f"UPDATE tasks SET {cl.claim_set(owner='?1', lease='?2', now='?3')} "
-            f"WHERE id IN ({cl.PICK.format(q='?4', now='?5', room='?6')}) "
-            f"RETURNING {cl.CLAIM_COLUMNS}"
-        )
-        params = (claim.owner, claim.lease, claim.now_ms, claim.queue_id, claim.due_ms, room)
-        rows = (await conn.exec_driver_sql(sql, params)).all()
+        # each priority's due range in turn, highest first, until the room is filled: a few
+        # index probes on the inline writer, no sort (cl.PICK does it in one statement)
+        ids: list[int] = []
+        for priority in range(9, -1, -1):
+            params = (claim.queue_id, claim.due_ms, room - len(ids), priority)
+            ids += [r[0] for r in (await conn.exec_driver_sql(_PICK_ONE, params)).all()]
+            if len(ids) >= room:
+                break
+        rows = await self._update_claimed(conn, claim, ids) if ids else []
         if rows or claim.tokens is not None:
             await self.touch_queue(conn, claim, sum(r[15] == "executed" for r in rows))
         return await self._started(conn, claim, rows)
@@ -265,13 +267,11 @@ class SqliteClaims:
         return list((await conn.exec_driver_sql(sql, (queue_id, due_ms, room))).all())
 
     async def claim_ids(self, conn: Conn, claim: Claim, ids: list[int]) -> list[Any]:
-        sql = (
-            f"UPDATE tasks SET {cl.claim_set(owner='?1', lease='?2', now='?3')} "
-            f"WHERE id IN (SELECT value FROM json_each(?4)) RETURNING {cl.CLAIM_COLUMNS}"
-        )
+        return await self._started(conn, claim, await self._update_claimed(conn, claim, ids))
+
+    async def _update_claimed(self, conn: Conn, claim: Claim, ids: list[int]) -> list[Any]:
         params = (claim.owner, claim.lease, claim.now_ms, dumps(ids))
-        rows = (await conn.exec_driver_sql(sql, params)).all()
-        return await self._started(conn, claim, rows)
+        return list((await conn.exec_driver_sql(_CLAIM_IDS, params)).all())
 
     async def _started(self, conn: Conn, claim: Claim, rows: Sequence[Any]) -> list[Any]:
         # rows are cl.CLAIM_COLUMNS after the claim: 0 id, 1 client_id, 4 attempt, 6 event_seq,
@@ -408,6 +408,15 @@ class SqliteLegs:
         await conn.exec_driver_sql(_CLOSE_LEGS, (dumps(list(task_ids)),))
 
 
+#: one priority's due tasks of a queue, first come first served (the tasks_claim index)
+_PICK_ONE = (
+    f"SELECT id FROM tasks WHERE queue_id = ?1 AND priority = ?4 AND status IN {cl.PENDING_SQL} "
+    "AND run_at <= ?2 ORDER BY run_at, id LIMIT ?3"
+)
+_CLAIM_IDS = (
+    f"UPDATE tasks SET {cl.claim_set(owner='?1', lease='?2', now='?3')} "
+    f"WHERE id IN (SELECT value FROM json_each(?4)) RETURNING {cl.CLAIM_COLUMNS}"
+)
 _UPSERT_SUPPRESSIONS = (
     "INSERT INTO suppressions (client_id, list_name, number, prefix, source, expires_at, "
     f"created_at) VALUES (?, ?, ?, ?, ?, ?, ?) {UPSERT_CONFLICT}"
