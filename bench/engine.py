@@ -42,6 +42,8 @@ from ringback.domain.rows import QueueChanges
 from ringback.domain.tasks import NewTask
 from ringback.store.db import Store, open_store
 
+#: do-not-call entries given to the bench client first (``--dnc``): every leg is looked up
+DNC_ENTRIES = 0
 PG_ADMIN = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -86,6 +88,25 @@ class Target:
             await admin.close()
 
 
+async def fill_dnc(store: Store, kind: str, client: int, n: int) -> None:
+    """``n`` do-not-call entries (08…1: the same shape as the numbers called, none of them)."""
+    cols = "client_id, list_name, number, prefix, source, created_at"
+    if kind == "sqlite":
+        sql = (
+            f"INSERT INTO suppressions ({cols}) WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL "
+            f"SELECT i + 1 FROM s WHERE i < {n}) SELECT {client}, 'dnc', "
+            "'08' || printf('%08d', i) || '1', 0, 'bench', 0 FROM s"
+        )
+    else:
+        sql = (
+            f"INSERT INTO suppressions ({cols}) SELECT {client}, 'dnc', "
+            "'08' || lpad(i::text, 8, '0') || '1', false, 'bench', 0 "
+            f"FROM generate_series(1, {n}) AS i"
+        )
+    async with store.engine.begin() as conn:
+        await conn.exec_driver_sql(sql)
+
+
 def msg_task(clock: SystemClock, i: int, delay_s: float) -> NewTask:
     return NewTask(
         kind=TaskKind.MSG_CALL,
@@ -121,6 +142,8 @@ class Run:
         self.queue = await self.store.create_queue(
             self.client, "bench", clock.now(), concurrent_task_limit=10_000
         )
+        if DNC_ENTRIES:
+            await fill_dnc(self.store, self.target.kind, self.client, DNC_ENTRIES)
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -253,7 +276,10 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--stores", nargs="+", choices=["sqlite", "pg"], default=["sqlite", "pg"])
+    parser.add_argument("--dnc", type=int, default=0, help="do-not-call entries of the client")
     args = parser.parse_args()
+    global DNC_ENTRIES
+    DNC_ENTRIES = args.dnc
 
     rates: dict[str, list[float]] = {}
     late: dict[str, list[list[float]]] = {"sqlite": [], "pg": []}
@@ -294,6 +320,7 @@ async def main() -> None:
     results |= {
         "tasks": args.tasks,
         "runs": args.runs,
+        "dnc_entries": args.dnc,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),

@@ -155,6 +155,7 @@ class Route:
             webhook_id=ids.webhook["id"],
             delivery_id=ids.delivery_id,
             number=ids.number,
+            entry_id=ids.tid,  # no entry of anyone's has this id: 404 to another client too
         )
 
     def send(self, http: httpx.Client, client_id: int, ids: Owned) -> httpx.Response:
@@ -187,6 +188,12 @@ class Route:
             kwargs["json"] = {"answer_url": "http://127.0.0.1:9/intruder"}
         elif self.body == "simulate":
             kwargs["json"] = {"called_number": ids.number}
+        elif self.body == "dnc":
+            kwargs["json"] = {"entries": [{"number": "+15550009009"}]}
+        elif self.body == "csv":
+            kwargs["content"] = b"+15550009009\n"
+        elif self.body == "priority":
+            kwargs["json"] = {"priority": 1}
         # absolute URL: the tenant clients are rooted at their own client prefix
         return http.request(
             self.method, str(http.base_url.copy_with(raw_path=url.encode())), **kwargs
@@ -228,6 +235,13 @@ ROUTES = [
     Route("PUT", "/numbers/{number}", "number"),
     Route("DELETE", "/numbers/{number}"),
     Route("POST", "/calls/simulate", "simulate"),
+    Route("POST", "/suppressions/", "dnc"),
+    Route("POST", "/suppressions/import", "csv"),
+    Route("GET", "/suppressions/"),
+    Route("GET", "/suppressions/check?number=15550009009"),
+    Route("DELETE", "/suppressions/?list=intruder"),
+    Route("DELETE", "/suppressions/{entry_id}"),
+    Route("PUT", "/tasks/{task_id}/priority", "priority"),
 ]
 ROUTE_IDS = [f"{r.method} {r.template.split('?')[0]}" for r in ROUTES]
 # routes naming one of alice's resources (a list or create under bob's own id is bob's own)

@@ -25,8 +25,10 @@ from ringback.api.routes import (
     jobs,
     numbers,
     oauth,
+    priority,
     queues,
     storage,
+    suppressions,
     tasks,
     webhooks,
 )
@@ -225,7 +227,7 @@ def create_app(
     )
     api_routers = [
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
-        call_history.router, storage.router,
+        call_history.router, storage.router, suppressions.router, priority.router,
     ]  # fmt: skip
     service = _service_router(clock)
     app.include_router(oauth.router)

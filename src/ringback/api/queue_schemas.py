@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from ringback.api import campaign_schemas as campaign
 from ringback.api.base_schemas import SeedTime, StrictIn
 from ringback.domain.rows import QueueRow
 from ringback.domain.tasks import format_seed_time
@@ -141,7 +142,7 @@ _RATE = (
 )
 
 
-class QueueCreate(StrictIn):
+class QueueCreate(StrictIn, campaign.QueueCampaignIn):
     """A new queue."""
 
     model_config = ConfigDict(
@@ -179,7 +180,7 @@ class QueueCreate(StrictIn):
     )
 
 
-class QueueUpdate(StrictIn):
+class QueueUpdate(StrictIn, campaign.QueueCampaignIn):
     """Only the fields sent change; ``null`` clears max_calls_per_second and calling_hours
     (and leaves the other fields as they are)."""
 
@@ -204,7 +205,7 @@ class QueueUpdate(StrictIn):
     )  # fmt: skip
 
 
-class QueueOut(BaseModel):
+class QueueOut(campaign.QueueCampaignOut):
     """A queue with its counters."""
 
     model_config = ConfigDict(
@@ -267,6 +268,7 @@ class QueueOut(BaseModel):
             if row.calling_hours
             else None,
             redial_interrupted=row.redial_interrupted,
+            task_ttl_seconds=row.task_ttl_seconds,
             task_count=row.task_count,
             sched_task_count=row.sched_task_count,
             running_count=row.running_count,

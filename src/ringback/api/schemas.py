@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ringback.api import campaign_schemas as campaign
 from ringback.api.base_schemas import MAX_ID as MAX_ID
 from ringback.api.base_schemas import SeedTime, Storable, StrictIn
 from ringback.api.base_schemas import errors as errors
@@ -201,7 +202,7 @@ _TASK_EXAMPLE: dict[str, Any] = {
 }  # fmt: skip
 
 
-class TaskOut(BaseModel):
+class TaskOut(campaign.TaskCampaignOut):
     """A task. Callback tasks carry the callback task fields; msg_call / ivr_call jobs carry
     ``data`` and ``options`` instead (their callback fields are null)."""
 
@@ -335,6 +336,7 @@ def _task_fields(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
         "try_count": row.max_tries,
         "calls": [CallOut.of(call) for call in calls],
         **_own_fields(new),
+        **campaign.task_campaign_fields(row),
     }
 
 
@@ -378,6 +380,7 @@ def created_tasks_json(
             "try_count": task.max_tries,
             "next_run_at": fmt(task.run_at),
             **_own_fields(task, fmt),
+            **campaign.new_task_campaign_fields(task, queue, now),
         }
         if full and task.run_at <= now:  # as the store reports it when read
             item["status"] = TaskStatus.DELAYED_CONCURRENT_TASK.value

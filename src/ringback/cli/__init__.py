@@ -1,4 +1,4 @@
-"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, status, remote.
+"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, status, dnc, remote.
 
 The sub-commands are imported when run (:mod:`ringback.cli.lazy`): ``ringback --help`` and the
 remote commands do not import the database layer, the engine or the API app."""
@@ -19,6 +19,7 @@ class _Commands(LazyGroup):
         "queue": Lazy("ringback.cli.queues", "queue_app", "Create, switch and list queues."),
         "task": Lazy("ringback.cli.tasks", "task_app", "Add, list and inspect tasks."),
         "client": Lazy("ringback.cli.clients", "client_app", "API clients and their credentials."),
+        "dnc": Lazy("ringback.cli.dnc", "dnc_app", "Do-not-call lists: numbers never dialled."),
         "ivr": Lazy(
             "ringback.cli.ivr", "ivr_app", "Check IVR documents and try them on a simulated call."
         ),

@@ -39,6 +39,7 @@ def queue_dict(queue: QueueRow) -> dict[str, Any]:
         "max_calls_per_second": queue.max_calls_per_second,
         "calling_hours": queue.calling_hours,
         "redial_interrupted": queue.redial_interrupted,
+        "task_ttl_seconds": queue.task_ttl_seconds,
         "task_count": queue.task_count,
         "sched_task_count": queue.sched_task_count,
         "running": queue.running_count,
@@ -100,6 +101,10 @@ RedialOpt = Annotated[
         "its call, which the callee may have answered (default: no, it finishes failed).",
     ),
 ]
+TtlOpt = Annotated[
+    int | None,
+    typer.Option("--ttl", min=1, help="Tasks added without an expiry expire this many s later."),
+]
 HoursOpt = Annotated[
     str | None,
     typer.Option(
@@ -119,6 +124,7 @@ def queue_add(
     max_cps: CpsOpt = None,
     hours: HoursOpt = None,
     redial_interrupted: RedialOpt = None,
+    ttl: TtlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a queue (switched off unless --on, as the API creates them)."""
@@ -138,6 +144,7 @@ def queue_add(
             max_calls_per_second=max_cps,
             calling_hours=calling_hours,
             redial_interrupted=bool(redial_interrupted),
+            task_ttl_seconds=ttl,
         )
 
     queue = run(work)
@@ -159,6 +166,8 @@ def queue_set(
     no_hours: Annotated[bool, typer.Option("--no-hours", help="Remove calling hours.")] = False,
     comment: Annotated[str | None, typer.Option(help="Free comment.")] = None,
     redial_interrupted: RedialOpt = None,
+    ttl: TtlOpt = None,
+    no_ttl: Annotated[bool, typer.Option("--no-ttl", help="Remove the time-to-live.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a queue's limit, rate, calling hours or comment."""
@@ -167,8 +176,8 @@ def queue_set(
             raise CliError("give --hours or --no-hours, not both")
         if max_cps is not None and no_max_cps:
             raise CliError("give --max-cps or --no-max-cps, not both")
-        if (limit, max_cps, hours, comment, redial_interrupted) == (None,) * 5 and not (
-            no_hours or no_max_cps
+        if (limit, max_cps, hours, comment, redial_interrupted, ttl) == (None,) * 6 and not (
+            no_hours or no_max_cps or no_ttl
         ):
             raise CliError(
                 "nothing to change: give --limit, --max-cps, --no-max-cps, --hours, --no-hours, "
@@ -182,6 +191,8 @@ def queue_set(
             calling_hours=parse_calling_hours(hours) if hours else None,
             clear_calling_hours=no_hours,
             redial_interrupted=redial_interrupted,
+            task_ttl_seconds=ttl,
+            clear_task_ttl_seconds=no_ttl,
         )
 
     async def work(services: Services, _s: Settings) -> QueueRow:

@@ -150,7 +150,8 @@ _KIND_FLAGS: dict[str, frozenset[str]] = {
         }
     ),
 }
-_TASK_FLAGS: frozenset[str] = frozenset({"kind", "timezone"}).union(*_KIND_FLAGS.values())
+_ANY_KIND = frozenset({"kind", "timezone", "expires", "priority"})  # flags of every kind of task
+_TASK_FLAGS: frozenset[str] = _ANY_KIND.union(*_KIND_FLAGS.values())
 _FLAG_NAMES = {
     "called_number": "--to",
     "calling_number": "--from",
@@ -176,6 +177,8 @@ _JOB_LOCS: dict[tuple[str, ...], str] = {
     ("options", "attempts"): "attempts",
     ("options", "delay"): "delay_ms",
     ("options", "timezone"): "timezone",
+    ("options", "expires_at"): "expires",
+    ("options", "priority"): "priority",
     ("options", "backoff", "type"): "backoff",
     ("options", "backoff", "delay"): "backoff_delay_ms",
     ("options", "backoff", "jitter"): "jitter",
@@ -206,6 +209,8 @@ def _flag_for(kind: str, loc: list[Any], flags: dict[str, Any]) -> str:
         for prefix, name in _CALLBACK_LOCS.items():
             if path[: len(prefix)] == prefix:
                 return _flag(name)
+        if path and path[0] == "expires_at":
+            return "--expires"
         if path and path[0] in _KIND_FLAGS["callback"] | {"timezone"}:
             return _flag(path[0])
         return ".".join(path) or "--a-number/--b-number"
@@ -231,7 +236,7 @@ def _task_from_flags(flags: dict[str, Any]) -> TaskSource:
         raise CliError(f"--kind {kind!r}: use msg_call, ivr_call or callback")
     problems = []
     for name in given:
-        if name not in _KIND_FLAGS[kind] | {"kind", "timezone"}:
+        if name not in _KIND_FLAGS[kind] | _ANY_KIND:
             instead = f" (use {_INSTEAD[name]})" if name in _INSTEAD else ""
             problems.append(
                 {
@@ -272,6 +277,8 @@ def _from_flags(kind: str, flags: dict[str, Any]) -> dict[str, Any]:
             "try_again_pause_caller": flags["try_again_pause_caller"],
             "start_time_utc": flags["start_time"],
             "timezone": flags["timezone"],
+            "expires_at": flags["expires"],
+            "priority": flags["priority"],
             "callback_params": {
                 "extended_a_numbers": flags["extended_a"] or [],
                 "caller_id_number": flags["caller_id_number"],
@@ -302,6 +309,10 @@ def _from_flags(kind: str, flags: dict[str, Any]) -> dict[str, Any]:
         options["delay"] = flags["delay_ms"]
     if flags["timezone"]:
         options["timezone"] = flags["timezone"]
+    if flags["expires"]:
+        options["expires_at"] = flags["expires"]
+    if flags["priority"] is not None:
+        options["priority"] = flags["priority"]
     if flags["backoff"]:
         options["backoff"] = {
             "type": flags["backoff"],

@@ -56,6 +56,8 @@ def task_dict(task: TaskRow) -> dict[str, Any]:
         "next_run_at": seed_time(task.run_at) if task.stored_status != "finished" else None,
         "start_time_utc": seed_time(task.start_time_utc) or None,
         "timezone": task.timezone,
+        "expires_at": seed_time(task.expires_at) or None,
+        "priority": task.priority,
         "create_date_utc": seed_time(task.created_at),
         "finish_date_utc": seed_time(task.finished_at) or None,
         "data": task.payload,
@@ -129,6 +131,12 @@ def task_add(
     ] = None,
     start_time: Annotated[str | None, typer.Option(help="'YYYY-MM-DD HH:MM:SS' UTC.")] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone for calling hours.")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="Not done by then: finished failed (UTC time).")
+    ] = None,
+    priority: Annotated[
+        int | None, typer.Option(min=0, max=9, help="0-9 (default 5): higher dialled first.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add one task from flags, or many from a JSON file (all or nothing)."""
@@ -293,6 +301,24 @@ def _shown_path(file: str, folder: Path) -> str:
         return str(Path(file).relative_to(folder))
     except ValueError:
         return file
+
+
+@task_app.command("priority")
+def task_priority(
+    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    priority: Annotated[int, typer.Argument(min=0, max=9, help="0-9: higher dialled first.")],
+    client: ClientOpt = "default",
+) -> None:
+    """Change a waiting task's priority (within its queue higher is dialled first)."""
+
+    async def work(services: Services, _s: Settings) -> None:
+        client_id = await find_client(services, client)
+        if client_id is None:
+            raise NotFound(f"no task {task_id}")
+        await services.tasks.set_priority(client_id, task_id, priority)
+
+    run(work)
+    err.print(f"task {task_id}: priority {priority}")
 
 
 @task_app.command("show")

@@ -54,6 +54,7 @@ class QueueRow:
     running_count: int = 0
     # try again when a fault on our side (worker lost or stopped) cut a call (DESIGN §4)
     redial_interrupted: bool = False
+    task_ttl_seconds: int | None = None  # tasks added without expires_at expire this long after
 
 
 @dataclass(slots=True)
@@ -90,6 +91,8 @@ class TaskRow:
     last_attempt_at: datetime | None
     finished_at: datetime | None
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
+    expires_at: datetime | None = None  # not completed by then: finished failed, expired
+    priority: int = 5  # 0-9: within a queue higher is dialled first
 
 
 @dataclass(slots=True)
@@ -270,6 +273,8 @@ class QueueChanges:
     calling_hours: dict[str, Any] | None = None
     clear_calling_hours: bool = False
     redial_interrupted: bool | None = None
+    task_ttl_seconds: int | None = None
+    clear_task_ttl_seconds: bool = False
 
 
 @dataclass(slots=True)

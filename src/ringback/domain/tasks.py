@@ -99,6 +99,13 @@ def parse_utc_time(value: str | datetime) -> datetime:
         raise ValueError(f"{value!r} is out of range") from exc
 
 
+def check_expires_at(expires_at: datetime | None, now: datetime) -> str | None:
+    """What is wrong with a task's ``expires_at`` given now (None: nothing)."""
+    if expires_at is not None and expires_at <= now:
+        return "expires_at must be in the future"
+    return None
+
+
 def format_seed_time(when: datetime | None) -> str | None:
     """The seed's time format, ``YYYY-MM-DD HH:MM:SS`` in UTC (None stays None)."""
     return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -210,6 +217,24 @@ class JobWebhook(_Strict):
         return value if _read_back(info) else check_stored_url(value)
 
 
+def _optional_time(value: Any) -> Any:
+    return None if value in (None, "") else parse_utc_time(value)
+
+
+#: a task's expiry (issue 18): not completed by then, it finishes failed, ``expired``
+ExpiresAt = Annotated[
+    datetime | None, BeforeValidator(_optional_time),
+    Field(description="not completed by then (UTC), the task finishes failed: expired"),
+]  # fmt: skip
+
+
+#: a task's priority (issue 18): within a queue higher is dialled first, FIFO within one
+Priority = Annotated[
+    int, Field(ge=0, le=9, description="0-9, default 5: within a queue higher is dialled first")
+]
+DEFAULT_PRIORITY = 5
+
+
 class JobOptions(_Strict):
     """How and when the job is tried."""
 
@@ -218,6 +243,8 @@ class JobOptions(_Strict):
         description="total number of tries including the first (1 to 50, default 1); a try "
         "counts only once a call was really placed",
     )  # fmt: skip
+    expires_at: ExpiresAt = None
+    priority: Priority = DEFAULT_PRIORITY
     delay: int = Field(
         default=0, ge=0, le=MAX_PAUSE_S * 1000,
         description="milliseconds to wait before the first try (0 to 864,000,000, ten days; "
@@ -422,6 +449,8 @@ class CallbackTask(_Strict):
         description=f"{_ZONE}: the queue's calling hours are read in this zone; null "
         "(default): the queue's zone",
     )
+    expires_at: ExpiresAt = None
+    priority: Priority = DEFAULT_PRIORITY
 
     @field_validator("start_time_utc", mode="before")
     @classmethod
@@ -472,6 +501,8 @@ class NewTask:
     timezone: str | None
     start_time_utc: datetime | None
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
+    expires_at: datetime | None = None  # None: the queue's task_ttl_seconds, if it has one
+    priority: int = 5  # 0-9: within a queue higher is dialled first
 
     @property
     def names_webhook_urls(self) -> bool:
@@ -494,10 +525,22 @@ def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:
         timezone=options.timezone,
         start_time_utc=None,
         webhooks=[hook.model_dump() for hook in options.webhooks] or None,
+        expires_at=options.expires_at,
+        priority=options.priority,
     )
 
 
-_NOT_IN_PAYLOAD = frozenset({"name", "try_count", "try_count_caller", "timezone", "start_time_utc"})
+_NOT_IN_PAYLOAD = frozenset(
+    {
+        "name",
+        "try_count",
+        "try_count_caller",
+        "timezone",
+        "start_time_utc",
+        "expires_at",
+        "priority",
+    }
+)
 _CALLBACK_LIST = TypeAdapter(list[CallbackTask])
 
 
@@ -527,4 +570,6 @@ def _callback_task(spec: CallbackTask, payload: dict[str, Any], now: datetime) -
         caller_pause_s=float(spec.try_again_pause_caller),
         timezone=spec.timezone,
         start_time_utc=start,
+        expires_at=spec.expires_at,
+        priority=spec.priority,
     )

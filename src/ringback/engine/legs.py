@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ringback.clock import Clock
-from ringback.domain.model import LegState, Outcome
+from ringback.domain.model import AttemptResult, LegState, Outcome
+from ringback.domain.suppression import Suppression
 from ringback.ids import new_uuid
 from ringback.store import ClaimedTask, LegWrite, Store
 from ringback.telephony.base import (
@@ -31,7 +32,7 @@ class AttemptDialer:
     """The attempt's dialer: stores every leg before it is placed (write-ahead) and remembers
     the legs it placed, so that none outlives a canceled attempt."""
 
-    __slots__ = ("calls", "clock", "failed", "inner", "name", "open_leg", "unstored")
+    __slots__ = ("calls", "clock", "failed", "inner", "name", "open_leg", "suppressed", "unstored")
 
     def __init__(
         self, inner: Dialer, clock: Clock, open_leg: Callable[[CallRecord], Awaitable[None]]
@@ -43,6 +44,7 @@ class AttemptDialer:
         self.calls: list[Call] = []
         self.failed: list[CallRecord] = []  # stored, then the dialer refused to place them
         self.unstored = False  # a leg could not be stored (the database away): not dialled
+        self.suppressed: LegSuppressed | None = None  # a leg refused: on a do-not-call list
 
     async def originate(self, request: OriginateRequest) -> Call:
         request.leg_uuid = request.leg_uuid or new_uuid()
@@ -52,6 +54,9 @@ class AttemptDialer:
         except LegNotStored as exc:  # maybe stored all the same (the reply was lost): say so
             self.unstored = True
             self.failed.append(_not_sent(outbound_record(request, self.clock.now()), exc))
+            raise
+        except LegSuppressed as exc:  # not stored, not dialled: no call record
+            self.suppressed = exc
             raise
         try:
             call = await self.inner.originate(request)
@@ -69,6 +74,15 @@ class LegNotStored(CallError):
     """A leg could not be stored before dialling (the database is away): it is not dialled."""
 
 
+class LegSuppressed(CallError):
+    """The store refused the leg: its called number is on a do-not-call list of the task's
+    client. Not dialled; the attempt's task finishes ``failed`` (the message names the list)."""
+
+    def __init__(self, suppression: Suppression) -> None:
+        super().__init__(suppression.reason())
+        self.suppression = suppression
+
+
 def _not_sent(record: CallRecord, error: Exception) -> CallRecord:
     """The record of a leg that was not placed after all."""
     record.outcome, record.hangup_cause = Outcome.FAILED, "ORIGINATE_FAILED"
@@ -84,7 +98,7 @@ class LegJournal:
         self.owner = owner
         self.pending: list[LegWrite] = []
         self._wake = wake  # asks the flusher to write soon
-        self._waiters: dict[str, asyncio.Future[bool]] = {}
+        self._waiters: dict[str, asyncio.Future[bool | Suppression]] = {}
 
     def _write(self, claimed: ClaimedTask, record: CallRecord, state: LegState) -> LegWrite:
         record.detail["worker"] = self.owner
@@ -92,17 +106,21 @@ class LegJournal:
 
     async def open(self, claimed: ClaimedTask, record: CallRecord) -> bool:
         """Store the leg as ``dialing``; whether the store accepted it (the task is still
-        ours). CallError when it could not be stored."""
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        ours). CallError when it could not be stored; LegSuppressed when its called number is
+        on a do-not-call list of the task's client."""
+        waiter: asyncio.Future[bool | Suppression] = asyncio.get_running_loop().create_future()
         self._waiters[record.leg_uuid] = waiter
         self.pending.append(self._write(claimed, record, LegState.DIALING))
         self._wake()
         try:
-            return await waiter
+            answer = await waiter
         except Exception as exc:
             raise LegNotStored(f"not dialled: the call could not be stored first ({exc})") from exc
         finally:
             self._waiters.pop(record.leg_uuid, None)
+        if isinstance(answer, Suppression):
+            raise LegSuppressed(answer)
+        return answer
 
     def answered(self, claimed: ClaimedTask, record: CallRecord) -> None:
         self.pending.append(self._write(claimed, record, LegState.ANSWERED))
@@ -145,4 +163,16 @@ class LegJournal:
             if write.state is LegState.DIALING:
                 waiter = self._waiters.get(write.record.leg_uuid)
                 if waiter is not None and not waiter.done():
-                    waiter.set_result(write.record.leg_uuid in accepted)
+                    leg = write.record.leg_uuid
+                    waiter.set_result(accepted.suppressed.get(leg) or leg in accepted)
+
+
+def suppressed_result(result: AttemptResult, refused: LegSuppressed) -> AttemptResult:
+    """An attempt that had a leg refused as suppressed (a callback's B leg, an IVR's Transfer)
+    fails and is not tried again, whatever its other legs did; its comment names the list."""
+    if not result.success and not result.retryable:
+        return result
+    result.success, result.retryable = False, False
+    if str(refused) not in result.comment:
+        result.comment = f"{result.comment}; {refused}" if result.comment else str(refused)
+    return result

@@ -28,6 +28,7 @@ from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outc
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import READ_BACK, CallbackTask, IvrCallData, MsgCallData
 from ringback.engine.context import AttemptContext
+from ringback.engine.legs import LegSuppressed
 from ringback.ivr.errors import IvrError
 from ringback.ivr.interpret import call_variables, static_problems
 from ringback.ivr.limits import store_trace
@@ -52,12 +53,14 @@ async def run_attempt(ctx: AttemptContext) -> AttemptResult:
     except _BadPayload as exc:
         result = _not_dialled(f"invalid task payload: {exc}")
     except _OriginateFailed as exc:
+        suppressed = isinstance(exc.error, LegSuppressed)  # on a do-not-call list: never retried
         result = AttemptResult(
             success=False,
             outcome=Outcome.FAILED,
             originated=legs.started,
             failed_leg=exc.failed_leg,
-            comment=f"cannot call {exc.to_number}: {exc.error}",
+            comment=str(exc.error) if suppressed else f"cannot call {exc.to_number}: {exc.error}",
+            retryable=not suppressed,
         )
     except Exception as exc:
         log.exception("attempt %s of task %s failed unexpectedly", ctx.attempt, ctx.task_id)

@@ -35,7 +35,7 @@ from ringback.clock import Clock
 from ringback.domain.decide import decide, lost_attempt
 from ringback.domain.model import AttemptResult, EventType, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
-from ringback.engine.legs import AttemptDialer, LegJournal
+from ringback.engine.legs import AttemptDialer, LegJournal, suppressed_result
 from ringback.engine.runners import run_attempt
 from ringback.engine.worker_config import WorkerConfig, WorkerMetrics, WorkerStats, worker_id
 from ringback.faults import FaultReporter
@@ -135,6 +135,7 @@ class Worker:
             asyncio.create_task(
                 self._every(self.config.reap_every_seconds, self._reap_settled, "reap")
             ),
+            asyncio.create_task(self._every(self.config.expire_every_seconds, self.expire, "reap")),
         ]
         try:
             backoff = 0.0
@@ -209,6 +210,12 @@ class Worker:
             log.warning("reaped tasks of a lost worker", count=reaped)
             self._wake.set()
         return reaped
+
+    async def expire(self) -> bool:
+        """Finish waiting tasks whose expiry passed, in bounded batches (issue 18)."""
+        while await self.store.expire_tasks(self.clock.now()) >= 500:
+            pass
+        return True
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -319,6 +326,8 @@ class Worker:
                 # nothing was dialled because the database was away: try again as soon as this
                 # result can be written (it is), not after the dialer-trouble pause
                 result.retry_in_s = STORE_RETRY_SECONDS
+            if flight.dialer.suppressed is not None:  # e.g. an IVR's Transfer: never retried
+                result = suppressed_result(result, flight.dialer.suppressed)
         except asyncio.CancelledError:
             result = await self._abandon(flight, "attempt interrupted: worker shutting down")
             if not result.originated and not flight.lost:

@@ -21,6 +21,7 @@ from ringback.service.numbers import NumberService
 from ringback.service.queues import QueueService, QueueStats
 from ringback.service.responses import StoredResponses
 from ringback.service.services import Services, open_services
+from ringback.service.suppressions import NewEntry, SuppressionService
 from ringback.service.tasks import DEFAULT_QUEUE, AddedTasks, TaskService, TaskView
 from ringback.service.webhooks import WebhookService
 
@@ -33,12 +34,14 @@ __all__ = [
     "ClientService",
     "InvalidInput",
     "NewCredentials",
+    "NewEntry",
     "NumberService",
     "QueueService",
     "QueueStats",
     "Services",
     "SigningKeys",
     "StoredResponses",
+    "SuppressionService",
     "TaskService",
     "TaskView",
     "WebhookService",

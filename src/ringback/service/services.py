@@ -18,6 +18,7 @@ from ringback.service.inbound import InboundHandler, inbound_handler
 from ringback.service.numbers import NumberService
 from ringback.service.queues import QueueService
 from ringback.service.responses import StoredResponses
+from ringback.service.suppressions import SuppressionService
 from ringback.service.tasks import TaskService
 from ringback.service.webhooks import WebhookService
 from ringback.store import Store, open_store
@@ -59,6 +60,7 @@ class Services:
         self.dashboard = Dashboard(store, clock)
         self.webhooks = WebhookService(store, clock)
         self.responses = StoredResponses(store, clock)
+        self.suppressions = SuppressionService(store, clock)  # do-not-call lists
         self._numbers: NumberService | None = None
         self._call_files: CallFiles | None = None
         if storage is not None:

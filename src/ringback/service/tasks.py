@@ -24,6 +24,7 @@ from ringback.domain.rows import (
 from ringback.domain.tasks import (
     CallbackTask,
     NewTask,
+    check_expires_at,
     task_from_callback,
     task_from_job,
     tasks_from_callbacks,
@@ -70,6 +71,9 @@ class TaskService:
     async def add_jobs(self, client_id: int, items: Sequence[Any]) -> list[int]:
         """AddJob JSON objects; each goes to its ``queue`` or to ``default`` (made on first use)."""
         jobs = parse_jobs(items)
+        _check_expiry(
+            [(i, "options", j.options.expires_at) for i, j in enumerate(jobs)], self.clock
+        )
         if self.storage is not None:
             check_job_files(self.storage, client_id, jobs)
             await check_fax_documents(self.storage, client_id, jobs)
@@ -109,6 +113,7 @@ class TaskService:
         """:meth:`add_callback_tasks`, with the queue and the tasks as stored (to show them
         without reading them back). NotFound: not a queue of the client."""
         specs = parse_callback_tasks(items)  # validated models pass as they are
+        _check_expiry([(i, None, spec.expires_at) for i, spec in enumerate(specs)], self.clock)
         queue = await self.store.get_queue(queue_id, client_id=client_id, pending=False)
         now = self.clock.now()
         new = tasks_from_callbacks(specs, now)
@@ -165,6 +170,7 @@ class TaskService:
     ) -> TaskView:
         """Replace a waiting task's fields; Conflict once it runs or finished."""
         await self.get(client_id, task_id, queue_id=queue_id)
+        _check_expiry([(None, None, spec.expires_at)], self.clock)
         now = self.clock.now()
         task = await self.store.update_task(task_id, client_id, task_from_callback(spec, now), now)
         return (await self.views([task]))[0]
@@ -185,7 +191,34 @@ class TaskService:
             raise Conflict(f"task {task_id} is not waiting: only a waiting task can run now")
         return await self.get(client_id, task_id)
 
+    async def set_priority(self, client_id: int, task_id: int, priority: int) -> TaskView:
+        """Give a waiting task another priority (0-9: higher is dialled first within its
+        queue); InvalidInput out of range, Conflict once it runs or finished."""
+        if not 0 <= priority <= 9:
+            msg = "priority is 0 to 9"
+            raise InvalidInput(msg, [{"loc": ["body", "priority"], "msg": msg}])
+        changed = await self.store.set_task_priority(
+            task_id, priority, self.clock.now(), client_id=client_id
+        )
+        if not changed:
+            raise Conflict(f"task {task_id} is not waiting: only a waiting task can change")
+        return await self.get(client_id, task_id)
+
     async def events(self, client_id: int, task_id: int) -> list[EventRow]:
         """The task's events, in order."""
         await self.store.get_task(task_id, self.clock.now(), client_id=client_id)
         return await self.store.events_for_task(task_id)
+
+
+def _check_expiry(
+    items: list[tuple[int | None, str | None, datetime | None]], clock: Clock
+) -> None:
+    """InvalidInput naming each ``expires_at`` that is not in the future (index, parent)."""
+    now, details = clock.now(), []
+    for index, parent, expires_at in items:
+        problem = check_expires_at(expires_at, now)
+        if problem is not None:
+            loc = [part for part in (index, parent, "expires_at") if part is not None]
+            details.append({"loc": loc, "msg": problem})
+    if details:
+        raise InvalidInput(f"{len(details)} problem(s): expires_at; nothing was added", details)

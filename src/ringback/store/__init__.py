@@ -7,7 +7,7 @@ drivers). The row types the store returns are in :mod:`ringback.domain.rows`."""
 
 from ringback.store.access import StoredResponse
 from ringback.store.db import Store, TaskFilters, open_store
-from ringback.store.legs_sql import AttemptLegs, LegWrite
+from ringback.store.legs_sql import AttemptLegs, LegWrite, OpenedLegs
 from ringback.store.records import ClaimedTask, Completion, Progress
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "ClaimedTask",
     "Completion",
     "LegWrite",
+    "OpenedLegs",
     "Progress",
     "Store",
     "StoredResponse",

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ringback.store import schema as t
-from ringback.store.legs_sql import LegWrite
+from ringback.store.legs_sql import LegWrite, OpenedLegs
 from ringback.store.records import CallRow, EventRow, call_row, from_ms, to_ms
 from ringback.store.repository import Repository
 
@@ -18,14 +18,15 @@ from ringback.store.repository import Repository
 class CallRepository(Repository):
     """Legs written ahead of each call, and the history of tasks and calls."""
 
-    async def write_legs(self, writes: Sequence[LegWrite]) -> set[str]:
+    async def write_legs(self, writes: Sequence[LegWrite]) -> OpenedLegs:
         """Store call legs as they are opened, answered and ended (see ``legs_sql``).
 
         Returns the leg_uuids of the opens accepted: a leg may be dialled only once its open
-        was accepted (the task is still this worker's).
+        was accepted (the task is still this worker's, and its called number is on none of
+        the client's do-not-call lists: those refused are in ``suppressed``, with the entry).
         """
         if not writes:
-            return set()
+            return OpenedLegs()
         async with self.driver.write(one_statement=True) as conn:
             return await self.driver.legs.write(conn, writes)
 

@@ -22,17 +22,38 @@ from ringback.store.legs_sql import dumps, ms
 
 PENDING_SQL = "('scheduled', 'delayed', 'delayed_interval')"
 
-#: columns every claim returns, in this order
+#: columns every claim returns, in this order (``status``: ``finished`` when it expired)
 CLAIM_COLUMNS = (
     "id, client_id, kind, payload, attempt, fence, event_seq, run_at, timezone, tries_used, "
-    "caller_tries_used, max_tries, max_caller_tries, backoff, caller_pause_s"
+    "caller_tries_used, max_tries, max_caller_tries, backoff, caller_pause_s, status"
 )
-CLAIM_SET = (
-    "status = 'executed', lease_owner = {owner}, lease_until = {lease}, fence = fence + 1, "
-    "attempt = attempt + 1, event_seq = event_seq + 1, "
-    "first_attempt_at = COALESCE(first_attempt_at, {now}), last_attempt_at = {now}, "
-    "updated_at = {now}"
+#: the comment of a task finished because its ``expires_at`` passed
+EXPIRED_COMMENT = "expired"
+#: a task picked whose ``expires_at`` passed: finished instead of run (issue 18)
+_EXPIRED = "(expires_at IS NOT NULL AND expires_at <= {now})"
+_CLAIM_SET = (
+    "status = CASE WHEN {x} THEN 'finished' ELSE 'executed' END, "
+    "lease_owner = CASE WHEN {x} THEN NULL ELSE {owner} END, "
+    "lease_until = CASE WHEN {x} THEN NULL ELSE {lease} END, fence = fence + 1, "
+    "attempt = CASE WHEN {x} THEN attempt ELSE attempt + 1 END, event_seq = event_seq + 1, "
+    "first_attempt_at = CASE WHEN {x} THEN first_attempt_at "
+    "ELSE COALESCE(first_attempt_at, {now}) END, "
+    "last_attempt_at = CASE WHEN {x} THEN last_attempt_at ELSE {now} END, "
+    "finish_result = CASE WHEN {x} THEN 'failed' ELSE finish_result END, "
+    f"finish_comment = CASE WHEN {{x}} THEN '{EXPIRED_COMMENT}' ELSE finish_comment END, "
+    "finished_at = CASE WHEN {x} THEN {now} ELSE finished_at END, updated_at = {now}"
 )
+
+
+def claim_set(owner: str, lease: str, now: str) -> str:
+    """The SET of a claim, its placeholders given: a task whose expiry passed is finished
+    (failed, ``expired``), every other one leased to run."""
+    return _CLAIM_SET.format(x=_EXPIRED.format(now=now), owner=owner, lease=lease, now=now)
+
+
+def expired_data(attempt: int) -> str:
+    """The data of the ``task.finished`` event of a task that expired."""
+    return dumps({"result": "failed", "comment": EXPIRED_COMMENT, "attempts": attempt})
 
 
 @dataclass(slots=True)
@@ -73,7 +94,7 @@ class TaskResult:
 NEW_TASK_COLUMNS = (
     "id, client_id, queue_id, kind, name, payload, status, run_at, start_time_utc, timezone, "
     "max_tries, max_caller_tries, backoff, caller_pause_s, event_seq, created_at, updated_at, "
-    "webhooks"
+    "webhooks, expires_at, priority"
 )
 SCHEDULED = TaskStatus.SCHEDULED.value
 CREATED = EventType.TASK_CREATED.value
@@ -91,12 +112,24 @@ DUE_QUEUES = (
     f"WHERE t.queue_id = q.id AND t.status IN {PENDING_SQL} AND t.run_at <= {{now}}) "
 )
 RUNNING = "SELECT count(*) FROM tasks WHERE queue_id = {q} AND status = 'executed'"
-DUE_TASKS = (
-    f"FROM tasks WHERE queue_id = {{q}} AND status IN {PENDING_SQL} "
-    "AND run_at <= {now} ORDER BY run_at, id LIMIT {room}"
+#: the due tasks of one priority, first come first served: a range of the tasks_claim index
+_DUE_OF = (
+    "SELECT id, {p} AS p, run_at FROM tasks WHERE queue_id = {q} AND priority = {p} "
+    f"AND status IN {PENDING_SQL} AND run_at <= {{now}} ORDER BY run_at, id LIMIT {{room}}"
 )
-PICK = "SELECT id " + DUE_TASKS
-CANDIDATES = "SELECT id, timezone " + DUE_TASKS
+#: up to ``room`` due tasks of queue ``q``, higher priority first, FIFO within a priority: each
+#: priority's range read from the tasks_claim index (at most ``room`` entries each, never a
+#: scan of tasks not due yet), then the first ``room`` of those (at most 10 x room rows)
+PICK = (
+    "SELECT id FROM ("
+    + " UNION ALL ".join(
+        f"SELECT * FROM ({_DUE_OF.replace('{p}', str(p))}) AS p{p}" for p in range(9, -1, -1)
+    )
+    + ") AS due ORDER BY p DESC, run_at, id LIMIT {room}"
+)
+CANDIDATES = (
+    "SELECT id, timezone FROM tasks WHERE id IN (" + PICK + ") ORDER BY priority DESC, run_at, id"
+)
 TOUCH_QUEUE = (
     "UPDATE queues SET last_call_at = CASE WHEN {took} THEN {now} ELSE last_call_at END, "
     "rate_tokens = COALESCE({tokens}, rate_tokens), "

@@ -23,6 +23,7 @@ from ringback.store.migrator import MigrationRepository
 from ringback.store.numbers import NumberRepository
 from ringback.store.queues import QueueRepository
 from ringback.store.status import DashboardRepository, StatusRepository
+from ringback.store.suppressions import SuppressionRepository
 from ringback.store.tasks import TaskFilters, TaskRepository
 from ringback.store.webhooks import WebhookRepository
 
@@ -42,6 +43,7 @@ class Store(
     DashboardRepository,
     NumberRepository,
     WebhookRepository,
+    SuppressionRepository,
 ):
     """Open with :func:`open_store`; close with :meth:`close`."""
 

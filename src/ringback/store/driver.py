@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ringback.domain.model import NewEvent
 from ringback.domain.tasks import NewTask
 from ringback.store.claims import Claim, TaskResult
-from ringback.store.legs_sql import LegWrite
+from ringback.store.legs_sql import LegWrite, OpenedLegs
 from ringback.store.migrations import Migration
 
 
@@ -68,7 +68,7 @@ class LegSql(Protocol):
         """The statement that stores finished legs (``CALL_FIELDS`` + client, queue, task)."""
         ...
 
-    async def write(self, conn: Conn, writes: Sequence[LegWrite]) -> set[str]:
+    async def write(self, conn: Conn, writes: Sequence[LegWrite]) -> OpenedLegs:
         """Apply the writes; returns the leg_uuids of the opens that were accepted."""
         ...
 
@@ -113,6 +113,13 @@ class Driver(Protocol):
 
     async def listen(self, callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:
         """Call ``callback`` when any process commits new work; returns the stop function."""
+        ...
+
+    async def upsert_suppressions(
+        self, conn: Conn, client_id: int, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        """Write do-not-call entries (``store/suppressions.py``: ``UPSERT_CONFLICT``), one
+        statement for the batch."""
         ...
 
     async def database_time(self) -> datetime | None:

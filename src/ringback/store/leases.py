@@ -18,7 +18,14 @@ import sqlalchemy as sa
 from ringback.domain.calling_hours import CallingHours
 from ringback.domain.model import EventType, TaskStatus
 from ringback.store import schema as t
-from ringback.store.claims import CLAIM_COLUMNS, Claim, TaskResult
+from ringback.store.claims import (
+    CLAIM_COLUMNS,
+    EXPIRED_COMMENT,
+    PENDING_SQL,
+    Claim,
+    TaskResult,
+    expired_data,
+)
 from ringback.store.driver import Conn
 from ringback.store.legs_sql import AttemptLegs, call_values
 from ringback.store.mappers import claimed_task, loads, opt_ms
@@ -82,7 +89,9 @@ class LeaseRepository(Repository):
                     delayed += moved
                 else:
                     rows = await ops.claim_due(conn, claim)
-                claimed.extend(claimed_task(row, queue_id, redial) for row in rows)
+                live = [row for row in rows if row[15] == "executed"]
+                delayed += len(rows) - len(live)  # expired: finished instead of run
+                claimed.extend(claimed_task(row, queue_id, redial) for row in live)
                 if len(claimed) >= limit:
                     break
             next_due = None
@@ -206,6 +215,45 @@ class LeaseRepository(Repository):
             if accepted:
                 await self.driver.legs.close(conn, sorted(accepted))
         return len(accepted)
+
+    async def expire_tasks(self, now: datetime, limit: int = 500) -> int:
+        """Finish (failed, ``expired``) up to ``limit`` waiting tasks whose ``expires_at`` has
+        passed, soonest expiry first, each with its ``task.finished`` event: the tasks waiting
+        far ahead that no claim will reach before then (a claim finishes a due one itself).
+        Index-driven (``tasks_expiring``); returns how many."""
+        tk = t.tasks
+        now_ms = to_ms(now)
+        waiting = sa.text(f"tasks.status IN {PENDING_SQL}")
+        due = (
+            sa.select(tk.c.id)
+            .where(waiting, tk.c.expires_at.is_not(None), tk.c.expires_at <= now_ms)
+            .order_by(tk.c.expires_at)
+            .limit(limit)
+        )
+        done = (
+            tk.update()
+            .where(tk.c.id.in_(due.scalar_subquery()), waiting)
+            .values(
+                status="finished",
+                finish_result="failed",
+                finish_comment=EXPIRED_COMMENT,
+                finished_at=now_ms,
+                updated_at=now_ms,
+                event_seq=tk.c.event_seq + 1,
+            )
+            .returning(tk.c.id, tk.c.client_id, tk.c.queue_id, tk.c.event_seq, tk.c.attempt)
+        )
+        async with self.driver.write() as conn:
+            rows = (await conn.execute(done)).all()
+            if rows:
+                events = [
+                    {"client_id": r.client_id, "queue_id": r.queue_id, "task_id": r.id,
+                     "seq": r.event_seq, "type": EventType.TASK_FINISHED.value,
+                     "occurred_at": now_ms, "data": loads(expired_data(r.attempt))}
+                    for r in rows
+                ]  # fmt: skip
+                await conn.execute(t.events.insert(), events)
+        return len(rows)
 
     async def release(self, owner: str, task_ids: Sequence[int], now: datetime) -> int:
         """Hand back claimed tasks whose attempt never started (shutdown): attempt given back."""

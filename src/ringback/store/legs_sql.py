@@ -19,6 +19,7 @@ The columns written are the one CDR field list, ``ringback.domain.cdr.CDR_FIELDS
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -28,6 +29,7 @@ import orjson
 
 from ringback.domain.cdr import CDR_FIELDS, CallRecord, duration_ms, record_values
 from ringback.domain.model import LegState
+from ringback.domain.suppression import Suppression
 
 #: the columns of a leg written from a record: the one CDR field list
 CALL_FIELDS = CDR_FIELDS
@@ -83,6 +85,18 @@ class LegWrite:
     worker: str
     record: CallRecord
     state: LegState  # DIALING: open; ANSWERED: answer; ENDED: end
+
+
+class OpenedLegs(set[str]):
+    """The leg_uuids of the opens a write accepted; ``suppressed``: the opens refused because
+    their called number is on one of the client's do-not-call lists, with the entry that
+    matched (``ringback.domain.suppression``). A refused open is not stored and not dialled."""
+
+    def __init__(
+        self, accepted: Iterable[str] = (), suppressed: dict[str, Suppression] | None = None
+    ) -> None:
+        super().__init__(accepted)
+        self.suppressed: dict[str, Suppression] = suppressed or {}
 
 
 @dataclass(slots=True)

@@ -37,6 +37,7 @@ def queue_row(row: Row[Any]) -> QueueRow:
         max_calls_per_second=row.max_calls_per_second,
         calling_hours=row.calling_hours,
         redial_interrupted=bool(row.redial_interrupted),
+        task_ttl_seconds=row.task_ttl_seconds,
         last_call_at=from_ms(row.last_call_at),
         created_at=from_ms(row.created_at),  # type: ignore[arg-type]
         updated_at=from_ms(row.updated_at),  # type: ignore[arg-type]
@@ -89,6 +90,8 @@ def task_row(row: Row[Any], running: int, now_ms: int) -> TaskRow:
         last_attempt_at=from_ms(row.last_attempt_at),
         finished_at=from_ms(row.finished_at),
         webhooks=row.webhooks,
+        expires_at=from_ms(row.expires_at),
+        priority=row.priority,
     )
 
 
@@ -96,8 +99,10 @@ def claimed_task(
     row: Sequence[Any], queue_id: int, redial_interrupted: bool = False
 ) -> ClaimedTask:
     """A row of ``CLAIM_COLUMNS`` (values after the claim) as a ClaimedTask."""
+    # fmt: off
     (task_id, client_id, kind_name, payload, attempt, fence, event_seq, run_at, _tz, tries_used,
-     caller_tries_used, max_tries, max_caller_tries, backoff, caller_pause_s) = row  # fmt: skip
+     caller_tries_used, max_tries, max_caller_tries, backoff, caller_pause_s) = row[:15]
+    # fmt: on
     kind = TaskKind(kind_name)
     return ClaimedTask(
         id=task_id,

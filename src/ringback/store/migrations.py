@@ -515,6 +515,42 @@ MIGRATIONS += (Migration(12, "the console's call history and task list at scale"
     "CREATE INDEX tasks_client_id ON tasks (client_id, id)",
 )),)  # fmt: skip
 
+# Do-not-call lists (issue 18): entries of a client's named lists, numbers or prefixes. The
+# unique index is also the lookup of every call leg written (client, number IN its prefixes).
+MIGRATIONS += (Migration(13, "suppressions: do-not-call lists of numbers and prefixes", (
+    """CREATE TABLE suppressions (
+        id {id},
+        client_id BIGINT NOT NULL REFERENCES clients (id),
+        list_name TEXT NOT NULL,
+        number TEXT NOT NULL,
+        prefix BOOLEAN NOT NULL DEFAULT FALSE,
+        source TEXT NOT NULL DEFAULT '',
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        CONSTRAINT suppressions_entry UNIQUE (client_id, number, prefix, list_name))""",
+    "CREATE INDEX suppressions_client_list ON suppressions (client_id, list_name, id)",
+)),)  # fmt: skip
+
+# Expiry (issue 18): a task not completed by ``expires_at`` finishes failed, ``expired`` (a
+# claim finishes it instead of dialling it; the workers' sweep finds those waiting far ahead
+# through the partial index); a queue's default time-to-live for the tasks added to it.
+MIGRATIONS += (Migration(14, "expiry: tasks.expires_at, queues.task_ttl_seconds", (
+    "ALTER TABLE tasks ADD COLUMN expires_at BIGINT",
+    "ALTER TABLE queues ADD COLUMN task_ttl_seconds INTEGER CHECK (task_ttl_seconds > 0)",
+    f"""CREATE INDEX tasks_expiring ON tasks (expires_at)
+        WHERE status IN {_PENDING} AND expires_at IS NOT NULL""",
+)),)  # fmt: skip
+
+# Priority (issue 18): 0-9 per task, higher first, FIFO within a priority. The claim reads
+# each priority's due tasks from this index (a range per priority: never a scan of the tasks
+# not due yet); tasks_due still answers "is anything due" and "when is the next".
+MIGRATIONS += (Migration(15, "priority: tasks.priority 0-9 (default 5), the claim index", (
+    "ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 5 "
+    "CHECK (priority BETWEEN 0 AND 9)",
+    f"""CREATE INDEX tasks_claim ON tasks (queue_id, priority, run_at, id)
+        WHERE status IN {_PENDING}""",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -22,16 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 from ringback.clock import Clock
-from ringback.domain.model import NewEvent
+from ringback.domain.model import LegState, NewEvent
+from ringback.domain.suppression import Suppression, lookup_keys
 from ringback.domain.tasks import NewTask
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs
 from ringback.store.claims import Claim, TaskResult
 from ringback.store.driver import Conn
-from ringback.store.legs_sql import LegWrite, dumps, ms
+from ringback.store.legs_sql import LegWrite, OpenedLegs, dumps, ms
 from ringback.store.listener import Listener
 from ringback.store.migrations import Migration
 from ringback.store.schema import calls
+from ringback.store.suppressions import MATCH_ORDER, UPSERT_CONFLICT
 from ringback.store.webhooks import CLAIM_FROM, CLAIM_RETURNING, CLAIM_WHERE
 
 DIALECT = "postgresql"
@@ -50,6 +52,13 @@ _CLAIM_DELIVERIES = (
     "UPDATE webhook_deliveries w SET lease_owner = $3, lease_until = $4, fence = w.fence + 1, "
     "updated_at = $1 FROM picked WHERE w.id = picked.id RETURNING "
     + ", ".join("w." + col.strip() for col in CLAIM_RETURNING.split(","))
+)
+
+# one statement per batch: the columns travel as arrays
+_UPSERT_SUPPRESSIONS = (
+    "INSERT INTO suppressions (client_id, list_name, number, prefix, source, expires_at, "
+    "created_at) SELECT $1, u.l, u.n, u.p, u.s, u.e, $2 FROM unnest($3::text[], $4::text[], "
+    f"$5::boolean[], $6::text[], $7::bigint[]) AS u(l, n, p, s, e) {UPSERT_CONFLICT}"
 )
 
 
@@ -121,6 +130,13 @@ class PostgresDriver:
             found = (await conn.execute(sa.text("SELECT clock_timestamp()"))).scalar_one()
         return cast(datetime, found)
 
+    async def upsert_suppressions(
+        self, conn: Conn, client_id: int, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        lists, numbers, prefixes, sources, expiries = (list(c) for c in zip(*rows, strict=True))
+        params = (client_id, now_ms, lists, numbers, prefixes, sources, expiries)
+        await conn.exec_driver_sql(_UPSERT_SUPPRESSIONS, params)
+
     async def lock_migrations(self, conn: Conn) -> None:
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(72517001)"))
 
@@ -178,12 +194,26 @@ class PostgresLegs:
         f"FROM jsonb_to_recordset($1::jsonb) AS c(task_id bigint, fence bigint, {_CALL_TYPES})"
     )
     # an answer and an end of one leg never share a batch with its open (the leg is dialled
-    # only once its open committed); the worker drops an answer it is about to end anyway
+    # only once its open committed); the worker drops an answer it is about to end anyway.
+    # An open whose called number is on a do-not-call list of the task's client (its prefixes
+    # ``keys`` looked up in the suppressions index) is not stored: it is returned with the
+    # entry that matched, and never dialled
     _write = (
-        "WITH opened AS ("
+        "WITH opens AS (SELECT c.*, t.client_id, t.queue_id, s.number AS s_number, "
+        "s.prefix AS s_prefix, s.list_name AS s_list, s.source AS s_source "
+        f"FROM jsonb_to_recordset($1::jsonb) AS c(task_id bigint, fence bigint, keys text[], "
+        f"{_CALL_TYPES}) JOIN tasks t ON t.id = c.task_id AND t.fence = c.fence "
+        "AND t.status = 'executed' LEFT JOIN LATERAL (SELECT s.number, s.prefix, s.list_name, "
+        "s.source FROM suppressions s WHERE s.client_id = t.client_id "
+        "AND s.number = ANY(c.keys) AND (s.prefix OR s.number = c.keys[1]) "
+        "AND (s.expires_at IS NULL OR s.expires_at > c.started_at) "
+        f"ORDER BY {MATCH_ORDER} LIMIT 1) s ON true "
+        "WHERE c.state = 'dialing' FOR KEY SHARE OF t), "
+        "opened AS ("
         + legs.insert(
-            f"{_CALL_SELECT} {_source} JOIN tasks t ON t.id = c.task_id AND t.fence = c.fence "
-            "AND t.status = 'executed' WHERE c.state = 'dialing' FOR KEY SHARE OF t",
+            "SELECT "
+            + ", ".join("o." + f for f in legs.CALL_FIELDS)
+            + ", o.client_id, o.queue_id, o.task_id FROM opens o WHERE o.s_number IS NULL",
             legs.KEEP,
         )
         + " RETURNING leg_uuid), "
@@ -195,7 +225,9 @@ class PostgresLegs:
             f"{_CALL_SELECT} {_source} JOIN tasks t ON t.id = c.task_id WHERE c.state = 'ended'",
             legs.REPLACE,
         )
-        + ") SELECT leg_uuid FROM opened"
+        + ") SELECT leg_uuid, NULL, NULL, NULL, NULL FROM opened UNION ALL "
+        "SELECT leg_uuid, s_number, s_prefix, s_list, s_source FROM opens "
+        "WHERE s_number IS NOT NULL"
     )
 
     def upsert_sql(self) -> str:
@@ -206,10 +238,19 @@ class PostgresLegs:
             legs.REPLACE,
         )
 
-    async def write(self, conn: Conn, writes: Sequence[LegWrite]) -> set[str]:
-        doc = [_call_doc(legs.fixed(w), w.task_id, w.fence) for w in writes]
+    async def write(self, conn: Conn, writes: Sequence[LegWrite]) -> OpenedLegs:
+        doc = []
+        for w in writes:
+            item = _call_doc(legs.fixed(w), w.task_id, w.fence)
+            if w.state is LegState.DIALING:
+                item["keys"] = lookup_keys(w.record.to_number)
+            doc.append(item)
         rows = (await conn.exec_driver_sql(self._write, (dumps(doc),))).all()
-        return {row[0] for row in rows}
+        opened = OpenedLegs(row[0] for row in rows if row[1] is None)
+        for row in rows:
+            if row[1] is not None:
+                opened.suppressed[row[0]] = Suppression(row[3], row[4], row[1], bool(row[2]))
+        return opened
 
     async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:
         return list(await conn.exec_driver_sql(_ATTEMPT_LEGS, (dumps(list(task_ids)),)))
@@ -273,11 +314,13 @@ class PostgresClaims:
         "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, kind text, "
         "name text, payload jsonb, run_at bigint, start_time_utc bigint, timezone text, "
         "max_tries int, max_caller_tries int, backoff jsonb, caller_pause_s double precision, "
-        "created jsonb, webhooks jsonb)), "
+        "created jsonb, webhooks jsonb, expires_at bigint, priority int)), "
         f"new_tasks AS (INSERT INTO tasks ({cl.NEW_TASK_COLUMNS}) "
         f"SELECT id, $2, $3, kind, name, payload, '{cl.SCHEDULED}', run_at, start_time_utc, "
-        "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks "
-        "FROM r), "
+        "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks, "
+        # no expires_at: the queue's time-to-live, if it has one
+        "COALESCE(expires_at, $4 + (SELECT task_ttl_seconds FROM queues WHERE id = $3)::bigint "
+        "* 1000), priority FROM r), "
         "new_events AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, "
         f"occurred_at, data, dispatched_at) SELECT $2, $3, id, 1, '{cl.CREATED}', $4, created, "
         # written as dispatched when no webhook target can receive it (see migration 5)
@@ -310,6 +353,7 @@ class PostgresClaims:
                 "max_tries": task.max_tries, "max_caller_tries": task.max_caller_tries,
                 "backoff": task.backoff, "caller_pause_s": task.caller_pause_s,
                 "created": cl.created_data(task), "webhooks": task.webhooks or None,
+                "expires_at": ms(task.expires_at), "priority": task.priority,
             }
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip
@@ -328,19 +372,23 @@ class PostgresClaims:
         f"AND t.status IN {cl.PENDING_SQL} "
         f"RETURNING {', '.join('t.' + c.strip() for c in cl.CLAIM_COLUMNS.split(','))}, "
         f"{_QUIET_TASK}), "
+        # a task that expired was finished instead (status finished): its task.finished event
         "started AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, "
-        "data, dispatched_at) SELECT client_id, $1, id, event_seq, 'task.started', $2, "
-        f"jsonb_build_object('attempt', attempt), {_dispatched_if_quiet('claimed', '$2')} "
-        "FROM claimed), "
-        "touched AS (UPDATE queues SET last_call_at = CASE WHEN EXISTS (SELECT 1 FROM claimed) "
+        "data, dispatched_at) SELECT client_id, $1, id, event_seq, CASE WHEN status = "
+        "'executed' THEN 'task.started' ELSE 'task.finished' END, $2, CASE WHEN status = "
+        "'executed' THEN jsonb_build_object('attempt', attempt) ELSE jsonb_build_object("
+        f"'result', 'failed', 'comment', '{cl.EXPIRED_COMMENT}', 'attempts', attempt) END, "
+        f"{_dispatched_if_quiet('claimed', '$2')} FROM claimed), "
+        "run AS (SELECT count(*) AS n FROM claimed WHERE status = 'executed'), "
+        "touched AS (UPDATE queues SET last_call_at = CASE WHEN (SELECT n FROM run) > 0 "
         "THEN $2 ELSE last_call_at END, "
-        "rate_tokens = COALESCE($8::double precision - (SELECT count(*) FROM claimed), "
+        "rate_tokens = COALESCE($8::double precision - (SELECT n FROM run), "
         "rate_tokens), rate_updated_at = CASE WHEN $8::double precision IS NULL "
         "THEN rate_updated_at ELSE $2 END "
-        "WHERE id = $1 AND (EXISTS (SELECT 1 FROM claimed) OR $8::double precision IS NOT NULL)) "
+        "WHERE id = $1 AND ((SELECT n FROM run) > 0 OR $8::double precision IS NOT NULL)) "
         f"SELECT {cl.CLAIM_COLUMNS} FROM claimed ORDER BY run_at, id"
     )
-    _set = cl.CLAIM_SET.format(owner="$4", lease="$5", now="$2")
+    _set = cl.claim_set(owner="$4::text", lease="$5::bigint", now="$2::bigint")
 
     async def due_queues(self, conn: Conn, now_ms: int) -> list[Any]:
         sql = (

@@ -32,6 +32,7 @@ class QueueRepository(Repository):
         max_calls_per_second: float | None = None,
         calling_hours: dict[str, Any] | None = None,
         redial_interrupted: bool = False,
+        task_ttl_seconds: int | None = None,
     ) -> QueueRow:
         async with self.driver.write() as conn:
             taken = (
@@ -55,6 +56,7 @@ class QueueRepository(Repository):
                         max_calls_per_second=max_calls_per_second,
                         calling_hours=calling_hours,
                         redial_interrupted=redial_interrupted,
+                        task_ttl_seconds=task_ttl_seconds,
                         rate_tokens=burst(max_calls_per_second),
                         rate_updated_at=to_ms(now),
                         created_at=to_ms(now),
@@ -95,6 +97,8 @@ class QueueRepository(Repository):
             values["rate_updated_at"] = to_ms(now)
         if changes.calling_hours is not None or changes.clear_calling_hours:
             values["calling_hours"] = changes.calling_hours
+        if changes.task_ttl_seconds is not None or changes.clear_task_ttl_seconds:
+            values["task_ttl_seconds"] = changes.task_ttl_seconds
         async with self.driver.write() as conn:
             where = [t.queues.c.id == queue_id, t.queues.c.deleted_at.is_(None)]
             if client_id is not None:

@@ -41,6 +41,8 @@ queues = sa.Table(
     sa.Column("deleted_at", sa.BigInteger, nullable=True),
     # call again a callee whose answered call was cut by a fault (worker lost, shutdown)
     sa.Column("redial_interrupted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # migration 13: a task added without expires_at expires this long after it was added
+    sa.Column("task_ttl_seconds", sa.Integer, nullable=True),
     sa.UniqueConstraint("client_id", "name", name="queues_client_name"),
 )
 
@@ -77,6 +79,8 @@ tasks = sa.Table(
     sa.Column("last_attempt_at", sa.BigInteger, nullable=True),
     sa.Column("finished_at", sa.BigInteger, nullable=True),
     sa.Column("webhooks", Json, nullable=True),  # a job's own webhook URLs (options.webhooks)
+    sa.Column("expires_at", sa.BigInteger, nullable=True),  # migration 13: finished if passed
+    sa.Column("priority", sa.Integer, nullable=False, server_default="5"),  # 0-9, 9 first
 )
 
 # kept by triggers on tasks (migration 3): how many tasks each queue holds
@@ -256,6 +260,21 @@ numbers = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# do-not-call lists (migration 12): numbers and prefixes a client's calls may not reach
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("list_name", sa.Text, nullable=False),
+    sa.Column("number", sa.Text, nullable=False),
+    sa.Column("prefix", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("client_id", "number", "prefix", "list_name", name="suppressions_entry"),
 )
 
 schema_migrations = sa.Table(

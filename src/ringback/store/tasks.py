@@ -155,6 +155,8 @@ class TaskRepository(Repository):
                     "max_caller_tries": task.max_caller_tries,
                     "backoff": task.backoff,
                     "caller_pause_s": task.caller_pause_s,
+                    **({} if task.expires_at is None else {"expires_at": to_ms(task.expires_at)}),
+                    "priority": task.priority,
                 },
                 EventType.TASK_UPDATED,
                 lambda attempt: {"run_at": task.run_at.isoformat(), "attempts": attempt},
@@ -237,6 +239,29 @@ class TaskRepository(Repository):
             )  # fmt: skip
             await self.driver.notify(conn)
         self._woke()
+        return True
+
+    async def set_task_priority(
+        self, task_id: int, priority: int, now: datetime, *, client_id: int | None = None
+    ) -> bool:
+        """Give a waiting task another priority (0-9), with a ``task.updated`` event. False if
+        it is not waiting (running or finished)."""
+        tk = t.tasks
+        async with self.driver.write() as conn:
+            where = [tk.c.id == task_id]
+            if client_id is not None:
+                where.append(tk.c.client_id == client_id)
+            row = (
+                await conn.execute(sa.select(tk.c.status).where(*where).with_for_update())
+            ).first()
+            if row is None:
+                raise NotFound(f"no task {task_id}")
+            if row.status not in PENDING_STATUSES:
+                return False
+            await transition(
+                conn, task_id, now, {"priority": priority}, EventType.TASK_UPDATED,
+                lambda attempt: {"priority": priority, "attempts": attempt},
+            )  # fmt: skip
         return True
 
     async def cancel_task(

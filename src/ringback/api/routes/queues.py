@@ -41,6 +41,7 @@ async def create_queue(
         max_calls_per_second=body.max_calls_per_second,
         calling_hours=hours_dict(body.calling_hours),
         redial_interrupted=body.redial_interrupted,
+        task_ttl_seconds=body.task_ttl_seconds,
     )
     return await idem.respond(201, QueueOut.of(queue).model_dump(mode="json"))
 
@@ -77,6 +78,8 @@ async def update_queue(
         calling_hours=hours,
         clear_calling_hours="calling_hours" in sent and hours is None,
         redial_interrupted=body.redial_interrupted,
+        task_ttl_seconds=body.task_ttl_seconds,
+        clear_task_ttl_seconds="task_ttl_seconds" in sent and body.task_ttl_seconds is None,
     )
     return QueueOut.of(await queues.change(client_id, scheduler_id, changes))
 

@@ -1,0 +1,53 @@
+"""Campaign controls on tasks and queues (issue 18): the fields the task and queue schemas of
+``api/schemas.py`` take from here (a task's ``expires_at`` and ``priority``; a queue's
+``task_ttl_seconds``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ringback.domain.rows import QueueRow, TaskRow
+from ringback.domain.tasks import NewTask, format_seed_time
+
+MAX_TTL_S = 366 * 86_400
+
+
+class TaskCampaignOut(BaseModel):
+    expires_at: str | None = Field(
+        None, description="UTC, YYYY-MM-DD HH:MM:SS: not completed by then, the task finishes "
+        "failed, comment 'expired' (from the task, or its queue's task_ttl_seconds)",
+    )  # fmt: skip
+    priority: int = Field(5, description="0-9: within a queue higher is dialled first")
+
+
+class PriorityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int = Field(ge=0, le=9, description="0-9: within a queue higher is dialled first")
+
+
+class QueueCampaignIn(BaseModel):
+    task_ttl_seconds: int | None = Field(
+        None, ge=1, le=MAX_TTL_S,
+        description="a task added without expires_at expires this long after it was added "
+        "(null: never; a change applies to tasks added afterwards)",
+    )  # fmt: skip
+
+
+class QueueCampaignOut(BaseModel):
+    task_ttl_seconds: int | None = None
+
+
+def task_campaign_fields(row: TaskRow) -> dict[str, Any]:
+    return {"expires_at": format_seed_time(row.expires_at), "priority": row.priority}
+
+
+def new_task_campaign_fields(task: NewTask, queue: QueueRow, now: datetime) -> dict[str, Any]:
+    """As :func:`task_campaign_fields` for a task just added (its queue's TTL applied)."""
+    expires = task.expires_at
+    if expires is None and queue.task_ttl_seconds:
+        expires = now + timedelta(seconds=queue.task_ttl_seconds)
+    return {"expires_at": format_seed_time(expires), "priority": task.priority}
