@@ -17,9 +17,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 from PIL import Image, ImageDraw
+from pydantic import TypeAdapter
+
+from ringback.api.event_schemas import WebhookEvent
+from ringback.domain.tasks import READ_BACK
 
 if TYPE_CHECKING:  # conftest.py is not importable at run time (every one is "conftest")
     from conftest import Helpers, LiveServer, Tenant
+
+EVENTS: TypeAdapter[Any] = TypeAdapter(WebhookEvent)
 
 #: the seed's job (shared/seeds: AddJob, "ivr_call"), as it is written there
 SEED_JOB = {
@@ -175,6 +181,9 @@ def test_webhooks_of_a_fax_job_carry_the_fax_result(owner: Tenant, rb: type[Help
     finally:
         server.shutdown()
         thread.join()
+    for body in bodies.values():  # as documented in /openapi.json (webhooks)
+        event = EVENTS.validate_python(body, context=READ_BACK)
+        assert event.model_dump(mode="json", by_alias=True, exclude_unset=True) == body
     ended = bodies["call.ended"]["call"]["fax"]
     assert (ended["operation"], ended["code"], ended["pages"]) == ("transmission", 0, 2)
     finished = bodies["task.finished"]

@@ -18,6 +18,7 @@ from ringback.api.errors import error_response
 from ringback.api.fax_links import API_PREFIX
 from ringback.api.limits import Busy, LoginLimiter, SecretChecker, address_key
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
+from ringback.api.openapi_schemas import document
 from ringback.api.request_log import RequestLog
 from ringback.api.routes import (
     call_history,
@@ -233,6 +234,7 @@ def create_app(
         api.include_router(router)
     app.include_router(api)
     app.include_router(service)
+    document(app)  # /openapi.json: the webhook payloads (not served) and the examples
     table = method_table(
         [("", oauth.router), ("", service), *((PREFIX, router) for router in api_routers)]
     )

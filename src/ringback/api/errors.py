@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringback.domain.rows import Conflict, InvalidInput, NotFound
@@ -22,9 +22,13 @@ from ringback.domain.urlguard import BlockedAddress, check_literal
 class ErrorBody(BaseModel):
     """Every error response."""
 
-    error: str
-    message: str
-    details: list[dict[str, Any]] = []
+    error: str = Field(
+        description="a code: invalid_input, not_found, conflict, unauthorized, too_large, …"
+    )
+    message: str = Field(description="what is wrong, in words")
+    details: list[dict[str, Any]] = Field(
+        [], description="each invalid field: {loc: [body | query | path, field, …], msg}"
+    )
 
 
 class ApiError(Exception):

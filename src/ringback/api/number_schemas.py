@@ -34,7 +34,7 @@ class NumberIn(_In):
         default=False,
         description="POST CallStatus=completed to the answer URL when the call ends",
     )
-    description: str = Field(default="", max_length=500)
+    description: str = Field(default="", max_length=500, description="free text of yours")
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:
@@ -46,13 +46,13 @@ class NumberIn(_In):
 
 
 class NumberOut(BaseModel):
-    number: str
-    answer_url: str | None
-    ivr_file: str | None
-    notify_completed: bool
-    description: str
-    created_at: str
-    updated_at: str
+    number: str = Field(description="the called number routed")
+    answer_url: str | None = Field(description="the answer URL list; null if ivr_file is used")
+    ivr_file: str | None = Field(description="storage name of the IVR; null if answer_url is used")
+    notify_completed: bool = Field(description="POST CallStatus=completed when the call ends")
+    description: str = Field(description="free text of yours")
+    created_at: str = Field(description="UTC, YYYY-MM-DD HH:MM:SS")
+    updated_at: str = Field(description="UTC, YYYY-MM-DD HH:MM:SS")
 
     @classmethod
     def of(cls, row: NumberRow) -> NumberOut:
@@ -68,7 +68,7 @@ class NumberOut(BaseModel):
 
 
 class NumberListOut(BaseModel):
-    numbers: list[NumberOut]
+    numbers: list[NumberOut] = Field(description="the client's routed numbers")
 
 
 class SimulateIn(_In):
@@ -90,21 +90,21 @@ class SimulateIn(_In):
 
 
 class TraceEntryOut(BaseModel):
-    line: int
-    element: str
-    detail: str
+    line: int = Field(description="line of the element in the IVR document")
+    element: str = Field(description="the element's name, e.g. GetDigits")
+    detail: str = Field(description="what it did")
 
 
 class SimulatedCallOut(BaseModel):
     call_uuid: str = Field(description="the call's record in call_history")
     status: str = Field(description="completed, or error (the IVR failed: see error)")
-    error: str | None
+    error: str | None = Field(description="why the IVR failed; null if it did not")
     hung_up_by: str | None = Field(description="Hangup, end of document, caller, or error")
     trace: list[TraceEntryOut] = Field(description="every element executed, in order")
     variables: dict[str, Any] = Field(description="the variables created with Set")
     jobs_added: list[int] = Field(description="task ids added by AddJob")
     played: list[dict[str, Any]] = Field(description="what the caller heard")
-    dtmf_received: str
+    dtmf_received: str = Field(description="the digits the caller pressed, in order")
     fax: FaxOut | None = Field(
         None, description="the call's fax (SendFax / ReceiveFax) with download links"
     )

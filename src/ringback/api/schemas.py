@@ -1,29 +1,31 @@
 """Request and response bodies of the HTTP API.
 
-Requests refuse unknown fields. Times are accepted in the seed's ``YYYY-MM-DD HH:MM:SS`` (UTC)
-or ISO 8601 with a zone, and returned in the seed format.
+Requests refuse unknown fields. Times are accepted as ``YYYY-MM-DD HH:MM:SS`` (UTC) or ISO 8601
+with a zone, and returned as ``YYYY-MM-DD HH:MM:SS`` (UTC). The queue bodies are in
+``queue_schemas``, the shared base in ``base_schemas``; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import available_timezones
 
-import orjson
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    WithJsonSchema,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
-from ringback.api.errors import ApiError, ErrorBody
+from ringback.api.base_schemas import MAX_ID as MAX_ID
+from ringback.api.base_schemas import SeedTime, Storable, StrictIn
+from ringback.api.base_schemas import errors as errors
+from ringback.api.base_schemas import reject_unstorable as reject_unstorable
+from ringback.api.errors import ApiError
 from ringback.api.fax_links import FaxOut, fax_view
+from ringback.api.queue_schemas import CallingHoursSpec as CallingHoursSpec
+from ringback.api.queue_schemas import QueueCreate as QueueCreate
+from ringback.api.queue_schemas import QueueListOut as QueueListOut
+from ringback.api.queue_schemas import QueueOut as QueueOut
+from ringback.api.queue_schemas import QueueUpdate as QueueUpdate
+from ringback.api.queue_schemas import Window as Window
+from ringback.api.queue_schemas import hours_dict as hours_dict
 from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
 from ringback.domain.model import TaskKind, TaskStatus
 from ringback.domain.rows import CallRow, QueueRow, TaskRow
@@ -37,241 +39,43 @@ from ringback.domain.tasks import (
     format_seed_time,
     parse_utc_time,
 )
-from ringback.service import MAX_TASKS_PER_REQUEST, InvalidInput, parse_calling_hours
+from ringback.service import MAX_TASKS_PER_REQUEST
 
-SeedTime = Annotated[str, Field(description="UTC, YYYY-MM-DD HH:MM:SS")]
 TaskStatusName = Literal[
     "scheduled", "executed", "delayed", "delayed_interval", "delayed_concurrent_task", "finished"
 ]
 StoredStatus = Literal["scheduled", "executed", "delayed", "delayed_interval", "finished"]
 JobState = Literal["waiting", "delayed", "active", "completed", "failed"]
-MAX_ID = 2**63 - 1
-
-
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` of a route: the error codes it may answer, all with :class:`ErrorBody`.
-    (400: a body that is not JSON.)"""
-    return {code: {"model": ErrorBody} for code in sorted({401, 404, 422, *codes})}
-
-
-def reject_unstorable(value: Any) -> None:
-    """422 naming the place when ``value`` holds something the databases cannot store."""
-    try:
-        _storable(value)
-    except ValueError as exc:
-        raise ApiError(
-            422, "invalid_input", str(exc), [{"loc": ["body"], "msg": str(exc)}]
-        ) from None
-
-
-def _storable(value: Any, where: str = "") -> Any:
-    """Refuse NUL characters (PostgreSQL text cannot hold them) and integers beyond 64 bits
-    (JSON columns and orjson cannot), anywhere in ``value``."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{where or 'a string'} contains a NUL character")
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if not -(2**63) <= value < 2**63:
-            raise ValueError(f"{where or 'a number'} is out of range")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _storable(key, f"{where}.{key}".lstrip("."))
-            _storable(item, f"{where}.{key}".lstrip("."))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _storable(item, f"{where}.{index}".lstrip("."))
-    return value
-
-
-def _storable_fast(value: Any) -> Any:
-    """:func:`_storable`, walking the value only when its JSON (orjson, in C) may hold what it
-    refuses: a NUL escape, or an integer beyond 53 bits (orjson's strict mode refuses those;
-    the walk then decides). A 1,000-task request is checked in about 1 ms, not 7."""
-    try:
-        text = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
-    except TypeError:  # a large integer, or not plain JSON data: walk it
-        return _storable(value)
-    if b"\\u0000" in text:
-        return _storable(value)
-    return value
-
-
-Storable = BeforeValidator(_storable)
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _check_storable(cls, data: Any) -> Any:
-        return _storable_fast(data)
-
-
-# --- queues ---------------------------------------------------------------------------------
-
-
-class Window(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    days: list[str] = Field(description="mon..sun, ranges like mon-fri allowed")
-    start: str = Field(description="HH:MM local time")
-    end: str = Field(description="HH:MM local time")
-
-
-class CallingHoursSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    timezone: str
-    windows: list[Window]
-
-
-_DAYS = "mon|tue|wed|thu|fri|sat|sun"
-_DAY_ITEM = rf"(daily|\*|({_DAYS})(-({_DAYS}))?)"
-_START = r"([01][0-9]|2[0-3]):[0-5][0-9]"
-_END = rf"({_START}|24:00)"
-_ZONES = sorted(available_timezones())
-_HOURS_SCHEMA: dict[str, Any] = {
-    "anyOf": [
-        {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["timezone", "windows"],
-            "properties": {
-                "timezone": {"type": "string", "enum": _ZONES},
-                "windows": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["days", "start", "end"],
-                        "properties": {
-                            "days": {
-                                "type": "array",
-                                "minItems": 1,
-                                "items": {"type": "string", "pattern": f"^{_DAY_ITEM}$"},
-                            },
-                            "start": {"type": "string", "pattern": f"^{_START}$"},
-                            "end": {"type": "string", "pattern": f"^{_END}$"},
-                        },
-                    },
-                },
-            },
-        },
-        {
-            "type": "string",
-            "description": "compact form (more windows may follow, comma-separated)",
-            "pattern": f"^({'|'.join(re.escape(z) for z in _ZONES)}) {_DAY_ITEM} {_START}-{_END}$",
-        },
-        {"type": "null"},
-    ],
-    "description": "{timezone, windows} or e.g. 'Europe/Paris mon-fri 09:00-18:00'",
-}
-
-
-def _calling_hours(value: Any) -> Any:
-    if value is None:
-        return None
-    if not isinstance(value, str | dict):
-        raise ValueError("calling_hours must be an object or a string")
-    try:
-        return parse_calling_hours(value)
-    except InvalidInput as exc:
-        raise ValueError(exc.details[0]["msg"] if exc.details else exc.message) from None
-
-
-CallingHoursIn = Annotated[
-    CallingHoursSpec | str | None,
-    BeforeValidator(_calling_hours),
-    WithJsonSchema(_HOURS_SCHEMA, mode="validation"),
-]
-
-
-def hours_dict(value: CallingHoursSpec | str | None) -> dict[str, Any] | None:
-    """The validated calling hours as stored (the validator turned a string into the object)."""
-    return value.model_dump() if isinstance(value, CallingHoursSpec) else None
-
-
-_NO_NUL = {"pattern": "^[^\\u0000]*$"}  # documents what _storable enforces
-_NAME = {"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}  # and not blank
-QueueName = Annotated[str, Field(min_length=1, max_length=100, json_schema_extra=_NAME)]
-Comment = Annotated[str, Field(max_length=1000, json_schema_extra=_NO_NUL)]
-Limit = Annotated[int, Field(ge=1, le=10_000)]
-Rate = Annotated[float, Field(gt=0, le=10_000)]
-
-
-class QueueCreate(_In):
-    name: QueueName
-    comment: Comment = ""
-    status: Literal["on", "off"] = "off"
-    concurrent_task_limit: Limit = 10
-    max_calls_per_second: Rate | None = None
-    calling_hours: CallingHoursIn = None
-    redial_interrupted: bool = Field(
-        False,
-        description="Try a task again when a fault on ringback's side (a worker lost or "
-        "stopped) cut its call, which the callee may have answered. Default false: such a "
-        "task finishes failed and nobody is rung again unasked.",
-    )
-
-
-class QueueUpdate(_In):
-    """Only the fields sent change; ``null`` clears max_calls_per_second and calling_hours
-    (and leaves the other fields as they are)."""
-
-    name: QueueName | None = None
-    comment: Comment | None = None
-    status: Literal["on", "off"] | None = None
-    concurrent_task_limit: Limit | None = None
-    max_calls_per_second: Rate | None = None
-    calling_hours: CallingHoursIn = None
-    redial_interrupted: bool | None = None
-
-
-class QueueOut(BaseModel):
-    id: int
-    name: str
-    comment: str
-    status: Literal["on", "off"]
-    concurrent_task_limit: int
-    max_calls_per_second: float | None
-    calling_hours: CallingHoursSpec | None
-    redial_interrupted: bool
-    task_count: int
-    sched_task_count: int
-    running_count: int
-    last_call_date: SeedTime | None
-    create_date_utc: SeedTime
-
-    @classmethod
-    def of(cls, row: QueueRow) -> QueueOut:
-        return cls(
-            id=row.id,
-            name=row.name,
-            comment=row.comment,
-            status=row.status,
-            concurrent_task_limit=row.concurrent_task_limit,
-            max_calls_per_second=row.max_calls_per_second,
-            calling_hours=CallingHoursSpec.model_validate(row.calling_hours)
-            if row.calling_hours
-            else None,
-            redial_interrupted=row.redial_interrupted,
-            task_count=row.task_count,
-            sched_task_count=row.sched_task_count,
-            running_count=row.running_count,
-            last_call_date=format_seed_time(row.last_call_at),
-            create_date_utc=format_seed_time(row.created_at) or "",
-        )
-
-
-class QueueListOut(BaseModel):
-    queues: list[QueueOut]
+_UTC = "UTC, YYYY-MM-DD HH:MM:SS"
 
 
 # --- tasks ----------------------------------------------------------------------------------
 
 
-class TaskBatchIn(_In):
-    tasks: list[CallbackTask] = Field(min_length=1, max_length=MAX_TASKS_PER_REQUEST)
+class TaskBatchIn(StrictIn):
+    """Callback tasks to add to a queue, all or nothing."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tasks": [
+                        {"name": "order-1042", "a_number": "+33612345678",
+                         "b_number": "+33198765432", "try_count": 3, "try_again_pause": 120},
+                        {"name": "order-1043", "a_number": "+33687654321",
+                         "b_number": "+33198765432",
+                         "start_time_utc": "2030-05-01 07:30:00",
+                         "url_after": "https://crm.example.com/hooks/callback-done"},
+                    ]
+                }
+            ]
+        }
+    )  # fmt: skip
+    tasks: list[CallbackTask] = Field(
+        min_length=1, max_length=MAX_TASKS_PER_REQUEST,
+        description="1 to 10,000 callback tasks; one invalid task refuses the whole request "
+        "(422 naming it) and nothing is added",
+    )  # fmt: skip
 
 
 TaskPut = Annotated[CallbackTask, Storable]
@@ -281,30 +85,37 @@ class CallOut(BaseModel):
     """One leg of an attempt."""
 
     model_config = ConfigDict(populate_by_name=True)
-    call_uuid: str
-    leg_uuid: str
-    leg: str
-    attempt: int | None
-    from_: str | None = Field(alias="from")
-    to: str
-    sip_code: int | None
-    outcome: str | None
-    hangup_cause: str | None
-    hangup_disposition: str | None
+    call_uuid: str = Field(description="the call (every leg of one attempt shares it)")
+    leg_uuid: str = Field(description="this leg")
+    leg: str = Field(description="main (msg_call / ivr_call), a / b (callback), transfer")
+    attempt: int | None = Field(description="the task's attempt that placed it (1 = first)")
+    from_: str | None = Field(alias="from", description="caller id number shown on this leg")
+    to: str = Field(description="the number this leg called")
+    sip_code: int | None = Field(description="final SIP response code; null if none came")
+    outcome: str | None = Field(
+        description="answered, busy, no_answer, rejected, invalid_number, failed or canceled; "
+        "null while undecided"
+    )
+    hangup_cause: str | None = Field(description="hangup cause, e.g. NORMAL_CLEARING")
+    hangup_disposition: str | None = Field(
+        description="send_bye, recv_bye, send_cancel, …, interrupted"
+    )
     state: str = Field(
         "ended",
         description="dialing (stored, being placed), answered (up), ended, or interrupted "
         "(its worker was lost: closed by the reaper with what was known)",
     )
-    start_time_utc: SeedTime
-    ring_time_utc: SeedTime | None
-    answer_time_utc: SeedTime | None
-    end_time_utc: SeedTime | None
-    bridged_time_utc: SeedTime | None
-    duration: int | None = Field(description="seconds")
-    billsec: int | None = Field(description="seconds, answered to end")
-    played: list[dict[str, Any]]
-    dtmf_received: str
+    start_time_utc: SeedTime = Field(description=f"when it was dialled, {_UTC}")
+    ring_time_utc: SeedTime | None = Field(description=f"when it rang, {_UTC}; null: never")
+    answer_time_utc: SeedTime | None = Field(description=f"when it answered, {_UTC}; null: never")
+    end_time_utc: SeedTime | None = Field(description=f"when it ended, {_UTC}; null: not yet")
+    bridged_time_utc: SeedTime | None = Field(
+        description=f"when it was connected to the other leg (callback), {_UTC}; null: never"
+    )
+    duration: int | None = Field(description="seconds from start to end; null: not ended")
+    billsec: int | None = Field(description="seconds from answer to end (0 if never answered)")
+    played: list[dict[str, Any]] = Field(description="what was played or sent on the leg")
+    dtmf_received: str = Field(description="DTMF digits the callee pressed, in order")
     fax: FaxOut | None = Field(
         None, description="the fax (SendFax / ReceiveFax) with download links; null if none"
     )
@@ -334,63 +145,141 @@ def _call_out_value(field: str, value: Any) -> Any:
 
 
 class CallbackParamsOut(BaseModel):
-    extended_a_numbers: list[str] = []
-    caller_id_name: str | None = None
-    caller_id_number: str | None = None
-    dst_dtmf: str | None = None
+    """A callback's call parameters as given (see CallbackParams)."""
+
+    extended_a_numbers: list[str] = Field(
+        [], description="more A numbers rung at the same time as a_number"
+    )
+    caller_id_name: str | None = Field(None, description="caller name shown; null: none")
+    caller_id_number: str | None = Field(
+        None, description="caller id of the A and B legs; null: the defaults"
+    )
+    dst_dtmf: str | None = Field(None, description="DTMF sent to B once it answered; null: none")
 
 
 class JobWebhookOut(BaseModel):
-    url: str
-    events: list[str]
+    url: str = Field(description="the URL that receives the job's events")
+    events: list[str] = Field(description="the event types or patterns it receives")
 
 
 class JobOptionsOut(BaseModel):
-    attempts: int
-    backoff: Backoff | None
-    timezone: str | None
-    webhooks: list[JobWebhookOut] = []
+    """A job's options as stored."""
+
+    attempts: int = Field(description="total number of tries including the first")
+    backoff: Backoff | None = Field(description="the wait between tries; null: none")
+    timezone: str | None = Field(
+        description="IANA zone the queue's calling hours are read in for this job; null: the "
+        "queue's"
+    )
+    webhooks: list[JobWebhookOut] = Field([], description="URLs that receive the job's events")
+
+
+_CB = "callback tasks; null for jobs"
+
+
+def _cb(text: str) -> Any:
+    """A callback task field as given (null for msg_call / ivr_call jobs)."""
+    return Field(None, description=f"{text} ({_CB})")
+
+
+_TASK_EXAMPLE: dict[str, Any] = {
+    "id": 311, "scheduler_id": 7, "kind": "callback", "name": "order-1042",
+    "status": "finished", "blocked_reason": None, "finish_result": "success",
+    "finish_comment": "A and B connected", "cdr": "6f1c2a9e-5b7d-4e0a-9c1f-2d3e4f5a6b7c",
+    "attempt": 1, "tries_used": 1, "caller_tries_used": 0, "next_run_at": None,
+    "create_date_utc": "2030-05-01 07:29:58", "finish_date_utc": "2030-05-01 07:31:12",
+    "timezone": "Europe/Paris", "try_count": 3, "a_number": "+33612345678",
+    "b_number": "+33198765432", "extension_id": None, "try_again_pause": 120.0,
+    "try_count_caller": 0, "try_again_pause_caller": 60.0, "url_before": None,
+    "url_before_again": None, "url_success": None,
+    "url_after": "https://crm.example.com/hooks/callback-done",
+    "start_time_utc": "2030-05-01 07:30:00",
+    "callback_params": {"extended_a_numbers": [], "caller_id_name": "Example Shop",
+                        "caller_id_number": "+33900000000", "dst_dtmf": None},
+    "variables": {"order": "1042"}, "attempts_src_ani_numbers": [],
+    "attempts_dst_ani_numbers": [], "data": None, "options": None, "calls": [],
+}  # fmt: skip
 
 
 class TaskOut(BaseModel):
     """A task. Callback tasks carry the callback task fields; msg_call / ivr_call jobs carry
     ``data`` and ``options`` instead (their callback fields are null)."""
 
-    id: int
-    scheduler_id: int
-    kind: Literal["callback", "msg_call", "ivr_call"]
-    name: str | None
-    status: TaskStatusName
-    blocked_reason: str | None
-    finish_result: Literal["success", "failed"] | None
-    finish_comment: str | None
-    cdr: str | None
-    attempt: int
-    tries_used: int
-    caller_tries_used: int
-    next_run_at: SeedTime | None
-    create_date_utc: SeedTime
-    finish_date_utc: SeedTime | None
-    timezone: str | None
-    try_count: int
-    a_number: str | None = None
-    b_number: str | None = None
-    extension_id: int | None = None
-    try_again_pause: float | None = None
-    try_count_caller: int | None = None
-    try_again_pause_caller: float | None = None
-    url_before: str | None = None
-    url_before_again: str | None = None
-    url_success: str | None = None
-    url_after: str | None = None
-    start_time_utc: SeedTime | None = None
-    callback_params: CallbackParamsOut | None = None
-    variables: dict[str, str] | None = None
-    attempts_src_ani_numbers: list[str] | None = None
-    attempts_dst_ani_numbers: list[str] | None = None
-    data: MsgCallData | IvrCallData | None = None
-    options: JobOptionsOut | None = None
-    calls: list[CallOut]
+    model_config = ConfigDict(json_schema_extra={"examples": [_TASK_EXAMPLE]})
+    id: int = Field(description="the task's id")
+    scheduler_id: int = Field(description="the id of its queue")
+    kind: Literal["callback", "msg_call", "ivr_call"] = Field(
+        description="callback (a scheduler task: A, then B, connected), msg_call (a message "
+        "played) or ivr_call (an IVR run)"
+    )
+    name: str | None = Field(description="the label given; null: none (always null for jobs)")
+    status: TaskStatusName = Field(
+        description="scheduled (waiting for its time), executed (an attempt is running), "
+        "delayed (waiting to retry), delayed_interval (outside the queue's calling hours, "
+        "moved to the next opening), delayed_concurrent_task (due, but its queue is at its "
+        "concurrency limit; worked out when read, so list filters cannot select it), "
+        "finished"
+    )
+    blocked_reason: str | None = Field(
+        description="why a waiting task does not run: queue_off, concurrent_task_limit or "
+        "calling_hours; null otherwise"
+    )
+    finish_result: Literal["success", "failed"] | None = Field(
+        description="success or failed once finished (a canceled task is failed); null before"
+    )
+    finish_comment: str | None = Field(
+        description="what happened, in words (e.g. 'A and B connected', 'busy (SIP 486); "
+        "attempts exhausted (3 of 3)', 'canceled'); while waiting to retry, why the last "
+        "attempt failed; null if nothing happened yet"
+    )
+    cdr: str | None = Field(
+        description="call_uuid of the latest attempt that placed a call (GET "
+        "/call_history/{call_uuid}); null: no call yet"
+    )
+    attempt: int = Field(
+        description="number of the latest attempt (1 = first; 0: never started); an attempt "
+        "that placed no call is given back"
+    )
+    tries_used: int = Field(description="tries of try_count / options.attempts spent")
+    caller_tries_used: int = Field(description="tries of try_count_caller spent (callback)")
+    next_run_at: SeedTime | None = Field(
+        description=f"when it is due to run next, {_UTC}; null once finished"
+    )
+    create_date_utc: SeedTime = Field(description=f"when it was added, {_UTC}")
+    finish_date_utc: SeedTime | None = Field(
+        description=f"when it finished, {_UTC}; null: not finished"
+    )
+    timezone: str | None = Field(
+        description="IANA zone the queue's calling hours are read in for this task; null: the "
+        "queue's"
+    )
+    try_count: int = Field(
+        description="total number of tries allowed including the first (options.attempts for jobs)"
+    )
+    a_number: str | None = _cb("the A party, rung first")
+    b_number: str | None = _cb("the B party, rung once A answered")
+    extension_id: int | None = _cb("the integer given, not acted on")
+    try_again_pause: float | None = _cb("seconds between tries")
+    try_count_caller: int | None = _cb("tries allowed for reaching A; 0: off")
+    try_again_pause_caller: float | None = _cb("seconds to wait after A was not reached")
+    url_before: str | None = _cb("URL receiving task.started of the first attempt")
+    url_before_again: str | None = _cb("URL receiving task.started of later attempts")
+    url_success: str | None = _cb("URL receiving task.finished with success")
+    url_after: str | None = _cb("URL receiving task.finished and task.canceled")
+    start_time_utc: SeedTime | None = Field(
+        None, description=f"the earliest start given, {_UTC}; null: none ({_CB})"
+    )
+    callback_params: CallbackParamsOut | None = _cb("caller ids, more A numbers, DTMF for B")
+    variables: dict[str, str] | None = _cb("variables handed to the telephony backend")
+    attempts_src_ani_numbers: list[str] | None = _cb("caller id of the A legs per attempt")
+    attempts_dst_ani_numbers: list[str] | None = _cb("caller id of the B leg per attempt")
+    data: MsgCallData | IvrCallData | None = Field(
+        None, description="the job's data as given (msg_call / ivr_call; null for callbacks)"
+    )
+    options: JobOptionsOut | None = Field(
+        None, description="the job's options (msg_call / ivr_call; null for callbacks)"
+    )
+    calls: list[CallOut] = Field(description="every leg of every attempt, oldest first")
 
 
 _CALLBACK_FIELDS = frozenset(TaskOut.model_fields) - {"data", "options", "calls"}
@@ -455,7 +344,7 @@ def task_out(row: TaskRow, calls: list[CallRow]) -> TaskOut:
 
 def task_json(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
     """The task as JSON exactly as the API shows it (webhook bodies carry it)."""
-    return task_out(row, calls).model_dump(mode="json")
+    return task_out(row, calls).model_dump(mode="json", by_alias=True)  # "from", as served
 
 
 def created_tasks_json(
@@ -498,14 +387,19 @@ def created_tasks_json(
 
 
 class TaskBatchOut(BaseModel):
-    tasks: list[TaskOut]
+    tasks: list[TaskOut] = Field(description="the tasks added, in the order sent")
+
+
+_TOTAL = Field(description="how many match the filters, all pages")
+_LIMIT = Field(description="the page size asked (1 to 1000, default 100)")
+_OFFSET = Field(description="how many matches were skipped (default 0)")
 
 
 class TaskListOut(BaseModel):
-    tasks: list[TaskOut]
-    total: int
-    limit: int
-    offset: int
+    tasks: list[TaskOut] = Field(description="one page of the queue's tasks, by id")
+    total: int = _TOTAL
+    limit: int = _LIMIT
+    offset: int = _OFFSET
 
 
 # --- jobs -----------------------------------------------------------------------------------
@@ -514,8 +408,39 @@ class TaskListOut(BaseModel):
 class JobOut(TaskOut):
     """A msg_call / ivr_call task with its BullMQ-style ``state`` and ``attemptsMade``."""
 
-    state: JobState
-    attemptsMade: int  # BullMQ's name
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_TASK_EXAMPLE,
+                    "id": 312, "kind": "msg_call", "name": None, "status": "delayed",
+                    "finish_result": None, "finish_comment": "busy (SIP 486)",
+                    "attempt": 1, "tries_used": 1, "next_run_at": "2030-05-01 07:32:12",
+                    "finish_date_utc": None, "timezone": None, "try_count": 3,
+                    **dict.fromkeys(("a_number", "b_number", "try_again_pause",
+                                     "try_count_caller", "try_again_pause_caller",
+                                     "url_after", "start_time_utc", "callback_params",
+                                     "variables", "attempts_src_ani_numbers",
+                                     "attempts_dst_ani_numbers")),
+                    "data": {"calling_number": "+33900000000",
+                             "called_number": "+33612345678",
+                             "audio_file": "audio/hello.wav"},
+                    "options": {"attempts": 3, "timezone": None, "webhooks": [],
+                                "backoff": {"type": "exponential", "delay": 60000,
+                                            "jitter": 0.2}},
+                    "state": "delayed", "attemptsMade": 1,
+                }
+            ]
+        }
+    )  # fmt: skip
+    state: JobState = Field(
+        description="waiting (due, not running yet: queue off or full included), delayed "
+        "(waiting for a time: delay, backoff, calling hours), active (running), completed "
+        "(finished, success) or failed (finished, failed)"
+    )
+    attemptsMade: int = Field(  # BullMQ's name
+        description="attempts that ended (the running one is not counted)"
+    )
 
 
 def job_state(row: TaskRow, now: datetime) -> JobState:
@@ -536,47 +461,47 @@ def job_out(row: TaskRow, calls: list[CallRow], now: datetime) -> JobOut:
 
 
 class JobListOut(BaseModel):
-    jobs: list[JobOut]
-    total: int
-    limit: int
-    offset: int
+    jobs: list[JobOut] = Field(description="one page of the client's jobs, by id")
+    total: int = _TOTAL
+    limit: int = _LIMIT
+    offset: int = _OFFSET
 
 
 # --- auth and service -----------------------------------------------------------------------
 
 
 class TokenOut(BaseModel):
-    access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
-    expires_in: int
-    scope: Literal["all"] = "all"
+    access_token: str = Field(description="send it as Authorization: Bearer <token>")
+    token_type: Literal["Bearer"] = Field("Bearer", description="always Bearer")
+    expires_in: int = Field(description="seconds the token stays valid")
+    scope: Literal["all"] = Field("all", description="always all")
 
 
 class RotatedOut(BaseModel):
     """Shown once: the new secret is stored only hashed."""
 
     id: int = Field(description="the client's number (in API paths)")
-    client_id: str
+    client_id: str = Field(description="the OAuth client id (unchanged)")
     client_secret: str = Field(description="the new secret; tokens issued before stop working")
-    secret_version: int
+    secret_version: int = Field(description="goes up at every rotation")
     signing_secret: str = Field(
         description="the new signing secret; the previous one still signs for 24 hours"
     )
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"] = Field("ok", description="always ok while the process answers")
 
 
 class ReadyCheck(BaseModel):
-    ok: bool
+    ok: bool = Field(description="true: this check passed")
     detail: str = Field(description="what was found, or what is wrong")
 
 
 class ReadyOut(BaseModel):
     """Whether this process can do its work, check by check."""
 
-    status: Literal["ready", "not ready"]
+    status: Literal["ready", "not ready"] = Field(description="ready only if every check is ok")
     checks: dict[str, ReadyCheck] = Field(
         description="database, worker (when this process runs one), webhooks"
     )

@@ -30,13 +30,17 @@ class WebhookCreate(_In):
         description="event types or patterns: '*', 'task.*', 'call.*', 'task.finished', …",
     )  # fmt: skip
     secret: str | None = _SECRET
-    active: bool = True
-    description: str = Field(default="", max_length=500)
+    active: bool = Field(default=True, description="false: switched off, it gets no events")
+    description: str = Field(default="", max_length=500, description="free text of yours")
 
 
 class WebhookUpdate(_In):
-    url: StoredUrl | None = Field(default=None, max_length=2048, pattern=r"^https?://")
-    events: list[EventPattern] | None = Field(default=None, min_length=1, max_length=20)
+    url: StoredUrl | None = Field(
+        default=None, max_length=2048, pattern=r"^https?://", description="a new URL"
+    )
+    events: list[EventPattern] | None = Field(
+        default=None, min_length=1, max_length=20, description="new event types or patterns"
+    )
     secret: str | None = Field(
         default=None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$",
         description="a new secret; the old one still signs (a second v1=) for 24 hours",
@@ -45,22 +49,22 @@ class WebhookUpdate(_In):
         default=False, description="make a new secret (the old one still signs for 24 hours)"
     )
     active: bool | None = Field(default=None, description="true also clears disabled_reason")
-    description: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500, description="new free text")
 
 
 class WebhookOut(BaseModel):
-    id: int
-    url: str
-    events: list[str]
+    id: int = Field(description="the subscription's id")
+    url: str = Field(description="where events are POSTed")
+    events: list[str] = Field(description="event types or patterns it receives")
     secret: str = Field(description="the signing secret (keep it: receivers verify with it)")
     previous_secret_valid_until: SeedTime | None = Field(
         description="after a rotation, the old secret also signs until this time"
     )
-    active: bool
+    active: bool = Field(description="false: switched off (by you, or by a 410 answer)")
     disabled_reason: str | None = Field(description="why it was switched off (410 Gone)")
-    description: str
-    created_at: SeedTime
-    updated_at: SeedTime
+    description: str = Field(description="free text of yours")
+    created_at: SeedTime = Field(description="UTC, YYYY-MM-DD HH:MM:SS")
+    updated_at: SeedTime = Field(description="UTC, YYYY-MM-DD HH:MM:SS")
 
     @classmethod
     def of(cls, row: SubscriptionRow) -> WebhookOut:
@@ -75,17 +79,21 @@ class WebhookOut(BaseModel):
 
 
 class WebhookListOut(BaseModel):
-    webhooks: list[WebhookOut]
+    webhooks: list[WebhookOut] = Field(description="the client's subscriptions")
 
 
 class WebhookSecretOut(BaseModel):
     """The client's signing secret for the task URLs (url_before, …) and job webhooks."""
 
-    secret: str
-    previous_secret: str | None
-    previous_secret_valid_until: SeedTime | None
-    created_at: SeedTime
-    rotated_at: SeedTime | None
+    secret: str = Field(description="signs every request (HMAC-SHA256)")
+    previous_secret: str | None = Field(description="the secret replaced at the last rotation")
+    previous_secret_valid_until: SeedTime | None = Field(
+        description="the previous secret also signs until then, UTC, YYYY-MM-DD HH:MM:SS"
+    )
+    created_at: SeedTime = Field(description="UTC, YYYY-MM-DD HH:MM:SS")
+    rotated_at: SeedTime | None = Field(
+        description="last rotation, UTC, YYYY-MM-DD HH:MM:SS; null: never"
+    )
 
     @classmethod
     def of(cls, row: WebhookKeyRow) -> WebhookSecretOut:
@@ -101,24 +109,28 @@ DeliveryStatus = Literal["pending", "delivered", "dead"]
 
 
 class DeliveryOut(BaseModel):
-    id: int
-    event_id: str
-    event_type: str
-    task_id: int | None
-    sequence: int
+    id: int = Field(description="the delivery (Ringback-Delivery-Id)")
+    event_id: str = Field(description="the event (Ringback-Event-Id; the same on every retry)")
+    event_type: str = Field(description="e.g. task.finished")
+    task_id: int | None = Field(description="the task the event belongs to")
+    sequence: int = Field(description="the event's number among its task's events, from 1")
     target: str = Field(description="url_before, url_before_again, url_success, url_after, job "
                         "or subscription")  # fmt: skip
     webhook_id: int | None = Field(description="the subscription, for target subscription")
-    url: str
-    status: DeliveryStatus
-    attempts: int
+    url: str = Field(description="where it is POSTed")
+    status: DeliveryStatus = Field(
+        description="pending (to be sent or retried), delivered (2xx) or dead (given up)"
+    )
+    attempts: int = Field(description="requests made so far")
     next_attempt_at: SeedTime | None = Field(description="pending: when it is tried next")
-    last_status_code: int | None
-    last_error: str | None
+    last_status_code: int | None = Field(description="HTTP status of the last answer")
+    last_error: str | None = Field(description="why the last try failed (timeout, HTTP 500, …)")
     response_excerpt: str | None = Field(description="the first 512 bytes of the last answer")
-    created_at: SeedTime
-    delivered_at: SeedTime | None
-    dead_at: SeedTime | None
+    created_at: SeedTime = Field(description="UTC, YYYY-MM-DD HH:MM:SS")
+    delivered_at: SeedTime | None = Field(
+        description="UTC, YYYY-MM-DD HH:MM:SS; null: not delivered"
+    )
+    dead_at: SeedTime | None = Field(description="UTC, YYYY-MM-DD HH:MM:SS; null: not dead")
     body: dict[str, Any] | None = Field(default=None, description="what is sent (one delivery)")
 
     @classmethod
@@ -139,7 +151,7 @@ class DeliveryOut(BaseModel):
 
 
 class DeliveryListOut(BaseModel):
-    deliveries: list[DeliveryOut]
-    total: int
-    limit: int
-    offset: int
+    deliveries: list[DeliveryOut] = Field(description="one page of deliveries")
+    total: int = Field(description="how many match the filters, all pages")
+    limit: int = Field(description="the page size asked")
+    offset: int = Field(description="how many matches were skipped")

@@ -25,6 +25,11 @@ from pydantic import (
 )
 
 from ringback.domain.model import TaskKind
+from ringback.domain.task_examples import (
+    CALLBACK_TASK_EXAMPLES,
+    IVR_CALL_EXAMPLES,
+    MSG_CALL_EXAMPLES,
+)
 from ringback.domain.urlguard import check_stored_url, check_stored_url_list
 
 MAX_TRY_COUNT = 50
@@ -120,6 +125,12 @@ Number = Annotated[
     AfterValidator(check_number),
     Field(json_schema_extra={"pattern": NUMBER_PATTERN}),
 ]
+_NUMBER_FORM = "digits with an optional leading + (2 to 20 digits), or a sip:/sips: URI"
+_TIME_IN = (
+    "UTC as YYYY-MM-DD HH:MM:SS (or YYYY-MM-DD HH:MM), or ISO 8601 with a zone "
+    "(2024-05-01T09:00:00+02:00); answers show YYYY-MM-DD HH:MM:SS in UTC"
+)
+_ZONE = "IANA time zone name, e.g. Europe/Paris"
 
 TimeZoneName = Annotated[str, AfterValidator(check_timezone)]
 PauseSeconds = Annotated[float, BeforeValidator(_pause_seconds), Field(ge=0, le=MAX_PAUSE_S)]
@@ -133,9 +144,21 @@ class _Strict(BaseModel):
 
 
 class Backoff(_Strict):
-    type: Literal["fixed", "exponential"]
-    delay: int = Field(ge=0, le=MAX_PAUSE_S * 1000, description="milliseconds")
-    jitter: float = Field(default=0.0, ge=0.0, le=1.0)
+    """The wait between tries of a job. Every wait is capped at ten days."""
+
+    type: Literal["fixed", "exponential"] = Field(
+        description="fixed: wait `delay` ms before every retry; exponential: wait "
+        "round(delay × 2^(n−1)) ms before retry n (retry 1 is attempt 2)"
+    )
+    delay: int = Field(
+        ge=0, le=MAX_PAUSE_S * 1000,
+        description="base wait in milliseconds (0 to 864,000,000, ten days)",
+    )  # fmt: skip
+    jitter: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="0 to 1: each wait is drawn uniformly from [d × (1 − jitter), d]; "
+        "0 (default) waits exactly d",
+    )  # fmt: skip
 
 
 _EVENT_NAMES = frozenset(
@@ -169,8 +192,17 @@ def _read_back(info: ValidationInfo) -> bool:
 class JobWebhook(_Strict):
     """A URL that receives this job's events (signed with the client's webhook secret)."""
 
-    url: str = Field(max_length=2048, pattern=r"^https?://")
-    events: list[EventPattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=20)
+    url: str = Field(
+        max_length=2048, pattern=r"^https?://",
+        description="http(s) URL (at most 2048 characters) that receives a signed POST per "
+        "event; refused when it has credentials, control characters or a host that cannot "
+        "be encoded",
+    )  # fmt: skip
+    events: list[EventPattern] = Field(
+        default_factory=lambda: ["*"], min_length=1, max_length=20,
+        description="event types or patterns to send (1 to 20): *, task.*, call.* or exact "
+        "types such as task.finished; default [\"*\"]",
+    )  # fmt: skip
 
     @field_validator("url")
     @classmethod
@@ -179,28 +211,62 @@ class JobWebhook(_Strict):
 
 
 class JobOptions(_Strict):
-    attempts: int = Field(default=1, ge=1, le=MAX_TRY_COUNT)
-    delay: int = Field(default=0, ge=0, le=MAX_PAUSE_S * 1000, description="milliseconds")
-    backoff: Backoff | None = None
+    """How and when the job is tried."""
+
+    attempts: int = Field(
+        default=1, ge=1, le=MAX_TRY_COUNT,
+        description="total number of tries including the first (1 to 50, default 1); a try "
+        "counts only once a call was really placed",
+    )  # fmt: skip
+    delay: int = Field(
+        default=0, ge=0, le=MAX_PAUSE_S * 1000,
+        description="milliseconds to wait before the first try (0 to 864,000,000, ten days; "
+        "default 0: at once)",
+    )  # fmt: skip
+    backoff: Backoff | None = Field(
+        default=None,
+        description="the wait between tries; null (default): retry as soon as possible",
+    )
     timezone: TimeZoneName | None = Field(
-        default=None, description="ringback: evaluate the queue's calling hours in this zone"
+        default=None,
+        description=f"{_ZONE}: the queue's calling hours are read in this zone instead of "
+        "the queue's; null (default): the queue's zone",
     )
     webhooks: list[JobWebhook] = Field(
         default_factory=list,
         max_length=10,
-        description="ringback: URLs that receive this job's events (README: Webhooks)",
+        description="up to 10 URLs that receive this job's events, signed with the client's "
+        "webhook signing secret (a ringback addition to AddJob)",
     )
 
 
 class MsgCallData(_Strict):
-    calling_number: Number
-    called_number: Number
-    audio_file: str = Field(min_length=1, max_length=1024)
+    """A call that plays one audio file once answered."""
+
+    calling_number: Number = Field(description=f"caller id shown to the callee: {_NUMBER_FORM}")
+    called_number: Number = Field(description=f"the number called: {_NUMBER_FORM}")
+    audio_file: str = Field(
+        min_length=1, max_length=1024,
+        description="storage name of the audio file played once answered (e.g. "
+        "audio/hello.wav, uploaded with PUT /storage/{path}); it must exist and be audio "
+        "ringback can play when the job is added",
+    )  # fmt: skip
 
 
 class IvrXml(_Strict):
-    type: Literal["inline", "storage", "url"]
-    data: str = Field(min_length=1, max_length=1_000_000)
+    """Where the IVR document comes from."""
+
+    type: Literal["inline", "storage", "url"] = Field(
+        description="inline: `data` is the XML document; storage: `data` is a storage name; "
+        "url: `data` is an answer URL, or a comma-separated fallback list of them, fetched "
+        "when the call is answered"
+    )
+    data: str = Field(
+        min_length=1, max_length=1_000_000,
+        description="the document (inline), its storage name (storage, checked to exist and "
+        "parse when the job is added) or the http(s) answer URLs (url); 1 to 1,000,000 "
+        "characters",
+    )  # fmt: skip
 
     @field_validator("data")
     @classmethod
@@ -211,23 +277,38 @@ class IvrXml(_Strict):
 
 
 class IvrCallData(_Strict):
-    calling_number: Number
-    called_number: Number
-    ivr_xml: IvrXml
+    """A call that runs an IVR document once answered."""
+
+    calling_number: Number = Field(description=f"caller id shown to the callee: {_NUMBER_FORM}")
+    called_number: Number = Field(description=f"the number called: {_NUMBER_FORM}")
+    ivr_xml: IvrXml = Field(description="the IVR document to run")
+
+
+_JOB_OPTIONS = "attempts, delay, backoff, time zone and webhooks; all optional"
+_JOB_QUEUE = (
+    "name of an existing queue of the client (1 to 100 characters; an unknown name is "
+    "refused, 422); null (default): the queue named default, made and switched on at first use"
+)
 
 
 class MsgCallJob(_Strict):
-    type: Literal["msg_call"]
-    data: MsgCallData
-    options: JobOptions = Field(default_factory=JobOptions)
-    queue: str | None = Field(default=None, min_length=1, max_length=100)
+    """AddJob: a call that plays a message."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": MSG_CALL_EXAMPLES})
+    type: Literal["msg_call"] = Field(description="msg_call: play `data.audio_file`")
+    data: MsgCallData = Field(description="who to call and what to play")
+    options: JobOptions = Field(default_factory=JobOptions, description=_JOB_OPTIONS)
+    queue: str | None = Field(default=None, min_length=1, max_length=100, description=_JOB_QUEUE)
 
 
 class IvrCallJob(_Strict):
-    type: Literal["ivr_call"]
-    data: IvrCallData
-    options: JobOptions = Field(default_factory=JobOptions)
-    queue: str | None = Field(default=None, min_length=1, max_length=100)
+    """AddJob: a call that runs an IVR document."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": IVR_CALL_EXAMPLES})
+    type: Literal["ivr_call"] = Field(description="ivr_call: run `data.ivr_xml`")
+    data: IvrCallData = Field(description="who to call and the IVR to run")
+    options: JobOptions = Field(default_factory=JobOptions, description=_JOB_OPTIONS)
+    queue: str | None = Field(default=None, min_length=1, max_length=100, description=_JOB_QUEUE)
 
 
 Job = Annotated[MsgCallJob | IvrCallJob, Field(discriminator="type")]
@@ -237,39 +318,110 @@ Job = Annotated[MsgCallJob | IvrCallJob, Field(discriminator="type")]
 
 
 class CallbackParams(_Strict):
-    extended_a_numbers: list[Number] = Field(default_factory=list, max_length=20)
-    caller_id_name: str | None = Field(default=None, max_length=100)
-    caller_id_number: Number | None = None
-    dst_dtmf: str | None = Field(default=None, pattern=r"^[0-9*#Ww]{1,64}$")
+    """Caller ids, more A numbers and digits for a callback's calls."""
+
+    extended_a_numbers: list[Number] = Field(
+        default_factory=list, max_length=20,
+        description="up to 20 more A numbers rung at the same time as a_number; the first to "
+        "answer is connected to B, the others are hung up",
+    )  # fmt: skip
+    caller_id_name: str | None = Field(
+        default=None, max_length=100,
+        description="caller name shown on both legs (at most 100 characters); null: none",
+    )  # fmt: skip
+    caller_id_number: Number | None = Field(
+        default=None,
+        description="caller id of the A legs and of the B leg unless attempts_src_ani_numbers "
+        "/ attempts_dst_ani_numbers name one for the attempt; null: A legs show the trunk's "
+        "default and B is shown the A number that answered",
+    )
+    dst_dtmf: str | None = Field(
+        default=None, pattern=r"^[0-9*#Ww]{1,64}$",
+        description="DTMF sent to B once it answered, before A and B are connected "
+        "(1 to 64 of 0-9 * # W w); null: none",
+    )  # fmt: skip
+
+
+def _task_url(receives: str) -> Any:
+    return Field(
+        default=None, max_length=2048, json_schema_extra={"pattern": "^https?://"},
+        description=f"http(s) URL (at most 2048 characters) that receives {receives} as a "
+        "signed webhook POST; null or empty: none",
+    )  # fmt: skip
+
+
+_PAUSE_FORM = "seconds, a number or a numeric string, 0 to 864,000 (ten days), default 60"
 
 
 class CallbackTask(_Strict):
-    name: str | None = Field(default=None, max_length=255)
-    a_number: Number
-    b_number: Number
-    extension_id: int | None = None
-    try_count: int = Field(default=1, ge=1, le=MAX_TRY_COUNT)
-    try_again_pause: PauseSeconds = DEFAULT_TRY_AGAIN_PAUSE_S
-    try_count_caller: int = Field(default=0, ge=0, le=MAX_TRY_COUNT)
-    try_again_pause_caller: PauseSeconds = DEFAULT_TRY_AGAIN_PAUSE_S
-    url_before: str | None = Field(
-        default=None, max_length=2048, json_schema_extra={"pattern": "^https?://"}
+    """A callback: ring A, then B, and connect them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": CALLBACK_TASK_EXAMPLES})
+    name: str | None = Field(
+        default=None, max_length=255,
+        description="a label of yours (at most 255 characters; task lists filter on it); "
+        "null: none",
+    )  # fmt: skip
+    a_number: Number = Field(description=f"the A party, rung first: {_NUMBER_FORM}")
+    b_number: Number = Field(
+        description=f"the B party, rung once A answered, then connected to A: {_NUMBER_FORM}; "
+        "must differ from a_number"
     )
-    url_before_again: str | None = Field(
-        default=None, max_length=2048, json_schema_extra={"pattern": "^https?://"}
+    extension_id: int | None = Field(
+        default=None,
+        description="an integer of yours, stored and shown back; ringback does not act on it",
     )
-    url_success: str | None = Field(
-        default=None, max_length=2048, json_schema_extra={"pattern": "^https?://"}
+    try_count: int = Field(
+        default=1, ge=1, le=MAX_TRY_COUNT,
+        description="total number of tries including the first (1 to 50, default 1); a try "
+        "counts only once a call was really placed",
+    )  # fmt: skip
+    try_again_pause: PauseSeconds = Field(
+        default=DEFAULT_TRY_AGAIN_PAUSE_S,
+        description=f"wait between tries, {_PAUSE_FORM}",
     )
-    url_after: str | None = Field(
-        default=None, max_length=2048, json_schema_extra={"pattern": "^https?://"}
+    try_count_caller: int = Field(
+        default=0, ge=0, le=MAX_TRY_COUNT,
+        description="tries allowed for reaching A, counted apart from try_count (0 to 50; "
+        "default 0: off, every failed attempt spends a try_count try)",
+    )  # fmt: skip
+    try_again_pause_caller: PauseSeconds = Field(
+        default=DEFAULT_TRY_AGAIN_PAUSE_S,
+        description=f"wait after an attempt that failed on the A leg, {_PAUSE_FORM}",
     )
-    start_time_utc: datetime | None = None
-    callback_params: CallbackParams = Field(default_factory=CallbackParams)
-    variables: dict[str, str] = Field(default_factory=dict)
-    attempts_src_ani_numbers: list[Number] = Field(default_factory=list, max_length=MAX_TRY_COUNT)
-    attempts_dst_ani_numbers: list[Number] = Field(default_factory=list, max_length=MAX_TRY_COUNT)
-    timezone: TimeZoneName | None = None
+    url_before: str | None = _task_url("task.started of the first attempt")
+    url_before_again: str | None = _task_url("task.started of every later attempt")
+    url_success: str | None = _task_url("task.finished with finish_result success")
+    url_after: str | None = _task_url("task.finished (any result) and task.canceled")
+    start_time_utc: datetime | None = Field(
+        default=None,
+        description=f"earliest start, {_TIME_IN}; null, empty or in the past: at once",
+    )
+    callback_params: CallbackParams = Field(
+        default_factory=CallbackParams,
+        description="caller ids, more A numbers and digits for B; all optional",
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description="name → text (each at most 200 characters) handed to the telephony "
+        "backend with each leg",
+    )
+    attempts_src_ani_numbers: list[Number] = Field(
+        default_factory=list, max_length=MAX_TRY_COUNT,
+        description="caller id of the A legs per attempt (item n for attempt n, up to 50); "
+        "an attempt beyond the list uses callback_params.caller_id_number",
+    )  # fmt: skip
+    attempts_dst_ani_numbers: list[Number] = Field(
+        default_factory=list, max_length=MAX_TRY_COUNT,
+        description="caller id of the B leg per attempt (item n for attempt n, up to 50); an "
+        "attempt beyond the list uses callback_params.caller_id_number, else the A number "
+        "that answered",
+    )  # fmt: skip
+    timezone: TimeZoneName | None = Field(
+        default=None,
+        description=f"{_ZONE}: the queue's calling hours are read in this zone; null "
+        "(default): the queue's zone",
+    )
 
     @field_validator("start_time_utc", mode="before")
     @classmethod
