@@ -10,6 +10,7 @@ Documents are one sparse page: ~20 s of real time per test (fax media is paced i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support_fax_peer import FAX_NUMBER, fax_number
+from support_kamailio import kamailio
 from support_media import HOST
 from support_sip import bounded, request, sip_dialer, sipp_peer
 from test_sip_fax import HEADER, assert_same_pages
@@ -52,13 +54,17 @@ async def _send(dialer: SipDialer, document: Path) -> tuple[SipCall, FaxResult]:
 
 
 async def _ringback_to_ringback(
-    tmp_path: Path, *, sender: str, receiver: str
+    tmp_path: Path, *, sender: str, receiver: str, proxy: bool = False
 ) -> tuple[SipCall, FaxResult, CallRow, Path, Path]:
+    """A 1-page fax from one ringback (``RINGBACK_SIP_T38=sender``) to another's ReceiveFax
+    number (``receiver``), directly or through kamailio (``proxy``)."""
     document = fax_document(tmp_path / "out.tif", pages=1)
     async with fax_number(tmp_path) as number, sip_dialer(5060, t38=receiver) as far:
         number.attach(far, tmp_path)
-        async with sip_dialer(far.port, t38=sender) as near:
-            call, result = await _send(near, document)
+        with contextlib.ExitStack() as stack:
+            port = stack.enter_context(kamailio(tmp_path, far.port)) if proxy else far.port
+            async with sip_dialer(port, t38=sender) as near:
+                call, result = await _send(near, document)
         leg = await number.stored_leg()
         return call, result, leg, number.received_tiff, document
 
@@ -188,3 +194,40 @@ async def test_a_t38_fax_between_two_ringbacks_through_a_relay_losing_1_percent_
     assert recovered > 0  # losses happened and the secondaries filled them
     for want, have in zip(bitmaps(document), bitmaps(tiff), strict=True):
         assert np.array_equal(want, have[have.shape[0] - want.shape[0] :])
+
+
+@bounded(150)
+async def test_a_t38_fax_between_two_ringbacks_through_kamailio_arrives_bit_for_bit(
+    tmp_path: Path,
+) -> None:
+    """The re-INVITE to T.38 and its 200 go through the proxy (in the dialog's route set)."""
+    call, result, leg, tiff, document = await _ringback_to_ringback(
+        tmp_path, sender="offer", receiver="accept", proxy=True
+    )
+    assert (result.code, result.transport) == (0, "t38")
+    assert call.record.detail["t38"]["offer_response"] == 200
+    assert _played_fax(leg.played)["transport"] == "t38"
+    assert_same_pages(tiff, document)
+
+
+@bounded(120)
+async def test_hanging_up_during_a_t38_fax_ends_it_as_dropped_with_code_49(tmp_path: Path) -> None:
+    document = fax_document(tmp_path / "out.tif", pages=1)
+    async with fax_number(tmp_path) as number, sip_dialer(5060) as far:
+        number.attach(far, tmp_path)
+        async with sip_dialer(far.port, t38="offer") as near:
+            call = await near.originate(request(FAX_NUMBER))
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            sending = asyncio.ensure_future(call.send_fax(document))
+            await call.t38.wait_channel()  # switched: the T.38 session starts at once
+            await asyncio.sleep(4)  # into the training or the page
+            await call.hangup()
+            result = await sending
+        leg = await number.stored_leg()
+    assert (result.code, result.pages, result.transport) == (49, 0, "t38")
+    sent = _played_fax(call.record.played)
+    assert (sent["code"], sent["pages"], sent["transport"]) == (49, 0, "t38")
+    assert 2 < float(sent["seconds"]) < 10
+    received = _played_fax(leg.played)
+    assert received["code"] != 0 and received["pages"] == 0 and received["transport"] == "t38"
