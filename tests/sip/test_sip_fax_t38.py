@@ -231,3 +231,20 @@ async def test_hanging_up_during_a_t38_fax_ends_it_as_dropped_with_code_49(tmp_p
     assert 2 < float(sent["seconds"]) < 10
     received = _played_fax(leg.played)
     assert received["code"] != 0 and received["pages"] == 0 and received["transport"] == "t38"
+
+
+@bounded(120)
+async def test_a_receivefax_number_offering_t38_moves_an_accepting_ringbacks_sendfax_to_t38(
+    tmp_path: Path,
+) -> None:
+    """The other way round: ReceiveFax asks (``offer``) as soon as it starts; SendFax
+    (``accept``) finds the call on T.38 already, or restarts there if it had begun on G.711."""
+    call, result, leg, tiff, document = await _ringback_to_ringback(
+        tmp_path, sender="accept", receiver="offer"
+    )
+    assert (result.code, result.pages, result.transport) == (0, 1, "t38")
+    assert call.record.detail["t38"]["switched"] == "accepted"
+    assert call.record.detail["t38"].get("fax_restarted_after_s", 0) < 5
+    assert leg.detail["t38"]["switched"] == "offered"
+    assert leg.fax is not None and leg.fax["transport"] == "t38"
+    assert_same_pages(tiff, document)
