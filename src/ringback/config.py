@@ -60,9 +60,10 @@ class SipSettings:
     caller_id: str | None = None  # From user when a task gives none
     domain: str | None = None  # From / To host; the proxy host when not set
     max_ring_timeout_s: float = 120.0  # caps the ring timeout a task asks for
-    # T.38 fax: "off" (a T.38 re-INVITE gets 488: the far end stays on G.711), "accept"
-    # (answer one with m=image), "offer" (accept, and re-INVITE to T.38 when a fax starts)
-    t38: str = "off"
+    # T.38 fax: "off" (a T.38 re-INVITE gets 488: the far end stays on G.711), "accept" (the
+    # default: answer one with m=image; a fax step moves to T.38 with it), "offer" (accept, and
+    # re-INVITE to T.38 when a fax starts; opt-in: some carriers mishandle re-INVITEs)
+    t38: str = "accept"
 
     @property
     def from_domain(self) -> str:
@@ -176,7 +177,7 @@ def sip_settings_from_env() -> SipSettings:
         caller_id=os.environ.get("RINGBACK_SIP_CALLER_ID") or None,
         domain=os.environ.get("RINGBACK_SIP_DOMAIN") or None,
         max_ring_timeout_s=_env_float("RINGBACK_SIP_RING_TIMEOUT", 120.0),
-        t38=_t38_mode(os.environ.get("RINGBACK_SIP_T38") or "off"),
+        t38=_t38_mode(os.environ.get("RINGBACK_SIP_T38") or "accept"),
     )
 
 
@@ -186,7 +187,7 @@ T38_MODES = ("off", "accept", "offer")
 def _t38_mode(raw: str) -> str:
     mode = raw.strip().lower()
     if mode not in T38_MODES:
-        raise ConfigError(f"RINGBACK_SIP_T38={raw!r}: use 'off' (the default), 'accept' or 'offer'")
+        raise ConfigError(f"RINGBACK_SIP_T38={raw!r}: use 'off', 'accept' (the default) or 'offer'")
     return mode
 
 

@@ -59,6 +59,7 @@ async def sip_dialer(
     password: str | None = None,
     on_inbound: InboundHandler | None = None,
     timers: Timers | None = None,
+    t38: str = "accept",
 ) -> AsyncIterator[SipDialer]:
     rtp = free_udp_ports(40, even=True)
     settings = SipSettings(
@@ -70,6 +71,7 @@ async def sip_dialer(
         local_port=0,
         rtp_ports=(rtp, rtp + 39),
         caller_id="4930123456",
+        t38=t38,
     )
     dialer = SipDialer(settings, SystemClock(), on_inbound=on_inbound, timers=timers)
     await dialer.start()

@@ -191,6 +191,7 @@ async def test_a_sip_fax_nobody_answers_is_dropped_when_its_time_is_up_and_needs
     assert fax == {
         "type": "fax", "operation": "reception", "file": "in.tif", "pages": 0, "code": 49,
         "text": "The call dropped prematurely", "seconds": received.result.audio_seconds,
+        "transport": "g711",
     }  # fmt: skip
 
 

@@ -48,6 +48,7 @@ def test_sip_defaults_need_only_the_proxy(monkeypatch: pytest.MonkeyPatch) -> No
     sip = Settings.from_env().sip
     assert sip == SipSettings(proxy_host="192.0.2.1")
     assert sip.from_domain == "192.0.2.1"
+    assert sip.t38 == "accept"  # a gateway's T.38 re-INVITE is taken; ringback offers none
 
 
 def test_sim_dialer_has_no_sip_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +67,7 @@ def test_sim_dialer_has_no_sip_settings(monkeypatch: pytest.MonkeyPatch) -> None
         ({"RINGBACK_SIP_RTP_PORTS": "40000-30000"}, "the first lower"),
         ({"RINGBACK_SIP_LOCAL_PORT": "sip"}, "is not a UDP port"),
         ({"RINGBACK_SIP_USERNAME": "alice"}, "set both RINGBACK_SIP_USERNAME"),
-        ({"RINGBACK_SIP_T38": "yes"}, "use 'off' (the default), 'accept' or 'offer'"),
+        ({"RINGBACK_SIP_T38": "yes"}, "use 'off', 'accept' (the default) or 'offer'"),
     ],
 )
 def test_bad_sip_settings_say_which_and_why(

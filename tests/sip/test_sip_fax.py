@@ -79,7 +79,7 @@ async def test_a_fax_from_one_ringback_to_anothers_receivefax_number_arrives_bit
     sent = _played_fax(call)
     assert sent == {
         "type": "fax", "operation": "transmission", "file": "out.tif", "pages": 1, "code": 0,
-        "text": "OK", "seconds": sent["seconds"],
+        "text": "OK", "seconds": sent["seconds"], "transport": "g711",
     }  # fmt: skip
     assert 5 < float(sent["seconds"]) < 60  # type: ignore[arg-type]
     [received] = [p for p in leg.played if p["type"] == "fax"]

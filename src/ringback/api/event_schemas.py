@@ -89,6 +89,12 @@ class FaxResultData(_Data):
     seconds: float | None = Field(None, description="seconds of fax audio")
     tiff: str | None = Field(None, description="storage name of the received fax (TIFF)")
     pdf: str | None = Field(None, description="storage name of its PDF")
+    transport: str | None = Field(
+        None, description="what carried the fax: g711 (audio) or t38 (T.38 over UDPTL)"
+    )
+    t38_fallback: str | None = Field(
+        None, description="why the T.38 switch ringback asked for did not happen (e.g. 488)"
+    )
 
 
 class CallLegData(_Data):

@@ -69,10 +69,12 @@ class CallRecord:
 #: ``file`` (the storage name: the document sent, or the received fax's TIFF), the T.30
 #: outcome (``code``: 0 is OK, ``text``), ``pages``, ``bit_rate``, ``ecm``, ``remote_ident``
 #: (the far station), ``seconds`` (of fax audio), and the storage names of a received fax's
-#: ``tiff`` and ``pdf`` (None when nothing was received, and for a fax sent)
+#: ``tiff`` and ``pdf`` (None when nothing was received, and for a fax sent), the
+#: ``transport`` that carried it (``g711`` or ``t38``) and ``t38_fallback`` (why a T.38 switch
+#: ringback asked for did not happen, e.g. ``488 Not Acceptable Here``; else None)
 FAX_FIELDS: tuple[str, ...] = (
     "operation", "file", "code", "text", "pages", "bit_rate", "ecm", "remote_ident", "seconds",
-    "tiff", "pdf",
+    "tiff", "pdf", "transport", "t38_fallback",
 )  # fmt: skip
 
 

@@ -129,6 +129,8 @@ def _fax_done(
         "seconds": round(result.audio_seconds, 2),
         "tiff": relpath if received and pdf is not None else None,
         "pdf": pdf if received else None,
+        "transport": result.transport,
+        "t38_fallback": result.fallback,
     }
     ivr.result.fax.update(
         FaxOperation=result.operation,

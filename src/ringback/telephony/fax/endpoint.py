@@ -37,6 +37,8 @@ class T30Session:
     """What the audio and the T.38 endpoints share: one side of a T.30 session (a file to send
     or one to receive into, station id, header, ECM, modems), its phase E and its result."""
 
+    TRANSPORT = "g711"  # what carries the session (FaxResult.transport)
+
     def __init__(
         self,
         *,
@@ -93,6 +95,7 @@ class T30Session:
             local_ident=self._sd.t30_get_tx_ident(self._t30),
             header=self.header,
             audio_seconds=round(self._samples / RATE, 3),
+            transport=self.TRANSPORT,
         )
 
     @property

@@ -27,6 +27,10 @@ class FaxResult:
     local_ident: str  # the station id this side sent
     header: str  # the header line printed above each sent page ("" for none, or receiving)
     audio_seconds: float  # how long the session lasted, in audio time
+    #: what carried it: "g711" (T.30 over audio) or "t38" (IFP packets over UDPTL)
+    transport: str = "g711"
+    #: why T.38 was not used although this side asked for it (e.g. "488 Not Acceptable Here")
+    fallback: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -32,6 +32,8 @@ class IfpPacket(NamedTuple):
 class T38Endpoint(T30Session):
     """One side of a fax call over T.38 (see the module's docstring)."""
 
+    TRANSPORT = "t38"
+
     def __init__(
         self,
         *,

@@ -14,8 +14,10 @@ another port than the one they announce); each IFP packet goes to the endpoint o
 order, with its UDPTL sequence number (spandsp notes the gaps of packets never recovered).
 
 A session ends when T.30 reaches phase E (after a short linger that sends what is still
-queued: the last DCN), after ``max_seconds`` of fax time (the result is then code 49, the call
-dropped) or on :meth:`T38Session.hang_up`. Closing the session closes the socket, not the
+queued: the last DCN), after ``max_seconds`` of fax time or on :meth:`T38Session.hang_up`
+(both: code 49, the call dropped, with no page counted, unless T.30 was only sending its
+final DCN, which counts as done: spandsp's ``t30_terminate``, as for a G.711 fax whose call
+ends). Closing the session closes the socket, not the
 endpoint (its owner closes it).
 """
 
@@ -235,7 +237,11 @@ class T38Session:
 
     def _finish(self) -> None:
         if not self._finished.done():
-            self._finished.set_result(self.endpoint.hang_up())
+            endpoint = self.endpoint
+            # cut short: T.30 decides (success if only the final DCN was still going out)
+            self._finished.set_result(
+                endpoint.hang_up() if endpoint.done else endpoint.call_ended()
+            )
         clock = _clocks.get(self._loop)
         if clock is not None:
             clock.discard(self)
@@ -245,9 +251,10 @@ class T38Session:
         self._finish()
 
     def hang_up(self) -> FaxResult:
-        """End the session now (an unfinished fax: code 49); the result."""
+        """End the session now; the result (an unfinished fax: code 49 with no page counted,
+        unless T.30 was only sending its final DCN: spandsp's ``t30_terminate``)."""
         self._finish()
-        return self.endpoint.hang_up()
+        return self._finished.result()
 
     def close(self) -> None:
         """Hang up and close the socket (idempotent)."""

@@ -33,7 +33,7 @@ from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
 from ringback.telephony.base import Call, CallError, CallRecord
 from ringback.telephony.fax.result import FaxResult, ReceivedFax
-from ringback.telephony.sip import fax_media
+from ringback.telephony.sip import fax_t38
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call_media import CallMedia
 from ringback.telephony.sip.dialog import Dialog
@@ -515,16 +515,16 @@ class SipCall:
     async def send_fax(
         self, path: Path, *, header: str = "", ident: str = "", name: str | None = None
     ) -> FaxResult:
-        """A fax over the call's G.711 audio: see :mod:`.fax_media`."""
-        return await fax_media.send_fax(
-            self._media, self._record, path, header=header, ident=ident, name=name
+        """A fax over T.38 or the call's G.711 audio: see :mod:`.fax_t38`."""
+        return await fax_t38.send_fax(
+            self.t38, self._media, self._record, path, header=header, ident=ident, name=name
         )
 
     async def receive_fax(
         self, timeout_s: float, *, ident: str = "", name: str | None = None
     ) -> ReceivedFax:
-        return await fax_media.receive_fax(
-            self._media, self._record, timeout_s, ident=ident, name=name
+        return await fax_t38.receive_fax(
+            self.t38, self._media, self._record, timeout_s, ident=ident, name=name
         )
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:

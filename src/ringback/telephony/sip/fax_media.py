@@ -17,26 +17,24 @@ The spandsp calls run in the event loop, inside the tick: measured (docs/fax.md)
 of CPU per 20 ms tick on the receiving side and about 0.02 ms on the sending side (each fax's
 own figure is in the call record's ``detail["fax_media"]``).
 
-:func:`send_fax` / :func:`receive_fax` are the :class:`~ringback.telephony.base.Call` methods of
-:class:`~ringback.telephony.sip.call.SipCall`: they run until T.30's phase E, the call ends
-(code 49, ``FaxResult.dropped``), or the audio time allowed passes, and record the fax in the
-call record's ``played`` as the simulator does.
+:func:`run_audio` runs one endpoint this way until T.30's phase E, the call ends (code 49,
+``FaxResult.dropped``), the audio time allowed passes, or the far end moves the call to T.38
+(then the fax starts again there: :mod:`.fax_t38`, which holds ``SipCall.send_fax`` /
+``receive_fax`` and records the fax in the call record's ``played`` with :func:`played`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ringback.telephony.base import CallError, CallNotSupported, CallRecord
 from ringback.telephony.fax import g711
-from ringback.telephony.fax.endpoint import DEFAULT_MAX_SECONDS, FRAME, RATE, FaxEndpoint
-from ringback.telephony.fax.result import FaxResult, ReceivedFax
+from ringback.telephony.fax.endpoint import FRAME, RATE, FaxEndpoint
+from ringback.telephony.fax.result import FaxResult
 from ringback.telephony.fax.spandsp import FaxUnavailable
 from ringback.telephony.sip.call_media import CallMedia
 from ringback.telephony.sip.jitter import JitterBuffer
@@ -125,79 +123,63 @@ class FaxDriver:
         }
 
 
-async def _run(
+async def run_audio(
     media: CallMedia,
     record: CallRecord,
     action: str,
     endpoint: FaxEndpoint,
     max_seconds: float,
-) -> FaxResult:
-    """Run ``endpoint`` on the call's media; its result (dropped, code 49, if cut short)."""
+    *,
+    interrupt: asyncio.Future[Any] | None = None,
+) -> FaxResult | None:
+    """Run ``endpoint`` on the call's media; its result (dropped, code 49, if cut short), or
+    None when ``interrupt`` completed first (without an error) and stopped the unfinished fax
+    (the far end moved the call to T.38: :mod:`.fax_t38`)."""
     session = media.up_session(action)
     if not isinstance(session, RtpSession):
         raise CallNotSupported(f"{action} needs ringback's RTP session (not {type(session)})")
     driver = FaxDriver(session, endpoint, max(1, round(max_seconds * RATE / FRAME)))
+
+    def on_interrupt(_: asyncio.Future[Any]) -> None:
+        driver.stop()
+
+    if interrupt is not None:
+        interrupt.add_done_callback(on_interrupt)
     try:
         await media.until_ended(session.drive(driver), action)
     except CallError:
         driver.drain()  # the call went down under the fax
     finally:
         driver.stop()
+        if interrupt is not None:
+            interrupt.remove_done_callback(on_interrupt)
         record.detail.setdefault("fax_media", []).append(driver.stats())
+    if (
+        interrupt is not None
+        and interrupt.done()
+        and not interrupt.cancelled()
+        and interrupt.exception() is None
+        and not endpoint.done
+    ):
+        return None
     return endpoint.hang_up() if endpoint.done else endpoint.call_ended()
 
 
-def _played(record: CallRecord, result: FaxResult, name: str | None) -> None:
-    record.played.append(
-        {"type": "fax", "operation": result.operation, "file": name, "pages": result.pages,
-         "code": result.code, "text": result.text, "seconds": result.audio_seconds}
-    )  # fmt: skip
+def played(record: CallRecord, result: FaxResult, name: str | None) -> None:
+    """The fax in the call record's ``played`` (as the simulator notes it, plus its
+    transport and, when T.38 was asked for and not had, why)."""
+    entry: dict[str, Any] = {
+        "type": "fax", "operation": result.operation, "file": name, "pages": result.pages,
+        "code": result.code, "text": result.text, "seconds": result.audio_seconds,
+        "transport": result.transport,
+    }  # fmt: skip
+    if result.fallback is not None:
+        entry["t38_fallback"] = result.fallback
+    record.played.append(entry)
 
 
-def _endpoint(action: str, **kwargs: Any) -> FaxEndpoint:
+def audio_endpoint(action: str, **kwargs: Any) -> FaxEndpoint:
     try:
         return FaxEndpoint(**kwargs)
     except FaxUnavailable as exc:
         raise CallNotSupported(f"{action} is not supported by the sip backend: {exc}") from None
-
-
-async def send_fax(
-    media: CallMedia,
-    record: CallRecord,
-    path: Path,
-    *,
-    header: str = "",
-    ident: str = "",
-    name: str | None = None,
-) -> FaxResult:
-    """Send the fax TIFF at ``path`` on the answered call (see ``Call.send_fax``)."""
-    media.up_session("send a fax")
-    with _endpoint(
-        "SendFax", send=path, local_ident=ident or record.from_number or "", header=header
-    ) as endpoint:
-        result = await _run(media, record, "send a fax", endpoint, DEFAULT_MAX_SECONDS)
-    _played(record, result, name or path.name)
-    return result
-
-
-async def receive_fax(
-    media: CallMedia,
-    record: CallRecord,
-    timeout_s: float,
-    *,
-    ident: str = "",
-    name: str | None = None,
-) -> ReceivedFax:
-    """Receive a fax on the answered call within ``timeout_s`` of audio (``Call.receive_fax``)."""
-    if not timeout_s > 0:
-        raise ValueError(f"cannot receive a fax within {timeout_s!r} seconds")
-    media.up_session("receive a fax")
-    with tempfile.TemporaryDirectory(prefix="ringback-fax-") as tmp:
-        incoming = Path(tmp) / "in.tif"
-        with _endpoint(
-            "ReceiveFax", receive=incoming, local_ident=ident or record.from_number or ""
-        ) as endpoint:
-            result = await _run(media, record, "receive a fax", endpoint, timeout_s)
-        tiff = incoming.read_bytes() if result.ok and incoming.is_file() else b""
-    _played(record, result, name)
-    return ReceivedFax(result, tiff)

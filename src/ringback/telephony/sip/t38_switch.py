@@ -1,10 +1,11 @@
 """Moving a SIP call from G.711 audio to T.38 fax and back: the re-INVITE with ``m=image``
 accepted (the far end's) or sent (ours), per ``RINGBACK_SIP_T38`` (docs/fax.md, "T.38").
 
-- ``off`` (the default): nothing here acts; a far end's image-only re-INVITE finds no audio
-  stream and gets 488, so it stays on G.711 (what every T.38 gateway falls back to).
-- ``accept``: a far end's re-INVITE offering ``m=image … udptl t38`` is answered 200 with our
-  image stream on a UDPTL port from ``RINGBACK_SIP_RTP_PORTS``; the call is then on T.38.
+- ``off``: nothing here acts; a far end's image-only re-INVITE finds no audio stream and gets
+  488, so it stays on G.711 (what every T.38 gateway falls back to).
+- ``accept`` (the default): a far end's re-INVITE offering ``m=image … udptl t38`` is
+  answered 200 with our image stream on a UDPTL port from ``RINGBACK_SIP_RTP_PORTS``; the call
+  is then on T.38 (a running fax step starts again there: :mod:`.fax_t38`).
 - ``offer``: as ``accept``, and :meth:`T38Switch.switch` (called when a fax starts) sends a
   re-INVITE offering T.38. 200 with a T.38 answer: switched. 488, 415, 606 (or any other
   refusal, a timeout, a 200 that answers audio): the call stays on G.711, the fallback.
