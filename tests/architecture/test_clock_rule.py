@@ -24,8 +24,8 @@ CLOCK = "ringback.clock"
 ALLOWED: dict[str, str] = {
     "ringback.telephony.sip.media": "RTP media pacing: packets go out every 20 ms of real time",
     "ringback.telephony.sip.call_media": "a media wait on a live call lasts real seconds",
-    "ringback.telephony.fax.t38_session": (
-        "T.38 pacing: 20 ms of fax time pass every 20 ms of real time, as on the far end"
+    "ringback.telephony.pacing": (
+        "the shared 20 ms ticker: RTP and T.38 go out every 20 ms of real time"
     ),
     "ringback.stalls": "the loop-stall monitor measures the event loop's real lag",
     "ringback.logoutput": "a log line carries the wall-clock time it was written at",

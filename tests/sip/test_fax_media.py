@@ -107,8 +107,7 @@ async def test_faxing_sessions_are_paced_by_the_one_shared_media_clock() -> None
         drivers = [FaxDriver(s, Endpoint(done_after=25), max_frames=100) for s in sessions]  # type: ignore[arg-type]
         runs = [asyncio.ensure_future(s.drive(d)) for s, d in zip(sessions, drivers, strict=True)]
         await asyncio.sleep(0)
-        clock = media._clocks[asyncio.get_running_loop()]
-        assert set(clock._sessions) == set(sessions)  # one clock task ticks both
+        assert media._clock().members == set(sessions)  # one ticker drives both
         async with asyncio.timeout(5):
             await asyncio.gather(*runs)
         for session, driver in zip(sessions, drivers, strict=True):

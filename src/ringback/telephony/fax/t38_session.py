@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import weakref
 from dataclasses import asdict
 from typing import Any
 
@@ -34,63 +33,20 @@ from ringback.telephony.fax.endpoint import DEFAULT_MAX_SECONDS, FRAME, RATE
 from ringback.telephony.fax.result import FaxResult
 from ringback.telephony.fax.t38 import T38Endpoint
 from ringback.telephony.fax.udptl import DEFAULT_DEPTH, UdptlReceiver, UdptlSender
+from ringback.telephony.pacing import Ticker, existing, ticker
 
 log = logging.getLogger(__name__)
 
 TICK_S = FRAME / RATE  # 20 ms
 MAX_CATCH_UP_S = 0.5
+T38_TICKER = "t38-clock"
 #: ticks a session goes on sending after phase E (whatever T.38 still queued: DCN, repeats)
 LINGER_TICKS = 10
 
 
-class _T38Clock:
-    """Calls ``_tick()`` on each running session every 20 ms, on absolute deadlines."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._sessions: dict[T38Session, None] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def add(self, session: T38Session) -> None:
-        self._sessions[session] = None
-        if self._task is None or self._task.done():
-            self._task = self._loop.create_task(self._run(), name="t38-clock")
-
-    def discard(self, session: T38Session) -> None:
-        self._sessions.pop(session, None)
-
-    async def _run(self) -> None:
-        loop = self._loop
-        deadline = loop.time() + TICK_S
-        while self._sessions:
-            delay = deadline - loop.time()
-            if delay < -MAX_CATCH_UP_S:
-                deadline = loop.time()
-            # real time on purpose (the module's docstring)
-            await asyncio.sleep(max(0.0, delay))
-            for session in list(self._sessions):
-                try:
-                    more = session._tick()
-                except Exception as exc:  # one broken session must not stop the others
-                    log.exception("t38: a tick failed")
-                    session._fail(exc)
-                    more = False
-                if not more:
-                    self._sessions.pop(session, None)
-            deadline += TICK_S
-
-
-_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _T38Clock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _clock() -> _T38Clock:
-    loop = asyncio.get_running_loop()
-    clock = _clocks.get(loop)
-    if clock is None:
-        clock = _clocks[loop] = _T38Clock(loop)
-    return clock
+def _clock() -> Ticker:
+    """The loop's T.38 ticker (:mod:`ringback.telephony.pacing`)."""
+    return ticker(T38_TICKER, MAX_CATCH_UP_S)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -218,7 +174,7 @@ class T38Session:
             self._transport.sendto(datagram, self.remote)
             self.datagrams_sent += 1
 
-    def _tick(self) -> bool:
+    def tick(self, deadline: float = 0.0) -> bool:
         """One 20 ms step; False once the session is over."""
         if self._finished.done():
             return False
@@ -242,11 +198,11 @@ class T38Session:
             self._finished.set_result(
                 endpoint.hang_up() if endpoint.done else endpoint.call_ended()
             )
-        clock = _clocks.get(self._loop)
+        clock = existing(self._loop, T38_TICKER)
         if clock is not None:
             clock.discard(self)
 
-    def _fail(self, exc: BaseException) -> None:
+    def tick_failed(self, exc: BaseException) -> None:
         log.warning("t38: session ended by an error: %s", exc)
         self._finish()
 

@@ -22,12 +22,12 @@ import logging
 import random
 import struct
 import time
-import weakref
 from typing import Any, Protocol
 
 from aiortp.codecs import PcmaCodec, PcmuCodec
 from aiortp.codecs.base import Codec
 
+from ringback.telephony.pacing import Ticker, ticker
 from ringback.telephony.sip.rtp_socket import MediaError, Receiver, bind_pair, unspecified
 
 log = logging.getLogger(__name__)
@@ -65,58 +65,9 @@ class FrameDriver(Protocol):
     def stop(self, error: Exception | None = None) -> None: ...
 
 
-# ---------------------------------------------------------------- shared pacing clock
-
-
-class _MediaClock:
-    """Calls `tick(deadline)` on each playing session every 20 ms, on absolute deadlines."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._sessions: dict[RtpSession, None] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def add(self, session: RtpSession) -> None:
-        self._sessions[session] = None
-        if self._task is None or self._task.done():
-            self._task = self._loop.create_task(self._run(), name="rtp-media-clock")
-
-    def discard(self, session: RtpSession) -> None:
-        self._sessions.pop(session, None)
-
-    async def _run(self) -> None:
-        loop = self._loop
-        deadline = loop.time() + FRAME_S
-        while self._sessions:
-            delay = deadline - loop.time()
-            if delay < -MAX_CATCH_UP_S:
-                deadline = loop.time()
-            # real time on purpose: the far end plays a frame every 20 ms of its clock, so the
-            # pacing follows the event loop's clock, never the injected (maybe fake) one
-            await asyncio.sleep(max(0.0, delay))
-            for session in list(self._sessions):
-                try:
-                    more = session._tick(deadline)
-                except Exception as exc:  # one broken session must not stop the others
-                    log.exception("rtp: sending a frame failed")
-                    session._play_failed(exc)
-                    more = False
-                if not more:
-                    self._sessions.pop(session, None)
-            deadline += FRAME_S
-
-
-_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _MediaClock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _clock() -> _MediaClock:
-    loop = asyncio.get_running_loop()
-    clock = _clocks.get(loop)
-    if clock is None:
-        clock = _clocks[loop] = _MediaClock(loop)
-    return clock
+def _clock() -> Ticker:
+    """The loop's RTP ticker (:mod:`ringback.telephony.pacing`)."""
+    return ticker("rtp-media-clock", MAX_CATCH_UP_S)
 
 
 # ---------------------------------------------------------------- the session
@@ -312,7 +263,7 @@ class RtpSession:
     def send_audio(self, payload: bytes, ts: int, marker: bool) -> None:
         self._send(self._pt, payload, ts, marker)  # in the negotiated codec: a driver's output
 
-    def _tick(self, deadline: float) -> bool:
+    def tick(self, deadline: float) -> bool:
         """Send the next frame of the current playback; False when there is nothing more."""
         if self._driver is not None:
             return self._driver.tick(deadline)
@@ -331,7 +282,7 @@ class RtpSession:
             return False
         return True
 
-    def _play_failed(self, exc: Exception) -> None:
+    def tick_failed(self, exc: Exception) -> None:
         if self._driver is not None:
             self._driver.stop(exc)
         if self._play_done is not None and not self._play_done.done():
