@@ -80,7 +80,7 @@ def test_the_seed_example_job_becomes_a_msg_call_task() -> None:
         ({"backoff": {"type": "linear", "delay": 5}}, "type"),
         ({"backoff": {"type": "fixed", "delay": 5, "jitter": 2}}, "jitter"),
         ({"timezone": "Mars/Base"}, "timezone"),
-        ({"priority": 1}, "priority"),
+        ({"priority": 10}, "priority"),  # 0-9
     ],
 )
 def test_bad_job_options_are_refused_naming_the_field(

@@ -38,7 +38,11 @@ class QueueCampaignIn(BaseModel):
 
 
 class QueueCampaignOut(BaseModel):
-    task_ttl_seconds: int | None = None
+    task_ttl_seconds: int | None = Field(
+        default=None,
+        description="seconds a task added to the queue has to complete before it finishes "
+        "failed, expired (null: no limit)",
+    )
 
 
 def task_campaign_fields(row: TaskRow) -> dict[str, Any]:
