@@ -221,31 +221,37 @@ class TaskRepository(Repository):
     ) -> bool:
         """Make a waiting task due now (its next try, or a start time still ahead), with a
         ``task.updated`` event. False if it is not waiting (running or finished)."""
-        tk = t.tasks
-        async with self.driver.write() as conn:
-            where = [tk.c.id == task_id]
-            if client_id is not None:
-                where.append(tk.c.client_id == client_id)
-            row = (
-                await conn.execute(sa.select(tk.c.status).where(*where).with_for_update())
-            ).first()
-            if row is None:
-                raise NotFound(f"no task {task_id}")
-            if row.status not in PENDING_STATUSES:
-                return False
-            await transition(
-                conn, task_id, now, {"run_at": to_ms(now)}, EventType.TASK_UPDATED,
-                lambda attempt: {"run_at": now.isoformat(), "attempts": attempt, "run_now": True},
-            )  # fmt: skip
-            await self.driver.notify(conn)
-        self._woke()
-        return True
+        changed = await self._change_waiting(
+            task_id, now, client_id, {"run_at": to_ms(now)},
+            lambda attempt: {"run_at": now.isoformat(), "attempts": attempt, "run_now": True},
+            notify=True,
+        )  # fmt: skip
+        if changed:
+            self._woke()
+        return changed
 
     async def set_task_priority(
         self, task_id: int, priority: int, now: datetime, *, client_id: int | None = None
     ) -> bool:
         """Give a waiting task another priority (0-9), with a ``task.updated`` event. False if
         it is not waiting (running or finished)."""
+        return await self._change_waiting(
+            task_id, now, client_id, {"priority": priority},
+            lambda attempt: {"priority": priority, "attempts": attempt},
+        )  # fmt: skip
+
+    async def _change_waiting(
+        self,
+        task_id: int,
+        now: datetime,
+        client_id: int | None,
+        values: dict[str, Any],
+        data: Callable[[int], dict[str, Any]],
+        *,
+        notify: bool = False,
+    ) -> bool:
+        """Change a waiting task (locked while checked) with a ``task.updated`` event; False if
+        it is not waiting; NotFound if it is not there (or not the client's)."""
         tk = t.tasks
         async with self.driver.write() as conn:
             where = [tk.c.id == task_id]
@@ -258,10 +264,9 @@ class TaskRepository(Repository):
                 raise NotFound(f"no task {task_id}")
             if row.status not in PENDING_STATUSES:
                 return False
-            await transition(
-                conn, task_id, now, {"priority": priority}, EventType.TASK_UPDATED,
-                lambda attempt: {"priority": priority, "attempts": attempt},
-            )  # fmt: skip
+            await transition(conn, task_id, now, values, EventType.TASK_UPDATED, data)
+            if notify:
+                await self.driver.notify(conn)
         return True
 
     async def cancel_task(
