@@ -276,7 +276,16 @@ async def test_worker_dials_at_the_next_run_at_without_polling(
     async with env.running():
         task_id = await env.msg_call(delay=5000)
         run_at = (await env.task(task_id)).run_at
-        await until(lambda: clock.sleepers > 0)
+        claim_at = run_at - timedelta(seconds=env.worker.config.lookahead_seconds)
+
+        def asleep_until_the_claim() -> bool:
+            # the worker saw the task and sleeps until its claim moment: moving the clock
+            # before that (it may still be between reading the time and going to sleep) would
+            # move the moment it sleeps until too
+            margin = timedelta(milliseconds=1)
+            return any(abs(wakes - claim_at) <= margin for _, wakes in clock.asked)
+
+        await until(asleep_until_the_claim)
         env.clock.advance(4.9)  # within the claim lookahead: claimed, but not dialed yet
         # the attempt has been claimed and sleeps until run_at: nothing dialled before that
         await until(lambda: env.worker.stats.claimed == 1 and clock.asked_to_wake_at(run_at))
