@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Body, FastAPI, Header
 from pydantic import BaseModel, ConfigDict, Field
 
+from ringback.api.fax_links import FaxFields
 from ringback.api.schemas import TaskOut
 
 _ISO = "ISO 8601 with a zone (e.g. 2030-05-01T07:31:12.512000+00:00)"
@@ -73,28 +74,10 @@ class TaskCanceledData(_Data):
     attempts: int = Field(description="attempts made")
 
 
-class FaxResultData(_Data):
+class FaxResultData(FaxFields):
     """A leg's fax (the task's ``calls[].fax`` shows it with download links)."""
 
-    operation: Literal["transmission", "reception"] = Field(
-        description="transmission (SendFax) or reception (ReceiveFax)"
-    )
-    file: str | None = Field(description="storage name: the document sent, or the fax received")
-    code: int = Field(description="T.30 result code: 0 is OK")
-    text: str = Field(description="the code in words")
-    pages: int = Field(description="pages sent or received")
-    bit_rate: int | None = Field(None, description="modem speed, bit/s")
-    ecm: bool | None = Field(None, description="error correction mode was used")
-    remote_ident: str | None = Field(None, description="the far station's ident")
-    seconds: float | None = Field(None, description="seconds of fax audio")
-    tiff: str | None = Field(None, description="storage name of the received fax (TIFF)")
-    pdf: str | None = Field(None, description="storage name of its PDF")
-    transport: str | None = Field(
-        None, description="what carried the fax: g711 (audio) or t38 (T.38 over UDPTL)"
-    )
-    t38_fallback: str | None = Field(
-        None, description="why the T.38 switch ringback asked for did not happen (e.g. 488)"
-    )
+    model_config = ConfigDict(extra="forbid")
 
 
 class CallLegData(_Data):

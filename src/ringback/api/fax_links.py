@@ -10,7 +10,7 @@ is no such file to name (nothing was received).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -19,10 +19,12 @@ from pydantic import BaseModel, Field
 API_PREFIX = "/api/ver1.0"
 
 
-class FaxOut(BaseModel):
-    """The fax of a call (SendFax / ReceiveFax)."""
+class FaxFields(BaseModel):
+    """A call record's fax (SendFax / ReceiveFax): the fields webhooks carry as they are."""
 
-    operation: str = Field(description="transmission (SendFax) or reception (ReceiveFax)")
+    operation: Literal["transmission", "reception"] = Field(
+        description="transmission (SendFax) or reception (ReceiveFax)"
+    )
     file: str | None = Field(description="storage name: the document sent, or the fax received")
     code: int = Field(description="T.30 result code (FaxResultCode): 0 is OK")
     text: str = Field(description="the code in words (FaxResultText)")
@@ -39,6 +41,11 @@ class FaxOut(BaseModel):
     t38_fallback: str | None = Field(
         None, description="why the T.38 switch ringback asked for did not happen (e.g. 488)"
     )
+
+
+class FaxOut(FaxFields):
+    """The fax of a call, with links to download its files."""
+
     file_url: str | None = Field(None, description="download link of `file`")
     tiff_url: str | None = Field(None, description="download link of the received TIFF")
     pdf_url: str | None = Field(None, description="download link of the received fax's PDF")
