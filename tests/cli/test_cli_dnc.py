@@ -3,6 +3,7 @@ is one error line and exit 1."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from test_cli import ringback
@@ -94,3 +95,19 @@ def test_a_task_takes_a_priority_at_creation_and_by_update(tmp_path: Path) -> No
     assert changed.code == 0 and f"task {task_id}: priority 1" in changed.stderr
     assert ringback(tmp_path, "task", "show", str(task_id), "--json").json()["priority"] == 1
     assert ringback(tmp_path, "task", "priority", str(task_id), "12").code != 0
+
+
+def test_every_dnc_command_and_task_priority_print_json_under_json(tmp_path: Path) -> None:
+    added = ringback(tmp_path, "dnc", "add", "0311111111", "--json").json()
+    assert added == {"added": 1, "list": "dnc"}
+    csv_file = tmp_path / "more.csv"
+    csv_file.write_text("number\n0322222222\n")
+    imported = ringback(tmp_path, "dnc", "import", str(csv_file), "--json").json()
+    assert imported == {"imported": 1, "file": str(csv_file)}
+    check = ringback(tmp_path, "dnc", "check", "0311111111", "--json")
+    assert check.code == 1 and json.loads(check.stdout)["suppressed"] is True
+    assert ringback(tmp_path, "dnc", "check", "0399", "--json").json()["reason"] is None
+    assert ringback(tmp_path, "dnc", "remove", "0311111111", "--json").json() == {"removed": 1}
+    refused = ringback(tmp_path, "task", "priority", "999", "3", "--json")
+    assert refused.code == 1
+    assert json.loads(refused.stderr)["error"] == "not_found"

@@ -5,6 +5,7 @@ stderr."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -95,3 +96,21 @@ def test_version_prints_the_package_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout.strip() == f"ringback {__version__}"
+
+
+def test_migrate_json_prints_the_schema_version_and_errors_as_json(tmp_path: Path) -> None:
+    done = run_real(tmp_path, "migrate", "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["schema_version"] >= 1 and shown["database"].startswith("sqlite")
+    bad = run_real(tmp_path, "migrate", "--json", RINGBACK_PORT="eighty")
+    assert bad.returncode == 2
+    error = json.loads(bad.stderr)
+    assert error["error"] == "setup" and "RINGBACK_PORT" in error["message"]
+
+
+def test_a_local_command_under_json_reports_refused_input_as_json(tmp_path: Path) -> None:
+    done = run_real(tmp_path, "queue", "add", "q1", "--hours", "nonsense", "--json")
+    assert done.returncode == 1, done.stderr
+    error = json.loads(done.stderr)
+    assert error["error"] == "invalid_input" and error["message"]

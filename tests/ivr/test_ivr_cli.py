@@ -139,3 +139,46 @@ def test_check_with_a_client_reports_a_sendfax_document_that_cannot_be_faxed(
     )
     assert "late.xml: ok" in result.output
     assert "2 of 3 document(s) invalid" in result.output
+
+
+def test_check_json_reports_every_document_and_exits_1_when_one_is_invalid(
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "good.xml"
+    good.write_text("<IVR><Speak>hi</Speak></IVR>")
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<IVR>\n<Play loop='9'>a.wav</Play></IVR>")
+    result = CliRunner().invoke(app, ["ivr", "check", "--json", str(good), str(bad)])
+    assert result.exit_code == 1
+    shown = json.loads(result.stdout)
+    assert shown["invalid"] == 1
+    assert shown["documents"][0] == {"file": str(good), "ok": True, "elements": 2}
+    assert shown["documents"][1]["ok"] is False
+    assert shown["documents"][1]["line"] == 2
+    assert "Attribute loop of element Play" in shown["documents"][1]["error"]
+
+
+def test_run_json_prints_the_transcript_as_data() -> None:
+    path = DOCUMENTS / "valid_switch_expr_cases_default.xml"
+    result = CliRunner().invoke(app, ["ivr", "run", "--json", str(path), "--digits", "2"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["ok"] is True
+    assert shown["keys_pressed"] == "2"
+    assert any(
+        entry["element"] == "Speak" and "Support" in entry["detail"] for entry in shown["trace"]
+    )
+    assert shown["hung_up_by"] == "end of document"
+
+
+def test_run_json_reports_a_parse_error_as_one_json_object_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_text("<IVR>\n<Nope/></IVR>")
+    result = CliRunner().invoke(app, ["ivr", "run", "--json", str(path)])
+    assert result.exit_code == 1
+    shown = json.loads(result.stderr)
+    assert shown["error"] == "refused"
+    assert shown["message"].startswith(f"{path}:2: ")
+    # the next command without --json prints plain text again
+    plain = CliRunner().invoke(app, ["ivr", "run", str(path)])
+    assert plain.stderr.startswith("error: ")

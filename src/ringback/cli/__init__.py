@@ -11,7 +11,7 @@ import typer
 
 from ringback import __version__
 from ringback.cli.lazy import Lazy, LazyGroup
-from ringback.cli.output import debug
+from ringback.cli.output import debug, json_errors
 
 
 class _Commands(LazyGroup):
@@ -70,6 +70,7 @@ def _options(
 ) -> None:
     """Outbound-call scheduler: durable call tasks, retries, calling hours, call history."""
     debug.on = show_debug
+    json_errors.on = False  # a command's own --json sets it as its options are read
 
 
 def main() -> None:

@@ -4,10 +4,12 @@ options."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -35,7 +37,14 @@ T = TypeVar("T")
 ClientOpt = Annotated[
     str, typer.Option("--client", envvar="RINGBACK_CLIENT", help="Client (tenant) name.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print JSON instead of a table (errors as JSON on stderr).",
+        callback=output.json_mode,
+    ),
+]
 
 
 class CliError(Exception):
@@ -56,10 +65,37 @@ SETUP_EXIT = 2
 debug = output.debug  # ``ringback --debug``: errors print their traceback too
 
 
-def _say(exc: BaseException, message: str) -> None:
+def _say(exc: BaseException, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    """The error in one line (and its details under it), or as one JSON object on stderr
+    under ``--json``: ``{"error": kind, "message": ..., "details": [{"loc": [...], "msg"}]}``
+    (the remote commands' shape)."""
     if debug.on:
         err.print_exception()
+    if output.json_errors.on:
+        shown: dict[str, object] = {"error": _kind(exc), "message": message}
+        if details:
+            shown["details"] = [{"loc": d["loc"], "msg": d["msg"]} for d in details]
+        sys.stderr.write(json.dumps(shown) + "\n")
+        sys.stderr.flush()
+        return
     err.print(f"[red]error:[/red] {escape(message)}")
+    for detail in details or ():
+        err.print(f"  [bold]{escape(detail['where'])}[/bold]: {escape(detail['msg'])}")
+
+
+def _kind(exc: BaseException) -> str:
+    """The ``error`` of a JSON error: what kind of refusal, in snake case."""
+    kinds: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
+        (InvalidInput, "invalid_input"),
+        ((SetupError, ConfigError, SimConfigError), "setup"),
+        (NotFound, "not_found"),
+        (Conflict, "conflict"),
+        (StorageError, "storage"),
+    ]
+    for types, kind in kinds:
+        if isinstance(exc, types):
+            return kind
+    return "refused"
 
 
 def seed_time(when: datetime | None) -> str:
@@ -71,12 +107,14 @@ def errors() -> Iterator[None]:
     try:
         yield
     except InvalidInput as exc:
-        _say(exc, exc.message)
+        shown = []
         for detail in exc.details:
             if len(exc.details) == 1 and detail["msg"] in exc.message:
                 continue  # already said
             where = detail.get("where") or ".".join(str(part) for part in detail["loc"])
-            err.print(f"  [bold]{escape(where or '(input)')}[/bold]: {escape(detail['msg'])}")
+            loc = [str(part) for part in detail.get("loc") or ()] or [where]
+            shown.append({"where": where or "(input)", "loc": loc, "msg": str(detail["msg"])})
+        _say(exc, exc.message, shown)
         raise typer.Exit(REFUSED_EXIT) from None
     except (SetupError, ConfigError, SimConfigError) as exc:
         _say(exc, str(exc))

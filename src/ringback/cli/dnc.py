@@ -63,6 +63,7 @@ def dnc_add(
     list_name: ListOpt = DEFAULT_LIST,
     source: SourceOpt = "cli",
     expires: ExpiresOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add numbers or prefixes to a list (their tasks' next attempts are not dialled)."""
     with errors():
@@ -74,6 +75,9 @@ def dnc_add(
         return await services.suppressions.add(client_id, items)
 
     added = run(work)
+    if as_json:
+        out.print_json(data={"added": added, "list": list_name})
+        return
     err.print(f"{added} entries on list '{escape(list_name)}'")
 
 
@@ -84,6 +88,7 @@ def dnc_import(
     list_name: ListOpt = DEFAULT_LIST,
     source: Annotated[str | None, typer.Option(help="Default source (the file's name).")] = None,
     expires: ExpiresOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import a CSV file (checked whole first: a bad line adds nothing)."""
     with errors():
@@ -102,6 +107,9 @@ def dnc_import(
             )  # fmt: skip
 
     added = run(work)
+    if as_json:
+        out.print_json(data={"imported": added, "file": str(file)})
+        return
     err.print(f"imported {added} entries from {escape(str(file))}")
 
 
@@ -146,6 +154,7 @@ def dnc_remove(
     client: ClientOpt = "default",
     list_name: Annotated[str | None, typer.Option("--list", help="Only on this list.")] = None,
     entry_id: Annotated[int | None, typer.Option("--id", help="One entry by its id.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove a number or prefix (from one list with --list), a whole --list, or --id N."""
     with errors():
@@ -163,11 +172,15 @@ def dnc_remove(
             client_id, number=number, list_name=list_name
         )
 
-    err.print(f"removed {run(work)} entries")
+    removed = run(work)
+    if as_json:
+        out.print_json(data={"removed": removed})
+        return
+    err.print(f"removed {removed} entries")
 
 
 @dnc_app.command("check")
-def dnc_check(number: str, client: ClientOpt = "default") -> None:
+def dnc_check(number: str, client: ClientOpt = "default", as_json: JsonOpt = False) -> None:
     """Whether a call to NUMBER would be refused now (exit 1 if so) and by which entry."""
 
     async def work(services: Services, _s: Settings) -> str | None:
@@ -178,6 +191,9 @@ def dnc_check(number: str, client: ClientOpt = "default") -> None:
         return None if found is None else found.reason()
 
     reason = run(work)
-    out.print(escape(reason or "not suppressed"))
+    if as_json:
+        out.print_json(data={"number": number, "suppressed": reason is not None, "reason": reason})
+    else:
+        out.print(escape(reason or "not suppressed"))
     if reason:
         raise typer.Exit(1)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from ringback.cli.common import err, out
+from ringback.cli.common import CliError, JsonOpt, err, errors, out
 from ringback.cli.common import run as run_with_store
 from ringback.client_files import Storage
 from ringback.clock import SystemClock
-from ringback.config import ConfigError, Settings
+from ringback.config import Settings
 from ringback.ivr.errors import IvrError
 from ringback.ivr.fax_check import FaxDocumentCheck
 from ringback.ivr.fetch import FetchConfig, Fetcher, HttpFetcher, OfflineFetcher
@@ -51,30 +51,41 @@ def ivr_check(
             "literal path: it exists and converts to fax pages; opens the database).",
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Validate IVR documents: exit 0 when all are valid, 1 printing every error."""
-    failed = 0
+    results: list[dict[str, Any]] = []
     parsed: list[tuple[Path, Document]] = []
     for path in files:
         try:
             document = parse(_read(path))
         except IvrError as exc:
-            failed += 1
-            where = f"{path}:{exc.line}" if exc.line else str(path)
-            err.print(f"[red]{escape(where)}[/red]: {escape(exc.message)}")
+            results.append({"file": str(path), "ok": False, "line": exc.line,
+                            "error": exc.message})  # fmt: skip
             continue
         parsed.append((path, document))
+        results.append({"file": str(path), "ok": True,
+                        "elements": sum(1 for _ in document.root.walk())})  # fmt: skip
     fax_problems = _fax_problems(client, parsed) if client is not None else {}
-    for path, document in parsed:
-        problem = fax_problems.get(path)
+    for result in results:
+        problem = fax_problems.get(Path(result["file"]))
         if problem is not None:
-            failed += 1
-            err.print(f"[red]{escape(str(path))}[/red]: {escape(problem)}")
-        elif not quiet:
-            count = sum(1 for _ in document.root.walk())
-            out.print(f"{escape(str(path))}: ok ({count} elements)")
+            result.update(ok=False, line=None, error=problem)
+            result.pop("elements", None)
+    failed = sum(1 for result in results if not result["ok"])
+    if as_json:
+        out.print_json(data={"documents": results, "invalid": failed})
+    else:
+        for result in results:
+            if not result["ok"]:
+                line = result.get("line")
+                where = f"{result['file']}:{line}" if line else result["file"]
+                err.print(f"[red]{escape(where)}[/red]: {escape(result['error'])}")
+            elif not quiet:
+                out.print(f"{escape(result['file'])}: ok ({result['elements']} elements)")
+        if failed:
+            err.print(f"{failed} of {len(files)} document(s) invalid")
     if failed:
-        err.print(f"{failed} of {len(files)} document(s) invalid")
         raise typer.Exit(1)
 
 
@@ -91,7 +102,8 @@ def _fax_problems(client: str, documents: list[tuple[Path, Document]]) -> dict[P
                 problems[path] = problem
         return problems
 
-    return run_with_store(work)
+    with errors():
+        return run_with_store(work)
 
 
 def _variables(pairs: list[str]) -> dict[str, str]:
@@ -130,6 +142,23 @@ def _print_transcript(
         out.print(f"Call ended ({run.hung_up_by}).")
 
 
+def _transcript_json(run: IvrRun, record: CallRecord) -> dict[str, Any]:
+    """``ivr run --json``: the transcript as data (what the printed transcript shows)."""
+    return {
+        "ok": run.ok,
+        "trace": [
+            {"line": entry.line, "element": entry.element, "detail": entry.detail}
+            for entry in run.trace
+        ],
+        "keys_pressed": record.dtmf_received or "",
+        "variables": run.var_parameters() if run.set_variables else {},
+        "tasks_added": [str(task) for task in run.jobs_added],
+        "error": None if run.error is None else str(run.error),
+        "call_error": run.call_error,
+        "hung_up_by": run.hung_up_by,
+    }
+
+
 @ivr_app.command("run")
 def ivr_run(
     file: Annotated[
@@ -160,6 +189,7 @@ def ivr_run(
             "database). Without it, Play and AddJob fail the call.",
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run an IVR document on a simulated call and print the transcript (exit 1 on error)."""
     variables = _variables(var or [])
@@ -174,17 +204,14 @@ def ivr_run(
     if is_url(file):
         source = IvrSource("url", file)
     else:
-        try:
-            source = parse(_read(Path(file)))
-        except IvrError as exc:
-            where = f"{file}:{exc.line}" if exc.line else str(file)
-            err.print(f"[red]{escape(where)}[/red]: {escape(exc.message)}")
-            raise typer.Exit(1) from None
-    try:
+        with errors():
+            try:
+                source = parse(_read(Path(file)))
+            except IvrError as exc:
+                where = f"{file}:{exc.line}" if exc.line else str(file)
+                raise CliError(f"{where}: {exc.message}") from None
+    with errors():
         fetch_config = FetchConfig.from_settings(Settings.from_env())
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
 
     async def simulate(
         storage: Storage | None,
@@ -222,6 +249,9 @@ def ivr_run(
             return await simulate(storage, client_id, services.tasks, signed)
 
         result, record = run_with_store(work)
-    _print_transcript(file, caller, called, digits, result, record)
+    if as_json:
+        out.print_json(data=_transcript_json(result, record))
+    else:
+        _print_transcript(file, caller, called, digits, result, record)
     if not result.ok:
         raise typer.Exit(1)

@@ -50,6 +50,23 @@ class _Debug:
 debug = _Debug()
 
 
+class _JsonErrors:
+    """``--json`` given to a local command: its error is one JSON object on stderr,
+    ``{"error": kind, "message": ..., "details": [...]}``, as the remote commands print."""
+
+    on = False
+
+
+json_errors = _JsonErrors()
+
+
+def json_mode(value: bool) -> bool:
+    """The ``--json`` option's callback: errors of this command print as JSON."""
+    if value:
+        json_errors.on = True
+    return value
+
+
 def make_table(*columns: str, wrap: tuple[str, ...] = (), title: str | None = None) -> Table:
     """A table whose cells are kept whole, except in the columns named in ``wrap`` (free text),
     which wrap, and fold words too long for them. Print it with :func:`print_table`."""

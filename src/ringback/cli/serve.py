@@ -14,7 +14,7 @@ import structlog
 import typer
 from rich.markup import escape
 
-from ringback.cli.common import SetupError, errors, out, run, shown_url
+from ringback.cli.common import JsonOpt, SetupError, errors, out, run, shown_url
 from ringback.clock import AlignedClock
 from ringback.config import Settings
 from ringback.engine.processes import LISTEN_FD_ENV
@@ -296,11 +296,14 @@ def worker(processes: ProcessesOpt = None) -> None:
     _serve("worker", processes, api=False)
 
 
-def migrate() -> None:
+def migrate(as_json: JsonOpt = False) -> None:
     """Apply pending database migrations."""
 
     async def work(services: Services, settings: Settings) -> tuple[str, int]:
         return shown_url(settings.database_url), await services.schema_version()
 
     url, version = run(work)
-    out.print(f"database {escape(url)}: schema at version {version}")
+    if as_json:
+        out.print_json(data={"database": url, "schema_version": version})
+    else:
+        out.print(f"database {escape(url)}: schema at version {version}")

@@ -308,6 +308,7 @@ def task_priority(
     task_id: Annotated[int, typer.Argument(help="Task id.")],
     priority: Annotated[int, typer.Argument(min=0, max=9, help="0-9: higher dialled first.")],
     client: ClientOpt = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Change a waiting task's priority (within its queue higher is dialled first)."""
 
@@ -318,6 +319,9 @@ def task_priority(
         await services.tasks.set_priority(client_id, task_id, priority)
 
     run(work)
+    if as_json:
+        out.print_json(data={"task_id": task_id, "priority": priority})
+        return
     err.print(f"task {task_id}: priority {priority}")
 
 
