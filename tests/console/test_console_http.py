@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from support_console import Client, Served
+from support_console import HOST, Client, Served, free_port, wait_healthy
+
+from support import stop_process
 
 pytestmark = pytest.mark.slow
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -174,6 +178,42 @@ def test_sign_out_ends_the_session(served: Served) -> None:
         assert (out.status_code, out.headers["location"]) == (303, "/ui/signin")
         assert signed.http.get("/ui/queues").status_code == 303
     finally:
+        signed.http.close()
+
+
+def test_a_session_holds_on_another_server_process_and_signing_out_revokes_its_token(
+    served: Served,
+) -> None:
+    """No signing key lives in a process: a second ``serve`` on the same database (a restart,
+    or another API host) accepts the browser's session; signing out there ends the token
+    everywhere, the API included."""
+    client = served.client("traveller")
+    signed = Signed(served, client)
+    cookie = signed.http.cookies["rb_console"]
+    token = cookie.partition(".")[2]
+    api = f"{served.url}/api/ver1.0/client/{client.id}/task_scheduler/"
+    bearer = {"Authorization": f"Bearer {token}"}
+    log_path, port = served.workdir / "second.log", free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ringback", "serve", "--host", HOST, "--port", str(port)],
+            env=served.env, cwd=served.workdir,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    second = Served(f"http://{HOST}:{port}", served.env, served.workdir, log_path, process)
+    try:
+        wait_healthy(second)
+        other = httpx.Client(base_url=second.url, cookies={"rb_console": cookie}, timeout=30.0)
+        with other:
+            page = other.get("/ui/queues")
+            assert page.status_code == 200, page.text[:500]
+            assert httpx.get(api, headers=bearer).status_code == 200
+            out = other.post("/ui/signout", data={"csrf": signed.csrf})
+            assert (out.status_code, out.headers["location"]) == (303, "/ui/signin")
+        assert signed.http.get("/ui/queues").status_code == 303  # the first server too
+        assert httpx.get(api, headers=bearer).status_code == 401
+    finally:
+        stop_process(process, timeout_s=10.0, group=True)
         signed.http.close()
 
 

@@ -152,3 +152,15 @@ async def test_an_idempotency_key_belongs_to_one_client(store: Store, clock: Fak
     theirs = await store.store_response(other, "key-1", "hash-b", 202, "[]", clock.now())
     assert (theirs.request_hash, theirs.status_code) == ("hash-b", 202)
     assert await store.stored_response(acme, "key-1") == mine
+
+
+async def test_a_deleted_token_is_refused_at_once_and_its_siblings_stay(
+    store: Store, clock: FakeClock
+) -> None:
+    credential = await _credential(store, clock)
+    gone = await _token(store, clock, credential, "t-gone")
+    kept = await _token(store, clock, credential, "t-kept")
+    assert await store.delete_token(gone) is True
+    assert await store.token_client(gone, clock.now()) is None
+    assert await store.token_client(kept, clock.now()) == credential.client_id
+    assert await store.delete_token(gone) is False

@@ -108,6 +108,7 @@ async def signout(request: Request) -> Response:
         session = None
     if session is not None:
         await check_csrf(request, session.csrf)
+        await console.services.clients.revoke_token(session.token)
     response = RedirectResponse("/ui/signin", status_code=303)
     Sessions.clear(response)
     return response

@@ -97,6 +97,10 @@ class ClientService:
         or its credential disabled or rotated)."""
         return await self.store.token_client(token_digest(token), self.clock.now())
 
+    async def revoke_token(self, token: str) -> bool:
+        """End a bearer token now (a console sign-out): whether it was known."""
+        return await self.store.delete_token(token_digest(token))
+
     async def owner_of_token(self, token: str) -> TokenOwner | None:
         """The client and credential a valid bearer token speaks for."""
         return await self.store.token_owner(token_digest(token), self.clock.now())

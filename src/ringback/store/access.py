@@ -210,6 +210,13 @@ class AccessRepository(Repository):
             row = (await conn.execute(query)).first()
         return None if row is None else TokenOwner(int(row.client_id), int(row.credential_id))
 
+    async def delete_token(self, token_hash: str) -> bool:
+        """Revoke one token (signing out): whether it existed."""
+        tk = t.tokens
+        async with self.driver.write() as conn:
+            done = await conn.execute(tk.delete().where(tk.c.token_hash == token_hash))
+        return bool(done.rowcount)
+
     async def token_client(self, token_hash: str, now: datetime) -> int | None:
         """The client a valid token belongs to (see :meth:`token_owner`)."""
         owner = await self.token_owner(token_hash, now)
