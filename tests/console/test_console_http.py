@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 
 import httpx
@@ -119,6 +120,43 @@ def test_an_upload_with_bad_rows_adds_nothing_and_names_each_line(
         files={"file": ("tasks.json", b"[{", "application/json")},
     )  # fmt: skip
     assert not_json.status_code == 422 and "not valid JSON" in not_json.text
+
+
+def test_the_add_one_form_adds_a_task_of_each_kind_and_names_a_bad_field(
+    served: Served, acme: Signed
+) -> None:
+    queue_id = _queue_id(served, "form-q")
+    base = {"queue": str(queue_id), "csrf": acme.csrf}
+    callback = acme.http.post(
+        "/ui/tasks/add-one",
+        data={**base, "type": "callback", "name": "by form", "a_number": "33611111111",
+              "b_number": "33622222222", "try_count": "2", "called_number": ""},
+    )  # fmt: skip
+    assert callback.status_code == 201, callback.text
+    folder = served.workdir / "storage" / str(served.clients["acme"].id)
+    folder.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(folder / "hello.wav"), "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(b"\0\0" * 800)
+    message = acme.http.post(
+        "/ui/tasks/add-one",
+        data={**base, "type": "msg_call", "calling_number": "100",
+              "called_number": "33612345678", "audio_file": "hello.wav", "attempts": "2"},
+    )  # fmt: skip
+    assert message.status_code == 201, message.text
+    ids = [int(re.findall(r"Ids: (\d+)", answer.text)[0]) for answer in (callback, message)]
+    first = acme.http.get(f"/ui/tasks/{ids[0]}").text
+    assert "by form" in first and "33622222222" in first
+    assert "msg_call" in acme.http.get(f"/ui/tasks/{ids[1]}").text
+    bad = acme.http.post(
+        "/ui/tasks/add-one",
+        data={**base, "type": "callback", "a_number": "abc", "b_number": "33622222222"},
+    )
+    assert bad.status_code == 422 and "form.a_number" in bad.text
+    listed = acme.http.get("/ui/tasks", params={"queue": str(queue_id)})
+    assert '<span id="task-total">2</span>' in listed.text
 
 
 def test_bad_filters_are_a_422_page_naming_the_field(acme: Signed) -> None:

@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field
 
 from ringback.console.render import Console, ConsoleRoute, page
 from ringback.console.session import Session, check_csrf
-from ringback.console.upload import placed, read_upload
+from ringback.console.upload import Upload, placed, read_form, read_upload
 from ringback.console.why import why_not_dialling
 from ringback.domain.model import TaskKind, TaskStatus
-from ringback.domain.rows import InvalidInput, NotFound
+from ringback.domain.rows import InvalidInput, NotFound, QueueRow
 from ringback.service import TaskView
 
 router = APIRouter(prefix="/ui/tasks", route_class=ConsoleRoute, include_in_schema=False)
@@ -113,8 +113,7 @@ async def add(
     console = Console.of(request)
     session = await console.session(request)
     await check_csrf(request, session.csrf)
-    services = console.services
-    target = await services.queues.get(session.client_id, queue, pending=False)
+    target = await console.services.queues.get(session.client_id, queue, pending=False)
     content = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(content) > MAX_UPLOAD_BYTES:
         raise InvalidInput(
@@ -122,6 +121,32 @@ async def add(
             [{"loc": ["file"], "msg": "too large"}],
         )
     upload = read_upload(file.filename or "", content, target.name)
+    return await _add_upload(request, session, target, upload)
+
+
+#: the "add a task" form's fields (a CSV row's columns, see console/upload.py)
+FORM_FIELDS = (
+    "type", "name", "a_number", "b_number", "try_count", "try_again_pause", "calling_number",
+    "called_number", "audio_file", "ivr_file", "attempts", "delay", "timezone",
+)  # fmt: skip
+
+
+@router.post("/add-one", response_class=HTMLResponse)
+async def add_one(request: Request, queue: Annotated[int, Form(ge=1)]) -> Response:
+    """Add the one task the form describes to ``queue``."""
+    console = Console.of(request)
+    session = await console.session(request)
+    await check_csrf(request, session.csrf)
+    target = await console.services.queues.get(session.client_id, queue, pending=False)
+    form = await request.form()
+    fields = {name: value for name in FORM_FIELDS if isinstance(value := form.get(name), str)}
+    return await _add_upload(request, session, target, read_form(fields, target.name))
+
+
+async def _add_upload(
+    request: Request, session: Session, target: QueueRow, upload: Upload
+) -> Response:
+    services = Console.of(request).services
     ids: list[int] = []
     if upload.jobs:
         try:

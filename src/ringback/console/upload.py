@@ -50,6 +50,19 @@ def read_upload(filename: str, content: bytes, queue: str) -> Upload:
     items = _json_items(text) if is_json else _csv_items(text)
     if not 1 <= len(items) <= MAX_TASKS_PER_REQUEST:
         raise _refused(f"send 1 to {MAX_TASKS_PER_REQUEST} tasks at a time, not {len(items)}")
+    return _checked(items, queue)
+
+
+def read_form(fields: dict[str, str], queue: str) -> Upload:
+    """The one task of the "add a task" form: its fields are a CSV row's columns (a ``type``
+    of callback, or none, makes a callback task), checked as a file's row is."""
+    cells = {name: value.strip() for name, value in fields.items() if value.strip()}
+    if cells.get("type") == "callback":
+        del cells["type"]
+    return _checked([("form", _csv_task(cells))], queue)
+
+
+def _checked(items: list[tuple[str, Any]], queue: str) -> Upload:
     upload = Upload()
     for place, item in items:
         if isinstance(item, dict) and "type" in item:
