@@ -11,6 +11,7 @@ import sys
 import time
 import wave
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -159,10 +160,34 @@ def test_the_add_one_form_adds_a_task_of_each_kind_and_names_a_bad_field(
     assert '<span id="task-total">2</span>' in listed.text
 
 
+def test_the_time_window_filter_lists_the_tasks_created_in_it(served: Served, acme: Signed) -> None:
+    queue_id = _queue_id(served, "window-q")
+    added = acme.http.post(
+        "/ui/tasks/add-one",
+        data={"queue": str(queue_id), "csrf": acme.csrf, "a_number": "33611111111",
+              "b_number": "33622222222"},
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    now = datetime.now(UTC)
+    around = {"queue": str(queue_id),
+              "created_from": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+              "created_to": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}  # fmt: skip
+    listed = acme.http.get("/ui/tasks", params=around)
+    assert '<span id="task-total">1</span>' in listed.text
+    assert f'value="{around["created_from"]}"' in listed.text  # the form keeps the window
+    before = {**around, "created_to": (now - timedelta(hours=1)).strftime("%Y-%m-%d")}
+    assert '<span id="task-total">0</span>' in acme.http.get("/ui/tasks", params=before).text
+    finished = {"queue": str(queue_id), "finished_from": around["created_from"]}
+    assert '<span id="task-total">0</span>' in acme.http.get("/ui/tasks", params=finished).text
+
+
 def test_bad_filters_are_a_422_page_naming_the_field(acme: Signed) -> None:
     answer = acme.http.get("/ui/tasks", params={"status": "lost", "number": "12ab"})
     assert answer.status_code == 422
     assert "status" in answer.text and "number" in answer.text
+    for bad in ("yesterday", "2026-02-30"):
+        answer = acme.http.get("/ui/tasks", params={"created_from": bad})
+        assert answer.status_code == 422 and "created_from" in answer.text, bad
     assert acme.http.get("/ui/tasks", params={"queue": "999999"}).status_code == 404
 
 

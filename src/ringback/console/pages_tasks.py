@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -31,6 +32,26 @@ KINDS = [k.value for k in TaskKind]
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
+#: a date, or a date and time to the minute or second (``YYYY-MM-DD[THH:MM[:SS]]``)
+_WHEN = r"^(|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?)$"
+
+
+def _utc(name: str, value: str) -> datetime | None:
+    """A window's bound, read in UTC; InvalidInput naming the field for a date that does not
+    exist (2026-02-30)."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{name}: {value!r} is not a date", [{"loc": [name], "msg": str(exc)}]
+        ) from None
+
+
+WINDOW_FIELDS = ("created_from", "created_to", "finished_from", "finished_to")
+
+
 class TaskQuery(BaseModel):
     """The list's filters, from the query string."""
 
@@ -39,6 +60,12 @@ class TaskQuery(BaseModel):
     kind: str = Field(default="", pattern="^(|" + "|".join(KINDS) + ")$")
     number: str = Field(default="", max_length=32, pattern=r"^\+?[0-9]*$")
     q: str = Field(default="", max_length=255)
+    # a time window (UTC, as the browser's datetime-local field sends it): created or finished
+    # in [from, to)
+    created_from: str = Field(default="", pattern=_WHEN)
+    created_to: str = Field(default="", pattern=_WHEN)
+    finished_from: str = Field(default="", pattern=_WHEN)
+    finished_to: str = Field(default="", pattern=_WHEN)
     page: int = Field(default=1, ge=1, le=1_000_000)
 
     @property
@@ -53,6 +80,7 @@ class TaskQuery(BaseModel):
             "kinds": [self.kind] if self.kind else None,
             "number": self.number.lstrip("+") or None,
             "name_contains": self.q.strip() or None,
+            **{name: _utc(name, getattr(self, name)) for name in WINDOW_FIELDS},
         }
 
     def link(self, **changes: Any) -> str:
