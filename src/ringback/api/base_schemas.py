@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from ringback.api.errors import ApiError, ErrorBody
+from ringback.api.error_body import ApiError, ErrorBody
 
 #: a time in an answer
 SeedTime = Annotated[str, Field(description="UTC, YYYY-MM-DD HH:MM:SS")]

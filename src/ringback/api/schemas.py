@@ -18,7 +18,7 @@ from ringback.api.base_schemas import MAX_ID as MAX_ID
 from ringback.api.base_schemas import SeedTime, Storable, StrictIn
 from ringback.api.base_schemas import errors as errors
 from ringback.api.base_schemas import reject_unstorable as reject_unstorable
-from ringback.api.errors import ApiError
+from ringback.api.error_body import ApiError
 from ringback.api.fax_links import FaxOut, fax_view
 from ringback.api.queue_schemas import CallingHoursSpec as CallingHoursSpec
 from ringback.api.queue_schemas import QueueCreate as QueueCreate
