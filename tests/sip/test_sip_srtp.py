@@ -1,0 +1,194 @@
+"""SRTP (SDES) between two ringback dialers and against a plain peer, symmetric RTP and the
+external address: real UDP on 127.0.0.1, sipp as the plain peer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+from support_media import (
+    HOST,
+    RtpRecorder,
+    Sipp,
+    best_correlation,
+    chirp,
+    floats,
+    uas_answer,
+    write_wav,
+)
+from support_sip import bounded, request, sip_dialer
+
+from ringback.domain.model import Outcome
+from ringback.telephony.sip.call import SipCall
+from ringback.telephony.sip.dialer import SipDialer
+
+
+async def _answer_and_record(call: SipCall, heard: asyncio.Future[bytes]) -> None:
+    """An inbound handler: answer, record until the caller hangs up, hand over the audio."""
+    await call.answer()
+    session: Any = call.media
+    session.start_recording(30.0)
+    record = await call.wait_ended()
+    heard.set_result(session.recorded_pcm())
+    assert record.outcome is Outcome.ANSWERED
+
+
+@bounded(60)
+async def test_srtp_required_call_between_two_ringbacks_carries_the_message(
+    tmp_path: Path,
+) -> None:
+    heard: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    records: list[Any] = []
+
+    async def handler(call: SipCall, called: str, calling: str) -> None:
+        await _answer_and_record(call, heard)
+        records.append(call.record)
+
+    message = chirp(2.0)
+    wav = write_wav(tmp_path / "message.wav", [floats(message)], 8000, 2)
+    async with (
+        sip_dialer(5060, on_inbound=handler, srtp="required") as callee,
+        sip_dialer(callee.port, srtp="required") as caller,
+    ):
+        call = await caller.originate(request())
+        assert await call.wait_answer() is Outcome.ANSWERED
+        await call.play(wav)
+        await call.hangup()
+        record = await call.wait_ended()
+        pcm = await heard
+    assert record.detail["srtp"] == "AES_CM_128_HMAC_SHA1_80"
+    assert records[0].detail["srtp"] == "AES_CM_128_HMAC_SHA1_80"
+    assert record.detail["rtp"]["srtp"] == "AES_CM_128_HMAC_SHA1_80"
+    assert records[0].detail["rtp"]["packets_unauthenticated"] == 0
+    assert best_correlation(message, pcm) >= 0.9
+
+
+@bounded(60)
+async def test_srtp_required_caller_gets_488_from_a_callee_with_srtp_off() -> None:
+    async def handler(call: SipCall, called: str, calling: str) -> None:
+        raise AssertionError("the call must be refused before the handler")
+
+    async with (
+        sip_dialer(5060, on_inbound=handler) as callee,
+        sip_dialer(callee.port, srtp="required") as caller,
+    ):
+        call = await caller.originate(request())
+        assert await call.wait_answer() is Outcome.FAILED
+        record = await call.wait_ended()
+    assert record.sip_code == 488
+
+
+@bounded(60)
+async def test_srtp_required_callee_refuses_a_plain_offer_with_488() -> None:
+    async def handler(call: SipCall, called: str, calling: str) -> None:
+        raise AssertionError("the call must be refused before the handler")
+
+    async with (
+        sip_dialer(5060, on_inbound=handler, srtp="required") as callee,
+        sip_dialer(callee.port) as caller,
+    ):
+        call = await caller.originate(request())
+        await call.wait_answer()
+        record = await call.wait_ended()
+    assert record.sip_code == 488
+
+
+@bounded(60)
+async def test_srtp_optional_caller_gets_srtp_from_a_keyed_callee_and_rtp_from_a_plain_one(
+    tmp_path: Path,
+) -> None:
+    heard: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def handler(call: SipCall, called: str, calling: str) -> None:
+        await _answer_and_record(call, heard)
+
+    wav = write_wav(tmp_path / "m.wav", [floats(chirp(0.5))], 8000, 2)
+    results = {}
+    for callee_policy in ("required", "off"):
+        heard = asyncio.get_running_loop().create_future()
+        async with (
+            sip_dialer(5060, on_inbound=handler, srtp=callee_policy) as callee,
+            sip_dialer(callee.port, srtp="optional") as caller,
+        ):
+            call = await caller.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            await call.play(wav)
+            await call.hangup()
+            record = await call.wait_ended()
+            assert best_correlation(chirp(0.5), await heard) >= 0.9
+        results[callee_policy] = record.detail.get("srtp")
+    assert results == {"required": "AES_CM_128_HMAC_SHA1_80", "off": None}
+
+
+@bounded(60)
+async def test_srtp_required_call_answered_without_crypto_fails_clearly_with_bye(
+    tmp_path: Path,
+) -> None:
+    sipp = Sipp(scenario=uas_answer(), workdir=tmp_path / "plain", name="plain").start()
+    try:
+        async with sip_dialer(sipp.sip_port, srtp="required") as dialer:
+            call = await dialer.originate(request())
+            await call.wait_answer()
+            record = await call.wait_ended()
+        assert await sipp.wait_async() == 0, sipp.output()  # it got our BYE
+    finally:
+        sipp.stop()
+    assert record.outcome is Outcome.FAILED and record.hangup_disposition == "send_bye"
+    assert "SRTP is required" in record.detail["error"]
+    assert "m=audio" in sipp.message_file.read_text() and "RTP/SAVP" in (
+        sipp.message_file.read_text()
+    )
+
+
+@bounded(60)
+async def test_symmetric_rtp_sends_media_to_where_the_far_ends_media_comes_from(
+    tmp_path: Path,
+) -> None:
+    advertised, advertised_port = await RtpRecorder.open()  # in the SDP, never sends
+    real, real_port = await RtpRecorder.open()  # what the far end really sends from
+    sipp = Sipp(
+        scenario=uas_answer(media_port=str(advertised_port)), workdir=tmp_path / "s", name="s"
+    ).start()
+    try:
+        async with sip_dialer(sipp.sip_port) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            session: Any = call.media
+            assert real.transport is not None
+            for seq in range(3):
+                header = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x1234)
+                real.transport.sendto(header + bytes(160), (HOST, session.local_port))
+            while session.stats["packets_received"] < 3:  # noqa: ASYNC110 (a counter)
+                await asyncio.sleep(0.01)
+            await call.play(write_wav(tmp_path / "m.wav", [floats(chirp(0.5))], 8000, 2))
+            await call.hangup()
+            record = await call.wait_ended()
+        await sipp.wait_async()
+    finally:
+        sipp.stop()
+        advertised.close()
+        real.close()
+    assert record.detail["rtp"]["latched_to"] == f"{HOST}:{real_port}"
+    assert len(real.packets) >= 20 and advertised.packets == []
+
+
+@bounded(60)
+async def test_external_address_is_advertised_in_contact_via_and_sdp(tmp_path: Path) -> None:
+    sipp = Sipp(scenario=uas_answer(), workdir=tmp_path / "ext", name="ext").start()
+    try:
+        dialer: SipDialer
+        async with sip_dialer(sipp.sip_port, external_address="192.0.2.10") as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            await call.hangup()
+            await call.wait_ended()
+        assert await sipp.wait_async() == 0, sipp.output()
+    finally:
+        sipp.stop()
+    invite = sipp.message_file.read_text().split("INVITE sip:", 1)[1]
+    assert re.search(r"^Contact: <sip:ringback@192\.0\.2\.10:\d+>", invite, flags=re.M)
+    assert re.search(r"^Via: SIP/2\.0/UDP 192\.0\.2\.10:\d+;", invite, flags=re.M)
+    assert "c=IN IP4 192.0.2.10\n" in invite and " IN IP4 192.0.2.10\ns=ringback" in invite
