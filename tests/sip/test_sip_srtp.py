@@ -4,11 +4,13 @@ external address: real UDP on 127.0.0.1, sipp as the plain peer."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import struct
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support_media import (
     HOST,
     RtpRecorder,
@@ -37,9 +39,10 @@ async def _answer_and_record(call: SipCall, heard: asyncio.Future[bytes]) -> Non
 
 
 @bounded(60)
-async def test_srtp_required_call_between_two_ringbacks_carries_the_message(
-    tmp_path: Path,
+async def test_srtp_required_call_between_two_ringbacks_carries_the_message_keys_unlogged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     heard: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
     records: list[Any] = []
 
@@ -64,6 +67,8 @@ async def test_srtp_required_call_between_two_ringbacks_carries_the_message(
     assert record.detail["rtp"]["srtp"] == "AES_CM_128_HMAC_SHA1_80"
     assert records[0].detail["rtp"]["packets_unauthenticated"] == 0
     assert best_correlation(message, pcm) >= 0.9
+    assert "inline:" not in caplog.text  # the keys are in no log line
+    assert "inline:" not in f"{record.detail} {records[0].detail}"  # nor in the call records
 
 
 @bounded(60)
@@ -192,3 +197,33 @@ async def test_external_address_is_advertised_in_contact_via_and_sdp(tmp_path: P
     assert re.search(r"^Contact: <sip:ringback@192\.0\.2\.10:\d+>", invite, flags=re.M)
     assert re.search(r"^Via: SIP/2\.0/UDP 192\.0\.2\.10:\d+;", invite, flags=re.M)
     assert "c=IN IP4 192.0.2.10\n" in invite and " IN IP4 192.0.2.10\ns=ringback" in invite
+
+
+@bounded(30)
+async def test_responses_go_to_the_source_with_received_and_rport_on_the_via() -> None:
+    got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    class Peer(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            if not got.done():
+                got.set_result(data)
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(Peer, local_addr=(HOST, 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        async with sip_dialer(5060) as dialer:
+            options = (
+                f"OPTIONS sip:ringback@{HOST}:{dialer.port} SIP/2.0\r\n"
+                "Via: SIP/2.0/UDP 10.9.9.9:5999;branch=z9hG4bKnat1;rport\r\n"
+                "From: <sip:peer@10.9.9.9>;tag=p1\r\nTo: <sip:ringback@127.0.0.1>\r\n"
+                "Call-ID: nat-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                "Content-Length: 0\r\n\r\n"
+            )
+            transport.sendto(options.encode(), (HOST, dialer.port))
+            response = (await got).decode()
+    finally:
+        transport.close()
+    assert response.startswith("SIP/2.0 200")
+    via = f"Via: SIP/2.0/UDP 10.9.9.9:5999;branch=z9hG4bKnat1;received={HOST};rport={port}"
+    assert via in response

@@ -1,7 +1,7 @@
 """NAT traversal on the signalling side: the ``received`` and ``rport`` parameters (RFC 3261
-§18.2.1, RFC 3581) stamped on the top Via of each request received, so every response tells the
-sender the address and port its request came from (and goes back there: responses are sent to
-the request's source address and port, not to the Via's sent-by).
+section 18.2.1, RFC 3581) stamped on the top Via of each request received, so every response
+tells the sender the address and port its request came from (and goes back there: responses
+are sent to the request's source address and port, not to the Via's sent-by).
 
 What ringback itself advertises behind NAT (``SipSettings.external_address`` in Contact, Via
 and SDP) is set on the agent and the calls' media; RTP latching is in :mod:`.media`.

@@ -20,7 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-#: the suites ringback speaks, best first (RFC 4568 §6.2)
+#: the suites ringback speaks, best first (RFC 4568 section 6.2)
 SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 KEY_SALT_BYTES = 30  # 128-bit master key + 112-bit master salt
 MAX_TAG = 999_999_999
