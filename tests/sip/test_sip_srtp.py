@@ -1,5 +1,6 @@
-"""SRTP (SDES) between two ringback dialers and against a plain peer, symmetric RTP and the
-external address: real UDP on 127.0.0.1, sipp as the plain peer."""
+"""SRTP (SDES) between two ringback dialers (calls and a G.711 fax) and against a plain peer,
+symmetric RTP, received/rport and the external address: real UDP on 127.0.0.1, sipp as the
+plain peer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support_fax_peer import FAX_NUMBER, fax_number
 from support_media import (
     HOST,
     RtpRecorder,
@@ -22,6 +24,8 @@ from support_media import (
     write_wav,
 )
 from support_sip import bounded, request, sip_dialer
+from test_sip_fax import assert_same_pages
+from tests.fax.support_fax import fax_document
 
 from ringback.domain.model import Outcome
 from ringback.telephony.sip.call import SipCall
@@ -227,3 +231,28 @@ async def test_responses_go_to_the_source_with_received_and_rport_on_the_via() -
     assert response.startswith("SIP/2.0 200")
     via = f"Via: SIP/2.0/UDP 10.9.9.9:5999;branch=z9hG4bKnat1;received={HOST};rport={port}"
     assert via in response
+
+
+@pytest.mark.slow  # a real-time G.711 fax session of ~15 s
+@bounded(90)
+async def test_a_g711_fax_between_two_ringbacks_with_srtp_required_arrives_bit_for_bit(
+    tmp_path: Path,
+) -> None:
+    document = fax_document(tmp_path / "out.tif", pages=1)
+    async with (
+        fax_number(tmp_path) as number,
+        sip_dialer(5060, srtp="required") as receiver,
+    ):
+        number.attach(receiver, tmp_path)
+        async with sip_dialer(receiver.port, srtp="required") as sender:
+            call = await sender.originate(request(FAX_NUMBER))
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            result = await call.send_fax(document, header="srtp fax", ident="4930123456")
+            assert result.ok, result
+            await call.hangup()
+            record = await call.wait_ended()
+        leg = await number.stored_leg()
+    assert record.detail["srtp"] == leg.detail["srtp"] == "AES_CM_128_HMAC_SHA1_80"
+    assert record.detail["rtp"]["packets_unauthenticated"] == 0
+    assert_same_pages(number.received_tiff, document)
