@@ -23,7 +23,7 @@ from support_media import (
     uas_answer,
     write_wav,
 )
-from support_sip import bounded, request, sip_dialer
+from support_sip import bounded, request, sip_dialer, sipp_peer
 from test_sip_fax import assert_same_pages
 from tests.fax.support_fax import fax_document
 
@@ -256,3 +256,24 @@ async def test_a_g711_fax_between_two_ringbacks_with_srtp_required_arrives_bit_f
     assert record.detail["srtp"] == leg.detail["srtp"] == "AES_CM_128_HMAC_SHA1_80"
     assert record.detail["rtp"]["packets_unauthenticated"] == 0
     assert_same_pages(number.received_tiff, document)
+
+
+@bounded(60)
+async def test_srtp_required_late_offer_answered_without_key_in_the_ack_is_hung_up_with_bye(
+    tmp_path: Path,
+) -> None:
+    ended: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def handler(call: SipCall, called: str, calling: str) -> None:
+        await call.answer()  # no SDP in the INVITE: our 200 is the offer
+        ended.set_result(await call.wait_ended())
+
+    async with sip_dialer(5060, on_inbound=handler, srtp="required") as dialer:
+        target = f"{HOST}:{dialer.port}"
+        with sipp_peer(tmp_path, "uac_late_offer_plain_answer", extra=[target]) as sipp:
+            assert await sipp.wait_async(30) == 0, sipp.output()
+            assert sipp.errors() == ""
+        record = await ended
+    assert record.hangup_disposition == "send_bye"
+    assert record.hangup_cause == "INCOMPATIBLE_DESTINATION"
+    assert "SRTP is required" in record.detail["sdp_errors"][0]

@@ -368,7 +368,8 @@ class SipCall:
                 txn.ack()
                 if self._sent_offer_in_2xx and request.body:
                     self._sent_offer_in_2xx = False
-                    self._apply_remote_sdp(request.body)
+                    if not self._apply_remote_sdp(request.body):  # unusable answer: BYE
+                        self._task = self._loop.create_task(self.hangup("INCOMPATIBLE_DESTINATION"))
 
     def on_stray_2xx(self, response: Response) -> None:
         self._uac.resend_ack()
