@@ -20,6 +20,7 @@ from support_media import (
     best_correlation,
     chirp,
     floats,
+    free_udp_ports,
     uas_answer,
     write_wav,
 )
@@ -30,6 +31,11 @@ from tests.fax.support_fax import fax_document
 from ringback.domain.model import Outcome
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import SipDialer
+from ringback.telephony.sip.media import RtpSession
+from ringback.telephony.sip.sdes import new_attribute
+from ringback.telephony.sip.srtp import SrtpContext
+
+SUITE_80 = "AES_CM_128_HMAC_SHA1_80"
 
 
 async def _answer_and_record(call: SipCall, heard: asyncio.Future[bytes]) -> None:
@@ -277,3 +283,39 @@ async def test_srtp_required_late_offer_answered_without_key_in_the_ack_is_hung_
     assert record.hangup_disposition == "send_bye"
     assert record.hangup_cause == "INCOMPATIBLE_DESTINATION"
     assert "SRTP is required" in record.detail["sdp_errors"][0]
+
+
+@bounded(30)
+async def test_srtp_latches_only_onto_a_source_whose_packets_authenticate() -> None:
+    """A stranger's packet (plain, or under another key) neither plays nor moves the media;
+    the first authenticated packet from a new address does."""
+    ours, theirs = new_attribute(1, SUITE_80).key, new_attribute(1, SUITE_80).key
+    low = free_udp_ports(2, even=True)
+    session = await RtpSession.open(HOST, (low, low + 1))
+    stranger, stranger_port = await RtpRecorder.open()
+    peer, peer_port = await RtpRecorder.open()
+    try:
+        session.secure(SrtpContext(SUITE_80, ours, theirs))
+        session.connect((HOST, 9), "PCMU", 0, None)  # the SDP's address: nobody there
+        far = SrtpContext(SUITE_80, theirs, ours)  # the far end's side of the keys
+        forger = SrtpContext(SUITE_80, new_attribute(1, SUITE_80).key, ours)
+        packet = struct.pack("!BBHII", 0x80, 0, 1, 160, 0x4321) + bytes(160)
+        assert stranger.transport is not None and peer.transport is not None
+        stranger.transport.sendto(packet, (HOST, session.local_port))
+        stranger.transport.sendto(forger.protect(packet), (HOST, session.local_port))
+        while session.stats["packets_unauthenticated"] < 2:  # noqa: ASYNC110 (a counter)
+            await asyncio.sleep(0.01)
+        assert session.stats["latched_to"] is None and session.stats["packets_received"] == 0
+        peer.transport.sendto(far.protect(packet), (HOST, session.local_port))
+        while session.stats["packets_received"] < 1:  # noqa: ASYNC110 (a counter)
+            await asyncio.sleep(0.01)
+        assert session.stats["latched_to"] == f"{HOST}:{peer_port}"
+        await session.play_pcm(bytes(320 * 3))
+        while len(peer.packets) < 3:  # noqa: ASYNC110 (a counter)
+            await asyncio.sleep(0.01)
+        assert far.unprotect(peer.packets[0][1])[12:] == bytes([0xFF]) * 160  # PCMU silence
+        assert stranger.packets == [] and stranger_port != peer_port
+    finally:
+        await session.close()
+        stranger.close()
+        peer.close()
