@@ -319,3 +319,18 @@ async def test_srtp_latches_only_onto_a_source_whose_packets_authenticate() -> N
         await session.close()
         stranger.close()
         peer.close()
+
+
+@bounded(60)
+async def test_srtp_answer_to_a_reinvite_keeps_only_the_key_the_far_end_chose(
+    tmp_path: Path,
+) -> None:
+    with sipp_peer(tmp_path, "uas_srtp_reinvite") as sipp:
+        async with sip_dialer(sipp.sip_port, srtp="required") as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            record = await call.wait_ended()  # sipp hangs up after its re-INVITE
+        assert await sipp.wait_async(30) == 0, sipp.output()  # its checks of our SDP passed
+        assert sipp.errors() == ""
+    assert record.hangup_disposition == "recv_bye"
+    assert record.detail["srtp"] == "AES_CM_128_HMAC_SHA1_32"

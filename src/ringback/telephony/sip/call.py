@@ -234,6 +234,8 @@ class SipCall:
             )
             return
         self._media.connect(remote)
+        if self._record.detail.get("srtp"):  # later answers: only the key the far end chose
+            self._local_sdp = self._media.local_sdp(self._sdp_session_id, remote, version=2)
         self._state = _State.UP
         self._record.answered_at = self._clock.now()
         self._record.outcome = Outcome.ANSWERED

@@ -86,7 +86,9 @@ class CallMedia:
             self.session.symmetric = self._symmetric
         return self.session
 
-    def local_sdp(self, session_id: int, answering: RemoteMedia | None = None) -> bytes:
+    def local_sdp(
+        self, session_id: int, answering: RemoteMedia | None = None, version: int = 1
+    ) -> bytes:
         """Our SDP: an offer, or the answer to ``answering`` (its codec and DTMF type only);
         c=/o= carry the configured external address when there is one (NAT)."""
         session = self.session
@@ -98,7 +100,7 @@ class CallMedia:
                 host,
                 session.local_port,
                 session_id=session_id,
-                version=1,
+                version=version,
                 profile=profile,
                 crypto=crypto,
             )
@@ -108,7 +110,7 @@ class CallMedia:
             host,
             session.local_port,
             session_id=session_id,
-            version=1,
+            version=version,
             codecs=codecs,
             dtmf_payload_type=answering.dtmf_payload_type,
             profile=profile,
