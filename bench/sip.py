@@ -18,6 +18,12 @@ clock, while sipp echoes it back) and measures, over a steady window:
 
 Floors (issue 6): with 150 calls in one process, p99 gap <= 25 ms; >= 50 setups/s.
 Progress goes to stderr; the last line printed is one JSON object.
+
+``--srtp``: sipp does not speak SRTP, so the far end is another ringback process (this script
+with ``--peer``: a dialer with ``srtp=optional`` that answers every call and plays a tone back,
+so both directions are protected and checked). Each size runs twice against it, plain RTP
+(``rtp_calls_N_*``) and SRTP with SDES keys (``srtp_calls_N_*``, AES_CM_128_HMAC_SHA1_80), and
+the JSON has both side by side with the 1-minute load average (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -121,12 +127,52 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class RingbackPeer(SippUas):
+    """This script with ``--peer``: a ringback dialer answering with SRTP optional (its
+    process is watched and stopped as sipp's is)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.errors = workdir / "peer.err"
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--peer"], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=self.errors.open("wb"), start_new_session=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.strip().isdigit():
+            raise SystemExit(f"the SRTP peer did not start: {self.errors.read_text()[-2000:]}")
+        self.sip_port = int(line)
+
+
+async def peer_main() -> None:
+    """Answer every call (SRTP optional: SDES keys when offered) and play a tone back."""
+    settings = SipSettings(proxy_host=HOST, proxy_port=9, local_host=HOST, local_port=0,
+                           rtp_ports=(48000, 55999), srtp="optional")  # fmt: skip
+    tone = tone_pcm8k(300.0, 10.0, level=0.3)
+
+    async def answer(call: SipCall, called: str, calling: str) -> None:
+        await call.answer()
+        session = call.media
+        with contextlib.suppress(Exception):  # the call ended: the session is closed
+            while session is not None:
+                await session.play_pcm(tone)
+
+    dialer = await SipDialer(settings, SystemClock(), on_inbound=answer).start()
+    print(dialer.port, flush=True)
+    await asyncio.Event().wait()  # until SIGTERM
+
+
 async def run_size(
-    calls: int, cps: float, window_s: float, warmup_s: float, workdir: Path
+    calls: int,
+    cps: float,
+    window_s: float,
+    warmup_s: float,
+    workdir: Path,
+    srtp: str | None = None,  # None: sipp; "off" / "required": the ringback peer
 ) -> dict[str, Any]:
-    sipp = SippUas(workdir)
+    sipp = SippUas(workdir) if srtp is None else RingbackPeer(workdir)
     settings = SipSettings(proxy_host=HOST, proxy_port=sipp.sip_port, local_host=HOST,
-                           local_port=0, rtp_ports=(44000, 47999))  # fmt: skip
+                           local_port=0, rtp_ports=(44000, 47999), srtp=srtp or "off")  # fmt: skip
     dialer = await SipDialer(settings, SystemClock()).start()
     audio = tone_pcm8k(440.0, warmup_s + window_s + 5.0, level=0.3)
     legs: list[SipCall] = []
@@ -198,10 +244,43 @@ async def run_size(
         "gaps_over_40ms": sum(1 for g in gaps if g > 40),
         "packets_sent": len(gaps) + len(rtp),
         "echo_received_ratio": round(received / expected, 3),
-        "sipp_errors": sipp.errors.exists() and sipp.errors.stat().st_size > 0,
+        "sipp_errors": srtp is None and sipp.errors.exists() and sipp.errors.stat().st_size > 0,
+        "packets_unauthenticated": sum(s.stats["packets_unauthenticated"] for s in rtp),
+        "srtp_calls": sum(1 for s in rtp if s.stats["srtp"]),
     }
     say(json.dumps(result))
     return result
+
+
+async def srtp_main(
+    sizes: list[int], cps: float, runs: int, window_s: float, warmup_s: float
+) -> None:
+    """Plain RTP and SRTP side by side, both against the ringback peer."""
+    summary: dict[str, Any] = {"bench": "sip-srtp", "date": time.strftime("%Y-%m-%d"),
+                               "machine": f"{os.cpu_count()} CPU, Python "
+                               f"{platform.python_version()}", "runs": runs,
+                               "offered_cps": cps, "window_s": window_s}  # fmt: skip
+    keys = ("calls", "setups_per_s", "cpu_pct", "cpu_per_call_pct", "gap_p50_ms", "gap_p99_ms",
+            "gap_max_ms", "gaps_over_40ms", "echo_received_ratio", "packets_unauthenticated",
+            "srtp_calls")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="ringback-bench-srtp-") as tmp:
+        for n in sizes:
+            for mode in ("off", "required"):
+                results = []
+                for run in range(runs):
+                    say(f"run {run + 1}/{runs}: {n} calls, srtp={mode}")
+                    results.append(await run_size(n, cps, window_s, warmup_s, Path(tmp), mode))
+                    await asyncio.sleep(1.0)
+                prefix = f"{'srtp' if mode == 'required' else 'rtp'}_calls_{n}"
+                for key in keys[1:]:
+                    summary[f"{prefix}_{key}"] = statistics.median(r[key] for r in results)
+    summary["load_average_1m"] = round(os.getloadavg()[0], 2)
+    if f"srtp_calls_{FLOOR_CALLS}_gap_p99_ms" in summary:
+        summary["srtp_floor_gap_p99_ok"] = (
+            summary[f"srtp_calls_{FLOOR_CALLS}_gap_p99_ms"] <= FLOOR_GAP_P99_MS
+            and summary[f"srtp_calls_{FLOOR_CALLS}_srtp_calls"] == FLOOR_CALLS
+        )
+    print(json.dumps(summary))
 
 
 async def main_async(
@@ -244,11 +323,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per size (median reported)")
     parser.add_argument("--window", type=float, default=8.0, help="measured seconds per size")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument("--srtp", action="store_true", help="plain RTP vs SRTP, ringback peer")
+    parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peer:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(peer_main())
+        return
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     if not sizes or min(sizes) < 1:
         parser.error("--sizes needs positive call counts")
-    asyncio.run(main_async(sizes, args.cps, args.runs, args.window, args.warmup))
+    run = srtp_main if args.srtp else main_async
+    asyncio.run(run(sizes, args.cps, args.runs, args.window, args.warmup))
 
 
 if __name__ == "__main__":

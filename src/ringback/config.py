@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,12 @@ class SipSettings:
     # default: answer one with m=image; a fax step moves to T.38 with it), "offer" (accept, and
     # re-INVITE to T.38 when a fax starts; opt-in: some carriers mishandle re-INVITEs)
     t38: str = "accept"
+    # SRTP (SDES, docs/sip-srtp.md): "off" (the default), "optional" (offer keys, accept plain
+    # RTP), "required" (RTP/SAVP only: a call without keys fails, an offer without gets 488)
+    srtp: str = "off"
+    # NAT: the public address advertised in Contact, Via and SDP (sockets still bind local_host)
+    external_address: str | None = None
+    symmetric_rtp: bool = True  # send RTP to where the far end's RTP comes from (latching)
 
     @property
     def from_domain(self) -> str:
@@ -178,7 +185,34 @@ def sip_settings_from_env() -> SipSettings:
         domain=os.environ.get("RINGBACK_SIP_DOMAIN") or None,
         max_ring_timeout_s=_env_float("RINGBACK_SIP_RING_TIMEOUT", 120.0),
         t38=_t38_mode(os.environ.get("RINGBACK_SIP_T38") or "accept"),
+        srtp=_srtp_policy(os.environ.get("RINGBACK_SIP_SRTP") or "off"),
+        external_address=_external_address(os.environ.get("RINGBACK_SIP_EXTERNAL_ADDRESS")),
+        symmetric_rtp=_env_bool("RINGBACK_SIP_SYMMETRIC_RTP", True),
     )
+
+
+SRTP_POLICIES = ("off", "optional", "required")
+
+
+def _srtp_policy(raw: str) -> str:
+    policy = raw.strip().lower()
+    if policy not in SRTP_POLICIES:
+        raise ConfigError(
+            f"RINGBACK_SIP_SRTP={raw!r}: use 'off' (the default), 'optional' or 'required'"
+        )
+    return policy
+
+
+def _external_address(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw.strip().strip("[]")))
+    except ValueError:
+        raise ConfigError(
+            f"RINGBACK_SIP_EXTERNAL_ADDRESS={raw!r} is not an IP address: give the public "
+            "IPv4 or IPv6 address the far end reaches this host at"
+        ) from None
 
 
 T38_MODES = ("off", "accept", "offer")

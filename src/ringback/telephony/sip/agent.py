@@ -25,6 +25,7 @@ from ringback.telephony.sip.message import (
     tag_of,
     top_branch,
 )
+from ringback.telephony.sip.nat import stamp_via
 from ringback.telephony.sip.transactions import (
     InviteClientTransaction,
     InviteServerTransaction,
@@ -70,6 +71,7 @@ class UserAgent:
     def __init__(self, host: str, port: int, *, timers: Timers | None = None) -> None:
         self.host = host
         self.port = port
+        self.external_host: str | None = None  # NAT: advertised in Contact and Via instead
         self.timers = timers or Timers()
         self.invite_handler: InviteHandler | None = None
         self.malformed = 0  # datagrams dropped as not SIP
@@ -104,7 +106,7 @@ class UserAgent:
 
     @property
     def contact_uri(self) -> str:
-        return f"sip:ringback@{_host_in_uri(self.host)}:{self.port}"
+        return f"sip:ringback@{_host_in_uri(self.external_host or self.host)}:{self.port}"
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -213,6 +215,7 @@ class UserAgent:
                 user.on_stray_2xx(response)
 
     def _on_request(self, request: Request, source: Addr) -> None:
+        stamp_via(request, source)  # received / rport (RFC 3581): the responses carry them
         method = request.method
         branch = top_branch(request)
         if method == "ACK":

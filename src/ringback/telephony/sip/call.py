@@ -40,7 +40,7 @@ from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.invite_client import InviteClient
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
 from ringback.telephony.sip.message import ALLOW, Addr, response_to, tag_of
-from ringback.telephony.sip.sdp import SdpError, parse_remote_media
+from ringback.telephony.sip.sdp import SdpError
 from ringback.telephony.sip.t38_switch import T38Switch
 from ringback.telephony.sip.transactions import InviteServerTransaction
 
@@ -87,7 +87,7 @@ class SipCall:
         self._loop = asyncio.get_running_loop()
         self._state = _State.CALLING
         self._ended: asyncio.Future[None] = self._loop.create_future()
-        self._media = CallMedia(media, record, self, self._ended)
+        self._media = CallMedia(media, record, self, self._ended, settings)
         self._dialog = dialog
         self._sdp_session_id = random.randint(1, 2**31)
         self._local_sdp = b""
@@ -189,7 +189,7 @@ class SipCall:
         return invite
 
     def _via_host(self) -> str:
-        return f"{self._agent.host}:{self._agent.port}"
+        return f"{self._agent.external_host or self._agent.host}:{self._agent.port}"
 
     def _on_provisional(self, response: Response) -> None:
         if response.code > 100 and self._record.ringing_at is None:
@@ -222,7 +222,7 @@ class SipCall:
             self._finish(outcome, response.code, cause, "send_bye", answered_while_canceling=True)
             return
         try:
-            remote = parse_remote_media(response.body)
+            remote = self._media.parse_remote(response.body)
         except SdpError as exc:
             await self._send_bye()
             self._finish(
@@ -234,6 +234,8 @@ class SipCall:
             )
             return
         self._media.connect(remote)
+        if self._record.detail.get("srtp"):  # later answers: only the key the far end chose
+            self._local_sdp = self._media.local_sdp(self._sdp_session_id, remote, version=2)
         self._state = _State.UP
         self._record.answered_at = self._clock.now()
         self._record.outcome = Outcome.ANSWERED
@@ -278,7 +280,7 @@ class SipCall:
             return False
         if invite.body:
             try:
-                self._media.remote = parse_remote_media(invite.body)
+                self._media.remote = self._media.parse_remote(invite.body)
             except SdpError as exc:
                 self._refuse_inbound(
                     response_to(invite, 488, to_tag=self._dialog.local_tag), str(exc)
@@ -368,7 +370,8 @@ class SipCall:
                 txn.ack()
                 if self._sent_offer_in_2xx and request.body:
                     self._sent_offer_in_2xx = False
-                    self._apply_remote_sdp(request.body)
+                    if not self._apply_remote_sdp(request.body):  # unusable answer: BYE
+                        self._task = self._loop.create_task(self.hangup("INCOMPATIBLE_DESTINATION"))
 
     def on_stray_2xx(self, response: Response) -> None:
         self._uac.resend_ack()
@@ -427,7 +430,7 @@ class SipCall:
         if self.t38.take_offer(body):  # a T.38 offer taken: the audio stays as it is
             return True
         try:
-            remote = parse_remote_media(body)
+            remote = self._media.parse_remote(body)
         except SdpError as exc:
             self._record.detail.setdefault("sdp_errors", []).append(str(exc))
             return False

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ringback.clock import Clock
+from ringback.config import SipSettings
 from ringback.telephony.base import (
     CallError,
     CallRecord,
@@ -31,7 +32,8 @@ from ringback.telephony.base import (
     played_speech,
 )
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit, session_stats
-from ringback.telephony.sip.sdp import RemoteMedia, build_sdp
+from ringback.telephony.sip.sdp import RemoteMedia, SdpError, build_sdp, parse_remote_media
+from ringback.telephony.sip.srtp import Keys, SrtpNegotiation, SrtpRefused
 
 log = logging.getLogger("ringback.sip")
 
@@ -62,8 +64,13 @@ class CallMedia:
         record: CallRecord,
         leg: LegState,
         ended: asyncio.Future[None],
+        settings: SipSettings | None = None,
     ) -> None:
         self._toolkit = toolkit
+        self._srtp = SrtpNegotiation(settings.srtp if settings else "off")
+        self._keys: Keys | None = None  # the SRTP keys the session uses
+        self._external = settings.external_address if settings else None
+        self._symmetric = settings.symmetric_rtp if settings else True
         self._record = record
         self._leg = leg
         self._ended = ended
@@ -75,30 +82,67 @@ class CallMedia:
 
     async def open(self, host: str, port_range: tuple[int, int]) -> MediaSession:
         self.session = await self._toolkit.open_session(host, port_range)
+        if hasattr(self.session, "symmetric"):
+            self.session.symmetric = self._symmetric
         return self.session
 
-    def local_sdp(self, session_id: int, answering: RemoteMedia | None = None) -> bytes:
-        """Our SDP: an offer, or the answer to ``answering`` (its codec and DTMF type only)."""
+    def local_sdp(
+        self, session_id: int, answering: RemoteMedia | None = None, version: int = 1
+    ) -> bytes:
+        """Our SDP: an offer, or the answer to ``answering`` (its codec and DTMF type only);
+        c=/o= carry the configured external address when there is one (NAT)."""
         session = self.session
         assert session is not None
+        host = self._external or session.local_host
         if answering is None:
+            profile, crypto = self._srtp.offer()
             return build_sdp(
-                session.local_host, session.local_port, session_id=session_id, version=1
+                host,
+                session.local_port,
+                session_id=session_id,
+                version=version,
+                profile=profile,
+                crypto=crypto,
             )
+        profile, crypto = self._srtp.answer_profile(answering.profile)
         codecs: tuple[tuple[int, str], ...] = ((answering.payload_type, answering.codec),)
         return build_sdp(
-            session.local_host,
+            host,
             session.local_port,
             session_id=session_id,
-            version=1,
+            version=version,
             codecs=codecs,
             dtmf_payload_type=answering.dtmf_payload_type,
+            profile=profile,
+            crypto=crypto,
         )
+
+    def parse_remote(self, body: bytes) -> RemoteMedia:
+        """The far end's SDP (an answer to our offer, or an offer) checked against the trunk's
+        SRTP policy; :class:`SdpError` says why it is refused."""
+        remote = parse_remote_media(body)
+        args = (remote.profile, remote.crypto, remote.crypto_refused)
+        try:
+            if self._srtp.awaiting_answer:
+                self._srtp.take_answer(*args)
+            else:
+                self._srtp.take_offer(*args)
+        except SrtpRefused as exc:
+            raise SdpError(str(exc)) from None
+        return remote
 
     def connect(self, remote: RemoteMedia) -> None:
         self.remote = remote
         if self.session is None:
             return
+        keys = self._srtp.keys
+        if keys is not None and keys != self._keys:
+            secure = getattr(self.session, "secure", None)
+            if secure is None:
+                raise SdpError("SRTP is not supported by this media session")
+            secure(keys.context())
+            self._keys = keys
+            self._record.detail["srtp"] = keys.local.suite
         self.session.connect(
             remote.address, remote.codec, remote.payload_type, remote.dtmf_payload_type
         )

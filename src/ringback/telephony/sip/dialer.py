@@ -46,6 +46,7 @@ class SipDialer:
         self.clock = clock
         self.media: MediaToolkit = media if media is not None else RtpMedia()
         self.agent = UserAgent(settings.local_host, settings.local_port, timers=timers)
+        self.agent.external_host = settings.external_address
         self.on_inbound = on_inbound
         self.originated = 0
         self._live: dict[str, SipCall] = {}

@@ -29,6 +29,7 @@ from aiortp.codecs.base import Codec
 
 from ringback.telephony.pacing import Ticker, ticker
 from ringback.telephony.sip.rtp_socket import MediaError, Receiver, bind_pair, unspecified
+from ringback.telephony.sip.srtp import SrtpContext, SrtpError
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,12 @@ class RtpSession:
         self._dtmf_pt: int | None = None
         self._on_hold = False
         self._closed = False
+        # SRTP (srtp.py) and symmetric RTP: latch onto the source of the first valid packet
+        self._srtp: SrtpContext | None = None
+        self.symmetric = True
+        self._latched = False
+        self._latched_to: tuple[str, int] | None = None
+        self._packets_unauthenticated = 0
         # playing
         self._play_lock = asyncio.Lock()
         self._play_buf: bytes = b""
@@ -172,12 +179,17 @@ class RtpSession:
         if not 0 < port <= 65535:
             raise ValueError(f"invalid remote RTP port {port}")
         self._remote = (host, port)
+        self._latched = False
         # c=0.0.0.0 (RFC 2543 hold): send nothing; the OS would deliver it to this machine
         self._on_hold = unspecified(host)
         self._codec_name = name
         self._codec = _CODECS[name]
         self._pt = payload_type
         self._dtmf_pt = dtmf_payload_type
+
+    def secure(self, context: SrtpContext | None) -> None:
+        """Protect what is sent and check what is received with ``context`` (None: plain)."""
+        self._srtp = context
 
     @property
     def connected(self) -> bool:
@@ -214,7 +226,10 @@ class RtpSession:
             0x80, (0x80 if marker else 0) | pt, self._seq, ts & 0xFFFFFFFF, self._ssrc
         )
         self._seq = (self._seq + 1) & 0xFFFF
-        self._rtp.sendto(header + payload, self._remote)
+        packet = header + payload
+        if self._srtp is not None:
+            packet = self._srtp.protect(packet)
+        self._rtp.sendto(packet, self._remote)
         if self._send_times is not None:  # real time on purpose: it measures the pacing
             self._send_times.append(time.monotonic())
         self._packets_sent += 1
@@ -335,6 +350,14 @@ class RtpSession:
 
     def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
+            if self._srtp is not None:
+                try:
+                    data = self._srtp.unprotect(data)
+                except SrtpError:  # forged, replayed or plain: neither heard nor latched onto
+                    self._packets_unauthenticated += 1
+                    return
+            if not self._latched and self.symmetric and len(data) >= 12 and data[0] >> 6 == 2:
+                self._latch(addr)
             self._receive(data)
         except Exception:  # a hostile datagram must never take the call down
             self._packets_invalid += 1
@@ -396,6 +419,17 @@ class RtpSession:
                 else peer._codec.encode(_CODECS[name].decode(payload))
             )
             peer._relay(peer._pt, out, ts, ssrc, bool(b1 & 0x80))
+
+    def _latch(self, addr: tuple[str, int]) -> None:
+        """Symmetric RTP: send from now on to where the far end's media comes from (a far end
+        behind NAT advertises an address it cannot be reached at)."""
+        if self._remote is None or self._on_hold or self._closed:
+            return
+        self._latched = True
+        source = (addr[0], addr[1])
+        if source != self._remote:
+            log.debug("rtp: latched onto %s:%s (SDP said %s)", *source, self._remote)
+            self._remote = self._latched_to = source
 
     def _count_received(self, payload: bytes) -> None:
         now = self._loop.time()
@@ -528,6 +562,11 @@ class RtpSession:
             "packets_relayed": self._packets_relayed,
             "packets_invalid": self._packets_invalid,
             "packets_ignored": self._packets_ignored,
+            "srtp": None if self._srtp is None else self._srtp.suite,
+            "packets_unauthenticated": self._packets_unauthenticated,
+            "latched_to": f"{self._latched_to[0]}:{self._latched_to[1]}"
+            if self._latched_to
+            else None,
             "codecs_received": sorted(self._codecs_received),
             "dtmf_received": self._dtmf_received,
             "dtmf_sent": self._dtmf_sent,

@@ -7,6 +7,8 @@ import secrets
 
 from sipmessage import Address, CSeq, Message, Request, Response, Via
 
+from ringback.telephony.sip.sdes import redact_sdp
+
 Addr = tuple[str, int]
 
 #: RFC 3261 §8.1.1.7: branches starting with this cookie are unique per transaction
@@ -91,7 +93,7 @@ def parse_datagram(data: bytes) -> Request | Response:
     except SipParseError:
         raise
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise SipParseError(f"malformed SIP message: {exc}") from exc
+        raise SipParseError(redact_sdp(f"malformed SIP message: {exc}")) from exc
     length = message.content_length if _has_int(message, "Content-Length") else None
     if length is not None:
         if length < 0 or length > len(message.body):

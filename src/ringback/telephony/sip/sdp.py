@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from ringback.telephony.sip.sdes import CryptoAttribute, CryptoError, parse_crypto
+
 #: static payload types of the codecs ringback speaks
 STATIC_CODECS: dict[int, str] = {0: "PCMU", 8: "PCMA"}
 SUPPORTED_CODECS = frozenset(STATIC_CODECS.values())
@@ -26,6 +28,9 @@ class RemoteMedia:
     payload_type: int
     dtmf_payload_type: int | None
     on_hold: bool = False
+    profile: str = "RTP/AVP"  # "RTP/SAVP" (or SAVPF): SRTP required by the far end
+    crypto: tuple[CryptoAttribute, ...] = ()  # the usable a=crypto lines, in their order
+    crypto_refused: tuple[str, ...] = ()  # why the other a=crypto lines are not usable
 
     @property
     def address(self) -> tuple[str, int]:
@@ -40,8 +45,11 @@ def build_sdp(
     version: int,
     codecs: tuple[tuple[int, str], ...] = ((0, "PCMU"), (8, "PCMA")),
     dtmf_payload_type: int | None = DTMF_PAYLOAD_TYPE,
+    profile: str = "RTP/AVP",
+    crypto: tuple[CryptoAttribute, ...] = (),
 ) -> bytes:
-    """An offer (every codec we speak) or an answer (``codecs`` = the one chosen)."""
+    """An offer (every codec we speak) or an answer (``codecs`` = the one chosen); with
+    ``crypto``, SDES ``a=crypto`` lines (RFC 4568) under ``profile`` (RTP/SAVP or RTP/AVP)."""
     family = "IP6" if ":" in host else "IP4"
     formats = [str(pt) for pt, _ in codecs]
     lines = [
@@ -53,7 +61,8 @@ def build_sdp(
     ]
     if dtmf_payload_type is not None:
         formats.append(str(dtmf_payload_type))
-    lines.append(f"m=audio {port} RTP/AVP {' '.join(formats)}")
+    lines.append(f"m=audio {port} {profile} {' '.join(formats)}")
+    lines += [f"a=crypto:{attribute.line()}" for attribute in crypto]
     for pt, name in codecs:
         lines.append(f"a=rtpmap:{pt} {name}/8000")
     if dtmf_payload_type is not None:
@@ -80,6 +89,9 @@ def parse_remote_media(body: bytes) -> RemoteMedia:
     audio: tuple[int, list[int]] | None = None
     rtpmap: dict[int, str] = {}
     direction_hold = False
+    profile = "RTP/AVP"
+    crypto: list[CryptoAttribute] = []
+    refused: list[str] = []
     in_audio = False
     seen_audio = False
     for raw in text.splitlines():
@@ -93,6 +105,7 @@ def parse_remote_media(body: bytes) -> RemoteMedia:
             if not seen_audio and len(fields) >= 4 and fields[0] == "audio":
                 seen_audio = in_audio = True
                 audio = (_port(fields[1]), [_payload_type(f) for f in fields[3:]])
+                profile = fields[2].upper()
         elif kind == "c":
             host = _connection_host(value)
             if audio is None and not seen_audio:
@@ -105,6 +118,11 @@ def parse_remote_media(body: bytes) -> RemoteMedia:
                 rtpmap[_payload_type(pt_text)] = encoding.split("/")[0].strip().upper()
             elif value in ("sendonly", "inactive"):
                 direction_hold = True
+            elif value.startswith("crypto:") and in_audio:
+                try:
+                    crypto.append(parse_crypto(value[7:]))
+                except CryptoError as exc:
+                    refused.append(str(exc))
     if audio is None:
         raise SdpError("SDP has no audio stream (m=audio)")
     port, formats = audio
@@ -124,7 +142,22 @@ def parse_remote_media(body: bytes) -> RemoteMedia:
         raise SdpError(f"SDP offers no codec ringback speaks (PCMU, PCMA): formats {formats}")
     if port == 0:
         raise SdpError("SDP audio stream is disabled (port 0)")
-    return RemoteMedia(address, port, codec[1], codec[0], dtmf, on_hold=hold)
+    if profile.startswith(("UDP/TLS/", "TCP/")):
+        raise SdpError(
+            f"SDP audio profile {profile[:24]!r} is not supported (DTLS-SRTP and RTP over TCP "
+            "are not supported: RTP/AVP or RTP/SAVP with a=crypto)"
+        )
+    return RemoteMedia(
+        address,
+        port,
+        codec[1],
+        codec[0],
+        dtmf,
+        on_hold=hold,
+        profile=profile,
+        crypto=tuple(crypto),
+        crypto_refused=tuple(refused),
+    )
 
 
 def _port(text: str) -> int:

@@ -155,7 +155,11 @@ class T38Switch:
         local = sock.getsockname()[:2]
         self._version += 1
         self.local_sdp, answered = build_t38_answer(
-            body, local[0], local[1], session_id=call._sdp_session_id, version=self._version
+            body,
+            call._settings.external_address or local[0],
+            local[1],
+            session_id=call._sdp_session_id,
+            version=self._version,
         )
         if channel is not None:  # a refresh, or the far end moved: same socket, its new address
             channel.remote = answered
@@ -193,7 +197,10 @@ class T38Switch:
         local = sock.getsockname()[:2]
         self._version += 1
         offer = build_t38_offer(
-            local[0], local[1], session_id=call._sdp_session_id, version=self._version
+            call._settings.external_address or local[0],
+            local[1],
+            session_id=call._sdp_session_id,
+            version=self._version,
         )
         for attempt in range(1, GLARE_TRIES + 1):
             try:
