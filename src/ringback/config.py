@@ -64,6 +64,15 @@ class SipSettings:
     # default: answer one with m=image; a fax step moves to T.38 with it), "offer" (accept, and
     # re-INVITE to T.38 when a fax starts; opt-in: some carriers mishandle re-INVITEs)
     t38: str = "accept"
+    # registration (docs/sip-dialogs.md): REGISTER each of ``register_users`` (else the digest
+    # user name, else the caller id) as sip:<user>@<domain> at ``registrar`` (host[:port]; the
+    # proxy when not set), refreshed at half the granted lifetime, retried with back-off
+    register: bool = False
+    registrar: str | None = None
+    register_users: tuple[str, ...] = ()
+    register_expires: int = 3600
+    register_retry_s: float = 30.0
+    register_retry_max_s: float = 600.0
 
     @property
     def from_domain(self) -> str:
@@ -178,6 +187,15 @@ def sip_settings_from_env() -> SipSettings:
         domain=os.environ.get("RINGBACK_SIP_DOMAIN") or None,
         max_ring_timeout_s=_env_float("RINGBACK_SIP_RING_TIMEOUT", 120.0),
         t38=_t38_mode(os.environ.get("RINGBACK_SIP_T38") or "accept"),
+        register=(os.environ.get("RINGBACK_SIP_REGISTER") or "").strip().lower()
+        in ("1", "true", "yes", "on"),
+        registrar=os.environ.get("RINGBACK_SIP_REGISTRAR") or None,
+        register_users=tuple(
+            user.strip()
+            for user in (os.environ.get("RINGBACK_SIP_REGISTER_USERS") or "").split(",")
+            if user.strip()
+        ),
+        register_expires=int(_env_float("RINGBACK_SIP_REGISTER_EXPIRES", 3600)),
     )
 
 
