@@ -73,6 +73,9 @@ class SipSettings:
     register_expires: int = 3600
     register_retry_s: float = 30.0
     register_retry_max_s: float = 600.0
+    # session timers (RFC 4028): the interval we ask for (0: off) and the lowest we accept
+    session_expires: int = 1800
+    min_se: int = 90
 
     @property
     def from_domain(self) -> str:

@@ -168,7 +168,7 @@ class SipDialer:
             on_end=self._forget,
         )
         self._live[call.leg_uuid] = call
-        call.start_inbound(invite, txn)
+        call.start_inbound(invite, txn, source)
         task = asyncio.create_task(self._run_inbound(call, called, calling))
         self._inbound_tasks.add(task)
         task.add_done_callback(self._inbound_tasks.discard)

@@ -39,7 +39,7 @@ REASONS: dict[int, str] = {
     603: "Decline",
 }
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK"
 
 
 class SipParseError(ValueError):
