@@ -174,3 +174,49 @@ async def test_a_strict_record_route_fails_the_call_with_an_error_naming_strict_
         await _sipp_passed(sipp)
     assert "strict routing is not supported" in record.detail["error"]
     assert record.hangup_disposition == "send_bye"
+
+
+@bounded(60)
+async def test_when_the_far_end_allows_update_ringback_refreshes_with_update(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    with sipp_peer(tmp_path, "uas_session_timer_update") as sipp:
+        async with _dialer(sipp.sip_port, clock) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            clock.advance(45)  # half of 90 s
+            await _until(lambda: call.record.detail.get("session_refreshes_sent") == 1)
+            assert call.session_timer.we_refresh  # and the next one is scheduled
+            await call.hangup()
+        await _sipp_passed(sipp)  # an UPDATE (not a re-INVITE) with Session-Expires
+
+
+@bounded(60)
+async def test_an_inbound_session_expires_below_min_se_gets_422_with_min_se(
+    tmp_path: Path,
+) -> None:
+    async def answer(call: SipCall, called: str, calling: str) -> None:
+        await call.answer()
+
+    async with _dialer(5060, on_inbound=answer) as dialer:
+        target = f"{HOST}:{dialer.port}"
+        extra = [target, "-s", "5550199"]
+        with sipp_peer(tmp_path, "uac_call_session_too_brief", extra=extra) as sipp:
+            await _sipp_passed(sipp)
+        await _until(lambda: not dialer.live_calls())
+
+
+@bounded(60)
+async def test_an_inbound_invite_through_a_strict_router_is_refused(tmp_path: Path) -> None:
+    ended: list[SipCall] = []
+
+    async def answer(call: SipCall, called: str, calling: str) -> None:
+        ended.append(call)  # never reached: refused before the handler
+        await call.answer()
+
+    async with _dialer(5060, on_inbound=answer) as dialer:
+        target = f"{HOST}:{dialer.port}"
+        with sipp_peer(tmp_path, "uac_call_strict_route", extra=[target, "-s", "5550199"]) as sipp:
+            await _sipp_passed(sipp)
+    assert ended == []

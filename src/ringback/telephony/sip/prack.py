@@ -8,7 +8,8 @@ retransmits the missing one).
 
 Inbound (:class:`ReliableProvisional`): when the INVITE requires ``100rel``, our 180 carries
 ``Require: 100rel`` and an ``RSeq``, and is retransmitted (T1 doubling, up to 64·T1) until
-its PRACK comes; the PRACK gets a 200. A final response stops the retransmissions.
+its PRACK comes; the PRACK gets a 200. A final response stops the retransmissions; without
+a PRACK in 64·T1 the INVITE is refused with 504.
 """
 
 from __future__ import annotations
@@ -128,10 +129,13 @@ class ReliableProvisional:
         if pending is None or txn is None or txn.final_sent:
             return
         self._elapsed += self._interval
-        if self._elapsed >= self._call._agent.timers.b:
+        if self._elapsed >= self._call._agent.timers.b:  # RFC 3262 §3: reject with a 5xx
             self.unacknowledged = True
-            self._call.record.detail["prack_missing"] = True
             self._pending = None
+            call, invite = self._call, self._call._invite
+            if invite is not None and not call.ended:
+                refusal = response_to(invite, 504, to_tag=call._dialog.local_tag)
+                call._refuse_inbound(refusal, "no PRACK for our reliable 18x in 64*T1")
             return
         self._call._agent.send(pending, self._source)
         self._interval *= 2

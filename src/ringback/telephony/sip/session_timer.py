@@ -156,9 +156,15 @@ class SessionTimer:
                 await call.hangup("RECOVERY_ON_TIMER_EXPIRE")
             return
         await call._clock.sleep(interval / 2)
-        for _ in range(4):  # a 491 (glare) or 422 tries again
+        final: Response | None = None
+        attempts = 0
+        while attempts < 4:  # a 491 (glare) or 422 tries again
             if call.ended:
                 return
+            if call.t38.offering:  # our T.38 re-INVITE is under way: refresh after it
+                await call._clock.sleep(2.0)
+                continue
+            attempts += 1
             final = await self._refresh()
             if final is None:
                 return
@@ -175,9 +181,8 @@ class SessionTimer:
             elif not (final.code == 422 and self.on_422(final)):
                 break
         if not call.ended:
-            call.record.detail["error"] = "session refresh failed" + (
-                f": {final.code}" if final is not None else ""
-            )
+            code = f": {final.code} {final.phrase}" if final is not None else ""
+            call.record.detail["error"] = "session refresh failed" + code
             await call.hangup("RECOVERY_ON_TIMER_EXPIRE")
 
     async def _refresh(self) -> Response | None:
