@@ -199,7 +199,20 @@ def sip_settings_from_env() -> SipSettings:
             if user.strip()
         ),
         register_expires=int(_env_float("RINGBACK_SIP_REGISTER_EXPIRES", 3600)),
+        session_expires=_session_expires(os.environ.get("RINGBACK_SIP_SESSION_EXPIRES")),
+        min_se=int(_env_float("RINGBACK_SIP_MIN_SE", 90)),
     )
+
+
+def _session_expires(raw: str | None) -> int:
+    if raw is None or raw.strip() == "":
+        return 1800
+    value = raw.strip()
+    if not value.isdigit() or 0 < int(value) < 90:
+        raise ConfigError(
+            f"RINGBACK_SIP_SESSION_EXPIRES={raw!r}: seconds, at least 90 (RFC 4028), or 0 for off"
+        )
+    return int(value)
 
 
 T38_MODES = ("off", "accept", "offer")

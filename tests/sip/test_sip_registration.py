@@ -146,3 +146,24 @@ def test_registration_is_off_unless_asked_and_uses_the_registrar_and_users_given
         5060,
         "u1",
     )
+
+
+def test_registration_and_session_timer_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ringback.config import ConfigError, sip_settings_from_env
+
+    monkeypatch.setenv("RINGBACK_SIP_PROXY", "pbx.example:5070")
+    monkeypatch.setenv("RINGBACK_SIP_REGISTER", "1")
+    monkeypatch.setenv("RINGBACK_SIP_REGISTRAR", "reg.example")
+    monkeypatch.setenv("RINGBACK_SIP_REGISTER_USERS", "2001, 2002")
+    monkeypatch.setenv("RINGBACK_SIP_REGISTER_EXPIRES", "600")
+    monkeypatch.setenv("RINGBACK_SIP_SESSION_EXPIRES", "0")
+    settings = sip_settings_from_env()
+    assert settings.register and settings.registrar == "reg.example"
+    assert settings.register_users == ("2001", "2002") and settings.register_expires == 600
+    assert settings.session_expires == 0
+    assert [spec.registrar_port for spec in specs_for(settings)] == [5060, 5060]
+    monkeypatch.setenv("RINGBACK_SIP_SESSION_EXPIRES", "60")
+    with pytest.raises(ConfigError, match="RINGBACK_SIP_SESSION_EXPIRES"):
+        sip_settings_from_env()

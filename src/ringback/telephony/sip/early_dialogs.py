@@ -6,7 +6,7 @@ forked answers, and the route sets ringback refuses.
   SDP takes over (a 2xx without SDP keeps the early one).
 - **Forking**: a proxy may fork the INVITE; every To tag of a 18x is an early dialog (kept in
   :attr:`EarlyDialogs.tags`). The first 2xx wins; a 2xx with another To tag is ACKed and then
-  BYEd at once (RFC 3261 §13.2.2.4), each copy of it ACKed again.
+  BYEd at once (RFC 3261 section 13.2.2.4), each copy of it ACKed again.
 - **Strict routing** (RFC 2543: a Record-Route URI without ``;lr``) is not supported: the call
   fails with an error saying so.
 """

@@ -32,7 +32,7 @@ log = logging.getLogger("ringback.sip")
 
 
 def rseq_of(response: Response) -> int | None:
-    """The RSeq of a reliable provisional response (RFC 3262 §7.1), else None."""
+    """The RSeq of a reliable provisional response (RFC 3262 section 7.1), else None."""
     if not 100 < response.code < 200 or "100rel" not in response.require:
         return None
     raw = (response.headers.get("RSeq") or "").strip()
@@ -129,7 +129,7 @@ class ReliableProvisional:
         if pending is None or txn is None or txn.final_sent:
             return
         self._elapsed += self._interval
-        if self._elapsed >= self._call._agent.timers.b:  # RFC 3262 §3: reject with a 5xx
+        if self._elapsed >= self._call._agent.timers.b:  # RFC 3262 section 3: reject with a 5xx
             self.unacknowledged = True
             self._pending = None
             call, invite = self._call, self._call._invite

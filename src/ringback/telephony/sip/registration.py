@@ -1,6 +1,6 @@
-"""Registration with a registrar (RFC 3261 §10): REGISTER with digest credentials, refreshed at
-half the granted lifetime, retried with jittered exponential back-off when it fails, and
-removed (``Expires: 0``) on shutdown.
+"""Registration with a registrar (RFC 3261 section 10): REGISTER with digest credentials,
+refreshed at half the granted lifetime, retried with jittered exponential back-off when it
+fails, and removed (``Expires: 0``) on shutdown.
 
 One :class:`Registration` keeps one address-of-record (AOR) bound to ringback's SIP address.
 The binding's Contact is ``sip:<AOR user>@<local host>:<port>``: a call to the AOR arrives at

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringback.sip")
 
-#: RFC 4028 §4: no interval below 90 s
+#: RFC 4028 section 4: no interval below 90 s
 LOWEST_MIN_SE = 90
 
 
