@@ -167,3 +167,26 @@ def test_registration_and_session_timer_settings_come_from_the_environment(
     monkeypatch.setenv("RINGBACK_SIP_SESSION_EXPIRES", "60")
     with pytest.raises(ConfigError, match="RINGBACK_SIP_SESSION_EXPIRES"):
         sip_settings_from_env()
+
+
+def test_registration_state_is_exported_as_gauges_per_aor() -> None:
+    from ringback.api.metrics import Metrics
+    from ringback.domain.rows import MetricsCounts, StatusReport
+    from ringback.telephony.sip.registration import gauge_rows
+
+    clock = FakeClock()
+    bound = Registration(None, RegistrationSpec(HOST, 5060, "2001", "pbx"), clock)
+    bound.status.state = "registered"
+    bound.status.expires_at = clock.now() + timedelta(seconds=42)
+    failed = Registration(None, RegistrationSpec(HOST, 5060, "2002", "pbx"), clock)
+    failed.status.state = "failed"
+    metrics = Metrics()
+    metrics.watch_sip_registrations(lambda: gauge_rows([bound, failed], clock.now()))
+    text = metrics.render(
+        StatusReport(counts={}, in_flight=0, next_due=None, queues=[]),
+        MetricsCounts(tasks=[], deliveries=[], oldest_pending_delivery=None),
+        clock.now(),
+    ).decode()
+    assert 'ringback_sip_registered{aor="sip:2001@pbx"} 1.0' in text
+    assert 'ringback_sip_registered{aor="sip:2002@pbx"} 0.0' in text
+    assert 'ringback_sip_registration_expires_seconds{aor="sip:2001@pbx"} 42.0' in text

@@ -304,3 +304,13 @@ def _challenge(response: Response) -> str:
     return (
         response.headers.get("WWW-Authenticate") or response.headers.get("Proxy-Authenticate") or ""
     )
+
+
+def gauge_rows(registrations: list[Registration], now: datetime) -> list[tuple[str, bool, float]]:
+    """(AOR, registered, seconds until expiry) for each registration: the metrics' view."""
+    rows = []
+    for registration in registrations:
+        status = registration.status
+        left = (status.expires_at - now).total_seconds() if status.expires_at else 0.0
+        rows.append((status.aor, status.state == "registered", left))
+    return rows
