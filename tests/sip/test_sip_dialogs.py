@@ -220,3 +220,25 @@ async def test_an_inbound_invite_through_a_strict_router_is_refused(tmp_path: Pa
         with sipp_peer(tmp_path, "uac_call_strict_route", extra=[target, "-s", "5550199"]) as sipp:
             await _sipp_passed(sipp)
     assert ended == []
+
+
+@bounded(60)
+async def test_a_refresh_from_the_far_end_is_answered_and_restarts_the_expiry(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    with sipp_peer(tmp_path, "uas_session_refreshed_by_peer") as sipp:
+        async with _dialer(sipp.sip_port, clock) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            clock.advance(40)  # sipp refreshes 1.5 s (real time) after its answer: at 40 s
+            assert "session_refreshes_received" not in call.record.detail
+            await _until(lambda: call.record.detail.get("session_refreshes_received") == 1)
+            assert clock.sleepers == 1  # the old deadline gone, the new one set
+            clock.advance(59)  # 99 s: past the first deadline (60 s), before the new one
+            await asyncio.sleep(0)
+            assert clock.sleepers == 1 and not call.ended
+            clock.advance(1)  # 100 s: 40 s + 90 s minus 30 s
+            record = await call.wait_ended()
+        await _sipp_passed(sipp)  # the UPDATE's 200 carried Session-Expires and Require
+    assert record.hangup_cause == "RECOVERY_ON_TIMER_EXPIRE"
