@@ -178,7 +178,7 @@ def sip_settings_from_env() -> SipSettings:
     local_port = os.environ.get("RINGBACK_SIP_LOCAL_PORT") or "5060"
     if not local_port.isdigit() or int(local_port) > 65535:
         raise ConfigError(f"RINGBACK_SIP_LOCAL_PORT={local_port!r} is not a UDP port (0-65535)")
-    return SipSettings(
+    settings = SipSettings(
         proxy_host=proxy_host,
         proxy_port=proxy_port,
         username=username,
@@ -202,6 +202,11 @@ def sip_settings_from_env() -> SipSettings:
         session_expires=_session_expires(os.environ.get("RINGBACK_SIP_SESSION_EXPIRES")),
         min_se=int(_env_float("RINGBACK_SIP_MIN_SE", 90)),
     )
+    if settings.register and not (settings.register_users or username or settings.caller_id):
+        raise ConfigError(
+            "RINGBACK_SIP_REGISTER=1 needs the users to register: set RINGBACK_SIP_REGISTER_USERS"
+        )
+    return settings
 
 
 def _session_expires(raw: str | None) -> int:

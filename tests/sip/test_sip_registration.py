@@ -167,6 +167,10 @@ def test_registration_and_session_timer_settings_come_from_the_environment(
     monkeypatch.setenv("RINGBACK_SIP_SESSION_EXPIRES", "60")
     with pytest.raises(ConfigError, match="RINGBACK_SIP_SESSION_EXPIRES"):
         sip_settings_from_env()
+    monkeypatch.setenv("RINGBACK_SIP_SESSION_EXPIRES", "1800")
+    monkeypatch.delenv("RINGBACK_SIP_REGISTER_USERS")
+    with pytest.raises(ConfigError, match="RINGBACK_SIP_REGISTER_USERS"):
+        sip_settings_from_env()  # registration on, and nobody to register
 
 
 def test_registration_state_is_exported_as_gauges_per_aor() -> None:
