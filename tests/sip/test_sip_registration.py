@@ -194,3 +194,20 @@ def test_registration_state_is_exported_as_gauges_per_aor() -> None:
     assert 'ringback_sip_registered{aor="sip:2001@pbx"} 1.0' in text
     assert 'ringback_sip_registered{aor="sip:2002@pbx"} 0.0' in text
     assert 'ringback_sip_registration_expires_seconds{aor="sip:2001@pbx"} 42.0' in text
+
+
+def test_serve_exports_the_sip_dialers_registrations_in_its_metrics() -> None:
+    from ringback.api.metrics import Metrics
+    from ringback.cli.serve import _watch_registrations
+    from ringback.domain.rows import MetricsCounts, StatusReport
+
+    clock = FakeClock()
+    settings = SipSettings(proxy_host="pbx.example", register=True, register_users=("2001",))
+    metrics = Metrics()
+    _watch_registrations(metrics, SipDialer(settings, clock), clock)
+    text = metrics.render(
+        StatusReport(counts={}, in_flight=0, next_due=None, queues=[]),
+        MetricsCounts(tasks=[], deliveries=[], oldest_pending_delivery=None),
+        clock.now(),
+    ).decode()
+    assert 'ringback_sip_registered{aor="sip:2001@pbx.example"} 0.0' in text  # not started
