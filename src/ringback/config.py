@@ -71,6 +71,18 @@ class SipSettings:
     # NAT: the public address advertised in Contact, Via and SDP (sockets still bind local_host)
     external_address: str | None = None
     symmetric_rtp: bool = True  # send RTP to where the far end's RTP comes from (latching)
+    # registration (docs/sip-dialogs.md): REGISTER each of ``register_users`` (else the digest
+    # user name, else the caller id) as sip:<user>@<domain> at ``registrar`` (host[:port]; the
+    # proxy when not set), refreshed at half the granted lifetime, retried with back-off
+    register: bool = False
+    registrar: str | None = None
+    register_users: tuple[str, ...] = ()
+    register_expires: int = 3600
+    register_retry_s: float = 30.0
+    register_retry_max_s: float = 600.0
+    # session timers (RFC 4028): the interval we ask for (0: off) and the lowest we accept
+    session_expires: int = 1800
+    min_se: int = 90
 
     @property
     def from_domain(self) -> str:
@@ -173,7 +185,7 @@ def sip_settings_from_env() -> SipSettings:
     local_port = os.environ.get("RINGBACK_SIP_LOCAL_PORT") or "5060"
     if not local_port.isdigit() or int(local_port) > 65535:
         raise ConfigError(f"RINGBACK_SIP_LOCAL_PORT={local_port!r} is not a UDP port (0-65535)")
-    return SipSettings(
+    settings = SipSettings(
         proxy_host=proxy_host,
         proxy_port=proxy_port,
         username=username,
@@ -188,7 +200,34 @@ def sip_settings_from_env() -> SipSettings:
         srtp=_srtp_policy(os.environ.get("RINGBACK_SIP_SRTP") or "off"),
         external_address=_external_address(os.environ.get("RINGBACK_SIP_EXTERNAL_ADDRESS")),
         symmetric_rtp=_env_bool("RINGBACK_SIP_SYMMETRIC_RTP", True),
+        register=(os.environ.get("RINGBACK_SIP_REGISTER") or "").strip().lower()
+        in ("1", "true", "yes", "on"),
+        registrar=os.environ.get("RINGBACK_SIP_REGISTRAR") or None,
+        register_users=tuple(
+            user.strip()
+            for user in (os.environ.get("RINGBACK_SIP_REGISTER_USERS") or "").split(",")
+            if user.strip()
+        ),
+        register_expires=int(_env_float("RINGBACK_SIP_REGISTER_EXPIRES", 3600)),
+        session_expires=_session_expires(os.environ.get("RINGBACK_SIP_SESSION_EXPIRES")),
+        min_se=int(_env_float("RINGBACK_SIP_MIN_SE", 90)),
     )
+    if settings.register and not (settings.register_users or username or settings.caller_id):
+        raise ConfigError(
+            "RINGBACK_SIP_REGISTER=1 needs the users to register: set RINGBACK_SIP_REGISTER_USERS"
+        )
+    return settings
+
+
+def _session_expires(raw: str | None) -> int:
+    if raw is None or raw.strip() == "":
+        return 1800
+    value = raw.strip()
+    if not value.isdigit() or 0 < int(value) < 90:
+        raise ConfigError(
+            f"RINGBACK_SIP_SESSION_EXPIRES={raw!r}: seconds, at least 90 (RFC 4028), or 0 for off"
+        )
+    return int(value)
 
 
 SRTP_POLICIES = ("off", "optional", "required")

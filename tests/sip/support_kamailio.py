@@ -46,13 +46,63 @@ request_route {{
 """
 
 
+#: a registrar (usrloc in memory, no database, no authentication) and record-routing proxy:
+#: REGISTERs are saved, a new call goes to the contacts registered for its Request-URI user
+REGISTRAR_CONFIG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+disable_tcp=yes
+listen=udp:{host}:{port}
+mpath="{modules}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+modparam("usrloc", "db_mode", 0)
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (has_totag()) {{
+        if (loose_route()) {{ t_relay(); exit; }}
+        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+        sl_send_reply("404", "Not here");
+        exit;
+    }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (is_method("REGISTER")) {{ save("location"); exit; }}
+    if (!lookup("location")) {{ sl_send_reply("404", "Not registered"); exit; }}
+    record_route();
+    t_relay();
+}}
+"""
+
+
 @contextlib.contextmanager
 def kamailio(tmp_path: Path, target_port: int) -> Iterator[int]:
     """Kamailio on a free UDP port, relaying new calls to ``target_port``; killed by PID."""
+    with _kamailio(tmp_path, CONFIG, target=target_port) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def kamailio_registrar(tmp_path: Path) -> Iterator[int]:
+    """Kamailio as a registrar and proxy (:data:`REGISTRAR_CONFIG`) on a free UDP port."""
+    with _kamailio(tmp_path, REGISTRAR_CONFIG) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def _kamailio(tmp_path: Path, template: str, **values: object) -> Iterator[int]:
     exe = require_program("kamailio", "kamailio")
     port = free_udp_ports(1)
     config = tmp_path / "kamailio.cfg"
-    config.write_text(CONFIG.format(host=HOST, port=port, modules=MODULES, target=target_port))
+    config.write_text(template.format(host=HOST, port=port, modules=MODULES, **values))
     log = (tmp_path / "kamailio.log").open("wb")
     # -DD: stay in the foreground (its children are its own); -E: log to stderr
     process = subprocess.Popen(

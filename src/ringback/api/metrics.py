@@ -23,7 +23,7 @@ counted; nothing is made up.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from prometheus_client import (
@@ -36,6 +36,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -118,6 +119,12 @@ class Metrics:
         """Read the worker's attempts under way at each scrape."""
         self.calls_in_progress.set_function(count)
 
+    def watch_sip_registrations(self, read: Callable[[], list[tuple[str, bool, float]]]) -> None:
+        """``ringback_sip_registered{aor}`` (1 bound, 0 not) and
+        ``ringback_sip_registration_expires_seconds{aor}`` from ``read()`` at each scrape:
+        (AOR, bound, seconds until the binding expires) for each of the dialer's registrations."""
+        self.registry.register(_SipRegistrations(read))
+
     # the API's request log reports here
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method=method, route=route, status=str(status)).inc()
@@ -154,3 +161,31 @@ def _bounded(rows: list[tuple[str, str, str, int]]) -> dict[tuple[str, str, str]
         key = (client, queue) if (client, queue) in kept else (OTHER, OTHER)
         out[(*key, status)] += count
     return out
+
+
+class _SipRegistrations:
+    """The SIP registrations' state, read at each scrape (a custom collector)."""
+
+    def __init__(self, read: Callable[[], list[tuple[str, bool, float]]]) -> None:
+        self._read = read
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return self._families(self._read())
+
+    @staticmethod
+    def _families(rows: Sequence[tuple[str, bool, float]] = ()) -> list[GaugeMetricFamily]:
+        bound = GaugeMetricFamily(
+            "ringback_sip_registered", "1 when the AOR is registered, else 0", labels=["aor"]
+        )
+        expires = GaugeMetricFamily(
+            "ringback_sip_registration_expires_seconds",
+            "Seconds until the AOR's binding expires (0: not bound)",
+            labels=["aor"],
+        )
+        for aor, registered, seconds in rows:
+            bound.add_metric([aor], 1.0 if registered else 0.0)
+            expires.add_metric([aor], max(0.0, seconds))
+        return [bound, expires]

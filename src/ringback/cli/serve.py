@@ -77,6 +77,7 @@ async def _run_service(
     if server is not None:
         assert metrics is not None
         metrics.watch_calls_in_progress(lambda: worker.in_flight)
+        _watch_registrations(metrics, dialer, clock)
         background = list(zip(("worker", "webhook sender"), running, strict=True))
 
         def worker_problem() -> str | None:
@@ -113,6 +114,15 @@ async def _keep_aligned(services: Services) -> None:
         await services.clock.sleep(ALIGN_EVERY_S)
         with contextlib.suppress(Exception):
             await services.align_clock()
+
+
+def _watch_registrations(metrics: Any, dialer: Dialer, clock: Any) -> None:
+    """The sip dialer's registrations (docs/sip-dialogs.md) in /metrics, when it has any."""
+    registrations = getattr(dialer, "registrations", None)
+    if registrations:
+        from ringback.telephony.sip.registration import gauge_rows
+
+        metrics.watch_sip_registrations(lambda: gauge_rows(registrations, clock.now()))
 
 
 async def _dialer(settings: Settings, services: Services) -> Dialer:

@@ -1,18 +1,15 @@
 """One SIP call leg, outbound or inbound: its signalling — INVITE / CANCEL / BYE, its dialog,
 re-INVITEs, its state — and the :class:`~ringback.telephony.base.Call` protocol.
 
-The leg's media (RTP, play, speak, DTMF, park) is a :class:`~.call_media.CallMedia`, and the
-outbound INVITE with its CANCEL and ACK an :class:`~.invite_client.InviteClient`; the Call
-methods about media delegate to the former.
+Media (RTP, play, speak, DTMF, park) is a :class:`~.call_media.CallMedia` (the media methods,
+``call_methods.py``, delegate to it); the outbound INVITE, CANCEL, ACK an ``InviteClient``.
 
 An outbound leg sends its INVITE to the trunk at once and rings in the background; on the ring
 timeout it CANCELs (after a provisional response, RFC 3261 §9.1), and a 2xx that races the
 CANCEL is ACKed and then BYEd. A 401/407 is answered once with digest credentials (the
 transaction has ACKed the challenge before the new INVITE, with a new CSeq, goes out).
 
-Every final response is kept raw in ``record.sip_code`` and normalised with
-:func:`~ringback.domain.outcomes.outcome_for_sip` / :func:`cause_for_sip`.
-"""
+A final response is kept raw in ``record.sip_code``, normalised by ``domain.outcomes``."""
 
 from __future__ import annotations
 
@@ -22,7 +19,6 @@ import enum
 import logging
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sipmessage import URI, Request, Response
@@ -31,16 +27,18 @@ from ringback.clock import Clock
 from ringback.config import SipSettings
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
-from ringback.telephony.base import Call, CallError, CallRecord
-from ringback.telephony.fax.result import FaxResult, ReceivedFax
-from ringback.telephony.sip import fax_t38
+from ringback.telephony.base import CallError, CallRecord
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call_media import CallMedia
+from ringback.telephony.sip.call_methods import MediaCallMethods
 from ringback.telephony.sip.dialog import Dialog
+from ringback.telephony.sip.early_dialogs import EarlyDialogs, strict_route
 from ringback.telephony.sip.invite_client import InviteClient
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
-from ringback.telephony.sip.message import ALLOW, Addr, response_to, tag_of
+from ringback.telephony.sip.message import ALLOW, Addr, response_to, tag_of, with_tag
+from ringback.telephony.sip.prack import PrackClient, ReliableProvisional
 from ringback.telephony.sip.sdp import SdpError
+from ringback.telephony.sip.session_timer import SessionTimer
 from ringback.telephony.sip.t38_switch import T38Switch
 from ringback.telephony.sip.transactions import InviteServerTransaction
 
@@ -53,7 +51,7 @@ BYE_WAIT_S = 4.0
 #: the response refusing a ringing inbound call, by hangup cause (480 otherwise)
 _INBOUND_REFUSALS = {"USER_BUSY": 486, "CALL_REJECTED": 603, "UNALLOCATED_NUMBER": 404}
 #: extensions ringback cannot honour when an inbound INVITE requires them
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({"100rel", "timer"})
 
 
 class _State(enum.Enum):
@@ -63,7 +61,7 @@ class _State(enum.Enum):
     ENDED = "ended"
 
 
-class SipCall:
+class SipCall(MediaCallMethods):
     """A :class:`~ringback.telephony.base.Call` over SIP. Build it with
     :meth:`~ringback.telephony.sip.dialer.SipDialer.originate` (outbound) or receive it in the
     dialer's ``on_inbound`` hook (inbound: call :meth:`answer` to pick up)."""
@@ -94,12 +92,24 @@ class SipCall:
         self._task: asyncio.Task[None] | None = None
         # outbound
         self._invite: Request | None = None
-        self._uac = InviteClient(agent, settings, record, on_provisional=self._on_provisional)
+        self._early = EarlyDialogs(self)  # early media, forked 2xx (docs/sip-dialogs.md)
+        self._prack = PrackClient(self)
+        self._uac = InviteClient(
+            agent,
+            settings,
+            record,
+            on_provisional=self._on_provisional,
+            on_422=self._on_422,
+            on_forked_2xx=self._early.on_forked_2xx,
+        )
+        self.session_timer = SessionTimer(self, settings.session_expires, settings.min_se)
+        self._reliable: ReliableProvisional | None = None  # inbound 100rel
         self._cancel_reason: str | None = None  # "ring_timeout" | "hangup"
         self._cancel_cause = "ORIGINATOR_CANCEL"
         self._ring_timer: asyncio.TimerHandle | None = None
         # inbound (and re-INVITEs we answered)
         self._server_txn: InviteServerTransaction | None = None
+        self._server_source: Addr | None = None
         self._reinvite_txn: InviteServerTransaction | None = None
         self._sent_offer_in_2xx = False
         self._bye_task: asyncio.Task[None] | None = None
@@ -181,6 +191,8 @@ class SipCall:
         invite.body = self._local_sdp
         headers = invite.headers
         headers.set("Allow", ALLOW)
+        headers.set("Supported", "100rel, timer" if self.session_timer.enabled else "100rel")
+        self.session_timer.add_to_request(invite)
         headers.set("User-Agent", "ringback")
         if authorization is not None:
             headers.set(*authorization)
@@ -191,7 +203,13 @@ class SipCall:
     def _via_host(self) -> str:
         return f"{self._agent.external_host or self._agent.host}:{self._agent.port}"
 
+    def _on_422(self, response: Response) -> bool:
+        return self.session_timer.on_422(response)
+
     def _on_provisional(self, response: Response) -> None:
+        if self._invite is None or not self._prack.on_provisional(response, self._invite):
+            return  # a reliable 18x already taken (or out of order): not processed again
+        self._early.on_provisional(response)
         if response.code > 100 and self._record.ringing_at is None:
             self._record.ringing_at = self._clock.now()
             self._state = _State.RINGING
@@ -213,6 +231,12 @@ class SipCall:
         self._record.sip_code = response.code
         ack, dest = await self._dialog_request("ACK", cseq=self._invite.cseq.sequence)
         self._uac.send_ack(ack, dest)
+        strict = strict_route(self._dialog.route_set)
+        if strict is not None:
+            await self._send_bye()
+            self._finish(Outcome.FAILED, response.code, "NORMAL_TEMPORARY_FAILURE", "send_bye",
+                         error=strict)  # fmt: skip
+            return
         if self._cancel_reason is not None:
             await self._send_bye()
             if self._cancel_reason == "ring_timeout":
@@ -222,7 +246,8 @@ class SipCall:
             self._finish(outcome, response.code, cause, "send_bye", answered_while_canceling=True)
             return
         try:
-            remote = self._media.parse_remote(response.body)
+            # a 2xx without SDP keeps the early SDP; either is checked against the SRTP policy
+            remote = self._media.parse_remote(response.body or self._early.body or b"")
         except SdpError as exc:
             await self._send_bye()
             self._finish(
@@ -233,12 +258,14 @@ class SipCall:
                 error=f"the answer's SDP: {exc}",
             )
             return
+        self._early.note_answer()
         self._media.connect(remote)
         if self._record.detail.get("srtp"):  # later answers: only the key the far end chose
             self._local_sdp = self._media.local_sdp(self._sdp_session_id, remote, version=2)
         self._state = _State.UP
         self._record.answered_at = self._clock.now()
         self._record.outcome = Outcome.ANSWERED
+        self.session_timer.on_2xx(response)
         self._answered_event.set()
 
     def _on_refused(self, response: Response) -> None:
@@ -258,9 +285,12 @@ class SipCall:
 
     # -- inbound -----------------------------------------------------------------------------
 
-    def start_inbound(self, invite: Request, txn: InviteServerTransaction) -> None:
+    def start_inbound(
+        self, invite: Request, txn: InviteServerTransaction, source: Addr | None = None
+    ) -> None:
         self._invite = invite
         self._server_txn = txn
+        self._server_source = source
         txn.on_cancel = self._on_inbound_cancel
         self._dialog.remote_cseq = invite.cseq.sequence
         self._dialog.learn_from_2xx(
@@ -277,6 +307,13 @@ class SipCall:
             response = response_to(invite, 420, to_tag=self._dialog.local_tag)
             response.headers.set("Unsupported", ", ".join(unsupported))
             self._refuse_inbound(response, "extension not supported: " + ", ".join(unsupported))
+            return False
+        strict = strict_route(self._dialog.route_set)
+        too_brief = self.session_timer.check_request(invite)
+        if strict is not None or too_brief is not None:
+            refusal = too_brief or response_to(invite, 403)
+            refusal.headers.set("To", str(with_tag(invite.to_address, self._dialog.local_tag)))
+            self._refuse_inbound(refusal, strict or "Session-Expires below our Min-SE")
             return False
         if invite.body:
             try:
@@ -298,7 +335,11 @@ class SipCall:
         self._agent.add_dialog(self._dialog_key, self)
         ringing = response_to(invite, 180, to_tag=self._dialog.local_tag)
         ringing.headers.set("Contact", f"<{self._agent.contact_uri}>")
-        txn.respond(ringing)
+        if "100rel" in invite.require and self._server_source is not None:
+            self._reliable = ReliableProvisional(self, self._server_source)
+            self._reliable.send(ringing)
+        else:
+            txn.respond(ringing)
         self._state = _State.RINGING
         self._record.ringing_at = self._clock.now()
         return True
@@ -321,6 +362,9 @@ class SipCall:
         )
         ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
         ok.headers.set("Allow", ALLOW)
+        self.session_timer.answer(invite, ok)
+        if self._reliable is not None:
+            self._reliable.stop()
         txn.respond(ok)
         if remote is not None:
             self._media.connect(remote)
@@ -374,7 +418,10 @@ class SipCall:
                         self._task = self._loop.create_task(self.hangup("INCOMPATIBLE_DESTINATION"))
 
     def on_stray_2xx(self, response: Response) -> None:
-        self._uac.resend_ack()
+        if tag_of(response.to_address) != self._uac.winner_tag:
+            self._early.on_forked_2xx(response, self._uac.winner_tag)
+        else:
+            self._uac.resend_ack()
 
     def on_request(self, request: Request, source: Addr) -> None:
         method = request.method
@@ -392,6 +439,8 @@ class SipCall:
                 self._finish(Outcome.CANCELED, 487, "ORIGINATOR_CANCEL", "recv_bye")
         elif method == "INVITE":
             self._answer_reinvite(request, source)
+        elif method == "PRACK" and self._reliable is not None:
+            self._reliable.on_prack(request, source)
         elif method == "UPDATE":
             if request.body and not self._apply_remote_sdp(request.body):
                 self._agent.respond(request, source, response_to(request, 488))
@@ -399,6 +448,7 @@ class SipCall:
             body = self._local_sdp if request.body else b""
             ok = response_to(request, 200, body=body, content_type=SDP if body else None)
             ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
+            self.session_timer.answer(request, ok)
             self._agent.respond(request, source, ok)
         elif method in ("OPTIONS", "INFO"):
             if method == "INFO":
@@ -423,6 +473,7 @@ class SipCall:
         ok = response_to(request, 200, body=self.t38.local_sdp or self._local_sdp, content_type=SDP)
         ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
         ok.headers.set("Allow", ALLOW)
+        self.session_timer.answer(request, ok)
         self._reinvite_txn = txn
         txn.respond(ok)
 
@@ -474,61 +525,6 @@ class SipCall:
         if self._record.answered_at is not None:
             return Outcome.ANSWERED
         return self._record.outcome or Outcome.FAILED
-
-    async def play(self, path: Path, *, loop: int = 1, name: str | None = None) -> None:
-        await self._media.play(path, loop=loop, name=name)
-
-    async def speak(
-        self, text: str, *, language: str | None = None, voice: str | None = None, loop: int = 1
-    ) -> None:
-        await self._media.speak(text, language=language, voice=voice, loop=loop)
-
-    async def wait(self, seconds: float) -> None:
-        await self._media.wait(seconds)
-
-    async def collect_digits(
-        self, *, max_digits: int, timeout_s: float, finish_on_key: str = "#"
-    ) -> str:
-        """Digits the far end presses (RFC 4733): see :meth:`CallMedia.collect_digits`."""
-        return await self._media.collect_digits(
-            max_digits=max_digits, timeout_s=timeout_s, finish_on_key=finish_on_key
-        )
-
-    async def send_dtmf(self, digits: str) -> None:
-        await self._media.send_dtmf(digits)
-
-    async def bridge(self, other: Call) -> None:
-        """Relay media between two answered legs until either hangs up; then hang up both."""
-        if not isinstance(other, SipCall):
-            raise CallError("the sip backend can only bridge two sip calls")
-        if other is self:
-            raise CallError("cannot bridge a call with itself")
-        self._media.bridge(other._media, self._clock)
-        try:
-            await asyncio.wait((self._ended, other._ended), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._media.unbridge()
-            for leg in (self, other):
-                await leg.hangup()
-
-    async def park(self, timeout_s: float, music: Path | None = None) -> None:
-        """Hold the caller for ``timeout_s`` with ``music`` looped (or a beep every 4 s)."""
-        await self._media.park(timeout_s, music)
-
-    async def send_fax(
-        self, path: Path, *, header: str = "", ident: str = "", name: str | None = None
-    ) -> FaxResult:
-        """A fax over T.38 or the call's G.711 audio: see :mod:`.fax_t38`."""
-        return await fax_t38.send_fax(
-            self.t38, self._media, self._record, path, header=header, ident=ident, name=name
-        )
-
-    async def receive_fax(
-        self, timeout_s: float, *, ident: str = "", name: str | None = None
-    ) -> ReceivedFax:
-        return await fax_t38.receive_fax(
-            self.t38, self._media, self._record, timeout_s, ident=ident, name=name
-        )
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         """BYE when answered, CANCEL while ringing out, a refusal while ringing in."""
@@ -592,6 +588,9 @@ class SipCall:
         record.detail.update(detail)
         if self._ring_timer is not None:
             self._ring_timer.cancel()
+        self.session_timer.stop()
+        if self._reliable is not None:
+            self._reliable.stop()
         self._agent.remove_dialog(self._dialog_key)
         self._media.close()
         if not self._ended.done():

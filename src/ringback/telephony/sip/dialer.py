@@ -19,6 +19,7 @@ from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.media_port import MediaToolkit, RtpMedia
 from ringback.telephony.sip.message import Addr, new_tag
+from ringback.telephony.sip.registration import Registration, RegistrationSpec, specs_for
 from ringback.telephony.sip.transactions import InviteServerTransaction, Timers
 
 log = logging.getLogger("ringback.sip")
@@ -41,6 +42,7 @@ class SipDialer:
         media: MediaToolkit | None = None,
         timers: Timers | None = None,
         on_inbound: InboundHandler | None = None,
+        registrations: list[RegistrationSpec] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -51,6 +53,9 @@ class SipDialer:
         self.originated = 0
         self._live: dict[str, SipCall] = {}
         self._inbound_tasks: set[asyncio.Task[None]] = set()
+        specs = specs_for(settings) if registrations is None else registrations
+        #: the bindings kept with registrars (docs/sip-dialogs.md), started with the dialer
+        self.registrations = [Registration(self.agent, spec, clock) for spec in specs]
 
     async def start(self) -> SipDialer:
         """Bind the SIP socket; returns the dialer. libsndfile (audio files other than PCM
@@ -58,6 +63,8 @@ class SipDialer:
         (~0.1 s, holding the interpreter) would stall every call's 20 ms pacing once."""
         self.agent.invite_handler = self._on_invite
         await self.agent.start()
+        for registration in self.registrations:
+            registration.start()
         await asyncio.to_thread(preload_audio_library)
         return self
 
@@ -123,6 +130,9 @@ class SipDialer:
             await asyncio.gather(
                 *(call.hangup("SYSTEM_SHUTDOWN") for call in calls), return_exceptions=True
             )
+        await asyncio.gather(
+            *(registration.stop() for registration in self.registrations), return_exceptions=True
+        )
         self.agent.close()
 
     def _forget(self, call: SipCall) -> None:
@@ -159,7 +169,7 @@ class SipDialer:
             on_end=self._forget,
         )
         self._live[call.leg_uuid] = call
-        call.start_inbound(invite, txn)
+        call.start_inbound(invite, txn, source)
         task = asyncio.create_task(self._run_inbound(call, called, calling))
         self._inbound_tasks.add(task)
         task.add_done_callback(self._inbound_tasks.discard)

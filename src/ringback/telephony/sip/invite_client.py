@@ -17,7 +17,7 @@ from ringback.config import SipSettings
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.digest import DigestError, answer_challenge
-from ringback.telephony.sip.message import Addr
+from ringback.telephony.sip.message import Addr, tag_of
 from ringback.telephony.sip.transactions import InviteClientTransaction
 
 #: builds the INVITE to send, with the (header, value) credentials to add when there are any
@@ -34,11 +34,18 @@ class InviteClient:
         record: CallRecord,
         *,
         on_provisional: Callable[[Response], None],
+        on_422: Callable[[Response], bool] | None = None,
+        on_forked_2xx: Callable[[Response, str | None], None] | None = None,
     ) -> None:
         self._agent = agent
         self._settings = settings
         self._record = record
         self._on_provisional = on_provisional
+        self._on_422 = on_422  # True: send the INVITE again (session timer's Min-SE raised)
+        self._on_forked_2xx = on_forked_2xx  # a 2xx with another To tag than the first one
+        #: the To tag of the first 2xx (the answer); a 2xx with another one is a fork
+        self.winner_tag: str | None = None
+        self._got_2xx = False
         self._invite: Request | None = None
         self._dest: Addr | None = None
         self._txn: InviteClientTransaction | None = None
@@ -54,7 +61,7 @@ class InviteClient:
         """Send the INVITE (again with credentials after a 401/407, at most twice, the second
         time only for a stale nonce) and return its final response."""
         authorization: tuple[str, str] | None = None
-        challenges = 0
+        challenges = too_brief = 0
         while True:
             invite = build(authorization)
             self._invite, self._dest = invite, dest
@@ -67,6 +74,10 @@ class InviteClient:
                     challenges += 1
                     authorization = answered
                     continue
+            retry_422 = self._on_422 is not None and final.code == 422 and too_brief < 2
+            if retry_422 and not self._canceling and self._on_422 and self._on_422(final):
+                too_brief += 1
+                continue
             return final
 
     def cancel(self) -> None:
@@ -91,9 +102,17 @@ class InviteClient:
 
     def _on_response(self, response: Response) -> None:
         self.got_response = True
-        if 200 <= response.code < 300 and self._ack is not None:
-            self.resend_ack()
-            return
+        if 200 <= response.code < 300:
+            tag = tag_of(response.to_address)
+            if not self._got_2xx:
+                self._got_2xx, self.winner_tag = True, tag
+            elif tag != self.winner_tag:
+                if self._on_forked_2xx is not None:
+                    self._on_forked_2xx(response, self.winner_tag)
+                return
+            if self._ack is not None:
+                self.resend_ack()
+                return
         self._responses.put_nowait(response)
 
     async def _final_response(self) -> Response:

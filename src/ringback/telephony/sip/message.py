@@ -22,6 +22,7 @@ REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 REASONS: dict[int, str] = {
     100: "Trying",
     180: "Ringing",
+    183: "Session Progress",
     200: "OK",
     400: "Bad Request",
     403: "Forbidden",
@@ -29,6 +30,7 @@ REASONS: dict[int, str] = {
     408: "Request Timeout",
     415: "Unsupported Media Type",
     420: "Bad Extension",
+    422: "Session Interval Too Small",
     480: "Temporarily Unavailable",
     481: "Call/Transaction Does Not Exist",
     486: "Busy Here",
@@ -38,10 +40,11 @@ REASONS: dict[int, str] = {
     500: "Server Internal Error",
     501: "Not Implemented",
     503: "Service Unavailable",
+    504: "Server Time-out",
     603: "Decline",
 }
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK"
 
 
 class SipParseError(ValueError):
