@@ -60,6 +60,7 @@ async def sip_dialer(
     on_inbound: InboundHandler | None = None,
     timers: Timers | None = None,
     t38: str = "accept",
+    **settings: Any,  # more SipSettings fields (transport, tls_*)
 ) -> AsyncIterator[SipDialer]:
     rtp = free_udp_ports(40, even=True)
     settings = SipSettings(
@@ -72,6 +73,7 @@ async def sip_dialer(
         rtp_ports=(rtp, rtp + 39),
         caller_id="4930123456",
         t38=t38,
+        **settings,
     )
     dialer = SipDialer(settings, SystemClock(), on_inbound=on_inbound, timers=timers)
     await dialer.start()
