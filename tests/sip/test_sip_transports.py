@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support_kamailio_tls import kamailio_tls
 from support_media import Sipp
 from support_sip import bounded, request, sip_dialer, sipp_peer
 from support_tls import Pem, make_ca, make_cert
@@ -231,3 +232,35 @@ async def test_tls_verification_turned_off_accepts_an_untrusted_certificate(
     record, inbound, _ = await _tls_call(tmp_path, server, trusted, verify=False)
     assert (record.outcome, record.sip_code) == (Outcome.ANSWERED, 200)
     assert len(inbound) == 1
+
+
+# -- through kamailio over TLS -------------------------------------------------------------------
+
+
+@bounded(90)
+async def test_a_call_over_tls_through_kamailio_keeps_its_record_route_for_ack_and_bye(
+    tmp_path: Path,
+) -> None:
+    ca = make_ca(tmp_path)
+    server = make_cert(tmp_path, ca, "kamailio")
+    with (
+        sipp_peer(tmp_path, "uas_answer_record_route") as sipp,
+        kamailio_tls(tmp_path, sipp.sip_port, server) as tls_port,
+    ):
+        async with sip_dialer(tls_port, transport="tls", tls_ca=str(ca.cert)) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            connections = [c.transport_name for c in dialer.agent.net.connections()]
+            await call.hangup()
+            record = await call.wait_ended()
+            await _sipp_passed(sipp)
+    assert (record.outcome, record.detail["bye_response"]) == (Outcome.ANSWERED, 200)
+    assert connections == ["tls"]
+    blocks = sipp.message_file.read_text().split("\n----------")
+    for method in ("ACK", "BYE"):
+        received = [b for b in blocks if re.search(rf"^{method} sip:", b, flags=re.M)]
+        assert received, blocks
+        for message in received:  # a retransmitted 200 is ACKed again: every copy
+            # kamailio's UDP Via on top of ours, which names TLS: it came through kamailio
+            vias = re.findall(r"^Via: SIP/2.0/(\w+) ", message, flags=re.M)
+            assert vias == ["UDP", "TLS"], (method, message)

@@ -176,8 +176,10 @@ class UserAgent:
     def respond(self, request: Request, source: Addr, response: Response) -> None:
         """Answer a non-INVITE request; a retransmission of it gets the same answer."""
         key = (top_branch(request), request.method)
-        self._server_answers[key] = response
-        asyncio.get_running_loop().call_later(self.timers.b, self._server_answers.pop, key, None)
+        if not _as_addr(source).reliable:  # Timer J; zero over TCP and TLS
+            self._server_answers[key] = response
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.timers.b, self._server_answers.pop, key, None)
         self.send(response, source)
 
     def server_invite(

@@ -58,12 +58,15 @@ class TransportConfig:
         )
 
     def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise OSError(f"cannot load the TLS CA file {self.tls_ca}: {exc}") from None
         if not self.tls_verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         if self.tls_cert:
-            context.load_cert_chain(self.tls_cert, self.tls_key)
+            self._load_certificate(context, self.tls_cert)
         return context
 
     def server_context(self) -> ssl.SSLContext | None:
@@ -71,8 +74,14 @@ class TransportConfig:
         if not self.tls_cert:
             return None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.tls_cert, self.tls_key)
+        self._load_certificate(context, self.tls_cert)
         return context
+
+    def _load_certificate(self, context: ssl.SSLContext, cert: str) -> None:
+        try:
+            context.load_cert_chain(cert, self.tls_key)
+        except (ssl.SSLError, OSError) as exc:
+            raise OSError(f"cannot load the TLS certificate {cert} and its key: {exc}") from None
 
 
 def uri_transport(uri: URI, default: str) -> str:
