@@ -11,8 +11,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from support_kamailio import MODULES
-from support_media import HOST, free_udp_ports, require_program
+from support_media import HOST, REQUIRE_SIPP, free_udp_ports, require_program
 from support_tls import Pem
 
 from support import stop_process
@@ -53,10 +54,9 @@ request_route {{
 
 TLS_CONFIG = """[server:default]
 method = TLSv1.2+
-verify_certificate = no
-require_certificate = no
 private_key = {key}
 certificate = {cert}
+{client_check}
 
 [client:default]
 method = TLSv1.2+
@@ -66,16 +66,29 @@ require_certificate = no
 
 
 @contextlib.contextmanager
-def kamailio_tls(tmp_path: Path, target_port: int, server: Pem) -> Iterator[int]:
+def kamailio_tls(
+    tmp_path: Path, target_port: int, server: Pem, *, client_ca: Path | None = None
+) -> Iterator[int]:
     """Kamailio taking TLS on a free port with ``server``'s certificate, relaying new calls
-    over UDP to ``target_port``; yields its TLS port; killed by PID."""
+    over UDP to ``target_port``; with ``client_ca`` it requires a client certificate that CA
+    signed. Yields its TLS port; killed by PID."""
     exe = require_program("kamailio", "kamailio")
     if not (Path(MODULES) / "tls.so").exists():
-        require_program("kamailio-tls-module-missing", "kamailio-tls-modules")
+        message = "kamailio's tls module is not installed (Debian package kamailio-tls-modules)"
+        if REQUIRE_SIPP:
+            pytest.fail(f"{message} (RINGBACK_REQUIRE_SIPP=1)")
+        pytest.skip(message)
     port = free_udp_ports(1)
     tls_port = free_udp_ports(1)
     tls_config = tmp_path / "kamailio-tls.cfg"
-    tls_config.write_text(TLS_CONFIG.format(key=server.key, cert=server.cert))
+    client_check = (
+        f"verify_certificate = yes\nrequire_certificate = yes\nca_list = {client_ca}\n"
+        if client_ca is not None
+        else "verify_certificate = no\nrequire_certificate = no\n"
+    )
+    tls_config.write_text(
+        TLS_CONFIG.format(key=server.key, cert=server.cert, client_check=client_check)
+    )
     config = tmp_path / "kamailio.cfg"
     config.write_text(
         CONFIG.format(

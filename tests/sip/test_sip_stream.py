@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -180,3 +181,14 @@ def _request(n: int) -> Request:
     message = Message.parse(options(n, via="UDP"))
     assert isinstance(message, Request)
     return message
+
+
+async def test_a_certificate_file_openssl_cannot_load_stops_the_agent_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "not-a-cert.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    ua = UserAgent(HOST, 0, transport=TransportConfig(tls_cert=str(bad)))
+    with pytest.raises(OSError, match=f"cannot load the TLS certificate {bad}"):
+        await ua.start()
+    ua.close()

@@ -264,3 +264,49 @@ async def test_a_call_over_tls_through_kamailio_keeps_its_record_route_for_ack_a
             # kamailio's UDP Via on top of ours, which names TLS: it came through kamailio
             vias = re.findall(r"^Via: SIP/2.0/(\w+) ", message, flags=re.M)
             assert vias == ["UDP", "TLS"], (method, message)
+
+
+@bounded(90)
+async def test_a_client_certificate_is_presented_when_kamailio_requires_one(
+    tmp_path: Path,
+) -> None:
+    ca = make_ca(tmp_path)
+    server = make_cert(tmp_path, ca, "kamailio")
+    client = make_cert(tmp_path, ca, "ringback")
+    with (
+        sipp_peer(tmp_path, "uas_answer_record_route") as sipp,
+        kamailio_tls(tmp_path, sipp.sip_port, server, client_ca=ca.cert) as tls_port,
+    ):
+        async with sip_dialer(
+            tls_port,
+            transport="tls",
+            tls_ca=str(ca.cert),
+            tls_cert=str(client.cert),
+            tls_key=str(client.key),
+        ) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            await call.hangup()
+            record = await call.wait_ended()
+            await _sipp_passed(sipp)
+    assert (record.outcome, record.detail["bye_response"]) == (Outcome.ANSWERED, 200)
+
+
+@bounded(90)
+async def test_without_the_client_certificate_kamailio_requires_the_call_fails_at_once(
+    tmp_path: Path,
+) -> None:
+    ca = make_ca(tmp_path)
+    server = make_cert(tmp_path, ca, "kamailio")
+    with (
+        sipp_peer(tmp_path, "uas_answer_record_route") as sipp,
+        kamailio_tls(tmp_path, sipp.sip_port, server, client_ca=ca.cert) as tls_port,
+    ):
+        async with sip_dialer(tls_port, transport="tls", tls_ca=str(ca.cert)) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.FAILED
+            record = await call.wait_ended()
+    assert record.sip_code == 503
+    reason = record.detail["reason"]  # kamailio's TLS alert, not a 32 s Timer B
+    assert f"TLS connection to 127.0.0.1:{tls_port} ended" in reason
+    assert "certificate required" in reason

@@ -124,6 +124,8 @@ class StreamConnection(asyncio.Protocol):
         self.outbound = outbound
         self.peer: tuple[str, int] = ("", 0)
         self.closed = False
+        self.closed_by_us = False
+        self.lost_reason = ""  # why the connection ended, when it was not our doing
         self.last_message = asyncio.get_running_loop().time()
         self.pings_sent = 0
         self.pongs_received = 0
@@ -163,6 +165,8 @@ class StreamConnection(asyncio.Protocol):
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed_by_us:
+            self.lost_reason = str(exc) if exc is not None else "closed by the far end"
         self.closed = True
         self._on_lost(self)
 
@@ -182,5 +186,5 @@ class StreamConnection(asyncio.Protocol):
 
     def close(self) -> None:
         if self._transport is not None and not self.closed:
-            self.closed = True
+            self.closed = self.closed_by_us = True
             self._transport.close()

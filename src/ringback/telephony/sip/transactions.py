@@ -128,8 +128,10 @@ class _ClientTransaction:
         self._on_response(response)
 
     def fail(self, reason: str) -> None:
-        """The transport could not deliver the request: end with a 503 saying why."""
-        if self.state in (_State.CALLING, _State.PROCEEDING):
+        """The transport could not deliver the request: end with a 503 saying why. Only
+        before any response: once the far end answered it may still reach us on a new
+        connection."""
+        if self.state is _State.CALLING:
             self.terminate()
             self._deliver(transport_error_response(self.request, reason))
 

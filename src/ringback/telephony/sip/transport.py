@@ -294,6 +294,10 @@ class Transports:
         key: ConnKey = (connection.transport_name, *connection.peer)
         if self._connections.get(key) is connection:
             del self._connections[key]
+        if connection.outbound and connection.lost_reason:
+            dest = Addr(connection.peer[0], connection.peer[1], connection.transport_name)
+            where = f"{dest.transport.upper()} connection to {dest.host}:{dest.port}"
+            self._on_failure(dest, f"{where} ended: {connection.lost_reason}")
 
     def _malformed(self, connection: StreamConnection, reason: str) -> None:
         self.malformed_streams += 1
