@@ -145,6 +145,25 @@ async def test_an_invite_larger_than_1300_bytes_goes_over_tcp_on_a_udp_trunk(
     assert re.search(r"^Via: SIP/2\.0/TCP ", invite, re.M)  # the top Via names TCP
 
 
+@bounded(90)
+async def test_a_large_invite_moved_to_tcp_is_cancelled_over_tcp_too(tmp_path: Path) -> None:
+    big = OriginateRequest(
+        to_number="5551234",
+        caller_id_number="4930123456",
+        caller_id_name="Ringback " + "x" * 1200,
+        ring_timeout_s=1.0,
+    )
+    with sipp_peer(tmp_path, "uas_noanswer", extra=TCP) as sipp:  # a TCP-only peer
+        async with sip_dialer(sipp.sip_port) as dialer:  # transport udp
+            call = await dialer.originate(big)
+            assert await call.wait_answer() is Outcome.NO_ANSWER  # CANCEL after 1 s
+            record = await call.wait_ended()
+            await _sipp_passed(sipp)
+    assert (record.sip_code, record.hangup_disposition) == (487, "send_cancel")
+    cancel = sipp.message_file.read_text().split("CANCEL sip:", 1)[1]
+    assert re.search(r"^Via: SIP/2\.0/TCP ", cancel, re.M)
+
+
 # -- ringback to ringback over TLS --------------------------------------------------------------
 
 
