@@ -64,6 +64,7 @@ bench: setup
 	$(BIN)/python bench/ivr.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/sip.py
+	$(BIN)/python bench/sip_tls.py
 	$(BIN)/python -m bench.fax $(BENCH_FAX_ARGS)
 
 # ringback beside procrastinate, bullmq and arq (bench/peers): the peers come from the

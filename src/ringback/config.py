@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 from dataclasses import dataclass, field
@@ -83,6 +84,16 @@ class SipSettings:
     # session timers (RFC 4028): the interval we ask for (0: off) and the lowest we accept
     session_expires: int = 1800
     min_se: int = 90
+    # SIP transport (docs/sip-transports.md): "udp" (the default), "tcp" or "tls" for URIs
+    # that name none; TLS listens on tls_port (None: local_port + 1) when tls_cert is set
+    transport: str = "udp"
+    tls_port: int | None = None
+    tls_ca: str | None = None  # CA bundle (PEM) that verifies the far end; None: the system's
+    tls_cert: str | None = None  # our certificate chain (PEM): TLS client and TLS listener
+    tls_key: str | None = None  # its private key (PEM); None: in tls_cert
+    tls_verify: bool = True  # verify the far end's certificate and host name
+    keepalive_s: float = 30.0  # CRLF ping on the TCP/TLS connections we opened; 0: none
+    tcp_idle_s: float = 600.0  # a TCP/TLS connection with no SIP message this long closes
 
     @property
     def from_domain(self) -> str:
@@ -177,7 +188,9 @@ def sip_settings_from_env() -> SipSettings:
         raise ConfigError(
             "RINGBACK_DIALER=sip needs RINGBACK_SIP_PROXY: the trunk or proxy as host or host:port"
         )
-    proxy_host, proxy_port = _host_port("RINGBACK_SIP_PROXY", proxy, 5060)
+    transport = _sip_transport(os.environ.get("RINGBACK_SIP_TRANSPORT") or "udp")
+    default_port = 5061 if transport == "tls" else 5060
+    proxy_host, proxy_port = _host_port("RINGBACK_SIP_PROXY", proxy, default_port)
     username = os.environ.get("RINGBACK_SIP_USERNAME") or None
     password = os.environ.get("RINGBACK_SIP_PASSWORD") or None
     if (username is None) != (password is None):
@@ -211,12 +224,49 @@ def sip_settings_from_env() -> SipSettings:
         register_expires=int(_env_float("RINGBACK_SIP_REGISTER_EXPIRES", 3600)),
         session_expires=_session_expires(os.environ.get("RINGBACK_SIP_SESSION_EXPIRES")),
         min_se=int(_env_float("RINGBACK_SIP_MIN_SE", 90)),
+        transport=transport,
     )
     if settings.register and not (settings.register_users or username or settings.caller_id):
         raise ConfigError(
             "RINGBACK_SIP_REGISTER=1 needs the users to register: set RINGBACK_SIP_REGISTER_USERS"
         )
-    return settings
+    return _sip_tls_from_env(settings)
+
+
+SIP_TRANSPORTS = ("udp", "tcp", "tls")
+
+
+def _sip_transport(raw: str) -> str:
+    transport = raw.strip().lower()
+    if transport not in SIP_TRANSPORTS:
+        raise ConfigError(
+            f"RINGBACK_SIP_TRANSPORT={raw!r}: use 'udp' (the default), 'tcp' or 'tls'"
+        )
+    return transport
+
+
+def _sip_tls_from_env(settings: SipSettings) -> SipSettings:
+    """The TLS and connection settings of the sip dialer (RINGBACK_SIP_TLS_*, KEEPALIVE,
+    TCP_IDLE); every file named must be readable."""
+    files: dict[str, str | None] = {}
+    for key, name in (("tls_ca", "CA"), ("tls_cert", "CERT"), ("tls_key", "KEY")):
+        value = os.environ.get(f"RINGBACK_SIP_TLS_{name}") or None
+        if value is not None and not os.access(value, os.R_OK):
+            raise ConfigError(f"RINGBACK_SIP_TLS_{name}={value!r}: no readable file there")
+        files[key] = value
+    if files["tls_key"] is not None and files["tls_cert"] is None:
+        raise ConfigError("RINGBACK_SIP_TLS_KEY needs RINGBACK_SIP_TLS_CERT (its certificate)")
+    keepalive = os.environ.get("RINGBACK_SIP_KEEPALIVE")
+    return dataclasses.replace(
+        settings,
+        tls_ca=files["tls_ca"],
+        tls_cert=files["tls_cert"],
+        tls_key=files["tls_key"],
+        tls_port=_env_port("RINGBACK_SIP_TLS_PORT", 0) or None,
+        tls_verify=_env_bool("RINGBACK_SIP_TLS_VERIFY", True),
+        keepalive_s=0.0 if keepalive == "0" else _env_float("RINGBACK_SIP_KEEPALIVE", 30.0),
+        tcp_idle_s=_env_float("RINGBACK_SIP_TCP_IDLE", 600.0),
+    )
 
 
 def _session_expires(raw: str | None) -> int:

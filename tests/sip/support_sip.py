@@ -60,7 +60,7 @@ async def sip_dialer(
     on_inbound: InboundHandler | None = None,
     timers: Timers | None = None,
     t38: str = "accept",
-    **more: Any,  # other SipSettings fields (srtp, external_address, …)
+    **more: Any,  # other SipSettings fields (srtp, external_address, transport, tls_*, …)
 ) -> AsyncIterator[SipDialer]:
     rtp = free_udp_ports(40, even=True)
     settings = SipSettings(

@@ -145,8 +145,9 @@ async def _dialer(settings: Settings, services: Services) -> Dialer:
         return await dialer.start()
     except OSError as exc:
         raise SetupError(
-            f"the sip dialer could not listen on {sip.local_host}:{sip.local_port} UDP "
-            f"({exc.strerror or exc}; port in use? set RINGBACK_SIP_LOCAL_PORT)"
+            f"the sip dialer could not listen on {sip.local_host}:{sip.local_port} UDP/TCP "
+            f"({exc.strerror or exc}; port in use? set RINGBACK_SIP_LOCAL_PORT or "
+            "RINGBACK_SIP_TLS_PORT)"
         ) from None
 
 
@@ -226,9 +227,20 @@ def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
                     f"{sip.local_port + count - 1}: set a lower RINGBACK_SIP_LOCAL_PORT"
                 )
             base = sip.local_port
+            # TLS (with a certificate): RINGBACK_SIP_TLS_PORT and up, else the ports right
+            # after the SIP ones (one process: the SIP port + 1)
+            tls_base = sip.tls_port or base + count
+            if tls_base + count - 1 > 65535:
+                raise SetupError(
+                    f"{count} processes need SIP TLS ports {tls_base} to {tls_base + count - 1}:"
+                    " set a lower RINGBACK_SIP_TLS_PORT or RINGBACK_SIP_LOCAL_PORT"
+                )
 
             def sip_ports(index: int) -> dict[str, str]:
-                return {"RINGBACK_SIP_LOCAL_PORT": str(base + index)}
+                return {
+                    "RINGBACK_SIP_LOCAL_PORT": str(base + index),
+                    "RINGBACK_SIP_TLS_PORT": str(tls_base + index),
+                }
 
         dialer = settings.dialer
         if sip is not None:

@@ -1,20 +1,22 @@
-"""The SIP user agent core: one UDP socket, message dispatch to transactions and dialogs,
-and the requests nobody owns answered (OPTIONS, unknown dialogs, unsupported methods).
+"""The SIP user agent core: its transports (UDP, TCP, TLS: see ``transport``), message
+dispatch to transactions and dialogs, and the requests nobody owns answered (OPTIONS, unknown
+dialogs, unsupported methods).
 
-Malformed datagrams are counted and dropped; an exception while handling one message is
-logged and never ends the agent.
+Malformed datagrams are counted and dropped (a malformed stream closes its connection); an
+exception while handling one message is logged and never ends the agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-from sipmessage import URI, Request, Response
+from sipmessage import URI, Request, Response, Via
 
 from ringback.telephony.sip.message import (
     ALLOW,
@@ -32,6 +34,13 @@ from ringback.telephony.sip.transactions import (
     NonInviteClientTransaction,
     Timers,
     TxnKey,
+)
+from ringback.telephony.sip.transport import (
+    UDP_LIMIT,
+    TransportConfig,
+    Transports,
+    default_port,
+    uri_transport,
 )
 
 log = logging.getLogger("ringback.sip")
@@ -56,27 +65,31 @@ class DialogUser(Protocol):
 InviteHandler = Callable[[Request, Addr, InviteServerTransaction], None]
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, agent: UserAgent) -> None:
-        self.agent = agent
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.agent.datagram_received(data, (addr[0], addr[1]))
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("SIP socket error: %s", exc)
-
-
 class UserAgent:
-    def __init__(self, host: str, port: int, *, timers: Timers | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timers: Timers | None = None,
+        transport: TransportConfig | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.external_host: str | None = None  # NAT: advertised in Contact and Via instead
         self.timers = timers or Timers()
+        self.transport_config = transport or TransportConfig()
+        self.net = Transports(
+            host,
+            port,
+            self.transport_config,
+            on_message=self.datagram_received,
+            on_failure=self._transport_failed,
+        )
         self.invite_handler: InviteHandler | None = None
         self.malformed = 0  # datagrams dropped as not SIP
         self.handler_errors = 0  # messages whose handling raised
-        self._transport: asyncio.DatagramTransport | None = None
+        self._started = False
         self._client: dict[TxnKey, ClientTransaction] = {}
         self._server_invites: dict[TxnKey, InviteServerTransaction] = {}
         self._server_answers: dict[TxnKey, Response] = {}  # non-INVITE, for Timer J
@@ -85,12 +98,11 @@ class UserAgent:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=(self.host, self.port)
-        )
-        self._transport = transport
-        self.port = transport.get_extra_info("sockname")[1]
+        """Bind UDP and TCP on the SIP port, and TLS on the TLS port when a certificate is
+        configured."""
+        await self.net.start()
+        self.port = self.net.port
+        self._started = True
 
     def close(self) -> None:
         for txn in list(self._client.values()):
@@ -100,33 +112,63 @@ class UserAgent:
                 txn.terminate()
         for server in list(self._server_invites.values()):
             server.forget()
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self.net.close()
+        self._started = False
 
     @property
     def contact_uri(self) -> str:
-        return f"sip:ringback@{_host_in_uri(self.external_host or self.host)}:{self.port}"
+        return self.contact_for(self.transport_config.default)
+
+    def contact_for(self, transport: str) -> str:
+        """Our Contact for requests that reach us over ``transport`` (NAT: the external
+        address when one is set)."""
+        where = _host_in_uri(self.external_host or self.host)
+        host = f"sip:ringback@{where}:{self.net.listen_port(transport)}"
+        return host if transport == "udp" else f"{host};transport={transport}"
 
     # -- sending ------------------------------------------------------------------------------
 
     def send(self, message: Request | Response, dest: Addr) -> None:
-        if self._transport is None:
+        if not self._started:
             return
-        try:
-            self._transport.sendto(bytes(message), dest)
-        except OSError as exc:  # e.g. no route; the transaction's timers report it
-            log.warning("SIP send to %s failed: %s", dest, exc)
+        dest = _as_addr(dest)
+        if isinstance(message, Request):
+            dest = self.route(message, dest)
+            self._stamp_via(message, dest)
+        self.net.send(bytes(message), dest)
+
+    def route(self, request: Request, dest: Addr) -> Addr:
+        """RFC 3261 §18.1.1: a request larger than 1300 bytes bound for UDP goes over TCP."""
+        dest = _as_addr(dest)
+        if dest.transport == "udp" and len(bytes(request)) > UDP_LIMIT:
+            return dest._replace(transport="tcp")
+        return dest
+
+    def _stamp_via(self, request: Request, dest: Addr) -> None:
+        """Our top Via names the transport the request goes over, and our port for it."""
+        vias = list(request.headers.getlist("Via"))
+        if not vias:
+            return
+        top = Via.parse(vias[0])
+        port = self.net.listen_port(dest.transport)
+        wanted = dataclasses.replace(top, transport=dest.transport.upper(), port=port)
+        if wanted != top:
+            vias[0] = str(wanted)
+            request.headers.setlist("Via", vias)
 
     def start_invite(
         self, request: Request, dest: Addr, on_response: Callable[[Response], None]
     ) -> InviteClientTransaction:
+        dest = self.route(request, dest)
+        self._stamp_via(request, dest)
         txn = InviteClientTransaction(self, request, dest, on_response)
         self._client[txn.key] = txn
         txn.start()
         return txn
 
     def start_request(self, request: Request, dest: Addr) -> NonInviteClientTransaction:
+        dest = self.route(request, dest)
+        self._stamp_via(request, dest)
         txn = NonInviteClientTransaction(self, request, dest)
         self._client[txn.key] = txn
         txn.start()
@@ -138,8 +180,10 @@ class UserAgent:
     def respond(self, request: Request, source: Addr, response: Response) -> None:
         """Answer a non-INVITE request; a retransmission of it gets the same answer."""
         key = (top_branch(request), request.method)
-        self._server_answers[key] = response
-        asyncio.get_running_loop().call_later(self.timers.b, self._server_answers.pop, key, None)
+        if not _as_addr(source).reliable:  # Timer J; zero over TCP and TLS
+            self._server_answers[key] = response
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.timers.b, self._server_answers.pop, key, None)
         self.send(response, source)
 
     def server_invite(
@@ -162,12 +206,14 @@ class UserAgent:
         self._dialogs.pop(key, None)
 
     async def resolve(self, uri: URI) -> Addr:
-        """Where to send a request for ``uri`` (A/AAAA lookup; no NAPTR/SRV)."""
-        port = uri.port or 5060
+        """Where to send a request for ``uri`` (A/AAAA lookup; no NAPTR/SRV), over the
+        transport it names (``sips:``, ``;transport=``) or the configured one."""
+        transport = uri_transport(uri, self.transport_config.default)
+        port = uri.port or default_port(transport)
         host = uri.host.strip("[]")
         try:
             ipaddress.ip_address(host)
-            return (host, port)
+            return Addr(host, port, transport)
         except ValueError:
             pass
         try:
@@ -180,11 +226,20 @@ class UserAgent:
         if not infos:
             raise OSError(f"cannot resolve {host}")
         address = infos[0][4]
-        return (str(address[0]), int(address[1]))
+        return Addr(str(address[0]), int(address[1]), transport, server_name=host)
+
+    def _transport_failed(self, dest: Addr, reason: str) -> None:
+        """A connection could not be opened: the requests waiting on it fail at once (RFC
+        3261 §8.1.3.1: a transport error is a 503)."""
+        for txn in list(self._client.values()):
+            if txn.dest[:3] == dest[:3]:
+                txn.fail(reason)
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def datagram_received(self, data: bytes, source: Addr) -> None:
+    def datagram_received(self, data: bytes, source: Addr | tuple[str, int]) -> None:
+        """One message from a datagram or a stream (framed by ``stream``)."""
+        source = _as_addr(source)
         if not data.strip():
             return  # CRLF keep-alive
         try:
@@ -215,7 +270,7 @@ class UserAgent:
                 user.on_stray_2xx(response)
 
     def _on_request(self, request: Request, source: Addr) -> None:
-        stamp_via(request, source)  # received / rport (RFC 3581): the responses carry them
+        stamp_via(request, (source[0], source[1]))  # received / rport (RFC 3581)
         method = request.method
         branch = top_branch(request)
         if method == "ACK":
@@ -285,6 +340,10 @@ class UserAgent:
         if local_tag is None:
             return None
         return self._dialogs.get((request.call_id, local_tag))
+
+
+def _as_addr(dest: Addr | tuple[str, int]) -> Addr:
+    return dest if isinstance(dest, Addr) else Addr(dest[0], dest[1])
 
 
 def _host_in_uri(host: str) -> str:

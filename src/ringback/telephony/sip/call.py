@@ -21,7 +21,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from sipmessage import URI, Request, Response
+from sipmessage import Request, Response
 
 from ringback.clock import Clock
 from ringback.config import SipSettings
@@ -41,6 +41,7 @@ from ringback.telephony.sip.sdp import SdpError
 from ringback.telephony.sip.session_timer import SessionTimer
 from ringback.telephony.sip.t38_switch import T38Switch
 from ringback.telephony.sip.transactions import InviteServerTransaction
+from ringback.telephony.sip.transport import proxy_uri
 
 log = logging.getLogger("ringback.sip")
 
@@ -172,9 +173,7 @@ class SipCall(MediaCallMethods):
             )
             return
         self._local_sdp = self._media.local_sdp(self._sdp_session_id)
-        dest = await self._agent.resolve(
-            URI.parse(f"sip:{self._settings.proxy_host}:{self._settings.proxy_port}")
-        )
+        dest = await self._agent.resolve(proxy_uri(self._settings, self._dialog.remote_target))
         self._ring_timer = self._loop.call_later(max(0.0, ring_timeout_s), self._ring_timeout)
         final = await self._uac.run(self._build_invite, dest)
         if self._ring_timer is not None:

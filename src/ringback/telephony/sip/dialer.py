@@ -21,6 +21,7 @@ from ringback.telephony.sip.media_port import MediaToolkit, RtpMedia
 from ringback.telephony.sip.message import Addr, new_tag
 from ringback.telephony.sip.registration import Registration, RegistrationSpec, specs_for
 from ringback.telephony.sip.transactions import InviteServerTransaction, Timers
+from ringback.telephony.sip.transport import TransportConfig
 
 log = logging.getLogger("ringback.sip")
 
@@ -30,7 +31,8 @@ InboundHandler = Callable[[SipCall, str, str], Awaitable[None]]
 
 
 class SipDialer:
-    """A :class:`~ringback.telephony.base.Dialer` that places real calls over SIP/UDP."""
+    """A :class:`~ringback.telephony.base.Dialer` that places real calls over SIP (UDP, TCP
+    or TLS)."""
 
     name: str = "sip"
 
@@ -47,7 +49,12 @@ class SipDialer:
         self.settings = settings
         self.clock = clock
         self.media: MediaToolkit = media if media is not None else RtpMedia()
-        self.agent = UserAgent(settings.local_host, settings.local_port, timers=timers)
+        self.agent = UserAgent(
+            settings.local_host,
+            settings.local_port,
+            timers=timers,
+            transport=TransportConfig.from_settings(settings),
+        )
         self.agent.external_host = settings.external_address
         self.on_inbound = on_inbound
         self.originated = 0

@@ -67,6 +67,7 @@ class InviteClient:
             self._invite, self._dest = invite, dest
             self._provisional_seen = self._cancel_sent = False
             self._txn = self._agent.start_invite(invite, dest, self._on_response)
+            self._dest = self._txn.dest  # its CANCEL takes the same transport (TCP if large)
             final = await self._final_response()
             if final.code in (401, 407) and not self._canceling and challenges < 2:
                 answered = self._answer_challenge(final, invite)

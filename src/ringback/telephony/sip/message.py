@@ -4,12 +4,35 @@ and the identifiers RFC 3261 asks for (random Call-IDs, tags and ``z9hG4bK`` bra
 from __future__ import annotations
 
 import secrets
+from typing import NamedTuple
 
 from sipmessage import Address, CSeq, Message, Request, Response, Via
 
 from ringback.telephony.sip.sdes import redact_sdp
 
-Addr = tuple[str, int]
+TRANSPORTS = ("udp", "tcp", "tls")
+
+
+class Addr(NamedTuple):
+    """Where a message goes or came from: an address, a port and the transport it travels on.
+
+    ``server_name`` is the host name a TLS connection verifies the certificate against (the
+    name before resolution); requests and responses on a stream go over the connection kept
+    for (transport, host, port)."""
+
+    host: str
+    port: int
+    transport: str = "udp"  # one of TRANSPORTS
+    server_name: str | None = None
+
+    @property
+    def reliable(self) -> bool:
+        """TCP and TLS deliver or fail: no retransmissions (RFC 3261 §17)."""
+        return self.transport != "udp"
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{self.host}:{self.port}"
+
 
 #: RFC 3261 §8.1.1.7: branches starting with this cookie are unique per transaction
 BRANCH_COOKIE = "z9hG4bK"

@@ -1,5 +1,9 @@
-"""RFC 3261 §17 transactions over UDP: client INVITE (timers A, B, D), client non-INVITE
-(timers E, F, K) and server INVITE (2xx and failure retransmission until the ACK)."""
+"""RFC 3261 §17 transactions: client INVITE (timers A, B, D), client non-INVITE (timers E, F,
+K) and server INVITE (2xx and failure retransmission until the ACK).
+
+Over a reliable transport (TCP, TLS) requests and failure responses are not retransmitted
+(timers A, E and G are not used) and timers D, I and K are zero; a 2xx is still retransmitted
+until its ACK (RFC 3261 §13.3.1.4: a later hop may be UDP)."""
 
 from __future__ import annotations
 
@@ -55,6 +59,15 @@ def timeout_response(request: Request) -> Response:
     return response
 
 
+def transport_error_response(request: Request, reason: str) -> Response:
+    """The 503 a transaction reports when its connection cannot be opened (RFC 3261
+    §8.1.3.1); the reason phrase says why (e.g. a certificate that does not verify)."""
+    response = timeout_response(request)
+    response.code = 503
+    response.phrase = " ".join(reason.split())[:300]
+    return response
+
+
 def ack_for_failure(request: Request, response: Response) -> Request:
     """RFC 3261 §17.1.1.3: the ACK of a non-2xx final response, in the INVITE's transaction."""
     ack = Request("ACK", request.uri)
@@ -81,7 +94,7 @@ class _ClientTransaction:
     ) -> None:
         self.transport = transport
         self.request = request
-        self.dest = dest
+        self.dest = dest if isinstance(dest, Addr) else Addr(*dest)
         self.key: TxnKey = (top_branch(request), request.method)
         self.state = _State.CALLING
         self._on_response = on_response
@@ -114,6 +127,14 @@ class _ClientTransaction:
     def _deliver(self, response: Response) -> None:
         self._on_response(response)
 
+    def fail(self, reason: str) -> None:
+        """The transport could not deliver the request: end with a 503 saying why. Only
+        before any response: once the far end answered it may still reach us on a new
+        connection."""
+        if self.state is _State.CALLING:
+            self.terminate()
+            self._deliver(transport_error_response(self.request, reason))
+
 
 class InviteClientTransaction(_ClientTransaction):
     """Calling → Proceeding → Accepted (2xx) | Completed (3xx-6xx, ACKed) → Terminated."""
@@ -122,7 +143,8 @@ class InviteClientTransaction(_ClientTransaction):
         timers = self.transport.timers
         self._send_request()
         self._interval = timers.t1
-        self._set_timer("A", self._interval, self._timer_a)
+        if not self.dest.reliable:
+            self._set_timer("A", self._interval, self._timer_a)
         self._set_timer("B", timers.b, self._timer_b)
 
     def _timer_a(self) -> None:
@@ -162,7 +184,8 @@ class InviteClientTransaction(_ClientTransaction):
                 self.state = _State.COMPLETED
                 self._cancel_timer("A")
                 self._cancel_timer("B")
-                self._set_timer("D", max(32.0, self.transport.timers.b), self.terminate)
+                wait = 0.0 if self.dest.reliable else max(32.0, self.transport.timers.b)
+                self._set_timer("D", wait, self.terminate)
                 self._deliver(response)
 
 
@@ -181,7 +204,8 @@ class NonInviteClientTransaction(_ClientTransaction):
         timers = self.transport.timers
         self._send_request()
         self._interval = timers.t1
-        self._set_timer("E", self._interval, self._timer_e)
+        if not self.dest.reliable:
+            self._set_timer("E", self._interval, self._timer_e)
         self._set_timer("F", timers.b, self._timer_f)
 
     def _timer_e(self) -> None:
@@ -209,7 +233,9 @@ class NonInviteClientTransaction(_ClientTransaction):
         self.state = _State.COMPLETED
         self._cancel_timer("E")
         self._cancel_timer("F")
-        self._set_timer("K", self.transport.timers.t4, self.terminate)
+        self._set_timer(
+            "K", 0.0 if self.dest.reliable else self.transport.timers.t4, self.terminate
+        )
         self._deliver(response)
 
     def abandon(self) -> None:
@@ -234,7 +260,7 @@ class InviteServerTransaction:
     ) -> None:
         self.transport = transport
         self.request = request
-        self.source = source
+        self.source = source if isinstance(source, Addr) else Addr(*source)
         self.key: TxnKey = (top_branch(request), "INVITE")
         self.last_response: Response | None = None
         self.acked = False
@@ -264,7 +290,8 @@ class InviteServerTransaction:
         if response.code >= 200:
             timers = self.transport.timers
             self._interval = timers.t1
-            self._retransmit = self._loop.call_later(self._interval, self._resend)
+            if response.code < 300 or not self.source.reliable:  # no Timer G over TCP/TLS
+                self._retransmit = self._loop.call_later(self._interval, self._resend)
             self._give_up = self._loop.call_later(timers.b, self._timer_h)
 
     def retransmitted(self) -> None:
@@ -295,7 +322,8 @@ class InviteServerTransaction:
             # Timer I: absorb retransmitted ACKs for T4, then go
             if self._give_up is not None:
                 self._give_up.cancel()
-            self._give_up = self._loop.call_later(self.transport.timers.t4, self.forget)
+            wait = 0.0 if self.source.reliable else self.transport.timers.t4
+            self._give_up = self._loop.call_later(wait, self.forget)
 
     def forget(self) -> None:
         if self._done:
