@@ -64,6 +64,14 @@ class SipSettings:
     # default: answer one with m=image; a fax step moves to T.38 with it), "offer" (accept, and
     # re-INVITE to T.38 when a fax starts; opt-in: some carriers mishandle re-INVITEs)
     t38: str = "accept"
+    # trunks (docs/sip-trunks.md): NAPTR/SRV for proxy_host (a name given without a port), how
+    # long a failed target is tried last, OPTIONS pings (0: none), name servers ((ip, port),
+    # none: the system's) and the trunks file (without it: this one trunk, named "default")
+    srv: bool = False
+    blacklist_s: float = 30.0
+    options_interval_s: float = 0.0
+    dns_servers: tuple[tuple[str, int], ...] = ()
+    trunks_file: Path | None = None
 
     @property
     def from_domain(self) -> str:
@@ -154,11 +162,13 @@ class Settings:
 def sip_settings_from_env() -> SipSettings:
     """The ``RINGBACK_SIP_*`` settings; ``RINGBACK_SIP_PROXY`` (host or host:port) is required."""
     proxy = os.environ.get("RINGBACK_SIP_PROXY") or ""
-    if not proxy:
+    trunks = os.environ.get("RINGBACK_SIP_TRUNKS") or None
+    if not proxy and not trunks:
         raise ConfigError(
             "RINGBACK_DIALER=sip needs RINGBACK_SIP_PROXY: the trunk or proxy as host or host:port"
+            " (or RINGBACK_SIP_TRUNKS: a trunks file)"
         )
-    proxy_host, proxy_port = _host_port("RINGBACK_SIP_PROXY", proxy, 5060)
+    proxy_host, proxy_port = _host_port("RINGBACK_SIP_PROXY", proxy, 5060) if proxy else ("", 0)
     username = os.environ.get("RINGBACK_SIP_USERNAME") or None
     password = os.environ.get("RINGBACK_SIP_PASSWORD") or None
     if (username is None) != (password is None):
@@ -178,7 +188,41 @@ def sip_settings_from_env() -> SipSettings:
         domain=os.environ.get("RINGBACK_SIP_DOMAIN") or None,
         max_ring_timeout_s=_env_float("RINGBACK_SIP_RING_TIMEOUT", 120.0),
         t38=_t38_mode(os.environ.get("RINGBACK_SIP_T38") or "accept"),
+        srv=bool(proxy) and proxy_port_missing(proxy),
+        blacklist_s=_env_float("RINGBACK_SIP_DNS_BLACKLIST", 30.0),
+        options_interval_s=(
+            _env_float("RINGBACK_SIP_OPTIONS_INTERVAL", 1.0)
+            if os.environ.get("RINGBACK_SIP_OPTIONS_INTERVAL", "0") not in ("", "0")
+            else 0.0
+        ),
+        dns_servers=_nameservers(os.environ.get("RINGBACK_SIP_DNS_SERVERS") or ""),
+        trunks_file=Path(trunks) if trunks else None,
     )
+
+
+def proxy_port_missing(raw: str) -> bool:
+    """Whether ``raw`` (host or host:port) is a name without a port: looked up with
+    NAPTR/SRV (RFC 3263); an IP address or an explicit port is used as it is."""
+    _host, colon, port = raw.rpartition(":")
+    if colon and "]" not in port and port.isdigit():
+        return False
+    name = raw.strip("[]")
+    return not (name.replace(".", "").isdigit() or ":" in name)
+
+
+def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
+    """``RINGBACK_SIP_DNS_SERVERS``: comma-separated ``ip`` or ``ip:port``."""
+    servers = []
+    for entry in (part.strip() for part in raw.split(",") if part.strip()):
+        host, colon, port = entry.rpartition(":")
+        if not colon or "]" in port or (":" in host and not host.startswith("[")):
+            host, port = entry, "53"
+        if not port.isdigit() or not 0 < int(port) < 65536 or not host.strip("[]"):
+            raise ConfigError(
+                f"RINGBACK_SIP_DNS_SERVERS={raw!r}: {entry!r} is not an address or address:port"
+            )
+        servers.append((host.strip("[]"), int(port)))
+    return tuple(servers)
 
 
 T38_MODES = ("off", "accept", "offer")

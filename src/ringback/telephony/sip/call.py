@@ -40,6 +40,7 @@ from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.invite_client import InviteClient
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
 from ringback.telephony.sip.message import ALLOW, Addr, response_to, tag_of
+from ringback.telephony.sip.retry_after import note_refusal
 from ringback.telephony.sip.sdp import SdpError, parse_remote_media
 from ringback.telephony.sip.t38_switch import T38Switch
 from ringback.telephony.sip.transactions import InviteServerTransaction
@@ -241,7 +242,7 @@ class SipCall:
 
     def _on_refused(self, response: Response) -> None:
         code = response.code
-        self._record.detail["reason"] = f"{code} {response.phrase}"
+        note_refusal(self._record, response)  # the reason, and Retry-After for the trunks
         timer_b = "no response from the trunk (Timer B)"
         if code == 408 and not self._uac.got_response and self._cancel_reason == "hangup":
             self._finish(Outcome.CANCELED, None, self._cancel_cause, "send_cancel", error=timer_b)
