@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,6 +211,14 @@ def proxy_port_missing(raw: str) -> bool:
     return not (name.replace(".", "").isdigit() or ":" in name)
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
     """``RINGBACK_SIP_DNS_SERVERS``: comma-separated ``ip`` or ``ip:port``."""
     servers = []
@@ -217,9 +226,9 @@ def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
         host, colon, port = entry.rpartition(":")
         if not colon or "]" in port or (":" in host and not host.startswith("[")):
             host, port = entry, "53"
-        if not port.isdigit() or not 0 < int(port) < 65536 or not host.strip("[]"):
+        if not port.isdigit() or not 0 < int(port) < 65536 or not _is_ip(host.strip("[]")):
             raise ConfigError(
-                f"RINGBACK_SIP_DNS_SERVERS={raw!r}: {entry!r} is not an address or address:port"
+                f"RINGBACK_SIP_DNS_SERVERS={raw!r}: {entry!r} is not an IP address or address:port"
             )
         servers.append((host.strip("[]"), int(port)))
     return tuple(servers)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from support_dns import local_dns
 
 from ringback.clock import FakeClock
-from ringback.config import ConfigError, SipSettings
+from ringback.config import ConfigError, SipSettings, sip_settings_from_env
 from ringback.telephony.sip.dns import DnsError, SipResolver, Srv, Target, order_srv
 from ringback.telephony.sip.retry_after import MAX_RETRY_AFTER_S, retry_after_s
 from ringback.telephony.sip.trunk_select import TrunkPool
@@ -267,3 +267,47 @@ async def test_naptr_then_srv_then_addresses_give_targets_in_order_and_blacklist
         assert {kind for _, kind in questions.questions[asked:]} <= {"A", "AAAA"}
         with pytest.raises(DnsError, match=r"nowhere\.test"):
             await resolver.targets("nowhere.test")
+
+
+# -- the RINGBACK_SIP_* variables of trunks and DNS ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("proxy", "srv"),
+    [("carrier.test", True), ("carrier.test:5060", False), ("192.0.2.7", False),
+     ("[2001:db8::1]", False), ("[2001:db8::1]:5070", False)],
+)  # fmt: skip
+def test_a_proxy_name_without_a_port_is_looked_up_with_naptr_and_srv(
+    monkeypatch: pytest.MonkeyPatch, proxy: str, srv: bool
+) -> None:
+    monkeypatch.setenv("RINGBACK_SIP_PROXY", proxy)
+    assert sip_settings_from_env().srv is srv
+
+
+def test_a_trunks_file_stands_in_for_the_proxy_and_dns_settings_are_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("RINGBACK_SIP_PROXY", raising=False)
+    monkeypatch.setenv("RINGBACK_SIP_TRUNKS", str(tmp_path / "trunks.toml"))
+    monkeypatch.setenv("RINGBACK_SIP_DNS_SERVERS", "127.0.0.1:5353, 10.0.0.2")
+    monkeypatch.setenv("RINGBACK_SIP_OPTIONS_INTERVAL", "15")
+    monkeypatch.setenv("RINGBACK_SIP_DNS_BLACKLIST", "60")
+    settings = sip_settings_from_env()
+    assert settings.trunks_file == tmp_path / "trunks.toml" and settings.proxy_host == ""
+    assert settings.dns_servers == (("127.0.0.1", 5353), ("10.0.0.2", 53))
+    assert settings.options_interval_s == 15.0 and settings.blacklist_s == 60.0
+    monkeypatch.setenv("RINGBACK_SIP_OPTIONS_INTERVAL", "0")
+    assert sip_settings_from_env().options_interval_s == 0.0
+
+
+def test_a_bad_dns_server_or_neither_proxy_nor_trunks_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RINGBACK_SIP_PROXY", raising=False)
+    monkeypatch.delenv("RINGBACK_SIP_TRUNKS", raising=False)
+    with pytest.raises(ConfigError, match="RINGBACK_SIP_TRUNKS"):
+        sip_settings_from_env()
+    monkeypatch.setenv("RINGBACK_SIP_PROXY", "192.0.2.7")
+    monkeypatch.setenv("RINGBACK_SIP_DNS_SERVERS", "127.0.0.1:dns")
+    with pytest.raises(ConfigError, match="RINGBACK_SIP_DNS_SERVERS"):
+        sip_settings_from_env()
