@@ -152,18 +152,18 @@ async def test_a_trunks_concurrency_limit_holds_under_simultaneous_calls_which_w
         toml = f'[trunks.small]\nproxy = "{HOST}:{peer.sip_port}"\nmax_concurrent_calls = 2\n'
         async with trunk_dialer(tmp_path, toml) as dialer:
             state = dialer.pool.states["small"]
-            calls = [await dialer.originate(request()) for _ in range(4)]
-            assert all(isinstance(call, TrunkCall) for call in calls)
-            waiters = [asyncio.ensure_future(call.wait_answer()) for call in calls]
-            while sum(w.done() for w in waiters) < 2:
-                await asyncio.wait([w for w in waiters if not w.done()],
-                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            assert state.calls == 2 and len(dialer.live_calls()) == 2
-            assert sum(w.done() for w in waiters) == 2  # the other two wait for room
-            for call, waiter in zip(calls, waiters, strict=True):
-                if waiter.done():
-                    await call.hangup()
-            for call in calls:
+            placing = [asyncio.ensure_future(dialer.originate(request())) for _ in range(4)]
+            await _until(lambda: sum(p.done() for p in placing) >= 2)
+            first = [p.result() for p in placing if p.done()]
+            assert all(isinstance(call, TrunkCall) for call in first)
+            for call in first:
+                assert await call.wait_answer() is Outcome.ANSWERED
+            assert len(first) == 2 and state.calls == 2 and len(dialer.live_calls()) == 2
+            assert sum(p.done() for p in placing) == 2  # the other two wait for room
+            for call in first:
+                await call.hangup()
+            for placed in placing:
+                call = await placed
                 assert await call.wait_answer() is Outcome.ANSWERED
                 assert state.calls <= 2
                 await call.hangup()

@@ -19,14 +19,14 @@ from ringback.telephony.base import CallError, CallRecord, OriginateRequest, out
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialog import Dialog
-from ringback.telephony.sip.dns import SipResolver, Target
+from ringback.telephony.sip.dns import DnsError, SipResolver, Target
 from ringback.telephony.sip.media_port import MediaToolkit, RtpMedia
 from ringback.telephony.sip.message import Addr, new_tag
 from ringback.telephony.sip.options_ping import OptionsPinger
 from ringback.telephony.sip.transactions import InviteServerTransaction, Timers
 from ringback.telephony.sip.trunk_call import TrunkCall
 from ringback.telephony.sip.trunk_select import TrunkPool
-from ringback.telephony.sip.trunks import Trunk, trunks_for
+from ringback.telephony.sip.trunks import Trunk, trunk_address, trunks_for
 
 log = logging.getLogger("ringback.sip")
 
@@ -100,9 +100,36 @@ class SipDialer:
             return call
         selector = _number_of(URI.parse(number)) if number.startswith("sip") else _user(number)
         trunks = self.pool.candidates(selector, request.queue_id)
-        outbound = TrunkCall(self, request, trunks, self._outbound.discard)
+        started = self.clock.now()
+        first = await self._first_trunk(trunks, request, started)
+        outbound = TrunkCall(self, request, first, trunks, started, self._outbound.discard)
         self._outbound.add(outbound)
         return outbound
+
+    async def _first_trunk(
+        self, trunks: list[Trunk], request: OriginateRequest, started: datetime
+    ) -> tuple[Trunk, list[Target]]:
+        """The first of ``trunks`` with room whose servers resolve, taken (and removed from
+        ``trunks``: the rest are the failover trunks). It waits for room at most the ring
+        time; CallError when there is none, so that the leg counts as never placed."""
+        ring = min(request.ring_timeout_s, max(t.settings.max_ring_timeout_s for t in trunks))
+        failures: list[str] = []
+        while trunks:
+            left = ring - (self.clock.now() - started).total_seconds()
+            trunk = await self.pool.acquire(trunks, max(0.0, left))
+            if trunk is None:
+                names = ", ".join(t.name for t in trunks)
+                raise CallError(
+                    f"no trunk had room within the ring time ({names}: at their limits or "
+                    "paused by Retry-After)"
+                )
+            trunks.remove(trunk)
+            try:
+                return trunk, await self.resolver.targets(*trunk_address(trunk))
+            except DnsError as exc:
+                self.pool.release(trunk)
+                failures.append(f"trunk {trunk.name}: {exc}")
+        raise CallError("; ".join(failures))
 
     def _direct(self, trunk: Trunk) -> bool:
         """Whether a call on ``trunk`` has nothing to fail over to and no limit to wait for."""

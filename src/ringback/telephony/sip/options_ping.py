@@ -21,7 +21,7 @@ from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.dns import DnsError, SipResolver
 from ringback.telephony.sip.message import new_call_id, new_tag
 from ringback.telephony.sip.trunk_select import TrunkPool
-from ringback.telephony.sip.trunks import Trunk
+from ringback.telephony.sip.trunks import Trunk, trunk_address
 
 log = logging.getLogger("ringback.sip")
 
@@ -65,11 +65,7 @@ class OptionsPinger:
         """One OPTIONS to ``trunk``; its state updated; whether it is up."""
         settings = trunk.settings
         try:
-            targets = await self.resolver.targets(
-                settings.proxy_host,
-                None if settings.srv else settings.proxy_port,
-                getattr(settings, "transport", None),
-            )
+            targets = await self.resolver.targets(*trunk_address(trunk))
         except DnsError as exc:
             return self._mark(trunk, False, None, str(exc))
         target = targets[0]

@@ -13,8 +13,11 @@ one is not a trunk failure:
   (:meth:`SipResolver.blacklist`); a ``429`` / ``503`` with ``Retry-After`` pauses its trunk
   (no new call there until then) and moves on to the next trunk.
 
-The record of the leg is that of the last SipCall; ``detail["trunk"]`` names its trunk,
-``detail["failover"]`` lists the earlier tries (trunk, target, reason).
+The dialer takes the first trunk with room (and resolves its servers) before it returns the
+leg: when none has room within the ring time, ``originate`` raises CallError, and the leg
+counts as never placed. The record of the leg is that of the last SipCall;
+``detail["trunk"]`` names its trunk, ``detail["failover"]`` lists the earlier tries (trunk,
+target, reason).
 """
 
 from __future__ import annotations
@@ -23,15 +26,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ringback.domain.model import Outcome
-from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest, outbound_record
+from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
 from ringback.telephony.fax.result import FaxResult, ReceivedFax
 from ringback.telephony.sip.call import SipCall
-from ringback.telephony.sip.dns import DnsError
-from ringback.telephony.sip.trunks import Trunk
+from ringback.telephony.sip.dns import DnsError, Target
+from ringback.telephony.sip.trunks import Trunk, trunk_address
 
 if TYPE_CHECKING:
     from ringback.telephony.sip.dialer import SipDialer
@@ -52,25 +56,28 @@ def failover_reason(record: CallRecord) -> str | None:
 
 
 class TrunkCall:
-    """A :class:`~ringback.telephony.base.Call` placed over trunks with failover."""
+    """A :class:`~ringback.telephony.base.Call` placed over trunks with failover. Its first
+    try is placed at once (the dialer found a trunk with room and its servers)."""
 
     def __init__(
         self,
         dialer: SipDialer,
         request: OriginateRequest,
-        trunks: list[Trunk],
+        first: tuple[Trunk, list[Target]],
+        rest: list[Trunk],
+        started_at: datetime,
         on_done: Callable[[TrunkCall], None],
     ) -> None:
         self._dialer = dialer
         self._request = request
-        self._trunks = trunks
-        clock = dialer.clock
-        self._started = clock.now()
-        self._record = outbound_record(request, self._started, request.caller_id_number)
-        self.current: SipCall | None = None
+        self._started = started_at
+        self._trunk, targets = first
+        self._targets = list(targets[1:])  # the trunk's servers not tried yet
+        self._rest = list(rest)  # the failover trunks not tried yet
         self._hangup_cause: str | None = None
         self._tries: list[dict[str, Any]] = []
         self._outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.current: SipCall = self._place(self._trunk, targets[0])
         self._task = asyncio.create_task(self._run())
         self._task.add_done_callback(lambda _task: on_done(self))
 
@@ -78,110 +85,114 @@ class TrunkCall:
 
     def _ring_left(self, trunk: Trunk) -> float:
         ring = min(self._request.ring_timeout_s, trunk.settings.max_ring_timeout_s)
-        return ring - (self._dialer.clock.now() - self._started).total_seconds()
+        return max(0.0, ring - (self._dialer.clock.now() - self._started).total_seconds())
+
+    def _place(self, trunk: Trunk, target: Target) -> SipCall:
+        self._target = target
+        call = self._dialer.place(trunk, target, self._request, self._started)
+        call.start_outbound(self._ring_left(trunk))
+        return call
 
     async def _run(self) -> None:
         try:
-            outcome = await self._place_over_trunks()
+            outcome = await self._fail_over()
         except asyncio.CancelledError:
-            self._end_unplaced(Outcome.FAILED, "SYSTEM_SHUTDOWN", "ringback is stopping")
+            self._settle_with_current()
             raise
-        except Exception as exc:  # never leave a leg hanging on a bug
-            log.exception("outbound SIP leg %s failed", self._record.leg_uuid)
-            outcome = self._end_unplaced(Outcome.FAILED, "NORMAL_TEMPORARY_FAILURE", str(exc))
+        except Exception:  # never leave a leg hanging on a bug: it ends as its try does
+            log.exception("failover of SIP leg %s failed", self.current.leg_uuid)
+            self._settle_with_current()
+            return
         if not self._outcome.done():
             self._outcome.set_result(outcome)
 
-    async def _place_over_trunks(self) -> Outcome:
+    def _settle_with_current(self) -> None:
+        """The leg's outcome is its current try's, once that ends."""
+
+        def settle(done: asyncio.Future[Outcome]) -> None:
+            if not self._outcome.done():
+                failed = done.cancelled() or done.exception() is not None
+                self._outcome.set_result(Outcome.FAILED if failed else done.result())
+
+        asyncio.ensure_future(self.current.wait_answer()).add_done_callback(settle)
+
+    async def _fail_over(self) -> Outcome:
         pool, resolver = self._dialer.pool, self._dialer.resolver
-        left = list(self._trunks)
-        while left:
-            trunk = await pool.acquire(left, max(0.0, self._ring_left(left[0])))
-            if trunk is None or self._hangup_cause is not None:
+        call, trunk = self.current, self._trunk
+        while True:
+            outcome = await call.wait_answer()
+            reason = failover_reason(call.record)
+            if reason is None or self._hangup_cause is not None:
                 break
-            left.remove(trunk)
-            settings = trunk.settings
+            target = self._target
+            self._tries.append({"trunk": trunk.name, "target": str(target), "reason": reason})
+            pool.states[trunk.name].failed_over += 1
+            if call.record.sip_code != 429:  # 503, 408 (or no answer), a transport error
+                resolver.blacklist(target, trunk.settings.blacklist_s)
+            if call.record.sip_code == 429 or call.record.detail.get("retry_after_s"):
+                self._targets = []  # the trunk is paused (Retry-After): spare its servers
+            following = await self._next()
+            if following is None or self._hangup_cause is not None:
+                break
+            trunk, next_target = following
+            self._trunk = trunk
+            call = self.current = self._place(trunk, next_target)
+        call.record.detail["trunk"] = trunk.name
+        if self._tries:
+            call.record.detail["failover"] = list(self._tries)
+        return outcome
+
+    async def _next(self) -> tuple[Trunk, Target] | None:
+        """The next server of this trunk, else the first of the next trunks with room whose
+        name resolves (taken in the pool); None when there is none within the ring time."""
+        pool, resolver = self._dialer.pool, self._dialer.resolver
+        if self._targets:
+            trunk = self._trunk
+            if await pool.acquire([trunk], self._ring_left(trunk)) is not None:
+                return trunk, self._targets.pop(0)
+        while self._rest:
+            taken = await pool.acquire(self._rest, self._ring_left(self._rest[0]))
+            if taken is None:
+                return None
+            trunk = taken
+            self._rest.remove(trunk)
             try:
-                targets = await resolver.targets(
-                    settings.proxy_host,
-                    None if settings.srv else settings.proxy_port,
-                    getattr(settings, "transport", None),
-                )
+                targets = await resolver.targets(*trunk_address(trunk))
             except DnsError as exc:
                 pool.release(trunk)
                 self._tries.append({"trunk": trunk.name, "reason": str(exc)})
                 continue
-            for index, target in enumerate(targets):
-                if index and await pool.acquire([trunk], max(0.0, self._ring_left(trunk))) is None:
-                    break
-                call = self._dialer.place(trunk, target, self._request, self._started)
-                call.start_outbound(max(0.0, self._ring_left(trunk)))
-                self.current = call
-                if self._hangup_cause is not None:
-                    await call.hangup(self._hangup_cause)
-                outcome = await call.wait_answer()
-                reason = failover_reason(call.record)
-                if reason is None or self._hangup_cause is not None:
-                    call.record.detail["trunk"] = trunk.name
-                    if self._tries:
-                        call.record.detail["failover"] = list(self._tries)
-                    return outcome
-                self._tries.append({"trunk": trunk.name, "target": str(target), "reason": reason})
-                pool.states[trunk.name].failed_over += 1
-                if call.record.sip_code != 429:  # 503, 408 (or no answer), a transport error
-                    resolver.blacklist(target, settings.blacklist_s)
-                if call.record.sip_code == 429 or call.record.detail.get("retry_after_s"):
-                    break  # the trunk is paused (the dialer saw Retry-After): spare its servers
-        if self.current is not None and self.current.ended:
-            self.current.record.detail["failover"] = list(self._tries)
-            return self.current.record.outcome or Outcome.FAILED
-        why = "no trunk had room within the ring time" if not self._tries else "every trunk failed"
-        return self._end_unplaced(Outcome.FAILED, "NORMAL_CIRCUIT_CONGESTION", why)
-
-    def _end_unplaced(self, outcome: Outcome, cause: str, error: str) -> Outcome:
-        """End the leg as never placed (or its last try as it ended)."""
-        if self.current is not None:
-            return self.current.record.outcome or outcome
-        record = self._record
-        if self._hangup_cause is not None:
-            outcome, cause = Outcome.CANCELED, self._hangup_cause
-        record.outcome = outcome
-        record.hangup_cause = cause
-        record.hangup_disposition = "error"
-        record.ended_at = self._dialer.clock.now()
-        record.detail["error"] = error
-        if self._tries:
-            record.detail["failover"] = list(self._tries)
-        return outcome
+            self._targets = targets[1:]
+            return trunk, targets[0]
+        return None
 
     # -- the Call protocol --------------------------------------------------------------------
 
     @property
     def record(self) -> CallRecord:
-        return self.current.record if self.current is not None else self._record
+        return self.current.record
 
     @property
     def leg_uuid(self) -> str:
-        return self._record.leg_uuid
+        return self.current.leg_uuid
 
     @property
     def ended(self) -> bool:
-        return self._outcome.done() and (self.current is None or self.current.ended)
+        return self._outcome.done() and self.current.ended
 
     @property
     def answered(self) -> bool:
-        return self.current is not None and self.current.answered
+        return self.current.answered
 
     def __getattr__(self, name: str) -> Any:  # the rest of SipCall (media, t38, call_id, ...)
-        if name.startswith("__") or self.current is None:
+        if name.startswith("__") or name == "current":
             raise AttributeError(name)
         return getattr(self.current, name)
 
     def _up(self, action: str) -> SipCall:
-        call = self.current
-        if call is None or not self._outcome.done():
+        if not self._outcome.done():
             raise CallError(f"cannot {action}: the call is not answered yet")
-        return call
+        return self.current
 
     async def wait_answer(self) -> Outcome:
         return await asyncio.shield(self._outcome)
@@ -189,23 +200,17 @@ class TrunkCall:
     async def wait_ended(self) -> CallRecord:
         """Until the leg (its last try) has ended; its record."""
         await asyncio.shield(self._outcome)
-        if self.current is not None:
-            return await self.current.wait_ended()
-        return self._record
+        return await self.current.wait_ended()
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        """Hang up the current try; no other try follows."""
         if self._hangup_cause is None:
             self._hangup_cause = cause
-        if self.current is not None:
-            await self.current.hangup(cause)
-        if not self._outcome.done():  # waiting for a trunk with room: it ends now
+        if self.current.ended and not self._task.done():  # between tries: none follows
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            if not self._outcome.done():
-                self._outcome.set_result(
-                    self._end_unplaced(Outcome.CANCELED, cause, "hung up before it was placed")
-                )
+        await self.current.hangup(cause)
 
     async def close(self) -> None:
         """Stop placing (the dialer is closing); the current try is hung up by the dialer."""
@@ -236,8 +241,6 @@ class TrunkCall:
 
     async def bridge(self, other: Call) -> None:
         if isinstance(other, TrunkCall):
-            if other.current is None:
-                raise CallError("cannot bridge: the other call is not answered")
             other = other.current
         await self._up("bridge").bridge(other)
 

@@ -68,6 +68,17 @@ class Trunk:
         return requested
 
 
+def trunk_address(trunk: Trunk) -> tuple[str, int | None, str | None]:
+    """What ``SipResolver.targets`` takes for ``trunk``: host, port (None: NAPTR/SRV) and
+    the transport its settings fix (None: DNS chooses)."""
+    settings = trunk.settings
+    return (
+        settings.proxy_host,
+        None if settings.srv else settings.proxy_port,
+        getattr(settings, "transport", None),
+    )
+
+
 def default_trunk(settings: SipSettings) -> Trunk:
     """The one trunk the ``RINGBACK_SIP_*`` variables describe."""
     return Trunk(name="default", settings=settings, default=True)
