@@ -145,6 +145,8 @@ def test_without_a_trunks_file_the_environment_makes_one_trunk_named_default() -
         ('[trunks.a]\nproxy = "x.test"\nusername = "u"\n', "key 'password': set both"),
         ("[trunks.a]\nqueues = [1]\n", "trunk 'a', key 'proxy': missing"),
         ('[trunks.a]\nproxy = "x.test:99999"\n', "key 'proxy': the port is not"),
+        ('[trunks.a]\nproxy = "x.test"\nrtp_ports = [30000, 20000]\n', "key 'rtp_ports': use two"),
+        ('[trunks.a]\nproxy_host = "x.test"\nproxy_port = 0\n', "key 'proxy_port': use a port"),
         ('[trunk.a]\nproxy = "x.test"\n', "unknown table or key 'trunk'"),
         ("[defaults]\n", "no trunk"),
         ("[trunks.a\n", "not valid TOML"),
@@ -311,3 +313,41 @@ def test_a_bad_dns_server_or_neither_proxy_nor_trunks_is_a_config_error(
     monkeypatch.setenv("RINGBACK_SIP_DNS_SERVERS", "127.0.0.1:dns")
     with pytest.raises(ConfigError, match="RINGBACK_SIP_DNS_SERVERS"):
         sip_settings_from_env()
+
+
+_KEYS = st.sampled_from(
+    ["proxy", "proxy_port", "username", "password", "t38", "rtp_ports", "queues", "prefixes",
+     "max_concurrent_calls", "max_calls_per_second", "caller_id_allowed", "default", "srv",
+     "blacklist_s", "options_interval_s", "max_ring_timeout_s", "local_port", "nonsense"]
+)  # fmt: skip
+_SCALARS = st.one_of(
+    st.integers(-5, 70000), st.floats(-5, 1e5, allow_nan=False), st.booleans(),
+    st.text(st.characters(codec="ascii", exclude_characters='"\\\n\r'), max_size=12),
+)  # fmt: skip
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3))
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+@given(table=st.dictionaries(_KEYS, _VALUES, max_size=6))
+@settings(max_examples=150, deadline=None)
+def test_any_trunk_table_loads_or_is_refused_with_a_config_error_naming_the_trunk(
+    table: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("trunks") / "trunks.toml"
+    body = "".join(f"{key} = {_toml(value)}\n" for key, value in table.items())
+    path.write_text(f"[trunks.t1]\n{body}")
+    try:
+        (trunk,) = load_trunks(path, BASE)
+    except ConfigError as exc:
+        assert str(path) in str(exc)
+        return
+    assert trunk.name == "t1" and trunk.settings.proxy_host

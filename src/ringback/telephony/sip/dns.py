@@ -34,6 +34,7 @@ from typing import Any
 
 import dns.asyncresolver
 import dns.exception
+import dns.nameserver
 import dns.resolver
 
 from ringback.clock import Clock
@@ -131,8 +132,9 @@ class SipResolver:
             resolver = None  # no system name server: A/AAAA through the system's resolver only
         if resolver is not None:
             if nameservers:
-                resolver.nameservers = [host for host, _ in nameservers]
-                resolver.nameserver_ports = {host: port for host, port in nameservers}
+                resolver.nameservers = [
+                    dns.nameserver.Do53Nameserver(host, port) for host, port in nameservers
+                ]
             resolver.lifetime = LOOKUP_TIMEOUT_S
         self._resolver = resolver
 

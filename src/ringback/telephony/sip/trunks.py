@@ -156,6 +156,13 @@ def _trunk(path: Path, name: str, table: dict[str, Any], base: SipSettings) -> T
     settings = dataclasses.replace(base, **changes)
     if not settings.proxy_host:
         raise fail("proxy", "missing: every trunk needs proxy = 'host' or 'host:port'")
+    if not 0 < settings.proxy_port < 65536:
+        raise fail("proxy_port", "use a port from 1 to 65535")
+    first, last = settings.rtp_ports
+    if not 1024 <= first < last <= 65535:
+        raise fail("rtp_ports", "use two ports from 1024 to 65535, the first lower")
+    if settings.max_ring_timeout_s <= 0:
+        raise fail("max_ring_timeout_s", "use a number greater than 0")
     if settings.t38 not in T38_MODES:
         raise fail("t38", f"use one of {', '.join(T38_MODES)}")
     if (settings.username is None) != (settings.password is None):
