@@ -144,6 +144,26 @@ async def test_a_503_with_retry_after_fails_over_to_the_next_trunk_which_takes_c
         await _passed(busy, backup)
 
 
+@bounded(60)
+async def test_a_503_after_ringing_is_not_failed_over_so_the_callee_is_never_rung_twice(
+    tmp_path: Path,
+) -> None:
+    unused = free_udp_ports()  # a failover would send its INVITE here
+    with sipps(tmp_path, ("uas_ringing_503", 1)) as (rang,):
+        toml = (
+            f'[trunks.first]\nproxy = "{HOST}:{rang.sip_port}"\n'
+            f'[trunks.second]\nproxy = "{HOST}:{unused}"\n'
+        )
+        async with trunk_dialer(tmp_path, toml) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.FAILED
+            record = await call.wait_ended()
+            assert (record.sip_code, record.detail["trunk"]) == (503, "first")
+            assert record.ringing_at is not None and "failover" not in record.detail
+            assert dialer.pool.states["second"].placed == 0
+        await _passed(rang)
+
+
 @bounded(120)
 async def test_a_trunks_concurrency_limit_holds_under_simultaneous_calls_which_wait_for_room(
     tmp_path: Path,

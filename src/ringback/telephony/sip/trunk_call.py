@@ -131,6 +131,8 @@ class TrunkCall:
                 resolver.blacklist(target, trunk.settings.blacklist_s)
             if call.record.sip_code == 429 or call.record.detail.get("retry_after_s"):
                 self._targets = []  # the trunk is paused (Retry-After): spare its servers
+            if self._ring_left(trunk) <= 0:
+                break  # the ring time is over: no new try (it would be CANCELed at once)
             following = await self._next()
             if following is None or self._hangup_cause is not None:
                 break
