@@ -19,8 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ringback.cli import app
+from ringback.config import SipSettings
 from ringback.telephony.audio_files import audio_seconds
 from ringback.telephony.sim import load_sim_rules
+from ringback.telephony.sip.trunks import load_trunks
 from ringback.webhooks.signing import signature_header
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -68,6 +70,14 @@ def test_the_example_simulator_rules_load() -> None:
     rules = load_sim_rules(EXAMPLES / "sim.toml")
     assert rules.behaviour_for("33612345486").sip_code == 486
     assert rules.behaviour_for("33699000000").dtmf == "1"
+
+
+def test_the_example_trunks_file_loads_three_trunks_with_their_rules() -> None:
+    base = SipSettings(proxy_host="", caller_id="ringback")
+    fr, campaigns, backup = load_trunks(EXAMPLES / "trunks.toml", base)
+    assert fr.settings.srv and fr.prefixes == ("+33",) and fr.max_concurrent_calls == 60
+    assert campaigns.queues == (7,) and not campaigns.settings.srv
+    assert backup.default and backup.settings.options_interval_s == 30
 
 
 def test_the_audio_maker_writes_a_one_second_wav(tmp_path: Path) -> None:

@@ -92,8 +92,19 @@ class SipSettings:
     tls_cert: str | None = None  # our certificate chain (PEM): TLS client and TLS listener
     tls_key: str | None = None  # its private key (PEM); None: in tls_cert
     tls_verify: bool = True  # verify the far end's certificate and host name
+    # the name the far end's TLS certificate must show: the trunk's domain (RFC 5922), also when
+    # NAPTR/SRV sent the call to an address; set it when the proxy is given as an address
+    tls_server_name: str | None = None
     keepalive_s: float = 30.0  # CRLF ping on the TCP/TLS connections we opened; 0: none
     tcp_idle_s: float = 600.0  # a TCP/TLS connection with no SIP message this long closes
+    # trunks (docs/sip-trunks.md): NAPTR/SRV for proxy_host (a name given without a port), how
+    # long a failed target is tried last, OPTIONS pings (0: none), name servers ((ip, port),
+    # none: the system's) and the trunks file (without it: this one trunk, named "default")
+    srv: bool = False
+    blacklist_s: float = 30.0
+    options_interval_s: float = 0.0
+    dns_servers: tuple[tuple[str, int], ...] = ()
+    trunks_file: Path | None = None
 
     @property
     def from_domain(self) -> str:
@@ -184,13 +195,17 @@ class Settings:
 def sip_settings_from_env() -> SipSettings:
     """The ``RINGBACK_SIP_*`` settings; ``RINGBACK_SIP_PROXY`` (host or host:port) is required."""
     proxy = os.environ.get("RINGBACK_SIP_PROXY") or ""
-    if not proxy:
+    trunks = os.environ.get("RINGBACK_SIP_TRUNKS") or None
+    if not proxy and not trunks:
         raise ConfigError(
             "RINGBACK_DIALER=sip needs RINGBACK_SIP_PROXY: the trunk or proxy as host or host:port"
+            " (or RINGBACK_SIP_TRUNKS: a trunks file)"
         )
     transport = _sip_transport(os.environ.get("RINGBACK_SIP_TRANSPORT") or "udp")
     default_port = 5061 if transport == "tls" else 5060
-    proxy_host, proxy_port = _host_port("RINGBACK_SIP_PROXY", proxy, default_port)
+    proxy_host, proxy_port = (
+        _host_port("RINGBACK_SIP_PROXY", proxy, default_port) if proxy else ("", 0)
+    )
     username = os.environ.get("RINGBACK_SIP_USERNAME") or None
     password = os.environ.get("RINGBACK_SIP_PASSWORD") or None
     if (username is None) != (password is None):
@@ -225,6 +240,15 @@ def sip_settings_from_env() -> SipSettings:
         session_expires=_session_expires(os.environ.get("RINGBACK_SIP_SESSION_EXPIRES")),
         min_se=int(_env_float("RINGBACK_SIP_MIN_SE", 90)),
         transport=transport,
+        srv=bool(proxy) and proxy_port_missing(proxy),
+        blacklist_s=_env_float("RINGBACK_SIP_DNS_BLACKLIST", 30.0),
+        options_interval_s=(
+            _env_float("RINGBACK_SIP_OPTIONS_INTERVAL", 1.0)
+            if os.environ.get("RINGBACK_SIP_OPTIONS_INTERVAL", "0") not in ("", "0")
+            else 0.0
+        ),
+        dns_servers=_nameservers(os.environ.get("RINGBACK_SIP_DNS_SERVERS") or ""),
+        trunks_file=Path(trunks) if trunks else None,
     )
     if settings.register and not (settings.register_users or username or settings.caller_id):
         raise ConfigError(
@@ -264,6 +288,7 @@ def _sip_tls_from_env(settings: SipSettings) -> SipSettings:
         tls_key=files["tls_key"],
         tls_port=_env_port("RINGBACK_SIP_TLS_PORT", 0) or None,
         tls_verify=_env_bool("RINGBACK_SIP_TLS_VERIFY", True),
+        tls_server_name=os.environ.get("RINGBACK_SIP_TLS_SERVER_NAME") or None,
         keepalive_s=0.0 if keepalive == "0" else _env_float("RINGBACK_SIP_KEEPALIVE", 30.0),
         tcp_idle_s=_env_float("RINGBACK_SIP_TCP_IDLE", 600.0),
     )
@@ -302,6 +327,39 @@ def _external_address(raw: str | None) -> str | None:
             f"RINGBACK_SIP_EXTERNAL_ADDRESS={raw!r} is not an IP address: give the public "
             "IPv4 or IPv6 address the far end reaches this host at"
         ) from None
+
+
+def proxy_port_missing(raw: str) -> bool:
+    """Whether ``raw`` (host or host:port) is a name without a port: looked up with
+    NAPTR/SRV (RFC 3263); an IP address or an explicit port is used as it is."""
+    _host, colon, port = raw.rpartition(":")
+    if colon and "]" not in port and port.isdigit():
+        return False
+    name = raw.strip("[]")
+    return not (name.replace(".", "").isdigit() or ":" in name)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
+    """``RINGBACK_SIP_DNS_SERVERS``: comma-separated ``ip`` or ``ip:port``."""
+    servers = []
+    for entry in (part.strip() for part in raw.split(",") if part.strip()):
+        host, colon, port = entry.rpartition(":")
+        if not colon or "]" in port or (":" in host and not host.startswith("[")):
+            host, port = entry, "53"
+        if not port.isdigit() or not 0 < int(port) < 65536 or not _is_ip(host.strip("[]")):
+            raise ConfigError(
+                f"RINGBACK_SIP_DNS_SERVERS={raw!r}: {entry!r} is not an IP address or address:port"
+            )
+        servers.append((host.strip("[]"), int(port)))
+    return tuple(servers)
 
 
 T38_MODES = ("off", "accept", "offer")

@@ -27,6 +27,7 @@ from ringback.api.routes import (
     oauth,
     priority,
     queues,
+    sip_trunks,
     storage,
     suppressions,
     tasks,
@@ -228,6 +229,7 @@ def create_app(
     api_routers = [
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
         call_history.router, storage.router, suppressions.router, priority.router,
+        sip_trunks.router,
     ]  # fmt: skip
     service = _service_router(clock)
     app.include_router(oauth.router)

@@ -18,6 +18,11 @@ Fed by this process: the engine's ``ringback_attempts_total{outcome}``,
 ``/client/{client_id}/jobs/``, never the raw path), and the process collectors
 (``process_*``: CPU, memory, open files; ``python_*``). Labelled series appear once something was
 counted; nothing is made up.
+
+With the sip dialer, this process's view of its trunks (:meth:`Metrics.watch_sip_trunks`):
+``ringback_sip_trunk_up{trunk}`` (1 up, 0 down by the last OPTIONS ping; absent while not
+pinged), ``ringback_sip_trunk_latency_seconds{trunk}`` (the last ping's round trip) and
+``ringback_sip_trunk_calls{trunk}`` (calls on the trunk now).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -105,6 +111,37 @@ class Metrics:
             ["method", "route"], buckets=_SECONDS, registry=registry,
         )  # fmt: skip
 
+        self.sip_trunk_up = Gauge(
+            "ringback_sip_trunk_up", "1: the SIP trunk answered its last OPTIONS ping; 0: not",
+            ["trunk"], registry=registry,
+        )  # fmt: skip
+        self.sip_trunk_latency = Gauge(
+            "ringback_sip_trunk_latency_seconds", "Round trip of the trunk's last OPTIONS ping",
+            ["trunk"], registry=registry,
+        )  # fmt: skip
+        self.sip_trunk_calls = Gauge(
+            "ringback_sip_trunk_calls", "Calls on the SIP trunk now, in this process",
+            ["trunk"], registry=registry,
+        )  # fmt: skip
+        self._sip_trunks: Callable[[], list[dict[str, Any]]] | None = None
+
+    def watch_sip_trunks(self, report: Callable[[], list[dict[str, Any]]]) -> None:
+        """Read the sip dialer's trunks (``TrunkPool.report``) at each scrape."""
+        self._sip_trunks = report
+
+    def _render_sip_trunks(self) -> None:
+        if self._sip_trunks is None:
+            return
+        for gauge in (self.sip_trunk_up, self.sip_trunk_latency, self.sip_trunk_calls):
+            gauge.clear()
+        for trunk in self._sip_trunks():
+            name = str(trunk["name"])
+            self.sip_trunk_calls.labels(trunk=name).set(trunk["calls"])
+            if trunk["state"] != "unknown":
+                self.sip_trunk_up.labels(trunk=name).set(1 if trunk["state"] == "up" else 0)
+            if trunk["latency_ms"] is not None:
+                self.sip_trunk_latency.labels(trunk=name).set(trunk["latency_ms"] / 1000)
+
     # the engine's WorkerMetrics protocol: a worker in this process reports here
     def observe_claim(self, seconds: float) -> None:
         self.claim_seconds.observe(seconds)
@@ -146,6 +183,7 @@ class Metrics:
             self.deliveries.labels(client=client, status=status).set(count)
         oldest = counts.oldest_pending_delivery
         self.oldest_pending.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        self._render_sip_trunks()
         return generate_latest(self.registry)
 
 

@@ -78,6 +78,10 @@ async def _run_service(
         assert metrics is not None
         metrics.watch_calls_in_progress(lambda: worker.in_flight)
         _watch_registrations(metrics, dialer, clock)
+        trunks = getattr(dialer, "pool", None)  # the sip dialer's trunks: metrics and the API
+        if trunks is not None:
+            metrics.watch_sip_trunks(trunks.report)
+            server.config.app.state.sip_trunks = trunks.report
         background = list(zip(("worker", "webhook sender"), running, strict=True))
 
         def worker_problem() -> str | None:
@@ -244,7 +248,15 @@ def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
 
         dialer = settings.dialer
         if sip is not None:
-            dialer += f" (trunk {sip.proxy_host}:{sip.proxy_port}, SIP {sip.local_host}:"
+            from ringback.telephony.sip.trunks import trunks_for  # the file checked up front
+
+            trunks = trunks_for(sip)
+            where = (
+                f"trunks {', '.join(t.name for t in trunks)} from {sip.trunks_file}"
+                if sip.trunks_file
+                else f"trunk {sip.proxy_host}:{sip.proxy_port}"
+            )
+            dialer += f" ({where}, SIP {sip.local_host}:"
             ports = (
                 f"{sip.local_port}"
                 if count == 1

@@ -479,6 +479,7 @@ def _request(
         leg=leg,
         call_uuid=ctx.call_uuid,
         variables=dict(variables or {}),
+        queue_id=ctx.queue_id,
     )
 
 

@@ -27,6 +27,7 @@ class OriginateRequest:
     # the leg's id, chosen before dialling so that the leg can be stored first (write-ahead);
     # empty: the dialer picks one. The sip dialer also makes it the SIP Call-ID.
     leg_uuid: str = ""
+    queue_id: int | None = None  # the task's queue: the sip dialer chooses trunks by it
 
 
 def outbound_record(

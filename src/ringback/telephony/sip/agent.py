@@ -205,15 +205,16 @@ class UserAgent:
     def remove_dialog(self, key: DialogKey) -> None:
         self._dialogs.pop(key, None)
 
-    async def resolve(self, uri: URI) -> Addr:
+    async def resolve(self, uri: URI, server_name: str | None = None) -> Addr:
         """Where to send a request for ``uri`` (A/AAAA lookup; no NAPTR/SRV), over the
-        transport it names (``sips:``, ``;transport=``) or the configured one."""
+        transport it names (``sips:``, ``;transport=``) or the configured one; a TLS
+        certificate must show ``server_name`` (default: the URI's host name)."""
         transport = uri_transport(uri, self.transport_config.default)
         port = uri.port or default_port(transport)
         host = uri.host.strip("[]")
         try:
             ipaddress.ip_address(host)
-            return Addr(host, port, transport)
+            return Addr(host, port, transport, server_name=server_name)
         except ValueError:
             pass
         try:
@@ -226,7 +227,7 @@ class UserAgent:
         if not infos:
             raise OSError(f"cannot resolve {host}")
         address = infos[0][4]
-        return Addr(str(address[0]), int(address[1]), transport, server_name=host)
+        return Addr(str(address[0]), int(address[1]), transport, server_name=server_name or host)
 
     def _transport_failed(self, dest: Addr, reason: str) -> None:
         """A connection could not be opened: the requests waiting on it fail at once (RFC

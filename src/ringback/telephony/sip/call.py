@@ -37,6 +37,7 @@ from ringback.telephony.sip.invite_client import InviteClient
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
 from ringback.telephony.sip.message import ALLOW, Addr, response_to, tag_of, with_tag
 from ringback.telephony.sip.prack import PrackClient, ReliableProvisional
+from ringback.telephony.sip.retry_after import note_refusal
 from ringback.telephony.sip.sdp import SdpError
 from ringback.telephony.sip.session_timer import SessionTimer
 from ringback.telephony.sip.t38_switch import T38Switch
@@ -173,7 +174,8 @@ class SipCall(MediaCallMethods):
             )
             return
         self._local_sdp = self._media.local_sdp(self._sdp_session_id)
-        dest = await self._agent.resolve(proxy_uri(self._settings, self._dialog.remote_target))
+        hop = proxy_uri(self._settings, self._dialog.remote_target)
+        dest = await self._agent.resolve(hop, self._settings.tls_server_name)
         self._ring_timer = self._loop.call_later(max(0.0, ring_timeout_s), self._ring_timeout)
         final = await self._uac.run(self._build_invite, dest)
         if self._ring_timer is not None:
@@ -269,7 +271,7 @@ class SipCall(MediaCallMethods):
 
     def _on_refused(self, response: Response) -> None:
         code = response.code
-        self._record.detail["reason"] = f"{code} {response.phrase}"
+        note_refusal(self._record, response)  # the reason, and Retry-After for the trunks
         timer_b = "no response from the trunk (Timer B)"
         if code == 408 and not self._uac.got_response and self._cancel_reason == "hangup":
             self._finish(Outcome.CANCELED, None, self._cancel_cause, "send_cancel", error=timer_b)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sipmessage import URI, Address, Request
 
@@ -17,11 +20,16 @@ from ringback.telephony.base import CallError, CallRecord, OriginateRequest, out
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialog import Dialog
+from ringback.telephony.sip.dns import DnsError, SipResolver, Target
 from ringback.telephony.sip.media_port import MediaToolkit, RtpMedia
-from ringback.telephony.sip.message import Addr, new_tag
+from ringback.telephony.sip.message import TRANSPORTS, Addr, new_tag
+from ringback.telephony.sip.options_ping import OptionsPinger
 from ringback.telephony.sip.registration import Registration, RegistrationSpec, specs_for
 from ringback.telephony.sip.transactions import InviteServerTransaction, Timers
 from ringback.telephony.sip.transport import TransportConfig
+from ringback.telephony.sip.trunk_call import TrunkCall
+from ringback.telephony.sip.trunk_select import TrunkPool
+from ringback.telephony.sip.trunks import Trunk, trunk_address, trunks_for
 
 log = logging.getLogger("ringback.sip")
 
@@ -45,7 +53,11 @@ class SipDialer:
         timers: Timers | None = None,
         on_inbound: InboundHandler | None = None,
         registrations: list[RegistrationSpec] | None = None,
+        trunks: list[Trunk] | None = None,
+        resolver: SipResolver | None = None,
     ) -> None:
+        """``trunks``: where calls go (docs/sip-trunks.md); default the trunks file
+        ``settings`` names, else one trunk made of ``settings``."""
         self.settings = settings
         self.clock = clock
         self.media: MediaToolkit = media if media is not None else RtpMedia()
@@ -63,6 +75,13 @@ class SipDialer:
         specs = specs_for(settings) if registrations is None else registrations
         #: the bindings kept with registrars (docs/sip-dialogs.md), started with the dialer
         self.registrations = [Registration(self.agent, spec, clock) for spec in specs]
+        self.trunks = trunks if trunks is not None else trunks_for(settings)
+        self.pool = TrunkPool(self.trunks, clock)
+        self.resolver = resolver or SipResolver(
+            clock, nameservers=settings.dns_servers, transports=TRANSPORTS
+        )
+        self._outbound: set[TrunkCall] = set()
+        self.pinger = OptionsPinger(self.agent, self.pool, self.resolver, clock)
 
     async def start(self) -> SipDialer:
         """Bind the SIP socket; returns the dialer. libsndfile (audio files other than PCM
@@ -73,22 +92,106 @@ class SipDialer:
         for registration in self.registrations:
             registration.start()
         await asyncio.to_thread(preload_audio_library)
+        self.pinger.start()
         return self
 
     @property
     def port(self) -> int:
         return self.agent.port
 
-    async def originate(self, request: OriginateRequest) -> SipCall:
-        settings = self.settings
-        target = self.target_uri(request.to_number)
-        caller = request.caller_id_number or settings.caller_id or "ringback"
+    async def originate(self, request: OriginateRequest) -> SipCall | TrunkCall:
+        """Place an outbound leg on the trunks chosen for it; returns at once. With one trunk at
+        an address (no NAPTR/SRV, no limits, not paused) it is one SipCall, as it always was;
+        otherwise a TrunkCall failing over between trunks and servers (``trunk_call``)."""
+        number = request.to_number
+        self.target_uri(number, self.pool.default)  # CallError now for what cannot be dialled
+        self.originated += 1
+        if len(self.trunks) == 1 and self._direct(self.trunks[0]):
+            trunk = self.trunks[0]
+            self.pool.take(trunk)
+            call = self.place(trunk, None, request, self.clock.now())
+            call.start_outbound(min(request.ring_timeout_s, trunk.settings.max_ring_timeout_s))
+            return call
+        selector = _number_of(URI.parse(number)) if number.startswith("sip") else _user(number)
+        trunks = self.pool.candidates(selector, request.queue_id)
+        started = self.clock.now()
+        first = await self._first_trunk(trunks, request, started)
+        outbound = TrunkCall(self, request, first, trunks, started, self._outbound.discard)
+        self._outbound.add(outbound)
+        return outbound
+
+    async def _first_trunk(
+        self, trunks: list[Trunk], request: OriginateRequest, started: datetime
+    ) -> tuple[Trunk, list[Target]]:
+        """The first of ``trunks`` with room whose servers resolve, taken (and removed from
+        ``trunks``: the rest are the failover trunks). It waits for room at most the ring
+        time; CallError when there is none, so that the leg counts as never placed."""
+        ring = min(request.ring_timeout_s, max(t.settings.max_ring_timeout_s for t in trunks))
+        failures: list[str] = []
+        while trunks:
+            left = ring - (self.clock.now() - started).total_seconds()
+            trunk = await self.pool.acquire(trunks, max(0.0, left))
+            if trunk is None:
+                names = ", ".join(t.name for t in trunks)
+                raise CallError(
+                    f"no trunk had room within the ring time ({names}: at their limits or "
+                    "paused by Retry-After)"
+                )
+            trunks.remove(trunk)
+            try:
+                return trunk, await self.resolver.targets(*trunk_address(trunk))
+            except DnsError as exc:
+                self.pool.release(trunk)
+                failures.append(f"trunk {trunk.name}: {exc}")
+        raise CallError("; ".join(failures))
+
+    def _direct(self, trunk: Trunk) -> bool:
+        """Whether a call on ``trunk`` has nothing to fail over to and no limit to wait for."""
+        return (
+            not trunk.settings.srv
+            and trunk.max_concurrent_calls is None
+            and trunk.max_calls_per_second is None
+            and self.pool.wait_s(trunk) == 0.0
+        )
+
+    def place(
+        self,
+        trunk: Trunk,
+        target: Target | None,
+        request: OriginateRequest,
+        started_at: datetime,
+    ) -> SipCall:
+        """One try of an outbound leg: a SipCall to ``target`` of ``trunk`` (None: to the
+        trunk's proxy as its settings give it), not started yet."""
+        base = settings = trunk.settings
+        if target is not None:
+            changes: dict[str, object] = {
+                "proxy_host": target.host, "proxy_port": target.port,
+                "domain": base.from_domain,
+                # RFC 5922: the certificate names the trunk's domain, not the address DNS gave
+                "tls_server_name": base.tls_server_name or _name_of(base.proxy_host),
+            }  # fmt: skip
+            if "transport" in {f.name for f in dataclasses.fields(base)}:
+                changes["transport"] = target.transport
+            settings = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+        uri = self.target_uri(request.to_number, trunk)
+        caller = trunk.caller_id(request.caller_id_number) or "ringback"
         local = Address(
-            uri=URI.parse(f"sip:{_user(caller)}@{settings.from_domain}"),
+            uri=URI.parse(f"sip:{_user(caller)}@{base.from_domain}"),
             name=request.caller_id_name or "",
         )
-        remote = Address(uri=target)
-        record = outbound_record(request, self.clock.now(), settings.caller_id)
+        record = outbound_record(request, started_at, trunk.caller_id(request.caller_id_number))
+        record.detail["trunk"] = trunk.name
+        if target is not None:
+            record.detail["target"] = str(target)
+
+        def ended(call: SipCall) -> None:
+            self._forget(call)
+            self.pool.release(trunk)
+            retry_after = call.record.detail.get("retry_after_s")
+            if call.record.sip_code in (429, 503) and retry_after is not None:
+                self.pool.pause(trunk, float(retry_after))  # Retry-After: the trunk slows down
+
         call = SipCall(
             self.agent,
             settings,
@@ -99,18 +202,15 @@ class SipDialer:
                 call_id=record.leg_uuid,  # the stored leg names its SIP dialog
                 local_tag=new_tag(),
                 local_address=local,
-                remote_address=remote,
-                remote_target=target,
+                remote_address=Address(uri=uri),
+                remote_target=uri,
             ),
-            on_end=self._forget,
+            on_end=ended,
         )
         self._live[call.leg_uuid] = call
-        self.originated += 1
-        ring = min(request.ring_timeout_s, settings.max_ring_timeout_s)
-        call.start_outbound(ring)
         return call
 
-    def target_uri(self, number: str) -> URI:
+    def target_uri(self, number: str, trunk: Trunk | None = None) -> URI:
         """``sip:`` URIs are dialled as they are; a number goes to the trunk's domain.
         CallError (as the engine expects from ``originate``) for what cannot be dialled."""
         if number.startswith(("sip:", "sips:")):
@@ -121,8 +221,8 @@ class SipDialer:
         user = _user(number)
         if not user:
             raise CallError(f"cannot dial {number!r}: no digits or letters to dial")
-        settings = self.settings
-        port = "" if settings.proxy_port == 5060 else f":{settings.proxy_port}"
+        settings = (trunk or self.pool.default).settings
+        port = "" if settings.proxy_port == 5060 or settings.srv else f":{settings.proxy_port}"
         return URI.parse(f"sip:{user}@{settings.from_domain}{port}")
 
     def live_calls(self) -> list[SipCall]:
@@ -132,6 +232,9 @@ class SipDialer:
         """Hang up every leg, then close the socket."""
         for task in list(self._inbound_tasks):
             task.cancel()
+        await self.pinger.close()
+        for outbound in list(self._outbound):
+            await outbound.close()
         calls = list(self._live.values())
         if calls:
             await asyncio.gather(
@@ -143,7 +246,8 @@ class SipDialer:
         self.agent.close()
 
     def _forget(self, call: SipCall) -> None:
-        self._live.pop(call.leg_uuid, None)
+        if self._live.get(call.leg_uuid) is call:  # the tries of one leg share its id
+            del self._live[call.leg_uuid]
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -206,3 +310,12 @@ def _user(number: str) -> str:
 
 def _number_of(uri: URI) -> str:
     return uri.user or uri.host
+
+
+def _name_of(host: str) -> str | None:
+    """``host`` when it is a name (None for an address)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    return None
