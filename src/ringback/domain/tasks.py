@@ -503,6 +503,7 @@ class NewTask:
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
     expires_at: datetime | None = None  # None: the queue's task_ttl_seconds, if it has one
     priority: int = 5  # 0-9: within a queue higher is dialled first
+    timezone_source: str | None = None  # given, number or queue: set by the service
 
     @property
     def names_webhook_urls(self) -> bool:
