@@ -24,13 +24,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ringback.domain.holidays import NO_HOLIDAYS, Holiday, Holidays, parse_holidays
+from ringback.domain.holidays import (
+    NO_HOLIDAYS,
+    Holiday,
+    Holidays,
+    holiday_from_text,
+    parse_holidays,
+)
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -286,6 +292,18 @@ class CallingHours:
         if self.holidays:
             text += f" (except {', '.join(h.date_text for h in self.holidays.items)})"
         return text
+
+
+def hours_with_holidays(
+    hours: str | Mapping[str, Any] | None, holidays: Sequence[str]
+) -> dict[str, Any]:
+    """Calling hours (any form) with their holidays replaced by ``holidays``, each in the
+    CLI's ``DATE[=NAME][@ZONE,...]`` form (none: no holidays); the stored object form."""
+    if not hours:
+        raise ValueError("holidays need calling hours: give the calling hours too")
+    spec = CallingHours.parse(hours).to_dict()
+    spec["holidays"] = [holiday_from_text(text) for text in holidays]
+    return CallingHours.parse(spec).to_dict()
 
 
 def _utc(now: datetime) -> datetime:

@@ -119,6 +119,23 @@ def parse_holidays(raw: object) -> Holidays:
     return holidays
 
 
+def holiday_from_text(text: str) -> dict[str, Any]:
+    """The object form of ``DATE[=NAME][@ZONE,ZONE...]`` (the CLI's ``--holiday``), e.g.
+    ``12-25=Christmas`` or ``2026-05-01@Europe/Paris,Europe/Brussels``; ValueError if bad."""
+    rest, _, zones = text.partition("@")
+    day, _, name = rest.partition("=")
+    item: dict[str, Any] = {"date": day.strip()}
+    if name.strip():
+        item["name"] = name.strip()
+    if zones.strip():
+        item["timezones"] = [zone.strip() for zone in zones.split(",") if zone.strip()]
+    try:
+        _holiday(item)
+    except ValueError as exc:
+        raise ValueError(f"holiday {text!r}: {exc} (e.g. 12-25=Christmas@Europe/Paris)") from None
+    return item
+
+
 def _holiday(item: object) -> Holiday:
     if isinstance(item, str):
         item = {"date": item}
@@ -137,7 +154,7 @@ def _holiday(item: object) -> Holiday:
         date(2000 if year is None else year, holiday_date[1], holiday_date[2])
     except ValueError:
         raise ValueError(f"date: {text!r} is not a day of the calendar ({_DATE_FORM})") from None
-    name = item.get("name", "")
+    name = item.get("name") or ""
     if not isinstance(name, str) or len(name) > MAX_NAME:
         raise ValueError(f"name: expected text of at most {MAX_NAME} characters, got {name!r}")
     return Holiday(
