@@ -32,6 +32,12 @@ def test_a_number_without_a_country_takes_the_queue_zone() -> None:
         assert (zone.timezone, zone.source) == ("Europe/Paris", "queue"), number
 
 
+def test_a_country_of_one_zone_gives_it_from_the_country_code_alone() -> None:
+    assert number_zones("+33 6 12 34 56 78") == ("Europe/Paris",)
+    assert number_zones("+4930") == ("Europe/Berlin",)
+    assert number_zones("+15550100") == ()  # several zones: the number must be valid
+
+
 def test_a_queue_without_hours_leaves_no_zone() -> None:
     zone = callee_zone(None, "12345", None, WINTER)
     assert (zone.timezone, zone.source) == (None, "queue")
