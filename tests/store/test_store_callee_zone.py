@@ -6,7 +6,7 @@ due task to the next open day, saying so in its task.delayed event."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from test_store import msg_task, setup_queue
 
@@ -70,3 +70,23 @@ async def test_a_claim_on_a_holiday_moves_the_task_to_the_next_open_day(
     [*_, delayed] = await store.events_for_task(task_id)
     assert delayed.type == "task.delayed"
     assert delayed.data["reason"] == "outside calling hours, holiday: Christmas (12-25)"
+
+
+async def test_hours_that_holidays_keep_shut_for_years_move_the_task_a_year_on(
+    store: Store, clock: FakeClock
+) -> None:
+    clock.set(datetime(2026, 7, 16, 10, tzinfo=UTC))
+    queue_id = await setup_queue(store, clock)
+    client = await store.ensure_client("acme", clock.now())
+    year = [date(2026, 1, 1) + timedelta(days=n) for n in range(365)]
+    yearly = ["02-29"] + [f"{d:%m-%d}" for d in year if f"{d:%m-%d}" != "07-15"]  # 07-15 open
+    one_off = [f"{y}-07-15" for y in range(2027, 2045)]  # … except in these years
+    shut = {**PARIS, "windows": [{"days": ["daily"], "start": "09:00", "end": "18:00"}],
+            "holidays": yearly + one_off}  # fmt: skip
+    await store.update_queue(queue_id, QueueChanges(calling_hours=shut), clock.now())
+    [task_id] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    assert (await store.claim("w1", clock.now(), 5, 30)).tasks == []
+    row = await store.get_task(task_id, clock.now())
+    assert (row.status, row.run_at) == ("delayed_interval", clock.now() + timedelta(days=366))
+    [*_, delayed] = await store.events_for_task(task_id)
+    assert delayed.data["reason"] == "calling hours do not open"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -122,8 +122,11 @@ class LeaseRepository(Repository):
             if hours.is_open(now, timezone):
                 open_ids.append(task_id)
             else:
-                opening = hours.next_opening(now, timezone)
-                reason = hours.delay_reason(now, opening, timezone)
+                try:
+                    opening = hours.next_opening(now, timezone)
+                    reason = hours.delay_reason(now, opening, timezone)
+                except ValueError:  # holidays leave no window open for years: look again later
+                    opening, reason = now + timedelta(days=366), "calling hours do not open"
                 await self._delay_to_window(conn, task_id, opening, now, reason)
                 moved += 1
         rows = await ops.claim_ids(conn, claim, open_ids) if open_ids else []
