@@ -169,8 +169,8 @@ class JobOptionsOut(BaseModel):
     attempts: int = Field(description="total number of tries including the first")
     backoff: Backoff | None = Field(description="the wait between tries; null: none")
     timezone: str | None = Field(
-        description="IANA zone the queue's calling hours are read in for this job; null: the "
-        "queue's"
+        description="IANA zone the job named for the queue's calling hours; null: none named "
+        "(the task's timezone says the zone it got)"
     )
     webhooks: list[JobWebhookOut] = Field([], description="URLs that receive the job's events")
 

@@ -131,7 +131,10 @@ def task_add(
         float | None, typer.Option(help="callback: A pause (s).")
     ] = None,
     start_time: Annotated[str | None, typer.Option(help="'YYYY-MM-DD HH:MM:SS' UTC.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="IANA zone for calling hours.")] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="IANA zone for calling hours (default: the number's, else the queue's)."),
+    ] = None,
     expires: Annotated[
         str | None, typer.Option(help="Not done by then: finished failed (UTC time).")
     ] = None,

@@ -257,7 +257,8 @@ class JobOptions(_Strict):
     timezone: TimeZoneName | None = Field(
         default=None,
         description=f"{_ZONE}: the queue's calling hours are read in this zone instead of "
-        "the queue's; null (default): the queue's zone",
+        "the queue's; null (default): the called number's zone (E.164 numbers), else the "
+        "queue's",
     )
     webhooks: list[JobWebhook] = Field(
         default_factory=list,
@@ -447,7 +448,7 @@ class CallbackTask(_Strict):
     timezone: TimeZoneName | None = Field(
         default=None,
         description=f"{_ZONE}: the queue's calling hours are read in this zone; null "
-        "(default): the queue's zone",
+        "(default): b_number's zone (E.164 numbers), else the queue's",
     )
     expires_at: ExpiresAt = None
     priority: Priority = DEFAULT_PRIORITY
