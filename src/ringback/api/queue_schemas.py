@@ -124,15 +124,10 @@ _HOURS_SCHEMA: dict[str, Any] = {
                         "properties": {
                             "date": {"type": "string", "pattern": _DATE},
                             "name": {"type": ["string", "null"], "maxLength": 100},
-                            "timezones": {
-                                "anyOf": [
-                                    {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {"type": "string", "enum": _ZONES},
-                                    },
-                                    {"type": "null"},
-                                ]
+                            "timezones": {  # IANA names, checked by the server
+                                "type": ["array", "null"],
+                                "minItems": 1,
+                                "items": {"type": "string"},
                             },
                         },
                     },
