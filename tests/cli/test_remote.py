@@ -82,6 +82,28 @@ def test_an_unreachable_server_is_one_line_with_exit_2(rb: Operator, tmp_path: P
     assert len(ran.stderr.strip().splitlines()) == 1
 
 
+def test_queue_holidays_are_set_replaced_removed_and_bad_ones_refused(rb: Operator) -> None:
+    name = unique("hols")
+    hours = "Europe/Paris mon-fri 09:00-18:00"
+    added = rb("remote", "queue", "add", name, "--hours", hours, "--holiday", "12-25=Christmas",
+               "--json").json()  # fmt: skip
+    assert added["calling_hours"]["holidays"] == [
+        {"date": "12-25", "name": "Christmas", "timezones": None}
+    ]
+    changed = rb("remote", "queue", "set", name, "--holiday", "2026-05-01@Europe/Paris",
+                 "--json").json()  # fmt: skip
+    assert changed["calling_hours"]["timezone"] == "Europe/Paris"
+    assert changed["calling_hours"]["holidays"] == [
+        {"date": "2026-05-01", "name": None, "timezones": ["Europe/Paris"]}
+    ]
+    cleared = rb("remote", "queue", "set", name, "--no-holidays", "--json").json()
+    assert cleared["calling_hours"]["holidays"] == []
+    body = rb("remote", "queue", "set", name, "--holiday", "13-01", "--json").error(1)
+    assert "holiday '13-01': date" in body["message"]
+    plain = rb("remote", "queue", "add", unique("nohours"), "--holiday", "12-25", real=True)
+    assert plain.code == 1 and plain.stderr.startswith("error: calling hours: holidays need")
+
+
 def test_a_missing_profile_exits_2_naming_the_login_command(rb: Operator) -> None:
     body = rb("remote", "--profile", "nope", "queue", "list", "--json").error(2)
     assert "ringback remote login" in body["message"] and "--profile nope" in body["message"]

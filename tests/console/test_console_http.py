@@ -233,6 +233,31 @@ def test_cancel_and_run_now_act_on_the_clients_own_task_only(served: Served, acm
     assert again.status_code == 409 and "already finished" in again.text
 
 
+def test_the_task_page_shows_the_callees_zone_and_the_holidays_it_waits_over(
+    served: Served, acme: Signed
+) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()  # yesterday to tomorrow: whatever the date when it runs
+    days = [f"--holiday={d:%m-%d}=Rest" for d in (today + timedelta(n) for n in (-1, 0, 1))]
+    served.cli("queue", "add", "rest-q", "--client", "acme", "--on",
+               "--hours", "UTC daily 00:00-24:00", *days)  # fmt: skip
+    queues = json.loads(served.cli("queue", "list", "--client", "acme", "--json"))
+    queue_id = next(q["id"] for q in queues if q["name"] == "rest-q")
+    upload = '[{"a_number": "33611110000", "b_number": "33622220000", "timezone": "UTC"}]'
+    added = acme.http.post(
+        "/ui/tasks/add", data={"queue": str(queue_id), "csrf": acme.csrf},
+        files={"file": ("rest.json", upload.encode(), "application/json")},
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    task_id = int(re.findall(r"Ids: (\d+)", added.text)[0])
+    page = acme.http.get(f"/ui/tasks/{task_id}").text
+    assert re.search(r'id="task-zone">UTC \(given\)<', page), page
+    why = re.search(r'id="task-why">([^<]*)<', page)
+    assert why and "holiday: Rest (" in why.group(1), page
+
+
 def test_sign_out_ends_the_session(served: Served) -> None:
     served.client("leaver")
     signed = Signed(served, served.clients["leaver"])

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,13 @@ class TaskCampaignOut(BaseModel):
         "failed, comment 'expired' (from the task, or its queue's task_ttl_seconds)",
     )  # fmt: skip
     priority: int = Field(5, description="0-9: within a queue higher is dialled first")
+    timezone_source: Literal["given", "number", "queue"] | None = Field(
+        None, description="where timezone came from: given (the task named it), number "
+        "(derived from the number called, the western-most of its zones), queue (the zone of "
+        "the queue's calling hours, following them when they change); null: a task added "
+        "before ringback derived zones",
+        examples=["number"],
+    )  # fmt: skip
 
 
 class PriorityIn(BaseModel):
@@ -45,8 +52,17 @@ class QueueCampaignOut(BaseModel):
     )
 
 
+def given_zone(task: NewTask) -> str | None:
+    """The zone a job named in its options (a derived zone is the task's, not an option)."""
+    return task.timezone if task.timezone_source in (None, "given") else None
+
+
 def task_campaign_fields(row: TaskRow) -> dict[str, Any]:
-    return {"expires_at": format_seed_time(row.expires_at), "priority": row.priority}
+    return {
+        "expires_at": format_seed_time(row.expires_at),
+        "priority": row.priority,
+        "timezone_source": row.timezone_source,
+    }
 
 
 def new_task_campaign_fields(task: NewTask, queue: QueueRow, now: datetime) -> dict[str, Any]:
@@ -54,4 +70,8 @@ def new_task_campaign_fields(task: NewTask, queue: QueueRow, now: datetime) -> d
     expires = task.expires_at
     if expires is None and queue.task_ttl_seconds:
         expires = now + timedelta(seconds=queue.task_ttl_seconds)
-    return {"expires_at": format_seed_time(expires), "priority": task.priority}
+    return {
+        "expires_at": format_seed_time(expires),
+        "priority": task.priority,
+        "timezone_source": task.timezone_source,
+    }

@@ -49,7 +49,10 @@ class TaskRetryScheduledData(_Data):
 
 
 class TaskDelayedData(_Data):
-    reason: str = Field(description="outside calling hours")
+    reason: str = Field(
+        description="outside calling hours; with the holidays waited over when there are "
+        "some: 'outside calling hours, holiday: Christmas (12-25)'"
+    )
     run_at: str = Field(description=f"the next opening of the queue's calling hours, {_ISO}")
 
 

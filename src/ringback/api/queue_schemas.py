@@ -30,6 +30,25 @@ class Window(BaseModel):
     )
 
 
+class Holiday(BaseModel):
+    """A day on which nobody is called, read in the zone the hours are read in for a task
+    (the callee's): the whole local day, 00:00 to 24:00."""
+
+    model_config = ConfigDict(extra="forbid")
+    date: str = Field(
+        description="MM-DD: every year (02-29 in leap years only); YYYY-MM-DD: that day once",
+        examples=["12-25", "2026-05-01"],
+    )
+    name: str | None = Field(
+        None, description="a label shown in delay reasons (at most 100 characters); null: none"
+    )
+    timezones: list[str] | None = Field(
+        None,
+        description="IANA zones it applies in (the task's zone must be one of them); null: "
+        "every zone",
+    )
+
+
 class CallingHoursSpec(BaseModel):
     """Weekly windows in an IANA time zone; a task due outside them waits for the next
     opening (status delayed_interval)."""
@@ -44,6 +63,10 @@ class CallingHoursSpec(BaseModel):
                         {"days": ["mon-fri"], "start": "09:00", "end": "12:30"},
                         {"days": ["mon-fri"], "start": "14:00", "end": "18:00"},
                     ],
+                    "holidays": [
+                        {"date": "12-25", "name": "Christmas", "timezones": None},
+                        {"date": "2026-05-01", "name": None, "timezones": ["Europe/Paris"]},
+                    ],
                 }
             ]
         },
@@ -53,6 +76,10 @@ class CallingHoursSpec(BaseModel):
         "e.g. Europe/Paris; a task's own timezone takes its place for that task"
     )
     windows: list[Window] = Field(description="one or more windows")
+    holidays: list[Holiday] = Field(
+        default_factory=list,
+        description="days on which nobody is called (at most 500), yearly or once; empty: none",
+    )
 
 
 _DAYS = "mon|tue|wed|thu|fri|sat|sun"
@@ -60,6 +87,7 @@ _DAY_ITEM = rf"(daily|\*|({_DAYS})(-({_DAYS}))?)"
 _START = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 _END = rf"({_START}|24:00)"
 _ZONES = sorted(available_timezones())
+_DATE = r"^([0-9]{4}-)?(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 _HOURS_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {
@@ -86,6 +114,24 @@ _HOURS_SCHEMA: dict[str, Any] = {
                         },
                     },
                 },
+                "holidays": {
+                    "type": "array",
+                    "maxItems": 500,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["date"],
+                        "properties": {
+                            "date": {"type": "string", "pattern": _DATE},
+                            "name": {"type": ["string", "null"], "maxLength": 100},
+                            "timezones": {  # IANA names, checked by the server
+                                "type": ["array", "null"],
+                                "minItems": 1,
+                                "items": {"type": "string"},
+                            },
+                        },
+                    },
+                },
             },
         },
         {
@@ -95,7 +141,8 @@ _HOURS_SCHEMA: dict[str, Any] = {
         },
         {"type": "null"},
     ],
-    "description": "weekly windows in which calls may start: {timezone, windows}, or the "
+    "description": "weekly windows in which calls may start: {timezone, windows, holidays}, "
+    "or the "
     "compact text 'Europe/Paris mon-fri 09:00-18:00' (more windows comma-separated: "
     "'Europe/Paris mon-fri 09:00-12:30, sat 10:00-13:00'); null: no limit",
 }
@@ -121,7 +168,9 @@ CallingHoursIn = Annotated[
 
 def hours_dict(value: CallingHoursSpec | str | None) -> dict[str, Any] | None:
     """The validated calling hours as stored (the validator turned a string into the object)."""
-    return value.model_dump() if isinstance(value, CallingHoursSpec) else None
+    if not isinstance(value, CallingHoursSpec):
+        return None
+    return parse_calling_hours(value.model_dump(exclude_none=True))  # holidays: as stored
 
 
 _NO_NUL = {"pattern": "^[^\\u0000]*$"}  # documents what _storable enforces

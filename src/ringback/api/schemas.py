@@ -169,8 +169,8 @@ class JobOptionsOut(BaseModel):
     attempts: int = Field(description="total number of tries including the first")
     backoff: Backoff | None = Field(description="the wait between tries; null: none")
     timezone: str | None = Field(
-        description="IANA zone the queue's calling hours are read in for this job; null: the "
-        "queue's"
+        description="IANA zone the job named for the queue's calling hours; null: none named "
+        "(the task's timezone says the zone it got)"
     )
     webhooks: list[JobWebhookOut] = Field([], description="URLs that receive the job's events")
 
@@ -251,8 +251,9 @@ class TaskOut(campaign.TaskCampaignOut):
         description=f"when it finished, {_UTC}; null: not finished"
     )
     timezone: str | None = Field(
-        description="IANA zone the queue's calling hours are read in for this task; null: the "
-        "queue's"
+        description="IANA zone the queue's calling hours are read in for this task: the one "
+        "given, else derived from the number called, else the queue's (timezone_source says "
+        "which); null: the queue's, or it has no calling hours"
     )
     try_count: int = Field(
         description="total number of tries allowed including the first (options.attempts for jobs)"
@@ -296,7 +297,7 @@ def _own_fields(
         return {
             "data": payload,
             "options": {"attempts": new.max_tries, "backoff": new.backoff,
-                        "timezone": new.timezone, "webhooks": new.webhooks or []},
+                        "timezone": campaign.given_zone(new), "webhooks": new.webhooks or []},
         }  # fmt: skip
     fields = {key: value for key, value in payload.items() if key in _CALLBACK_FIELDS}
     fields["callback_params"] = {**_NO_CALLBACK_PARAMS, **payload.get("callback_params", {})}
@@ -315,6 +316,7 @@ def _task_fields(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
         max_tries=row.max_tries, backoff=row.backoff, max_caller_tries=row.max_caller_tries,
         caller_pause_s=row.caller_pause_s, timezone=row.timezone,
         start_time_utc=row.start_time_utc, webhooks=row.webhooks,
+        timezone_source=row.timezone_source,
     )  # fmt: skip
     return {
         "id": row.id,

@@ -24,7 +24,7 @@ from ringback.cli.common import (
 )
 from ringback.config import Settings
 from ringback.domain.rows import QueueChanges, QueueRow
-from ringback.service import Services, parse_calling_hours
+from ringback.service import Services, calling_hours_with_holidays, parse_calling_hours
 
 queue_app = typer.Typer(help="Create, switch and list queues.", no_args_is_help=True)
 
@@ -113,6 +113,19 @@ HoursOpt = Annotated[
     ),
 ]
 
+HolidayOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--holiday",
+        help="A day nobody is called, read in the callee's zone (repeat the option): MM-DD "
+        "every year or YYYY-MM-DD once, optionally =NAME and @ZONE,ZONE to limit it to zones, "
+        "e.g. '12-25=Christmas' or '2026-05-01@Europe/Paris'. Replaces the queue's holidays.",
+    ),
+]
+NoHolidaysOpt = Annotated[
+    bool, typer.Option("--no-holidays", help="Remove the calling hours' holidays.")
+]
+
 
 @queue_app.command("add")
 def queue_add(
@@ -123,6 +136,7 @@ def queue_add(
     comment: Annotated[str, typer.Option(help="Free comment.")] = "",
     max_cps: CpsOpt = None,
     hours: HoursOpt = None,
+    holiday: HolidayOpt = None,
     redial_interrupted: RedialOpt = None,
     ttl: TtlOpt = None,
     as_json: JsonOpt = False,
@@ -132,6 +146,8 @@ def queue_add(
         if not name.strip():
             raise CliError("a queue needs a name")
         calling_hours = parse_calling_hours(hours) if hours else None
+        if holiday:
+            calling_hours = calling_hours_with_holidays(hours, holiday)
 
     async def work(services: Services, _s: Settings) -> QueueRow:
         client_id = await services.clients.client_id(client)
@@ -164,6 +180,8 @@ def queue_set(
     ] = False,
     hours: HoursOpt = None,
     no_hours: Annotated[bool, typer.Option("--no-hours", help="Remove calling hours.")] = False,
+    holiday: HolidayOpt = None,
+    no_holidays: NoHolidaysOpt = False,
     comment: Annotated[str | None, typer.Option(help="Free comment.")] = None,
     redial_interrupted: RedialOpt = None,
     ttl: TtlOpt = None,
@@ -174,14 +192,19 @@ def queue_set(
     with errors():
         if hours and no_hours:
             raise CliError("give --hours or --no-hours, not both")
+        if holiday and no_holidays:
+            raise CliError("give --holiday or --no-holidays, not both")
+        if no_hours and (holiday or no_holidays):
+            raise CliError("--no-hours removes the holidays with the hours: drop --holiday")
+        holidays = None if holiday is None and not no_holidays else holiday or []
         if max_cps is not None and no_max_cps:
             raise CliError("give --max-cps or --no-max-cps, not both")
-        if (limit, max_cps, hours, comment, redial_interrupted, ttl) == (None,) * 6 and not (
-            no_hours or no_max_cps or no_ttl
-        ):
+        if (limit, max_cps, hours, comment, redial_interrupted, ttl, holidays) == (
+            None,
+        ) * 7 and not (no_hours or no_max_cps or no_ttl):
             raise CliError(
                 "nothing to change: give --limit, --max-cps, --no-max-cps, --hours, --no-hours, "
-                "--[no-]redial-interrupted or --comment"
+                "--holiday, --no-holidays, --[no-]redial-interrupted or --comment"
             )
         changes = QueueChanges(
             comment=comment,
@@ -198,6 +221,12 @@ def queue_set(
     async def work(services: Services, _s: Settings) -> QueueRow:
         client_id = await find_client(services, client)
         queue = await find_queue(services, client_id, name, client)
+        if holidays is not None:  # into the new hours, else the queue's
+            if not (changes.calling_hours or queue.calling_hours):
+                raise CliError(f"queue {name!r} has no calling hours: give --hours with --holiday")
+            changes.calling_hours = calling_hours_with_holidays(
+                changes.calling_hours or queue.calling_hours, holidays
+            )
         return await services.queues.change(queue.client_id, queue.id, changes)
 
     _print_queues([run(work)], as_json)

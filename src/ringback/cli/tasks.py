@@ -56,6 +56,7 @@ def task_dict(task: TaskRow) -> dict[str, Any]:
         "next_run_at": seed_time(task.run_at) if task.stored_status != "finished" else None,
         "start_time_utc": seed_time(task.start_time_utc) or None,
         "timezone": task.timezone,
+        "timezone_source": task.timezone_source,
         "expires_at": seed_time(task.expires_at) or None,
         "priority": task.priority,
         "create_date_utc": seed_time(task.created_at),
@@ -130,7 +131,10 @@ def task_add(
         float | None, typer.Option(help="callback: A pause (s).")
     ] = None,
     start_time: Annotated[str | None, typer.Option(help="'YYYY-MM-DD HH:MM:SS' UTC.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="IANA zone for calling hours.")] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="IANA zone for calling hours (default: the number's, else the queue's)."),
+    ] = None,
     expires: Annotated[
         str | None, typer.Option(help="Not done by then: finished failed (UTC time).")
     ] = None,
@@ -361,6 +365,8 @@ def task_show(
         f"attempt {view['attempt']} of {view['try_count']}; created "
         f"{view['create_date_utc']}; next run {view['next_run_at'] or '-'}"
     )
+    if view["timezone"] or view["timezone_source"]:
+        out.print(f"callee's time zone {view['timezone'] or '-'} ({view['timezone_source']})")
     out.print_json(data=view["data"])
     calls = make_table(
         "attempt",

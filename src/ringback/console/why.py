@@ -23,6 +23,18 @@ def hours_of(queue: QueueRow) -> str:
         return "(unreadable)"
 
 
+def _holidays(queue: QueueRow, task: TaskRow, now: datetime, until: datetime) -> str:
+    """``; holiday: Christmas (12-25)`` for the holidays the task waits over ('' if none)."""
+    try:
+        calling = CallingHours.parse(queue.calling_hours or "")
+        skipped = calling.holidays_until(now, until, task.timezone)
+    except ValueError:
+        return ""
+    if not skipped:
+        return ""
+    return "; holiday: " + ", ".join(holiday.describe() for holiday in skipped)
+
+
 def why_not_dialling(task: TaskRow, queue: QueueRow, now: datetime) -> str | None:
     """One sentence, or None when the task is dialling now, will be at once, or finished."""
     if task.status in (TaskStatus.FINISHED.value, TaskStatus.EXECUTED.value):
@@ -32,7 +44,8 @@ def why_not_dialling(task: TaskRow, queue: QueueRow, now: datetime) -> str | Non
     if task.run_at > now:
         if task.status == TaskStatus.DELAYED_INTERVAL.value:
             return (
-                f"outside the queue's calling hours ({hours_of(queue)}): next at {_at(task.run_at)}"
+                f"outside the queue's calling hours ({hours_of(queue)}): next at "
+                f"{_at(task.run_at)}{_holidays(queue, task, now, task.run_at)}"
             )
         if task.tries_used:
             attempt = f"try {task.tries_used + 1} of {task.max_tries}"
@@ -47,9 +60,10 @@ def why_not_dialling(task: TaskRow, queue: QueueRow, now: datetime) -> str | Non
         try:
             calling = CallingHours.parse(queue.calling_hours)
             if not calling.is_open(now, task.timezone):
-                opening = _at(calling.next_opening(now, task.timezone))
+                opening = calling.next_opening(now, task.timezone)
                 return (
-                    f"outside the queue's calling hours ({calling.describe()}): opens at {opening}"
+                    f"outside the queue's calling hours ({calling.describe()}): opens at "
+                    f"{_at(opening)}{_holidays(queue, task, now, opening)}"
                 )
         except ValueError:
             pass

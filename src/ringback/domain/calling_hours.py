@@ -12,23 +12,40 @@ Two spellings, both accepted by :meth:`CallingHours.parse`::
      "windows": [{"days": ["mon-fri"], "start": "09:00", "end": "18:00"}]}
 
     "Europe/Paris mon-fri 09:00-18:00, sat,sun 10:00-13:00"
+
+The object form may list ``holidays``: dates on which nobody is called, yearly (``MM-DD``) or
+one-off (``YYYY-MM-DD``), optionally only in some zones (see domain/holidays.py)::
+
+    {"timezone": "Europe/Paris", "windows": [...],
+     "holidays": [{"date": "12-25", "name": "Christmas"}, {"date": "2026-05-08"}]}
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ringback.domain.holidays import (
+    NO_HOLIDAYS,
+    Holiday,
+    Holidays,
+    holiday_from_text,
+    parse_holidays,
+)
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_NUMBERS = {name: i for names in (DAY_NAMES, _FULL_NAMES) for i, name in enumerate(names)}
 _ALL_DAYS = frozenset(range(7))
 _SEARCH_DAYS = 8  # every weekly window starts within 8 local days, even one skipped by a DST gap
+# holidays push an opening further: yearly ones leave a day of the year open (parse_holidays
+# checks it), which falls on a window's weekday within a few years; past this, not at all
+_HOLIDAY_SEARCH_DAYS = 12 * 366
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 _EXAMPLE = "e.g. 'Europe/Paris mon-fri 09:00-18:00'"
 
@@ -82,6 +99,7 @@ class Window:
 class CallingHours:
     timezone: str
     windows: tuple[Window, ...]
+    holidays: Holidays = NO_HOLIDAYS
 
     def __post_init__(self) -> None:
         zone(self.timezone)
@@ -90,15 +108,46 @@ class CallingHours:
             raise ValueError("empty window list: calling hours need at least one window")
 
     def is_open(self, now: datetime, tz: str | None = None) -> bool:
-        """Whether ``now`` (aware) is inside a window, read in ``tz`` or else in ``timezone``."""
+        """Whether ``now`` (aware) is inside a window and not on a holiday, read in ``tz`` or
+        else in ``timezone``."""
         return self._open(_utc(now), zone(self.timezone if tz is None else tz))
 
+    def holiday_at(self, now: datetime, tz: str | None = None) -> Holiday | None:
+        """The holiday of ``now``'s local date in ``tz`` (else ``timezone``), if any."""
+        local = zone(self.timezone if tz is None else tz)
+        return self.holidays.on(_utc(now).astimezone(local).date(), local.key)
+
+    def holidays_until(
+        self, now: datetime, until: datetime, tz: str | None = None
+    ) -> list[Holiday]:
+        """The holidays on the local dates from ``now``'s to ``until``'s (skipped by a wait)."""
+        local = zone(self.timezone if tz is None else tz)
+        day, last = _utc(now).astimezone(local).date(), _utc(until).astimezone(local).date()
+        found = []
+        while day <= last and self.holidays:
+            holiday = self.holidays.on(day, local.key)
+            if holiday is not None:
+                found.append(holiday)
+            day += timedelta(days=1)
+        return found
+
+    def delay_reason(self, now: datetime, opening: datetime, tz: str | None = None) -> str:
+        """Why a task due at ``now`` waits until ``opening``: ``outside calling hours``, with
+        the holidays it waits over (``holiday: Christmas (12-25)``)."""
+        skipped = self.holidays_until(now, opening, tz)
+        if not skipped:
+            return "outside calling hours"
+        return "outside calling hours, holiday: " + ", ".join(h.describe() for h in skipped)
+
     def next_opening(self, now: datetime, tz: str | None = None) -> datetime:
-        """``now`` if open, else the earliest UTC instant after it at which a window opens."""
+        """``now`` if open, else the earliest UTC instant after it at which a window opens
+        on a day that is not a holiday."""
         now = _utc(now)
         local = zone(self.timezone if tz is None else tz)
         if self._open(now, local):
             return now
+        if self.holidays:
+            return self._next_opening_by_day(now, local)
         # A window opens either where the wall clock reaches a start time or where it jumps.
         first_day = now.astimezone(local).date()
         candidates = list(_offset_changes(local, now, now + timedelta(days=_SEARCH_DAYS + 2)))
@@ -112,9 +161,36 @@ class CallingHours:
             raise ValueError(f"{self.describe()!r} does not open within {_SEARCH_DAYS} days")
         return min(openings)
 
+    def _next_opening_by_day(self, now: datetime, local: ZoneInfo) -> datetime:
+        """The first opening, local day by local day, skipping holidays. The hours open at a
+        window's start, at a jump of the clock, or at midnight after a holiday; each of a
+        day's candidates lies in that day, so the first day with one has the earliest."""
+        day = now.astimezone(local).date()
+        for _ in range(_HOLIDAY_SEARCH_DAYS):
+            if self.holidays.on(day, local.key) is None:
+                candidates = _instants(datetime.combine(day, time(0)), local)
+                for window in self.windows:
+                    if day.weekday() in window.days:
+                        candidates += _instants(datetime.combine(day, window.start), local)
+                start = datetime.combine(day, time(0), local) - timedelta(hours=3)
+                end = start + timedelta(hours=30)
+                if _offset(local, int(start.timestamp())) != _offset(local, int(end.timestamp())):
+                    candidates += _offset_changes(local, start, end)
+                openings = [
+                    t
+                    for t in candidates
+                    if t > now and t.astimezone(local).date() == day and self._open(t, local)
+                ]
+                if openings:
+                    return min(openings)
+            day += timedelta(days=1)
+        raise ValueError(f"{self.describe()!r} does not open within {_HOLIDAY_SEARCH_DAYS} days")
+
     def _open(self, instant: datetime, local: ZoneInfo) -> bool:
         wall = instant.astimezone(local).replace(tzinfo=None)
-        return any(window.contains(wall) for window in self.windows)
+        if not any(window.contains(wall) for window in self.windows):
+            return False
+        return not self.holidays or self.holidays.on(wall.date(), local.key) is None
 
     @classmethod
     def parse(cls, spec: str | Mapping[str, Any]) -> CallingHours:
@@ -134,7 +210,8 @@ class CallingHours:
 
     @classmethod
     def _from_dict(cls, data: Mapping[str, Any]) -> CallingHours:
-        unknown = sorted(str(key) for key in data if key not in ("timezone", "windows"))
+        keys = ("timezone", "windows", "holidays")
+        unknown = sorted(str(key) for key in data if key not in keys)
         if unknown:
             raise ValueError(f"unknown calling-hours key(s): {', '.join(unknown)}")
         timezone = data.get("timezone")
@@ -150,7 +227,8 @@ class CallingHours:
                 windows.append(_window_from_dict(item))
             except ValueError as exc:
                 raise ValueError(f"window {number}: {exc}") from None
-        return cls(timezone, tuple(windows))
+        holidays = parse_holidays(data.get("holidays") or [])
+        return cls(timezone, tuple(windows), holidays)
 
     @classmethod
     def _from_text(cls, text: str) -> CallingHours:
@@ -189,7 +267,7 @@ class CallingHours:
         return cls(words[0], tuple(windows))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "timezone": self.timezone,
             "windows": [
                 {
@@ -200,6 +278,9 @@ class CallingHours:
                 for window in self.windows
             ],
         }
+        if self.holidays:
+            out["holidays"] = [holiday.to_dict() for holiday in self.holidays.items]
+        return out
 
     def describe(self) -> str:
         """The compact form, e.g. ``Europe/Paris mon-fri 09:00-18:00, sat 10:00-13:00``."""
@@ -207,7 +288,22 @@ class CallingHours:
             f"{_describe_days(w.days)} {_format_time(w.start)}-{_format_time(w.end)}"
             for w in self.windows
         )
-        return f"{self.timezone} {', '.join(items)}"
+        text = f"{self.timezone} {', '.join(items)}"
+        if self.holidays:
+            text += f" (except {', '.join(h.date_text for h in self.holidays.items)})"
+        return text
+
+
+def hours_with_holidays(
+    hours: str | Mapping[str, Any] | None, holidays: Sequence[str]
+) -> dict[str, Any]:
+    """Calling hours (any form) with their holidays replaced by ``holidays``, each in the
+    CLI's ``DATE[=NAME][@ZONE,...]`` form (none: no holidays); the stored object form."""
+    if not hours:
+        raise ValueError("holidays need calling hours: give the calling hours too")
+    spec = CallingHours.parse(hours).to_dict()
+    spec["holidays"] = [holiday_from_text(text) for text in holidays]
+    return CallingHours.parse(spec).to_dict()
 
 
 def _utc(now: datetime) -> datetime:

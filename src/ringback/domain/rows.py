@@ -93,6 +93,7 @@ class TaskRow:
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
     expires_at: datetime | None = None  # not completed by then: finished failed, expired
     priority: int = 5  # 0-9: within a queue higher is dialled first
+    timezone_source: str | None = None  # given, number or queue (None: stored before)
 
 
 @dataclass(slots=True)

@@ -257,7 +257,8 @@ class JobOptions(_Strict):
     timezone: TimeZoneName | None = Field(
         default=None,
         description=f"{_ZONE}: the queue's calling hours are read in this zone instead of "
-        "the queue's; null (default): the queue's zone",
+        "the queue's; null (default): the called number's zone (E.164 numbers), else the "
+        "queue's",
     )
     webhooks: list[JobWebhook] = Field(
         default_factory=list,
@@ -447,7 +448,7 @@ class CallbackTask(_Strict):
     timezone: TimeZoneName | None = Field(
         default=None,
         description=f"{_ZONE}: the queue's calling hours are read in this zone; null "
-        "(default): the queue's zone",
+        "(default): b_number's zone (E.164 numbers), else the queue's",
     )
     expires_at: ExpiresAt = None
     priority: Priority = DEFAULT_PRIORITY
@@ -503,6 +504,7 @@ class NewTask:
     webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
     expires_at: datetime | None = None  # None: the queue's task_ttl_seconds, if it has one
     priority: int = 5  # 0-9: within a queue higher is dialled first
+    timezone_source: str | None = None  # given, number or queue: set by the service
 
     @property
     def names_webhook_urls(self) -> bool:

@@ -13,6 +13,7 @@ from ringback.service.clients import (
 from ringback.service.history import CallHistory
 from ringback.service.inputs import (
     MAX_TASKS_PER_REQUEST,
+    calling_hours_with_holidays,
     parse_callback_tasks,
     parse_calling_hours,
     parse_jobs,
@@ -45,6 +46,7 @@ __all__ = [
     "TaskService",
     "TaskView",
     "WebhookService",
+    "calling_hours_with_holidays",
     "open_services",
     "parse_callback_tasks",
     "parse_calling_hours",

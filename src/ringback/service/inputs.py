@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from ringback.client_files import Storage, StorageError
-from ringback.domain.calling_hours import CallingHours
+from ringback.domain.calling_hours import CallingHours, hours_with_holidays
 from ringback.domain.rows import InvalidInput
 from ringback.domain.tasks import CallbackTask, IvrCallJob, Job, MsgCallJob
 from ringback.ivr.errors import IvrError
@@ -75,6 +75,19 @@ def parse_calling_hours(spec: str | dict[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         raise InvalidInput(
             f"calling hours: {exc}", [{"loc": ["calling_hours"], "msg": str(exc)}]
+        ) from exc
+
+
+def calling_hours_with_holidays(
+    spec: str | dict[str, Any] | None, holidays: list[str]
+) -> dict[str, Any]:
+    """Calling hours with their holidays replaced (``DATE[=NAME][@ZONE,...]`` each; none:
+    no holidays); InvalidInput naming calling_hours.holidays."""
+    try:
+        return hours_with_holidays(spec, holidays)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"calling hours: {exc}", [{"loc": ["calling_hours", "holidays"], "msg": str(exc)}]
         ) from exc
 
 

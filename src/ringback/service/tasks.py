@@ -12,6 +12,7 @@ from typing import Any, Unpack
 
 from ringback.client_files import Storage
 from ringback.clock import Clock
+from ringback.domain.callee_zone import called_number, callee_zone
 from ringback.domain.rows import (
     CallRow,
     Conflict,
@@ -96,9 +97,8 @@ class TaskService:
                     ) from exc
         ids: dict[int, int] = {}
         for name, entries in by_queue.items():
-            added = await self.store.add_tasks(
-                client_id, queues[name].id, [task for _, task in entries], now
-            )
+            new = with_callee_zones([task for _, task in entries], queues[name], now)
+            added = await self.store.add_tasks(client_id, queues[name].id, new, now)
             ids.update({index: task_id for (index, _), task_id in zip(entries, added, strict=True)})
         return [ids[index] for index in range(len(jobs))]
 
@@ -116,7 +116,7 @@ class TaskService:
         _check_expiry([(i, None, spec.expires_at) for i, spec in enumerate(specs)], self.clock)
         queue = await self.store.get_queue(queue_id, client_id=client_id, pending=False)
         now = self.clock.now()
-        new = tasks_from_callbacks(specs, now)
+        new = with_callee_zones(tasks_from_callbacks(specs, now), queue, now)
         ids = await self.store.add_tasks(client_id, queue_id, new, now)
         return AddedTasks(queue, ids, new, now)
 
@@ -171,8 +171,10 @@ class TaskService:
         """Replace a waiting task's fields; Conflict once it runs or finished."""
         await self.get(client_id, task_id, queue_id=queue_id)
         _check_expiry([(None, None, spec.expires_at)], self.clock)
+        queue = await self.store.get_queue(queue_id, client_id=client_id, pending=False)
         now = self.clock.now()
-        task = await self.store.update_task(task_id, client_id, task_from_callback(spec, now), now)
+        [new] = with_callee_zones([task_from_callback(spec, now)], queue, now)
+        task = await self.store.update_task(task_id, client_id, new, now)
         return (await self.views([task]))[0]
 
     async def cancel(
@@ -208,6 +210,17 @@ class TaskService:
         """The task's events, in order."""
         await self.store.get_task(task_id, self.clock.now(), client_id=client_id)
         return await self.store.events_for_task(task_id)
+
+
+def with_callee_zones(tasks: list[NewTask], queue: QueueRow, at: datetime) -> list[NewTask]:
+    """Every task added or replaced passes here: its zone (the one it names, else its
+    number's, else the queue's calling-hours zone) and where that zone came from."""
+    queue_zone = (queue.calling_hours or {}).get("timezone")
+    for task in tasks:
+        number = called_number(task.kind.value, task.payload)
+        zone = callee_zone(task.timezone, number, queue_zone, at)
+        task.timezone, task.timezone_source = zone.timezone, zone.source
+    return tasks
 
 
 def _check_expiry(

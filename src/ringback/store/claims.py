@@ -94,7 +94,7 @@ class TaskResult:
 NEW_TASK_COLUMNS = (
     "id, client_id, queue_id, kind, name, payload, status, run_at, start_time_utc, timezone, "
     "max_tries, max_caller_tries, backoff, caller_pause_s, event_seq, created_at, updated_at, "
-    "webhooks, expires_at, priority"
+    "webhooks, expires_at, priority, timezone_source"
 )
 SCHEDULED = TaskStatus.SCHEDULED.value
 CREATED = EventType.TASK_CREATED.value

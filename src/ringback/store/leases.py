@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -122,7 +122,12 @@ class LeaseRepository(Repository):
             if hours.is_open(now, timezone):
                 open_ids.append(task_id)
             else:
-                await self._delay_to_window(conn, task_id, hours.next_opening(now, timezone), now)
+                try:
+                    opening = hours.next_opening(now, timezone)
+                    reason = hours.delay_reason(now, opening, timezone)
+                except ValueError:  # holidays leave no window open for years: look again later
+                    opening, reason = now + timedelta(days=366), "calling hours do not open"
+                await self._delay_to_window(conn, task_id, opening, now, reason)
                 moved += 1
         rows = await ops.claim_ids(conn, claim, open_ids) if open_ids else []
         if rows or claim.tokens is not None:
@@ -130,7 +135,7 @@ class LeaseRepository(Repository):
         return rows, moved
 
     async def _delay_to_window(
-        self, conn: Conn, task_id: int, opening: datetime, now: datetime
+        self, conn: Conn, task_id: int, opening: datetime, now: datetime, reason: str
     ) -> None:
         await transition(
             conn,
@@ -138,7 +143,7 @@ class LeaseRepository(Repository):
             now,
             {"status": TaskStatus.DELAYED_INTERVAL.value, "run_at": to_ms(opening)},
             EventType.TASK_DELAYED,
-            lambda _: {"reason": "outside calling hours", "run_at": opening.isoformat()},
+            lambda _: {"reason": reason, "run_at": opening.isoformat()},
         )
 
     async def complete(self, completions: Sequence[Completion], now: datetime) -> list[bool]:

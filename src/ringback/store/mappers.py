@@ -92,6 +92,7 @@ def task_row(row: Row[Any], running: int, now_ms: int) -> TaskRow:
         webhooks=row.webhooks,
         expires_at=from_ms(row.expires_at),
         priority=row.priority,
+        timezone_source=row.timezone_source,
     )
 
 

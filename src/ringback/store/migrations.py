@@ -551,6 +551,13 @@ MIGRATIONS += (Migration(15, "priority: tasks.priority 0-9 (default 5), the clai
         WHERE status IN {_PENDING}""",
 )),)  # fmt: skip
 
+# The callee's time zone (issue 18): where a task's ``timezone`` came from: ``given`` (the
+# task named it), ``number`` (derived from the number called), ``queue`` (the queue's calling
+# hours zone, kept in step when they change). NULL: a task stored before this migration.
+MIGRATIONS += (Migration(16, "tasks.timezone_source: given, number or queue", (
+    "ALTER TABLE tasks ADD COLUMN timezone_source TEXT",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

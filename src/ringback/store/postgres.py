@@ -314,13 +314,13 @@ class PostgresClaims:
         "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, kind text, "
         "name text, payload jsonb, run_at bigint, start_time_utc bigint, timezone text, "
         "max_tries int, max_caller_tries int, backoff jsonb, caller_pause_s double precision, "
-        "created jsonb, webhooks jsonb, expires_at bigint, priority int)), "
+        "created jsonb, webhooks jsonb, expires_at bigint, priority int, timezone_source text)), "
         f"new_tasks AS (INSERT INTO tasks ({cl.NEW_TASK_COLUMNS}) "
         f"SELECT id, $2, $3, kind, name, payload, '{cl.SCHEDULED}', run_at, start_time_utc, "
         "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks, "
         # no expires_at: the queue's time-to-live, if it has one
         "COALESCE(expires_at, $4 + (SELECT task_ttl_seconds FROM queues WHERE id = $3)::bigint "
-        "* 1000), priority FROM r), "
+        "* 1000), priority, timezone_source FROM r), "
         "new_events AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, "
         f"occurred_at, data, dispatched_at) SELECT $2, $3, id, 1, '{cl.CREATED}', $4, created, "
         # written as dispatched when no webhook target can receive it (see migration 5)
@@ -354,6 +354,7 @@ class PostgresClaims:
                 "backoff": task.backoff, "caller_pause_s": task.caller_pause_s,
                 "created": cl.created_data(task), "webhooks": task.webhooks or None,
                 "expires_at": ms(task.expires_at), "priority": task.priority,
+                "timezone_source": task.timezone_source,
             }
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip

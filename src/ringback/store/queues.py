@@ -14,7 +14,7 @@ from ringback.store.mappers import queue_row
 from ringback.store.queries import IS_PENDING, IS_RUNNING
 from ringback.store.records import Conflict, NotFound, QueueRow, to_ms
 from ringback.store.repository import Repository
-from ringback.store.tasks import cancel, release_delayed_to_hours
+from ringback.store.tasks import cancel, follow_queue_zone, release_delayed_to_hours
 
 
 class QueueRepository(Repository):
@@ -123,6 +123,8 @@ class QueueRepository(Repository):
                 raise NotFound(f"no queue {queue_id}")
             if "calling_hours" in values:
                 await release_delayed_to_hours(conn, queue_id, now)
+                hours = values["calling_hours"]
+                await follow_queue_zone(conn, queue_id, hours["timezone"] if hours else None)
             await self.driver.notify(conn)
         self._woke()
         return await self.get_queue(queue_id)

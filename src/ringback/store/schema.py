@@ -81,6 +81,7 @@ tasks = sa.Table(
     sa.Column("webhooks", Json, nullable=True),  # a job's own webhook URLs (options.webhooks)
     sa.Column("expires_at", sa.BigInteger, nullable=True),  # migration 13: finished if passed
     sa.Column("priority", sa.Integer, nullable=False, server_default="5"),  # 0-9, 9 first
+    sa.Column("timezone_source", sa.Text, nullable=True),  # given, number, queue (issue 18)
 )
 
 # kept by triggers on tasks (migration 3): how many tasks each queue holds

@@ -190,6 +190,7 @@ class SqliteClaims:
                 None if task.backoff is None else dumps(task.backoff), task.caller_pause_s, 1,
                 now_ms, now_ms, dumps(task.webhooks) if task.webhooks else None,
                 ttl_expiry if task.expires_at is None else ms(task.expires_at), task.priority,
+                task.timezone_source,
             )
             for task_id, task in zip(ids, tasks, strict=True)
         ]  # fmt: skip

@@ -157,6 +157,7 @@ class TaskRepository(Repository):
                     "caller_pause_s": task.caller_pause_s,
                     **({} if task.expires_at is None else {"expires_at": to_ms(task.expires_at)}),
                     "priority": task.priority,
+                    "timezone_source": task.timezone_source,
                 },
                 EventType.TASK_UPDATED,
                 lambda attempt: {"run_at": task.run_at.isoformat(), "attempts": attempt},
@@ -401,6 +402,22 @@ async def release_delayed_to_hours(conn: Conn, queue_id: int, now: datetime) -> 
             ],
         )
     return len(rows)
+
+
+async def follow_queue_zone(conn: Conn, queue_id: int, zone: str | None) -> None:
+    """The queue's calling hours changed: its unfinished tasks whose zone is the queue's
+    (``timezone_source`` queue) take the new hours' zone (None: the queue has no hours)."""
+    tk = t.tasks
+    unfinished = [*PENDING_STATUSES, TaskStatus.EXECUTED.value]
+    await conn.execute(
+        tk.update()
+        .where(
+            tk.c.queue_id == queue_id,
+            tk.c.status.in_(unfinished),
+            tk.c.timezone_source == "queue",
+        )
+        .values(timezone=zone)
+    )
 
 
 class TaskFilters(TypedDict, total=False):

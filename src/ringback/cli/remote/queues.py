@@ -16,6 +16,7 @@ from ringback.cli.remote.shell import (
     show,
     table,
 )
+from ringback.domain.calling_hours import hours_with_holidays
 
 queue_app = typer.Typer(
     help="The server's queues: list, show, add, set, on, off, delete.", no_args_is_help=True
@@ -67,6 +68,22 @@ HoursOpt = Annotated[
     typer.Option("--hours", help="Calling hours, e.g. 'mon-fri 09:00-18:00 Europe/Paris'."),
 ]
 CommentOpt = Annotated[str | None, typer.Option("--comment", help="Free text.")]
+HolidayOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--holiday",
+        help="A day nobody is called, read in the callee's zone (repeat the option): MM-DD "
+        "every year or YYYY-MM-DD once, optionally =NAME and @ZONE,ZONE to limit it to zones, "
+        "e.g. '12-25=Christmas'. Replaces the queue's holidays.",
+    ),
+]
+
+
+def _with_holidays(hours: Any, holidays: list[str]) -> dict[str, Any]:
+    try:
+        return hours_with_holidays(hours, holidays)
+    except ValueError as exc:
+        raise refuse(f"calling hours: {exc}") from None
 
 
 @queue_app.command("add")
@@ -75,6 +92,7 @@ def add_queue(
     limit: LimitOpt = None,
     cps: CpsOpt = None,
     hours: HoursOpt = None,
+    holiday: HolidayOpt = None,
     comment: CommentOpt = None,
     on: Annotated[bool, typer.Option("--on", help="Switch it on at once (else off).")] = False,
     as_json: JsonOpt = False,
@@ -90,6 +108,8 @@ def add_queue(
     if comment is not None:
         body["comment"] = comment
     with reporting(as_json):
+        if holiday:
+            body["calling_hours"] = _with_holidays(hours, holiday)
         queue = remote().call("POST", "/task_scheduler/", json=body)
         show(
             queue,
@@ -98,10 +118,19 @@ def add_queue(
         )
 
 
-def _update(name: str, body: dict[str, Any], as_json: bool) -> None:
+def _update(
+    name: str, body: dict[str, Any], as_json: bool, holidays: list[str] | None = None
+) -> None:
+    """PUT ``body``; ``holidays`` (not None) replace those of the new calling hours in ``body``,
+    else of the queue's."""
     with reporting(as_json):
         client = remote()
         queue = find_queue(client, name)
+        if holidays is not None:
+            hours = body.get("calling_hours") or queue.get("calling_hours")
+            if not hours:
+                raise refuse(f"queue {name!r} has no calling hours: give --hours with --holiday")
+            body["calling_hours"] = _with_holidays(hours, holidays)
         changed = client.call("PUT", f"/task_scheduler/{queue['id']}", json=body)
         show(changed, as_json, lambda: _show_queues([changed], False))
 
@@ -114,6 +143,10 @@ def set_queue(
     no_cps: Annotated[bool, typer.Option("--no-max-cps", help="No calls-per-second cap.")] = False,
     hours: HoursOpt = None,
     no_hours: Annotated[bool, typer.Option("--no-hours", help="Call at any hour.")] = False,
+    holiday: HolidayOpt = None,
+    no_holidays: Annotated[
+        bool, typer.Option("--no-holidays", help="Remove the calling hours' holidays.")
+    ] = False,
     comment: CommentOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -127,10 +160,17 @@ def set_queue(
         body["calling_hours"] = None if no_hours else hours
     if comment is not None:
         body["comment"] = comment
-    if not body:
-        with reporting(as_json):
-            raise refuse("nothing to change: give --limit, --max-cps, --hours or --comment")
-    _update(name, body, as_json)
+    holidays = None if holiday is None and not no_holidays else holiday or []
+    with reporting(as_json):
+        if holiday and no_holidays:
+            raise refuse("give --holiday or --no-holidays, not both")
+        if no_hours and holidays is not None:
+            raise refuse("--no-hours removes the holidays with the hours: drop --holiday")
+        if not body and holidays is None:
+            raise refuse(
+                "nothing to change: give --limit, --max-cps, --hours, --holiday or --comment"
+            )
+    _update(name, body, as_json, holidays)
 
 
 @queue_app.command("on")
