@@ -64,6 +64,11 @@ class SipDialer:
     def port(self) -> int:
         return self.agent.port
 
+    @property
+    def default_caller_id(self) -> str | None:
+        """The caller id of a leg that names none (checked against a client's allowed list)."""
+        return self.settings.caller_id
+
     async def originate(self, request: OriginateRequest) -> SipCall:
         settings = self.settings
         target = self.target_uri(request.to_number)
