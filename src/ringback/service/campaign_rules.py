@@ -120,5 +120,8 @@ async def check_caller_ids(
     details = caller_id_problems(await store.caller_ids(client_id), items)
     if details:
         names = {next(p for p in reversed(d["loc"]) if isinstance(p, str)) for d in details}
+        if len(details) == 1:  # one line says it all (the CLI prints the message only)
+            [name] = names
+            raise InvalidInput(f"{name}: {details[0]['msg']}; nothing was added", details)
         fields = ", ".join(sorted(names))
         raise InvalidInput(f"{len(details)} problem(s): {fields}; nothing was added", details)
