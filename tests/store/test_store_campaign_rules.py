@@ -6,11 +6,11 @@ stored), also when two stores (two worker processes) write legs to one number at
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from test_store import msg_task
 
-from conftest import OpenStore
 from ringback.clock import FakeClock
 from ringback.domain.frequency_caps import CallerIdEntry, CapRule
 from ringback.domain.model import LegState
@@ -19,6 +19,7 @@ from ringback.store.legs_sql import LegWrite
 from support import leg_record
 
 NUMBER = "0901234000"
+OpenStore = Callable[[], Awaitable[Store]]  #: the open_shared fixture (tests/store/conftest.py)
 
 
 async def _claimed(store: Store, clock: FakeClock, n: int, owner: str = "w1") -> list[LegWrite]:
