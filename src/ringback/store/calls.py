@@ -33,7 +33,8 @@ class CallRepository(Repository):
         if opened.ruled:  # clients with campaign rules: counted and written under locks
             ruled = [w for w in writes if w.record.leg_uuid in opened.ruled]
             async with self.driver.write() as conn:
-                opened.merge(await self.driver.legs.write_ruled(conn, ruled))
+                clients = dict(opened.ruled)
+                opened.merge(await self.driver.legs.write_ruled(conn, ruled, clients))
         return opened
 
     async def events_for_task(self, task_id: int) -> list[EventRow]:

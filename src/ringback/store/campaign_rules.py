@@ -53,7 +53,7 @@ async def check_opens(conn: Conn, opens: Sequence[tuple[LegWrite, int]]) -> Verd
     caps, allowed = await _rules(conn, clients)
     if not caps and not allowed:
         return verdicts
-    seen: dict[tuple[int, str], list[datetime]] = {}
+    starts = await _starts(conn, [(w, c) for w, c in opens if caps.get(c)], caps)
     for write, client_id in opens:
         record = write.record
         caller = record.from_number
@@ -63,15 +63,12 @@ async def check_opens(conn: Conn, opens: Sequence[tuple[LegWrite, int]]) -> Verd
         rules = caps.get(client_id)
         if not rules:
             continue
-        key = (client_id, record.to_number)
-        if key not in seen:
-            longest = max(r.window_seconds for r in rules)
-            seen[key] = await _starts(conn, client_id, record.to_number, record.started_at, longest)
-        delay = cap_delay(record.to_number, rules, seen[key], record.started_at)
+        placed = starts.setdefault((client_id, record.to_number), [])
+        delay = cap_delay(record.to_number, rules, placed, record.started_at)
         if delay is not None:
             verdicts.capped[record.leg_uuid] = delay
         else:
-            seen[key].append(record.started_at)  # counts for the next legs of the batch
+            placed.append(record.started_at)  # counts for the next legs of the batch
     return verdicts
 
 
@@ -99,18 +96,26 @@ async def _rules(
 
 
 async def _starts(
-    conn: Conn, client_id: int, number: str, now: datetime, window_seconds: int
-) -> list[datetime]:
-    """When the client's counted legs to ``number`` started, in the window ending ``now``."""
+    conn: Conn, opens: list[tuple[LegWrite, int]], caps: dict[int, list[CapRule]]
+) -> dict[tuple[int, str], list[datetime]]:
+    """When the counted legs of each (client, number) of ``opens`` started, within the client's
+    longest window before the earliest open: one index range read per client and batch."""
     c = t.calls
-    since = to_ms(now - timedelta(seconds=window_seconds))
-    query = sa.select(c.c.started_at).where(
-        c.c.client_id == client_id,
-        c.c.to_number == number,
-        c.c.started_at > since,
-        sa.func.coalesce(c.c.hangup_disposition, "") != NOT_SENT,
-    )
-    return [from_ms(row[0]) for row in (await conn.execute(query)).all()]  # type: ignore[misc]
+    found: dict[tuple[int, str], list[datetime]] = {}
+    for client_id in sorted({client for _, client in opens}):
+        mine = [w.record for w, client in opens if client == client_id]
+        longest = max(r.window_seconds for r in caps[client_id])
+        since = to_ms(min(r.started_at for r in mine) - timedelta(seconds=longest))
+        query = sa.select(c.c.to_number, c.c.started_at).where(
+            c.c.client_id == client_id,
+            c.c.to_number.in_(sorted({r.to_number for r in mine})),
+            c.c.started_at > since,
+            sa.func.coalesce(c.c.hangup_disposition, "") != NOT_SENT,
+        )
+        rows: list[Any] = list((await conn.execute(query)).all())
+        for number, started_ms in rows:
+            found.setdefault((client_id, number), []).append(from_ms(started_ms))  # type: ignore[arg-type]
+    return found
 
 
 class CampaignRuleRepository(Repository):

@@ -72,9 +72,12 @@ class LegSql(Protocol):
         """Apply the writes; returns the leg_uuids of the opens that were accepted."""
         ...
 
-    async def write_ruled(self, conn: Conn, writes: Sequence[LegWrite]) -> OpenedLegs:
-        """Open the legs :meth:`write` left ``ruled`` (their clients have campaign rules), the
-        rules checked (``store/campaign_rules.py``), in ``conn``'s transaction."""
+    async def write_ruled(
+        self, conn: Conn, writes: Sequence[LegWrite], clients: dict[str, int]
+    ) -> OpenedLegs:
+        """Open the legs :meth:`write` left ``ruled`` (their clients have campaign rules; the
+        client of each leg in ``clients``), the rules checked (``store/campaign_rules.py``),
+        in ``conn``'s transaction."""
         ...
 
     async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:

@@ -240,7 +240,10 @@ class PostgresLegs:
         "WHERE s_number IS NULL AND ruled"
     )
     #: one callee at a time per client, until the transaction ends (campaign_rules.py)
-    _lock = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+    _lock = (
+        "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+        "FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS keys"
+    )
 
     def upsert_sql(self) -> str:
         """For the completion statement: finished legs read from ``$3`` (see PostgresClaims)."""
@@ -269,36 +272,23 @@ class PostgresLegs:
                 opened.ruled[row[0]] = int(row[5])
         return opened
 
-    async def write_ruled(self, conn: Conn, writes: Sequence[LegWrite]) -> OpenedLegs:
+    async def write_ruled(
+        self, conn: Conn, writes: Sequence[LegWrite], clients: dict[str, int]
+    ) -> OpenedLegs:
         """Lock each (client, number), then count and write (the count sees every leg the
         previous holders of the lock committed)."""
-        clients = await self._clients(conn, writes)
-        keys = sorted({f"{clients[w.task_id]}:{w.record.to_number}" for w in writes
-                       if w.task_id in clients})  # fmt: skip
-        for key in keys:  # in one order: no deadlock between two workers
-            await conn.exec_driver_sql(self._lock, (key,))
-        ruled = await check_opens(
-            conn, [(w, clients[w.task_id]) for w in writes if w.task_id in clients]
-        )
-        allowed = [
-            w for w in writes
-            if w.record.leg_uuid not in ruled.capped and w.record.leg_uuid not in ruled.refused
-        ]  # fmt: skip
+        keys = sorted({f"{clients[w.record.leg_uuid]}:{w.record.to_number}" for w in writes})
+        await conn.exec_driver_sql(self._lock, (keys,))  # in one order: no deadlock
+        ruled = await check_opens(conn, [(w, clients[w.record.leg_uuid]) for w in writes])
         doc = []
-        for w in allowed:
-            item = _call_doc(legs.fixed(w), w.task_id, w.fence)
-            item["keys"] = lookup_keys(w.record.to_number)
-            doc.append(item)
+        for w in writes:
+            if w.record.leg_uuid not in ruled.capped and w.record.leg_uuid not in ruled.refused:
+                item = _call_doc(legs.fixed(w), w.task_id, w.fence)
+                item["keys"] = lookup_keys(w.record.to_number)
+                doc.append(item)
         opened = await self._run(conn, doc, checked=True) if doc else OpenedLegs()
         opened.capped, opened.refused = ruled.capped, ruled.refused
         return opened
-
-    async def _clients(self, conn: Conn, writes: Sequence[LegWrite]) -> dict[int, int]:
-        ids = sorted({w.task_id for w in writes})
-        rows = await conn.exec_driver_sql(
-            "SELECT id, client_id FROM tasks WHERE id = ANY($1::bigint[])", (ids,)
-        )
-        return {int(r[0]): int(r[1]) for r in rows}
 
     async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:
         return list(await conn.exec_driver_sql(_ATTEMPT_LEGS, (dumps(list(task_ids)),)))

@@ -416,7 +416,9 @@ class SqliteLegs:
             await conn.exec_driver_sql(self.upsert_sql(), ends)
         return accepted
 
-    async def write_ruled(self, conn: Conn, writes: Sequence[LegWrite]) -> OpenedLegs:
+    async def write_ruled(
+        self, conn: Conn, writes: Sequence[LegWrite], clients: dict[str, int]
+    ) -> OpenedLegs:
         return await self.write(conn, writes)  # never needed: write checks the rules itself
 
     async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:
