@@ -37,7 +37,7 @@ async def get_frequency_caps(client_id: CurrentClient, rules: RulesDep) -> Frequ
 
 
 @router.put(
-    "/frequency_caps/", response_model=FrequencyCapsOut, responses=errors(),
+    "/frequency_caps/", response_model=FrequencyCapsOut, responses=errors(400, 413),
     summary="Replace the client's frequency caps (an empty list: no cap)",
 )  # fmt: skip
 async def put_frequency_caps(
@@ -56,7 +56,7 @@ async def get_caller_ids(client_id: CurrentClient, rules: RulesDep) -> CallerIds
 
 
 @router.put(
-    "/caller_ids/", response_model=CallerIdsOut, responses=errors(),
+    "/caller_ids/", response_model=CallerIdsOut, responses=errors(400, 413),
     summary="Replace the client's allowed caller ids (an empty list: any caller id)",
 )  # fmt: skip
 async def put_caller_ids(
