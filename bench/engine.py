@@ -37,6 +37,7 @@ import sqlalchemy as sa
 
 from ringback.client_files import Storage
 from ringback.clock import SystemClock
+from ringback.domain.frequency_caps import parse_rule
 from ringback.domain.model import TaskKind
 from ringback.domain.rows import QueueChanges
 from ringback.domain.tasks import NewTask
@@ -44,6 +45,9 @@ from ringback.store.db import Store, open_store
 
 #: do-not-call entries given to the bench client first (``--dnc``): every leg is looked up
 DNC_ENTRIES = 0
+#: frequency caps of the bench client (``--caps 3/24h 1/1h``): every leg is counted (the numbers
+#: called are all different, so none is delayed: the figure is the check's cost)
+CAPS: list[str] = []
 PG_ADMIN = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -144,6 +148,9 @@ class Run:
         )
         if DNC_ENTRIES:
             await fill_dnc(self.store, self.target.kind, self.client, DNC_ENTRIES)
+        if CAPS:
+            rules = [parse_rule(text) for text in CAPS]
+            await self.store.set_frequency_caps(self.client, rules, clock.now())
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -277,9 +284,10 @@ async def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--stores", nargs="+", choices=["sqlite", "pg"], default=["sqlite", "pg"])
     parser.add_argument("--dnc", type=int, default=0, help="do-not-call entries of the client")
+    parser.add_argument("--caps", nargs="*", default=[], help="frequency caps, e.g. 3/24h 1/1h")
     args = parser.parse_args()
-    global DNC_ENTRIES
-    DNC_ENTRIES = args.dnc
+    global DNC_ENTRIES, CAPS
+    DNC_ENTRIES, CAPS = args.dnc, args.caps
 
     rates: dict[str, list[float]] = {}
     late: dict[str, list[list[float]]] = {"sqlite": [], "pg": []}
@@ -321,6 +329,7 @@ async def main() -> None:
         "tasks": args.tasks,
         "runs": args.runs,
         "dnc_entries": args.dnc,
+        "frequency_caps": args.caps,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),

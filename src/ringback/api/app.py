@@ -22,6 +22,7 @@ from ringback.api.openapi_schemas import document
 from ringback.api.request_log import RequestLog
 from ringback.api.routes import (
     call_history,
+    campaign_rules,
     jobs,
     numbers,
     oauth,
@@ -229,7 +230,7 @@ def create_app(
     api_routers = [
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
         call_history.router, storage.router, suppressions.router, priority.router,
-        sip_trunks.router,
+        sip_trunks.router, campaign_rules.router,
     ]  # fmt: skip
     service = _service_router(clock)
     app.include_router(oauth.router)

@@ -1,4 +1,5 @@
-"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, status, dnc, remote.
+"""The ``ringback`` command: serve, worker, migrate, queue, task, client, ivr, status, dnc,
+caps, callerid, remote.
 
 The sub-commands are imported when run (:mod:`ringback.cli.lazy`): ``ringback --help`` and the
 remote commands do not import the database layer, the engine or the API app."""
@@ -20,6 +21,8 @@ class _Commands(LazyGroup):
         "task": Lazy("ringback.cli.tasks", "task_app", "Add, list and inspect tasks."),
         "client": Lazy("ringback.cli.clients", "client_app", "API clients and their credentials."),
         "dnc": Lazy("ringback.cli.dnc", "dnc_app", "Do-not-call lists: numbers never dialled."),
+        "caps": Lazy("ringback.cli.campaign", "caps_app", "Frequency caps per called number."),
+        "callerid": Lazy("ringback.cli.campaign", "callerid_app", "Allowed caller ids."),
         "ivr": Lazy(
             "ringback.cli.ivr", "ivr_app", "Check IVR documents and try them on a simulated call."
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ringback.domain.calling_hours import CallingHours
+from ringback.domain.frequency_caps import CAP_REASON
 from ringback.domain.model import TaskStatus
 from ringback.domain.rows import QueueRow, TaskRow
 
@@ -47,6 +48,8 @@ def why_not_dialling(task: TaskRow, queue: QueueRow, now: datetime) -> str | Non
                 f"outside the queue's calling hours ({hours_of(queue)}): next at "
                 f"{_at(task.run_at)}{_holidays(queue, task, now, task.run_at)}"
             )
+        if (task.finish_comment or "").startswith(CAP_REASON):  # a frequency cap's wait
+            return task.finish_comment
         if task.tries_used:
             attempt = f"try {task.tries_used + 1} of {task.max_tries}"
             return f"waiting to try again ({attempt}) at {_at(task.run_at)}"

@@ -4,7 +4,8 @@
 in one fenced transaction together with the call records and the events.
 
 Counting rules:
-- an attempt counts only once a call was originated; otherwise it is given back;
+- an attempt counts only once a call was originated; otherwise it is given back (a call a
+  frequency cap kept from being placed: the task waits until the cap's moment, ``retry_at``);
 - ``invalid_number`` (SIP 404 / 484 / 604) and errors no retry can fix end the task at once;
 - an attempt whose call was cut by a fault on our side (``interrupted``: its worker died, or
   stopped after the callee answered) ends the task unless the queue's policy
@@ -124,6 +125,8 @@ def decide(state: RetryState, result: AttemptResult, now: datetime, rng: random.
         return _finish(now, FinishResult.FAILED, comment, state.attempt, tries, caller_tries)
 
     run_at = now + pause
+    if result.retry_at is not None:
+        run_at = max(run_at, result.retry_at)
     return Decision(
         status=TaskStatus.DELAYED,
         run_at=run_at,
@@ -161,7 +164,7 @@ def _not_originated(state: RetryState, result: AttemptResult, now: datetime) -> 
     pause = (
         NOT_ORIGINATED_PAUSE if result.retry_in_s is None else timedelta(seconds=result.retry_in_s)
     )
-    run_at = now + pause
+    run_at = now + pause if result.retry_at is None else max(now, result.retry_at)
     return Decision(
         status=TaskStatus.DELAYED,
         run_at=run_at,

@@ -90,7 +90,8 @@ class AttemptResult:
     after the callee answered) cut a call that may have been answered; whether it is retried is
     the queue's policy
     (``RetryState.redial_interrupted``). ``retry_in_s``: when an attempt that placed no call is
-    tried again (None: :data:`~ringback.domain.decide.NOT_ORIGINATED_PAUSE`).
+    tried again (None: :data:`~ringback.domain.decide.NOT_ORIGINATED_PAUSE`); ``retry_at``: not
+    before then (a frequency cap), whatever the pause.
     """
 
     success: bool
@@ -104,6 +105,7 @@ class AttemptResult:
     call_uuid: str | None = None
     interrupted: bool = False
     retry_in_s: float | None = None
+    retry_at: datetime | None = None  # not tried again before (a frequency cap's moment)
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ringback.clock import Clock
+from ringback.domain.frequency_caps import CallerIdRefused, CapDelay
 from ringback.domain.model import AttemptResult, LegState, Outcome
 from ringback.domain.suppression import Suppression
 from ringback.ids import new_uuid
@@ -32,7 +33,10 @@ class AttemptDialer:
     """The attempt's dialer: stores every leg before it is placed (write-ahead) and remembers
     the legs it placed, so that none outlives a canceled attempt."""
 
-    __slots__ = ("calls", "clock", "failed", "inner", "name", "open_leg", "suppressed", "unstored")
+    __slots__ = (
+        "calls", "capped", "clock", "default_caller_id", "failed", "inner", "name", "open_leg",
+        "suppressed", "unstored",
+    )  # fmt: skip
 
     def __init__(
         self, inner: Dialer, clock: Clock, open_leg: Callable[[CallRecord], Awaitable[None]]
@@ -45,18 +49,26 @@ class AttemptDialer:
         self.failed: list[CallRecord] = []  # stored, then the dialer refused to place them
         self.unstored = False  # a leg could not be stored (the database away): not dialled
         self.suppressed: LegSuppressed | None = None  # a leg refused: on a do-not-call list
+        self.capped: LegCapped | None = None  # a leg refused: a frequency cap; wait until
+        # the caller id a leg that names none shows (the SIP dialer's RINGBACK_SIP_CALLER_ID):
+        # checked against the client's allowed caller ids like any other; None: the trunk's
+        self.default_caller_id: str | None = getattr(inner, "default_caller_id", None)
 
     async def originate(self, request: OriginateRequest) -> Call:
         request.leg_uuid = request.leg_uuid or new_uuid()
         # CallError when it cannot be stored (or the task is no longer ours): not dialled
+        caller = request.caller_id_number or self.default_caller_id
         try:
-            await self.open_leg(outbound_record(request, self.clock.now()))
+            await self.open_leg(outbound_record(request, self.clock.now(), caller))
         except LegNotStored as exc:  # maybe stored all the same (the reply was lost): say so
             self.unstored = True
             self.failed.append(_not_sent(outbound_record(request, self.clock.now()), exc))
             raise
         except LegSuppressed as exc:  # not stored, not dialled: no call record
             self.suppressed = exc
+            raise
+        except LegCapped as exc:  # not stored, not dialled: the task waits, no try spent
+            self.capped = exc
             raise
         try:
             call = await self.inner.originate(request)
@@ -70,6 +82,10 @@ class AttemptDialer:
         return None
 
 
+#: what the store answers an open: accepted or not, or why it was refused
+_Answer = bool | Suppression | CapDelay | CallerIdRefused
+
+
 class LegNotStored(CallError):
     """A leg could not be stored before dialling (the database is away): it is not dialled."""
 
@@ -78,9 +94,18 @@ class LegSuppressed(CallError):
     """The store refused the leg: its called number is on a do-not-call list of the task's
     client. Not dialled; the attempt's task finishes ``failed`` (the message names the list)."""
 
-    def __init__(self, suppression: Suppression) -> None:
+    def __init__(self, suppression: Suppression | CallerIdRefused) -> None:
         super().__init__(suppression.reason())
         self.suppression = suppression
+
+
+class LegCapped(CallError):
+    """The store refused the leg: a frequency cap of the task's client allows no call to its
+    number before ``delay.until``. Not dialled; the task waits until then, spending no try."""
+
+    def __init__(self, delay: CapDelay) -> None:
+        super().__init__(delay.reason())
+        self.delay = delay
 
 
 def _not_sent(record: CallRecord, error: Exception) -> CallRecord:
@@ -98,7 +123,7 @@ class LegJournal:
         self.owner = owner
         self.pending: list[LegWrite] = []
         self._wake = wake  # asks the flusher to write soon
-        self._waiters: dict[str, asyncio.Future[bool | Suppression]] = {}
+        self._waiters: dict[str, asyncio.Future[_Answer]] = {}
 
     def _write(self, claimed: ClaimedTask, record: CallRecord, state: LegState) -> LegWrite:
         record.detail["worker"] = self.owner
@@ -108,7 +133,7 @@ class LegJournal:
         """Store the leg as ``dialing``; whether the store accepted it (the task is still
         ours). CallError when it could not be stored; LegSuppressed when its called number is
         on a do-not-call list of the task's client."""
-        waiter: asyncio.Future[bool | Suppression] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
         self._waiters[record.leg_uuid] = waiter
         self.pending.append(self._write(claimed, record, LegState.DIALING))
         self._wake()
@@ -118,8 +143,10 @@ class LegJournal:
             raise LegNotStored(f"not dialled: the call could not be stored first ({exc})") from exc
         finally:
             self._waiters.pop(record.leg_uuid, None)
-        if isinstance(answer, Suppression):
+        if isinstance(answer, Suppression | CallerIdRefused):
             raise LegSuppressed(answer)
+        if isinstance(answer, CapDelay):
+            raise LegCapped(answer)
         return answer
 
     def answered(self, claimed: ClaimedTask, record: CallRecord) -> None:
@@ -164,7 +191,12 @@ class LegJournal:
                 waiter = self._waiters.get(write.record.leg_uuid)
                 if waiter is not None and not waiter.done():
                     leg = write.record.leg_uuid
-                    waiter.set_result(accepted.suppressed.get(leg) or leg in accepted)
+                    waiter.set_result(
+                        accepted.suppressed.get(leg)
+                        or accepted.capped.get(leg)
+                        or accepted.refused.get(leg)
+                        or leg in accepted
+                    )
 
 
 def suppressed_result(result: AttemptResult, refused: LegSuppressed) -> AttemptResult:
@@ -175,4 +207,17 @@ def suppressed_result(result: AttemptResult, refused: LegSuppressed) -> AttemptR
     result.success, result.retryable = False, False
     if str(refused) not in result.comment:
         result.comment = f"{result.comment}; {refused}" if result.comment else str(refused)
+    return result
+
+
+def capped_result(result: AttemptResult, capped: LegCapped) -> AttemptResult:
+    """An attempt that had a leg refused by a frequency cap. Nothing placed (the A leg capped):
+    given back, the task waits until the cap allows the call, no try spent. A later leg capped
+    (a callback's B leg after A answered): the attempt counts as any failed one, and the task
+    is not tried again before the cap allows it."""
+    result.retry_at = capped.delay.until
+    if not result.originated:
+        result.comment = str(capped)
+    elif str(capped) not in result.comment:
+        result.comment = f"{result.comment}; {capped}" if result.comment else str(capped)
     return result

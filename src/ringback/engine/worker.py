@@ -35,7 +35,7 @@ from ringback.clock import Clock
 from ringback.domain.decide import decide, lost_attempt
 from ringback.domain.model import AttemptResult, EventType, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
-from ringback.engine.legs import AttemptDialer, LegJournal, suppressed_result
+from ringback.engine.legs import AttemptDialer, LegJournal, capped_result, suppressed_result
 from ringback.engine.runners import run_attempt
 from ringback.engine.worker_config import WorkerConfig, WorkerMetrics, WorkerStats, worker_id
 from ringback.faults import FaultReporter
@@ -328,6 +328,8 @@ class Worker:
                 result.retry_in_s = STORE_RETRY_SECONDS
             if flight.dialer.suppressed is not None:  # e.g. an IVR's Transfer: never retried
                 result = suppressed_result(result, flight.dialer.suppressed)
+            elif flight.dialer.capped is not None:  # a frequency cap: wait for its moment
+                result = capped_result(result, flight.dialer.capped)
         except asyncio.CancelledError:
             result = await self._abandon(flight, "attempt interrupted: worker shutting down")
             if not result.originated and not flight.lost:

@@ -3,6 +3,7 @@ IVR's AddJob, the webhook dispatcher) and the store. One module per subject; :cl
 holds them all over one store and clock."""
 
 from ringback.domain.rows import InvalidInput
+from ringback.service.campaign_rules import CampaignRuleService
 from ringback.service.clients import (
     TOKEN_LIFETIME_S,
     ClientService,
@@ -32,6 +33,7 @@ __all__ = [
     "TOKEN_LIFETIME_S",
     "AddedTasks",
     "CallHistory",
+    "CampaignRuleService",
     "ClientService",
     "InvalidInput",
     "NewCredentials",

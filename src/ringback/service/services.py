@@ -11,6 +11,7 @@ from ringback.clock import AlignedClock, Clock
 from ringback.config import Settings
 from ringback.domain.rows import MetricsCounts, StatusReport
 from ringback.service.call_files import CallFiles
+from ringback.service.campaign_rules import CampaignRuleService
 from ringback.service.clients import ClientService, SigningKeys, Verify
 from ringback.service.dashboard import Dashboard
 from ringback.service.history import CallHistory
@@ -61,6 +62,7 @@ class Services:
         self.webhooks = WebhookService(store, clock)
         self.responses = StoredResponses(store, clock)
         self.suppressions = SuppressionService(store, clock)  # do-not-call lists
+        self.campaign_rules = CampaignRuleService(store, clock)  # caps, caller ids
         self._numbers: NumberService | None = None
         self._call_files: CallFiles | None = None
         if storage is not None:

@@ -30,6 +30,11 @@ from ringback.domain.tasks import (
     task_from_job,
     tasks_from_callbacks,
 )
+from ringback.service.campaign_rules import (
+    callback_caller_ids,
+    check_caller_ids,
+    job_caller_ids,
+)
 from ringback.service.inputs import (
     check_fax_documents,
     check_job_files,
@@ -75,6 +80,9 @@ class TaskService:
         _check_expiry(
             [(i, "options", j.options.expires_at) for i, j in enumerate(jobs)], self.clock
         )
+        await check_caller_ids(
+            self.store, client_id, [f for i, j in enumerate(jobs) for f in job_caller_ids(i, j)]
+        )
         if self.storage is not None:
             check_job_files(self.storage, client_id, jobs)
             await check_fax_documents(self.storage, client_id, jobs)
@@ -115,6 +123,11 @@ class TaskService:
         specs = parse_callback_tasks(items)  # validated models pass as they are
         _check_expiry([(i, None, spec.expires_at) for i, spec in enumerate(specs)], self.clock)
         queue = await self.store.get_queue(queue_id, client_id=client_id, pending=False)
+        await check_caller_ids(
+            self.store,
+            client_id,
+            [f for i, s in enumerate(specs) for f in callback_caller_ids(i, s)],
+        )
         now = self.clock.now()
         new = with_callee_zones(tasks_from_callbacks(specs, now), queue, now)
         ids = await self.store.add_tasks(client_id, queue_id, new, now)
@@ -172,6 +185,7 @@ class TaskService:
         await self.get(client_id, task_id, queue_id=queue_id)
         _check_expiry([(None, None, spec.expires_at)], self.clock)
         queue = await self.store.get_queue(queue_id, client_id=client_id, pending=False)
+        await check_caller_ids(self.store, client_id, callback_caller_ids(None, spec))
         now = self.clock.now()
         [new] = with_callee_zones([task_from_callback(spec, now)], queue, now)
         task = await self.store.update_task(task_id, client_id, new, now)

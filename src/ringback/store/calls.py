@@ -23,12 +23,19 @@ class CallRepository(Repository):
 
         Returns the leg_uuids of the opens accepted: a leg may be dialled only once its open
         was accepted (the task is still this worker's, and its called number is on none of
-        the client's do-not-call lists: those refused are in ``suppressed``, with the entry).
+        the client's do-not-call lists: those refused are in ``suppressed``, with the entry;
+        its frequency caps and allowed caller ids allow it: ``capped`` and ``refused``).
         """
         if not writes:
             return OpenedLegs()
         async with self.driver.write(one_statement=True) as conn:
-            return await self.driver.legs.write(conn, writes)
+            opened = await self.driver.legs.write(conn, writes)
+        if opened.ruled:  # clients with campaign rules: counted and written under locks
+            ruled = [w for w in writes if w.record.leg_uuid in opened.ruled]
+            async with self.driver.write() as conn:
+                clients = dict(opened.ruled)
+                opened.merge(await self.driver.legs.write_ruled(conn, ruled, clients))
+        return opened
 
     async def events_for_task(self, task_id: int) -> list[EventRow]:
         ev = t.events

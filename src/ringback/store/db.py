@@ -17,6 +17,7 @@ from ringback.clock import Clock
 from ringback.store import postgres, sqlite
 from ringback.store.access import AccessRepository
 from ringback.store.calls import CallRepository
+from ringback.store.campaign_rules import CampaignRuleRepository
 from ringback.store.driver import Driver
 from ringback.store.leases import LeaseRepository
 from ringback.store.migrator import MigrationRepository
@@ -44,6 +45,7 @@ class Store(
     NumberRepository,
     WebhookRepository,
     SuppressionRepository,
+    CampaignRuleRepository,
 ):
     """Open with :func:`open_store`; close with :meth:`close`."""
 

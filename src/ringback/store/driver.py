@@ -72,6 +72,14 @@ class LegSql(Protocol):
         """Apply the writes; returns the leg_uuids of the opens that were accepted."""
         ...
 
+    async def write_ruled(
+        self, conn: Conn, writes: Sequence[LegWrite], clients: dict[str, int]
+    ) -> OpenedLegs:
+        """Open the legs :meth:`write` left ``ruled`` (their clients have campaign rules; the
+        client of each leg in ``clients``), the rules checked (``store/campaign_rules.py``),
+        in ``conn``'s transaction."""
+        ...
+
     async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:
         """Per task: (task_id, legs stored by its current attempt, whether one answered)."""
         ...

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from ringback.domain.cdr import CDR_FIELDS, CallRecord, duration_ms, record_values
+from ringback.domain.frequency_caps import CallerIdRefused, CapDelay
 from ringback.domain.model import LegState
 from ringback.domain.suppression import Suppression
 
@@ -37,6 +38,8 @@ CALL_FIELDS = CDR_FIELDS
 #: what a leg closed by the reaper says about how it ended
 INTERRUPTED_DISPOSITION = "interrupted"
 INTERRUPTED_CAUSE = "WORKER_LOST"
+#: the disposition of a leg stored, then refused by the dialer: no call left (not counted)
+NOT_SENT = "not_sent"
 _OPEN = (LegState.DIALING.value, LegState.ANSWERED.value)
 
 
@@ -90,13 +93,27 @@ class LegWrite:
 class OpenedLegs(set[str]):
     """The leg_uuids of the opens a write accepted; ``suppressed``: the opens refused because
     their called number is on one of the client's do-not-call lists, with the entry that
-    matched (``ringback.domain.suppression``). A refused open is not stored and not dialled."""
+    matched (``ringback.domain.suppression``). A refused open is not stored and not dialled.
+    ``capped``: refused by a frequency cap of the client (until when); ``refused``: its caller
+    id is not on the client's allowed list (``store/campaign_rules.py``). ``ruled``: opens of
+    clients with campaign rules left for a second, locked write (PostgreSQL), with the client."""
 
     def __init__(
         self, accepted: Iterable[str] = (), suppressed: dict[str, Suppression] | None = None
     ) -> None:
         super().__init__(accepted)
         self.suppressed: dict[str, Suppression] = suppressed or {}
+        self.capped: dict[str, CapDelay] = {}
+        self.refused: dict[str, CallerIdRefused] = {}
+        self.ruled: dict[str, int] = {}
+
+    def merge(self, other: OpenedLegs) -> None:
+        """Take in the answers of a second write (of the ``ruled`` opens)."""
+        self.update(other)
+        self.suppressed.update(other.suppressed)
+        self.capped.update(other.capped)
+        self.refused.update(other.refused)
+        self.ruled.clear()
 
 
 @dataclass(slots=True)

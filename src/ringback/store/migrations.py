@@ -558,6 +558,25 @@ MIGRATIONS += (Migration(16, "tasks.timezone_source: given, number or queue", (
     "ALTER TABLE tasks ADD COLUMN timezone_source TEXT",
 )),)  # fmt: skip
 
+# Campaign rules (issue 18): frequency caps per callee and the allowed caller ids of a client,
+# both checked in the write of every call leg; the cap counts a client's legs to one number
+# in a window from this index (an index range, however many calls the client made).
+MIGRATIONS += (Migration(17, "frequency caps, allowed caller ids; calls by callee", (
+    """CREATE TABLE frequency_caps (
+        client_id BIGINT NOT NULL REFERENCES clients (id),
+        window_seconds INTEGER NOT NULL CHECK (window_seconds > 0),
+        max_calls INTEGER NOT NULL CHECK (max_calls > 0),
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (client_id, window_seconds))""",
+    """CREATE TABLE caller_ids (
+        client_id BIGINT NOT NULL REFERENCES clients (id),
+        number TEXT NOT NULL,
+        prefix BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (client_id, number, prefix))""",
+    "CREATE INDEX calls_callee ON calls (client_id, to_number, started_at)",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

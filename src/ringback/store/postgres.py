@@ -27,6 +27,7 @@ from ringback.domain.suppression import Suppression, lookup_keys
 from ringback.domain.tasks import NewTask
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs
+from ringback.store.campaign_rules import check_opens
 from ringback.store.claims import Claim, TaskResult
 from ringback.store.driver import Conn
 from ringback.store.legs_sql import LegWrite, OpenedLegs, dumps, ms
@@ -198,9 +199,15 @@ class PostgresLegs:
     # An open whose called number is on a do-not-call list of the task's client (its prefixes
     # ``keys`` looked up in the suppressions index) is not stored: it is returned with the
     # entry that matched, and never dialled
+    # An open of a client with campaign rules (frequency caps, allowed caller ids) is not
+    # stored either unless ``$2`` (the rules were checked, under the callees' locks): it is
+    # returned ``ruled`` for :meth:`write_ruled`
     _write = (
         "WITH opens AS (SELECT c.*, t.client_id, t.queue_id, s.number AS s_number, "
-        "s.prefix AS s_prefix, s.list_name AS s_list, s.source AS s_source "
+        "s.prefix AS s_prefix, s.list_name AS s_list, s.source AS s_source, "
+        "(NOT $2::boolean AND (EXISTS (SELECT 1 FROM frequency_caps f WHERE f.client_id = "
+        "t.client_id) OR EXISTS (SELECT 1 FROM caller_ids i WHERE i.client_id = t.client_id))"
+        ") AS ruled "
         f"FROM jsonb_to_recordset($1::jsonb) AS c(task_id bigint, fence bigint, keys text[], "
         f"{_CALL_TYPES}) JOIN tasks t ON t.id = c.task_id AND t.fence = c.fence "
         "AND t.status = 'executed' LEFT JOIN LATERAL (SELECT s.number, s.prefix, s.list_name, "
@@ -213,7 +220,8 @@ class PostgresLegs:
         + legs.insert(
             "SELECT "
             + ", ".join("o." + f for f in legs.CALL_FIELDS)
-            + ", o.client_id, o.queue_id, o.task_id FROM opens o WHERE o.s_number IS NULL",
+            + ", o.client_id, o.queue_id, o.task_id FROM opens o "
+            "WHERE o.s_number IS NULL AND NOT o.ruled",
             legs.KEEP,
         )
         + " RETURNING leg_uuid), "
@@ -225,9 +233,16 @@ class PostgresLegs:
             f"{_CALL_SELECT} {_source} JOIN tasks t ON t.id = c.task_id WHERE c.state = 'ended'",
             legs.REPLACE,
         )
-        + ") SELECT leg_uuid, NULL, NULL, NULL, NULL FROM opened UNION ALL "
-        "SELECT leg_uuid, s_number, s_prefix, s_list, s_source FROM opens "
-        "WHERE s_number IS NOT NULL"
+        + ") SELECT leg_uuid, NULL, NULL, NULL, NULL, NULL::bigint FROM opened UNION ALL "
+        "SELECT leg_uuid, s_number, s_prefix, s_list, s_source, NULL FROM opens "
+        "WHERE s_number IS NOT NULL UNION ALL "
+        "SELECT leg_uuid, NULL, NULL, NULL, NULL, client_id FROM opens "
+        "WHERE s_number IS NULL AND ruled"
+    )
+    #: one callee at a time per client, until the transaction ends (campaign_rules.py)
+    _lock = (
+        "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+        "FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS keys"
     )
 
     def upsert_sql(self) -> str:
@@ -245,11 +260,34 @@ class PostgresLegs:
             if w.state is LegState.DIALING:
                 item["keys"] = lookup_keys(w.record.to_number)
             doc.append(item)
-        rows = (await conn.exec_driver_sql(self._write, (dumps(doc),))).all()
-        opened = OpenedLegs(row[0] for row in rows if row[1] is None)
+        return await self._run(conn, doc, checked=False)
+
+    async def _run(self, conn: Conn, doc: list[dict[str, Any]], *, checked: bool) -> OpenedLegs:
+        rows = (await conn.exec_driver_sql(self._write, (dumps(doc), checked))).all()
+        opened = OpenedLegs(row[0] for row in rows if row[1] is None and row[5] is None)
         for row in rows:
             if row[1] is not None:
                 opened.suppressed[row[0]] = Suppression(row[3], row[4], row[1], bool(row[2]))
+            elif row[5] is not None:
+                opened.ruled[row[0]] = int(row[5])
+        return opened
+
+    async def write_ruled(
+        self, conn: Conn, writes: Sequence[LegWrite], clients: dict[str, int]
+    ) -> OpenedLegs:
+        """Lock each (client, number), then count and write (the count sees every leg the
+        previous holders of the lock committed)."""
+        keys = sorted({f"{clients[w.record.leg_uuid]}:{w.record.to_number}" for w in writes})
+        await conn.exec_driver_sql(self._lock, (keys,))  # in one order: no deadlock
+        ruled = await check_opens(conn, [(w, clients[w.record.leg_uuid]) for w in writes])
+        doc = []
+        for w in writes:
+            if w.record.leg_uuid not in ruled.capped and w.record.leg_uuid not in ruled.refused:
+                item = _call_doc(legs.fixed(w), w.task_id, w.fence)
+                item["keys"] = lookup_keys(w.record.to_number)
+                doc.append(item)
+        opened = await self._run(conn, doc, checked=True) if doc else OpenedLegs()
+        opened.capped, opened.refused = ruled.capped, ruled.refused
         return opened
 
     async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:

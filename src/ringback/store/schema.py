@@ -278,6 +278,24 @@ suppressions = sa.Table(
     sa.UniqueConstraint("client_id", "number", "prefix", "list_name", name="suppressions_entry"),
 )
 
+# campaign rules (migration 17): frequency caps per callee and allowed caller ids of a client
+frequency_caps = sa.Table(
+    "frequency_caps",
+    metadata,
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("window_seconds", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("max_calls", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+caller_ids = sa.Table(
+    "caller_ids",
+    metadata,
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("number", sa.Text, primary_key=True),
+    sa.Column("prefix", sa.Boolean, primary_key=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,

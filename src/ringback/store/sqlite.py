@@ -26,6 +26,7 @@ from ringback.domain.suppression import Suppression, lookup_keys
 from ringback.domain.tasks import NewTask
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs
+from ringback.store.campaign_rules import check_opens
 from ringback.store.claims import Claim, TaskResult
 from ringback.store.driver import Conn
 from ringback.store.legs_sql import LegWrite, OpenedLegs, dumps, ms
@@ -379,15 +380,29 @@ class SqliteLegs:
         opens, answers, ends = [], [], []
         accepted = OpenedLegs()
         suppressed = await _suppressed(conn, writes, tasks)
+        candidates = [
+            (w, tasks[w.task_id][3])
+            for w in writes
+            if w.state is LegState.DIALING
+            and w.task_id in tasks
+            and tasks[w.task_id][2] == "executed"
+            and tasks[w.task_id][1] == w.fence
+            and w.record.leg_uuid not in suppressed
+        ]
+        ruled = await check_opens(conn, candidates)  # one writer: counted and written at once
+        accepted.capped, accepted.refused = ruled.capped, ruled.refused
         for w in writes:
             task = tasks.get(w.task_id)
             if w.state is LegState.DIALING:
                 if task is None or task[2] != "executed" or task[1] != w.fence:
                     continue
-                if w.record.leg_uuid in suppressed:
-                    accepted.suppressed[w.record.leg_uuid] = suppressed[w.record.leg_uuid]
+                leg = w.record.leg_uuid
+                if leg in suppressed:
+                    accepted.suppressed[leg] = suppressed[leg]
                     continue
-                accepted.add(w.record.leg_uuid)
+                if leg in ruled.capped or leg in ruled.refused:
+                    continue
+                accepted.add(leg)
                 opens.append((*legs.fixed(w), task[3], task[4], w.task_id))
             elif w.state is LegState.ANSWERED:
                 at = ms(w.record.answered_at)
@@ -401,6 +416,11 @@ class SqliteLegs:
         if ends:
             await conn.exec_driver_sql(self.upsert_sql(), ends)
         return accepted
+
+    async def write_ruled(
+        self, conn: Conn, writes: Sequence[LegWrite], clients: dict[str, int]
+    ) -> OpenedLegs:
+        return await self.write(conn, writes)  # never needed: write checks the rules itself
 
     async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:
         return list(await conn.exec_driver_sql(_ATTEMPT_LEGS, (dumps(list(task_ids)),)))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ringback.cli.remote.campaign import callerid_app, caps_app
 from ringback.cli.remote.hooks import delivery_app, webhook_app
 from ringback.cli.remote.http import RemoteClient, RemoteError
 from ringback.cli.remote.profiles import (
@@ -133,3 +134,5 @@ remote_app.add_typer(number_app, name="number")
 remote_app.add_typer(webhook_app, name="webhook")
 remote_app.add_typer(delivery_app, name="delivery")
 remote_app.add_typer(storage_app, name="storage")
+remote_app.add_typer(caps_app, name="caps")
+remote_app.add_typer(callerid_app, name="callerid")

@@ -99,6 +99,12 @@ class SipDialer:
     def port(self) -> int:
         return self.agent.port
 
+    @property
+    def default_caller_id(self) -> str | None:
+        """The caller id of a leg that names none (checked against a client's allowed list):
+        the default trunk's."""
+        return self.pool.default.settings.caller_id
+
     async def originate(self, request: OriginateRequest) -> SipCall | TrunkCall:
         """Place an outbound leg on the trunks chosen for it; returns at once. With one trunk at
         an address (no NAPTR/SRV, no limits, not paused) it is one SipCall, as it always was;
