@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Body, FastAPI, Header
 from pydantic import BaseModel, ConfigDict, Field
 
+from ringback.api.amd_schemas import AmdOut
 from ringback.api.schemas import TaskOut
 
 _ISO = "ISO 8601 with a zone (e.g. 2030-05-01T07:31:12.512000+00:00)"
@@ -124,6 +125,9 @@ class CallLegData(_Data):
     billsec: float | None = Field(description="seconds from answer to end; null: not ended")
     fax: FaxResultData | None = Field(
         description="the leg's fax (SendFax / ReceiveFax); null if the leg did not fax"
+    )
+    amd: AmdOut | None = Field(
+        None, description="answering-machine detection (the task's amd policy); null: none ran"
     )
 
 

@@ -551,6 +551,12 @@ MIGRATIONS += (Migration(15, "priority: tasks.priority 0-9 (default 5), the clai
         WHERE status IN {_PENDING}""",
 )),)  # fmt: skip
 
+# Answering-machine detection (issue 18): a leg that ran it keeps who answered (human, machine
+# or unknown), why, when, and when the beep ended, in a column of its own (NULL: none ran).
+MIGRATIONS += (Migration(19, "calls.amd: the answering-machine detection of a call", (
+    "ALTER TABLE calls ADD COLUMN amd {json}",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

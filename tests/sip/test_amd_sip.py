@@ -1,0 +1,48 @@
+"""Answering-machine detection over SIP: a ringback callee on 127.0.0.1 answers and plays a
+voicemail greeting with a beep (espeak-ng and sox), the caller's detection hears it over RTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support_media import require_program
+from support_sip import bounded, sip_dialer
+
+from ringback.domain.model import Outcome
+from ringback.telephony.amd import AmdSettings
+from ringback.telephony.amd_call import detect_answering_machine
+from ringback.telephony.amd_corpus import human, machine
+from ringback.telephony.base import OriginateRequest
+from ringback.telephony.sip.call import SipCall
+
+
+@bounded(90)
+async def test_a_voicemail_greeting_over_rtp_is_a_machine_and_its_beep_is_heard(
+    tmp_path: Path,
+) -> None:
+    require_program("espeak-ng", "espeak-ng")
+    require_program("sox", "sox")
+    recordings = {"8801": machine(0, tmp_path), "8802": human(1, tmp_path)}
+
+    async def play(call: SipCall, called: str, calling: str) -> None:
+        await call.answer()
+        await call.play(recordings[called].path)
+        await call.wait(20.0)
+
+    async with sip_dialer(5060, on_inbound=play) as callee, sip_dialer(callee.port) as caller:
+        found = {}
+        for number in recordings:
+            call = await caller.originate(
+                OriginateRequest(to_number=number, caller_id_number="4930123456")
+            )
+            assert await call.wait_answer() is Outcome.ANSWERED
+            found[number] = await detect_answering_machine(
+                call, AmdSettings(), wait_for_beep=True, beep_timeout_s=15.0
+            )
+            await call.hangup()
+            await call.wait_ended()
+    assert found["8801"].answered_by == "machine"
+    beep_end = recordings["8801"].beep_end_s
+    assert beep_end is not None and found["8801"].beep_ms is not None
+    assert abs(found["8801"].beep_ms - beep_end * 1000) <= 250
+    assert (found["8802"].answered_by, found["8802"].beep_ms) == ("human", None)
