@@ -44,6 +44,11 @@ START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 CLI_TIMEOUT_S = 60.0
 SIM_RULES = "[defaults]\nring_seconds = 0.05\ntalk_seconds = 1.0\n"
+# an answering machine (tests/api/test_http_amd.py): its beep ends 2.5 s after answer; a
+# person who stays on the line
+SIM_RULES += '[[rules]]\nsuffix = "0009001"\nanswered_by = "machine"\nbeep_after_s = 2.5\n'
+SIM_RULES += "talk_seconds = 10.0\n"
+SIM_RULES += '[[rules]]\nsuffix = "0009002"\nanswered_by = "human"\ntalk_seconds = 10.0\n'
 
 
 # --- PostgreSQL: one database per module ------------------------------------------------------

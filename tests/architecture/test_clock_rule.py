@@ -24,6 +24,9 @@ CLOCK = "ringback.clock"
 ALLOWED: dict[str, str] = {
     "ringback.telephony.sip.media": "RTP media pacing: packets go out every 20 ms of real time",
     "ringback.telephony.sip.call_media": "a media wait on a live call lasts real seconds",
+    "ringback.telephony.sip.amd_tap": (
+        "answering-machine detection reads a live call's audio as it arrives, in real time"
+    ),
     "ringback.telephony.pacing": (
         "the shared 20 ms ticker: RTP and T.38 go out every 20 ms of real time"
     ),

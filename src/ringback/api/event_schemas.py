@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Body, FastAPI, Header
 from pydantic import BaseModel, ConfigDict, Field
 
+from ringback.api.amd_schemas import AmdOut
 from ringback.api.fax_links import FaxFields
 from ringback.api.schemas import TaskOut
 
@@ -110,6 +111,9 @@ class CallLegData(_Data):
     billsec: float | None = Field(description="seconds from answer to end; null: not ended")
     fax: FaxResultData | None = Field(
         description="the leg's fax (SendFax / ReceiveFax); null if the leg did not fax"
+    )
+    amd: AmdOut | None = Field(
+        None, description="answering-machine detection (the task's amd policy); null: none ran"
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ringback.api.amd_schemas import AmdOut
 from ringback.api.fax_links import FaxOut
 
 SeedTime = str
@@ -66,6 +67,9 @@ class CdrLeg(BaseModel):
         None,
         description="the leg's fax (SendFax / ReceiveFax), with links to download the document "
         "sent or the fax received (TIFF and PDF); null if the leg did not fax",
+    )
+    amd: AmdOut | None = Field(
+        None, description="answering-machine detection (the task's amd policy); null: none ran"
     )
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ringback.api import campaign_schemas as campaign
+from ringback.api.amd_schemas import AmdOut
 from ringback.api.base_schemas import MAX_ID as MAX_ID
 from ringback.api.base_schemas import SeedTime, Storable, StrictIn
 from ringback.api.base_schemas import errors as errors
@@ -119,6 +120,9 @@ class CallOut(BaseModel):
     dtmf_received: str = Field(description="DTMF digits the callee pressed, in order")
     fax: FaxOut | None = Field(
         None, description="the fax (SendFax / ReceiveFax) with download links; null if none"
+    )
+    amd: AmdOut | None = Field(
+        None, description="answering-machine detection (the task's amd policy); null: none ran"
     )
 
     @classmethod

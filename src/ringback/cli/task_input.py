@@ -128,6 +128,7 @@ _JOB_FLAGS = frozenset(
         "backoff",
         "backoff_delay_ms",
         "jitter",
+        "amd",
     }
 )
 _IVR_SOURCES = ("ivr_file", "ivr_inline", "ivr_storage")
@@ -174,6 +175,7 @@ _JOB_LOCS: dict[tuple[str, ...], str] = {
     ("data", "calling_number"): "calling_number",
     ("data", "called_number"): "called_number",
     ("data", "audio_file"): "audio_file",
+    ("data", "amd"): "amd",
     ("options", "attempts"): "attempts",
     ("options", "delay"): "delay_ms",
     ("options", "timezone"): "timezone",
@@ -302,6 +304,8 @@ def _from_flags(kind: str, flags: dict[str, Any]) -> dict[str, Any]:
         data["ivr_xml"] = {"type": "storage", "data": flags["ivr_storage"]}
     elif flags["ivr_inline"]:
         data["ivr_xml"] = {"type": "inline", "data": flags["ivr_inline"]}
+    if flags.get("amd"):
+        data["amd"] = flags["amd"]
     options: dict[str, Any] = {}
     if flags["attempts"] is not None:
         options["attempts"] = flags["attempts"]

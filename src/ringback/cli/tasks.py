@@ -87,6 +87,7 @@ def call_dict(call: CallRow) -> dict[str, Any]:
         "played": call.played,
         "dtmf_received": call.dtmf_received,
         "fax": call.fax,
+        "amd": call.amd,
     }
 
 
@@ -140,6 +141,10 @@ def task_add(
     ] = None,
     priority: Annotated[
         int | None, typer.Option(min=0, max=9, help="0-9 (default 5): higher dialled first.")
+    ] = None,
+    amd: Annotated[
+        str | None,
+        typer.Option(help="Answering-machine detection: off, continue, hangup, wait_for_beep."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -45,6 +45,8 @@ class CallRecord:
     #: the call's fax (SendFax / ReceiveFax; the last one if it faxed more than once): see
     #: :data:`FAX_FIELDS`; None when the call did not fax
     fax: dict[str, Any] | None = None
+    #: answering-machine detection (``ringback.domain.amd.AMD_FIELDS``); None when none ran
+    amd: dict[str, Any] | None = None
 
     @property
     def duration_s(self) -> float | None:

@@ -144,6 +144,7 @@ class CallRow:
     state: str = "ended"  # dialing, answered, ended, interrupted (see LegState)
     worker: str | None = None  # the worker that placed it
     fax: dict[str, Any] | None = None  # the call's fax (``cdr.FAX_FIELDS``), if it faxed
+    amd: dict[str, Any] | None = None  # answering-machine detection (``amd.AMD_FIELDS``)
 
 
 #: what a stored leg's row has besides its ``CDR_FIELDS``: its id, owner, queue and task, and

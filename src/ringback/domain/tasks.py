@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from ringback.domain.amd import AmdPolicy
 from ringback.domain.model import TaskKind
 from ringback.domain.task_examples import (
     CALLBACK_TASK_EXAMPLES,
@@ -279,6 +280,7 @@ class MsgCallData(_Strict):
         "audio/hello.wav, uploaded with PUT /storage/{path}); it must exist and be audio "
         "ringback can play when the job is added",
     )  # fmt: skip
+    amd: AmdPolicy = "off"
 
 
 class IvrXml(_Strict):
@@ -310,6 +312,7 @@ class IvrCallData(_Strict):
     calling_number: Number = Field(description=f"caller id shown to the callee: {_NUMBER_FORM}")
     called_number: Number = Field(description=f"the number called: {_NUMBER_FORM}")
     ivr_xml: IvrXml = Field(description="the IVR document to run")
+    amd: AmdPolicy = "off"
 
 
 _JOB_OPTIONS = "attempts, delay, backoff, time zone and webhooks; all optional"

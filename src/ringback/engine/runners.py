@@ -23,10 +23,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ringback.client_files import StorageError
+from ringback.domain.amd import MACHINE_COMMENT, answered_by_variable
 from ringback.domain.cdr import fax_failed, fax_outcome
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.tasks import READ_BACK, CallbackTask, IvrCallData, MsgCallData
+from ringback.engine.amd import hangs_up, screen_answer
 from ringback.engine.context import AttemptContext
 from ringback.engine.legs import LegSuppressed
 from ringback.ivr.errors import IvrError
@@ -97,6 +99,7 @@ def leg_event_data(record: CallRecord) -> dict[str, Any]:
         "duration_s": record.duration_s,
         "billsec": record.billsec,
         "fax": record.fax,
+        "amd": record.amd,
     }
 
 
@@ -116,6 +119,10 @@ async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     if await legs.wait_answer(call) is not Outcome.ANSWERED:
         return _not_answered(await legs.finish(call))
     try:
+        if hangs_up(await screen_answer(call, data.amd)):
+            return _answered(
+                await legs.finish(call), MACHINE_COMMENT, success=False, retryable=False
+            )
         await call.play(audio, name=data.audio_file)
     except CannotPlay as exc:  # named by its storage name, never the server's path
         problem = CallError(f"cannot play {data.audio_file}: {exc.reason}")
@@ -154,12 +161,19 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     call = await legs.originate(_request(ctx, data.called_number, data.calling_number))
     if await legs.wait_answer(call) is not Outcome.ANSWERED:
         return _not_answered(await legs.finish(call))
+    try:
+        amd = await screen_answer(call, data.amd)
+    except CallError as exc:
+        return _interrupted(await legs.finish(call), exc, "callee hung up during the detection")
+    if hangs_up(amd):
+        return _answered(await legs.finish(call), MACHINE_COMMENT, success=False, retryable=False)
     env = IvrEnvironment(
         variables=call_variables(
             call_uuid=ctx.call_uuid,
             direction="outbound",
             calling_number=data.calling_number,
             called_number=data.called_number,
+            extra=None if amd is None else {"AnsweredBy": answered_by_variable(amd)},
         ),
         storage=ctx.storage,
         client_id=ctx.client_id,

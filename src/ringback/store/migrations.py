@@ -577,6 +577,12 @@ MIGRATIONS += (Migration(17, "frequency caps, allowed caller ids; calls by calle
     "CREATE INDEX calls_callee ON calls (client_id, to_number, started_at)",
 )),)  # fmt: skip
 
+# Answering-machine detection (issue 18): a leg that ran it keeps who answered (human, machine
+# or unknown), why, when, and when the beep ended, in a column of its own (NULL: none ran).
+MIGRATIONS += (Migration(19, "calls.amd: the answering-machine detection of a call", (
+    "ALTER TABLE calls ADD COLUMN amd {json}",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

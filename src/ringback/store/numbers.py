@@ -108,6 +108,7 @@ class NumberRepository(Repository):
             # call_values gives JSON text (for plain SQL); these columns take the values
             row["played"], row["detail"] = loads(row["played"]), loads(row["detail"])
             row["fax"] = None if row["fax"] is None else loads(row["fax"])
+            row["amd"] = None if row["amd"] is None else loads(row["amd"])
             rows.append({**row, "client_id": client_id})
         async with self.driver.write() as conn:
             await conn.execute(c.insert(), rows)

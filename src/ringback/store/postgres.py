@@ -180,8 +180,9 @@ def _call_doc(values: tuple[Any, ...], task_id: int, fence: int | None = None) -
     record = dict(zip(legs.CALL_FIELDS, values, strict=True))
     record["played"] = orjson.Fragment(record["played"])
     record["detail"] = orjson.Fragment(record["detail"])
-    if record["fax"] is not None:
-        record["fax"] = orjson.Fragment(record["fax"])
+    for name in ("fax", "amd"):
+        if record[name] is not None:
+            record[name] = orjson.Fragment(record[name])
     record["task_id"] = task_id
     if fence is not None:
         record["fence"] = fence

@@ -127,6 +127,7 @@ calls = sa.Table(
     sa.Column("state", sa.Text, nullable=False, server_default="ended"),
     sa.Column("worker", sa.Text, nullable=True),  # the worker that placed the leg
     sa.Column("fax", Json, nullable=True),  # the call's fax result (cdr.FAX_FIELDS)
+    sa.Column("amd", Json, nullable=True),  # answering-machine detection (amd.AMD_FIELDS)
 )
 
 events = sa.Table(

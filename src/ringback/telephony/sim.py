@@ -29,6 +29,8 @@ from pathlib import Path
 from ringback.clock import AlignedClock, Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
+from ringback.telephony.amd import AmdSettings
+from ringback.telephony.amd_call import AmdOutcome
 from ringback.telephony.audio_files import AudioError, audio_seconds
 from ringback.telephony.base import (
     Call,
@@ -53,6 +55,8 @@ from ringback.telephony.sim_rules import (
 )
 from ringback.telephony.sim_truth import TruthLog
 
+#: how long after answer the simulator's answering-machine detection decides, by its result
+SIM_AMD_SECONDS = {"human": 1.5, "machine": 2.0, "unknown": 2.5}
 #: how long the simulator takes to say one character of a Speak text
 SPEAK_SECONDS_PER_CHAR = 0.06
 _RINGING_OUTCOMES = frozenset((Outcome.ANSWERED, Outcome.NO_ANSWER, Outcome.REJECTED))
@@ -100,6 +104,8 @@ class SimCall:
         self._talk = timedelta(seconds=0.0 if fast else behaviour.talk_seconds)
         self._dtmf = behaviour.dtmf
         self._far_fax = behaviour.fax
+        self._answered_by = behaviour.answered_by
+        self._beep_after_s = behaviour.beep_after_s
         self._dtmf_next = 0
         self._state = _State.RINGING
         self._end_at: datetime | None = None  # when an answered leg ends by itself
@@ -444,6 +450,25 @@ class SimCall:
              "code": result.code, "text": result.text, "seconds": result.audio_seconds}
         )  # fmt: skip
         return result
+
+    async def detect_answering_machine(
+        self, settings: AmdSettings, *, wait_for_beep: bool, beep_timeout_s: float
+    ) -> AmdOutcome:
+        """Who answered, from the number's rules (``answered_by``, ``beep_after_s``): decided
+        :data:`SIM_AMD_SECONDS` after answer; with ``wait_for_beep`` a machine's beep ends
+        ``beep_after_s`` after answer (none: ``beep_timeout_s`` pass in vain)."""
+        self._require_up("detect an answering machine")
+        decided_s = SIM_AMD_SECONDS[self._answered_by]
+        await self._spend(decided_s, "detect an answering machine")
+        beep_ms = None
+        if wait_for_beep and self._answered_by == "machine":
+            beep = self._beep_after_s
+            if beep is not None and beep - decided_s <= beep_timeout_s:
+                await self._spend(max(0.0, beep - decided_s), "wait for the beep")
+                beep_ms = round(max(beep, decided_s) * 1000)
+            else:
+                await self._spend(beep_timeout_s, "wait for the beep")
+        return AmdOutcome(self._answered_by, "simulated", round(decided_s * 1000), beep_ms)
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         """BYE when answered, CANCEL while ringing (cause ORIGINATOR_CANCEL unless given)."""

@@ -22,7 +22,9 @@ MAX_SECONDS = 86_400.0
 BUILTIN_RULES_NAME = "ringback/telephony/sim_defaults.toml"
 
 _MATCHERS = ("suffix", "prefix", "number", "pattern")
-_SETTINGS = ("ring_seconds", "talk_seconds", "dtmf", "fax")
+_SETTINGS = ("ring_seconds", "talk_seconds", "dtmf", "fax", "answered_by", "beep_after_s")
+#: who answers a number, as answering-machine detection finds (the ``amd`` task policy)
+ANSWERED_BY = ("human", "machine", "unknown")
 #: what the fax machine at a number does when SendFax or ReceiveFax runs
 FAX_MODES = ("answers", "silent", "drops", "incompatible")
 _RULE_KEYS = frozenset((*_MATCHERS, *_SETTINGS, "sip_code"))
@@ -46,6 +48,8 @@ class SimDefaults:
     talk_seconds: float = 3.0
     dtmf: str = ""
     fax: str = "answers"
+    answered_by: str = "human"
+    beep_after_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ class SimRule:
     talk_seconds: float | None = None
     dtmf: str | None = None
     fax: str | None = None
+    answered_by: str | None = None
+    beep_after_s: float | None = None
     regex: re.Pattern[str] | None = field(default=None, compare=False)
 
     def matches(self, number: str) -> bool:
@@ -80,6 +86,8 @@ class CalleeBehaviour:
     talk_seconds: float
     dtmf: str
     fax: str = "answers"  # one of FAX_MODES
+    answered_by: str = "human"  # one of ANSWERED_BY
+    beep_after_s: float | None = None  # a machine's beep ends this long after answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +107,13 @@ class SimRules:
                     talk_seconds=_first(rule.talk_seconds, defaults.talk_seconds),
                     dtmf=rule.dtmf if rule.dtmf is not None else defaults.dtmf,
                     fax=rule.fax if rule.fax is not None else defaults.fax,
+                    answered_by=_first_text(rule.answered_by, defaults.answered_by),
+                    beep_after_s=_first_or_none(rule.beep_after_s, defaults.beep_after_s),
                 )
         return CalleeBehaviour(
-            200, defaults.ring_seconds, defaults.talk_seconds, defaults.dtmf, defaults.fax
-        )
+            200, defaults.ring_seconds, defaults.talk_seconds, defaults.dtmf, defaults.fax,
+            defaults.answered_by, defaults.beep_after_s,
+        )  # fmt: skip
 
 
 def load_sim_rules(path: Path | None) -> SimRules:
@@ -201,6 +212,12 @@ def _parse_settings(raw: dict[str, Any], allowed: frozenset[str], where: str) ->
             parsed[key] = _dtmf_script(value)
         elif key == "fax":
             parsed[key] = _fax_mode(value)
+        elif key == "answered_by":
+            if value not in ANSWERED_BY:
+                raise ValueError(
+                    f"answered_by must be one of {', '.join(ANSWERED_BY)}, not {value!r}"
+                )
+            parsed[key] = str(value)
         else:
             parsed[key] = _seconds(key, value)
     return parsed
@@ -240,6 +257,14 @@ def _fax_mode(value: Any) -> str:
 
 
 def _first(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _first_or_none(value: float | None, default: float | None) -> float | None:
+    return default if value is None else value
+
+
+def _first_text(value: str | None, default: str) -> str:
     return default if value is None else value
 
 

@@ -490,6 +490,13 @@ class RtpSession:
         """The audio received since `start_recording`, lost packets filled with silence."""
         return bytes(self._recording or b"")
 
+    def recorded_since(self, start: int) -> bytes:
+        """The recorded audio from byte ``start`` on (a reader that follows the recording)."""
+        return bytes(self._recording[start:]) if self._recording is not None else b""
+
+    def stop_recording(self) -> None:
+        self._recording = None
+
     def _record(self, pcm: bytes, seq: int, ssrc: int) -> None:
         rec = self._recording
         assert rec is not None
