@@ -224,21 +224,14 @@ async def test_a_far_reinvite_back_to_audio_with_image_port_0_leaves_t38(tmp_pat
             call = await dialer.originate(request())
             assert isinstance(call, SipCall)
             assert await call.wait_answer() is Outcome.ANSWERED
-            both = asyncio.Event()
-            answered: list[bool] = []
-            answer_reinvite = call._answer_reinvite
-
-            def noting(*args: Any) -> None:
-                answer_reinvite(*args)
-                answered.append(call.t38.channel is not None)
-                if len(answered) == 2:
-                    both.set()
-
-            call._answer_reinvite = noting  # type: ignore[method-assign]
-            channel = await call.t38.wait_channel()
-            await both.wait()
-            assert answered == [True, False]  # on T.38 after the first, off after the second
-            assert channel.closed and call.t38.local_sdp is None
+            # sipp re-INVITEs to T.38 at once, then back to audio: wait for the second to be
+            # handled (the state, not a hook patched in after the answer: that raced the
+            # first re-INVITE on a loaded machine)
+            async with asyncio.timeout(30):
+                while "left" not in call.t38.detail:  # noqa: ASYNC110 (no event marks it)
+                    await asyncio.sleep(0.02)
+            assert call.t38.detail["switched"] == "accepted"  # on T.38 after the first
+            assert call.t38.channel is None and call.t38.local_sdp is None  # off after the second
             await call.send_dtmf("4")
             await call.hangup()
             record = await call.wait_ended()
