@@ -150,9 +150,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        dialer = os.environ.get("RINGBACK_DIALER") or "sim"
-        if dialer not in ("sim", "sip"):
-            raise ConfigError(f"RINGBACK_DIALER={dialer!r}: use 'sim' (the default) or 'sip'")
+        dialer = _env_choice("RINGBACK_DIALER", ("sim", "sip"), "sim")
         rules = os.environ.get("RINGBACK_SIM_RULES")
         truth = os.environ.get("RINGBACK_SIM_TRUTH_LOG")
         return cls(
@@ -201,7 +199,7 @@ def sip_settings_from_env() -> SipSettings:
             "RINGBACK_DIALER=sip needs RINGBACK_SIP_PROXY: the trunk or proxy as host or host:port"
             " (or RINGBACK_SIP_TRUNKS: a trunks file)"
         )
-    transport = _sip_transport(os.environ.get("RINGBACK_SIP_TRANSPORT") or "udp")
+    transport = _env_choice("RINGBACK_SIP_TRANSPORT", SIP_TRANSPORTS, "udp")
     default_port = 5061 if transport == "tls" else 5060
     proxy_host, proxy_port = (
         _host_port("RINGBACK_SIP_PROXY", proxy, default_port) if proxy else ("", 0)
@@ -224,8 +222,8 @@ def sip_settings_from_env() -> SipSettings:
         caller_id=os.environ.get("RINGBACK_SIP_CALLER_ID") or None,
         domain=os.environ.get("RINGBACK_SIP_DOMAIN") or None,
         max_ring_timeout_s=_env_float("RINGBACK_SIP_RING_TIMEOUT", 120.0),
-        t38=_t38_mode(os.environ.get("RINGBACK_SIP_T38") or "accept"),
-        srtp=_srtp_policy(os.environ.get("RINGBACK_SIP_SRTP") or "off"),
+        t38=_env_choice("RINGBACK_SIP_T38", T38_MODES, "accept"),
+        srtp=_env_choice("RINGBACK_SIP_SRTP", SRTP_POLICIES, "off"),
         external_address=_external_address(os.environ.get("RINGBACK_SIP_EXTERNAL_ADDRESS")),
         symmetric_rtp=_env_bool("RINGBACK_SIP_SYMMETRIC_RTP", True),
         register=(os.environ.get("RINGBACK_SIP_REGISTER") or "").strip().lower()
@@ -258,15 +256,18 @@ def sip_settings_from_env() -> SipSettings:
 
 
 SIP_TRANSPORTS = ("udp", "tcp", "tls")
+SRTP_POLICIES = ("off", "optional", "required")
+T38_MODES = ("off", "accept", "offer")
 
 
-def _sip_transport(raw: str) -> str:
-    transport = raw.strip().lower()
-    if transport not in SIP_TRANSPORTS:
-        raise ConfigError(
-            f"RINGBACK_SIP_TRANSPORT={raw!r}: use 'udp' (the default), 'tcp' or 'tls'"
-        )
-    return transport
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of ``choices`` (any case), ``default`` when unset; ConfigError listing them."""
+    raw = os.environ.get(name) or default
+    value = raw.strip().lower()
+    if value not in choices:
+        named = [f"{c!r} (the default)" if c == default else repr(c) for c in choices]
+        raise ConfigError(f"{name}={raw!r}: use {', '.join(named[:-1])} or {named[-1]}")
+    return value
 
 
 def _sip_tls_from_env(settings: SipSettings) -> SipSettings:
@@ -303,18 +304,6 @@ def _session_expires(raw: str | None) -> int:
             f"RINGBACK_SIP_SESSION_EXPIRES={raw!r}: seconds, at least 90 (RFC 4028), or 0 for off"
         )
     return int(value)
-
-
-SRTP_POLICIES = ("off", "optional", "required")
-
-
-def _srtp_policy(raw: str) -> str:
-    policy = raw.strip().lower()
-    if policy not in SRTP_POLICIES:
-        raise ConfigError(
-            f"RINGBACK_SIP_SRTP={raw!r}: use 'off' (the default), 'optional' or 'required'"
-        )
-    return policy
 
 
 def _external_address(raw: str | None) -> str | None:
@@ -360,16 +349,6 @@ def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
             )
         servers.append((host.strip("[]"), int(port)))
     return tuple(servers)
-
-
-T38_MODES = ("off", "accept", "offer")
-
-
-def _t38_mode(raw: str) -> str:
-    mode = raw.strip().lower()
-    if mode not in T38_MODES:
-        raise ConfigError(f"RINGBACK_SIP_T38={raw!r}: use 'off', 'accept' (the default) or 'offer'")
-    return mode
 
 
 def _host_port(name: str, raw: str, default_port: int) -> tuple[str, int]:

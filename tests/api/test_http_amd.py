@@ -5,11 +5,11 @@ ending in 0009002 a person who stays on the line."""
 
 from __future__ import annotations
 
-import io
-import wave
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from support import wav_bytes
 
 if TYPE_CHECKING:  # conftest.py is not importable at run time (every one is "conftest")
     from conftest import Tenant
@@ -19,19 +19,9 @@ MACHINE = "+15550009001"
 HUMAN = "+15550009002"
 
 
-def _wav(seconds: float = 0.2, rate: int = 8000) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as audio:
-        audio.setnchannels(1)
-        audio.setsampwidth(2)
-        audio.setframerate(rate)
-        audio.writeframes(b"\x00\x00" * round(rate * seconds))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def audio_file(tenants: dict[str, Tenant]) -> None:
-    answer = tenants["alice"].http.put(f"/storage/{AUDIO}", content=_wav())
+    answer = tenants["alice"].http.put(f"/storage/{AUDIO}", content=wav_bytes())
     assert answer.status_code in (200, 201), answer.text
 
 
