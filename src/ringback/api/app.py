@@ -22,6 +22,7 @@ from ringback.api.openapi_schemas import document
 from ringback.api.request_log import RequestLog
 from ringback.api.routes import (
     call_history,
+    exports,
     jobs,
     numbers,
     oauth,
@@ -226,6 +227,7 @@ def create_app(
         storage_max_bytes=storage_max_body_bytes,
     )
     api_routers = [
+        exports.router,  # before tasks and call_history: their /{id} would take export.csv
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
         call_history.router, storage.router, suppressions.router, priority.router,
     ]  # fmt: skip

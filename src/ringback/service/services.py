@@ -13,6 +13,7 @@ from ringback.domain.rows import MetricsCounts, StatusReport
 from ringback.service.call_files import CallFiles
 from ringback.service.clients import ClientService, SigningKeys, Verify
 from ringback.service.dashboard import Dashboard
+from ringback.service.exports import Exports
 from ringback.service.history import CallHistory
 from ringback.service.inbound import InboundHandler, inbound_handler
 from ringback.service.numbers import NumberService
@@ -61,6 +62,7 @@ class Services:
         self.webhooks = WebhookService(store, clock)
         self.responses = StoredResponses(store, clock)
         self.suppressions = SuppressionService(store, clock)  # do-not-call lists
+        self.exports = Exports(store, clock)  # CSV of tasks and calls
         self._numbers: NumberService | None = None
         self._call_files: CallFiles | None = None
         if storage is not None:

@@ -18,6 +18,7 @@ from ringback.store import postgres, sqlite
 from ringback.store.access import AccessRepository
 from ringback.store.calls import CallRepository
 from ringback.store.driver import Driver
+from ringback.store.exports import ExportRepository
 from ringback.store.leases import LeaseRepository
 from ringback.store.migrator import MigrationRepository
 from ringback.store.numbers import NumberRepository
@@ -44,6 +45,7 @@ class Store(
     NumberRepository,
     WebhookRepository,
     SuppressionRepository,
+    ExportRepository,
 ):
     """Open with :func:`open_store`; close with :meth:`close`."""
 
