@@ -21,6 +21,7 @@ from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from ringback.api.openapi_schemas import document
 from ringback.api.request_log import RequestLog
 from ringback.api.routes import (
+    audit,
     call_history,
     exports,
     jobs,
@@ -230,6 +231,7 @@ def create_app(
         exports.router,  # before tasks and call_history: their /{id} would take export.csv
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
         call_history.router, storage.router, suppressions.router, priority.router,
+        audit.router,
     ]  # fmt: skip
     service = _service_router(clock)
     app.include_router(oauth.router)

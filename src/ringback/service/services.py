@@ -10,6 +10,7 @@ from ringback.client_files import Storage
 from ringback.clock import AlignedClock, Clock
 from ringback.config import Settings
 from ringback.domain.rows import MetricsCounts, StatusReport
+from ringback.service.audit import AuditLog
 from ringback.service.call_files import CallFiles
 from ringback.service.clients import ClientService, SigningKeys, Verify
 from ringback.service.dashboard import Dashboard
@@ -63,6 +64,7 @@ class Services:
         self.responses = StoredResponses(store, clock)
         self.suppressions = SuppressionService(store, clock)  # do-not-call lists
         self.exports = Exports(store, clock)  # CSV of tasks and calls
+        self.audit = AuditLog(store, clock)  # who changed what
         self._numbers: NumberService | None = None
         self._call_files: CallFiles | None = None
         if storage is not None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ringback.clock import Clock
 from ringback.store import postgres, sqlite
 from ringback.store.access import AccessRepository
+from ringback.store.audit import AuditRepository
 from ringback.store.calls import CallRepository
 from ringback.store.driver import Driver
 from ringback.store.exports import ExportRepository
@@ -46,6 +47,7 @@ class Store(
     WebhookRepository,
     SuppressionRepository,
     ExportRepository,
+    AuditRepository,
 ):
     """Open with :func:`open_store`; close with :meth:`close`."""
 

@@ -551,6 +551,24 @@ MIGRATIONS += (Migration(15, "priority: tasks.priority 0-9 (default 5), the clai
         WHERE status IN {_PENDING}""",
 )),)  # fmt: skip
 
+# Audit log (issue 18): who created, changed, cancelled or deleted which queue, task, number,
+# webhook subscription or do-not-call entry, and when; read by client and time, or by object.
+MIGRATIONS += (Migration(18, "audit_log: who changed what, and when", (
+    """CREATE TABLE audit_log (
+        id {id},
+        client_id BIGINT NOT NULL REFERENCES clients (id),
+        occurred_at BIGINT NOT NULL,
+        channel TEXT NOT NULL,
+        credential_id BIGINT,
+        operator TEXT,
+        action TEXT NOT NULL,
+        object_type TEXT NOT NULL,
+        object_id TEXT,
+        summary {json} NOT NULL)""",
+    "CREATE INDEX audit_log_client_time ON audit_log (client_id, occurred_at, id)",
+    "CREATE INDEX audit_log_client_object ON audit_log (client_id, object_type, object_id, id)",
+)),)  # fmt: skip
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

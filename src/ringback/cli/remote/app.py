@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ringback.cli.remote.exports import audit_app, calls_app, export_calls
 from ringback.cli.remote.hooks import delivery_app, webhook_app
 from ringback.cli.remote.http import RemoteClient, RemoteError
 from ringback.cli.remote.profiles import (
@@ -133,3 +134,6 @@ remote_app.add_typer(number_app, name="number")
 remote_app.add_typer(webhook_app, name="webhook")
 remote_app.add_typer(delivery_app, name="delivery")
 remote_app.add_typer(storage_app, name="storage")
+remote_app.add_typer(calls_app, name="calls")
+remote_app.add_typer(audit_app, name="audit")
+history_app.command("export")(export_calls)
