@@ -94,3 +94,27 @@ def test_a_task_takes_a_priority_at_creation_and_by_update(tmp_path: Path) -> No
     assert changed.code == 0 and f"task {task_id}: priority 1" in changed.stderr
     assert ringback(tmp_path, "task", "show", str(task_id), "--json").json()["priority"] == 1
     assert ringback(tmp_path, "task", "priority", str(task_id), "12").code != 0
+
+
+def test_the_host_cli_records_its_changes_in_the_audit_log_as_the_operators_login(
+    tmp_path: Path,
+) -> None:
+    import getpass
+    import json
+    import sqlite3
+
+    assert ringback(tmp_path, "queue", "add", "audited").code == 0
+    assert ringback(tmp_path, "dnc", "add", "0311111111").code == 0
+    conn = sqlite3.connect(tmp_path / "rb.db")
+    try:
+        rows = conn.execute(
+            "SELECT channel, credential_id, operator, action, object_type, summary "
+            "FROM audit_log ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        ("cli", None, getpass.getuser(), "created", "queue"),
+        ("cli", None, getpass.getuser(), "created", "suppression"),
+    ]
+    assert json.loads(rows[1][5])["count"] == 1

@@ -82,16 +82,20 @@ def iso_utc(when: datetime | None) -> str:
 def safe_cell(value: Any) -> str:
     """A value as a CSV cell a spreadsheet will not run: text starting like a formula gets a
     leading apostrophe; None is empty; booleans are true / false."""
+    kind = type(value)
+    if kind is str:
+        text: str = value
+        return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if kind is int:
+        return str(value) if value >= 0 else "'" + str(value)
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return iso_utc(value)
-    text = str(value)
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    shown = str(value)
+    return "'" + shown if shown.startswith(FORMULA_STARTS) else shown
 
 
 def _number(payload: dict[str, Any], *fields: str) -> Any:

@@ -21,6 +21,8 @@ from ringback.domain.audit import Actor, AuditEntry, AuditRow, clean_operator
 from ringback.store import Store
 
 _actor: ContextVar[Actor | None] = ContextVar("ringback_actor", default=None)
+#: an actor's client id meaning "whichever client the change is for" (the host's CLI)
+ANY_CLIENT = 0
 #: the most entries one page of the audit log holds
 MAX_PAGE = 1000
 
@@ -50,6 +52,8 @@ def actor_for(client_id: int) -> Actor:
     actor = _actor.get()
     if actor is not None and actor.client_id == client_id:
         return actor
+    if actor is not None and actor.client_id == ANY_CLIENT:  # the host's CLI
+        return Actor(client_id, actor.channel, actor.credential_id, actor.operator)
     return Actor(client_id)
 
 
