@@ -242,6 +242,9 @@ ROUTES = [
     Route("DELETE", "/suppressions/?list=intruder"),
     Route("DELETE", "/suppressions/{entry_id}"),
     Route("PUT", "/tasks/{task_id}/priority", "priority"),
+    Route("GET", "/task_scheduler/{scheduler_id}/tasks/export.csv"),
+    Route("GET", "/call_history/export.csv"),
+    Route("GET", "/audit/"),
 ]
 ROUTE_IDS = [f"{r.method} {r.template.split('?')[0]}" for r in ROUTES]
 # routes naming one of alice's resources (a list or create under bob's own id is bob's own)

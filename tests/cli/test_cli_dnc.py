@@ -111,3 +111,27 @@ def test_every_dnc_command_and_task_priority_print_json_under_json(tmp_path: Pat
     refused = ringback(tmp_path, "task", "priority", "999", "3", "--json")
     assert refused.code == 1
     assert json.loads(refused.stderr)["error"] == "not_found"
+
+
+def test_the_host_cli_records_its_changes_in_the_audit_log_as_the_operators_login(
+    tmp_path: Path,
+) -> None:
+    import getpass
+    import json
+    import sqlite3
+
+    assert ringback(tmp_path, "queue", "add", "audited").code == 0
+    assert ringback(tmp_path, "dnc", "add", "0311111111").code == 0
+    conn = sqlite3.connect(tmp_path / "rb.db")
+    try:
+        rows = conn.execute(
+            "SELECT channel, credential_id, operator, action, object_type, summary "
+            "FROM audit_log ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        ("cli", None, getpass.getuser(), "created", "queue"),
+        ("cli", None, getpass.getuser(), "created", "suppression"),
+    ]
+    assert json.loads(rows[1][5])["count"] == 1

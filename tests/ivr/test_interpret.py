@@ -243,6 +243,18 @@ async def test_addjob_is_validated_exactly_as_the_jobs_api_does(
     assert result.jobs_added == []
 
 
+async def test_a_job_added_by_an_ivr_is_in_the_audit_log_as_the_ivrs(
+    store: Store, clock: FakeClock
+) -> None:
+    job = ('{"type": "msg_call", "data": {"calling_number": "0506868000", '
+           '"called_number": "0901234000", "audio_file": "a.wav"}}')  # fmt: skip
+    result = await add_job_run(store, clock, job)
+    assert result.variables["JobAdded"] == "true", result.trace
+    client_id = await store.ensure_client("acme", clock.now())
+    [entry] = await store.list_audit(client_id, object_type="task")
+    assert (entry.channel, entry.action, entry.summary["count"]) == ("ivr", "created", 1)
+
+
 async def test_addjob_without_a_job_queue_is_an_error() -> None:
     result, _ = await run('<IVR><AddJob>{"type": "msg_call"}</AddJob></IVR>')
     assert str(result.error) == "line 1: Cannot execute AddJob. No job queue is available here"

@@ -21,8 +21,10 @@ from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from ringback.api.openapi_schemas import document
 from ringback.api.request_log import RequestLog
 from ringback.api.routes import (
+    audit,
     call_history,
     campaign_rules,
+    exports,
     jobs,
     numbers,
     oauth,
@@ -228,9 +230,10 @@ def create_app(
         storage_max_bytes=storage_max_body_bytes,
     )
     api_routers = [
+        exports.router,  # before tasks and call_history: their /{id} would take export.csv
         queues.router, tasks.router, jobs.router, webhooks.router, numbers.router,
         call_history.router, storage.router, suppressions.router, priority.router,
-        sip_trunks.router, campaign_rules.router,
+        sip_trunks.router, campaign_rules.router, audit.router,
     ]  # fmt: skip
     service = _service_router(clock)
     app.include_router(oauth.router)

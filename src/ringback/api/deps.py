@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ringback.api.errors import ApiError
@@ -14,6 +14,7 @@ from ringback.api.limits import LoginLimiter
 from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.config import Settings
+from ringback.domain.audit import Actor
 from ringback.domain.rows import TokenOwner
 from ringback.service import (
     CallHistory,
@@ -25,6 +26,7 @@ from ringback.service import (
     TaskService,
     WebhookService,
 )
+from ringback.service.audit import declare_actor
 
 
 def get_services(request: Request) -> Services:
@@ -108,15 +110,26 @@ async def current_client(
     client_id: Annotated[int, Path(ge=1, description="Your client id")],
     clients: ClientsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    operator: Annotated[
+        str | None,
+        Header(
+            alias="Ringback-Operator",
+            max_length=100,
+            description="Who operates this client (a person's name), kept in the audit log "
+            "beside the token's credential; not checked",
+        ),
+    ] = None,
 ) -> int:
     """The path's client id, once the bearer token is shown to belong to it.
 
     No token or a bad one: 401. A valid token of another client: 404, as if the client did not
     exist (ids of other clients are not disclosed).
     """
-    owner = await _bearer_owner(credentials, clients.client_of_token)
-    if owner != client_id:
+    owner = await _bearer_owner(credentials, clients.owner_of_token)
+    if owner.client_id != client_id:
         raise ApiError(404, "not_found", f"no client {client_id}")
+    # the changes this request makes are recorded as this credential's (the audit log)
+    declare_actor(Actor(client_id, "api", owner.credential_id, operator))
     return client_id
 
 

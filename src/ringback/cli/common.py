@@ -4,6 +4,7 @@ options."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -20,8 +21,10 @@ from ringback.cli import output
 from ringback.client_files import Storage, StorageError
 from ringback.clock import AlignedClock, SystemClock
 from ringback.config import ConfigError, Settings
+from ringback.domain.audit import Actor
 from ringback.domain.rows import Conflict, InvalidInput, NotFound, QueueRow
 from ringback.service import Services, open_services
+from ringback.service.audit import ANY_CLIENT, acting_as
 from ringback.telephony.sim_rules import SimConfigError
 
 # the consoles and tables live in ``output`` (light, for the remote commands); the local
@@ -144,11 +147,20 @@ def run(work: Callable[[Services, Settings], Awaitable[T]], *, storage: bool = F
                     "RINGBACK_DATABASE_URL)"
                 ) from exc
             try:
-                return await work(services, settings)
+                # changes made by this command: the host's CLI, operated by this login
+                with acting_as(Actor(ANY_CLIENT, "cli", None, _login())):
+                    return await work(services, settings)
             finally:
                 await services.close()
 
         return asyncio.run(main())
+
+
+def _login() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid
+        return None
 
 
 def shown_url(url: str) -> str:

@@ -15,6 +15,7 @@ from ringback.console import (
     pages_auth,
     pages_calls,
     pages_dashboard,
+    pages_exports,
     pages_numbers,
     pages_queues,
     pages_tasks,
@@ -43,7 +44,8 @@ def install(
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="console-static")
     install_docs(app)
     for router in (
-        pages_auth.router, pages_queues.router, pages_tasks.router, pages_calls.router,
+        pages_auth.router, pages_exports.router, pages_queues.router, pages_tasks.router,
+        pages_calls.router,
         pages_webhooks.router, pages_numbers.router,
         pages_dashboard.router,
         pages_auth.fallback,

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
+from ringback.domain.audit import Actor
 from ringback.service import ClientService
+from ringback.service.audit import declare_actor
 
 COOKIE = "rb_console"
 SIGNIN_COOKIE = "rb_signin"
@@ -67,8 +69,10 @@ class Sessions:
         if not client_text.isdigit() or not token:
             raise SignInNeeded
         client_id = int(client_text)
-        if await clients.client_of_token(token) != client_id:
+        owner = await clients.owner_of_token(token)
+        if owner is None or owner.client_id != client_id:
             raise SignInNeeded  # expired, or its credential was disabled or rotated
+        declare_actor(Actor(client_id, "console", owner.credential_id))  # the audit log
         return Session(client_id, token, self.csrf_of(token))
 
     def set_session(self, response: Response, request: Request, client_id: int, token: str) -> None:

@@ -13,6 +13,7 @@ from ringback.domain.rows import InvalidInput, NotFound, NumberRow
 from ringback.ivr.errors import IvrError
 from ringback.ivr.interpret import IvrRun
 from ringback.ivr.parse import parse
+from ringback.service.audit import AuditLog, entry
 from ringback.service.clients import SigningKeys
 from ringback.service.inbound import simulate_inbound
 from ringback.service.tasks import TaskService
@@ -39,6 +40,7 @@ class NumberService:
         self.settings = settings
         self.tasks = tasks
         self.signing = signing
+        self.audit = AuditLog(store, clock)
 
     async def list(self, client_id: int) -> list[NumberRow]:
         return await self.store.list_numbers(client_id)
@@ -61,10 +63,15 @@ class NumberService:
         storage file is not there or is not a valid IVR document."""
         if ivr_file is not None:
             await asyncio.to_thread(self._check_ivr_file, client_id, ivr_file)
-        return await self.store.put_number(
-            client_id, number, answer_url=answer_url, ivr_file=ivr_file,
-            notify_completed=notify_completed, description=description, now=self.clock.now(),
+        change = entry(
+            "changed", "number", number, answer_url=answer_url, ivr_file=ivr_file,
+            notify_completed=notify_completed, description=description,
         )  # fmt: skip
+        with self.audit.change(client_id, change):
+            return await self.store.put_number(
+                client_id, number, answer_url=answer_url, ivr_file=ivr_file,
+                notify_completed=notify_completed, description=description, now=self.clock.now(),
+            )  # fmt: skip
 
     def _check_ivr_file(self, client_id: int, relpath: str) -> None:
         """The number's IVR file must be in the client's storage and parse, now: a route to a
@@ -88,7 +95,8 @@ class NumberService:
             raise refuse(f"{relpath} is not a valid IVR document: {exc}") from None
 
     async def delete(self, client_id: int, number: str) -> None:
-        await self.store.delete_number(client_id, number)
+        with self.audit.change(client_id, entry("deleted", "number", number)):
+            await self.store.delete_number(client_id, number)
 
     async def simulate(
         self,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ringback.clock import Clock
 from ringback.domain.rows import QueueChanges, QueueRow
+from ringback.service.audit import AuditLog, entry
 from ringback.store import Store
 
 
@@ -37,11 +38,16 @@ class QueueService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+        self.audit = AuditLog(store, clock)
 
     async def create(self, client_id: int, name: str, **fields: Any) -> QueueRow:
         """A new queue (Conflict: the name is taken). ``fields``: comment, status,
         concurrent_task_limit, max_calls_per_second, calling_hours, redial_interrupted."""
-        return await self.store.create_queue(client_id, name, self.clock.now(), **fields)
+        queue = await self.store.create_queue(client_id, name, self.clock.now(), **fields)
+        await self.audit.created(
+            client_id, entry("created", "queue", queue.id, name=name, **fields)
+        )
+        return queue
 
     async def ensure(self, client_id: int, name: str, *, status: str = "off") -> QueueRow:
         """The queue named ``name``, made with ``status`` if it does not exist yet."""
@@ -82,9 +88,11 @@ class QueueService:
         return out
 
     async def change(self, client_id: int, queue_id: int, changes: QueueChanges) -> QueueRow:
-        return await self.store.update_queue(
-            queue_id, changes, self.clock.now(), client_id=client_id
-        )
+        summary = {k: v for k, v in asdict(changes).items() if v not in (None, False)}
+        with self.audit.change(client_id, entry("changed", "queue", queue_id, **summary)):
+            return await self.store.update_queue(
+                queue_id, changes, self.clock.now(), client_id=client_id
+            )
 
     async def set_status(self, client_id: int, name: str, status: str) -> QueueRow:
         """Switch the queue named ``name`` on or off."""
@@ -94,6 +102,7 @@ class QueueService:
     async def delete(self, client_id: int, queue_id: int, *, force: bool = False) -> int:
         """Delete the queue (Conflict while it has unfinished tasks, unless ``force``: they are
         canceled first). Returns the tasks canceled."""
-        return await self.store.delete_queue(
-            queue_id, self.clock.now(), force=force, client_id=client_id
-        )
+        with self.audit.change(client_id, entry("deleted", "queue", queue_id, force=force)):
+            return await self.store.delete_queue(
+                queue_id, self.clock.now(), force=force, client_id=client_id
+            )

@@ -10,10 +10,12 @@ from ringback.client_files import Storage
 from ringback.clock import AlignedClock, Clock
 from ringback.config import Settings
 from ringback.domain.rows import MetricsCounts, StatusReport
+from ringback.service.audit import AuditLog
 from ringback.service.call_files import CallFiles
 from ringback.service.campaign_rules import CampaignRuleService
 from ringback.service.clients import ClientService, SigningKeys, Verify
 from ringback.service.dashboard import Dashboard
+from ringback.service.exports import Exports
 from ringback.service.history import CallHistory
 from ringback.service.inbound import InboundHandler, inbound_handler
 from ringback.service.numbers import NumberService
@@ -63,6 +65,8 @@ class Services:
         self.responses = StoredResponses(store, clock)
         self.suppressions = SuppressionService(store, clock)  # do-not-call lists
         self.campaign_rules = CampaignRuleService(store, clock)  # caps, caller ids
+        self.exports = Exports(store, clock)  # CSV of tasks and calls
+        self.audit = AuditLog(store, clock)  # who changed what
         self._numbers: NumberService | None = None
         self._call_files: CallFiles | None = None
         if storage is not None:

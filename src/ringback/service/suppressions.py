@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ringback.clock import Clock
+from ringback.domain.audit import AuditEntry
 from ringback.domain.rows import InvalidInput
 from ringback.domain.suppression import (
     Suppression,
@@ -24,6 +25,7 @@ from ringback.domain.suppression import (
     parse_entry_number,
     read_csv,
 )
+from ringback.service.audit import AuditLog, entry
 from ringback.store import Store
 
 #: entries written per transaction by an import (a long import never holds the database long)
@@ -50,6 +52,7 @@ class SuppressionService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+        self.audit = AuditLog(store, clock)
 
     async def add(self, client_id: int, items: Sequence[NewEntry]) -> int:
         """Validate every item (all or nothing: InvalidInput naming each bad one by its index)
@@ -63,7 +66,8 @@ class SuppressionService:
                 details.append({"loc": ["body", "entries", index, exc.field], "msg": exc.msg})
         if details:
             raise InvalidInput(f"invalid input: {len(details)} entries refused", details)
-        return await self.store.add_suppressions(client_id, entries, now)
+        with self.audit.change(client_id, _batch(entries)):
+            return await self.store.add_suppressions(client_id, entries, now)
 
     async def import_csv(
         self,
@@ -97,7 +101,8 @@ class SuppressionService:
         written = 0
         for start in range(0, len(entries), IMPORT_BATCH):
             batch = entries[start : start + IMPORT_BATCH]
-            written += await self.store.add_suppressions(client_id, batch, now)
+            with self.audit.change(client_id, _batch(batch, imported=True)):  # one per batch
+                written += await self.store.add_suppressions(client_id, batch, now)
         return written
 
     async def list(
@@ -116,7 +121,8 @@ class SuppressionService:
 
     async def remove(self, client_id: int, entry_id: int) -> None:
         """Delete one entry (NotFound when the client has no such entry)."""
-        await self.store.delete_suppression(client_id, entry_id)
+        with self.audit.change(client_id, entry("deleted", "suppression", entry_id)):
+            await self.store.delete_suppression(client_id, entry_id)
 
     async def remove_matching(
         self, client_id: int, *, number: str | None = None, list_name: str | None = None
@@ -131,11 +137,28 @@ class SuppressionService:
                 key = parse_entry_number(number)[0]
             except ValueError as exc:
                 raise InvalidInput(str(exc), [{"loc": ["number"], "msg": str(exc)}]) from None
-        return await self.store.delete_suppressions(client_id, list_name=list_name, number=key)
+        removal = entry("deleted", "suppression", None, number=key, list=list_name)
+        with self.audit.change(client_id, removal):
+            return await self.store.delete_suppressions(client_id, list_name=list_name, number=key)
 
     async def check(self, client_id: int, number: str) -> Suppression | None:
         """The entry that would keep a call to ``number`` from being placed now, if any."""
         return await self.store.suppression_for(client_id, number, self.clock.now())
+
+
+def _batch(entries: Sequence[SuppressionEntry], *, imported: bool = False) -> AuditEntry:
+    """One audit entry for entries added together (a request's, or a batch of an import)."""
+    lists = sorted({e.list_name for e in entries})
+    numbers = [e.number + ("*" if e.prefix else "") for e in entries[:3]]
+    return entry(
+        "created",
+        "suppression",
+        None,
+        count=len(entries),
+        lists=lists,
+        first=numbers,
+        imported=imported,
+    )
 
 
 class _Bad(ValueError):

@@ -30,6 +30,7 @@ from ringback.domain.tasks import (
     task_from_job,
     tasks_from_callbacks,
 )
+from ringback.service.audit import AuditLog, batch_entry, entry
 from ringback.service.campaign_rules import (
     callback_caller_ids,
     check_caller_ids,
@@ -73,6 +74,7 @@ class TaskService:
         self.store = store
         self.clock = clock
         self.storage = storage
+        self.audit = AuditLog(store, clock)
 
     async def add_jobs(self, client_id: int, items: Sequence[Any]) -> list[int]:
         """AddJob JSON objects; each goes to its ``queue`` or to ``default`` (made on first use)."""
@@ -108,6 +110,7 @@ class TaskService:
             new = with_callee_zones([task for _, task in entries], queues[name], now)
             added = await self.store.add_tasks(client_id, queues[name].id, new, now)
             ids.update({index: task_id for (index, _), task_id in zip(entries, added, strict=True)})
+            await self.audit.created(client_id, batch_entry(queues[name].id, added))
         return [ids[index] for index in range(len(jobs))]
 
     async def add_callback_tasks(
@@ -131,6 +134,7 @@ class TaskService:
         now = self.clock.now()
         new = with_callee_zones(tasks_from_callbacks(specs, now), queue, now)
         ids = await self.store.add_tasks(client_id, queue_id, new, now)
+        await self.audit.created(client_id, batch_entry(queue_id, ids))
         return AddedTasks(queue, ids, new, now)
 
     # --- the task resource: a task with the legs of its calls ---------------------------------
@@ -188,7 +192,9 @@ class TaskService:
         await check_caller_ids(self.store, client_id, callback_caller_ids(None, spec))
         now = self.clock.now()
         [new] = with_callee_zones([task_from_callback(spec, now)], queue, now)
-        task = await self.store.update_task(task_id, client_id, new, now)
+        with self.audit.change(client_id, entry("changed", "task", task_id, replaced=True,
+                                                priority=new.priority, name=new.name)):  # fmt: skip
+            task = await self.store.update_task(task_id, client_id, new, now)
         return (await self.views([task]))[0]
 
     async def cancel(
@@ -196,14 +202,18 @@ class TaskService:
     ) -> TaskView:
         """Finish the task as failed / ``canceled``; Conflict if it had already finished."""
         await self.get(client_id, task_id, queue_id=queue_id)
-        if not await self.store.cancel_task(task_id, self.clock.now(), client_id=client_id):
+        with self.audit.change(client_id, entry("cancelled", "task", task_id)):
+            cancelled = await self.store.cancel_task(task_id, self.clock.now(), client_id=client_id)
+        if not cancelled:
             raise Conflict(f"task {task_id} has already finished")
         return await self.get(client_id, task_id)
 
     async def run_now(self, client_id: int, task_id: int) -> TaskView:
         """Make a waiting task due now (its next try without waiting for it); Conflict once it
         runs or finished. A switched-off queue, its limit and calling hours still apply."""
-        if not await self.store.run_task_now(task_id, self.clock.now(), client_id=client_id):
+        with self.audit.change(client_id, entry("changed", "task", task_id, run_now=True)):
+            ran = await self.store.run_task_now(task_id, self.clock.now(), client_id=client_id)
+        if not ran:
             raise Conflict(f"task {task_id} is not waiting: only a waiting task can run now")
         return await self.get(client_id, task_id)
 
@@ -213,9 +223,10 @@ class TaskService:
         if not 0 <= priority <= 9:
             msg = "priority is 0 to 9"
             raise InvalidInput(msg, [{"loc": ["body", "priority"], "msg": msg}])
-        changed = await self.store.set_task_priority(
-            task_id, priority, self.clock.now(), client_id=client_id
-        )
+        with self.audit.change(client_id, entry("changed", "task", task_id, priority=priority)):
+            changed = await self.store.set_task_priority(
+                task_id, priority, self.clock.now(), client_id=client_id
+            )
         if not changed:
             raise Conflict(f"task {task_id} is not waiting: only a waiting task can change")
         return await self.get(client_id, task_id)

@@ -19,6 +19,7 @@ from ringback.domain.rows import (
     SubscriptionRow,
     TaskRow,
 )
+from ringback.service.audit import AuditLog, entry
 from ringback.store import Store
 
 
@@ -29,6 +30,7 @@ class WebhookService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+        self.audit = AuditLog(store, clock)
 
     async def subscribe(
         self,
@@ -41,10 +43,15 @@ class WebhookService:
         description: str,
     ) -> SubscriptionRow:
         """A new subscription; without ``secret`` one is made."""
-        return await self.store.create_subscription(
+        made = await self.store.create_subscription(
             client_id, url=url, events=events, secret=secret or new_signing_secret(),
             active=active, description=description, now=self.clock.now(),
         )  # fmt: skip
+        await self.audit.created(client_id, entry(
+            "created", "webhook", made.id, url=url, events=events, active=active,
+            description=description, secret=secret is not None,
+        ))  # fmt: skip
+        return made
 
     async def subscriptions(self, client_id: int) -> list[SubscriptionRow]:
         return await self.store.list_subscriptions(client_id)
@@ -61,13 +68,15 @@ class WebhookService:
         if rotate_secret:
             changes = {**changes, "secret": new_signing_secret()}
         now = self.clock.now()
-        return await self.store.update_subscription(
-            sub_id, client_id, changes, now, previous_secret_until=now + SIGNING_OVERLAP
-        )
+        with self.audit.change(client_id, entry("changed", "webhook", sub_id, **changes)):
+            return await self.store.update_subscription(
+                sub_id, client_id, changes, now, previous_secret_until=now + SIGNING_OVERLAP
+            )
 
     async def unsubscribe(self, client_id: int, sub_id: int) -> None:
         """Delete the subscription; its undelivered events are dropped."""
-        await self.store.delete_subscription(sub_id, client_id)
+        with self.audit.change(client_id, entry("deleted", "webhook", sub_id)):
+            await self.store.delete_subscription(sub_id, client_id)
 
     async def deliveries(
         self,

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ringback.clock import Clock
 from ringback.store import postgres, sqlite
 from ringback.store.access import AccessRepository
+from ringback.store.audit import AuditRepository
 from ringback.store.calls import CallRepository
 from ringback.store.campaign_rules import CampaignRuleRepository
 from ringback.store.driver import Driver
+from ringback.store.exports import ExportRepository
 from ringback.store.leases import LeaseRepository
 from ringback.store.migrator import MigrationRepository
 from ringback.store.numbers import NumberRepository
@@ -46,6 +48,8 @@ class Store(
     WebhookRepository,
     SuppressionRepository,
     CampaignRuleRepository,
+    ExportRepository,
+    AuditRepository,
 ):
     """Open with :func:`open_store`; close with :meth:`close`."""
 

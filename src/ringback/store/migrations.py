@@ -577,6 +577,24 @@ MIGRATIONS += (Migration(17, "frequency caps, allowed caller ids; calls by calle
     "CREATE INDEX calls_callee ON calls (client_id, to_number, started_at)",
 )),)  # fmt: skip
 
+# Audit log (issue 18): who created, changed, cancelled or deleted which queue, task, number,
+# webhook subscription or do-not-call entry, and when; read by client and time, or by object.
+MIGRATIONS += (Migration(18, "audit_log: who changed what, and when", (
+    """CREATE TABLE audit_log (
+        id {id},
+        client_id BIGINT NOT NULL REFERENCES clients (id),
+        occurred_at BIGINT NOT NULL,
+        channel TEXT NOT NULL,
+        credential_id BIGINT,
+        operator TEXT,
+        action TEXT NOT NULL,
+        object_type TEXT NOT NULL,
+        object_id TEXT,
+        summary {json} NOT NULL)""",
+    "CREATE INDEX audit_log_client_time ON audit_log (client_id, occurred_at, id)",
+    "CREATE INDEX audit_log_client_object ON audit_log (client_id, object_type, object_id, id)",
+)),)  # fmt: skip
+
 # Answering-machine detection (issue 18): a leg that ran it keeps who answered (human, machine
 # or unknown), why, when, and when the beep ended, in a column of its own (NULL: none ran).
 MIGRATIONS += (Migration(19, "calls.amd: the answering-machine detection of a call", (

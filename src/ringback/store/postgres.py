@@ -25,6 +25,7 @@ from ringback.clock import Clock
 from ringback.domain.model import LegState, NewEvent
 from ringback.domain.suppression import Suppression, lookup_keys
 from ringback.domain.tasks import NewTask
+from ringback.store import audit
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs
 from ringback.store.campaign_rules import check_opens
@@ -105,6 +106,7 @@ class PostgresDriver:
             return
         async with self.engine.begin() as conn:
             yield conn
+            await audit.flush(conn)  # the change's audit entries, if the service named some
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

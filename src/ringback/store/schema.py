@@ -297,6 +297,22 @@ caller_ids = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )
 
+# who changed what, and when (migration 18): written by the application layer with the change
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("client_id", sa.BigInteger, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("occurred_at", sa.BigInteger, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),  # api, console, cli, ivr, system
+    sa.Column("credential_id", sa.BigInteger, nullable=True),
+    sa.Column("operator", sa.Text, nullable=True),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("object_type", sa.Text, nullable=False),
+    sa.Column("object_id", sa.Text, nullable=True),
+    sa.Column("summary", Json, nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,

@@ -24,6 +24,7 @@ from sqlalchemy.sql.dml import Insert
 from ringback.domain.model import LegState, NewEvent
 from ringback.domain.suppression import Suppression, lookup_keys
 from ringback.domain.tasks import NewTask
+from ringback.store import audit
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs
 from ringback.store.campaign_rules import check_opens
@@ -94,6 +95,7 @@ class SqliteDriver:
         """Inline on the event loop's thread (see sqlite_writer), whatever the statements."""
         async with self._writer.transaction() as inline:
             yield inline
+            await audit.flush(inline)  # the change's audit entries, if the service named some
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

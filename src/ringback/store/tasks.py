@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringback.domain.model import PENDING_STATUSES, EventType, TaskStatus
 from ringback.domain.tasks import NewTask
+from ringback.store import audit
 from ringback.store import schema as t
 from ringback.store.driver import Conn
 from ringback.store.mappers import opt_ms, task_row
@@ -264,6 +265,7 @@ class TaskRepository(Repository):
             if row is None:
                 raise NotFound(f"no task {task_id}")
             if row.status not in PENDING_STATUSES:
+                audit.discard()  # nothing changed: nothing to record
                 return False
             await transition(conn, task_id, now, values, EventType.TASK_UPDATED, data)
             if notify:
@@ -287,6 +289,7 @@ class TaskRepository(Repository):
             if status is None:
                 raise NotFound(f"no task {task_id}")
             if status == TaskStatus.FINISHED.value:
+                audit.discard()  # nothing changed: nothing to record
                 return False
             await cancel(conn, task_id, now, "canceled")
         return True

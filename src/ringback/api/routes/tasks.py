@@ -40,15 +40,15 @@ def _time_query(what: str) -> Any:
 
 
 @dataclass(slots=True)
-class ListParams:
+class FilterParams:
+    """The task list's filters (the list and the CSV export take the same)."""
+
     status: str | None
     name: str | None
     created_from: datetime | None
     created_to: datetime | None
     finished_from: datetime | None
     finished_to: datetime | None
-    limit: int
-    offset: int
 
     def filters(self) -> dict[str, Any]:
         return {
@@ -61,26 +61,45 @@ class ListParams:
         }
 
 
-def list_params(
-    status: StoredStatus | None = None,
-    name: Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")] = None,
+@dataclass(slots=True)
+class ListParams:
+    where: FilterParams
+    limit: int
+    offset: int
+
+    def filters(self) -> dict[str, Any]:
+        return self.where.filters()
+
+
+def filter_params(
+    status: Annotated[StoredStatus | None, Query(description="Tasks with this status")] = None,
+    name: Annotated[
+        str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Tasks of this name")
+    ] = None,
     created_from: Annotated[str | None, _time_query("created at or after")] = None,
     created_to: Annotated[str | None, _time_query("created before")] = None,
     finished_from: Annotated[str | None, _time_query("finished at or after")] = None,
     finished_to: Annotated[str | None, _time_query("finished before")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-) -> ListParams:
-    return ListParams(
+) -> FilterParams:
+    return FilterParams(
         status=status,
         name=name,
         created_from=parse_time_param("created_from", created_from),
         created_to=parse_time_param("created_to", created_to),
         finished_from=parse_time_param("finished_from", finished_from),
         finished_to=parse_time_param("finished_to", finished_to),
-        limit=limit,
-        offset=offset,
     )
+
+
+FilterDep = Annotated[FilterParams, Depends(filter_params)]
+
+
+def list_params(
+    where: FilterDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> ListParams:
+    return ListParams(where=where, limit=limit, offset=offset)
 
 
 ListDep = Annotated[ListParams, Depends(list_params)]

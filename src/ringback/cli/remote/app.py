@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ringback.cli.remote.campaign import callerid_app, caps_app
+from ringback.cli.remote.exports import audit_app, calls_app, export_calls
 from ringback.cli.remote.hooks import delivery_app, webhook_app
 from ringback.cli.remote.http import RemoteClient, RemoteError
 from ringback.cli.remote.profiles import (
@@ -136,3 +137,6 @@ remote_app.add_typer(delivery_app, name="delivery")
 remote_app.add_typer(storage_app, name="storage")
 remote_app.add_typer(caps_app, name="caps")
 remote_app.add_typer(callerid_app, name="callerid")
+remote_app.add_typer(calls_app, name="calls")
+remote_app.add_typer(audit_app, name="audit")
+history_app.command("export")(export_calls)

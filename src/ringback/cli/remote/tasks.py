@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ringback.cli.output import out
+from ringback.cli.remote.exports import export_tasks
 from ringback.cli.remote.http import RemoteClient, RemoteError, unsupported
 from ringback.cli.remote.intake_cmd import import_tasks
 from ringback.cli.remote.shell import (
@@ -27,6 +28,7 @@ task_app = typer.Typer(
     no_args_is_help=True,
 )
 task_app.command("import")(import_tasks)
+task_app.command("export")(export_tasks)
 
 QueueOpt = Annotated[str | None, typer.Option("--queue", "-q", help="Queue name (or id).")]
 IdArg = Annotated[int, typer.Argument(help="Task id.")]

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ringback.client_files import StorageError
+from ringback.domain.audit import Actor
 from ringback.domain.model import Leg, Outcome
 from ringback.domain.rows import InvalidInput
 from ringback.ivr.errors import IvrError, IvrNotSupported
@@ -235,7 +236,10 @@ async def add_job(ivr: Interpreter, node: Node) -> None:
         job = json.loads(text)
         if not isinstance(job, dict):
             raise ValueError("the job must be a JSON object")
-        [task_id] = await ivr.jobs.add_jobs(ivr.client_id, [job])
+        from ringback.service.audit import acting_as  # here: the services import the IVR
+
+        with acting_as(Actor(ivr.client_id, "ivr")):  # the audit log: added by an IVR
+            [task_id] = await ivr.jobs.add_jobs(ivr.client_id, [job])
     except ValueError as exc:  # JSON errors and InvalidInput
         detail = (
             str(exc).replace("\n", ";")
