@@ -32,7 +32,7 @@ from ringback.service import ClientService, SigningKeys
 from ringback.service.inbound import signed_fetcher
 from ringback.store.db import Store
 
-README = Path(__file__).parents[2] / "README.md"
+README = Path(__file__).parents[2] / "docs" / "webhooks.md"  # the guide's webhooks page
 EXAMPLES = 300  # each hypothesis test below; listed in README "Reliability"
 
 secrets_ = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=16, max_size=64)
@@ -127,7 +127,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 def readme_verifier() -> Callable[..., bool]:
     text = README.read_text()
     found = re.search(r"<!-- ivr-signature-snippet -->\s*```python\n(.*?)```", text, re.S)
-    assert found, "README has no IVR signature snippet"
+    assert found, "docs/webhooks.md has no IVR signature snippet"
     scope: dict[str, Any] = {}
     exec(found.group(1), scope)
     check: Callable[..., bool] = scope["verify_ringback_request"]

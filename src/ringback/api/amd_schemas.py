@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class AmdOut(BaseModel):
     """Who answered the leg, as answering-machine detection found (the task's ``amd``
-    policy); see README, "Answering-machine detection"."""
+    policy); see docs/campaigns.md, "Answering-machine detection"."""
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -46,7 +46,7 @@ from ringback.faults import FaultReporter
 from ringback.service import Services
 
 PREFIX = API_PREFIX  # also the storage links of faxes (api/fax_links.py)
-#: every request body, storage uploads included: the one limit (README, "Limits")
+#: every request body, storage uploads included: the one limit (docs/api.md, "Limits")
 MAX_BODY_BYTES = MAX_FILE_BYTES
 #: a path holding a control character matches no resource (Starlette's route regexes end in
 #: ``$``, which also matches before a final newline: ``/numbers/%0A`` would list the numbers)

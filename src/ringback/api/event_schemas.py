@@ -1,5 +1,5 @@
 """The bodies ringback POSTs to webhook receivers, one model per event type, and their
-documentation in the OpenAPI document's ``webhooks`` section (README: Webhooks).
+documentation in the OpenAPI document's ``webhooks`` section (docs/webhooks.md).
 
 The body is built by ``ringback.webhooks.targets.body`` from the event the service stored; the
 event's ``data`` comes from where the event is made (``domain/decide.py``, ``store/``,
@@ -283,6 +283,6 @@ def register_webhooks(app: FastAPI) -> None:
         app.webhooks.add_api_route(
             name, _receiver(model), methods=["POST"], summary=name,
             description=f"{inspect.cleandoc(model.__doc__ or '')} Signed JSON POSTed to each "
-            "target of the event (README: Webhooks).",
+            "target of the event (docs/webhooks.md).",
             responses=_ANSWERS, operation_id=f"webhook_{name.replace('.', '_')}",
         )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Request and response bodies of the webhook routes (README: Webhooks)."""
+"""Request and response bodies of the webhook routes (docs/webhooks.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Answering-machine detection (AMD): the per-task policy and what a call's record says.
 
 A ``msg_call`` or ``ivr_call`` task's ``amd`` policy decides what happens once the call is
-answered (README, "Answering-machine detection"):
+answered (docs/campaigns.md, "Answering-machine detection"):
 
 * ``off`` (default): no detection;
 * ``continue``: detect, then play the message / run the IVR knowing the result (the IVR's

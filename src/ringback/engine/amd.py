@@ -1,4 +1,4 @@
-"""A task's answering-machine detection policy applied to its answered call (README,
+"""A task's answering-machine detection policy applied to its answered call (docs/campaigns.md,
 "Answering-machine detection"; ``ringback.domain.amd``)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import logging
 from typing import Any
 
 from ringback.domain.amd import BEEP_TIMEOUT_S, amd_result
-from ringback.telephony.amd import AmdSettings
 from ringback.telephony.amd_call import detect_answering_machine
+from ringback.telephony.amd_settings import AmdSettings
 from ringback.telephony.base import Call, CallNotSupported
 
 log = logging.getLogger(__name__)

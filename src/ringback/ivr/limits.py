@@ -2,7 +2,7 @@
 
 Every IVR session (API simulate, ``ringback ivr run``, ivr_call tasks, inbound calls) runs
 under :data:`LIMITS` unless a caller passes its own :class:`IvrLimits`. Why each cap holds
-(README, "IVR resource caps"): a client's document must not be able to make the server hold,
+(docs/ivr.md, "IVR resource caps"): a client's document must not be able to make the server hold,
 answer or store much more than the document itself, whatever it loops over.
 
 * a variable's value: at most ``max_value_chars`` characters (items, for lists and dicts);

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ringback.telephony.amd import AmdSettings
+from ringback.telephony.amd_settings import AmdSettings
 from ringback.telephony.base import Call, CallNotSupported
 
 

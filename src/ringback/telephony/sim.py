@@ -29,8 +29,8 @@ from pathlib import Path
 from ringback.clock import AlignedClock, Clock
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
-from ringback.telephony.amd import AmdSettings
 from ringback.telephony.amd_call import AmdOutcome
+from ringback.telephony.amd_settings import AmdSettings
 from ringback.telephony.audio_files import AudioError, audio_seconds
 from ringback.telephony.base import (
     Call,

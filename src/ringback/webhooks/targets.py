@@ -125,7 +125,7 @@ def body(
     task: dict[str, Any] | None,
     data: dict[str, Any],
 ) -> dict[str, Any]:
-    """The JSON body of a delivery (README: "Webhooks")."""
+    """The JSON body of a delivery (docs/webhooks.md)."""
     attempt = data.get("attempt", data.get("attempts"))
     if attempt is None and task is not None:
         attempt = task.get("attempt")

@@ -1,6 +1,7 @@
 """The audit log: ``GET /client/{client_id}/audit/``, who created, changed, cancelled or
-deleted which queue, task, number, webhook subscription or do-not-call entry, and when (README,
-"Audit log"). Each client reads its own entries only; pages go by key (``before_id``)."""
+deleted which queue, task, number, webhook subscription or do-not-call entry, and when
+(docs/campaigns.md, "Audit log"). Each client reads its own entries only; pages go by key
+(``before_id``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A client's campaign rules: ``/client/{client_id}/frequency_caps/`` (at most N calls to one
 number per W seconds, across queues) and ``/client/{client_id}/caller_ids/`` (the caller ids its
 calls may show). Both are checked in the write of every call leg, right before it is dialled;
-caller ids also when a task or job is added (README, "Campaign controls")."""
+caller ids also when a task or job is added (docs/campaigns.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """CSV exports, streamed: ``GET …/task_scheduler/{scheduler_id}/tasks/export.csv`` (a queue's
 tasks, the task list's filters) and ``GET …/call_history/export.csv`` (the call history's
 window). The answer is ``text/csv`` sent a chunk at a time (chunked transfer): any size, and
-the server holds one chunk of rows. Columns: ``ringback.domain.export`` (README, "Exports").
+the server holds one chunk of rows. Columns: ``ringback.domain.export`` (docs/campaigns.md,
+"Exports").
 
 Registered before the task and call-history routers, whose ``/{task_id}`` and
 ``/{call_uuid}`` would otherwise take ``export.csv`` for an id.

@@ -1,6 +1,6 @@
 """Do-not-call lists: ``/client/{client_id}/suppressions/``: add one or many, import a CSV
 file, list, check a number, remove. Every call leg is checked against them right before it is
-dialled (README, "Campaign controls")."""
+dialled (docs/campaigns.md)."""
 
 from __future__ import annotations
 
