@@ -18,7 +18,10 @@ WORKER_MODULES = (
     "ringback.telephony.sim",
 )
 #: never loaded by those
-KEPT_OUT = ("fastapi", "starlette", "uvicorn", "jinja2", "numpy", "PIL", "pypdfium2", "soundfile")
+KEPT_OUT = (
+    "fastapi", "starlette", "uvicorn", "jinja2", "numpy", "PIL", "pypdfium2", "soundfile",
+    "phonenumbers",
+)  # fmt: skip
 
 
 def test_the_worker_modules_import_no_http_stack_console_or_media_converters() -> None:

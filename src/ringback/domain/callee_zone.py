@@ -28,9 +28,8 @@ from functools import cache, lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as number_timezone
-from phonenumbers.tzdata import TIMEZONE_DATA
+# phonenumbers (its metadata: ~10 MiB) is imported when a number is first read: a worker
+# process, which adds no tasks, never loads it
 
 ZoneSource = Literal["given", "number", "queue"]
 ZONE_SOURCES: tuple[ZoneSource, ...] = ("given", "number", "queue")
@@ -73,6 +72,9 @@ def number_zones(number: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=65_536)
 def _library_zones(text: str) -> tuple[str, ...]:
+    import phonenumbers
+    from phonenumbers import timezone as number_timezone
+
     try:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:
@@ -84,6 +86,9 @@ def _library_zones(text: str) -> tuple[str, ...]:
 @cache
 def _country_zones(code: str) -> tuple[str, ...] | None:
     """Every zone of a country calling code's numbers (None: not a country code)."""
+    import phonenumbers
+    from phonenumbers.tzdata import TIMEZONE_DATA
+
     if not code.isdigit() or int(code) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         return None
     zones = {name for key, names in TIMEZONE_DATA.items() if key.startswith(code) for name in names}
