@@ -194,6 +194,10 @@ class Route:
             kwargs["content"] = b"+15550009009\n"
         elif self.body == "priority":
             kwargs["json"] = {"priority": 1}
+        elif self.body == "caps":
+            kwargs["json"] = {"rules": [{"max_calls": 1, "window_seconds": 60}]}
+        elif self.body == "caller_ids":
+            kwargs["json"] = {"caller_ids": ["+3399*"]}
         # absolute URL: the tenant clients are rooted at their own client prefix
         return http.request(
             self.method, str(http.base_url.copy_with(raw_path=url.encode())), **kwargs
@@ -245,6 +249,11 @@ ROUTES = [
     Route("GET", "/task_scheduler/{scheduler_id}/tasks/export.csv"),
     Route("GET", "/call_history/export.csv"),
     Route("GET", "/audit/"),
+    Route("GET", "/frequency_caps/"),
+    Route("PUT", "/frequency_caps/", "caps"),
+    Route("GET", "/caller_ids/"),
+    Route("PUT", "/caller_ids/", "caller_ids"),
+    Route("GET", "/sip/trunks"),
 ]
 ROUTE_IDS = [f"{r.method} {r.template.split('?')[0]}" for r in ROUTES]
 # routes naming one of alice's resources (a list or create under bob's own id is bob's own)

@@ -45,9 +45,9 @@ def test_an_operator_switches_a_queue_adds_tasks_from_csv_and_watches_them_finis
     tasks_csv = tmp_path / "tasks.csv"
     tasks_csv.write_text(CSV)
     page.get_by_role("link", name="Add tasks").click()
-    page.get_by_label("Queue").select_option(label="sales (on)")
+    page.locator("#upload").get_by_label("Queue").select_option(label="sales (on)")
     page.get_by_label("File (JSON or CSV)").set_input_files(str(tasks_csv))
-    page.get_by_role("button", name="Add").click()
+    page.get_by_role("button", name="Add", exact=True).click()
     expect(page.locator(".added h2")).to_have_text("Added 3 task(s) to sales")
     expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
     screenshot(page, "add-tasks")

@@ -109,7 +109,7 @@ def test_an_operator_redelivers_a_dead_webhook(
     page.get_by_role("link", name="Webhooks").click()
     page.get_by_label("URL").fill(f"{receiver.url}/hooks")
     page.get_by_label("Events").fill("task.created")
-    page.get_by_role("button", name="Add").click()
+    page.get_by_role("button", name="Add", exact=True).click()
     secret = page.locator("#secret-value")
     expect(secret).to_have_count(1)
     shown = secret.inner_text()
