@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from support_kamailio import MODULES
@@ -78,8 +79,6 @@ def kamailio_tls(
         if REQUIRE_SIPP:
             pytest.fail(f"{message} (RINGBACK_REQUIRE_SIPP=1)")
         pytest.skip(message)
-    port = free_udp_ports(1)
-    tls_port = free_udp_ports(1)
     tls_config = tmp_path / "kamailio-tls.cfg"
     client_check = (
         f"verify_certificate = yes\nrequire_certificate = yes\nca_list = {client_ca}\n"
@@ -89,6 +88,30 @@ def kamailio_tls(
     tls_config.write_text(
         TLS_CONFIG.format(key=server.key, cert=server.cert, client_check=client_check)
     )
+    for _ in range(BIND_TRIES):  # a free port may be taken before kamailio binds it: again
+        started = _start(exe, tmp_path, target_port, tls_config)
+        if started is not None:
+            break
+    else:
+        raise AssertionError(f"kamailio found no free ports in {BIND_TRIES} tries")
+    process, log, tls_port = started
+    try:
+        yield tls_port
+    finally:
+        stop_process(process, group=True)  # kamailio ends its children on SIGTERM
+        log.close()
+
+
+BIND_TRIES = 3
+
+
+def _start(
+    exe: str, tmp_path: Path, target_port: int, tls_config: Path
+) -> tuple[subprocess.Popen[bytes], IO[bytes], int] | None:
+    """Kamailio started and taking TLS connections, with its log and TLS port; None when a
+    port it was given was taken meanwhile (it has then exited)."""
+    port = free_udp_ports(1)
+    tls_port = _free_tcp_port()  # TLS listens on TCP: free for TCP, not merely for UDP
     config = tmp_path / "kamailio.cfg"
     config.write_text(
         CONFIG.format(
@@ -109,19 +132,28 @@ def kamailio_tls(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 10
-        while "Listening on" not in log_path.read_text(errors="replace"):
-            assert process.poll() is None, log_path.read_text()
+        while True:  # the TLS port takes connections once kamailio's TCP process runs
+            if "Listening on" in log_path.read_text(errors="replace"):
+                try:
+                    socket.create_connection((HOST, tls_port), timeout=1).close()
+                    return process, log, tls_port
+                except OSError:
+                    pass
+            if process.poll() is not None:
+                said = log_path.read_text(errors="replace")
+                if "Address already in use" in said:
+                    log.close()
+                    return None
+                raise AssertionError(said)
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.05)
-        while True:  # the TLS port takes connections once kamailio's TCP process runs
-            try:
-                socket.create_connection((HOST, tls_port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.05)
-        yield tls_port
-    finally:
-        stop_process(process, group=True)  # kamailio ends its children on SIGTERM
+    except BaseException:
+        stop_process(process, group=True)
         log.close()
+        raise
+
+
+def _free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
