@@ -42,6 +42,21 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _TIME_HELP = (
     "UTC time 'YYYY-MM-DD HH:MM:SS', or ISO 8601 with a zone (e.g. 2024-05-01T09:00:00+02:00)"
 )
+#: the window of the call history (its list and its CSV export): calls started in [start, end)
+StartQuery = Annotated[
+    str | None,
+    Query(
+        description=f"Calls that started at or after this time. {_TIME_HELP}",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+EndQuery = Annotated[
+    str | None,
+    Query(
+        description=f"Calls that started before this time. {_TIME_HELP}",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
 
 
 def _time_param(name: str, value: str | None) -> datetime | None:
@@ -86,20 +101,8 @@ def _beyond_utc_range(value: str) -> datetime | None:
 async def list_call_history(
     client_id: CurrentClient,
     history: HistoryDep,
-    start: Annotated[
-        str | None,
-        Query(
-            description=f"Calls that started at or after this time. {_TIME_HELP}",
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        Query(
-            description=f"Calls that started before this time. {_TIME_HELP}",
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Calls per page")] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Calls to skip")] = 0,
 ) -> CallHistoryPage:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from ringback.api.deps import CurrentClient, ServicesDep
-from ringback.api.routes.call_history import _TIME_HELP, _time_param
+from ringback.api.routes.call_history import EndQuery, StartQuery, _time_param
 from ringback.api.routes.tasks import FilterDep, SchedulerId
 from ringback.api.schemas import errors
 from ringback.domain.export import CALL_COLUMNS, TASK_COLUMNS
@@ -90,20 +90,8 @@ async def export_tasks(
 async def export_calls(
     client_id: CurrentClient,
     services: ServicesDep,
-    start: Annotated[
-        str | None,
-        Query(
-            description=f"Calls that started at or after this time. {_TIME_HELP}",
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        Query(
-            description=f"Calls that started before this time. {_TIME_HELP}",
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
     outcome: Annotated[
         str | None,
         Query(
