@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ringback.domain.digits import ascii_digits
+
 DEFAULT_DATABASE_URL = "sqlite:///./ringback.db"
 
 
@@ -32,7 +34,7 @@ def _env_port(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
+    if not ascii_digits(raw) or not 0 < int(raw) < 65536:
         raise ConfigError(f"{name}={raw!r} is not a TCP port (1-65535)")
     return int(raw)
 
@@ -209,7 +211,7 @@ def sip_settings_from_env() -> SipSettings:
     if (username is None) != (password is None):
         raise ConfigError("set both RINGBACK_SIP_USERNAME and RINGBACK_SIP_PASSWORD, or neither")
     local_port = os.environ.get("RINGBACK_SIP_LOCAL_PORT") or "5060"
-    if not local_port.isdigit() or int(local_port) > 65535:
+    if not ascii_digits(local_port) or int(local_port) > 65535:
         raise ConfigError(f"RINGBACK_SIP_LOCAL_PORT={local_port!r} is not a UDP port (0-65535)")
     settings = SipSettings(
         proxy_host=proxy_host,
@@ -299,7 +301,7 @@ def _session_expires(raw: str | None) -> int:
     if raw is None or raw.strip() == "":
         return 1800
     value = raw.strip()
-    if not value.isdigit() or 0 < int(value) < 90:
+    if not ascii_digits(value) or 0 < int(value) < 90:
         raise ConfigError(
             f"RINGBACK_SIP_SESSION_EXPIRES={raw!r}: seconds, at least 90 (RFC 4028), or 0 for off"
         )
@@ -322,10 +324,10 @@ def proxy_port_missing(raw: str) -> bool:
     """Whether ``raw`` (host or host:port) is a name without a port: looked up with
     NAPTR/SRV (RFC 3263); an IP address or an explicit port is used as it is."""
     _host, colon, port = raw.rpartition(":")
-    if colon and "]" not in port and port.isdigit():
+    if colon and "]" not in port and ascii_digits(port):
         return False
     name = raw.strip("[]")
-    return not (name.replace(".", "").isdigit() or ":" in name)
+    return not (ascii_digits(name.replace(".", "")) or ":" in name)
 
 
 def _is_ip(host: str) -> bool:
@@ -343,7 +345,7 @@ def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
         host, colon, port = entry.rpartition(":")
         if not colon or "]" in port or (":" in host and not host.startswith("[")):
             host, port = entry, "53"
-        if not port.isdigit() or not 0 < int(port) < 65536 or not _is_ip(host.strip("[]")):
+        if not ascii_digits(port) or not 0 < int(port) < 65536 or not _is_ip(host.strip("[]")):
             raise ConfigError(
                 f"RINGBACK_SIP_DNS_SERVERS={raw!r}: {entry!r} is not an IP address or address:port"
             )
@@ -360,7 +362,7 @@ def _host_port(name: str, raw: str, default_port: int) -> tuple[str, int]:
         raise ConfigError(f"{name}={raw!r} is not host or host:port")
     if port == "":
         return host, default_port
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not ascii_digits(port) or not 0 < int(port) < 65536:
         raise ConfigError(f"{name}={raw!r}: the port is not 1-65535")
     return host, int(port)
 
@@ -370,7 +372,7 @@ def _port_range(name: str, default: tuple[int, int]) -> tuple[int, int]:
     if not raw:
         return default
     low, dash, high = raw.partition("-")
-    if not (dash and low.strip().isdigit() and high.strip().isdigit()):
+    if not (dash and ascii_digits(low.strip()) and ascii_digits(high.strip())):
         raise ConfigError(f"{name}={raw!r} is not a port range like 20000-29999")
     first, last = int(low), int(high)
     if not 1024 <= first < last <= 65535:

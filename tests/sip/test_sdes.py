@@ -208,3 +208,10 @@ def test_srtp_and_external_address_settings_are_read_and_checked(
     monkeypatch.setenv("RINGBACK_SIP_EXTERNAL_ADDRESS", "pbx.example.com")
     with pytest.raises(ConfigError, match="is not an IP address"):
         sip_settings_from_env()
+
+
+def test_crypto_lifetime_in_superscript_digits_is_a_crypto_error() -> None:
+    key = base64.b64encode(bytes(30)).decode()
+    for lifetime in ("²", "2^²", "①"):
+        with pytest.raises(CryptoError):
+            parse_crypto(f"1 AES_CM_128_HMAC_SHA1_80 inline:{key}|{lifetime}")

@@ -41,6 +41,7 @@ from ringback.client_files import MAX_FILE_BYTES
 from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.console import install as install_console
+from ringback.domain.digits import ascii_digits
 from ringback.domain.rows import MetricsCounts
 from ringback.faults import FaultReporter
 from ringback.service import Services
@@ -102,7 +103,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers", [])).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
+        if length is not None and (not ascii_digits(length) or int(length) > limit):
             await self._refuse(scope, receive, send, limit)
             return
         seen = 0

@@ -10,6 +10,8 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Column, Table
 
+from ringback.domain.digits import ascii_digits
+
 PIPE_WIDTH = 160  # into a pipe or a file, tables are not squeezed into 80 columns
 MIN_WRAPPED_WIDTH = 10  # a wrapping column narrower than this (or its header) is unreadable
 
@@ -25,7 +27,7 @@ class _Output(Console):
     @property
     def size(self) -> ConsoleDimensions:
         columns = os.environ.get("COLUMNS", "")
-        if columns.isdigit() and int(columns) > 0:
+        if ascii_digits(columns) and int(columns) > 0:
             return ConsoleDimensions(int(columns), super().size.height)
         if self.is_terminal:
             return super().size

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from ringback.domain.audit import Actor
+from ringback.domain.digits import ascii_digits
 from ringback.service import ClientService
 from ringback.service.audit import declare_actor
 
@@ -66,7 +67,7 @@ class Sessions:
         """The request's session; SignInNeeded without a valid one."""
         raw = request.cookies.get(COOKIE, "")
         client_text, _, token = raw.partition(".")
-        if not client_text.isdigit() or not token:
+        if not ascii_digits(client_text) or not token:
             raise SignInNeeded
         client_id = int(client_text)
         owner = await clients.owner_of_token(token)

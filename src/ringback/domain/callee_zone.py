@@ -28,6 +28,8 @@ from functools import cache, lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ringback.domain.digits import ascii_digits
+
 # phonenumbers (its metadata: ~10 MiB) is imported when a number is first read: a worker
 # process, which adds no tasks, never loads it
 
@@ -64,7 +66,7 @@ def number_zones(number: str) -> tuple[str, ...]:
     for length in (1, 2, 3):  # country codes are prefix-free
         zones = _country_zones(digits[:length])
         if zones is not None:
-            if len(zones) == 1 and digits[length:].isdigit():
+            if len(zones) == 1 and ascii_digits(digits[length:]):
                 return zones
             break
     return _library_zones(text)
@@ -89,7 +91,7 @@ def _country_zones(code: str) -> tuple[str, ...] | None:
     import phonenumbers
     from phonenumbers.tzdata import TIMEZONE_DATA
 
-    if not code.isdigit() or int(code) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+    if not ascii_digits(code) or int(code) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         return None
     zones = {name for key, names in TIMEZONE_DATA.items() if key.startswith(code) for name in names}
     return tuple(sorted(name for name in zones - {_UNKNOWN} if _zone(name) is not None))

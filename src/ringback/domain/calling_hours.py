@@ -30,6 +30,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ringback.domain.digits import ascii_digits
 from ringback.domain.holidays import (
     NO_HOLIDAYS,
     Holiday,
@@ -249,7 +250,7 @@ class CallingHours:
             parts = item.split()
             if not parts:
                 raise ValueError(f"empty item in {text!r} (a stray comma?)")
-            timed = next((i for i, part in enumerate(parts) if part[0].isdigit()), None)
+            timed = next((i for i, part in enumerate(parts) if ascii_digits(part[0])), None)
             if timed is None:
                 pending += parts
                 continue

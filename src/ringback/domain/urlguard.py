@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from yarl import URL
 
+from ringback.domain.digits import ascii_digits
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 METADATA_ADDRESSES = frozenset({
@@ -79,7 +81,7 @@ def check_url(url: str) -> Destination:
     if not host or port is None:
         raise BlockedAddress(f"{url!r} has no host")
     address = literal_address(host)
-    if address is None and (":" in host or host.replace(".", "").isdigit()):
+    if address is None and (":" in host or ascii_digits(host.replace(".", ""))):
         # aiohttp takes such a host for an IP address and would hand it to the system as one
         raise BlockedAddress(f"{url!r}: {host} is not a valid IP address")
     if address is None and not _HOST_NAME.fullmatch(host):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ringback.domain.digits import ascii_digits
 from ringback.ivr.expr import compile_expr
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -41,7 +42,7 @@ class AttrType:
 def integer(low: int, high: int) -> AttrType:
     def convert(value: str) -> int:
         text = value.strip()
-        if not (text.isascii() and text.isdigit() and len(text) <= 9 and low <= int(text) <= high):
+        if not (ascii_digits(text) and len(text) <= 9 and low <= int(text) <= high):
             raise ValueError
         return int(text)
 

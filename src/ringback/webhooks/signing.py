@@ -10,6 +10,8 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+from ringback.domain.digits import ascii_digits
+
 SCHEME = "v1"
 
 
@@ -34,7 +36,7 @@ def parse_header(header: str) -> tuple[int | None, list[str]]:
     found: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and ascii_digits(value):
             timestamp = int(value)
         elif key == SCHEME and value:
             found.append(value)

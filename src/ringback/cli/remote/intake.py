@@ -29,6 +29,7 @@ from typing import IO, Any
 import orjson
 
 from ringback.cli.remote.http import RemoteClient, RemoteError
+from ringback.domain.digits import ascii_digits
 
 TEXT_FIELDS = (
     "name",
@@ -102,7 +103,7 @@ def csv_task(columns: list[str], cells: list[str]) -> dict[str, Any]:
         if name in TEXT_FIELDS:
             task[name] = value
         elif name in INT_FIELDS:
-            if not value.lstrip("-").isdigit():
+            if not ascii_digits(value.lstrip("-")):
                 raise ValueError(f"{name}: {value!r} is not a whole number")
             task[name] = int(value)
         elif name in FLOAT_FIELDS:
@@ -225,7 +226,7 @@ def _row_problems(details: list[dict[str, Any]], size: int) -> dict[int, str]:
         if "tasks" not in loc:
             continue
         rest = loc[loc.index("tasks") + 1 :]
-        if not rest or not rest[0].lstrip("-").isdigit() or not 0 <= int(rest[0]) < size:
+        if not rest or not ascii_digits(rest[0].lstrip("-")) or not 0 <= int(rest[0]) < size:
             continue
         where = ".".join(rest[1:])
         why = str(detail.get("msg", "refused"))

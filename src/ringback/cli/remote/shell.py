@@ -19,6 +19,7 @@ from rich.markup import escape
 from ringback.cli.output import debug, err, make_table, out, print_table
 from ringback.cli.remote.http import SETUP_EXIT, RemoteClient, RemoteError
 from ringback.cli.remote.profiles import ProfileError, choose
+from ringback.domain.digits import ascii_digits
 
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print JSON on stdout (errors as JSON on stderr).")
@@ -132,7 +133,7 @@ def find_queue(client: RemoteClient, name: str) -> dict[str, Any]:
         if queue["name"] == name:
             return queue
     for queue in queues:
-        if name.isdigit() and queue["id"] == int(name):
+        if ascii_digits(name) and queue["id"] == int(name):
             return queue
     known = ", ".join(q["name"] for q in queues[:20]) or "none yet"
     raise RemoteError(

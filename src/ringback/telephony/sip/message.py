@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from sipmessage import Address, CSeq, Message, Request, Response, Via
 
+from ringback.domain.digits import ascii_digits
 from ringback.telephony.sip.sdes import redact_sdp
 
 TRANSPORTS = ("udp", "tcp", "tls")
@@ -134,7 +135,7 @@ def _has_int(message: Message, name: str) -> bool:
     value = message.headers.get(name)
     if value is None:
         return False
-    if not value.strip().isdigit():
+    if not ascii_digits(value.strip()):
         raise SipParseError(f"{name} {value!r} is not a number")
     return True
 

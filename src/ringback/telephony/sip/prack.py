@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from sipmessage import Request, Response
 
+from ringback.domain.digits import ascii_digits
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.message import Addr, response_to, tag_of
 
@@ -36,7 +37,7 @@ def rseq_of(response: Response) -> int | None:
     if not 100 < response.code < 200 or "100rel" not in response.require:
         return None
     raw = (response.headers.get("RSeq") or "").strip()
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+    return int(raw) if ascii_digits(raw) and 0 < int(raw) < 2**31 else None
 
 
 def early_dialog(main: Dialog, response: Response) -> Dialog:

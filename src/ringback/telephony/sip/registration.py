@@ -27,6 +27,7 @@ from sipmessage import URI, Request, Response
 
 from ringback.clock import Clock
 from ringback.config import SipSettings
+from ringback.domain.digits import ascii_digits
 from ringback.telephony.sip.digest import DigestError, answer_challenge
 from ringback.telephony.sip.message import (
     new_branch,
@@ -71,7 +72,7 @@ def specs_for(settings: SipSettings) -> list[RegistrationSpec]:
     host, port = settings.proxy_host, settings.proxy_port
     if settings.registrar:
         host, _, raw_port = settings.registrar.rpartition(":")
-        if not host or not raw_port.isdigit():
+        if not host or not ascii_digits(raw_port):
             host, raw_port = settings.registrar, "5060"
         port = int(raw_port)
     users = settings.register_users or tuple(
@@ -239,7 +240,7 @@ class Registration:
                 continue
             if code == 423 and expires:
                 minimum = response.headers.get("Min-Expires") or ""
-                if not minimum.strip().isdigit() or int(minimum) <= expires:
+                if not ascii_digits(minimum.strip()) or int(minimum) <= expires:
                     raise RegistrationError(f"423 without a usable Min-Expires ({minimum!r})")
                 expires = self._expires = int(minimum)
                 continue
@@ -292,10 +293,10 @@ class Registration:
             uri = contact.uri
             if uri.user == mine.user and uri.host == mine.host and uri.port == mine.port:
                 raw = contact.parameters.get("expires")
-                if raw is not None and raw.strip().isdigit():
+                if raw is not None and ascii_digits(raw.strip()):
                     return int(raw)
         header = response.headers.get("Expires")
-        if header is not None and header.strip().isdigit():
+        if header is not None and ascii_digits(header.strip()):
             return int(header)
         return asked
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sipmessage import Response
 
 from ringback.domain.cdr import CallRecord
+from ringback.domain.digits import ascii_digits
 
 #: a Retry-After longer than this is taken as this (a trunk is never paused for days)
 MAX_RETRY_AFTER_S = 3600
@@ -16,7 +17,7 @@ def retry_after_s(raw: str | None) -> int | None:
     if raw is None:
         return None
     head = raw.strip().split(";", 1)[0].split("(", 1)[0].strip()
-    if not head.isascii() or not head.isdigit():
+    if not ascii_digits(head):
         return None
     return min(int(head), MAX_RETRY_AFTER_S)
 

@@ -20,6 +20,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from ringback.domain.digits import ascii_digits
+
 #: the suites ringback speaks, best first (RFC 4568 section 6.2)
 SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 KEY_SALT_BYTES = 30  # 128-bit master key + 112-bit master salt
@@ -59,7 +61,7 @@ def parse_crypto(value: str) -> CryptoAttribute:
     if len(fields) < 3:
         raise CryptoError("a=crypto needs a tag, a crypto suite and key parameters")
     tag_text, suite, key_params, *session_params = fields
-    if not tag_text.isdigit() or len(tag_text) > 9:
+    if not ascii_digits(tag_text) or len(tag_text) > 9:
         raise CryptoError(f"a=crypto tag {tag_text[:12]!r} is not a number of 1 to 9 digits")
     if suite not in SUITES:
         raise CryptoError(
@@ -106,9 +108,9 @@ def _key(text: str) -> bytes:
 def _lifetime(text: str) -> int:
     if text.startswith("2^"):
         exponent = text[2:]
-        if not exponent.isdigit() or not 1 <= int(exponent) <= 48:
+        if not ascii_digits(exponent) or not 1 <= int(exponent) <= 48:
             raise CryptoError(f"SRTP key lifetime {text[:12]!r} is not 2^1 to 2^48")
         return 1 << int(exponent)
-    if not text.isdigit() or not 1 <= int(text) <= 1 << 48:
+    if not ascii_digits(text) or not 1 <= int(text) <= 1 << 48:
         raise CryptoError(f"SRTP key lifetime {text[:16]!r} is not a number of packets")
     return int(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from ringback.domain.digits import ascii_digits
 from ringback.telephony.sip.sdes import CryptoAttribute, CryptoError, parse_crypto
 
 #: static payload types of the codecs ringback speaks
@@ -162,13 +163,13 @@ def parse_remote_media(body: bytes) -> RemoteMedia:
 
 def _port(text: str) -> int:
     port_text = text.split("/")[0]
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not ascii_digits(port_text) or int(port_text) > 65535:
         raise SdpError(f"SDP media port {text!r} is not a port")
     return int(port_text)
 
 
 def _payload_type(text: str) -> int:
-    if not text.isdigit() or int(text) > 127:
+    if not ascii_digits(text) or int(text) > 127:
         raise SdpError(f"SDP payload type {text!r} is not a number from 0 to 127")
     return int(text)
 

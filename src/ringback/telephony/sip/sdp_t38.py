@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ringback.domain.digits import ascii_digits
 from ringback.telephony.sip.sdp import MAX_SDP_BYTES, SdpError, _connection_host, _port
 
 REDUNDANCY = "t38UDPRedundancy"
@@ -180,7 +181,7 @@ def has_t38(body: bytes) -> bool:
 
 
 def _int(name: str, value: str) -> int:
-    if not value.strip().isdigit():
+    if not ascii_digits(value.strip()):
         raise SdpError(f"SDP a={name}:{value} is not a number")
     return int(value.strip())
 

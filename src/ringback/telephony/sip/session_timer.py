@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from sipmessage import Request, Response
 
+from ringback.domain.digits import ascii_digits
 from ringback.telephony.sip.message import ALLOW, response_to
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def parse_session_expires(message: Request | Response) -> tuple[int, str | None]
     if raw is None:
         return None
     value, *params = (part.strip() for part in raw.split(";"))
-    if not value.isdigit():
+    if not ascii_digits(value):
         return None
     refresher = None
     for param in params:
@@ -81,7 +82,7 @@ class SessionTimer:
     def on_422(self, response: Response) -> bool:
         """Raise the interval to the 422's Min-SE; False when it gives nothing higher."""
         raw = (response.headers.get("Min-SE") or "").split(";")[0].strip()
-        if not self.enabled or not raw.isdigit() or int(raw) <= self.interval:
+        if not self.enabled or not ascii_digits(raw) or int(raw) <= self.interval:
             return False
         self.min_se = self.interval = int(raw)
         self._call.record.detail["session_min_se"] = self.min_se

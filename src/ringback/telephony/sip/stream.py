@@ -99,7 +99,7 @@ def _content_length(head: bytes) -> int:
             continue
         if name.strip().lower() in (b"content-length", b"l"):
             text = value.strip()
-            if not text.isdigit():
+            if not text.isdigit():  # bytes.isdigit() is ASCII 0-9 only
                 raise StreamError(f"Content-Length {text[:20]!r} is not a number")
             length = int(text)
             if length > MAX_BODY:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ringback.config import T38_MODES, ConfigError, SipSettings, proxy_port_missing
+from ringback.domain.digits import ascii_digits
 
 #: settings of the whole process (one SIP socket), not of a trunk
 PROCESS_WIDE = frozenset({"local_host", "local_port", "dns_servers", "trunks_file"})
@@ -146,7 +147,7 @@ def _trunk(path: Path, name: str, table: dict[str, Any], base: SipSettings) -> T
         if not isinstance(proxy, str) or not proxy.strip():
             raise fail("proxy", "use a string: host or host:port")
         host, _, port = proxy.rpartition(":")
-        if not _ or "]" in port or not port.isdigit():
+        if not _ or "]" in port or not ascii_digits(port):
             host, port = proxy, ""
         if port and not 0 < int(port) < 65536:
             raise fail("proxy", "the port is not 1-65535")
