@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from ringback.console import (
+    pages_audit,
     pages_auth,
     pages_calls,
     pages_dashboard,
+    pages_dnc,
     pages_exports,
     pages_numbers,
     pages_queues,
@@ -46,7 +48,7 @@ def install(
     for router in (
         pages_auth.router, pages_exports.router, pages_queues.router, pages_tasks.router,
         pages_calls.router,
-        pages_webhooks.router, pages_numbers.router,
+        pages_webhooks.router, pages_numbers.router, pages_dnc.router, pages_audit.router,
         pages_dashboard.router,
         pages_auth.fallback,
     ):  # fmt: skip
