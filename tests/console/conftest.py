@@ -19,6 +19,7 @@ from support_console import (
     WAIT_MS,
     Browser,
     Served,
+    Signed,
     free_port,
     require_browser,
     wait_healthy,
@@ -92,3 +93,21 @@ def browser(served: Served, tmp_path: Path) -> Iterator[Browser]:
         finally:
             with contextlib.suppress(Exception):
                 context.close()
+
+
+@pytest.fixture
+def acme(served: Served) -> Iterator[Signed]:
+    """Client ``acme`` (made on first use) signed in to the console over HTTP."""
+    served.client("acme")
+    signed = Signed(served, served.clients["acme"])
+    yield signed
+    signed.http.close()
+
+
+@pytest.fixture
+def globex(served: Served) -> Iterator[Signed]:
+    """Client ``globex``, a second tenant, signed in to the console over HTTP."""
+    served.client("globex")
+    signed = Signed(served, served.clients["globex"])
+    yield signed
+    signed.http.close()

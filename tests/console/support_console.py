@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,7 @@ START_TIMEOUT_S = 20.0
 #: each Playwright wait (a page to load, a condition to hold), in ms
 WAIT_MS = 20_000
 SIM_RULES = "[defaults]\nring_seconds = 0.05\ntalk_seconds = 0.5\n"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SCREENSHOTS = os.environ.get("RINGBACK_SCREENSHOTS")  # a folder: the tests save pages there
 
 
@@ -139,3 +141,27 @@ def sign_in(page: Page, url: str, client: Client) -> None:
     page.get_by_label("client_secret").fill(client.secret)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{url}/ui/queues")
+
+
+class Signed:
+    """An HTTP client signed in to the console, with the CSRF token of its session."""
+
+    def __init__(self, served: Served, client: Client) -> None:
+        self.http = httpx.Client(base_url=served.url, timeout=30.0)
+        form = self.http.get("/ui/signin")
+        answer = self.http.post(
+            "/ui/signin",
+            data={"csrf": _csrf(form.text), "client_id": client.key,
+                  "client_secret": client.secret},
+        )  # fmt: skip
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == "/ui/queues"
+        cookie = answer.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+        self.csrf = _csrf(self.http.get("/ui/queues").text)
+
+
+def _csrf(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, html[:2000]
+    return found.group(1)

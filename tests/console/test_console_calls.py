@@ -4,13 +4,11 @@ client never reaching another's call or files."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from support_api import Api, fax_call
-from support_console import Served
-from test_console_http import Signed
+from support_console import Served, Signed
 
 pytestmark = pytest.mark.slow
 
@@ -19,14 +17,6 @@ pytestmark = pytest.mark.slow
 def acme_call(served: Served) -> dict[str, Any]:
     client = served.client("acme")
     return fax_call(Api(served, client), "0312340001")
-
-
-@pytest.fixture
-def acme(served: Served) -> Iterator[Signed]:
-    served.client("acme")
-    signed = Signed(served, served.clients["acme"])
-    yield signed
-    signed.http.close()
 
 
 def test_the_history_lists_the_call_and_filters_it(acme: Signed, acme_call: dict[str, Any]) -> None:

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support_console import Served
-from test_console_http import Signed
+from support_console import Served, Signed
 
 from ringback.console.charts import lines, nice_top, stacked_bars
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def acme(served: Served) -> Iterator[Signed]:
-    served.client("acme")
-    signed = Signed(served, served.clients["acme"])
-    yield signed
-    signed.http.close()
 
 
 def test_the_dashboard_charts_the_clients_finished_tasks(served: Served, acme: Signed) -> None:

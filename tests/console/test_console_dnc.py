@@ -9,29 +9,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
-from support_console import Served
-from test_console_http import Signed
+from support_console import Served, Signed
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def acme(served: Served) -> Iterator[Signed]:
-    served.client("acme")
-    signed = Signed(served, served.clients["acme"])
-    yield signed
-    signed.http.close()
-
-
-@pytest.fixture
-def globex(served: Served) -> Iterator[Signed]:
-    served.client("globex")
-    signed = Signed(served, served.clients["globex"])
-    yield signed
-    signed.http.close()
 
 
 def _entry_ids(html: str) -> list[int]:

@@ -9,22 +9,12 @@ import html
 import io
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
-from support_console import Served
-from test_console_http import Signed
+from support_console import Served, Signed
 
 pytestmark = pytest.mark.slow
 LINK = re.compile(r'href="(/ui/(?:tasks|calls)/export\.csv[^"]*)"')
-
-
-@pytest.fixture
-def acme(served: Served) -> Iterator[Signed]:
-    served.client("acme")
-    signed = Signed(served, served.clients["acme"])
-    yield signed
-    signed.http.close()
 
 
 def _queue_id(served: Served, name: str) -> int:

@@ -10,49 +10,15 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from support_console import HOST, Client, Served, free_port, wait_healthy
+from support_console import HOST, Served, Signed, free_port, wait_healthy
 
 from support import stop_process
 
 pytestmark = pytest.mark.slow
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-class Signed:
-    """An HTTP client signed in to the console, with the CSRF token of its session."""
-
-    def __init__(self, served: Served, client: Client) -> None:
-        self.http = httpx.Client(base_url=served.url, timeout=30.0)
-        form = self.http.get("/ui/signin")
-        answer = self.http.post(
-            "/ui/signin",
-            data={"csrf": _csrf(form.text), "client_id": client.key,
-                  "client_secret": client.secret},
-        )  # fmt: skip
-        assert answer.status_code == 303, answer.text
-        assert answer.headers["location"] == "/ui/queues"
-        cookie = answer.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
-        self.csrf = _csrf(self.http.get("/ui/queues").text)
-
-
-def _csrf(html: str) -> str:
-    found = CSRF.search(html)
-    assert found, html[:2000]
-    return found.group(1)
-
-
-@pytest.fixture
-def acme(served: Served) -> Iterator[Signed]:
-    served.client("acme")
-    signed = Signed(served, served.clients["acme"])
-    yield signed
-    signed.http.close()
 
 
 def _queue_id(served: Served, name: str, client: str = "acme") -> int:

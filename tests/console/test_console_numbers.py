@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from support_api import MENU_AND_FAX, SALES_IVR, Api, wav
-from support_console import Served
-from test_console_http import Signed
+from support_console import Served, Signed
 
 pytestmark = pytest.mark.slow
 SALES = SALES_IVR

@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from support_console import Served
-from test_console_http import Signed
+from support_console import Served, Signed
 
 from support_webhooks import Receiver
 
@@ -26,14 +25,6 @@ def serve_env() -> dict[str, str]:
         "RINGBACK_WEBHOOK_RETRY_FOR": "1",
         "RINGBACK_WEBHOOK_RETRY_BASE": "0.2",
     }
-
-
-@pytest.fixture
-def acme(served: Served) -> Iterator[Signed]:
-    served.client("acme")
-    signed = Signed(served, served.clients["acme"])
-    yield signed
-    signed.http.close()
 
 
 @pytest.fixture

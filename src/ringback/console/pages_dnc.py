@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from ringback.console.render import Console, ConsoleRoute, page
-from ringback.console.session import Session, check_csrf
+from ringback.console.render import Acting, Console, ConsoleRoute, page
+from ringback.console.session import Session
 from ringback.domain.rows import InvalidInput
 from ringback.domain.suppression import DEFAULT_LIST, LIST_NAME_RE
 from ringback.service.suppressions import NewEntry
@@ -64,16 +64,6 @@ async def dnc_page(request: Request, query: Annotated[DncQuery, Query()]) -> Res
     session = await console.session(request)
     context = await _context(console, session.client_id, query)
     return page(request, "dnc.html", context, session=session)
-
-
-async def _acting(request: Request) -> tuple[Console, Session]:
-    console = Console.of(request)
-    session = await console.session(request)
-    await check_csrf(request, session.csrf)
-    return console, session
-
-
-Acting = Annotated[tuple[Console, Session], Depends(_acting)]
 
 
 async def _added(request: Request, console: Console, session: Session, added: int) -> Response:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Request, Response
+from fastapi import APIRouter, Form, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from ringback.console.render import Console, ConsoleRoute, page
-from ringback.console.session import Session, check_csrf
+from ringback.console.render import Acting, Console, ConsoleRoute, page
 from ringback.console.transcript import step
 from ringback.domain.rows import InvalidInput
 from ringback.domain.urlguard import BlockedAddress, check_literal
@@ -65,16 +64,6 @@ async def numbers_page(request: Request) -> Response:
     return page(
         request, "numbers.html", await _context(console, session.client_id), session=session
     )
-
-
-async def _acting(request: Request) -> tuple[Console, Session]:
-    console = Console.of(request)
-    session = await console.session(request)
-    await check_csrf(request, session.csrf)
-    return console, session
-
-
-Acting = Annotated[tuple[Console, Session], Depends(_acting)]
 
 
 @router.post("", response_class=HTMLResponse)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from ringback.console.render import Console, ConsoleRoute, page
+from ringback.console.render import Acting, Console, ConsoleRoute, page
 from ringback.console.session import Session, check_csrf
 from ringback.console.upload import Upload, placed, read_form, read_upload
 from ringback.console.why import why_not_dialling
@@ -224,16 +224,6 @@ async def task_page(request: Request, task_id: TaskId) -> Response:
 async def task_live(request: Request, task_id: TaskId) -> Response:
     session, context = await _task(request, task_id)
     return page(request, "_task_live.html", context, session=session)
-
-
-async def _acting(request: Request) -> tuple[Console, Session]:
-    console = Console.of(request)
-    session = await console.session(request)
-    await check_csrf(request, session.csrf)
-    return console, session
-
-
-Acting = Annotated[tuple[Console, Session], Depends(_acting)]
 
 
 @router.post("/{task_id}/cancel")

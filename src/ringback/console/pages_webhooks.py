@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Request, Response
+from fastapi import APIRouter, Form, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from ringback.console.render import Console, ConsoleRoute, page
-from ringback.console.session import Session, check_csrf
+from ringback.console.render import Acting, Console, ConsoleRoute, page
 from ringback.domain.rows import InvalidInput, SubscriptionRow
 from ringback.domain.tasks import check_event_pattern
 from ringback.domain.urlguard import BlockedAddress, check_literal
@@ -67,16 +66,6 @@ async def webhooks_page(request: Request) -> Response:
     session = await console.session(request)
     context = await _context(console, session.client_id)
     return page(request, "webhooks.html", context, session=session)
-
-
-async def _acting(request: Request) -> tuple[Console, Session]:
-    console = Console.of(request)
-    session = await console.session(request)
-    await check_csrf(request, session.csrf)
-    return console, session
-
-
-Acting = Annotated[tuple[Console, Session], Depends(_acting)]
 
 
 def _revealed(row: SubscriptionRow, what: str) -> dict[str, Any]:

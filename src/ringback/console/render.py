@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from ringback.console.assets import TEMPLATES, static_url
-from ringback.console.session import CsrfRefused, Session, Sessions, SignInNeeded
+from ringback.console.session import CsrfRefused, Session, Sessions, SignInNeeded, check_csrf
 from ringback.domain.rows import Conflict, InvalidInput, NotFound
 from ringback.service import Services
 
@@ -76,6 +76,17 @@ class Console:
 
     async def session(self, request: Request) -> Session:
         return await self.sessions.session(request, self.services.clients)
+
+
+async def _acting(request: Request) -> tuple[Console, Session]:
+    console = Console.of(request)
+    session = await console.session(request)
+    await check_csrf(request, session.csrf)
+    return console, session
+
+
+#: a form that changes something: the console and the session, its CSRF token checked
+Acting = Annotated[tuple[Console, Session], Depends(_acting)]
 
 
 def page(
