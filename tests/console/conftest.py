@@ -95,19 +95,20 @@ def browser(served: Served, tmp_path: Path) -> Iterator[Browser]:
                 context.close()
 
 
+def _signed(served: Served, name: str) -> Iterator[Signed]:
+    served.client(name)
+    signed = Signed(served, served.clients[name])
+    yield signed
+    signed.http.close()
+
+
 @pytest.fixture
 def acme(served: Served) -> Iterator[Signed]:
     """Client ``acme`` (made on first use) signed in to the console over HTTP."""
-    served.client("acme")
-    signed = Signed(served, served.clients["acme"])
-    yield signed
-    signed.http.close()
+    yield from _signed(served, "acme")
 
 
 @pytest.fixture
 def globex(served: Served) -> Iterator[Signed]:
     """Client ``globex``, a second tenant, signed in to the console over HTTP."""
-    served.client("globex")
-    signed = Signed(served, served.clients["globex"])
-    yield signed
-    signed.http.close()
+    yield from _signed(served, "globex")
