@@ -20,11 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ringback.clock import FakeClock
 from ringback.store.db import Store, open_store
 from support import PG_URL, PgSchema, WatchedClock, require_pg
 from support_webhooks import Receiver
+
+#: no time limit per hypothesis example: a shared 2-core machine under load runs an example
+#: many times slower than a quiet one, and a timed failure there says nothing about the code
+#: (performance is measured by bench/, never by tests); examples stay bounded by their sizes
+settings.register_profile("ringback", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ringback")
 
 #: fixtures that start a ``ringback serve`` process (tests/api/conftest.py): a test that talks
 #: HTTP to one is ``slow`` (see the markers in pyproject.toml)
