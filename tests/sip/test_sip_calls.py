@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support_media import Sipp, require_program, sine, write_wav
+from support_media import require_program, sine, write_wav
 from support_sip import bounded, request, sip_dialer, sipp_peer
 
 from ringback.domain.model import Outcome
@@ -22,12 +22,6 @@ from ringback.telephony.base import CallError, CallRecord
 from ringback.telephony.sip.call import SipCall
 
 pytestmark = pytest.mark.slow
-
-
-async def _sipp_passed(sipp: Sipp) -> None:
-    code = await sipp.wait_async(30)
-    assert code == 0, sipp.output()
-    assert sipp.errors() == ""
 
 
 @bounded(90)
@@ -44,7 +38,7 @@ async def test_answered_call_plays_a_wav_collects_rfc4733_digits_12_and_ends_wit
             await call.wait(1.0)  # sipp pauses after its last digit before it takes a BYE
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert digits == "12"
     assert record.dtmf_received == "12"
     assert record.outcome is Outcome.ANSWERED
@@ -65,7 +59,7 @@ async def test_486_is_busy_keeps_the_raw_code_and_is_acked(tmp_path: Path) -> No
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.BUSY
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # sipp fails the call without the ACK
+        await sipp.passed()  # sipp fails the call without the ACK
     assert record.sip_code == 486
     assert record.hangup_cause == "USER_BUSY"
     assert record.hangup_disposition == "recv_refuse"
@@ -79,7 +73,7 @@ async def test_ring_timeout_cancels_and_the_487_is_no_answer(tmp_path: Path) -> 
             call = await dialer.originate(request(ring_timeout_s=1.0))
             assert await call.wait_answer() is Outcome.NO_ANSWER
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert record.sip_code == 487
     assert record.hangup_disposition == "send_cancel"
     assert record.ringing_at is not None
@@ -98,7 +92,7 @@ async def test_hangup_while_ringing_cancels_and_is_canceled(tmp_path: Path) -> N
                 await asyncio.sleep(0.05)
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert record.outcome is Outcome.CANCELED
     assert (record.sip_code, record.hangup_cause) == (487, "ORIGINATOR_CANCEL")
 
@@ -113,7 +107,7 @@ async def test_401_challenge_is_acked_then_answered_with_digest_credentials(
             assert await call.wait_answer() is Outcome.ANSWERED
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # strict: the 401's ACK before the new INVITE, then 200
+        await sipp.passed()  # strict: the 401's ACK before the new INVITE, then 200
     assert record.sip_code == 200
     messages = sipp.message_file.read_text()
     cseqs = [int(n) for n in re.findall(r"CSeq: (\d+) INVITE", messages)]
@@ -127,7 +121,7 @@ async def test_401_with_wrong_password_ends_rejected_by_the_403(tmp_path: Path) 
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.REJECTED
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert record.sip_code == 403
 
 
@@ -138,7 +132,7 @@ async def test_503_is_failed_and_acked(tmp_path: Path) -> None:
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.FAILED
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert (record.sip_code, record.hangup_cause) == (503, "NORMAL_TEMPORARY_FAILURE")
 
 
@@ -151,7 +145,7 @@ async def test_remote_bye_ends_the_call_and_media_calls_then_fail(tmp_path: Path
             with pytest.raises(CallError, match="far end hung up"):
                 await call.wait(10.0)  # the far end hangs up 3 s after answering
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert record.outcome is Outcome.ANSWERED
     assert record.hangup_disposition == "recv_bye"
     assert record.hangup_cause == "NORMAL_CLEARING"
@@ -163,7 +157,7 @@ async def test_invite_is_retransmitted_on_timer_a_until_a_response(tmp_path: Pat
         async with sip_dialer(sipp.sip_port) as dialer:
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.BUSY
-        await _sipp_passed(sipp)
+        await sipp.passed()
     branches = re.findall(
         r"^INVITE .*?branch=(z9hG4bK\w+)", sipp.message_file.read_text(), flags=re.M | re.S
     )
@@ -186,7 +180,7 @@ async def test_a_sip_fax_nobody_answers_is_dropped_when_its_time_is_up_and_needs
             await call.hangup()
             with pytest.raises(CallError):
                 await call.send_fax(tmp_path / "fax.tif")
-        await _sipp_passed(sipp)
+        await sipp.passed()
     [fax] = call.record.played
     assert fax == {
         "type": "fax", "operation": "reception", "file": "in.tif", "pages": 0, "code": 49,
@@ -209,7 +203,7 @@ async def test_inbound_call_from_sipp_is_answered_collects_digits_and_hung_up_by
     async with sip_dialer(5060, on_inbound=ivr) as dialer:
         target = f"127.0.0.1:{dialer.port}"
         with sipp_peer(tmp_path, "uac_call_dtmf", extra=[target, "-s", "5550199"]) as sipp:
-            await _sipp_passed(sipp)
+            await sipp.passed()
     assert seen == [("5550199", "4915550100", "12")]
 
 
@@ -226,7 +220,7 @@ async def test_in_dialog_reinvite_update_options_info_are_answered_and_route_is_
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.ANSWERED
             record = await call.wait_ended()  # sipp hangs up after its requests
-        await _sipp_passed(sipp)  # sipp checks the ACK's Route and the re-INVITE's SDP
+        await sipp.passed()  # sipp checks the ACK's Route and the re-INVITE's SDP
     assert record.hangup_disposition == "recv_bye"
     assert record.detail["codec"] == "PCMA"  # the re-INVITE moved the call to PCMA
     assert record.detail["sip_info_dtmf"] == "5"
@@ -241,7 +235,7 @@ async def test_a_2xx_racing_the_cancel_is_acked_then_hung_up_with_bye(tmp_path: 
             call = await dialer.originate(request(ring_timeout_s=0.5))
             assert await call.wait_answer() is Outcome.NO_ANSWER
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert record.sip_code == 200
     assert record.hangup_disposition == "send_bye"
     assert record.detail["answered_while_canceling"] is True
@@ -259,7 +253,7 @@ async def test_speak_and_park_send_audio_and_are_recorded(tmp_path: Path) -> Non
             await call.park(1.0)  # a beep, then silence: returns when the time is up
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     speak, park = record.played
     assert speak["type"] == "speak" and speak["seconds"] > 0.2
     assert park == {"type": "park", "music": None, "seconds": 1.0}
@@ -280,8 +274,8 @@ async def test_bridge_relays_media_both_ways_until_one_leg_hangs_up(tmp_path: Pa
             assert await b.wait_answer() is Outcome.ANSWERED
             await a.bridge(b)  # B hangs up 3 s after answering
             record_a, record_b = await a.wait_ended(), await b.wait_ended()
-        await _sipp_passed(sipp_a)
-        await _sipp_passed(sipp_b)
+        await sipp_a.passed()
+        await sipp_b.passed()
     assert record_a.bridged_with == record_b.leg_uuid
     assert record_b.bridged_with == record_a.leg_uuid
     assert record_b.hangup_disposition == "recv_bye"
@@ -306,7 +300,7 @@ async def test_inbound_call_canceled_by_the_caller_gets_487_and_is_canceled(
     async with sip_dialer(5060, on_inbound=ring_forever) as dialer:
         target = f"127.0.0.1:{dialer.port}"
         with sipp_peer(tmp_path, "uac_call_cancel", extra=[target, "-s", "5550199"]) as sipp:
-            await _sipp_passed(sipp)
+            await sipp.passed()
     [record] = records
     assert (record.outcome, record.sip_code) == (Outcome.CANCELED, 487)
     assert record.hangup_disposition == "recv_cancel"
@@ -320,7 +314,7 @@ async def test_407_proxy_challenge_is_answered_with_proxy_authorization(tmp_path
             call = await dialer.originate(request())
             outcome = await call.wait_answer()
             await call.hangup()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert outcome is Outcome.ANSWERED
     header = re.search(r"^Proxy-Authorization: Digest (.*)$", sipp.message_file.read_text(), re.M)
     assert header is not None

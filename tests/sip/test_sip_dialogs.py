@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from support_media import HOST, Sipp, free_udp_ports
+from support_media import HOST, free_udp_ports
 from support_sip import bounded, request, sipp_peer
 
 from ringback.clock import Clock, FakeClock, SystemClock
@@ -23,12 +23,6 @@ from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import InboundHandler, SipDialer
 
 pytestmark = pytest.mark.slow
-
-
-async def _sipp_passed(sipp: Sipp) -> None:
-    code = await sipp.wait_async(30)
-    assert code == 0, sipp.output()
-    assert sipp.errors() == ""
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -66,7 +60,7 @@ async def test_reliable_18x_are_pracked_in_order_once_each_and_the_call_answers(
             assert await call.wait_answer() is Outcome.ANSWERED
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # RAck 1 then RAck 2; a PRACK for the copy would fail it
+        await sipp.passed()  # RAck 1 then RAck 2; a PRACK for the copy would fail it
     assert record.detail["prack_sent"] == 2
 
 
@@ -81,7 +75,7 @@ async def test_an_inbound_invite_requiring_100rel_gets_a_reliable_180_retransmit
     async with _dialer(5060, on_inbound=answer_after_prack) as dialer:
         target = f"{HOST}:{dialer.port}"
         with sipp_peer(tmp_path, "uac_call_100rel", extra=[target, "-s", "5550199"]) as sipp:
-            await _sipp_passed(sipp)  # checks Require/RSeq, the PRACK's 200, Session-Expires
+            await sipp.passed()  # checks Require/RSeq, the PRACK's 200, Session-Expires
     messages = sipp.message_file.read_text()
     ringing = [block for block in messages.split("\n----------") if "SIP/2.0 180" in block]
     assert len(ringing) >= 2, messages  # sipp PRACKs after 1.2 s: T1 (0.5 s) resent it
@@ -105,7 +99,7 @@ async def test_a_422_raises_session_expires_and_ringback_refreshes_with_a_reinvi
             await _until(lambda: call.record.detail.get("session_refreshes_sent") == 1)
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert record.detail["session_min_se"] == 1900
     assert record.outcome is Outcome.ANSWERED and record.hangup_disposition == "send_bye"
 
@@ -125,7 +119,7 @@ async def test_when_the_far_end_refreshes_and_does_not_ringback_byes_before_expi
             assert not call.ended
             clock.advance(1)
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert record.hangup_disposition == "send_bye"
     assert record.hangup_cause == "RECOVERY_ON_TIMER_EXPIRE"
     assert "session expired" in record.detail["error"]
@@ -139,7 +133,7 @@ async def test_a_183_with_sdp_starts_early_media_before_the_answer(tmp_path: Pat
             assert await call.wait_answer() is Outcome.ANSWERED
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert record.detail["early_media"] == f"183 {HOST}:{sipp.media_port}"
     assert record.detail["early_rtp_packets_received"] > 0  # the pcap, before the 200
     assert record.answered_at is not None and record.ringing_at is not None
@@ -156,7 +150,7 @@ async def test_forked_early_dialogs_are_tracked_and_a_second_2xx_is_acked_then_b
             await _until(lambda: call.record.detail.get("forked_bye_response") == 200)
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # ACK and BYE to fork B, then the BYE to A
+        await sipp.passed()  # ACK and BYE to fork B, then the BYE to A
     assert record.detail["early_dialogs"] == 2
     assert record.detail["forked_2xx"] == ["forkB"]
     assert record.outcome is Outcome.ANSWERED
@@ -171,7 +165,7 @@ async def test_a_strict_record_route_fails_the_call_with_an_error_naming_strict_
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.FAILED
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     assert "strict routing is not supported" in record.detail["error"]
     assert record.hangup_disposition == "send_bye"
 
@@ -189,7 +183,7 @@ async def test_when_the_far_end_allows_update_ringback_refreshes_with_update(
             await _until(lambda: call.record.detail.get("session_refreshes_sent") == 1)
             assert call.session_timer.we_refresh  # and the next one is scheduled
             await call.hangup()
-        await _sipp_passed(sipp)  # an UPDATE (not a re-INVITE) with Session-Expires
+        await sipp.passed()  # an UPDATE (not a re-INVITE) with Session-Expires
 
 
 @bounded(60)
@@ -203,7 +197,7 @@ async def test_an_inbound_session_expires_below_min_se_gets_422_with_min_se(
         target = f"{HOST}:{dialer.port}"
         extra = [target, "-s", "5550199"]
         with sipp_peer(tmp_path, "uac_call_session_too_brief", extra=extra) as sipp:
-            await _sipp_passed(sipp)
+            await sipp.passed()
         await _until(lambda: not dialer.live_calls())
 
 
@@ -218,7 +212,7 @@ async def test_an_inbound_invite_through_a_strict_router_is_refused(tmp_path: Pa
     async with _dialer(5060, on_inbound=answer) as dialer:
         target = f"{HOST}:{dialer.port}"
         with sipp_peer(tmp_path, "uac_call_strict_route", extra=[target, "-s", "5550199"]) as sipp:
-            await _sipp_passed(sipp)
+            await sipp.passed()
     assert ended == []
 
 
@@ -240,5 +234,5 @@ async def test_a_refresh_from_the_far_end_is_answered_and_restarts_the_expiry(
             assert clock.sleepers == 1 and not call.ended
             clock.advance(1)  # 100 s: 40 s + 90 s minus 30 s
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # the UPDATE's 200 carried Session-Expires and Require
+        await sipp.passed()  # the UPDATE's 200 carried Session-Expires and Require
     assert record.hangup_cause == "RECOVERY_ON_TIMER_EXPIRE"

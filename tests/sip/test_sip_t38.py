@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support_media import HOST, Sipp, free_udp_ports
+from support_media import HOST, free_udp_ports
 from support_sip import bounded, request, sipp_peer
 from tests.fax.support_fax import bitmaps, fax_document
 
@@ -47,12 +47,6 @@ async def t38_dialer(proxy_port: int, t38: str) -> AsyncIterator[SipDialer]:
         yield dialer
     finally:
         await dialer.close()
-
-
-async def _sipp_passed(sipp: Sipp) -> None:
-    code = await sipp.wait_async(30)
-    assert code == 0, sipp.output()
-    assert sipp.errors() == ""
 
 
 @bounded(120)
@@ -89,7 +83,7 @@ async def test_a_far_t38_reinvite_is_answered_with_image_sdp_and_a_fax_goes_thro
             ours.endpoint.close()
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # sipp checked the 200's m=image
+        await sipp.passed()  # sipp checked the 200's m=image
     assert (sent.code, got.code, got.pages) == (0, 0, 1)
     assert got.remote_ident == "+15550001"
     for want, have in zip(bitmaps(document), bitmaps(tmp_path / "in.tif"), strict=True):
@@ -115,7 +109,7 @@ async def test_a_refused_t38_offer_488_keeps_the_call_on_g711(tmp_path: Path) ->
             await call.send_dtmf("1")  # audio still flows on the RTP stream
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # sipp checked the offer's m=image
+        await sipp.passed()  # sipp checked the offer's m=image
     assert record.detail["t38"]["fallback"] == "488 Not Acceptable Here"
     assert record.hangup_disposition == "send_bye"
     assert record.detail["rtp_packets_sent"] > 0
@@ -142,7 +136,7 @@ async def test_a_t38_offer_met_by_491_is_sent_again_after_the_wait_and_switches_
             assert await call.t38.switch() is channel  # already on T.38
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)
+        await sipp.passed()
     t38 = record.detail["t38"]
     assert (t38["switched"], t38["offer_response"], t38["glare_waits"]) == ("offered", 200, 1)
     assert 2.1 <= waited < 10  # ringback placed the call: it owns the Call-ID (2.1-4 s)
@@ -173,7 +167,7 @@ async def test_with_t38_off_a_far_t38_reinvite_gets_488_and_the_call_stays_on_au
             await call.send_dtmf("2")
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # sipp checked the 488
+        await sipp.passed()  # sipp checked the 488
     assert "t38" not in record.detail
     assert record.detail["sdp_errors"] == ["SDP has no audio stream (m=audio)"]
     assert record.hangup_disposition == "send_bye"
@@ -192,7 +186,7 @@ async def test_a_far_reinvite_crossing_our_t38_offer_gets_491_and_ours_goes_on(
             assert channel is not None and channel.remote.address == (HOST, 6004)
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # sipp checked the 491 to its crossing re-INVITE
+        await sipp.passed()  # sipp checked the 491 to its crossing re-INVITE
     assert record.detail["t38"]["switched"] == "offered"
     assert "glare_waits" not in record.detail["t38"]
 
@@ -210,7 +204,7 @@ async def test_a_t38_offer_answered_with_the_image_stream_disabled_puts_the_audi
             await call.send_dtmf("3")  # audio flows again
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # sipp checked the audio offer and its o= version
+        await sipp.passed()  # sipp checked the audio offer and its o= version
     t38 = record.detail["t38"]
     assert t38["fallback"] == "200 without T.38: SDP T.38 stream is disabled (port 0)"
     assert t38["audio_restored"] == 200
@@ -235,7 +229,7 @@ async def test_a_far_reinvite_back_to_audio_with_image_port_0_leaves_t38(tmp_pat
             await call.send_dtmf("4")
             await call.hangup()
             record = await call.wait_ended()
-        await _sipp_passed(sipp)  # sipp checked both answers' m-lines
+        await sipp.passed()  # sipp checked both answers' m-lines
     t38 = record.detail["t38"]
     assert (t38["switched"], t38["left"]) == ("accepted", "the far end offered audio")
     assert record.detail["codec"] == "PCMA"

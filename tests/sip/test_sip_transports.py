@@ -29,12 +29,6 @@ pytestmark = pytest.mark.slow
 TCP = ["-t", "t1"]
 
 
-async def _sipp_passed(sipp: Sipp) -> None:
-    code = await sipp.wait_async(30)
-    assert code == 0, sipp.output()
-    assert sipp.errors() == ""
-
-
 def _vias(sipp: Sipp) -> set[str]:
     return set(re.findall(r"^Via: SIP/2\.0/(\w+)", sipp.message_file.read_text(), re.M))
 
@@ -52,7 +46,7 @@ async def test_tcp_answered_call_sends_invite_ack_and_bye_over_tcp_with_a_tcp_vi
             assert await call.wait_answer() is Outcome.ANSWERED
             await call.hangup()
             record = await call.wait_ended()
-            await _sipp_passed(sipp)  # sipp listens on TCP only: all came over TCP
+            await sipp.passed()  # sipp listens on TCP only: all came over TCP
     assert (record.outcome, record.sip_code, record.detail["bye_response"]) == (
         Outcome.ANSWERED,
         200,
@@ -68,7 +62,7 @@ async def test_tcp_486_is_busy_and_acked_once_without_retransmissions(tmp_path: 
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.BUSY
             record = await call.wait_ended()
-            await _sipp_passed(sipp)  # before the dialer closes its connections
+            await sipp.passed()  # before the dialer closes its connections
     assert (record.sip_code, record.hangup_cause) == (486, "USER_BUSY")
     messages = sipp.message_file.read_text()
     assert len(re.findall(r"^INVITE sip:", messages, re.M)) == 1  # no Timer A over TCP
@@ -84,7 +78,7 @@ async def test_tcp_401_challenge_is_answered_with_digest_credentials(tmp_path: P
             assert await call.wait_answer() is Outcome.ANSWERED
             await call.hangup()
             record = await call.wait_ended()
-            await _sipp_passed(sipp)  # before the dialer closes its connections
+            await sipp.passed()  # before the dialer closes its connections
     assert record.sip_code == 200
     assert _vias(sipp) == {"TCP"}
 
@@ -100,7 +94,7 @@ async def test_tcp_hangup_while_ringing_sends_cancel_and_ends_canceled(tmp_path:
                 await asyncio.sleep(0.02)
             await call.hangup()
             record = await call.wait_ended()
-            await _sipp_passed(sipp)  # before the dialer closes its connections
+            await sipp.passed()  # before the dialer closes its connections
     assert (record.outcome, record.sip_code) == (Outcome.CANCELED, 487)
 
 
@@ -117,7 +111,7 @@ async def test_inbound_tcp_call_canceled_by_the_caller_is_answered_on_its_connec
         target = f"127.0.0.1:{dialer.port}"  # the SIP port takes TCP connections too
         extra = [target, "-s", "5550199", *TCP]
         with sipp_peer(tmp_path, "uac_call_cancel", extra=extra) as sipp:
-            await _sipp_passed(sipp)  # 180, 200 to the CANCEL, 487: all on sipp's connection
+            await sipp.passed()  # 180, 200 to the CANCEL, 487: all on sipp's connection
     [record] = records
     assert (record.outcome, record.sip_code) == (Outcome.CANCELED, 487)
     assert record.hangup_disposition == "recv_cancel"
@@ -139,7 +133,7 @@ async def test_an_invite_larger_than_1300_bytes_goes_over_tcp_on_a_udp_trunk(
             assert await call.wait_answer() is Outcome.ANSWERED
             await call.hangup()
             record = await call.wait_ended()
-            await _sipp_passed(sipp)  # before the dialer closes its connections
+            await sipp.passed()  # before the dialer closes its connections
     assert record.outcome is Outcome.ANSWERED
     invite = sipp.message_file.read_text().split("INVITE sip:", 1)[1]
     assert re.search(r"^Via: SIP/2\.0/TCP ", invite, re.M)  # the top Via names TCP
@@ -158,7 +152,7 @@ async def test_a_large_invite_moved_to_tcp_is_cancelled_over_tcp_too(tmp_path: P
             call = await dialer.originate(big)
             assert await call.wait_answer() is Outcome.NO_ANSWER  # CANCEL after 1 s
             record = await call.wait_ended()
-            await _sipp_passed(sipp)
+            await sipp.passed()
     assert (record.sip_code, record.hangup_disposition) == (487, "send_cancel")
     cancel = sipp.message_file.read_text().split("CANCEL sip:", 1)[1]
     assert re.search(r"^Via: SIP/2\.0/TCP ", cancel, re.M)
@@ -272,7 +266,7 @@ async def test_a_call_over_tls_through_kamailio_keeps_its_record_route_for_ack_a
             connections = [c.transport_name for c in dialer.agent.net.connections()]
             await call.hangup()
             record = await call.wait_ended()
-            await _sipp_passed(sipp)
+            await sipp.passed()
     assert (record.outcome, record.detail["bye_response"]) == (Outcome.ANSWERED, 200)
     assert connections == ["tls"]
     blocks = sipp.message_file.read_text().split("\n----------")
@@ -307,7 +301,7 @@ async def test_a_client_certificate_is_presented_when_kamailio_requires_one(
             assert await call.wait_answer() is Outcome.ANSWERED
             await call.hangup()
             record = await call.wait_ended()
-            await _sipp_passed(sipp)
+            await sipp.passed()
     assert (record.outcome, record.detail["bye_response"]) == (Outcome.ANSWERED, 200)
 
 
