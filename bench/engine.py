@@ -48,11 +48,30 @@ DNC_ENTRIES = 0
 #: frequency caps of the bench client (``--caps 3/24h 1/1h``): every leg is counted (the numbers
 #: called are all different, so none is delayed: the figure is the check's cost)
 CAPS: list[str] = []
+#: a directory to write one py-spy flame graph per worker process into (``--profile``)
+PROFILE_DIR: Path | None = None
+#: py-spy's output format: ``flamegraph`` (SVG) or ``raw`` (collapsed stacks, for scripts)
+PROFILE_FORMAT = "flamegraph"
+#: the workers' CPU time per task of each throughput run, in µs (user + system, every process)
+CPU_US_PER_TASK: list[float] = []
+#: a directory for one cProfile file per worker process (``--cprofile``)
+CPROFILE_DIR: Path | None = None
 PG_ADMIN = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (0.0 where there is
+    none): what the workers spend per task, a figure that other jobs on the machine disturb
+    far less than the wall-clock rate."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_wav(path: Path) -> None:
@@ -136,6 +155,8 @@ class Run:
     def __init__(self, target: Target, workdir: Path) -> None:
         self.target, self.workdir = target, workdir
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.spies: list[subprocess.Popen[bytes]] = []
+        self.cpu_before = self.cpu_used = 0.0
 
     async def __aenter__(self) -> Run:
         self.store = await self.target.open()
@@ -158,6 +179,8 @@ class Run:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+        for spy in self.spies:  # they write their flame graph once their worker is gone
+            spy.wait(timeout=60)
         await self.target.close(self.store)
 
     async def add(self, tasks: list[NewTask]) -> None:
@@ -173,22 +196,43 @@ class Run:
             "RINGBACK_SIM_FAST": "1" if fast else "0",
             "RINGBACK_MAX_IN_FLIGHT": "2000" if fast else "150",
         }
-        for _ in range(count):
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "ringback", "worker"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+        for number in range(count):
+            command = [sys.executable, "-m", "ringback", "worker"]
+            if CPROFILE_DIR is not None:  # call counts and times, written when the worker stops
+                CPROFILE_DIR.mkdir(parents=True, exist_ok=True)
+                out = CPROFILE_DIR / f"worker-{self.target.kind}-{number + 1}.prof"
+                command[1:2] = ["-m", "cProfile", "-o", str(out), "-m"]
+            proc = subprocess.Popen(
+                command,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
+            self.processes.append(proc)
+            if PROFILE_DIR is not None:  # py-spy follows the worker until it exits
+                PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+                ext = "svg" if PROFILE_FORMAT == "flamegraph" else "txt"
+                name = f"worker-{self.target.kind}-{number + 1}-{uuid.uuid4().hex[:6]}.{ext}"
+                spy = Path(sys.executable).parent / "py-spy"
+                spy_args = ["record", "-r", "200", "-p", str(proc.pid), "-f", PROFILE_FORMAT]
+                self.spies.append(
+                    subprocess.Popen(
+                        [str(spy), *spy_args, "-o", str(PROFILE_DIR / name)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
 
     async def switch_on(self) -> None:
         await self.store.update_queue(self.queue.id, QueueChanges(status="on"), SystemClock().now())
 
+    def worker_cpu(self) -> float:
+        return sum(cpu_seconds(proc.pid) for proc in self.processes)
+
     async def wait_done(self, within: float) -> None:
         """Until no task of the queue is pending or running; then the workers are stopped."""
         await wait_queue_done(self.store, self.queue.id, within)
+        self.cpu_used = self.worker_cpu() - self.cpu_before
         for proc in self.processes:
             proc.send_signal(signal.SIGTERM)
         for proc in self.processes:
@@ -237,8 +281,10 @@ async def measure_throughput(run: Run, n: int, processes: int) -> float:
     await run.add([msg_task(clock, i, 0) for i in range(n)])
     run.start_workers(processes, fast=True)
     await asyncio.sleep(2.0)  # let the workers start before the queue opens
+    run.cpu_before = run.worker_cpu()
     await run.switch_on()
     await run.wait_done(within=600)
+    CPU_US_PER_TASK.append(run.cpu_used / n * 1e6)
     return await queue_rate(run.store, run.queue.id, n)
 
 
@@ -285,11 +331,22 @@ async def main() -> None:
     parser.add_argument("--stores", nargs="+", choices=["sqlite", "pg"], default=["sqlite", "pg"])
     parser.add_argument("--dnc", type=int, default=0, help="do-not-call entries of the client")
     parser.add_argument("--caps", nargs="*", default=[], help="frequency caps, e.g. 3/24h 1/1h")
+    parser.add_argument(
+        "--skip-lateness", action="store_true", help="throughput only (quicker comparisons)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="a directory for py-spy flame graphs"
+    )
+    parser.add_argument("--profile-format", choices=["flamegraph", "raw"], default="flamegraph")
+    parser.add_argument("--cprofile", type=Path, default=None, help="a directory for cProfile")
     args = parser.parse_args()
-    global DNC_ENTRIES, CAPS
-    DNC_ENTRIES, CAPS = args.dnc, args.caps
+    global DNC_ENTRIES, CAPS, PROFILE_DIR, PROFILE_FORMAT, CPROFILE_DIR
+    CPROFILE_DIR = args.cprofile
+    DNC_ENTRIES, CAPS, PROFILE_DIR = args.dnc, args.caps, args.profile
+    PROFILE_FORMAT = args.profile_format
 
     rates: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     late: dict[str, list[list[float]]] = {"sqlite": [], "pg": []}
     with tempfile.TemporaryDirectory(prefix="ringback-bench-") as tmp:
         workdir = Path(tmp)
@@ -301,7 +358,10 @@ async def main() -> None:
                     say(f"[{run}/{args.runs}] {name}: {args.tasks} tasks, {procs} worker(s)…")
                     rate = await throughput(kind, workdir, args.tasks, procs)
                     rates.setdefault(f"{name}_{procs}", []).append(rate)
-                    say(f"    {rate:,.0f} tasks/s")
+                    cpu.setdefault(f"{name}_{procs}", []).append(CPU_US_PER_TASK[-1])
+                    say(f"    {rate:,.0f} tasks/s, {CPU_US_PER_TASK[-1]:.0f} µs CPU per task")
+                if args.skip_lateness:
+                    continue
                 say(f"[{run}/{args.runs}] {name}: lateness at {args.rate}/s, {args.seconds:.0f} s…")
                 values = await lateness(kind, workdir, args.rate, args.seconds)
                 late[name].append(values)
@@ -319,8 +379,16 @@ async def main() -> None:
             )
         results[f"{name}_tasks_per_s"] = results[f"{name}_tasks_per_s_{best}proc"]
         results[f"{name}_processes"] = best
-        results[f"{name}_lateness_p50_ms"] = statistics.median(pct(v, 0.5) for v in late[name])
-        results[f"{name}_lateness_p99_ms"] = statistics.median(pct(v, 0.99) for v in late[name])
+        if late[name]:
+            results[f"{name}_lateness_p50_ms"] = statistics.median(pct(v, 0.5) for v in late[name])
+            results[f"{name}_lateness_p99_ms"] = statistics.median(pct(v, 0.99) for v in late[name])
+        results[f"{name}_cpu_us_per_task"] = {
+            f"{procs}proc": round(statistics.median(cpu[f"{name}_{procs}"]), 1)
+            for procs in args.processes
+        }
+        results[f"{name}_runs_tasks_per_s"] = {
+            f"{procs}proc": [round(r) for r in rates[f"{name}_{procs}"]] for procs in args.processes
+        }
     if len(args.stores) == 2:
         results["pg_over_sqlite_tasks_per_s"] = round(
             results["pg_tasks_per_s"] / results["sqlite_tasks_per_s"], 3

@@ -508,8 +508,7 @@ async def test_engine_events_no_webhook_target_can_receive_are_written_as_dispat
 ) -> None:
     """Events written by claim, progress and complete: those of a task with a seed URL or job
     webhooks, or of any task once its client has an active subscription, wait for the
-    dispatcher on both stores; on PostgreSQL the others are written as dispatched (SQLite
-    leaves every engine event to the dispatcher)."""
+    dispatcher on both stores; the others are written as dispatched, on both stores too."""
     client_id, queue_id, hooked_ids = await add_hooked_tasks(store, clock)
     [plain_id] = await store.add_tasks(client_id, queue_id, [msg_task(clock)], clock.now())
 
@@ -534,9 +533,7 @@ async def test_engine_events_no_webhook_target_can_receive_are_written_as_dispat
     await run_all()
     waiting = await store.undispatched_events(1000)
     assert engine_events(waiting, hooked_ids) == expected(hooked_ids)
-    plain_waiting = engine_events(waiting, {plain_id})
-    pg = store.engine.dialect.name == "postgresql"
-    assert plain_waiting == (set() if pg else expected({plain_id}))
+    assert engine_events(waiting, {plain_id}) == set()
 
     await store.create_subscription(
         client_id, url="https://example.com/all", events=["*"], secret="s" * 32, active=True,
@@ -611,3 +608,32 @@ async def test_a_status_filters_total_stays_exact_through_intake_claims_completi
     await check()
     await store.delete_queue(queue_id, clock.now(), force=True)
     await check()
+
+
+async def test_a_payload_naming_url_only_in_values_or_as_null_seed_urls_leaves_no_event_waiting(
+    store: Store, clock: FakeClock
+) -> None:
+    """Whether a task's payload names a seed URL is read from its fields, not its text: an
+    audio file called ``url_…`` or seed URL fields set to null leave its engine events
+    written as dispatched; a seed URL (even an empty one) leaves them for the dispatcher."""
+    queue_id = await setup_queue(store, clock)
+    client_id = (await store.get_queue(queue_id)).client_id
+    base = msg_task(clock).payload
+    quiet = [
+        {**base, "audio_file": "url_after.wav"},
+        {**base, "url_before": None, "url_success": None},
+    ]
+    loud = [{**base, "url_success": ""}]
+    tasks = [replace(msg_task(clock), payload=p) for p in quiet + loud]
+    ids = await store.add_tasks(client_id, queue_id, tasks, clock.now())
+    claimed = (await store.claim("w1", clock.now(), 10, 30)).tasks
+    done = finished(clock)
+    completions = [Completion(task.id, task.fence, done, done.events) for task in claimed]
+    assert await store.complete(completions, store.clock.now()) == [True] * len(claimed)
+    waiting = {
+        (e.task_id, e.type)
+        for e in await store.undispatched_events(1000)
+        if e.type != "task.created"
+    }
+    assert {task_id for task_id, _ in waiting} == set(ids[len(quiet) :])
+    assert (ids[-1], "task.finished") in waiting

@@ -88,6 +88,7 @@ class Worker:
         self._jobs = TaskService(store, clock, storage)  # where IVRs run by this worker add jobs
         # and what they fetch URLs with: signed with the client's signing secret
         self._signing = SigningKeys(ClientService(store, clock))
+        self._fetchers: dict[int, SigningFetcher] = {}  # per client: no state of its own
         self._in_flight: dict[int, _InFlight] = {}
         self._completions: list[Completion] = []
         self._progress: dict[int, _InFlight] = {}
@@ -249,10 +250,14 @@ class Worker:
         return self.clock.now().timestamp()
 
     def _fetcher_for(self, client_id: int) -> SigningFetcher:
-        async def secrets() -> list[str]:
-            return await self._signing.secrets(client_id)
+        fetcher = self._fetchers.get(client_id)
+        if fetcher is None:
 
-        return SigningFetcher(self.config.fetch, secrets)
+            async def secrets() -> list[str]:
+                return await self._signing.secrets(client_id)
+
+            fetcher = self._fetchers[client_id] = SigningFetcher(self.config.fetch, secrets)
+        return fetcher
 
     def _start(self, claimed: ClaimedTask, now: datetime) -> None:
         self.stats.claimed += 1

@@ -19,6 +19,7 @@ The columns written are the one CDR field list, ``ringback.domain.cdr.CDR_FIELDS
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from ringback.domain.cdr import CDR_FIELDS, CallRecord, duration_ms, record_values
+from ringback.domain.cdr import CDR_FIELDS, RECORD_FIELDS, STORED_FIELDS, CallRecord, duration_ms
 from ringback.domain.frequency_caps import CallerIdRefused, CapDelay
 from ringback.domain.model import LegState
 from ringback.domain.suppression import Suppression
@@ -52,8 +53,14 @@ def ms(when: Any) -> int | None:
     return None if when is None else int(when.timestamp() * 1000)
 
 
+#: the types a column stores as they are (checked first: most values are one of these)
+_AS_IS = frozenset((str, int, float, bool, type(None)))
+
+
 def _column(value: Any) -> Any:
     """A field's value as plain SQL stores it: times in ms, enums by value, JSON as text."""
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, datetime):
         return ms(value)
     if isinstance(value, Enum):
@@ -63,19 +70,26 @@ def _column(value: Any) -> Any:
     return value
 
 
+#: a record's fields in ``RECORD_FIELDS`` order, as one tuple (one C call, no dict)
+_record_fields = operator.attrgetter(*RECORD_FIELDS)
+if STORED_FIELDS != ("attempt", "duration_ms", "billsec_ms", "state", "worker"):
+    raise RuntimeError("call_values writes the stored fields in another order")  # pragma: no cover
+
+
 def call_values(
     rec: CallRecord, attempt: int, *, worker: str | None = None, state: str = "ended"
 ) -> tuple[Any, ...]:
-    """A call record in ``CALL_FIELDS`` order."""
-    values = record_values(rec)
-    values.update(
-        attempt=attempt or None,
-        duration_ms=duration_ms(rec.duration_s),
-        billsec_ms=duration_ms(rec.billsec),
-        state=state,
-        worker=worker if worker is not None else rec.detail.get("worker"),
+    """A call record in ``CALL_FIELDS`` order (the record's fields, then the stored ones)."""
+    as_is, column = _AS_IS, _column
+    values = [v if type(v) in as_is else column(v) for v in _record_fields(rec)]
+    values += (
+        attempt or None,
+        duration_ms(rec.duration_s),
+        duration_ms(rec.billsec),
+        column(state),
+        column(worker if worker is not None else rec.detail.get("worker")),
     )
-    return tuple(_column(values[name]) for name in CALL_FIELDS)
+    return tuple(values)
 
 
 @dataclass(slots=True)

@@ -152,6 +152,14 @@ class SqliteDriver:
         return list((await conn.exec_driver_sql(_CLAIM_DELIVERIES, params)).all())
 
 
+#: the payload fields that name a task's seed URLs (PostgreSQL's _QUIET_TASK reads the same)
+_SEED_URLS = ("url_before", "url_before_again", "url_success", "url_after")
+_SEED_URL_PATHS = ", ".join(f"'$.{name}'" for name in _SEED_URLS)
+#: what json_extract gives for them when the payload names none (absent or JSON null); a
+#: payload (JSON text written by ``dumps``) without ``url_`` anywhere is not parsed at all
+_NO_SEED_URLS = "[" + ",".join("null" for _ in _SEED_URLS) + "]"
+
+
 async def _nothing() -> None:
     return None
 
@@ -224,9 +232,18 @@ class SqliteClaims:
         "dispatched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
+    # The engine's events (started, answered, ended, finished), each (client_id, queue_id,
+    # task_id, seq, type, occurred_at, data): written as already dispatched when no webhook
+    # target can receive them (the task names no webhooks and no seed URL, its client has no
+    # active subscription), as on PostgreSQL (_dispatched_if_quiet): the dispatcher then
+    # neither reads nor marks them (it found no target for them either; same deliveries)
     _events = (
-        "INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO events (client_id, queue_id, task_id, seq, type, occurred_at, data, "
+        "dispatched_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN EXISTS (SELECT 1 FROM "
+        "tasks t WHERE t.id = ?3 AND t.webhooks IS NULL AND (instr(t.payload, 'url_') = 0 "
+        f"OR json_extract(t.payload, {_SEED_URL_PATHS}) = '{_NO_SEED_URLS}')) AND NOT EXISTS "
+        "(SELECT 1 FROM "
+        "webhook_subscriptions s WHERE s.client_id = ?1 AND s.active) THEN ?6 END"
     )
     _calls = legs.insert(_VALUES, legs.REPLACE)
     _result = (
