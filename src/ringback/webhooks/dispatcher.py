@@ -173,13 +173,13 @@ class Dispatcher:
         if self._http_open is not None:
             yield
             return
-        async with contextlib.AsyncExitStack() as stack:
-            self._http_open = stack
-            try:
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                self._http_open = stack
                 yield
-            finally:
-                self._http_open = None
-        self._client = None
+        finally:  # the client (if one was opened) is closed by then
+            self._http_open = None
+            self._client = None
 
     async def _open_client(self) -> None:
         """The HTTP client (with the address guard), once per :meth:`_http` block: a connection
