@@ -39,7 +39,7 @@ WATCHED = (
     "lxml", "sqlalchemy", "sqlalchemy.orm", "asyncpg", "aiosqlite", "cryptography", "dns",
     "phonenumbers", "numpy", "PIL", "pypdfium2", "soundfile", "typer", "rich", "structlog",
     "orjson", "ringback.api", "ringback.console", "ringback.ivr.interpret", "ringback.ivr.parse",
-    "ringback.service.numbers", "ringback.telephony.sip", "ringback.telephony.fax",
+    "ringback.service.numbers", "ringback.telephony.sip", "ringback.telephony.fax.loopback",
 )  # fmt: skip
 
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
