@@ -60,6 +60,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python -m bench.worker_rss
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ivr.py
 	$(BIN)/python bench/webhooks.py

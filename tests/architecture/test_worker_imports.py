@@ -1,35 +1,109 @@
 """A worker process loads what dialling needs: the HTTP stack (FastAPI, Starlette, uvicorn), the
 console's templates and the fax and audio converters stay out of it until a call needs them
-(each is ~5-40 MiB of a process's memory)."""
+(each is ~5-40 MiB of a process's memory). So do the IVR interpreter (lxml), the HTTP client
+(aiohttp: the first webhook delivery or IVR fetch imports it), the API's schemas (the first
+webhook carrying a task), the numbers' service (inbound IVRs), the SIP stack and the database
+driver of the other store (bench/worker_rss.py measures the process)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-#: what ``ringback worker`` imports before its first task: the command, the engine, the webhook
-#: sender and the task resource webhook bodies carry
+#: what ``ringback worker`` imports before its first task: the command, the services it runs
+#: over, the engine, the webhook sender, the simulator and both stores (neither opened)
 WORKER_MODULES = (
+    "ringback.cli",
     "ringback.cli.serve",
+    "ringback.service",
     "ringback.engine.worker",
     "ringback.webhooks.dispatcher",
-    "ringback.api.schemas",
     "ringback.telephony.sim",
+    "ringback.store.sqlite",
+    "ringback.store.postgres",
 )
 #: never loaded by those
 KEPT_OUT = (
     "fastapi", "starlette", "uvicorn", "jinja2", "numpy", "PIL", "pypdfium2", "soundfile",
-    "phonenumbers",
+    "phonenumbers", "aiohttp", "lxml", "httpx", "asyncpg", "aiosqlite", "ringback.api",
+    "ringback.console", "ringback.ivr.interpret", "ringback.ivr.parse", "ringback.ivr.runner",
+    "ringback.service.numbers", "ringback.service.inbound", "ringback.telephony.sip",
 )  # fmt: skip
 
 
-def test_the_worker_modules_import_no_http_stack_console_or_media_converters() -> None:
+def loaded_after_importing(modules: tuple[str, ...], watched: tuple[str, ...]) -> list[str]:
+    """The ``watched`` modules a fresh interpreter has loaded once it imported ``modules``."""
     code = (
-        f"import sys\nfor name in {WORKER_MODULES!r}:\n    __import__(name)\n"
-        f"print(__import__('json').dumps([m for m in {KEPT_OUT!r} if m in sys.modules]))"
+        f"import sys\nfor name in {modules!r}:\n    __import__(name)\n"
+        f"print(__import__('json').dumps([m for m in {watched!r} if m in sys.modules]))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_the_worker_modules_import_no_http_stack_console_ivr_or_media_converters() -> None:
+    assert loaded_after_importing(WORKER_MODULES, KEPT_OUT) == []
+
+
+def test_what_the_worker_keeps_out_is_still_there_for_those_that_need_it() -> None:
+    # the lazy imports name modules that exist: the API, an IVR's run and a delivery load them
+    needed = ("ringback.api.schemas", "ringback.engine.runners", "ringback.ivr.runner")
+    watched = ("lxml", "aiohttp", "ringback.ivr.interpret", "ringback.service.numbers")
+    code_paths = (*needed, "ringback.outbound", "ringback.service.numbers")
+    assert loaded_after_importing(code_paths, watched) == list(watched)
+
+
+#: a worker's work in a fresh interpreter: a msg_call added, dialled with the simulator and
+#: finished, and a round of the webhook sender (nothing to deliver: no webhook is set)
+_RUN = """
+import asyncio, json, sys, wave
+from pathlib import Path
+from ringback.cli.serve import task_json
+from ringback.client_files import Storage
+from ringback.clock import FakeClock
+from ringback.engine.worker import Worker
+from ringback.service import Services
+from ringback.store.db import open_store
+from ringback.telephony.sim import SimDialer, load_sim_rules
+from ringback.webhooks.dispatcher import Dispatcher
+
+async def main(tmp: Path, watched: list[str]) -> None:
+    clock = FakeClock()
+    store = await open_store(f"sqlite:///{tmp / 'worker.db'}", clock, migrate=True)
+    storage = Storage(tmp / "storage")
+    services = Services(store, clock, storage=storage)
+    client = await store.ensure_client("acme", clock.now())
+    path = storage.resolve(client, "hi.wav")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(1600))
+    data = {"calling_number": "0506868000", "called_number": "0901234000", "audio_file": "hi.wav"}
+    [task_id] = await services.tasks.add_jobs(client, [{"type": "msg_call", "data": data}])
+    dialer = SimDialer(clock, load_sim_rules(None), fast=True)
+    ran = await Worker(store, dialer, storage, clock).drain()
+    await Dispatcher(services.webhooks, clock, owner="test", task_json=task_json).run_once()
+    result = (await store.get_task(task_id, clock.now())).finish_result
+    await store.close()
+    print(json.dumps([ran, result, [m for m in watched if m in sys.modules]]))
+
+asyncio.run(main(Path(sys.argv[1]), sys.argv[2:]))
+"""
+
+
+def test_a_worker_that_dials_a_message_and_sends_no_webhook_loads_none_of_those(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN, str(tmp_path), *(m for m in KEPT_OUT if m != "aiosqlite")],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    ran, result, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (ran, result, loaded) == (1, "success", [])

@@ -17,6 +17,7 @@ from rich.markup import escape
 from ringback.cli.common import JsonOpt, SetupError, errors, out, run, shown_url
 from ringback.clock import AlignedClock
 from ringback.config import Settings
+from ringback.domain.rows import CallRow, TaskRow
 from ringback.engine.processes import LISTEN_FD_ENV
 from ringback.logoutput import LogOutput, log_settings_from_env
 from ringback.service import Services
@@ -53,7 +54,6 @@ async def _run_service(
         services.store, dialer, storage, clock, WorkerConfig.from_settings(settings),
         metrics=metrics,
     )  # fmt: skip
-    from ringback.api.schemas import task_json
     from ringback.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
     # webhooks go out from their own asyncio task: a slow receiver never holds up dialing
@@ -107,6 +107,14 @@ async def _run_service(
 
 #: how often a running service reads the database server's clock again
 ALIGN_EVERY_S = 60.0
+
+
+def task_json(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
+    """The task as the API shows it, for a webhook body: the API's schemas (pydantic models,
+    ~1.5 MiB) are imported by the first webhook that carries a task, not by every worker."""
+    from ringback.api.schemas import task_json as shown
+
+    return shown(row, calls)
 
 
 async def _keep_aligned(services: Services) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.domain.model import EventType, TaskKind
-from ringback.ivr.fetch import Fetcher
-from ringback.ivr.interpret import JobQueue
 from ringback.telephony.base import CallRecord, Dialer
+
+if TYPE_CHECKING:  # the IVR interpreter is imported by an ivr_call's attempt only
+    from ringback.ivr.fetch import Fetcher
+    from ringback.ivr.interpret import JobQueue
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,11 +32,12 @@ from ringback.engine.amd import hangs_up, screen_answer
 from ringback.engine.context import AttemptContext
 from ringback.engine.legs import LegSuppressed
 from ringback.ivr.errors import IvrError
-from ringback.ivr.interpret import call_variables, static_problems
 from ringback.ivr.limits import store_trace
-from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
-from ringback.ivr.runner import IvrEnvironment, IvrSource, run_document, run_ivr
 from ringback.telephony.base import Call, CallError, CallRecord, CannotPlay, OriginateRequest
+
+if TYPE_CHECKING:  # the IVR interpreter (lxml, ~7 MiB) is imported by an ivr_call's attempt
+    from ringback.ivr.parse import Document
+    from ringback.ivr.runner import IvrSource
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,10 @@ async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
 
 
 async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
+    from ringback.ivr.interpret import call_variables, static_problems
+    from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+    from ringback.ivr.runner import IvrEnvironment, IvrSource, run_document, run_ivr
+
     data = _load(IvrCallData, ctx.payload)
     xml = data.ivr_xml
     source: IvrSource | Document

@@ -41,7 +41,8 @@ from ringback.engine.worker_config import WorkerConfig, WorkerMetrics, WorkerSta
 from ringback.faults import FaultReporter
 from ringback.ids import new_uuid
 from ringback.ivr.signing import SigningFetcher
-from ringback.service import ClientService, SigningKeys, TaskService
+from ringback.service.clients import ClientService, SigningKeys
+from ringback.service.tasks import TaskService
 from ringback.store import AttemptLegs, ClaimedTask, Completion, Progress, Store
 from ringback.telephony.base import CallError, CallRecord, Dialer
 

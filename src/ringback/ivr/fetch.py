@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlencode
 
-import aiohttp
-from yarl import URL
-
 from ringback.config import Settings
-from ringback.outbound import BlockedAddress, OutboundClient, UnresolvableHost
+
+if TYPE_CHECKING:  # aiohttp (~8 MiB) is imported by a fetch: a worker without IVRs never needs it
+    from ringback.outbound import OutboundClient
 
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -102,6 +101,8 @@ class HttpFetcher:
         max_bytes: int | None = None,
     ) -> FetchResult:
         """The reply of the first URL of ``urls`` that answers 2xx; FetchError if none does."""
+        from ringback.outbound import OutboundClient
+
         if method not in ("GET", "POST"):
             raise ValueError(f"method must be GET or POST, not {method!r}")
         limit = max_bytes if max_bytes is not None else self.config.max_bytes
@@ -131,6 +132,11 @@ class HttpFetcher:
         form: dict[str, str],
         limit: int,
     ) -> tuple[int, bytes, str]:
+        import aiohttp
+        from yarl import URL
+
+        from ringback.outbound import BlockedAddress, UnresolvableHost
+
         headers: dict[str, str] = {}  # extra request headers for this URL
         try:
             async with asyncio.timeout(self.config.timeout_s):  # all of it, resolving included

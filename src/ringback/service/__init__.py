@@ -1,6 +1,11 @@
 """The application layer: every use case of ringback, between the edges (the API, the CLI, the
 IVR's AddJob, the webhook dispatcher) and the store. One module per subject; :class:`Services`
-holds them all over one store and clock."""
+holds them all over one store and clock.
+
+:class:`NumberService` (numbers run IVRs: the interpreter, lxml) is imported when first asked
+for, so that a worker that dials no IVR does not load it."""
+
+from typing import TYPE_CHECKING, Any
 
 from ringback.domain.rows import InvalidInput
 from ringback.service.campaign_rules import CampaignRuleService
@@ -19,13 +24,24 @@ from ringback.service.inputs import (
     parse_calling_hours,
     parse_jobs,
 )
-from ringback.service.numbers import NumberService
 from ringback.service.queues import QueueService, QueueStats
 from ringback.service.responses import StoredResponses
 from ringback.service.services import Services, open_services
 from ringback.service.suppressions import NewEntry, SuppressionService
 from ringback.service.tasks import DEFAULT_QUEUE, AddedTasks, TaskService, TaskView
 from ringback.service.webhooks import WebhookService
+
+if TYPE_CHECKING:
+    from ringback.service.numbers import NumberService
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NumberService":
+        from ringback.service.numbers import NumberService
+
+        return NumberService
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_QUEUE",

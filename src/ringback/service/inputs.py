@@ -5,7 +5,7 @@ job names. Nothing is written unless every item is valid."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -14,10 +14,11 @@ from ringback.domain.calling_hours import CallingHours, hours_with_holidays
 from ringback.domain.rows import InvalidInput
 from ringback.domain.tasks import CallbackTask, IvrCallJob, Job, MsgCallJob
 from ringback.ivr.errors import IvrError
-from ringback.ivr.fax_check import FaxDocumentCheck
-from ringback.ivr.parse import MAX_DOCUMENT_BYTES, Document, parse
 from ringback.telephony.audio_files import FORMATS as AUDIO_FORMATS
 from ringback.telephony.audio_files import is_audio
+
+if TYPE_CHECKING:  # the IVR parser (lxml) is imported by an ivr_call job's check only
+    from ringback.ivr.parse import Document
 
 T = TypeVar("T")
 MAX_TASKS_PER_REQUEST = 10_000
@@ -116,6 +117,8 @@ def _storage_problem(storage: Storage, client_id: int, job: MsgCallJob | IvrCall
         if not _is_audio(storage, client_id, relpath):
             return f"File {relpath} is not an audio file ringback can play ({AUDIO_FORMATS})"
         return None
+    from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+
     try:
         parse(storage.read_bytes(client_id, relpath, max_bytes=MAX_DOCUMENT_BYTES))
     except StorageError as exc:
@@ -145,6 +148,8 @@ def _ivr_document(storage: Storage, client_id: int, job: IvrCallJob) -> Document
     """The job's IVR document when it is known before the call (inline or a storage file)
     and parses; None otherwise (an answer URL; a document that does not parse is reported
     elsewhere)."""
+    from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
+
     xml = job.data.ivr_xml
     try:
         if xml.type == "inline":
@@ -163,6 +168,10 @@ async def check_fax_documents(
     (SendFax, a literal storage path) that is missing or cannot be faxed: ``line N: SendFax
     cannot fax <path>: <why>``. Each file is checked once per request, and a few at most are
     converted (``ivr.fax_check``)."""
+    if not any(isinstance(job, IvrCallJob) for job in jobs):
+        return  # the IVR parser (lxml) is loaded by the first ivr_call added
+    from ringback.ivr.fax_check import FaxDocumentCheck
+
     check = FaxDocumentCheck(storage, client_id)
     details = []
     for index, job in enumerate(jobs):

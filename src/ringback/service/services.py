@@ -4,6 +4,8 @@ composition root (``ringback serve``, a CLI command, a test) over one store and 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import structlog
 
 from ringback.client_files import Storage
@@ -17,8 +19,6 @@ from ringback.service.clients import ClientService, SigningKeys, Verify
 from ringback.service.dashboard import Dashboard
 from ringback.service.exports import Exports
 from ringback.service.history import CallHistory
-from ringback.service.inbound import InboundHandler, inbound_handler
-from ringback.service.numbers import NumberService
 from ringback.service.queues import QueueService
 from ringback.service.responses import StoredResponses
 from ringback.service.suppressions import SuppressionService
@@ -26,6 +26,10 @@ from ringback.service.tasks import TaskService
 from ringback.service.webhooks import WebhookService
 from ringback.store import Store, open_store
 from ringback.telephony.base import Dialer
+
+if TYPE_CHECKING:  # numbers and inbound calls run IVRs: imported when first used
+    from ringback.service.inbound import InboundHandler
+    from ringback.service.numbers import NumberService
 
 log = structlog.get_logger("ringback")
 
@@ -67,18 +71,21 @@ class Services:
         self.campaign_rules = CampaignRuleService(store, clock)  # caps, caller ids
         self.exports = Exports(store, clock)  # CSV of tasks and calls
         self.audit = AuditLog(store, clock)  # who changed what
-        self._numbers: NumberService | None = None
+        self._numbers: NumberService | None = None  # made when first used
         self._call_files: CallFiles | None = None
         if storage is not None:
             self._call_files = CallFiles(store, storage)
-            self._numbers = NumberService(
-                store, clock, storage, self.settings, self.tasks, self.signing
-            )
 
     @property
     def numbers(self) -> NumberService:
-        if self._numbers is None:
+        if self.storage is None:
             raise RuntimeError("numbers run IVRs from the clients' files: give Services a storage")
+        if self._numbers is None:
+            from ringback.service.numbers import NumberService
+
+            self._numbers = NumberService(
+                self.store, self.clock, self.storage, self.settings, self.tasks, self.signing
+            )
         return self._numbers
 
     @property
@@ -91,6 +98,8 @@ class Services:
         """What the SIP dialer runs for each inbound call (see :func:`inbound_handler`)."""
         if self.storage is None:
             raise RuntimeError("inbound calls run IVRs from the clients' files: give a storage")
+        from ringback.service.inbound import inbound_handler
+
         return inbound_handler(self.store, self.storage, dialer, self.clock, self.settings)
 
     async def status(self, client_id: int | None = None) -> StatusReport:
