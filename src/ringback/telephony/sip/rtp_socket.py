@@ -77,6 +77,12 @@ class Receiver(asyncio.DatagramProtocol):
         # (CPython's selector transport is not a DatagramTransport subclass: no isinstance)
         self.transport = cast(asyncio.DatagramTransport, transport)
 
+    def deliver_to(self, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
+        """Hand every datagram to ``on_datagram`` from now on, called by the transport itself
+        (no frame of this class in between: a call's RTP is 50 datagrams a second)."""
+        self._on_datagram = on_datagram
+        self.datagram_received = on_datagram  # type: ignore[method-assign, assignment]
+
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._on_datagram is not None:
             self._on_datagram(data, addr)
