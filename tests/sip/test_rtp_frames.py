@@ -147,3 +147,38 @@ async def test_a_session_sends_on_its_own_socket_what_the_far_end_receives() -> 
         await session.close()
     assert {addr[1] for _, addr in packets} == {session.local_port}  # symmetric RTP's port
     assert [len(p) for p, _ in packets] == [12 + FRAME_SAMPLES] * 3
+
+
+async def test_batched_receive_reads_every_session_and_a_closed_one_no_more() -> None:
+    """Every RTP socket of the loop is read through one epoll: each session gets its own
+    packets, a closed session's socket leaves the batch, and a new session that reuses its
+    file number gets its own packets."""
+    opened = [await RtpSession.open("127.0.0.1", (41000, 41999)) for _ in range(5)]
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far.bind(("127.0.0.1", 0))
+    try:
+        for session in opened:
+            session.connect(far.getsockname(), "PCMU", 0, None)
+        packet = struct.pack("!BBHII", 0x80, 0, 1, 160, 99) + bytes(160)
+
+        async def deliver(to: list[RtpSession], copies: int) -> None:
+            for _ in range(copies):
+                for session in to:
+                    far.sendto(packet, ("127.0.0.1", session.local_port))
+            async with asyncio.timeout(10):
+                while any(s.stats["packets_received"] < copies for s in to):  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+
+        await deliver(opened, 3)  # three queued on each socket: all read, one per pass
+        assert [s.stats["packets_received"] for s in opened] == [3] * 5
+        await opened[0].close()
+        again = await RtpSession.open("127.0.0.1", (41000, 41999))
+        again.connect(far.getsockname(), "PCMU", 0, None)
+        opened[0] = again
+        await deliver([again], 2)
+        assert again.stats["packets_received"] == 2
+        assert [s.stats["packets_received"] for s in opened[1:]] == [3] * 4
+    finally:
+        far.close()
+        for session in opened:
+            await session.close()

@@ -34,8 +34,16 @@ from ringback.telephony.sip.rtp_frames import (
     FRAME_SAMPLES,
     EventReceiver,
     Playback,
+    Recording,
 )
-from ringback.telephony.sip.rtp_socket import MediaError, Receiver, bind_pair, unspecified
+from ringback.telephony.sip.rtp_socket import (
+    MediaError,
+    Receiver,
+    bind_pair,
+    receive_batched,
+    stop_receiving,
+    unspecified,
+)
 from ringback.telephony.sip.srtp import SrtpContext, SrtpError
 
 log = logging.getLogger(__name__)
@@ -122,9 +130,7 @@ class RtpSession:
         self._driver: FrameDriver | None = None
         # receiving
         self._events = EventReceiver()
-        self._recording: bytearray | None = None
-        self._record_limit = 0
-        self._record_last: tuple[int, int] | None = None  # (ssrc, seq) of the last recorded
+        self._recording: Recording | None = None
         # bridging
         self._peer: RtpSession | None = None
         self._relay_ssrc: int | None = None
@@ -160,7 +166,8 @@ class RtpSession:
             rtcp_sock.close()
             raise
         session = cls(host, port, rtp, rtcp, rtp_sock)
-        receiver.deliver_to(session._on_datagram)
+        if not receive_batched(rtp, rtp_sock, session._on_datagram):
+            receiver.deliver_to(session._on_datagram)
         return session
 
     def connect(
@@ -211,6 +218,8 @@ class RtpSession:
         self._finish_play()
         if self._driver is not None:
             self._driver.stop()
+        if self._sock is not None:
+            stop_receiving(self._loop, self._sock)
         self._rtp.close()
         self._rtcp.close()
         await asyncio.sleep(0)  # a yield: lets the transports close
@@ -430,7 +439,7 @@ class RtpSession:
             self._driver.on_audio(name, payload, seq, ssrc)
             return
         if self._recording is not None:
-            self._record(_CODECS[name].decode(payload), seq, ssrc)
+            self._recording.add(_CODECS[name].decode(payload), seq, ssrc)
         peer = self._peer
         if peer is not None:
             out = (
@@ -483,35 +492,18 @@ class RtpSession:
         """Keep the received audio (decoded to s16le 8 kHz), up to `max_seconds`."""
         if not 0 < max_seconds <= MAX_RECORD_S:
             raise ValueError(f"recording length must be in (0, {MAX_RECORD_S:.0f}] s")
-        self._recording = bytearray()
-        self._record_limit = int(max_seconds * RATE) * 2
-        self._record_last = None
+        self._recording = Recording(int(max_seconds * RATE) * 2)
 
     def recorded_pcm(self) -> bytes:
         """The audio received since `start_recording`, lost packets filled with silence."""
-        return bytes(self._recording or b"")
+        return bytes(self._recording.pcm) if self._recording is not None else b""
 
     def recorded_since(self, start: int) -> bytes:
         """The recorded audio from byte ``start`` on (a reader that follows the recording)."""
-        return bytes(self._recording[start:]) if self._recording is not None else b""
+        return bytes(self._recording.pcm[start:]) if self._recording is not None else b""
 
     def stop_recording(self) -> None:
         self._recording = None
-
-    def _record(self, pcm: bytes, seq: int, ssrc: int) -> None:
-        rec = self._recording
-        assert rec is not None
-        last = self._record_last
-        if last is not None and last[0] == ssrc:
-            ahead = (seq - last[1]) & 0xFFFF
-            if ahead == 0 or ahead >= 0x8000:
-                return  # a duplicate or a packet that arrived after a later one
-            if 1 < ahead <= 50:  # up to one second lost: keep the timeline with silence
-                rec.extend(bytes(len(pcm) * (ahead - 1)))
-        self._record_last = (ssrc, seq)
-        room = self._record_limit - len(rec)
-        if room > 0:
-            rec.extend(pcm[:room])
 
     # ------------------------------------------------------------ bridging
 

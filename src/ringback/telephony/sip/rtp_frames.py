@@ -6,6 +6,8 @@
   the current frame on when the session's codec changes mid-prompt (a re-INVITE).
 * :class:`EventReceiver`: RFC 4733 telephone-events received, one digit per key press however
   many packets (and end repeats) carry it.
+* :class:`Recording`: the audio received, decoded, in sequence-number order with up to a
+  second of lost packets filled with silence.
 """
 
 from __future__ import annotations
@@ -90,3 +92,27 @@ class EventReceiver:
         self._ended = ended
         self._duration = duration
         return True
+
+
+class Recording:
+    """Received audio (s16le) up to ``limit`` bytes: duplicates and packets that arrive after
+    a later one are left out, a gap of up to 50 packets (one second) is filled with silence."""
+
+    def __init__(self, limit: int) -> None:
+        self.pcm = bytearray()
+        self._limit = limit
+        self._last: tuple[int, int] | None = None  # (ssrc, seq) of the last recorded
+
+    def add(self, pcm: bytes, seq: int, ssrc: int) -> None:
+        rec = self.pcm
+        last = self._last
+        if last is not None and last[0] == ssrc:
+            ahead = (seq - last[1]) & 0xFFFF
+            if ahead == 0 or ahead >= 0x8000:
+                return  # a duplicate or a packet that arrived after a later one
+            if 1 < ahead <= 50:  # up to one second lost: keep the timeline with silence
+                rec.extend(bytes(len(pcm) * (ahead - 1)))
+        self._last = (ssrc, seq)
+        room = self._limit - len(rec)
+        if room > 0:
+            rec.extend(pcm[:room])
