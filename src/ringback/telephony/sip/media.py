@@ -11,8 +11,10 @@ a late wake-up sends the missed frames at once rather than drifting, and RTP tim
 the media clock (wall time since the session opened), so silence between prompts appears as a
 timestamp jump as RFC 3550 expects.
 
-The G.711 tables come from aiortp (`PcmuCodec`, `PcmaCodec`); the RTP header is packed and
-parsed here, in a few struct calls, because this is the per-packet hot path.
+The G.711 tables come from aiortp (`PcmuCodec`, `PcmaCodec`), applied a second of a prompt at
+a time (:mod:`.rtp_frames`); the RTP header is packed and parsed here, in a few struct calls,
+and sent on the socket itself, because this is the per-packet hot path; every session's socket
+is read in one batch per loop (:func:`.rtp_socket.receive_batched`).
 """
 
 from __future__ import annotations
