@@ -1,7 +1,7 @@
 """SIP benchmark: N concurrent G.711 calls from one ringback process (SipDialer) to sipp.
 
-For each N (default 10, 50, 100, 150, 200) a fresh `sipp -sn uas -rtp_echo` answers every
-call and echoes its RTP. The benchmark process places the N calls at once through the real
+For each N (default 10, 50, 100, 150, 200, 300, 400) a fresh `sipp -sn uas -rtp_echo` answers
+every call and echoes its RTP. The benchmark process places the N calls at once through the real
 dialer, then streams audio on all of them (one 20 ms PCMU packet per call, paced by the media
 clock, while sipp echoes it back) and measures, over a steady window:
 
@@ -10,13 +10,17 @@ clock, while sipp echoes it back) and measures, over a steady window:
   second (default 100: twice the floor; sipp's built-in UAS aborts a call when an INVITE
   retransmission reaches it after its 200 OK, which a burst of 150 simultaneous INVITEs
   provokes);
-- CPU of this process (user + sys, % of one core) and CPU per call;
+- CPU of this process (user + sys, % of one core), CPU per call, CPU per packet (µs per
+  packet sent or received: the figure that stays put when a loaded machine starves the
+  process, which then sends fewer packets than it should: ``sent_ratio`` < 1) and the same as
+  CPU per call at the full 50 packets a second each way, and the kernel's share of it;
 - inter-packet gap of every call's sent stream (p50 / p99 / max, and gaps > 40 ms): the time
   between consecutive RTP sends of a call (the socket send is synchronous; on loopback that is
   when the packet is on the wire);
 - packets echoed back, as a check that media really flowed both ways.
 
-Floors (issue 6): with 150 calls in one process, p99 gap <= 25 ms; >= 50 setups/s.
+Floors (issue 6): with 150 calls in one process, p99 gap <= 25 ms; >= 50 setups/s. Target
+(issue 19): the same p99 gap with 400 calls (``target_gap_p99_ok``).
 Progress goes to stderr; the last line printed is one JSON object.
 
 ``--srtp``: sipp does not speak SRTP, so the far end is another ringback process (this script
@@ -60,6 +64,7 @@ HOST = "127.0.0.1"
 FLOOR_GAP_P99_MS = 25.0
 FLOOR_SETUPS_PER_S = 50.0
 FLOOR_CALLS = 150
+TARGET_CALLS = 400  # issue 19: 400 calls in one process at the same p99 gap
 
 
 def say(text: str) -> None:
@@ -125,6 +130,11 @@ class SippUas:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def cpu_sys_seconds() -> float:
+    """The kernel's share of :func:`cpu_seconds` (the sendto/recvfrom syscalls, epoll)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
 class RingbackPeer(SippUas):
@@ -211,8 +221,10 @@ async def run_size(
             s.record_send_times()
         received_before = sum(s.stats["packets_received"] for s in rtp)
         cpu0, sipp0, wall0 = cpu_seconds(), sipp.cpu_seconds(), time.monotonic()
+        sys0 = cpu_sys_seconds()
         await asyncio.sleep(window_s)
         cpu1, sipp1, wall1 = cpu_seconds(), sipp.cpu_seconds(), time.monotonic()
+        sys1 = cpu_sys_seconds()
         received = sum(s.stats["packets_received"] for s in rtp) - received_before
         gaps: list[float] = []
         for s in rtp:
@@ -230,6 +242,11 @@ async def run_size(
     wall = wall1 - wall0
     cpu_pct = (cpu1 - cpu0) / wall * 100
     expected = calls * wall / 0.020
+    sent = len(gaps) + len(rtp)
+    # CPU per call at full rate: the CPU of one packet each way (sent, and its echo received)
+    # times 50 packets a second. Unlike cpu_per_call_pct it does not shrink when a starved
+    # process sends fewer packets than it should (a loaded machine).
+    per_packet_s = (cpu1 - cpu0) / max(1, sent + received)
     result = {
         "calls": calls,
         "setup_p50_ms": round(percentile(latencies, 50) * 1000, 1),
@@ -237,12 +254,16 @@ async def run_size(
         "setups_per_s": round(calls / setup_s, 1),
         "cpu_pct": round(cpu_pct, 1),
         "cpu_per_call_pct": round(cpu_pct / calls, 3),
+        "cpu_us_per_packet": round(per_packet_s * 1e6, 2),
+        "cpu_per_call_full_rate_pct": round(per_packet_s * 2 * 50 * 100, 3),
+        "cpu_sys_share": round((sys1 - sys0) / max(1e-9, cpu1 - cpu0), 3),
         "sipp_cpu_pct": round((sipp1 - sipp0) / wall * 100, 1),
         "gap_p50_ms": round(percentile(gaps, 50), 2),
         "gap_p99_ms": round(percentile(gaps, 99), 2),
         "gap_max_ms": round(max(gaps, default=float("nan")), 2),
         "gaps_over_40ms": sum(1 for g in gaps if g > 40),
-        "packets_sent": len(gaps) + len(rtp),
+        "packets_sent": sent,
+        "sent_ratio": round(sent / expected, 3),
         "echo_received_ratio": round(received / expected, 3),
         "sipp_errors": srtp is None and sipp.errors.exists() and sipp.errors.stat().st_size > 0,
         "packets_unauthenticated": sum(s.stats["packets_unauthenticated"] for s in rtp),
@@ -260,7 +281,8 @@ async def srtp_main(
                                "machine": f"{os.cpu_count()} CPU, Python "
                                f"{platform.python_version()}", "runs": runs,
                                "offered_cps": cps, "window_s": window_s}  # fmt: skip
-    keys = ("calls", "setups_per_s", "cpu_pct", "cpu_per_call_pct", "gap_p50_ms", "gap_p99_ms",
+    keys = ("calls", "setups_per_s", "cpu_pct", "cpu_per_call_pct", "cpu_us_per_packet",
+            "gap_p50_ms", "gap_p99_ms",
             "gap_max_ms", "gaps_over_40ms", "echo_received_ratio", "packets_unauthenticated",
             "srtp_calls")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ringback-bench-srtp-") as tmp:
@@ -304,21 +326,29 @@ async def main_async(
     }
     for n, results in per_size.items():
         for key in ("setup_p50_ms", "setup_p99_ms", "setups_per_s", "cpu_pct",
-                    "cpu_per_call_pct", "sipp_cpu_pct", "gap_p50_ms", "gap_p99_ms",
-                    "gap_max_ms", "gaps_over_40ms", "echo_received_ratio"):  # fmt: skip
+                    "cpu_per_call_pct", "cpu_us_per_packet", "cpu_per_call_full_rate_pct",
+                    "cpu_sys_share", "sipp_cpu_pct", "gap_p50_ms", "gap_p99_ms", "gap_max_ms",
+                    "gaps_over_40ms", "sent_ratio", "echo_received_ratio"):  # fmt: skip
             summary[f"calls_{n}_{key}"] = statistics.median(r[key] for r in results)
         summary[f"calls_{n}_sipp_errors"] = any(r["sipp_errors"] for r in results)
     reference = FLOOR_CALLS if FLOOR_CALLS in per_size else max(per_size)
     summary["setups_per_s"] = summary[f"calls_{reference}_setups_per_s"]
     if f"calls_{FLOOR_CALLS}_gap_p99_ms" in summary:
         summary["floor_gap_p99_ok"] = summary[f"calls_{FLOOR_CALLS}_gap_p99_ms"] <= FLOOR_GAP_P99_MS
+    if f"calls_{TARGET_CALLS}_gap_p99_ms" in summary:  # issue 19's target
+        summary["target_gap_p99_ok"] = (
+            summary[f"calls_{TARGET_CALLS}_gap_p99_ms"] <= FLOOR_GAP_P99_MS
+        )
+    summary["load_average_1m"] = round(os.getloadavg()[0], 2)
     summary["floor_setups_ok"] = summary["setups_per_s"] >= FLOOR_SETUPS_PER_S
     print(json.dumps(summary))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--sizes", default="10,50,100,150,200", help="concurrent calls, comma list")
+    parser.add_argument(
+        "--sizes", default="10,50,100,150,200,300,400", help="concurrent calls, comma list"
+    )
     parser.add_argument("--cps", type=float, default=100.0, help="offered new calls per second")
     parser.add_argument("--runs", type=int, default=3, help="runs per size (median reported)")
     parser.add_argument("--window", type=float, default=8.0, help="measured seconds per size")

@@ -11,8 +11,10 @@ a late wake-up sends the missed frames at once rather than drifting, and RTP tim
 the media clock (wall time since the session opened), so silence between prompts appears as a
 timestamp jump as RFC 3550 expects.
 
-The G.711 tables come from aiortp (`PcmuCodec`, `PcmaCodec`); the RTP header is packed and
-parsed here, in a few struct calls, because this is the per-packet hot path.
+The G.711 tables come from aiortp (`PcmuCodec`, `PcmaCodec`), applied a second of a prompt at
+a time (:mod:`.rtp_frames`); the RTP header is packed and parsed here, in a few struct calls,
+and sent on the socket itself, because this is the per-packet hot path; every session's socket
+is read in one batch per loop (:func:`.rtp_socket.receive_batched`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import struct
 import time
 from typing import Any, Protocol
@@ -28,20 +31,31 @@ from aiortp.codecs import PcmaCodec, PcmuCodec
 from aiortp.codecs.base import Codec
 
 from ringback.telephony.pacing import Ticker, ticker
-from ringback.telephony.sip.rtp_socket import MediaError, Receiver, bind_pair, unspecified
+from ringback.telephony.sip.rtp_frames import (
+    DTMF_DIGITS,
+    FRAME_SAMPLES,
+    EventReceiver,
+    Playback,
+    Recording,
+)
+from ringback.telephony.sip.rtp_socket import (
+    MediaError,
+    Receiver,
+    bind_pair,
+    receive_batched,
+    stop_receiving,
+    unspecified,
+)
 from ringback.telephony.sip.srtp import SrtpContext, SrtpError
 
 log = logging.getLogger(__name__)
 
 RATE = 8000
 FRAME_MS = 20
-FRAME_SAMPLES = RATE * FRAME_MS // 1000  # 160
-FRAME_BYTES = FRAME_SAMPLES * 2  # s16le PCM per frame
 FRAME_S = FRAME_MS / 1000
 # A media clock that falls this far behind (a blocked event loop) starts again from now
 # instead of sending the whole backlog in one burst.
 MAX_CATCH_UP_S = 0.2
-DTMF_DIGITS = "0123456789*#ABCD"
 DTMF_TONE_MS = 100
 DTMF_GAP_MS = 60
 DTMF_VOLUME = 10  # -dBm0
@@ -83,11 +97,15 @@ class RtpSession:
         port: int,
         rtp: asyncio.DatagramTransport,
         rtcp: asyncio.DatagramTransport,
+        sock: socket.socket | None = None,
     ) -> None:
         self.local_host = host
         self.local_port = port
         self._rtp = rtp
         self._rtcp = rtcp
+        # rtp's socket: sent on directly while the transport has nothing queued (see _send)
+        self._sock = sock
+        self._tx_queued = False
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
         self._ts_base = random.getrandbits(32)
@@ -108,19 +126,13 @@ class RtpSession:
         self._packets_unauthenticated = 0
         # playing
         self._play_lock = asyncio.Lock()
-        self._play_buf: bytes = b""
-        self._play_pos = 0
+        self._playback: Playback | None = None
         self._play_done: asyncio.Future[None] | None = None
         self._play_marker = False
         self._driver: FrameDriver | None = None
         # receiving
-        self._digits: asyncio.Queue[str] = asyncio.Queue()
-        self._event_key: tuple[int, int, int] | None = None
-        self._event_ended = False
-        self._event_duration = 0
-        self._recording: bytearray | None = None
-        self._record_limit = 0
-        self._record_last: tuple[int, int] | None = None  # (ssrc, seq) of the last recorded
+        self._events = EventReceiver()
+        self._recording: Recording | None = None
         # bridging
         self._peer: RtpSession | None = None
         self._relay_ssrc: int | None = None
@@ -133,7 +145,6 @@ class RtpSession:
         self._packets_relayed = 0
         self._packets_invalid = 0
         self._packets_ignored = 0
-        self._dtmf_received = ""
         self._dtmf_sent = ""
         self._codecs_received: set[str] = set()
         self._first_packet_at: float | None = None
@@ -156,8 +167,9 @@ class RtpSession:
             rtp_sock.close()
             rtcp_sock.close()
             raise
-        session = cls(host, port, rtp, rtcp)
-        receiver._on_datagram = session._on_datagram
+        session = cls(host, port, rtp, rtcp, rtp_sock)
+        if not receive_batched(rtp, rtp_sock, session._on_datagram):
+            receiver.deliver_to(session._on_datagram)
         return session
 
     def connect(
@@ -208,6 +220,8 @@ class RtpSession:
         self._finish_play()
         if self._driver is not None:
             self._driver.stop()
+        if self._sock is not None:
+            stop_receiving(self._loop, self._sock)
         self._rtp.close()
         self._rtcp.close()
         await asyncio.sleep(0)  # a yield: lets the transports close
@@ -220,20 +234,39 @@ class RtpSession:
         return (self._ts_base + round((when - self._t0) * RATE)) & 0xFFFFFFFF
 
     def _send(self, pt: int, payload: bytes, ts: int, marker: bool) -> None:
-        if self._remote is None or self._closed or self._on_hold:
+        remote = self._remote
+        if remote is None or self._closed or self._on_hold:
             return
-        header = _RTP_HEADER.pack(
-            0x80, (0x80 if marker else 0) | pt, self._seq, ts & 0xFFFFFFFF, self._ssrc
+        seq = self._seq
+        packet = (
+            _RTP_HEADER.pack(0x80, (0x80 if marker else 0) | pt, seq, ts & 0xFFFFFFFF, self._ssrc)
+            + payload
         )
-        self._seq = (self._seq + 1) & 0xFFFF
-        packet = header + payload
+        self._seq = (seq + 1) & 0xFFFF
         if self._srtp is not None:
             packet = self._srtp.protect(packet)
-        self._rtp.sendto(packet, self._remote)
+        sock = self._sock
+        # The socket itself, not the transport's sendto (its checks cost as much as the rest
+        # of a packet), unless the transport holds packets the kernel could not take yet:
+        # then behind them, in order, as the transport does on a full socket buffer.
+        if sock is None or self._tx_queued:
+            self._transport_send(packet, remote)
+        else:
+            try:
+                sock.sendto(packet, remote)
+            except (BlockingIOError, InterruptedError):
+                self._transport_send(packet, remote)  # queued, sent once the socket is writable
+            except OSError as exc:  # what the transport hands its protocol: logged, kept
+                log.debug("rtp: socket error %s", exc)
         if self._send_times is not None:  # real time on purpose: it measures the pacing
             self._send_times.append(time.monotonic())
         self._packets_sent += 1
         self._bytes_sent += len(payload)
+
+    def _transport_send(self, packet: bytes, remote: tuple[str, int]) -> None:
+        self._rtp.sendto(packet, remote)
+        queued = getattr(self._rtp, "get_write_buffer_size", None)
+        self._tx_queued = self._sock is not None and callable(queued) and queued() > 0
 
     async def play_pcm(self, pcm: bytes) -> None:
         """Send s16le mono 8 kHz PCM as G.711, one packet every 20 ms; return after the last.
@@ -245,10 +278,7 @@ class RtpSession:
             self._require_connected()
             if not pcm:
                 return
-            usable = len(pcm) // 2 * 2
-            padding = (-usable) % FRAME_BYTES
-            self._play_buf = pcm[:usable] + bytes(padding)
-            self._play_pos = 0
+            self._playback = Playback(pcm)
             self._play_marker = True
             done: asyncio.Future[None] = self._loop.create_future()
             self._play_done = done
@@ -258,7 +288,7 @@ class RtpSession:
                 await done
             finally:
                 clock.discard(self)
-                self._play_buf = b""
+                self._playback = None
                 self._play_done = None
 
     async def drive(self, driver: FrameDriver) -> None:
@@ -283,16 +313,16 @@ class RtpSession:
         if self._driver is not None:
             return self._driver.tick(deadline)
         done = self._play_done
-        if done is None or done.done():
+        playback = self._playback
+        if done is None or done.done() or playback is None:
             return False
         if self._closed or self._remote is None:
             done.set_result(None)
             return False
-        frame = self._play_buf[self._play_pos : self._play_pos + FRAME_BYTES]
-        self._play_pos += FRAME_BYTES
-        self._send(self._pt, self._codec.encode(frame), self.now_ts(deadline), self._play_marker)
+        frame = playback.next_frame(self._codec)
+        self._send(self._pt, frame, self.now_ts(deadline), self._play_marker)
         self._play_marker = False
-        if self._play_pos >= len(self._play_buf):
+        if playback.finished:
             done.set_result(None)
             return False
         return True
@@ -395,7 +425,8 @@ class RtpSession:
             return
         if pt == self._dtmf_pt:
             self._count_received(payload)
-            self._on_event(payload, ts, ssrc)
+            if not self._events.on_event(payload, ts, ssrc):
+                self._packets_invalid += 1
             peer = self._peer
             if peer is not None and peer._dtmf_pt is not None:
                 peer._relay(peer._dtmf_pt, payload, ts, ssrc, bool(b1 & 0x80))
@@ -410,7 +441,7 @@ class RtpSession:
             self._driver.on_audio(name, payload, seq, ssrc)
             return
         if self._recording is not None:
-            self._record(_CODECS[name].decode(payload), seq, ssrc)
+            self._recording.add(_CODECS[name].decode(payload), seq, ssrc)
         peer = self._peer
         if peer is not None:
             out = (
@@ -439,42 +470,23 @@ class RtpSession:
         self._packets_received += 1
         self._bytes_received += len(payload)
 
-    def _on_event(self, payload: bytes, ts: int, ssrc: int) -> None:
-        """One digit per RFC 4733 event, however many packets (and end repeats) carry it."""
-        if len(payload) < 4:
-            self._packets_invalid += 1
-            return
-        event, flags, duration = _EVENT.unpack_from(payload)
-        ended = bool(flags & 0x80)
-        key = (ssrc, ts, event)
-        # The same event again after its end with a shorter duration is a new key press
-        # (a sender replaying the same recorded packets), not a retransmission.
-        again = key == self._event_key and self._event_ended and not ended
-        again = again and duration < self._event_duration
-        if key != self._event_key or again:
-            self._event_key = key
-            if event < len(DTMF_DIGITS):
-                digit = DTMF_DIGITS[event]
-                self._dtmf_received += digit
-                self._digits.put_nowait(digit)
-        self._event_ended = ended
-        self._event_duration = duration
-
     async def next_digit(self, timeout: float) -> str | None:  # noqa: ASYNC109 (the interface)
         """The next RFC 4733 digit received (oldest first), or None after `timeout` seconds."""
-        if not self._digits.empty():
-            return self._digits.get_nowait()
+        digits = self._events.digits
+        if not digits.empty():
+            return digits.get_nowait()
         if self._closed:
             return None
         try:
             async with asyncio.timeout(max(0.0, timeout)):
-                return await self._digits.get()
+                return await digits.get()
         except TimeoutError:
             return None
 
     def clear_digits(self) -> None:
-        while not self._digits.empty():
-            self._digits.get_nowait()
+        digits = self._events.digits
+        while not digits.empty():
+            digits.get_nowait()
 
     # ------------------------------------------------------------ recording
 
@@ -482,35 +494,18 @@ class RtpSession:
         """Keep the received audio (decoded to s16le 8 kHz), up to `max_seconds`."""
         if not 0 < max_seconds <= MAX_RECORD_S:
             raise ValueError(f"recording length must be in (0, {MAX_RECORD_S:.0f}] s")
-        self._recording = bytearray()
-        self._record_limit = int(max_seconds * RATE) * 2
-        self._record_last = None
+        self._recording = Recording(int(max_seconds * RATE) * 2)
 
     def recorded_pcm(self) -> bytes:
         """The audio received since `start_recording`, lost packets filled with silence."""
-        return bytes(self._recording or b"")
+        return bytes(self._recording.pcm) if self._recording is not None else b""
 
     def recorded_since(self, start: int) -> bytes:
         """The recorded audio from byte ``start`` on (a reader that follows the recording)."""
-        return bytes(self._recording[start:]) if self._recording is not None else b""
+        return bytes(self._recording.pcm[start:]) if self._recording is not None else b""
 
     def stop_recording(self) -> None:
         self._recording = None
-
-    def _record(self, pcm: bytes, seq: int, ssrc: int) -> None:
-        rec = self._recording
-        assert rec is not None
-        last = self._record_last
-        if last is not None and last[0] == ssrc:
-            ahead = (seq - last[1]) & 0xFFFF
-            if ahead == 0 or ahead >= 0x8000:
-                return  # a duplicate or a packet that arrived after a later one
-            if 1 < ahead <= 50:  # up to one second lost: keep the timeline with silence
-                rec.extend(bytes(len(pcm) * (ahead - 1)))
-        self._record_last = (ssrc, seq)
-        room = self._record_limit - len(rec)
-        if room > 0:
-            rec.extend(pcm[:room])
 
     # ------------------------------------------------------------ bridging
 
@@ -575,7 +570,7 @@ class RtpSession:
             if self._latched_to
             else None,
             "codecs_received": sorted(self._codecs_received),
-            "dtmf_received": self._dtmf_received,
+            "dtmf_received": self._events.received,
             "dtmf_sent": self._dtmf_sent,
         }
 
