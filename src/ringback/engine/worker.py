@@ -7,7 +7,7 @@ One asyncio loop per process does everything:
 - each attempt runs as its own asyncio task against the dialer;
 - the flusher writes finished attempts (and events of running ones) in one transaction per
   batch, each fenced so that a worker that lost its lease changes nothing;
-- the heartbeat extends this worker's leases in one statement; the reaper retries dead workers' tasks.
+- the heartbeat extends this worker's leases in one statement; the reaper, dead workers' tasks.
 
 Calls are written ahead (DESIGN §4): a leg is stored (``dialing``) before the dialer is asked to
 place it, and only if the task is still this worker's; its answer is stored as it happens, and
