@@ -58,6 +58,9 @@ class DispatcherConfig:
     fanout_batch: int = 1000
     lease_seconds: float = 60.0
     idle_poll_seconds: float = 0.25
+    # while deliveries keep a round busy, new events are looked for at most this often (an
+    # empty look is a query per round otherwise); an idle round always looks
+    fanout_every_seconds: float = 0.1
     allow_private: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -114,6 +117,8 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._client: OutboundClient | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._fanout_more = True  # the last fan-out found a full batch (or none ran yet)
+        self._fanout_at: float | None = None  # when the last fan-out ran (clock seconds)
         hooks.on_wake(self._wake.set)
 
     # --- public -----------------------------------------------------------------------------
@@ -187,10 +192,20 @@ class Dispatcher:
                 self._client = None
 
     async def _round(self) -> bool:
-        flushed = await self._flush()
-        fanned = await self.fan_out()
-        started = await self._claim()
+        looked = self._fanout_due()
+        fanned = await self.fan_out() if looked else 0
+        flushed, started = await self._flush_and_claim()
+        if not (flushed or fanned or started or looked):  # idle: look for new events now
+            fanned = await self.fan_out()
+            started = await self._claim() if fanned else 0
         return bool(flushed or fanned or started)
+
+    def _fanout_due(self) -> bool:
+        """Whether this round looks for new events: when the last look found a full batch, or
+        when it is ``fanout_every_seconds`` old."""
+        if self._fanout_more or self._fanout_at is None:
+            return True
+        return self.clock.now().timestamp() - self._fanout_at >= self.config.fanout_every_seconds
 
     async def _pause(self, seconds: float) -> None:
         waiter = asyncio.create_task(self._wake.wait())
@@ -206,6 +221,8 @@ class Dispatcher:
     async def fan_out(self) -> int:
         """Store the deliveries of events not yet dispatched; returns the events handled."""
         events = await self.hooks.undispatched_events(self.config.fanout_batch)
+        self._fanout_at = self.clock.now().timestamp()
+        self._fanout_more = len(events) >= self.config.fanout_batch
         if not events:
             return 0
         client_ids = sorted({e.client_id for e in events})
@@ -274,9 +291,28 @@ class Dispatcher:
         claimed = await self.hooks.claim_deliveries(
             self.owner, min(room, self.config.claim_batch), self.config.lease_seconds
         )
+        self._start(claimed)
+        return len(claimed)
+
+    async def _flush_and_claim(self) -> tuple[int, int]:
+        """Store the outcomes so far and lease what is due, in one transaction."""
+        if not self._results:
+            return 0, await self._claim()
+        room = self.config.max_in_flight - len(self._sending)
+        results, self._results = self._results, []
+        try:
+            claimed = await self.hooks.finish_and_claim_deliveries(
+                results, self.owner, min(room, self.config.claim_batch), self.config.lease_seconds
+            )
+        except BaseException:
+            self._results[:0] = results  # keep them for the next try
+            raise
+        self._start(claimed)
+        return len(results), len(claimed)
+
+    def _start(self, claimed: list[ClaimedDelivery]) -> None:
         for job in claimed:
             self._sending[job.id] = asyncio.create_task(self._deliver(job))
-        return len(claimed)
 
     async def _flush(self) -> int:
         results, self._results = self._results, []
