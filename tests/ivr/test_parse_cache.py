@@ -18,9 +18,21 @@ DOCUMENT = b"<IVR><Section name='a'><Speak>hello {{x}}</Speak><GoTo>a</GoTo></Se
 
 
 def test_the_same_bytes_give_the_same_cached_tree_equal_to_a_fresh_parse() -> None:
-    first = parse(DOCUMENT)
-    assert parse(bytes(DOCUMENT)) is first
-    assert first == parse_uncached(DOCUMENT)
+    parse(DOCUMENT)  # seen once: remembered, kept from the second parse on
+    second = parse(bytes(DOCUMENT))
+    assert parse(bytes(DOCUMENT)) is second and parse(DOCUMENT) is second
+    assert second == parse_uncached(DOCUMENT)
+
+
+def test_a_document_seen_once_is_not_kept_only_its_key() -> None:
+    cache: ParseCache[str] = ParseCache(max_entries=2, max_bytes=1000)
+    cache.put(b"a", "A", 10)
+    assert cache.get(b"a") is None and len(cache) == 0 and cache.size_bytes == 0
+    cache.put(b"a", "A", 10)
+    assert cache.get(b"a") == "A"
+    for n in range(20):  # the keys seen once are bounded too (4 x entries)
+        cache.put(bytes([n]), "x", 1)
+    assert len(cache._seen) <= 8
 
 
 def test_text_and_bytes_of_a_document_are_cached_apart() -> None:
@@ -65,6 +77,7 @@ async def test_two_runs_of_a_cached_document_do_not_see_each_others_variables() 
         b"<IVR><If expr='seen'><Then><Set var='again' val='yes'/></Then></If>"
         b"<Set var='seen' expr='True'/><Set var='n' expr='int(start) + 1'/></IVR>"
     )
+    parse(xml)
     document = parse(xml)
     first, _ = await simulate_call(document, FakeClock(), variables={"seen": "", "start": "1"})
     second, _ = await simulate_call(parse(xml), FakeClock(), variables={"seen": "", "start": "5"})
@@ -76,9 +89,10 @@ async def test_two_runs_of_a_cached_document_do_not_see_each_others_variables() 
 
 def test_the_cache_drops_the_least_recently_used_past_its_entry_bound() -> None:
     cache: ParseCache[str] = ParseCache(max_entries=2, max_bytes=1000)
-    cache.put(b"a", "A", 10)
-    cache.put(b"b", "B", 10)
+    for key in (b"a", b"b", b"a", b"b"):  # each kept from its second put
+        cache.put(key, key.decode().upper(), 10)
     assert cache.get(b"a") == "A"  # a is now the most recent
+    cache.put(b"c", "C", 10)
     cache.put(b"c", "C", 10)
     assert cache.get(b"b") is None and cache.get(b"a") == "A" and cache.get(b"c") == "C"
 
@@ -88,6 +102,7 @@ def test_the_cache_holds_at_most_its_byte_budget_and_skips_huge_sources() -> Non
     cache.put(b"huge", "H", 101)  # over an eighth of the budget: not kept
     assert cache.get(b"huge") is None
     for n in range(20):
+        cache.put(bytes([n]), str(n), 100)
         cache.put(bytes([n]), str(n), 100)
     assert cache.size_bytes <= 800 and len(cache) == 8
     assert cache.get(bytes([19])) == "19" and cache.get(bytes([0])) is None
@@ -100,6 +115,7 @@ def test_the_cache_size_is_the_sum_of_what_it_holds_whatever_the_order(
     cache: ParseCache[int] = ParseCache(max_entries=5, max_bytes=1000)
     held: dict[bytes, int] = {}
     for key, size in puts:
+        cache.put(key, size, size)
         cache.put(key, size, size)
         if size <= 125:
             held[key] = size

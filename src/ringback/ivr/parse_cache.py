@@ -7,6 +7,11 @@ grammar's document bounds, the only settings that change a parse's result. The v
 immutable parsed documents; the cache is bounded both by entries and by the total size of the
 sources it holds (least recently used dropped first), and a source larger than an eighth of the
 budget is not kept at all.
+
+A document is kept from its second parse on: the first only leaves its key in a bounded list
+of keys seen (a few bytes each). Documents seen once (every call with a different document)
+then cost a hash and no retained tree: holding thousands of trees that never recur would
+make the garbage collector walk them again and again, slowing every parse down.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class ParseCache(Generic[V]):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._items: OrderedDict[bytes, tuple[V, int]] = OrderedDict()
+        self._seen: OrderedDict[bytes, None] = OrderedDict()  # keys parsed once, not kept
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -61,9 +67,16 @@ class ParseCache(Generic[V]):
             return found[0]
 
     def put(self, key: bytes, value: V, size: int) -> None:
+        """Keep ``value`` if ``key`` was put before (else remember the key only)."""
         if size > self.max_bytes // 8:
             return
         with self._lock:
+            if key not in self._seen and key not in self._items:
+                self._seen[key] = None
+                if len(self._seen) > 4 * self.max_entries:
+                    self._seen.popitem(last=False)
+                return
+            self._seen.pop(key, None)
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= old[1]
@@ -76,6 +89,7 @@ class ParseCache(Generic[V]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._seen.clear()
             self._bytes = 0
 
     def __len__(self) -> int:
