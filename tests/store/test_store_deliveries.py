@@ -169,44 +169,6 @@ async def test_claim_deliveries_takes_a_tasks_next_event_only_after_the_one_befo
     assert (delivered.last_status_code, delivered.response_excerpt) == (200, "ok")
 
 
-async def test_finish_and_claim_stores_outcomes_and_claims_what_they_released_in_one_go(
-    store: Store, clock: FakeClock
-) -> None:
-    client, _, _ = await _fanned_out(store, clock)
-    [first] = await store.claim_deliveries("d1", clock.now(), 10, 30)
-    assert await store.finish_and_claim_deliveries([], "d1", clock.now(), 10, 30) == []
-    [second] = await store.finish_and_claim_deliveries(
-        [_result(first, "delivered")], "d1", clock.now(), 10, 30
-    )
-    assert second.event_type == "task.updated" and second.secrets == [SECRET]
-    assert (await store.get_delivery(first.id, client))[0].status == "delivered"
-    # no room: the outcome is stored, nothing is claimed; a stale fence is refused as ever
-    clock.advance(31)
-    assert (
-        await store.finish_and_claim_deliveries(
-            [_result(second, "delivered")], "d2", clock.now(), 0, 30
-        )
-        == []
-    )
-    assert (await store.get_delivery(second.id, client))[0].status == "delivered"
-
-
-async def test_finish_and_claim_ignores_an_outcome_whose_lease_was_lost(
-    store: Store, clock: FakeClock
-) -> None:
-    client, _, _ = await _fanned_out(store, clock)
-    [lost] = await store.claim_deliveries("d1", clock.now(), 1, 30)
-    clock.advance(31)
-    [again] = await store.claim_deliveries("d2", clock.now(), 1, 30)
-    assert (
-        await store.finish_and_claim_deliveries(
-            [_result(lost, "delivered")], "d1", clock.now(), 10, 30
-        )
-        == []
-    )  # the newer lease holds it; seq 2 still waits behind it
-    assert (await store.get_delivery(again.id, client))[0].status == "pending"
-
-
 async def test_a_delivery_whose_lease_ran_out_is_claimed_again_and_the_old_fence_is_refused(
     store: Store, clock: FakeClock
 ) -> None:

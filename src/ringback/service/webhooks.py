@@ -139,11 +139,3 @@ class WebhookService:
 
     async def finish_deliveries(self, results: Sequence[DeliveryResult]) -> None:
         await self.store.finish_deliveries(results, self.clock.now())
-
-    async def finish_and_claim_deliveries(
-        self, results: Sequence[DeliveryResult], owner: str, limit: int, lease_seconds: float
-    ) -> list[ClaimedDelivery]:
-        """Store outcomes and lease due deliveries, in one transaction."""
-        return await self.store.finish_and_claim_deliveries(
-            results, owner, self.clock.now(), limit, lease_seconds
-        )

@@ -291,60 +291,38 @@ class WebhookRepository(Repository):
     ) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` due deliveries, each the oldest pending one of its task and
         target, with the secrets to sign them."""
-        async with self.driver.write() as conn:
-            return await self._claim(conn, owner, now, limit, lease_seconds)
-
-    async def finish_and_claim_deliveries(
-        self,
-        results: Sequence[DeliveryResult],
-        owner: str,
-        now: datetime,
-        limit: int,
-        lease_seconds: float,
-    ) -> list[ClaimedDelivery]:
-        """:meth:`finish_deliveries` then :meth:`claim_deliveries` (when ``limit`` > 0), in one
-        transaction: the deliveries a finished one held back are claimable at once."""
-        async with self.driver.write() as conn:
-            await self._finish(conn, results, to_ms(now))
-            if limit <= 0:
-                return []
-            return await self._claim(conn, owner, now, limit, lease_seconds)
-
-    async def _claim(
-        self, conn: Conn, owner: str, now: datetime, limit: int, lease_seconds: float
-    ) -> list[ClaimedDelivery]:
         now_ms = to_ms(now)
         lease = now_ms + int(lease_seconds * 1000)
-        # the claim's statements, in the caller's transaction
-        rows = await self.driver.claim_deliveries(conn, owner, now_ms, limit, lease)
-        if not rows:
-            return []
-        sub_ids = {r[8] for r in rows if r[8] is not None}
-        client_ids = {r[9] for r in rows if r[8] is None}
-        sub_secrets: dict[int, list[str]] = {}
-        key_secrets: dict[int, list[str]] = {}
-        ws, wk = t.webhook_subscriptions, t.webhook_keys
-        if sub_ids:
-            sub_rows: Sequence[Any] = (
-                await conn.execute(
-                    sa.select(
-                        ws.c.id, ws.c.secret, ws.c.previous_secret, ws.c.previous_secret_until
-                    ).where(ws.c.id.in_(sub_ids))
-                )
-            ).all()
-            for sid, secret, old, until in sub_rows:
-                sub_secrets[sid] = _secrets(secret, old, until, now)
-        if client_ids:
-            key_rows: Sequence[Any] = (
-                await conn.execute(
-                    sa.select(
-                        wk.c.client_id, wk.c.secret, wk.c.previous_secret,
-                        wk.c.previous_secret_until,
-                    ).where(wk.c.client_id.in_(client_ids))
-                )
-            ).all()  # fmt: skip
-            for cid, secret, old, until in key_rows:
-                key_secrets[cid] = _secrets(secret, old, until, now)
+        async with self.driver.write() as conn:
+            rows = await self.driver.claim_deliveries(conn, owner, now_ms, limit, lease)
+            if not rows:
+                return []
+            sub_ids = {r[8] for r in rows if r[8] is not None}
+            client_ids = {r[9] for r in rows if r[8] is None}
+            sub_secrets: dict[int, list[str]] = {}
+            key_secrets: dict[int, list[str]] = {}
+            ws, wk = t.webhook_subscriptions, t.webhook_keys
+            if sub_ids:
+                sub_rows: Sequence[Any] = (
+                    await conn.execute(
+                        sa.select(
+                            ws.c.id, ws.c.secret, ws.c.previous_secret, ws.c.previous_secret_until
+                        ).where(ws.c.id.in_(sub_ids))
+                    )
+                ).all()
+                for sid, secret, old, until in sub_rows:
+                    sub_secrets[sid] = _secrets(secret, old, until, now)
+            if client_ids:
+                key_rows: Sequence[Any] = (
+                    await conn.execute(
+                        sa.select(
+                            wk.c.client_id, wk.c.secret, wk.c.previous_secret,
+                            wk.c.previous_secret_until,
+                        ).where(wk.c.client_id.in_(client_ids))
+                    )
+                ).all()  # fmt: skip
+                for cid, secret, old, until in key_rows:
+                    key_secrets[cid] = _secrets(secret, old, until, now)
         claimed = []
         for r in sorted(rows, key=lambda r: r[0]):
             secrets = sub_secrets.get(r[8], []) if r[8] is not None else key_secrets.get(r[9], [])
@@ -361,12 +339,7 @@ class WebhookRepository(Repository):
         """Record the outcome of tries whose lease (fence) still holds (others are ignored)."""
         if not results:
             return
-        async with self.driver.write() as conn:
-            await self._finish(conn, results, to_ms(now))
-
-    async def _finish(self, conn: Conn, results: Sequence[DeliveryResult], now_ms: int) -> None:
-        if not results:
-            return
+        now_ms = to_ms(now)
         params = [
             {
                 "id": r.id, "fence": r.fence, "status": r.status, "next_at": r.next_attempt_at_ms,
@@ -375,17 +348,17 @@ class WebhookRepository(Repository):
             for r in results
         ]  # fmt: skip
         ws = t.webhook_subscriptions
-        # in the caller's transaction
-        await conn.execute(_FINISH, params)
-        for r in results:
-            if r.disable_subscription is not None and r.status == "dead":
-                await conn.execute(
-                    ws.update()
-                    .where(ws.c.id == sa.select(t.webhook_deliveries.c.subscription_id)
-                           .where(t.webhook_deliveries.c.id == r.id).scalar_subquery())
-                    .values(active=False, disabled_reason=r.disable_subscription,
-                            updated_at=now_ms)
-                )  # fmt: skip
+        async with self.driver.write() as conn:
+            await conn.execute(_FINISH, params)
+            for r in results:
+                if r.disable_subscription is not None and r.status == "dead":
+                    await conn.execute(
+                        ws.update()
+                        .where(ws.c.id == sa.select(t.webhook_deliveries.c.subscription_id)
+                               .where(t.webhook_deliveries.c.id == r.id).scalar_subquery())
+                        .values(active=False, disabled_reason=r.disable_subscription,
+                                updated_at=now_ms)
+                    )  # fmt: skip
 
     # --- the API's view ---------------------------------------------------------------------
 

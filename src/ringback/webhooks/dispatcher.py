@@ -23,10 +23,9 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 import structlog
 
@@ -35,12 +34,15 @@ from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.domain.credentials import new_signing_secret
 from ringback.domain.rows import ClaimedDelivery, DeliveryResult, NewDelivery, TaskRow
+from ringback.domain.urlguard import BlockedAddress
 from ringback.faults import FaultReporter
-from ringback.outbound import BlockedAddress, OutboundClient
 from ringback.service.webhooks import WebhookService
 from ringback.webhooks import targets as tg
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import signature_header
+
+if TYPE_CHECKING:  # aiohttp (~8 MiB) is imported with the first delivery (_open_client)
+    from ringback.outbound import OutboundClient
 
 log = structlog.get_logger("ringback.webhooks")
 
@@ -58,9 +60,6 @@ class DispatcherConfig:
     fanout_batch: int = 1000
     lease_seconds: float = 60.0
     idle_poll_seconds: float = 0.25
-    # while deliveries keep a round busy, new events are looked for at most this often (an
-    # empty look is a query per round otherwise); an idle round always looks
-    fanout_every_seconds: float = 0.1
     allow_private: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -116,9 +115,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._client: OutboundClient | None = None
+        self._http_open: contextlib.AsyncExitStack | None = None  # within _http: closes the client
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._fanout_more = True  # the last fan-out found a full batch (or none ran yet)
-        self._fanout_at: float | None = None  # when the last fan-out ran (clock seconds)
         hooks.on_wake(self._wake.set)
 
     # --- public -----------------------------------------------------------------------------
@@ -168,44 +166,50 @@ class Dispatcher:
     # --- rounds -----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _http(self) -> AsyncIterator[OutboundClient]:
-        """The HTTP client (with the address guard) for the time of the block: a connection
+    async def _http(self) -> AsyncIterator[None]:
+        """The time the HTTP client may be used: :meth:`_open_client` opens it for the first
+        delivery claimed (a worker whose clients have no webhooks never imports aiohttp) and it
+        is closed when the block ends."""
+        if self._http_open is not None:
+            yield
+            return
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                self._http_open = stack
+                yield
+        finally:  # the client (if one was opened) is closed by then
+            self._http_open = None
+            self._client = None
+
+    async def _open_client(self) -> None:
+        """The HTTP client (with the address guard), once per :meth:`_http` block: a connection
         pool with at most ``per_host`` connections per host (requests beyond wait for one) and
         ``max_in_flight`` in all."""
         if self._client is not None:
-            yield self._client
             return
+        assert self._http_open is not None  # within _http
+        import aiohttp
+
+        from ringback.outbound import OutboundClient
+
         # the total is timed around each request, once its host's semaphore is held: aiohttp's
         # own total (and its "connect") would also count the wait for a free connection
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s)
-        async with OutboundClient(
-            allow_private=self.config.allow_private,
-            timeout=timeout,
-            limit=self.config.max_in_flight,
-            limit_per_host=self.config.per_host,
-            auto_decompress=False,
-        ) as client:
-            self._client = client
-            try:
-                yield client
-            finally:
-                self._client = None
+        self._client = await self._http_open.enter_async_context(
+            OutboundClient(
+                allow_private=self.config.allow_private,
+                timeout=timeout,
+                limit=self.config.max_in_flight,
+                limit_per_host=self.config.per_host,
+                auto_decompress=False,
+            )
+        )
 
     async def _round(self) -> bool:
-        looked = self._fanout_due()
-        fanned = await self.fan_out() if looked else 0
-        flushed, started = await self._flush_and_claim()
-        if not (flushed or fanned or started or looked):  # idle: look for new events now
-            fanned = await self.fan_out()
-            started = await self._claim() if fanned else 0
+        flushed = await self._flush()
+        fanned = await self.fan_out()
+        started = await self._claim()
         return bool(flushed or fanned or started)
-
-    def _fanout_due(self) -> bool:
-        """Whether this round looks for new events: when the last look found a full batch, or
-        when it is ``fanout_every_seconds`` old."""
-        if self._fanout_more or self._fanout_at is None:
-            return True
-        return self.clock.now().timestamp() - self._fanout_at >= self.config.fanout_every_seconds
 
     async def _pause(self, seconds: float) -> None:
         waiter = asyncio.create_task(self._wake.wait())
@@ -221,8 +225,6 @@ class Dispatcher:
     async def fan_out(self) -> int:
         """Store the deliveries of events not yet dispatched; returns the events handled."""
         events = await self.hooks.undispatched_events(self.config.fanout_batch)
-        self._fanout_at = self.clock.now().timestamp()
-        self._fanout_more = len(events) >= self.config.fanout_batch
         if not events:
             return 0
         client_ids = sorted({e.client_id for e in events})
@@ -291,28 +293,11 @@ class Dispatcher:
         claimed = await self.hooks.claim_deliveries(
             self.owner, min(room, self.config.claim_batch), self.config.lease_seconds
         )
-        self._start(claimed)
-        return len(claimed)
-
-    async def _flush_and_claim(self) -> tuple[int, int]:
-        """Store the outcomes so far and lease what is due, in one transaction."""
-        if not self._results:
-            return 0, await self._claim()
-        room = self.config.max_in_flight - len(self._sending)
-        results, self._results = self._results, []
-        try:
-            claimed = await self.hooks.finish_and_claim_deliveries(
-                results, self.owner, min(room, self.config.claim_batch), self.config.lease_seconds
-            )
-        except BaseException:
-            self._results[:0] = results  # keep them for the next try
-            raise
-        self._start(claimed)
-        return len(results), len(claimed)
-
-    def _start(self, claimed: list[ClaimedDelivery]) -> None:
+        if claimed:
+            await self._open_client()
         for job in claimed:
             self._sending[job.id] = asyncio.create_task(self._deliver(job))
+        return len(claimed)
 
     async def _flush(self) -> int:
         results, self._results = self._results, []
@@ -346,6 +331,8 @@ class Dispatcher:
         self._wake.set()
 
     async def _attempt(self, job: ClaimedDelivery, client: OutboundClient) -> DeliveryResult:
+        import aiohttp  # loaded with the client (_open_client)
+
         if not job.secrets:
             return self._failure(job, None, "no signing secret", None)
         body = job.body.encode()
