@@ -23,9 +23,10 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import orjson
 import structlog
 
@@ -34,15 +35,12 @@ from ringback.clock import Clock
 from ringback.config import Settings
 from ringback.domain.credentials import new_signing_secret
 from ringback.domain.rows import ClaimedDelivery, DeliveryResult, NewDelivery, TaskRow
-from ringback.domain.urlguard import BlockedAddress
 from ringback.faults import FaultReporter
+from ringback.outbound import BlockedAddress, OutboundClient
 from ringback.service.webhooks import WebhookService
 from ringback.webhooks import targets as tg
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import signature_header
-
-if TYPE_CHECKING:  # aiohttp (~8 MiB) is imported with the first delivery (_open_client)
-    from ringback.outbound import OutboundClient
 
 log = structlog.get_logger("ringback.webhooks")
 
@@ -115,7 +113,6 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._client: OutboundClient | None = None
-        self._http_open: contextlib.AsyncExitStack | None = None  # within _http: closes the client
         self._hosts: dict[str, asyncio.Semaphore] = {}
         hooks.on_wake(self._wake.set)
 
@@ -166,44 +163,28 @@ class Dispatcher:
     # --- rounds -----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _http(self) -> AsyncIterator[None]:
-        """The time the HTTP client may be used: :meth:`_open_client` opens it for the first
-        delivery claimed (a worker whose clients have no webhooks never imports aiohttp) and it
-        is closed when the block ends."""
-        if self._http_open is not None:
-            yield
-            return
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                self._http_open = stack
-                yield
-        finally:  # the client (if one was opened) is closed by then
-            self._http_open = None
-            self._client = None
-
-    async def _open_client(self) -> None:
-        """The HTTP client (with the address guard), once per :meth:`_http` block: a connection
+    async def _http(self) -> AsyncIterator[OutboundClient]:
+        """The HTTP client (with the address guard) for the time of the block: a connection
         pool with at most ``per_host`` connections per host (requests beyond wait for one) and
         ``max_in_flight`` in all."""
         if self._client is not None:
+            yield self._client
             return
-        assert self._http_open is not None  # within _http
-        import aiohttp
-
-        from ringback.outbound import OutboundClient
-
         # the total is timed around each request, once its host's semaphore is held: aiohttp's
         # own total (and its "connect") would also count the wait for a free connection
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s)
-        self._client = await self._http_open.enter_async_context(
-            OutboundClient(
-                allow_private=self.config.allow_private,
-                timeout=timeout,
-                limit=self.config.max_in_flight,
-                limit_per_host=self.config.per_host,
-                auto_decompress=False,
-            )
-        )
+        async with OutboundClient(
+            allow_private=self.config.allow_private,
+            timeout=timeout,
+            limit=self.config.max_in_flight,
+            limit_per_host=self.config.per_host,
+            auto_decompress=False,
+        ) as client:
+            self._client = client
+            try:
+                yield client
+            finally:
+                self._client = None
 
     async def _round(self) -> bool:
         flushed = await self._flush()
@@ -293,8 +274,6 @@ class Dispatcher:
         claimed = await self.hooks.claim_deliveries(
             self.owner, min(room, self.config.claim_batch), self.config.lease_seconds
         )
-        if claimed:
-            await self._open_client()
         for job in claimed:
             self._sending[job.id] = asyncio.create_task(self._deliver(job))
         return len(claimed)
@@ -331,8 +310,6 @@ class Dispatcher:
         self._wake.set()
 
     async def _attempt(self, job: ClaimedDelivery, client: OutboundClient) -> DeliveryResult:
-        import aiohttp  # loaded with the client (_open_client)
-
         if not job.secrets:
             return self._failure(job, None, "no signing secret", None)
         body = job.body.encode()
