@@ -45,10 +45,14 @@ from ringback.ivr.grammar import (
     TEXT,
     ElementSpec,
 )
+from ringback.ivr.parse_cache import ParseCache, document_key
 
 _XML_DECLARATION = re.compile(r"\A\ufeff?\s*<\?xml\b[^>]*\?>")
 _DECLARATION = re.compile(rb"<!(DOCTYPE|ENTITY|ELEMENT|ATTLIST)\b", re.IGNORECASE)
 _LXML_POSITION = re.compile(r", line \d+, column")
+
+#: parsed documents by content hash (the same IVR is fetched for every call of a campaign)
+CACHE: ParseCache[Document] = ParseCache()
 
 
 # --- the tree ------------------------------------------------------------------------------
@@ -105,13 +109,31 @@ class Document:
 
 
 def parse(xml: str | bytes) -> Document:
-    """The validated tree of an IVR document, or IvrError saying what is wrong and where."""
+    """The validated tree of an IVR document, or IvrError saying what is wrong and where.
+
+    The same document (the same bytes, or the same text) is parsed once: the result is kept in
+    a bounded cache (:mod:`ringback.ivr.parse_cache`) keyed by a hash of the input, and is
+    immutable (frozen nodes, read-only mappings), so every run can share it; a run's state
+    lives in its interpreter. Documents that fail are not kept (each call raises afresh).
+    """
+    key = document_key(xml)
+    found = CACHE.get(key)
+    if found is not None:
+        return found
+    document = parse_uncached(xml)
+    CACHE.put(key, document, len(xml))
+    return document
+
+
+def parse_uncached(xml: str | bytes) -> Document:
+    """:func:`parse` without the cache: the document parsed and validated now."""
     root = _load(xml)
     tag = _tag(root)
     if tag not in ROOT_TAGS:
         raise IvrError(f"The root element must be IVR or Response, not {tag}", _line(root))
     counter = [0]
-    tree = _node(root, depth=1, counter=counter)
+    gotos: list[Node] = []
+    tree = _node(root, 1, counter, gotos)
     sections: dict[str, int] = {}
     for index, child in enumerate(tree.children):
         if child.tag == "Section":
@@ -119,8 +141,8 @@ def parse(xml: str | bytes) -> Document:
             if name in sections:
                 raise IvrError(f"Section {name} is defined twice", child.line)
             sections[name] = index
-    for node in tree.walk():
-        if node.tag == "GoTo" and node.text not in sections:
+    for node in gotos:  # in document order
+        if node.text not in sections:
             raise IvrError(f"Element GoTo names no Section called {node.text}", node.line)
     return Document(root=tree, sections=MappingProxyType(sections))
 
@@ -177,7 +199,7 @@ def _line(element: etree._Element) -> int | None:
     return line if isinstance(line, int) else None
 
 
-def _node(element: etree._Element, *, depth: int, counter: list[int]) -> Node:
+def _node(element: etree._Element, depth: int, counter: list[int], gotos: list[Node]) -> Node:
     tag = _tag(element)
     line = _line(element)
     counter[0] += 1
@@ -186,30 +208,34 @@ def _node(element: etree._Element, *, depth: int, counter: list[int]) -> Node:
     if depth > MAX_DEPTH:
         raise IvrError(f"The IVR document is nested deeper than {MAX_DEPTH} levels", line)
     spec = ELEMENTS[tag]
-    attrs = _attributes(element, tag, spec, line)
+    has_attrs = element.attrib or spec.attrs or spec.check is not None
+    attrs = _attributes(element, tag, spec, line) if has_attrs else {}
     children: list[Node] = []
     content = element.text or ""
+    allowed = spec.children
     for child in element:
-        if not isinstance(child.tag, str):
-            raise IvrError("Entity references are not allowed", _line(child))
         child_tag = child.tag
-        child_line = _line(child)
-        if child_tag not in ELEMENTS or "}" in child_tag:
-            raise IvrError(f"Unknown element {child_tag}", child_line)
-        if child_tag not in spec.children:
+        if not isinstance(child_tag, str):
+            raise IvrError("Entity references are not allowed", _line(child))
+        if child_tag not in allowed or "}" in child_tag:
+            child_line = _line(child)
+            if child_tag not in ELEMENTS or "}" in child_tag:
+                raise IvrError(f"Unknown element {child_tag}", child_line)
             raise IvrError(f"Element {tag} cannot contain element {child_tag}", child_line)
         if ELEMENTS[child_tag].top_level_only and tag not in ROOT_TAGS:
             raise IvrError(
                 f"Element {child_tag} must be placed directly inside the root element",
-                child_line,
+                _line(child),
             )
-        children.append(_node(child, depth=depth + 1, counter=counter))
-        if (child.tail or "").strip():
-            raise IvrError(f"Element {tag} cannot contain text", child_line)
-    _check_structure(tag, spec, children, line)
+        children.append(_node(child, depth + 1, counter, gotos))
+        tail = child.tail
+        if tail and not tail.isspace():
+            raise IvrError(f"Element {tag} cannot contain text", _line(child))
+    if spec.counts or spec.last:
+        _check_structure(tag, spec, children, line)
     body: str | None = None
     if spec.text == NO_TEXT:
-        if content.strip():
+        if content and not content.isspace():
             raise IvrError(f"Element {tag} cannot contain text", line)
     else:
         body = content.strip()
@@ -223,7 +249,10 @@ def _node(element: etree._Element, *, depth: int, counter: list[int]) -> Node:
             check_template(body)
         except ExprError as exc:
             raise IvrError(f"Element {tag}: {exc.message}", line) from None
-    return Node(tag, line or 0, MappingProxyType(attrs), body, tuple(children))
+    node = Node(tag, line or 0, MappingProxyType(attrs), body, tuple(children))
+    if tag == "GoTo":
+        gotos.append(node)
+    return node
 
 
 def _attributes(
@@ -293,4 +322,5 @@ __all__ = [
     "Document",
     "Node",
     "parse",
+    "parse_uncached",
 ]
