@@ -58,6 +58,12 @@ async def flush(conn: Conn) -> None:
     pending.entries = []
 
 
+def pending() -> bool:
+    """Whether a change's audit entries wait for the next write transaction to commit them."""
+    found = _pending.get()
+    return found is not None and bool(found.entries)
+
+
 def discard() -> None:
     """The change turned out to change nothing (a store method returning False): its entries
     are not written."""
