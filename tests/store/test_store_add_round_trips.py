@@ -2,13 +2,11 @@
 sent once (ids, tasks, events and wake-up; no BEGIN, no COMMIT), once the connection has
 prepared it; a missing, foreign or deleted queue still adds nothing (no task, no event, no
 sequence number, no wake-up) and is NotFound, on both stores. Counted at the driver: every
-exchange asyncpg has with the server (prepare, execute, simple query) goes through its
-connection's protocol object, which the test wraps."""
+exchange asyncpg has with the server (see ``support_round_trips``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,42 +15,7 @@ from test_store import msg_task, setup_queue
 from ringback.clock import FakeClock
 from ringback.domain.rows import NotFound
 from ringback.store import Store
-
-#: the protocol's calls that are each one exchange with the server
-EXCHANGES = ("prepare", "bind_execute", "bind_execute_many", "bind", "execute", "query")
-
-
-class CountingProtocol:
-    """asyncpg's protocol object, passed through, noting each exchange's SQL."""
-
-    def __init__(self, inner: Any, sent: list[str]) -> None:
-        self._inner, self._sent = inner, sent
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if name not in EXCHANGES:
-            return attr
-
-        async def exchange(*args: Any, **kwargs: Any) -> Any:
-            query = args[1] if name == "prepare" else (args[0] if args else kwargs.get("state"))
-            self._sent.append(f"{name}: {getattr(query, 'query', query)}")
-            return await attr(*args, **kwargs)
-
-        return exchange
-
-
-async def counting(store: Store) -> list[str]:
-    """The exchanges of every connection the store opens from now on."""
-    sent: list[str] = []
-    engine = store.driver.engine
-
-    def wrap(dbapi_connection: Any, _record: Any) -> None:
-        raw = dbapi_connection.driver_connection
-        raw._protocol = CountingProtocol(raw._protocol, sent)
-
-    sa.event.listen(engine.sync_engine, "connect", wrap)
-    await engine.dispose()  # the pooled connections are opened again, wrapped
-    return sent
+from support_round_trips import counting
 
 
 async def _tasks_and_events(store: Store) -> tuple[int, int]:

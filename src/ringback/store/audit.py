@@ -88,7 +88,7 @@ class AuditRepository(Repository):
         """Write entries in their own transaction (a creation, once its id is known)."""
         if not entries:
             return
-        async with self.driver.write() as conn:
+        async with self.driver.write(one_statement=not pending()) as conn:
             await conn.execute(
                 sa.insert(t.audit_log), _rows(_Pending(actor, list(entries), to_ms(now)))
             )

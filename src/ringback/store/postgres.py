@@ -109,9 +109,13 @@ class PostgresDriver:
             await audit.flush(conn)  # the change's audit entries, if the service named some
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """REPEATABLE READ, read-only: a page and its total agree."""
+    async def read(self, *, one_statement: bool = False) -> AsyncIterator[AsyncConnection]:
+        """REPEATABLE READ, read-only: a page and its total agree; ``one_statement`` (a single
+        statement sees one snapshot by itself) saves the BEGIN and ROLLBACK round trips."""
         async with self.engine.connect() as conn:
+            if one_statement:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return
             yield await conn.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
