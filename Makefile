@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python -m bench.worker_rss
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ivr.py
+	$(BIN)/python -m bench.addjob
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/sip.py
 	$(BIN)/python bench/sip_tls.py

@@ -58,6 +58,12 @@ async def flush(conn: Conn) -> None:
     pending.entries = []
 
 
+def pending() -> bool:
+    """Whether a change's audit entries wait for the next write transaction to commit them."""
+    found = _pending.get()
+    return found is not None and bool(found.entries)
+
+
 def discard() -> None:
     """The change turned out to change nothing (a store method returning False): its entries
     are not written."""
@@ -82,7 +88,7 @@ class AuditRepository(Repository):
         """Write entries in their own transaction (a creation, once its id is known)."""
         if not entries:
             return
-        async with self.driver.write() as conn:
+        async with self.driver.write(one_statement=not pending()) as conn:
             await conn.execute(
                 sa.insert(t.audit_log), _rows(_Pending(actor, list(entries), to_ms(now)))
             )

@@ -146,7 +146,7 @@ class CampaignRuleRepository(Repository):
     async def caller_ids(self, client_id: int) -> list[CallerIdEntry]:
         c = t.caller_ids
         query = sa.select(c.c.number, c.c.prefix).where(c.c.client_id == client_id)
-        async with self.driver.read() as conn:
+        async with self.driver.read(one_statement=True) as conn:
             rows = (await conn.execute(query.order_by(c.c.number, c.c.prefix))).all()
         return [CallerIdEntry(r[0], bool(r[1])) for r in rows]
 

@@ -109,8 +109,9 @@ class Driver(Protocol):
         then run as its own transaction."""
         ...
 
-    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A read-only transaction: every statement in it sees the same snapshot."""
+    def read(self, *, one_statement: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A read-only transaction: every statement in it sees the same snapshot;
+        ``one_statement``: the read is a single statement, which may then run on its own."""
         ...
 
     async def close(self) -> None: ...

@@ -109,9 +109,13 @@ class PostgresDriver:
             await audit.flush(conn)  # the change's audit entries, if the service named some
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """REPEATABLE READ, read-only: a page and its total agree."""
+    async def read(self, *, one_statement: bool = False) -> AsyncIterator[AsyncConnection]:
+        """REPEATABLE READ, read-only: a page and its total agree; ``one_statement`` (a single
+        statement sees one snapshot by itself) saves the BEGIN and ROLLBACK round trips."""
         async with self.engine.connect() as conn:
+            if one_statement:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return
             yield await conn.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
@@ -342,20 +346,23 @@ class PostgresClaims:
 
     def __init__(self, notify_channel: str) -> None:
         self.notify_channel = notify_channel
-        self._task_ids_sql: str | None = None
+        self._add_tasks_sql: str | None = None
 
-    # ids from the tasks' own sequence first (one round trip, sorted: input order), then the
-    # tasks and their events in one statement from one JSON document, and the wake-up
-    _task_ids = (
-        "SELECT array_agg(nextval({seq}::regclass)) FROM generate_series(1, $1) "
-        "WHERE EXISTS (SELECT 1 FROM queues WHERE id = $2 AND client_id = $3 "
-        "AND deleted_at IS NULL)"
-    )
+    # One statement, sent once: the ids from the tasks' own sequence (none when the client has
+    # no such queue: the statement then adds and wakes nothing), numbered in increasing order
+    # and matched to the tasks' positions ``k`` in the JSON document $1 (input order), the tasks,
+    # their events and the wake-up. It is its own (implicit) transaction: all or nothing.
     _add_tasks = (
-        "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, kind text, "
-        "name text, payload jsonb, run_at bigint, start_time_utc bigint, timezone text, "
-        "max_tries int, max_caller_tries int, backoff jsonb, caller_pause_s double precision, "
-        "created jsonb, webhooks jsonb, expires_at bigint, priority int, timezone_source text)), "
+        "WITH ids AS MATERIALIZED (SELECT nextval({seq}::regclass) AS id "
+        "FROM generate_series(1, jsonb_array_length($1::jsonb)) "
+        "WHERE EXISTS (SELECT 1 FROM queues WHERE id = $3 AND client_id = $2 "
+        "AND deleted_at IS NULL)), "
+        "numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM ids), "
+        "r AS (SELECT numbered.id, d.* FROM numbered JOIN jsonb_to_recordset($1::jsonb) AS d("
+        "k bigint, kind text, name text, payload jsonb, run_at bigint, start_time_utc bigint, "
+        "timezone text, max_tries int, max_caller_tries int, backoff jsonb, "
+        "caller_pause_s double precision, created jsonb, webhooks jsonb, expires_at bigint, "
+        "priority int, timezone_source text) ON d.k = numbered.k), "
         f"new_tasks AS (INSERT INTO tasks ({cl.NEW_TASK_COLUMNS}) "
         f"SELECT id, $2, $3, kind, name, payload, '{cl.SCHEDULED}', run_at, start_time_utc, "
         "timezone, max_tries, max_caller_tries, backoff, caller_pause_s, 1, $4, $4, webhooks, "
@@ -369,26 +376,24 @@ class PostgresClaims:
         "payload ->> 'url_before_again', payload ->> 'url_success', payload ->> 'url_after') "
         "IS NULL AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.client_id = $2 "
         "AND s.active) THEN $4 END FROM r) "
-        "SELECT pg_notify($5, '')"
+        # no row (no queue): nothing added, no wake-up
+        "SELECT array_agg(id ORDER BY id), pg_notify($5, '') FROM numbered HAVING count(*) > 0"
     )
 
     async def add_tasks(
         self, conn: Conn, client_id: int, queue_id: int, tasks: Sequence[NewTask],
         now_ms: int,
     ) -> list[int] | None:  # fmt: skip
-        if self._task_ids_sql is None:  # the sequence's name, looked up once (search_path)
+        if self._add_tasks_sql is None:  # the sequence's name, looked up once (search_path)
             seq = (
                 await conn.exec_driver_sql("SELECT pg_get_serial_sequence('tasks', 'id')")
             ).scalar()
-            self._task_ids_sql = self._task_ids.format(seq="'" + seq.replace("'", "''") + "'")
-        result = await conn.exec_driver_sql(self._task_ids_sql, (len(tasks), queue_id, client_id))
-        got = result.scalar()
-        if not got:
-            return None
-        ids = sorted(int(i) for i in got)
+            self._add_tasks_sql = self._add_tasks.replace(
+                "{seq}", "'" + seq.replace("'", "''") + "'"
+            )
         doc = [
             {
-                "id": task_id, "kind": task.kind.value, "name": task.name,
+                "k": k, "kind": task.kind.value, "name": task.name,
                 "payload": task.payload, "run_at": ms(task.run_at),
                 "start_time_utc": ms(task.start_time_utc), "timezone": task.timezone,
                 "max_tries": task.max_tries, "max_caller_tries": task.max_caller_tries,
@@ -397,11 +402,11 @@ class PostgresClaims:
                 "expires_at": ms(task.expires_at), "priority": task.priority,
                 "timezone_source": task.timezone_source,
             }
-            for task_id, task in zip(ids, tasks, strict=True)
+            for k, task in enumerate(tasks, 1)
         ]  # fmt: skip
         params = (dumps(doc), client_id, queue_id, now_ms, self.notify_channel)
-        await conn.exec_driver_sql(self._add_tasks, params)
-        return ids
+        row = (await conn.exec_driver_sql(self._add_tasks_sql, params)).first()
+        return None if row is None else [int(i) for i in row[0]]
 
     # $1 queue, $2 now, $3 want, $4 owner, $5 lease, $6 due, $7 queue limit, $8 rate tokens
     _claim_cte = (

@@ -271,7 +271,7 @@ async def read_queues(
         .where(*where)
         .order_by(q.c.id)
     )
-    async with driver.read() as conn:
+    async with driver.read(one_statement=True) as conn:
         rows = (await conn.execute(stmt)).all()
     return [queue_row(row) for row in rows]
 

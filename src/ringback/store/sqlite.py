@@ -98,7 +98,7 @@ class SqliteDriver:
             await audit.flush(inline)  # the change's audit entries, if the service named some
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, one_statement: bool = False) -> AsyncIterator[AsyncConnection]:
         """The reader's ``BEGIN`` (see ``_reader_setup``) makes the snapshot."""
         async with self.engine.connect() as conn:
             yield conn

@@ -34,10 +34,12 @@ class TaskRepository(Repository):
         """Store tasks (all or nothing) with their ``task.created`` events."""
         if not new_tasks:
             return []
-        async with self.driver.write() as conn:
+        # one statement on PostgreSQL (its own transaction, with the wake-up), unless audit
+        # entries wait to be committed with it
+        async with self.driver.write(one_statement=not audit.pending()) as conn:
             ids = await self.driver.claims.add_tasks(
                 conn, client_id, queue_id, new_tasks, to_ms(now)
-            )  # on PostgreSQL with the wake-up
+            )
             if ids is None:
                 raise NotFound(f"no queue {queue_id}")
         self._woke()

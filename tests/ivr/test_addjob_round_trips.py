@@ -1,0 +1,44 @@
+"""An IVR's AddJob on PostgreSQL, once its statements are prepared, is four statements each
+sent once while the caller waits for JobAdded: the client's allowed caller ids, the job's
+queue, the add (tasks, events, wake-up) and the audit entry; no BEGIN, COMMIT or ROLLBACK
+(each is one statement, its own transaction). The job is stored and audited as before."""
+
+from __future__ import annotations
+
+import pytest
+
+from ringback.clock import FakeClock
+from ringback.ivr.parse import parse
+from ringback.ivr.simulate import simulate_call
+from ringback.service import TaskService
+from ringback.store.db import Store
+from support_round_trips import counting
+
+INNER = "&lt;IVR&gt;&lt;Hangup/&gt;&lt;/IVR&gt;"  # escaped: the XML inside the XML
+JOB = (
+    '{"type": "ivr_call", "queue": "callbacks", "data": {"calling_number": "0506868000", '
+    '"called_number": "{{CallingNumber}}", '
+    f'"ivr_xml": {{"type": "inline", "data": "{INNER}"}}}}}}'
+)
+
+
+async def test_an_addjob_on_postgresql_sends_four_statements_and_no_transaction_control(
+    store: Store, clock: FakeClock, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("round trips to a server: PostgreSQL's")
+    client_id = await store.ensure_client("acme", clock.now())
+    queue = await store.create_queue(client_id, "callbacks", clock.now(), status="off")
+    service = TaskService(store, clock)
+    document = parse(f"<IVR><AddJob>{JOB}</AddJob><Speak>{{{{JobAdded}}}}</Speak></IVR>")
+    sent = await counting(store)
+    await simulate_call(document, clock, client_id=client_id, jobs=service)  # prepares them
+    sent.clear()
+    result, _ = await simulate_call(document, clock, client_id=client_id, jobs=service)
+    assert result.variables["JobAdded"] == "true" and len(result.jobs_added) == 1
+    assert len(sent) == 4, sent
+    assert all(line.startswith("bind_execute: ") for line in sent), sent
+    [task] = await store.tasks_by_ids(result.jobs_added, clock.now())
+    assert task.queue_id == queue.id
+    entries = await store.list_audit(client_id, object_type="task")
+    assert [(e.object_id, e.channel) for e in entries][:1] == [(str(task.id), "ivr")]

@@ -1,0 +1,89 @@
+"""Intake in one round trip: on PostgreSQL an add of tasks (one task, or many) is one statement
+sent once (ids, tasks, events and wake-up; no BEGIN, no COMMIT), once the connection has
+prepared it; a missing, foreign or deleted queue still adds nothing (no task, no event, no
+sequence number, no wake-up) and is NotFound, on both stores. Counted at the driver: every
+exchange asyncpg has with the server (see ``support_round_trips``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from test_store import msg_task, setup_queue
+
+from ringback.clock import FakeClock
+from ringback.domain.rows import NotFound
+from ringback.store import Store
+from support_round_trips import counting
+
+
+async def _tasks_and_events(store: Store) -> tuple[int, int]:
+    async with store.driver.read() as conn:
+        tasks = (await conn.execute(sa.text("SELECT count(*) FROM tasks"))).scalar_one()
+        events = (await conn.execute(sa.text("SELECT count(*) FROM events"))).scalar_one()
+    return int(tasks), int(events)
+
+
+@pytest.mark.parametrize("size", [1, 3])
+async def test_an_add_on_postgresql_is_one_statement_sent_once(
+    store: Store, clock: FakeClock, backend: str, size: int
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("round trips to a server: PostgreSQL's")
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    sent = await counting(store)
+    await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())  # prepares it
+    sent.clear()
+    woken: list[str] = []
+    store.on_wake(lambda: woken.append("woke"))
+    ids = await store.add_tasks(client, queue_id, [msg_task(clock)] * size, clock.now())
+    assert len(sent) == 1 and sent[0].startswith("bind_execute: WITH ids AS"), sent
+    assert "pg_notify" in sent[0]  # the other processes' wake-up, in the same statement
+    assert len(ids) == size and ids == sorted(ids)
+    assert woken == ["woke"]
+    assert await _tasks_and_events(store) == (size + 1, size + 1)
+
+
+async def test_an_add_keeps_the_input_order_in_its_ids(store: Store, clock: FakeClock) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    numbers = [f"09000000{i:02d}" for i in range(12)]
+    ids = await store.add_tasks(
+        client, queue_id, [msg_task(clock, to=n) for n in numbers], clock.now()
+    )
+    assert ids == sorted(ids) and len(set(ids)) == len(numbers)
+    tasks = await store.tasks_by_ids(ids, clock.now())
+    assert {task.id: task.payload["called_number"] for task in tasks} == dict(
+        zip(ids, numbers, strict=True)
+    )
+
+
+async def _assert_adds_nothing(
+    store: Store, clock: FakeClock, client: int, queue_id: int, woken: Callable[[], list[str]]
+) -> None:
+    before = await _tasks_and_events(store)
+    with pytest.raises(NotFound):
+        await store.add_tasks(client, queue_id, [msg_task(clock)] * 2, clock.now())
+    assert await _tasks_and_events(store) == before
+    assert woken() == []
+
+
+async def test_an_add_to_a_missing_foreign_or_deleted_queue_adds_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    other = await store.ensure_client("other", clock.now())
+    [first] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    woken: list[str] = []
+    store.on_wake(lambda: woken.append("woke"))
+    await _assert_adds_nothing(store, clock, client, queue_id + 1000, lambda: woken)
+    await _assert_adds_nothing(store, clock, other, queue_id, lambda: woken)
+    gone = await store.create_queue(client, "gone", clock.now())
+    await store.delete_queue(gone.id, clock.now())
+    await _assert_adds_nothing(store, clock, client, gone.id, lambda: woken)
+    # no number of the tasks' sequence was taken by the adds refused
+    [after] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    assert after == first + 1
