@@ -46,7 +46,7 @@ class PartitionPlan:
     before the cut until the heal nobody is killed: at the cut h1's workers have run a while
     and hold tasks (a worker that cannot reach its database at start exits, so the cut also
     waits until each has started); cut off, they keep their calls going, their leases run out
-    and the other host's reaper (a worker reaps only after a whole lease in touch with the
+    and the other host's reaper (a worker reaps only after two leases in touch with the
     database: kills there would keep it from ever reaping) takes their tasks (legs stored:
     finished "interrupted", not redialled)."""
 

@@ -232,3 +232,40 @@ async def measure(
         f"{prefix}_empty_rss_mib": round(empty_rss.peak_mib, 1),
         f"{prefix}_full_rss_mib": round(full_rss.peak_mib, 1),
     }
+
+
+def main() -> None:
+    """``python -m bench.peers.backlog``: the backlog part of ``bench.peers`` alone (its own
+    databases, uniquely named, so that it may run beside a full ``bench.peers``)."""
+    import argparse
+    import asyncio
+    import json
+    import sys
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stores", nargs="+", choices=["sqlite", "pg"], default=["pg", "sqlite"])
+    parser.add_argument("--backlog", type=int, default=1_000_000, help="tasks stored")
+    parser.add_argument("--jobs", type=int, default=15_000, help="tasks per throughput run")
+    parser.add_argument("--runs", type=int, default=3, help="throughput runs per phase")
+    parser.add_argument("--processes", type=int, default=2, help="serve processes")
+    parser.add_argument("--requests", type=int, default=150, help="filtered lists per phase")
+    args = parser.parse_args()
+
+    async def run() -> dict[str, Any]:
+        results: dict[str, Any] = {"backlog_tasks": args.backlog}
+        with tempfile.TemporaryDirectory(prefix="ringback-backlog-") as tmp:
+            for store in args.stores:
+                results |= await measure(
+                    store, Path(tmp), total=args.backlog, n=args.jobs, runs=args.runs,
+                    processes=args.processes, requests=args.requests,
+                )  # fmt: skip
+        return results
+
+    results = asyncio.run(run())
+    print(json.dumps(results))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

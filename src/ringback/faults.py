@@ -28,7 +28,7 @@ Example (a retry loop)::
         claims.succeeded()
         ...
 
-    # the reaper: only when the database answered for a whole lease
+    # the reaper: only when the database answered for two leases
     if heartbeat.healthy_for() >= lease_seconds:
         await store.reap(...)
 """

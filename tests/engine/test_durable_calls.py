@@ -1,6 +1,6 @@
 """Calls are durable (DESIGN §4): every leg is stored before it is dialled, a dead worker's
 attempt is judged on the legs it stored, and reaping waits until the database has been
-reachable for a whole lease. Runs on SQLite and PostgreSQL with a fake clock."""
+reachable for two leases. Runs on SQLite and PostgreSQL with a fake clock."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def _fail_leg_writes_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(store, "write_legs", flaky)
 
 
-async def test_a_running_worker_reaps_only_after_reaching_the_database_for_a_whole_lease(
+async def test_a_running_worker_reaps_only_after_reaching_the_database_for_two_leases(
     env: WorkerEnv, store: Store, clock: WatchedClock
 ) -> None:
     task_id = await env.msg_call()
@@ -137,7 +137,7 @@ async def test_a_running_worker_reaps_only_after_reaching_the_database_for_a_who
     worker = env.another_worker(None, **LIVE, idle_poll_seconds=3600)  # sleeps of 1 s: reaper's
     async with env.running(worker):
         await until(lambda: clock.sleeps_of(1) == 1)  # the reaper waits for its first round
-        for _ in range(20):  # 20 s of reaper rounds after the start: less than a lease
+        for _ in range(50):  # 50 s of reaper rounds after the start: less than two leases
             rounds = clock.sleeps_of(1)
             clock.advance(1)
             # the round is over once the reaper sleeps again: it has decided not to reap
@@ -152,7 +152,7 @@ async def test_a_running_worker_reaps_only_after_reaching_the_database_for_a_who
         await until(reaped)
         assert (
             clock.now() - (await store.get_task(task_id, store.clock.now())).created_at
-        ).total_seconds() >= 61
+        ).total_seconds() >= 91  # 31 s, then two leases (60 s) of reaching the database
 
 
 async def test_a_failed_write_of_a_leg_does_not_drop_the_results_waiting_behind_it(

@@ -13,7 +13,7 @@ Calls are written ahead (DESIGN §4): a leg is stored (``dialing``) before the d
 place it, and only if the task is still this worker's; its answer is stored as it happens, and
 its record when it ends, also when the task's result is refused. The reaper judges a dead
 worker's attempt on the legs it stored (none: no try spent) and closes them ``interrupted``.
-It reaps only once this worker has reached the database for a whole lease without a failure, so
+It reaps only once this worker has reached the database for two leases without a failure, so
 that a lease that ran out while nobody could reach the database is not taken for a death.
 """
 
@@ -443,10 +443,9 @@ class Worker:
         self._faults[component].failed(exc)
 
     async def _reap_settled(self) -> bool:
-        """Reap, unless this worker reached the database for less than a lease: a worker that
-        could not reach it either may still be alive and about to renew its leases."""
+        """Reap once this worker has reached the database long enough (WorkerConfig)."""
         since = self._db_ok_since
-        if since is None or (self.clock.now() - since).total_seconds() < self.config.lease_seconds:
+        if since is None or (self.clock.now() - since).total_seconds() < self.config.reap_after:
             return False
         await self.reap()
         return True

@@ -42,6 +42,15 @@ class WorkerConfig:
     # how an IVR fetches its answer URLs, GetJSON and Redirect targets
     fetch: FetchConfig = field(default_factory=FetchConfig)
 
+    @property
+    def reap_after(self) -> float:
+        """How long this worker must have reached the database without a failure before it
+        reaps (after it starts, and after an outage): two leases. Every live worker renews its
+        leases every third of a lease once the database is back; one lease left too little
+        room on a loaded machine, where a renewal can take seconds (the chaos suite once saw
+        two tasks of live workers reaped after a 20 s outage with an 8 s lease)."""
+        return 2 * self.lease_seconds
+
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
         return cls(
