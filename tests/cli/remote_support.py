@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -11,12 +12,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from ringback.cli import app
@@ -102,3 +104,17 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def remote_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Any]:
+    """A live ``ringback serve`` on SQLite in a folder of its own (one per test module)."""
+    with api_conftest().run_server("sqlite", tmp_path_factory.mktemp(name)) as live:
+        yield live
+
+
+def logged_in(server: Any, tenant: Any, config: Path) -> Operator:
+    """A profile 'default' logged in to ``server`` as ``tenant``, kept in the folder ``config``."""
+    operator = Operator(config, server.url, tenant.key, tenant.secret, tenant.id)
+    operator.login().json()
+    return operator

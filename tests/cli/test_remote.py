@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from remote_support import Operator, Ran, api_conftest, unique, wait_for
+from remote_support import Operator, Ran, logged_in, remote_server, unique, wait_for
 
 from support import wav_bytes
 
@@ -23,8 +23,7 @@ pytestmark = pytest.mark.slow  # a server of the module's own
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    live_support = api_conftest()
-    with live_support.run_server("sqlite", tmp_path_factory.mktemp("remote-cli")) as live:
+    with remote_server(tmp_path_factory, "remote-cli") as live:
         yield live
 
 
@@ -37,9 +36,7 @@ def creds(server: Any) -> Any:
 def rb(server: Any, creds: Any, tmp_path: Path) -> Operator:
     """A profile 'default' logged in to the server, in this test's own config folder."""
     [tenant] = creds.values()
-    operator = Operator(tmp_path / "config", server.url, tenant.key, tenant.secret, tenant.id)
-    operator.login().json()
-    return operator
+    return logged_in(server, tenant, tmp_path / "config")
 
 
 def test_login_saves_a_0600_profile_and_never_prints_the_secret(

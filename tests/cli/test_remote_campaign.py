@@ -9,24 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from remote_support import Operator, api_conftest, unique
+from remote_support import Operator, logged_in, remote_server, unique
 
 pytestmark = pytest.mark.slow  # a server of the module's own
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    live_support = api_conftest()
-    with live_support.run_server("sqlite", tmp_path_factory.mktemp("remote-caps")) as live:
+    with remote_server(tmp_path_factory, "remote-caps") as live:
         yield live
 
 
 @pytest.fixture
 def rb(server: Any, tmp_path: Path) -> Operator:
     [tenant] = server.make_tenants(unique("acme")).values()
-    operator = Operator(tmp_path / "config", server.url, tenant.key, tenant.secret, tenant.id)
-    operator.login().json()
-    return operator
+    return logged_in(server, tenant, tmp_path / "config")
 
 
 def test_caps_are_set_shown_cleared_and_a_bad_one_refused(rb: Operator) -> None:

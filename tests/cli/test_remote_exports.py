@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from remote_support import Operator, api_conftest, unique
+from remote_support import Operator, logged_in, remote_server, unique
 
 pytestmark = pytest.mark.slow  # a server of the module's own
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    live_support = api_conftest()
-    with live_support.run_server("sqlite", tmp_path_factory.mktemp("remote-export")) as live:
+    with remote_server(tmp_path_factory, "remote-export") as live:
         yield live
 
 
@@ -32,9 +31,7 @@ def creds(server: Any) -> Any:
 @pytest.fixture
 def rb(server: Any, creds: Any, tmp_path: Path) -> Operator:
     [tenant] = creds.values()
-    operator = Operator(tmp_path / "config", server.url, tenant.key, tenant.secret, tenant.id)
-    operator.login().json()
-    return operator
+    return logged_in(server, tenant, tmp_path / "config")
 
 
 def _rows(text: str) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from remote_support import Operator, api_conftest, unique
+from remote_support import Operator, logged_in, remote_server, unique
 
 pytestmark = pytest.mark.slow  # a server of the module's own
 
@@ -19,17 +19,14 @@ HEADER = "name,a_number,b_number,try_count,try_again_pause,caller_id_name,var.ci
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    live_support = api_conftest()
-    with live_support.run_server("sqlite", tmp_path_factory.mktemp("remote-import")) as live:
+    with remote_server(tmp_path_factory, "remote-import") as live:
         yield live
 
 
 @pytest.fixture
 def rb(server: Any, tmp_path: Path) -> Operator:
     [tenant] = server.make_tenants(unique("importer")).values()
-    operator = Operator(tmp_path / "config", server.url, tenant.key, tenant.secret, tenant.id)
-    operator.login().json()
-    return operator
+    return logged_in(server, tenant, tmp_path / "config")
 
 
 def _queue(rb: Operator) -> str:
