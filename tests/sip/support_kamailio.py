@@ -15,22 +15,18 @@ from support import stop_process
 
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
-CONFIG = """#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-disable_tcp=yes
-listen=udp:{host}:{port}
-mpath="{modules}"
-loadmodule "tm.so"
+#: the modules every configuration here loads (each format()s {host}, {port}, {modules}, …)
+LOAD_MODULES = """loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
 loadmodule "pv.so"
 loadmodule "maxfwd.so"
 loadmodule "siputils.so"
 loadmodule "textops.so"
-
-request_route {{
+"""
+#: the start of every request route: hop limit, in-dialog requests by their Record-Route,
+#: CANCEL matched to its transaction; what follows handles a new request
+ROUTE_START = """request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (has_totag()) {{
         if (loose_route()) {{ t_relay(); exit; }}
@@ -39,48 +35,47 @@ request_route {{
         exit;
     }}
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
-    record_route();
+"""
+_HEAD = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+disable_tcp=yes
+listen=udp:{host}:{port}
+mpath="{modules}"
+"""
+
+CONFIG = (
+    _HEAD
+    + LOAD_MODULES
+    + "\n"
+    + ROUTE_START
+    + """    record_route();
     $du = "sip:{host}:{target}";
     t_relay();
 }}
 """
+)
 
 
 #: a registrar (usrloc in memory, no database, no authentication) and record-routing proxy:
 #: REGISTERs are saved, a new call goes to the contacts registered for its Request-URI user
-REGISTRAR_CONFIG = """#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-disable_tcp=yes
-listen=udp:{host}:{port}
-mpath="{modules}"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "siputils.so"
-loadmodule "textops.so"
-loadmodule "usrloc.so"
+REGISTRAR_CONFIG = (
+    _HEAD
+    + LOAD_MODULES
+    + """loadmodule "usrloc.so"
 loadmodule "registrar.so"
 modparam("usrloc", "db_mode", 0)
 
-request_route {{
-    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
-    if (has_totag()) {{
-        if (loose_route()) {{ t_relay(); exit; }}
-        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
-        sl_send_reply("404", "Not here");
-        exit;
-    }}
-    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
-    if (is_method("REGISTER")) {{ save("location"); exit; }}
+"""
+    + ROUTE_START
+    + """    if (is_method("REGISTER")) {{ save("location"); exit; }}
     if (!lookup("location")) {{ sl_send_reply("404", "Not registered"); exit; }}
     record_route();
     t_relay();
 }}
 """
+)
 
 
 @contextlib.contextmanager

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from support_kamailio import MODULES
+from support_kamailio import LOAD_MODULES, MODULES, ROUTE_START
 from support_media import HOST, REQUIRE_SIPP, free_udp_ports, require_program
 from support_tls import Pem
 
 from support import stop_process
 
-CONFIG = """#!KAMAILIO
+CONFIG = (
+    """#!KAMAILIO
 debug=2
 log_stderror=yes
 children=1
@@ -29,29 +30,18 @@ listen=udp:{host}:{port}
 listen=tls:{host}:{tls_port}
 mpath="{modules}"
 loadmodule "tls.so"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "siputils.so"
-loadmodule "textops.so"
-modparam("tls", "config", "{tls_config}")
+"""
+    + LOAD_MODULES
+    + """modparam("tls", "config", "{tls_config}")
 
-request_route {{
-    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
-    if (has_totag()) {{
-        if (loose_route()) {{ t_relay(); exit; }}
-        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
-        sl_send_reply("404", "Not here");
-        exit;
-    }}
-    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
-    record_route();
+"""
+    + ROUTE_START
+    + """    record_route();
     $du = "sip:{host}:{target};transport=udp";
     t_relay();
 }}
 """
+)
 
 TLS_CONFIG = """[server:default]
 method = TLSv1.2+
