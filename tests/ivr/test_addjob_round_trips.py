@@ -22,11 +22,10 @@ JOB = (
 )
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])  # round trips to a server: PostgreSQL's
 async def test_an_addjob_on_postgresql_sends_four_statements_and_no_transaction_control(
-    store: Store, clock: FakeClock, backend: str
+    store: Store, clock: FakeClock
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("round trips to a server: PostgreSQL's")
     client_id = await store.ensure_client("acme", clock.now())
     queue = await store.create_queue(client_id, "callbacks", clock.now(), status="off")
     service = TaskService(store, clock)

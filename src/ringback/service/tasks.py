@@ -95,10 +95,12 @@ class TaskService:
         queues: dict[str, QueueRow] = {}
         for name in by_queue:  # resolve every queue before writing anything
             if name == DEFAULT_QUEUE:
-                queues[name] = await self.store.ensure_queue(client_id, name, now, status="on")
+                queues[name] = await self.store.ensure_queue(
+                    client_id, name, now, counted=False, status="on"
+                )
             else:
-                try:
-                    queues[name] = await self.store.find_queue(client_id, name)
+                try:  # the row alone: the add reads its id and calling hours
+                    queues[name] = await self.store.find_queue(client_id, name, counted=False)
                 except NotFound as exc:
                     indexes = [i for i, _ in by_queue[name]]
                     raise InvalidInput(

@@ -15,6 +15,23 @@ from ringback.store.records import CallRow, EventRow, call_row, from_ms, to_ms
 from ringback.store.repository import Repository
 
 
+def leg_filters(
+    legs: Any, *, start: datetime | None, end: datetime | None, outcome: str | None
+) -> list[Any]:
+    """The tests on legs (of ``t.calls`` or an alias of it) that a call listing filters by:
+    started in [start, end), ended with ``outcome``. Not the client: a call is one client's,
+    and the caller tests it on the outer legs only (in an inner test on the same call's legs
+    the planner might walk the client's index instead of the call's)."""
+    where: list[Any] = []
+    if start is not None:
+        where.append(legs.c.started_at >= to_ms(start))
+    if end is not None:
+        where.append(legs.c.started_at < to_ms(end))
+    if outcome is not None:
+        where.append(legs.c.outcome == outcome)
+    return where
+
+
 class CallRepository(Repository):
     """Legs written ahead of each call, and the history of tasks and calls."""
 
@@ -167,18 +184,9 @@ class CallRepository(Repository):
         c, newer = t.calls, t.calls.alias("newer")
 
         def matching(legs: Any) -> list[Any]:
-            # not the client in the inner test: a call is one client's, and its legs are found
-            # by call_uuid (with client_id the planner may walk the client's index instead)
-            where: list[Any] = [legs.c.client_id == client_id] if legs is c else []
-            if start is not None:
-                where.append(legs.c.started_at >= to_ms(start))
-            if end is not None:
-                where.append(legs.c.started_at < to_ms(end))
-            if outcome is not None:
-                where.append(legs.c.outcome == outcome)
-            return where
+            return leg_filters(legs, start=start, end=end, outcome=outcome)
 
-        where = matching(c)
+        where = [c.c.client_id == client_id, *matching(c)]
         if before is not None:
             at, leg_id = before
             where.append(c.c.started_at <= at)  # a range the index reads, then the ties

@@ -34,6 +34,14 @@ from ringback.store.legs_sql import NOT_SENT, LegWrite
 from ringback.store.records import from_ms, to_ms
 from ringback.store.repository import Repository
 
+#: the client's allowed caller ids; built once (SQLAlchemy keeps a statement object's cache
+#: key): every add reads it
+_CALLER_IDS = (
+    sa.select(t.caller_ids.c.number, t.caller_ids.c.prefix)
+    .where(t.caller_ids.c.client_id == sa.bindparam("client_id"))
+    .order_by(t.caller_ids.c.number, t.caller_ids.c.prefix)
+)
+
 
 @dataclass(slots=True)
 class Verdicts:
@@ -144,10 +152,8 @@ class CampaignRuleRepository(Repository):
                 await conn.execute(f.insert(), values)
 
     async def caller_ids(self, client_id: int) -> list[CallerIdEntry]:
-        c = t.caller_ids
-        query = sa.select(c.c.number, c.c.prefix).where(c.c.client_id == client_id)
         async with self.driver.read(one_statement=True) as conn:
-            rows = (await conn.execute(query.order_by(c.c.number, c.c.prefix))).all()
+            rows = (await conn.execute(_CALLER_IDS, {"client_id": client_id})).all()
         return [CallerIdEntry(r[0], bool(r[1])) for r in rows]
 
     async def set_caller_ids(

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ringback.domain.rows import CallRow, TaskRow
 from ringback.store import schema as t
-from ringback.store.calls import leg_rows
+from ringback.store.calls import leg_filters, leg_rows
 from ringback.store.mappers import task_row
 from ringback.store.records import call_row, to_ms
 from ringback.store.repository import Repository
@@ -64,16 +64,9 @@ class ExportRepository(Repository):
         c, older = t.calls, t.calls.alias("older")
 
         def matching(legs: Any) -> list[Any]:
-            where: list[Any] = [legs.c.client_id == client_id] if legs is c else []
-            if start is not None:
-                where.append(legs.c.started_at >= to_ms(start))
-            if end is not None:
-                where.append(legs.c.started_at < to_ms(end))
-            if outcome is not None:
-                where.append(legs.c.outcome == outcome)
-            return where
+            return leg_filters(legs, start=start, end=end, outcome=outcome)
 
-        where = matching(c)
+        where = [c.c.client_id == client_id, *matching(c)]
         if after is not None:
             at, leg_id = after
             where.append(c.c.started_at >= at)  # a range the index reads, then the ties
