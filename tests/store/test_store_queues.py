@@ -3,6 +3,7 @@ on SQLite and PostgreSQL alike; every read is one of the store's public methods.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -69,6 +70,26 @@ async def test_find_queue_finds_by_name_only_within_the_client(
         await store.find_queue(other, "q")
     with pytest.raises(NotFound):
         await store.find_queue(acme, "nope")
+
+
+async def test_find_queue_uncounted_reads_the_same_row_with_its_counters_at_zero(
+    store: Store, clock: FakeClock
+) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    queue = await store.create_queue(acme, "q", clock.now(), calling_hours=HOURS)
+    await store.add_tasks(acme, queue.id, [msg_task(clock), msg_task(clock)], clock.now())
+    counted = await store.find_queue(acme, "q")
+    assert counted.task_count == 2
+    uncounted = await store.find_queue(acme, "q", counted=False)
+    zeros = {"task_count": 0, "sched_task_count": 0, "running_count": 0}
+    assert uncounted == replace(counted, **zeros)
+    assert await store.ensure_queue(acme, "q", clock.now(), counted=False) == uncounted
+    with pytest.raises(NotFound):
+        await store.find_queue(other, "q", counted=False)
+    await store.delete_queue(queue.id, clock.now(), force=True)
+    with pytest.raises(NotFound):
+        await store.find_queue(acme, "q", counted=False)
 
 
 async def test_ensure_queue_creates_once_and_then_returns_the_queue_unchanged(

@@ -34,6 +34,9 @@ class _Pending:
 
 _pending: ContextVar[_Pending | None] = ContextVar("ringback_audit_pending", default=None)
 
+#: built once: SQLAlchemy keeps a statement object's cache key (every add writes an entry)
+_INSERT = sa.insert(t.audit_log)
+
 
 def _rows(pending: _Pending) -> list[dict[str, Any]]:
     actor = pending.actor
@@ -54,7 +57,7 @@ async def flush(conn: Conn) -> None:
     pending = _pending.get()
     if pending is None or not pending.entries:
         return
-    await conn.execute(sa.insert(t.audit_log), _rows(pending))
+    await conn.execute(_INSERT, _rows(pending))
     pending.entries = []
 
 
@@ -89,9 +92,7 @@ class AuditRepository(Repository):
         if not entries:
             return
         async with self.driver.write(one_statement=not pending()) as conn:
-            await conn.execute(
-                sa.insert(t.audit_log), _rows(_Pending(actor, list(entries), to_ms(now)))
-            )
+            await conn.execute(_INSERT, _rows(_Pending(actor, list(entries), to_ms(now))))
 
     async def list_audit(
         self,
