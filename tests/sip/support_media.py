@@ -121,18 +121,32 @@ SIPP_SHARE = Path("/usr/share/sip-tester")
 HOST = "127.0.0.1"
 
 
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (where outgoing connections get theirs)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_udp_ports(count: int = 1, step: int = 1, even: bool = False) -> int:
-    """A base port with `count` ports (base, base+step, …) free for UDP on 127.0.0.1."""
+    """A base port with `count` ports (base, base+step, …) free for UDP and TCP on 127.0.0.1,
+    below the kernel's ephemeral range: a port picked inside it can be handed to another
+    test's outgoing connection (a database client's, say) before the process under test
+    binds it (seen in CI: a SIP dialer's TCP listener refused, its port in use)."""
+    top = _ephemeral_start() - count * step - 2
+    low, high = (10000, top) if top > 12000 else (30000, 60000)
     for _ in range(200):
-        base = random.randrange(30000, 60000)
+        base = random.randrange(low, high)
         if even:
             base -= base % 2
         sockets: list[socket.socket] = []
         try:
             for i in range(count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(s)
-                s.bind((HOST, base + i * step))
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    sockets.append(s)
+                    s.bind((HOST, base + i * step))
             return base
         except OSError:
             continue
