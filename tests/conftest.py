@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from ringback.clock import FakeClock
+from ringback.domain import credentials
 from ringback.store.db import Store, open_store
 from support import PG_URL, PgSchema, WatchedClock, require_pg
 from support_webhooks import Receiver
@@ -52,6 +53,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ""
         if folder in SERIAL_FOLDERS:
             item.add_marker(pytest.mark.serial)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheaper_secret_hashing() -> Iterator[None]:
+    """Secrets hashed in this process are hashed at scrypt N=2**10, 16 times cheaper than the
+    product's 2**14: a work factor is a cost, not behaviour (each hash records its factor and
+    is verified with it), and a few hundred tests each create credentials. Servers and CLIs
+    the tests start as processes keep the product's factor."""
+    product = credentials.SCRYPT_N
+    credentials.SCRYPT_N = 2**10
+    yield
+    credentials.SCRYPT_N = product
 
 
 @pytest.fixture
