@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from bench.api import machine
 from bench.engine import Run, Target, msg_task, queue_rate, say, wait_queue_done
 
 from ringback.clock import SystemClock
@@ -162,8 +162,7 @@ async def main() -> None:
         "tasks": args.tasks,
         "in_flight": args.in_flight,
         "runs": args.runs,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        **machine(),  # python, cpus, sqlite, os, cpu, memory: as every benchmark reports them
         "date": time.strftime("%Y-%m-%d"),
     }
     print(json.dumps(results))
