@@ -53,6 +53,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ""
         if folder in SERIAL_FOLDERS:
             item.add_marker(pytest.mark.serial)
+    # the slow tests first (a stable sort: files keep their order within each part): most of
+    # them wait on real time (fax and audio paced at 20 ms, processes starting), so the
+    # workers run them side by side early and the many short tests fill the end in, instead
+    # of one worker still holding a queue of long tests when the others have nothing left
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True, scope="session")
