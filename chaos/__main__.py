@@ -68,7 +68,8 @@ SHORT = {
         finish_within_s=60,
     ),
 }  # fmt: skip
-# what --short runs unless --only names others (make test): a, b, c and e took 169 s here
+# what --short runs unless --only names others (make test runs a, b and c this way and e through
+# tests/chaos/test_multihost.py): a, b, c and e took 169 s here
 SHORT_RUN = ("a", "b", "c", "e")
 
 

@@ -18,6 +18,25 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
 
+async def sleep_until(clock: Clock, when: datetime) -> None:
+    """Sleep on ``clock`` until ``when``. The wait is measured when the sleep begins: a sleep
+    started as a task begins on a later turn of the loop, and by then real time has passed or a
+    fake clock has been moved (by a test); a wait measured before would end that much later."""
+    await clock.sleep((when - clock.now()).total_seconds())
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock``, or less if ``wake`` is set meanwhile (it stays set)."""
+    when = clock.now() + timedelta(seconds=seconds)
+    waiter = asyncio.ensure_future(wake.wait())
+    sleeper = asyncio.ensure_future(sleep_until(clock, when))
+    try:
+        await asyncio.wait((waiter, sleeper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        sleeper.cancel()
+
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)

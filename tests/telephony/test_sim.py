@@ -545,3 +545,14 @@ async def test_dialer_tracks_live_legs_and_close_hangs_them_up(clock: FakeClock)
 def test_rules_can_be_built_in_code() -> None:
     rules = SimRules(defaults=SimDefaults(ring_seconds=0.0))
     assert rules.behaviour_for("+15550486").sip_code == 200  # no built-in rules here
+
+
+async def test_a_leg_whose_clock_passes_its_answer_before_its_sleep_begins_is_answered() -> None:
+    """The engine waits for an answer while a test moves the fake clock: the leg's sleep, a task
+    of its own, begins a turn of the loop later and must still end at the answer's moment."""
+    clock = FakeClock()
+    call = await SimDialer(clock).originate(request("+15551234"))  # rings 1 s
+    waiting = asyncio.ensure_future(call.wait_answer())
+    await asyncio.sleep(0)  # waiting now: its sleeper is made, not yet begun
+    clock.advance(2)
+    assert await asyncio.wait_for(waiting, timeout=5) is Outcome.ANSWERED

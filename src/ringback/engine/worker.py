@@ -31,7 +31,7 @@ from datetime import datetime
 import structlog
 
 from ringback.client_files import Storage
-from ringback.clock import Clock
+from ringback.clock import Clock, sleep_or_wake
 from ringback.domain.decide import decide, lost_attempt
 from ringback.domain.model import AttemptResult, EventType, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
@@ -309,13 +309,7 @@ class Worker:
         if delay <= 0:
             await asyncio.sleep(0)  # a yield to the loop, not a wait: no clock involved
             return
-        waiter = asyncio.create_task(self._wake.wait())
-        sleeper = asyncio.create_task(self.clock.sleep(delay))
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            sleeper.cancel()
+        await sleep_or_wake(self.clock, delay, self._wake)
 
     # --- attempts ---------------------------------------------------------------------------
 

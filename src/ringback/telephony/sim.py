@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ringback.clock import AlignedClock, Clock
+from ringback.clock import AlignedClock, Clock, sleep_until
 from ringback.domain.model import Outcome
 from ringback.domain.outcomes import cause_for_sip, outcome_for_sip
 from ringback.telephony.amd_call import AmdOutcome
@@ -237,7 +237,7 @@ class SimCall:
             return False
         if seconds <= 0:
             return True
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        sleeper = asyncio.ensure_future(sleep_until(self._clock, when))
         try:
             await asyncio.wait(
                 (sleeper, *(leg._ended_future() for leg in legs)),

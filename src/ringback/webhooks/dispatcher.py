@@ -30,7 +30,7 @@ import orjson
 import structlog
 
 from ringback import __version__
-from ringback.clock import Clock
+from ringback.clock import Clock, sleep_or_wake
 from ringback.config import Settings
 from ringback.domain.credentials import new_signing_secret
 from ringback.domain.rows import ClaimedDelivery, DeliveryResult, NewDelivery, TaskRow
@@ -212,13 +212,7 @@ class Dispatcher:
         return bool(flushed or fanned or started)
 
     async def _pause(self, seconds: float) -> None:
-        waiter = asyncio.create_task(self._wake.wait())
-        sleeper = asyncio.create_task(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            sleeper.cancel()
+        await sleep_or_wake(self.clock, seconds, self._wake)
 
     # --- fan-out ----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ringback.clock import Clock
+from ringback.clock import Clock, sleep_or_wake
 from ringback.telephony.sip.trunks import Trunk
 
 
@@ -120,13 +120,7 @@ class TrunkPool:
             timed = [w for w in waits if w is not None]
             nap = min([left, *timed])
             self._changed.clear()
-            changed = asyncio.ensure_future(self._changed.wait())
-            sleeping = asyncio.ensure_future(self.clock.sleep(nap))
-            try:
-                await asyncio.wait((changed, sleeping), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                changed.cancel()
-                sleeping.cancel()
+            await sleep_or_wake(self.clock, nap, self._changed)
 
     def take(self, trunk: Trunk) -> None:
         """Count a call placed on ``trunk`` (release it when the call ends)."""
