@@ -238,10 +238,10 @@ def create_app(
     ]  # fmt: skip
     service = _service_router(clock)
     app.include_router(oauth.router)
-    api = APIRouter(prefix=PREFIX)
     for router in api_routers:
-        api.include_router(router)
-    app.include_router(api)
+        # with a prefix: FastAPI checks the paths of a router included without one by building
+        # every route of it, which a request then builds again (0.2 s of CPU per app)
+        app.include_router(router, prefix=PREFIX)
     app.include_router(service)
     document(app)  # /openapi.json: the webhook payloads (not served) and the examples
     table = method_table(
