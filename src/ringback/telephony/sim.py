@@ -231,11 +231,10 @@ class SimCall:
 
     async def _sleep_until(self, when: datetime, *, also: SimCall | None = None) -> bool:
         """Sleep on the clock until ``when``; False if this leg (or ``also``) ends first."""
-        seconds = (when - self._clock.now()).total_seconds()
         legs = (self,) if also is None else (self, also)
         if any(leg._state is _State.ENDED for leg in legs):
             return False
-        if seconds <= 0:
+        if when <= self._clock.now():
             return True
         sleeper = asyncio.ensure_future(sleep_until(self._clock, when))
         try:
