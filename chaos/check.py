@@ -164,7 +164,7 @@ def limit_held(
     progress go on (as in any outage), but the other hosts take over their tasks' slots once
     the leases run out: the limit is kept among the workers that reach the database, so those
     legs count until the cut only (README, Reliability)."""
-    changes: list[tuple[float, int, int]] = []  # (time, +1/-1, task)
+    changes: list[tuple[float, int, int, Line]] = []  # (time, +1/-1, task, originate line)
     for events in _legs(truth).values():
         start = events.get("originate")
         if start is None or str(start["to"]) not in task_of_number:
@@ -177,29 +177,52 @@ def limit_held(
             end = min(end, killed)
         if cut is not None and int(start["pid"]) in cut[0] and float(start["t"]) <= cut[1]:
             end = min(end, cut[1])
-        changes.append((float(start["t"]), 1, task))
-        changes.append((end, -1, task))
+        changes.append((float(start["t"]), 1, task, {**start, "end": end}))
+        changes.append((end, -1, task, start))
     changes.sort(key=lambda change: (change[0], change[1]))  # ends before starts at a tie
     live_legs: Counter[int] = Counter()
-    running: Counter[int] = Counter()
+    live: dict[int, dict[int, Line]] = defaultdict(dict)  # queue -> task -> its latest leg
     peak: dict[int, int] = {queue: 0 for queue in limits}
-    over: set[int] = set()
-    for _, step, task in changes:
+    over: dict[int, dict[str, Any]] = {}  # queue -> the first moment it was over its limit
+    for moment, step, task, leg in changes:
         queue = queue_of_task[task]
         before = live_legs[task]
         live_legs[task] += step
-        if before == 0 and step > 0:
-            running[queue] += 1
-        elif before == 1 and step < 0:
-            running[queue] -= 1
-        peak[queue] = max(peak.get(queue, 0), running[queue])
-        if running[queue] > limits[queue]:
-            over.add(queue)
+        if step > 0:
+            live[queue][task] = leg
+        elif before == 1:
+            live[queue].pop(task, None)
+        running = len(live[queue])
+        peak[queue] = max(peak.get(queue, 0), running)
+        if running > limits[queue] and queue not in over:
+            over[queue] = _over_example(queue, moment, live[queue])
     return {
         "max_running_per_queue": {str(q): n for q, n in sorted(peak.items())},
         "limit_per_queue": {str(q): n for q, n in sorted(limits.items())},
         "violations": len(over),
-        "examples": sorted(over)[:EXAMPLES],
+        "examples": [over[queue] for queue in sorted(over)][:EXAMPLES],
+    }
+
+
+def _over_example(queue: int, moment: float, live: Mapping[int, Line]) -> dict[str, Any]:
+    """The queue, the moment and the legs live then: the newest started (the one over the
+    limit is among them) and the next to end."""
+
+    def leg(task: int, line: Line) -> dict[str, Any]:
+        return {
+            "task": task,
+            "pid": line["pid"],
+            "start": round(float(line["t"]), 3),
+            "end": round(float(line["end"]), 3),
+        }
+
+    legs = [leg(task, line) for task, line in live.items()]
+    return {
+        "queue": queue,
+        "at": round(moment, 3),
+        "running": len(legs),
+        "newest": sorted(legs, key=lambda x: x["start"])[-3:],
+        "ending_first": sorted(legs, key=lambda x: x["end"])[:3],
     }
 
 

@@ -125,6 +125,10 @@ def test_limit_held_counts_tasks_with_live_legs_per_queue() -> None:
     overlapping = truth + leg("e", "3", 1.0, end=3.0)
     result = check.limit_held(overlapping, {}, numbers, queues, {10: 1}, end_time=20.0)
     assert (result["violations"], result["max_running_per_queue"]) == (1, {"10": 2})
+    (example,) = result["examples"]
+    assert (example["queue"], example["at"], example["running"]) == (10, 1.0, 2)
+    assert [leg["task"] for leg in example["newest"]] == [1, 3]
+    assert example["ending_first"][0] == {"task": 1, "pid": 1, "start": 0.0, "end": 2.0}
 
 
 def test_limit_held_ends_a_leg_at_the_kill_of_its_process() -> None:

@@ -197,3 +197,38 @@ async def test_a_leg_that_cannot_be_stored_is_not_dialled_and_is_tried_again_soo
     assert (task.stored_status, task.attempt, task.tries_used) == ("delayed", 0, 0)
     assert task.run_at == failed_at + timedelta(seconds=1)
     assert task.finish_comment is not None and "could not be stored" in task.finish_comment
+
+
+async def test_a_leg_whose_stored_reply_comes_after_the_lease_ran_out_is_not_dialled(
+    env: WorkerEnv, store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The open committed, but its reply was held up (the database's link went down just
+    after it) until the worker's lease had run out: a reaper may have given the task's slot to
+    another call or finished the task, so the leg is not dialled and is stored as not sent;
+    the reaper then gives the task back without spending a try."""
+    task_id = await env.msg_call(attempts=2)
+    real, committed, reply = store.write_legs, asyncio.Event(), asyncio.Event()
+
+    async def late_reply(writes: Any) -> Any:
+        opened = await real(writes)
+        if any(w.state is LegState.DIALING for w in writes):
+            committed.set()
+            await reply.wait()
+        return opened
+
+    monkeypatch.setattr(store, "write_legs", late_reply)
+    dialer = SimDialer(clock, load_sim_rules(None), fast=True)
+    worker = env.another_worker(dialer, **LIVE)
+    draining = asyncio.ensure_future(worker.drain())
+    await until(committed.is_set, what="the leg's open committed")
+    clock.advance(31)  # past the 30 s lease the claim took
+    reply.set()
+    assert await draining == 1
+    assert dialer.originated == 0
+    [call] = await store.calls(task_id=task_id)
+    assert (call.state, call.hangup_disposition) == ("ended", "not_sent")
+    assert "lease on the task ran out" in str(call.detail.get("error"))
+    assert await env.worker.reap() == 1
+    task = await store.get_task(task_id, store.clock.now())
+    assert (task.stored_status, task.tries_used) == ("delayed", 0)
+    assert task.finish_comment is not None and "no call was placed" in task.finish_comment

@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -35,7 +35,13 @@ from ringback.clock import Clock, sleep_or_wake
 from ringback.domain.decide import decide, lost_attempt
 from ringback.domain.model import AttemptResult, EventType, NewEvent, Outcome
 from ringback.engine.context import AttemptContext
-from ringback.engine.legs import AttemptDialer, LegJournal, capped_result, suppressed_result
+from ringback.engine.legs import (
+    AttemptDialer,
+    LegJournal,
+    LegNotStored,
+    capped_result,
+    suppressed_result,
+)
 from ringback.engine.runners import run_attempt
 from ringback.engine.worker_config import WorkerConfig, WorkerMetrics, WorkerStats, worker_id
 from ringback.faults import FaultReporter
@@ -54,6 +60,10 @@ class _InFlight:
     claimed: ClaimedTask
     ctx: AttemptContext
     dialer: AttemptDialer
+    # the lease is surely this worker's until then: the moment the claim or the latest
+    # heartbeat that reached the database was sent, plus a lease (the stored lease_until is
+    # that or later). A leg is dialled only before it (see Worker._open_leg)
+    held_until: datetime
     task: asyncio.Task[None] | None = None
     lost: bool = False
     unsent: list[NewEvent] = field(default_factory=list)
@@ -284,7 +294,7 @@ class Worker:
             jobs=self._jobs,
             fetcher=self._fetcher_for(claimed.client_id),
         )
-        flight = _InFlight(claimed, ctx, dialer)
+        flight = _InFlight(claimed, ctx, dialer, now + timedelta(seconds=self.config.lease_seconds))
         self._in_flight[claimed.id] = flight
         flight.task = asyncio.create_task(self._attempt(flight))
 
@@ -409,12 +419,23 @@ class Worker:
 
     async def _open_leg(self, claimed: ClaimedTask, record: CallRecord) -> None:
         """Store the leg as ``dialing`` before it is dialled; CallError if it may not be."""
-        if not await self._legs.open(claimed, record):
-            flight = self._in_flight.get(claimed.id)
+        accepted = await self._legs.open(claimed, record)
+        flight = self._in_flight.get(claimed.id)
+        if not accepted:
             if flight is not None:
                 flight.lost = True
                 self.stats.fenced_out += 1
             raise CallError("not dialled: the task is no longer this worker's (canceled or reaped)")
+        if flight is not None and self.clock.now() >= flight.held_until:
+            # the open was accepted, but its reply came after the lease may have run out (the
+            # database was out of reach): a reaper may have given the task's slot to another
+            # call, or finished it. Not dialled; the leg is stored as not sent
+            flight.lost = True
+            self.stats.fenced_out += 1
+            raise LegNotStored(
+                "not dialled: this worker's lease on the task ran out before the call was "
+                "stored (the database was out of reach); another worker may hold the task"
+            )
         log.info(
             "call placed", task_id=claimed.id, queue_id=claimed.queue_id,
             attempt=claimed.attempt, leg=record.leg_uuid, call=record.call_uuid,
@@ -543,9 +564,14 @@ class Worker:
     async def _heartbeat(self) -> bool:
         if not self._in_flight:
             return False
+        sent, flights = self.clock.now(), list(self._in_flight.values())
         await self.store.heartbeat(
-            self.owner, self.clock.now(), self.config.lease_seconds, list(self._in_flight)
+            self.owner, sent, self.config.lease_seconds, [f.claimed.id for f in flights]
         )
+        held_until = sent + timedelta(seconds=self.config.lease_seconds)
+        for flight in flights:  # those no longer ours were not extended: their opens fail
+            if flight.held_until < held_until:
+                flight.held_until = held_until
         return True
 
     async def _every(

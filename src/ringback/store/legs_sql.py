@@ -168,10 +168,11 @@ def close_legs_sql(task_ids: str) -> str:
 
 
 def attempt_legs_sql(task_ids: str) -> str:
-    """Per task of ``task_ids`` (a subquery): its current attempt's stored legs and whether
-    one answered."""
+    """Per task of ``task_ids`` (a subquery): its current attempt's stored legs that may have
+    been dialled (not those its worker stored as not sent) and whether one answered."""
     return (
-        "SELECT c.task_id, count(*), max(CASE WHEN c.answered_at IS NOT NULL THEN 1 ELSE 0 END) "
+        f"SELECT c.task_id, sum(CASE WHEN c.hangup_disposition = '{NOT_SENT}' THEN 0 ELSE 1 END), "
+        "max(CASE WHEN c.answered_at IS NOT NULL THEN 1 ELSE 0 END) "
         f"FROM calls c JOIN tasks t ON t.id = c.task_id AND c.attempt = t.attempt "
         f"WHERE c.task_id IN {task_ids} GROUP BY c.task_id"
     )
