@@ -432,6 +432,7 @@ class Worker:
             # call, or finished it. Not dialled; the leg is stored as not sent
             flight.lost = True
             self.stats.fenced_out += 1
+            log.warning("call not placed: lease ran out", task_id=claimed.id, leg=record.leg_uuid)
             raise LegNotStored(
                 "not dialled: this worker's lease on the task ran out before the call was "
                 "stored (the database was out of reach); another worker may hold the task"
