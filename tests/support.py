@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import uuid
@@ -216,3 +217,19 @@ def leg_record(
     for name, value in fields.items():
         setattr(record, name, value)
     return record
+
+
+#: tests that need an external program (sipp, baresip, kamailio, openssl…) fail instead of
+#: skipping without it (CI sets it)
+REQUIRE_SIPP = os.environ.get("RINGBACK_REQUIRE_SIPP") == "1"
+
+
+def require_program(name: str, package: str) -> str:
+    """The program's path; skip without it, or fail when RINGBACK_REQUIRE_SIPP=1 (as in CI)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package {package})"
+        if REQUIRE_SIPP:
+            pytest.fail(f"{message} (RINGBACK_REQUIRE_SIPP=1)")
+        pytest.skip(message)
+    return path

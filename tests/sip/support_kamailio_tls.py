@@ -15,9 +15,9 @@ from typing import IO
 import pytest
 from support_kamailio import LOAD_MODULES, MODULES, ROUTE_START
 from support_media import HOST, REQUIRE_SIPP, free_udp_ports, require_program
-from support_tls import Pem
 
 from support import stop_process
+from support_tls import Pem
 
 CONFIG = (
     """#!KAMAILIO

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import shutil
 import socket
 import struct
 import subprocess
@@ -18,23 +16,11 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-import pytest
 from aiortp.codecs import PcmaCodec, PcmuCodec
 
+from support import REQUIRE_SIPP as REQUIRE_SIPP  # re-exported for the SIP tests
+from support import require_program as require_program
 from support import stop_process
-
-REQUIRE_SIPP = os.environ.get("RINGBACK_REQUIRE_SIPP") == "1"
-
-
-def require_program(name: str, package: str) -> str:
-    """The program's path; skip without it, or fail when RINGBACK_REQUIRE_SIPP=1 (as in CI)."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (Debian package {package})"
-        if REQUIRE_SIPP:
-            pytest.fail(f"{message} (RINGBACK_REQUIRE_SIPP=1)")
-        pytest.skip(message)
-    return path
 
 
 def sine(freq_hz: float, seconds: float, rate: int, level: float = 0.5) -> npt.NDArray[np.float64]:

@@ -17,12 +17,12 @@ import pytest
 from support_kamailio_tls import kamailio_tls
 from support_media import Sipp
 from support_sip import bounded, request, sip_dialer, sipp_peer
-from support_tls import Pem, make_ca, make_cert
 
 from ringback.domain.model import Outcome
 from ringback.telephony.base import CallRecord, OriginateRequest
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import SipDialer
+from support_tls import Pem, make_ca, make_cert
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,9 @@ It runs in every worker process as its own asyncio tasks, beside (never on) the 
   each event's body once (the task as the API shows it at that moment) and stores one delivery
   per target, marking the events dispatched, in one transaction;
 - **delivery** leases due deliveries (the oldest pending one of each task and target only, so
-  a task's events reach each target in sequence order), POSTs each signed body (aiohttp; at
-  most ``per_host`` requests per host at once, each timed once it may go), and writes the
+  a task's events reach each target in sequence order), POSTs each signed body over kept-alive
+  connections (``ringback.http_pool``; at most ``per_host`` requests per host at once, each
+  timed once it may go), and writes the
   outcomes back in batches, fenced: a dispatcher that lost a lease (it was too slow, or
   another took over after a crash) cannot overwrite a newer outcome.
 
@@ -202,6 +203,7 @@ class Dispatcher:
                 limit=self.config.max_in_flight,
                 limit_per_host=self.config.per_host,
                 auto_decompress=False,
+                excerpt_bytes=EXCERPT_BYTES,
             )
         )
 
@@ -325,8 +327,6 @@ class Dispatcher:
         self._wake.set()
 
     async def _attempt(self, job: ClaimedDelivery, client: OutboundClient) -> DeliveryResult:
-        import aiohttp  # loaded with the client (_open_client)
-
         if not job.secrets:
             return self._failure(job, None, "no signing secret", None)
         body = job.body.encode()
@@ -347,13 +347,12 @@ class Dispatcher:
                 except BlockedAddress as exc:  # it can never be delivered
                     return self._refused(job, exc)
                 self.stats.sent += 1
-                async with client.request("POST", target, data=body, headers=headers) as answer:
-                    code = answer.status
-                    kept = await answer.content.read(EXCERPT_BYTES)
-                    excerpt = kept.decode("utf-8", errors="replace")
+                answer = await client.post(target, body, headers)
+                code = answer.status
+                excerpt = answer.excerpt.decode("utf-8", errors="replace")
         except TimeoutError:
             return self._failure(job, None, "timeout", None)
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             return self._failure(job, None, f"{type(exc).__name__}: {exc}"[:300], None)
         if 200 <= code < 300:
             self.stats.delivered += 1

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from support_media import require_program
+from support import require_program
 
 
 @dataclass(frozen=True)
