@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ringback.domain.model import TaskKind
 from ringback.domain.tasks import (
+    SEED_URL_FIELDS,
     CallbackTask,
     Job,
     MsgCallJob,
@@ -144,3 +145,9 @@ def test_bad_scheduler_tasks_are_refused_naming_the_field(
 def test_a_and_b_must_differ() -> None:
     with pytest.raises(ValidationError, match="same number"):
         CallbackTask.model_validate({"a_number": "101", "b_number": "101"})
+
+
+def test_the_seed_url_field_list_names_every_url_field_of_a_callback_task() -> None:
+    """The stores decide from SEED_URL_FIELDS whether a task's events can reach a seed URL."""
+    urls = {name for name in CallbackTask.model_fields if name.startswith("url_")}
+    assert set(SEED_URL_FIELDS) == urls and len(SEED_URL_FIELDS) == len(urls)

@@ -36,6 +36,10 @@ from ringback.domain.urlguard import check_stored_url, check_stored_url_list
 MAX_TRY_COUNT = 50
 MAX_PAUSE_S = 864_000  # ten days, the seed's limit for try_again_pause_caller
 DEFAULT_TRY_AGAIN_PAUSE_S = 60
+#: a callback task's seed URLs (the fields of CallbackTask that name one): each receives some of
+#: the task's events (webhooks/targets.py); the stores write the events of a task that names
+#: none (and has no ``webhooks``, and whose client has no subscription) as already dispatched
+SEED_URL_FIELDS = ("url_before", "url_before_again", "url_success", "url_after")
 MAX_VARIABLE_LEN = 200
 
 _NUMBER_RE = re.compile(r"^\+?[0-9]{2,20}$")

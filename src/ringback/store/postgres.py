@@ -24,7 +24,7 @@ from sqlalchemy.sql.dml import Insert
 from ringback.clock import Clock
 from ringback.domain.model import LegState, NewEvent
 from ringback.domain.suppression import Suppression, lookup_keys
-from ringback.domain.tasks import NewTask
+from ringback.domain.tasks import SEED_URL_FIELDS, NewTask
 from ringback.store import audit
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs
@@ -308,11 +308,13 @@ class PostgresLegs:
 # seed URL): with no active subscription of its client either, the engine's statements write
 # its events as already dispatched, as migration 5's trigger would decide row by row (that
 # trigger looked the task up again for every event: ~30 us of server time per task).
-_QUIET_TASK = (
-    "(t.webhooks IS NULL AND COALESCE(t.payload ->> 'url_before', "
-    "t.payload ->> 'url_before_again', t.payload ->> 'url_success', "
-    "t.payload ->> 'url_after') IS NULL) AS quiet"
-)
+def _no_seed_url(task: str) -> str:
+    """SQL: the task row ``task`` (an alias, or "" for the row itself) names no seed URL."""
+    fields = ", ".join(f"{task}payload ->> '{name}'" for name in SEED_URL_FIELDS)
+    return f"COALESCE({fields}) IS NULL"
+
+
+_QUIET_TASK = f"(t.webhooks IS NULL AND {_no_seed_url('t.')}) AS quiet"
 
 
 def _new_events(source: str) -> str:
@@ -372,9 +374,8 @@ class PostgresClaims:
         "new_events AS (INSERT INTO events (client_id, queue_id, task_id, seq, type, "
         f"occurred_at, data, dispatched_at) SELECT $2, $3, id, 1, '{cl.CREATED}', $4, created, "
         # written as dispatched when no webhook target can receive it (see migration 5)
-        "CASE WHEN webhooks IS NULL AND COALESCE(payload ->> 'url_before', "
-        "payload ->> 'url_before_again', payload ->> 'url_success', payload ->> 'url_after') "
-        "IS NULL AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.client_id = $2 "
+        f"CASE WHEN webhooks IS NULL AND {_no_seed_url('')} "
+        "AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.client_id = $2 "
         "AND s.active) THEN $4 END FROM r) "
         # no row (no queue): nothing added, no wake-up
         "SELECT array_agg(id ORDER BY id), pg_notify($5, '') FROM numbered HAVING count(*) > 0"

@@ -23,7 +23,7 @@ from sqlalchemy.sql.dml import Insert
 
 from ringback.domain.model import LegState, NewEvent
 from ringback.domain.suppression import Suppression, lookup_keys
-from ringback.domain.tasks import NewTask
+from ringback.domain.tasks import SEED_URL_FIELDS, NewTask
 from ringback.store import audit
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs
@@ -152,12 +152,10 @@ class SqliteDriver:
         return list((await conn.exec_driver_sql(_CLAIM_DELIVERIES, params)).all())
 
 
-#: the payload fields that name a task's seed URLs (PostgreSQL's _QUIET_TASK reads the same)
-_SEED_URLS = ("url_before", "url_before_again", "url_success", "url_after")
-_SEED_URL_PATHS = ", ".join(f"'$.{name}'" for name in _SEED_URLS)
+_SEED_URL_PATHS = ", ".join(f"'$.{name}'" for name in SEED_URL_FIELDS)
 #: what json_extract gives for them when the payload names none (absent or JSON null); a
 #: payload (JSON text written by ``dumps``) without ``url_`` anywhere is not parsed at all
-_NO_SEED_URLS = "[" + ",".join("null" for _ in _SEED_URLS) + "]"
+_NO_SEED_URLS = "[" + ",".join("null" for _ in SEED_URL_FIELDS) + "]"
 
 
 async def _nothing() -> None:
