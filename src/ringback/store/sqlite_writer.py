@@ -170,14 +170,6 @@ async def _begin_immediate(conn: Connection) -> None:
         # real time, not the injected clock: the lock is another process's, freed on its time
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.002)
-    while True:
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            return
-        except sa.exc.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            if loop.time() > give_up:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.002)
+    # the last try (the lock is still held), or another error: through SQLAlchemy, which raises
+    # its own error for it
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
