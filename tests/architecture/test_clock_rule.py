@@ -36,6 +36,10 @@ ALLOWED: dict[str, str] = {
         "an IVR request signature's t= is wall-clock time: the app server checks it against "
         "its own wall clock"
     ),
+    "ringback.http_pool": (
+        "a kept-alive connection's idle age is measured against the server's keep-alive timeout, "
+        "in real seconds"
+    ),
     "ringback.store.sqlite_writer": (
         "a busy SQLite lock is held by another connection for real milliseconds"
     ),

@@ -34,6 +34,7 @@ from ringback.client_files import Storage
 from ringback.clock import Clock, sleep_or_wake
 from ringback.domain.decide import decide, lost_attempt
 from ringback.domain.model import AttemptResult, EventType, NewEvent, Outcome
+from ringback.engine import call_log
 from ringback.engine.context import AttemptContext
 from ringback.engine.legs import (
     AttemptDialer,
@@ -60,9 +61,8 @@ class _InFlight:
     claimed: ClaimedTask
     ctx: AttemptContext
     dialer: AttemptDialer
-    # the lease is surely this worker's until then: the moment the claim or the latest
-    # heartbeat that reached the database was sent, plus a lease (the stored lease_until is
-    # that or later). A leg is dialled only before it (see Worker._open_leg)
+    # the lease is surely ours until then (legs are dialled only before it): when the claim or
+    # the latest heartbeat that reached the database was sent, plus a lease
     held_until: datetime
     task: asyncio.Task[None] | None = None
     lost: bool = False
@@ -368,7 +368,7 @@ class Worker:
         calls = [*flight.dialer.failed, *ctx.calls]
         for record in calls:
             record.detail["worker"] = self.owner
-            _log_ended(claimed, record)
+            call_log.ended(claimed, record)
         self._progress.pop(claimed.id, None)
         self._completions.append(
             Completion(
@@ -427,21 +427,16 @@ class Worker:
                 self.stats.fenced_out += 1
             raise CallError("not dialled: the task is no longer this worker's (canceled or reaped)")
         if flight is not None and self.clock.now() >= flight.held_until:
-            # the open was accepted, but its reply came after the lease may have run out (the
-            # database was out of reach): a reaper may have given the task's slot to another
-            # call, or finished it. Not dialled; the leg is stored as not sent
+            # accepted, but the reply came after the lease may have run out (the database was
+            # out of reach): a reaper may have reaped the task. Not dialled; stored as not sent
             flight.lost = True
             self.stats.fenced_out += 1
-            log.warning("call not placed: lease ran out", task_id=claimed.id, leg=record.leg_uuid)
+            call_log.not_placed_lease_ran_out(claimed, record)
             raise LegNotStored(
                 "not dialled: this worker's lease on the task ran out before the call was "
                 "stored (the database was out of reach); another worker may hold the task"
             )
-        log.info(
-            "call placed", task_id=claimed.id, queue_id=claimed.queue_id,
-            attempt=claimed.attempt, leg=record.leg_uuid, call=record.call_uuid,
-            party=record.leg.value,
-        )  # fmt: skip
+        call_log.placed(claimed, record)
 
     def _store_answer(self, flight: _InFlight, leg_uuid: object) -> None:
         for call in flight.dialer.calls:
@@ -603,18 +598,3 @@ class Worker:
 
 
 __all__ = ["Worker", "WorkerConfig", "WorkerMetrics", "WorkerStats", "worker_id"]
-
-
-def _log_ended(claimed: ClaimedTask, record: CallRecord) -> None:
-    """The operator's line for a call that ended (one per leg, numbers never logged)."""
-    log.info(
-        "call ended", task_id=claimed.id, queue_id=claimed.queue_id, attempt=claimed.attempt,
-        leg=record.leg_uuid, call=record.call_uuid, party=record.leg.value,
-        outcome=record.outcome.value if record.outcome else None, sip_code=record.sip_code,
-        cause=record.hangup_cause, duration_s=_rounded(record.duration_s),
-        talk_s=_rounded(record.billsec),
-    )  # fmt: skip
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 1)
