@@ -1,7 +1,8 @@
 """Intake in one round trip: on PostgreSQL an add of tasks (one task, or many) is one statement
-sent once (ids, tasks, events and wake-up; no BEGIN, no COMMIT), once the connection has
-prepared it; a missing, foreign or deleted queue still adds nothing (no task, no event, no
-sequence number, no wake-up) and is NotFound, on both stores. Counted at the driver: every
+sent once (ids, tasks, events, wake-up and the batch's audit entry; no BEGIN, no COMMIT), once
+the connection has prepared it; the audit entry is the same on both stores; a missing, foreign
+or deleted queue still adds nothing (no task, no event, no sequence number, no wake-up, no
+audit entry) and is NotFound, on both stores. Counted at the driver: every
 exchange asyncpg has with the server (see ``support_round_trips``)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from test_store import msg_task, setup_queue
 
 from ringback.clock import FakeClock
+from ringback.domain.audit import Actor, tasks_added
 from ringback.domain.rows import NotFound
 from ringback.store import Store
 from support_round_trips import counting
@@ -35,15 +37,43 @@ async def test_an_add_on_postgresql_is_one_statement_sent_once(
     client = await store.find_client("acme")
     sent = await counting(store)
     await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())  # prepares it
-    sent.clear()
+    actor = Actor(client, "api", None, "ops")
+    await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now(), actor=actor)
+    sent.clear()  # both statements (with and without the audit entry) are prepared
     woken: list[str] = []
     store.on_wake(lambda: woken.append("woke"))
-    ids = await store.add_tasks(client, queue_id, [msg_task(clock)] * size, clock.now())
+    ids = await store.add_tasks(
+        client, queue_id, [msg_task(clock)] * size, clock.now(), actor=actor
+    )
     assert len(sent) == 1 and sent[0].startswith("bind_execute: WITH ids AS"), sent
     assert "pg_notify" in sent[0]  # the other processes' wake-up, in the same statement
     assert len(ids) == size and ids == sorted(ids)
     assert woken == ["woke"]
-    assert await _tasks_and_events(store) == (size + 1, size + 1)
+    assert await _tasks_and_events(store) == (size + 2, size + 2)
+
+
+async def test_an_add_by_an_actor_writes_the_batchs_audit_entry_with_it(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())  # no actor: none
+    assert await store.list_audit(client) == []
+    actor = Actor(client, "api", None, "ops")
+    ids = await store.add_tasks(client, queue_id, [msg_task(clock)] * 3, clock.now(), actor=actor)
+    [row] = await store.list_audit(client)
+    expected = tasks_added(queue_id, ids)
+    assert (row.action, row.object_type, row.object_id, row.summary) == (
+        expected.action,
+        expected.object_type,
+        expected.object_id,
+        expected.summary,
+    )
+    assert (row.channel, row.credential_id, row.operator) == ("api", None, "ops")
+    assert abs((row.occurred_at - clock.now()).total_seconds()) < 0.001  # stored in ms
+    with pytest.raises(NotFound):  # nothing added: no entry either
+        await store.add_tasks(client, queue_id + 99, [msg_task(clock)], clock.now(), actor=actor)
+    assert len(await store.list_audit(client)) == 1
 
 
 async def test_an_add_keeps_the_input_order_in_its_ids(store: Store, clock: FakeClock) -> None:

@@ -4,12 +4,14 @@
 
 An entry is written by the application layer (``ringback.service``) with the change itself:
 in the change's own transaction for changes, cancels and deletes; right after it commits for a
-creation (the new object's id is known only then). A bulk change (a batch of tasks, an import
-of do-not-call entries) is one entry per batch, naming how many and the first and last ids.
+creation (the new object's id is known only then), but for tasks, whose entry the store writes
+with them (:func:`tasks_added`). A bulk change (a batch of tasks, an import of do-not-call
+entries) is one entry per batch, naming how many and the first and last ids.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -94,6 +96,15 @@ def _bare_url(url: str) -> str:
     """A URL without its user:password and query (either may carry a token)."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def tasks_added(queue_id: int, ids: Sequence[int]) -> AuditEntry:
+    """The one entry of a batch of tasks added to a queue (not one per task): how many, the
+    first and last ids. PostgreSQL's add statement writes the same (store/postgres.py)."""
+    summary = {"count": len(ids), "queue_id": queue_id}
+    if ids:
+        summary.update(first_id=ids[0], last_id=ids[-1])
+    return AuditEntry("created", "task", str(ids[0]) if ids else None, summary)
 
 
 def clean_operator(name: str | None) -> str | None:

@@ -11,7 +11,7 @@ as the client's own, channel ``system``. Bulk changes are one entry per batch.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
@@ -101,11 +101,3 @@ class AuditLog:
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, rows[-1].id if more and rows else None
-
-
-def batch_entry(queue_id: int, ids: Sequence[int]) -> AuditEntry:
-    """One entry for a batch of tasks added to a queue (not one per task)."""
-    first, last = (ids[0], ids[-1]) if ids else (None, None)
-    return entry(
-        "created", "task", first, count=len(ids), first_id=first, last_id=last, queue_id=queue_id
-    )

@@ -30,7 +30,7 @@ from ringback.domain.tasks import (
     task_from_job,
     tasks_from_callbacks,
 )
-from ringback.service.audit import AuditLog, batch_entry, entry
+from ringback.service.audit import AuditLog, actor_for, entry
 from ringback.service.campaign_rules import (
     callback_caller_ids,
     check_caller_ids,
@@ -110,9 +110,11 @@ class TaskService:
         ids: dict[int, int] = {}
         for name, entries in by_queue.items():
             new = with_callee_zones([task for _, task in entries], queues[name], now)
-            added = await self.store.add_tasks(client_id, queues[name].id, new, now)
+            # the batch's audit entry is written with it (one statement on PostgreSQL)
+            added = await self.store.add_tasks(
+                client_id, queues[name].id, new, now, actor=actor_for(client_id)
+            )
             ids.update({index: task_id for (index, _), task_id in zip(entries, added, strict=True)})
-            await self.audit.created(client_id, batch_entry(queues[name].id, added))
         return [ids[index] for index in range(len(jobs))]
 
     async def add_callback_tasks(
@@ -135,8 +137,7 @@ class TaskService:
         )
         now = self.clock.now()
         new = with_callee_zones(tasks_from_callbacks(specs, now), queue, now)
-        ids = await self.store.add_tasks(client_id, queue_id, new, now)
-        await self.audit.created(client_id, batch_entry(queue_id, ids))
+        ids = await self.store.add_tasks(client_id, queue_id, new, now, actor=actor_for(client_id))
         return AddedTasks(queue, ids, new, now)
 
     # --- the task resource: a task with the legs of its calls ---------------------------------

@@ -61,6 +61,13 @@ async def flush(conn: Conn) -> None:
     pending.entries = []
 
 
+async def write_entries(
+    conn: Conn, actor: Actor, entries: Sequence[AuditEntry], at_ms: int
+) -> None:
+    """Write ``entries`` on ``conn``, in its transaction."""
+    await conn.execute(_INSERT, _rows(_Pending(actor, list(entries), at_ms)))
+
+
 def pending() -> bool:
     """Whether a change's audit entries wait for the next write transaction to commit them."""
     found = _pending.get()

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ringback.domain.audit import Actor
 from ringback.domain.model import NewEvent
 from ringback.domain.tasks import NewTask
 from ringback.store.claims import Claim, TaskResult
@@ -38,10 +39,12 @@ class ClaimSql(Protocol):
     """The engine's hot path, written out once per database (see ``store/claims.py``)."""
 
     async def add_tasks(
-        self, conn: Conn, client_id: int, queue_id: int, tasks: Sequence[NewTask], now_ms: int
-    ) -> list[int] | None:
-        """Insert the tasks and their ``task.created`` events; their ids in input order
-        (increasing), or None if the client has no such queue."""
+        self, conn: Conn, client_id: int, queue_id: int, tasks: Sequence[NewTask], now_ms: int,
+        actor: Actor | None,
+    ) -> list[int] | None:  # fmt: skip
+        """Insert the tasks, their ``task.created`` events and, with ``actor``, the batch's
+        audit entry (``domain.audit.tasks_added``); their ids in input order (increasing), or
+        None if the client has no such queue (then nothing is written)."""
         ...
 
     async def due_queues(self, conn: Conn, now_ms: int) -> list[Any]: ...

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 from ringback.clock import Clock
+from ringback.domain.audit import Actor
 from ringback.domain.model import LegState, NewEvent
 from ringback.domain.suppression import Suppression, lookup_keys
 from ringback.domain.tasks import SEED_URL_FIELDS, NewTask
@@ -343,12 +344,23 @@ def _dispatched_if_quiet(rows: str, at: str) -> str:
     )
 
 
+# the batch's audit entry, as domain.audit.tasks_added writes it ($6 channel, $7 credential,
+# $8 operator); none when nothing was added
+_TASKS_ADDED = (
+    ", audited AS (INSERT INTO audit_log (client_id, occurred_at, channel, credential_id, "
+    "operator, action, object_type, object_id, summary) SELECT $2, $4, $6::text, $7::bigint, "
+    "$8::text, 'created', 'task', min(id)::text, jsonb_build_object('count', count(*), "
+    "'queue_id', $3::bigint, 'first_id', min(id), 'last_id', max(id)) FROM numbered "
+    "HAVING count(*) > 0) "
+)
+
+
 class PostgresClaims:
     """The claims SQL: one round trip per step; batches travel as one JSON document."""
 
     def __init__(self, notify_channel: str) -> None:
         self.notify_channel = notify_channel
-        self._add_tasks_sql: str | None = None
+        self._add_tasks_sql: tuple[str, str] | None = None  # without, with the audit entry
 
     # One statement, sent once: the ids from the tasks' own sequence (none when the client has
     # no such queue: the statement then adds and wakes nothing), numbered in increasing order
@@ -377,20 +389,23 @@ class PostgresClaims:
         f"CASE WHEN webhooks IS NULL AND {_no_seed_url('')} "
         "AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.client_id = $2 "
         "AND s.active) THEN $4 END FROM r) "
+        "{audited}"
         # no row (no queue): nothing added, no wake-up
         "SELECT array_agg(id ORDER BY id), pg_notify($5, '') FROM numbered HAVING count(*) > 0"
     )
 
     async def add_tasks(
         self, conn: Conn, client_id: int, queue_id: int, tasks: Sequence[NewTask],
-        now_ms: int,
+        now_ms: int, actor: Actor | None,
     ) -> list[int] | None:  # fmt: skip
         if self._add_tasks_sql is None:  # the sequence's name, looked up once (search_path)
             seq = (
                 await conn.exec_driver_sql("SELECT pg_get_serial_sequence('tasks', 'id')")
             ).scalar()
-            self._add_tasks_sql = self._add_tasks.replace(
-                "{seq}", "'" + seq.replace("'", "''") + "'"
+            named = "'" + seq.replace("'", "''") + "'"
+            self._add_tasks_sql = (
+                self._add_tasks.replace("{seq}", named).replace("{audited}", ""),
+                self._add_tasks.replace("{seq}", named).replace("{audited}", _TASKS_ADDED),
             )
         doc = [
             {
@@ -405,8 +420,11 @@ class PostgresClaims:
             }
             for k, task in enumerate(tasks, 1)
         ]  # fmt: skip
-        params = (dumps(doc), client_id, queue_id, now_ms, self.notify_channel)
-        row = (await conn.exec_driver_sql(self._add_tasks_sql, params)).first()
+        params: tuple[Any, ...] = (dumps(doc), client_id, queue_id, now_ms, self.notify_channel)
+        if actor is not None:
+            params += (actor.channel, actor.credential_id, actor.operator)
+        sql = self._add_tasks_sql[actor is not None]
+        row = (await conn.exec_driver_sql(sql, params)).first()
         return None if row is None else [int(i) for i in row[0]]
 
     # $1 queue, $2 now, $3 want, $4 owner, $5 lease, $6 due, $7 queue limit, $8 rate tokens

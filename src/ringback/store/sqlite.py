@@ -21,6 +21,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
+from ringback.domain.audit import Actor, tasks_added
 from ringback.domain.model import LegState, NewEvent
 from ringback.domain.suppression import Suppression, lookup_keys
 from ringback.domain.tasks import SEED_URL_FIELDS, NewTask
@@ -172,7 +173,7 @@ class SqliteClaims:
 
     async def add_tasks(
         self, conn: Conn, client_id: int, queue_id: int, tasks: Sequence[NewTask],
-        now_ms: int,
+        now_ms: int, actor: Actor | None,
     ) -> list[int] | None:  # fmt: skip
         # The ids are given, not left to SQLite: the write lock is held (BEGIN IMMEDIATE), so
         # max(id) + 1 onwards is what SQLite would pick itself (no AUTOINCREMENT), and one
@@ -223,6 +224,8 @@ class SqliteClaims:
         else:
             await conn.exec_driver_sql(self._add_tasks, rows)
             await conn.exec_driver_sql(self._created_events, events)
+        if actor is not None:  # in the same transaction
+            await audit.write_entries(conn, actor, [tasks_added(queue_id, ids)], now_ms)
         return ids
 
     _created_events = (

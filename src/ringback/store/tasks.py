@@ -14,6 +14,7 @@ from typing import Any, TypedDict, Unpack
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ringback.domain.audit import Actor
 from ringback.domain.model import PENDING_STATUSES, EventType, TaskStatus
 from ringback.domain.tasks import NewTask
 from ringback.store import audit
@@ -29,16 +30,23 @@ class TaskRepository(Repository):
     """Tasks as the API and the CLI see them."""
 
     async def add_tasks(
-        self, client_id: int, queue_id: int, new_tasks: Sequence[NewTask], now: datetime
+        self,
+        client_id: int,
+        queue_id: int,
+        new_tasks: Sequence[NewTask],
+        now: datetime,
+        *,
+        actor: Actor | None = None,
     ) -> list[int]:
-        """Store tasks (all or nothing) with their ``task.created`` events."""
+        """Store tasks (all or nothing) with their ``task.created`` events and, when ``actor``
+        is given, the batch's audit entry (``domain.audit.tasks_added``)."""
         if not new_tasks:
             return []
-        # one statement on PostgreSQL (its own transaction, with the wake-up), unless audit
-        # entries wait to be committed with it
+        # one statement on PostgreSQL (its own transaction, with the wake-up and the audit
+        # entry), unless other audit entries wait to be committed with it
         async with self.driver.write(one_statement=not audit.pending()) as conn:
             ids = await self.driver.claims.add_tasks(
-                conn, client_id, queue_id, new_tasks, to_ms(now)
+                conn, client_id, queue_id, new_tasks, to_ms(now), actor
             )
             if ids is None:
                 raise NotFound(f"no queue {queue_id}")
