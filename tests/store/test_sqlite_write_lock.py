@@ -1,6 +1,7 @@
 """The SQLite writer takes the database's write lock with ``BEGIN IMMEDIATE``: while another
 process holds it, it waits (the event loop free), and gives up with SQLAlchemy's "database is
-locked" error after BUSY_GIVE_UP_SECONDS."""
+locked" error after BUSY_GIVE_UP_SECONDS. Small reads (lookups) run on its connection when it
+is idle."""
 
 from __future__ import annotations
 
@@ -67,4 +68,30 @@ async def test_a_write_gives_up_with_database_is_locked_after_the_give_up_time(
         assert holder.execute("SELECT v FROM t").fetchall() == [(2,)]
     finally:
         holder.close()
+        writer.close()
+
+
+async def test_a_lookup_reads_inline_on_the_idle_writer_and_steps_aside_for_a_write(
+    database: Path,
+) -> None:
+    """A small read runs on the write connection when no transaction holds it (no helper
+    thread) and sees the last commit; while a write transaction is open it is not made to
+    wait: the store then reads through a pooled reader."""
+    writer = _writer(database)
+    try:
+        await _insert(writer, 7)
+        async with writer.lookup() as inline:
+            assert inline is not None
+            found = await inline.exec_driver_sql("SELECT v FROM t")
+            assert found.all() == [(7,)]
+        async with writer.transaction() as conn:
+            await conn.exec_driver_sql("INSERT INTO t VALUES (8)")
+            async with writer.lookup() as inline:
+                assert inline is None
+        await _insert(writer, 9)  # the writer's bookkeeping is intact after a lookup
+        async with writer.lookup() as inline:
+            assert inline is not None
+            found = await inline.exec_driver_sql("SELECT v FROM t ORDER BY v")
+            assert found.all() == [(7,), (8,), (9,)]
+    finally:
         writer.close()

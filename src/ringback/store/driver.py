@@ -117,6 +117,11 @@ class Driver(Protocol):
         ``one_statement``: the read is a single statement, which may then run on its own."""
         ...
 
+    def lookup(self) -> AbstractAsyncContextManager[Conn]:
+        """For one small indexed read (a queue by name, a client's caller ids): a single
+        statement that sees one snapshot by itself, run the cheapest way the database allows."""
+        ...
+
     async def close(self) -> None: ...
 
     async def notify(self, conn: Conn) -> None:

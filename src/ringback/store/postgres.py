@@ -121,6 +121,12 @@ class PostgresDriver:
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
 
+    @contextlib.asynccontextmanager
+    async def lookup(self) -> AsyncIterator[Conn]:
+        """A pooled connection in autocommit: the statement alone, no BEGIN or ROLLBACK."""
+        async with self.read(one_statement=True) as conn:
+            yield conn
+
     async def close(self) -> None:
         await self.engine.dispose()
 

@@ -149,7 +149,7 @@ class QueueRepository(Repository):
         if counted:
             rows = await read_queues(self.driver, [t.queues.c.name == name], client_id)
         else:
-            async with self.driver.read(one_statement=True) as conn:
+            async with self.driver.lookup() as conn:
                 found = await conn.execute(_QUEUE_NAMED, {"name": name, "client_id": client_id})
                 rows = [queue_row(row) for row in found]
         if not rows:

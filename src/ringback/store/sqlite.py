@@ -104,6 +104,18 @@ class SqliteDriver:
         async with self.engine.connect() as conn:
             yield conn
 
+    @contextlib.asynccontextmanager
+    async def lookup(self) -> AsyncIterator[Conn]:
+        """On the writer's connection, inline, when no write holds it (no helper thread: a
+        pooled reader's BEGIN, statement and ROLLBACK each cross to aiosqlite's thread and
+        back); else a pooled reader."""
+        async with self._writer.lookup() as inline:
+            if inline is not None:
+                yield inline
+                return
+        async with self.engine.connect() as conn:
+            yield conn
+
     async def close(self) -> None:
         self._writer.close()
         await self.engine.dispose()

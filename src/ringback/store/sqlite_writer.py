@@ -118,6 +118,21 @@ class SqliteWriter:
             )
             self._checkpointing.add_done_callback(self._checkpointed)
 
+    @contextlib.asynccontextmanager
+    async def lookup(self) -> AsyncIterator[InlineConnection | None]:
+        """The write connection for one small read, run inline (the statement alone, in
+        autocommit: it sees the last commit), when no transaction holds it; None when one
+        does (the caller reads through a pooled reader instead of waiting)."""
+        if self._lock.locked():
+            yield None
+            return
+        async with self._lock:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            conn = self._conn
+            with conn.begin():  # SQLAlchemy's bookkeeping only: pysqlite sends no BEGIN
+                yield InlineConnection(conn)
+
     def _wal_bytes(self) -> int:
         try:
             return os.stat(self.wal_path).st_size
