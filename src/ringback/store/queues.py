@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -292,8 +293,11 @@ async def read_queues(
         .where(*where)
         .order_by(q.c.id)
     )
-    async with driver.read(one_statement=True) as conn:
-        rows = (await conn.execute(stmt)).all()
+    # without the waiting tasks' count (over as many as a queue holds) the read is small: a
+    # lookup (inline on SQLite's idle writer)
+    reading = driver.read(one_statement=True) if pending else driver.lookup()
+    async with reading as conn:
+        rows: Sequence[Any] = (await conn.execute(stmt)).all()
     return [queue_row(row) for row in rows]
 
 
