@@ -28,9 +28,10 @@ async def _insert(writer: SqliteWriter, value: int) -> None:
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
     path = tmp_path / "lock.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE t (v INTEGER)")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (v INTEGER)")
+    conn.close()
     return path
 
 
@@ -75,23 +76,17 @@ async def test_a_lookup_reads_inline_on_the_idle_writer_and_steps_aside_for_a_wr
     database: Path,
 ) -> None:
     """A small read runs on the write connection when no transaction holds it (no helper
-    thread) and sees the last commit; while a write transaction is open it is not made to
-    wait: the store then reads through a pooled reader."""
+    thread) and sees the last commit; while a write transaction is open it answers None at
+    once: the store then reads through a pooled reader."""
     writer = _writer(database)
+    select = sa.text("SELECT v FROM t ORDER BY v")
     try:
         await _insert(writer, 7)
-        async with writer.lookup() as inline:
-            assert inline is not None
-            found = await inline.exec_driver_sql("SELECT v FROM t")
-            assert found.all() == [(7,)]
+        assert writer.lookup(select) == [(7,)]
         async with writer.transaction() as conn:
             await conn.exec_driver_sql("INSERT INTO t VALUES (8)")
-            async with writer.lookup() as inline:
-                assert inline is None
-        await _insert(writer, 9)  # the writer's bookkeeping is intact after a lookup
-        async with writer.lookup() as inline:
-            assert inline is not None
-            found = await inline.exec_driver_sql("SELECT v FROM t ORDER BY v")
-            assert found.all() == [(7,), (8,), (9,)]
+            assert writer.lookup(select) is None
+        await _insert(writer, 9)  # the writer's bookkeeping is intact after the lookups
+        assert writer.lookup(select) == [(7,), (8,), (9,)]
     finally:
         writer.close()

@@ -152,8 +152,7 @@ class CampaignRuleRepository(Repository):
                 await conn.execute(f.insert(), values)
 
     async def caller_ids(self, client_id: int) -> list[CallerIdEntry]:
-        async with self.driver.lookup() as conn:
-            rows: Sequence[Any] = (await conn.execute(_CALLER_IDS, {"client_id": client_id})).all()
+        rows = await self.driver.lookup(_CALLER_IDS, {"client_id": client_id})
         return [CallerIdEntry(r[0], bool(r[1])) for r in rows]
 
     async def set_caller_ids(

@@ -117,9 +117,10 @@ class Driver(Protocol):
         ``one_statement``: the read is a single statement, which may then run on its own."""
         ...
 
-    def lookup(self) -> AbstractAsyncContextManager[Conn]:
-        """For one small indexed read (a queue by name, a client's caller ids): a single
-        statement that sees one snapshot by itself, run the cheapest way the database allows."""
+    async def lookup(self, statement: Any, parameters: Any = None) -> Sequence[Any]:
+        """The rows of one small indexed read (a queue by name, a client's caller ids): a
+        single statement, which sees one snapshot by itself, run the cheapest way the database
+        allows."""
         ...
 
     async def close(self) -> None: ...

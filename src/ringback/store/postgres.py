@@ -121,11 +121,10 @@ class PostgresDriver:
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
 
-    @contextlib.asynccontextmanager
-    async def lookup(self) -> AsyncIterator[Conn]:
-        """A pooled connection in autocommit: the statement alone, no BEGIN or ROLLBACK."""
+    async def lookup(self, statement: Any, parameters: Any = None) -> Sequence[Any]:
+        """On a pooled connection in autocommit: the statement alone, no BEGIN or ROLLBACK."""
         async with self.read(one_statement=True) as conn:
-            yield conn
+            return (await conn.execute(statement, parameters)).all()
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -150,9 +149,8 @@ class QueueRepository(Repository):
         if counted:
             rows = await read_queues(self.driver, [t.queues.c.name == name], client_id)
         else:
-            async with self.driver.lookup() as conn:
-                found = await conn.execute(_QUEUE_NAMED, {"name": name, "client_id": client_id})
-                rows = [queue_row(row) for row in found]
+            found = await self.driver.lookup(_QUEUE_NAMED, {"name": name, "client_id": client_id})
+            rows = [queue_row(row) for row in found]
         if not rows:
             raise NotFound(f"no queue named {name!r}")
         return rows[0]
@@ -295,9 +293,10 @@ async def read_queues(
     )
     # without the waiting tasks' count (over as many as a queue holds) the read is small: a
     # lookup (inline on SQLite's idle writer)
-    reading = driver.read(one_statement=True) if pending else driver.lookup()
-    async with reading as conn:
-        rows: Sequence[Any] = (await conn.execute(stmt)).all()
+    if not pending:
+        return [queue_row(row) for row in await driver.lookup(stmt)]
+    async with driver.read(one_statement=True) as conn:
+        rows = (await conn.execute(stmt)).all()
     return [queue_row(row) for row in rows]
 
 

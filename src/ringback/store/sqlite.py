@@ -104,17 +104,17 @@ class SqliteDriver:
         async with self.engine.connect() as conn:
             yield conn
 
-    @contextlib.asynccontextmanager
-    async def lookup(self) -> AsyncIterator[Conn]:
-        """On the writer's connection, inline, when no write holds it (no helper thread: a
-        pooled reader's BEGIN, statement and ROLLBACK each cross to aiosqlite's thread and
-        back); else a pooled reader."""
-        async with self._writer.lookup() as inline:
-            if inline is not None:
-                yield inline
-                return
+    async def lookup(self, statement: Any, parameters: Any = None) -> Sequence[Any]:
+        """On the writer's connection, inline, when no write holds it and SQLite does not
+        answer busy (no helper thread: a pooled reader's BEGIN, statement and ROLLBACK each
+        cross to aiosqlite's thread and back); else on a pooled reader, which waits out a
+        lock."""
+        rows = self._writer.lookup(statement, parameters)
+        if rows is not None:
+            return rows
         async with self.engine.connect() as conn:
-            yield conn
+            found: Sequence[Any] = (await conn.execute(statement, parameters)).all()
+        return found
 
     async def close(self) -> None:
         self._writer.close()

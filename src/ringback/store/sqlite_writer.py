@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -118,20 +118,22 @@ class SqliteWriter:
             )
             self._checkpointing.add_done_callback(self._checkpointed)
 
-    @contextlib.asynccontextmanager
-    async def lookup(self) -> AsyncIterator[InlineConnection | None]:
-        """The write connection for one small read, run inline (the statement alone, in
-        autocommit: it sees the last commit), when no transaction holds it; None when one
-        does (the caller reads through a pooled reader instead of waiting)."""
+    def lookup(self, statement: Any, parameters: Any = None) -> Sequence[Any] | None:
+        """The rows of one small read run inline on the write connection (the statement
+        alone, in autocommit: it sees the last commit; nothing else runs meanwhile, there is
+        no await); None when a transaction holds the connection or SQLite answers busy (its
+        busy timeout is 0 here): the caller then reads through a pooled reader."""
         if self._lock.locked():
-            yield None
-            return
-        async with self._lock:
+            return None
+        try:
             if self._conn is None:
                 self._conn = self.engine.connect()
-            conn = self._conn
-            with conn.begin():  # SQLAlchemy's bookkeeping only: pysqlite sends no BEGIN
-                yield InlineConnection(conn)
+            with self._conn.begin():  # SQLAlchemy's bookkeeping only: pysqlite sends no BEGIN
+                return self._conn.execute(statement, parameters).all()
+        except sa.exc.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return None
+            raise
 
     def _wal_bytes(self) -> int:
         try:
