@@ -51,10 +51,7 @@ class _Exchange(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._answer: asyncio.Future[Answer] | None = None
-        self._body: list[bytes] = []
-        self._kept = self._seen = 0
-        self._status = 0
-        self._headers_done = False
+        self._reset()
         self.reusable = True
         self.closed = False
         self.idle_since = 0.0
@@ -82,7 +79,7 @@ class _Exchange(asyncio.Protocol):
         if answer is None or answer.done():
             return
         if self._headers_done:  # a body that ends with the connection
-            answer.set_result(Answer(self._status, b"".join(self._body)))
+            self._finish()
         else:
             answer.set_exception(ConnectionResetError(f"the server closed the connection ({exc})"))
 
@@ -107,7 +104,7 @@ class _Exchange(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if not self._headers_done:  # an informational (1xx) response: the real one follows
-            self._body, self._kept, self._seen = [], 0, 0
+            self._reset()
             return
         if not self._parser.should_keep_alive():
             self.reusable = False
@@ -118,8 +115,7 @@ class _Exchange(asyncio.Protocol):
     async def exchange(self, request: bytes) -> Answer:
         assert self._transport is not None
         self._answer = asyncio.get_running_loop().create_future()
-        self._body, self._kept, self._seen = [], 0, 0
-        self._status, self._headers_done = 0, False
+        self._reset()
         self._transport.write(request)
         try:
             return await self._answer
@@ -128,6 +124,12 @@ class _Exchange(asyncio.Protocol):
             raise
         finally:
             self._answer = None
+
+    def _reset(self) -> None:
+        """Ready for a response: no status, no body yet."""
+        self._body: list[bytes] = []
+        self._kept = self._seen = self._status = 0
+        self._headers_done = False
 
     def _finish(self) -> None:
         if self._answer is not None and not self._answer.done():

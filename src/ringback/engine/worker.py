@@ -421,16 +421,15 @@ class Worker:
         """Store the leg as ``dialing`` before it is dialled; CallError if it may not be."""
         accepted = await self._legs.open(claimed, record)
         flight = self._in_flight.get(claimed.id)
-        if not accepted:
-            if flight is not None:
-                flight.lost = True
-                self.stats.fenced_out += 1
-            raise CallError("not dialled: the task is no longer this worker's (canceled or reaped)")
-        if flight is not None and self.clock.now() >= flight.held_until:
-            # accepted, but the reply came after the lease may have run out (the database was
-            # out of reach): a reaper may have reaped the task. Not dialled; stored as not sent
+        # accepted, but the reply came after the lease may have run out (the database was out
+        # of reach): a reaper may have reaped the task. Not dialled; stored as not sent
+        late = accepted and flight is not None and self.clock.now() >= flight.held_until
+        if flight is not None and (late or not accepted):
             flight.lost = True
             self.stats.fenced_out += 1
+        if not accepted:
+            raise CallError("not dialled: the task is no longer this worker's (canceled or reaped)")
+        if late:
             call_log.not_placed_lease_ran_out(claimed, record)
             raise LegNotStored(
                 "not dialled: this worker's lease on the task ran out before the call was "

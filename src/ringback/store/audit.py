@@ -38,16 +38,15 @@ _pending: ContextVar[_Pending | None] = ContextVar("ringback_audit_pending", def
 _INSERT = sa.insert(t.audit_log)
 
 
-def _rows(pending: _Pending) -> list[dict[str, Any]]:
-    actor = pending.actor
+def _rows(actor: Actor, entries: Sequence[AuditEntry], at_ms: int) -> list[dict[str, Any]]:
     return [
         {
-            "client_id": actor.client_id, "occurred_at": pending.at_ms, "channel": actor.channel,
+            "client_id": actor.client_id, "occurred_at": at_ms, "channel": actor.channel,
             "credential_id": actor.credential_id, "operator": actor.operator,
             "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
             "summary": redact(e.summary),
         }
-        for e in pending.entries
+        for e in entries
     ]  # fmt: skip
 
 
@@ -57,7 +56,7 @@ async def flush(conn: Conn) -> None:
     pending = _pending.get()
     if pending is None or not pending.entries:
         return
-    await conn.execute(_INSERT, _rows(pending))
+    await write_entries(conn, pending.actor, pending.entries, pending.at_ms)
     pending.entries = []
 
 
@@ -65,7 +64,7 @@ async def write_entries(
     conn: Conn, actor: Actor, entries: Sequence[AuditEntry], at_ms: int
 ) -> None:
     """Write ``entries`` on ``conn``, in its transaction."""
-    await conn.execute(_INSERT, _rows(_Pending(actor, list(entries), at_ms)))
+    await conn.execute(_INSERT, _rows(actor, entries, at_ms))
 
 
 def pending() -> bool:
@@ -99,7 +98,7 @@ class AuditRepository(Repository):
         if not entries:
             return
         async with self.driver.write(one_statement=not pending()) as conn:
-            await conn.execute(_INSERT, _rows(_Pending(actor, list(entries), to_ms(now))))
+            await write_entries(conn, actor, entries, to_ms(now))
 
     async def list_audit(
         self,

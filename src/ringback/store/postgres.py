@@ -407,10 +407,10 @@ class PostgresClaims:
             seq = (
                 await conn.exec_driver_sql("SELECT pg_get_serial_sequence('tasks', 'id')")
             ).scalar()
-            named = "'" + seq.replace("'", "''") + "'"
+            sql = self._add_tasks.replace("{seq}", "'" + seq.replace("'", "''") + "'")
             self._add_tasks_sql = (
-                self._add_tasks.replace("{seq}", named).replace("{audited}", ""),
-                self._add_tasks.replace("{seq}", named).replace("{audited}", _TASKS_ADDED),
+                sql.replace("{audited}", ""),
+                sql.replace("{audited}", _TASKS_ADDED),
             )
         doc = [
             {

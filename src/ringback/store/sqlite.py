@@ -112,7 +112,7 @@ class SqliteDriver:
         rows = self._writer.lookup(statement, parameters)
         if rows is not None:
             return rows
-        async with self.engine.connect() as conn:
+        async with self.read(one_statement=True) as conn:
             found: Sequence[Any] = (await conn.execute(statement, parameters)).all()
         return found
 
