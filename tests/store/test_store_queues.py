@@ -10,6 +10,7 @@ import pytest
 from test_store import finished, msg_task, setup_queue
 
 from ringback.clock import FakeClock
+from ringback.domain.frequency_caps import CallerIdEntry
 from ringback.domain.rows import Conflict, NotFound, QueueChanges
 from ringback.store import Completion, Store
 
@@ -70,6 +71,33 @@ async def test_find_queue_finds_by_name_only_within_the_client(
         await store.find_queue(other, "q")
     with pytest.raises(NotFound):
         await store.find_queue(acme, "nope")
+
+
+async def test_the_intake_view_reads_the_clients_caller_ids_and_named_live_queues_at_once(
+    store: Store, clock: FakeClock
+) -> None:
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    q = await store.create_queue(acme, "q", clock.now(), calling_hours=HOURS)
+    r = await store.create_queue(acme, "r", clock.now())
+    gone = await store.create_queue(acme, "gone", clock.now())
+    await store.create_queue(other, "s", clock.now())
+    await store.add_tasks(acme, q.id, [msg_task(clock)], clock.now())
+    await store.delete_queue(gone.id, clock.now(), force=True)
+    allowed = [CallerIdEntry("0506868", True), CallerIdEntry("0501", False)]
+    await store.set_caller_ids(acme, allowed, clock.now())
+    await store.set_caller_ids(other, [CallerIdEntry("0777", False)], clock.now())
+    view = await store.intake_view(acme, ["q", "r", "gone", "s", "nope"])
+    assert view.caller_ids == await store.caller_ids(acme)
+    assert {(e.number, e.prefix) for e in view.caller_ids} == {("0506868", True), ("0501", False)}
+    assert view.queues == {  # live queues of this client only, the rows alone
+        "q": await store.find_queue(acme, "q", counted=False),
+        "r": await store.find_queue(acme, "r", counted=False),
+    }
+    assert view.queues["r"].id == r.id and view.queues["q"].calling_hours == HOURS
+    empty = await store.intake_view(other, [])
+    assert empty.queues == {} and empty.caller_ids == [CallerIdEntry("0777", False)]
+    assert (await store.intake_view(acme, ["s"])).queues == {}
 
 
 async def test_find_queue_uncounted_reads_the_same_row_with_its_counters_at_zero(

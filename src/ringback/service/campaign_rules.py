@@ -117,7 +117,14 @@ async def check_caller_ids(
     store: Store, client_id: int, items: Sequence[tuple[list[Any], str | None]]
 ) -> None:
     """InvalidInput naming each field whose caller id is not on the client's list."""
-    details = caller_id_problems(await store.caller_ids(client_id), items)
+    raise_caller_id_problems(await store.caller_ids(client_id), items)
+
+
+def raise_caller_id_problems(
+    allowed: Sequence[CallerIdEntry], items: Sequence[tuple[list[Any], str | None]]
+) -> None:
+    """InvalidInput naming each field of ``items`` whose caller id ``allowed`` refuses."""
+    details = caller_id_problems(allowed, items)
     if details:
         names = {next(p for p in reversed(d["loc"]) if isinstance(p, str)) for d in details}
         if len(details) == 1:  # one line says it all (the CLI prints the message only)

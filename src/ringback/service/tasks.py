@@ -35,6 +35,7 @@ from ringback.service.campaign_rules import (
     callback_caller_ids,
     check_caller_ids,
     job_caller_ids,
+    raise_caller_id_problems,
 )
 from ringback.service.inputs import (
     check_fax_documents,
@@ -82,31 +83,31 @@ class TaskService:
         _check_expiry(
             [(i, "options", j.options.expires_at) for i, j in enumerate(jobs)], self.clock
         )
-        await check_caller_ids(
-            self.store, client_id, [f for i, j in enumerate(jobs) for f in job_caller_ids(i, j)]
-        )
-        if self.storage is not None:
-            check_job_files(self.storage, client_id, jobs)
-            await check_fax_documents(self.storage, client_id, jobs)
         now = self.clock.now()
         by_queue: dict[str, list[tuple[int, NewTask]]] = defaultdict(list)
         for index, job in enumerate(jobs):
             by_queue[job.queue or DEFAULT_QUEUE].append((index, task_from_job(job, now)))
+        # the caller-id list and the named queues in one read (an AddJob's caller waits)
+        view = await self.store.intake_view(client_id, [n for n in by_queue if n != DEFAULT_QUEUE])
+        raise_caller_id_problems(
+            view.caller_ids, [f for i, j in enumerate(jobs) for f in job_caller_ids(i, j)]
+        )
+        if self.storage is not None:
+            check_job_files(self.storage, client_id, jobs)
+            await check_fax_documents(self.storage, client_id, jobs)
         queues: dict[str, QueueRow] = {}
-        for name in by_queue:  # resolve every queue before writing anything
+        for name, entries in by_queue.items():  # resolve every queue before writing anything
             if name == DEFAULT_QUEUE:
                 queues[name] = await self.store.ensure_queue(
                     client_id, name, now, counted=False, status="on"
                 )
+            elif name in view.queues:  # the row alone: the add reads its id and calling hours
+                queues[name] = view.queues[name]
             else:
-                try:  # the row alone: the add reads its id and calling hours
-                    queues[name] = await self.store.find_queue(client_id, name, counted=False)
-                except NotFound as exc:
-                    indexes = [i for i, _ in by_queue[name]]
-                    raise InvalidInput(
-                        f"no queue named {name!r}; nothing was added",
-                        [{"loc": [i, "queue"], "msg": f"no queue named {name!r}"} for i in indexes],
-                    ) from exc
+                raise InvalidInput(
+                    f"no queue named {name!r}; nothing was added",
+                    [{"loc": [i, "queue"], "msg": f"no queue named {name!r}"} for i, _ in entries],
+                )
         ids: dict[int, int] = {}
         for name, entries in by_queue.items():
             new = with_callee_zones([task for _, task in entries], queues[name], now)

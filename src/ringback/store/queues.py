@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from ringback.domain.frequency_caps import CallerIdEntry
 from ringback.domain.rows import QueueChanges  # shared row types
 from ringback.store import schema as t
 from ringback.store.driver import Driver
@@ -155,6 +158,19 @@ class QueueRepository(Repository):
             raise NotFound(f"no queue named {name!r}")
         return rows[0]
 
+    async def intake_view(self, client_id: int, names: Sequence[str]) -> IntakeView:
+        """What an add checks before it writes, read by **one** statement (an AddJob's
+        caller waits on every round trip): the client's allowed caller ids and its live
+        queues named ``names`` (the rows alone, counters at 0, as ``find_queue(counted=False)``)."""
+        rows = await self.driver.lookup(_INTAKE, {"client_id": client_id, "names": list(names)})
+        return IntakeView(
+            caller_ids=sorted(
+                (CallerIdEntry(r.cid_number, bool(r.cid_prefix)) for r in rows if r.id is None),
+                key=lambda e: (e.number, e.prefix),
+            ),
+            queues={r.name: queue_row(r) for r in rows if r.id is not None},
+        )
+
     async def list_queues(self, client_id: int | None = None) -> list[QueueRow]:
         return await read_queues(self.driver, [], client_id)
 
@@ -257,6 +273,37 @@ _QUEUE_NAMED = sa.select(
     t.queues.c.name == sa.bindparam("name"),
     t.queues.c.client_id == sa.bindparam("client_id"),
     t.queues.c.deleted_at.is_(None),
+)
+
+
+@dataclass(frozen=True)
+class IntakeView:
+    """What an add checks before it writes (:meth:`QueueRepository.intake_view`)."""
+
+    caller_ids: list[CallerIdEntry]  # empty: any caller id is allowed
+    queues: dict[str, QueueRow]  # by name; a name asked for and missing is not here
+
+
+_ZEROS = ("task_count", "sched", "running")
+#: the client's queues by name (rows with an ``id``) and its allowed caller ids (rows without),
+#: as one UNION: the result's columns are the first SELECT's, padded with NULLs in the other
+_INTAKE: sa.CompoundSelect[Any] = sa.union_all(
+    sa.select(
+        t.queues,
+        *(sa.literal_column("0").label(n) for n in _ZEROS),
+        sa.null().label("cid_number"),
+        sa.null().label("cid_prefix"),
+    ).where(
+        t.queues.c.name.in_(sa.bindparam("names", expanding=True)),
+        t.queues.c.client_id == sa.bindparam("client_id"),
+        t.queues.c.deleted_at.is_(None),
+    ),
+    sa.select(
+        *(sa.null() for _ in t.queues.c),
+        *(sa.literal_column("0") for _ in _ZEROS),
+        t.caller_ids.c.number,
+        t.caller_ids.c.prefix,
+    ).where(t.caller_ids.c.client_id == sa.bindparam("client_id")),
 )
 
 
