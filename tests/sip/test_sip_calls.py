@@ -207,6 +207,23 @@ async def test_inbound_call_from_sipp_is_answered_collects_digits_and_hung_up_by
     assert seen == [("5550199", "4915550100", "12")]
 
 
+@bounded(90)
+async def test_an_inbound_offer_of_video_audio_and_image_is_answered_line_for_line(
+    tmp_path: Path,
+) -> None:  # sipp checks the answer: m=video 0, m=audio taken, m=image 0, in that order
+    answered: list[str] = []
+
+    async def ivr(call: SipCall, called: str, calling: str) -> None:
+        await call.answer()
+        answered.append(called)
+
+    async with sip_dialer(5060, on_inbound=ivr) as dialer:
+        target = f"127.0.0.1:{dialer.port}"
+        with sipp_peer(tmp_path, "uac_call_video_offer", extra=[target, "-s", "5550199"]) as sipp:
+            await sipp.passed()
+    assert answered == ["5550199"]
+
+
 def test_sine_helper_is_audible() -> None:  # guards the WAV the answer test plays
     assert float(np.max(np.abs(sine(440, 0.1, 8000)))) > 0.4
 

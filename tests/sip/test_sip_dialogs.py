@@ -225,7 +225,7 @@ async def test_a_refresh_from_the_far_end_is_answered_and_restarts_the_expiry(
         async with _dialer(sipp.sip_port, clock) as dialer:
             call = await dialer.originate(request())
             assert await call.wait_answer() is Outcome.ANSWERED
-            clock.advance(40)  # sipp refreshes 1.5 s (real time) after its answer: at 40 s
+            clock.advance(40)  # sipp refreshes 4 s (real time) after its answer: at 40 s
             assert "session_refreshes_received" not in call.record.detail
             await _until(lambda: call.record.detail.get("session_refreshes_received") == 1)
             assert clock.sleepers == 1  # the old deadline gone, the new one set

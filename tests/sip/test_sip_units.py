@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support_sip import request, sip_dialer
 
 from ringback.telephony.base import CallError
@@ -105,6 +107,50 @@ def test_our_offer_parses_back_to_pcmu_with_telephone_event_101() -> None:
     assert b"m=audio 20000 RTP/AVP 0 8 101\r\n" in offer
     media = parse_remote_media(offer)
     assert (media.port, media.codec, media.dtmf_payload_type) == (20000, "PCMU", 101)
+
+
+_OTHER_STREAMS = st.lists(
+    st.tuples(
+        st.sampled_from(["video", "image", "application", "text", "message"]),
+        st.sampled_from(["RTP/AVP", "RTP/SAVP", "udptl", "TCP/MSRP", "UDP/BFCP"]),
+        st.lists(st.sampled_from(["96", "97", "t38", "*", "0"]), min_size=1, max_size=3),
+        st.integers(min_value=0, max_value=65535),
+    ),
+    max_size=4,
+)
+
+
+@given(before=_OTHER_STREAMS, after=_OTHER_STREAMS, second_audio=st.booleans())
+def test_an_answer_has_the_offers_m_lines_in_order_and_refuses_all_but_the_audio_taken(
+    before: list[tuple[str, str, list[str], int]],
+    after: list[tuple[str, str, list[str], int]],
+    second_audio: bool,
+) -> None:  # RFC 3264 section 6: as many m= lines as the offer, in its order
+    others_after = [*after, ("audio", "RTP/AVP", ["0"], 7002)] if second_audio else after
+    lines = ["v=0", "o=- 1 1 IN IP4 10.0.0.1", "s=-", "c=IN IP4 10.0.0.1", "t=0 0"]
+    offered = []
+    for media, proto, formats, port in before:
+        lines.append(f"m={media} {port} {proto} {' '.join(formats)}")
+        offered.append((media, proto))
+    lines += ["m=audio 7000 RTP/AVP 8 0 101", "a=rtpmap:101 telephone-event/8000"]
+    offered.append(("audio", "RTP/AVP"))
+    for media, proto, formats, port in others_after:
+        lines.append(f"m={media} {port} {proto} {' '.join(formats)}")
+        offered.append((media, proto))
+    remote = parse_remote_media(("\r\n".join(lines) + "\r\n").encode())
+    assert (remote.port, remote.codec) == (7000, "PCMA")
+    answer = build_sdp(
+        "127.0.0.1", 20000, session_id=1, version=1,
+        codecs=((remote.payload_type, remote.codec),),
+        dtmf_payload_type=remote.dtmf_payload_type, answering=remote,
+    ).decode()  # fmt: skip
+    m_lines = [line[2:].split() for line in answer.splitlines() if line.startswith("m=")]
+    assert [(m[0], m[2]) for m in m_lines] == offered
+    ports = [int(m[1]) for m in m_lines]
+    assert ports == [20000 if i == len(before) else 0 for i in range(len(offered))]
+    assert all(len(m) >= 4 for m in m_lines)  # SDP wants a format on every m= line
+    taken = parse_remote_media(answer.encode())
+    assert (taken.port, taken.codec, taken.dtmf_payload_type) == (20000, "PCMA", 101)
 
 
 @pytest.mark.parametrize(

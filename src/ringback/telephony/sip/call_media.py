@@ -89,8 +89,9 @@ class CallMedia:
     def local_sdp(
         self, session_id: int, answering: RemoteMedia | None = None, version: int = 1
     ) -> bytes:
-        """Our SDP: an offer, or the answer to ``answering`` (its codec and DTMF type only);
-        c=/o= carry the configured external address when there is one (NAT)."""
+        """Our SDP: an offer, or the answer to ``answering`` (its codec and DTMF type; its other
+        streams refused, RFC 3264); c=/o= carry the configured external address when there is
+        one (NAT)."""
         session = self.session
         assert session is not None
         host = self._external or session.local_host
@@ -115,6 +116,7 @@ class CallMedia:
             dtmf_payload_type=answering.dtmf_payload_type,
             profile=profile,
             crypto=crypto,
+            answering=answering,
         )
 
     def parse_remote(self, body: bytes) -> RemoteMedia:

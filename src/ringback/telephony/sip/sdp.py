@@ -20,6 +20,21 @@ class SdpError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class OfferedStream:
+    """One ``m=`` line of an offer: an answer has one line per offered line, in the same
+    order (RFC 3264 §6); the streams ringback does not take are answered with port 0."""
+
+    media: str  # "audio", "video", "image", "application", …
+    proto: str  # "RTP/AVP", "udptl", …
+    formats: tuple[str, ...]
+
+    def rejected(self) -> str:
+        """The answer's line refusing this stream (port 0; its formats are ignored, but SDP
+        wants at least one)."""
+        return f"m={self.media} 0 {self.proto} {' '.join(self.formats or ('0',))}"
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteMedia:
     """Where the far end wants audio and in which of our codecs."""
 
@@ -32,6 +47,8 @@ class RemoteMedia:
     profile: str = "RTP/AVP"  # "RTP/SAVP" (or SAVPF): SRTP required by the far end
     crypto: tuple[CryptoAttribute, ...] = ()  # the usable a=crypto lines, in their order
     crypto_refused: tuple[str, ...] = ()  # why the other a=crypto lines are not usable
+    streams: tuple[OfferedStream, ...] = ()  # every m= line of the body, in order
+    audio_index: int = 0  # which of ``streams`` is this audio stream
 
     @property
     def address(self) -> tuple[str, int]:
@@ -48,9 +65,12 @@ def build_sdp(
     dtmf_payload_type: int | None = DTMF_PAYLOAD_TYPE,
     profile: str = "RTP/AVP",
     crypto: tuple[CryptoAttribute, ...] = (),
+    answering: RemoteMedia | None = None,
 ) -> bytes:
     """An offer (every codec we speak) or an answer (``codecs`` = the one chosen); with
-    ``crypto``, SDES ``a=crypto`` lines (RFC 4568) under ``profile`` (RTP/SAVP or RTP/AVP)."""
+    ``crypto``, SDES ``a=crypto`` lines (RFC 4568) under ``profile`` (RTP/SAVP or RTP/AVP).
+    An answer to ``answering`` has one ``m=`` line per offered line, in the offer's order
+    (RFC 3264 §6): the audio stream taken, every other stream refused with port 0."""
     family = "IP6" if ":" in host else "IP4"
     formats = [str(pt) for pt, _ in codecs]
     lines = [
@@ -62,6 +82,9 @@ def build_sdp(
     ]
     if dtmf_payload_type is not None:
         formats.append(str(dtmf_payload_type))
+    streams = answering.streams if answering is not None else ()
+    index = answering.audio_index if answering is not None else 0
+    lines += [stream.rejected() for stream in streams[:index]]
     lines.append(f"m=audio {port} {profile} {' '.join(formats)}")
     lines += [f"a=crypto:{attribute.line()}" for attribute in crypto]
     for pt, name in codecs:
@@ -70,6 +93,7 @@ def build_sdp(
         lines.append(f"a=rtpmap:{dtmf_payload_type} telephone-event/8000")
         lines.append(f"a=fmtp:{dtmf_payload_type} 0-16")
     lines += ["a=ptime:20", "a=sendrecv"]
+    lines += [stream.rejected() for stream in streams[index + 1 :]]
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
@@ -95,6 +119,8 @@ def parse_remote_media(body: bytes) -> RemoteMedia:
     refused: list[str] = []
     in_audio = False
     seen_audio = False
+    streams: list[OfferedStream] = []
+    audio_index = 0
     for raw in text.splitlines():
         line = raw.strip()
         if len(line) < 2 or line[1] != "=":
@@ -103,8 +129,11 @@ def parse_remote_media(body: bytes) -> RemoteMedia:
         if kind == "m":
             in_audio = False
             fields = value.split()
+            if len(fields) >= 3:
+                streams.append(OfferedStream(fields[0], fields[2], tuple(fields[3:])))
             if not seen_audio and len(fields) >= 4 and fields[0] == "audio":
                 seen_audio = in_audio = True
+                audio_index = len(streams) - 1
                 audio = (_port(fields[1]), [_payload_type(f) for f in fields[3:]])
                 profile = fields[2].upper()
         elif kind == "c":
@@ -158,6 +187,8 @@ def parse_remote_media(body: bytes) -> RemoteMedia:
         profile=profile,
         crypto=tuple(crypto),
         crypto_refused=tuple(refused),
+        streams=tuple(streams),
+        audio_index=audio_index,
     )
 
 
