@@ -165,6 +165,25 @@ def test_a_webhook_to_a_private_address_is_refused_as_the_api_does(acme: Signed)
     assert "No subscription yet" in acme.http.get("/ui/webhooks").text
 
 
+def test_an_edit_to_a_private_address_is_refused_and_changes_nothing(acme: Signed) -> None:
+    added = acme.http.post(
+        "/ui/webhooks",
+        data={"csrf": acme.csrf, "url": "https://hooks.example.com/in", "events": "*"},
+    )
+    assert added.status_code == 201
+    [sub_id] = re.findall(r'data-subscription="(\d+)"', added.text)
+    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest", "http://[::1]/h"):
+        answer = acme.http.post(
+            f"/ui/webhooks/{sub_id}/edit", data={"csrf": acme.csrf, "url": url, "events": "*"}
+        )
+        assert answer.status_code == 422, url
+        assert 'id="edit-error"' in answer.text and "<li>url:" in answer.text
+    page = acme.http.get("/ui/webhooks").text
+    assert "https://hooks.example.com/in" in page and "127.0.0.1" not in page
+    deleted = acme.http.post(f"/ui/webhooks/{sub_id}/delete", data={"csrf": acme.csrf})
+    assert deleted.status_code == 200
+
+
 def test_cancel_and_run_now_act_on_the_clients_own_task_only(served: Served, acme: Signed) -> None:
     queue_id = _queue_id(served, "later-q")
     upload = (

@@ -1,10 +1,14 @@
 """The webhooks page over HTTP, against a server that may call 127.0.0.1 and gives a delivery up
-after a second: subscribe with the secret shown once, switch off and on, rotate, a delivery
-that dies against a receiver answering 500 and is redelivered once it answers 200; bad input
-is a 422 page naming the field; another client's subscription or delivery is a 404."""
+after a second: subscribe with the secret shown once, switch off and on, rotate, change the URL
+and events, delete, a delivery that dies against a receiver answering 500 and is redelivered
+once it answers 200, a delivery's page showing the very body the receiver got; bad input is a
+422 page naming the field and changes nothing; another client's subscription or delivery is a
+404."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -147,7 +151,12 @@ def test_another_clients_webhooks_are_not_found(
     globex = Signed(served, served.clients["globex"])
     try:
         assert f'data-subscription="{sub_id}"' not in globex.http.get("/ui/webhooks").text
-        for action, data in (("active", {"on": "false"}), ("rotate", {})):
+        for action, data in (
+            ("active", {"on": "false"}),
+            ("rotate", {}),
+            ("edit", {"url": f"{receiver.url}/stolen", "events": "*"}),
+            ("delete", {}),
+        ):
             answer = globex.http.post(
                 f"/ui/webhooks/{sub_id}/{action}", data={"csrf": globex.csrf, **data}
             )
@@ -157,5 +166,94 @@ def test_another_clients_webhooks_are_not_found(
                 f"/ui/webhooks/deliveries/{delivery_id}/redeliver", data={"csrf": globex.csrf}
             )
             assert answer.status_code == 404
+            assert globex.http.get(f"/ui/webhooks/deliveries/{delivery_id}").status_code == 404
+        row = subscription_row(acme, sub_id)
+        assert f"{receiver.url}/mine" in row and "stolen" not in row and "state-on" in row
     finally:
         globex.http.close()
+
+
+def subscription_row(signed: Signed, sub_id: int) -> str:
+    """The subscription's row on the page ("" when it is not listed)."""
+    html = signed.http.get("/ui/webhooks").text
+    row = re.search(rf'data-subscription="{sub_id}".*?</tr>', html, re.S)
+    return row.group(0) if row else ""
+
+
+def test_an_edit_changes_the_url_and_events(acme: Signed, receiver: Receiver) -> None:
+    sub_id, secret = subscribe(acme, f"{receiver.url}/before", events="task.*")
+    answer = acme.http.post(
+        f"/ui/webhooks/{sub_id}/edit",
+        data={"csrf": acme.csrf, "url": f"{receiver.url}/after", "events": "call.ended task.*"},
+    )
+    assert answer.status_code == 303, answer.text[:500]
+    row = subscription_row(acme, sub_id)
+    assert f"{receiver.url}/after" in row and f"{receiver.url}/before" not in row
+    assert "call.ended, task.*" in row and f"<code>{secret[:4]}…</code>" in row  # same secret
+
+
+def test_a_refused_edit_names_the_field_and_changes_nothing(
+    acme: Signed, receiver: Receiver
+) -> None:
+    sub_id, _ = subscribe(acme, f"{receiver.url}/kept", events="task.finished")
+    before = subscription_row(acme, sub_id)
+    for url, events, field in (
+        ("ftp://example.com/x", "*", "url"),
+        ("not a url", "*", "url"),
+        (f"{receiver.url}/other", "", "events"),
+        (f"{receiver.url}/other", " , ", "events"),
+        (f"{receiver.url}/other", "task.lost", "events"),
+    ):
+        answer = acme.http.post(
+            f"/ui/webhooks/{sub_id}/edit", data={"csrf": acme.csrf, "url": url, "events": events}
+        )
+        assert answer.status_code == 422, (url, events, answer.text[:500])
+        assert 'id="edit-error"' in answer.text and f"<li>{field}:" in answer.text
+        assert f'value="{url}"' in answer.text  # what was typed is kept in the form
+    after = subscription_row(acme, sub_id)
+    assert f"{receiver.url}/kept" in after and "task.finished" in after and after == before
+    refused = acme.http.post(
+        f"/ui/webhooks/{sub_id}/edit", data={"url": f"{receiver.url}/x", "events": "*"}
+    )
+    assert refused.status_code == 403 and subscription_row(acme, sub_id) == before
+
+
+def test_adding_with_no_events_chosen_is_refused(acme: Signed, receiver: Receiver) -> None:
+    answer = acme.http.post(
+        "/ui/webhooks", data={"csrf": acme.csrf, "url": f"{receiver.url}/none", "events": ""}
+    )
+    assert answer.status_code == 422 and "<li>events:" in answer.text
+    assert f"{receiver.url}/none</td>" not in acme.http.get("/ui/webhooks").text
+
+
+def test_a_deleted_subscription_is_gone(acme: Signed, receiver: Receiver) -> None:
+    sub_id, _ = subscribe(acme, f"{receiver.url}/deleted")
+    refused = acme.http.post(f"/ui/webhooks/{sub_id}/delete")
+    assert refused.status_code == 403 and subscription_row(acme, sub_id)
+    answer = acme.http.post(f"/ui/webhooks/{sub_id}/delete", data={"csrf": acme.csrf})
+    assert answer.status_code == 200 and 'id="deleted"' in answer.text
+    assert subscription_row(acme, sub_id) == ""
+    again = acme.http.post(f"/ui/webhooks/{sub_id}/delete", data={"csrf": acme.csrf})
+    assert again.status_code == 404
+
+
+def test_a_deliverys_page_shows_the_body_the_receiver_got(
+    served: Served, acme: Signed, receiver: Receiver
+) -> None:
+    sub_id, _ = subscribe(acme, f"{receiver.url}/bodies", events="task.created")
+    task_id = add_task(served, acme)
+    wait_for(lambda: bool(receiver.requests()), "the delivery")
+    [sent] = [r for r in receiver.requests() if r.path == "/bodies"]
+    page = acme.http.get("/ui/webhooks").text
+    rows = re.findall(r'data-delivery="(\d+)">(.*?)</tr>', page, re.S)
+    [delivery_id] = {
+        found for found, cells in rows if f'/ui/tasks/{task_id}"' in cells and "/bodies" in cells
+    }
+    assert f'href="/ui/webhooks/deliveries/{delivery_id}"' in page
+    answer = acme.http.get(f"/ui/webhooks/deliveries/{delivery_id}")
+    assert answer.status_code == 200
+    body = re.search(r'<pre id="delivery-body">(.*?)</pre>', answer.text, re.S)
+    assert body, answer.text
+    assert json.loads(html.unescape(body.group(1))) == sent.json
+    assert "task.created" in answer.text and f"subscription {sub_id}" in answer.text
+    assert acme.http.get("/ui/webhooks/deliveries/999999999").status_code == 404

@@ -1,10 +1,12 @@
-"""The webhooks page: the client's subscriptions (add with a URL and event patterns, switch
-off and on, rotate the secret: the new one is shown once), its recent deliveries with their
-status and last response, and the dead ones with a Redeliver button. The address guard refuses
-what the API refuses (private addresses unless the server allows them)."""
+"""The webhooks page: the client's subscriptions (add with a URL and event patterns, change
+the URL and events, switch off and on, rotate the secret: the new one is shown once, delete),
+its recent deliveries with their status and last response, and the dead ones with a Redeliver
+button; a delivery's page shows the body it sends. The address guard refuses what the API
+refuses (private addresses unless the server allows them)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any
 
@@ -36,7 +38,9 @@ def check_subscription(url: str, events: str, *, allow_private: bool) -> tuple[s
         check_literal(url, allow_private=allow_private)
     except BlockedAddress as exc:
         raise _refused("url", str(exc)) from None
-    patterns = [p for p in re.split(r"[\s,]+", events) if p] or ["*"]
+    patterns = [p for p in re.split(r"[\s,]+", events) if p]
+    if not patterns:
+        raise _refused("events", "choose at least one event type or pattern (* is every event)")
     if len(patterns) > MAX_PATTERNS:
         raise _refused("events", f"at most {MAX_PATTERNS} patterns")
     for pattern in patterns:
@@ -57,6 +61,7 @@ async def _context(console: Console, client_id: int) -> dict[str, Any]:
     return {
         "subscriptions": subscriptions, "recent": recent, "total": total, "dead": dead,
         "dead_total": dead_total, "revealed": None, "form": {"url": "", "events": "*"},
+        "editing": None, "deleted": None,
     }  # fmt: skip
 
 
@@ -77,7 +82,7 @@ async def add(
     request: Request,
     acting: Acting,
     url: Annotated[str, Form(max_length=4096)],
-    events: Annotated[str, Form(max_length=2000)] = "*",
+    events: Annotated[str, Form(max_length=2000)] = "",
     description: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Subscribe ``url``; the page shows the new secret once."""
@@ -114,6 +119,55 @@ async def rotate(request: Request, sub_id: Id, acting: Acting) -> Response:
     context = await _context(console, session.client_id)
     context["revealed"] = _revealed(row, "rotated")
     return page(request, "webhooks.html", context, session=session)
+
+
+@router.post("/{sub_id}/edit", response_class=HTMLResponse)
+async def edit(
+    request: Request,
+    sub_id: Id,
+    acting: Acting,
+    url: Annotated[str, Form(max_length=4096)],
+    events: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Change the subscription's URL and event patterns (checked as when adding); a refused
+    change names the field and changes nothing."""
+    console, session = acting
+    hooks = console.services.webhooks
+    await hooks.subscription(session.client_id, sub_id)  # another client's: NotFound
+    allow = console.services.settings.webhook_allow_private
+    try:
+        checked, patterns = check_subscription(url, events, allow_private=allow)
+    except InvalidInput as exc:
+        context = await _context(console, session.client_id)
+        context["editing"] = {"id": sub_id, "url": url, "events": events, "problem": exc}
+        return page(request, "webhooks.html", context, session=session, status_code=422)
+    await hooks.change(session.client_id, sub_id, {"url": checked, "events": patterns})
+    return RedirectResponse(f"/ui/webhooks#subscription-{sub_id}", status_code=303)
+
+
+@router.post("/{sub_id}/delete", response_class=HTMLResponse)
+async def delete(request: Request, sub_id: Id, acting: Acting) -> Response:
+    """Delete the subscription (its undelivered events are dropped)."""
+    console, session = acting
+    row = await console.services.webhooks.subscription(session.client_id, sub_id)
+    await console.services.webhooks.unsubscribe(session.client_id, sub_id)
+    context = await _context(console, session.client_id)
+    context["deleted"] = {"id": row.id, "url": row.url}
+    return page(request, "webhooks.html", context, session=session)
+
+
+@router.get("/deliveries/{delivery_id}", response_class=HTMLResponse)
+async def delivery_page(request: Request, delivery_id: Id) -> Response:
+    """A delivery: where it goes, its state and last answer, and the JSON body it sends."""
+    console = Console.of(request)
+    session = await console.session(request)
+    row, body = await console.services.webhooks.delivery(session.client_id, delivery_id)
+    try:
+        shown = json.dumps(json.loads(body), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        shown = body
+    context = {"d": row, "body": shown}
+    return page(request, "delivery.html", context, session=session)
 
 
 @router.post("/deliveries/{delivery_id}/redeliver")

@@ -19,3 +19,10 @@ document.addEventListener("htmx:afterRequest", function (event) {
     bar.value = 100;
   }
 });
+// A form with data-confirm asks first (without JavaScript it is sent at once).
+document.addEventListener("submit", function (event) {
+  var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) {
+    event.preventDefault();
+  }
+});

@@ -1,0 +1,101 @@
+"""The console's editing forms in a real browser (Debian's chromium) against a real ``ringback
+serve`` that may call 127.0.0.1: a webhook subscription's URL and events changed (a refused
+change named on the page), a delivery's body read, the subscription deleted after confirming.
+Each test waits on conditions (every wait ≤ 20 s)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import Dialog, Page, expect
+from support_api import Api, ivr_job
+from support_console import WAIT_MS, Browser, Served, screenshot, sign_in
+
+from support_webhooks import Receiver
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def serve_env() -> dict[str, str]:
+    return {"RINGBACK_WEBHOOK_ALLOW_PRIVATE": "1"}
+
+
+@pytest.fixture(scope="module")
+def api(served: Served) -> Api:
+    return Api(served, served.client("acme"))
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def reload_until(page: Page, ready: Callable[[], bool], what: str) -> None:
+    """Reload ``page`` until ``ready()`` (for pages that do not refresh themselves)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not ready():
+        assert time.monotonic() < deadline, f"waited {WAIT_MS / 1000:.0f} s for {what}"
+        page.wait_for_timeout(250)  # between reloads of a page that does not poll
+        page.reload()
+
+
+def test_an_operator_edits_a_webhook_reads_a_delivery_and_deletes_it(
+    served: Served, browser: Browser, api: Api, receiver: Receiver
+) -> None:
+    page = browser.page
+    sign_in(page, served.url, served.clients["acme"])
+    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_label("URL").fill(f"{receiver.url}/first")
+    page.get_by_label("Events").fill("call.ended")
+    page.get_by_role("button", name="Add", exact=True).click()
+    row = page.locator("tr.subscription", has_text=f"{receiver.url}/first")
+    expect(row).to_have_count(1)
+    sub_id = row.get_attribute("data-subscription")
+    row = page.locator(f"tr[data-subscription='{sub_id}']")
+    row.locator("summary", has_text="Edit").click()
+    row.get_by_label("Address").fill("http://user:pw@example.com/x")
+    row.get_by_role("button", name="Save changes").click()
+    expect(row.locator("#edit-error")).to_contain_text("url:")
+    expect(row.get_by_label("Address")).to_have_value("http://user:pw@example.com/x")
+    row.get_by_label("Address").fill(f"{receiver.url}/second")
+    row.get_by_label("Event patterns").fill("")
+    row.get_by_role("button", name="Save changes").click()
+    expect(row.locator("#edit-error")).to_contain_text("events:")
+    row.get_by_label("Address").fill(f"{receiver.url}/second")
+    row.get_by_label("Event patterns").fill("task.created")
+    row.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#edit-error")).to_have_count(0)
+    expect(row).to_contain_text(f"{receiver.url}/second")
+    expect(row).to_contain_text("task.created")
+    expect(row).not_to_contain_text("call.ended")
+
+    task_id = ivr_job(api, "<IVR><Hangup/></IVR>", called="0901230011")
+    mine = page.locator(
+        f"table.recent tr.delivery:has(a[href='/ui/tasks/{task_id}'])", has_text="/second"
+    )
+    reload_until(page, lambda: mine.count() == 1 and bool(receiver.requests()), "the delivery")
+    mine.locator("a[href^='/ui/webhooks/deliveries/']").click()
+    body = page.locator("#delivery-body")
+    expect(body).to_contain_text("task.created")
+    assert json.loads(body.inner_text()) in [r.json for r in receiver.requests()]
+    screenshot(page, "delivery")
+
+    page.get_by_role("link", name="← Webhooks").click()
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    row.get_by_role("button", name="Delete").click()
+    expect(page.locator("#deleted")).to_contain_text(f"Subscription {sub_id} deleted")
+    expect(page.locator(f"tr[data-subscription='{sub_id}']")).to_have_count(0)
+    assert asked and "undelivered events are dropped" in asked[0]
+    assert browser.offsite == []
