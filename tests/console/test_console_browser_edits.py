@@ -1,7 +1,8 @@
 """The console's editing forms in a real browser (Debian's chromium) against a real ``ringback
 serve`` that may call 127.0.0.1: a webhook subscription's URL and events changed (a refused
-change named on the page), a delivery's body read, the subscription deleted after confirming.
-Each test waits on conditions (every wait ≤ 20 s)."""
+change named on the page), a delivery's body read, the subscription deleted after confirming;
+a number told when its calls end and tried with call variables. Each test waits on conditions
+(every wait ≤ 20 s)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ def serve_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def api(served: Served) -> Api:
-    return Api(served, served.client("acme"))
+    api = Api(served, served.client("acme"))
+    api.put_file("ivr/greet.xml", b"<IVR><Speak>Hello {{ CallerName }}</Speak><Hangup/></IVR>")
+    return api
 
 
 @pytest.fixture
@@ -98,4 +101,40 @@ def test_an_operator_edits_a_webhook_reads_a_delivery_and_deletes_it(
     expect(page.locator("#deleted")).to_contain_text(f"Subscription {sub_id} deleted")
     expect(page.locator(f"tr[data-subscription='{sub_id}']")).to_have_count(0)
     assert asked and "undelivered events are dropped" in asked[0]
+    assert browser.offsite == []
+
+
+def test_an_operator_sets_notify_completed_and_tries_a_number_with_variables(
+    served: Served, browser: Browser, api: Api
+) -> None:
+    page = browser.page
+    sign_in(page, served.url, served.clients["acme"])
+    page.get_by_role("link", name="Numbers").click()
+    form = page.locator("#route-form")
+    form.get_by_label("Number", exact=True).fill("0312348001")
+    form.get_by_label("IVR file", exact=True).fill("ivr/greet.xml")
+    form.get_by_label("tell the answer URL when the call ends").check()
+    form.get_by_role("button", name="Save route").click()
+    expect(page.locator("#form-error")).to_contain_text("notify_completed:")
+    expect(page.locator("tr[data-number='0312348001']")).to_have_count(0)
+    form.get_by_label("to an answer URL").check()
+    form.get_by_label("answer URL", exact=True).fill("https://ivr.example.com/answer")
+    form.get_by_role("button", name="Save route").click()
+    expect(page.locator("tr[data-number='0312348001']")).to_contain_text("told when the call ends")
+    assert api.http.get("/numbers/0312348001").json()["notify_completed"] is True
+
+    form.get_by_label("Number", exact=True).fill("0312348002")
+    form.get_by_label("to an IVR file in storage").check()
+    form.get_by_label("IVR file", exact=True).fill("ivr/greet.xml")
+    form.get_by_role("button", name="Save route").click()
+    expect(page.locator("tr[data-number='0312348002']")).to_contain_text("ivr/greet.xml")
+    trial = page.locator("#try-form")
+    trial.get_by_label("Number").select_option("0312348002")
+    trial.get_by_label("Variables").fill("CallerName Ada")
+    trial.get_by_role("button", name="Call").click()
+    expect(page.locator("#trial-error")).to_contain_text("variables: line 1")
+    trial.get_by_label("Variables").fill("CallerName=Ada")
+    trial.get_by_role("button", name="Call").click()
+    expect(page.locator("#simulated-transcript")).to_contain_text("Hello Ada")
+    expect(page.locator("#trial-error")).to_have_count(0)
     assert browser.offsite == []

@@ -1,6 +1,8 @@
 """The numbers page over HTTP: routes to an IVR file or an answer URL (checked as the API
-checks them), replaced and deleted; "try this number" runs the call with digits and shows its
-transcript; another client's number is a 404 (or a 409 to route it)."""
+checks them), told when the call ends (notify_completed, an answer URL's only), replaced and
+deleted; "try this number" runs the call with digits and call variables and shows its
+transcript (variables that cannot be read are named, and nothing is called); another client's
+number is a 404 (or a 409 to route it)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from support_console import Served, Signed
 
 pytestmark = pytest.mark.slow
 SALES = SALES_IVR
+GREET = "<IVR><Speak>Hello {{ CallerName }} from {{ CallingNumber }}</Speak><Hangup/></IVR>"
 
 
 @pytest.fixture
@@ -23,6 +26,7 @@ def acme(served: Served) -> Iterator[Signed]:
     api.put_file("ivr/menu.xml", MENU_AND_FAX.encode())
     api.put_file("audio/hello.wav", wav())
     api.put_file("ivr/broken.xml", b"<IVR><Nope/></IVR>")
+    api.put_file("ivr/greet.xml", GREET.encode())
     signed = Signed(served, served.clients["acme"])
     yield signed
     signed.http.close()
@@ -118,3 +122,93 @@ def test_another_clients_number_is_not_found(served: Served, acme: Signed) -> No
     finally:
         globex.http.close()
     assert 'data-number="0312349006"' in acme.http.get("/ui/numbers").text
+
+
+def number_row(signed: Signed, number: str) -> str:
+    """The number's row on the page ("" when it is not listed)."""
+    html = signed.http.get("/ui/numbers").text
+    row = re.search(rf'data-number="{re.escape(number)}".*?</tr>', html, re.S)
+    return row.group(0) if row else ""
+
+
+def test_notify_completed_is_saved_for_an_answer_url_route(served: Served, acme: Signed) -> None:
+    url = "https://ivr.example.com/answer"
+    answer = route(acme, "0312349101", target="url", answer_url=url, notify_completed="true")
+    assert answer == 303
+    assert "told when the call ends" in number_row(acme, "0312349101")
+    api = Api(served, served.clients["acme"])
+    assert api.http.get("/numbers/0312349101").json()["notify_completed"] is True
+    assert route(acme, "0312349101", target="url", answer_url=url) == 303  # unticked: off
+    assert "told when the call ends" not in number_row(acme, "0312349101")
+    assert api.http.get("/numbers/0312349101").json()["notify_completed"] is False
+
+
+def test_notify_completed_with_an_ivr_file_is_refused_naming_the_field(acme: Signed) -> None:
+    answer = acme.http.post(
+        "/ui/numbers",
+        data={"csrf": acme.csrf, "number": "0312349102", "target": "file",
+              "ivr_file": "ivr/sales.xml", "notify_completed": "true"},
+    )  # fmt: skip
+    assert answer.status_code == 422 and "<li>notify_completed:" in answer.text
+    assert 'name="notify_completed" value="true" checked' in answer.text  # the form kept
+    assert number_row(acme, "0312349102") == ""
+
+
+def test_call_variables_reach_the_ivr(acme: Signed) -> None:
+    assert route(acme, "0312349103", ivr_file="ivr/greet.xml") == 303
+    tried = acme.http.post(
+        "/ui/numbers/simulate",
+        data={"csrf": acme.csrf, "number": "0312349103",
+              "variables": "CallerName=Ada Lovelace\n\nCallingNumber=0311112222\n"},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    assert tried.status_code == 200, tried.text
+    assert "Hello Ada Lovelace from 0311112222" in tried.text
+    assert 'id="simulated-given"' in tried.text and "CallerName=Ada Lovelace" in tried.text
+
+
+def test_bad_call_variables_are_named_and_nothing_is_called(acme: Signed) -> None:
+    assert route(acme, "0312349104", ivr_file="ivr/greet.xml") == 303
+    calls_before = acme.http.get("/ui/calls").text.count('class="call"')
+    too_many = "\n".join(f"V{i}=x" for i in range(51))
+    for variables, says in (
+        ("CallerName Ada", "line 1"),
+        ("A=1\n2nd=x", "line 2"),
+        ("A=1\nA=2", "A is given twice"),
+        ("A=" + "x" * 1001, "at most 1000 characters"),
+        (too_many, "at most 50 variables"),
+    ):
+        for htmx in (False, True):
+            answer = acme.http.post(
+                "/ui/numbers/simulate",
+                data={"csrf": acme.csrf, "number": "0312349104", "variables": variables},
+                headers={"HX-Request": "true"} if htmx else {},
+            )
+            assert answer.status_code == 422, (variables, answer.text[:300])
+            assert 'id="trial-error"' in answer.text and "<li>variables:" in answer.text
+            assert says in answer.text and 'id="simulated-call"' not in answer.text
+    assert acme.http.get("/ui/calls").text.count('class="call"') == calls_before
+
+
+def test_another_clients_number_cannot_be_changed_by_the_new_fields(
+    served: Served, acme: Signed
+) -> None:
+    assert route(acme, "0312349105", ivr_file="ivr/greet.xml") == 303
+    served.client("globex")
+    globex = Signed(served, served.clients["globex"])
+    try:
+        taken = globex.http.post(
+            "/ui/numbers",
+            data={"csrf": globex.csrf, "number": "0312349105", "target": "url",
+                  "answer_url": "https://evil.example.com/a", "notify_completed": "true"},
+        )  # fmt: skip
+        assert taken.status_code == 409, taken.text
+        tried = globex.http.post(
+            "/ui/numbers/simulate",
+            data={"csrf": globex.csrf, "number": "0312349105", "variables": "CallerName=Eve"},
+        )
+        assert tried.status_code == 404
+    finally:
+        globex.http.close()
+    row = number_row(acme, "0312349105")
+    assert "ivr/greet.xml" in row and "evil" not in row and "told when" not in row
