@@ -1,19 +1,21 @@
 """The console's editing forms in a real browser (Debian's chromium) against a real ``ringback
 serve`` that may call 127.0.0.1: a webhook subscription's URL and events changed (a refused
 change named on the page), a delivery's body read, the subscription deleted after confirming;
-a number told when its calls end and tried with call variables. Each test waits on conditions
-(every wait ≤ 20 s)."""
+a number told when its calls end and tried with call variables; tasks ticked in the list (kept
+ticked while the list refreshes) and cancelled, then all matching after a confirmation with
+the count. Each test waits on conditions (every wait ≤ 20 s)."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 from support_api import Api, ivr_job
-from support_console import WAIT_MS, Browser, Served, screenshot, sign_in
+from support_console import WAIT_MS, Browser, Served, Signed, screenshot, sign_in
 
 from support_webhooks import Receiver
 
@@ -137,4 +139,61 @@ def test_an_operator_sets_notify_completed_and_tries_a_number_with_variables(
     trial.get_by_role("button", name="Call").click()
     expect(page.locator("#simulated-transcript")).to_contain_text("Hello Ada")
     expect(page.locator("#trial-error")).to_have_count(0)
+    assert browser.offsite == []
+
+
+def waiting_tasks(served: Served, queue: str, count: int) -> tuple[int, list[int]]:
+    """A new queue of acme's with ``count`` callback tasks far in the future: its id, theirs."""
+    served.cli("queue", "add", queue, "--client", "acme")
+    queues = json.loads(served.cli("queue", "list", "--client", "acme", "--json"))
+    [queue_id] = [int(q["id"]) for q in queues if q["name"] == queue]
+    signed = Signed(served, served.clients["acme"])
+    try:
+        items = [
+            {"name": f"{queue}-{n}", "a_number": "33611110000", "b_number": "33622220000",
+             "start_time_utc": "2099-01-01 00:00:00"}
+            for n in range(count)
+        ]  # fmt: skip
+        added = signed.http.post(
+            "/ui/tasks/add", data={"queue": str(queue_id), "csrf": signed.csrf},
+            files={"file": ("later.json", json.dumps(items).encode(), "application/json")},
+        )  # fmt: skip
+        assert added.status_code == 201, added.text
+        ids = [int(i) for i in re.findall(r"Ids: ([\d, ]+)", added.text)[0].split(", ")]
+    finally:
+        signed.http.close()
+    return queue_id, ids
+
+
+def test_an_operator_cancels_ticked_tasks_then_all_matching(
+    served: Served, browser: Browser, api: Api
+) -> None:
+    queue_id, (one, two, three) = waiting_tasks(served, "bulk-browser", 3)
+    page = browser.page
+    sign_in(page, served.url, served.clients["acme"])
+    page.goto(f"{served.url}/ui/tasks?queue={queue_id}")
+    expect(page.locator("#search-window")).to_contain_text("newest 50,000 tasks")
+    page.get_by_label(f"select task {one}").check()
+    page.get_by_label(f"select task {two}").check()
+    swapped = (
+        "new Promise(done => document.body.addEventListener('htmx:afterSwap', done, {once: true}))"
+    )
+    page.evaluate(swapped)  # the list refreshed (every 2 s) ...
+    expect(page.get_by_label(f"select task {one}")).to_be_checked()  # ... and kept the ticks
+    expect(page.get_by_label(f"select task {two}")).to_be_checked()
+    expect(page.get_by_label(f"select task {three}")).not_to_be_checked()
+    page.get_by_role("button", name="Cancel selected").click()
+    expect(page.locator("#cancelled-count")).to_have_text("2")
+    page.get_by_role("link", name="Back to the list").click()
+    expect(page.locator(f"tr[data-task='{one}'] .status")).to_have_text("finished")
+    expect(page.get_by_label(f"select task {one}")).to_have_count(0)
+    page.get_by_role("button", name="Cancel all matching…").click()
+    expect(page.locator("#matching-total")).to_have_text("3")
+    expect(page.locator("#matching-unfinished")).to_have_text("1")
+    screenshot(page, "tasks-cancel-confirm")
+    page.get_by_role("button", name="Yes, cancel 1 task(s)").click()
+    expect(page.locator("#cancelled-count")).to_have_text("1")
+    expect(page.locator("#finished-matching")).to_contain_text("2 matching task(s)")
+    page.get_by_role("link", name="Back to the list").click()
+    expect(page.locator(f"tr[data-task='{three}'] .status")).to_have_text("finished")
     assert browser.offsite == []

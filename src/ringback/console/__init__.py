@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from ringback.console import (
     pages_audit,
     pages_auth,
+    pages_bulk,
     pages_calls,
     pages_dashboard,
     pages_dnc,
@@ -46,7 +47,8 @@ def install(
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="console-static")
     install_docs(app)
     for router in (
-        pages_auth.router, pages_exports.router, pages_queues.router, pages_tasks.router,
+        pages_auth.router, pages_exports.router, pages_queues.router, pages_bulk.router,
+        pages_tasks.router,
         pages_calls.router,
         pages_webhooks.router, pages_numbers.router, pages_dnc.router, pages_audit.router,
         pages_dashboard.router,

@@ -18,6 +18,7 @@ from ringback.console.assets import TEMPLATES, static_url
 from ringback.console.session import CsrfRefused, Session, Sessions, SignInNeeded, check_csrf
 from ringback.domain.rows import Conflict, InvalidInput, NotFound
 from ringback.service import Services
+from ringback.service.tasks import SEARCH_WINDOW
 
 templates = Jinja2Templates(directory=TEMPLATES)
 
@@ -33,6 +34,8 @@ def _percent(value: float | None) -> str:
 templates.env.filters["when"] = _when
 templates.env.filters["percent"] = _percent
 templates.env.globals["static"] = static_url
+#: a name or number search of the task list reads the newest this many tasks (the page says so)
+templates.env.globals["search_window"] = f"{SEARCH_WINDOW:,}"
 
 
 class Refused(Protocol):

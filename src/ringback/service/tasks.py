@@ -44,6 +44,7 @@ from ringback.service.inputs import (
     parse_jobs,
 )
 from ringback.store import Store, TaskFilters
+from ringback.store.tasks import SEARCH_WINDOW as SEARCH_WINDOW  # the task list says it
 
 DEFAULT_QUEUE = "default"
 
