@@ -274,6 +274,37 @@ async def test_deleting_a_queue_with_unfinished_tasks_is_a_conflict_unless_force
         assert (await store.events_for_task(task_id))[-1].type == "task.canceled"
 
 
+async def test_a_forced_delete_cancels_every_unfinished_task_of_the_queue_alone_gap_free(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock, limit=1)
+    client = await store.find_client("acme")
+    ids = await store.add_tasks(client, queue_id, [msg_task(clock)] * 4, clock.now())
+    [claimed] = (await store.claim("w1", clock.now(), 1, 30)).tasks  # running: its fence moves
+    assert await store.cancel_task(ids[3], clock.now())  # finished before: left as it was
+    other = await store.create_queue(client, "other", clock.now(), status="on")
+    [kept] = await store.add_tasks(client, other.id, [msg_task(clock)], clock.now())
+    before = {i: len(await store.events_for_task(i)) for i in ids}
+    assert await store.delete_queue(queue_id, clock.now(), force=True) == 3
+    for task_id in ids[:3]:
+        task = await store.get_task(task_id, clock.now())
+        assert (task.status, task.finish_result) == ("finished", "failed")
+        assert task.finish_comment == "canceled: queue deleted"
+        events = await store.events_for_task(task_id)
+        assert [e.seq for e in events] == list(range(1, before[task_id] + 2))  # one more
+        assert events[-1].type == "task.canceled"
+    assert len(await store.events_for_task(ids[3])) == before[ids[3]]
+    assert (await store.get_task(ids[3], clock.now())).finish_comment == "canceled"
+    assert (await store.get_task(kept, clock.now())).status == "scheduled"
+    assert claimed.id == ids[0]
+    canceled = await store.get_task(claimed.id, clock.now())
+    assert canceled.lease_owner is None and canceled.fence > claimed.fence
+    done = finished(clock)  # the running attempt's result is refused
+    assert await store.complete(
+        [Completion(claimed.id, claimed.fence, done, done.events)], clock.now()
+    ) == [False]
+
+
 async def test_a_deleted_queue_shows_nowhere_and_frees_its_name(
     store: Store, clock: FakeClock
 ) -> None:

@@ -317,24 +317,75 @@ async def running_counts(conn: Conn, queue_ids: Iterable[int]) -> dict[int, int]
     return {int(qid): int(n) for qid, n in rows}
 
 
+def _cancel_values(now: datetime, comment: str) -> dict[str, Any]:
+    tk = t.tasks
+    return {
+        "status": TaskStatus.FINISHED.value,
+        "finish_result": "failed",
+        "finish_comment": comment,
+        "fence": tk.c.fence + 1,  # a running attempt's result will be refused
+        "lease_owner": None,
+        "lease_until": None,
+        "finished_at": to_ms(now),
+    }
+
+
+def _canceled_data(comment: str) -> Callable[[int], dict[str, Any]]:
+    return lambda attempt: {"result": "failed", "comment": comment, "attempts": attempt}
+
+
 async def cancel(conn: Conn, task_id: int, now: datetime, comment: str) -> None:
     """Finish the task as failed with ``comment``; a running attempt loses its fence."""
+    values = _cancel_values(now, comment)
+    await transition(conn, task_id, now, values, EventType.TASK_CANCELED, _canceled_data(comment))
+
+
+async def cancel_unfinished(conn: Conn, queue_id: int, now: datetime, comment: str) -> int:
+    """:func:`cancel` every unfinished task of the queue, in two statements whatever their
+    number (one UPDATE … RETURNING, one INSERT of their events); returns how many."""
     tk = t.tasks
-    await transition(
-        conn,
-        task_id,
-        now,
-        {
-            "status": TaskStatus.FINISHED.value,
-            "finish_result": "failed",
-            "finish_comment": comment,
-            "fence": tk.c.fence + 1,  # a running attempt's result will be refused
-            "lease_owner": None,
-            "lease_until": None,
-            "finished_at": to_ms(now),
-        },
-        EventType.TASK_CANCELED,
-        lambda attempt: {"result": "failed", "comment": comment, "attempts": attempt},
+    rows = (
+        await conn.execute(
+            tk.update()
+            .where(tk.c.queue_id == queue_id, tk.c.status != TaskStatus.FINISHED.value)
+            .values(
+                **_cancel_values(now, comment),
+                event_seq=tk.c.event_seq + 1,
+                updated_at=to_ms(now),
+            )
+            .returning(tk.c.id, tk.c.client_id, tk.c.event_seq, tk.c.attempt)
+        )
+    ).all()
+    await insert_events(conn, rows, queue_id, now, EventType.TASK_CANCELED, _canceled_data(comment))
+    return len(rows)
+
+
+async def insert_events(
+    conn: Conn,
+    rows: Sequence[Any],
+    queue_id: int,
+    now: datetime,
+    event_type: EventType,
+    data: Callable[[int], dict[str, Any]],
+) -> None:
+    """The events of tasks a set-based UPDATE just changed: ``rows`` as it RETURNed them
+    (``id``, ``client_id``, ``event_seq``, ``attempt``), ``data`` made from each attempt."""
+    if not rows:
+        return
+    await conn.execute(
+        t.events.insert(),
+        [
+            {
+                "client_id": row.client_id,
+                "queue_id": queue_id,
+                "task_id": row.id,
+                "seq": row.event_seq,
+                "type": event_type.value,
+                "occurred_at": to_ms(now),
+                "data": data(row.attempt),
+            }
+            for row in rows
+        ],
     )
 
 
@@ -394,26 +445,16 @@ async def release_delayed_to_hours(conn: Conn, queue_id: int, now: datetime) -> 
             .returning(tk.c.id, tk.c.client_id, tk.c.event_seq, tk.c.attempt)
         )
     ).all()
-    if rows:
-        await conn.execute(
-            t.events.insert(),
-            [
-                {
-                    "client_id": row.client_id,
-                    "queue_id": queue_id,
-                    "task_id": row.id,
-                    "seq": row.event_seq,
-                    "type": EventType.TASK_UPDATED.value,
-                    "occurred_at": to_ms(now),
-                    "data": {
-                        "reason": "calling hours changed",
-                        "run_at": now.isoformat(),
-                        "attempts": row.attempt,
-                    },
-                }
-                for row in rows
-            ],
-        )
+    await insert_events(
+        conn,
+        rows,
+        queue_id,
+        now,
+        EventType.TASK_UPDATED,
+        lambda attempt: {
+            "reason": "calling hours changed", "run_at": now.isoformat(), "attempts": attempt,
+        },
+    )  # fmt: skip
     return len(rows)
 
 
