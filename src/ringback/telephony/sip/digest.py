@@ -1,10 +1,15 @@
-"""HTTP digest authentication for SIP (RFC 2617 / RFC 8760): MD5 and SHA-256, qop=auth."""
+"""HTTP digest authentication for SIP (RFC 2617 / RFC 8760): MD5 and SHA-256, qop=auth.
+
+:func:`credentials_for` is what every challenged request uses (the first INVITE, REGISTER, our
+in-dialog re-INVITEs and UPDATEs): the header and value answering a 401 or 407."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+
+from sipmessage import Request, Response
 
 _HASHES = {"MD5": "md5", "MD5-SESS": "md5", "SHA-256": "sha256", "SHA-256-SESS": "sha256"}
 
@@ -88,6 +93,28 @@ def answer_challenge(
     if "opaque" in params:
         fields.append(f'opaque="{_quoted(params["opaque"])}"')
     return "Digest " + ", ".join(fields)
+
+
+def credentials_for(
+    response: Response, request: Request, *, username: str, password: str
+) -> tuple[str, str]:
+    """The (header, value) to send ``request`` again with after its 401 / 407 ``response``
+    (RFC 3261 §22.2, §22.3): ``Authorization`` answering the 401's ``WWW-Authenticate``,
+    ``Proxy-Authorization`` the 407's ``Proxy-Authenticate``. The digest covers ``request``'s
+    method and Request-URI. :class:`DigestError` when there is nothing ringback can answer."""
+    proxy = response.code == 407
+    challenge_header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+    challenge = response.headers.get(challenge_header)
+    if challenge is None:
+        raise DigestError(f"{response.code} without a {challenge_header} header")
+    value = answer_challenge(
+        challenge,
+        method=request.method,
+        uri=str(request.uri),
+        username=username,
+        password=password,
+    )
+    return ("Proxy-Authorization" if proxy else "Authorization", value)
 
 
 def _quoted(value: str) -> str:

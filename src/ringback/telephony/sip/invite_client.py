@@ -16,7 +16,7 @@ from sipmessage import Request, Response
 from ringback.config import SipSettings
 from ringback.telephony.base import CallRecord
 from ringback.telephony.sip.agent import UserAgent
-from ringback.telephony.sip.digest import DigestError, answer_challenge
+from ringback.telephony.sip.digest import DigestError, credentials_for
 from ringback.telephony.sip.message import Addr, tag_of
 from ringback.telephony.sip.transactions import InviteClientTransaction
 
@@ -130,22 +130,11 @@ class InviteClient:
         username, password = self._settings.username, self._settings.password
         if username is None or password is None:
             return None
-        header = "WWW-Authenticate" if response.code == 401 else "Proxy-Authenticate"
-        raw = response.headers.get(header)
-        if raw is None:
-            return None
         try:
-            value = answer_challenge(
-                raw,
-                method="INVITE",
-                uri=str(invite.uri),
-                username=username,
-                password=password,
-            )
+            return credentials_for(response, invite, username=username, password=password)
         except DigestError as exc:
             self._record.detail["auth_error"] = str(exc)
             return None
-        return ("Authorization" if response.code == 401 else "Proxy-Authorization", value)
 
     def _send_cancel(self) -> None:
         invite, dest = self._invite, self._dest

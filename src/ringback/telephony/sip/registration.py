@@ -28,7 +28,7 @@ from sipmessage import URI, Request, Response
 from ringback.clock import Clock
 from ringback.config import SipSettings
 from ringback.domain.digits import ascii_digits
-from ringback.telephony.sip.digest import DigestError, answer_challenge
+from ringback.telephony.sip.digest import DigestError, credentials_for
 from ringback.telephony.sip.message import (
     new_branch,
     new_call_id,
@@ -272,20 +272,12 @@ class Registration:
         spec = self.spec
         if spec.username is None or spec.password is None:
             raise RegistrationError(f"{response.code} challenge but no credentials are set")
-        raw = _challenge(response)
-        if not raw:
-            raise RegistrationError(f"{response.code} without a challenge header")
         try:
-            value = answer_challenge(
-                raw,
-                method="REGISTER",
-                uri=str(request.uri),
-                username=spec.username,
-                password=spec.password,
+            return credentials_for(
+                response, request, username=spec.username, password=spec.password
             )
         except DigestError as exc:
             raise RegistrationError(f"cannot answer the challenge: {exc}") from exc
-        return ("Authorization" if response.code == 401 else "Proxy-Authorization", value)
 
     def _granted(self, response: Response, asked: int) -> int:
         mine = URI.parse(self.contact)
