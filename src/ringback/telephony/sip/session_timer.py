@@ -7,7 +7,8 @@ interval and the refresher:
 - when we refresh, a refresh goes at half the interval: an UPDATE without SDP when the far
   end allows UPDATE, else a re-INVITE with the call's current SDP (the T.38 one during a T.38
   fax); a refresh answered 2xx restarts the timer, a 422 is retried with the higher Min-SE,
-  any other failure ends the call with a BYE;
+  any other failure ends the call with a BYE (a 401/407 is answered once with the trunk's
+  credentials first: :mod:`.dialog_requests`);
 - when the far end refreshes, its re-INVITEs and UPDATEs are answered (with the interval and
   refresher in the 200) and restart the timer; without one, the call is ended with a BYE at
   the interval minus min(32 s, a third of it).
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from sipmessage import Request, Response
 
 from ringback.domain.digits import ascii_digits
+from ringback.telephony.sip.dialog_requests import send_in_dialog, with_sdp
 from ringback.telephony.sip.message import ALLOW, response_to
 
 if TYPE_CHECKING:
@@ -187,38 +189,23 @@ class SessionTimer:
             await call.hangup("RECOVERY_ON_TIMER_EXPIRE")
 
     async def _refresh(self) -> Response | None:
-        """One refresh: UPDATE when allowed, else re-INVITE; its final response."""
+        """One refresh: UPDATE when allowed, else re-INVITE; its final response (a 401/407
+        answered once: :mod:`.dialog_requests`; what came of it in the record's detail)."""
         call = self._call
         method = "UPDATE" if self._peer_allows_update else "INVITE"
+
+        def prepare(request: Request) -> None:
+            self.add_to_request(request, refresher="uac")
+            request.headers.set("Supported", "timer")
+            request.headers.set("Allow", ALLOW)
+            if method == "INVITE":
+                with_sdp(request, call.t38.local_sdp or call._local_sdp)
+
         try:
-            request, dest = await call._dialog_request(method)
+            answer = await send_in_dialog(call, method, prepare)
         except OSError as exc:
             call.record.detail["session_refresh_error"] = str(exc)
             return None
-        self.add_to_request(request, refresher="uac")
-        request.headers.set("Supported", "timer")
-        request.headers.set("Allow", ALLOW)
-        if method == "UPDATE":
-            txn = call._agent.start_request(request, dest)
-            return await asyncio.shield(txn.result)
-        body = call.t38.local_sdp or call._local_sdp
-        request.body = body
-        request.headers.set("Content-Type", "application/sdp")
-        request.headers.set("Content-Length", str(len(body)))
-        responses: asyncio.Queue[Response] = asyncio.Queue()
-        ack: list[Request] = []
-
-        def on_response(response: Response) -> None:
-            if 200 <= response.code < 300 and ack:  # a retransmitted 2xx: ACK again
-                call._agent.send(ack[0], dest)
-                return
-            responses.put_nowait(response)
-
-        call._agent.start_invite(request, dest, on_response)
-        while (final := await responses.get()).code < 200:
-            pass
-        if final.code < 300:
-            ack_request, ack_dest = await call._dialog_request("ACK", cseq=request.cseq.sequence)
-            ack.append(ack_request)
-            call._agent.send(ack_request, ack_dest)  # its SDP is the session's, unchanged
-        return final
+        if answer.auth is not None:
+            call.record.detail["session_refresh_auth"] = answer.auth
+        return answer.final

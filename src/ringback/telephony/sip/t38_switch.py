@@ -11,7 +11,10 @@ accepted (the far end's) or sent (ours), per ``RINGBACK_SIP_T38`` (docs/fax.md, 
   refusal, a timeout, a 200 that answers audio): the call stays on G.711, the fallback.
   491 (glare, RFC 3261 §14.1): tried again after 2.1–4 s if ringback owns the Call-ID (it
   placed the call), after 0–2 s otherwise, at most :data:`GLARE_TRIES` times. While our
-  re-INVITE is pending, the far end's gets 491.
+  re-INVITE is pending, the far end's gets 491. A 401/407 is answered once with the trunk's
+  credentials (:mod:`.dialog_requests`) and the answer to that is taken as the first one
+  would have been; a second challenge, or one without credentials set, is a refusal
+  (``detail["t38"]["offer_auth"]`` says which).
 
 The hand-off to the fax code is a :class:`T38Channel`: "this call is now on T.38 with the far
 end at ``remote.address`` and parameters ``remote.params``; here is the bound UDPTL socket".
@@ -32,6 +35,7 @@ import random
 import re
 import socket
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sipmessage import Response
@@ -40,7 +44,7 @@ from ringback.telephony.fax.endpoint import DEFAULT_MAX_SECONDS
 from ringback.telephony.fax.t38 import T38Endpoint
 from ringback.telephony.fax.t38_session import T38Session
 from ringback.telephony.fax.udptl import DEFAULT_DEPTH
-from ringback.telephony.sip.message import ALLOW
+from ringback.telephony.sip.dialog_requests import send_in_dialog, with_sdp
 from ringback.telephony.sip.rtp_socket import MediaError, bind_pair
 from ringback.telephony.sip.sdp import SdpError
 from ringback.telephony.sip.sdp_t38 import (
@@ -204,7 +208,7 @@ class T38Switch:
         )
         for attempt in range(1, GLARE_TRIES + 1):
             try:
-                final = await self._reinvite(offer)
+                final = await self._reinvite(offer, "offer")
             except OSError as exc:  # the far end's address does not resolve any more
                 self.detail["fallback"] = f"re-INVITE not sent: {exc}"
                 return None
@@ -239,43 +243,20 @@ class T38Switch:
             rb"^(o=\S+ \d+ )\d+", rb"\g<1>%d" % self._version, call._local_sdp, count=1, flags=re.M
         )
         try:
-            final = await self._reinvite(audio)
+            final = await self._reinvite(audio, "audio_restored")
         except OSError as exc:
             self.detail["audio_restored"] = f"not sent: {exc}"
             return
         restored = 200 <= final.code < 300 and call._apply_remote_sdp(final.body)
         self.detail["audio_restored"] = final.code if restored else f"{final.code}: no audio"
 
-    async def _reinvite(self, offer: bytes) -> Response:
-        """Send one re-INVITE with ``offer``; its final response (2xx ACKed, every copy)."""
-        call = self._call
-        request, dest = await call._dialog_request("INVITE")
-        request.body = offer
-        request.headers.set("Allow", ALLOW)
-        request.headers.set("Content-Type", "application/sdp")
-        request.headers.set("Content-Length", str(len(offer)))
-        responses: asyncio.Queue[Response] = asyncio.Queue()
-        ack_sent: list[bool] = []
-
-        def on_response(response: Response) -> None:
-            if 200 <= response.code < 300 and ack_sent:  # a retransmitted 2xx: ACK again
-                ack = call._dialog.request(
-                    "ACK", via_host=call._via_host(), contact=None, cseq=request.cseq.sequence
-                )
-                call._agent.send(ack, dest)
-                return
-            responses.put_nowait(response)
-
-        call._agent.start_invite(request, dest, on_response)
-        while True:
-            final = await responses.get()
-            if final.code >= 200:
-                break
-        if final.code < 300:
-            ack, ack_dest = await call._dialog_request("ACK", cseq=request.cseq.sequence)
-            call._agent.send(ack, ack_dest)
-            ack_sent.append(True)
-        return final
+    async def _reinvite(self, offer: bytes, step: str) -> Response:
+        """Send one re-INVITE with ``offer``; its final response. A 401/407 is answered once
+        (:mod:`.dialog_requests`); what came of it is noted as ``<step>_auth``."""
+        answer = await send_in_dialog(self._call, "INVITE", partial(with_sdp, body=offer))
+        if answer.auth is not None:
+            self.detail[f"{step}_auth"] = answer.auth
+        return answer.final
 
     # -- the state ------------------------------------------------------------------------------
 
