@@ -1,7 +1,8 @@
 """T.38 in a SIP call against sipp (RINGBACK_SIP_T38): a far end's re-INVITE to T.38 accepted
 (and a fax sent over the UDPTL stream it set up) or refused with 488 when off; ringback's own
 re-INVITE refused (488: the call stays on audio), answered with the image stream disabled (the
-audio is offered again), accepted after a glare (491), or crossed by the far end's (491)."""
+audio is offered again), accepted after a glare (491), or crossed by the far end's (491),
+challenged (401: answered once with the trunk's credentials; a second challenge is a refusal)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support_media import HOST, free_udp_ports
-from support_sip import bounded, request, sipp_peer
+from support_sip import bounded, request, sip_dialer, sipp_peer
 from tests.fax.support_fax import bitmaps, fax_document
 
 from ringback.clock import SystemClock
@@ -233,3 +234,55 @@ async def test_a_far_reinvite_back_to_audio_with_image_port_0_leaves_t38(tmp_pat
     t38 = record.detail["t38"]
     assert (t38["switched"], t38["left"]) == ("accepted", "the far end offered audio")
     assert record.detail["codec"] == "PCMA"
+
+
+@bounded(90)
+async def test_a_t38_offer_challenged_with_401_is_sent_again_once_with_credentials_and_switches(
+    tmp_path: Path,
+) -> None:
+    with sipp_peer(tmp_path, "uas_t38_offer_auth") as sipp:
+        async with sip_dialer(
+            sipp.sip_port, username="alice", password="s3cret", t38="offer"
+        ) as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            channel = await call.t38.switch()
+            assert channel is not None and call.t38.channel is channel
+            assert channel.remote.address == (HOST, 6004)
+            await call.hangup()
+            record = await call.wait_ended()
+        await sipp.passed()  # sipp checked the digest, the Call-ID, the higher CSeq, the ACK
+    t38 = record.detail["t38"]
+    assert (t38["switched"], t38["offer_response"], t38["offer_auth"]) == (
+        "offered",
+        200,
+        "401 answered",
+    )
+    assert "fallback" not in t38
+    assert record.hangup_disposition == "send_bye"
+
+
+@bounded(90)
+async def test_a_t38_offer_challenged_again_after_our_credentials_stays_on_g711_and_says_why(
+    tmp_path: Path,
+) -> None:
+    with sipp_peer(tmp_path, "uas_t38_offer_auth_twice") as sipp:
+        async with sip_dialer(
+            sipp.sip_port, username="alice", password="s3cret", t38="offer"
+        ) as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            assert await call.t38.switch() is None
+            assert not call.ended and call.t38.channel is None
+            await call.send_dtmf("5")  # audio still flows on the RTP stream
+            await call.hangup()
+            record = await call.wait_ended()
+        await sipp.passed()  # sipp checked the second re-INVITE and that no third one came
+    t38 = record.detail["t38"]
+    assert t38["offer_response"] == 401
+    assert t38["fallback"] == "401 Unauthorized"
+    assert t38["offer_auth"] == "401 again after our credentials"
+    assert record.hangup_disposition == "send_bye"
+    assert record.detail["rtp_packets_sent"] > 0
