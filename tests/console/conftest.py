@@ -26,6 +26,7 @@ from support_console import (
 )
 
 from support import stop_process
+from support_webhooks import Receiver
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +113,10 @@ def acme(served: Served) -> Iterator[Signed]:
 def globex(served: Served) -> Iterator[Signed]:
     """Client ``globex``, a second tenant, signed in to the console over HTTP."""
     yield from _signed(served, "globex")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()

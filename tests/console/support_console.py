@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,3 +166,12 @@ def _csrf(html: str) -> str:
     found = CSRF.search(html)
     assert found, html[:2000]
     return found.group(1)
+
+
+def reload_until(page: Page, ready: Callable[[], bool], what: str) -> None:
+    """Reload ``page`` until ``ready()`` (for pages that do not refresh themselves)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not ready():
+        assert time.monotonic() < deadline, f"waited {WAIT_MS / 1000:.0f} s for {what}"
+        page.wait_for_timeout(250)  # between reloads of a page that does not poll
+        page.reload()

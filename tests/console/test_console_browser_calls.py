@@ -6,13 +6,10 @@ and stays under a minute."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from support_api import SALES_IVR, Api, fax_call, ivr_job, wav
-from support_console import WAIT_MS, Browser, Served, screenshot, sign_in
+from support_console import Browser, Served, reload_until, screenshot, sign_in
 
 from support_webhooks import Receiver
 
@@ -34,22 +31,6 @@ def api(served: Served) -> Api:
     api.put_file("audio/hello.wav", wav(0.1))  # within the callee's 0.5 s
     api.put_file("ivr/sales.xml", SALES_IVR.encode())
     return api
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-
-
-def reload_until(page: Page, ready: Callable[[], bool], what: str) -> None:
-    """Reload ``page`` until ``ready()`` (for pages that do not refresh themselves)."""
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while not ready():
-        assert time.monotonic() < deadline, f"waited {WAIT_MS / 1000:.0f} s for {what}"
-        page.wait_for_timeout(250)  # between reloads of a page that does not poll
-        page.reload()
 
 
 def test_an_operator_opens_a_tasks_call_and_reads_its_transcript(

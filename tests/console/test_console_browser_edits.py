@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Dialog, expect
 from support_api import Api, ivr_job
-from support_console import WAIT_MS, Browser, Served, Signed, screenshot, sign_in
+from support_console import Browser, Served, Signed, reload_until, screenshot, sign_in
 
 from support_webhooks import Receiver
 
@@ -32,22 +30,6 @@ def api(served: Served) -> Api:
     api = Api(served, served.client("acme"))
     api.put_file("ivr/greet.xml", b"<IVR><Speak>Hello {{ CallerName }}</Speak><Hangup/></IVR>")
     return api
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-
-
-def reload_until(page: Page, ready: Callable[[], bool], what: str) -> None:
-    """Reload ``page`` until ``ready()`` (for pages that do not refresh themselves)."""
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while not ready():
-        assert time.monotonic() < deadline, f"waited {WAIT_MS / 1000:.0f} s for {what}"
-        page.wait_for_timeout(250)  # between reloads of a page that does not poll
-        page.reload()
 
 
 def test_an_operator_edits_a_webhook_reads_a_delivery_and_deletes_it(

@@ -11,7 +11,7 @@ import html
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from support_console import Served, Signed
@@ -29,13 +29,6 @@ def serve_env() -> dict[str, str]:
         "RINGBACK_WEBHOOK_RETRY_FOR": "1",
         "RINGBACK_WEBHOOK_RETRY_BASE": "0.2",
     }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
 
 
 def wait_for(check: Callable[[], bool], what: str) -> None:
