@@ -143,6 +143,40 @@ def test_notify_completed_is_saved_for_an_answer_url_route(served: Served, acme:
     assert api.http.get("/numbers/0312349101").json()["notify_completed"] is False
 
 
+def route_form(html: str) -> str:
+    found = re.search(r'<form[^>]*id="route-form".*?</form>', html, re.S)
+    assert found is not None
+    return found.group(0)
+
+
+def test_edit_fills_the_form_with_the_numbers_route_and_only_the_clients_own(
+    served: Served, acme: Signed
+) -> None:
+    url = "https://ivr.example.com/a,https://ivr.example.com/b"
+    answer = route(
+        acme, "0312349104", target="url", answer_url=url, notify_completed="true",
+        description="night line",
+    )  # fmt: skip
+    assert answer == 303
+    assert 'href="/ui/numbers?edit=0312349104#route-form"' in number_row(acme, "0312349104")
+    form = route_form(acme.http.get("/ui/numbers", params={"edit": "0312349104"}).text)
+    assert 'name="number" value="0312349104"' in form
+    assert 'name="target" value="url" checked' in form
+    assert f'name="answer_url" value="{url}"' in form
+    assert 'name="notify_completed" value="true" checked' in form
+    assert 'name="description" value="night line"' in form
+    assert route(acme, "0312349105", ivr_file="ivr/sales.xml") == 303
+    form = route_form(acme.http.get("/ui/numbers", params={"edit": "0312349105"}).text)
+    assert 'name="target" value="file" checked' in form
+    assert 'name="ivr_file" value="ivr/sales.xml"' in form
+    globex = Signed(served, served.clients["globex"])
+    try:  # another client's number: an empty form, nothing of acme's route shown
+        form = route_form(globex.http.get("/ui/numbers", params={"edit": "0312349104"}).text)
+        assert 'name="number" value=""' in form and "ivr.example.com" not in form
+    finally:
+        globex.http.close()
+
+
 def test_notify_completed_with_an_ivr_file_is_refused_naming_the_field(acme: Signed) -> None:
     answer = acme.http.post(
         "/ui/numbers",

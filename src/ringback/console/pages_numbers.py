@@ -89,7 +89,7 @@ async def _context(console: Console, client_id: int) -> dict[str, Any]:
     return {
         "numbers": numbers, "result": None, "problem": None,
         "form": {"number": "", "target": "file", "ivr_file": "", "answer_url": "",
-                 "notify_completed": False},
+                 "notify_completed": False, "description": ""},
         "trial": {"number": numbers[0].number if numbers else "", "caller": DEFAULT_CALLER,
                   "digits": "", "variables": ""},
         "trial_problem": None,
@@ -97,12 +97,20 @@ async def _context(console: Console, client_id: int) -> dict[str, Any]:
 
 
 @router.get("", response_class=HTMLResponse)
-async def numbers_page(request: Request) -> Response:
+async def numbers_page(request: Request, edit: str | None = None) -> Response:
+    """The routes and the form; ``edit``: the form filled in with that number's route (one of
+    the client's: another's, or none, leaves the form empty)."""
     console = Console.of(request)
     session = await console.session(request)
-    return page(
-        request, "numbers.html", await _context(console, session.client_id), session=session
-    )
+    context = await _context(console, session.client_id)
+    for n in context["numbers"] if edit else ():
+        if n.number == edit:
+            context["form"] = {
+                "number": n.number, "target": "file" if n.ivr_file else "url",
+                "ivr_file": n.ivr_file or "", "answer_url": n.answer_url or "",
+                "notify_completed": n.notify_completed, "description": n.description,
+            }  # fmt: skip
+    return page(request, "numbers.html", context, session=session)
 
 
 @router.post("", response_class=HTMLResponse)
@@ -132,8 +140,8 @@ async def put(
     except InvalidInput as exc:
         context = await _context(console, session.client_id)
         context["form"] = {"number": number, "target": target, "ivr_file": ivr_file,
-                           "answer_url": answer_url,
-                           "notify_completed": notify_completed}  # fmt: skip
+                           "answer_url": answer_url, "notify_completed": notify_completed,
+                           "description": description}  # fmt: skip
         context["problem"] = exc
         return page(request, "numbers.html", context, session=session, status_code=422)
     return RedirectResponse("/ui/numbers", status_code=303)
