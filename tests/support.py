@@ -198,6 +198,14 @@ def stop_process(
     return process.returncode
 
 
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the process group of ``process`` (started with ``start_new_session``): it
+    and every child it started, whether it is still running or already gone; then reaped."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
 def leg_record(
     clock: FakeClock, leg_uuid: str = "leg-1", to: str = "0901234000", **fields: Any
 ) -> CallRecord:

@@ -9,7 +9,6 @@ CLI and watches it finish.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -27,6 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ringback.cli import app
+from support import kill_group
 
 TIMEOUT_S = 30
 
@@ -476,6 +476,7 @@ def test_worker_with_processes_2_runs_a_child_worker_and_stops_both_on_sigterm(
         env={**env, **cli_env(tmp_path)},
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # a group of its own: kill_group ends the child too
     )
     children: list[int] = []
     try:
@@ -497,12 +498,7 @@ def test_worker_with_processes_2_runs_a_child_worker_and_stops_both_on_sigterm(
         with pytest.raises(ProcessLookupError):
             os.kill(children[0], 0)  # the child is gone (and reaped)
     finally:
-        if parent.poll() is None:  # the test failed half-way: end the parent, then its child
-            parent.kill()
-            parent.wait(timeout=10)
-            for pid in children:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        kill_group(parent)  # the test failed half-way: the parent and its child, by group
         log.close()
 
 
@@ -523,6 +519,7 @@ def test_serve_with_processes_2_answers_the_api_from_both_and_stops_both_on_sigt
         env={**env, **cli_env(tmp_path)},
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # a group of its own: kill_group ends the child too
     )
     try:
         deadline = time.monotonic() + 90  # an upper bound: a loaded machine starts Python slowly
@@ -544,13 +541,7 @@ def test_serve_with_processes_2_answers_the_api_from_both_and_stops_both_on_sigt
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)  # the child is gone (and reaped)
     finally:
-        if parent.poll() is None:  # the test failed half-way: end the parent and its child
-            parent.kill()
-            parent.wait(timeout=10)
-            for line in log_path.read_text().splitlines():
-                if "serve process started" in line:
-                    with contextlib.suppress(ProcessLookupError, ValueError):
-                        os.kill(int(line.rsplit("pid=", 1)[1].split()[0]), signal.SIGKILL)
+        kill_group(parent)  # the test failed half-way: the parent and its child, by group
         log.close()
 
 

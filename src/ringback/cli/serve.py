@@ -18,7 +18,7 @@ from ringback.cli.common import JsonOpt, SetupError, errors, out, run, shown_url
 from ringback.clock import AlignedClock
 from ringback.config import Settings
 from ringback.domain.rows import CallRow, TaskRow
-from ringback.engine.processes import LISTEN_FD_ENV
+from ringback.engine.processes import LISTEN_FD_ENV, follow_parent
 from ringback.logoutput import LogOutput, log_settings_from_env
 from ringback.service import Services
 from ringback.stalls import LoopStallMonitor
@@ -211,6 +211,7 @@ def _api_server(services: Services, settings: Settings, metrics: Any) -> Any:
 
 
 def _serve(what: str, processes: int | None, *, api: bool) -> None:
+    follow_parent()  # a child of ``--processes N`` stops when its parent dies
     # logs go to stderr, like every other message of the service (stdout stays clean), written
     # by a thread: a full pipe or a slow terminal never holds up the event loop
     with errors():

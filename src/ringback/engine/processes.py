@@ -6,11 +6,15 @@ child processes (``python -m ringback worker``) with the same settings, and ``ri
 all accepting connections from the one listening socket the parent opened and handed down
 (a process busy with a request is not waiting to accept, so an idle one takes the next). Claims stay
 correct across them (queue row locks on PostgreSQL, the write lock on SQLite). On stop each
-child gets SIGTERM and shuts down gracefully; one that does not exit in time is killed.
+child gets SIGTERM and shuts down gracefully; one that does not exit in time is killed. A
+child whose parent dies without stopping it (``kill -9``, a crash) gets SIGTERM from the kernel
+and shuts down gracefully too (:func:`follow_parent`) instead of dialling on as an orphan that
+no supervisor knows of.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -23,6 +27,27 @@ log = structlog.get_logger("ringback.processes")
 
 #: for the children of ``serve --processes N``: the parent's listening socket, by descriptor
 LISTEN_FD_ENV = "RINGBACK_LISTEN_FD"
+#: for every child: the process id of the parent that started it (:func:`follow_parent`)
+PARENT_PID_ENV = "RINGBACK_PARENT_PID"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def follow_parent() -> None:
+    """In a child process: have the kernel send SIGTERM (the graceful stop) when the parent
+    that started it dies, ``kill -9`` included (Linux's ``PR_SET_PDEATHSIG``; elsewhere
+    nothing). A parent already gone by now stops this process at once."""
+    parent = os.environ.get(PARENT_PID_ENV)
+    if parent is None or not parent.isdigit():
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != int(parent):  # it died before the call above could take effect
+        log.warning("the parent process is gone: stopping", parent_pid=int(parent))
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class WorkerProcesses:
@@ -39,7 +64,7 @@ class WorkerProcesses:
         """``count`` child processes running ``ringback COMMAND`` (``worker`` or ``serve``);
         ``listen_fd``: the listening socket the ``serve`` children accept from; ``env_for(i)``:
         settings of child i (1 to count) alone, such as its own SIP port."""
-        env = {**os.environ, "RINGBACK_WORKER_PROCESSES": "1"}
+        env = {**os.environ, "RINGBACK_WORKER_PROCESSES": "1", PARENT_PID_ENV: str(os.getpid())}
         env.pop(LISTEN_FD_ENV, None)
         if listen_fd is not None:
             env[LISTEN_FD_ENV] = str(listen_fd)
