@@ -20,6 +20,7 @@ from ringback.api.base_schemas import SeedTime, Storable, StrictIn
 from ringback.api.base_schemas import errors as errors
 from ringback.api.base_schemas import reject_unstorable as reject_unstorable
 from ringback.api.error_body import ApiError
+from ringback.api.fast_dump import json_dumper
 from ringback.api.fax_links import FaxOut, fax_view
 from ringback.api.queue_schemas import CallingHoursSpec as CallingHoursSpec
 from ringback.api.queue_schemas import QueueCreate as QueueCreate
@@ -125,12 +126,6 @@ class CallOut(BaseModel):
         None, description="answering-machine detection (the task's amd policy); null: none ran"
     )
 
-    @classmethod
-    def of(cls, call: CallRow) -> CallOut:
-        values = {name: _call_out_value(f, getattr(call, f)) for f, name in CALL_OUT_FIELDS.items()}
-        values["fax"] = fax_view(call.client_id, call.fax)
-        return cls.model_validate(values)
-
 
 #: the CDR fields ``CallOut`` names otherwise (times in ``*_time_utc``, durations in seconds)
 CALL_OUT_RENAMED = view_names("utc")
@@ -147,6 +142,13 @@ def _call_out_value(field: str, value: Any) -> Any:
     if field in MS_FIELDS:
         return None if value is None else round(value / 1000)
     return _EMPTY[field] if field in _EMPTY and not value else value
+
+
+def _call_fields(call: CallRow) -> dict[str, Any]:
+    """A leg's :class:`CallOut` fields (by alias: ``from``)."""
+    values = {name: _call_out_value(f, getattr(call, f)) for f, name in CALL_OUT_FIELDS.items()}
+    values["fax"] = fax_view(call.client_id, call.fax)
+    return values
 
 
 class CallbackParamsOut(BaseModel):
@@ -340,7 +342,7 @@ def _task_fields(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
         "finish_date_utc": format_seed_time(row.finished_at),
         "timezone": row.timezone,
         "try_count": row.max_tries,
-        "calls": [CallOut.of(call) for call in calls],
+        "calls": [_call_fields(call) for call in calls],
         **_own_fields(new),
         **campaign.task_campaign_fields(row),
     }
@@ -350,9 +352,14 @@ def task_out(row: TaskRow, calls: list[CallRow]) -> TaskOut:
     return TaskOut.model_validate(_task_fields(row, calls), context=READ_BACK)
 
 
+_TASK_JSON = json_dumper(TaskOut)
+
+
 def task_json(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
-    """The task as JSON exactly as the API shows it (webhook bodies carry it)."""
-    return task_out(row, calls).model_dump(mode="json", by_alias=True)  # "from", as served
+    """The task as JSON exactly as the API shows it (webhook bodies carry it): what
+    ``task_out(row, calls).model_dump(mode="json", by_alias=True)`` gives, built from the same
+    fields without a pydantic round trip (they were validated when the task was added)."""
+    return _TASK_JSON(_task_fields(row, calls))
 
 
 def created_tasks_json(
