@@ -30,7 +30,10 @@ _MISSING: Any = object()
 class JsonDumper:
     """Dumps one model's JSON from values it accepts (see the module): a plan of its fields."""
 
-    __slots__ = ("converts", "excludes", "fields", "made", "name", "plan", "required")
+    __slots__ = (
+        "converts", "defaults", "excludes", "fields", "keys", "made", "name", "required",
+        "sources",
+    )  # fmt: skip
 
     def __init__(self, model: type[BaseModel]) -> None:
         decorators = model.__pydantic_decorators__
@@ -39,7 +42,7 @@ class JsonDumper:
         if model.model_computed_fields:
             raise TypeError(f"{model.__name__} has computed fields")
         self.name = model.__name__
-        self.plan: list[tuple[str, str, Any]] = []  # output key, input key, default
+        plan: list[tuple[str, str, Any]] = []  # output key, input key, default
         self.made: list[tuple[str, Callable[[], Any]]] = []  # defaults made afresh each time
         self.converts: list[tuple[str, _Convert]] = []
         self.excludes: list[tuple[str, Callable[[Any], bool]]] = []
@@ -55,21 +58,23 @@ class JsonDumper:
                 self.made.append((key, make))
             elif default is _MISSING:
                 required.add(source)
-            self.plan.append((key, source, default))
+            plan.append((key, source, default))
             convert = _converter(field.annotation)
             if convert is not None:
                 self.converts.append((key, convert))
             if field.exclude_if is not None:
                 self.excludes.append((key, field.exclude_if))
         self.required = frozenset(required)
-        self.fields = frozenset(source for _, source, _ in self.plan)
+        self.keys = tuple(key for key, _, _ in plan)
+        self.sources = tuple(source for _, source, _ in plan)
+        self.defaults = tuple(default for _, _, default in plan)
+        self.fields = frozenset(self.sources)
 
     def __call__(self, values: Mapping[str, Any]) -> dict[str, Any]:
         if not self.required <= values.keys():
             missing = ", ".join(sorted(self.required - values.keys()))
             raise ValueError(f"{self.name}: missing {missing}")
-        get = values.get
-        out = {key: get(source, default) for key, source, default in self.plan}
+        out = dict(zip(self.keys, map(values.get, self.sources, self.defaults), strict=True))
         for key, make in self.made:
             if out[key] is _MISSING:
                 out[key] = make()
