@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -16,6 +16,7 @@ from ringback.domain.tasks import (
     Job,
     MsgCallJob,
     check_number,
+    format_seed_time,
     parse_utc_time,
     task_from_callback,
     task_from_job,
@@ -48,6 +49,20 @@ def test_seed_times_are_read_as_utc(moment: datetime) -> None:
     moment = moment.replace(microsecond=0)
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     assert parse_utc_time(text) == moment.replace(tzinfo=UTC)
+
+
+_offsets = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@given(st.datetimes(timezones=st.none() | st.just(UTC) | _offsets | st.timezones()))
+def test_times_are_shown_in_utc_as_strftime_writes_them(moment: datetime) -> None:
+    try:
+        expected = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError):  # beyond year 1 or 9999 once in UTC
+        with pytest.raises((OverflowError, ValueError)):
+            format_seed_time(moment)
+        return
+    assert format_seed_time(moment) == expected
 
 
 def test_iso_times_need_a_zone_and_are_converted_to_utc() -> None:

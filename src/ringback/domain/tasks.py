@@ -113,7 +113,12 @@ def check_expires_at(expires_at: datetime | None, now: datetime) -> str | None:
 
 def format_seed_time(when: datetime | None) -> str | None:
     """The seed's time format, ``YYYY-MM-DD HH:MM:SS`` in UTC (None stays None)."""
-    return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if when is None:
+        return None
+    when = when.astimezone(UTC)
+    if when.year < 1000:  # strftime writes such a year without leading zeros
+        return when.strftime(_TIME_FORMATS[0])
+    return when.isoformat(" ")[:19]  # the same text, about twice as fast as strftime
 
 
 def _pause_seconds(value: Any) -> Any:
