@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 
-from ringback.api.schemas import task_json
+from ringback.api.schemas import task_json, task_out
 from ringback.clock import FakeClock
 from ringback.domain.credentials import new_signing_secret as new_secret
 from ringback.service.webhooks import WebhookService
@@ -121,6 +122,21 @@ async def test_each_seed_url_receives_exactly_its_events_in_order_and_signed(env
     finished = next(r.json for r in got if r.path == "/ok/url_success")
     assert finished["task"]["id"] == success and finished["task"]["finish_result"] == "success"
     assert finished["client_id"] == env.client_id and finished["queue_id"] == env.queue_id
+
+
+async def test_a_body_carries_the_task_as_the_api_shows_it_to_the_byte(env: Env) -> None:
+    retried = await env.callback(b_number=BUSY_B, try_count=2, try_again_pause=10,
+                                 **env.seed_urls("busy"))  # fmt: skip
+    await env.run_all_finished([retried])
+    await env.deliver_all()
+
+    [finished] = [r for r in env.receiver.requests() if r.path == "/busy/url_after"]
+    hooks = WebhookService(env.store, env.clock)
+    row = (await hooks.tasks([retried]))[retried]
+    calls = (await hooks.calls_for_tasks([retried]))[retried]
+    shown = task_out(row, calls).model_dump(mode="json", by_alias=True)
+    assert len(shown["calls"]) == 4  # two attempts, legs A and B each
+    assert orjson.dumps({"task": shown})[1:-1] in finished.body
 
 
 async def test_subscription_receives_every_event_of_every_task_in_sequence_order(env: Env) -> None:

@@ -7,9 +7,10 @@ missing field's default, a float field's integer as a float (as pydantic's lax m
 nested models dumped the same way (one, a list of them, or a union of them: the member whose
 fields the values fit, as a model refusing extra fields selects itself), ``exclude_if``
 honoured and unknown keys dropped. Nothing else is checked or converted (a missing required
-field is still refused). A task with one call is dumped in ~10 µs where pydantic's round trip
-takes ~85 µs. Models with serializers or computed fields are refused: the plan could not
-follow them. ``tests/api/test_task_json.py`` checks the equality over generated tasks.
+field is still refused). What it saves is the validation (for a task: one model per leg,
+per fax, per detection, the job's data and options); the values are built either way.
+Models with serializers or computed fields are refused: the plan could not follow them.
+``tests/api/test_task_json.py`` checks the equality over generated tasks.
 """
 
 from __future__ import annotations
