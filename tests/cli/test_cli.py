@@ -463,6 +463,39 @@ def test_serve_dials_a_task_added_from_the_cli_and_stops_cleanly_on_sigterm(
         log.close()
 
 
+def start_group(home: Path, log: Any, *args: str) -> subprocess.Popen[bytes]:
+    """``ringback ARGS`` as a process of its own, in a process group of its own (so that
+    :func:`kill_group` ends it and every child it starts), its output to ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGBACK_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ringback", *args],
+        env={**env, **cli_env(home)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_for_lines(log_path: Path, text: str, count: int, process: subprocess.Popen[bytes]) -> str:
+    """The log once ``text`` appears ``count`` times in it (``process`` still running); an
+    upper bound of 90 s: a loaded machine starts Python slowly."""
+    deadline = time.monotonic() + 90
+    while (output := log_path.read_text()).count(text) < count:
+        assert time.monotonic() < deadline, output
+        assert process.poll() is None, output
+        time.sleep(0.1)
+    return output
+
+
+def started_children(output: str) -> list[int]:
+    """The process ids of the children a ``--processes N`` parent says it started."""
+    return [
+        int(line.rsplit("pid=", 1)[1].split()[0])
+        for line in output.splitlines()
+        if "process started" in line and "pid=" in line
+    ]
+
+
 @pytest.mark.slow  # starts `ringback serve` / `ringback worker` processes
 def test_worker_with_processes_2_runs_a_child_worker_and_stops_both_on_sigterm(
     tmp_path: Path,
@@ -470,27 +503,9 @@ def test_worker_with_processes_2_runs_a_child_worker_and_stops_both_on_sigterm(
     assert ringback(tmp_path, "migrate").code == 0
     log_path = tmp_path / "worker.log"
     log = log_path.open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGBACK_")}
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "ringback", "worker", "--processes", "2"],
-        env={**env, **cli_env(tmp_path)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # a group of its own: kill_group ends the child too
-    )
-    children: list[int] = []
+    parent = start_group(tmp_path, log, "worker", "--processes", "2")
     try:
-        deadline = time.monotonic() + 90  # an upper bound: a loaded machine starts Python slowly
-        while log_path.read_text().count("worker started") < 2:
-            assert time.monotonic() < deadline, log_path.read_text()
-            assert parent.poll() is None, log_path.read_text()
-            time.sleep(0.1)
-        output = log_path.read_text()
-        children = [
-            int(line.rsplit("pid=", 1)[1].split()[0])
-            for line in output.splitlines()
-            if "worker process started" in line
-        ]
+        children = started_children(wait_for_lines(log_path, "worker started", 2, parent))
         assert len(children) == 1
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=15) == 0
@@ -513,24 +528,10 @@ def test_serve_with_processes_2_answers_the_api_from_both_and_stops_both_on_sigt
     port = free_port()
     log_path = tmp_path / "serve.log"
     log = log_path.open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGBACK_")}
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "ringback", "serve", "--processes", "2", "--port", str(port)],
-        env={**env, **cli_env(tmp_path)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # a group of its own: kill_group ends the child too
-    )
+    parent = start_group(tmp_path, log, "serve", "--processes", "2", "--port", str(port))
     try:
-        deadline = time.monotonic() + 90  # an upper bound: a loaded machine starts Python slowly
-        while log_path.read_text().count("Application startup complete") < 2:
-            assert time.monotonic() < deadline, log_path.read_text()
-            assert parent.poll() is None, log_path.read_text()
-            time.sleep(0.1)
-        servers = {
-            int(found)
-            for found in re.findall(r"Started server process \[(\d+)\]", log_path.read_text())
-        }
+        output = wait_for_lines(log_path, "Application startup complete", 2, parent)
+        servers = {int(found) for found in re.findall(r"Started server process \[(\d+)\]", output)}
         assert len(servers) == 2 and parent.pid in servers, log_path.read_text()
         for _ in range(4):  # one port, one listening socket, whichever process accepts
             assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
