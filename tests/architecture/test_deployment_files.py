@@ -35,6 +35,8 @@ def test_compose_runs_the_database_a_migration_the_api_and_two_workers() -> None
     services = compose["services"]
     assert set(services) == {"db", "migrate", "api", "worker"}
     assert services["worker"]["deploy"]["replicas"] == 2
+    # the image's HEALTHCHECK asks the API's /healthz: a worker serves no HTTP, so none
+    assert services["worker"]["healthcheck"] == {"test": ["NONE"]}
     for name in ("migrate", "api", "worker"):
         service = services[name]
         assert service["build"] == "." and service["image"] == "ringback:latest"
