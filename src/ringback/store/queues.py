@@ -265,9 +265,9 @@ class QueueRepository(Repository):
 #: a live queue by client and name, with its counters at 0. Built once: SQLAlchemy keeps a
 #: statement object's cache key, so each read skips building and keying the statement (the
 #: intake path of every AddJob and job add reads it)
-_QUEUE_NAMED = sa.select(
-    t.queues, *(sa.literal_column("0").label(n) for n in ("task_count", "sched", "running"))
-).where(
+_ZERO_COUNTERS = ("task_count", "sched", "running")
+_QUEUE_ROW = sa.select(t.queues, *(sa.literal_column("0").label(n) for n in _ZERO_COUNTERS))
+_QUEUE_NAMED = _QUEUE_ROW.where(
     t.queues.c.name == sa.bindparam("name"),
     t.queues.c.client_id == sa.bindparam("client_id"),
     t.queues.c.deleted_at.is_(None),
@@ -282,23 +282,17 @@ class IntakeView:
     queues: dict[str, QueueRow]  # by name; a name asked for and missing is not here
 
 
-_ZEROS = ("task_count", "sched", "running")
 #: the client's queues by name (rows with an ``id``) and its allowed caller ids (rows without),
 #: as one UNION: the result's columns are the first SELECT's, padded with NULLs in the other
 _INTAKE: sa.CompoundSelect[Any] = sa.union_all(
-    sa.select(
-        t.queues,
-        *(sa.literal_column("0").label(n) for n in _ZEROS),
-        sa.null().label("cid_number"),
-        sa.null().label("cid_prefix"),
-    ).where(
+    _QUEUE_ROW.add_columns(sa.null().label("cid_number"), sa.null().label("cid_prefix")).where(
         t.queues.c.name.in_(sa.bindparam("names", expanding=True)),
         t.queues.c.client_id == sa.bindparam("client_id"),
         t.queues.c.deleted_at.is_(None),
     ),
     sa.select(
         *(sa.null() for _ in t.queues.c),
-        *(sa.literal_column("0") for _ in _ZEROS),
+        *(sa.literal_column("0") for _ in _ZERO_COUNTERS),
         t.caller_ids.c.number,
         t.caller_ids.c.prefix,
     ).where(t.caller_ids.c.client_id == sa.bindparam("client_id")),

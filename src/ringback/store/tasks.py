@@ -342,50 +342,15 @@ async def cancel(conn: Conn, task_id: int, now: datetime, comment: str) -> None:
 
 async def cancel_unfinished(conn: Conn, queue_id: int, now: datetime, comment: str) -> int:
     """:func:`cancel` every unfinished task of the queue, in two statements whatever their
-    number (one UPDATE … RETURNING, one INSERT of their events); returns how many."""
+    number; returns how many."""
     tk = t.tasks
-    rows = (
-        await conn.execute(
-            tk.update()
-            .where(tk.c.queue_id == queue_id, tk.c.status != TaskStatus.FINISHED.value)
-            .values(
-                **_cancel_values(now, comment),
-                event_seq=tk.c.event_seq + 1,
-                updated_at=to_ms(now),
-            )
-            .returning(tk.c.id, tk.c.client_id, tk.c.event_seq, tk.c.attempt)
-        )
-    ).all()
-    await insert_events(conn, rows, queue_id, now, EventType.TASK_CANCELED, _canceled_data(comment))
-    return len(rows)
-
-
-async def insert_events(
-    conn: Conn,
-    rows: Sequence[Any],
-    queue_id: int,
-    now: datetime,
-    event_type: EventType,
-    data: Callable[[int], dict[str, Any]],
-) -> None:
-    """The events of tasks a set-based UPDATE just changed: ``rows`` as it RETURNed them
-    (``id``, ``client_id``, ``event_seq``, ``attempt``), ``data`` made from each attempt."""
-    if not rows:
-        return
-    await conn.execute(
-        t.events.insert(),
-        [
-            {
-                "client_id": row.client_id,
-                "queue_id": queue_id,
-                "task_id": row.id,
-                "seq": row.event_seq,
-                "type": event_type.value,
-                "occurred_at": to_ms(now),
-                "data": data(row.attempt),
-            }
-            for row in rows
-        ],
+    return await transition_where(
+        conn,
+        [tk.c.queue_id == queue_id, tk.c.status != TaskStatus.FINISHED.value],
+        now,
+        _cancel_values(now, comment),
+        EventType.TASK_CANCELED,
+        _canceled_data(comment),
     )
 
 
@@ -401,26 +366,46 @@ async def transition(
 
     ``data`` makes the event's data from the task's attempt counter.
     """
+    if not await transition_where(conn, [t.tasks.c.id == task_id], now, values, event_type, data):
+        raise sa.exc.NoResultFound(f"no task {task_id}")
+
+
+async def transition_where(
+    conn: Conn,
+    where: list[Any],
+    now: datetime,
+    values: dict[str, Any],
+    event_type: EventType,
+    data: Callable[[int], dict[str, Any]],
+) -> int:
+    """:func:`transition` for every task matching ``where``, in two statements whatever their
+    number (one UPDATE … RETURNING, one INSERT of their events); returns how many changed."""
     tk = t.tasks
-    row = (
+    rows = (
         await conn.execute(
             tk.update()
-            .where(tk.c.id == task_id)
+            .where(*where)
             .values(**values, event_seq=tk.c.event_seq + 1, updated_at=to_ms(now))
-            .returning(tk.c.client_id, tk.c.queue_id, tk.c.event_seq, tk.c.attempt)
+            .returning(tk.c.id, tk.c.client_id, tk.c.queue_id, tk.c.event_seq, tk.c.attempt)
         )
-    ).one()
-    await conn.execute(
-        t.events.insert().values(
-            client_id=row.client_id,
-            queue_id=row.queue_id,
-            task_id=task_id,
-            seq=row.event_seq,
-            type=event_type.value,
-            occurred_at=to_ms(now),
-            data=data(row.attempt),
+    ).all()
+    if rows:
+        await conn.execute(
+            t.events.insert(),
+            [
+                {
+                    "client_id": row.client_id,
+                    "queue_id": row.queue_id,
+                    "task_id": row.id,
+                    "seq": row.event_seq,
+                    "type": event_type.value,
+                    "occurred_at": to_ms(now),
+                    "data": data(row.attempt),
+                }
+                for row in rows
+            ],
         )
-    )
+    return len(rows)
 
 
 async def release_delayed_to_hours(conn: Conn, queue_id: int, now: datetime) -> int:
@@ -429,33 +414,21 @@ async def release_delayed_to_hours(conn: Conn, queue_id: int, now: datetime) -> 
     them again if those are closed). Each gets a ``task.updated`` event saying why. Returns how
     many were released."""
     tk = t.tasks
-    rows = (
-        await conn.execute(
-            tk.update()
-            .where(tk.c.queue_id == queue_id, tk.c.status == TaskStatus.DELAYED_INTERVAL.value)
-            .values(
-                status=sa.case(
-                    (tk.c.attempt > 0, TaskStatus.DELAYED.value),
-                    else_=TaskStatus.SCHEDULED.value,
-                ),
-                run_at=to_ms(now),
-                event_seq=tk.c.event_seq + 1,
-                updated_at=to_ms(now),
-            )
-            .returning(tk.c.id, tk.c.client_id, tk.c.event_seq, tk.c.attempt)
-        )
-    ).all()
-    await insert_events(
+    return await transition_where(
         conn,
-        rows,
-        queue_id,
+        [tk.c.queue_id == queue_id, tk.c.status == TaskStatus.DELAYED_INTERVAL.value],
         now,
+        {
+            "status": sa.case(
+                (tk.c.attempt > 0, TaskStatus.DELAYED.value), else_=TaskStatus.SCHEDULED.value
+            ),
+            "run_at": to_ms(now),
+        },
         EventType.TASK_UPDATED,
         lambda attempt: {
             "reason": "calling hours changed", "run_at": now.isoformat(), "attempts": attempt,
         },
     )  # fmt: skip
-    return len(rows)
 
 
 async def follow_queue_zone(conn: Conn, queue_id: int, zone: str | None) -> None:
