@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringback.telephony.sip.sdp import SdpError, parse_remote_media
+from ringback.telephony.sip.sdp import SdpError, build_sdp, parse_remote_media
 from ringback.telephony.sip.sdp_t38 import (
     FEC,
     NO_EC,
@@ -17,6 +17,7 @@ from ringback.telephony.sip.sdp_t38 import (
     build_t38_answer,
     build_t38_offer,
     has_t38,
+    in_previous_slots,
     parse_remote_image,
 )
 
@@ -180,3 +181,34 @@ def test_any_text_either_parses_or_raises_sdp_error(text: str) -> None:
     body = ("v=0\r\nc=IN IP4 192.0.2.1\r\nm=image 4000 udptl t38\r\n" + text).encode()
     with contextlib.suppress(SdpError):
         parse_remote_image(body)
+
+
+def _m_lines(sdp: bytes) -> list[str]:
+    return [line for line in sdp.decode().splitlines() if line.startswith("m=")]
+
+
+def test_rfc3264_s8_the_offer_back_to_audio_keeps_the_t38_stream_disabled_after_it() -> None:
+    t38 = build_t38_offer("192.0.2.1", 30000, session_id=5, version=3)
+    audio = build_sdp("192.0.2.1", 20000, session_id=5, version=4, codecs=((8, "PCMA"),))
+    offer = in_previous_slots(audio, t38)
+    assert _m_lines(offer) == ["m=audio 20000 RTP/AVP 8 101", "m=image 0 udptl t38"]
+    assert "o=ringback 5 4 IN IP4 192.0.2.1" in offer.decode()
+    remote = parse_remote_media(offer)  # the audio stream with its attributes, in place
+    assert (remote.port, remote.codec, remote.dtmf_payload_type) == (20000, "PCMA", 101)
+    assert not has_t38(offer)
+
+
+def test_rfc3264_s8_a_stream_takes_its_earlier_slot_and_the_count_never_shrinks() -> None:
+    # our T.38 answer to an audio+image offer: the audio comes back in the first slot
+    previous = _sdp("v=0", "m=audio 0 RTP/AVP 0", "m=image 30000 udptl t38", "a=T38FaxVersion:0")
+    audio = build_sdp("192.0.2.1", 20000, session_id=5, version=4, codecs=((0, "PCMU"),))
+    assert _m_lines(in_previous_slots(audio, previous)) == [
+        "m=audio 20000 RTP/AVP 0 101",
+        "m=image 0 udptl t38",
+    ]
+    # a second switch to T.38 after that: the image stream in its slot, the audio disabled
+    back = in_previous_slots(audio, previous)
+    t38 = build_t38_offer("192.0.2.1", 30002, session_id=5, version=5)
+    again = in_previous_slots(t38, back)
+    assert _m_lines(again) == ["m=audio 0 RTP/AVP 0 101", "m=image 30002 udptl t38"]
+    assert parse_remote_image(again).port == 30002

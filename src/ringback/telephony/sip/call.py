@@ -446,7 +446,7 @@ class SipCall(MediaCallMethods):
             if request.body and not self._apply_remote_sdp(request.body):
                 self._agent.respond(request, source, response_to(request, 488))
                 return
-            body = self._local_sdp if request.body else b""
+            body = self.t38.answer_body() if request.body else b""
             ok = response_to(request, 200, body=body, content_type=SDP if body else None)
             ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
             self.session_timer.answer(request, ok)
@@ -471,7 +471,7 @@ class SipCall(MediaCallMethods):
             txn.respond(response_to(request, 488))
             return
         self._sent_offer_in_2xx = not request.body
-        ok = response_to(request, 200, body=self.t38.local_sdp or self._local_sdp, content_type=SDP)
+        ok = response_to(request, 200, body=self.t38.answer_body(), content_type=SDP)
         ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
         ok.headers.set("Allow", ALLOW)
         self.session_timer.answer(request, ok)

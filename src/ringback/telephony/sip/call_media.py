@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Coroutine
 from pathlib import Path
@@ -52,6 +53,11 @@ class LegState(Protocol):
 
     @property
     def ended(self) -> bool: ...
+
+    @property
+    def media_blocked(self) -> str | None:
+        """Why the call's media cannot be used while it is up (None: it can)."""
+        ...
 
 
 class CallMedia:
@@ -119,6 +125,14 @@ class CallMedia:
             answering=answering,
         )
 
+    def audio_sdp(self, session_id: int, version: int) -> bytes:
+        """Our audio stream as negotiated, alone: the far end's codec and DTMF type, the same
+        RTP port, our SRTP key if any (the offer back to audio after T.38)."""
+        if self.remote is None:
+            return self.local_sdp(session_id, version=version)
+        alone = dataclasses.replace(self.remote, streams=(), audio_index=0)
+        return self.local_sdp(session_id, alone, version)
+
     def parse_remote(self, body: bytes) -> RemoteMedia:
         """The far end's SDP (an answer to our offer, or an offer) checked against the trunk's
         SRTP policy; :class:`SdpError` says why it is refused."""
@@ -173,6 +187,9 @@ class CallMedia:
             raise self.ended_error(action)
         if not self._leg.answered or self.session is None:
             raise CallError(f"cannot {action}: the call is not answered")
+        blocked = self._leg.media_blocked
+        if blocked is not None:
+            raise CallError(f"cannot {action}: {blocked}")
         return self.session
 
     def ended_error(self, action: str) -> CallError:

@@ -28,6 +28,11 @@ class MediaCallMethods:
 
         async def hangup(self, cause: str = "NORMAL_CLEARING") -> None: ...
 
+    @property
+    def media_blocked(self) -> str | None:
+        """Why the answered call's media cannot be used (:attr:`.T38Switch.stuck`), or None."""
+        return self.t38.stuck
+
     async def bridge(self, other: Call) -> None:
         """Relay media between two answered legs until either hangs up; then hang up both."""
         if not isinstance(other, MediaCallMethods):

@@ -13,6 +13,13 @@ carries the fax, T.38 or G.711 audio (docs/fax.md, "The transport of a SIP fax")
    the time that is left. With ``off`` the far end's re-INVITE gets 488 and the fax stays on
    G.711.
 
+3. A fax that ran on T.38 ends with the call back on audio: if the call is up and still on
+   T.38 when the T.38 session ends, the step re-INVITEs to the call's audio
+   (:meth:`~.t38_switch.T38Switch.back_to_audio`) before it returns, whichever side switched
+   (Asterisk's ``res_fax`` does the same), so a later Play is heard and a second fax step
+   switches again. Refused (488 …): the call stays up on T.38 and the next media or fax step
+   fails saying why; 408 / 481 / no answer: the call is hung up.
+
 Either way the result is the same kind (``FaxResult``, ``transport`` says which), recorded in
 the call record's ``played`` as the G.711 path does, with ``detail["fax_t38"]`` the UDPTL
 counters of a T.38 session (``detail["fax_media"]`` those of an audio one). The call ending
@@ -117,6 +124,7 @@ async def _fax(
     with make(T38Endpoint) as endpoint:
         assert isinstance(endpoint, T38Endpoint)
         result = await _run_t38(media, record, action, channel, endpoint, left)
+    await t38.back_to_audio()  # the call up and still on T.38: re-INVITE to audio
     return result, endpoint
 
 

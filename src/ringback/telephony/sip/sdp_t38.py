@@ -147,6 +147,33 @@ def build_t38_answer(
     )
 
 
+def in_previous_slots(sdp: bytes, previous: bytes) -> bytes:
+    """``sdp`` (ours: session lines and one media section, audio or image) laid on the m-lines
+    of ``previous`` (our last SDP in the dialog), RFC 3264 §8: the m-line count never shrinks.
+    The section takes the first earlier line of its kind (``audio``, or ``image … udptl t38``);
+    every other earlier line is kept, disabled (port 0). With no earlier line of its kind the
+    section goes first: after ``m=image …`` alone, the offer back to audio is ``m=audio …``
+    then ``m=image 0 udptl t38`` (T.38 Annex D practice, as Asterisk and FreeSWITCH send it)."""
+    text = sdp.decode("ascii")
+    head, marker, body = text.partition("\r\nm=")
+    if not marker:
+        raise ValueError("our SDP has no media section")
+    section = "m=" + body.rstrip("\r\n")
+    media = section[2:].split(maxsplit=1)[0]
+    earlier = _media_lines(previous.decode("utf-8", "replace"))
+    kinds = ["image" if _is_t38(m, proto, formats) else m for m, proto, formats in earlier]
+    slot = kinds.index(media) if media in kinds else -1
+    lines = [head]
+    if slot < 0:
+        lines.append(section)
+    for index, (m, proto, formats) in enumerate(earlier):
+        if index == slot:
+            lines.append(section)
+        else:
+            lines.append(f"m={m} 0 {proto} {' '.join(formats or ['0'])}")
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
 def _media_lines(text: str) -> list[tuple[str, str, list[str]]]:
     out = []
     for raw in text.splitlines():

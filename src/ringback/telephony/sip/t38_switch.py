@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from sipmessage import Response
 
+from ringback.domain.outcomes import cause_for_sip
 from ringback.telephony.fax.endpoint import DEFAULT_MAX_SECONDS
 from ringback.telephony.fax.t38 import T38Endpoint
 from ringback.telephony.fax.t38_session import T38Session
@@ -53,6 +54,7 @@ from ringback.telephony.sip.sdp_t38 import (
     build_t38_answer,
     build_t38_offer,
     has_t38,
+    in_previous_slots,
     parse_remote_image,
 )
 
@@ -62,6 +64,10 @@ if TYPE_CHECKING:
 #: responses to our re-INVITE that mean "no T.38 here" (any other refusal is taken alike)
 REFUSALS = (488, 415, 606)
 GLARE_TRIES = 3
+#: answers to an in-dialog request that end the dialog (RFC 3261 §12.2.1.2): the re-INVITE
+#: back to audio met by one of these is followed by BYE
+DIALOG_GONE = (408, 481)
+_O_VERSION = re.compile(rb"^o=\S+ \d+ (\d+)", re.M)
 
 
 @dataclass
@@ -126,7 +132,10 @@ class T38Switch:
         #: our image SDP while the call is on T.38 (what a re-INVITE is answered with)
         self.local_sdp: bytes | None = None
         self.offering = False  # our re-INVITE is pending
-        self._version = 1  # the o= version of our T.38 SDP, one up for every new one
+        self._version = 1  # the o= version of our last SDP, one up for every new one
+        #: why the call's media cannot be used (the far end refused to go back to audio)
+        self.stuck: str | None = None
+        self._answer_audio = False  # the far end's offer just took the call back to audio
         self._switched = asyncio.Event()
         self.detail: dict[str, Any] = {"mode": self.mode}
         if self.mode != "off":
@@ -140,6 +149,7 @@ class T38Switch:
         answer with :attr:`local_sdp`); False to let the audio rules answer it (an offer
         without T.38 also moves the call back to audio)."""
         if not has_t38(body):
+            self._answer_audio = self.channel is not None
             self._leave("the far end offered audio")
             return False
         if self.mode == "off":
@@ -157,13 +167,12 @@ class T38Switch:
             call._record.detail.setdefault("sdp_errors", []).append(f"T.38 offer: {exc}")
             return False
         local = sock.getsockname()[:2]
-        self._version += 1
         self.local_sdp, answered = build_t38_answer(
             body,
             call._settings.external_address or local[0],
             local[1],
             session_id=call._sdp_session_id,
-            version=self._version,
+            version=self._next_version(),
         )
         if channel is not None:  # a refresh, or the far end moved: same socket, its new address
             channel.remote = answered
@@ -199,13 +208,14 @@ class T38Switch:
     async def _offer(self, sock: socket.socket) -> T38Channel | None:
         call = self._call
         local = sock.getsockname()[:2]
-        self._version += 1
         offer = build_t38_offer(
             call._settings.external_address or local[0],
             local[1],
             session_id=call._sdp_session_id,
-            version=self._version,
+            version=self._next_version(),
         )
+        if b"m=image" in call._local_sdp:  # back on audio after T.38: keep every m-line
+            offer = in_previous_slots(offer, call._local_sdp)
         for attempt in range(1, GLARE_TRIES + 1):
             try:
                 final = await self._reinvite(offer, "offer")
@@ -238,9 +248,12 @@ class T38Switch:
     async def _restore_audio(self) -> None:
         """Offer our audio again (the T.38 offer's answer left the call without a stream)."""
         call = self._call
-        self._version += 1
         audio = re.sub(
-            rb"^(o=\S+ \d+ )\d+", rb"\g<1>%d" % self._version, call._local_sdp, count=1, flags=re.M
+            rb"^(o=\S+ \d+ )\d+",
+            rb"\g<1>%d" % self._next_version(),
+            call._local_sdp,
+            count=1,
+            flags=re.M,
         )
         try:
             final = await self._reinvite(audio, "audio_restored")
@@ -249,6 +262,87 @@ class T38Switch:
             return
         restored = 200 <= final.code < 300 and call._apply_remote_sdp(final.body)
         self.detail["audio_restored"] = final.code if restored else f"{final.code}: no audio"
+
+    # -- back to audio after a fax -------------------------------------------------------------
+
+    async def back_to_audio(self) -> None:
+        """After a fax step that ran on T.38, with the call still up: re-INVITE to the call's
+        audio (docs/fax.md, "Back to audio after a T.38 fax"). The offer: our audio stream as
+        negotiated (its codec, the same RTP port), the T.38 stream kept as ``m=image 0``.
+        200: the call's RTP carries audio again. 491: tried again after RFC 3261 §14.1's wait
+        unless the far end's own re-INVITE took the call back meanwhile. 408, 481 or no
+        answer: the dialog is gone (RFC 3261 §12.2.1.2), the call is hung up. Any other
+        refusal (488 …) leaves the session as it was (§14.1): the call stays up on T.38 and
+        the next media or fax step fails saying why (:attr:`stuck`)."""
+        channel = self.channel
+        call = self._call
+        if channel is None or call._ended.done():
+            return
+        offer = self._audio_offer()
+        self.offering = True
+        try:
+            for attempt in range(1, GLARE_TRIES + 1):
+                try:
+                    final = await self._reinvite(offer, "audio_return")
+                except OSError as exc:  # the far end's address does not resolve any more
+                    self.detail["audio_return"] = f"not sent: {exc}"
+                    await call.hangup("NORMAL_TEMPORARY_FAILURE")
+                    return
+                if final.code != 491 or attempt == GLARE_TRIES or call._ended.done():
+                    break
+                owner = call._server_txn is None  # RFC 3261 §14.1's wait, as for the offer
+                ticks = random.randint(210, 400) if owner else random.randint(0, 200)
+                self.detail["audio_return_glare_waits"] = attempt
+                self.offering = False  # the far end's re-INVITE is welcome meanwhile
+                await call._clock.sleep(ticks / 100)
+                self.offering = True
+                if self.channel is not channel:  # the far end took it back, or the call ended
+                    return
+        finally:
+            self.offering = False
+        await self._audio_answered(final, offer)
+
+    async def _audio_answered(self, final: Response, offer: bytes) -> None:
+        call = self._call
+        answer = f"{final.code} {final.phrase}"
+        if 200 <= final.code < 300:
+            self._leave("back to audio (our re-INVITE)")
+            if final.body and not has_t38(final.body) and call._apply_remote_sdp(final.body):
+                call._local_sdp = offer  # the session's SDP from now on (refreshes, answers)
+                self.detail["audio_return"] = final.code
+                return
+            answer = f"{answer} without a usable audio stream"
+        self.detail["audio_return"] = answer
+        if final.code in DIALOG_GONE:  # a timeout is a 408 too (Timer B)
+            await call.hangup(cause_for_sip(final.code))
+            return
+        self.stuck = f"the far end refused to go back to audio after T.38 ({answer})"
+
+    def _audio_offer(self) -> bytes:
+        """Our audio stream as negotiated, in the m-line slots of our T.38 SDP."""
+        call = self._call
+        audio = call._media.audio_sdp(call._sdp_session_id, self._next_version())
+        return in_previous_slots(audio, self.local_sdp or b"")
+
+    def answer_body(self) -> bytes:
+        """Our SDP for the answer to the far end's offer just applied: the T.38 one while on
+        T.38; after an offer that took the call back to audio, our audio answering that
+        offer's m-lines (a new ``o=`` version, kept as the session's SDP); else the call's."""
+        call = self._call
+        if self.local_sdp is not None:
+            return self.local_sdp
+        remote = call._media.remote
+        if self._answer_audio and remote is not None:
+            version = self._next_version()
+            call._local_sdp = call._media.local_sdp(call._sdp_session_id, remote, version)
+        self._answer_audio = False
+        return call._local_sdp
+
+    def _next_version(self) -> int:
+        """The ``o=`` version of our next SDP: one above every one sent in the dialog."""
+        found = _O_VERSION.search(self._call._local_sdp)
+        self._version = max(self._version, int(found.group(1)) if found else 0) + 1
+        return self._version
 
     async def _reinvite(self, offer: bytes, step: str) -> Response:
         """Send one re-INVITE with ``offer``; its final response. A 401/407 is answered once
@@ -273,6 +367,7 @@ class T38Switch:
         self._switched.set()
 
     def _leave(self, why: str) -> None:
+        self.stuck = None
         if self.channel is not None:
             self.channel.close()
             self.channel = None
