@@ -4,7 +4,8 @@ the step ends with the call up (whoever switched), offering the call's codec on 
 port with the T.38 stream kept as ``m=image 0``; 200 puts the RTP stream back (sipp echoes a
 chirp played after it); 488 leaves the call up with its media steps failing and saying why;
 481 (the dialog gone) hangs up; a far end's re-INVITE back to audio during a T.38 fax ends the
-fax and is answered with the offer's m-lines, and ringback sends no re-INVITE of its own."""
+fax and is answered with the offer's m-lines, and ringback sends no re-INVITE of its own; a
+T.38 offer in an UPDATE is answered as one in a re-INVITE."""
 
 from __future__ import annotations
 
@@ -169,3 +170,16 @@ async def test_rule_a_far_reinvite_back_to_audio_during_a_t38_fax_ends_it_and_au
     assert t38["left"] == "the far end offered audio" and "audio_return" not in t38
     assert record.detail["codec"] == "PCMA"  # the far end's offer back to audio
     assert record.detail["remote_rtp"].startswith(f"{HOST}:")
+
+
+@bounded(90)
+async def test_rule_a_t38_offer_in_an_update_is_answered_as_a_reinvite_one(tmp_path: Path) -> None:
+    with sipp_peer(tmp_path, "uas_t38_far_update") as sipp:
+        async with sip_dialer(sipp.sip_port) as dialer:
+            call = await _on_t38(dialer)  # sipp's UPDATE moved the call to T.38
+            channel = call.t38.channel
+            assert channel is not None and channel.remote.address == (HOST, 6010)
+            await call.hangup()
+            record = await call.wait_ended()
+        await sipp.passed()  # sipp checked the 200's m=image and its attributes
+    assert record.detail["t38"]["switched"] == "accepted"
