@@ -16,6 +16,11 @@ accepted (the far end's) or sent (ours), per ``RINGBACK_SIP_T38`` (docs/fax.md, 
   would have been; a second challenge, or one without credentials set, is a refusal
   (``detail["t38"]["offer_auth"]`` says which).
 
+After a fax step on T.38 the call goes back to audio: :meth:`T38Switch.back_to_audio` (the
+step's side re-INVITEs, whoever switched; a refusal leaves the call up with :attr:`stuck`
+set, which fails its later media steps; 408/481 hang up). Every SDP ringback sends keeps the
+m-lines of its previous one (RFC 3264 §8: a stream left is disabled with port 0).
+
 The hand-off to the fax code is a :class:`T38Channel`: "this call is now on T.38 with the far
 end at ``remote.address`` and parameters ``remote.params``; here is the bound UDPTL socket".
 :meth:`T38Channel.open_session` turns it into a running :class:`~..fax.t38_session.T38Session`
@@ -239,21 +244,18 @@ class T38Switch:
         except SdpError as exc:  # answered with audio (or nothing usable): stay on G.711
             self.detail["fallback"] = f"200 without T.38: {exc}"
             if not (final.body and call._apply_remote_sdp(final.body)):
-                await self._restore_audio()  # e.g. m=image 0: no stream left at all
+                await self._restore_audio(offer)  # e.g. m=image 0: no stream left at all
             return None
         self.local_sdp = offer
         self._enter(T38Channel(sock, (local[0], local[1]), remote), "offered")
         return self.channel
 
-    async def _restore_audio(self) -> None:
-        """Offer our audio again (the T.38 offer's answer left the call without a stream)."""
+    async def _restore_audio(self, offer: bytes) -> None:
+        """Offer our audio again (the answer to T.38 ``offer`` left the call without a stream),
+        the image stream kept as ``m=image 0`` (RFC 3264 §8)."""
         call = self._call
-        audio = re.sub(
-            rb"^(o=\S+ \d+ )\d+",
-            rb"\g<1>%d" % self._next_version(),
-            call._local_sdp,
-            count=1,
-            flags=re.M,
+        audio = in_previous_slots(
+            call._media.audio_sdp(call._sdp_session_id, self._next_version()), offer
         )
         try:
             final = await self._reinvite(audio, "audio_restored")
@@ -262,6 +264,8 @@ class T38Switch:
             return
         restored = 200 <= final.code < 300 and call._apply_remote_sdp(final.body)
         self.detail["audio_restored"] = final.code if restored else f"{final.code}: no audio"
+        if restored:
+            call._local_sdp = audio
 
     # -- back to audio after a fax -------------------------------------------------------------
 
