@@ -286,8 +286,13 @@ class T38Switch:
         self.offering = True
         try:
             for attempt in range(1, GLARE_TRIES + 1):
+                sending = asyncio.ensure_future(self._reinvite(offer, "audio_return"))
+                await asyncio.wait((sending, call._ended), return_when=asyncio.FIRST_COMPLETED)
+                if not sending.done():  # the call ended: its answer no longer matters
+                    sending.cancel()
+                    return
                 try:
-                    final = await self._reinvite(offer, "audio_return")
+                    final = sending.result()
                 except OSError as exc:  # the far end's address does not resolve any more
                     self.detail["audio_return"] = f"not sent: {exc}"
                     await call.hangup("NORMAL_TEMPORARY_FAILURE")
