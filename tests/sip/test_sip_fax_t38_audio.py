@@ -28,6 +28,7 @@ from ringback.telephony.sip.call import SipCall
 pytestmark = pytest.mark.slow  # real-time fax sessions
 
 CLIENT = 1
+HEADER_ROWS = 64  # at most, above each page (tests/sip/test_sip_fax.py: assert_same_pages)
 IVR = (
     '<IVR><SendFax header="ringback">out.tif</SendFax><Play>chirp.wav</Play>'
     '<SendFax header="ringback">out.tif</SendFax></IVR>'
@@ -96,7 +97,8 @@ async def test_rule_after_a_t38_sendfax_the_call_is_back_on_audio_a_play_is_hear
         tiffs.append(tmp_path / f"in{index}.tif")
         tiffs[-1].write_bytes(fax.tiff)
     for one, two in zip(bitmaps(tiffs[0]), bitmaps(tiffs[1]), strict=True):
-        assert np.array_equal(one, two)  # the same document twice
+        # the same document twice, below the header line (its time may differ)
+        assert one.shape == two.shape and np.array_equal(one[HEADER_ROWS:], two[HEADER_ROWS:])
     # both T.38 sessions of the sending side, each in a switch of its own
     assert len(record.detail["fax_t38"]) == 2
     t38 = record.detail["t38"]
