@@ -2,10 +2,11 @@
 the rule is that the side whose fax step ran on T.38 re-INVITEs back to the call's audio when
 the step ends with the call up (whoever switched), offering the call's codec on the same RTP
 port with the T.38 stream kept as ``m=image 0``; 200 puts the RTP stream back (sipp echoes a
-chirp played after it); 488 leaves the call up with its media steps failing and saying why;
-481 (the dialog gone) hangs up; a far end's re-INVITE back to audio during a T.38 fax ends the
-fax and is answered with the offer's m-lines, and ringback sends no re-INVITE of its own; a
-T.38 offer in an UPDATE is answered as one in a re-INVITE."""
+chirp played after it); 488 leaves the call up with its media steps failing and saying why
+(until the far end's own re-INVITE back to audio); 481 (the dialog gone) hangs up; a far end's
+re-INVITE back to audio during a T.38 fax ends the fax and is answered with the offer's
+m-lines, and ringback sends no re-INVITE of its own; a T.38 offer in an UPDATE is answered as
+one in a re-INVITE."""
 
 from __future__ import annotations
 
@@ -120,10 +121,20 @@ async def test_rule_a_refused_reinvite_back_to_audio_keeps_the_call_up_and_media
             with pytest.raises(CallError, match="refused to go back to audio"):
                 await call.send_dtmf("1")
             assert not call.ended
+            # 3 s later sipp goes back to audio itself: accepted, and the media work again
+            async with asyncio.timeout(20):
+                while call.t38.stuck is not None:  # noqa: ASYNC110 (no event marks it)
+                    await asyncio.sleep(0.05)
+            await call.play(wav)
             await call.hangup()
             record = await call.wait_ended()
-        await sipp.passed()  # sipp checked the offer and that no second re-INVITE came
-    assert record.detail["t38"]["audio_return"] == "488 Not Acceptable Here"
+        await sipp.passed()  # sipp checked the offer, no second one, and its own re-INVITE's 200
+    t38 = record.detail["t38"]
+    assert (t38["audio_return"], t38["left"]) == (
+        "488 Not Acceptable Here",
+        "the far end offered audio",
+    )
+    assert record.detail["codec"] == "PCMA"  # sipp's offer back to audio
     assert record.hangup_disposition == "send_bye"
 
 
