@@ -31,11 +31,13 @@ class _Commands(LazyGroup):
             "Drive a running ringback over its HTTP API (log in once per server: profiles).",
         ),
         "serve": Lazy(
-            "ringback.cli.serve", "serve",
+            "ringback.cli.service_commands", "serve",
             "Run the service: migrations, the HTTP API and workers that dial due tasks.",
         ),
-        "worker": Lazy("ringback.cli.serve", "worker", "Run workers only, no API."),
-        "migrate": Lazy("ringback.cli.serve", "migrate", "Apply pending database migrations."),
+        "worker": Lazy("ringback.cli.service_commands", "worker", "Run workers only, no API."),
+        "migrate": Lazy(
+            "ringback.cli.service_commands", "migrate", "Apply pending database migrations."
+        ),
         "status": Lazy(
             "ringback.cli.status", "status", "Counts by status, calls in flight, the next due task."
         ),

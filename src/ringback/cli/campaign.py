@@ -3,7 +3,7 @@ frequency caps per callee and allowed caller ids (checked before every call)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,9 @@ from ringback.cli.common import (
 )
 from ringback.config import Settings
 from ringback.domain.frequency_caps import CallerIdEntry, CapRule, parse_rule
-from ringback.service import Services
+
+if TYPE_CHECKING:
+    from ringback.service import Services
 
 caps_app = typer.Typer(
     help="Frequency caps: at most N calls to one number per window, across queues.",

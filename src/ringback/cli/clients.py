@@ -6,7 +6,7 @@ A *client* here is an OAuth client: a ``client_id`` (key) and its secret, made f
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,7 +14,9 @@ from rich.markup import escape
 from ringback.cli.common import JsonOpt, make_table, out, print_table, run, seed_time
 from ringback.config import Settings
 from ringback.domain.rows import Credential, CredentialRow
-from ringback.service import NewCredentials, Services
+
+if TYPE_CHECKING:
+    from ringback.service import NewCredentials, Services
 
 client_app = typer.Typer(help="API clients and their credentials.", no_args_is_help=True)
 

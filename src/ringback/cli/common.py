@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -23,9 +23,10 @@ from ringback.clock import AlignedClock, SystemClock
 from ringback.config import ConfigError, Settings
 from ringback.domain.audit import Actor
 from ringback.domain.rows import Conflict, InvalidInput, NotFound, QueueRow
-from ringback.service import Services, open_services
-from ringback.service.audit import ANY_CLIENT, acting_as
 from ringback.telephony.sim_rules import SimConfigError
+
+if TYPE_CHECKING:  # imported by run(): a command's --help needs no database layer
+    from ringback.service import Services
 
 # the consoles and tables live in ``output`` (light, for the remote commands); the local
 # commands use them through here
@@ -130,6 +131,9 @@ def errors() -> Iterator[None]:
 def run(work: Callable[[Services, Settings], Awaitable[T]], *, storage: bool = False) -> T:
     """Open the database (migrating it) behind the application layer, run ``work``, close.
     ``storage``: the services get the clients' files (RINGBACK_STORAGE_DIR)."""
+    from ringback.service import open_services
+    from ringback.service.audit import ANY_CLIENT, acting_as
+
     with errors():
         settings = Settings.from_env()
 

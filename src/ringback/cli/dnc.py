@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,7 +25,9 @@ from ringback.cli.common import (
 from ringback.config import Settings
 from ringback.domain.suppression import DEFAULT_LIST, SuppressionRow
 from ringback.domain.tasks import parse_utc_time
-from ringback.service import NewEntry, Services
+
+if TYPE_CHECKING:
+    from ringback.service import Services
 
 dnc_app = typer.Typer(
     help="Do-not-call lists: numbers and prefixes never dialled (checked before every call).",
@@ -70,6 +72,8 @@ def dnc_add(
         expiry = _expiry(expires)
 
     async def work(services: Services, _s: Settings) -> int:
+        from ringback.service import NewEntry
+
         client_id = await services.clients.client_id(client)
         items = [NewEntry(n, list_name, source, expiry) for n in numbers]
         return await services.suppressions.add(client_id, items)

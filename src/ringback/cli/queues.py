@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -24,7 +24,9 @@ from ringback.cli.common import (
 )
 from ringback.config import Settings
 from ringback.domain.rows import QueueChanges, QueueRow
-from ringback.service import Services, calling_hours_with_holidays, parse_calling_hours
+
+if TYPE_CHECKING:
+    from ringback.service import Services
 
 queue_app = typer.Typer(help="Create, switch and list queues.", no_args_is_help=True)
 
@@ -142,6 +144,8 @@ def queue_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a queue (switched off unless --on, as the API creates them)."""
+    from ringback.service import calling_hours_with_holidays, parse_calling_hours
+
     with errors():
         if not name.strip():
             raise CliError("a queue needs a name")
@@ -189,6 +193,8 @@ def queue_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a queue's limit, rate, calling hours or comment."""
+    from ringback.service import calling_hours_with_holidays, parse_calling_hours
+
     with errors():
         if hours and no_hours:
             raise CliError("give --hours or --no-hours, not both")

@@ -8,13 +8,12 @@ import os
 import signal
 import socket
 import sys
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-import typer
 from rich.markup import escape
 
-from ringback.cli.common import JsonOpt, SetupError, errors, out, run, shown_url
+from ringback.cli.common import SetupError, errors, out, run, shown_url
 from ringback.clock import AlignedClock
 from ringback.config import Settings
 from ringback.domain.rows import CallRow, TaskRow
@@ -210,7 +209,7 @@ def _api_server(services: Services, settings: Settings, metrics: Any) -> Any:
     return Server(config)
 
 
-def _serve(what: str, processes: int | None, *, api: bool) -> None:
+def serve_now(what: str, processes: int | None, *, api: bool) -> None:
     follow_parent()  # a child of ``--processes N`` stops when its parent dies
     # logs go to stderr, like every other message of the service (stdout stays clean), written
     # by a thread: a full pipe or a slow terminal never holds up the event loop
@@ -303,44 +302,8 @@ def _serve_logged(what: str, processes: int | None, *, api: bool) -> None:
     run(work, storage=True)
 
 
-ProcessesOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--processes",
-        min=1,
-        max=256,
-        help="Processes on this machine, one core each (default: RINGBACK_WORKER_PROCESSES, "
-        "else 1); with serve, each also serves the API on the same port.",
-    ),
-]
-
-
-HostOpt = Annotated[
-    str | None, typer.Option("--host", help="API address (default RINGBACK_HOST, 127.0.0.1).")
-]
-PortOpt = Annotated[
-    int | None,
-    typer.Option("--port", min=1, max=65535, help="API port (default RINGBACK_PORT, 8080)."),
-]
-
-
-def serve(processes: ProcessesOpt = None, host: HostOpt = None, port: PortOpt = None) -> None:
-    """Run the service: migrations, the HTTP API and workers that dial due tasks (until
-    SIGTERM)."""
-    if host is not None:
-        os.environ["RINGBACK_HOST"] = host
-    if port is not None:
-        os.environ["RINGBACK_PORT"] = str(port)
-    _serve("serve", processes, api=True)
-
-
-def worker(processes: ProcessesOpt = None) -> None:
-    """Run workers only, no API (to add workers beside a ``serve``, here or on other hosts)."""
-    _serve("worker", processes, api=False)
-
-
-def migrate(as_json: JsonOpt = False) -> None:
-    """Apply pending database migrations."""
+def migrate_now(as_json: bool) -> None:
+    """``ringback migrate``."""
 
     async def work(services: Services, settings: Settings) -> tuple[str, int]:
         return shown_url(settings.database_url), await services.schema_version()

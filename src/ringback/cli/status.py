@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
@@ -19,7 +19,9 @@ from ringback.cli.common import (
 )
 from ringback.cli.queues import queue_dict
 from ringback.config import Settings
-from ringback.service import Services
+
+if TYPE_CHECKING:
+    from ringback.service import Services
 
 
 def status(client: ClientOpt = "default", as_json: JsonOpt = False) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ringback.cli.common import CliError
-from ringback.service import InvalidInput, parse_callback_tasks, parse_jobs
+from ringback.domain.rows import InvalidInput
 
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -370,6 +370,8 @@ def checked(
                     "(with 'a_number' and 'b_number')",
                 )
             )
+    from ringback.service import parse_callback_tasks, parse_jobs  # pydantic models: when run
+
     parsers: list[tuple[Callable[[list[Any]], object], list[tuple[int, dict[str, Any]]]]] = [
         (parse_jobs, jobs),
         (parse_callback_tasks, callbacks),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -27,9 +27,11 @@ from ringback.cli.common import (
 from ringback.cli.task_input import TaskSource, checked, task_source
 from ringback.client_files import Storage, StorageError
 from ringback.config import Settings
-from ringback.domain.model import TaskStatus
-from ringback.domain.rows import CallRow, NotFound, TaskRow
-from ringback.service import DEFAULT_QUEUE, InvalidInput, Services
+from ringback.domain.model import DEFAULT_QUEUE, TaskStatus
+from ringback.domain.rows import CallRow, InvalidInput, NotFound, TaskRow
+
+if TYPE_CHECKING:
+    from ringback.service import Services
 
 task_app = typer.Typer(help="Add, list and inspect tasks.", no_args_is_help=True)
 

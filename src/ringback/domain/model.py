@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+#: the queue of a task or job that names none
+DEFAULT_QUEUE = "default"
+
 
 class TaskKind(enum.StrEnum):
     MSG_CALL = "msg_call"

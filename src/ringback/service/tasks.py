@@ -13,6 +13,7 @@ from typing import Any, Unpack
 from ringback.client_files import Storage
 from ringback.clock import Clock
 from ringback.domain.callee_zone import called_number, callee_zone
+from ringback.domain.model import DEFAULT_QUEUE as DEFAULT_QUEUE
 from ringback.domain.rows import (
     CallRow,
     Conflict,
@@ -45,8 +46,6 @@ from ringback.service.inputs import (
 )
 from ringback.store import Store, TaskFilters
 from ringback.store.tasks import SEARCH_WINDOW as SEARCH_WINDOW  # the task list says it
-
-DEFAULT_QUEUE = "default"
 
 
 @dataclass(frozen=True, slots=True)
