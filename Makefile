@@ -37,15 +37,21 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/ringback serve
 
-# the tests run on PYTEST_WORKERS processes (pytest-xdist; 0: one process, in order), but for
-# the `serial` ones (tests/chaos, marked in tests/conftest.py: their runs have time limits that
-# assume the machine), which run after the others, alone; `make test` fails if either part does
-PYTEST_WORKERS ?= 3
-XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --dist worksteal)
+# the tests run on PYTEST_WORKERS processes (pytest-xdist; 0: one process, in order): three per
+# core by default (at most 12), as most of the slow tests wait on real time (fax and audio paced
+# at 20 ms, processes starting) and the others fill the CPU in. The `serial` ones (tests/chaos,
+# marked in tests/conftest.py: soaks whose time limits assume a machine not busy with the rest
+# of the suite) run after the others, side by side on SERIAL_WORKERS processes (0: in one);
+# `make test` fails if either part does
+CORES := $(shell nproc 2>/dev/null || echo 2)
+PYTEST_WORKERS ?= $(shell n=$$(( $(CORES) * 3 )); echo $$(( n > 12 ? 12 : n )))
+SERIAL_WORKERS ?= 4
+xdist = $(if $(filter 0,$(1)),-p no:xdist,-n $(1) --dist $(2))
+XDIST := $(call xdist,$(PYTEST_WORKERS),worksteal)
 
 test: setup
 	@$(BIN)/pytest $(XDIST) -m "not serial" $(PYTEST_ARGS); parallel=$$?; \
-	$(BIN)/pytest -p no:xdist -m serial $(PYTEST_ARGS); serial=$$?; \
+	$(BIN)/pytest $(call xdist,$(SERIAL_WORKERS),loadgroup) -m serial $(PYTEST_ARGS); serial=$$?; \
 	if [ $$parallel -ne 0 ]; then exit $$parallel; fi; exit $$serial
 
 # the quick suite: every package on both stores, without the tests marked slow (servers and
