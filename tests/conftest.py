@@ -40,8 +40,9 @@ SERVER_FIXTURES = frozenset({"live", "own_live"})
 
 
 #: the tests of these folders are ``serial``: the chaos runs start PostgreSQL clusters, network
-#: namespaces and kill -9 soaks, and check their time limits as if they had the machine.
-#: ``make test`` runs every other test on two processes (pytest-xdist), then these in one
+#: namespaces and kill -9 soaks, and check time limits that assume a machine not busy with the
+#: rest of the suite. ``make test`` runs every other test on 3 processes per core
+#: (pytest-xdist), then these side by side on 4 (one long soak per process)
 SERIAL_FOLDERS = ("chaos",)
 
 
