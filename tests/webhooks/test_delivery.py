@@ -59,8 +59,11 @@ async def env(
 ) -> AsyncIterator[Env]:
     work = await worker_env(store, clock, tmp_path)
     queue = await store.ensure_queue(work.client_id, "default", clock.now(), status="on")
+    # timeouts far above what a loaded machine takes to answer: a request the receiver had and
+    # answered is never taken for a lost one and sent again (the exactly-once checks); the
+    # outage test shortens them for its slow receiver
     config = DispatcherConfig(
-        connect_timeout_s=0.5, total_timeout_s=0.5, allow_private=True,
+        connect_timeout_s=5.0, total_timeout_s=5.0, allow_private=True,
         retry=RetryPolicy(base_s=1.0, cap_s=60.0),
     )  # fmt: skip
     dispatcher = Dispatcher(
@@ -179,10 +182,12 @@ async def test_receiver_outage_errors_and_timeouts_delay_but_never_lose_or_reord
         env.clock.advance(3600)
     assert env.receiver.requests() == []
     env.receiver.start()
+    env.dispatcher.config.total_timeout_s = 0.5  # the slow receiver answers after 1 s
     for mode in ("error", "error", "slow", "slow"):
         env.receiver.mode = mode
         await env.dispatcher.run_once()
         env.clock.advance(3600)
+    env.dispatcher.config.total_timeout_s = 5.0  # well again: nothing taken for lost
     env.receiver.mode = "ok"
     await env.deliver_all()
 
