@@ -7,6 +7,7 @@ once it answers 200, a delivery's page showing the very body the receiver got; b
 
 from __future__ import annotations
 
+import hmac
 import html
 import json
 import re
@@ -14,9 +15,10 @@ import time
 from collections.abc import Callable
 
 import pytest
+from support_api import Api
 from support_console import Served, Signed
 
-from support_webhooks import Receiver
+from support_webhooks import Received, Receiver
 
 pytestmark = pytest.mark.slow
 WAIT_S = 30.0
@@ -148,6 +150,15 @@ def test_another_clients_webhooks_are_not_found(
             ("active", {"on": "false"}),
             ("rotate", {}),
             ("edit", {"url": f"{receiver.url}/stolen", "events": "*"}),
+            (
+                "edit",
+                {
+                    "url": f"{receiver.url}/mine",
+                    "events": "*",
+                    "description": "stolen",
+                    "secret": "Stolen-secret-0123456789",
+                },
+            ),
             ("delete", {}),
         ):
             answer = globex.http.post(
@@ -162,6 +173,7 @@ def test_another_clients_webhooks_are_not_found(
             assert globex.http.get(f"/ui/webhooks/deliveries/{delivery_id}").status_code == 404
         row = subscription_row(acme, sub_id)
         assert f"{receiver.url}/mine" in row and "stolen" not in row and "state-on" in row
+        assert "Stol" not in row
     finally:
         globex.http.close()
 
@@ -250,3 +262,138 @@ def test_a_deliverys_page_shows_the_body_the_receiver_got(
     assert json.loads(html.unescape(body.group(1))) == sent.json
     assert "task.created" in answer.text and f"subscription {sub_id}" in answer.text
     assert acme.http.get("/ui/webhooks/deliveries/999999999").status_code == 404
+
+
+def signed_with(received: list[Received], path: str, secret: str) -> bool:
+    """Whether a request to ``path`` carries a ``v1=`` signature made with ``secret``."""
+    for request in received:
+        if request.path != path:
+            continue
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        parts = dict(p.split("=", 1) for p in headers["ringback-signature"].split(",") if "=" in p)
+        mac = hmac.new(secret.encode(), b"%s." % parts["t"].encode() + request.body, "sha256")
+        if any(p == f"v1={mac.hexdigest()}" for p in headers["ringback-signature"].split(",")):
+            return True
+    return False
+
+
+def test_an_edit_sets_the_description_and_a_typed_secret_shown_only_by_its_first_4_characters(
+    served: Served, acme: Signed, receiver: Receiver
+) -> None:
+    sub_id, old = subscribe(acme, f"{receiver.url}/typed", events="task.created")
+    typed = "Mine-0123456789-abcdefXYZ"
+    answer = acme.http.post(
+        f"/ui/webhooks/{sub_id}/edit",
+        data={"csrf": acme.csrf, "url": f"{receiver.url}/typed", "events": "task.created",
+              "description": "  Billing <system>  ", "secret": f" {typed} "},
+    )  # fmt: skip
+    assert answer.status_code == 303, answer.text[:500]
+    page = acme.http.get("/ui/webhooks").text
+    row = subscription_row(acme, sub_id)
+    assert "<td>Billing &lt;system&gt;</td>" in row  # stripped, escaped
+    assert f"<code>{typed[:4]}…</code>" in row and typed not in page and old not in page
+    audit = acme.http.get("/ui/audit").text
+    assert typed not in audit  # the audit entry names the change, not the secret
+    add_task(served, acme)
+    wait_for(lambda: signed_with(receiver.requests(), "/typed", typed), "a delivery signed")
+
+
+def test_an_empty_secret_field_keeps_the_secret_and_an_absent_description_field_keeps_it(
+    acme: Signed, receiver: Receiver
+) -> None:
+    sub_id, secret = subscribe(acme, f"{receiver.url}/keep")
+    first = acme.http.post(
+        f"/ui/webhooks/{sub_id}/edit",
+        data={"csrf": acme.csrf, "url": f"{receiver.url}/keep", "events": "*",
+              "description": "kept text", "secret": "   "},
+    )  # fmt: skip
+    assert first.status_code == 303
+    second = acme.http.post(
+        f"/ui/webhooks/{sub_id}/edit",
+        data={"csrf": acme.csrf, "url": f"{receiver.url}/keep2", "events": "*"},
+    )
+    assert second.status_code == 303
+    row = subscription_row(acme, sub_id)
+    assert "<td>kept text</td>" in row and f"<code>{secret[:4]}…</code>" in row
+    cleared = acme.http.post(
+        f"/ui/webhooks/{sub_id}/edit",
+        data={"csrf": acme.csrf, "url": f"{receiver.url}/keep2", "events": "*",
+              "description": ""},
+    )  # fmt: skip
+    assert cleared.status_code == 303 and "kept text" not in subscription_row(acme, sub_id)
+
+
+BAD_SECRETS = (
+    "short-15-chars!",  # 15 characters
+    "x" * 201,
+    "has a space in-it-0123",
+    "non-ascii-é-0123456789",
+    "tab\tinside-0123456789",
+)
+BAD_DESCRIPTIONS = ("d" * 501, "a NUL \x00 inside")
+
+
+def test_a_refused_description_or_secret_names_the_field_keeps_what_was_typed_and_changes_nothing(
+    acme: Signed, receiver: Receiver
+) -> None:
+    sub_id, secret = subscribe(acme, f"{receiver.url}/fields", events="task.finished")
+    acme.http.post(
+        f"/ui/webhooks/{sub_id}/edit",
+        data={"csrf": acme.csrf, "url": f"{receiver.url}/fields", "events": "task.finished",
+              "description": "before"},
+    )  # fmt: skip
+    before = subscription_row(acme, sub_id)
+    tries = [("ok description", bad, "secret") for bad in BAD_SECRETS]
+    tries += [(bad, "Good-secret-0123456789", "description") for bad in BAD_DESCRIPTIONS]
+    for description, typed, field in tries:
+        answer = acme.http.post(
+            f"/ui/webhooks/{sub_id}/edit",
+            data={"csrf": acme.csrf, "url": f"{receiver.url}/moved", "events": "call.*",
+                  "description": description, "secret": typed},
+        )  # fmt: skip
+        assert answer.status_code == 422, (description, typed, answer.text[:500])
+        row = re.search(rf'data-subscription="{sub_id}".*?</tr>', answer.text, re.S)
+        assert row and 'id="edit-error"' in row.group(0), answer.text[:1000]
+        assert f"<li>{field}:" in row.group(0)
+        assert f'value="{receiver.url}/moved"' in row.group(0) and 'value="call.*"' in row.group(0)
+        if "\x00" not in description:
+            assert f'value="{html.escape(description)}"' in row.group(0)
+        assert html.escape(typed) not in answer.text  # the secret typed is never shown back
+        assert 'id="secret-not-kept"' in row.group(0)
+    assert subscription_row(acme, sub_id) == before and f"<code>{secret[:4]}…</code>" in before
+    refused = acme.http.post(
+        f"/ui/webhooks/{sub_id}/edit",
+        data={"url": f"{receiver.url}/fields", "events": "*", "secret": "Good-secret-0123456789"},
+    )
+    assert refused.status_code == 403 and subscription_row(acme, sub_id) == before
+
+
+def test_the_console_accepts_and_refuses_a_secret_and_a_description_as_the_api_does(
+    served: Served, acme: Signed, receiver: Receiver
+) -> None:
+    sub_id, _ = subscribe(acme, f"{receiver.url}/same")
+    api = Api(served, served.clients["acme"])
+    try:
+        good = ("0123456789abcdef", "~" * 200, "  padded-0123456789  ", "!#$%&'()*+,-./:;<=>?@")
+        for secret in (*good, *BAD_SECRETS):
+            by_api = api.http.put(f"/webhooks/{sub_id}", json={"secret": secret}).status_code
+            by_console = acme.http.post(
+                f"/ui/webhooks/{sub_id}/edit",
+                data={"csrf": acme.csrf, "url": f"{receiver.url}/same", "events": "*",
+                      "secret": secret},
+            ).status_code  # fmt: skip
+            assert (by_api, by_console) in ((200, 303), (422, 422)), (secret, by_api, by_console)
+            assert (by_api == 200) == (secret in good), secret
+        for description in ("", " e " * 166 + "   ", "é" * 500, *BAD_DESCRIPTIONS):
+            by_api = api.http.put(
+                f"/webhooks/{sub_id}", json={"description": description}
+            ).status_code
+            by_console = acme.http.post(
+                f"/ui/webhooks/{sub_id}/edit",
+                data={"csrf": acme.csrf, "url": f"{receiver.url}/same", "events": "*",
+                      "description": description},
+            ).status_code  # fmt: skip
+            assert (by_api, by_console) in ((200, 303), (422, 422)), (description, by_api)
+            assert (by_api == 200) == (description not in BAD_DESCRIPTIONS), description
+    finally:
+        api.http.close()

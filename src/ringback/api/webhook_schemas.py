@@ -9,12 +9,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from ringback.domain.rows import DeliveryRow, SubscriptionRow, WebhookKeyRow
 from ringback.domain.tasks import EventPattern, format_seed_time
 from ringback.domain.urlguard import check_stored_url
+from ringback.domain.webhook_fields import (
+    DESCRIPTION_MAX,
+    SECRET_MAX,
+    SECRET_MIN,
+    SECRET_PATTERN,
+)
 
 SeedTime = str
 StoredUrl = Annotated[str, AfterValidator(check_stored_url)]
 _URL = Field(max_length=2048, pattern=r"^https?://", description="http(s) URL to POST events to")
 _SECRET = Field(
-    default=None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$",
+    default=None, min_length=SECRET_MIN, max_length=SECRET_MAX, pattern=SECRET_PATTERN,
     description="HMAC-SHA256 signing secret (16 to 200 printable characters); made if omitted",
 )  # fmt: skip
 
@@ -31,7 +37,9 @@ class WebhookCreate(_In):
     )  # fmt: skip
     secret: str | None = _SECRET
     active: bool = Field(default=True, description="false: switched off, it gets no events")
-    description: str = Field(default="", max_length=500, description="free text of yours")
+    description: str = Field(
+        default="", max_length=DESCRIPTION_MAX, description="free text of yours"
+    )
 
 
 class WebhookUpdate(_In):
@@ -42,14 +50,16 @@ class WebhookUpdate(_In):
         default=None, min_length=1, max_length=20, description="new event types or patterns"
     )
     secret: str | None = Field(
-        default=None, min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        default=None, min_length=SECRET_MIN, max_length=SECRET_MAX, pattern=SECRET_PATTERN,
         description="a new secret; the old one still signs (a second v1=) for 24 hours",
     )  # fmt: skip
     rotate_secret: bool = Field(
         default=False, description="make a new secret (the old one still signs for 24 hours)"
     )
     active: bool | None = Field(default=None, description="true also clears disabled_reason")
-    description: str | None = Field(default=None, max_length=500, description="new free text")
+    description: str | None = Field(
+        default=None, max_length=DESCRIPTION_MAX, description="new free text"
+    )
 
 
 class WebhookOut(BaseModel):

@@ -1,5 +1,6 @@
 """The webhooks page: the client's subscriptions (add with a URL and event patterns, change
-the URL and events, switch off and on, rotate the secret: the new one is shown once, delete),
+the URL, events and description, set a secret typed by the operator (never shown back, only
+its first 4 characters), switch off and on, rotate the secret: the new one is shown once, delete),
 its recent deliveries with their status and last response, and the dead ones with a Redeliver
 button; a delivery's page shows the body it sends. The address guard refuses what the API
 refuses (private addresses unless the server allows them)."""
@@ -17,6 +18,7 @@ from ringback.console.render import Acting, Console, ConsoleRoute, page
 from ringback.domain.rows import InvalidInput, SubscriptionRow
 from ringback.domain.tasks import check_event_pattern
 from ringback.domain.urlguard import BlockedAddress, check_literal
+from ringback.domain.webhook_fields import check_description, check_secret
 
 router = APIRouter(prefix="/ui/webhooks", route_class=ConsoleRoute, include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -49,6 +51,24 @@ def check_subscription(url: str, events: str, *, allow_private: bool) -> tuple[s
         except ValueError as exc:
             raise _refused("events", str(exc)) from None
     return url, list(dict.fromkeys(patterns))
+
+
+def check_edit(description: str | None, secret: str) -> dict[str, Any]:
+    """The description and the secret of an edit as changes, checked as the API checks them
+    (``domain/webhook_fields``): no description field changes nothing, an empty secret field
+    keeps the secret."""
+    changes: dict[str, Any] = {}
+    if description is not None:
+        try:
+            changes["description"] = check_description(description)
+        except ValueError as exc:
+            raise _refused("description", str(exc)) from None
+    if secret.strip():
+        try:
+            changes["secret"] = check_secret(secret)
+        except ValueError as exc:
+            raise _refused("secret", str(exc)) from None
+    return changes
 
 
 async def _context(console: Console, client_id: int) -> dict[str, Any]:
@@ -128,20 +148,30 @@ async def edit(
     acting: Acting,
     url: Annotated[str, Form(max_length=4096)],
     events: Annotated[str, Form(max_length=2000)] = "",
+    description: Annotated[str, Form(max_length=4000)] = "",
+    secret: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    """Change the subscription's URL and event patterns (checked as when adding); a refused
-    change names the field and changes nothing."""
+    """Change the subscription's URL, event patterns (checked as when adding), description
+    and, when one is typed, its secret (the old one still signs for a day, as after a
+    rotation); a refused change names the field and changes nothing. The secret typed is never
+    put back in the page, not even in a refused form."""
     console, session = acting
     hooks = console.services.webhooks
     await hooks.subscription(session.client_id, sub_id)  # another client's: NotFound
     allow = console.services.settings.webhook_allow_private
+    # an empty description field clears the description; a form without one keeps it
+    typed = description if "description" in await request.form() else None
     try:
         checked, patterns = check_subscription(url, events, allow_private=allow)
+        changes = {"url": checked, "events": patterns, **check_edit(typed, secret)}
     except InvalidInput as exc:
         context = await _context(console, session.client_id)
-        context["editing"] = {"id": sub_id, "url": url, "events": events, "problem": exc}
+        context["editing"] = {
+            "id": sub_id, "url": url, "events": events, "description": typed,
+            "secret_typed": bool(secret.strip()), "problem": exc,
+        }  # fmt: skip
         return page(request, "webhooks.html", context, session=session, status_code=422)
-    await hooks.change(session.client_id, sub_id, {"url": checked, "events": patterns})
+    await hooks.change(session.client_id, sub_id, changes)
     return RedirectResponse(f"/ui/webhooks#subscription-{sub_id}", status_code=303)
 
 
