@@ -9,6 +9,7 @@ down); :meth:`start` opens the same port again.
 
 from __future__ import annotations
 
+import hmac
 import json
 import socket
 import threading
@@ -108,3 +109,16 @@ class Receiver:
     def requests(self) -> list[Received]:
         with self._lock:
             return list(self.received)
+
+
+def signed_with(received: list[Received], path: str, secret: str) -> bool:
+    """Whether a request to ``path`` carries a ``v1=`` signature made with ``secret``."""
+    for request in received:
+        if request.path != path:
+            continue
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        parts = dict(p.split("=", 1) for p in headers["ringback-signature"].split(",") if "=" in p)
+        mac = hmac.new(secret.encode(), b"%s." % parts["t"].encode() + request.body, "sha256")
+        if any(p == f"v1={mac.hexdigest()}" for p in headers["ringback-signature"].split(",")):
+            return True
+    return False

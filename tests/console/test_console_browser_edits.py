@@ -1,9 +1,11 @@
 """The console's editing forms in a real browser (Debian's chromium) against a real ``ringback
 serve`` that may call 127.0.0.1: a webhook subscription's URL and events changed (a refused
-change named on the page), a delivery's body read, the subscription deleted after confirming;
-a number told when its calls end and tried with call variables; tasks ticked in the list (kept
-ticked while the list refreshes) and cancelled, then all matching after a confirmation with
-the count. Each test waits on conditions (every wait ≤ 20 s)."""
+change named on the page), its description and a typed secret set (a too short one refused,
+the secret never shown back, the delivery signed with it), a delivery's body read, the
+subscription deleted after confirming; a number told when its calls end and tried with call
+variables; tasks ticked in the list (kept ticked while the list refreshes) and cancelled, then
+all matching after a confirmation with the count. Each test waits on conditions (every wait
+≤ 20 s)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from playwright.sync_api import Dialog, expect
 from support_api import Api, ivr_job
 from support_console import Browser, Served, Signed, reload_until, screenshot, sign_in
 
-from support_webhooks import Receiver
+from support_webhooks import Receiver, signed_with
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +64,27 @@ def test_an_operator_edits_a_webhook_reads_a_delivery_and_deletes_it(
     expect(row).to_contain_text("task.created")
     expect(row).not_to_contain_text("call.ended")
 
+    typed = "Orders-0123456789-secret"  # a description and a secret typed by the operator
+    row.locator("summary", has_text="Edit").click()
+    row.get_by_label("Description").fill("Orders system")
+    row.get_by_label("New secret").fill("too-short")
+    row.get_by_role("button", name="Save changes").click()
+    expect(row.locator("#edit-error")).to_contain_text("secret:")
+    expect(row.get_by_label("Description")).to_have_value("Orders system")
+    expect(row.get_by_label("New secret")).to_have_value("")  # never put back in the page
+    row.get_by_label("New secret").fill(typed)
+    row.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#edit-error")).to_have_count(0)
+    expect(row).to_contain_text("Orders system")
+    expect(row.locator("code")).to_have_text(f"{typed[:4]}…")
+    assert typed not in page.content()
+
     task_id = ivr_job(api, "<IVR><Hangup/></IVR>", called="0901230011")
     mine = page.locator(
         f"table.recent tr.delivery:has(a[href='/ui/tasks/{task_id}'])", has_text="/second"
     )
     reload_until(page, lambda: mine.count() == 1 and bool(receiver.requests()), "the delivery")
+    assert signed_with(receiver.requests(), "/second", typed)  # signed with the typed secret
     mine.locator("a[href^='/ui/webhooks/deliveries/']").click()
     body = page.locator("#delivery-body")
     expect(body).to_contain_text("task.created")

@@ -7,7 +7,6 @@ once it answers 200, a delivery's page showing the very body the receiver got; b
 
 from __future__ import annotations
 
-import hmac
 import html
 import json
 import re
@@ -18,7 +17,7 @@ import pytest
 from support_api import Api
 from support_console import Served, Signed
 
-from support_webhooks import Received, Receiver
+from support_webhooks import Receiver, signed_with
 
 pytestmark = pytest.mark.slow
 WAIT_S = 30.0
@@ -262,19 +261,6 @@ def test_a_deliverys_page_shows_the_body_the_receiver_got(
     assert json.loads(html.unescape(body.group(1))) == sent.json
     assert "task.created" in answer.text and f"subscription {sub_id}" in answer.text
     assert acme.http.get("/ui/webhooks/deliveries/999999999").status_code == 404
-
-
-def signed_with(received: list[Received], path: str, secret: str) -> bool:
-    """Whether a request to ``path`` carries a ``v1=`` signature made with ``secret``."""
-    for request in received:
-        if request.path != path:
-            continue
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        parts = dict(p.split("=", 1) for p in headers["ringback-signature"].split(",") if "=" in p)
-        mac = hmac.new(secret.encode(), b"%s." % parts["t"].encode() + request.body, "sha256")
-        if any(p == f"v1={mac.hexdigest()}" for p in headers["ringback-signature"].split(",")):
-            return True
-    return False
 
 
 def test_an_edit_sets_the_description_and_a_typed_secret_shown_only_by_its_first_4_characters(
