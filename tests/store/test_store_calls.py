@@ -10,6 +10,7 @@ from test_store import finished, msg_task, setup_queue
 
 from ringback.clock import FakeClock
 from ringback.domain.model import Leg, Outcome
+from ringback.service.history import COUNT_CAP, CallCount, CallHistory
 from ringback.store import Completion, Store
 from ringback.telephony.base import CallRecord
 from support import leg_record
@@ -222,3 +223,64 @@ async def test_recent_calls_page_by_key_newest_first_each_call_once(
         [[leg for leg in await store.calls(call_uuid="x")]],
         None,
     )
+
+
+async def test_count_calls_counts_each_call_once_as_the_history_lists_them(
+    store: Store, clock: FakeClock
+) -> None:
+    """The console's total: the calls ``recent_calls`` pages through for the same filters (a
+    call with two legs counted once, by either leg inside the window), the client's own only."""
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    t0 = clock.now()
+    at = [t0 + timedelta(seconds=s) for s in range(10)]
+    await store.save_calls(acme, [_inbound("c0", "c0-a", at[0]), _inbound("c0", "c0-b", at[5])])
+    for k in (1, 2, 3, 4, 6):
+        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", at[k])])
+    busy = _inbound("c7", "c7-1", at[7])
+    busy.outcome = Outcome.BUSY
+    await store.save_calls(acme, [busy])
+    await store.save_calls(other, [_inbound("x", "x-1", at[8])])
+    for filters, expected in (
+        ({}, 7),
+        ({"outcome": "busy"}, 1),
+        ({"outcome": "no_answer"}, 0),
+        ({"start": at[2], "end": at[5]}, 3),
+        ({"start": at[0], "end": at[1]}, 1),  # c0 by its leg inside the window
+        ({"start": at[4], "end": at[6]}, 2),  # c4 and c0 by its B leg
+    ):
+        counted = await store.count_calls(acme, max_legs=100, **filters)
+        listed, _ = await store.recent_calls(acme, limit=50, **filters)
+        assert counted == (expected, True) and len(listed) == expected, filters
+    assert await store.count_calls(other, max_legs=100) == (1, True)
+    assert await store.count_calls(other + acme + 1000, max_legs=100) == (0, True)
+
+
+async def test_count_calls_reads_at_most_max_legs_and_then_says_it_is_a_lower_bound(
+    store: Store, clock: FakeClock
+) -> None:
+    """Past ``max_legs`` matching legs the count is of the newest legs' calls, not exact; at
+    exactly ``max_legs`` legs it is still exact."""
+    acme = await store.ensure_client("acme", clock.now())
+    t0 = clock.now()
+    for k in range(6):  # c0..c5, one leg each; c5 the newest
+        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", t0 + timedelta(seconds=k))])
+    assert await store.count_calls(acme, max_legs=6) == (6, True)
+    assert await store.count_calls(acme, max_legs=5) == (6, False)  # 6 legs read: at least 6
+    found, exact = await store.count_calls(acme, max_legs=3)
+    assert (found, exact) == (4, False) and found <= 6
+    # a call of several legs: 4 legs of 2 calls read for max_legs=3, a lower bound still
+    await store.save_calls(
+        acme, [_inbound("c9", f"c9-{n}", t0 + timedelta(seconds=10 + n)) for n in range(3)]
+    )
+    assert await store.count_calls(acme, max_legs=3) == (2, False)
+    assert await store.count_calls(acme, max_legs=9) == (7, True)
+    history = CallHistory(store)
+    assert await history.count(acme, start=None, end=None, outcome=None) == CallCount(7, True)
+
+
+def test_a_capped_count_is_shown_as_at_least_the_cap() -> None:
+    assert CallCount(1234, True).shown == "1,234"
+    assert CallCount(25_000, True).shown == "25,000"  # exact: shown as it is
+    assert CallCount(COUNT_CAP + 1, False).shown == "10,000+"
+    assert CallCount(6_500, False).shown == "6,500+"  # at least that many

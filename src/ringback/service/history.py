@@ -26,8 +26,27 @@ from ringback.store import Store
 CDR_LEG_RENAMED = view_names("gmt")
 #: the CDR fields a leg of the history does not show (the call record shows the call's own)
 CDR_LEG_HIDDEN = frozenset({"call_uuid", "direction", "caller_id_name", "attempt", "worker"})
+#: the history's count stops near this many calls (``CallHistory.count``)
+COUNT_CAP = 10_000
+#: legs read per call counted at most: the count reads at most COUNT_CAP * this many legs
+COUNT_LEGS_PER_CALL = 3
 #: CDR field -> name in a leg of the history (``CdrLeg``)
 CDR_LEG_FIELDS = shown_fields(CDR_LEG_RENAMED, CDR_LEG_HIDDEN)
+
+
+@dataclass(frozen=True, slots=True)
+class CallCount:
+    """How many calls match: ``calls`` exactly, or at least ``calls`` when not ``exact``."""
+
+    calls: int
+    exact: bool
+
+    @property
+    def shown(self) -> str:
+        """``1,234`` when exact; else at least that many: ``10,000+`` (at most COUNT_CAP)."""
+        if self.exact:
+            return f"{self.calls:,}"
+        return f"{min(self.calls, COUNT_CAP):,}+"
 
 
 class CallHistory:
@@ -69,6 +88,23 @@ class CallHistory:
         return await self.store.recent_calls(
             client_id, before=before, start=start, end=end, outcome=outcome, limit=limit
         )
+
+    async def count(
+        self,
+        client_id: int,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        outcome: str | None,
+    ) -> CallCount:
+        """How many calls :meth:`recent` pages through for these filters, reading at most
+        ``COUNT_CAP * COUNT_LEGS_PER_CALL`` legs (the newest) so that it stays fast however
+        many calls the client made: past that it is a lower bound (``exact`` False)."""
+        found, exact = await self.store.count_calls(
+            client_id, start=start, end=end, outcome=outcome,
+            max_legs=COUNT_CAP * COUNT_LEGS_PER_CALL,
+        )  # fmt: skip
+        return CallCount(found, exact)
 
     async def one(self, client_id: int, call_uuid: str) -> dict[str, Any] | None:
         """The client's call ``call_uuid``; None if there is none."""

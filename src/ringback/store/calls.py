@@ -221,6 +221,41 @@ class CallRepository(Repository):
             by_uuid[leg.call_uuid].append(leg)
         return list(by_uuid.values()), key
 
+    async def count_calls(
+        self,
+        client_id: int,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        outcome: str | None = None,
+        max_legs: int,
+    ) -> tuple[int, bool]:
+        """How many of the client's calls have a leg that matches (started in [start, end),
+        ended with ``outcome``), as :meth:`recent_calls` lists them; and whether that is exact.
+        Reads at most ``max_legs + 1`` matching legs, the newest, along the same index as
+        :meth:`recent_calls`: when more than ``max_legs`` match, the count is of the calls the
+        legs read belong to (a lower bound) and ``False`` says so."""
+        c = t.calls
+        legs = (
+            sa.select(c.c.call_uuid)
+            .where(
+                c.c.client_id == client_id, *leg_filters(c, start=start, end=end, outcome=outcome)
+            )
+            .order_by(c.c.started_at.desc(), c.c.id.desc())
+            .limit(max_legs + 1)
+            .subquery()
+        )
+        # GROUP BY rather than count(DISTINCT): PostgreSQL hashes it instead of sorting
+        calls = (
+            sa.select(legs.c.call_uuid, sa.func.count().label("legs"))
+            .group_by(legs.c.call_uuid)
+            .subquery()
+        )
+        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(calls.c.legs), 0))
+        async with self.driver.read() as conn:
+            found, read = (await conn.execute(query)).one()
+        return int(found), int(read) <= max_legs
+
 
 def leg_rows() -> sa.Select[Any]:
     """Call legs with the kind of the task that placed them (None for calls of no task)."""
