@@ -4,6 +4,7 @@ client never reaching another's call or files."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -87,5 +88,38 @@ def test_another_clients_call_is_not_found(served: Served, acme_call: dict[str, 
         answer = globex.http.get(f"/ui/calls/{uuid}/file", params={"name": "audio/hello.wav"})
         assert answer.status_code == 404
         assert f'data-call="{uuid}"' not in globex.http.get("/ui/calls").text
+    finally:
+        globex.http.close()
+
+
+def call_count(signed: Signed, **params: str) -> str:
+    """The history's "N calls" for these filters."""
+    answer = signed.http.get("/ui/calls", params=params)
+    assert answer.status_code == 200, answer.text[:500]
+    found = re.search(r'<strong id="call-count"[^>]*>([^<]+)</strong>', answer.text)
+    assert found, answer.text[:2000]
+    return found.group(1)
+
+
+def test_the_history_counts_the_calls_its_filters_match_the_clients_own_only(
+    served: Served, acme: Signed, acme_call: dict[str, Any]
+) -> None:
+    api = Api(served, served.clients["acme"])
+    before = int(call_count(acme).split()[0].replace(",", ""))
+    assert before >= 1
+    second = api.simulate("0312340001", digits="2")  # another call to the same route
+    assert second["call_uuid"] != acme_call["call_uuid"]
+    assert call_count(acme) == f"{before + 1} calls"
+    answered = int(call_count(acme, outcome="answered").split()[0])
+    assert 2 <= answered <= before + 1
+    assert call_count(acme, outcome="busy") == "0 calls"
+    assert call_count(acme, start="2099-01-01T00:00") == "0 calls"
+    window = {"start": "2000-01-01T00:00", "end": "2099-01-01T00:00"}
+    assert call_count(acme, **window) == f"{before + 1} calls"
+    assert call_count(acme, before="1.1") == f"{before + 1} calls"  # every page: the same total
+    served.client("globex")
+    globex = Signed(served, served.clients["globex"])
+    try:
+        assert call_count(globex) == "0 calls"
     finally:
         globex.http.close()

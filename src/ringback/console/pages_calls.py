@@ -1,6 +1,7 @@
-"""The calls pages: the client's call history (filtered by time window and outcome, paged) and
-one call (its legs, the IVR transcript, the audio it played, its fax with the documents), and
-the route that streams a call's own storage files to the page."""
+"""The calls pages: the client's call history (filtered by time window and outcome, paged by
+key, with how many calls match: ``CallHistory.count``, ``10,000+`` past its cap) and one call
+(its legs, the IVR transcript, the audio it played, its fax with the documents), and the route
+that streams a call's own storage files to the page."""
 
 from __future__ import annotations
 
@@ -74,9 +75,12 @@ async def calls_page(request: Request, query: Annotated[CallQuery, Query()]) -> 
         session.client_id, before=query.key, start=start, end=end,
         outcome=query.outcome or None, limit=PAGE_SIZE,
     )  # fmt: skip
+    count = await console.services.history.count(
+        session.client_id, start=start, end=end, outcome=query.outcome or None
+    )
     context = {
         "calls": [summary(session.client_id, legs) for legs in calls if legs],
-        "query": query, "outcomes": OUTCOMES,
+        "query": query, "outcomes": OUTCOMES, "count": count,
         "older": query.link(before=f"{key[0]}.{key[1]}") if key else None,
         "newest": query.link(before="") if query.before else None,
     }  # fmt: skip
