@@ -1,5 +1,5 @@
 """A T.38 fax session over UDP: a :class:`~.t38.T38Endpoint` whose IFP packets travel in
-UDPTL datagrams (:mod:`.udptl`, with redundancy) on an asyncio datagram socket.
+UDPTL datagrams (:mod:`.udptl`, with redundancy or parity FEC) on an asyncio datagram socket.
 
 Time: one shared ticker per event loop (the pattern of the RTP media clock) lets 20 ms of fax
 time pass on every session each 20 ms of the loop's real time, on absolute deadlines; a late
@@ -32,7 +32,12 @@ from typing import Any
 from ringback.telephony.fax.endpoint import DEFAULT_MAX_SECONDS, FRAME, RATE
 from ringback.telephony.fax.result import FaxResult
 from ringback.telephony.fax.t38 import T38Endpoint
-from ringback.telephony.fax.udptl import DEFAULT_DEPTH, UdptlReceiver, UdptlSender
+from ringback.telephony.fax.udptl import (
+    DEFAULT_DEPTH,
+    UdptlFecSender,
+    UdptlReceiver,
+    UdptlSender,
+)
 from ringback.telephony.pacing import Ticker, existing, ticker
 
 log = logging.getLogger(__name__)
@@ -74,13 +79,19 @@ class T38Session:
         depth: int,
         max_seconds: float,
         max_datagram: int | None = None,
+        fec: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.remote = remote
         self.depth = depth
+        self.fec = fec and depth > 0
         self._transport = transport
         self._loop = asyncio.get_running_loop()
-        self._sender = UdptlSender(depth, max_datagram=max_datagram)
+        self._sender: UdptlSender | UdptlFecSender = (
+            UdptlFecSender(depth, max_datagram=max_datagram)
+            if self.fec
+            else UdptlSender(depth, max_datagram=max_datagram)
+        )
         self._receiver = UdptlReceiver()
         self._max_ticks = int(max_seconds / TICK_S)
         self._ticks = 0
@@ -102,11 +113,13 @@ class T38Session:
         depth: int = DEFAULT_DEPTH,
         max_seconds: float = DEFAULT_MAX_SECONDS,
         max_datagram: int | None = None,
+        fec: bool = False,
     ) -> T38Session:
         """A session on ``sock`` (a bound UDP socket, which the session then owns), or on a
         new one bound to any free port of ``local_host``, sending to ``remote`` datagrams of
         at most ``max_datagram`` bytes (the far end's ``T38FaxMaxDatagram``) with up to
-        ``depth`` redundant packets each."""
+        ``depth`` redundant packets each, or with ``fec`` up to ``depth`` parity FEC entries
+        (span 3) each. Either kind is received, whatever is sent."""
         if sock is None:
             family = socket.AF_INET6 if ":" in local_host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -125,6 +138,7 @@ class T38Session:
             depth=depth,
             max_seconds=max_seconds,
             max_datagram=max_datagram,
+            fec=fec,
         )
         protocol.session = session
         return session
@@ -144,6 +158,7 @@ class T38Session:
         return {
             "remote": f"{self.remote[0]}:{self.remote[1]}",
             "redundancy": self.depth,
+            "error_correction": "fec" if self.fec else "redundancy" if self.depth else "none",
             "datagrams_sent": self.datagrams_sent,
             "ifp_sent": self.ifp_sent,
             "ifp_received": self.ifp_received,
@@ -163,7 +178,10 @@ class T38Session:
             return
         if self._finished.done():
             return
-        for seq, ifp in self._receiver.receive(data):
+        self._deliver(self._receiver.receive(data))
+
+    def _deliver(self, packets: list[tuple[int, bytes]]) -> None:
+        for seq, ifp in packets:
             self.ifp_received += 1
             self.endpoint.rx_ifp(ifp, seq)
 
@@ -178,6 +196,7 @@ class T38Session:
         """One 20 ms step; False once the session is over."""
         if self._finished.done():
             return False
+        self._deliver(self._receiver.tick())  # an FEC gap held too long is given up
         for packet in self.endpoint.tick(FRAME):
             self._send(packet.data, packet.repeats)
         self._ticks += 1
