@@ -87,17 +87,21 @@ async def fax_through_relay(
     loss: float,
     seed: int,
     depth: int = 3,
+    fec: bool = False,
     ecm: bool = True,
     max_seconds: float = 120.0,
 ) -> RelayedFax:
-    """One fax from a sending to a receiving T.38 session through a :class:`LossyRelay`."""
+    """One fax from a sending to a receiving T.38 session through a :class:`LossyRelay`
+    (both sending ``depth`` secondaries, or with ``fec`` as many FEC entries)."""
     relay = LossyRelay(loss, seed)
     to_a_side, to_b_side = await relay.start()
     sender_endpoint = T38Endpoint(send=document, ecm=ecm, local_ident="+15550001")
     receiver_endpoint = T38Endpoint(receive=received, ecm=ecm, local_ident="+15550002")
-    sender = await T38Session.open(sender_endpoint, to_a_side, depth=depth, max_seconds=max_seconds)
+    sender = await T38Session.open(
+        sender_endpoint, to_a_side, depth=depth, fec=fec, max_seconds=max_seconds
+    )
     receiver = await T38Session.open(
-        receiver_endpoint, to_b_side, depth=depth, max_seconds=max_seconds
+        receiver_endpoint, to_b_side, depth=depth, fec=fec, max_seconds=max_seconds
     )
     relay.connect(sender.local_address, receiver.local_address)
     try:

@@ -51,6 +51,33 @@ async def test_t38_over_udptl_goes_through_bit_for_bit_and_survives_loss_with_re
     assert sum(r.receiver_stats.get("udptl_recovered", 0) for r in lossy) > 0
 
 
+@pytest.mark.slow
+async def test_t38_over_udptl_with_fec_goes_through_bit_for_bit_at_1_and_2_percent_loss(
+    tmp_path: Path,
+) -> None:
+    document = fax_document(tmp_path / "out.tif", pages=1)
+    runs = [(0.01, 11), (0.01, 12), (0.02, 13)]
+    async with asyncio.timeout(RUN_TIMEOUT):
+        results = await asyncio.gather(
+            *(
+                fax_through_relay(
+                    document, tmp_path / f"in-{i}.tif", loss=loss, seed=seed, fec=True
+                )
+                for i, (loss, seed) in enumerate(runs)
+            )
+        )
+    for i, ((loss, _seed), run) in enumerate(zip(runs, results, strict=True)):
+        assert (run.sent.code, run.received.code, run.received.pages) == (0, 0, 1), (loss, run)
+        assert run.sender_stats["error_correction"] == "fec"
+        assert run.relay.dropped > 0
+        for want, have in zip(bitmaps(document), bitmaps(tmp_path / f"in-{i}.tif"), strict=True):
+            assert np.array_equal(want, have)
+    # the FEC entries are what rebuilt the lost packets (no secondaries were sent)
+    stats = [s for run in results for s in (run.sender_stats, run.receiver_stats)]
+    assert sum(s.get("udptl_fec_recovered", 0) for s in stats) > 0
+    assert all(s.get("udptl_recovered", 0) == s.get("udptl_fec_recovered", 0) for s in stats)
+
+
 async def test_a_session_counts_garbage_and_foreign_datagrams_and_keeps_going(
     tmp_path: Path,
 ) -> None:

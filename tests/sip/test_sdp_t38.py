@@ -123,15 +123,22 @@ def test_an_image_only_answer_accepts_the_stream_with_the_lower_version_and_rate
     # audio+image offer: both m-lines in order, the audio rejected with port 0
     assert text.index("m=audio 0 RTP/AVP 0 101") < text.index("m=image 30000 udptl t38")
     assert "a=T38FaxVersion:0" in text and "a=T38MaxBitRate:9600" in text
-    assert "a=T38FaxUdpEC:t38UDPRedundancy" in text  # FEC offered: redundancy answered
+    assert "a=T38FaxUdpEC:t38UDPFEC" in text  # FEC offered: FEC answered
     assert "a=T38FaxRateManagement:transferredTCF" in text
     assert "FillBitRemoval" not in text
     assert remote.address == ("203.0.113.6", 18002)
-    assert remote.params.udp_ec == REDUNDANCY
+    assert remote.params.udp_ec == FEC
     with pytest.raises(SdpError, match="no audio"):
         parse_remote_media(_sdp(*[line for line in text.splitlines() if "audio" not in line]))
     # and the answer itself reads back as T.38 at our address
     assert parse_remote_image(answer).address == ("192.0.2.1", 30000)
+
+
+def test_an_offer_of_redundancy_is_answered_with_redundancy() -> None:
+    for offer in (ASTERISK, FREESWITCH):
+        answer, remote = build_t38_answer(offer, "127.0.0.1", 30000, session_id=1, version=1)
+        assert b"a=T38FaxUdpEC:t38UDPRedundancy\r\n" in answer
+        assert remote.params.udp_ec == REDUNDANCY
 
 
 def test_an_offer_without_error_correction_is_answered_without() -> None:

@@ -6,10 +6,11 @@ What peers send differs in spelling: attribute names are matched case-insensitiv
 flags come bare or as ``:0``/``:1`` (``T38FaxFillBitRemoval``), the transport may be written
 ``UDPTL``. The answer rule (RFC 3264): the answer has the offer's m-lines in the offer's order;
 the first ``image udptl t38`` stream is accepted, every other stream (the audio of an
-audio+image offer, a second image) is rejected with port 0. Error correction: an offer of
-redundancy is answered with redundancy; one of FEC also with redundancy (ringback does not
-compute FEC; the far end's FEC datagrams are still read for their primary packets); an offer
-without ``T38FaxUdpEC`` is answered without error correction.
+audio+image offer, a second image) is rejected with port 0. Error correction, the rule:
+**ringback answers with what is offered** — redundancy for ``t38UDPRedundancy``, parity FEC
+for ``t38UDPFEC``, none for an offer without ``T38FaxUdpEC`` — **offers redundancy** (what
+every peer reads), and sends what the agreed SDP names (the answer's ``T38FaxUdpEC`` when
+ringback offered). Whatever is agreed, both kinds are received (:mod:`..fax.udptl`).
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ def build_t38_offer(
 
 def answer_params(offered: T38Params, ours: T38Params | None = None) -> T38Params:
     """What ringback answers to ``offered``: the lower version and bit rate, transferred TCF
-    (T.38's rule for UDP), redundancy for redundancy or FEC, none for none; no
+    (T.38's rule for UDP), the error correction offered (redundancy, FEC or none); no
     transcoding, no fill-bit removal (spandsp's terminal does neither)."""
     ours = ours or T38Params()
-    udp_ec = REDUNDANCY if offered.udp_ec in (REDUNDANCY, FEC) else NO_EC
+    udp_ec = offered.udp_ec if offered.udp_ec in (REDUNDANCY, FEC) else NO_EC
     return replace(
         ours,
         version=min(offered.version, ours.version),

@@ -54,6 +54,7 @@ from ringback.telephony.sip.dialog_requests import send_in_dialog, with_sdp
 from ringback.telephony.sip.rtp_socket import MediaError, bind_pair
 from ringback.telephony.sip.sdp import SdpError
 from ringback.telephony.sip.sdp_t38 import (
+    FEC,
     NO_EC,
     RemoteImage,
     build_t38_answer,
@@ -91,6 +92,12 @@ class T38Channel:
         agreed)."""
         return 0 if self.remote.params.udp_ec == NO_EC else DEFAULT_DEPTH
 
+    @property
+    def fec(self) -> bool:
+        """Whether the agreed error correction is parity FEC (``t38UDPFEC``): then the
+        session sends ``redundancy`` FEC entries (span 3) instead of as many secondaries."""
+        return self.remote.params.udp_ec == FEC
+
     async def open_session(
         self, endpoint: T38Endpoint, *, max_seconds: float = DEFAULT_MAX_SECONDS
     ) -> T38Session:
@@ -105,6 +112,7 @@ class T38Channel:
             self.remote.address,
             sock=self.sock,
             depth=self.redundancy,
+            fec=self.fec,
             max_seconds=max_seconds,
             max_datagram=self.remote.params.max_datagram,
         )
@@ -372,6 +380,7 @@ class T38Switch:
             remote=f"{channel.remote.host}:{channel.remote.port}",
             local_port=channel.local[1],
             redundancy=channel.redundancy,
+            error_correction=channel.remote.params.udp_ec or "none",
         )
         self._switched.set()
 
