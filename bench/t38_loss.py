@@ -7,6 +7,8 @@ bit for bit. A one-page fax takes ~20.5 s of real time whatever the number run t
 
     .venv/bin/python -m bench.t38_loss --levels 0,0.005,0.01,0.02 --seeds 25 --depths 3,0
 
+``--fec`` sends parity FEC (span 3, ``depth`` entries) instead of ``depth`` secondaries.
+
 Progress and the table go to stderr; the last line printed is one JSON object.
 """
 
@@ -27,7 +29,13 @@ from tests.fax.support_t38 import fax_through_relay
 
 
 async def run_depth(
-    document: Path, workdir: Path, levels: list[float], seeds: int, depth: int, pages: int
+    document: Path,
+    workdir: Path,
+    levels: list[float],
+    seeds: int,
+    depth: int,
+    pages: int,
+    fec: bool = False,
 ) -> dict[str, Any]:
     runs = [(loss, seed) for loss in levels for seed in range(seeds)]
     started, cpu = time.monotonic(), time.process_time()
@@ -35,7 +43,7 @@ async def run_depth(
         *(
             fax_through_relay(
                 document, workdir / f"rx-{depth}-{loss}-{seed}.tif", loss=loss, seed=seed,
-                depth=depth, max_seconds=60.0 + 60.0 * pages,
+                depth=depth, fec=fec, max_seconds=60.0 + 60.0 * pages,
             )
             for loss, seed in runs
         )
@@ -53,7 +61,8 @@ async def run_depth(
         row["ok"] += ok
         if not ok:
             row["failures"].append([seed, run.sent.code, run.received.code])
-    return {"depth": depth, "wall_s": round(wall, 1), "cpu_s": round(cpu, 2), "loss": by_loss}
+    timing = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 2)}
+    return {"depth": depth, "fec": fec, **timing, "loss": by_loss}
 
 
 async def main() -> None:
@@ -62,6 +71,7 @@ async def main() -> None:
     parser.add_argument("--seeds", type=int, default=25)
     parser.add_argument("--depths", default="3,0")
     parser.add_argument("--pages", type=int, default=1)
+    parser.add_argument("--fec", action="store_true", help="parity FEC, not redundancy")
     args = parser.parse_args()
     levels = [float(x) for x in args.levels.split(",")]
     report: list[dict[str, Any]] = []
@@ -69,11 +79,14 @@ async def main() -> None:
         workdir = Path(tmp)
         document = fax_document(workdir / "out.tif", pages=args.pages)
         for depth in (int(x) for x in args.depths.split(",")):
-            result = await run_depth(document, workdir, levels, args.seeds, depth, args.pages)
+            result = await run_depth(
+                document, workdir, levels, args.seeds, depth, args.pages, args.fec
+            )
             report.append(result)
             for loss, row in result["loss"].items():
+                kind = "FEC" if args.fec else "redundancy"
                 print(
-                    f"redundancy {depth}, loss {float(loss):.1%}: {row['ok']}/{row['runs']}",
+                    f"{kind} {depth}, loss {float(loss):.1%}: {row['ok']}/{row['runs']}",
                     file=sys.stderr,
                     flush=True,
                 )

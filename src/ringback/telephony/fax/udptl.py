@@ -1,5 +1,5 @@
 """UDPTL (ITU-T T.38 §9.1, the ASN.1 of Annex A in aligned PER): the UDP framing of T.38's IFP
-packets, with redundancy.
+packets, with redundancy or parity FEC.
 
 One datagram is::
 
