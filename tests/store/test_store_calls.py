@@ -24,6 +24,24 @@ def _inbound(call_uuid: str, leg_uuid: str, at: datetime, leg: Leg = Leg.MAIN) -
     )  # fmt: skip
 
 
+async def history_calls(store: Store, clock: FakeClock) -> tuple[int, int, list[datetime]]:
+    """acme's calls c0…c7 and other's x, one a second from now (``at``): c0 has legs at 0 s
+    and 5 s (a callback's A and B), c1–c4 and c6 one leg each, c7 one busy leg; x at 8 s.
+    acme's id, other's id and ``at``."""
+    acme = await store.ensure_client("acme", clock.now())
+    other = await store.ensure_client("other", clock.now())
+    t0 = clock.now()
+    at = [t0 + timedelta(seconds=s) for s in range(10)]
+    await store.save_calls(acme, [_inbound("c0", "c0-a", at[0]), _inbound("c0", "c0-b", at[5])])
+    for k in (1, 2, 3, 4, 6):
+        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", at[k])])
+    busy = _inbound("c7", "c7-1", at[7])
+    busy.outcome = Outcome.BUSY
+    await store.save_calls(acme, [busy])
+    await store.save_calls(other, [_inbound("x", "x-1", at[8])])
+    return acme, other, at
+
+
 async def _task_with_calls(
     store: Store, clock: FakeClock, records: list[CallRecord]
 ) -> tuple[int, int]:
@@ -189,18 +207,7 @@ async def test_recent_calls_page_by_key_newest_first_each_call_once(
 ) -> None:
     """The console's history: pages by key, a call placed by its latest matching leg, never
     shown twice nor skipped when its legs straddle a page's end."""
-    acme = await store.ensure_client("acme", clock.now())
-    other = await store.ensure_client("other", clock.now())
-    t0 = clock.now()
-    at = [t0 + timedelta(seconds=s) for s in range(10)]
-    # c0 has legs at 0 s and 5 s (a callback's A and B), the others one leg each
-    await store.save_calls(acme, [_inbound("c0", "c0-a", at[0]), _inbound("c0", "c0-b", at[5])])
-    for k in (1, 2, 3, 4, 6):
-        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", at[k])])
-    busy = _inbound("c7", "c7-1", at[7])
-    busy.outcome = Outcome.BUSY
-    await store.save_calls(acme, [busy])
-    await store.save_calls(other, [_inbound("x", "x-1", at[8])])
+    acme, other, at = await history_calls(store, clock)
     seen: list[str] = []
     key = None
     while True:
@@ -230,17 +237,7 @@ async def test_count_calls_counts_each_call_once_as_the_history_lists_them(
 ) -> None:
     """The console's total: the calls ``recent_calls`` pages through for the same filters (a
     call with two legs counted once, by either leg inside the window), the client's own only."""
-    acme = await store.ensure_client("acme", clock.now())
-    other = await store.ensure_client("other", clock.now())
-    t0 = clock.now()
-    at = [t0 + timedelta(seconds=s) for s in range(10)]
-    await store.save_calls(acme, [_inbound("c0", "c0-a", at[0]), _inbound("c0", "c0-b", at[5])])
-    for k in (1, 2, 3, 4, 6):
-        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", at[k])])
-    busy = _inbound("c7", "c7-1", at[7])
-    busy.outcome = Outcome.BUSY
-    await store.save_calls(acme, [busy])
-    await store.save_calls(other, [_inbound("x", "x-1", at[8])])
+    acme, other, at = await history_calls(store, clock)
     for filters, expected in (
         ({}, 7),
         ({"outcome": "busy"}, 1),

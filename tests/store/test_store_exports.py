@@ -5,13 +5,11 @@ when its legs straddle a chunk's end, never another client's."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 from test_store import msg_task, setup_queue
-from test_store_calls import _inbound
+from test_store_calls import history_calls
 
 from ringback.clock import FakeClock
-from ringback.domain.model import Outcome
 from ringback.store.db import Store
 
 
@@ -53,18 +51,7 @@ async def test_tasks_after_gives_nothing_of_a_queue_the_client_does_not_own(
 async def test_calls_after_gives_each_call_once_oldest_first_by_key_with_the_window(
     store: Store, clock: FakeClock
 ) -> None:
-    acme = await store.ensure_client("acme", clock.now())
-    other = await store.ensure_client("other", clock.now())
-    t0 = clock.now()
-    at = [t0 + timedelta(seconds=s) for s in range(10)]
-    # c0 has legs at 0 s and 5 s: placed by its first; the others one leg each
-    await store.save_calls(acme, [_inbound("c0", "c0-a", at[0]), _inbound("c0", "c0-b", at[5])])
-    for k in (1, 2, 3, 4, 6):
-        await store.save_calls(acme, [_inbound(f"c{k}", f"c{k}-1", at[k])])
-    busy = _inbound("c7", "c7-1", at[7])
-    busy.outcome = Outcome.BUSY
-    await store.save_calls(acme, [busy])
-    await store.save_calls(other, [_inbound("x", "x-1", at[8])])
+    acme, other, at = await history_calls(store, clock)  # c0 placed by its first leg (0 s)
     seen: list[str] = []
     key = None
     while True:
