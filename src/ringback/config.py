@@ -68,6 +68,9 @@ class SipSettings:
     # default: answer one with m=image; a fax step moves to T.38 with it), "offer" (accept, and
     # re-INVITE to T.38 when a fax starts; opt-in: some carriers mishandle re-INVITEs)
     t38: str = "accept"
+    # the error correction ringback's own T.38 offers name (T38FaxUdpEC): "redundancy" (the
+    # default, t38UDPRedundancy), "fec" (t38UDPFEC) or "none"; an answer follows the offer
+    t38_ec: str = "redundancy"
     # SRTP (SDES, docs/sip-srtp.md): "off" (the default), "optional" (offer keys, accept plain
     # RTP), "required" (RTP/SAVP only: a call without keys fails, an offer without gets 488)
     srtp: str = "off"
@@ -225,6 +228,7 @@ def sip_settings_from_env() -> SipSettings:
         domain=os.environ.get("RINGBACK_SIP_DOMAIN") or None,
         max_ring_timeout_s=_env_float("RINGBACK_SIP_RING_TIMEOUT", 120.0),
         t38=_env_choice("RINGBACK_SIP_T38", T38_MODES, "accept"),
+        t38_ec=_env_choice("RINGBACK_SIP_T38_EC", T38_EC_MODES, "redundancy"),
         srtp=_env_choice("RINGBACK_SIP_SRTP", SRTP_POLICIES, "off"),
         external_address=_external_address(os.environ.get("RINGBACK_SIP_EXTERNAL_ADDRESS")),
         symmetric_rtp=_env_bool("RINGBACK_SIP_SYMMETRIC_RTP", True),
@@ -260,6 +264,8 @@ def sip_settings_from_env() -> SipSettings:
 SIP_TRANSPORTS = ("udp", "tcp", "tls")
 SRTP_POLICIES = ("off", "optional", "required")
 T38_MODES = ("off", "accept", "offer")
+#: RINGBACK_SIP_T38_EC: what T38FaxUdpEC ringback's T.38 offers name (docs/fax.md, "T.38")
+T38_EC_MODES = ("redundancy", "fec", "none")
 
 
 def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:

@@ -18,6 +18,7 @@ from ringback.telephony.sip.sdp_t38 import (
     build_t38_offer,
     has_t38,
     in_previous_slots,
+    offer_params,
     parse_remote_image,
 )
 
@@ -165,6 +166,34 @@ def test_our_offer_is_image_only_with_every_attribute_peers_expect() -> None:
     assert has_t38(offer) and not has_t38(b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n")
     # back to audio, the image stream disabled beside it: not a T.38 offer
     assert not has_t38(b"v=0\r\nm=audio 4000 RTP/AVP 0\r\nm=image 0 udptl t38\r\n")
+
+
+@pytest.mark.parametrize(
+    ("setting", "attribute", "udp_ec"),
+    [
+        ("redundancy", "a=T38FaxUdpEC:t38UDPRedundancy", REDUNDANCY),
+        ("fec", "a=T38FaxUdpEC:t38UDPFEC", FEC),
+        ("none", None, NO_EC),
+    ],
+)
+def test_our_offer_names_the_error_correction_of_the_t38_ec_setting(
+    setting: str, attribute: str | None, udp_ec: str
+) -> None:
+    offer = build_t38_offer(
+        "192.0.2.1", 30000, session_id=5, version=3, params=offer_params(setting)
+    )
+    lines = offer.decode().splitlines()
+    ec_lines = [line for line in lines if line.startswith("a=T38FaxUdpEC")]
+    assert ec_lines == ([attribute] if attribute else [])
+    assert parse_remote_image(offer).params == T38Params(udp_ec=udp_ec)
+    # answered by a peer following the offer (as ringback does), the agreed EC is the setting's
+    _, agreed = build_t38_answer(offer, "192.0.2.2", 30002, session_id=6, version=1)
+    assert agreed.params.udp_ec == udp_ec
+
+
+def test_an_unknown_t38_ec_setting_is_refused_naming_the_values() -> None:
+    with pytest.raises(ValueError, match="use one of redundancy, fec, none"):
+        offer_params("parity")
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ def test_sip_dialer_reads_every_sip_setting(monkeypatch: pytest.MonkeyPatch) -> 
         "RINGBACK_SIP_DOMAIN": "example.net",
         "RINGBACK_SIP_RING_TIMEOUT": "45",
         "RINGBACK_SIP_T38": "Offer",
+        "RINGBACK_SIP_T38_EC": " FEC ",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -39,6 +40,7 @@ def test_sip_dialer_reads_every_sip_setting(monkeypatch: pytest.MonkeyPatch) -> 
         domain="example.net",
         max_ring_timeout_s=45.0,
         t38="offer",
+        t38_ec="fec",
     )
 
 
@@ -49,6 +51,7 @@ def test_sip_defaults_need_only_the_proxy(monkeypatch: pytest.MonkeyPatch) -> No
     assert sip == SipSettings(proxy_host="192.0.2.1")
     assert sip.from_domain == "192.0.2.1"
     assert sip.t38 == "accept"  # a gateway's T.38 re-INVITE is taken; ringback offers none
+    assert sip.t38_ec == "redundancy"  # what ringback's offers (with "offer") name
 
 
 def test_sim_dialer_has_no_sip_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,6 +71,10 @@ def test_sim_dialer_has_no_sip_settings(monkeypatch: pytest.MonkeyPatch) -> None
         ({"RINGBACK_SIP_LOCAL_PORT": "sip"}, "is not a UDP port"),
         ({"RINGBACK_SIP_USERNAME": "alice"}, "set both RINGBACK_SIP_USERNAME"),
         ({"RINGBACK_SIP_T38": "yes"}, "use 'off', 'accept' (the default) or 'offer'"),
+        (
+            {"RINGBACK_SIP_T38_EC": "parity"},
+            "RINGBACK_SIP_T38_EC='parity': use 'redundancy' (the default), 'fec' or 'none'",
+        ),
     ],
 )
 def test_bad_sip_settings_say_which_and_why(

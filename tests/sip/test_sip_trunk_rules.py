@@ -100,6 +100,7 @@ def test_trunks_file_keys_map_onto_the_sip_settings_and_defaults_apply_to_every_
         username = "acme"
         password = "s3cret"
         t38 = "off"
+        t38_ec = "fec"
         rtp_ports = [30000, 30999]
         queues = [4]
         prefixes = ["+33", "+331"]
@@ -116,6 +117,7 @@ def test_trunks_file_keys_map_onto_the_sip_settings_and_defaults_apply_to_every_
     assert first.name == "carrier-a" and backup.name == "backup"
     assert first.settings.proxy_host == "sip.carrier-a.test" and first.settings.srv
     assert first.settings.username == "acme" and first.settings.t38 == "off"
+    assert first.settings.t38_ec == "fec" and backup.settings.t38_ec == "redundancy"
     assert first.settings.rtp_ports == (30000, 30999)
     assert first.settings.options_interval_s == 15.0 and backup.settings.options_interval_s == 0
     assert first.queues == (4,) and first.prefixes == ("+33", "+331")
@@ -140,6 +142,10 @@ def test_without_a_trunks_file_the_environment_makes_one_trunk_named_default() -
         ('[trunks.a]\nproxy = "x.test"\nproxy_port = "5060"\n', "key 'proxy_port': use a whole"),
         ('[trunks.a]\nproxy = "x.test"\nlocal_port = 5062\n', "key 'local_port': a setting of"),
         ('[trunks.a]\nproxy = "x.test"\nt38 = "maybe"\n', "key 't38': use one of"),
+        (
+            '[trunks.a]\nproxy = "x.test"\nt38_ec = "parity"\n',
+            "key 't38_ec': use one of redundancy, fec, none",
+        ),
         ('[trunks.a]\nproxy = "x.test"\nqueues = ["q"]\n', "key 'queues': use a list of num"),
         ('[trunks.a]\nproxy = "x.test"\nmax_concurrent_calls = 0\n', "greater than 0"),
         ('[trunks.a]\nproxy = "x.test"\nusername = "u"\n', "key 'password': set both"),
@@ -316,9 +322,9 @@ def test_a_bad_dns_server_or_neither_proxy_nor_trunks_is_a_config_error(
 
 
 _KEYS = st.sampled_from(
-    ["proxy", "proxy_port", "username", "password", "t38", "rtp_ports", "queues", "prefixes",
-     "max_concurrent_calls", "max_calls_per_second", "caller_id_allowed", "default", "srv",
-     "blacklist_s", "options_interval_s", "max_ring_timeout_s", "local_port", "nonsense"]
+    ["proxy", "proxy_port", "username", "password", "t38", "t38_ec", "rtp_ports", "queues",
+     "prefixes", "max_concurrent_calls", "max_calls_per_second", "caller_id_allowed", "default",
+     "srv", "blacklist_s", "options_interval_s", "max_ring_timeout_s", "local_port", "nonsense"]
 )  # fmt: skip
 _SCALARS = st.one_of(
     st.integers(-5, 70000), st.floats(-5, 1e5, allow_nan=False), st.booleans(),

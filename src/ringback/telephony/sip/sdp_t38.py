@@ -8,9 +8,10 @@ flags come bare or as ``:0``/``:1`` (``T38FaxFillBitRemoval``), the transport ma
 the first ``image udptl t38`` stream is accepted, every other stream (the audio of an
 audio+image offer, a second image) is rejected with port 0. Error correction, the rule:
 **ringback answers with what is offered** — redundancy for ``t38UDPRedundancy``, parity FEC
-for ``t38UDPFEC``, none for an offer without ``T38FaxUdpEC`` — **offers redundancy** (what
-every peer reads), and sends what the agreed SDP names (the answer's ``T38FaxUdpEC`` when
-ringback offered). Whatever is agreed, both kinds are received (:mod:`..fax.udptl`).
+for ``t38UDPFEC``, none for an offer without ``T38FaxUdpEC`` — **offers what
+``RINGBACK_SIP_T38_EC`` names** (``redundancy`` by default: what every peer reads; ``fec``;
+``none``: no attribute), and sends what the agreed SDP names (the answer's ``T38FaxUdpEC``
+when ringback offered). Whatever is agreed, both kinds are received (:mod:`..fax.udptl`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ REDUNDANCY = "t38UDPRedundancy"
 FEC = "t38UDPFEC"
 NO_EC = ""  # no T38FaxUdpEC attribute
 RATES = (2400, 4800, 7200, 9600, 12000, 14400, 33600)
+#: ``RINGBACK_SIP_T38_EC`` (the trunk's ``t38_ec``): the ``T38FaxUdpEC`` of our offers
+OFFERED_EC = {"redundancy": REDUNDANCY, "fec": FEC, "none": NO_EC}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,17 @@ def build_t38_offer(
     lines.append(f"m=image {port} udptl t38")
     lines += _attributes(params or T38Params())
     return _join(lines)
+
+
+def offer_params(error_correction: str) -> T38Params:
+    """Our offer's parameters with the error correction a ``RINGBACK_SIP_T38_EC`` value
+    (``redundancy``, ``fec``, ``none``) names; ValueError for another value."""
+    try:
+        return T38Params(udp_ec=OFFERED_EC[error_correction])
+    except KeyError:
+        raise ValueError(
+            f"T.38 error correction {error_correction!r}: use one of {', '.join(OFFERED_EC)}"
+        ) from None
 
 
 def answer_params(offered: T38Params, ours: T38Params | None = None) -> T38Params:

@@ -7,8 +7,10 @@ accepted (the far end's) or sent (ours), per ``RINGBACK_SIP_T38`` (docs/fax.md, 
   answered 200 with our image stream on a UDPTL port from ``RINGBACK_SIP_RTP_PORTS``; the call
   is then on T.38 (a running fax step starts again there: :mod:`.fax_t38`).
 - ``offer``: as ``accept``, and :meth:`T38Switch.switch` (called when a fax starts) sends a
-  re-INVITE offering T.38. 200 with a T.38 answer: switched. 488, 415, 606 (or any other
-  refusal, a timeout, a 200 that answers audio): the call stays on G.711, the fallback.
+  re-INVITE offering T.38 with the error correction ``RINGBACK_SIP_T38_EC`` names (redundancy
+  by default, FEC, none; the far end's offers are answered with what they name). 200 with a
+  T.38 answer: switched. 488, 415, 606 (or any other refusal, a timeout, a 200 that answers
+  audio): the call stays on G.711, the fallback.
   491 (glare, RFC 3261 §14.1): tried again after 2.1–4 s if ringback owns the Call-ID (it
   placed the call), after 0–2 s otherwise, at most :data:`GLARE_TRIES` times. While our
   re-INVITE is pending, the far end's gets 491. A 401/407 is answered once with the trunk's
@@ -61,6 +63,7 @@ from ringback.telephony.sip.sdp_t38 import (
     build_t38_offer,
     has_t38,
     in_previous_slots,
+    offer_params,
     parse_remote_image,
 )
 
@@ -226,6 +229,7 @@ class T38Switch:
             local[1],
             session_id=call._sdp_session_id,
             version=self._next_version(),
+            params=offer_params(call._settings.t38_ec),
         )
         if b"m=image" in call._local_sdp:  # back on audio after T.38: keep every m-line
             offer = in_previous_slots(offer, call._local_sdp)

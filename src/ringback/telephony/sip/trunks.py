@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ringback.config import T38_MODES, ConfigError, SipSettings, proxy_port_missing
+from ringback.config import T38_EC_MODES, T38_MODES, ConfigError, SipSettings, proxy_port_missing
 from ringback.domain.digits import ascii_digits
 
 #: settings of the whole process (one SIP socket), not of a trunk
@@ -166,6 +166,8 @@ def _trunk(path: Path, name: str, table: dict[str, Any], base: SipSettings) -> T
         raise fail("max_ring_timeout_s", "use a number greater than 0")
     if settings.t38 not in T38_MODES:
         raise fail("t38", f"use one of {', '.join(T38_MODES)}")
+    if settings.t38_ec not in T38_EC_MODES:
+        raise fail("t38_ec", f"use one of {', '.join(T38_EC_MODES)}")
     if (settings.username is None) != (settings.password is None):
         raise fail("password" if settings.password is None else "username", "set both or neither")
     return Trunk(
