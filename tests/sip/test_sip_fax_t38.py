@@ -2,7 +2,8 @@
 ringback's ReceiveFax number (``accept``: it switches; ``off``: 488 and the fax goes over
 G.711), a gateway behind sipp that re-INVITEs to T.38 while ringback faxes over G.711 (the
 test's own T.38 fax machine on the UDPTL port sipp announces), and a lossy relay on the
-UDPTL stream between two ringbacks.
+UDPTL stream between two ringbacks (with redundancy, and with FEC offered by
+``RINGBACK_SIP_T38_EC=fec``).
 
 Documents are one sparse page: ~20 s of real time per test (fax media is paced in real time).
 """
@@ -54,16 +55,22 @@ async def _send(dialer: SipDialer, document: Path) -> tuple[SipCall, FaxResult]:
 
 
 async def _ringback_to_ringback(
-    tmp_path: Path, *, sender: str, receiver: str, proxy: bool = False
+    tmp_path: Path,
+    *,
+    sender: str,
+    receiver: str,
+    proxy: bool = False,
+    sender_ec: str = "redundancy",
 ) -> tuple[SipCall, FaxResult, CallRow, Path, Path]:
-    """A 1-page fax from one ringback (``RINGBACK_SIP_T38=sender``) to another's ReceiveFax
-    number (``receiver``), directly or through kamailio (``proxy``)."""
+    """A 1-page fax from one ringback (``RINGBACK_SIP_T38=sender``, its offers' error
+    correction ``RINGBACK_SIP_T38_EC=sender_ec``) to another's ReceiveFax number
+    (``receiver``), directly or through kamailio (``proxy``)."""
     document = fax_document(tmp_path / "out.tif", pages=1)
     async with fax_number(tmp_path) as number, sip_dialer(5060, t38=receiver) as far:
         number.attach(far, tmp_path)
         with contextlib.ExitStack() as stack:
             port = stack.enter_context(kamailio(tmp_path, far.port)) if proxy else far.port
-            async with sip_dialer(port, t38=sender) as near:
+            async with sip_dialer(port, t38=sender, t38_ec=sender_ec) as near:
                 call, result = await _send(near, document)
         leg = await number.stored_leg()
         return call, result, leg, number.received_tiff, document
@@ -156,14 +163,13 @@ async def test_a_gateway_reinviting_to_t38_mid_g711_fax_gets_the_fax_restarted_o
     assert_same_pages(tmp_path / "in.tif", document)
 
 
-@bounded(150)
-async def test_a_t38_fax_between_two_ringbacks_through_a_relay_losing_1_percent_arrives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The UDPTL stream of both sides goes through a relay that drops 1% of the datagrams
-    each way (seeded): each side's channel is pointed at the relay when its session opens,
-    as a media-relaying SBC rewriting the SDP would; redundancy 3 recovers the losses."""
-    relay = LossyRelay(0.01, seed=3)
+async def _ringback_to_ringback_through_relay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relay: LossyRelay, *, sender_ec: str
+) -> tuple[SipCall, FaxResult, CallRow, Path, Path]:
+    """:func:`_ringback_to_ringback` (``offer`` to ``accept``) with the UDPTL stream of both
+    sides through ``relay``: each side's channel is pointed at the relay when its session
+    opens, as a media-relaying SBC rewriting the SDP would (SIP and the short G.711 start go
+    direct)."""
     to_receiver, to_sender = await relay.start()
     opened: list[int] = []
     original = T38Channel.open_session
@@ -179,12 +185,30 @@ async def test_a_t38_fax_between_two_ringbacks_through_a_relay_losing_1_percent_
 
     monkeypatch.setattr(T38Channel, "open_session", through_relay)
     try:
-        call, result, leg, tiff, document = await _ringback_to_ringback(
-            tmp_path, sender="offer", receiver="accept"
+        outcome = await _ringback_to_ringback(
+            tmp_path, sender="offer", receiver="accept", sender_ec=sender_ec
         )
     finally:
         relay.close()
     assert sorted(opened) == [0, 1]
+    return outcome
+
+
+def _assert_page_below_the_header(document: Path, tiff: Path) -> None:
+    for want, have in zip(bitmaps(document), bitmaps(tiff), strict=True):
+        assert np.array_equal(want, have[have.shape[0] - want.shape[0] :])
+
+
+@bounded(150)
+async def test_a_t38_fax_between_two_ringbacks_through_a_relay_losing_1_percent_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UDPTL stream of both sides goes through a relay that drops 1% of the datagrams
+    each way (seeded); redundancy 3 recovers the losses."""
+    relay = LossyRelay(0.01, seed=3)
+    call, result, leg, tiff, document = await _ringback_to_ringback_through_relay(
+        tmp_path, monkeypatch, relay, sender_ec="redundancy"
+    )
     assert relay.dropped > 0 and relay.forwarded > 300  # a sparse page: ~360 datagrams
     assert (result.code, result.transport) == (0, "t38")
     assert _played_fax(leg.played)["transport"] == "t38"
@@ -192,8 +216,35 @@ async def test_a_t38_fax_between_two_ringbacks_through_a_relay_losing_1_percent_
     [receiver_udptl] = leg.detail["fax_t38"]
     recovered = sender_udptl.get("udptl_recovered", 0) + receiver_udptl.get("udptl_recovered", 0)
     assert recovered > 0  # losses happened and the secondaries filled them
-    for want, have in zip(bitmaps(document), bitmaps(tiff), strict=True):
-        assert np.array_equal(want, have[have.shape[0] - want.shape[0] :])
+    _assert_page_below_the_header(document, tiff)
+
+
+@bounded(150)
+async def test_a_t38_fax_offered_with_fec_between_two_ringbacks_through_a_lossy_relay_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sender's offer names FEC (``RINGBACK_SIP_T38_EC=fec``), the receiver (at its
+    default, ``redundancy``) answers with what was offered: both sides send FEC entries
+    through the relay dropping 1% each way, and the entries rebuild what it drops."""
+    relay = LossyRelay(0.01, seed=3)
+    call, result, leg, tiff, document = await _ringback_to_ringback_through_relay(
+        tmp_path, monkeypatch, relay, sender_ec="fec"
+    )
+    assert relay.dropped > 0 and relay.forwarded > 300
+    assert (result.code, result.pages, result.transport) == (0, 1, "t38")
+    received = _played_fax(leg.played)
+    assert (received["code"], received["pages"], received["transport"]) == (0, 1, "t38")
+    # FEC agreed on both sides of the SDP, and sent by both sessions
+    for side in (call.record.detail, leg.detail):
+        assert side["t38"]["error_correction"] == "t38UDPFEC"
+        [udptl] = side["fax_t38"]
+        assert udptl["error_correction"] == "fec"
+    assert call.record.detail["t38"]["switched"] == "offered"
+    assert leg.detail["t38"]["switched"] == "accepted"
+    stats = [call.record.detail["fax_t38"][0], leg.detail["fax_t38"][0]]
+    assert sum(s.get("udptl_fec_recovered", 0) for s in stats) > 0
+    assert all(s.get("udptl_recovered", 0) == s.get("udptl_fec_recovered", 0) for s in stats)
+    _assert_page_below_the_header(document, tiff)
 
 
 @bounded(150)
