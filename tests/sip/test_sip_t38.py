@@ -1,8 +1,9 @@
 """T.38 in a SIP call against sipp (RINGBACK_SIP_T38): a far end's re-INVITE to T.38 accepted
 (and a fax sent over the UDPTL stream it set up) or refused with 488 when off; ringback's own
 re-INVITE refused (488: the call stays on audio), answered with the image stream disabled (the
-audio is offered again), accepted after a glare (491), or crossed by the far end's (491),
-challenged (401: answered once with the trunk's credentials; a second challenge is a refusal)."""
+audio is offered again), accepted after a glare (491), or crossed by the far end's re-INVITE
+or UPDATE (491), challenged (401: answered once with the trunk's credentials; a second
+challenge is a refusal)."""
 
 from __future__ import annotations
 
@@ -190,6 +191,30 @@ async def test_a_far_reinvite_crossing_our_t38_offer_gets_491_and_ours_goes_on(
         await sipp.passed()  # sipp checked the 491 to its crossing re-INVITE
     assert record.detail["t38"]["switched"] == "offered"
     assert "glare_waits" not in record.detail["t38"]
+
+
+@pytest.mark.parametrize(
+    "scenario", ["uas_t38_offer_crossed_by_update", "uas_t38_offer_crossed_by_audio_update"]
+)
+@bounded(90)
+async def test_a_far_update_offering_t38_or_audio_while_our_t38_reinvite_is_pending_gets_491(
+    tmp_path: Path, scenario: str
+) -> None:
+    with sipp_peer(tmp_path, scenario) as sipp:
+        async with t38_dialer(sipp.sip_port, "offer") as dialer:
+            call = await dialer.originate(request())
+            assert isinstance(call, SipCall)
+            assert await call.wait_answer() is Outcome.ANSWERED
+            codec = call.record.detail.get("codec")
+            channel = await call.t38.switch()
+            assert channel is not None and channel.remote.address == (HOST, 6004)
+            await call.hangup()
+            record = await call.wait_ended()
+        await sipp.passed()  # sipp checked the 491 to its UPDATE
+    assert record.detail["update_491"] == 1
+    assert record.detail["t38"]["switched"] == "offered"
+    assert "left" not in record.detail["t38"] or record.detail["t38"]["left"] == "call ended"
+    assert record.detail.get("codec") == codec  # the refused audio offer was not applied
 
 
 @bounded(90)

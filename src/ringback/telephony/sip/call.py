@@ -33,6 +33,7 @@ from ringback.telephony.sip.call_media import CallMedia
 from ringback.telephony.sip.call_methods import MediaCallMethods
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.early_dialogs import EarlyDialogs, strict_route
+from ringback.telephony.sip.far_update import answer_update
 from ringback.telephony.sip.invite_client import InviteClient
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
 from ringback.telephony.sip.message import ALLOW, Addr, response_to, tag_of, with_tag
@@ -443,14 +444,7 @@ class SipCall(MediaCallMethods):
         elif method == "PRACK" and self._reliable is not None:
             self._reliable.on_prack(request, source)
         elif method == "UPDATE":
-            if request.body and not self._apply_remote_sdp(request.body):
-                self._agent.respond(request, source, response_to(request, 488))
-                return
-            body = self.t38.answer_body() if request.body else b""
-            ok = response_to(request, 200, body=body, content_type=SDP if body else None)
-            ok.headers.set("Contact", f"<{self._agent.contact_uri}>")
-            self.session_timer.answer(request, ok)
-            self._agent.respond(request, source, ok)
+            answer_update(self, request, source)  # 491 while our re-INVITE is pending
         elif method in ("OPTIONS", "INFO"):
             if method == "INFO":
                 self._media.note_info_dtmf(request.headers.get("Content-Type"), request.body)
