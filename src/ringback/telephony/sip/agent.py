@@ -20,6 +20,7 @@ from sipmessage import URI, Request, Response, Via
 
 from ringback.telephony.sip.message import (
     ALLOW,
+    SDP,
     Addr,
     SipParseError,
     parse_datagram,
@@ -320,7 +321,7 @@ class UserAgent:
         elif method == "OPTIONS":
             response = response_to(request, 200, to_tag="opt")
             response.headers.set("Allow", ALLOW)
-            response.headers.set("Accept", "application/sdp")
+            response.headers.set("Accept", SDP)
             self.respond(request, source, response)
         elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
             self.respond(request, source, response_to(request, 481, to_tag="none"))

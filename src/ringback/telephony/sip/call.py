@@ -36,7 +36,7 @@ from ringback.telephony.sip.early_dialogs import EarlyDialogs, strict_route
 from ringback.telephony.sip.far_update import answer_update
 from ringback.telephony.sip.invite_client import InviteClient
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
-from ringback.telephony.sip.message import ALLOW, Addr, response_to, tag_of, with_tag
+from ringback.telephony.sip.message import ALLOW, SDP, Addr, response_to, tag_of, with_tag
 from ringback.telephony.sip.prack import PrackClient, ReliableProvisional
 from ringback.telephony.sip.retry_after import note_refusal
 from ringback.telephony.sip.sdp import SdpError
@@ -47,7 +47,6 @@ from ringback.telephony.sip.transport import proxy_uri
 
 log = logging.getLogger("ringback.sip")
 
-SDP = "application/sdp"
 #: how long a local hangup waits for the BYE's answer before it moves on (the BYE transaction
 #: keeps retransmitting in the background)
 BYE_WAIT_S = 4.0

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from sipmessage import Request, Response
 
 from ringback.telephony.sip.digest import DigestError, credentials_for
-from ringback.telephony.sip.message import ALLOW, Addr
+from ringback.telephony.sip.message import ALLOW, SDP, Addr
 
 if TYPE_CHECKING:
     from ringback.telephony.sip.call import SipCall
@@ -47,7 +47,7 @@ def with_sdp(request: Request, body: bytes) -> None:
     """``body`` as ``request``'s SDP (an offer in a re-INVITE), with our ``Allow``."""
     request.body = body
     request.headers.set("Allow", ALLOW)
-    request.headers.set("Content-Type", "application/sdp")
+    request.headers.set("Content-Type", SDP)
     request.headers.set("Content-Length", str(len(body)))
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sipmessage import Address, Request, Response
 
 from ringback.telephony.sip.media_port import session_stats
-from ringback.telephony.sip.message import Addr, tag_of
+from ringback.telephony.sip.message import SDP, Addr, tag_of
 from ringback.telephony.sip.prack import early_dialog
 from ringback.telephony.sip.sdp import RemoteMedia, SdpError, parse_remote_media
 
@@ -42,7 +42,7 @@ def strict_route(routes: list[Address]) -> str | None:
 
 def sdp_body(message: Request | Response) -> bytes | None:
     content_type = (message.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    return message.body if message.body and content_type == "application/sdp" else None
+    return message.body if message.body and content_type == SDP else None
 
 
 class EarlyDialogs:

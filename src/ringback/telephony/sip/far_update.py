@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING
 
 from sipmessage import Request
 
-from ringback.telephony.sip.message import Addr, response_to
+from ringback.telephony.sip.message import SDP, Addr, response_to
 
 if TYPE_CHECKING:
     from ringback.telephony.sip.call import SipCall
-
-SDP = "application/sdp"
 
 
 def answer_update(call: SipCall, request: Request, source: Addr) -> None:

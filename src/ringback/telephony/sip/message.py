@@ -11,6 +11,9 @@ from sipmessage import Address, CSeq, Message, Request, Response, Via
 from ringback.domain.digits import ascii_digits
 from ringback.telephony.sip.sdes import redact_sdp
 
+#: the Content-Type (and Accept) of a session description
+SDP = "application/sdp"
+
 TRANSPORTS = ("udp", "tcp", "tls")
 
 

@@ -19,7 +19,7 @@ from ringback.clock import Clock
 from ringback.telephony.sip.agent import UserAgent
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.dns import DnsError, SipResolver
-from ringback.telephony.sip.message import Addr, new_call_id, new_tag
+from ringback.telephony.sip.message import SDP, Addr, new_call_id, new_tag
 from ringback.telephony.sip.trunk_select import TrunkPool
 from ringback.telephony.sip.trunks import Trunk, trunk_address
 
@@ -82,7 +82,7 @@ class OptionsPinger:
         request = dialog.request(
             "OPTIONS", via_host=f"{agent.host}:{agent.port}", contact=agent.contact_uri
         )
-        request.headers.set("Accept", "application/sdp")
+        request.headers.set("Accept", SDP)
         request.headers.set("User-Agent", "ringback")
         started = self.clock.now()
         name = settings.tls_server_name or settings.proxy_host  # RFC 5922: the trunk's domain
