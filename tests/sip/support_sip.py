@@ -14,7 +14,9 @@ from support_media import HOST, Sipp, free_udp_ports
 
 from ringback.clock import SystemClock
 from ringback.config import SipSettings
+from ringback.domain.model import Outcome
 from ringback.telephony.base import OriginateRequest
+from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import InboundHandler, SipDialer
 from ringback.telephony.sip.transactions import Timers
 
@@ -87,3 +89,11 @@ def request(number: str = "5551234", ring_timeout_s: float = 10.0) -> OriginateR
     return OriginateRequest(
         to_number=number, caller_id_number="4930123456", ring_timeout_s=ring_timeout_s
     )
+
+
+async def answered_call(dialer: SipDialer) -> SipCall:
+    """A call of ``dialer`` to :func:`request`'s number, answered."""
+    call = await dialer.originate(request())
+    assert isinstance(call, SipCall)
+    assert await call.wait_answer() is Outcome.ANSWERED
+    return call

@@ -17,15 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 from support_media import HOST, free_udp_ports
-from support_sip import bounded, request, sip_dialer, sipp_peer
+from support_sip import answered_call, bounded, sip_dialer, sipp_peer
 from tests.fax.support_fax import bitmaps, fax_document
 
 from ringback.clock import SystemClock
 from ringback.config import SipSettings
-from ringback.domain.model import Outcome
 from ringback.telephony.fax.t38 import T38Endpoint
 from ringback.telephony.fax.t38_session import T38Session
-from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import SipDialer
 
 pytestmark = pytest.mark.slow  # runs sipp
@@ -62,9 +60,7 @@ async def test_a_far_t38_reinvite_is_answered_with_image_sdp_and_a_fax_goes_thro
     extra = ["-key", "t38_port", str(far_port)]
     with sipp_peer(tmp_path, "uas_t38_far_reinvite", timeout_s=90, extra=extra) as sipp:
         async with t38_dialer(sipp.sip_port, "accept") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             channel = await call.t38.wait_channel()
             assert channel.remote.address == (HOST, far_port)
             params = channel.remote.params  # agreed: none of the far end's fill-bit removal
@@ -103,9 +99,7 @@ async def test_a_far_t38_reinvite_is_answered_with_image_sdp_and_a_fax_goes_thro
 async def test_a_refused_t38_offer_488_keeps_the_call_on_g711(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_t38_offer_refused") as sipp:
         async with t38_dialer(sipp.sip_port, "offer") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             assert await call.t38.switch() is None
             assert not call.ended and call.t38.channel is None
             await call.send_dtmf("1")  # audio still flows on the RTP stream
@@ -123,9 +117,7 @@ async def test_a_t38_offer_met_by_491_is_sent_again_after_the_wait_and_switches_
 ) -> None:
     with sipp_peer(tmp_path, "uas_t38_offer_glare_then_accepted") as sipp:
         async with t38_dialer(sipp.sip_port, "offer") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             loop = asyncio.get_running_loop()
             started = loop.time()
             channel = await call.t38.switch()
@@ -151,9 +143,7 @@ async def test_with_t38_off_a_far_t38_reinvite_gets_488_and_the_call_stays_on_au
 ) -> None:
     with sipp_peer(tmp_path, "uas_t38_far_reinvite_refused") as sipp:
         async with t38_dialer(sipp.sip_port, "off") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             answered = asyncio.Event()
             answer_reinvite = call._answer_reinvite
 
@@ -181,9 +171,7 @@ async def test_a_far_reinvite_crossing_our_t38_offer_gets_491_and_ours_goes_on(
 ) -> None:
     with sipp_peer(tmp_path, "uas_t38_offer_crossed") as sipp:
         async with t38_dialer(sipp.sip_port, "offer") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             channel = await call.t38.switch()
             assert channel is not None and channel.remote.address == (HOST, 6004)
             await call.hangup()
@@ -202,9 +190,7 @@ async def test_a_far_update_offering_t38_or_audio_while_our_t38_reinvite_is_pend
 ) -> None:
     with sipp_peer(tmp_path, scenario) as sipp:
         async with t38_dialer(sipp.sip_port, "offer") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             codec = call.record.detail.get("codec")
             channel = await call.t38.switch()
             assert channel is not None and channel.remote.address == (HOST, 6004)
@@ -223,9 +209,7 @@ async def test_a_t38_offer_answered_with_the_image_stream_disabled_puts_the_audi
 ) -> None:
     with sipp_peer(tmp_path, "uas_t38_offer_port0") as sipp:
         async with t38_dialer(sipp.sip_port, "offer") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             assert await call.t38.switch() is None
             await call.send_dtmf("3")  # audio flows again
             await call.hangup()
@@ -241,9 +225,7 @@ async def test_a_t38_offer_answered_with_the_image_stream_disabled_puts_the_audi
 async def test_a_far_reinvite_back_to_audio_with_image_port_0_leaves_t38(tmp_path: Path) -> None:
     with sipp_peer(tmp_path, "uas_t38_far_reinvite_and_back") as sipp:
         async with t38_dialer(sipp.sip_port, "accept") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             # sipp re-INVITEs to T.38 at once, then back to audio: wait for the second to be
             # handled (the state, not a hook patched in after the answer: that raced the
             # first re-INVITE on a loaded machine)
@@ -269,9 +251,7 @@ async def test_a_t38_offer_challenged_with_401_is_sent_again_once_with_credentia
         async with sip_dialer(
             sipp.sip_port, username="alice", password="s3cret", t38="offer"
         ) as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             channel = await call.t38.switch()
             assert channel is not None and call.t38.channel is channel
             assert channel.remote.address == (HOST, 6004)
@@ -296,9 +276,7 @@ async def test_a_t38_offer_challenged_again_after_our_credentials_stays_on_g711_
         async with sip_dialer(
             sipp.sip_port, username="alice", password="s3cret", t38="offer"
         ) as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             assert await call.t38.switch() is None
             assert not call.ended and call.t38.channel is None
             await call.send_dtmf("5")  # audio still flows on the RTP stream

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 from support_media import HOST, best_correlation, chirp, floats, write_wav
-from support_sip import bounded, request, sip_dialer, sipp_peer
+from support_sip import answered_call, bounded, sip_dialer, sipp_peer
 
-from ringback.domain.model import Outcome
 from ringback.telephony.base import CallError
 from ringback.telephony.sip.call import SipCall
 from ringback.telephony.sip.dialer import SipDialer
@@ -35,9 +34,7 @@ def _chirp_wav(tmp_path: Path) -> tuple[Path, bytes]:
 
 async def _on_t38(dialer: SipDialer) -> SipCall:
     """An answered call that sipp has moved to T.38 (it re-INVITEs at once)."""
-    call = await dialer.originate(request())
-    assert isinstance(call, SipCall)
-    assert await call.wait_answer() is Outcome.ANSWERED
+    call = await answered_call(dialer)
     await call.t38.wait_channel()
     return call
 

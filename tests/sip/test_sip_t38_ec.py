@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 from support_media import HOST
-from support_sip import bounded, request, sip_dialer, sipp_peer
-
-from ringback.domain.model import Outcome
-from ringback.telephony.sip.call import SipCall
+from support_sip import answered_call, bounded, sip_dialer, sipp_peer
 
 pytestmark = pytest.mark.slow  # runs sipp
 
@@ -22,9 +19,7 @@ async def test_with_t38_ec_fec_our_t38_offer_names_t38udpfec_and_an_fec_answer_m
 ) -> None:
     with sipp_peer(tmp_path, "uas_t38_offer_fec") as sipp:
         async with sip_dialer(sipp.sip_port, t38="offer", t38_ec="fec") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             channel = await call.t38.switch()
             assert channel is not None and channel.remote.address == (HOST, 6004)
             assert channel.fec and channel.redundancy == 3  # 3 FEC entries, no secondaries
@@ -42,9 +37,7 @@ async def test_a_far_t38_offer_of_fec_is_answered_with_fec_whatever_our_own_offe
 ) -> None:
     with sipp_peer(tmp_path, "uas_t38_far_reinvite_fec") as sipp:
         async with sip_dialer(sipp.sip_port, t38="accept", t38_ec="none") as dialer:
-            call = await dialer.originate(request())
-            assert isinstance(call, SipCall)
-            assert await call.wait_answer() is Outcome.ANSWERED
+            call = await answered_call(dialer)
             channel = await call.t38.wait_channel()
             assert channel.remote.address == (HOST, 6012)
             assert channel.fec and channel.redundancy == 3
