@@ -47,13 +47,17 @@ SERVER_FIXTURES = frozenset({"live", "own_live"})
 SERIAL_FOLDERS = ("chaos",)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _folder(path: Path) -> str:
+    """The folder of tests/ a test file is in ("" outside it)."""
     tests = Path(__file__).parent
+    return path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ""
-        if folder in SERIAL_FOLDERS:
+        if _folder(item.path) in SERIAL_FOLDERS:
             item.add_marker(pytest.mark.serial)
     # the slow tests first (a stable sort: files keep their order within each part): most of
     # them wait on real time (fax and audio paced at 20 ms, processes starting), so the
@@ -74,10 +78,7 @@ def _realtime_priority(request: pytest.FixtureRequest) -> Iterator[None]:
     """A higher scheduling priority for a real-time test's thread and the processes it starts
     (they inherit it), back to the worker's own afterwards; where raising it is not allowed
     (not root), the test runs as it is."""
-    tests = Path(__file__).parent
-    path = request.node.path
-    folder = path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
-    if folder not in REALTIME_FOLDERS:
+    if _folder(request.node.path) not in REALTIME_FOLDERS:
         yield
         return
     before = os.getpriority(os.PRIO_PROCESS, 0)
