@@ -38,10 +38,16 @@ async def counting(store: Store) -> list[str]:
     sent: list[str] = []
     engine = store.driver.engine
 
-    def wrap(dbapi_connection: Any, _record: Any) -> None:
-        raw = dbapi_connection.driver_connection
+    def wrap_raw(raw: Any) -> None:
         raw._protocol = CountingProtocol(raw._protocol, sent)
+
+    def wrap(dbapi_connection: Any, _record: Any) -> None:
+        wrap_raw(dbapi_connection.driver_connection)
 
     sa.event.listen(engine.sync_engine, "connect", wrap)
     await engine.dispose()  # the pooled connections are opened again, wrapped
+    direct = getattr(store.driver, "direct", None)  # PostgreSQL's connections for one add
+    if direct is not None:
+        direct.on_connect.append(wrap_raw)
+        await direct.close()  # opened again, wrapped
     return sent

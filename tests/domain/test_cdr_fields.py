@@ -16,7 +16,7 @@ from ringback.domain import cdr
 from ringback.domain.cdr import CDR_FIELDS, CallRecord, shown_fields
 from ringback.domain.model import Leg, Outcome
 from ringback.service import history
-from ringback.store import legs_sql, postgres
+from ringback.store import legs_sql, postgres_legs
 from ringback.store.records import CALL_ROW_EXTRA, CallRow
 from ringback.store.schema import calls
 
@@ -53,7 +53,7 @@ def test_store_row_is_the_field_list() -> None:
 
 def test_write_path_is_the_field_list() -> None:
     assert legs_sql.CALL_FIELDS == CDR_FIELDS
-    typed = [part.split()[0] for part in postgres._CALL_TYPES.split(", ")]
+    typed = [part.split()[0] for part in postgres_legs._CALL_TYPES.split(", ")]
     assert tuple(typed) == CDR_FIELDS
     at = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
     rec = CallRecord(

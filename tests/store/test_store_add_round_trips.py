@@ -7,7 +7,9 @@ exchange asyncpg has with the server (see ``support_round_trips``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -36,9 +38,9 @@ async def test_an_add_on_postgresql_is_one_statement_sent_once(
     queue_id = await setup_queue(store, clock)
     client = await store.find_client("acme")
     sent = await counting(store)
-    await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())  # prepares it
+    await store.add_tasks(client, queue_id, [msg_task(clock)] * size, clock.now())  # prepares
     actor = Actor(client, "api", None, "ops")
-    await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now(), actor=actor)
+    await store.add_tasks(client, queue_id, [msg_task(clock)] * size, clock.now(), actor=actor)
     sent.clear()  # both statements (with and without the audit entry) are prepared
     woken: list[str] = []
     store.on_wake(lambda: woken.append("woke"))
@@ -49,7 +51,7 @@ async def test_an_add_on_postgresql_is_one_statement_sent_once(
     assert "pg_notify" in sent[0]  # the other processes' wake-up, in the same statement
     assert len(ids) == size and ids == sorted(ids)
     assert woken == ["woke"]
-    assert await _tasks_and_events(store) == (size + 2, size + 2)
+    assert await _tasks_and_events(store) == (3 * size, 3 * size)
 
 
 async def test_an_add_by_an_actor_writes_the_batchs_audit_entry_with_it(
@@ -117,3 +119,29 @@ async def test_an_add_to_a_missing_foreign_or_deleted_queue_adds_nothing(
     # no number of the tasks' sequence was taken by the adds refused
     [after] = await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
     assert after == first + 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_lost_idle_connection_is_not_used_the_next_add_connects_afresh(
+    store: Store, clock: FakeClock
+) -> None:
+    """A single add runs on one of the driver's direct connections (``store/pg_direct.py``);
+    one the server closed meanwhile (a restart, an idle timeout) costs no add."""
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    direct = store.driver.direct  # type: ignore[attr-defined]
+    opened: list[Any] = []
+    direct.on_connect.append(opened.append)
+    await direct.close()
+    await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    [conn] = opened
+    gone = asyncio.Event()
+    conn.add_termination_listener(lambda _conn: gone.set())
+    async with store.driver.read(one_statement=True) as reader:
+        pid = conn.get_server_pid()
+        await reader.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    async with asyncio.timeout(10):
+        await gone.wait()  # asyncpg has read the server's goodbye
+    await store.add_tasks(client, queue_id, [msg_task(clock)], clock.now())
+    assert len(opened) == 2 and not opened[1].is_closed()
+    assert await _tasks_and_events(store) == (2, 2)

@@ -112,6 +112,12 @@ class Driver(Protocol):
         then run as its own transaction."""
         ...
 
+    def intake(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection for one statement of driver SQL (``exec_driver_sql``) that is its own
+        transaction and that a caller waits on alone (the add of one task), run the quickest
+        way the database allows."""
+        ...
+
     def read(self, *, one_statement: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read-only transaction: every statement in it sees the same snapshot;
         ``one_statement``: the read is a single statement, which may then run on its own."""

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -23,31 +22,22 @@ from sqlalchemy.sql.dml import Insert
 
 from ringback.clock import Clock
 from ringback.domain.audit import Actor
-from ringback.domain.model import LegState, NewEvent
-from ringback.domain.suppression import Suppression, lookup_keys
+from ringback.domain.model import NewEvent
 from ringback.domain.tasks import SEED_URL_FIELDS, NewTask
 from ringback.store import audit
 from ringback.store import claims as cl
-from ringback.store import legs_sql as legs
-from ringback.store.campaign_rules import check_opens
 from ringback.store.claims import Claim, TaskResult
 from ringback.store.driver import Conn
-from ringback.store.legs_sql import LegWrite, OpenedLegs, dumps, ms
+from ringback.store.legs_sql import dumps, ms
 from ringback.store.listener import Listener
 from ringback.store.migrations import Migration
-from ringback.store.schema import calls
-from ringback.store.suppressions import MATCH_ORDER, UPSERT_CONFLICT
+from ringback.store.pg_direct import DirectConnections
+from ringback.store.postgres_legs import PostgresLegs, call_doc
+from ringback.store.suppressions import UPSERT_CONFLICT
 from ringback.store.webhooks import CLAIM_FROM, CLAIM_RETURNING, CLAIM_WHERE
 
 DIALECT = "postgresql"
 SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
-#: one statement's parameter, a JSON list of ids, as a subquery
-_IDS = "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
-_ATTEMPT_LEGS = legs.attempt_legs_sql(_IDS)
-_CLOSE_LEGS = legs.close_legs_sql(_IDS)
-_CALL_SELECT = (
-    "SELECT " + ", ".join("c." + f for f in legs.CALL_FIELDS) + ", t.client_id, t.queue_id, t.id"
-)
 _CLAIM_DELIVERIES = (
     f"WITH picked AS (SELECT d.id {CLAIM_FROM} WHERE "
     + CLAIM_WHERE.format(now="$1")
@@ -72,16 +62,14 @@ def open_driver(
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
         return None
-    connect_args: dict[str, Any] = {}
-    if search_path:
-        connect_args["server_settings"] = {"search_path": search_path}
+    settings = {"search_path": search_path} if search_path else {}
     engine = create_async_engine(
         "postgresql+asyncpg" + url[len(scheme) :],
         pool_size=5,
         max_overflow=10,
-        connect_args=connect_args,
+        connect_args={"server_settings": settings} if settings else {},
     )
-    return PostgresDriver(engine, clock, notify_channel)
+    return PostgresDriver(engine, clock, notify_channel, server_settings=settings)
 
 
 class PostgresDriver:
@@ -90,12 +78,20 @@ class PostgresDriver:
     parallel_writes = 3
     keeps_status_counts = False  # per queue only (migration 3): the statuses' cost writes
 
-    def __init__(self, engine: AsyncEngine, clock: Clock, notify_channel: str) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock, notify_channel: str,
+        *, server_settings: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.engine = engine
         self.notify_channel = notify_channel
         self.claims = PostgresClaims(notify_channel)
         self.legs = PostgresLegs()
         self._clock = clock
+        self.direct = DirectConnections(self._dsn(), server_settings=server_settings)
+
+    def _dsn(self) -> str:
+        """The URL for asyncpg itself (the listener, the direct connections)."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @contextlib.asynccontextmanager
     async def write(self, *, one_statement: bool = False) -> AsyncIterator[Conn]:
@@ -121,20 +117,25 @@ class PostgresDriver:
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
 
+    def intake(self) -> contextlib.AbstractAsyncContextManager[Conn]:
+        """A direct connection (``store/pg_direct.py``): no SQLAlchemy between the add and
+        asyncpg; each statement its own transaction."""
+        return self.direct.connection()
+
     async def lookup(self, statement: Any, parameters: Any = None) -> Sequence[Any]:
         """On a pooled connection in autocommit: the statement alone, no BEGIN or ROLLBACK."""
         async with self.read(one_statement=True) as conn:
             return (await conn.execute(statement, parameters)).all()
 
     async def close(self) -> None:
+        await self.direct.close()
         await self.engine.dispose()
 
     async def notify(self, conn: Conn) -> None:
         await conn.execute(sa.select(sa.func.pg_notify(self.notify_channel, "")))
 
     async def listen(self, callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        listener = Listener(dsn, self.notify_channel, callback, self._clock)
+        listener = Listener(self._dsn(), self.notify_channel, callback, self._clock)
         listener.start()  # kept up through outages; returns at once
         return listener.stop
 
@@ -167,147 +168,6 @@ class PostgresDriver:
     ) -> list[Any]:
         params = (now_ms, limit, owner, lease_ms)
         return list((await conn.exec_driver_sql(_CLAIM_DELIVERIES, params)).all())
-
-
-def _pg_type(column: sa.Column[Any]) -> str:
-    """The PostgreSQL type ``jsonb_to_recordset`` reads a ``calls`` column as."""
-    kind = column.type
-    if isinstance(kind, sa.JSON):
-        return "jsonb"
-    if isinstance(kind, sa.BigInteger):
-        return "bigint"
-    if isinstance(kind, sa.Integer):
-        return "int"
-    if isinstance(kind, sa.Text):
-        return "text"
-    raise TypeError(f"calls.{column.name}: no PostgreSQL type for {kind!r}")
-
-
-#: the ``legs.CALL_FIELDS`` columns with their types, as the table declares them
-_CALL_TYPES = ", ".join(f"{name} {_pg_type(calls.c[name])}" for name in legs.CALL_FIELDS)
-
-
-def _call_doc(values: tuple[Any, ...], task_id: int, fence: int | None = None) -> dict[str, Any]:
-    """A ``call_values`` tuple as one element of the JSON document PostgreSQL reads."""
-    record = dict(zip(legs.CALL_FIELDS, values, strict=True))
-    record["played"] = orjson.Fragment(record["played"])
-    record["detail"] = orjson.Fragment(record["detail"])
-    for name in ("fax", "amd"):
-        if record[name] is not None:
-            record[name] = orjson.Fragment(record[name])
-    record["task_id"] = task_id
-    if fence is not None:
-        record["fence"] = fence
-    return record
-
-
-class PostgresLegs:
-    """Leg writes: one round trip for a batch of writes of any kinds."""
-
-    _source = (
-        f"FROM jsonb_to_recordset($1::jsonb) AS c(task_id bigint, fence bigint, {_CALL_TYPES})"
-    )
-    # an answer and an end of one leg never share a batch with its open (the leg is dialled
-    # only once its open committed); the worker drops an answer it is about to end anyway.
-    # An open whose called number is on a do-not-call list of the task's client (its prefixes
-    # ``keys`` looked up in the suppressions index) is not stored: it is returned with the
-    # entry that matched, and never dialled
-    # An open of a client with campaign rules (frequency caps, allowed caller ids) is not
-    # stored either unless ``$2`` (the rules were checked, under the callees' locks): it is
-    # returned ``ruled`` for :meth:`write_ruled`
-    _write = (
-        "WITH opens AS (SELECT c.*, t.client_id, t.queue_id, s.number AS s_number, "
-        "s.prefix AS s_prefix, s.list_name AS s_list, s.source AS s_source, "
-        "(NOT $2::boolean AND (EXISTS (SELECT 1 FROM frequency_caps f WHERE f.client_id = "
-        "t.client_id) OR EXISTS (SELECT 1 FROM caller_ids i WHERE i.client_id = t.client_id))"
-        ") AS ruled "
-        f"FROM jsonb_to_recordset($1::jsonb) AS c(task_id bigint, fence bigint, keys text[], "
-        f"{_CALL_TYPES}) JOIN tasks t ON t.id = c.task_id AND t.fence = c.fence "
-        "AND t.status = 'executed' LEFT JOIN LATERAL (SELECT s.number, s.prefix, s.list_name, "
-        "s.source FROM suppressions s WHERE s.client_id = t.client_id "
-        "AND s.number = ANY(c.keys) AND (s.prefix OR s.number = c.keys[1]) "
-        "AND (s.expires_at IS NULL OR s.expires_at > c.started_at) "
-        f"ORDER BY {MATCH_ORDER} LIMIT 1) s ON true "
-        "WHERE c.state = 'dialing' FOR KEY SHARE OF t), "
-        "opened AS ("
-        + legs.insert(
-            "SELECT "
-            + ", ".join("o." + f for f in legs.CALL_FIELDS)
-            + ", o.client_id, o.queue_id, o.task_id FROM opens o "
-            "WHERE o.s_number IS NULL AND NOT o.ruled",
-            legs.KEEP,
-        )
-        + " RETURNING leg_uuid), "
-        "answered AS (UPDATE calls k SET state = 'answered', answered_at = c.answered_at, "
-        f"ringing_at = COALESCE(k.ringing_at, c.ringing_at, c.answered_at) {_source} "
-        "WHERE c.state = 'answered' AND k.leg_uuid = c.leg_uuid AND k.state = 'dialing'), "
-        "ended AS ("
-        + legs.insert(
-            f"{_CALL_SELECT} {_source} JOIN tasks t ON t.id = c.task_id WHERE c.state = 'ended'",
-            legs.REPLACE,
-        )
-        + ") SELECT leg_uuid, NULL, NULL, NULL, NULL, NULL::bigint FROM opened UNION ALL "
-        "SELECT leg_uuid, s_number, s_prefix, s_list, s_source, NULL FROM opens "
-        "WHERE s_number IS NOT NULL UNION ALL "
-        "SELECT leg_uuid, NULL, NULL, NULL, NULL, client_id FROM opens "
-        "WHERE s_number IS NULL AND ruled"
-    )
-    #: one callee at a time per client, until the transaction ends (campaign_rules.py)
-    _lock = (
-        "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
-        "FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS keys"
-    )
-
-    def upsert_sql(self) -> str:
-        """For the completion statement: finished legs read from ``$3`` (see PostgresClaims)."""
-        return legs.insert(
-            f"{_CALL_SELECT} FROM jsonb_to_recordset($3::jsonb) AS c(task_id bigint, "
-            f"{_CALL_TYPES}) JOIN tasks t ON t.id = c.task_id",
-            legs.REPLACE,
-        )
-
-    async def write(self, conn: Conn, writes: Sequence[LegWrite]) -> OpenedLegs:
-        doc = []
-        for w in writes:
-            item = _call_doc(legs.fixed(w), w.task_id, w.fence)
-            if w.state is LegState.DIALING:
-                item["keys"] = lookup_keys(w.record.to_number)
-            doc.append(item)
-        return await self._run(conn, doc, checked=False)
-
-    async def _run(self, conn: Conn, doc: list[dict[str, Any]], *, checked: bool) -> OpenedLegs:
-        rows = (await conn.exec_driver_sql(self._write, (dumps(doc), checked))).all()
-        opened = OpenedLegs(row[0] for row in rows if row[1] is None and row[5] is None)
-        for row in rows:
-            if row[1] is not None:
-                opened.suppressed[row[0]] = Suppression(row[3], row[4], row[1], bool(row[2]))
-            elif row[5] is not None:
-                opened.ruled[row[0]] = int(row[5])
-        return opened
-
-    async def write_ruled(
-        self, conn: Conn, writes: Sequence[LegWrite], clients: dict[str, int]
-    ) -> OpenedLegs:
-        """Lock each (client, number), then count and write (the count sees every leg the
-        previous holders of the lock committed)."""
-        keys = sorted({f"{clients[w.record.leg_uuid]}:{w.record.to_number}" for w in writes})
-        await conn.exec_driver_sql(self._lock, (keys,))  # in one order: no deadlock
-        ruled = await check_opens(conn, [(w, clients[w.record.leg_uuid]) for w in writes])
-        doc = []
-        for w in writes:
-            if w.record.leg_uuid not in ruled.capped and w.record.leg_uuid not in ruled.refused:
-                item = _call_doc(legs.fixed(w), w.task_id, w.fence)
-                item["keys"] = lookup_keys(w.record.to_number)
-                doc.append(item)
-        opened = await self._run(conn, doc, checked=True) if doc else OpenedLegs()
-        opened.capped, opened.refused = ruled.capped, ruled.refused
-        return opened
-
-    async def attempt_legs(self, conn: Conn, task_ids: Sequence[int]) -> list[Any]:
-        return list(await conn.exec_driver_sql(_ATTEMPT_LEGS, (dumps(list(task_ids)),)))
-
-    async def close(self, conn: Conn, task_ids: Sequence[int]) -> None:
-        await conn.exec_driver_sql(_CLOSE_LEGS, (dumps(list(task_ids)),))
 
 
 # Whether a task's events can reach no webhook target of the task itself (no ``webhooks``, no
@@ -557,7 +417,7 @@ class PostgresClaims:
                 }
                 for k, e in enumerate(res.events, start=1)
             )  # fmt: skip
-            calls.extend(_call_doc(call, res.task_id) for call in res.calls)
+            calls.extend(call_doc(call, res.task_id) for call in res.calls)
         params = (dumps(tasks), dumps(events), dumps(calls), now_ms)
         rows = (await conn.exec_driver_sql(self._complete, (*params, self.notify_channel))).all()
         return {row[0] for row in rows if row[0] is not None}

@@ -98,6 +98,10 @@ class SqliteDriver:
             yield inline
             await audit.flush(inline)  # the change's audit entries, if the service named some
 
+    def intake(self) -> contextlib.AbstractAsyncContextManager[Conn]:
+        """The write: it is inline already, nothing is quicker."""
+        return self.write(one_statement=True)
+
     @contextlib.asynccontextmanager
     async def read(self, *, one_statement: bool = False) -> AsyncIterator[AsyncConnection]:
         """The reader's ``BEGIN`` (see ``_reader_setup``) makes the snapshot."""

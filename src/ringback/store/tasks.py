@@ -43,8 +43,14 @@ class TaskRepository(Repository):
         if not new_tasks:
             return []
         # one statement on PostgreSQL (its own transaction, with the wake-up and the audit
-        # entry), unless other audit entries wait to be committed with it
-        async with self.driver.write(one_statement=not audit.pending()) as conn:
+        # entry), unless other audit entries wait to be committed with it; one task, which a
+        # caller waits on alone, the quickest way (``Driver.intake``)
+        alone = not audit.pending()
+        if alone and len(new_tasks) == 1:
+            writing = self.driver.intake()
+        else:
+            writing = self.driver.write(one_statement=alone)
+        async with writing as conn:
             ids = await self.driver.claims.add_tasks(
                 conn, client_id, queue_id, new_tasks, to_ms(now), actor
             )
