@@ -142,13 +142,13 @@ class Worker:
         unlisten = await self.store.listen(self._wake.set)
         flusher = asyncio.create_task(self._flusher(), name="flusher")
         maintenance = [
-            asyncio.create_task(
-                self._every(self.config.lease_seconds / 3, self._heartbeat, "heartbeat")
-            ),
-            asyncio.create_task(
-                self._every(self.config.reap_every_seconds, self._reap_settled, "reap")
-            ),
-            asyncio.create_task(self._every(self.config.expire_every_seconds, self.expire, "reap")),
+            asyncio.create_task(self._every(seconds, job, component))
+            for seconds, job, component in (
+                (self.config.lease_seconds / 3, self._heartbeat, "heartbeat"),
+                (self.config.reap_every_seconds, self._reap_settled, "reap"),
+                (self.config.expire_every_seconds, self.expire, "reap"),
+                (self.config.counts_every_seconds, self.store.compact_status_counts, "reap"),
+            )
         ]
         try:
             backoff = 0.0

@@ -32,6 +32,8 @@ class WorkerConfig:
     # finish waiting tasks whose expires_at passed (a bounded, index-driven sweep; a claim
     # finishes the due ones itself)
     expire_every_seconds: float = 10.0
+    # fold the per-queue status counts kept as appended changes (Store.compact_status_counts)
+    counts_every_seconds: float = 5.0
     idle_poll_seconds: float = 1.0  # upper bound on sleep: catches work added by other processes
     blocked_poll_seconds: float = 0.05  # due work held back by queue limits: look again this soon
     # claim tasks due this soon and dial each at its exact run_at: the claim's database round

@@ -99,8 +99,6 @@ class Driver(Protocol):
     notify_channel: str
     #: write transactions a worker may run at once
     parallel_writes: int
-    #: whether the per-status task counts of each queue are kept (by triggers)
-    keeps_status_counts: bool
 
     @property
     def claims(self) -> ClaimSql: ...
@@ -148,6 +146,11 @@ class Driver(Protocol):
 
     async def database_time(self) -> datetime | None:
         """The database server's clock now; None if it has none of its own."""
+        ...
+
+    async def compact_status_counts(self) -> None:
+        """Fold the per-queue status counts into one row per (queue, status), where they are
+        kept as appended changes (migration 20)."""
         ...
 
     async def lock_migrations(self, conn: Conn) -> None:

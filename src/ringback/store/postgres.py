@@ -47,6 +47,12 @@ _CLAIM_DELIVERIES = (
     + ", ".join("w." + col.strip() for col in CLAIM_RETURNING.split(","))
 )
 
+_COMPACT_STATUS_COUNTS = (
+    "WITH gone AS (DELETE FROM queue_status_counts RETURNING queue_id, status, n) "
+    "INSERT INTO queue_status_counts (queue_id, status, n) SELECT queue_id, status, sum(n) "
+    "FROM gone GROUP BY queue_id, status HAVING sum(n) <> 0"
+)
+
 # one statement per batch: the columns travel as arrays
 _UPSERT_SUPPRESSIONS = (
     "INSERT INTO suppressions (client_id, list_name, number, prefix, source, expires_at, "
@@ -76,7 +82,6 @@ class PostgresDriver:
     """See the module docstring."""
 
     parallel_writes = 3
-    keeps_status_counts = False  # per queue only (migration 3): the statuses' cost writes
 
     def __init__(
         self, engine: AsyncEngine, clock: Clock, notify_channel: str,
@@ -138,6 +143,13 @@ class PostgresDriver:
         listener = Listener(self._dsn(), self.notify_channel, callback, self._clock)
         listener.start()  # kept up through outages; returns at once
         return listener.stop
+
+    async def compact_status_counts(self) -> None:
+        """One row per (queue, status) for the changes committed so far (migration 20); the
+        changes appended meanwhile stay for the next time. Two at once are safe: a row is
+        deleted, and its change summed, by one of them only."""
+        async with self.write(one_statement=True) as conn:
+            await conn.exec_driver_sql(_COMPACT_STATUS_COUNTS)
 
     async def database_time(self) -> datetime | None:
         async with self.engine.connect() as conn:

@@ -185,23 +185,16 @@ class QueueRepository(Repository):
         counts: dict[int, dict[str, int]] = {}
         queues = sa.select(q.c.id).where(q.c.client_id == client_id)
         async with self.driver.read() as conn:
-            if self.driver.keeps_status_counts:  # SQLite: the counts the triggers keep
-                sc = t.queue_status_counts
-                waiting = await conn.execute(
-                    sa.select(sc.c.queue_id, sc.c.status, sc.c.n).where(
-                        sc.c.queue_id.in_(queues), sc.c.status != "finished", sc.c.n > 0
-                    )
-                )
-            else:  # the partial indexes of waiting and of running tasks, per queue (literals,
-                # so that the planner sees they match the indexes' predicates)
-                waiting = await conn.execute(
-                    sa.union_all(*(
-                        sa.select(tk.c.queue_id, tk.c.status, sa.func.count())
-                        .where(tk.c.queue_id.in_(queues), test)
-                        .group_by(tk.c.queue_id, tk.c.status)
-                        for test in (IS_PENDING, IS_RUNNING)
-                    ))
-                )  # fmt: skip
+            # the counts kept per queue and status (migrations 8 and 20): summed, as PostgreSQL
+            # keeps them as appended changes
+            sc = t.queue_status_counts
+            n = sa.func.sum(sc.c.n)
+            waiting = await conn.execute(
+                sa.select(sc.c.queue_id, sc.c.status, n)
+                .where(sc.c.queue_id.in_(queues), sc.c.status != "finished")
+                .group_by(sc.c.queue_id, sc.c.status)
+                .having(n > 0)
+            )
             for queue_id, status, n in waiting.all():
                 counts.setdefault(int(queue_id), {})[str(status)] = int(n)
             finished = await conn.execute(

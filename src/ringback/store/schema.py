@@ -240,14 +240,14 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("event_id", "target_key", name="webhook_deliveries_event_target"),
 )
 
-# tasks per queue and status (migration 8), kept by triggers on SQLite only: see migrations.py
+# tasks per queue and status, kept by triggers (migrations 8 and 20): one row per (queue,
+# status) on SQLite, appended changes on PostgreSQL; a count is the sum of ``n`` (migrations.py)
 queue_status_counts = sa.Table(
     "queue_status_counts",
     metadata,
-    sa.Column("queue_id", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("status", sa.Text, primary_key=True),
+    sa.Column("queue_id", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
     sa.Column("n", sa.BigInteger, nullable=False),
-    info={"dialects": ("sqlite",)},
 )
 
 # inbound routing (migration 6): a called number belongs to one client and leads to an IVR

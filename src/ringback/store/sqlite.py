@@ -82,7 +82,6 @@ class SqliteDriver:
     """See the module docstring."""
 
     parallel_writes = 1  # SQLite has one writer
-    keeps_status_counts = True  # per queue and status, by triggers (migration 8)
 
     def __init__(self, engine: AsyncEngine, writer: SqliteWriter, notify_channel: str) -> None:
         self.engine = engine
@@ -130,6 +129,9 @@ class SqliteDriver:
     async def listen(self, callback: Callable[[], None]) -> Callable[[], Awaitable[None]]:
         """Only this process's writes are seen (``Store.on_wake``); workers also poll."""
         return _nothing
+
+    async def compact_status_counts(self) -> None:
+        """Nothing to fold: SQLite's triggers keep one row per (queue, status) (migration 8)."""
 
     async def database_time(self) -> datetime | None:
         """None: the file is on this host and read by this host's processes only, so there is

@@ -100,10 +100,10 @@ class TaskRepository(Repository):
             stmt = sa.select(sa.func.coalesce(sa.func.max(qc.c.n), 0)).where(
                 qc.c.queue_id == queue_id
             )
-        elif queue_id is not None and narrowing == {"status"} and self.driver.keeps_status_counts:
-            # the count of one status of the queue, where triggers keep it (SQLite: migration 8)
+        elif queue_id is not None and narrowing == {"status"}:
+            # the count of one status of the queue, kept by triggers (migrations 8 and 20)
             sc = t.queue_status_counts
-            stmt = sa.select(sa.func.coalesce(sa.func.max(sc.c.n), 0)).where(
+            stmt = sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(
                 sc.c.queue_id == queue_id, sc.c.status == filters["status"]
             )
         elif queue_id is None and filters.get("client_id") is not None and not narrowing:
@@ -184,17 +184,11 @@ class TaskRepository(Repository):
         return await self.get_task(task_id, now, client_id=client_id)
 
     def _client_status_count(self, client_id: int | None, status: str | None) -> sa.Select[Any]:
-        """How many of the client's tasks have ``status``: the per-queue counters where
-        triggers keep them (SQLite), else per queue through the status indexes."""
-        if self.driver.keeps_status_counts:
-            sc = t.queue_status_counts
-            return sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(
-                sc.c.queue_id.in_(_client_queues(client_id)), sc.c.status == status
-            )
-        tk = t.tasks
-        test = STATUS_LITERALS[status] if status in STATUS_LITERALS else sa.bindparam("s", status)
-        return sa.select(sa.func.count()).where(
-            tk.c.queue_id.in_(_client_queues(client_id)), tk.c.status == test
+        """How many of the client's tasks have ``status``: its queues' counters (kept by
+        triggers, migrations 8 and 20)."""
+        sc = t.queue_status_counts
+        return sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(
+            sc.c.queue_id.in_(_client_queues(client_id)), sc.c.status == status
         )
 
     async def _tasks(

@@ -1,0 +1,103 @@
+"""The tasks of each queue and status, kept by triggers (SQLite: one row per queue and status,
+migration 8; PostgreSQL: appended changes, migration 20) and read by the status lists, the
+console's queue counts and the metrics: they agree with the tasks after every kind of change,
+before and after ``compact_status_counts`` folds them, also while adds and other compactions
+run at once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+import sqlalchemy as sa
+from test_store import finished, msg_task, setup_queue
+from test_store_tasks import _retried
+
+from ringback.clock import FakeClock
+from ringback.domain.model import FinishResult
+from ringback.store import Completion, Store
+
+Counts = dict[tuple[int, str], int]
+
+
+async def _kept(store: Store) -> Counts:
+    async with store.driver.read() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT queue_id, status, sum(n) FROM queue_status_counts "
+                "GROUP BY queue_id, status HAVING sum(n) <> 0"
+            )
+        )
+        return {(int(q), str(s)): int(n) for q, s, n in rows.all()}
+
+
+async def _counted(store: Store) -> Counts:
+    async with store.driver.read() as conn:
+        rows = await conn.execute(
+            sa.text("SELECT queue_id, status, count(*) FROM tasks GROUP BY queue_id, status")
+        )
+        return {(int(q), str(s)): int(n) for q, s, n in rows.all()}
+
+
+async def _rows_per_key(store: Store) -> int:
+    async with store.driver.read() as conn:
+        rows = await conn.execute(
+            sa.text("SELECT count(*) FROM queue_status_counts GROUP BY queue_id, status")
+        )
+        return max((int(n) for (n,) in rows.all()), default=0)
+
+
+async def test_status_counts_follow_adds_claims_retries_results_cancels_and_deletes(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    other = (await store.create_queue(client, "q2", clock.now(), status="off")).id
+    await _retried(store, clock, client, queue_id)  # a claim, then delayed
+    await store.add_tasks(client, queue_id, [msg_task(clock)] * 3, clock.now())
+    [alone] = await store.add_tasks(client, queue_id, [msg_task(clock, delay_s=600)], clock.now())
+    await store.add_tasks(client, other, [msg_task(clock, delay_s=60)] * 4, clock.now())
+    claimed = (await store.claim("w1", clock.now(), 2, 30)).tasks
+    done = replace(finished(clock), finish_result=FinishResult.SUCCESS)
+    assert await store.complete(
+        [Completion(claimed[0].id, claimed[0].fence, done, done.events)], clock.now()
+    ) == [True]
+    assert await store.cancel_task(alone, clock.now())
+    kept = await _kept(store)
+    assert kept == await _counted(store)
+    assert kept[(queue_id, "executed")] == 1 and kept[(queue_id, "finished")] == 2
+    assert kept[(other, "scheduled")] == 4
+    _, total = await store.page_tasks(clock.now(), client_id=client, status="scheduled")
+    _, in_queue = await store.page_tasks(
+        clock.now(), client_id=client, queue_id=other, status="scheduled"
+    )
+    assert (total, in_queue) == (kept[(queue_id, "scheduled")] + 4, 4)
+    counts = await store.queue_counts(client, clock.now() - timedelta(hours=1))
+    assert counts[other] == {"scheduled": 4}
+    metrics = {(q, s): n for _, q, s, n in (await store.metrics_counts()).tasks}
+    assert metrics[("q2", "scheduled")] == 4 and metrics[("q", "executed")] == 1
+
+    assert await store.delete_queue(other, clock.now(), force=True) == 4
+    assert await store.compact_status_counts()
+    kept = await _kept(store)
+    assert kept == await _counted(store) and (other, "scheduled") not in kept
+    assert await _rows_per_key(store) == 1  # folded: one row per queue and status
+
+
+async def test_status_counts_stay_exact_when_compactions_and_adds_run_at_once(
+    store: Store, clock: FakeClock
+) -> None:
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+
+    async def add(n: int) -> None:
+        await store.add_tasks(client, queue_id, [msg_task(clock)] * n, clock.now())
+
+    for _ in range(3):
+        await asyncio.gather(
+            *(add(n) for n in (1, 2, 1, 5)), *(store.compact_status_counts() for _ in range(3))
+        )
+    assert await _kept(store) == await _counted(store) == {(queue_id, "scheduled"): 27}
+    await store.compact_status_counts()
+    assert await _rows_per_key(store) == 1
