@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ringback.api.schemas import TaskListOut
+
 if TYPE_CHECKING:  # conftest.py is not importable at run time (every one is "conftest")
     from conftest import Tenant
 
@@ -289,6 +291,10 @@ def test_list_pages_with_limit_offset_and_total(
         assert body["limit"] == 3
         assert body["offset"] == offset
         assert len(body["tasks"]) == (1 if offset == 6 else 3)
+        TaskListOut.model_validate(body)  # the documented response model
+        for shown in body["tasks"]:  # each task as a read of it shows it
+            url = f"/task_scheduler/{queue['id']}/tasks/{shown['id']}"
+            assert shown == alice.http.get(url).json()
         seen += [t["id"] for t in body["tasks"]]
     assert sorted(seen) == sorted(t["id"] for t in added)  # every task once
     beyond = alice.http.get(f"/task_scheduler/{queue['id']}/tasks/", params={"offset": 100})

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from ringback.api.deps import CurrentClient, TasksDep
@@ -21,6 +22,7 @@ from ringback.api.schemas import (
     created_tasks_json,
     errors,
     parse_time_param,
+    task_json,
     task_out,
 )
 
@@ -123,17 +125,18 @@ async def add_tasks(
 @router.get("/", response_model=TaskListOut, responses=errors(), summary="List tasks")
 async def list_tasks(
     scheduler_id: SchedulerId, client_id: CurrentClient, tasks: TasksDep, params: ListDep
-) -> TaskListOut:
+) -> Response:
     views, total = await tasks.page(
         client_id=client_id, queue_id=scheduler_id, **params.filters(), limit=params.limit,
         offset=params.offset,
     )  # fmt: skip
-    return TaskListOut(
-        tasks=[task_out(view.row, view.calls) for view in views],
-        total=total,
-        limit=params.limit,
-        offset=params.offset,
-    )
+    # TaskListOut's JSON, each task as task_out shows it (task_json: the same fields without
+    # validating a model per task, then again as the response model: ~15 ms a page of 100)
+    page = {
+        "tasks": [task_json(view.row, view.calls) for view in views],
+        "total": total, "limit": params.limit, "offset": params.offset,
+    }  # fmt: skip
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 @router.get("/{task_id}", response_model=TaskOut, responses=errors(), summary="Read a task")
