@@ -105,6 +105,26 @@ async def test_a_422_raises_session_expires_and_ringback_refreshes_with_a_reinvi
 
 
 @bounded(60)
+async def test_a_far_reinvite_crossing_our_session_refresh_gets_491_and_the_refresh_goes_on(
+    tmp_path: Path,
+) -> None:
+    """RFC 3261 §14.2: a UAS with its own re-INVITE pending refuses an offer with 491."""
+    clock = FakeClock()
+    with sipp_peer(tmp_path, "uas_session_refresh_crossed") as sipp:
+        async with _dialer(sipp.sip_port, clock) as dialer:
+            call = await dialer.originate(request())
+            assert await call.wait_answer() is Outcome.ANSWERED
+            clock.advance(950)  # the refresh (a re-INVITE), which sipp crosses with its own
+            await _until(lambda: call.record.detail.get("session_refreshes_sent") == 1)
+            assert not call.session_timer.offering  # answered: offers are taken again
+            await call.hangup()
+            record = await call.wait_ended()
+        await sipp.passed()  # sipp checked the 491 to its re-INVITE
+    assert record.detail["reinvite_491"] == 1
+    assert record.outcome is Outcome.ANSWERED and record.hangup_disposition == "send_bye"
+
+
+@bounded(60)
 async def test_when_the_far_end_refreshes_and_does_not_ringback_byes_before_expiry(
     tmp_path: Path,
 ) -> None:

@@ -33,7 +33,7 @@ from ringback.telephony.sip.call_media import CallMedia
 from ringback.telephony.sip.call_methods import MediaCallMethods
 from ringback.telephony.sip.dialog import Dialog
 from ringback.telephony.sip.early_dialogs import EarlyDialogs, strict_route
-from ringback.telephony.sip.far_update import answer_update
+from ringback.telephony.sip.far_update import answer_update, count_491, offer_pending
 from ringback.telephony.sip.invite_client import InviteClient
 from ringback.telephony.sip.media_port import MediaSession, MediaToolkit
 from ringback.telephony.sip.message import ALLOW, SDP, Addr, response_to, tag_of, with_tag
@@ -457,7 +457,9 @@ class SipCall(MediaCallMethods):
 
     def _answer_reinvite(self, request: Request, source: Addr) -> None:
         txn = self._agent.server_invite(request, source)
-        if (self._reinvite_txn is not None and not self._reinvite_txn.acked) or self.t38.offering:
+        theirs = self._reinvite_txn is not None and not self._reinvite_txn.acked
+        if theirs or offer_pending(self):  # a re-INVITE of theirs, or ours, is under way
+            count_491(self, "INVITE")
             txn.respond(response_to(request, 491))
             return
         if request.body and not self._apply_remote_sdp(request.body):

@@ -67,6 +67,9 @@ class SessionTimer:
         self.refreshes_received = 0
         self._peer_allows_update = False
         self._task: asyncio.Task[None] | None = None
+        #: our refresh re-INVITE (an offer) waits for its answer: a far offer crossing it gets
+        #: 491 (``far_update.offer_pending``)
+        self.offering = False
 
     @property
     def enabled(self) -> bool:
@@ -201,11 +204,14 @@ class SessionTimer:
             if method == "INVITE":
                 with_sdp(request, call.t38.local_sdp or call._local_sdp)
 
+        self.offering = method == "INVITE"
         try:
             answer = await send_in_dialog(call, method, prepare)
         except OSError as exc:
             call.record.detail["session_refresh_error"] = str(exc)
             return None
+        finally:
+            self.offering = False
         if answer.auth is not None:
             call.record.detail["session_refresh_auth"] = answer.auth
         return answer.final
