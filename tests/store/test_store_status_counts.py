@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from test_store import finished, msg_task, setup_queue
 from test_store_tasks import _retried
@@ -101,3 +102,24 @@ async def test_status_counts_stay_exact_when_compactions_and_adds_run_at_once(
     assert await _kept(store) == await _counted(store) == {(queue_id, "scheduled"): 27}
     await store.compact_status_counts()
     assert await _rows_per_key(store) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_migration_20_counts_the_tasks_already_stored(store: Store, clock: FakeClock) -> None:
+    """Upgrading a database that holds tasks: its counts start from them (on SQLite the counts
+    have been kept since migration 8)."""
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    await _retried(store, clock, client, queue_id)
+    await store.add_tasks(client, queue_id, [msg_task(clock)] * 3, clock.now())
+    async with store.driver.write() as conn:  # back to version 19
+        for statement in (
+            "DROP TABLE queue_status_counts",
+            "DROP FUNCTION tasks_status_count() CASCADE",
+            "DELETE FROM schema_migrations WHERE version = 20",
+        ):
+            await conn.execute(sa.text(statement))
+    assert await store.migrate(clock.now()) == [20]
+    assert await _kept(store) == await _counted(store) == {
+        (queue_id, "scheduled"): 3, (queue_id, "delayed"): 1,
+    }  # fmt: skip

@@ -617,8 +617,6 @@ _STATUS_CHANGES_POSTGRESQL = (
         status TEXT NOT NULL,
         n BIGINT NOT NULL)""",
     """CREATE INDEX queue_status_counts_queue ON queue_status_counts (queue_id, status)""",
-    """INSERT INTO queue_status_counts (queue_id, status, n)
-        SELECT queue_id, status, count(*) FROM tasks GROUP BY queue_id, status""",
     """CREATE FUNCTION tasks_status_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
@@ -648,6 +646,10 @@ _STATUS_CHANGES_POSTGRESQL = (
     """CREATE TRIGGER tasks_status_count_change AFTER UPDATE ON tasks
         REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION tasks_status_count()""",
+    # counted after the triggers: creating them locked out every writer until the migration
+    # commits, so no change is counted twice or missed
+    """INSERT INTO queue_status_counts (queue_id, status, n)
+        SELECT queue_id, status, count(*) FROM tasks GROUP BY queue_id, status""",
 )
 
 MIGRATIONS += (
