@@ -101,15 +101,12 @@ class TaskRepository(Repository):
                 qc.c.queue_id == queue_id
             )
         elif queue_id is not None and narrowing == {"status"}:
-            # the count of one status of the queue, kept by triggers (migrations 8 and 20)
-            sc = t.queue_status_counts
-            stmt = sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(
-                sc.c.queue_id == queue_id, sc.c.status == filters["status"]
-            )
+            stmt = _status_count(t.queue_status_counts.c.queue_id == queue_id, filters["status"])
         elif queue_id is None and filters.get("client_id") is not None and not narrowing:
             stmt = _client_count(filters["client_id"])  # every task of the client: the counters
         elif queue_id is None and filters.get("client_id") is not None and narrowing == {"status"}:
-            stmt = self._client_status_count(filters["client_id"], filters["status"])
+            in_client = t.queue_status_counts.c.queue_id.in_(_client_queues(filters["client_id"]))
+            stmt = _status_count(in_client, filters["status"])
         else:
             stmt = sa.select(sa.func.count()).select_from(t.tasks).where(*where)
         async with self.driver.read() as conn:
@@ -182,14 +179,6 @@ class TaskRepository(Repository):
             await self.driver.notify(conn)
         self._woke()
         return await self.get_task(task_id, now, client_id=client_id)
-
-    def _client_status_count(self, client_id: int | None, status: str | None) -> sa.Select[Any]:
-        """How many of the client's tasks have ``status``: its queues' counters (kept by
-        triggers, migrations 8 and 20)."""
-        sc = t.queue_status_counts
-        return sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(
-            sc.c.queue_id.in_(_client_queues(client_id)), sc.c.status == status
-        )
 
     async def _tasks(
         self,
@@ -493,6 +482,13 @@ async def _owns_queue(conn: AsyncConnection, filters: TaskFilters) -> bool:
 
 def _client_queues(client_id: int | None) -> sa.Select[Any]:
     return sa.select(t.queues.c.id).where(t.queues.c.client_id == client_id)
+
+
+def _status_count(queues: Any, status: str | None) -> sa.Select[Any]:
+    """How many tasks of the queues ``queues`` selects have ``status``: their counters (kept by
+    triggers, migrations 8 and 20; summed, as PostgreSQL keeps them as appended changes)."""
+    sc = t.queue_status_counts
+    return sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(queues, sc.c.status == status)
 
 
 def _client_count(client_id: int | None) -> sa.Select[Any]:

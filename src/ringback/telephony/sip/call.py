@@ -459,7 +459,7 @@ class SipCall(MediaCallMethods):
         txn = self._agent.server_invite(request, source)
         theirs = self._reinvite_txn is not None and not self._reinvite_txn.acked
         if theirs or offer_pending(self):  # a re-INVITE of theirs, or ours, is under way
-            count_491(self, "INVITE")
+            count_491(self, "reinvite_491")
             txn.respond(response_to(request, 491))
             return
         if request.body and not self._apply_remote_sdp(request.body):

@@ -26,10 +26,9 @@ def offer_pending(call: SipCall) -> bool:
     return call.t38.offering or call.session_timer.offering
 
 
-def count_491(call: SipCall, method: str) -> None:
-    """Note in the call's record a 491 sent to the far end's ``method`` (``update_491``,
+def count_491(call: SipCall, key: str) -> None:
+    """Count in the call's record a 491 sent to the far end (``key``: ``update_491`` or
     ``reinvite_491``)."""
-    key = f"{method.lower().replace('invite', 'reinvite')}_491"
     call._record.detail[key] = call._record.detail.get(key, 0) + 1
 
 
@@ -37,7 +36,7 @@ def answer_update(call: SipCall, request: Request, source: Addr) -> None:
     """Answer the far end's in-dialog ``request`` (an UPDATE) from ``source``."""
     agent = call._agent
     if request.body and offer_pending(call):  # our re-INVITE's offer waits for its answer
-        count_491(call, "UPDATE")
+        count_491(call, "update_491")
         agent.respond(request, source, response_to(request, 491))
         return
     if request.body and not call._apply_remote_sdp(request.body):
