@@ -123,3 +123,35 @@ async def test_migration_20_counts_the_tasks_already_stored(store: Store, clock:
     assert await _kept(store) == await _counted(store) == {
         (queue_id, "scheduled"): 3, (queue_id, "delayed"): 1,
     }  # fmt: skip
+
+
+async def test_one_statement_changing_thousands_of_tasks_counts_only_the_changed_ones(
+    store: Store, clock: FakeClock
+) -> None:
+    """A set-based change (a force delete, a bulk cancel) after single-task changes on the same
+    connections: the rows it touched without changing their status or queue add nothing, the
+    others move, whatever plan an earlier 1-row change left cached."""
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    other = (await store.create_queue(client, "q2", clock.now(), status="off")).id
+    added = await store.add_tasks(client, queue_id, [msg_task(clock)] * 3000, clock.now())
+    for task_id in added[:5]:  # 1-row changes first
+        assert await store.cancel_task(task_id, clock.now())
+    async with store.driver.write() as conn:
+        await conn.execute(
+            sa.text(
+                "UPDATE tasks SET queue_id = CASE WHEN id % 3 = 0 THEN :other ELSE queue_id END, "
+                "status = CASE WHEN id % 2 = 0 THEN 'delayed' ELSE status END "
+                "WHERE queue_id = :queue"
+            ),
+            {"other": other, "queue": queue_id},
+        )
+    kept = await _kept(store)
+    assert kept == await _counted(store)
+    assert sum(kept.values()) == 3000 and len(kept) >= 4
+    assert await store.delete_queue(queue_id, clock.now(), force=True) > 0
+    assert await store.delete_queue(other, clock.now(), force=True) > 0
+    assert await store.compact_status_counts()
+    assert await _kept(store) == await _counted(store) == {
+        (queue_id, "finished"): 2000, (other, "finished"): 1000,
+    }  # fmt: skip

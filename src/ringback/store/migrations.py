@@ -625,14 +625,14 @@ _STATUS_CHANGES_POSTGRESQL = (
         ELSIF TG_OP = 'DELETE' THEN
             INSERT INTO queue_status_counts (queue_id, status, n)
             SELECT queue_id, status, -count(*) FROM old_rows GROUP BY queue_id, status;
-        ELSE  -- an update: only the rows whose status or queue changed
+        ELSE  -- an update: -1 per row before, +1 per row after; a row whose status and
+              -- queue stayed adds 0. No join: a transition table has no index, and the
+              -- plan cached after a 1-row update nested-loops 10,000 rows (8.5 s)
             INSERT INTO queue_status_counts (queue_id, status, n)
             SELECT queue_id, status, sum(k) FROM (
-                SELECT o.queue_id, o.status, -1 AS k FROM old_rows o JOIN new_rows w
-                    ON w.id = o.id WHERE w.status <> o.status OR w.queue_id <> o.queue_id
+                SELECT queue_id, status, -1 AS k FROM old_rows
                 UNION ALL
-                SELECT w.queue_id, w.status, 1 FROM old_rows o JOIN new_rows w
-                    ON w.id = o.id WHERE w.status <> o.status OR w.queue_id <> o.queue_id
+                SELECT queue_id, status, 1 FROM new_rows
             ) d GROUP BY queue_id, status HAVING sum(k) <> 0;
         END IF;
         RETURN NULL;
