@@ -26,8 +26,9 @@ def queue_id(served: Served, name: str, client: str = "acme") -> int:
     raise AssertionError(f"no queue {name}")
 
 
-def add_tasks(signed: Signed, queue: int, names: list[str]) -> list[int]:
-    """Callback tasks far in the future (they wait: nothing dials them)."""
+def add_tasks(signed: Signed, queue: int, names: list[str], shown: int | None = None) -> list[int]:
+    """Callback tasks far in the future (they wait: nothing dials them); their ids (the first
+    ``shown`` of them when the page shows only those)."""
     items = [
         {"name": name, "a_number": "33611110000", "b_number": "33622220000",
          "start_time_utc": LATER}
@@ -39,7 +40,7 @@ def add_tasks(signed: Signed, queue: int, names: list[str]) -> list[int]:
     )  # fmt: skip
     assert added.status_code == 201, added.text
     ids = [int(i) for i in re.findall(r"\d+", re.findall(r"Ids: ([\d, ]+)", added.text)[0])]
-    assert len(ids) == len(names)
+    assert len(ids) == (shown or len(names))
     return ids
 
 
@@ -143,3 +144,21 @@ def test_the_list_says_a_search_reads_the_newest_50000_tasks(acme: Signed) -> No
     assert note and "newest 50,000 tasks" in note.group(1) and "(this one did)" in note.group(1)
     plain = acme.http.get("/ui/tasks").text
     assert 'id="search-window"' in plain and "(this one did)" not in plain
+
+
+def test_more_than_500_matching_tasks_are_cancelled_in_one_submission_and_one_audit_entry(
+    served: Served, acme: Signed
+) -> None:
+    queue = queue_id(served, "bulk-large")
+    add_tasks(acme, queue, [f"large-{i}" for i in range(1200)], shown=50)  # 50 ids shown
+    status, html = cancel(acme, scope="matching", queue=str(queue))
+    assert status == 200 and '<strong id="matching-unfinished">1200</strong>' in html
+    assert "Yes, cancel 1200 task(s)" in html
+    status, html = cancel(acme, scope="matching", confirm="1", queue=str(queue))
+    assert status == 200, html[:1000]
+    assert '<span id="cancelled-count">1200</span>' in html and 'id="cancel-more"' not in html
+    assert "(1100 more)" in html  # the first 100 ids are links
+    assert finished(acme, queue) == 1200
+    audit = acme.http.get("/ui/audit", params={"object_type": "task", "action": "cancelled"})
+    bulk = [row for row in audit.text.split('<tr class="audit-entry"') if "cancelled=1200" in row]
+    assert len(bulk) == 1 and f"&#34;queue_id&#34;: {queue}" in bulk[0], audit.text[-3000:]

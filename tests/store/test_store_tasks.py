@@ -202,6 +202,38 @@ async def test_a_canceled_task_is_never_claimed(store: Store, clock: FakeClock) 
     assert [t.id for t in (await store.claim("w1", clock.now(), 10, 30)).tasks] == [kept]
 
 
+async def test_cancel_matching_cancels_unfinished_matching_tasks_oldest_first_up_to_limit(
+    store: Store, clock: FakeClock
+) -> None:
+    client, queue_id = await _acme(store, clock)
+    other_queue = (await store.create_queue(client, "other", clock.now())).id
+    promo = replace(msg_task(clock), name="promo")
+    ids = await store.add_tasks(client, queue_id, [promo] * 5 + [msg_task(clock)], clock.now())
+    [elsewhere] = await store.add_tasks(client, other_queue, [promo], clock.now())
+    assert await store.cancel_task(ids[0], clock.now())  # already finished: left as it is
+    [running] = (await store.claim("w1", clock.now(), 1, 30)).tasks  # ids[1]: running
+    assert running.id == ids[1]
+    match = {"client_id": client, "queue_id": queue_id, "name": "promo"}
+
+    assert await store.cancel_matching(clock.now(), limit=2, **match) == ids[1:3]
+    assert await store.cancel_matching(clock.now(), limit=10, **match) == ids[3:5]
+    assert await store.cancel_matching(clock.now(), limit=10, **match) == []
+    statuses = [(await store.get_task(i, clock.now())).status for i in ids]
+    assert statuses == ["finished"] * 5 + ["scheduled"]
+    assert (await store.get_task(elsewhere, clock.now())).status == "scheduled"
+    events = await store.events_for_task(ids[2])
+    assert events[-1].type == EventType.TASK_CANCELED.value
+    # the running attempt lost its fence: its result is refused
+    done = finished(clock)
+    refused = [Completion(running.id, running.fence, done, done.events)]
+    assert await store.complete(refused, clock.now()) == [False]
+    other = await store.ensure_client("other", clock.now())
+    with pytest.raises(NotFound):
+        await store.cancel_matching(clock.now(), limit=10, client_id=other, queue_id=other_queue)
+    assert await store.cancel_matching(clock.now(), limit=10, client_id=other) == []
+    assert (await store.get_task(elsewhere, clock.now())).status == "scheduled"
+
+
 # --- adding -------------------------------------------------------------------------------------
 
 

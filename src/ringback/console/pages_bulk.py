@@ -1,7 +1,11 @@
 """Cancelling several tasks at once from the task list: the tasks ticked on the page, or every
-unfinished task matching the list's filters (after a confirmation naming how many). Each task
-is cancelled through ``TaskService.cancel`` (audited one by one, as from the task's page); a
-task that has already finished is reported as not cancellable, not as an error. Only the
+unfinished task matching the list's filters (after a confirmation naming how many).
+
+Ticked tasks are cancelled through ``TaskService.cancel`` (audited one by one, as from the
+task's page); a task that has already finished is reported as not cancellable, not as an error.
+Matching tasks are cancelled set-based (``TaskService.cancel_matching``): 10,000 per transaction
+(each with one audit entry naming the filters and the count), so workers are never held long on
+their locks, and up to 100,000 per submission; the page offers to go on for the rest. Only the
 signed-in client's tasks: a ticked id that is not one of them is a 404 and cancels nothing."""
 
 from __future__ import annotations
@@ -20,8 +24,12 @@ from ringback.domain.rows import Conflict, InvalidInput
 from ringback.service import TaskService
 
 router = APIRouter(prefix="/ui/tasks", route_class=ConsoleRoute, include_in_schema=False)
-#: at most this many tasks are cancelled by one submission (the page offers to go on)
+#: at most this many ticked tasks are cancelled by one submission
 BULK_LIMIT = 500
+#: matching tasks: this many per transaction, at most MATCHING_LIMIT per submission (the page
+#: offers to go on)
+MATCHING_CHUNK = 10_000
+MATCHING_LIMIT = 100_000
 FINISHED = TaskStatus.FINISHED.value
 UNFINISHED = [status for status in STATUSES if status != FINISHED]
 
@@ -84,18 +92,18 @@ async def _unfinished(tasks: TaskService, query: TaskQuery, client_id: int) -> t
     return total, waiting
 
 
-async def _unfinished_ids(tasks: TaskService, query: TaskQuery, client_id: int) -> list[int]:
-    """Up to BULK_LIMIT ids of unfinished tasks matching the filters."""
-    statuses = [query.status] if query.status else UNFINISHED
-    ids: list[int] = []
-    for status in statuses:
-        if status == FINISHED or len(ids) >= BULK_LIMIT:
-            continue
-        rows = await tasks.rows(
-            limit=BULK_LIMIT - len(ids), **{**query.filters(client_id), "status": status}
-        )
-        ids += [row.id for row in rows]
-    return ids
+async def cancel_matching(tasks: TaskService, query: TaskQuery, client_id: int) -> Outcome:
+    """Up to MATCHING_LIMIT unfinished tasks matching the filters, MATCHING_CHUNK at a time."""
+    outcome = Outcome()
+    if query.status == FINISHED:
+        return outcome
+    while len(outcome.cancelled) < MATCHING_LIMIT:
+        chunk = min(MATCHING_CHUNK, MATCHING_LIMIT - len(outcome.cancelled))
+        ids = await tasks.cancel_matching(limit=chunk, **query.filters(client_id))
+        outcome.cancelled += ids
+        if len(ids) < chunk:
+            break
+    return outcome
 
 
 @router.post("/cancel", response_class=HTMLResponse)
@@ -109,7 +117,7 @@ async def cancel_many(request: Request, acting: Acting) -> Response:
     query = _query(fields)
     context: dict[str, Any] = {
         "query": query,
-        "limit": BULK_LIMIT,
+        "limit": MATCHING_LIMIT,
         "back": f"/ui/tasks?{query.link()}",
     }
     if fields.get("scope") == "matching":  # a queue not the client's: NotFound from the page
@@ -117,8 +125,7 @@ async def cancel_many(request: Request, acting: Acting) -> Response:
         context |= {"total": total, "waiting": waiting}
         if fields.get("confirm") != "1":
             return page(request, "cancel_many.html", {**context, "asking": True}, session=session)
-        ids = await _unfinished_ids(tasks, query, client_id)
-        outcome = await cancel_each(tasks, client_id, ids)
+        outcome = await cancel_matching(tasks, query, client_id)
         _, remaining = await _unfinished(tasks, query, client_id)
         context |= {
             "outcome": outcome,

@@ -212,6 +212,18 @@ class TaskService:
             raise Conflict(f"task {task_id} has already finished")
         return await self.get(client_id, task_id)
 
+    async def cancel_matching(self, *, limit: int, **filters: Unpack[TaskFilters]) -> list[int]:
+        """Cancel up to ``limit`` unfinished tasks matching ``filters`` (those :meth:`page`
+        lists; ``client_id`` required), oldest first, set-based in one transaction; returns
+        their ids. One audit entry names the filters and the count."""
+        client_id = filters.get("client_id")
+        if client_id is None:
+            raise ValueError("cancel_matching needs the client_id filter")
+        shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items()}
+        given = {k: v for k, v in shown.items() if v is not None and k != "client_id"}
+        with self.audit.change(client_id, entry("cancelled", "task", None, matching=given)):
+            return await self.store.cancel_matching(self.clock.now(), limit=limit, **filters)
+
     async def run_now(self, client_id: int, task_id: int) -> TaskView:
         """Make a waiting task due now (its next try without waiting for it); Conflict once it
         runs or finished. A switched-off queue, its limit and calling hours still apply."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -79,6 +79,14 @@ def discard() -> None:
     pending = _pending.get()
     if pending is not None:
         pending.entries = []
+
+
+def amend(**summary: Any) -> None:
+    """The change's entries gain these summary values, known only once its statements ran (how
+    many tasks a bulk cancel reached); written with them before the transaction commits."""
+    pending = _pending.get()
+    if pending is not None:
+        pending.entries = [replace(e, summary={**e.summary, **summary}) for e in pending.entries]
 
 
 class AuditRepository(Repository):

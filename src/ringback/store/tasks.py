@@ -293,6 +293,31 @@ class TaskRepository(Repository):
             await cancel(conn, task_id, now, "canceled")
         return True
 
+    async def cancel_matching(
+        self, now: datetime, *, limit: int, **filters: Unpack[TaskFilters]
+    ) -> list[int]:
+        """Cancel (as :meth:`cancel_task`) up to ``limit`` unfinished tasks matching ``filters``
+        (those of :meth:`page_tasks`), oldest first, in one transaction of three statements
+        whatever their number; returns their ids. The change's audit entries (if any) get the
+        count (``cancelled``); with none cancelled they are not written."""
+        tk = t.tasks
+        async with self.driver.write() as conn:
+            if not await _owns_queue(conn, filters):
+                raise NotFound(f"no queue {filters.get('queue_id')}")
+            unfinished = tk.c.status != TaskStatus.FINISHED.value
+            picked = (
+                sa.select(tk.c.id)
+                .where(*_task_filters(filters), unfinished)
+                .order_by(tk.c.id)
+                .limit(limit)
+            )
+            ids = sorted(await cancel_where(conn, [tk.c.id.in_(picked)], now, "canceled"))
+            if ids:
+                audit.amend(cancelled=len(ids))
+            else:
+                audit.discard()
+        return ids
+
 
 async def running_counts(conn: Conn, queue_ids: Iterable[int]) -> dict[int, int]:
     """The running tasks of each of these queues (queues with none are left out)."""
@@ -332,10 +357,17 @@ async def cancel(conn: Conn, task_id: int, now: datetime, comment: str) -> None:
 async def cancel_unfinished(conn: Conn, queue_id: int, now: datetime, comment: str) -> int:
     """:func:`cancel` every unfinished task of the queue, in two statements whatever their
     number; returns how many."""
-    tk = t.tasks
+    return len(await cancel_where(conn, [t.tasks.c.queue_id == queue_id], now, comment))
+
+
+async def cancel_where(conn: Conn, where: list[Any], now: datetime, comment: str) -> list[int]:
+    """:func:`cancel` every unfinished task matching ``where``, in two statements; returns
+    their ids. "Unfinished" is tested on the row the UPDATE locks (PostgreSQL re-reads it after
+    waiting for a worker's lock), so a task that finished meanwhile keeps its result."""
+    unfinished = t.tasks.c.status != TaskStatus.FINISHED.value
     return await transition_where(
         conn,
-        [tk.c.queue_id == queue_id, tk.c.status != TaskStatus.FINISHED.value],
+        [*where, unfinished],
         now,
         _cancel_values(now, comment),
         EventType.TASK_CANCELED,
@@ -366,9 +398,9 @@ async def transition_where(
     values: dict[str, Any],
     event_type: EventType,
     data: Callable[[int], dict[str, Any]],
-) -> int:
+) -> list[int]:
     """:func:`transition` for every task matching ``where``, in two statements whatever their
-    number (one UPDATE … RETURNING, one INSERT of their events); returns how many changed."""
+    number (one UPDATE … RETURNING, one INSERT of their events); returns the ids changed."""
     tk = t.tasks
     rows = (
         await conn.execute(
@@ -394,7 +426,7 @@ async def transition_where(
                 for row in rows
             ],
         )
-    return len(rows)
+    return [int(row.id) for row in rows]
 
 
 async def release_delayed_to_hours(conn: Conn, queue_id: int, now: datetime) -> int:
@@ -403,7 +435,7 @@ async def release_delayed_to_hours(conn: Conn, queue_id: int, now: datetime) -> 
     them again if those are closed). Each gets a ``task.updated`` event saying why. Returns how
     many were released."""
     tk = t.tasks
-    return await transition_where(
+    return len(await transition_where(
         conn,
         [tk.c.queue_id == queue_id, tk.c.status == TaskStatus.DELAYED_INTERVAL.value],
         now,
@@ -417,7 +449,7 @@ async def release_delayed_to_hours(conn: Conn, queue_id: int, now: datetime) -> 
         lambda attempt: {
             "reason": "calling hours changed", "run_at": now.isoformat(), "attempts": attempt,
         },
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 async def follow_queue_zone(conn: Conn, queue_id: int, zone: str | None) -> None:
@@ -464,7 +496,7 @@ _SORT_MATCHES_UP_TO = 20_000
 _SORTABLE_FILTERS = ("created_from", "created_to", "finished_from", "finished_to", "name")
 
 
-async def _owns_queue(conn: AsyncConnection, filters: TaskFilters) -> bool:
+async def _owns_queue(conn: Conn, filters: TaskFilters) -> bool:
     """Whether the filters' queue is the filters' client's (True when either is not given).
 
     With a queue, the client is tested here, once, rather than on every task: a task's client
