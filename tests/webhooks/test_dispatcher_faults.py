@@ -1,5 +1,6 @@
-"""While its database is away, the webhook dispatcher logs one line, then a summary at most
-every 10 s, then one line on recovery: not a line (nor a traceback) per retry."""
+"""While its database is away, each loop of the webhook dispatcher (fan-out, delivery) logs one
+line, then a summary at most every 10 s, then one line on recovery: not a line (nor a
+traceback) per retry. Here the fan-out's reads fail."""
 
 from __future__ import annotations
 
@@ -69,9 +70,9 @@ async def test_an_outage_logs_one_start_line_summaries_every_10_s_and_one_recove
     assert store.failures >= OUTAGE_S / RETRY_S  # ~188 retries
     assert all("exc_info" not in entry for entry in logs)
     events = [entry["event"] for entry in logs]
-    assert events[0] == "webhook delivery failing"
+    assert events[0] == "webhook fan-out failing"
     assert "5432" in logs[0]["error"]
-    summaries = [e for e in events if e.startswith("webhook delivery still failing for ")]
+    summaries = [e for e in events if e.startswith("webhook fan-out still failing for ")]
     assert 1 <= len(summaries) <= math.ceil(OUTAGE_S / 10)
-    assert events[-1] == f"webhook delivery recovered after 47 s, {store.failures} failures"
+    assert events[-1] == f"webhook fan-out recovered after 47 s, {store.failures} failures"
     assert len(events) == 1 + len(summaries) + 1

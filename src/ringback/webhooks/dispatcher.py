@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -110,48 +110,72 @@ class Dispatcher:
         # recovery (not a line per retry)
         seconds = monotonic if monotonic is not None else lambda: clock.now().timestamp()
         self.faults = FaultReporter("webhook delivery", log=log, monotonic=seconds)
+        self.fan_faults = FaultReporter("webhook fan-out", log=log, monotonic=seconds)
         self._task_json = task_json  # the task as the API shows it (api.schemas.task_json)
         self._sending: dict[int, asyncio.Task[None]] = {}
         self._results: list[DeliveryResult] = []
-        self._wake = asyncio.Event()
+        # outcomes stored, and deliveries claimed, this many at a time while others are in
+        # flight (_delivery_round); the last round's work: whether the next may hold back
+        self._batch = max(1, min(self.config.claim_batch, self.config.max_in_flight) // 2)
+        self._busy = False
+        self._wake = asyncio.Event()  # the delivery loop's
+        self._fan_wake = asyncio.Event()  # the fan-out loop's: new events
         self._stopping = asyncio.Event()
         self._client: OutboundClient | None = None
         self._http_open: contextlib.AsyncExitStack | None = None  # within _http: closes the client
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        hooks.on_wake(self._wake.set)
+        hooks.on_wake(self._fan_wake.set)
 
     # --- public -----------------------------------------------------------------------------
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        self._fan_wake.set()
 
     async def run(self) -> None:
         """Fan out and deliver until :meth:`stop`; then let sends in flight end (bounded by the
-        request timeout) and store their outcomes."""
-        backoff = 0.0
+        request timeout) and store their outcomes.
+
+        Two loops: fan-out (new events into deliveries) beside delivery (store outcomes, claim
+        what is due), so that neither waits on the other's database round trips; a fan-out
+        that stored deliveries wakes the delivery loop."""
         async with self._http():
+            fanning = asyncio.create_task(
+                self._loop(self._fan_out_round, self._fan_wake, self.fan_faults)
+            )
             try:
-                while not self._stopping.is_set():
-                    self._wake.clear()
-                    try:
-                        busy = await self._round()
-                        backoff = 0.0
-                    except Exception as exc:  # the database is away: try again later
-                        backoff = min(30.0, max(0.5, backoff * 2))
-                        self.faults.failed(exc)
-                        await self._pause(backoff)
-                        continue
-                    self.faults.succeeded()
-                    if not busy:
-                        await self._pause(self.config.idle_poll_seconds)
+                await self._loop(self._delivery_round, self._wake, self.faults)
             finally:
+                fanning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fanning
                 if self._sending:
                     await asyncio.wait(
                         list(self._sending.values()), timeout=self.config.total_timeout_s + 1
                     )
                 with contextlib.suppress(Exception):
                     await self._flush()
+
+    async def _loop(
+        self, round_: Callable[[], Awaitable[bool]], wake: asyncio.Event, faults: FaultReporter
+    ) -> None:
+        """``round_`` again and again until :meth:`stop`: at once while it found work, else
+        after the idle poll or a wake-up; after a failure (the database is away) with back-off."""
+        backoff = 0.0
+        while not self._stopping.is_set():
+            wake.clear()
+            try:
+                busy = await round_()
+                backoff = 0.0
+            except Exception as exc:
+                backoff = min(30.0, max(0.5, backoff * 2))
+                faults.failed(exc)
+                await sleep_or_wake(self.clock, backoff, wake)  # stop() sets it
+                continue
+            faults.succeeded()
+            if not busy:
+                await sleep_or_wake(self.clock, self.config.idle_poll_seconds, wake)
 
     async def run_once(self) -> int:
         """One full round without background loops (tests, tools): fan out, claim what is due,
@@ -207,14 +231,24 @@ class Dispatcher:
             )
         )
 
-    async def _round(self) -> bool:
-        flushed = await self._flush()
-        fanned = await self.fan_out()
-        started = await self._claim()
-        return bool(flushed or fanned or started)
+    async def _delivery_round(self) -> bool:
+        """Store the outcomes, claim what is due: in batches. Right after a busy round, fewer
+        than ``_batch`` outcomes (or free places) wait while sends are in flight: a send that
+        ends wakes the loop only once ``_batch`` outcomes wait or none is in flight, and the
+        idle poll bounds the wait. Without this, on SQLite (in-process) the rounds ran back
+        to back with ~12 deliveries each, costing 0.45 ms of CPU per event instead of 0.3."""
+        hold = self._busy and bool(self._sending)
+        flushed = 0 if hold and len(self._results) < self._batch else await self._flush()
+        room = self.config.max_in_flight - len(self._sending)
+        started = 0 if hold and room < self._batch else await self._claim()
+        self._busy = bool(flushed or started)
+        return self._busy
 
-    async def _pause(self, seconds: float) -> None:
-        await sleep_or_wake(self.clock, seconds, self._wake)
+    async def _fan_out_round(self) -> bool:
+        fanned = await self.fan_out()
+        if fanned:
+            self._wake.set()  # deliveries to claim
+        return fanned >= self.config.fanout_batch  # a full batch: more may wait
 
     # --- fan-out ----------------------------------------------------------------------------
 
@@ -324,7 +358,8 @@ class Dispatcher:
         finally:
             self._sending.pop(job.id, None)
         self._results.append(result)
-        self._wake.set()
+        if len(self._results) >= self._batch or not self._sending:
+            self._wake.set()
 
     async def _attempt(self, job: ClaimedDelivery, client: OutboundClient) -> DeliveryResult:
         if not job.secrets:
