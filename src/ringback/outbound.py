@@ -44,6 +44,11 @@ __all__ = ["Answer", "BlockedAddress", "OutboundClient", "ResolvedDestination", 
 GetAddrInfo = Callable[..., Awaitable[list[tuple[Any, ...]]]]
 
 
+#: URLs whose form passed :func:`check_url` kept per client (webhook deliveries post to the same
+#: few URLs again and again); forgotten all at once when full
+_CHECKED_URLS = 1024
+
+
 class UnresolvableHost(OSError):
     """The host name has no address (now: DNS may answer later)."""
 
@@ -119,6 +124,7 @@ class OutboundClient:
         self._session: aiohttp.ClientSession | None = None
         self._pool: HttpPool | None = None
         self._excerpt_bytes = excerpt_bytes
+        self._checked: dict[str, Destination] = {}  # URLs whose form passed, as read then
 
     async def __aenter__(self) -> OutboundClient:
         connector = aiohttp.TCPConnector(
@@ -158,7 +164,12 @@ class OutboundClient:
     async def resolve(self, url: str) -> ResolvedDestination:
         """Check ``url``, resolve its host once and check every address (BlockedAddress or
         UnresolvableHost otherwise)."""
-        destination = check_url(url)
+        destination = self._checked.get(url)
+        if destination is None:
+            destination = check_url(url)  # pure: the same URL always reads the same way
+            if len(self._checked) >= _CHECKED_URLS:
+                self._checked.clear()
+            self._checked[url] = destination
         if destination.address is not None:
             addresses: tuple[Address, ...] = (destination.address,)
         else:

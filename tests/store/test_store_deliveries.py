@@ -183,6 +183,51 @@ async def test_a_delivery_whose_lease_ran_out_is_claimed_again_and_the_old_fence
     assert (await store.get_delivery(lost.id, client))[0].status == "delivered"
 
 
+async def test_one_batch_of_outcomes_records_each_as_its_own_and_skips_a_stale_fence(
+    store: Store, clock: FakeClock
+) -> None:
+    """Outcomes are stored a batch at a time (one statement on PostgreSQL): delivered, retried
+    later, dead, and one whose lease another dispatcher took since, each as it is."""
+    client, queue_id, sub = await _subscribed(store, clock)
+    for _ in range(4):  # four tasks: each one's first event may be claimed at once
+        await _task_events(store, clock, client, queue_id)
+    events = await store.undispatched_events(100)
+    await store.store_deliveries(
+        [_to_sub(e, sub) for e in events], [e.id for e in events], {}, clock.now()
+    )
+    ok, retried, dead = await store.claim_deliveries("d1", clock.now(), 3, 300)
+    [stale] = await store.claim_deliveries("d1", clock.now(), 1, 30)
+    clock.advance(31)  # the last lease ran out: another dispatcher takes it
+    [taken] = await store.claim_deliveries("d2", clock.now(), 4, 30)
+    clock.advance(1)
+    retry_at = clock.now() + timedelta(seconds=60)
+    await store.finish_deliveries(
+        [
+            _result(ok, "delivered", excerpt="fine"),
+            _result(retried, "pending", next_attempt_at_ms=int(retry_at.timestamp() * 1000),
+                    status_code=503, error="HTTP 503", excerpt="busy"),
+            _result(dead, "dead", status_code=None, error="timeout", excerpt=None),
+            _result(stale, "delivered"),
+        ],
+        clock.now(),
+    )  # fmt: skip
+    rows = {c.id: (await store.get_delivery(c.id, client))[0] for c in (ok, retried, dead, stale)}
+    got = {
+        i: (r.status, r.attempts, r.last_status_code, r.last_error, r.response_excerpt)
+        for i, r in rows.items()
+    }
+    assert got == {
+        ok.id: ("delivered", 1, 200, None, "fine"),
+        retried.id: ("pending", 1, 503, "HTTP 503", "busy"),
+        dead.id: ("dead", 1, None, "timeout", None),
+        stale.id: ("pending", 0, None, None, None),
+    }
+    assert rows[ok.id].delivered_at == clock.now() and rows[ok.id].dead_at is None
+    assert rows[dead.id].dead_at == clock.now() and rows[dead.id].delivered_at is None
+    assert rows[retried.id].next_attempt_at == retry_at
+    assert taken.id == stale.id and taken.fence > stale.fence
+
+
 async def test_a_failed_try_waits_until_its_next_attempt_time(
     store: Store, clock: FakeClock
 ) -> None:

@@ -173,3 +173,19 @@ class Driver(Protocol):
     ) -> list[Any]:
         """Lease due webhook deliveries (see ``store/webhooks.py``); their claim columns."""
         ...
+
+    async def insert_deliveries(
+        self, conn: Conn, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        """Store new webhook deliveries, pending and due now: ``rows`` in the order of
+        ``store/webhooks.py: NEW_DELIVERY_COLUMNS``; one already stored (same event and target)
+        is left as it is. One statement for the batch where the database allows."""
+        ...
+
+    async def finish_deliveries(
+        self, conn: Conn, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        """Record tries' outcomes (``store/webhooks.py: FINISH_COLUMNS``) where the lease
+        (fence) still holds and the delivery is pending. One statement for the batch where the
+        database allows."""
+        ...

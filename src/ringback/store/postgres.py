@@ -34,7 +34,14 @@ from ringback.store.migrations import Migration
 from ringback.store.pg_direct import DirectConnections
 from ringback.store.postgres_legs import PostgresLegs, call_doc
 from ringback.store.suppressions import UPSERT_CONFLICT
-from ringback.store.webhooks import CLAIM_FROM, CLAIM_RETURNING, CLAIM_WHERE
+from ringback.store.webhooks import (
+    CLAIM_FROM,
+    CLAIM_RETURNING,
+    CLAIM_WHERE,
+    FINISH_COLUMNS,
+    FINISH_SET,
+    NEW_DELIVERY_COLUMNS,
+)
 
 DIALECT = "postgresql"
 SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
@@ -45,6 +52,23 @@ _CLAIM_DELIVERIES = (
     "UPDATE webhook_deliveries w SET lease_owner = $3, lease_until = $4, fence = w.fence + 1, "
     "updated_at = $1 FROM picked WHERE w.id = picked.id RETURNING "
     + ", ".join("w." + col.strip() for col in CLAIM_RETURNING.split(","))
+)
+
+# a batch of deliveries, or of outcomes, in one statement: the columns travel as arrays
+_INSERT_DELIVERIES = (
+    f"INSERT INTO webhook_deliveries ({', '.join(NEW_DELIVERY_COLUMNS)}, status, attempts, "
+    "next_attempt_at, created_at, updated_at) "
+    f"SELECT {', '.join('u.' + c for c in NEW_DELIVERY_COLUMNS)}, 'pending', 0, $1, $1, $1 "
+    "FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::integer[], $6::text[], "
+    "$7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[]) "
+    f"AS u({', '.join(NEW_DELIVERY_COLUMNS)}) ON CONFLICT (event_id, target_key) DO NOTHING"
+)
+_FINISH_DELIVERIES = (
+    f"UPDATE webhook_deliveries SET {FINISH_SET.format(now='$1')} "
+    "FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::integer[], "
+    f"$7::text[], $8::text[]) AS r({', '.join(FINISH_COLUMNS)}) "
+    "WHERE webhook_deliveries.id = r.id AND webhook_deliveries.fence = r.fence "
+    "AND webhook_deliveries.status = 'pending'"
 )
 
 _COMPACT_STATUS_COUNTS = (
@@ -180,6 +204,20 @@ class PostgresDriver:
     ) -> list[Any]:
         params = (now_ms, limit, owner, lease_ms)
         return list((await conn.exec_driver_sql(_CLAIM_DELIVERIES, params)).all())
+
+    async def insert_deliveries(
+        self, conn: Conn, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        if rows:
+            columns = (list(c) for c in zip(*rows, strict=True))
+            await conn.exec_driver_sql(_INSERT_DELIVERIES, (now_ms, *columns))
+
+    async def finish_deliveries(
+        self, conn: Conn, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        if rows:
+            columns = (list(c) for c in zip(*rows, strict=True))
+            await conn.exec_driver_sql(_FINISH_DELIVERIES, (now_ms, *columns))
 
 
 # Whether a task's events can reach no webhook target of the task itself (no ``webhooks``, no

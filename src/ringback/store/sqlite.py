@@ -35,7 +35,14 @@ from ringback.store.legs_sql import LegWrite, OpenedLegs, dumps, ms
 from ringback.store.migrations import Migration
 from ringback.store.sqlite_writer import SqliteWriter, sqlite_pragmas
 from ringback.store.suppressions import UPSERT_CONFLICT, first_match
-from ringback.store.webhooks import CLAIM_FROM, CLAIM_RETURNING, CLAIM_WHERE
+from ringback.store.webhooks import (
+    CLAIM_FROM,
+    CLAIM_RETURNING,
+    CLAIM_WHERE,
+    FINISH_COLUMNS,
+    FINISH_SET,
+    NEW_DELIVERY_COLUMNS,
+)
 
 DIALECT = "sqlite"
 SCHEMES = ("sqlite", "sqlite+aiosqlite")
@@ -53,6 +60,21 @@ _CLAIM_DELIVERIES = (
     + CLAIM_WHERE.format(now="?")
     + f" ORDER BY d.next_attempt_at, d.id LIMIT ?) RETURNING {CLAIM_RETURNING}"
 )
+
+# a batch of deliveries, or of outcomes: one statement run for each row (executemany)
+_INSERT_DELIVERIES = (
+    f"INSERT INTO webhook_deliveries ({', '.join(NEW_DELIVERY_COLUMNS)}, status, attempts, "
+    "next_attempt_at, created_at, updated_at) "
+    f"VALUES ({', '.join('?' for _ in NEW_DELIVERY_COLUMNS)}, 'pending', 0, ?, ?, ?) "
+    "ON CONFLICT (event_id, target_key) DO NOTHING"
+)
+_FINISH_DELIVERIES = (
+    f"UPDATE webhook_deliveries SET {FINISH_SET.format(now='?')} FROM (SELECT "
+    + ", ".join(f"? AS {c}" for c in FINISH_COLUMNS)
+    + ") AS r WHERE webhook_deliveries.id = r.id AND webhook_deliveries.fence = r.fence "
+    "AND webhook_deliveries.status = 'pending'"
+)
+_FINISH_TIMES = FINISH_SET.count("{now}")
 
 
 def open_driver(url: str, *, notify_channel: str) -> SqliteDriver | None:
@@ -169,6 +191,21 @@ class SqliteDriver:
     ) -> list[Any]:
         params = (owner, lease_ms, now_ms, now_ms, now_ms, limit)
         return list((await conn.exec_driver_sql(_CLAIM_DELIVERIES, params)).all())
+
+    async def insert_deliveries(
+        self, conn: Conn, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        if rows:
+            params = [(*row, now_ms, now_ms, now_ms) for row in rows]
+            await conn.exec_driver_sql(_INSERT_DELIVERIES, params)
+
+    async def finish_deliveries(
+        self, conn: Conn, rows: Sequence[tuple[Any, ...]], now_ms: int
+    ) -> None:
+        # the SET's times come before the FROM's outcome columns
+        if rows:
+            params = [(now_ms,) * _FINISH_TIMES + tuple(row) for row in rows]
+            await conn.exec_driver_sql(_FINISH_DELIVERIES, params)
 
 
 _SEED_URL_PATHS = ", ".join(f"'$.{name}'" for name in SEED_URL_FIELDS)

@@ -56,14 +56,22 @@ CLAIM_RETURNING = (
     "id, fence, event_id, event_type, target_kind, url, body, attempts, subscription_id, "
     "client_id, created_at"
 )
-_FINISH = sa.text(
-    "UPDATE webhook_deliveries SET status = :status, attempts = attempts + 1, "
-    "next_attempt_at = COALESCE(:next_at, next_attempt_at), lease_owner = NULL, "
-    "lease_until = NULL, last_status_code = :code, last_error = :error, "
-    "response_excerpt = :excerpt, updated_at = :now, "
-    "delivered_at = CASE WHEN :status = 'delivered' THEN :now ELSE delivered_at END, "
-    "dead_at = CASE WHEN :status = 'dead' THEN :now ELSE dead_at END "
-    "WHERE id = :id AND fence = :fence AND status = 'pending'"
+#: a new delivery's columns, in the order of the rows ``Driver.insert_deliveries`` takes
+NEW_DELIVERY_COLUMNS = (
+    "event_id", "client_id", "task_id", "seq", "event_type", "target_kind", "target_key",
+    "subscription_id", "url", "body",
+)  # fmt: skip
+#: a try's outcome, in the order of the rows ``Driver.finish_deliveries`` takes
+FINISH_COLUMNS = ("id", "fence", "status", "next_at", "code", "error", "excerpt")
+#: the SET of an outcome: ``r.`` the outcome's columns, ``{now}`` the time (the same for both
+#: drivers; each names ``r`` its own way)
+FINISH_SET = (
+    "status = r.status, attempts = attempts + 1, "
+    "next_attempt_at = COALESCE(r.next_at, next_attempt_at), lease_owner = NULL, "
+    "lease_until = NULL, last_status_code = r.code, last_error = r.error, "
+    "response_excerpt = r.excerpt, updated_at = {now}, "
+    "delivered_at = CASE WHEN r.status = 'delivered' THEN {now} ELSE delivered_at END, "
+    "dead_at = CASE WHEN r.status = 'dead' THEN {now} ELSE dead_at END"
 )
 
 
@@ -260,22 +268,18 @@ class WebhookRepository(Repository):
         """Store deliveries (once per event and target) and mark their events dispatched;
         make the signing keys of clients that have none (``key_secrets``: candidates)."""
         now_ms = to_ms(now)
-        ev, wd = t.events, t.webhook_deliveries
+        ev = t.events
         async with self.driver.write() as conn:
             await self._ensure_keys(conn, key_secrets, now_ms)
             if deliveries:
                 rows = [
-                    {
-                        "event_id": d.event_id, "client_id": d.client_id, "task_id": d.task_id,
-                        "seq": d.seq, "event_type": d.event_type, "target_kind": d.target_kind,
-                        "target_key": d.target_key, "subscription_id": d.subscription_id,
-                        "url": d.url, "body": d.body, "status": "pending", "attempts": 0,
-                        "next_attempt_at": now_ms, "created_at": now_ms, "updated_at": now_ms,
-                    }
+                    (
+                        d.event_id, d.client_id, d.task_id, d.seq, d.event_type, d.target_kind,
+                        d.target_key, d.subscription_id, d.url, d.body,
+                    )
                     for d in deliveries
                 ]  # fmt: skip
-                insert = self.driver.insert_ignoring(wd, ["event_id", "target_key"])
-                await conn.execute(insert, rows)
+                await self.driver.insert_deliveries(conn, rows, now_ms)
             if event_ids:
                 await conn.execute(
                     ev.update()
@@ -340,16 +344,13 @@ class WebhookRepository(Repository):
         if not results:
             return
         now_ms = to_ms(now)
-        params = [
-            {
-                "id": r.id, "fence": r.fence, "status": r.status, "next_at": r.next_attempt_at_ms,
-                "code": r.status_code, "error": r.error, "excerpt": r.excerpt, "now": now_ms,
-            }
+        rows = [
+            (r.id, r.fence, r.status, r.next_attempt_at_ms, r.status_code, r.error, r.excerpt)
             for r in results
-        ]  # fmt: skip
+        ]
         ws = t.webhook_subscriptions
         async with self.driver.write() as conn:
-            await conn.execute(_FINISH, params)
+            await self.driver.finish_deliveries(conn, rows, now_ms)
             for r in results:
                 if r.disable_subscription is not None and r.status == "dead":
                     await conn.execute(
