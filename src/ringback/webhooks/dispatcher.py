@@ -147,8 +147,12 @@ class Dispatcher:
             try:
                 await self._loop(self._delivery_round, self._wake, self.faults)
             finally:
+                # the fan-out ends after its round (a transaction is not cut short), unless
+                # that round hangs on a database that went away
+                self.stop()  # also when run() itself was cancelled
+                await asyncio.wait([fanning], timeout=self.config.total_timeout_s)
                 fanning.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await fanning
                 if self._sending:
                     await asyncio.wait(
