@@ -75,6 +75,20 @@ FINISH_SET = (
 )
 
 
+#: events not yet fanned out, oldest first; their data as JSON text, decoded by orjson
+#: (``mappers.loads``) rather than by the JSON type (the standard library's decoder, and on
+#: PostgreSQL at the protocol level): about 6% of the fan-out's time on SQLite
+_UNDISPATCHED = (
+    sa.select(
+        *(c for c in t.events.c if c.name != "data"),
+        sa.cast(t.events.c.data, sa.Text).label("data"),
+    )
+    .where(t.events.c.dispatched_at.is_(None))
+    .order_by(t.events.c.id)
+    .limit(sa.bindparam("limit"))
+)
+
+
 class WebhookRepository(Repository):
     """Subscriptions, signing keys, fan-out and delivery of webhook events."""
 
@@ -227,13 +241,8 @@ class WebhookRepository(Repository):
 
     async def undispatched_events(self, limit: int) -> list[EventRow]:
         """Events not yet fanned out to their webhook targets, oldest first."""
-        ev = t.events
         async with self.driver.read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(ev).where(ev.c.dispatched_at.is_(None)).order_by(ev.c.id).limit(limit)
-                )
-            ).all()
+            rows = (await conn.execute(_UNDISPATCHED, {"limit": limit})).all()
         return [
             EventRow(
                 id=row.id, client_id=row.client_id, queue_id=row.queue_id, task_id=row.task_id,
