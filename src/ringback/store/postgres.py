@@ -183,9 +183,7 @@ class PostgresDriver:
     async def upsert_suppressions(
         self, conn: Conn, client_id: int, rows: Sequence[tuple[Any, ...]], now_ms: int
     ) -> None:
-        lists, numbers, prefixes, sources, expiries = (list(c) for c in zip(*rows, strict=True))
-        params = (client_id, now_ms, lists, numbers, prefixes, sources, expiries)
-        await conn.exec_driver_sql(_UPSERT_SUPPRESSIONS, params)
+        await _in_columns(conn, _UPSERT_SUPPRESSIONS, rows, client_id, now_ms)
 
     async def lock_migrations(self, conn: Conn) -> None:
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(72517001)"))
@@ -208,16 +206,20 @@ class PostgresDriver:
     async def insert_deliveries(
         self, conn: Conn, rows: Sequence[tuple[Any, ...]], now_ms: int
     ) -> None:
-        if rows:
-            columns = (list(c) for c in zip(*rows, strict=True))
-            await conn.exec_driver_sql(_INSERT_DELIVERIES, (now_ms, *columns))
+        await _in_columns(conn, _INSERT_DELIVERIES, rows, now_ms)
 
     async def finish_deliveries(
         self, conn: Conn, rows: Sequence[tuple[Any, ...]], now_ms: int
     ) -> None:
-        if rows:
-            columns = (list(c) for c in zip(*rows, strict=True))
-            await conn.exec_driver_sql(_FINISH_DELIVERIES, (now_ms, *columns))
+        await _in_columns(conn, _FINISH_DELIVERIES, rows, now_ms)
+
+
+async def _in_columns(conn: Conn, sql: str, rows: Sequence[tuple[Any, ...]], *first: Any) -> None:
+    """``sql`` run once for all ``rows``: the ``first`` parameters, then each column of the
+    rows as one array parameter (the statement unnests them). Nothing when there are none."""
+    if rows:
+        columns = (list(c) for c in zip(*rows, strict=True))
+        await conn.exec_driver_sql(sql, (*first, *columns))
 
 
 # Whether a task's events can reach no webhook target of the task itself (no ``webhooks``, no
