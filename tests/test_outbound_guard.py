@@ -151,7 +151,7 @@ async def test_the_connection_goes_to_the_address_resolved_and_checked_once() ->
     second = await Listener("127.0.0.2", first.port).start()
     try:
         dns = FakeDns(["127.0.0.1", "127.0.0.2"])
-        async with OutboundClient(allow_private=True, getaddrinfo=dns) as client:
+        async with OutboundClient(allow_private=True, getaddrinfo=dns, dns_ttl_s=0) as client:
             for _ in range(3):
                 dns.calls = 0
                 async with asyncio.timeout(5):
@@ -183,3 +183,26 @@ def test_a_refused_address_says_which_setting_lets_private_networks_in() -> None
     assert address is not None
     with pytest.raises(BlockedAddress, match=r"10\.1\.2\.3 is .*RINGBACK_ALLOW_PRIVATE=1"):
         check_address("http://10.1.2.3/x", "10.1.2.3", address)
+
+
+async def test_a_names_answer_is_kept_for_the_dns_ttl_and_still_checked_each_time() -> None:
+    now = [100.0]
+    dns = FakeDns(["127.0.0.1", "127.0.0.2"])
+    async with OutboundClient(
+        allow_private=True, getaddrinfo=dns, dns_ttl_s=10.0, monotonic=lambda: now[0]
+    ) as client:
+        first = await client.resolve("http://kept.test:8080/a")
+        again = await client.resolve("http://kept.test:8080/b")  # another URL, the same host
+        assert dns.calls == 1 and first.addresses == again.addresses
+        assert [str(a) for a in again.addresses] == ["127.0.0.1"]
+        await client.resolve("http://kept.test:8081/")  # another port: asked again
+        assert dns.calls == 2
+        now[0] += 10.0  # expired: asked again, the new answer used
+        later = await client.resolve("http://kept.test:8080/a")
+        assert dns.calls == 3 and [str(a) for a in later.addresses] == ["127.0.0.2"]
+    dns = FakeDns(["127.0.0.1"])
+    async with OutboundClient(allow_private=False, getaddrinfo=dns) as client:
+        for _ in range(2):  # a kept answer is refused again: the guard checks every time
+            with pytest.raises(BlockedAddress, match=r"kept\.test resolves to 127\.0\.0\.1"):
+                await client.resolve("http://kept.test/")
+        assert dns.calls == 1

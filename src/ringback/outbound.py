@@ -3,7 +3,8 @@
 Each request goes through one address guard (:mod:`ringback.domain.urlguard`):
 
 1. the URL's form is checked and its host read exactly as aiohttp reads it (yarl);
-2. the host is resolved **once** (a literal address in any spelling is read, not resolved);
+2. the host is resolved **once** (a literal address in any spelling is read, not resolved;
+   a client keeps a name's answer for 10 s, as aiohttp's own DNS cache would);
 3. every address found is checked (unless ``allow_private``);
 4. aiohttp connects to those addresses only: its resolver (:class:`_PinnedResolver`) answers
    with the addresses this request resolved and checked, and resolves nothing itself, so a name
@@ -45,8 +46,10 @@ GetAddrInfo = Callable[..., Awaitable[list[tuple[Any, ...]]]]
 
 
 #: URLs whose form passed :func:`check_url` kept per client (webhook deliveries post to the same
-#: few URLs again and again); forgotten all at once when full
+#: few URLs again and again), and host names' answers; each forgotten all at once when full
 _CHECKED_URLS = 1024
+#: how long a host name's addresses are kept per client (aiohttp's default DNS cache time)
+DNS_TTL_S = 10.0
 
 
 class UnresolvableHost(OSError):
@@ -112,6 +115,8 @@ class OutboundClient:
         auto_decompress: bool = True,
         getaddrinfo: GetAddrInfo | None = None,
         excerpt_bytes: int = 1024,
+        dns_ttl_s: float = DNS_TTL_S,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.allow_private = allow_private
         self._timeout = timeout
@@ -125,11 +130,15 @@ class OutboundClient:
         self._pool: HttpPool | None = None
         self._excerpt_bytes = excerpt_bytes
         self._checked: dict[str, Destination] = {}  # URLs whose form passed, as read then
+        # (host, port) -> (the addresses it resolved to, when that answer expires)
+        self._resolved: dict[tuple[str, int], tuple[tuple[Address, ...], float]] = {}
+        self._dns_ttl_s = dns_ttl_s
+        self._monotonic = monotonic
 
     async def __aenter__(self) -> OutboundClient:
         connector = aiohttp.TCPConnector(
             resolver=_PinnedResolver(),
-            use_dns_cache=False,  # every request is resolved by the guard, once
+            use_dns_cache=False,  # every request is resolved by the guard (its _lookup)
             limit=self._limit,
             limit_per_host=self._limit_per_host,
             force_close=self._force_close,
@@ -180,6 +189,23 @@ class OutboundClient:
         return ResolvedDestination(destination, addresses)
 
     async def _lookup(self, host: str, port: int) -> tuple[Address, ...]:
+        """The host's addresses: asked of the resolver at most once per ``dns_ttl_s`` for each
+        host and port (aiohttp's own default: 10 s), then kept; a failure is not kept. They
+        are checked by :meth:`resolve` each time, and a connection goes only to them."""
+        loop = asyncio.get_running_loop()
+        now = self._monotonic() if self._monotonic is not None else loop.time()
+        key = (host, port)
+        kept = self._resolved.get(key)
+        if kept is not None and kept[1] > now:
+            return kept[0]
+        addresses = await self._ask(host, port)
+        if self._dns_ttl_s > 0:
+            if len(self._resolved) >= _CHECKED_URLS:
+                self._resolved.clear()
+            self._resolved[key] = (addresses, now + self._dns_ttl_s)
+        return addresses
+
+    async def _ask(self, host: str, port: int) -> tuple[Address, ...]:
         getaddrinfo = self._getaddrinfo or asyncio.get_running_loop().getaddrinfo
         try:
             infos = await getaddrinfo(host, port, type=socket.SOCK_STREAM)
