@@ -31,7 +31,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -40,6 +40,9 @@ from ringback.domain.urlguard import Address, BlockedAddress, Destination, check
 from ringback.http_pool import Answer, HttpPool
 
 __all__ = ["Answer", "BlockedAddress", "OutboundClient", "ResolvedDestination", "UnresolvableHost"]
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: ``loop.getaddrinfo``'s shape (tests may pass their own)
 GetAddrInfo = Callable[..., Awaitable[list[tuple[Any, ...]]]]
@@ -50,6 +53,14 @@ GetAddrInfo = Callable[..., Awaitable[list[tuple[Any, ...]]]]
 _CHECKED_URLS = 1024
 #: how long a host name's addresses are kept per client (aiohttp's default DNS cache time)
 DNS_TTL_S = 10.0
+
+
+def _keep(kept: dict[K, V], key: K, value: V) -> V:
+    """``value`` kept under ``key`` in one of a client's bounded caches (emptied when full)."""
+    if len(kept) >= _CHECKED_URLS:
+        kept.clear()
+    kept[key] = value
+    return value
 
 
 class UnresolvableHost(OSError):
@@ -174,11 +185,8 @@ class OutboundClient:
         """Check ``url``, resolve its host once and check every address (BlockedAddress or
         UnresolvableHost otherwise)."""
         destination = self._checked.get(url)
-        if destination is None:
-            destination = check_url(url)  # pure: the same URL always reads the same way
-            if len(self._checked) >= _CHECKED_URLS:
-                self._checked.clear()
-            self._checked[url] = destination
+        if destination is None:  # check_url is pure: the same URL always reads the same way
+            destination = _keep(self._checked, url, check_url(url))
         if destination.address is not None:
             addresses: tuple[Address, ...] = (destination.address,)
         else:
@@ -200,9 +208,7 @@ class OutboundClient:
             return kept[0]
         addresses = await self._ask(host, port)
         if self._dns_ttl_s > 0:
-            if len(self._resolved) >= _CHECKED_URLS:
-                self._resolved.clear()
-            self._resolved[key] = (addresses, now + self._dns_ttl_s)
+            _keep(self._resolved, key, (addresses, now + self._dns_ttl_s))
         return addresses
 
     async def _ask(self, host: str, port: int) -> tuple[Address, ...]:
