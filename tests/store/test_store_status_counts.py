@@ -155,3 +155,39 @@ async def test_one_statement_changing_thousands_of_tasks_counts_only_the_changed
     assert await _kept(store) == await _counted(store) == {
         (queue_id, "finished"): 2000, (other, "finished"): 1000,
     }  # fmt: skip
+
+
+async def test_a_queue_total_is_the_sum_of_its_status_counts_through_moves_and_deletes(
+    store: Store, clock: FakeClock
+) -> None:
+    """Migration 21: no counter of its own (on PostgreSQL a row every add locked until its
+    commit); the total each queue shows follows adds, changes of status and of queue, and a
+    forced delete, before and after folding."""
+    queue_id = await setup_queue(store, clock)
+    client = await store.find_client("acme")
+    other = (await store.create_queue(client, "q2", clock.now(), status="off")).id
+    await _retried(store, clock, client, queue_id)
+    await store.add_tasks(client, queue_id, [msg_task(clock)] * 30, clock.now())
+    async with store.driver.write() as conn:
+        await conn.execute(
+            sa.text("UPDATE tasks SET queue_id = :other WHERE id % 4 = 0"), {"other": other}
+        )
+
+    async def totals() -> dict[int, int]:
+        return {q: (await store.get_queue(q)).task_count for q in (queue_id, other)}
+
+    async def counted() -> dict[int, int]:
+        found = {queue_id: 0, other: 0}
+        for (q, _), n in (await _counted(store)).items():
+            found[q] += n
+        return found
+
+    assert await totals() == await counted() and sum((await totals()).values()) == 31
+    assert await store.compact_status_counts()
+    assert await totals() == await counted()
+    assert await store.delete_queue(other, clock.now(), force=True) > 0
+    assert (await store.get_queue(queue_id)).task_count == (await counted())[queue_id]
+    assert await _kept(store) == await _counted(store)
+    async with store.driver.read() as conn:
+        tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+    assert "queue_task_counts" not in tables

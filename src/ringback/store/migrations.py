@@ -661,6 +661,38 @@ MIGRATIONS += (
     ),
 )
 
+# The per-queue total of migration 3 (``queue_task_counts``) is the sum of a queue's status
+# counts (migrations 8 and 20), which count every task under its status: the total is read
+# from those, and its triggers go. On PostgreSQL its counter row was a hot row: every add of
+# the queue upserted it and held its lock until commit, across the WAL flush, so concurrent
+# adds to one queue queued on it; on both stores it cost every task insert a trigger
+# (docs/performance.md, "Issue 19, eighth step").
+_DROP_QUEUE_TOTALS = {
+    "sqlite": (
+        "DROP TRIGGER tasks_count_insert",
+        "DROP TRIGGER tasks_count_delete",
+        "DROP TRIGGER tasks_count_move",
+        "DROP TABLE queue_task_counts",
+    ),
+    "postgresql": (
+        "DROP TRIGGER tasks_count_insert ON tasks",
+        "DROP TRIGGER tasks_count_delete ON tasks",
+        "DROP TRIGGER tasks_count_move ON tasks",
+        "DROP FUNCTION tasks_count_change()",
+        "DROP FUNCTION tasks_count_move()",
+        "DROP TABLE queue_task_counts",
+    ),
+}
+
+MIGRATIONS += (
+    _PerDialect(
+        21,
+        "a queue's task total is the sum of its status counts: queue_task_counts dropped",
+        (),
+        extra=tuple(_DROP_QUEUE_TOTALS.items()),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 SCHEMA_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -313,8 +313,9 @@ async def read_queues(
     stmt = (
         sa.select(
             q,
-            sa.select(t.queue_task_counts.c.n)  # kept by triggers (migration 3)
-            .where(t.queue_task_counts.c.queue_id == q.c.id)
+            # every status's count, kept by triggers (migrations 8 and 20)
+            sa.select(sa.func.coalesce(sa.func.sum(t.queue_status_counts.c.n), 0))
+            .where(t.queue_status_counts.c.queue_id == q.c.id)
             .scalar_subquery()
             .label("task_count"),
             (count(IS_PENDING) if pending else sa.literal(0)).label("sched"),

@@ -84,15 +84,6 @@ tasks = sa.Table(
     sa.Column("timezone_source", sa.Text, nullable=True),  # given, number, queue (issue 18)
 )
 
-# kept by triggers on tasks (migration 3): how many tasks each queue holds
-queue_task_counts = sa.Table(
-    "queue_task_counts",
-    metadata,
-    sa.Column("queue_id", sa.BigInteger, sa.ForeignKey("queues.id"), primary_key=True,
-              autoincrement=False),
-    sa.Column("n", sa.BigInteger, nullable=False),
-)  # fmt: skip
-
 calls = sa.Table(
     "calls",
     metadata,
@@ -242,6 +233,8 @@ webhook_deliveries = sa.Table(
 
 # tasks per queue and status, kept by triggers (migrations 8 and 20): one row per (queue,
 # status) on SQLite, appended changes on PostgreSQL; a count is the sum of ``n`` (migrations.py)
+# kept by triggers on tasks (migrations 8 and 20): how many tasks of each status a queue
+# holds, summed (PostgreSQL keeps appended changes); a queue's total is the sum of its rows
 queue_status_counts = sa.Table(
     "queue_status_counts",
     metadata,

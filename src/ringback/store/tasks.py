@@ -96,10 +96,7 @@ class TaskRepository(Repository):
         narrowing = {k for k, v in filters.items() if v and k not in ("client_id", "queue_id")}
         if queue_id is not None and not narrowing:
             # the queue's count, kept by triggers: exact, and read in the same snapshot
-            qc = t.queue_task_counts
-            stmt = sa.select(sa.func.coalesce(sa.func.max(qc.c.n), 0)).where(
-                qc.c.queue_id == queue_id
-            )
+            stmt = _status_count(t.queue_status_counts.c.queue_id == queue_id, None)
         elif queue_id is not None and narrowing == {"status"}:
             stmt = _status_count(t.queue_status_counts.c.queue_id == queue_id, filters["status"])
         elif queue_id is None and filters.get("client_id") is not None and not narrowing:
@@ -517,19 +514,18 @@ def _client_queues(client_id: int | None) -> sa.Select[Any]:
 
 
 def _status_count(queues: Any, status: str | None) -> sa.Select[Any]:
-    """How many tasks of the queues ``queues`` selects have ``status``: their counters (kept by
-    triggers, migrations 8 and 20; summed, as PostgreSQL keeps them as appended changes)."""
+    """How many tasks of the queues ``queues`` selects have ``status`` (any status: None):
+    their counters (kept by triggers, migrations 8 and 20; summed, as PostgreSQL keeps them as
+    appended changes), not a count of their index entries (~1M per request)."""
     sc = t.queue_status_counts
-    return sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(queues, sc.c.status == status)
+    where = [queues] if status is None else [queues, sc.c.status == status]
+    return sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(*where)
 
 
 def _client_count(client_id: int | None) -> sa.Select[Any]:
-    """How many tasks the client has: the sum of its queues' counts, kept by triggers (tasks
-    never change client), not a count of its index entries (~1M per request)."""
-    qc = t.queue_task_counts
-    return sa.select(sa.func.coalesce(sa.func.sum(qc.c.n), 0)).where(
-        qc.c.queue_id.in_(_client_queues(client_id))
-    )
+    """How many tasks the client has: the sum of its queues' counts (tasks never change
+    client)."""
+    return _status_count(t.queue_status_counts.c.queue_id.in_(_client_queues(client_id)), None)
 
 
 #: the payload fields a number search looks at: a callback's A and B, a job's caller and callee
