@@ -10,11 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from ringback.domain.frequency_caps import CallerIdEntry
+from ringback.domain.model import PENDING_STATUSES
 from ringback.domain.rows import QueueChanges  # shared row types
 from ringback.store import schema as t
 from ringback.store.driver import Driver
 from ringback.store.mappers import queue_row
-from ringback.store.queries import IS_PENDING, IS_RUNNING
+from ringback.store.queries import IS_RUNNING
 from ringback.store.records import Conflict, NotFound, QueueRow, to_ms
 from ringback.store.repository import Repository
 from ringback.store.tasks import cancel_unfinished, follow_queue_zone, release_delayed_to_hours
@@ -302,24 +303,26 @@ async def read_queues(
         where.append(q.c.client_id == client_id)
     tk = t.tasks
 
-    def count(*conditions: Any) -> Any:  # per queue, through the (partial) indexes
+    sc = t.queue_status_counts
+
+    def kept(*conditions: Any) -> Any:
+        """The queue's tasks (of some statuses), from the counts triggers keep (migrations 8,
+        20): a few rows, where counting its waiting tasks read up to a million index entries."""
         return (
-            sa.select(sa.func.count())
-            .select_from(tk)
-            .where(tk.c.queue_id == q.c.id, *conditions)
+            sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0))
+            .where(sc.c.queue_id == q.c.id, *conditions)
             .scalar_subquery()
         )
 
+    running = (  # few (at most the queue's limit): counted along the partial index
+        sa.select(sa.func.count()).select_from(tk).where(tk.c.queue_id == q.c.id, IS_RUNNING)
+    ).scalar_subquery()
     stmt = (
         sa.select(
             q,
-            # every status's count, kept by triggers (migrations 8 and 20)
-            sa.select(sa.func.coalesce(sa.func.sum(t.queue_status_counts.c.n), 0))
-            .where(t.queue_status_counts.c.queue_id == q.c.id)
-            .scalar_subquery()
-            .label("task_count"),
-            (count(IS_PENDING) if pending else sa.literal(0)).label("sched"),
-            count(IS_RUNNING).label("running"),
+            kept().label("task_count"),
+            (kept(sc.c.status.in_(PENDING_STATUSES)) if pending else sa.literal(0)).label("sched"),
+            running.label("running"),
         )
         .where(*where)
         .order_by(q.c.id)
