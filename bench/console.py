@@ -396,7 +396,7 @@ async def one_store(kind: str, args: argparse.Namespace, workdir: Path) -> dict[
             serve.stop()
         if args.keep:
             _remember(args.keep, kind, db.url)
-        else:
+        elif not db.reused:  # a reused database stays for the next --reuse
             await db.drop()
     return result
 
