@@ -3,7 +3,9 @@
 A log call only puts the event on a queue — a structlog call its event dict (a few cheap
 processors at the call site: context variables, level, time, a traceback taken where it was
 caught), a stdlib ``logging`` call (uvicorn, the SIP stack, libraries) its record through a
-``QueueHandler`` — and one writer thread renders and writes them to stderr. A full stderr
+``QueueHandler`` — and one writer thread renders and writes them to stderr, in batches (after
+a line it waits ``GATHER_S`` for the next ones: a line is written at most ~20 ms late, and a
+busy worker's thread wakes 50 times a second, not twice per call). A full stderr
 pipe or a slow terminal then holds up that thread, not the event loop and the calls in
 progress.
 
