@@ -74,6 +74,7 @@ bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/ivr.py
 	$(BIN)/python -m bench.addjob
+	$(BIN)/python -m bench.single_add
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/sip.py
 	$(BIN)/python bench/sip_tls.py

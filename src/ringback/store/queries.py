@@ -21,6 +21,15 @@ STATUS_LITERALS: dict[str, sa.ColumnElement[Any]] = {
 }
 
 
+def kept_count(*where: Any) -> sa.Select[Any]:
+    """How many tasks the per-queue, per-status counts hold for the rows ``where`` selects:
+    their sum (PostgreSQL keeps them as appended changes, migration 20; SQLite one row per
+    queue and status, migration 8). A few rows, where a count of tasks reads up to a million
+    index entries."""
+    sc = t.queue_status_counts
+    return sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(*where)
+
+
 def next_due_query(client_id: int | None = None) -> sa.Select[Any]:
     """The earliest run_at waiting in a switched-on queue: one index probe per queue."""
     q, tk = t.queues, t.tasks

@@ -15,7 +15,7 @@ from ringback.domain.rows import QueueChanges  # shared row types
 from ringback.store import schema as t
 from ringback.store.driver import Driver
 from ringback.store.mappers import queue_row
-from ringback.store.queries import IS_RUNNING
+from ringback.store.queries import IS_RUNNING, kept_count
 from ringback.store.records import Conflict, NotFound, QueueRow, to_ms
 from ringback.store.repository import Repository
 from ringback.store.tasks import cancel_unfinished, follow_queue_zone, release_delayed_to_hours
@@ -305,14 +305,8 @@ async def read_queues(
 
     sc = t.queue_status_counts
 
-    def kept(*conditions: Any) -> Any:
-        """The queue's tasks (of some statuses), from the counts triggers keep (migrations 8,
-        20): a few rows, where counting its waiting tasks read up to a million index entries."""
-        return (
-            sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0))
-            .where(sc.c.queue_id == q.c.id, *conditions)
-            .scalar_subquery()
-        )
+    def kept(*conditions: Any) -> Any:  # the queue's tasks (of some statuses), as kept
+        return kept_count(sc.c.queue_id == q.c.id, *conditions).scalar_subquery()
 
     running = (  # few (at most the queue's limit): counted along the partial index
         sa.select(sa.func.count()).select_from(tk).where(tk.c.queue_id == q.c.id, IS_RUNNING)

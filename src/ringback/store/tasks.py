@@ -21,7 +21,7 @@ from ringback.store import audit
 from ringback.store import schema as t
 from ringback.store.driver import Conn
 from ringback.store.mappers import opt_ms, task_row
-from ringback.store.queries import IS_RUNNING, STATUS_LITERALS
+from ringback.store.queries import IS_RUNNING, STATUS_LITERALS, kept_count
 from ringback.store.records import Conflict, NotFound, TaskRow, to_ms
 from ringback.store.repository import Repository
 
@@ -514,12 +514,10 @@ def _client_queues(client_id: int | None) -> sa.Select[Any]:
 
 
 def _status_count(queues: Any, status: str | None) -> sa.Select[Any]:
-    """How many tasks of the queues ``queues`` selects have ``status`` (any status: None):
-    their counters (kept by triggers, migrations 8 and 20; summed, as PostgreSQL keeps them as
-    appended changes), not a count of their index entries (~1M per request)."""
+    """How many tasks of the queues ``queues`` selects have ``status`` (any status: None),
+    from the counts the triggers keep."""
     sc = t.queue_status_counts
-    where = [queues] if status is None else [queues, sc.c.status == status]
-    return sa.select(sa.func.coalesce(sa.func.sum(sc.c.n), 0)).where(*where)
+    return kept_count(queues) if status is None else kept_count(queues, sc.c.status == status)
 
 
 def _client_count(client_id: int | None) -> sa.Select[Any]:
