@@ -261,6 +261,14 @@ def _dispatched_if_quiet(rows: str, at: str) -> str:
     )
 
 
+# A row of a batch's tasks still running its attempt, found by its key. Not written
+# ``t.status = 'executed'``: that matches the partial index of running tasks, and the planner
+# then reads the whole index (every call in flight, up to thousands) for each batch and
+# hash-joins it, whenever the last ANALYZE counted few running tasks (after a bulk load, or
+# on a new database); with the status compared through ``lower()`` each row is read by its key.
+_STILL_RUNNING = "lower(t.status) = 'executed'"
+
+
 # the batch's audit entry, as domain.audit.tasks_added writes it ($6 channel, $7 credential,
 # $8 operator); none when nothing was added
 _TASKS_ADDED = (
@@ -428,7 +436,9 @@ class PostgresClaims:
                 event_seq = t.event_seq + r.n_events, finished_at = r.finished_at,
                 updated_at = $4, lease_owner = NULL, lease_until = NULL
             FROM r
-            WHERE t.id = r.id AND t.fence = r.fence AND t.status = 'executed'
+            WHERE t.id = r.id AND t.fence = r.fence AND """
+        + _STILL_RUNNING
+        + """
               AND (r.expired_before IS NULL OR t.lease_until < r.expired_before)
             RETURNING t.id, t.client_id, t.queue_id, t.event_seq - r.n_events AS base_seq,
                 """
@@ -481,7 +491,9 @@ class PostgresClaims:
         ),
         moved AS (
             UPDATE tasks t SET event_seq = t.event_seq + p.n FROM p
-            WHERE t.id = p.id AND t.fence = p.fence AND t.status = 'executed'
+            WHERE t.id = p.id AND t.fence = p.fence AND """
+        + _STILL_RUNNING
+        + """
             RETURNING t.id, t.client_id, t.queue_id, t.event_seq - p.n AS base_seq,
                 """
         + _QUIET_TASK
