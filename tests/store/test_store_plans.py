@@ -1,5 +1,6 @@
 """PostgreSQL plans that must not depend on how many tasks the last ANALYZE saw running: the
-statements a worker runs for each batch of results read each task by its key. When the
+statements a worker runs for each batch of results, of progress events and of call legs read
+each task by its key. When the
 statistics count no running task (after a bulk load, or on a new database), a plain
 ``status = 'executed'`` test let the planner read the whole partial index of running tasks
 (every call in flight) for each batch and hash-join it (docs/performance.md, "Issue 19, eighth
@@ -14,7 +15,7 @@ from test_store import msg_task, setup_queue
 
 from ringback.clock import FakeClock
 from ringback.store.db import Store
-from ringback.store.postgres import PostgresClaims
+from ringback.store.postgres import PostgresClaims, PostgresDriver
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
@@ -33,6 +34,8 @@ async def test_a_batch_of_results_reads_its_tasks_by_key_whatever_analyze_counte
         for i in range(1, 101)
     ]  # fmt: skip
     heads = [{"id": i, "fence": 1, "n": 1} for i in range(1, 101)]
+    assert isinstance(store.driver, PostgresDriver)
+    opens = [{"task_id": i, "fence": 1, "keys": [], "state": "dialing"} for i in range(1, 101)]
     async with store.engine.connect() as conn:
         await conn.exec_driver_sql("ANALYZE tasks")  # as autovacuum does: no task running
         await conn.exec_driver_sql("SET enable_seqscan = off")  # a small table: as if large
@@ -40,6 +43,7 @@ async def test_a_batch_of_results_reads_its_tasks_by_key_whatever_analyze_counte
         for name, sql, params in (
             ("complete", claims._complete, (json.dumps(results), "[]", "[]", 1, "x")),
             ("progress", claims._progress, (json.dumps(heads), "[]")),
+            ("legs", store.driver.legs._write, (json.dumps(opens), False)),
         ):
             rows = await conn.exec_driver_sql("EXPLAIN " + sql, params)
             plans[name] = "\n".join(row[0] for row in rows)

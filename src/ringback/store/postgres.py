@@ -32,7 +32,7 @@ from ringback.store.legs_sql import dumps, ms
 from ringback.store.listener import Listener
 from ringback.store.migrations import Migration
 from ringback.store.pg_direct import DirectConnections
-from ringback.store.postgres_legs import PostgresLegs, call_doc
+from ringback.store.postgres_legs import STILL_RUNNING, PostgresLegs, call_doc
 from ringback.store.suppressions import UPSERT_CONFLICT
 from ringback.store.webhooks import (
     CLAIM_FROM,
@@ -54,20 +54,31 @@ _CLAIM_DELIVERIES = (
     + ", ".join("w." + col.strip() for col in CLAIM_RETURNING.split(","))
 )
 
-# a batch of deliveries, or of outcomes, in one statement: the columns travel as arrays
+
+def _unnest(first: int, alias: str, columns: Sequence[str], types: Sequence[str]) -> str:
+    """``unnest($first::type[], …) AS alias(columns)``: a batch whose columns travel as one
+    array parameter each, from ``$first`` on (see :func:`_in_columns`)."""
+    arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start=first))
+    names = ", ".join(column for column, _ in zip(columns, types, strict=True))
+    return f"unnest({arrays}) AS {alias}({names})"
+
+
+# a batch of deliveries, or of outcomes, in one statement (the types of their columns)
+_NEW_DELIVERY_TYPES = ("bigint", "bigint", "bigint", "integer", "text", "text", "text", "bigint",
+                       "text", "text")  # fmt: skip
+_FINISH_TYPES = ("bigint", "bigint", "text", "bigint", "integer", "text", "text")
 _INSERT_DELIVERIES = (
     f"INSERT INTO webhook_deliveries ({', '.join(NEW_DELIVERY_COLUMNS)}, status, attempts, "
     "next_attempt_at, created_at, updated_at) "
     f"SELECT {', '.join('u.' + c for c in NEW_DELIVERY_COLUMNS)}, 'pending', 0, $1, $1, $1 "
-    "FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::integer[], $6::text[], "
-    "$7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[]) "
-    f"AS u({', '.join(NEW_DELIVERY_COLUMNS)}) ON CONFLICT (event_id, target_key) DO NOTHING"
+    "FROM "
+    + _unnest(2, "u", NEW_DELIVERY_COLUMNS, _NEW_DELIVERY_TYPES)
+    + " ON CONFLICT (event_id, target_key) DO NOTHING"
 )
 _FINISH_DELIVERIES = (
-    f"UPDATE webhook_deliveries SET {FINISH_SET.format(now='$1')} "
-    "FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::integer[], "
-    f"$7::text[], $8::text[]) AS r({', '.join(FINISH_COLUMNS)}) "
-    "WHERE webhook_deliveries.id = r.id AND webhook_deliveries.fence = r.fence "
+    f"UPDATE webhook_deliveries SET {FINISH_SET.format(now='$1')} FROM "
+    + _unnest(2, "r", FINISH_COLUMNS, _FINISH_TYPES)
+    + " WHERE webhook_deliveries.id = r.id AND webhook_deliveries.fence = r.fence "
     "AND webhook_deliveries.status = 'pending'"
 )
 
@@ -80,8 +91,9 @@ _COMPACT_STATUS_COUNTS = (
 # one statement per batch: the columns travel as arrays
 _UPSERT_SUPPRESSIONS = (
     "INSERT INTO suppressions (client_id, list_name, number, prefix, source, expires_at, "
-    "created_at) SELECT $1, u.l, u.n, u.p, u.s, u.e, $2 FROM unnest($3::text[], $4::text[], "
-    f"$5::boolean[], $6::text[], $7::bigint[]) AS u(l, n, p, s, e) {UPSERT_CONFLICT}"
+    "created_at) SELECT $1, u.l, u.n, u.p, u.s, u.e, $2 FROM "
+    + _unnest(3, "u", "lnpse", ("text", "text", "boolean", "text", "bigint"))
+    + f" {UPSERT_CONFLICT}"
 )
 
 
@@ -261,14 +273,6 @@ def _dispatched_if_quiet(rows: str, at: str) -> str:
     )
 
 
-# A row of a batch's tasks still running its attempt, found by its key. Not written
-# ``t.status = 'executed'``: that matches the partial index of running tasks, and the planner
-# then reads the whole index (every call in flight, up to thousands) for each batch and
-# hash-joins it, whenever the last ANALYZE counted few running tasks (after a bulk load, or
-# on a new database); with the status compared through ``lower()`` each row is read by its key.
-_STILL_RUNNING = "lower(t.status) = 'executed'"
-
-
 # the batch's audit entry, as domain.audit.tasks_added writes it ($6 channel, $7 credential,
 # $8 operator); none when nothing was added
 _TASKS_ADDED = (
@@ -437,7 +441,7 @@ class PostgresClaims:
                 updated_at = $4, lease_owner = NULL, lease_until = NULL
             FROM r
             WHERE t.id = r.id AND t.fence = r.fence AND """
-        + _STILL_RUNNING
+        + STILL_RUNNING
         + """
               AND (r.expired_before IS NULL OR t.lease_until < r.expired_before)
             RETURNING t.id, t.client_id, t.queue_id, t.event_seq - r.n_events AS base_seq,
@@ -492,7 +496,7 @@ class PostgresClaims:
         moved AS (
             UPDATE tasks t SET event_seq = t.event_seq + p.n FROM p
             WHERE t.id = p.id AND t.fence = p.fence AND """
-        + _STILL_RUNNING
+        + STILL_RUNNING
         + """
             RETURNING t.id, t.client_id, t.queue_id, t.event_seq - p.n AS base_seq,
                 """

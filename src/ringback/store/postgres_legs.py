@@ -60,6 +60,15 @@ def call_doc(values: tuple[Any, ...], task_id: int, fence: int | None = None) ->
     return record
 
 
+# A task of a batch still running its attempt, found by its key (``t``: the tasks row). Not
+# written ``t.status = 'executed'``: that matches the partial index of running tasks, and
+# whenever the last ANALYZE counted few running tasks (after a bulk load, on a new database)
+# the planner then reads that whole index (every call in flight, up to thousands) for each
+# batch and joins it; compared through ``lower()``, which no index predicate matches, each row
+# is read by its key (docs/performance.md, seventh and eighth steps).
+STILL_RUNNING = "lower(t.status) = 'executed'"
+
+
 class PostgresLegs:
     """Leg writes: one round trip for a batch of writes of any kinds."""
 
@@ -81,13 +90,8 @@ class PostgresLegs:
         "t.client_id) OR EXISTS (SELECT 1 FROM caller_ids i WHERE i.client_id = t.client_id))"
         ") AS ruled "
         f"FROM jsonb_to_recordset($1::jsonb) AS c(task_id bigint, fence bigint, keys text[], "
-        # each task by its key: joined plainly, the status test lets the planner read the
-        # partial index of running tasks instead (it estimates one running task) for every
-        # open, 200 opens x 500 running tasks a statement (docs/performance.md, seventh step);
-        # OFFSET 0 keeps the subquery from being flattened into that join
-        f"{_CALL_TYPES}) JOIN LATERAL (SELECT id, client_id, queue_id, fence, status FROM tasks "
-        "WHERE id = c.task_id OFFSET 0) t ON t.fence = c.fence AND t.status = 'executed' "
-        "LEFT JOIN LATERAL (SELECT s.number, s.prefix, s.list_name, "
+        f"{_CALL_TYPES}) JOIN tasks t ON t.id = c.task_id AND t.fence = c.fence "
+        f"AND {STILL_RUNNING} LEFT JOIN LATERAL (SELECT s.number, s.prefix, s.list_name, "
         "s.source FROM suppressions s WHERE s.client_id = t.client_id "
         "AND s.number = ANY(c.keys) AND (s.prefix OR s.number = c.keys[1]) "
         "AND (s.expires_at IS NULL OR s.expires_at > c.started_at) "
