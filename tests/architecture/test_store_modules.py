@@ -13,7 +13,7 @@ from pathlib import Path
 
 STORE = Path(__file__).resolve().parents[2] / "src" / "ringback" / "store"
 PACKAGE = "ringback.store"
-DRIVERS = {"sqlite", "postgres"}
+DRIVERS = {"sqlite", "postgres", "sqlite_readers"}  # the last: part of SQLite's driver
 #: the names of the databases (dialects, URL schemes) a test may not compare with
 DIALECT_NAMES = {"sqlite", "sqlite+aiosqlite", "postgres", "postgresql", "postgresql+asyncpg"}
 #: identifiers that can only be a test of the dialect

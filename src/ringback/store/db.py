@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ringback.clock import Clock
-from ringback.store import postgres, sqlite
+from ringback.store import sqlite
 from ringback.store.access import AccessRepository
 from ringback.store.audit import AuditRepository
 from ringback.store.calls import CallRepository
 from ringback.store.campaign_rules import CampaignRuleRepository
-from ringback.store.driver import Driver
+from ringback.store.driver import Driver, Engine
 from ringback.store.exports import ExportRepository
 from ringback.store.leases import LeaseRepository
 from ringback.store.migrator import MigrationRepository
@@ -54,8 +52,9 @@ class Store(
     """Open with :func:`open_store`; close with :meth:`close`."""
 
     @property
-    def engine(self) -> AsyncEngine:
-        """The SQLAlchemy engine (reads of tests and benchmarks)."""
+    def engine(self) -> Engine:
+        """The driver's connection pool (tests and benchmarks that fill or inspect a
+        database directly)."""
         return self.driver.engine
 
     @property
@@ -97,6 +96,8 @@ async def open_store(
     """Open a store; with ``migrate`` also apply pending migrations."""
     driver: Driver | None = sqlite.open_driver(url, notify_channel=notify_channel)
     if driver is None:
+        from ringback.store import postgres  # asyncpg and SQLAlchemy's asyncio layer: not on SQLite
+
         driver = postgres.open_driver(
             url, clock, notify_channel=notify_channel, search_path=search_path
         )

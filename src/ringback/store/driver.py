@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVarTuple, overload
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import CursorResult, Dialect, Result
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from ringback.domain.audit import Actor
 from ringback.domain.model import NewEvent
@@ -26,6 +27,8 @@ from ringback.store.claims import Claim, TaskResult
 from ringback.store.legs_sql import LegWrite, OpenedLegs
 from ringback.store.migrations import Migration
 
+_Ts = TypeVarTuple("_Ts")
+
 
 class Conn(Protocol):
     """A connection in a write transaction: pooled (``AsyncConnection``) or inline (SQLite)."""
@@ -33,6 +36,36 @@ class Conn(Protocol):
     async def execute(self, statement: Any, parameters: Any = None) -> CursorResult[Any]: ...
 
     async def exec_driver_sql(self, sql: str, parameters: Any = None) -> Any: ...
+
+
+class Reader(Protocol):
+    """A connection in a read snapshot: pooled (PostgreSQL's ``AsyncConnection``) or a SQLite
+    reader (``store/sqlite_readers.py``)."""
+
+    @overload
+    async def execute(
+        self, statement: TypedReturnsRows[*_Ts], parameters: Any = None
+    ) -> Result[*_Ts]: ...
+    @overload
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> Result[*tuple[Any, ...]]: ...
+
+    async def exec_driver_sql(self, sql: str, parameters: Any = None) -> Result[Any]: ...
+
+
+class Engine(Protocol):
+    """The driver's pool of connections, for tests and benchmarks that fill or inspect a
+    database directly: SQLAlchemy's ``AsyncEngine`` (PostgreSQL) or ``SqliteReaders``."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def connect(self) -> AbstractAsyncContextManager[Any]: ...
+
+    def begin(self) -> AbstractAsyncContextManager[Any]: ...
+
+    async def dispose(self) -> None: ...
 
 
 class ClaimSql(Protocol):
@@ -95,7 +128,9 @@ class LegSql(Protocol):
 class Driver(Protocol):
     """One database: its connections, its wake-ups, its clock and its own SQL."""
 
-    engine: AsyncEngine
+    @property
+    def engine(self) -> Engine: ...
+
     notify_channel: str
     #: write transactions a worker may run at once
     parallel_writes: int
@@ -116,7 +151,7 @@ class Driver(Protocol):
         way the database allows."""
         ...
 
-    def read(self, *, one_statement: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
+    def read(self, *, one_statement: bool = False) -> AbstractAsyncContextManager[Reader]:
         """A read-only transaction: every statement in it sees the same snapshot;
         ``one_statement``: the read is a single statement, which may then run on its own."""
         ...

@@ -30,7 +30,7 @@ _CALL_SELECT = (
 
 def _pg_type(column: sa.Column[Any]) -> str:
     """The PostgreSQL type ``jsonb_to_recordset`` reads a ``calls`` column as."""
-    kind = column.type
+    kind = getattr(column.type, "impl_instance", column.type)  # a type decorator's own type
     if isinstance(kind, sa.JSON):
         return "jsonb"
     if isinstance(kind, sa.BigInteger):

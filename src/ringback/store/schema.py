@@ -6,12 +6,32 @@ Times are integers: milliseconds since the Unix epoch, UTC (``*_at`` columns). M
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 metadata = sa.MetaData()
 
-Json = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+class _Json(sa.types.TypeDecorator[Any]):
+    """JSON; JSONB on PostgreSQL. A type decorator rather than ``with_variant(JSONB())``: the
+    variant needs PostgreSQL's dialect imported (~2 MiB) in every process, SQLite's too."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(none_as_null=True)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # a database with binary JSON (PostgreSQL) names it among the types it reflects
+        binary = getattr(dialect, "ischema_names", {}).get("jsonb")
+        return dialect.type_descriptor((binary or sa.JSON)(none_as_null=True))
+
+
+Json = _Json()
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # INTEGER PRIMARY KEY = rowid
 
 clients = sa.Table(

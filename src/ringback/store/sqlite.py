@@ -1,4 +1,4 @@
-"""The SQLite driver: one writer on the event loop, readers through aiosqlite, no wake-ups
+"""The SQLite driver: one writer on the event loop, readers in helper threads, no wake-ups
 across processes, and SQLite's own SQL of the claims, the legs and the webhook deliveries.
 
 Write transactions start with ``BEGIN IMMEDIATE`` (the database write lock) on the inline
@@ -16,9 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
 from ringback.domain.audit import Actor, tasks_added
@@ -33,7 +31,8 @@ from ringback.store.claims import Claim, TaskResult
 from ringback.store.driver import Conn
 from ringback.store.legs_sql import LegWrite, OpenedLegs, dumps, ms
 from ringback.store.migrations import Migration
-from ringback.store.sqlite_writer import SqliteWriter, sqlite_pragmas
+from ringback.store.sqlite_readers import ReaderConnection, SqliteReaders
+from ringback.store.sqlite_writer import SqliteWriter
 from ringback.store.suppressions import UPSERT_CONFLICT, first_match
 from ringback.store.webhooks import (
     CLAIM_FROM,
@@ -82,22 +81,10 @@ def open_driver(url: str, *, notify_channel: str) -> SqliteDriver | None:
     scheme = urlsplit(url).scheme
     if scheme not in SCHEMES:
         return None
-    rest = url[len(scheme) :]
-    engine = create_async_engine("sqlite+aiosqlite" + rest, pool_size=4, max_overflow=4)
-    _reader_setup(engine)
-    sync_url = "sqlite" + rest
+    sync_url = "sqlite" + url[len(scheme) :]
+    readers = SqliteReaders(sync_url)
     writer = SqliteWriter(sync_url, sa.engine.make_url(sync_url).database or ":memory:")
-    return SqliteDriver(engine, writer, notify_channel)
-
-
-def _reader_setup(engine: AsyncEngine) -> None:
-    @sa_event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        sqlite_pragmas(dbapi_connection, busy_timeout_ms=10_000)
-
-    @sa_event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")  # a read snapshot; writes go through the SqliteWriter
+    return SqliteDriver(readers, writer, notify_channel)
 
 
 class SqliteDriver:
@@ -105,8 +92,8 @@ class SqliteDriver:
 
     parallel_writes = 1  # SQLite has one writer
 
-    def __init__(self, engine: AsyncEngine, writer: SqliteWriter, notify_channel: str) -> None:
-        self.engine = engine
+    def __init__(self, readers: SqliteReaders, writer: SqliteWriter, notify_channel: str) -> None:
+        self.engine = readers
         self.notify_channel = notify_channel
         self.claims = SqliteClaims()
         self.legs = SqliteLegs()
@@ -124,15 +111,15 @@ class SqliteDriver:
         return self.write(one_statement=True)
 
     @contextlib.asynccontextmanager
-    async def read(self, *, one_statement: bool = False) -> AsyncIterator[AsyncConnection]:
-        """The reader's ``BEGIN`` (see ``_reader_setup``) makes the snapshot."""
+    async def read(self, *, one_statement: bool = False) -> AsyncIterator[ReaderConnection]:
+        """The reader's ``BEGIN`` (see ``SqliteReaders``) makes the snapshot."""
         async with self.engine.connect() as conn:
             yield conn
 
     async def lookup(self, statement: Any, parameters: Any = None) -> Sequence[Any]:
         """On the writer's connection, inline, when no write holds it and SQLite does not
         answer busy (no helper thread: a pooled reader's BEGIN, statement and ROLLBACK each
-        cross to aiosqlite's thread and back); else on a pooled reader, which waits out a
+        cross to a helper thread and back); else on a pooled reader, which waits out a
         lock."""
         rows = self._writer.lookup(statement, parameters)
         if rows is not None:
@@ -143,7 +130,7 @@ class SqliteDriver:
 
     async def close(self) -> None:
         self._writer.close()
-        await self.engine.dispose()
+        self.engine.close()
 
     async def notify(self, conn: Conn) -> None:
         """Nothing to send: other processes' workers poll."""

@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringback.domain.audit import Actor
 from ringback.domain.model import PENDING_STATUSES, EventType, TaskStatus
 from ringback.domain.tasks import NewTask
 from ringback.store import audit
 from ringback.store import schema as t
-from ringback.store.driver import Conn
+from ringback.store.driver import Conn, Reader
 from ringback.store.mappers import opt_ms, task_row
 from ringback.store.queries import IS_RUNNING, STATUS_LITERALS, kept_count
 from ringback.store.records import Conflict, NotFound, TaskRow, to_ms
@@ -184,7 +183,7 @@ class TaskRepository(Repository):
         *,
         limit: int,
         offset: int = 0,
-        conn: AsyncConnection | None = None,
+        conn: Reader | None = None,
         from_end: bool = False,
         sort_matches: bool = False,
     ) -> list[TaskRow]:
@@ -316,7 +315,7 @@ class TaskRepository(Repository):
         return ids
 
 
-async def running_counts(conn: Conn, queue_ids: Iterable[int]) -> dict[int, int]:
+async def running_counts(conn: Reader, queue_ids: Iterable[int]) -> dict[int, int]:
     """The running tasks of each of these queues (queues with none are left out)."""
     tk = t.tasks
     result = await conn.execute(
@@ -493,7 +492,7 @@ _SORT_MATCHES_UP_TO = 20_000
 _SORTABLE_FILTERS = ("created_from", "created_to", "finished_from", "finished_to", "name")
 
 
-async def _owns_queue(conn: Conn, filters: TaskFilters) -> bool:
+async def _owns_queue(conn: Reader, filters: TaskFilters) -> bool:
     """Whether the filters' queue is the filters' client's (True when either is not given).
 
     With a queue, the client is tested here, once, rather than on every task: a task's client

@@ -1,0 +1,153 @@
+"""SQLite reads off the event loop: pooled pysqlite connections, each statement run in a
+helper thread, its rows fetched there.
+
+This is what SQLAlchemy's asyncio layer over aiosqlite did for ringback, without it: that
+layer imports SQLAlchemy's ORM (~6 MiB in every process) and crosses two hand-offs per
+statement (a greenlet switch, then aiosqlite's thread), where one thread hop does. Writes do
+not come here (``store/sqlite_writer.py`` runs them inline); reads do, so that a long list
+or count never holds up the loop.
+
+Each connection runs its work one piece at a time (a lock per connection), so a statement
+that a cancelled caller left running finishes before the connection is returned. The pool
+is never waited on in a thread: a semaphore on the loop admits at most as many connections as
+the pool holds, so every thread that runs always has its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, TypeVarTuple, overload
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.selectable import TypedReturnsRows
+
+from ringback.store.sqlite_writer import sqlite_pragmas
+
+T = TypeVar("T")
+_Ts = TypeVarTuple("_Ts")
+POOL_SIZE = 4
+POOL_OVERFLOW = 4
+
+
+class ReaderConnection:
+    """One pooled connection, in its read snapshot (the ``BEGIN`` of its first statement)
+    until it is returned; the subset of ``AsyncConnection`` the store, the tests and the
+    benchmarks use."""
+
+    __slots__ = ("_lock", "_readers", "sync")
+
+    def __init__(self, sync: Connection, readers: SqliteReaders) -> None:
+        self.sync = sync
+        self._readers = readers
+        self._lock = threading.Lock()
+
+    async def run_sync(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in a helper thread, alone on this connection."""
+
+        def alone() -> T:
+            with self._lock:
+                return work(self.sync)
+
+        return await self._readers.in_thread(alone)
+
+    @overload
+    async def execute(
+        self, statement: TypedReturnsRows[*_Ts], parameters: Any = None
+    ) -> Result[*_Ts]: ...
+    @overload
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> Result[*tuple[Any, ...]]: ...
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        return await self.run_sync(lambda sync: _fetched(sync.execute(statement, parameters)))
+
+    async def exec_driver_sql(self, sql: str, parameters: Any = None) -> Result[Any]:
+        return await self.run_sync(lambda sync: _fetched(sync.exec_driver_sql(sql, parameters)))
+
+    async def execution_options(self, **options: Any) -> ReaderConnection:
+        self.sync.execution_options(**options)
+        return self
+
+    async def commit(self) -> None:
+        await self.run_sync(lambda sync: sync.commit())
+
+    async def rollback(self) -> None:
+        await self.run_sync(lambda sync: sync.rollback())
+
+
+def _fetched(result: CursorResult[Any]) -> Result[Any]:
+    """The rows of ``result`` read now (in the helper thread), as a result the caller reads
+    on the loop: ``all``, ``first``, ``scalar``, ``mappings`` and the rest."""
+    if not result.returns_rows:
+        return result
+    return result.freeze()()
+
+
+class SqliteReaders:
+    """The pool of read connections of one database file (see the module docstring)."""
+
+    def __init__(self, sync_url: str) -> None:
+        self.engine = sa.create_engine(
+            sync_url,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            # a connection's statements run in whichever helper thread is free, one at a time
+            connect_args={"check_same_thread": False},
+        )
+        self._admitted = asyncio.Semaphore(POOL_SIZE + POOL_OVERFLOW)
+        self._threads = ThreadPoolExecutor(
+            max_workers=POOL_SIZE + POOL_OVERFLOW, thread_name_prefix="sqlite-read"
+        )
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            sqlite_pragmas(dbapi_connection, busy_timeout_ms=10_000)
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN")  # a read snapshot; writes go through the SqliteWriter
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.engine.dialect
+
+    @property
+    def url(self) -> sa.URL:
+        return self.engine.url
+
+    async def in_thread(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[ReaderConnection]:
+        """A pooled connection; its snapshot ends (rolled back) when it is returned."""
+        async with self._admitted:
+            conn = ReaderConnection(await self.in_thread(self.engine.connect), self)
+            try:
+                yield conn
+            finally:
+                # returned even if the caller is cancelled meanwhile (after what runs on it)
+                await asyncio.shield(conn.run_sync(lambda sync: sync.close()))
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[ReaderConnection]:
+        """A connection whose transaction commits on a clean exit (tests and benchmarks that
+        fill a database: ringback's own writes go through the SqliteWriter)."""
+        async with self.connect() as conn:
+            yield conn
+            await conn.commit()
+
+    async def dispose(self) -> None:
+        await self.in_thread(self.engine.dispose)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._threads.shutdown(wait=False)
