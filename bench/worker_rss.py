@@ -2,11 +2,13 @@
 on SQLite and on PostgreSQL, after it has processed ``--tasks`` msg_call tasks.
 
 Each run: a fresh database (bench/engine.py's harness), the tasks added, one worker started
-(``python -X importtime -m ringback worker``: the import log names every module the process
-loaded, lazily too), the queue opened; when every task is done, VmHWM (the peak) and VmRSS of
-the worker are read from /proc/PID/status before it is stopped. Figures are medians of
-``--runs`` runs, the stores alternating. Also printed: the heavy packages the worker loaded
-(of a watched list) and the top-level packages by cumulative import time.
+(``ringback worker`` under ``python -X importtime``, which logs the import time of every module
+the process loaded, lazily too; the log also names imports that failed, such as a library's
+optional ones, so what the process really held is the list of its modules it writes when it
+stops), the queue opened; when every task is done, VmHWM (the peak) and VmRSS of the worker are
+read from /proc/PID/status before it is stopped. Figures are medians of ``--runs`` runs, the
+stores alternating. Also printed: the heavy packages the worker loaded (of a watched list) and
+the top-level packages by cumulative import time.
 
 Progress goes to stderr; the last line printed is one JSON object.
 Run from the repository's root: ``python -m bench.worker_rss``.
@@ -79,10 +81,20 @@ def heavy(modules: dict[str, int]) -> list[str]:
     return [w for w in WATCHED if any(m == w or m.startswith(w + ".") for m in modules)]
 
 
-def start_worker(env: dict[str, str], err: IO[bytes]) -> subprocess.Popen[bytes]:
-    """``ringback worker``, with the import log (``-X importtime``) and its own log in ``err``."""
+#: ``python -m ringback worker``, which writes the names of its modules to argv[1] at exit
+_WORKER = (
+    "import atexit, json, runpy, sys\n"
+    "listing = sys.argv.pop(1)\n"
+    "atexit.register(lambda: open(listing, 'w').write(json.dumps(sorted(sys.modules))))\n"
+    "runpy.run_module('ringback', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def start_worker(env: dict[str, str], err: IO[bytes], listing: Path) -> subprocess.Popen[bytes]:
+    """``ringback worker``, with the import log (``-X importtime``) and its own log in ``err``,
+    the names of its modules in ``listing`` once it stopped."""
     return subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "ringback", "worker"],
+        [sys.executable, "-X", "importtime", "-c", _WORKER, str(listing), "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=err,
@@ -104,8 +116,9 @@ async def one_run(
             "RINGBACK_SIM_FAST": "1",
             "RINGBACK_MAX_IN_FLIGHT": str(in_flight),
         }
+        listing = log.with_suffix(".modules.json")
         with log.open("wb") as err:
-            proc = start_worker(env, err)
+            proc = start_worker(env, err, listing)
             run.processes.append(proc)
             await asyncio.sleep(2.0)  # let the worker start before the queue opens
             await run.switch_on()
@@ -116,7 +129,8 @@ async def one_run(
             figures = status_mib(proc.pid)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
-        return figures, imported(log)
+        held = set(json.loads(listing.read_text()))
+        return figures, {name: us for name, us in imported(log).items() if name in held}
 
 
 async def main() -> None:

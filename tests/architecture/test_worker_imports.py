@@ -2,18 +2,23 @@
 console's templates and the fax and audio converters stay out of it until a call needs them
 (each is ~5-40 MiB of a process's memory). So do the IVR interpreter (lxml), the HTTP client
 (aiohttp: the first webhook delivery or IVR fetch imports it), the API's schemas (the first
-webhook carrying a task), the numbers' service (inbound IVRs), the SIP stack and the database
-driver of the other store (bench/worker_rss.py measures the process)."""
+webhook carrying a task), the numbers' service (inbound IVRs), the SIP stack and, on SQLite,
+PostgreSQL's driver and dialect and SQLAlchemy's asyncio layer with the ORM it imports: SQLite's
+reads run in helper threads of their own. Nor does it load rich (nor pygments, which rich's
+tracebacks import): the CLI's consoles are made when something is printed, and structlog is
+imported with rich hidden from it (ringback/structlog_import.py). bench/worker_rss.py measures
+the process."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 #: what ``ringback worker`` imports before its first task: the command, the services it runs
-#: over, the engine, the webhook sender, the simulator and both stores (neither opened)
+#: over, the engine, the webhook sender, the simulator and the SQLite store (not opened)
 WORKER_MODULES = (
     "ringback.cli",
     "ringback.cli.serve",
@@ -22,7 +27,7 @@ WORKER_MODULES = (
     "ringback.webhooks.dispatcher",
     "ringback.telephony.sim",
     "ringback.store.sqlite",
-    "ringback.store.postgres",
+    "ringback.store.db",
 )
 #: never loaded by those
 KEPT_OUT = (
@@ -30,6 +35,8 @@ KEPT_OUT = (
     "phonenumbers", "aiohttp", "lxml", "httpx", "asyncpg", "aiosqlite", "ringback.api",
     "ringback.console", "ringback.ivr.interpret", "ringback.ivr.parse", "ringback.ivr.runner",
     "ringback.service.numbers", "ringback.service.inbound", "ringback.telephony.sip",
+    "ringback.store.postgres", "sqlalchemy.ext.asyncio", "sqlalchemy.orm",
+    "sqlalchemy.dialects.postgresql", "rich", "pygments", "greenlet",
 )  # fmt: skip
 
 
@@ -48,6 +55,38 @@ def loaded_after_importing(modules: tuple[str, ...], watched: tuple[str, ...]) -
 
 def test_the_worker_modules_import_no_http_stack_console_ivr_or_media_converters() -> None:
     assert loaded_after_importing(WORKER_MODULES, KEPT_OUT) == []
+
+
+def test_structlog_imported_after_ringback_leaves_rich_and_greenlet_out_yet_importable() -> None:
+    code = (
+        "import sys, ringback, structlog\n"
+        "before = 'rich' in sys.modules or 'greenlet' in sys.modules\n"
+        "structlog.get_logger('t').info('works')\n"
+        "import rich.console, structlog.dev, greenlet\n"
+        "print(before, structlog.dev.rich is None, greenlet.getcurrent() is not None)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1].split() == ["False", "True", "True"]
+
+
+def test_a_table_printed_by_the_cli_imports_rich_then() -> None:
+    code = (
+        "import sys\n"
+        "from ringback.cli import output\n"
+        "before = 'rich' in sys.modules\n"
+        "table = output.make_table('queue', 'limit')\n"
+        "table.add_row('sales', '5')\n"
+        "output.print_table(table)\n"
+        "print(before, 'rich' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    assert "sales" in done.stdout and lines[-1] == "False True"
 
 
 def test_what_the_worker_keeps_out_is_still_there_for_those_that_need_it() -> None:
@@ -102,7 +141,7 @@ def test_a_worker_that_dials_a_message_and_sends_no_webhook_loads_none_of_those(
     tmp_path: Path,
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _RUN, str(tmp_path), *(m for m in KEPT_OUT if m != "aiosqlite")],
+        [sys.executable, "-c", _RUN, str(tmp_path), *KEPT_OUT],
         capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     ran, result, loaded = json.loads(done.stdout.strip().splitlines()[-1])

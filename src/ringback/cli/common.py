@@ -15,7 +15,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 import typer
-from rich.markup import escape
 
 from ringback.cli import output
 from ringback.client_files import Storage, StorageError
@@ -31,7 +30,7 @@ if TYPE_CHECKING:  # imported by run(): a command's --help needs no database lay
 # the consoles and tables live in ``output`` (light, for the remote commands); the local
 # commands use them through here
 out, err = output.out, output.err
-make_table, print_table = output.make_table, output.print_table
+make_table, print_table, escape = output.make_table, output.print_table, output.escape
 PIPE_WIDTH, MIN_WRAPPED_WIDTH = output.PIPE_WIDTH, output.MIN_WRAPPED_WIDTH
 
 log = structlog.get_logger("ringback")

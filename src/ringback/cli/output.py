@@ -1,46 +1,80 @@
 """The consoles and tables every ``ringback`` command prints with (light: rich only, so that
-the remote commands start fast)."""
+the remote commands start fast).
+
+rich itself (~2.5 MiB) is imported when something is first printed: a worker process, which
+prints nothing but its log lines, never loads it (bench/worker_rss.py)."""
 
 from __future__ import annotations
 
 import os
-
-from rich.console import Console, ConsoleDimensions, RenderableType
-from rich.measure import Measurement
-from rich.segment import Segment
-from rich.table import Column, Table
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from ringback.domain.digits import ascii_digits
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleDimensions, RenderableType
+    from rich.table import Table
 
 PIPE_WIDTH = 160  # into a pipe or a file, tables are not squeezed into 80 columns
 MIN_WRAPPED_WIDTH = 10  # a wrapping column narrower than this (or its header) is unreadable
 
 
-class _Output(Console):
-    """Standard output. Lines of text are never wrapped by us (the terminal wraps them), so
-    nothing a command prints depends on the width; only tables fit it (:func:`print_table`).
+def _stdout() -> Console:
+    from rich.console import Console, ConsoleDimensions
 
-    The width is looked up at each print, not once at import: ``COLUMNS`` when set, else the
-    terminal's width, else (a pipe, a file) :data:`PIPE_WIDTH`.
-    """
+    class _Output(Console):
+        """Standard output. Lines of text are never wrapped by us (the terminal wraps them), so
+        nothing a command prints depends on the width; only tables fit it (:func:`print_table`).
 
-    @property
-    def size(self) -> ConsoleDimensions:
-        columns = os.environ.get("COLUMNS", "")
-        if ascii_digits(columns) and int(columns) > 0:
-            return ConsoleDimensions(int(columns), super().size.height)
-        if self.is_terminal:
-            return super().size
-        return ConsoleDimensions(PIPE_WIDTH, super().size.height)
+        The width is looked up at each print, not once at import: ``COLUMNS`` when set, else the
+        terminal's width, else (a pipe, a file) :data:`PIPE_WIDTH`.
+        """
 
-    @size.setter
-    def size(self, new_size: tuple[int, int]) -> None:
-        raise AttributeError("the width of ringback's output follows COLUMNS or the terminal")
+        @property
+        def size(self) -> ConsoleDimensions:
+            columns = os.environ.get("COLUMNS", "")
+            if ascii_digits(columns) and int(columns) > 0:
+                return ConsoleDimensions(int(columns), super().size.height)
+            if self.is_terminal:
+                return super().size
+            return ConsoleDimensions(PIPE_WIDTH, super().size.height)
+
+        @size.setter
+        def size(self, new_size: tuple[int, int]) -> None:
+            raise AttributeError("the width of ringback's output follows COLUMNS or the terminal")
+
+    return _Output(soft_wrap=True)
 
 
-out = _Output(soft_wrap=True)
-# Errors are never wrapped mid-sentence.
-err = Console(stderr=True, soft_wrap=True)
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)  # errors are never wrapped mid-sentence
+
+
+class _Deferred:
+    """A console made (and rich imported) at its first use; every attribute is the console's."""
+
+    def __init__(self, make: Callable[[], Console]) -> None:
+        self._make = make
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            self._console = self._make()
+        return getattr(self._console, name)
+
+
+out = cast("Console", _Deferred(_stdout))
+err = cast("Console", _Deferred(_stderr))
+
+
+def escape(text: str) -> str:
+    """``text`` printed as it is (rich's markup escaped)."""
+    from rich.markup import escape as escaped
+
+    return escaped(text)
 
 
 class _Debug:
@@ -72,6 +106,8 @@ def json_mode(value: bool) -> bool:
 def make_table(*columns: str, wrap: tuple[str, ...] = (), title: str | None = None) -> Table:
     """A table whose cells are kept whole, except in the columns named in ``wrap`` (free text),
     which wrap, and fold words too long for them. Print it with :func:`print_table`."""
+    from rich.table import Column, Table
+
     return Table(
         *(
             Column(name, no_wrap=name not in wrap, overflow="fold" if name in wrap else "ellipsis")
@@ -89,6 +125,9 @@ def print_table(table: Table, console: Console = out) -> None:
     that is enough; else as one block of ``header: value`` lines per row, whose values wrap.
     Rich left alone would cut cells to ``…`` and drop whole columns instead.
     """
+    from rich.measure import Measurement
+    from rich.segment import Segment
+
     width = console.width
     wide = console.options.update_width(100_000)
     natural = max(
@@ -121,6 +160,8 @@ def print_table(table: Table, console: Console = out) -> None:
 
 def _print_records(table: Table, console: Console) -> None:
     """``table`` as one block of ``header: value`` lines per row (too wide for the console)."""
+    from rich.table import Table
+
     if table.title:
         console.print(table.title, style="bold")
     headers = [f"{col.header}:" for col in table.columns]

@@ -11,9 +11,8 @@ import sys
 from typing import Any
 
 import structlog
-from rich.markup import escape
 
-from ringback.cli.common import SetupError, errors, out, run, shown_url
+from ringback.cli.common import SetupError, errors, escape, out, run, shown_url
 from ringback.clock import AlignedClock
 from ringback.config import Settings
 from ringback.domain.rows import CallRow, TaskRow
