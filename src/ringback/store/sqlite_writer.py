@@ -5,7 +5,7 @@ aiosqlite does) costs more than the statement itself and serialises the worker b
 hand-offs. So ringback keeps one SQLAlchemy (pysqlite) connection for writes and runs its
 statements inline. It never blocks on another process: the write lock is taken with
 ``BEGIN IMMEDIATE`` and ``busy_timeout=0``, and while another process holds it the coroutine
-sleeps and tries again. Reads still go through aiosqlite, off the loop.
+sleeps and tries again. Reads run in helper threads, off the loop (``sqlite_readers.py``).
 """
 
 from __future__ import annotations
