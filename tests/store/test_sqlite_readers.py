@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,37 +25,35 @@ def database(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def readers(database: Path) -> Iterator[SqliteReaders]:
+    pool = SqliteReaders(f"sqlite:///{database}")
+    yield pool
+    pool.close()
+
+
 async def test_a_result_is_read_after_its_connection_went_back_to_the_pool(
-    database: Path,
+    readers: SqliteReaders,
 ) -> None:
-    readers = SqliteReaders(f"sqlite:///{database}")
-    try:
-        async with readers.connect() as conn:
-            result = await conn.exec_driver_sql("SELECT v FROM n ORDER BY v")
-        assert [v for (v,) in result.all()] == list(range(1000))
-    finally:
-        readers.close()
+    async with readers.connect() as conn:
+        result = await conn.exec_driver_sql("SELECT v FROM n ORDER BY v")
+    assert [v for (v,) in result.all()] == list(range(1000))
 
 
 async def test_a_read_keeps_its_snapshot_while_another_connection_commits(
-    database: Path,
+    readers: SqliteReaders, database: Path
 ) -> None:
-    readers = SqliteReaders(f"sqlite:///{database}")
-    try:
-        async with readers.connect() as conn:
-            before = (await conn.exec_driver_sql("SELECT count(*) FROM n")).scalar_one()
-            with sqlite3.connect(database) as writer:
-                writer.execute("INSERT INTO n VALUES (1000)")
-            during = (await conn.exec_driver_sql("SELECT count(*) FROM n")).scalar_one()
-        async with readers.connect() as conn:
-            after = (await conn.exec_driver_sql("SELECT count(*) FROM n")).scalar_one()
-        assert (before, during, after) == (1000, 1000, 1001)
-    finally:
-        readers.close()
+    async with readers.connect() as conn:
+        before = (await conn.exec_driver_sql("SELECT count(*) FROM n")).scalar_one()
+        with sqlite3.connect(database) as writer:
+            writer.execute("INSERT INTO n VALUES (1000)")
+        during = (await conn.exec_driver_sql("SELECT count(*) FROM n")).scalar_one()
+    async with readers.connect() as conn:
+        after = (await conn.exec_driver_sql("SELECT count(*) FROM n")).scalar_one()
+    assert (before, during, after) == (1000, 1000, 1001)
 
 
-async def test_more_readers_than_the_pool_holds_all_finish(database: Path) -> None:
-    readers = SqliteReaders(f"sqlite:///{database}")
+async def test_more_readers_than_the_pool_holds_all_finish(readers: SqliteReaders) -> None:
     holding = asyncio.Event()
 
     async def read(i: int) -> int:
@@ -62,21 +61,17 @@ async def test_more_readers_than_the_pool_holds_all_finish(database: Path) -> No
             await holding.wait()  # every admitted reader holds its connection across an await
             return int((await conn.exec_driver_sql("SELECT ? + count(*) FROM n", (i,))).scalar())
 
-    try:
-        reads = [asyncio.ensure_future(read(i)) for i in range(CAPACITY * 4)]
-        await asyncio.sleep(0)
-        holding.set()
-        assert await asyncio.wait_for(asyncio.gather(*reads), 60) == [
-            1000 + i for i in range(CAPACITY * 4)
-        ]
-    finally:
-        readers.close()
+    reads = [asyncio.ensure_future(read(i)) for i in range(CAPACITY * 4)]
+    await asyncio.sleep(0)
+    holding.set()
+    assert await asyncio.wait_for(asyncio.gather(*reads), 60) == [
+        1000 + i for i in range(CAPACITY * 4)
+    ]
 
 
 async def test_readers_cancelled_mid_statement_give_their_connections_back(
-    database: Path,
+    readers: SqliteReaders,
 ) -> None:
-    readers = SqliteReaders(f"sqlite:///{database}")
     slow = (  # a statement that runs for a while in its helper thread
         "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300000) "
         "SELECT count(*) FROM c"
@@ -86,20 +81,25 @@ async def test_readers_cancelled_mid_statement_give_their_connections_back(
         async with readers.connect() as conn:
             await conn.exec_driver_sql(slow)
 
-    try:
-        reads = [asyncio.ensure_future(read()) for _ in range(CAPACITY)]
-        await asyncio.sleep(0.05)
+    reads = [asyncio.ensure_future(read()) for _ in range(CAPACITY)]
+    await asyncio.sleep(0.05)
+    for _ in range(2):  # the second lands while each reader returns its connection
         for one in reads:
             one.cancel()
-        await asyncio.gather(*reads, return_exceptions=True)
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*reads, return_exceptions=True)
 
-        # every connection of the pool is usable again, at once
-        async def count() -> int:
-            async with readers.connect() as conn:
-                return int((await conn.exec_driver_sql("SELECT count(*) FROM n")).scalar())
+    admitted: list[int] = []
+    everyone = asyncio.Event()
 
-        counts = await asyncio.wait_for(asyncio.gather(*(count() for _ in range(CAPACITY))), 60)
-        assert counts == [1000] * CAPACITY
-        assert readers.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    finally:
-        readers.close()
+    async def count() -> int:  # all the pool's connections held at once: each one came back
+        async with readers.connect() as conn:
+            admitted.append(1)
+            if len(admitted) == CAPACITY:
+                everyone.set()
+            await everyone.wait()
+            return int((await conn.exec_driver_sql("SELECT count(*) FROM n")).scalar())
+
+    counts = await asyncio.wait_for(asyncio.gather(*(count() for _ in range(CAPACITY))), 60)
+    assert counts == [1000] * CAPACITY
+    assert readers.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

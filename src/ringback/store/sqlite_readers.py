@@ -7,10 +7,13 @@ statement (a greenlet switch, then aiosqlite's thread), where one thread hop doe
 not come here (``store/sqlite_writer.py`` runs them inline); reads do, so that a long list
 or count never holds up the loop.
 
-Each connection runs its work one piece at a time (a lock per connection), so a statement
-that a cancelled caller left running finishes before the connection is returned. The pool
-is never waited on in a thread: a semaphore on the loop admits at most as many connections as
-the pool holds, so every thread that runs always has its connection.
+A connection is taken from the pool and given back on the loop's thread (a checkout, and the
+``ROLLBACK`` that ends a read snapshot, take microseconds; a new connection, well under a
+millisecond), never waited for: a semaphore on the loop admits at most as many readers as the
+pool holds, and gives a reader's place back only once its connection is back in the pool.
+Each connection runs its work one piece at a time (a lock per connection): a statement that a
+cancelled reader left running goes on in its thread, and the connection goes back to the pool
+from there once the statement ends.
 """
 
 from __future__ import annotations
@@ -20,18 +23,15 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, TypeVarTuple, overload
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
-from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from ringback.store.sqlite_writer import sqlite_pragmas
 
 T = TypeVar("T")
-_Ts = TypeVarTuple("_Ts")
 POOL_SIZE = 4
 POOL_OVERFLOW = 4
 
@@ -41,30 +41,24 @@ class ReaderConnection:
     until it is returned; the subset of ``AsyncConnection`` the store, the tests and the
     benchmarks use."""
 
-    __slots__ = ("_lock", "_readers", "sync")
+    __slots__ = ("_readers", "lock", "returned", "sync")
 
     def __init__(self, sync: Connection, readers: SqliteReaders) -> None:
         self.sync = sync
         self._readers = readers
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # held by the piece of work that runs on it
+        self.returned = False  # back in the pool: work that starts after it must not run
 
     async def run_sync(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in a helper thread, alone on this connection."""
 
         def alone() -> T:
-            with self._lock:
+            with self.lock:
+                if self.returned:  # its reader was cancelled before this work began
+                    raise ConnectionError("the reader's connection was returned to the pool")
                 return work(self.sync)
 
         return await self._readers.in_thread(alone)
-
-    @overload
-    async def execute(
-        self, statement: TypedReturnsRows[*_Ts], parameters: Any = None
-    ) -> Result[*_Ts]: ...
-    @overload
-    async def execute(
-        self, statement: Executable, parameters: Any = None
-    ) -> Result[*tuple[Any, ...]]: ...
 
     async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
         return await self.run_sync(lambda sync: _fetched(sync.execute(statement, parameters)))
@@ -128,14 +122,40 @@ class SqliteReaders:
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[ReaderConnection]:
-        """A pooled connection; its snapshot ends (rolled back) when it is returned."""
-        async with self._admitted:
-            conn = ReaderConnection(await self.in_thread(self.engine.connect), self)
+        """A pooled connection; its snapshot ends (rolled back) when it is returned, whatever
+        happens to the reader meanwhile (a cancellation included: nothing here awaits)."""
+        await self._admitted.acquire()
+        try:
+            conn = ReaderConnection(self.engine.connect(), self)
+        except BaseException:
+            self._admitted.release()
+            raise
+        try:
+            yield conn
+        finally:
+            self._give_back(conn)
+
+    def _give_back(self, conn: ReaderConnection) -> None:
+        if conn.lock.acquire(blocking=False):  # nothing runs on it: back to the pool now
             try:
-                yield conn
+                conn.returned = True
+                conn.sync.close()
             finally:
-                # returned even if the caller is cancelled meanwhile (after what runs on it)
-                await asyncio.shield(conn.run_sync(lambda sync: sync.close()))
+                conn.lock.release()
+                self._admitted.release()
+            return
+        loop = asyncio.get_running_loop()
+
+        def after_the_statement() -> None:
+            try:
+                with conn.lock:
+                    conn.returned = True
+                    conn.sync.close()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self._admitted.release)
+
+        self._threads.submit(after_the_statement)
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[ReaderConnection]:
