@@ -218,6 +218,10 @@ def serve_now(what: str, processes: int | None, *, api: bool) -> None:
     try:
         _serve_logged(what, processes, api=api)
     finally:
+        # stopped: a second SIGTERM (strace showed a killed parent's death signal delivered
+        # twice to a child) must not end the process before its last lines are written; the
+        # event loop, once closed, left SIGTERM's default action (the end) in place again
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         output.stop()  # what is queued is written before the process ends
 
 
