@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from ringback.cli.common import JsonOpt, make_table, out, print_table, run, seed_time
+from ringback.cli.common import JsonOpt, escape, make_table, out, print_table, run, seed_time
 from ringback.config import Settings
 from ringback.domain.rows import Credential, CredentialRow
 

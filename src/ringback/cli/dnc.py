@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from ringback.cli.common import (
     ClientOpt,
@@ -14,6 +13,7 @@ from ringback.cli.common import (
     JsonOpt,
     err,
     errors,
+    escape,
     find_client,
     make_table,
     out,

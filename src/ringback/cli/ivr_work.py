@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 
-from ringback.cli.common import CliError, err, errors, out
+from ringback.cli.common import CliError, err, errors, escape, out
 from ringback.cli.common import run as run_with_store
 from ringback.client_files import Storage
 from ringback.clock import SystemClock

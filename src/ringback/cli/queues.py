@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from ringback.cli.common import (
     ClientOpt,
@@ -13,6 +12,7 @@ from ringback.cli.common import (
     JsonOpt,
     err,
     errors,
+    escape,
     find_client,
     find_queue,
     make_table,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-
 from ringback.cli.common import (
     ClientOpt,
     JsonOpt,
+    escape,
     find_client,
     make_table,
     out,

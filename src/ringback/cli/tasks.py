@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from ringback.cli.common import (
     ClientOpt,
@@ -15,6 +14,7 @@ from ringback.cli.common import (
     JsonOpt,
     err,
     errors,
+    escape,
     find_client,
     find_queue,
     make_table,

@@ -73,9 +73,6 @@ class ReaderConnection:
     async def commit(self) -> None:
         await self.run_sync(lambda sync: sync.commit())
 
-    async def rollback(self) -> None:
-        await self.run_sync(lambda sync: sync.rollback())
-
 
 def _fetched(result: CursorResult[Any]) -> Result[Any]:
     """The rows of ``result`` read now (in the helper thread), as a result the caller reads
@@ -113,10 +110,6 @@ class SqliteReaders:
     def dialect(self) -> Dialect:
         return self.engine.dialect
 
-    @property
-    def url(self) -> sa.URL:
-        return self.engine.url
-
     async def in_thread(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
@@ -136,10 +129,13 @@ class SqliteReaders:
             self._give_back(conn)
 
     def _give_back(self, conn: ReaderConnection) -> None:
+        def close() -> None:  # conn.lock held
+            conn.returned = True
+            conn.sync.close()
+
         if conn.lock.acquire(blocking=False):  # nothing runs on it: back to the pool now
             try:
-                conn.returned = True
-                conn.sync.close()
+                close()
             finally:
                 conn.lock.release()
                 self._admitted.release()
@@ -149,8 +145,7 @@ class SqliteReaders:
         def after_the_statement() -> None:
             try:
                 with conn.lock:
-                    conn.returned = True
-                    conn.sync.close()
+                    close()
             finally:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     loop.call_soon_threadsafe(self._admitted.release)
