@@ -24,7 +24,7 @@ from ringback.api.routes import call_history
 from ringback.api.routes import storage as storage_routes
 from ringback.client_files import Storage
 from ringback.clock import FakeClock
-from ringback.domain.tasks import format_seed_time
+from ringback.domain.task_rules import format_seed_time
 from ringback.service import Services, token_digest
 from ringback.store.db import Store
 from worker_env import B_NUMBER, BUSY, CALLER, OK, WorkerEnv, worker_env

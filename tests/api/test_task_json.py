@@ -20,11 +20,11 @@ from ringback.api.schemas import task_json, task_out
 from ringback.domain.amd import AMD_POLICIES, amd_result
 from ringback.domain.model import Leg, Outcome, TaskKind, TaskStatus
 from ringback.domain.rows import CallRow, TaskRow
+from ringback.domain.task_rules import NewTask
 from ringback.domain.tasks import (
     CallbackTask,
     IvrCallJob,
     MsgCallJob,
-    NewTask,
     task_from_callback,
     task_from_job,
 )

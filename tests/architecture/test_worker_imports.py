@@ -53,8 +53,14 @@ def loaded_after_importing(modules: tuple[str, ...], watched: tuple[str, ...]) -
     return loaded
 
 
+#: nor, until something adds a task, the intake's models and pydantic (~8 MiB): the dialler reads
+#: stored payloads without them (ringback.domain.payloads; `ringback worker` itself does not run
+#: typer's parser, which imports pydantic: tests/cli/test_cli_worker_command.py)
+INTAKE = ("pydantic", "ringback.domain.tasks", "ringback.service.job_inputs")
+
+
 def test_the_worker_modules_import_no_http_stack_console_ivr_or_media_converters() -> None:
-    assert loaded_after_importing(WORKER_MODULES, KEPT_OUT) == []
+    assert loaded_after_importing(WORKER_MODULES, (*KEPT_OUT, *INTAKE)) == []
 
 
 def test_structlog_imported_after_ringback_leaves_rich_and_greenlet_out_yet_importable() -> None:

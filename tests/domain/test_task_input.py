@@ -10,17 +10,13 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from ringback.domain.model import TaskKind
-from ringback.domain.tasks import (
+from ringback.domain.task_rules import (
     SEED_URL_FIELDS,
-    CallbackTask,
-    Job,
-    MsgCallJob,
     check_number,
     format_seed_time,
     parse_utc_time,
-    task_from_callback,
-    task_from_job,
 )
+from ringback.domain.tasks import CallbackTask, Job, MsgCallJob, task_from_callback, task_from_job
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 jobs: TypeAdapter[object] = TypeAdapter(Job)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ringback.clock import FakeClock
-from ringback.domain.tasks import format_seed_time
+from ringback.domain.task_rules import format_seed_time
 from ringback.service import InvalidInput
 from ringback.store.db import Store
 from worker_env import BUSY, OK, WorkerEnv, worker_env

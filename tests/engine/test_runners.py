@@ -307,7 +307,7 @@ async def test_invalid_payload_fails_without_dialling(
     result = await run(ctx)
     assert not result.originated and not result.retryable
     assert result.comment.startswith("invalid task payload: calling_number:")
-    assert "called_number: Field required" in result.comment
+    assert "called_number: missing" in result.comment
 
 
 # --- ivr_call -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ringback.domain.model import (
     TaskStatus,
 )
 from ringback.domain.rows import QueueChanges
-from ringback.domain.tasks import NewTask
+from ringback.domain.task_rules import NewTask
 from ringback.store import schema
 from ringback.store.db import Store
 from ringback.store.legs_sql import AttemptLegs

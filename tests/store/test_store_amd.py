@@ -7,7 +7,7 @@ from datetime import timedelta
 from ringback.clock import FakeClock
 from ringback.domain.amd import amd_result
 from ringback.domain.model import Decision, EventType, NewEvent, Outcome, TaskKind, TaskStatus
-from ringback.domain.tasks import NewTask
+from ringback.domain.task_rules import NewTask
 from ringback.store.db import Store
 from ringback.store.records import Completion
 from support import leg_record

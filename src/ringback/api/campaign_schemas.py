@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ringback.domain.rows import QueueRow, TaskRow
-from ringback.domain.tasks import NewTask, format_seed_time
+from ringback.domain.task_rules import NewTask, format_seed_time
 
 MAX_TTL_S = 366 * 86_400
 

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from ringback.api.fax_links import FaxOut
 from ringback.domain.rows import NumberRow
-from ringback.domain.tasks import format_seed_time
+from ringback.domain.task_rules import format_seed_time
 from ringback.domain.urlguard import check_stored_url_list
 
 #: a called number as it arrives in a SIP request URI: digits, an optional leading +

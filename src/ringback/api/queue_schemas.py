@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from ringback.api import campaign_schemas as campaign
 from ringback.api.base_schemas import SeedTime, StrictIn
 from ringback.domain.rows import QueueRow
-from ringback.domain.tasks import format_seed_time
+from ringback.domain.task_rules import format_seed_time
 from ringback.service import InvalidInput, parse_calling_hours
 
 

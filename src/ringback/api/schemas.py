@@ -33,16 +33,8 @@ from ringback.api.queue_schemas import hours_dict as hours_dict
 from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
 from ringback.domain.model import TaskKind, TaskStatus
 from ringback.domain.rows import CallRow, QueueRow, TaskRow
-from ringback.domain.tasks import (
-    READ_BACK,
-    Backoff,
-    CallbackTask,
-    IvrCallData,
-    MsgCallData,
-    NewTask,
-    format_seed_time,
-    parse_utc_time,
-)
+from ringback.domain.task_rules import NewTask, format_seed_time, parse_utc_time
+from ringback.domain.tasks import READ_BACK, Backoff, CallbackTask, IvrCallData, MsgCallData
 from ringback.service import MAX_TASKS_PER_REQUEST
 
 TaskStatusName = Literal[

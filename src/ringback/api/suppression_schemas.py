@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ringback.domain.suppression import DEFAULT_LIST, MAX_SOURCE, SuppressionRow
-from ringback.domain.tasks import format_seed_time, parse_utc_time
+from ringback.domain.task_rules import format_seed_time, parse_utc_time
 from ringback.service.suppressions import MAX_ENTRIES_PER_REQUEST, NewEntry
 
 #: a list name as the routes take it

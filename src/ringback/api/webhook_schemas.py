@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ringback.domain.rows import DeliveryRow, SubscriptionRow, WebhookKeyRow
-from ringback.domain.tasks import EventPattern, format_seed_time
+from ringback.domain.task_rules import format_seed_time
+from ringback.domain.tasks import EventPattern
 from ringback.domain.urlguard import check_stored_url
 from ringback.domain.webhook_fields import (
     DESCRIPTION_MAX,

@@ -6,6 +6,7 @@ remote commands do not import the database layer, the engine or the API app."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, ClassVar
 
 import typer
@@ -78,5 +79,22 @@ def _options(
     json_errors.on = False  # a command's own --json sets it as its options are read
 
 
+#: the command lines of a worker process: ``ringback worker``, and what each child of
+#: ``ringback worker --processes N`` runs. They name no option to read, and are run without
+#: the command-line parser: typer imports pydantic (~8 MiB) to read any command's options,
+#: which a worker does not otherwise load (docs/design-notes.md, "A worker without the
+#: intake's models"). Any other form, ``--help`` included, goes through typer.
+WORKER_COMMANDS = (("worker",), ("worker", "--processes", "1"))
+
+
 def main() -> None:
+    args = tuple(sys.argv[1:])
+    if args in WORKER_COMMANDS:
+        from ringback.cli.service_commands import worker
+
+        try:
+            worker(processes=1 if len(args) > 1 else None)
+        except typer.Exit as exc:  # a refusal, already reported (cli.common.errors)
+            sys.exit(exc.exit_code)
+        return
     app()

@@ -24,7 +24,7 @@ from ringback.cli.common import (
 )
 from ringback.config import Settings
 from ringback.domain.suppression import DEFAULT_LIST, SuppressionRow
-from ringback.domain.tasks import parse_utc_time
+from ringback.domain.task_rules import parse_utc_time
 
 if TYPE_CHECKING:
     from ringback.service import Services

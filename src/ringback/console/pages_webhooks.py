@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ringback.console.render import Acting, Console, ConsoleRoute, page
 from ringback.domain.rows import InvalidInput, SubscriptionRow
-from ringback.domain.tasks import check_event_pattern
+from ringback.domain.task_rules import check_event_pattern
 from ringback.domain.urlguard import BlockedAddress, check_literal
 from ringback.domain.webhook_fields import check_description, check_secret
 

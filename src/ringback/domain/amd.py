@@ -17,9 +17,7 @@ A leg that ran the detection keeps its result in its record's ``amd``:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 AMD_POLICIES = ("off", "continue", "hangup", "wait_for_beep")
 ANSWERED_BY = ("human", "machine", "unknown")
@@ -28,16 +26,6 @@ BEEP_TIMEOUT_S = 30.0
 #: the comment of a task whose call a machine answered under the ``hangup`` policy
 MACHINE_COMMENT = "answering machine"
 
-AmdPolicy = Annotated[
-    Literal["off", "continue", "hangup", "wait_for_beep"],
-    Field(
-        exclude_if=lambda policy: policy == "off",  # a task without detection shows none
-        description="answering-machine detection once answered: off (default: none), "
-        "continue (detect, then go on; the IVR's AnsweredBy says the result), hangup (hang "
-        "up on a machine: the task finishes failed, comment 'answering machine', no retry), "
-        "wait_for_beep (on a machine wait for the beep, at most 30 s, then play / run the IVR)",
-    ),
-]
 
 #: what a record's ``amd`` holds: who answered (human / machine / unknown), why (the rule
 #: that decided: human, long_greeting, max_words, max_word_length, initial_silence,

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ringback.domain.tasks import parse_utc_time
+from ringback.domain.task_rules import parse_utc_time
 
 #: a stored entry: digits with an optional leading +, 1 to 20 digits
 ENTRY_RE = re.compile(r"\+?[0-9]{1,20}")

@@ -1,16 +1,15 @@
 """Task input: the AddJob JSON of seed 000 and the scheduler task of seed 001, validated.
 
-Both front ends become one :class:`NewTask`, the shape the store persists. Validation is strict:
-unknown fields are refused by name, numbers must look like numbers, limits are the seed's.
+Both front ends become one :class:`~ringback.domain.task_rules.NewTask`, the shape the store
+persists. Validation is strict: unknown fields are refused by name, numbers must look like
+numbers, limits are the seed's. The rules themselves (numbers, times, zones, limits) are in
+:mod:`ringback.domain.task_rules`, which needs no pydantic: a worker imports that alone.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -24,101 +23,36 @@ from pydantic import (
     model_validator,
 )
 
-from ringback.domain.amd import AmdPolicy
 from ringback.domain.model import TaskKind
 from ringback.domain.task_examples import (
     CALLBACK_TASK_EXAMPLES,
     IVR_CALL_EXAMPLES,
     MSG_CALL_EXAMPLES,
 )
+from ringback.domain.task_rules import (
+    DEFAULT_PRIORITY,
+    DEFAULT_TRY_AGAIN_PAUSE_S,
+    MAX_PAUSE_S,
+    MAX_TRY_COUNT,
+    MAX_VARIABLE_LEN,
+    NewTask,
+    check_event_pattern,
+    check_number,
+    check_timezone,
+    parse_utc_time,
+)
 from ringback.domain.urlguard import check_stored_url, check_stored_url_list
 
-MAX_TRY_COUNT = 50
-MAX_PAUSE_S = 864_000  # ten days, the seed's limit for try_again_pause_caller
-DEFAULT_TRY_AGAIN_PAUSE_S = 60
-#: a callback task's seed URLs (the fields of CallbackTask that name one): each receives some of
-#: the task's events (webhooks/targets.py); the stores write the events of a task that names
-#: none (and has no ``webhooks``, and whose client has no subscription) as already dispatched
-SEED_URL_FIELDS = ("url_before", "url_before_again", "url_success", "url_after")
-MAX_VARIABLE_LEN = 200
-
-_NUMBER_RE = re.compile(r"^\+?[0-9]{2,20}$")
-_SIP_URI_RE = re.compile(r"^sips?:[A-Za-z0-9._~+!$&'()*,;=%-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
-_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
-# the seed format with every field at full width: read without strptime (~10x faster); any
-# other text, or a date that does not exist, takes the strptime path (and its errors)
-_SEED_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}(:[0-9]{2})?")
-
-
-def check_number(value: str) -> str:
-    """A dialable number: digits with an optional leading ``+`` (2..20 digits) or a SIP URI."""
-    value = value.strip()
-    if _NUMBER_RE.match(value) or _SIP_URI_RE.match(value):
-        return value
-    raise ValueError(
-        f"{value!r} is not a phone number (digits with an optional leading +, 2 to 20 digits)"
-        " or a sip: URI"
-    )
-
-
-def check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ValueError(
-            f"unknown time zone {value!r} (use an IANA name like Europe/Paris)"
-        ) from exc
-    return value
-
-
-def parse_utc_time(value: str | datetime) -> datetime:
-    """Seed times are ``YYYY-MM-DD HH:MM:SS`` in UTC; ISO 8601 with a zone is accepted too."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a time: use 'YYYY-MM-DD HH:MM:SS' (UTC)")
-    text = value.strip()
-    if _SEED_TIME_RE.fullmatch(text) is not None:
-        try:  # fromisoformat reads exactly this form, in C
-            return datetime.fromisoformat(text).replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    for fmt in _TIME_FORMATS:
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(
-            f"{value!r} is not a time: use 'YYYY-MM-DD HH:MM:SS' (UTC) or ISO 8601 with a zone"
-        ) from exc
-    if parsed.tzinfo is None:
-        raise ValueError(
-            f"{value!r} has no time zone: add one (e.g. +00:00) or use 'YYYY-MM-DD HH:MM:SS' (UTC)"
-        )
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00
-        raise ValueError(f"{value!r} is out of range") from exc
-
-
-def check_expires_at(expires_at: datetime | None, now: datetime) -> str | None:
-    """What is wrong with a task's ``expires_at`` given now (None: nothing)."""
-    if expires_at is not None and expires_at <= now:
-        return "expires_at must be in the future"
-    return None
-
-
-def format_seed_time(when: datetime | None) -> str | None:
-    """The seed's time format, ``YYYY-MM-DD HH:MM:SS`` in UTC (None stays None)."""
-    if when is None:
-        return None
-    when = when.astimezone(UTC)
-    if when.year < 1000:  # strftime writes such a year without leading zeros
-        return when.strftime(_TIME_FORMATS[0])
-    return when.isoformat(" ")[:19]  # the same text, about twice as fast as strftime
+AmdPolicy = Annotated[
+    Literal["off", "continue", "hangup", "wait_for_beep"],  # domain.amd.AMD_POLICIES
+    Field(
+        exclude_if=lambda policy: policy == "off",  # a task without detection shows none
+        description="answering-machine detection once answered: off (default: none), "
+        "continue (detect, then go on; the IVR's AnsweredBy says the result), hangup (hang "
+        "up on a machine: the task finishes failed, comment 'answering machine', no retry), "
+        "wait_for_beep (on a machine wait for the beep, at most 30 s, then play / run the IVR)",
+    ),
+]
 
 
 def _pause_seconds(value: Any) -> Any:
@@ -178,21 +112,6 @@ class Backoff(_Strict):
     )  # fmt: skip
 
 
-_EVENT_NAMES = frozenset(
-    {"task.created", "task.started", "task.retry_scheduled", "task.delayed", "task.updated",
-     "task.finished", "task.canceled", "call.answered", "call.bridged", "call.ended"}
-)  # fmt: skip
-
-
-def check_event_pattern(value: str) -> str:
-    """``*``, ``task.*``, ``call.*`` or an event type (``task.finished``, …)."""
-    if value in ("*", "task.*", "call.*") or value in _EVENT_NAMES:
-        return value
-    raise ValueError(
-        f"{value!r} is not an event type or pattern (*, task.*, call.*, task.finished, …)"
-    )
-
-
 EventPattern = Annotated[str, AfterValidator(check_event_pattern)]
 
 
@@ -242,7 +161,6 @@ ExpiresAt = Annotated[
 Priority = Annotated[
     int, Field(ge=0, le=9, description="0-9, default 5: within a queue higher is dialled first")
 ]
-DEFAULT_PRIORITY = 5
 
 
 class JobOptions(_Strict):
@@ -492,36 +410,6 @@ class CallbackTask(_Strict):
         if self.a_number == self.b_number:
             raise ValueError("a_number and b_number are the same number")
         return self
-
-
-# --- what the store persists ----------------------------------------------------------------
-
-
-#: the webhook URL fields of a scheduler (callback) task (seed 001)
-SEED_URLS: tuple[str, ...] = ("url_before", "url_before_again", "url_success", "url_after")
-
-
-@dataclass(slots=True)
-class NewTask:
-    kind: TaskKind
-    name: str | None
-    payload: dict[str, Any]
-    run_at: datetime
-    max_tries: int
-    backoff: dict[str, Any] | None
-    max_caller_tries: int
-    caller_pause_s: float
-    timezone: str | None
-    start_time_utc: datetime | None
-    webhooks: list[dict[str, Any]] | None = None  # a job's options.webhooks
-    expires_at: datetime | None = None  # None: the queue's task_ttl_seconds, if it has one
-    priority: int = 5  # 0-9: within a queue higher is dialled first
-    timezone_source: str | None = None  # given, number or queue: set by the service
-
-    @property
-    def names_webhook_urls(self) -> bool:
-        """True if the task itself names a webhook URL (a seed URL field, a job's webhooks)."""
-        return bool(self.webhooks) or any(self.payload.get(field) for field in SEED_URLS)
 
 
 def task_from_job(job: MsgCallJob | IvrCallJob, now: datetime) -> NewTask:

@@ -18,16 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ringback.client_files import StorageError
 from ringback.domain.amd import MACHINE_COMMENT, answered_by_variable
 from ringback.domain.cdr import fax_failed, fax_outcome
 from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outcome, TaskKind
 from ringback.domain.outcomes import a_leg_rank
-from ringback.domain.tasks import READ_BACK, CallbackTask, IvrCallData, MsgCallData
+from ringback.domain.payloads import PayloadError, read_callback, read_ivr_call, read_msg_call
 from ringback.engine.amd import hangs_up, screen_answer
 from ringback.engine.context import AttemptContext
 from ringback.engine.legs import LegSuppressed
@@ -44,7 +42,6 @@ log = logging.getLogger(__name__)
 #: hangup cause of the A legs that lose the race to answer first
 LOSE_RACE = "LOSE_RACE"
 
-_Model = TypeVar("_Model", bound=BaseModel)
 _Runner = Callable[[AttemptContext, "_Legs"], Awaitable[AttemptResult]]
 
 
@@ -53,7 +50,7 @@ async def run_attempt(ctx: AttemptContext) -> AttemptResult:
     legs = _Legs(ctx)
     try:
         result = await _RUNNERS[ctx.kind](ctx, legs)
-    except _BadPayload as exc:
+    except PayloadError as exc:
         result = _not_dialled(f"invalid task payload: {exc}")
     except _OriginateFailed as exc:
         suppressed = isinstance(exc.error, LegSuppressed)  # on a do-not-call list: never retried
@@ -108,7 +105,7 @@ def leg_event_data(record: CallRecord) -> dict[str, Any]:
 
 
 async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
-    data = _load(MsgCallData, ctx.payload)
+    data = read_msg_call(ctx.payload)
     try:
         audio = ctx.storage.resolve(ctx.client_id, data.audio_file)
     except StorageError as exc:
@@ -141,19 +138,20 @@ async def _run_ivr_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
     from ringback.ivr.parse import MAX_DOCUMENT_BYTES, parse
     from ringback.ivr.runner import IvrEnvironment, IvrSource, run_document, run_ivr
 
-    data = _load(IvrCallData, ctx.payload)
-    xml = data.ivr_xml
+    data = read_ivr_call(ctx.payload)
     source: IvrSource | Document
-    if xml.type == "url":
-        source = IvrSource("url", xml.data)
+    if data.ivr_type == "url":
+        source = IvrSource("url", data.ivr_data)
     else:  # refuse a document that cannot run before dialling anyone
-        if xml.type == "storage":
+        if data.ivr_type == "storage":
             try:
-                text = ctx.storage.read_text(ctx.client_id, xml.data, max_bytes=MAX_DOCUMENT_BYTES)
+                text = ctx.storage.read_text(
+                    ctx.client_id, data.ivr_data, max_bytes=MAX_DOCUMENT_BYTES
+                )
             except StorageError as exc:
                 return _not_dialled(f"Cannot read the IVR document: {exc}")
         else:
-            text = xml.data
+            text = data.ivr_data
         try:
             document = parse(text)
         except IvrError as exc:
@@ -229,15 +227,12 @@ def _with_fax(record: CallRecord, result: AttemptResult) -> AttemptResult:
 
 
 async def _run_callback(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
-    spec = _load(CallbackTask, ctx.payload)
-    params = spec.callback_params
-    a_numbers = list(dict.fromkeys([spec.a_number, *params.extended_a_numbers]))
-    a_caller_id = (
-        _for_attempt(spec.attempts_src_ani_numbers, ctx.attempt) or params.caller_id_number
-    )
+    spec = read_callback(ctx.payload)
+    a_numbers = list(dict.fromkeys([spec.a_number, *spec.extended_a_numbers]))
+    a_caller_id = _for_attempt(spec.attempts_src_ani_numbers, ctx.attempt) or spec.caller_id_number
     a_calls = []
     for number in a_numbers:
-        request = _request(ctx, number, a_caller_id, Leg.A, params.caller_id_name, spec.variables)
+        request = _request(ctx, number, a_caller_id, Leg.A, spec.caller_id_name, spec.variables)
         a_calls.append(await legs.originate(request, FailedLeg.A))
 
     a_call = await _first_to_answer(a_calls, legs)
@@ -246,11 +241,11 @@ async def _run_callback(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
 
     b_caller_id = (
         _for_attempt(spec.attempts_dst_ani_numbers, ctx.attempt)
-        or params.caller_id_number
+        or spec.caller_id_number
         or a_call.record.to_number
     )
     b_request = _request(
-        ctx, spec.b_number, b_caller_id, Leg.B, params.caller_id_name, spec.variables
+        ctx, spec.b_number, b_caller_id, Leg.B, spec.caller_id_name, spec.variables
     )
     b_call = await legs.originate(b_request, FailedLeg.B)
     b_outcome = await _answer_while_a_waits(b_call, a_call, legs)
@@ -263,8 +258,8 @@ async def _run_callback(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         return _not_answered(b_record, FailedLeg.B, "B leg: ")
 
     try:
-        if params.dst_dtmf:
-            await b_call.send_dtmf(params.dst_dtmf)
+        if spec.dst_dtmf:
+            await b_call.send_dtmf(spec.dst_dtmf)
         bridging = asyncio.ensure_future(a_call.bridge(b_call))
         # a yield to the loop (not a wait, so not the clock's): the bridge task starts, and
         # the bridge is up once both records say so
@@ -396,10 +391,6 @@ def _not_bridged(
 # --- legs ---------------------------------------------------------------------------------
 
 
-class _BadPayload(Exception):
-    pass
-
-
 class _OriginateFailed(Exception):
     def __init__(self, to_number: str, error: CallError, failed_leg: FailedLeg | None) -> None:
         super().__init__(f"cannot call {to_number}: {error}")
@@ -469,17 +460,6 @@ _RUNNERS: dict[TaskKind, _Runner] = {
     TaskKind.IVR_CALL: _run_ivr_call,
     TaskKind.CALLBACK: _run_callback,
 }
-
-
-def _load(model: type[_Model], payload: dict[str, Any]) -> _Model:
-    try:
-        return model.model_validate(payload, context=READ_BACK)  # as it was stored
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'payload'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise _BadPayload(problems) from exc
 
 
 def _request(

@@ -3,7 +3,9 @@ IVR's AddJob, the webhook dispatcher) and the store. One module per subject; :cl
 holds them all over one store and clock.
 
 :class:`NumberService` (numbers run IVRs: the interpreter, lxml) is imported when first asked
-for, so that a worker that dials no IVR does not load it."""
+for, so that a worker that dials no IVR does not load it; :func:`parse_jobs` and
+:func:`parse_callback_tasks` (the intake's models, pydantic) when first asked for, so that a
+worker, which adds no task, does not load them."""
 
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +22,7 @@ from ringback.service.history import CallHistory
 from ringback.service.inputs import (
     MAX_TASKS_PER_REQUEST,
     calling_hours_with_holidays,
-    parse_callback_tasks,
     parse_calling_hours,
-    parse_jobs,
 )
 from ringback.service.queues import QueueService, QueueStats
 from ringback.service.responses import StoredResponses
@@ -32,6 +32,7 @@ from ringback.service.tasks import DEFAULT_QUEUE, AddedTasks, TaskService, TaskV
 from ringback.service.webhooks import WebhookService
 
 if TYPE_CHECKING:
+    from ringback.service.job_inputs import parse_callback_tasks, parse_jobs
     from ringback.service.numbers import NumberService
 
 
@@ -40,6 +41,10 @@ def __getattr__(name: str) -> Any:
         from ringback.service.numbers import NumberService
 
         return NumberService
+    if name in ("parse_jobs", "parse_callback_tasks"):
+        from ringback.service import job_inputs
+
+        return getattr(job_inputs, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -10,7 +10,7 @@ not when the call would have been placed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ringback.clock import Clock
 from ringback.domain.frequency_caps import (
@@ -24,8 +24,10 @@ from ringback.domain.frequency_caps import (
     parse_caller_id,
 )
 from ringback.domain.rows import InvalidInput
-from ringback.domain.tasks import CallbackTask, Job
 from ringback.store import Store
+
+if TYPE_CHECKING:  # the intake's models: annotations only
+    from ringback.domain.tasks import CallbackTask, Job
 
 
 class CampaignRuleService:

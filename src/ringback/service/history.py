@@ -19,7 +19,7 @@ from typing import Any
 from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
 from ringback.domain.outcomes import a_leg_rank
 from ringback.domain.rows import CallRow
-from ringback.domain.tasks import format_seed_time
+from ringback.domain.task_rules import format_seed_time
 from ringback.store import Store
 
 #: the CDR fields a leg of the history names otherwise (times in the seed's ``*_time_gmt``)

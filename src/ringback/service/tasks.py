@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ringback.client_files import Storage
 from ringback.clock import Clock
@@ -23,14 +23,7 @@ from ringback.domain.rows import (
     QueueRow,
     TaskRow,
 )
-from ringback.domain.tasks import (
-    CallbackTask,
-    NewTask,
-    check_expires_at,
-    task_from_callback,
-    task_from_job,
-    tasks_from_callbacks,
-)
+from ringback.domain.task_rules import NewTask, check_expires_at
 from ringback.service.audit import AuditLog, actor_for, entry
 from ringback.service.campaign_rules import (
     callback_caller_ids,
@@ -38,14 +31,12 @@ from ringback.service.campaign_rules import (
     job_caller_ids,
     raise_caller_id_problems,
 )
-from ringback.service.inputs import (
-    check_fax_documents,
-    check_job_files,
-    parse_callback_tasks,
-    parse_jobs,
-)
 from ringback.store import Store, TaskFilters
 from ringback.store.tasks import SEARCH_WINDOW as SEARCH_WINDOW  # the task list says it
+
+if TYPE_CHECKING:  # the intake's models (pydantic) are imported by the first add, not by a
+    # worker, which reads stored tasks without them (ringback.domain.payloads)
+    from ringback.domain.tasks import CallbackTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +70,9 @@ class TaskService:
 
     async def add_jobs(self, client_id: int, items: Sequence[Any]) -> list[int]:
         """AddJob JSON objects; each goes to its ``queue`` or to ``default`` (made on first use)."""
+        from ringback.domain.tasks import task_from_job
+        from ringback.service.job_inputs import check_fax_documents, check_job_files, parse_jobs
+
         jobs = parse_jobs(items)
         _check_expiry(
             [(i, "options", j.options.expires_at) for i, j in enumerate(jobs)], self.clock
@@ -128,6 +122,9 @@ class TaskService:
     async def add_tasks(self, client_id: int, queue_id: int, items: Sequence[Any]) -> AddedTasks:
         """:meth:`add_callback_tasks`, with the queue and the tasks as stored (to show them
         without reading them back). NotFound: not a queue of the client."""
+        from ringback.domain.tasks import tasks_from_callbacks
+        from ringback.service.job_inputs import parse_callback_tasks
+
         specs = parse_callback_tasks(items)  # validated models pass as they are
         _check_expiry([(i, None, spec.expires_at) for i, spec in enumerate(specs)], self.clock)
         queue = await self.store.get_queue(queue_id, client_id=client_id, pending=False)
@@ -190,6 +187,8 @@ class TaskService:
         self, client_id: int, queue_id: int, task_id: int, spec: CallbackTask
     ) -> TaskView:
         """Replace a waiting task's fields; Conflict once it runs or finished."""
+        from ringback.domain.tasks import task_from_callback
+
         await self.get(client_id, task_id, queue_id=queue_id)
         _check_expiry([(None, None, spec.expires_at)], self.clock)
         queue = await self.store.get_queue(queue_id, client_id=client_id, pending=False)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ringback.domain.model import EventType, NewEvent, TaskStatus
-from ringback.domain.tasks import NewTask
+from ringback.domain.task_rules import NewTask
 from ringback.store.legs_sql import dumps, ms
 
 PENDING_SQL = "('scheduled', 'delayed', 'delayed_interval')"

@@ -22,7 +22,7 @@ from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from ringback.domain.audit import Actor
 from ringback.domain.model import NewEvent
-from ringback.domain.tasks import NewTask
+from ringback.domain.task_rules import NewTask
 from ringback.store.claims import Claim, TaskResult
 from ringback.store.legs_sql import LegWrite, OpenedLegs
 from ringback.store.migrations import Migration

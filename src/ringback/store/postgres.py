@@ -23,7 +23,7 @@ from sqlalchemy.sql.dml import Insert
 from ringback.clock import Clock
 from ringback.domain.audit import Actor
 from ringback.domain.model import NewEvent
-from ringback.domain.tasks import SEED_URL_FIELDS, NewTask
+from ringback.domain.task_rules import SEED_URL_FIELDS, NewTask
 from ringback.store import audit
 from ringback.store import claims as cl
 from ringback.store.claims import Claim, TaskResult

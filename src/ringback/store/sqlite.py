@@ -22,7 +22,7 @@ from sqlalchemy.sql.dml import Insert
 from ringback.domain.audit import Actor, tasks_added
 from ringback.domain.model import LegState, NewEvent
 from ringback.domain.suppression import Suppression, lookup_keys
-from ringback.domain.tasks import SEED_URL_FIELDS, NewTask
+from ringback.domain.task_rules import SEED_URL_FIELDS, NewTask
 from ringback.store import audit
 from ringback.store import claims as cl
 from ringback.store import legs_sql as legs

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from ringback.domain.audit import Actor
 from ringback.domain.model import PENDING_STATUSES, EventType, TaskStatus
-from ringback.domain.tasks import NewTask
+from ringback.domain.task_rules import NewTask
 from ringback.store import audit
 from ringback.store import schema as t
 from ringback.store.driver import Conn, Reader

@@ -18,7 +18,7 @@ from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.fax_links import fax_view
 from ringback.api.history_schemas import CallHistoryPage, CallHistoryRecord
 from ringback.domain.rows import CallRow
-from ringback.domain.tasks import parse_utc_time
+from ringback.domain.task_rules import parse_utc_time
 from ringback.service.history import call_record as history_record
 
 

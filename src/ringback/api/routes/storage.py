@@ -28,7 +28,7 @@ from ringback.api.errors import ApiError, ErrorBody
 from ringback.api.history_schemas import StorageListing, StoredFile
 from ringback.client_files import MAX_FILE_BYTES as STORAGE_MAX_FILE_BYTES
 from ringback.client_files import Storage, StorageError
-from ringback.domain.tasks import format_seed_time
+from ringback.domain.task_rules import format_seed_time
 
 
 def _plain_path(request: Request) -> None:
