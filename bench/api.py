@@ -48,7 +48,7 @@ import sqlalchemy as sa
 
 from ringback.clock import SystemClock
 from ringback.domain.model import TaskKind
-from ringback.domain.tasks import NewTask
+from ringback.domain.task_rules import NewTask
 from ringback.store.db import Store, open_store
 
 PG_ADMIN = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -40,7 +40,7 @@ from ringback.clock import SystemClock
 from ringback.domain.frequency_caps import parse_rule
 from ringback.domain.model import TaskKind
 from ringback.domain.rows import QueueChanges
-from ringback.domain.tasks import NewTask
+from ringback.domain.task_rules import NewTask
 from ringback.store.db import Store, open_store
 
 #: do-not-call entries given to the bench client first (``--dnc``): every leg is looked up
