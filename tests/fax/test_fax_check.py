@@ -19,7 +19,7 @@ from ringback.engine.runners import run_attempt
 from ringback.ivr import fax_check
 from ringback.ivr.fax_check import FaxDocumentCheck, literal_fax_paths
 from ringback.ivr.parse import parse
-from ringback.service.inputs import check_fax_documents, parse_jobs
+from ringback.service.job_inputs import check_fax_documents, parse_jobs
 from ringback.telephony.sim import SimDialer
 from support import attempt_context
 
