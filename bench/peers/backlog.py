@@ -165,7 +165,8 @@ async def measure(
     requests: int,
 ) -> dict[str, Any]:
     """Two services side by side, one empty, one with the backlog; their throughput runs
-    alternate (empty, backlog, empty, …), so that both see the same machine load."""
+    alternate in pairs (empty then backlog, backlog then empty, …), so that both see the same
+    machine load."""
     kind = "sqlite" if store_name == "sqlite" else "postgresql"
     saved = os.environ.get("RINGBACK_MAX_IN_FLIGHT")
     os.environ["RINGBACK_MAX_IN_FLIGHT"] = "2000"  # as bench/engine.py runs its workers
@@ -197,9 +198,15 @@ async def measure(
                 full_lists = await lists(full, requests, f"{total:,}")
                 empty_rates: list[float] = []
                 full_rates: list[float] = []
-                for _ in range(runs):
-                    empty_rates.append(await empty.throughput(n))
-                    full_rates.append(await full.throughput(n))
+                for run in range(runs):
+                    # the pair's order alternates (empty first, then the backlog first, …):
+                    # the machine's drift over the runs weighs on both sides alike
+                    if run % 2 == 0:
+                        empty_rates.append(await empty.throughput(n))
+                        full_rates.append(await full.throughput(n))
+                    else:
+                        full_rates.append(await full.throughput(n))
+                        empty_rates.append(await empty.throughput(n))
                     say(
                         f"    tasks/s: empty {empty_rates[-1]:,.0f}, "
                         f"{total:,} stored {full_rates[-1]:,.0f}"
@@ -225,6 +232,8 @@ async def measure(
         f"{prefix}_empty_tasks_per_s": round(empty_rate),
         f"{prefix}_full_tasks_per_s": round(full_rate),
         f"{prefix}_full_over_empty": round(full_rate / empty_rate, 3),
+        f"{prefix}_empty_runs_tasks_per_s": [round(r) for r in empty_rates],
+        f"{prefix}_full_runs_tasks_per_s": [round(r) for r in full_rates],
         f"{prefix}_empty_list_p95_ms": round(pct(every_empty, 0.95), 1),
         f"{prefix}_full_list_p50_ms": round(pct(every_full, 0.5), 1),
         f"{prefix}_full_list_p95_ms": round(pct(every_full, 0.95), 1),
@@ -247,7 +256,7 @@ def main() -> None:
     parser.add_argument("--stores", nargs="+", choices=["sqlite", "pg"], default=["pg", "sqlite"])
     parser.add_argument("--backlog", type=int, default=1_000_000, help="tasks stored")
     parser.add_argument("--jobs", type=int, default=15_000, help="tasks per throughput run")
-    parser.add_argument("--runs", type=int, default=3, help="throughput runs per phase")
+    parser.add_argument("--runs", type=int, default=5, help="throughput runs per phase")
     parser.add_argument("--processes", type=int, default=2, help="serve processes")
     parser.add_argument("--requests", type=int, default=150, help="filtered lists per phase")
     args = parser.parse_args()
