@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+import typer
 from test_cli import MSG, cli_env, ringback, write_wav
 
+from ringback.cli import main, service_commands
 from support import kill_group
 
 pytestmark = pytest.mark.slow  # starts `ringback worker` processes
@@ -88,3 +90,19 @@ def test_a_worker_that_cannot_start_says_why_as_through_the_parser(tmp_path: Pat
     assert [r.returncode for r in ran] == [2, 2], [r.stderr for r in ran]
     assert ran[0].stderr == ran[1].stderr
     assert ran[0].stderr.startswith("error: ") and "Traceback" not in ran[0].stderr
+
+
+@pytest.mark.parametrize(
+    ("raised", "code"), [(KeyboardInterrupt(), 130), (typer.Exit(2), 2), (typer.Exit(0), 0)]
+)
+def test_a_worker_started_without_the_parser_ends_with_the_exit_code_typer_gives(
+    monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: int
+) -> None:
+    def worker(processes: int | None = None) -> None:
+        raise raised
+
+    monkeypatch.setattr(service_commands, "worker", worker)
+    monkeypatch.setattr(sys, "argv", ["ringback", "worker"])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == code

@@ -96,5 +96,7 @@ def main() -> None:
             worker(processes=1 if len(args) > 1 else None)
         except typer.Exit as exc:  # a refusal, already reported (cli.common.errors)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:  # Ctrl-C before the service handles it: as typer ends
+            sys.exit(130)
         return
     app()
