@@ -76,13 +76,13 @@ class _Reader:
         if not isinstance(payload, dict):
             self.problems.append("payload: not an object")
 
-    def get(self, path: str, check: Callable[[Any], T], default: Any = ..., at: Any = None) -> T:
-        """``path``'s value (its last part looked up in ``at``, else the payload) checked, or
+    def get(self, path: str, check: Callable[[Any], T], default: Any = ...) -> T:
+        """The value at ``path`` (dotted: ``callback_params.dst_dtmf``) checked, or
         ``default`` when it is absent or null; absent without a default is a fault. A value
         that fails its check is a fault, and gives ``default`` (None if it has none)."""
-        source = self.payload if at is None else at
-        key = path.rpartition(".")[2]
-        value = source.get(key) if isinstance(source, dict) else None
+        value: Any = self.payload
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
         if value is None:
             if default is ...:
                 self.problems.append(f"{path}: missing")
@@ -99,15 +99,15 @@ class _Reader:
             raise PayloadError("; ".join(self.problems))
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError("not a non-empty string")
-    return value
-
-
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("not a string")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("not a non-empty string")
     return value
 
 
@@ -132,6 +132,10 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
+_AMD_POLICY = _one_of(AMD_POLICIES)
+_IVR_SOURCE = _one_of(IVR_SOURCES)
+
+
 def _variables(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -152,7 +156,7 @@ def read_msg_call(payload: Any) -> MsgCallPayload:
         calling_number=r.get("calling_number", _number),
         called_number=r.get("called_number", _number),
         audio_file=r.get("audio_file", _text),
-        amd=r.get("amd", _one_of(AMD_POLICIES), "off"),
+        amd=r.get("amd", _AMD_POLICY, "off"),
     )
     r.done()
     return read
@@ -160,13 +164,13 @@ def read_msg_call(payload: Any) -> MsgCallPayload:
 
 def read_ivr_call(payload: Any) -> IvrCallPayload:
     r = _Reader(payload)
-    xml = r.get("ivr_xml", _object)
+    xml = r.get("ivr_xml", _object)  # absent or not an object: its fields are not read
     read = IvrCallPayload(
         calling_number=r.get("calling_number", _number),
         called_number=r.get("called_number", _number),
-        ivr_type=r.get("ivr_xml.type", _one_of(IVR_SOURCES), at=xml) if xml else "",
-        ivr_data=r.get("ivr_xml.data", _text, at=xml) if xml else "",
-        amd=r.get("amd", _one_of(AMD_POLICIES), "off"),
+        ivr_type=r.get("ivr_xml.type", _IVR_SOURCE) if xml else "",
+        ivr_data=r.get("ivr_xml.data", _text) if xml else "",
+        amd=r.get("amd", _AMD_POLICY, "off"),
     )
     r.done()
     return read
@@ -174,14 +178,14 @@ def read_ivr_call(payload: Any) -> IvrCallPayload:
 
 def read_callback(payload: Any) -> CallbackPayload:
     r = _Reader(payload)
-    params = r.get("callback_params", _object, {})
+    r.get("callback_params", _object, {})  # its fields are read below when it is an object
     read = CallbackPayload(
         a_number=r.get("a_number", _number),
         b_number=r.get("b_number", _number),
-        extended_a_numbers=r.get("callback_params.extended_a_numbers", _numbers, (), params),
-        caller_id_name=r.get("callback_params.caller_id_name", _string, None, params),
-        caller_id_number=r.get("callback_params.caller_id_number", _number, None, params),
-        dst_dtmf=r.get("callback_params.dst_dtmf", _text, None, params),
+        extended_a_numbers=r.get("callback_params.extended_a_numbers", _numbers, ()),
+        caller_id_name=r.get("callback_params.caller_id_name", _string, None),
+        caller_id_number=r.get("callback_params.caller_id_number", _number, None),
+        dst_dtmf=r.get("callback_params.dst_dtmf", _text, None),
         variables=r.get("variables", _variables, {}),
         attempts_src_ani_numbers=r.get("attempts_src_ani_numbers", _numbers, ()),
         attempts_dst_ani_numbers=r.get("attempts_dst_ani_numbers", _numbers, ()),
