@@ -10,12 +10,20 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from ringback.clock import FakeClock
 from ringback.ivr.errors import IvrError
 from ringback.ivr.fetch import OfflineFetcher
 from ringback.ivr.interpret import IvrRun
-from ringback.ivr.parse import ELEMENTS, parse
+from ringback.ivr.parse import (
+    ELEMENTS,
+    STATEMENTS,
+    Document,
+    forget_attribute_sets,
+    parse,
+    parse_uncached,
+)
 from ringback.ivr.simulate import simulate_call
 
 pytestmark = pytest.mark.slow  # big hypothesis runs (hundreds of examples each)
@@ -142,3 +150,46 @@ def test_random_valid_documents_never_crash_or_hang_the_interpreter(
     xml = f"<IVR>{body}<Section name='s'>{section}</Section></IVR>"
     parse(xml)  # valid by construction
     run_if_valid(xml, digits)
+
+
+def outcome(xml: str) -> object:
+    """The parsed tree, or the error's line and message."""
+    try:
+        return parse_uncached(xml)
+    except IvrError as exc:
+        return (exc.line, exc.message)
+
+
+LEAVES = sorted(tag for tag in STATEMENTS if not ELEMENTS[tag].children)
+
+
+@st.composite
+def leaves(draw: st.DrawFn) -> str:
+    """A statement without children, with some of its attributes (valid or not)."""
+    tag = draw(st.sampled_from(LEAVES))
+    names = draw(st.lists(st.sampled_from(sorted(ELEMENTS[tag].attrs) or ["x"]), unique=True))
+    attrs = "".join(f' {name}="{draw(st.sampled_from(VALUES))}"' for name in names)
+    return f"<{tag}{attrs}>{draw(st.sampled_from(['', 'hello', 'menu']))}</{tag}>"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(leaves(), min_size=1, max_size=6), st.lists(leaves(), max_size=6))
+def test_a_document_parses_the_same_whether_its_attribute_sets_were_checked_before(
+    first: list[str], second: list[str]
+) -> None:
+    earlier = f"<IVR>{''.join(first)}</IVR>"
+    document = f"<IVR>\n{''.join(second + first)}</IVR>"  # other lines, the same attributes
+    forget_attribute_sets()
+    fresh = outcome(document)
+    forget_attribute_sets()
+    outcome(earlier)
+    assert outcome(document) == fresh  # with the sets of `earlier` (and its errors) seen
+    assert outcome(document) == fresh  # with every set of `document` seen
+    if isinstance(fresh, Document):  # each node's attributes are its own element's, checked
+        tree = etree.fromstring(document)
+        for node, element in zip(fresh.root.walk(), tree.iter(), strict=True):
+            assert node.tag == element.tag
+            if element is not tree:
+                forget_attribute_sets()
+                xml = etree.tostring(element, encoding="unicode", with_tail=False)
+                assert node.attrs == parse_uncached(f"<IVR>{xml}</IVR>").root.children[0].attrs

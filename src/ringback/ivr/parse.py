@@ -24,10 +24,10 @@ Decisions where the reference (seed-spec A8) is open, as DESIGN §6 allows:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -58,9 +58,13 @@ CACHE: ParseCache[Document] = ParseCache()
 # --- the tree ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, eq=True)
-class Node:
-    """One element: its tag, line, attributes (typed, defaults filled), text and children."""
+class Node(NamedTuple):
+    """One element: its tag, line, attributes (typed, defaults filled), text and children.
+
+    Immutable (a named tuple: a parsed document is built from tens of these, and a tuple is
+    made in a third of a frozen dataclass's time); hashed without its attributes, which are a
+    read-only mapping.
+    """
 
     tag: str
     line: int
@@ -158,20 +162,11 @@ def _load(xml: str | bytes) -> etree._Element:
         data = text = xml
     if len(data) > MAX_DOCUMENT_BYTES:
         raise IvrError(f"The IVR document is larger than {MAX_DOCUMENT_BYTES} bytes")
-    found = _DECLARATION.search(data)
+    found = _DECLARATION.search(data) if b"<!" in data else None
     if found:
         line = data.count(b"\n", 0, found.start()) + 1
         raise IvrError("DOCTYPE and ENTITY declarations are not allowed", line)
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-        collect_ids=False,
-    )
+    parser = _parser()
     try:
         root = etree.fromstring(text, parser)
     except etree.XMLSyntaxError as exc:
@@ -187,6 +182,20 @@ def _load(xml: str | bytes) -> etree._Element:
     return root
 
 
+def _parser() -> etree.XMLParser:
+    """A hardened XML parser: no DTD, no entities, no network, no comments or PIs kept."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
+
+
 def _tag(element: etree._Element) -> str:
     tag = element.tag
     if not isinstance(tag, str):  # an entity reference or other non-element node
@@ -199,30 +208,80 @@ def _line(element: etree._Element) -> int | None:
     return line if isinstance(line, int) else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """What :func:`_node` checks for one tag, read once from its :class:`ElementSpec`."""
+
+    spec: ElementSpec
+    convert: Mapping[str, Callable[[str], Any]]
+    describe: Mapping[str, str]
+    defaults: tuple[tuple[str, Any], ...]  # (name, default) of attributes that have one
+    required: tuple[str, ...]
+    visits_attrs: bool  # attributes to fill in or check even when none is written
+    structure: bool  # child counts or a last child to check
+
+    @classmethod
+    def of(cls, spec: ElementSpec) -> _Rules:
+        attrs = spec.attrs
+        return cls(
+            spec=spec,
+            convert={name: attr.type.convert for name, attr in attrs.items()},
+            describe={name: attr.type.describe for name, attr in attrs.items()},
+            defaults=tuple(
+                (name, attr.default) for name, attr in attrs.items() if attr.default is not None
+            ),
+            required=tuple(name for name, attr in attrs.items() if attr.required),
+            visits_attrs=bool(attrs) or spec.check is not None,
+            structure=bool(spec.counts or spec.last),
+        )
+
+
+_RULES: Mapping[str, _Rules] = {tag: _Rules.of(spec) for tag, spec in ELEMENTS.items()}
+_TOP_LEVEL_ONLY = frozenset(tag for tag, spec in ELEMENTS.items() if spec.top_level_only)
+_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+_new_node = tuple.__new__  # Node's fields in order, without the generated __new__'s call
+#: an element's checked attributes by its tag and attributes as written: the same few sets
+#: (``language="en-US"``, a menu's ``GetDigits``) recur within and across documents; their
+#: values are immutable, so every node with them shares one mapping
+_SEEN_ATTRS: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+_SEEN_ATTRS_MAX = 4096  # sets kept; the table starts afresh when full
+_SEEN_ATTRS_CHARS = 256  # a set whose values are longer in all is not kept
+
+
+def forget_attribute_sets() -> None:
+    """Forget every attribute set checked so far (the next parses check theirs afresh)."""
+    _SEEN_ATTRS.clear()
+
+
 def _node(element: etree._Element, depth: int, counter: list[int], gotos: list[Node]) -> Node:
-    tag = _tag(element)
-    line = _line(element)
+    """The node of ``element`` (its tag already checked to be allowed where it stands)."""
+    tag: str = element.tag
+    line: int | None = element.sourceline  # type: ignore[assignment]  # an int here
     counter[0] += 1
     if counter[0] > MAX_ELEMENTS:
         raise IvrError(f"The IVR document has more than {MAX_ELEMENTS} elements", line)
     if depth > MAX_DEPTH:
         raise IvrError(f"The IVR document is nested deeper than {MAX_DEPTH} levels", line)
-    spec = ELEMENTS[tag]
-    has_attrs = element.attrib or spec.attrs or spec.check is not None
-    attrs = _attributes(element, tag, spec, line) if has_attrs else {}
+    rules = _RULES[tag]
+    items: list[tuple[str, str]] = element.items()  # type: ignore[assignment]  # str, not bytes
+    if items or rules.visits_attrs:
+        key = (tag, *items)
+        attrs = _SEEN_ATTRS.get(key)
+        if attrs is None:
+            attrs = MappingProxyType(_attributes(items, tag, rules, line))
+            if sum(len(value) for _, value in items) <= _SEEN_ATTRS_CHARS:
+                if len(_SEEN_ATTRS) >= _SEEN_ATTRS_MAX:
+                    _SEEN_ATTRS.clear()
+                _SEEN_ATTRS[key] = attrs
+    else:
+        attrs = _NO_ATTRS
     children: list[Node] = []
-    content = element.text or ""
-    allowed = spec.children
+    allowed = rules.spec.children
     for child in element:
         child_tag = child.tag
-        if not isinstance(child_tag, str):
-            raise IvrError("Entity references are not allowed", _line(child))
-        if child_tag not in allowed or "}" in child_tag:
-            child_line = _line(child)
-            if child_tag not in ELEMENTS or "}" in child_tag:
-                raise IvrError(f"Unknown element {child_tag}", child_line)
-            raise IvrError(f"Element {tag} cannot contain element {child_tag}", child_line)
-        if ELEMENTS[child_tag].top_level_only and tag not in ROOT_TAGS:
+        if child_tag not in allowed:
+            _refuse_child(tag, child)
+        if child_tag in _TOP_LEVEL_ONLY and tag not in ROOT_TAGS:
             raise IvrError(
                 f"Element {child_tag} must be placed directly inside the root element",
                 _line(child),
@@ -231,66 +290,77 @@ def _node(element: etree._Element, depth: int, counter: list[int], gotos: list[N
         tail = child.tail
         if tail and not tail.isspace():
             raise IvrError(f"Element {tag} cannot contain text", _line(child))
-    if spec.counts or spec.last:
-        _check_structure(tag, spec, children, line)
+    if rules.structure:
+        _check_structure(tag, rules.spec, children, line)
+    content = element.text
     body: str | None = None
-    if spec.text == NO_TEXT:
+    if rules.spec.text == NO_TEXT:
         if content and not content.isspace():
             raise IvrError(f"Element {tag} cannot contain text", line)
     else:
-        body = content.strip()
-        if not body and spec.text == TEXT:
+        body = content.strip() if content else ""
+        if not body and rules.spec.text == TEXT:
             raise IvrError(f"Element {tag} needs a text", line)
-        if len(body) > spec.text_chars:
+        if len(body) > rules.spec.text_chars:
             raise IvrError(
-                f"The text of element {tag} is longer than {spec.text_chars} characters", line
+                f"The text of element {tag} is longer than {rules.spec.text_chars} characters", line
             )
-        try:
-            check_template(body)
-        except ExprError as exc:
-            raise IvrError(f"Element {tag}: {exc.message}", line) from None
-    node = Node(tag, line or 0, MappingProxyType(attrs), body, tuple(children))
+        if "{{" in body:
+            try:
+                check_template(body)
+            except ExprError as exc:
+                raise IvrError(f"Element {tag}: {exc.message}", line) from None
+    node = _new_node(Node, (tag, line or 0, attrs, body, tuple(children)))
     if tag == "GoTo":
         gotos.append(node)
     return node
 
 
+def _refuse_child(tag: str, child: etree._Element) -> None:
+    child_tag = child.tag
+    if not isinstance(child_tag, str):  # an entity reference or other non-element node
+        raise IvrError("Entity references are not allowed", _line(child))
+    if child_tag not in ELEMENTS or "}" in child_tag:
+        raise IvrError(f"Unknown element {child_tag}", _line(child))
+    raise IvrError(f"Element {tag} cannot contain element {child_tag}", _line(child))
+
+
 def _attributes(
-    element: etree._Element, tag: str, spec: ElementSpec, line: int | None
+    items: list[tuple[str, str]], tag: str, rules: _Rules, line: int | None
 ) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
-    for raw_name, raw_value in element.attrib.items():
+    convert = rules.convert
+    for raw_name, raw_value in items:
         name = raw_name if isinstance(raw_name, str) else raw_name.decode()
         value = raw_value if isinstance(raw_value, str) else raw_value.decode()
-        attr = spec.attrs.get(name)
-        if attr is None:
+        read = convert.get(name)
+        if read is None:
             raise IvrError(f"Element {tag} does not support attribute {name}", line)
         try:
-            attrs[name] = attr.type.convert(value)
-            if isinstance(attrs[name], str) and "{{" in value:
+            attrs[name] = found = read(value)
+            if "{{" in value and isinstance(found, str):
                 check_template(value)
         except ExprError as exc:
             raise IvrError(f"Attribute {name} of element {tag}: {exc.message}", line) from None
         except ValueError:
             shown = value if len(value) <= 40 else value[:40] + "…"
             raise IvrError(
-                f"Attribute {name} of element {tag} must be {attr.type.describe}, not {shown!r}",
+                f"Attribute {name} of element {tag} must be {rules.describe[name]}, not {shown!r}",
                 line,
             ) from None
-    for name, attr in spec.attrs.items():
-        if name in attrs:
-            continue
-        if attr.required:
+    for name in rules.required:
+        if name not in attrs:
             raise IvrError(f"Element {tag} requires attribute {name}", line)
-        if attr.default is not None:
-            attrs[name] = attr.default
-    if spec.one_of:
-        given = [name for name in spec.one_of if name in attrs]
+    for name, default in rules.defaults:
+        if name not in attrs:
+            attrs[name] = default
+    if rules.spec.one_of:
+        given = [name for name in rules.spec.one_of if name in attrs]
         if len(given) != 1:
-            names = " or ".join(spec.one_of)
+            names = " or ".join(rules.spec.one_of)
             raise IvrError(f"Element {tag} requires exactly one of attributes {names}", line)
-    if spec.check is not None:
-        problem = spec.check(attrs)
+    if rules.spec.check is not None:
+        problem = rules.spec.check(attrs)
         if problem:
             raise IvrError(problem, line)
     return attrs
@@ -321,6 +391,7 @@ __all__ = [
     "STATEMENTS",
     "Document",
     "Node",
+    "forget_attribute_sets",
     "parse",
     "parse_uncached",
 ]
