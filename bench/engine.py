@@ -43,6 +43,10 @@ from ringback.domain.rows import QueueChanges
 from ringback.domain.task_rules import NewTask
 from ringback.store.db import Store, open_store
 
+#: issue 19's targets with 2 worker processes, and the lateness they must keep
+TARGET_TASKS_PER_S = {"sqlite": 15_000, "pg": 8_000}
+TARGET_LATENESS_P99_MS = 10
+
 #: do-not-call entries given to the bench client first (``--dnc``): every leg is looked up
 DNC_ENTRIES = 0
 #: frequency caps of the bench client (``--caps 3/24h 1/1h``): every leg is counted (the numbers
@@ -389,6 +393,13 @@ async def main() -> None:
         results[f"{name}_runs_tasks_per_s"] = {
             f"{procs}proc": [round(r) for r in rates[f"{name}_{procs}"]] for procs in args.processes
         }
+        # issue 19's targets: tasks/s with 2 processes, lateness p99 kept within 10 ms
+        target = TARGET_TASKS_PER_S[name]
+        results[f"{name}_target_tasks_per_s"] = target
+        if 2 in args.processes:
+            results[f"{name}_target_ok"] = results[f"{name}_tasks_per_s_2proc"] >= target and (
+                results.get(f"{name}_lateness_p99_ms", 0) <= TARGET_LATENESS_P99_MS
+            )
     if len(args.stores) == 2:
         results["pg_over_sqlite_tasks_per_s"] = round(
             results["pg_tasks_per_s"] / results["sqlite_tasks_per_s"], 3

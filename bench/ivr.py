@@ -31,6 +31,8 @@ from ringback.ivr.parse import CACHE, forget_attribute_sets, parse
 from ringback.ivr.simulate import simulate_call
 
 FLOOR_PARSE_PER_S = 2_000
+#: issue 19's target: documents per second, with a cache where the same document recurs
+TARGET_PARSE_PER_S = 10_000
 
 TYPICAL = b"""<?xml version="1.0" encoding="UTF-8"?>
 <IVR>
@@ -204,6 +206,7 @@ def main() -> None:
         "parse_validate_per_cpu_s": round(statistics.median(cold_cpu_rates)),
         "parse_validate_recurring_per_cpu_s": round(statistics.median(recurring_cpu_rates)),
         "parse_validate_floor_per_s": FLOOR_PARSE_PER_S,
+        "parse_validate_target_per_s": TARGET_PARSE_PER_S,
         "cold_cache_hits": cold_hits,
         "elements_per_s": round(statistics.median(element_rates)),
         "document_elements": elements,
@@ -211,6 +214,8 @@ def main() -> None:
         "runs": args.runs,
         "python": platform.python_version(),
     }
+    results["target_recurring_ok"] = results["parse_validate_recurring_per_s"] >= TARGET_PARSE_PER_S
+    results["target_distinct_ok"] = results["parse_validate_per_s"] >= TARGET_PARSE_PER_S
     if results["parse_validate_per_s"] < FLOOR_PARSE_PER_S:
         log(f"below the floor of {FLOOR_PARSE_PER_S}/s")
     print(json.dumps(results))
