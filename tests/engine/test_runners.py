@@ -15,7 +15,7 @@ from ringback.domain.model import AttemptResult, EventType, FailedLeg, Leg, Outc
 from ringback.domain.tasks import CallbackTask, task_from_callback
 from ringback.engine.context import AttemptContext
 from ringback.engine.runners import run_attempt
-from ringback.telephony.base import CallError, CallRecord, OriginateRequest
+from ringback.telephony.base import Call, CallError, CallRecord, OriginateRequest
 from ringback.telephony.sim import SimCall, SimDialer, load_sim_rules
 from support import attempt_context, make_wav, on_clock, settle
 
@@ -277,15 +277,37 @@ async def test_msg_call_callee_hanging_up_mid_message_is_not_a_success(
     assert record.billsec == 3.0
 
 
-async def test_msg_call_with_audio_that_cannot_be_played_is_not_retryable(
+async def test_msg_call_whose_file_is_no_audio_fails_without_ringing_anyone(
     fast_sim: SimDialer, storage: Storage
 ) -> None:
-    storage.write_bytes(CLIENT, "audio/notes.wav", b"not a wav")
+    storage.write_bytes(CLIENT, "audio/notes.wav", b"not a wav")  # replaced after the add
     ctx = context(TaskKind.MSG_CALL, msg_payload(audio="audio/notes.wav"), fast_sim, storage)
+    result = await run(ctx)
+    assert (result.success, result.originated, result.retryable) == (False, False, False)
+    assert result.comment.startswith(
+        "Cannot execute Play. File audio/notes.wav: not an audio file ringback can play"
+    )
+    assert str(storage.root) not in result.comment  # the storage name, not the server path
+    assert fast_sim.originated == 0 and ctx.calls == []
+
+
+async def test_msg_call_whose_file_becomes_unplayable_after_the_check_is_not_retryable(
+    fast_sim: SimDialer, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_wav(storage.resolve(CLIENT, "audio/notes.wav"))
+    ctx = context(TaskKind.MSG_CALL, msg_payload(audio="audio/notes.wav"), fast_sim, storage)
+    original = fast_sim.originate
+
+    async def originate_then_spoil(request: OriginateRequest) -> Call:
+        call = await original(request)
+        storage.write_bytes(CLIENT, "audio/notes.wav", b"not a wav any more")  # while ringing
+        return call
+
+    monkeypatch.setattr(fast_sim, "originate", originate_then_spoil)
     result = await run(ctx)
     assert (result.success, result.outcome, result.retryable) == (False, Outcome.ANSWERED, False)
     assert result.comment.startswith("cannot play audio/notes.wav: ")
-    assert str(storage.root) not in result.comment  # the storage name, not the server path
+    assert str(storage.root) not in result.comment
     assert ctx.calls[0].hangup_disposition == "send_bye"
 
 
