@@ -15,9 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, field_serializer
 
-from ringback.api.fast_dump import json_dumper
-from ringback.api.schemas import task_json, task_out
+from ringback.api.fast_dump import json_dumper, plan_source
+from ringback.api.schemas import TaskOut, task_json, task_out
+from ringback.api.task_plan import TASK_PLAN
 from ringback.domain.amd import AMD_POLICIES, amd_result
+from ringback.domain.json_plan import Equals
 from ringback.domain.model import Leg, Outcome, TaskKind, TaskStatus
 from ringback.domain.rows import CallRow, TaskRow
 from ringback.domain.task_rules import NewTask
@@ -236,7 +238,7 @@ class _Outer(BaseModel):
     a: _Inner | None = None
     many: list[_Inner] = []
     either: _Inner | _Other | None = None
-    hidden: str = Field("x", exclude_if=lambda value: value == "x")
+    hidden: str = Field("x", exclude_if=Equals("x"))
 
 
 @pytest.mark.parametrize(
@@ -278,3 +280,22 @@ def test_models_the_plan_cannot_follow_are_refused() -> None:
 
     with pytest.raises(TypeError, match="serializers"):
         json_dumper(Serialized)
+
+    class Opaque(BaseModel):  # a plan is data: a function cannot be written into one
+        hidden: str = Field("x", exclude_if=lambda value: value == "x")
+
+    with pytest.raises(TypeError, match="exclude_if must be an Equals"):
+        json_dumper(Opaque)
+
+
+def test_the_task_plan_written_out_for_workers_is_the_task_models() -> None:
+    assert json_dumper(TaskOut) == TASK_PLAN, (
+        "api/task_plan.py is not TaskOut's plan: run python -m ringback.api.fast_dump "
+        "and ruff format src/ringback/api/task_plan.py"
+    )
+
+
+def test_a_written_plan_rebuilds_the_same_plan() -> None:
+    namespace: dict[str, Any] = {}
+    exec(plan_source("TASK_PLAN", json_dumper(TaskOut), "TaskOut"), namespace)
+    assert namespace["TASK_PLAN"] == TASK_PLAN

@@ -1,13 +1,13 @@
 """A worker process loads what dialling needs: the HTTP stack (FastAPI, Starlette, uvicorn), the
 console's templates and the fax and audio converters stay out of it until a call needs them
 (each is ~5-40 MiB of a process's memory). So do the IVR interpreter (lxml), the HTTP client
-(aiohttp: the first webhook delivery or IVR fetch imports it), the API's schemas (the first
-webhook carrying a task), the numbers' service (inbound IVRs), the SIP stack and, on SQLite,
-PostgreSQL's driver and dialect and SQLAlchemy's asyncio layer with the ORM it imports: SQLite's
-reads run in helper threads of their own. Nor does it load rich (nor pygments, which rich's
-tracebacks import): the CLI's consoles are made when something is printed, and structlog is
-imported with rich hidden from it (ringback/structlog_import.py). bench/worker_rss.py measures
-the process."""
+(aiohttp: the first webhook delivery or IVR fetch imports it), the API's task view (the first
+webhook carrying a task; it imports none of the API's models), the numbers' service (inbound
+IVRs), the SIP stack and, on SQLite, PostgreSQL's driver and dialect and SQLAlchemy's asyncio
+layer with the ORM it imports: SQLite's reads run in helper threads of their own. Nor does it
+load rich (nor pygments, which rich's tracebacks import): the CLI's consoles are made when
+something is printed, and structlog is imported with rich hidden from it
+(ringback/structlog_import.py). bench/worker_rss.py measures the process."""
 
 from __future__ import annotations
 
@@ -61,6 +61,13 @@ INTAKE = ("pydantic", "ringback.domain.tasks", "ringback.service.job_inputs")
 
 def test_the_worker_modules_import_no_http_stack_console_ivr_or_media_converters() -> None:
     assert loaded_after_importing(WORKER_MODULES, (*KEPT_OUT, *INTAKE)) == []
+
+
+def test_a_worker_that_sends_a_task_in_a_webhook_still_imports_no_pydantic_nor_http_stack() -> None:
+    # cli.serve.task_json imports the task view at the first webhook that carries a task
+    kept_out = tuple(name for name in KEPT_OUT if name != "ringback.api")
+    loaded = loaded_after_importing((*WORKER_MODULES, "ringback.api.task_view"), kept_out + INTAKE)
+    assert loaded == []
 
 
 def test_structlog_imported_after_ringback_leaves_rich_and_greenlet_out_yet_importable() -> None:

@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ringback.domain.rows import QueueRow, TaskRow
-from ringback.domain.task_rules import NewTask, format_seed_time
+from ringback.api.task_view import given_zone as given_zone
+from ringback.api.task_view import new_task_campaign_fields as new_task_campaign_fields
+from ringback.api.task_view import task_campaign_fields as task_campaign_fields
 
 MAX_TTL_S = 366 * 86_400
 
@@ -50,28 +50,3 @@ class QueueCampaignOut(BaseModel):
         description="seconds a task added to the queue has to complete before it finishes "
         "failed, expired (null: no limit)",
     )
-
-
-def given_zone(task: NewTask) -> str | None:
-    """The zone a job named in its options (a derived zone is the task's, not an option)."""
-    return task.timezone if task.timezone_source in (None, "given") else None
-
-
-def task_campaign_fields(row: TaskRow) -> dict[str, Any]:
-    return {
-        "expires_at": format_seed_time(row.expires_at),
-        "priority": row.priority,
-        "timezone_source": row.timezone_source,
-    }
-
-
-def new_task_campaign_fields(task: NewTask, queue: QueueRow, now: datetime) -> dict[str, Any]:
-    """As :func:`task_campaign_fields` for a task just added (its queue's TTL applied)."""
-    expires = task.expires_at
-    if expires is None and queue.task_ttl_seconds:
-        expires = now + timedelta(seconds=queue.task_ttl_seconds)
-    return {
-        "expires_at": format_seed_time(expires),
-        "priority": task.priority,
-        "timezone_source": task.timezone_source,
-    }

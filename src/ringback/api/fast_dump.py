@@ -9,7 +9,8 @@ fields the values fit, as a model refusing extra fields selects itself), ``exclu
 honoured and unknown keys dropped. Nothing else is checked or converted (a missing required
 field is still refused). What it saves is the validation (for a task: one model per leg,
 per fax, per detection, the job's data and options); the values are built either way.
-Models with serializers or computed fields are refused: the plan could not follow them.
+Models with serializers or computed fields are refused: the plan could not follow them. The
+plan is plain data (:class:`ringback.domain.json_plan.JsonPlan`, applied without pydantic).
 ``tests/api/test_task_json.py`` checks the equality over generated tasks.
 """
 
@@ -17,100 +18,76 @@ from __future__ import annotations
 
 import copy
 import types
-from collections.abc import Callable, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-_Convert = Callable[[Any], Any]
-_MISSING: Any = object()
+from ringback.domain.json_plan import MISSING, AsFloat, Equals, JsonPlan, ListOf, UnionOf
 
-
-class JsonDumper:
-    """Dumps one model's JSON from values it accepts (see the module): a plan of its fields."""
-
-    __slots__ = (
-        "converts", "defaults", "excludes", "fields", "keys", "made", "name", "required",
-        "sources",
-    )  # fmt: skip
-
-    def __init__(self, model: type[BaseModel]) -> None:
-        decorators = model.__pydantic_decorators__
-        if decorators.field_serializers or decorators.model_serializers:
-            raise TypeError(f"{model.__name__} has serializers")
-        if model.model_computed_fields:
-            raise TypeError(f"{model.__name__} has computed fields")
-        self.name = model.__name__
-        plan: list[tuple[str, str, Any]] = []  # output key, input key, default
-        self.made: list[tuple[str, Callable[[], Any]]] = []  # defaults made afresh each time
-        self.converts: list[tuple[str, _Convert]] = []
-        self.excludes: list[tuple[str, Callable[[Any], bool]]] = []
-        required = set()
-        for name, field in model.model_fields.items():
-            if field.exclude is True:
-                continue
-            key = field.serialization_alias or field.alias or name
-            given = field.validation_alias if isinstance(field.validation_alias, str) else None
-            source = given or field.alias or name
-            default, make = _default(field)
-            if make is not None:
-                self.made.append((key, make))
-            elif default is _MISSING:
-                required.add(source)
-            plan.append((key, source, default))
-            convert = _converter(field.annotation)
-            if convert is not None:
-                self.converts.append((key, convert))
-            if field.exclude_if is not None:
-                self.excludes.append((key, field.exclude_if))
-        self.required = frozenset(required)
-        self.keys = tuple(key for key, _, _ in plan)
-        self.sources = tuple(source for _, source, _ in plan)
-        self.defaults = tuple(default for _, _, default in plan)
-        self.fields = frozenset(self.sources)
-
-    def __call__(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        if not self.required <= values.keys():
-            missing = ", ".join(sorted(self.required - values.keys()))
-            raise ValueError(f"{self.name}: missing {missing}")
-        out = dict(zip(self.keys, map(values.get, self.sources, self.defaults), strict=True))
-        for key, make in self.made:
-            if out[key] is _MISSING:
-                out[key] = make()
-        for key, convert in self.converts:
-            value = out[key]
-            if value is not None:
-                out[key] = convert(value)
-        for key, excluded in self.excludes:
-            if excluded(out[key]):
-                del out[key]
-        return out
+JsonDumper = JsonPlan  # what json_dumper gives: a plan of the model's fields, called on values
 
 
 @cache
-def json_dumper(model: type[BaseModel]) -> JsonDumper:
+def json_dumper(model: type[BaseModel]) -> JsonPlan:
     """The dumper of ``model``'s JSON from values it accepts (one per model)."""
-    return JsonDumper(model)
+    decorators = model.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers:
+        raise TypeError(f"{model.__name__} has serializers")
+    if model.model_computed_fields:
+        raise TypeError(f"{model.__name__} has computed fields")
+    keys, sources, defaults = [], [], []
+    made: list[tuple[str, Any]] = []  # defaults made afresh each time
+    converts: list[tuple[str, Any]] = []
+    excludes: list[tuple[str, Equals]] = []
+    required = set()
+    for name, field in model.model_fields.items():
+        if field.exclude is True:
+            continue
+        key = field.serialization_alias or field.alias or name
+        given = field.validation_alias if isinstance(field.validation_alias, str) else None
+        source = given or field.alias or name
+        default, fresh = _default(field)
+        if fresh is not MISSING:
+            made.append((key, fresh))
+        elif default is MISSING:
+            required.add(source)
+        keys.append(key)
+        sources.append(source)
+        defaults.append(default)
+        convert = _converter(field.annotation)
+        if convert is not None:
+            converts.append((key, convert))
+        if field.exclude_if is not None:
+            if not isinstance(field.exclude_if, Equals):
+                raise TypeError(f"{model.__name__}.{name}: exclude_if must be an Equals")
+            excludes.append((key, field.exclude_if))
+    return JsonPlan(
+        name=model.__name__, keys=tuple(keys), sources=tuple(sources), defaults=tuple(defaults),
+        made=tuple(made), converts=tuple(converts), excludes=tuple(excludes),
+        required=frozenset(required), fields=frozenset(sources),
+    )  # fmt: skip
 
 
-def _default(field: FieldInfo) -> tuple[Any, Callable[[], Any] | None]:
-    """The field's default value (``_MISSING``: required), or the function making it."""
+def _default(field: FieldInfo) -> tuple[Any, Any]:
+    """The field's default value (``MISSING``: required or made afresh), and the value made
+    afresh (deep-copied) for each dump (``MISSING``: none)."""
     factory = field.default_factory
     if factory is not None:
         if field.default_factory_takes_validated_data:
             raise TypeError("no plan for a default factory taking the data")
-        return _MISSING, factory  # type: ignore[return-value]
+        return MISSING, factory()  # type: ignore[call-arg]
     if field.is_required():
-        return _MISSING, None
+        return MISSING, MISSING
     default = field.default
     if isinstance(default, list | dict | set):  # pydantic copies a mutable default too
-        return _MISSING, lambda: copy.deepcopy(default)
-    return default, None
+        return MISSING, copy.deepcopy(default)
+    return default, MISSING
 
 
-def _converter(annotation: Any) -> _Convert | None:
+def _converter(annotation: Any) -> Any:
     """How a value of this type changes between validation and dump (None: it does not)."""
     origin = get_origin(annotation)
     if origin is Annotated:
@@ -120,31 +97,46 @@ def _converter(annotation: Any) -> _Convert | None:
         if len(members) == 1:
             return _converter(members[0])
         if all(isinstance(m, type) and issubclass(m, BaseModel) for m in members):
-            return _union([json_dumper(m) for m in members])
+            return UnionOf(tuple(json_dumper(m) for m in members))
         if any(_converter(m) is not None for m in members):
             raise TypeError(f"no plan for the union {annotation}")
         return None
     if annotation is float:
-        return float
+        return AsFloat()
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return json_dumper(annotation)
     if origin is list:
         item = _converter(get_args(annotation)[0])
-        return None if item is None else lambda values: [item(value) for value in values]
+        return None if item is None else ListOf(item)
     if origin in (dict, tuple, set, frozenset) and any(_converter(a) for a in get_args(annotation)):
         raise TypeError(f"no plan for {annotation}")
     return None
 
 
-def _union(dumpers: list[JsonDumper]) -> _Convert:
-    """A union of models: of those whose required fields the values have, the first whose
-    fields hold most of their keys (pydantic's smart mode, for values that validate)."""
+#: the plan of ``TaskOut`` written out, for processes that never import pydantic
+TASK_PLAN_FILE = Path(__file__).with_name("task_plan.py")
+_PLAN_PARTS = ("MISSING", "AsFloat", "Equals", "JsonPlan", "ListOf", "UnionOf")
 
-    def dump(values: Mapping[str, Any]) -> dict[str, Any]:
-        keys = values.keys()
-        fits = [d for d in dumpers if d.required <= keys]
-        if not fits:
-            raise ValueError("the values fit no member of the union")
-        return max(fits, key=lambda d: len(d.fields & keys))(values)
 
-    return dump
+def plan_source(name: str, plan: JsonPlan, model: str) -> str:
+    """A module defining ``name`` as ``plan`` (its repr is the Python that rebuilds it)."""
+    text = repr(plan)
+    used = ", ".join(part for part in _PLAN_PARTS if f"{part}" in text)  # as ruff sorts them
+    return (
+        f'"""{model}\'s JSON plan, written by ``python -m ringback.api.fast_dump`` (do not '
+        "edit:\nrun it again after changing the model; tests/api/test_task_json.py checks "
+        'they agree)."""\n\n'
+        f"from ringback.domain.json_plan import {used}\n\n"
+        f"{name} = {text}\n"
+    )
+
+
+def main() -> None:
+    from ringback.api.schemas import TaskOut
+
+    TASK_PLAN_FILE.write_text(plan_source("TASK_PLAN", json_dumper(TaskOut), "TaskOut"))
+    print(f"wrote {TASK_PLAN_FILE}; format it with: ruff format {TASK_PLAN_FILE}")
+
+
+if __name__ == "__main__":
+    main()

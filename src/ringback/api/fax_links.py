@@ -4,19 +4,19 @@
 ``file_url`` is the document sent (SendFax) or the received TIFF (ReceiveFax); ``tiff_url`` and
 ``pdf_url`` are a received fax's TIFF and the PDF stored beside it. A link is the API's path of
 ``GET /client/{client_id}/storage/{path}`` (the same token downloads it); it is None when there
-is no such file to name (nothing was received).
+is no such file to name (nothing was received). The links and ``fax_view`` are made in
+``api/storage_links.py``, which imports no pydantic (a worker's webhooks carry faxes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-#: the API's path prefix (``api.app.PREFIX``; a test checks they agree)
-API_PREFIX = "/api/ver1.0"
+from ringback.api.storage_links import API_PREFIX as API_PREFIX
+from ringback.api.storage_links import fax_view as fax_view
+from ringback.api.storage_links import storage_link as storage_link
 
 
 class FaxFields(BaseModel):
@@ -49,25 +49,3 @@ class FaxOut(FaxFields):
     file_url: str | None = Field(None, description="download link of `file`")
     tiff_url: str | None = Field(None, description="download link of the received TIFF")
     pdf_url: str | None = Field(None, description="download link of the received fax's PDF")
-
-
-def storage_link(client_id: int, relpath: str | None) -> str | None:
-    """The API path that downloads the client's storage file ``relpath``."""
-    if not relpath:
-        return None
-    return f"{API_PREFIX}/client/{client_id}/storage/{quote(relpath)}"
-
-
-def fax_view(client_id: int, fax: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A call record's ``fax`` with its download links (``FaxOut``'s fields)."""
-    if fax is None:
-        return None
-    return {
-        **fax,
-        "file_url": storage_link(
-            client_id,
-            fax.get("file") if fax.get("operation") == "transmission" else fax.get("tiff"),
-        ),
-        "tiff_url": storage_link(client_id, fax.get("tiff")),
-        "pdf_url": storage_link(client_id, fax.get("pdf")),
-    }

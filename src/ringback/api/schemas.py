@@ -7,9 +7,7 @@ with a zone, and returned as ``YYYY-MM-DD HH:MM:SS`` (UTC). The queue bodies are
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,8 +19,7 @@ from ringback.api.base_schemas import SeedTime, Storable, StrictIn
 from ringback.api.base_schemas import errors as errors
 from ringback.api.base_schemas import reject_unstorable as reject_unstorable
 from ringback.api.error_body import ApiError
-from ringback.api.fast_dump import json_dumper
-from ringback.api.fax_links import FaxOut, fax_view
+from ringback.api.fax_links import FaxOut
 from ringback.api.queue_schemas import CallingHoursSpec as CallingHoursSpec
 from ringback.api.queue_schemas import QueueCreate as QueueCreate
 from ringback.api.queue_schemas import QueueListOut as QueueListOut
@@ -30,8 +27,12 @@ from ringback.api.queue_schemas import QueueOut as QueueOut
 from ringback.api.queue_schemas import QueueUpdate as QueueUpdate
 from ringback.api.queue_schemas import Window as Window
 from ringback.api.queue_schemas import hours_dict as hours_dict
-from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
-from ringback.domain.model import TaskKind, TaskStatus
+from ringback.api.task_view import CALL_OUT_FIELDS as CALL_OUT_FIELDS
+from ringback.api.task_view import CALL_OUT_HIDDEN as CALL_OUT_HIDDEN
+from ringback.api.task_view import CALL_OUT_RENAMED as CALL_OUT_RENAMED
+from ringback.api.task_view import own_fields, task_fields
+from ringback.api.task_view import task_json as task_json
+from ringback.domain.model import TaskStatus
 from ringback.domain.rows import CallRow, QueueRow, TaskRow
 from ringback.domain.task_rules import NewTask, format_seed_time, parse_utc_time
 from ringback.domain.tasks import READ_BACK, Backoff, CallbackTask, IvrCallData, MsgCallData
@@ -118,33 +119,6 @@ class CallOut(BaseModel):
     amd: AmdOut | None = Field(
         None, description="answering-machine detection (the task's amd policy); null: none ran"
     )
-
-
-#: the CDR fields ``CallOut`` names otherwise (times in ``*_time_utc``, durations in seconds)
-CALL_OUT_RENAMED = view_names("utc")
-#: the CDR fields a task's ``calls`` do not show (the call history shows them)
-CALL_OUT_HIDDEN = frozenset({"direction", "caller_id_name", "bridged_with", "detail", "worker"})
-#: CDR field -> ``CallOut`` field name
-CALL_OUT_FIELDS = shown_fields(CALL_OUT_RENAMED, CALL_OUT_HIDDEN)
-_CALL_VALUES = attrgetter(*CALL_OUT_FIELDS)  # a leg's shown fields at once, in C
-_CALL_NAMES = tuple(CALL_OUT_FIELDS.values())
-_CALL_TIMES = tuple(name for f, name in CALL_OUT_FIELDS.items() if f in TIME_FIELDS)
-_CALL_MS = tuple(name for f, name in CALL_OUT_FIELDS.items() if f in MS_FIELDS)
-
-
-def _call_fields(call: CallRow) -> dict[str, Any]:
-    """A leg's :class:`CallOut` fields (by alias: ``from``): times as the API shows them,
-    durations in seconds, nothing played as ``[]`` and no digits as ``""``."""
-    values = dict(zip(_CALL_NAMES, _CALL_VALUES(call), strict=True))
-    for name in _CALL_TIMES:
-        values[name] = format_seed_time(values[name])
-    for name in _CALL_MS:
-        ms = values[name]
-        values[name] = None if ms is None else round(ms / 1000)
-    values["played"] = values["played"] or []
-    values["dtmf_received"] = values["dtmf_received"] or ""
-    values["fax"] = fax_view(call.client_id, call.fax)
-    return values
 
 
 class CallbackParamsOut(BaseModel):
@@ -286,76 +260,8 @@ class TaskOut(campaign.TaskCampaignOut):
     calls: list[CallOut] = Field(description="every leg of every attempt, oldest first")
 
 
-_CALLBACK_FIELDS = frozenset(TaskOut.model_fields) - {"data", "options", "calls"}
-_NO_CALLBACK_PARAMS = CallbackParamsOut().model_dump()
-
-
-def _own_fields(
-    new: NewTask, fmt: Callable[[datetime | None], str | None] = format_seed_time
-) -> dict[str, Any]:
-    """What the client gave for a task: the callback fields, or a job's data and options."""
-    payload = new.payload
-    if new.kind is not TaskKind.CALLBACK:
-        return {
-            "data": payload,
-            "options": {"attempts": new.max_tries, "backoff": new.backoff,
-                        "timezone": campaign.given_zone(new), "webhooks": new.webhooks or []},
-        }  # fmt: skip
-    fields = {key: value for key, value in payload.items() if key in _CALLBACK_FIELDS}
-    fields["callback_params"] = {**_NO_CALLBACK_PARAMS, **payload.get("callback_params", {})}
-    fields.setdefault("variables", {})
-    fields.setdefault("attempts_src_ani_numbers", [])
-    fields.setdefault("attempts_dst_ani_numbers", [])
-    fields["try_count_caller"] = new.max_caller_tries
-    fields["start_time_utc"] = fmt(new.start_time_utc)
-    return fields
-
-
-def _task_fields(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
-    finished = row.stored_status == "finished"
-    new = NewTask(
-        kind=row.kind, name=row.name, payload=row.payload, run_at=row.run_at,
-        max_tries=row.max_tries, backoff=row.backoff, max_caller_tries=row.max_caller_tries,
-        caller_pause_s=row.caller_pause_s, timezone=row.timezone,
-        start_time_utc=row.start_time_utc, webhooks=row.webhooks,
-        timezone_source=row.timezone_source,
-    )  # fmt: skip
-    return {
-        "id": row.id,
-        "scheduler_id": row.queue_id,
-        "kind": row.kind.value,
-        "name": row.name,
-        "status": row.status,
-        "blocked_reason": row.blocked_reason,
-        "finish_result": row.finish_result,
-        "finish_comment": row.finish_comment,
-        "cdr": row.cdr,
-        "attempt": row.attempt,
-        "tries_used": row.tries_used,
-        "caller_tries_used": row.caller_tries_used,
-        "next_run_at": None if finished else format_seed_time(row.run_at),
-        "create_date_utc": format_seed_time(row.created_at),
-        "finish_date_utc": format_seed_time(row.finished_at),
-        "timezone": row.timezone,
-        "try_count": row.max_tries,
-        "calls": [_call_fields(call) for call in calls],
-        **_own_fields(new),
-        **campaign.task_campaign_fields(row),
-    }
-
-
 def task_out(row: TaskRow, calls: list[CallRow]) -> TaskOut:
-    return TaskOut.model_validate(_task_fields(row, calls), context=READ_BACK)
-
-
-_TASK_JSON = json_dumper(TaskOut)
-
-
-def task_json(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
-    """The task as JSON exactly as the API shows it (webhook bodies carry it): what
-    ``task_out(row, calls).model_dump(mode="json", by_alias=True)`` gives, built from the same
-    fields without a pydantic round trip (they were validated when the task was added)."""
-    return _TASK_JSON(_task_fields(row, calls))
+    return TaskOut.model_validate(task_fields(row, calls), context=READ_BACK)
 
 
 def created_tasks_json(
@@ -388,7 +294,7 @@ def created_tasks_json(
             "timezone": task.timezone,
             "try_count": task.max_tries,
             "next_run_at": fmt(task.run_at),
-            **_own_fields(task, fmt),
+            **own_fields(task, fmt),
             **campaign.new_task_campaign_fields(task, queue, now),
         }
         if full and task.run_at <= now:  # as the store reports it when read
@@ -466,7 +372,7 @@ def job_state(row: TaskRow, now: datetime) -> JobState:
 
 
 def job_out(row: TaskRow, calls: list[CallRow], now: datetime) -> JobOut:
-    fields = _task_fields(row, calls)
+    fields = task_fields(row, calls)
     fields["state"] = job_state(row, now)
     fields["attemptsMade"] = row.attempt - (1 if row.stored_status == "executed" else 0)
     return JobOut.model_validate(fields)

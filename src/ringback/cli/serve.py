@@ -108,9 +108,9 @@ ALIGN_EVERY_S = 60.0
 
 
 def task_json(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
-    """The task as the API shows it, for a webhook body: the API's schemas (pydantic models,
-    ~1.5 MiB) are imported by the first webhook that carries a task, not by every worker."""
-    from ringback.api.schemas import task_json as shown
+    """The task as the API shows it, for a webhook body (``api/task_view.py``: no pydantic),
+    imported by the first webhook that carries a task, not by every worker."""
+    from ringback.api.task_view import task_json as shown
 
     return shown(row, calls)
 

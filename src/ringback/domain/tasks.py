@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from ringback.domain.json_plan import Equals
 from ringback.domain.model import TaskKind
 from ringback.domain.task_examples import (
     CALLBACK_TASK_EXAMPLES,
@@ -46,7 +47,7 @@ from ringback.domain.urlguard import check_stored_url, check_stored_url_list
 AmdPolicy = Annotated[
     Literal["off", "continue", "hangup", "wait_for_beep"],  # domain.amd.AMD_POLICIES
     Field(
-        exclude_if=lambda policy: policy == "off",  # a task without detection shows none
+        exclude_if=Equals("off"),  # a task without detection shows none
         description="answering-machine detection once answered: off (default: none), "
         "continue (detect, then go on; the IVR's AnsweredBy says the result), hangup (hang "
         "up on a machine: the task finishes failed, comment 'answering machine', no retry), "
