@@ -67,7 +67,7 @@ def json_dumper(model: type[BaseModel]) -> JsonPlan:
     return JsonPlan(
         name=model.__name__, keys=tuple(keys), sources=tuple(sources), defaults=tuple(defaults),
         made=tuple(made), converts=tuple(converts), excludes=tuple(excludes),
-        required=frozenset(required), fields=frozenset(sources),
+        required=frozenset(required),
     )  # fmt: skip
 
 

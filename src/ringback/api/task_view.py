@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
 from ringback.api.storage_links import fax_view
-from ringback.api.task_plan import TASK_PLAN
 from ringback.domain.cdr import MS_FIELDS, TIME_FIELDS, shown_fields, view_names
+from ringback.domain.json_plan import JsonPlan
 from ringback.domain.model import TaskKind
 from ringback.domain.rows import CallRow, QueueRow, TaskRow
 from ringback.domain.task_rules import NewTask, format_seed_time
@@ -47,8 +48,16 @@ def call_fields(call: CallRow) -> dict[str, Any]:
 
 
 #: the fields of a callback task shown as given (every ``TaskOut`` field but a job's and the legs)
-_CALLBACK_FIELDS = frozenset(TASK_PLAN.sources) - {"data", "options", "calls"}
-_NO_CALLBACK_PARAMS = dict(TASK_PLAN.converts)["callback_params"]({})  # CallbackParamsOut()
+@cache
+def _task_plan() -> tuple[JsonPlan, frozenset[str], dict[str, Any]]:
+    """``TaskOut``'s plan, the fields of a callback task shown as given (all but a job's and
+    the legs) and ``CallbackParamsOut()``'s JSON. Read when first needed, so that the API's
+    schemas, which import this module, load even when the written plan is out of date (the
+    command that writes it imports them)."""
+    from ringback.api.task_plan import TASK_PLAN
+
+    callback_params = dict(TASK_PLAN.converts)["callback_params"]({})
+    return TASK_PLAN, frozenset(TASK_PLAN.sources) - {"data", "options", "calls"}, callback_params
 
 
 def own_fields(
@@ -62,8 +71,9 @@ def own_fields(
             "options": {"attempts": new.max_tries, "backoff": new.backoff,
                         "timezone": given_zone(new), "webhooks": new.webhooks or []},
         }  # fmt: skip
-    fields = {key: value for key, value in payload.items() if key in _CALLBACK_FIELDS}
-    fields["callback_params"] = {**_NO_CALLBACK_PARAMS, **payload.get("callback_params", {})}
+    _, shown, no_params = _task_plan()
+    fields = {key: value for key, value in payload.items() if key in shown}
+    fields["callback_params"] = {**no_params, **payload.get("callback_params", {})}
     fields.setdefault("variables", {})
     fields.setdefault("attempts_src_ani_numbers", [])
     fields.setdefault("attempts_dst_ani_numbers", [])
@@ -109,7 +119,7 @@ def task_json(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
     """The task as JSON exactly as the API shows it (webhook bodies carry it): what
     ``task_out(row, calls).model_dump(mode="json", by_alias=True)`` gives, built from the same
     fields without a pydantic round trip (they were validated when the task was added)."""
-    return TASK_PLAN(task_fields(row, calls))
+    return _task_plan()[0](task_fields(row, calls))
 
 
 def given_zone(task: NewTask) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -82,23 +82,31 @@ class Equals:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class JsonPlan:
-    """One model's JSON: ``keys`` (output, in order) from ``sources`` (input keys) with
-    ``defaults`` (``MISSING``: none, or one in ``made``, deep-copied each time)."""
+    """One model's JSON: ``keys`` (output, in order) from ``sources`` (input keys; empty:
+    the keys themselves) with ``defaults`` (``MISSING``: none, or one in ``made``,
+    deep-copied each time)."""
 
     name: str
     keys: tuple[str, ...]
-    sources: tuple[str, ...]
     defaults: tuple[Any, ...]
     made: tuple[tuple[str, Any], ...]  # (key, default copied for each dump)
     converts: tuple[tuple[str, Any], ...]  # (key, AsFloat / JsonPlan / ListOf / UnionOf)
     excludes: tuple[tuple[str, Equals], ...]
     required: frozenset[str]
-    fields: frozenset[str]  # the input keys it reads (``sources``)
+    sources: tuple[str, ...] = ()
+    fields: frozenset[str] = field(init=False, repr=False, compare=False)  # ``sources``' keys
 
-    def __repr__(self) -> str:  # the same text on every run: sets in sorted order
+    def __post_init__(self) -> None:
+        if not self.sources:
+            object.__setattr__(self, "sources", self.keys)
+        object.__setattr__(self, "fields", frozenset(self.sources))
+
+    def __repr__(self) -> str:  # the same text on every run: sets sorted, sources if not keys
         parts = []
-        for name in self.__dataclass_fields__:
+        for name, spec in self.__dataclass_fields__.items():
             value = getattr(self, name)
+            if not spec.repr or (name == "sources" and value == self.keys):
+                continue
             if isinstance(value, frozenset):
                 parts.append(f"{name}=frozenset({sorted(value)!r})")
             else:
