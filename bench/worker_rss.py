@@ -8,7 +8,9 @@ optional ones, so what the process really held is the list of its modules it wri
 stops), the queue opened; when every task is done, VmHWM (the peak) and VmRSS of the worker are
 read from /proc/PID/status before it is stopped. Figures are medians of ``--runs`` runs, the
 stores alternating. Also printed: the heavy packages the worker loaded (of a watched list) and
-the top-level packages by cumulative import time.
+the top-level packages by cumulative import time. ``--webhook``: the client has a webhook
+subscription to every event (a receiver in this process answers 200), so the worker also
+delivers five webhooks per task, each carrying the task as the API shows it.
 
 Progress goes to stderr; the last line printed is one JSON object.
 Run from the repository's root: ``python -m bench.worker_rss``.
@@ -30,10 +32,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from aiohttp import web
 from bench.api import machine
 from bench.engine import Run, Target, msg_task, queue_rate, say, wait_queue_done
 
 from ringback.clock import SystemClock
+from ringback.domain.credentials import new_signing_secret
 
 #: packages a dialling worker should not need (or whose share is worth knowing)
 WATCHED = (
@@ -101,13 +105,37 @@ def start_worker(env: dict[str, str], err: IO[bytes], listing: Path) -> subproce
     )
 
 
+async def webhook_receiver() -> tuple[web.AppRunner, str]:
+    """A local HTTP receiver answering every webhook 200, and its URL."""
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}/hook"
+
+
 async def one_run(
-    kind: str, workdir: Path, n: int, in_flight: int
+    kind: str, workdir: Path, n: int, in_flight: int, webhook: bool = False
 ) -> tuple[dict[str, float], dict[str, int]]:
     """One worker processing ``n`` fast tasks: its VmHWM / VmRSS at the end and its imports."""
     log = workdir / f"worker-{kind}-{time.monotonic_ns()}.log"
     async with Run(Target(kind, workdir), workdir) as run:
         clock = SystemClock()
+        receiver = None
+        if webhook:
+            receiver, url = await webhook_receiver()
+            await run.store.create_subscription(
+                run.client, url=url, events=["*"], secret=new_signing_secret(), active=True,
+                description="bench", now=clock.now(),
+            )  # fmt: skip
         await run.add([msg_task(clock, i, 0) for i in range(n)])
         env = {
             **os.environ,
@@ -115,6 +143,7 @@ async def one_run(
             "RINGBACK_STORAGE_DIR": str(workdir / "storage"),
             "RINGBACK_SIM_FAST": "1",
             "RINGBACK_MAX_IN_FLIGHT": str(in_flight),
+            "RINGBACK_ALLOW_PRIVATE": "1",  # the receiver is on 127.0.0.1
         }
         listing = log.with_suffix(".modules.json")
         with log.open("wb") as err:
@@ -129,6 +158,8 @@ async def one_run(
             figures = status_mib(proc.pid)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
+        if receiver is not None:
+            await receiver.cleanup()
         held = set(json.loads(listing.read_text()))
         return figures, {name: us for name, us in imported(log).items() if name in held}
 
@@ -142,6 +173,9 @@ async def main() -> None:
         "--in-flight", type=int, default=2000, help="RINGBACK_MAX_IN_FLIGHT (bench/engine.py's)"
     )
     parser.add_argument("--top", type=int, default=12, help="packages listed by import time")
+    parser.add_argument(
+        "--webhook", action="store_true", help="a webhook subscription to every event"
+    )
     args = parser.parse_args()
 
     figures: dict[str, list[dict[str, float]]] = {name: [] for name in args.stores}
@@ -152,7 +186,9 @@ async def main() -> None:
             for name in args.stores:
                 kind = "sqlite" if name == "sqlite" else "postgresql"
                 say(f"[{run}/{args.runs}] {name}: one worker, {args.tasks} tasks…")
-                found, loaded = await one_run(kind, workdir, args.tasks, args.in_flight)
+                found, loaded = await one_run(
+                    kind, workdir, args.tasks, args.in_flight, args.webhook
+                )
                 figures[name].append(found)
                 modules[name] = loaded
                 say(f"    VmHWM {found['VmHWM']:.1f} MiB, VmRSS {found['VmRSS']:.1f} MiB")
@@ -175,6 +211,7 @@ async def main() -> None:
         "target_mib": 60,
         "tasks": args.tasks,
         "in_flight": args.in_flight,
+        "webhook": args.webhook,
         "runs": args.runs,
         **machine(),  # python, cpus, sqlite, os, cpu, memory: as every benchmark reports them
         "date": time.strftime("%Y-%m-%d"),
