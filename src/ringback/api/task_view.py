@@ -47,7 +47,6 @@ def call_fields(call: CallRow) -> dict[str, Any]:
     return values
 
 
-#: the fields of a callback task shown as given (every ``TaskOut`` field but a job's and the legs)
 @cache
 def _task_plan() -> tuple[JsonPlan, frozenset[str], dict[str, Any]]:
     """``TaskOut``'s plan, the fields of a callback task shown as given (all but a job's and
