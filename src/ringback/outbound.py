@@ -6,7 +6,7 @@ Each request goes through one address guard (:mod:`ringback.domain.urlguard`):
 2. the host is resolved **once** (a literal address in any spelling is read, not resolved;
    a client keeps a name's answer for 10 s, as aiohttp's own DNS cache would);
 3. every address found is checked (unless ``allow_private``);
-4. aiohttp connects to those addresses only: its resolver (:class:`_PinnedResolver`) answers
+4. aiohttp connects to those addresses only: its resolver (``_pinned_resolver``) answers
    with the addresses this request resolved and checked, and resolves nothing itself, so a name
    whose DNS answer changes between the check and the connection (DNS rebinding) cannot reach
    another address. TLS still verifies the certificate against the URL's host name.
@@ -30,14 +30,16 @@ import ipaddress
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from types import TracebackType
-from typing import Any, TypeVar
-
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ringback.domain.urlguard import Address, BlockedAddress, Destination, check_address, check_url
 from ringback.http_pool import Answer, HttpPool
+
+if TYPE_CHECKING:  # imported by the first request(): post() (webhooks) never needs it (~9 MiB)
+    import aiohttp
+    from aiohttp.abc import AbstractResolver
 
 __all__ = ["Answer", "BlockedAddress", "OutboundClient", "ResolvedDestination", "UnresolvableHost"]
 
@@ -75,35 +77,41 @@ class ResolvedDestination:
     addresses: tuple[Address, ...]
 
 
-#: the destination of the request under way in this task (read by :class:`_PinnedResolver`)
+#: the destination of the request under way in this task (read by ``_pinned_resolver``'s)
 _PINNED: contextvars.ContextVar[ResolvedDestination | None] = contextvars.ContextVar(
     "ringback_outbound_pinned", default=None
 )
 
 
-class _PinnedResolver(AbstractResolver):
-    """aiohttp's resolver: the addresses the guard checked for this request, nothing else."""
+@cache
+def _pinned_resolver() -> type[AbstractResolver]:
+    """aiohttp's resolver class answering with the addresses the guard checked for the request
+    under way, nothing else (made when aiohttp is first needed)."""
+    from aiohttp.abc import AbstractResolver, ResolveResult
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        pinned = _PINNED.get()
-        if pinned is None or pinned.destination.host.rstrip(".") != host.rstrip("."):
-            raise BlockedAddress(f"{host} was not resolved by the address guard")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=str(address),
-                port=port,
-                family=socket.AF_INET if address.version == 4 else socket.AF_INET6,
-                proto=0,
-                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-            )
-            for address in pinned.addresses
-        ]
+    class _PinnedResolver(AbstractResolver):
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
+            pinned = _PINNED.get()
+            if pinned is None or pinned.destination.host.rstrip(".") != host.rstrip("."):
+                raise BlockedAddress(f"{host} was not resolved by the address guard")
+            return [
+                ResolveResult(
+                    hostname=host,
+                    host=str(address),
+                    port=port,
+                    family=socket.AF_INET if address.version == 4 else socket.AF_INET6,
+                    proto=0,
+                    flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+                )
+                for address in pinned.addresses
+            ]
 
-    async def close(self) -> None:
-        return None
+        async def close(self) -> None:
+            return None
+
+    return _PinnedResolver
 
 
 class OutboundClient:
@@ -111,14 +119,17 @@ class OutboundClient:
 
     ``limit`` / ``limit_per_host`` bound the connection pool (0: no bound per host);
     ``timeout`` is aiohttp's, for every request (its ``sock_connect`` also bounds the
-    connections of :meth:`post`, which keeps the first ``excerpt_bytes`` of each answer).
-    ``getaddrinfo`` replaces the event loop's (tests)."""
+    connections of :meth:`post`, which keeps the first ``excerpt_bytes`` of each answer);
+    ``connect_timeout_s`` bounds connections when no ``timeout`` is given. The session (and
+    aiohttp) is made by the first :meth:`request`: a client that only posts (webhooks) never
+    loads aiohttp. ``getaddrinfo`` replaces the event loop's (tests)."""
 
     def __init__(
         self,
         *,
         allow_private: bool = False,
         timeout: aiohttp.ClientTimeout | None = None,
+        connect_timeout_s: float | None = None,
         limit: int = 100,
         limit_per_host: int = 0,
         force_close: bool = False,
@@ -131,6 +142,7 @@ class OutboundClient:
     ) -> None:
         self.allow_private = allow_private
         self._timeout = timeout
+        self._connect_timeout_s = timeout.sock_connect if timeout else connect_timeout_s
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._force_close = force_close
@@ -147,26 +159,34 @@ class OutboundClient:
         self._monotonic = monotonic
 
     async def __aenter__(self) -> OutboundClient:
+        self._pool = HttpPool(
+            connect_timeout=self._connect_timeout_s,
+            max_idle_per_destination=self._limit_per_host or self._limit,
+            keep=self._excerpt_bytes,
+        )
+        return self
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         connector = aiohttp.TCPConnector(
-            resolver=_PinnedResolver(),
+            resolver=_pinned_resolver()(),
             use_dns_cache=False,  # every request is resolved by the guard (its _lookup)
             limit=self._limit,
             limit_per_host=self._limit_per_host,
             force_close=self._force_close,
         )
+        timeout = self._timeout or aiohttp.ClientTimeout(
+            total=None, sock_connect=self._connect_timeout_s
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=self._timeout or aiohttp.ClientTimeout(total=None),
+            timeout=timeout,
             headers=self._headers,
             auto_decompress=self._auto_decompress,
             trust_env=False,  # no proxy from the environment: it would connect elsewhere
         )
-        self._pool = HttpPool(
-            connect_timeout=self._timeout.sock_connect if self._timeout else None,
-            max_idle_per_destination=self._limit_per_host or self._limit,
-            keep=self._excerpt_bytes,
-        )
-        return self
+        return self._session
 
     async def __aexit__(
         self,
@@ -237,12 +257,13 @@ class OutboundClient:
         """The response to one request (redirects not followed), connected only to the
         addresses :meth:`resolve` checked for ``url`` (resolved here unless it is the
         :class:`ResolvedDestination` :meth:`resolve` gave)."""
-        if self._session is None:
+        if self._pool is None:
             raise RuntimeError("OutboundClient used outside 'async with'")
+        session = self._session or self._open_session()
         pinned = url if isinstance(url, ResolvedDestination) else await self.resolve(url)
         token = _PINNED.set(pinned)
         try:
-            async with self._session.request(
+            async with session.request(
                 method, pinned.destination.url, params=params, data=data,
                 headers=headers, allow_redirects=False,
             ) as response:  # fmt: skip

@@ -103,10 +103,11 @@ def test_a_table_printed_by_the_cli_imports_rich_then() -> None:
 
 
 def test_what_the_worker_keeps_out_is_still_there_for_those_that_need_it() -> None:
-    # the lazy imports name modules that exist: the API, an IVR's run and a delivery load them
+    # the lazy imports name modules that exist: the API, an IVR's run and its first fetch (the
+    # outbound client's resolver, ``aiohttp.abc``) load them
     needed = ("ringback.api.schemas", "ringback.engine.runners", "ringback.ivr.runner")
     watched = ("lxml", "aiohttp", "ringback.ivr.interpret", "ringback.service.numbers")
-    code_paths = (*needed, "ringback.outbound", "ringback.service.numbers")
+    code_paths = (*needed, "ringback.outbound", "aiohttp.abc", "ringback.service.numbers")
     assert loaded_after_importing(code_paths, watched) == list(watched)
 
 
@@ -159,3 +160,32 @@ def test_a_worker_that_dials_a_message_and_sends_no_webhook_loads_none_of_those(
     )  # fmt: skip
     ran, result, loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert (ran, result, loaded) == (1, "success", [])
+
+
+def test_a_webhook_posted_through_the_outbound_client_loads_no_aiohttp() -> None:
+    # the dispatcher posts through OutboundClient.post (ringback.http_pool); aiohttp is the
+    # client of IVR fetches only, made by the first request()
+    code = (
+        "import asyncio, sys\n"
+        "from ringback.outbound import OutboundClient\n"
+        "async def answer(reader, writer):\n"
+        "    await reader.readuntil(b'\\r\\n\\r\\n')\n"
+        "    await reader.readexactly(2)\n"
+        "    writer.write(b'HTTP/1.1 204 No Content\\r\\nContent-Length: 0\\r\\n\\r\\n')\n"
+        "    await writer.drain()\n"
+        "    writer.close()\n"
+        "async def main():\n"
+        "    server = await asyncio.start_server(answer, '127.0.0.1', 0)\n"
+        "    port = server.sockets[0].getsockname()[1]\n"
+        "    async with OutboundClient(allow_private=True, connect_timeout_s=5) as client:\n"
+        "        got = await asyncio.wait_for(client.post(\n"
+        "            f'http://127.0.0.1:{port}/hook', b'{}', {'Content-Type': 'application/json'}\n"
+        "        ), 30)\n"
+        "    server.close()\n"
+        "    print(got.status, 'aiohttp' in sys.modules)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["204", "False"]

@@ -42,7 +42,7 @@ from ringback.webhooks import targets as tg
 from ringback.webhooks.schedule import RetryPolicy
 from ringback.webhooks.signing import signature_header
 
-if TYPE_CHECKING:  # aiohttp (~8 MiB) is imported with the first delivery (_open_client)
+if TYPE_CHECKING:  # the HTTP client is imported with the first delivery (_open_client)
     from ringback.outbound import OutboundClient
 
 log = structlog.get_logger("ringback.webhooks")
@@ -197,7 +197,8 @@ class Dispatcher:
     @contextlib.asynccontextmanager
     async def _http(self) -> AsyncIterator[None]:
         """The time the HTTP client may be used: :meth:`_open_client` opens it for the first
-        delivery claimed (a worker whose clients have no webhooks never imports aiohttp) and it
+        delivery claimed (a worker whose clients have no webhooks never imports it; deliveries
+        go through its kept-alive pool, ``ringback.http_pool``, never through aiohttp) and it
         is closed when the block ends."""
         if self._http_open is not None:
             yield
@@ -217,17 +218,14 @@ class Dispatcher:
         if self._client is not None:
             return
         assert self._http_open is not None  # within _http
-        import aiohttp
-
         from ringback.outbound import OutboundClient
 
-        # the total is timed around each request, once its host's semaphore is held: aiohttp's
-        # own total (and its "connect") would also count the wait for a free connection
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout_s)
+        # the total is timed around each request, once its host's semaphore is held; only the
+        # connection has a bound of its own (a total here would count the wait for a free one)
         self._client = await self._http_open.enter_async_context(
             OutboundClient(
                 allow_private=self.config.allow_private,
-                timeout=timeout,
+                connect_timeout_s=self.config.connect_timeout_s,
                 limit=self.config.max_in_flight,
                 limit_per_host=self.config.per_host,
                 auto_decompress=False,
