@@ -315,8 +315,19 @@ async def lateness(kind: str, workdir: Path, rate: int, seconds: float) -> list[
                     )
                 )
             ).all()
-        if len(rows) != n:
-            raise RuntimeError(f"{len(rows)} calls for {n} tasks")
+            if len(rows) != n:  # name the tasks with another number of calls, and theirs
+                odd = (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT t.id, t.tries_used, t.finish_comment, c.attempt, c.state, "
+                            "c.outcome, c.sip_code, c.hangup_disposition, c.hangup_cause "
+                            "FROM tasks t LEFT JOIN calls c ON c.task_id = t.id WHERE t.id IN "
+                            "(SELECT t2.id FROM tasks t2 LEFT JOIN calls c2 ON c2.task_id = t2.id "
+                            "GROUP BY t2.id HAVING count(c2.task_id) <> 1) ORDER BY t.id LIMIT 20"
+                        )
+                    )
+                ).all()
+                raise RuntimeError(f"{len(rows)} calls for {n} tasks: {[tuple(r) for r in odd]}")
         return [float(row[0]) for row in rows]
 
 
