@@ -40,16 +40,22 @@ KEPT_OUT = (
 )  # fmt: skip
 
 
+def python_output(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """What a fresh interpreter running ``code`` (with ``args``) prints."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+        check=True, env=env,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
 def loaded_after_importing(modules: tuple[str, ...], watched: tuple[str, ...]) -> list[str]:
     """The ``watched`` modules a fresh interpreter has loaded once it imported ``modules``."""
     code = (
         f"import sys\nfor name in {modules!r}:\n    __import__(name)\n"
         f"print(__import__('json').dumps([m for m in {watched!r} if m in sys.modules]))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    loaded: list[str] = json.loads(python_output(code).splitlines()[-1])
     return loaded
 
 
@@ -78,10 +84,7 @@ def test_structlog_imported_after_ringback_leaves_rich_and_greenlet_out_yet_impo
         "import rich.console, structlog.dev, greenlet\n"
         "print(before, structlog.dev.rich is None, greenlet.getcurrent() is not None)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stdout.strip().splitlines()[-1].split() == ["False", "True", "True"]
+    assert python_output(code).splitlines()[-1].split() == ["False", "True", "True"]
 
 
 def test_a_table_printed_by_the_cli_imports_rich_then() -> None:
@@ -94,12 +97,8 @@ def test_a_table_printed_by_the_cli_imports_rich_then() -> None:
         "output.print_table(table)\n"
         "print(before, 'rich' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
-        env={**os.environ, "COLUMNS": "80"},
-    )  # fmt: skip
-    lines = done.stdout.strip().splitlines()
-    assert "sales" in done.stdout and lines[-1] == "False True"
+    output = python_output(code, env={**os.environ, "COLUMNS": "80"})
+    assert "sales" in output and output.splitlines()[-1] == "False True"
 
 
 def test_what_the_worker_keeps_out_is_still_there_for_those_that_need_it() -> None:
@@ -154,11 +153,8 @@ asyncio.run(main(Path(sys.argv[1]), sys.argv[2:]))
 def test_a_worker_that_dials_a_message_and_sends_no_webhook_loads_none_of_those(
     tmp_path: Path,
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN, str(tmp_path), *KEPT_OUT],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    ran, result, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    output = python_output(_RUN, str(tmp_path), *KEPT_OUT)
+    ran, result, loaded = json.loads(output.splitlines()[-1])
     assert (ran, result, loaded) == (1, "success", [])
 
 
@@ -185,7 +181,4 @@ def test_a_webhook_posted_through_the_outbound_client_loads_no_aiohttp() -> None
         "    print(got.status, 'aiohttp' in sys.modules)\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stdout.split() == ["204", "False"]
+    assert python_output(code).split() == ["204", "False"]

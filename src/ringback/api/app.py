@@ -15,7 +15,6 @@ from ringback import __version__
 from ringback.api import errors
 from ringback.api.deps import ServicesDep
 from ringback.api.errors import error_response
-from ringback.api.fax_links import API_PREFIX
 from ringback.api.limits import Busy, LoginLimiter, SecretChecker, address_key
 from ringback.api.metrics import CONTENT_TYPE_LATEST, Metrics
 from ringback.api.openapi_schemas import document
@@ -37,6 +36,7 @@ from ringback.api.routes import (
     webhooks,
 )
 from ringback.api.schemas import HealthOut, ReadyCheck, ReadyOut
+from ringback.api.storage_links import API_PREFIX
 from ringback.client_files import MAX_FILE_BYTES
 from ringback.clock import Clock
 from ringback.config import Settings
@@ -46,7 +46,7 @@ from ringback.domain.rows import MetricsCounts
 from ringback.faults import FaultReporter
 from ringback.service import Services
 
-PREFIX = API_PREFIX  # also the storage links of faxes (api/fax_links.py)
+PREFIX = API_PREFIX  # also the storage links of faxes (api/storage_links.py)
 #: every request body, storage uploads included: the one limit (docs/api.md, "Limits")
 MAX_BODY_BYTES = MAX_FILE_BYTES
 #: a path holding a control character matches no resource (Starlette's route regexes end in

@@ -8,10 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ringback.api.task_view import given_zone as given_zone
-from ringback.api.task_view import new_task_campaign_fields as new_task_campaign_fields
-from ringback.api.task_view import task_campaign_fields as task_campaign_fields
-
 MAX_TTL_S = 366 * 86_400
 
 

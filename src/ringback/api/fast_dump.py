@@ -27,8 +27,6 @@ from pydantic.fields import FieldInfo
 
 from ringback.domain.json_plan import MISSING, AsFloat, Equals, JsonPlan, ListOf, UnionOf
 
-JsonDumper = JsonPlan  # what json_dumper gives: a plan of the model's fields, called on values
-
 
 @cache
 def json_dumper(model: type[BaseModel]) -> JsonPlan:
@@ -121,7 +119,7 @@ _PLAN_PARTS = ("MISSING", "AsFloat", "Equals", "JsonPlan", "ListOf", "UnionOf")
 def plan_source(name: str, plan: JsonPlan, model: str) -> str:
     """A module defining ``name`` as ``plan`` (its repr is the Python that rebuilds it)."""
     text = repr(plan)
-    used = ", ".join(part for part in _PLAN_PARTS if f"{part}" in text)  # as ruff sorts them
+    used = ", ".join(part for part in _PLAN_PARTS if part in text)  # as ruff sorts them
     return (
         f'"""{model}\'s JSON plan, written by ``python -m ringback.api.fast_dump`` (do not '
         "edit:\nrun it again after changing the model; tests/api/test_task_json.py checks "

@@ -4,8 +4,9 @@
 ``file_url`` is the document sent (SendFax) or the received TIFF (ReceiveFax); ``tiff_url`` and
 ``pdf_url`` are a received fax's TIFF and the PDF stored beside it. A link is the API's path of
 ``GET /client/{client_id}/storage/{path}`` (the same token downloads it); it is None when there
-is no such file to name (nothing was received). The links and ``fax_view`` are made in
-``api/storage_links.py``, which imports no pydantic (a worker's webhooks carry faxes).
+is no such file to name (nothing was received). The links and ``fax_view``, which fills
+them in, are in ``api/storage_links.py``, which imports no pydantic (a worker's webhooks carry
+faxes).
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
-
-from ringback.api.storage_links import API_PREFIX as API_PREFIX
-from ringback.api.storage_links import fax_view as fax_view
-from ringback.api.storage_links import storage_link as storage_link
 
 
 class FaxFields(BaseModel):

@@ -30,7 +30,7 @@ from ringback.api.queue_schemas import hours_dict as hours_dict
 from ringback.api.task_view import CALL_OUT_FIELDS as CALL_OUT_FIELDS
 from ringback.api.task_view import CALL_OUT_HIDDEN as CALL_OUT_HIDDEN
 from ringback.api.task_view import CALL_OUT_RENAMED as CALL_OUT_RENAMED
-from ringback.api.task_view import own_fields, task_fields
+from ringback.api.task_view import new_task_campaign_fields, own_fields, task_fields
 from ringback.api.task_view import task_json as task_json
 from ringback.domain.model import TaskStatus
 from ringback.domain.rows import CallRow, QueueRow, TaskRow
@@ -295,7 +295,7 @@ def created_tasks_json(
             "try_count": task.max_tries,
             "next_run_at": fmt(task.run_at),
             **own_fields(task, fmt),
-            **campaign.new_task_campaign_fields(task, queue, now),
+            **new_task_campaign_fields(task, queue, now),
         }
         if full and task.run_at <= now:  # as the store reports it when read
             item["status"] = TaskStatus.DELAYED_CONCURRENT_TASK.value

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-#: the API's path prefix (``api.app.PREFIX``; a test checks they agree)
+#: the API's path prefix (``api.app.PREFIX`` is this one)
 API_PREFIX = "/api/ver1.0"
 
 

@@ -15,8 +15,8 @@ from fastapi import Path as PathParam
 
 from ringback.api.deps import CurrentClient, HistoryDep
 from ringback.api.errors import ApiError, ErrorBody
-from ringback.api.fax_links import fax_view
 from ringback.api.history_schemas import CallHistoryPage, CallHistoryRecord
+from ringback.api.storage_links import fax_view
 from ringback.domain.rows import CallRow
 from ringback.domain.task_rules import parse_utc_time
 from ringback.service.history import call_record as history_record

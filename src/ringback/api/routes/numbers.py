@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Response
 
 from ringback.api.deps import CurrentClient, NumbersDep, SettingsDep
 from ringback.api.errors import check_body_url
-from ringback.api.fax_links import fax_view
 from ringback.api.number_schemas import (
     NUMBER_PATTERN,
     NumberIn,
@@ -20,6 +19,7 @@ from ringback.api.number_schemas import (
     TraceEntryOut,
 )
 from ringback.api.schemas import errors, reject_unstorable
+from ringback.api.storage_links import fax_view
 
 router = APIRouter(prefix="/client/{client_id}", tags=["inbound"])
 Number = Annotated[str, Path(pattern=NUMBER_PATTERN, description="the called number")]

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 
 from ringback.api.deps import ClientsDep, LimiterDep, TokenOwnerDep
 from ringback.api.errors import ApiError, ErrorBody
-from ringback.api.fax_links import API_PREFIX
 from ringback.api.limits import Busy, LoginLimiter, address_key
 from ringback.api.schemas import RotatedOut, TokenOut
+from ringback.api.storage_links import API_PREFIX
 from ringback.api.webhook_schemas import WebhookSecretOut
 from ringback.domain.rows import Credential
 from ringback.service import TOKEN_LIFETIME_S, ClientService
