@@ -159,6 +159,8 @@ class LogOutput:
             renderer,
         ]
         self._thread = threading.Thread(target=self._write, name="ringback-log", daemon=True)
+        #: the loggers :func:`logger` made for this output, by name
+        self._loggers: dict[str, Any] = {}
         root = logging.getLogger()
         for handler in root.handlers[:]:
             root.removeHandler(handler)
@@ -222,9 +224,29 @@ class LogOutput:
         cls._current = output
         return output
 
+    def logger(self, name: str) -> Any:
+        """A logger ``name`` writing to this output, made once (see :func:`logger`)."""
+        bound = self._loggers.get(name)
+        if bound is None:
+            bound = self._loggers[name] = structlog.get_logger(name).bind()
+        return bound
+
     def stop(self) -> None:
         """Write every queued line, then end the writer thread (at a clean stop)."""
         if LogOutput._current is self:
             LogOutput._current = None
         self._items.put(_STOP)
         self._thread.join()
+
+
+def logger(name: str) -> Any:
+    """The logger ``name``, for lines logged on a hot path (a worker's per-call lines).
+
+    ``structlog.get_logger()`` gives a lazy proxy that makes a new bound logger at every call
+    (its loggers are not cached: ``cache_logger_on_first_use`` stays off, as a logger made
+    before :meth:`LogOutput.start` would keep writing where structlog wrote before). Here the
+    running output's own logger for ``name`` is made once and kept by that output; before any
+    output is started, structlog's proxy. Ask again at each use (it is a dictionary lookup):
+    a logger kept across outputs would write to a stopped one."""
+    output = LogOutput._current
+    return structlog.get_logger(name) if output is None else output.logger(name)

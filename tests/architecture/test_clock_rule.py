@@ -40,6 +40,9 @@ ALLOWED: dict[str, str] = {
         "a kept-alive connection's idle age is measured against the server's keep-alive timeout, "
         "in real seconds"
     ),
+    "ringback.telephony.audio_files": (
+        "how long ago a file was looked at on disk, which the files' own times do not follow"
+    ),
     "ringback.store.sqlite_writer": (
         "a busy SQLite lock is held by another connection for real milliseconds"
     ),

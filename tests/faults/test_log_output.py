@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from ringback.logoutput import LogOutput
+from ringback.logoutput import LogOutput, logger
 
 
 class BlockedStream(io.StringIO):
@@ -131,3 +131,34 @@ def test_lines_logged_together_are_written_together_while_the_service_runs(
         output.stop()
     assert len(written) == 100 and "index=99" in written[-1]
     assert writes <= 10, writes  # 100 before: one write per line
+
+
+def test_a_hot_path_logger_writes_to_the_running_output_with_its_context_and_level(
+    restore_logging: None,
+) -> None:
+    """``logoutput.logger`` keeps one logger per output (not a new one per line, as
+    structlog's proxy makes): lines still carry the context bound meanwhile, lines below the
+    level are dropped, and a later output gets its own logger, not the stopped one's."""
+    first, second = io.StringIO(), io.StringIO()
+    output = LogOutput.start(first, level=logging.INFO, log_format="json")
+    try:
+        assert logger("ringback.worker") is logger("ringback.worker")
+        structlog.contextvars.bind_contextvars(request_id="r-2")
+        logger("ringback.worker").info("call placed", task_id=1)
+        structlog.contextvars.clear_contextvars()
+        logger("ringback.worker").debug("below the level", task_id=2)
+        logger("ringback.worker").warning("call not placed", task_id=3)
+    finally:
+        output.stop()
+    later = LogOutput.start(second, log_format="json")
+    try:
+        logger("ringback.worker").info("call ended", task_id=4)
+    finally:
+        later.stop()
+    lines = [json.loads(line) for line in first.getvalue().splitlines()]
+    assert [(x["event"], x["task_id"], x["level"]) for x in lines] == [
+        ("call placed", 1, "info"), ("call not placed", 3, "warning"),
+    ]  # fmt: skip
+    assert lines[0]["request_id"] == "r-2" and "request_id" not in lines[1]
+    assert {x["logger"] for x in lines} == {"ringback.worker"}
+    assert [json.loads(x)["event"] for x in second.getvalue().splitlines()] == ["call ended"]

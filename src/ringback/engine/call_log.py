@@ -4,27 +4,27 @@ logged; the lines are the worker's (logger ``ringback.worker``)."""
 
 from __future__ import annotations
 
-import structlog
-
+from ringback.logoutput import logger
 from ringback.store import ClaimedTask
 from ringback.telephony.base import CallRecord
 
-log = structlog.get_logger("ringback.worker")
+#: the worker's logger
+NAME = "ringback.worker"
 
 
 def placed(claimed: ClaimedTask, record: CallRecord) -> None:
-    log.info(
+    logger(NAME).info(
         "call placed", task_id=claimed.id, queue_id=claimed.queue_id, attempt=claimed.attempt,
         leg=record.leg_uuid, call=record.call_uuid, party=record.leg.value,
     )  # fmt: skip
 
 
 def not_placed_lease_ran_out(claimed: ClaimedTask, record: CallRecord) -> None:
-    log.warning("call not placed: lease ran out", task_id=claimed.id, leg=record.leg_uuid)
+    logger(NAME).warning("call not placed: lease ran out", task_id=claimed.id, leg=record.leg_uuid)
 
 
 def ended(claimed: ClaimedTask, record: CallRecord) -> None:
-    log.info(
+    logger(NAME).info(
         "call ended", task_id=claimed.id, queue_id=claimed.queue_id, attempt=claimed.attempt,
         leg=record.leg_uuid, call=record.call_uuid, party=record.leg.value,
         outcome=record.outcome.value if record.outcome else None, sip_code=record.sip_code,

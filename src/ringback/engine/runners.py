@@ -31,7 +31,7 @@ from ringback.engine.context import AttemptContext
 from ringback.engine.legs import LegSuppressed
 from ringback.ivr.errors import IvrError
 from ringback.ivr.limits import store_trace
-from ringback.telephony.audio_files import AudioError, audio_seconds
+from ringback.telephony.audio_files import AudioError, known_audio_seconds
 from ringback.telephony.base import Call, CallError, CallRecord, CannotPlay, OriginateRequest
 
 if TYPE_CHECKING:  # the IVR interpreter (lxml, ~7 MiB) is imported by an ivr_call's attempt
@@ -111,8 +111,8 @@ async def _run_msg_call(ctx: AttemptContext, legs: _Legs) -> AttemptResult:
         audio = ctx.storage.resolve(ctx.client_id, data.audio_file)
     except StorageError as exc:
         return _not_dialled(f"Cannot execute Play. {exc}")
-    try:  # its header (kept by modification time): nobody is rung for a file that cannot play
-        audio_seconds(audio)
+    try:  # its header (see known_audio_seconds): nobody is rung for a file that cannot play
+        known_audio_seconds(audio)
     except AudioError as exc:
         if not audio.is_file():
             return _not_dialled(f"Cannot execute Play. File {data.audio_file} doesn't exist")

@@ -14,6 +14,7 @@ in a thread) and brings them to 8 kHz.
 
 from __future__ import annotations
 
+import time
 import wave
 from functools import lru_cache
 from pathlib import Path
@@ -68,16 +69,43 @@ def read_audio(path: Path | str) -> tuple[npt.NDArray[np.float64], int]:
     return mono, int(rate)
 
 
+#: how long a length read by :func:`audio_seconds` stands for :func:`known_audio_seconds`
+RECHECK_S = 1.0
+#: path -> (``time.monotonic()`` when its file was last looked at, its length)
+_recent: dict[str, tuple[float, float]] = {}
+_RECENT_MAX = 1024
+
+
 def audio_seconds(path: Path) -> float:
     """The length of the audio file at ``path``, from its header (cached by path, modification
-    time and size); AudioError when it is no audio file."""
+    time and size: the file is looked at, its header read again only when it changed);
+    AudioError when it is no audio file."""
+    key = str(path)
     try:
         stat = path.stat()
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             raise AudioError(f"{path.name}: file does not exist") from exc
         raise AudioError(f"{path.name}: {exc.strerror or exc}") from exc
-    return _seconds(str(path), stat.st_mtime_ns, stat.st_size)
+    seconds = _seconds(key, stat.st_mtime_ns, stat.st_size)
+    if len(_recent) >= _RECENT_MAX:
+        _recent.clear()
+    _recent[key] = (time.monotonic(), seconds)
+    return seconds
+
+
+def known_audio_seconds(path: Path) -> float:
+    """:func:`audio_seconds`, without looking at the file when it was found playable less than
+    :data:`RECHECK_S` ago (a failure is never remembered).
+
+    For a check before a call is placed: a busy worker checks the same message file for every
+    call, and its ``stat`` was ~5% of the event loop's time (docs/performance.md, "twelfth
+    step"). A file spoiled within that second is found at play time instead, which looks at
+    the file itself (:func:`audio_seconds`, or reading its samples)."""
+    seen = _recent.get(str(path))
+    if seen is not None and time.monotonic() - seen[0] < RECHECK_S:
+        return seen[1]
+    return audio_seconds(path)
 
 
 @lru_cache(maxsize=1024)
