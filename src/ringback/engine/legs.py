@@ -6,12 +6,19 @@ be stored (the database is away, or the task is no longer this worker's) is not 
 :class:`LegJournal` holds the leg writes the worker's flusher has not stored yet: opens (with
 the attempt waiting on each), answers, and the records of legs whose attempt result will not be
 written. Answers and ends survive a failed write and go with the next one.
+
+No two writes that carry the same leg run at once (:meth:`LegJournal.carrying`): on
+PostgreSQL a worker's writes run in parallel transactions, and two that updated the same call
+rows in another order deadlocked (a leg's answer in one write, its whole record with the
+attempt's result in the other). The server then aborted one of them after
+``deadlock_timeout`` (1 s), and a leg opened in that write was not dialled.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from ringback.clock import Clock
 from ringback.domain.frequency_caps import CallerIdRefused, CapDelay
@@ -124,6 +131,26 @@ class LegJournal:
         self.pending: list[LegWrite] = []
         self._wake = wake  # asks the flusher to write soon
         self._waiters: dict[str, asyncio.Future[_Answer]] = {}
+        #: leg -> the end of the write under way that carries it
+        self._writing: dict[str, asyncio.Future[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def carrying(self, legs: Iterable[str]) -> AsyncIterator[None]:
+        """For a write of these legs: waits until no write under way carries one of them,
+        then holds them until the block ends. A write waits before it holds anything and
+        holds only while it is written, so two writes never wait for each other."""
+        held = set(legs)
+        while busy := {self._writing[leg] for leg in held if leg in self._writing}:
+            await asyncio.wait(busy)
+        done = asyncio.get_running_loop().create_future()
+        for leg in held:
+            self._writing[leg] = done
+        try:
+            yield
+        finally:
+            for leg in held:
+                del self._writing[leg]
+            done.set_result(None)
 
     def _write(self, claimed: ClaimedTask, record: CallRecord, state: LegState) -> LegWrite:
         record.detail["worker"] = self.owner
@@ -175,7 +202,8 @@ class LegJournal:
         """Write a batch taken with :meth:`take`; on failure opens fail (their legs are not
         dialled) and answers and ends are kept for the next write."""
         try:
-            accepted = await store.write_legs(writes)
+            async with self.carrying(w.record.leg_uuid for w in writes):
+                accepted = await store.write_legs(writes)
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else CallError("worker stopping")
             for write in writes:

@@ -537,7 +537,8 @@ class Worker:
 
     async def _write_completions(self, completions: list[Completion]) -> None:
         try:
-            applied = await self.store.complete(completions, self.clock.now())
+            async with self._legs.carrying(r.leg_uuid for c in completions for r in c.calls):
+                applied = await self.store.complete(completions, self.clock.now())
         except BaseException:
             self._completions[:0] = completions  # keep them for the next try
             raise
