@@ -21,11 +21,14 @@ import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ringback.logoutput import logger
+
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _HEADER_KEY = HEADER.lower().encode()
 
-log = structlog.get_logger("ringback.api")
+#: the access lines' logger (one line per request: ``logoutput.logger``, not structlog's proxy)
+NAME = "ringback.api"
 
 
 def request_id(scope: Scope) -> str:
@@ -66,7 +69,7 @@ class RequestLog:
         finally:
             seconds = time.perf_counter() - started
             client, method = scope.get("client"), scope.get("method", "")
-            log.info(
+            logger(NAME).info(
                 "request", method=method, path=scope.get("path", ""), status=status,
                 ms=round(seconds * 1000, 1), client=client[0] if client else None,
             )  # fmt: skip
