@@ -281,3 +281,50 @@ async def test_a_result_waits_while_an_earlier_write_of_its_leg_is_under_way(
     assert (task.stored_status, task.finish_result) == ("finished", "success")
     [call] = await store.calls(task_id=task_id)
     assert (call.leg_uuid, call.state) == ("leg-x", "ended")
+
+
+async def test_an_answer_whose_leg_is_being_written_whole_is_dropped_and_holds_up_no_open(
+    env: WorkerEnv, store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other order: a leg's record with its result is being written when its answer
+    comes up for writing (a short call: answered and ended within one write). The answer is
+    not written (the record has it), so the legs written beside it, opens of other calls that
+    wait to be dialled, do not wait for the result's write."""
+    first, second = await env.msg_call(), await env.msg_call()
+    worker = env.worker
+    [one, two] = (await store.claim(worker.owner, clock.now(), 2, 30)).tasks
+    assert {one.id, two.id} == {first, second}
+    record = leg_record(clock, "leg-x", OK, answered_at=clock.now())
+    done = decide(one.retry, AttemptResult(True, Outcome.ANSWERED), clock.now(), random.Random())
+    worker._completions.append(
+        Completion(one.id, one.fence, done, done.events, calls=[record], attempt=1)
+    )
+    real_complete, real_legs = store.complete, store.write_legs
+    entered, release, written = asyncio.Event(), asyncio.Event(), []
+
+    async def held_complete(*args: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await real_complete(*args)
+
+    async def legs(writes: Any) -> Any:
+        written.append([(w.record.leg_uuid, w.state) for w in writes])
+        return await real_legs(writes)
+
+    monkeypatch.setattr(store, "complete", held_complete)
+    monkeypatch.setattr(store, "write_legs", legs)
+    result = asyncio.ensure_future(worker._flush_once())
+    await until(entered.is_set, what="the result's write under way")
+    worker._legs.answered(one, record)  # its answer comes up only now
+    opened = asyncio.ensure_future(worker._legs.open(two, leg_record(clock, "leg-y", OK)))
+    await until(
+        lambda: any(w.state is LegState.DIALING for w in worker._legs.pending),
+        what="the open queued",
+    )
+    await asyncio.wait_for(worker._flush_once(), 10)  # a second write, in parallel
+    assert written == [[("leg-y", LegState.DIALING)]] and not result.done()
+    assert await opened is True  # stored while the result's write waits
+    release.set()
+    await result
+    [call] = await store.calls(task_id=first)
+    assert (call.leg_uuid, call.state) == ("leg-x", "ended")

@@ -188,13 +188,16 @@ class LegJournal:
 
     def take(self, superseded: set[str] | None = None) -> list[LegWrite]:
         """Every pending write, less answers of the ``superseded`` legs (their records are
-        being written whole)."""
+        about to be written whole) and of the legs a write under way carries (their records
+        are being written: such an answer would only wait for that write, and the opens
+        written with it too)."""
         taken, self.pending = self.pending, []
-        if superseded:
+        if superseded or self._writing:
+            written = (superseded or set()) | self._writing.keys()
             taken = [
                 w
                 for w in taken
-                if w.state is not LegState.ANSWERED or w.record.leg_uuid not in superseded
+                if w.state is not LegState.ANSWERED or w.record.leg_uuid not in written
             ]
         return taken
 
