@@ -110,7 +110,7 @@ def task_fields(row: TaskRow, calls: list[CallRow]) -> dict[str, Any]:
         "try_count": row.max_tries,
         "calls": [call_fields(call) for call in calls],
         **own_fields(new),
-        **task_campaign_fields(row),
+        **campaign_fields(row.expires_at, row.priority, row.timezone_source),
     }
 
 
@@ -126,21 +126,20 @@ def given_zone(task: NewTask) -> str | None:
     return task.timezone if task.timezone_source in (None, "given") else None
 
 
-def task_campaign_fields(row: TaskRow) -> dict[str, Any]:
+def campaign_fields(
+    expires_at: datetime | None, priority: int, timezone_source: str | None
+) -> dict[str, Any]:
+    """A task's campaign controls as the API shows them."""
     return {
-        "expires_at": format_seed_time(row.expires_at),
-        "priority": row.priority,
-        "timezone_source": row.timezone_source,
+        "expires_at": format_seed_time(expires_at),
+        "priority": priority,
+        "timezone_source": timezone_source,
     }
 
 
 def new_task_campaign_fields(task: NewTask, queue: QueueRow, now: datetime) -> dict[str, Any]:
-    """As :func:`task_campaign_fields` for a task just added (its queue's TTL applied)."""
+    """:func:`campaign_fields` of a task just added (its queue's TTL applied)."""
     expires = task.expires_at
     if expires is None and queue.task_ttl_seconds:
         expires = now + timedelta(seconds=queue.task_ttl_seconds)
-    return {
-        "expires_at": format_seed_time(expires),
-        "priority": task.priority,
-        "timezone_source": task.timezone_source,
-    }
+    return campaign_fields(expires, task.priority, task.timezone_source)
